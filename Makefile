@@ -1,0 +1,42 @@
+# nixecs — the two commands a newcomer needs are `make demo` and `make test`.
+# The Makefile creates its own virtual environment in .venv (Python >= 3.11).
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT := out
+
+.PHONY: demo test lint typecheck bench clean help
+
+help:
+	@echo "make demo   validate and render examples/fleet.yml into out/, simulate a boot, deploy locally"
+	@echo "make test   the whole test suite (lint, types, pytest incl. Nix, moto and cfn-lint tests)"
+	@echo "make bench  performance figures (DESIGN §10)"
+
+$(STAMP): tools/pyproject.toml
+	@test -n "$(PYTHON)" || { echo "need Python >= 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e 'tools[test]'
+	@touch $@
+
+demo: $(STAMP)
+	@$(BIN)/python tools/demo.py --out $(OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check tools
+	$(BIN)/ruff format --check tools
+
+typecheck: $(STAMP)
+	cd tools && ../$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	cd tools && ../$(BIN)/pytest -n 2 -q
+
+bench: $(STAMP)
+	@$(BIN)/python tools/bench.py
+
+clean:
+	rm -rf $(OUT) $(VENV)

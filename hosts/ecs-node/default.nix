@@ -1,0 +1,39 @@
+# The ECS container instance baked into the AMI (nixosConfigurations.ecs-node,
+# packages.x86_64-linux.ecs-node-ami). A plain module, importable without the
+# flake: `nix` userdata does `imports = [ <nixecs/hosts/ecs-node> ];`.
+{
+  lib,
+  modulesPath,
+  ...
+}:
+{
+  imports = [
+    "${modulesPath}/virtualisation/amazon-image.nix"
+    ../../modules
+  ];
+
+  nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
+
+  nixecs.ecs.enable = true;
+  nixecs.userdata.enable = lib.mkDefault true;
+
+  # amazon-image.nix already enables the SSM agent (Session Manager through
+  # the instance role) and sshd with key-only root login from the EC2 key
+  # pair; a host without SSH sets services.openssh.enable = lib.mkForce false.
+
+  # The image: small root volume (grown to the volume size at first boot by
+  # amazon-image.nix), named after the host.
+  virtualisation.diskSize = lib.mkDefault (8 * 1024);
+  image.baseName = lib.mkDefault "nixecs-ecs-node";
+
+  # Tasks' logs go to CloudWatch (awslogs); keep the journal bounded.
+  services.journald.extraConfig = lib.mkDefault ''
+    SystemMaxUse=512M
+  '';
+
+  # Instances are replaced, not upgraded: no channel, no docs in the image.
+  nix.channel.enable = lib.mkDefault false;
+  documentation.enable = lib.mkDefault false;
+
+  system.stateVersion = "25.11";
+}

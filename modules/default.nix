@@ -1,0 +1,12 @@
+# Every nixecs module (nixosModules.default). Importing this file changes
+# nothing until a `nixecs.*.enable` option is set.
+{
+  imports = [
+    ./common.nix
+    ./ecs-host.nix
+    ./userdata.nix
+    ./secrets.nix
+    ./drain.nix
+    ./ci.nix
+  ];
+}

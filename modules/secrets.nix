@@ -1,0 +1,114 @@
+# Secrets from SSM Parameter Store, fetched at boot into /run/secrets/<name>
+# with the instance role's credentials (no other credentials on the host).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.nixecs.secrets;
+
+  secretType = lib.types.submodule (
+    { name, ... }:
+    {
+      options = {
+        parameter = lib.mkOption {
+          type = lib.types.strMatching "^/.*";
+          example = "/prod/db/password";
+          description = "Name of the SSM parameter (a String or SecureString) whose value becomes {file}`/run/secrets/${name}`.";
+        };
+        owner = lib.mkOption {
+          type = lib.types.str;
+          default = "root";
+          description = "User that owns the secret file.";
+        };
+        group = lib.mkOption {
+          type = lib.types.str;
+          default = "root";
+          description = "Group of the secret file.";
+        };
+        mode = lib.mkOption {
+          type = lib.types.strMatching "^0?[0-7]{3}$";
+          default = "0400";
+          description = "Permissions of the secret file, in octal.";
+        };
+      };
+    }
+  );
+
+  # The list `nixecs secrets fetch --list` reads.
+  secretsList = lib.mapAttrsToList (name: s: {
+    inherit name;
+    inherit (s)
+      parameter
+      owner
+      group
+      mode
+      ;
+    path = "/run/secrets/${name}";
+  }) cfg;
+
+  secretsFile = pkgs.writeText "nixecs-secrets.json" (builtins.toJSON secretsList);
+in
+{
+  imports = [ ./common.nix ];
+
+  options.nixecs.secrets = lib.mkOption {
+    type = lib.types.attrsOf secretType;
+    default = { };
+    example = lib.literalExpression ''
+      {
+        db-password = {
+          parameter = "/prod/db/password";
+          owner = "root";
+          mode = "0400";
+        };
+      }
+    '';
+    description = ''
+      Secrets that `nixecs-secrets.service` fetches from SSM Parameter Store
+      at boot (decrypted with the instance role) into
+      {file}`/run/secrets/<name>`. Settings userdata may add more; the
+      service reads {file}`/run/nixecs/settings.json` too. Units that read a
+      secret should be ordered `after = [ "nixecs-secrets.service" ]`.
+    '';
+  };
+
+  config = {
+    assertions = lib.mapAttrsToList (name: _: {
+      assertion = builtins.match "[A-Za-z0-9][A-Za-z0-9._-]*" name != null;
+      message = "nixecs.secrets.\"${name}\": the name becomes the file /run/secrets/<name>; use letters, digits, '.', '_' and '-' only.";
+    }) cfg;
+
+    environment.etc."nixecs/secrets.json".source = secretsFile;
+
+    # Always present on hosts with userdata, since settings userdata can
+    # declare secrets the image does not know about.
+    systemd.services.nixecs-secrets =
+      lib.mkIf (cfg != { } || config.nixecs.userdata.enable or false)
+        {
+          description = "Fetch secrets from SSM Parameter Store into /run/secrets";
+          wantedBy = [ "multi-user.target" ];
+          wants = [ "network-online.target" ];
+          after = [
+            "network-online.target"
+            "nixecs-userdata.service"
+          ];
+          before = [
+            "ecs-agent.service"
+            "nixecs-drain.service"
+          ];
+          restartTriggers = [ secretsFile ];
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            ExecStart = "${lib.getExe config.nixecs.package} secrets fetch --list /etc/nixecs/secrets.json";
+            RuntimeDirectory = "secrets";
+            RuntimeDirectoryMode = "0751";
+            RuntimeDirectoryPreserve = "yes";
+            UMask = "0077";
+          };
+        };
+  };
+}

@@ -1,0 +1,63 @@
+# The nixecs tool (tools/): fleet file to userdata and CloudFormation, and
+# the host-side commands the NixOS modules run at boot.
+{
+  lib,
+  python3Packages,
+}:
+let
+  root = ../../tools;
+in
+python3Packages.buildPythonApplication {
+  pname = "nixecs";
+  version = "0.1.0";
+  pyproject = true;
+
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions (
+      map lib.fileset.maybeMissing [
+        (root + "/pyproject.toml")
+        (root + "/README.md")
+        (root + "/src")
+        (root + "/tests")
+      ]
+    );
+  };
+
+  build-system = [ python3Packages.setuptools ];
+
+  dependencies = with python3Packages; [
+    pyyaml
+    jinja2
+    click
+    boto3
+    rich
+  ];
+
+  nativeCheckInputs = with python3Packages; [
+    pytestCheckHook
+    pytest-xdist
+    hypothesis
+  ];
+
+  # Tests that need a moto server, Nix itself or cfn-lint run in `make test`
+  # and CI, not in the sandbox. `--strict-markers` in pyproject.toml makes a
+  # misspelt marker an error.
+  disabledTestMarks = [
+    "moto"
+    "nix"
+    "cfnlint"
+  ];
+
+  pythonImportsCheck = [
+    "nixecs"
+    "nixecs.settings"
+  ];
+
+  meta = {
+    description = "NixOS container instances for Amazon ECS: fleet file to userdata and CloudFormation, boot-time userdata applier";
+    license = lib.licenses.mit;
+    mainProgram = "nixecs";
+    platforms = lib.platforms.linux;
+  };
+}

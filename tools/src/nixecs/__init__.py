@@ -1,0 +1,3 @@
+"""nixecs: NixOS container hosts for Amazon ECS."""
+
+__version__ = "0.1.0"

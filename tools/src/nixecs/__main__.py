@@ -1,0 +1,43 @@
+"""Entry point of the `nixecs` console script.
+
+`nixecs apply` runs at every boot on the smallest instances, so it must not pay for click,
+the YAML loader or boto3 (DESIGN §11, invariant 1): it is dispatched here, before anything
+else is imported, to the lean `nixecs.host.boot` module. Everything else goes to the click CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Global options that take a value; used only to find the subcommand's name.
+_VALUE_OPTIONS = frozenset({"--region", "--profile", "--endpoint-url", "--output"})
+
+
+def _subcommand(argv: list[str]) -> str | None:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in _VALUE_OPTIONS:
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if _subcommand(args) == "apply":
+        from .host.boot import main as boot_main
+
+        return boot_main(args)
+    from .cli import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

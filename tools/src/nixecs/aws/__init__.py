@@ -1,0 +1,1 @@
+"""AWS operations with boto3: ami publish, deploy, roll, status, secret."""

@@ -1,0 +1,95 @@
+"""The `nixecs` command line: a thin click layer over the modules that do the work.
+
+Commands live with their subject (`commands.py` here for the fleet tools, `host/commands.py`,
+`aws/commands.py`) and keep their heavy imports inside the command body, so `--help` and
+`validate` stay quick.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import click
+
+from . import __version__
+from .diagnostics import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, InvalidInput, OperationalFailure
+
+
+@dataclass
+class Globals:
+    """The global options, shared by every command through `click.pass_obj`."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    output: str = "text"
+    verbose: int = 0
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--region", envvar="AWS_REGION", help="AWS region (default: the fleet's region or the SDK's).")
+@click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile.")
+@click.option(
+    "--endpoint-url",
+    envvar="NIXECS_ENDPOINT_URL",
+    help="Send every AWS call to this endpoint (any AWS-compatible one, e.g. moto server).",
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
+@click.version_option(__version__, prog_name="nixecs")
+@click.pass_context
+def cli(ctx: click.Context, region: str | None, profile: str | None, endpoint_url: str | None, output: str, verbose: int) -> None:
+    """NixOS container hosts for Amazon ECS.
+
+    Turns one fleet file into EC2 userdata and CloudFormation, deploys it, and on the host
+    applies the userdata at boot. Exit codes: 0 success, 1 operational failure (AWS,
+    network, IMDS), 2 invalid input or usage.
+    """
+    ctx.obj = Globals(region, profile, endpoint_url, output, verbose)
+
+
+def _register() -> None:
+    from . import commands
+    from .aws import commands as aws_commands
+    from .host import commands as host_commands
+
+    for module in (commands, host_commands, aws_commands):
+        module.register(cli)
+
+
+_register()
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI; map our exceptions to exit codes and one-line messages."""
+    verbose = "-v" in argv or "--verbose" in argv or any(a.startswith("-vv") for a in argv)
+    try:
+        result = cli.main(args=argv, prog_name="nixecs", standalone_mode=False)
+    except InvalidInput as error:
+        error.report.print(sys.stderr)
+        return EXIT_INVALID
+    except OperationalFailure as error:
+        click.echo(f"nixecs: error: {error}", err=True)
+        return EXIT_FAILURE
+    except click.exceptions.Abort:
+        click.echo("nixecs: aborted", err=True)
+        return EXIT_FAILURE
+    except click.ClickException as error:
+        error.show()
+        return EXIT_INVALID if error.exit_code == 2 else error.exit_code
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except KeyboardInterrupt:
+        click.echo("nixecs: interrupted", err=True)
+        return 130
+    except Exception as error:  # a bug: say so plainly; the traceback only with -v
+        if verbose:
+            raise
+        click.echo(f"nixecs: internal error: {type(error).__name__}: {error} (run with -v for details)", err=True)
+        return EXIT_FAILURE
+    return result if isinstance(result, int) else EXIT_OK

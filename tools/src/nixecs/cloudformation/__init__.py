@@ -1,0 +1,1 @@
+"""CloudFormation: one stack per cluster (DESIGN §7)."""

@@ -1,0 +1,128 @@
+"""Located errors and warnings, their codes, their one-line format, and the exit codes.
+
+A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes:
+
+- E1xx fleet schema (syntax, unknown/duplicate keys, types, names, durations, references, size)
+- E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min/max/desired)
+- W2xx scaling lints (W201 unreachable step, W202 scales out but never in)
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # operational: AWS, network, IMDS
+EXIT_INVALID = 2  # invalid input or usage
+
+CODES: dict[str, str] = {
+    "E100": "not a readable YAML document",
+    "E101": "unknown key",
+    "E102": "duplicate key",
+    "E103": "wrong type",
+    "E104": "missing required key",
+    "E105": "bad name",
+    "E106": "bad duration",
+    "E107": "value not allowed",
+    "E108": "reference to something that does not exist",
+    "E109": "capacity: min > max or desired outside [min, max]",
+    "E110": "value cannot be represented (NUL or unencodable text)",
+    "E111": "userdata too large for EC2 (16 KB after gzip)",
+    "E112": "option not allowed with this setting",
+    "E201": "step adjustments overlap",
+    "E202": "gap between step adjustments",
+    "E203": "null bounds: only the first lower and the last upper bound may be open",
+    "E204": "more than 20 step adjustments",
+    "E205": "scaling min > max, or desired outside [min, max]",
+    "E206": "step adjustments do not fit the alarm's direction",
+    "W201": "a step its alarm can never reach",
+    "W202": "a service that can scale out but never in",
+    "W203": "scaling bounds outside the group's capacity",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    path: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: Location
+
+    @property
+    def is_error(self) -> bool:
+        return self.code.startswith("E")
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.is_error else "warning"
+
+    def format(self) -> str:
+        return f"{self.location}: {self.severity}[{self.code}]: {self.message}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.location.path,
+            "line": self.location.line,
+            "column": self.location.column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Report:
+    """Diagnostics collected from one run, in source order when printed."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, code: str, message: str, location: Location) -> None:
+        self.items.append(Diagnostic(code, message, location))
+
+    def extend(self, items: list[Diagnostic]) -> None:
+        self.items.extend(items)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if not d.is_error]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        unique = {(d.location, d.code, d.message): d for d in self.items}
+        return [unique[k] for k in sorted(unique)]
+
+    def print(self, stream: TextIO | None = None) -> None:
+        out = stream if stream is not None else sys.stderr
+        for diagnostic in self.sorted():
+            print(diagnostic.format(), file=out)
+
+
+class InvalidInput(Exception):
+    """Raised when input cannot be used; carries every diagnostic found."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        first = report.errors[0].format() if report.errors else "invalid input"
+        super().__init__(first)
+
+
+class OperationalFailure(Exception):
+    """AWS, network or IMDS trouble: exit code 1, one clear line, no traceback."""

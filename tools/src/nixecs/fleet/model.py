@@ -1,0 +1,170 @@
+"""The fleet model: what a fleet file declares, validated and typed (DESIGN §4).
+
+Every record keeps `path`, the place in the YAML document it came from, so that later
+stages (scaling rules, userdata size) report at the right `file:line:col`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
+from .yaml12 import Document, Path
+
+USERDATA_FORMATS = ("settings", "nix")
+COMPARISONS = {
+    ">=": "GreaterThanOrEqualToThreshold",
+    ">": "GreaterThanThreshold",
+    "<=": "LessThanOrEqualToThreshold",
+    "<": "LessThanThreshold",
+}
+STATISTICS = ("Average", "Minimum", "Maximum", "Sum", "SampleCount")
+ADJUSTMENT_TYPES = ("ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity")
+AGGREGATIONS = ("Average", "Minimum", "Maximum")
+TARGET_METRICS = {
+    "cpu": "ECSServiceAverageCPUUtilization",
+    "memory": "ECSServiceAverageMemoryUtilization",
+}
+
+
+@dataclass(frozen=True)
+class Capacity:
+    min: int
+    max: int
+    desired: int
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    cluster: str
+    host: str
+    ami: str
+    instance_types: tuple[str, ...]
+    capacity: Capacity
+    spot: bool
+    userdata: str
+    ecs: EcsSettings
+    secrets: dict[str, SecretSpec]
+    drain: DrainSpec | None
+    hop_limit: int
+    nixos: str | None
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.cluster}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    metric: str
+    namespace: str
+    statistic: str
+    period: int
+    evaluation_periods: int
+    threshold: float
+    comparison: str
+    path: Path
+
+    @property
+    def is_upper(self) -> bool:
+        """True when the alarm fires on high values (`>=` or `>`)."""
+        return self.comparison in (">=", ">")
+
+
+@dataclass(frozen=True)
+class Step:
+    lower: float | None
+    upper: float | None
+    change: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    name: str
+    alarm: Alarm
+    adjustment_type: str
+    cooldown: int
+    aggregation: str
+    min_adjustment_magnitude: int | None
+    steps: tuple[Step, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class TargetTracking:
+    metric: str
+    target: float
+    scale_in_cooldown: int
+    scale_out_cooldown: int
+    disable_scale_in: bool
+    path: Path
+
+
+@dataclass(frozen=True)
+class Scaling:
+    min: int
+    max: int
+    target_tracking: TargetTracking | None
+    step: tuple[StepPolicy, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    cluster: str
+    group: str
+    image: str
+    cpu: int
+    memory: int
+    port: int | None
+    desired: int
+    environment: dict[str, str]
+    secrets: dict[str, str]
+    scaling: Scaling | None
+    path: Path
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    groups: dict[str, Group]
+    services: dict[str, Service]
+    path: Path
+
+
+@dataclass(frozen=True)
+class Fleet:
+    version: int
+    region: str
+    flake: str
+    clusters: dict[str, Cluster]
+    document: Document = field(repr=False, compare=False)
+
+    def group(self, key: str) -> Group:
+        """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""
+        cluster_name, _, group_name = key.partition("/")
+        if cluster_name not in self.clusters:
+            raise KeyError(f"no cluster {cluster_name!r} (clusters: {', '.join(self.clusters) or 'none'})")
+        cluster = self.clusters[cluster_name]
+        if group_name not in cluster.groups:
+            raise KeyError(
+                f"no group {group_name!r} in cluster {cluster_name!r} (groups: {', '.join(cluster.groups) or 'none'})"
+            )
+        return cluster.groups[group_name]
+
+    def host_settings(self, group: Group) -> HostSettings:
+        """What a settings userdata tells this group's hosts."""
+        return HostSettings(
+            cluster=group.cluster,
+            group=group.name,
+            flake=self.flake,
+            ecs=group.ecs,
+            secrets=group.secrets,
+            drain=group.drain,
+        )

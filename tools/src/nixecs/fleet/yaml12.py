@@ -1,0 +1,276 @@
+"""YAML 1.2 loading with a position for every key and value.
+
+Why not ruamel.yaml (DESIGN §4 names it): since 0.18 its loader is pure Python, ~2.5 s for
+a 380 KB fleet here, which misses the render target (DESIGN §10) by itself. PyYAML's libyaml
+parser is C; we use it only to *compose* nodes (which carry their marks) and resolve plain
+scalars with the YAML 1.2 core schema ourselves, so `no` stays a string and `0755` is 755.
+One pass yields values and positions, so there is no fast path that could disagree with a
+slow one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING
+
+import yaml
+
+from ..diagnostics import Location
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+Path = tuple[str | int, ...]
+
+try:
+    from yaml import CParser as _Parser
+
+    HAVE_LIBYAML = True
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml.parser import Parser as _Parser  # type: ignore[assignment]
+
+    HAVE_LIBYAML = False
+
+STR = "tag:yaml.org,2002:str"
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+BOOL = "tag:yaml.org,2002:bool"
+NULL = "tag:yaml.org,2002:null"
+MAP = "tag:yaml.org,2002:map"
+SEQ = "tag:yaml.org,2002:seq"
+
+# Documents bigger than this in nodes are refused: aliases can make a small file expand
+# exponentially ("billion laughs").
+MAX_NODES = 2_000_000
+
+
+class _Yaml12Resolver(yaml.resolver.BaseResolver):
+    """The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)."""
+
+    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+_CORE_SCHEMA = [
+    (NULL, r"~|null|Null|NULL|", list("~nN") + [""]),
+    (BOOL, r"true|True|TRUE|false|False|FALSE", list("tTfF")),
+    (INT, r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", list("-+0123456789")),
+    (
+        FLOAT,
+        r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN",
+        list("-+.0123456789"),
+    ),
+]
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Yaml12Resolver.add_implicit_resolver(_tag, re.compile(rf"^(?:{_pattern})$"), _first)
+
+
+class _Composer(_Parser, _Yaml12Resolver):  # type: ignore[misc,valid-type]
+    def __init__(self, text: str) -> None:
+        _Parser.__init__(self, text)
+        _Yaml12Resolver.__init__(self)
+
+
+if not HAVE_LIBYAML:  # pragma: no cover
+
+    class _PureComposer(
+        yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Yaml12Resolver
+    ):
+        def __init__(self, text: str) -> None:
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            _Yaml12Resolver.__init__(self)
+
+    _Composer = _PureComposer  # type: ignore[misc,assignment]
+
+
+class YamlError(Exception):
+    """A document that is not valid YAML or uses what a fleet file may not."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class Document:
+    """Plain Python values of a YAML file, and where each key and value was written."""
+
+    def __init__(
+        self,
+        path: str,
+        value: object,
+        positions: dict[Path, tuple[int, int]],
+        key_positions: dict[Path, tuple[int, int]],
+        duplicates: list[YamlError] | None = None,
+    ) -> None:
+        self.path = path
+        # Duplicate keys are reported with the schema errors, not instead of them.
+        self.duplicates = duplicates or []
+        self.value = value
+        self._positions = positions
+        self._key_positions = key_positions
+
+    def locate(self, at: Path, *, key: bool = False) -> Location:
+        """Where the value (or with key=True, the key) at `at` was written; the nearest
+        enclosing node when that exact path has no position (e.g. a missing key)."""
+        table = self._key_positions if key else self._positions
+        probe = at
+        while True:
+            if probe in table:
+                line, column = table[probe]
+                return Location(self.path, line, column)
+            if key and probe in self._positions:
+                line, column = self._positions[probe]
+                return Location(self.path, line, column)
+            if not probe:
+                return Location(self.path, 1, 1)
+            probe = probe[:-1]
+
+
+def _construct_scalar(node: yaml.ScalarNode) -> object:
+    tag, text = node.tag, node.value
+    if tag == STR:
+        return text
+    if tag == NULL:
+        return None
+    if tag == BOOL:
+        if text.lower() in ("true", "false") and text in ("true", "True", "TRUE", "false", "False", "FALSE"):
+            return text.lower() == "true"
+        raise YamlError(f"{text!r} is not a boolean", node.start_mark.line + 1, node.start_mark.column + 1)
+    if tag == INT:
+        try:
+            if text.startswith("0o"):
+                return int(text[2:], 8)
+            if text.startswith("0x"):
+                return int(text[2:], 16)
+            return int(text, 10)
+        except ValueError:
+            raise YamlError(f"{text!r} is not an integer", node.start_mark.line + 1, node.start_mark.column + 1) from None
+    if tag == FLOAT:
+        lowered = text.lower()
+        if lowered in (".inf", "+.inf"):
+            return math.inf
+        if lowered == "-.inf":
+            return -math.inf
+        if lowered == ".nan":
+            return math.nan
+        try:
+            return float(text)
+        except ValueError:
+            raise YamlError(f"{text!r} is not a number", node.start_mark.line + 1, node.start_mark.column + 1) from None
+    raise YamlError(
+        f"tag {tag!r} is not supported in a fleet file (write plain values)",
+        node.start_mark.line + 1,
+        node.start_mark.column + 1,
+    )
+
+
+def _walk(root: yaml.Node) -> tuple[object, dict[Path, tuple[int, int]], dict[Path, tuple[int, int]], list[YamlError]]:
+    positions: dict[Path, tuple[int, int]] = {}
+    duplicates: list[YamlError] = []
+    key_positions: dict[Path, tuple[int, int]] = {}
+    budget = [MAX_NODES]
+
+    def build(node: yaml.Node, path: Path, depth: int) -> object:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise YamlError("document expands to too many nodes (aliases?)", node.start_mark.line + 1, node.start_mark.column + 1)
+        if depth > 200:
+            raise YamlError("document is nested too deeply", node.start_mark.line + 1, node.start_mark.column + 1)
+        mark = node.start_mark
+        positions[path] = (mark.line + 1, mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return _construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != SEQ:
+                raise YamlError(f"tag {node.tag!r} is not supported in a fleet file", mark.line + 1, mark.column + 1)
+            return [build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != MAP:
+                raise YamlError(f"tag {node.tag!r} is not supported in a fleet file", mark.line + 1, mark.column + 1)
+            result: dict[object, object] = {}
+            for key_node, value_node in node.value:
+                key_mark = key_node.start_mark
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise YamlError("mapping keys must be plain scalars", key_mark.line + 1, key_mark.column + 1)
+                if key_node.tag == STR and key_node.value == "<<" and key_node.style is None:
+                    raise YamlError("merge keys (<<) are YAML 1.1, not 1.2: write the keys out", key_mark.line + 1, key_mark.column + 1)
+                key = _construct_scalar(key_node)
+                if isinstance(key, float) and math.isnan(key):
+                    raise YamlError("NaN cannot be a key", key_mark.line + 1, key_mark.column + 1)
+                child = (*path, key)  # type: ignore[misc]
+                if key in result:
+                    first = key_positions[child]
+                    duplicates.append(
+                        YamlError(f"duplicate key {key!r} (first written at line {first[0]})", key_mark.line + 1, key_mark.column + 1)
+                    )
+                    continue
+                key_positions[child] = (key_mark.line + 1, key_mark.column + 1)
+                result[key] = build(value_node, child, depth + 1)
+            return result
+        raise YamlError("unsupported node", mark.line + 1, mark.column + 1)  # pragma: no cover
+
+    return build(root, (), 0), positions, key_positions, duplicates
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise YamlError(f"not UTF-8 text (byte 0x{data[error.start]:02x})", line, column) from None
+
+
+def _first_document(composer: _Composer) -> yaml.Node | None:
+    node = composer.get_single_node()
+    return node  # type: ignore[no-any-return]
+
+
+def load(data: bytes | str, path: str) -> Document:
+    """Parse one YAML 1.2 document; raise YamlError (with a 1-based position) when it is not one."""
+    text = _decode(data) if isinstance(data, bytes) else data
+    if "\x00" in text:
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        raise YamlError("NUL character in the file", line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+    composer = _Composer(text)
+    try:
+        node = _first_document(composer)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+        if mark is None:
+            raise YamlError(message, 1, 1) from None
+        raise YamlError(message, mark.line + 1, mark.column + 1) from None
+    except yaml.YAMLError as error:
+        raise YamlError(str(error).splitlines()[0] if str(error) else "invalid YAML", 1, 1) from None
+    finally:
+        dispose = getattr(composer, "dispose", None)
+        if dispose is not None:
+            dispose()
+    if node is None:
+        return Document(path, None, {(): (1, 1)}, {})
+    try:
+        value, positions, key_positions, duplicates = _walk(node)
+    except RecursionError:
+        raise YamlError("document is nested too deeply", 1, 1) from None
+    return Document(path, value, positions, key_positions, duplicates)
+
+
+def iter_paths(value: object, path: Path = ()) -> Iterator[tuple[Path, object]]:
+    """Every (path, value) pair in a loaded value, depth first."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from iter_paths(item, (*path, index))

@@ -1,0 +1,1 @@
+"""On the host: the IMDS client, `apply` at boot, secrets and draining."""
