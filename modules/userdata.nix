@@ -110,7 +110,7 @@ in
   config = lib.mkIf cfg.enable {
     # nixecs apply does amazon-init's job, once per userdata content. The
     # option exists only where amazon-image.nix (amazon-init.nix) is imported.
-    virtualisation = lib.optionalAttrs (options.virtualisation ? amazon-init) {
+    virtualisation = lib.optionalAttrs (options ? virtualisation.amazon-init) {
       amazon-init.enable = false;
     };
 
