@@ -1,0 +1,35 @@
+"""AWS resource names derived from fleet names: one place, so that the templates, the host
+(drain), `roll`, `deploy` and `status` all find the same resources."""
+
+from __future__ import annotations
+
+DRAIN_HOOK_NAME = "nixecs-drain"
+TAG_CLUSTER = "nixecs:cluster"
+TAG_GROUP = "nixecs:group"
+TAG_FLAKE = "nixecs:flake"
+TAG_HOST = "nixecs:host"
+
+
+def stack_name(cluster: str) -> str:
+    return f"nixecs-{cluster}"
+
+
+def ecs_cluster_name(cluster: str) -> str:
+    return cluster
+
+
+def group_resource_name(cluster: str, group: str) -> str:
+    """Auto Scaling group, launch template and capacity provider of a fleet group."""
+    return f"nixecs-{cluster}-{group}"
+
+
+def service_name(service: str) -> str:
+    return service
+
+
+def log_group_name(cluster: str, service: str) -> str:
+    return f"/nixecs/{cluster}/{service}"
+
+
+def alarm_name(cluster: str, service: str, policy: str) -> str:
+    return f"nixecs-{cluster}-{service}-{policy}"
