@@ -33,10 +33,9 @@ let
       }"'';
 
   # Same keys as the runtime file /run/nixecs/ecs.env written by `nixecs apply`.
+  # Like the tool, attributes and tags are only written when there are some.
   settingsEnvironment = {
     ECS_CLUSTER = cfg.cluster;
-    ECS_INSTANCE_ATTRIBUTES = builtins.toJSON cfg.attributes;
-    ECS_CONTAINER_INSTANCE_TAGS = builtins.toJSON cfg.tags;
     ECS_ENABLE_SPOT_INSTANCE_DRAINING = boolString cfg.spotDraining;
     ECS_RESERVED_MEMORY = toString cfg.reservedMemoryMiB;
     ECS_LOGLEVEL = cfg.logLevel;
@@ -44,6 +43,12 @@ let
     ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = cfg.taskCleanupWait;
     ECS_CONTAINER_STOP_TIMEOUT = cfg.containerStopTimeout;
     ECS_DISABLE_PRIVILEGED = boolString (!cfg.privileged);
+  }
+  // lib.optionalAttrs (cfg.attributes != { }) {
+    ECS_INSTANCE_ATTRIBUTES = builtins.toJSON cfg.attributes;
+  }
+  // lib.optionalAttrs (cfg.tags != { }) {
+    ECS_CONTAINER_INSTANCE_TAGS = builtins.toJSON cfg.tags;
   };
 
   # What ecs-init passes to the agent container on the ECS-optimized AMI,

@@ -1,0 +1,46 @@
+# On-host draining: the unit exists, runs for the life of the instance after
+# the agent, and passes the configured timeout and IMDS endpoint.
+{ ... }:
+{
+  name = "nixecs-drain";
+
+  nodes.machine =
+    { ... }:
+    {
+      imports = [
+        ../modules
+        ./lib/fake-imds.nix
+      ];
+      documentation.nixos.options.warningsAreErrors = true;
+
+      nixecs.ecs.enable = true;
+      nixecs.userdata.enable = true;
+      testing.fakeImds.userdata = "#nixecs-settings v1\n${builtins.toJSON {
+        version = 1;
+        cluster = "blue";
+        group = "web";
+        drain.timeout = "20m";
+      }}\n";
+      nixecs.drain = {
+        enable = true;
+        timeout = "20m";
+      };
+    };
+
+  testScript = ''
+    machine.wait_for_unit("nixecs-userdata.service")
+
+    with subtest("the drain unit"):
+        start = machine.succeed("systemctl show -p ExecStart --value nixecs-drain.service")
+        assert "drain --timeout 20m --imds http://127.0.0.1:8169" in start, start
+        after = machine.succeed("systemctl show -p After --value nixecs-drain.service").split()
+        assert "ecs-agent.service" in after and "nixecs-userdata.service" in after, after
+        props = dict(
+            l.split("=", 1)
+            for l in machine.succeed("systemctl show -p Type -p Restart -p TimeoutStopUSec nixecs-drain.service").splitlines()
+        )
+        assert props["Type"] == "simple" and props["Restart"] == "on-failure", props
+        assert props["TimeoutStopUSec"] == "21min", props
+        machine.succeed("systemctl is-enabled nixecs-drain.service")
+  '';
+}

@@ -1,0 +1,121 @@
+# An ECS container instance: the baked agent configuration, Docker, the
+# ecs-init networking (route_localnet, NAT to the credentials endpoint,
+# introspection port blocked) and unit ordering. The agent cannot reach AWS
+# here, so the test checks its unit and environment, not its registration.
+{ lib, ... }:
+{
+  name = "nixecs-ecs-host";
+
+  nodes.machine =
+    { ... }:
+    {
+      imports = [
+        ../modules
+        ./lib/fake-imds.nix
+      ];
+
+      # Build the option documentation of our modules too: an option without
+      # a description fails the test.
+      documentation.enable = true;
+      documentation.nixos.enable = true;
+      documentation.nixos.includeAllModules = true;
+      documentation.nixos.options.warningsAreErrors = true;
+
+      nixecs.ecs = {
+        enable = true;
+        cluster = "baked";
+        attributes.tier = "web tier";
+        reservedMemoryMiB = 256;
+        introspection.interface = "eth1";
+      };
+      nixecs.userdata.enable = true;
+      # Script userdata: applied without touching the agent configuration.
+      testing.fakeImds.userdata = ''
+        #!/bin/sh
+        echo applied > /run/nixecs-script-ran
+      '';
+
+      virtualisation.memorySize = 1536;
+    };
+
+  testScript = ''
+    import shlex
+
+    machine.wait_for_unit("docker.service")
+    machine.wait_for_unit("nixecs-ecs-netfilter.service")
+    machine.wait_for_unit("nixecs-userdata.service")
+
+    with subtest("baked agent configuration"):
+        config = machine.succeed("cat /etc/ecs/ecs.config")
+        print(config)
+        for line in [
+            "ECS_CLUSTER=baked",
+            "ECS_RESERVED_MEMORY=256",
+            "ECS_DISABLE_PRIVILEGED=true",
+            "ECS_ENABLE_TASK_IAM_ROLE=true",
+            "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true",
+            "ECS_DATADIR=/var/lib/ecs/data",
+            "ECS_LOGLEVEL=info",
+        ]:
+            assert line in config.splitlines(), f"{line!r} missing from ecs.config"
+
+    def agent_env(extra_file=None):
+        # What systemd hands the agent: the same EnvironmentFile= lines.
+        props = "-p EnvironmentFile=/etc/ecs/ecs.config -p EnvironmentFile=-/run/nixecs/ecs.env"
+        out = machine.succeed(f"systemd-run --quiet --wait --pipe {props} env")
+        return dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
+
+    with subtest("systemd parses the quoted JSON values intact"):
+        env = agent_env()
+        assert env["ECS_INSTANCE_ATTRIBUTES"] == '{"tier":"web tier"}', env["ECS_INSTANCE_ATTRIBUTES"]
+        assert env["ECS_CLUSTER"] == "baked"
+
+    with subtest("the runtime file overrides the baked one"):
+        machine.succeed("printf 'ECS_CLUSTER=runtime\\n' > /run/nixecs/ecs.env")
+        assert agent_env()["ECS_CLUSTER"] == "runtime"
+        machine.succeed("rm /run/nixecs/ecs.env")
+
+    with subtest("the agent unit"):
+        after = machine.succeed("systemctl show -p After --value ecs-agent.service").split()
+        for unit in ["docker.service", "nixecs-userdata.service", "nixecs-ecs-netfilter.service", "network-online.target"]:
+            assert unit in after, f"ecs-agent.service is not ordered after {unit}: {after}"
+        requires = machine.succeed("systemctl show -p Requires --value ecs-agent.service").split()
+        assert "nixecs-userdata.service" in requires and "docker.service" in requires, requires
+        files = machine.succeed("systemctl show -p EnvironmentFiles --value ecs-agent.service")
+        assert "/etc/ecs/ecs.config" in files and "/run/nixecs/ecs.env" in files, files
+        assert files.index("/etc/ecs/ecs.config") < files.index("/run/nixecs/ecs.env"), "the runtime file must come last"
+        machine.succeed("test -d /var/lib/ecs/data")
+
+    with subtest("amazon-init is not there"):
+        machine.fail("systemctl cat amazon-init.service")
+
+    with subtest("script userdata ran once"):
+        machine.succeed("grep -qx applied /run/nixecs-script-ran")
+
+    def has_rule(listing, *parts):
+        return any(all(p in line.split() for p in parts) for line in listing.splitlines())
+
+    with subtest("host networking for task IAM roles (ecs-init)"):
+        assert machine.succeed("sysctl -n net.ipv4.conf.all.route_localnet").strip() == "1"
+        nat = machine.succeed("iptables -w -t nat -S")
+        print(nat)
+        assert has_rule(nat, "PREROUTING", "169.254.170.2/32", "80", "DNAT", "127.0.0.1:51679"), "DNAT to the credentials endpoint missing"
+        assert has_rule(nat, "OUTPUT", "169.254.170.2/32", "80", "REDIRECT", "51679"), "local REDIRECT to the credentials endpoint missing"
+        filt = machine.succeed("iptables -w -S INPUT")
+        print(filt)
+        assert has_rule(filt, "INPUT", "eth1", "51678", "DROP"), "off-host introspection is not blocked"
+        assert has_rule(filt, "INPUT", "127.0.0.0/8", "RELATED,ESTABLISHED,DNAT", "DROP"), "localhost traffic filter missing"
+
+    with subtest("the rules are idempotent and removed on stop"):
+        machine.succeed("systemctl restart nixecs-ecs-netfilter.service")
+        assert machine.succeed("iptables -w -t nat -S PREROUTING | grep -c 169.254.170.2").strip() == "1"
+        machine.succeed("systemctl stop nixecs-ecs-netfilter.service")
+        machine.fail("iptables -w -t nat -S | grep -q 169.254.170.2")
+        machine.succeed("systemctl start nixecs-ecs-netfilter.service")
+        machine.succeed("iptables -w -t nat -S | grep -q 169.254.170.2")
+
+    with subtest("docker for ECS"):
+        daemon = machine.succeed("docker info --format '{{.LoggingDriver}} {{.LiveRestoreEnabled}}'").split()
+        assert daemon == ["json-file", "true"], daemon
+  '';
+}

@@ -1,0 +1,56 @@
+# A fake EC2 instance metadata service (IMDSv2) inside the test VM, on
+# loopback: the nixecs IMDS emulator serving the given userdata. The
+# nixecs units are pointed at it through nixecs.userdata.imdsEndpoint.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.testing.fakeImds;
+  python = pkgs.python3.withPackages (ps: [ (ps.toPythonModule config.nixecs.package) ]);
+  userdataFile = pkgs.writeText "userdata" cfg.userdata;
+  endpoint = "http://127.0.0.1:${toString cfg.port}";
+in
+{
+  options.testing.fakeImds = {
+    userdata = lib.mkOption {
+      type = lib.types.str;
+      description = "The userdata the fake IMDS serves at /latest/user-data.";
+    };
+    file = lib.mkOption {
+      type = lib.types.str;
+      default = "/run/fake-imds/user-data";
+      description = "Where the served userdata lives; tests overwrite it to simulate new userdata.";
+    };
+    port = lib.mkOption {
+      type = lib.types.port;
+      default = 8169;
+      description = "Loopback port of the fake IMDS.";
+    };
+  };
+
+  config = {
+    nixecs.userdata.imdsEndpoint = endpoint;
+
+    systemd.services.fake-imds = {
+      description = "Fake EC2 instance metadata service (IMDSv2) for tests";
+      wantedBy = [ "multi-user.target" ];
+      before = [ "nixecs-userdata.service" ];
+      requiredBy = [ "nixecs-userdata.service" ];
+      preStart = ''
+        if [ ! -e ${cfg.file} ]; then
+          install -D -m 0600 ${userdataFile} ${cfg.file}
+        fi
+      '';
+      serviceConfig = {
+        ExecStart = "${python}/bin/python3 -m nixecs.testing.imds --port ${toString cfg.port} --userdata ${cfg.file}";
+        # Ready once it hands out IMDSv2 tokens.
+        ExecStartPost = "${pkgs.curl}/bin/curl --silent --fail --retry 30 --retry-connrefused --retry-delay 1 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' ${endpoint}/latest/api/token";
+        RuntimeDirectory = "fake-imds";
+        RuntimeDirectoryPreserve = "yes";
+      };
+    };
+  };
+}
