@@ -1,46 +1,197 @@
-"""Fleet commands: validate, render, userdata, scaling check."""
+"""Fleet commands: validate, render, userdata, scaling check.
+
+Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the commands so that
+`nixecs --help` and the host-side commands do not pay for them.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .cli import Globals
+from .diagnostics import EXIT_INVALID, EXIT_OK, Diagnostic, InvalidInput, Report
+
+if TYPE_CHECKING:
+    from .fleet.model import Fleet
 
 
-def _load(path: str) -> "Fleet":  # noqa: F821 - imported lazily for quick --help
+def _check(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
+    """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
     from .fleet import load_fleet
+    from .scaling import check_fleet
 
-    return load_fleet(path)
+    fleet = load_fleet(path)
+    report = check_fleet(fleet)
+    if nix:
+        report.extend(_nix_module_errors(fleet))
+    if report.has_errors:
+        raise InvalidInput(report)
+    return fleet, report
+
+
+def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
+    """Syntax errors in groups' `nixos:` text, found by real Nix when it is installed."""
+    from .nixparse import nix_instantiate, parse_texts
+
+    texts = {
+        f"{cluster.name}/{group.name}": group.nixos
+        for cluster in fleet.clusters.values()
+        for group in cluster.groups.values()
+        if group.nixos
+    }
+    if not texts or nix_instantiate() is None:
+        return []
+    groups = {f"{c.name}/{g.name}": g for c in fleet.clusters.values() for g in c.groups.values()}
+    return [
+        Diagnostic(
+            "E113",
+            f"nixos module text does not parse: {error.message} (line {error.line}, column {error.column} of the text)",
+            fleet.document.locate((*groups[key].path, "nixos")),
+        )
+        for key, error in parse_texts(texts).items()
+    ]
+
+
+def _emit_report(g: Globals, report: Report, summary: str, extra: dict[str, object] | None = None) -> None:
+    report.print(sys.stderr)
+    if g.json:
+        payload: dict[str, object] = {"valid": not report.has_errors, "diagnostics": [d.to_json() for d in report.sorted()]}
+        payload.update(extra or {})
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(summary)
+
+
+def _counts(fleet: Fleet) -> str:
+    groups = sum(len(c.groups) for c in fleet.clusters.values())
+    services = sum(len(c.services) for c in fleet.clusters.values())
+    return f"{len(fleet.clusters)} clusters, {groups} groups, {services} services"
+
+
+def _invalid_json(g: Globals, error: InvalidInput) -> None:
+    if g.json:
+        click.echo(json.dumps({"valid": False, "diagnostics": [d.to_json() for d in error.report.sorted()]}, indent=2))
 
 
 @click.command()
 @click.argument("fleet", type=click.Path(dir_okay=False))
 @click.pass_obj
 def validate(g: Globals, fleet: str) -> int:
-    """Check FLEET: schema, AWS scaling rules and scaling lints.
+    """Check FLEET: schema, AWS scaling rules, scaling lints and `nixos:` syntax.
 
-    Errors and warnings go to stderr as `file:line:col: error[CODE]: message`.
+    Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
-    from .diagnostics import InvalidInput
+    try:
+        model, report = _check(fleet)
+    except InvalidInput as error:
+        _invalid_json(g, error)
+        raise
+    _emit_report(g, report, f"{fleet}: valid ({_counts(model)}, {len(report.warnings)} warnings)")
+    return EXIT_OK
+
+
+@click.command()
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--cluster", "clusters", multiple=True, help="Only this cluster (repeatable).")
+@click.pass_obj
+def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
+    """Render FLEET into OUT: manifest.json, <cluster>/stack.yaml (CloudFormation) and
+    <cluster>/groups/<group>.userdata (the bytes EC2 receives).
+
+    Validates first (as `validate`); nothing is written when the fleet is invalid. Every
+    file is written atomically; manifest.json is written last.
+    """
+    from .render import render_fleet, write_rendered
+
+    try:
+        model, report = _check(fleet)
+        unknown = sorted(set(clusters) - set(model.clusters))
+        if unknown:
+            raise click.UsageError(f"no cluster {', '.join(unknown)} in {fleet} (clusters: {', '.join(model.clusters)})")
+        rendered = render_fleet(model, list(clusters) or None)
+    except InvalidInput as error:
+        _invalid_json(g, error)
+        raise
+    manifest = write_rendered(rendered, out, fleet)
+    files = sum(1 + len(c.groups) for c in rendered.clusters.values())
+    _emit_report(
+        g,
+        report,
+        f"rendered {fleet} ({_counts(model)}) into {out}: {files} files, {len(report.warnings)} warnings",
+        {"manifest": str(manifest), **rendered.manifest(fleet)},
+    )
+    return EXIT_OK
+
+
+@click.command("userdata")
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="CLUSTER/GROUP")
+@click.option(
+    "--format", "fmt", type=click.Choice(["settings", "nix"]), help="Userdata format (default: the group's `userdata:`)."
+)
+@click.pass_obj
+def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> int:
+    """Print the userdata of one group (CLUSTER/GROUP) to stdout: the exact bytes EC2
+    receives (gzip when over 16 KB, so redirect it to a file)."""
+    from .userdata import UserdataTooLarge, render_userdata
+
+    model, _ = _check(fleet)
+    try:
+        group = model.group(target)
+    except KeyError as error:
+        raise click.BadParameter(str(error.args[0]), param_hint="CLUSTER/GROUP") from None
+    try:
+        data = render_userdata(model, group, fmt)
+    except UserdataTooLarge as error:
+        report = Report()
+        report.add("E111", str(error), model.document.locate((*group.path, "userdata"), key=True))
+        raise InvalidInput(report) from None
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+@click.group()
+def scaling() -> None:
+    """Service auto scaling: AWS's rules and semantic lints."""
+
+
+@scaling.command("check")
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 2).")
+@click.pass_obj
+def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
+    """Check every service's scaling in FLEET.
+
+    Errors (E2xx) are AWS's own rules for step adjustments: overlap, gaps, open bounds,
+    more than 20 steps, min/max/desired. Warnings (W2xx) are policies AWS accepts but that
+    cannot work: a step its alarm can never reach (W201), a service that scales out but
+    never in (W202). Exit 2 on errors (or on warnings with --strict).
+    """
+    from .fleet import load_fleet
     from .scaling import check_fleet
 
-    model = _load(fleet)
+    try:
+        model = load_fleet(fleet)
+    except InvalidInput as error:
+        _invalid_json(g, error)
+        raise
     report = check_fleet(model)
-    report.print(sys.stderr)
-    if g.json:
-        click.echo(json.dumps({"valid": not report.has_errors, "diagnostics": [d.to_json() for d in report.sorted()]}, indent=2))
-    if report.has_errors:
-        raise InvalidInput(report) if False else click.exceptions.Exit(2)
-    if not g.json:
-        groups = sum(len(c.groups) for c in model.clusters.values())
-        services = sum(len(c.services) for c in model.clusters.values())
-        click.echo(f"{fleet}: valid ({len(model.clusters)} clusters, {groups} groups, {services} services, {len(report.warnings)} warnings)")
-    return 0
+    services = sum(1 for c in model.clusters.values() for s in c.services.values() if s.scaling is not None)
+    summary = f"{fleet}: {services} scaled services, {len(report.errors)} errors, {len(report.warnings)} warnings"
+    _emit_report(g, report, summary)
+    if report.has_errors or (strict and report.warnings):
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(validate)
+    for command in (validate, render, userdata_command, scaling):
+        cli.add_command(command)

@@ -31,15 +31,15 @@ CODES: dict[str, str] = {
     "E110": "value cannot be represented (NUL or unencodable text)",
     "E111": "userdata too large for EC2 (16 KB after gzip)",
     "E112": "option not allowed with this setting",
+    "E113": "nixos module text does not parse as Nix",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
     "E204": "more than 20 step adjustments",
     "E205": "scaling min > max, or desired outside [min, max]",
-    "E206": "step adjustments do not fit the alarm's direction",
+    "E206": "ExactCapacity with a negative capacity",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
-    "W203": "scaling bounds outside the group's capacity",
 }
 
 

@@ -269,7 +269,10 @@ def check_str(value: object, path: JsonPath, issues: list[Issue]) -> str | None:
 def check_bool(value: object, path: JsonPath, issues: list[Issue]) -> bool | None:
     if isinstance(value, bool):
         return value
-    issues.append(Issue(path, E_TYPE, f"expected true or false, got {type_name(value)}"))
+    hint = ""
+    if isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+        hint = f" ({value!r} is a string in YAML 1.2: write true or false)"
+    issues.append(Issue(path, E_TYPE, f"expected true or false, got {type_name(value)}{hint}"))
     return None
 
 

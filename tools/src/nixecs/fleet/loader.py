@@ -43,6 +43,7 @@ INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 IMAGE_RE = re.compile(r"[^\s]{1,255}")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+FLAKE_RE = re.compile(r"[!-~]{1,256}")
 METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
@@ -104,7 +105,8 @@ class _Builder:
         if "version" in top and top["version"] != 1:
             self.error(("version",), s.E_VALUE, f"unsupported fleet version {top['version']!r}: this nixecs reads version 1")
         region = s.check_pattern(top.get("region", "us-east-1"), ("region",), self.issues, REGION_RE, "an AWS region such as us-east-1")
-        flake = s.check_str(top.get("flake", ""), ("flake",), self.issues)
+        # Recorded in tags and the nix userdata's header comment: one word, no control characters.
+        flake = s.check_pattern(top.get("flake", ""), ("flake",), self.issues, FLAKE_RE, "a flake reference without spaces, e.g. github:acme/infra") if top.get("flake", "") != "" else ""
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(top.get("clusters", {}), ("clusters",), "clusters").items():
             cluster = self.cluster(name, value, ("clusters", name))
@@ -128,7 +130,7 @@ class _Builder:
             if group is not None:
                 groups[group_name] = group
         services: dict[str, Service] = {}
-        raw_groups = m.get("groups") if isinstance(m.get("groups"), dict) else {}
+        raw_groups = self.named_mapping(m.get("groups", {}), (*path, "groups"), "groups") if isinstance(m.get("groups"), dict) else {}
         for service_name, service_value in self.named_mapping(m.get("services", {}), (*path, "services"), "services").items():
             service = self.service(name, service_name, service_value, (*path, "services", service_name), raw_groups)  # type: ignore[arg-type]
             if service is not None:

@@ -1,0 +1,125 @@
+"""Render a fleet: every group's userdata and one CloudFormation stack per cluster, written
+atomically under an output directory with a manifest (DESIGN §6)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import write_atomic
+from .diagnostics import Diagnostic, InvalidInput, Report
+from .fleet.model import Cluster, Fleet
+from .userdata import UserdataTooLarge, render_userdata
+
+
+@dataclass
+class RenderedGroup:
+    cluster: str
+    group: str
+    format: str
+    data: bytes
+
+    @property
+    def gzipped(self) -> bool:
+        return self.data[:2] == b"\x1f\x8b"
+
+
+@dataclass
+class RenderedCluster:
+    name: str
+    groups: dict[str, RenderedGroup]
+    template: dict[str, object]
+    stack_text: str
+
+    def resources_by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        resources = self.template.get("Resources", {})
+        assert isinstance(resources, Mapping)
+        for resource in resources.values():
+            kind = str(resource["Type"])
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+@dataclass
+class Rendered:
+    fleet: Fleet
+    clusters: dict[str, RenderedCluster] = field(default_factory=dict)
+
+    def manifest(self, source: str) -> dict[str, object]:
+        def sha(data: bytes) -> str:
+            return hashlib.sha256(data).hexdigest()
+
+        return {
+            "version": 1,
+            "fleet": source,
+            "region": self.fleet.region,
+            "flake": self.fleet.flake,
+            "clusters": {
+                name: {
+                    "stack": f"{name}/stack.yaml",
+                    "stack_sha256": sha(cluster.stack_text.encode()),
+                    "resources": cluster.resources_by_type(),
+                    "groups": {
+                        group.group: {
+                            "userdata": f"{name}/groups/{group.group}.userdata",
+                            "format": group.format,
+                            "bytes": len(group.data),
+                            "gzip": group.gzipped,
+                            "sha256": sha(group.data),
+                        }
+                        for group in cluster.groups.values()
+                    },
+                }
+                for name, cluster in self.clusters.items()
+            },
+        }
+
+
+def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
+    from .cloudformation import build_stack, dump_template
+
+    groups: dict[str, RenderedGroup] = {}
+    report = Report()
+    for group in cluster.groups.values():
+        try:
+            groups[group.name] = RenderedGroup(cluster.name, group.name, group.userdata, render_userdata(fleet, group))
+        except UserdataTooLarge as error:
+            report.items.append(Diagnostic("E111", str(error), fleet.document.locate((*group.path, "userdata"), key=True)))
+    if report.has_errors:
+        raise InvalidInput(report)
+    template = build_stack(fleet, cluster, {name: g.data for name, g in groups.items()})
+    return RenderedCluster(cluster.name, groups, template, dump_template(template))
+
+
+def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:
+    """Everything for the named clusters (default: all); InvalidInput when a group's userdata
+    does not fit, with every such group reported."""
+    rendered = Rendered(fleet)
+    report = Report()
+    for name, cluster in fleet.clusters.items():
+        if clusters is not None and name not in clusters:
+            continue
+        try:
+            rendered.clusters[name] = render_cluster(fleet, cluster)
+        except InvalidInput as error:
+            report.extend(error.report.items)
+    if report.has_errors:
+        raise InvalidInput(report)
+    return rendered
+
+
+def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str) -> Path:
+    """Write every file atomically; the manifest last, so a complete manifest means a complete render."""
+    root = Path(out)
+    for name, cluster in rendered.clusters.items():
+        write_atomic(root / name / "stack.yaml", cluster.stack_text)
+        for group in cluster.groups.values():
+            write_atomic(root / name / "groups" / f"{group.group}.userdata", group.data)
+    manifest = root / "manifest.json"
+    write_atomic(manifest, json.dumps(rendered.manifest(source), indent=2, sort_keys=True) + "\n")
+    return manifest
