@@ -15,33 +15,30 @@ let
 
   # What `<nixecs>` needs on the host: the flake files, modules, hosts and the
   # package sources (pkgs/nixecs/package.nix builds tools/).
-  defaultSource = lib.fileset.toSource {
-    root = repoRoot;
-    fileset = lib.fileset.unions (
-      map lib.fileset.maybeMissing [
-        (repoRoot + "/flake.nix")
-        (repoRoot + "/flake.lock")
-        (repoRoot + "/modules")
-        (repoRoot + "/hosts")
-        (repoRoot + "/pkgs")
-        (repoRoot + "/tools/pyproject.toml")
-        (repoRoot + "/tools/README.md")
-        (repoRoot + "/tools/src")
-        (repoRoot + "/tools/tests")
-      ]
-    );
-  };
+  defaultSource =
+    (lib.fileset.toSource {
+      root = repoRoot;
+      fileset = lib.fileset.unions (
+        map lib.fileset.maybeMissing [
+          (repoRoot + "/flake.nix")
+          (repoRoot + "/flake.lock")
+          (repoRoot + "/modules")
+          (repoRoot + "/hosts")
+          (repoRoot + "/pkgs")
+          (repoRoot + "/tools/pyproject.toml")
+          (repoRoot + "/tools/README.md")
+          (repoRoot + "/tools/src")
+          (repoRoot + "/tools/tests")
+        ]
+      );
+    }).outPath;
 
-  # A flake input is already a store path named "source"; anything else
-  # (a checkout in NIX_PATH) is copied under the same name.
-  defaultNixpkgs =
-    if lib.isStorePath pkgs.path then
-      pkgs.path
-    else
-      builtins.path {
-        path = pkgs.path;
-        name = "source";
-      };
+  # A store path string. For a flake input (already a store path named
+  # "source" with the same content) this is that very path: nothing is copied.
+  defaultNixpkgs = builtins.path {
+    path = pkgs.path;
+    name = "source";
+  };
 
   applyCommand = lib.escapeShellArgs (
     [
@@ -98,7 +95,7 @@ in
     nixpkgs = lib.mkOption {
       type = lib.types.pathInStore;
       default = defaultNixpkgs;
-      defaultText = lib.literalExpression "pkgs.path (copied to the store as \"source\" unless it already is a store path)";
+      defaultText = lib.literalExpression ''builtins.path { path = pkgs.path; name = "source"; }'';
       description = ''
         The nixpkgs sources that `<nixpkgs>` points to in {env}`NIX_PATH` on
         the instance: the nixpkgs this system was built from. Kept in the

@@ -29,7 +29,9 @@ PINNED_NAR_HASH = "sha256-Ti+ZBvW6yrWWAg2szExVTwCd4qOJ3KlVr1tFHfyfi8Q="
 PINNED_LAST_MODIFIED = 1778430510
 
 # NixOS module files: each is scanned for option declarations.
-MODULE_FILES = sorted((ROOT / "modules").glob("*.nix")) + sorted((ROOT / "tests" / "lib").glob("*.nix"))
+MODULE_FILES = sorted((ROOT / "modules").glob("*.nix")) + sorted(
+    (ROOT / "tests" / "lib").glob("*.nix")
+)
 
 
 def nix_instantiate() -> str:
@@ -107,7 +109,12 @@ def test_flake_lock_pins_design_nixpkgs() -> None:
         "rev": PINNED_REV,
         "type": "github",
     }
-    assert node["original"] == {"owner": "NixOS", "ref": "nixos-25.11", "repo": "nixpkgs", "type": "github"}
+    assert node["original"] == {
+        "owner": "NixOS",
+        "ref": "nixos-25.11",
+        "repo": "nixpkgs",
+        "type": "github",
+    }
 
 
 def declared_options(files: list[Path]) -> list[dict[str, object]]:
