@@ -109,6 +109,9 @@ def to_nix(value: object, indent: str = "") -> str:
 
 
 def _finalize(value: object) -> str:
+    if isinstance(value, jinja2.Undefined):
+        # StrictUndefined raises UndefinedError naming the variable when turned into text.
+        return str(value)
     return to_nix(value)
 
 

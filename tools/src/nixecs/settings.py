@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

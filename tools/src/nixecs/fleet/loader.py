@@ -130,7 +130,9 @@ class _Builder:
             if group is not None:
                 groups[group_name] = group
         services: dict[str, Service] = {}
-        raw_groups = self.named_mapping(m.get("groups", {}), (*path, "groups"), "groups") if isinstance(m.get("groups"), dict) else {}
+        # References are checked against every key written, so a badly named group is
+        # reported once (E105), not again by each service that uses it.
+        raw_groups = m.get("groups") if isinstance(m.get("groups"), dict) else {}
         for service_name, service_value in self.named_mapping(m.get("services", {}), (*path, "services"), "services").items():
             service = self.service(name, service_name, service_value, (*path, "services", service_name), raw_groups)  # type: ignore[arg-type]
             if service is not None:
@@ -224,7 +226,7 @@ class _Builder:
         group = s.check_str(m["group"], (*path, "group"), self.issues) if "group" in m else None
         if group is not None and group not in groups:
             self.error(
-                (*path, "group"), "E108", f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(map(str, groups)) or 'none'})"
+                (*path, "group"), "E108", f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})"
             )
         image = s.check_pattern(m["image"], (*path, "image"), self.issues, IMAGE_RE, "a container image reference") if "image" in m else None
         cpu = s.check_int(m.get("cpu", 256), (*path, "cpu"), self.issues, 0, 196608)

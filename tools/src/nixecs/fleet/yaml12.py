@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 Path = tuple[str | int, ...]
 
 try:
-    from yaml import CParser as _Parser
+    from yaml._yaml import CParser as _Parser
 
     HAVE_LIBYAML = True
 except ImportError:  # pragma: no cover - PyYAML without libyaml
@@ -174,11 +174,21 @@ def _walk(root: yaml.Node) -> tuple[object, dict[Path, tuple[int, int]], dict[Pa
     duplicates: list[YamlError] = []
     key_positions: dict[Path, tuple[int, int]] = {}
     budget = [MAX_NODES]
+    # An alias is the anchored node itself: build it once and share the value, so aliases
+    # cannot make construction exponential ("billion laughs"). Positions stay with the anchor.
+    built: dict[int, object] = {}
 
     def build(node: yaml.Node, path: Path, depth: int) -> object:
+        if id(node) in built:
+            return built[id(node)]
+        value = build_new(node, path, depth)
+        built[id(node)] = value
+        return value
+
+    def build_new(node: yaml.Node, path: Path, depth: int) -> object:
         budget[0] -= 1
         if budget[0] < 0:
-            raise YamlError("document expands to too many nodes (aliases?)", node.start_mark.line + 1, node.start_mark.column + 1)
+            raise YamlError("document has too many nodes", node.start_mark.line + 1, node.start_mark.column + 1)
         if depth > 200:
             raise YamlError("document is nested too deeply", node.start_mark.line + 1, node.start_mark.column + 1)
         mark = node.start_mark
@@ -197,7 +207,7 @@ def _walk(root: yaml.Node) -> tuple[object, dict[Path, tuple[int, int]], dict[Pa
                 key_mark = key_node.start_mark
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise YamlError("mapping keys must be plain scalars", key_mark.line + 1, key_mark.column + 1)
-                if key_node.tag == STR and key_node.value == "<<" and key_node.style is None:
+                if key_node.tag == STR and key_node.value == "<<" and not key_node.style:
                     raise YamlError("merge keys (<<) are YAML 1.1, not 1.2: write the keys out", key_mark.line + 1, key_mark.column + 1)
                 key = _construct_scalar(key_node)
                 if isinstance(key, float) and math.isnan(key):
@@ -241,8 +251,9 @@ def load(data: bytes | str, path: str) -> Document:
         offset = text.index("\x00")
         line = text.count("\n", 0, offset) + 1
         raise YamlError("NUL character in the file", line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
-    composer = _Composer(text)
+    composer = None
     try:
+        composer = _Composer(text)
         node = _first_document(composer)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -250,10 +261,15 @@ def load(data: bytes | str, path: str) -> Document:
         if mark is None:
             raise YamlError(message, 1, 1) from None
         raise YamlError(message, mark.line + 1, mark.column + 1) from None
+    except yaml.reader.ReaderError as error:
+        offset = max(0, min(int(error.position), len(text)))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        raise YamlError(f"character #x{error.character:04x} is not allowed in YAML", line, column) from None
     except yaml.YAMLError as error:
         raise YamlError(str(error).splitlines()[0] if str(error) else "invalid YAML", 1, 1) from None
     finally:
-        dispose = getattr(composer, "dispose", None)
+        dispose = getattr(composer, "dispose", None) if composer is not None else None
         if dispose is not None:
             dispose()
     if node is None:
