@@ -29,6 +29,7 @@ let
           (repoRoot + "/tools/README.md")
           (repoRoot + "/tools/src")
           (repoRoot + "/tools/tests")
+          (repoRoot + "/examples")
         ]
       );
     }).outPath;

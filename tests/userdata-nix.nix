@@ -51,6 +51,10 @@ in
   testScript = ''
     green = """${userdata "green"}"""
 
+    def serve(userdata):
+        machine.succeed(f"cat > /run/fake-imds/user-data <<'EOF'\n{userdata}EOF")
+        machine.succeed("systemctl restart fake-imds.service")
+
     def count(path):
         return int(machine.succeed(f"cat {path} 2>/dev/null | wc -l").strip())
 
@@ -79,7 +83,7 @@ in
         assert count("/var/lib/rebuilds") == 1
 
     with subtest("new content rebuilds once"):
-        machine.succeed(f"cat > /run/fake-imds/user-data <<'EOF'\n{green}EOF")
+        serve(green)
         machine.succeed("systemctl restart nixecs-userdata.service")
         machine.succeed("grep -q 'nixecs.ecs.cluster = \"green\";' /etc/nixos/configuration.nix")
         assert count("/var/lib/rebuilds") == 2
@@ -87,7 +91,7 @@ in
         assert count("/var/lib/rebuilds") == 2
 
     with subtest("a failed rebuild is retried: its hash is not recorded"):
-        machine.succeed(f"cat > /run/fake-imds/user-data <<'EOF'\n# FAIL-REBUILD\n{green}EOF")
+        serve(green + "# FAIL-REBUILD\n")
         attempts = count("/var/lib/rebuild-attempts")
         machine.fail("systemctl restart nixecs-userdata.service")
         machine.fail("systemctl restart nixecs-userdata.service")

@@ -102,6 +102,7 @@ in
 
     with subtest("invalid userdata: exit 2, previous state kept"):
         machine.succeed("printf '#nixecs-settings v1\\n{\"version\": 1, \"cluster\": \"bad name!\"}\\n' > /run/fake-imds/user-data")
+        machine.succeed("systemctl restart fake-imds.service")
         machine.fail("systemctl restart nixecs-userdata.service")
         status = machine.succeed("systemctl show -p ExecMainStatus --value nixecs-userdata.service").strip()
         assert status == "2", f"invalid userdata must exit 2, got {status}"

@@ -4,6 +4,7 @@
 {
   lib,
   modulesPath,
+  options,
   ...
 }:
 {
@@ -21,10 +22,17 @@
   # the instance role) and sshd with key-only root login from the EC2 key
   # pair; a host without SSH sets services.openssh.enable = lib.mkForce false.
 
-  # The image: small root volume (grown to the volume size at first boot by
-  # amazon-image.nix), named after the host.
-  virtualisation.diskSize = lib.mkDefault (8 * 1024);
-  image.baseName = lib.mkDefault "nixecs-ecs-node";
+  # The image (system.build.images.amazon). These options exist only in the
+  # image variant, whose builder modules declare them; the base system
+  # (and `nix` userdata rebuilding it on an instance) skips them.
+  # Priority 900: above the builder's own defaults, below a plain assignment.
+  virtualisation = lib.optionalAttrs (options ? virtualisation.diskSize) {
+    # Grown to the EBS volume's size at first boot (amazon-image.nix).
+    diskSize = lib.mkOverride 900 (8 * 1024);
+  };
+  image = lib.optionalAttrs (options ? image.baseName) {
+    baseName = lib.mkOverride 900 "nixecs-ecs-node";
+  };
 
   # Tasks' logs go to CloudWatch (awslogs); keep the journal bounded.
   services.journald.extraConfig = lib.mkDefault ''

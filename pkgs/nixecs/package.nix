@@ -5,24 +5,28 @@
   python3Packages,
 }:
 let
-  root = ../../tools;
+  root = ../..;
 in
 python3Packages.buildPythonApplication {
   pname = "nixecs";
   version = "0.1.0";
   pyproject = true;
 
+  # The tests read ../examples (the repository root is tools/..), so the
+  # source keeps that layout and the build runs in tools/.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions (
       map lib.fileset.maybeMissing [
-        (root + "/pyproject.toml")
-        (root + "/README.md")
-        (root + "/src")
-        (root + "/tests")
+        (root + "/tools/pyproject.toml")
+        (root + "/tools/README.md")
+        (root + "/tools/src")
+        (root + "/tools/tests")
+        (root + "/examples")
       ]
     );
   };
+  sourceRoot = "source/tools";
 
   build-system = [ python3Packages.setuptools ];
 

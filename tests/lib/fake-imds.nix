@@ -22,7 +22,7 @@ in
     file = lib.mkOption {
       type = lib.types.str;
       default = "/run/fake-imds/user-data";
-      description = "Where the served userdata lives; tests overwrite it to simulate new userdata.";
+      description = "Where the served userdata lives. The emulator reads it when it starts: tests overwrite it and restart `fake-imds.service` to serve new userdata.";
     };
     port = lib.mkOption {
       type = lib.types.port;
@@ -36,9 +36,13 @@ in
 
     systemd.services.fake-imds = {
       description = "Fake EC2 instance metadata service (IMDSv2) for tests";
-      wantedBy = [ "multi-user.target" ];
+      # Wanted, not required, by the userdata unit: restarting the fake IMDS
+      # (to serve new userdata) must not restart nixecs-userdata.
+      wantedBy = [
+        "multi-user.target"
+        "nixecs-userdata.service"
+      ];
       before = [ "nixecs-userdata.service" ];
-      requiredBy = [ "nixecs-userdata.service" ];
       preStart = ''
         if [ ! -e ${cfg.file} ]; then
           install -D -m 0600 ${userdataFile} ${cfg.file}
