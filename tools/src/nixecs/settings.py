@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
 if TYPE_CHECKING:

@@ -1,0 +1,223 @@
+"""Apply EC2 userdata on the host (DESIGN §5): one applier for the three formats.
+
+- settings: `/run/nixecs/ecs.env` (the ECS agent's EnvironmentFile) and
+  `/run/nixecs/settings.json`. /run is a tmpfs, so these converge to the content the
+  userdata asks for on every run: a file already holding the right bytes is left alone
+  (same inode, same mtime); a missing or different one is replaced atomically.
+- nix: `/etc/nixos/configuration.nix` and the rebuild command, only when the content hash
+  differs from the one recorded after the last *successful* rebuild. A failed rebuild (or a
+  run killed before it finished) records nothing, so the next boot retries.
+- script: run once per content hash, recorded only when it exits 0.
+
+State: `/var/lib/nixecs/applied.json` records the last applied userdata (format, sha256,
+time) and the hashes of the applied nix configuration and scripts. It is written last and
+atomically; every file before it is written atomically too, so a run killed at any point
+leaves either old or new files, never torn ones, and the next run converges.
+
+Boot path: standard library and nixecs.settings/formats/atomic only (see boot.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from .. import formats
+from ..atomic import write_atomic
+from ..settings import SettingsError, agent_environment, format_env_file, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+DEFAULT_REBUILD_COMMAND = "nixos-rebuild switch"
+STATE_VERSION = 1
+# How many applied script hashes to remember ("once per content" for recent scripts).
+SCRIPT_HISTORY = 50
+
+
+class ApplyInvalid(Exception):
+    """The userdata cannot be applied as written: exit 2, nothing written."""
+
+
+class ApplyFailed(Exception):
+    """An operational failure (rebuild, script, file system): exit 1."""
+
+
+def _sha256_hex(data: bytes) -> str:
+    # hashlib loads OpenSSL (~6 ms here); the builtin module is enough for one digest.
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - Python builds without it, or 3.12+ (_sha2)
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+    return str(sha256(data).hexdigest())
+
+
+class Layout:
+    """Every path the applier touches, re-rooted under `root` (`--root`)."""
+
+    def __init__(self, root: str = "/", state_dir: str | None = None) -> None:
+        self.root = root
+
+        def at(path: str) -> str:
+            return os.path.join(root, path.lstrip("/"))
+
+        self.run_dir = at("/run/nixecs")
+        self.ecs_env = at("/run/nixecs/ecs.env")
+        self.settings_json = at("/run/nixecs/settings.json")
+        self.configuration_nix = at("/etc/nixos/configuration.nix")
+        self.state_dir = at(state_dir) if state_dir else at("/var/lib/nixecs")
+        self.state_file = os.path.join(self.state_dir, "applied.json")
+        self.script_file = os.path.join(self.state_dir, "userdata-script")
+
+
+def read_state(layout: Layout) -> dict[str, object]:
+    """The recorded state; an unreadable or corrupt file counts as none (apply again)."""
+    try:
+        with open(layout.state_file, "rb") as handle:
+            value = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _converge(path: str, data: bytes, mode: int) -> bool:
+    """Write `data` to `path` atomically unless it already holds exactly that; True if written."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(data) + 1) == data and (os.stat(path).st_mode & 0o7777) == mode:
+                return False
+    except OSError:
+        pass
+    write_atomic(path, data, mode)
+    return True
+
+
+class Applier:
+    """Applies one userdata document; `log` receives journal lines (never secret values)."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        rebuild_command: str = DEFAULT_REBUILD_COMMAND,
+        log: Callable[[str], None] = lambda line: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.layout = layout
+        self.rebuild_command = rebuild_command
+        self.log = log
+        self.clock = clock
+
+    def apply(self, data: bytes | None, source: str) -> str:
+        """Apply raw userdata bytes; returns a one-line summary. Raises ApplyInvalid/ApplyFailed."""
+        if not data:
+            return f"no userdata in {source}: nothing to do"
+        try:
+            kind, text = formats.decode(data)
+        except formats.FormatError as error:
+            raise ApplyInvalid(f"{source}: {error}") from None
+        digest = _sha256_hex(text.encode("utf-8"))
+        state = read_state(self.layout)
+        recorded = json.dumps(state, sort_keys=True)
+        self.log(f"{source}: {kind} userdata, sha256 {digest[:12]}")
+        if kind == "settings":
+            summary = self._apply_settings(text, source)
+        elif kind == "nix":
+            summary = self._apply_nix(text, digest, state, source)
+        else:
+            summary = self._apply_script(text, digest, state)
+        unchanged = json.dumps(state, sort_keys=True) == recorded
+        if not (unchanged and (state.get("format"), state.get("sha256")) == (kind, digest)):
+            self._record(state, kind, digest)
+        return summary
+
+    # --- settings ------------------------------------------------------------------------
+
+    def _apply_settings(self, text: str, source: str) -> str:
+        try:
+            settings = loads(text)
+        except SettingsError as error:
+            raise ApplyInvalid(f"{source}: invalid settings userdata: {error}") from None
+        env_text = format_env_file(agent_environment(settings))
+        settings_text = json.dumps(settings.to_json(), indent=2, sort_keys=True) + "\n"
+        written = []
+        # ecs.env first: it is what the agent reads; settings.json (secrets, drain) follows.
+        # A run killed between the two is repaired by the next one, which compares contents.
+        if _converge(self.layout.ecs_env, env_text.encode("utf-8"), 0o644):
+            written.append("ecs.env")
+        if _converge(self.layout.settings_json, settings_text.encode("utf-8"), 0o644):
+            written.append("settings.json")
+        where = f"cluster {settings.cluster}, group {settings.group}"
+        if written:
+            return f"settings applied ({where}): wrote {', '.join(written)}"
+        return f"settings already applied ({where}): nothing changed"
+
+    # --- nix -----------------------------------------------------------------------------
+
+    def _apply_nix(self, text: str, digest: str, state: dict[str, object], source: str) -> str:
+        try:
+            header = formats.parse_nix_header(text)
+        except formats.FormatError as error:
+            raise ApplyInvalid(f"{source}: {error}") from None
+        if "\x00" in text:
+            raise ApplyInvalid(f"{source}: nix userdata contains NUL, which Nix cannot read")
+        nix_state = state.get("nix")
+        if isinstance(nix_state, dict) and nix_state.get("sha256") == digest:
+            return f"nix configuration {digest[:12]} already applied: no rebuild"
+        where = " ".join(f"{k}={v}" for k, v in sorted(header.items()))
+        self.log(f"nix configuration changed ({where}): writing {self.layout.configuration_nix}")
+        _converge(self.layout.configuration_nix, text.encode("utf-8"), 0o644)
+        self._run(self.rebuild_command, "rebuild", {"NIXOS_CONFIG": self.layout.configuration_nix})
+        state["nix"] = {"sha256": digest, "time": self._now()}
+        return f"nix configuration {digest[:12]} applied with `{self.rebuild_command}`"
+
+    # --- script --------------------------------------------------------------------------
+
+    def _apply_script(self, text: str, digest: str, state: dict[str, object]) -> str:
+        history = state.get("scripts")
+        done = [h for h in history if isinstance(h, str)] if isinstance(history, list) else []
+        if digest in done:
+            return f"script {digest[:12]} already ran: not running it again"
+        write_atomic(self.layout.script_file, text.encode("utf-8"), 0o700)
+        self._run(None, "script", {})
+        state["scripts"] = [*done, digest][-SCRIPT_HISTORY:]
+        return f"script {digest[:12]} ran successfully"
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _run(self, command: str | None, what: str, extra_env: dict[str, str]) -> None:
+        import shlex
+        import subprocess
+
+        argv = shlex.split(command) if command is not None else [self.layout.script_file]
+        if not argv:
+            raise ApplyFailed(f"empty {what} command")
+        env = {**os.environ, **extra_env}
+        self.log(f"running {what}: {argv[0] if command is None else command}")
+        try:
+            # Output goes straight to our stderr, i.e. the journal; nothing is captured.
+            completed = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=2, env=env, check=False
+            )
+        except OSError as error:
+            raise ApplyFailed(f"cannot run {what} command {argv[0]!r}: {error.strerror}") from None
+        if completed.returncode != 0:
+            raise ApplyFailed(
+                f"{what} failed with exit status {completed.returncode}; not recorded, the next run retries"
+            )
+
+    def _now(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+
+    def _record(self, state: dict[str, object], kind: str, digest: str) -> None:
+        state.update(
+            {"version": STATE_VERSION, "format": kind, "sha256": digest, "time": self._now()}
+        )
+        write_atomic(
+            self.layout.state_file, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o600
+        )
