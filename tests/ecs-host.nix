@@ -39,8 +39,6 @@
     };
 
   testScript = ''
-    import shlex
-
     machine.wait_for_unit("docker.service")
     machine.wait_for_unit("nixecs-ecs-netfilter.service")
     machine.wait_for_unit("nixecs-userdata.service")
@@ -59,7 +57,7 @@
         ]:
             assert line in config.splitlines(), f"{line!r} missing from ecs.config"
 
-    def agent_env(extra_file=None):
+    def agent_env():
         # What systemd hands the agent: the same EnvironmentFile= lines.
         props = "-p EnvironmentFile=/etc/ecs/ecs.config -p EnvironmentFile=-/run/nixecs/ecs.env"
         out = machine.succeed(f"systemd-run --quiet --wait --pipe {props} env")
