@@ -153,8 +153,10 @@ def _alarm_region_text(alarm: Alarm) -> str:
 def lint_policy(policy: StepPolicy, locate: Locate) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for step in policy.steps:
-        if step.lower is None and step.upper is None:
-            continue
+        if (step.lower is None and step.upper is None) or (
+            step.lower is not None and step.upper is not None and step.lower >= step.upper
+        ):
+            continue  # already an error (E203/E201); no point in also calling it unreachable
         if not step_is_reachable(step, policy.alarm):
             if policy.alarm.is_upper:
                 why = "the metric is never below the threshold while the alarm is in ALARM"
