@@ -108,7 +108,9 @@ let
     }
   ];
   rules =
-    lib.optionals cfg.taskIamRole (credentialsRules ++ lib.optionals cfg.localhostTrafficFilter localhostFilterRules)
+    lib.optionals cfg.taskIamRole (
+      credentialsRules ++ lib.optionals cfg.localhostTrafficFilter localhostFilterRules
+    )
     ++ lib.optionals (!cfg.introspection.allowOffhost) introspectionRules;
 
   addRule = r: ''
