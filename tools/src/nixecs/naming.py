@@ -33,3 +33,21 @@ def log_group_name(cluster: str, service: str) -> str:
 
 def alarm_name(cluster: str, service: str, policy: str) -> str:
     return f"nixecs-{cluster}-{service}-{policy}"
+
+
+TAG_SERVICE = "nixecs:service"
+
+
+def task_family(cluster: str, service: str) -> str:
+    """ECS task definition family of a service."""
+    return f"nixecs-{cluster}-{service}"
+
+
+def scaling_policy_name(cluster: str, service: str, policy: str) -> str:
+    """Application Auto Scaling policy of a service (step policies: the policy's name)."""
+    return f"nixecs-{cluster}-{service}-{policy}"
+
+
+# The target-tracking policy's name part. No step policy can share a service with it: the
+# loader refuses target tracking next to step policies (their scale-in would fight).
+TARGET_TRACKING_POLICY = "target-tracking"

@@ -1,1 +1,11 @@
-"""CloudFormation: one stack per cluster (DESIGN §7)."""
+"""CloudFormation: one stack per cluster (DESIGN §7).
+
+`build_stack(fleet, cluster, userdata)` gives a cluster's template as JSON-shaped data and
+`dump_template(template)` the deterministic YAML text `nixecs render` writes.
+"""
+
+from .dump import dump_template
+from .ids import LogicalIds
+from .template import build_stack
+
+__all__ = ["LogicalIds", "build_stack", "dump_template"]

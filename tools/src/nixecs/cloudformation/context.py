@@ -1,0 +1,47 @@
+"""What every builder of one cluster's template needs: the fleet, the cluster, logical IDs
+and the tags, computed once per cluster rather than once per resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import naming
+from ..fleet.model import Cluster, Fleet, Group, Service
+from .ids import CLUSTER, LogicalIds
+from .intrinsics import Json, get_att, ref, tag_value
+
+Resources = dict[str, dict[str, Json]]
+
+
+@dataclass
+class Context:
+    fleet: Fleet
+    cluster: Cluster
+    ids: LogicalIds
+    cluster_tags: tuple[tuple[str, str], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cluster_tags = (
+            (naming.TAG_CLUSTER, tag_value(self.cluster.name)),
+            (naming.TAG_FLAKE, tag_value(self.fleet.flake)),
+        )
+
+    @property
+    def ecs_cluster_name(self) -> str:
+        return naming.ecs_cluster_name(self.cluster.name)
+
+    def cluster_ref(self) -> dict[str, Json]:
+        return ref(CLUSTER)
+
+    def cluster_arn(self) -> dict[str, Json]:
+        return get_att(CLUSTER, "Arn")
+
+    def group_tags(self, group: Group) -> list[tuple[str, str]]:
+        return [
+            *self.cluster_tags,
+            (naming.TAG_GROUP, tag_value(group.name)),
+            (naming.TAG_HOST, tag_value(group.host)),
+        ]
+
+    def service_tags(self, service: Service) -> list[tuple[str, str]]:
+        return [*self.cluster_tags, (naming.TAG_SERVICE, tag_value(service.name))]

@@ -1,0 +1,169 @@
+"""Deterministic block-style YAML for templates: same data, same bytes.
+
+A small emitter of its own rather than PyYAML's dumper: a 1,000-group fleet's templates
+hold about a million nodes, and PyYAML's representer (Python even under CSafeDumper) needs
+seconds for that, against a render budget of one second for everything (DESIGN §10). The
+input is JSON-shaped data only (dict, list, str, int, float, bool, None), which keeps the
+emitter small enough to reason about:
+
+- keys in insertion order; intrinsics are the plain keys `Ref`, `Fn::GetAtt`, … (no tags);
+- a string is plain only when it cannot be read back as anything but that string, by a
+  YAML 1.1 reader (CloudFormation, cfn-lint, PyYAML) or a YAML 1.2 one: anything starting
+  with a digit, sign or dot, or spelled like a boolean or null, is quoted;
+- quoted strings are single-quoted when printable ASCII on one line, otherwise
+  double-quoted with escapes (JSON's escapes are valid YAML), escaping every character a
+  YAML reader would not take literally (C1 controls, NEL, line/paragraph separators, BOM);
+- multi-line text (userdata) is a literal block `|` when that represents it exactly.
+
+The tests load the output back with PyYAML and require the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+
+from .intrinsics import Json
+
+_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9 _./:@$(){}+=,*-]*")
+_SINGLE = re.compile(r"[\x20-\x7e]*")
+# Characters a double-quoted scalar must escape beyond what JSON escapes: YAML's
+# non-printable characters, YAML 1.1's extra line breaks (NEL, LS, PS), the BOM and lone
+# surrogates.
+_DOUBLE_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# Literal blocks: printable text only; no CR, NEL, LS or PS (a YAML reader normalises or
+# breaks lines there) and no BOM.
+_LITERAL_BAD = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
+)
+_WHITESPACE_ONLY_LINE = re.compile(r"^[ \t]+$", re.MULTILINE)
+# Spelled like a boolean or null by YAML 1.1 or 1.2 (compared in lower case).
+_KEYWORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"})
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _quote(text: str) -> str:
+    if _SINGLE.fullmatch(text):
+        return "'" + text.replace("'", "''") + "'"
+    return _DOUBLE_ESCAPE.sub(_escape, json.dumps(text, ensure_ascii=False))
+
+
+def _string(text: str) -> str:
+    if (
+        _PLAIN.fullmatch(text)
+        and text[-1] not in " :"
+        and ": " not in text
+        and text.lower() not in _KEYWORDS
+    ):
+        return text
+    return _quote(text)
+
+
+def _float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError(f"CloudFormation has no number {value!r}")
+    text = repr(value)
+    if "e" in text and "." not in text:
+        # YAML 1.1 (and so PyYAML) reads `1e+20` as a string; `1.0e+20` as a float.
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
+    return text
+
+
+def _literal_header(text: str) -> str | None:
+    """`|`, `|-` or `|+` when a literal block holds `text` exactly, else None."""
+    if text[0] in " \n" or _LITERAL_BAD.search(text) or _WHITESPACE_ONLY_LINE.search(text):
+        return None
+    if not text.endswith("\n"):
+        return "|-"
+    return "|+" if text.endswith("\n\n") else "|"
+
+
+def _scalar_function() -> Callable[[Json], str]:
+    cache: dict[object, str] = {}
+
+    def scalar(value: Json) -> str:
+        kind = type(value)
+        if kind is str:
+            text = cache.get(value)
+            if text is None:
+                text = cache[value] = _string(value)
+            return text
+        if kind is bool:
+            return "true" if value else "false"
+        if kind is int:
+            return str(value)
+        if kind is float:
+            return _float(value)
+        if value is None:
+            return "null"
+        raise TypeError(f"cannot write {kind.__name__} into a template")
+
+    return scalar
+
+
+def dump_template(template: dict[str, Json]) -> str:
+    """The template as YAML text; the same data always gives the same text."""
+    out: list[str] = []
+    write = out.append
+    scalar = _scalar_function()
+
+    def literal(head: str, text: str, indent: str) -> bool:
+        header = _literal_header(text) if "\n" in text and len(text) > 1 else None
+        if header is None:
+            return False
+        # The last line break is the chomping indicator's; the lines before it (empty
+        # ones too, kept by `|+`) are written out.
+        body = text[:-1] if text.endswith("\n") else text
+        write(f"{head}{header}\n")
+        for line in body.split("\n"):
+            write(f"{indent}{line}\n" if line else "\n")
+        return True
+
+    def mapping(value: dict[str, Json], indent: str, first: str) -> None:
+        prefix = first
+        inner = indent + "  "
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"template keys are strings, not {type(key).__name__}")
+            head = f"{prefix}{scalar(key)}:"
+            kind = type(item)
+            if kind is dict and item:
+                write(head + "\n")
+                mapping(item, inner, inner)
+            elif kind is list and item:
+                write(head + "\n")
+                sequence(item, inner, inner)
+            elif kind is dict:
+                write(head + " {}\n")
+            elif kind is list:
+                write(head + " []\n")
+            elif not (kind is str and literal(head + " ", item, inner)):
+                write(f"{head} {scalar(item)}\n")
+            prefix = indent
+
+    def sequence(value: list[Json], indent: str, first: str) -> None:
+        prefix = first
+        inner = indent + "  "
+        for item in value:
+            dash = prefix + "- "
+            kind = type(item)
+            if kind is dict and item:
+                mapping(item, inner, dash)
+            elif kind is list and item:
+                sequence(item, inner, dash)
+            elif kind is dict:
+                write(dash + "{}\n")
+            elif kind is list:
+                write(dash + "[]\n")
+            elif not (kind is str and literal(dash, item, inner)):
+                write(f"{dash}{scalar(item)}\n")
+            prefix = indent
+
+    mapping(template, "", "")
+    return "".join(out)

@@ -1,0 +1,117 @@
+"""Logical IDs: alphanumeric, derived from fleet names, deterministic and collision-free.
+
+A logical ID is `<Token><Kind>`: the CamelCase of the subject's names (`web-api` → `WebApi`)
+followed by a fixed kind (`LaunchTemplate`, `TaskDefinition`, …). CamelCase loses
+information — `web-1`, `web_1` and `Web1` all become `Web1`, and two subjects' tokens can
+run into each other's kinds (service `a` + policy `b-alarm` vs service `a-b` + policy
+`alarm`) — so every ID a cluster's template will use is computed up front, and every
+subject involved in a clash gets a short hash of its exact names appended to its token.
+The decision depends only on the set of names, never on their order, so the same fleet
+always gets the same IDs, and a subject without a clash keeps its readable ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+from ..fleet.model import Cluster
+
+# Every kind a builder may ask for, per subject type. `LogicalIds.get` refuses any other
+# kind, so the clash analysis below always covers every ID the template contains.
+GROUP_KINDS = (
+    "InstanceRole",
+    "InstanceProfile",
+    "LaunchTemplate",
+    "AutoScalingGroup",
+    "CapacityProvider",
+    "DrainHook",
+    "AutoScalingGroupName",  # output
+    "CapacityProviderName",  # output
+)
+SERVICE_KINDS = (
+    "LogGroup",
+    "ExecutionRole",
+    "TaskDefinition",
+    "Service",
+    "ScalableTarget",
+    "TargetTrackingPolicy",
+    "ServiceName",  # output
+)
+POLICY_KINDS = ("StepPolicy", "Alarm")
+
+# Cluster-level resources and outputs: one each per template.
+CLUSTER = "Cluster"
+CAPACITY_PROVIDER_ASSOCIATIONS = "ClusterCapacityProviders"
+OUTPUT_CLUSTER_NAME = "ClusterName"
+OUTPUT_CLUSTER_ARN = "ClusterArn"
+FIXED = (CLUSTER, CAPACITY_PROVIDER_ASSOCIATIONS, OUTPUT_CLUSTER_NAME, OUTPUT_CLUSTER_ARN)
+
+_KINDS = {"group": GROUP_KINDS, "service": SERVICE_KINDS, "policy": POLICY_KINDS}
+_SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
+_HASH_START = 6
+
+Subject = tuple[str, ...]  # ("group", name) | ("service", name) | ("policy", service, policy)
+
+
+def camel(name: str) -> str:
+    """`web-api_v2` → `WebApiV2`: the readable part of a logical ID (not injective)."""
+    return "".join(part[:1].upper() + part[1:] for part in _SEPARATORS.split(name) if part)
+
+
+def _digest(subject: Subject) -> str:
+    # NUL cannot occur in a name, so the joined text identifies the subject exactly.
+    return hashlib.sha256("\0".join(subject).encode()).hexdigest()
+
+
+class LogicalIds:
+    """The logical IDs of one cluster's template."""
+
+    def __init__(self, subjects: Iterable[Subject]) -> None:
+        subjects = sorted(set(subjects))
+        base = {s: "".join(camel(n) for n in s[1:]) or "X" for s in subjects}
+        tokens = dict(base)
+        length = dict.fromkeys(subjects, 0)
+        while True:
+            owners: dict[str, set[Subject | None]] = {fixed: {None} for fixed in FIXED}
+            for subject in subjects:
+                token = tokens[subject]
+                for kind in _KINDS[subject[0]]:
+                    owners.setdefault(token + kind, set()).add(subject)
+            clashing = {
+                s for users in owners.values() if len(users) > 1 for s in users if s is not None
+            }
+            if not clashing:
+                break
+            for subject in sorted(clashing):
+                # Lengthen the hash of every subject still clashing; a clash between two
+                # full digests would need a SHA-256 collision, so this terminates.
+                length[subject] = _HASH_START if length[subject] == 0 else length[subject] + 4
+                if length[subject] > 64:
+                    raise ValueError(f"cannot give {subject!r} a unique logical id")
+                tokens[subject] = base[subject] + _digest(subject)[: length[subject]]
+        self._tokens = tokens
+
+    @classmethod
+    def for_cluster(cls, cluster: Cluster) -> LogicalIds:
+        subjects: list[Subject] = [("group", name) for name in cluster.groups]
+        for service in cluster.services.values():
+            subjects.append(("service", service.name))
+            if service.scaling is not None:
+                subjects.extend(("policy", service.name, p.name) for p in service.scaling.step)
+        return cls(subjects)
+
+    def get(self, subject: Subject, kind: str) -> str:
+        if kind not in _KINDS[subject[0]]:
+            raise ValueError(f"unknown logical id kind {kind!r} for {subject[0]}")
+        return self._tokens[subject] + kind
+
+    def group(self, name: str, kind: str) -> str:
+        return self.get(("group", name), kind)
+
+    def service(self, name: str, kind: str) -> str:
+        return self.get(("service", name), kind)
+
+    def policy(self, service: str, policy: str, kind: str) -> str:
+        return self.get(("policy", service, policy), kind)

@@ -1,0 +1,146 @@
+"""Service auto scaling: the scalable target, a target-tracking policy or step policies, and
+each step policy's CloudWatch alarm.
+
+The scalable target has no RoleARN: RegisterScalableTarget then uses (and creates on first
+use) the service-linked role AWSServiceRoleForApplicationAutoScaling_ECSService, whose
+permissions AWS maintains. Spelling out that role's ARN would add an account-specific path
+for nothing; a custom role, as in the article this project started from, is the legacy form
+and one more role to keep right. (The deployer needs iam:CreateServiceLinkedRole once.) The validity of steps (overlaps, gaps, bounds) is checked before rendering, by
+`nixecs.scaling`; this module only writes them down.
+"""
+
+from __future__ import annotations
+
+from .. import naming
+from ..fleet.model import COMPARISONS, TARGET_METRICS, Scaling, Service, Step, StepPolicy
+from .context import Context, Resources
+from .intrinsics import Json, ref, tags
+
+# Namespaces whose service metrics have the ClusterName + ServiceName dimensions.
+ECS_NAMESPACES = frozenset({"AWS/ECS", "ECS/ContainerInsights"})
+
+
+def number(value: float) -> int | float:
+    """80.0 → 80: the template says what the fleet file said."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _step(step: Step) -> dict[str, Json]:
+    adjustment: dict[str, Json] = {}
+    # An open bound is infinite, which AWS expresses by omitting it.
+    if step.lower is not None:
+        adjustment["MetricIntervalLowerBound"] = number(step.lower)
+    if step.upper is not None:
+        adjustment["MetricIntervalUpperBound"] = number(step.upper)
+    adjustment["ScalingAdjustment"] = step.change
+    return adjustment
+
+
+def scalable_target(ctx: Context, service: Service, scaling: Scaling) -> Resources:
+    return {
+        ctx.ids.service(service.name, "ScalableTarget"): {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            # The ResourceId names the service, so the service must exist first.
+            "DependsOn": [ctx.ids.service(service.name, "Service")],
+            "Properties": {
+                "ServiceNamespace": "ecs",
+                "ScalableDimension": "ecs:service:DesiredCount",
+                "ResourceId": f"service/{ctx.ecs_cluster_name}/{naming.service_name(service.name)}",
+                "MinCapacity": scaling.min,
+                "MaxCapacity": scaling.max,
+            },
+        }
+    }
+
+
+def target_tracking(ctx: Context, service: Service, scaling: Scaling) -> Resources:
+    tracking = scaling.target_tracking
+    if tracking is None:
+        return {}
+    return {
+        ctx.ids.service(service.name, "TargetTrackingPolicy"): {
+            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+            "Properties": {
+                "PolicyName": naming.scaling_policy_name(
+                    ctx.cluster.name, service.name, naming.TARGET_TRACKING_POLICY
+                ),
+                "PolicyType": "TargetTrackingScaling",
+                "ScalingTargetId": ref(ctx.ids.service(service.name, "ScalableTarget")),
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": TARGET_METRICS[tracking.metric]
+                    },
+                    "TargetValue": number(tracking.target),
+                    "ScaleInCooldown": tracking.scale_in_cooldown,
+                    "ScaleOutCooldown": tracking.scale_out_cooldown,
+                    "DisableScaleIn": tracking.disable_scale_in,
+                },
+            },
+        }
+    }
+
+
+def step_policy(ctx: Context, service: Service, policy: StepPolicy) -> Resources:
+    ids = ctx.ids
+    policy_id = ids.policy(service.name, policy.name, "StepPolicy")
+    configuration: dict[str, Json] = {
+        "AdjustmentType": policy.adjustment_type,
+        "Cooldown": policy.cooldown,
+        "MetricAggregationType": policy.aggregation,
+    }
+    if policy.min_adjustment_magnitude is not None:
+        configuration["MinAdjustmentMagnitude"] = policy.min_adjustment_magnitude
+    configuration["StepAdjustments"] = [_step(step) for step in policy.steps]
+    alarm = policy.alarm
+    alarm_properties: dict[str, Json] = {
+        "AlarmName": naming.alarm_name(ctx.cluster.name, service.name, policy.name),
+        "AlarmDescription": f"nixecs: step policy {policy.name} of service {service.name} in cluster {ctx.cluster.name}",
+        "Namespace": alarm.namespace,
+        "MetricName": alarm.metric,
+    }
+    if alarm.namespace in ECS_NAMESPACES:
+        alarm_properties["Dimensions"] = [
+            {"Name": "ClusterName", "Value": ctx.ecs_cluster_name},
+            {"Name": "ServiceName", "Value": naming.service_name(service.name)},
+        ]
+    alarm_properties.update(
+        {
+            "Statistic": alarm.statistic,
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "Threshold": number(alarm.threshold),
+            "ComparisonOperator": COMPARISONS[alarm.comparison],
+            # No data (a service with no tasks yet) is no reason to scale.
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [ref(policy_id)],
+            "Tags": tags(ctx.service_tags(service)),
+        }
+    )
+    return {
+        policy_id: {
+            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+            "Properties": {
+                "PolicyName": naming.scaling_policy_name(
+                    ctx.cluster.name, service.name, policy.name
+                ),
+                "PolicyType": "StepScaling",
+                "ScalingTargetId": ref(ids.service(service.name, "ScalableTarget")),
+                "StepScalingPolicyConfiguration": configuration,
+            },
+        },
+        ids.policy(service.name, policy.name, "Alarm"): {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": alarm_properties,
+        },
+    }
+
+
+def service_scaling(ctx: Context, service: Service) -> Resources:
+    scaling = service.scaling
+    if scaling is None:
+        return {}
+    resources = scalable_target(ctx, service, scaling)
+    resources.update(target_tracking(ctx, service, scaling))
+    for policy in scaling.step:
+        resources.update(step_policy(ctx, service, policy))
+    return resources

@@ -1,0 +1,115 @@
+"""Per service: its log group, task definition and ECS service."""
+
+from __future__ import annotations
+
+from .. import naming
+from ..fleet.model import Service
+from .context import Context, Resources
+from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
+from .intrinsics import Json, get_att, ref, ssm_parameter_arn, tags
+
+LOG_RETENTION_DAYS = 30
+
+
+def log_group(ctx: Context, service: Service) -> Resources:
+    return {
+        ctx.ids.service(service.name, "LogGroup"): {
+            "Type": "AWS::Logs::LogGroup",
+            # Deleted with its service, on purpose: the name is fixed, so a retained log
+            # group would make re-adding the service fail ("already exists"). Retention
+            # bounds what is kept meanwhile.
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "LogGroupName": naming.log_group_name(ctx.cluster.name, service.name),
+                "RetentionInDays": LOG_RETENTION_DAYS,
+                "Tags": tags(ctx.service_tags(service)),
+            },
+        }
+    }
+
+
+def task_definition(ctx: Context, service: Service) -> Resources:
+    ids = ctx.ids
+    container: dict[str, Json] = {
+        "Name": service.name,
+        "Image": service.image,
+        "Cpu": service.cpu,
+        "Memory": service.memory,
+        "Essential": True,
+    }
+    if service.port is not None:
+        # Bridge networking with host port 0: ECS picks a free host port per task, so
+        # several tasks of a service fit on one instance.
+        container["PortMappings"] = [
+            {"ContainerPort": service.port, "HostPort": 0, "Protocol": "tcp"}
+        ]
+    if service.environment:
+        container["Environment"] = [
+            {"Name": name, "Value": value} for name, value in sorted(service.environment.items())
+        ]
+    if service.secrets:
+        container["Secrets"] = [
+            {"Name": name, "ValueFrom": ssm_parameter_arn(parameter)}
+            for name, parameter in sorted(service.secrets.items())
+        ]
+    container["LogConfiguration"] = {
+        "LogDriver": "awslogs",
+        "Options": {
+            "awslogs-group": ref(ids.service(service.name, "LogGroup")),
+            "awslogs-region": ref("AWS::Region"),
+            "awslogs-stream-prefix": service.name,
+        },
+    }
+    return {
+        ids.service(service.name, "TaskDefinition"): {
+            "Type": "AWS::ECS::TaskDefinition",
+            "Properties": {
+                "Family": naming.task_family(ctx.cluster.name, service.name),
+                "RequiresCompatibilities": ["EC2"],
+                "NetworkMode": "bridge",
+                "ExecutionRoleArn": get_att(ids.service(service.name, "ExecutionRole"), "Arn"),
+                "ContainerDefinitions": [container],
+                "Tags": tags(ctx.service_tags(service)),
+            },
+        }
+    }
+
+
+def ecs_service(ctx: Context, service: Service) -> Resources:
+    ids = ctx.ids
+    return {
+        ids.service(service.name, "Service"): {
+            "Type": "AWS::ECS::Service",
+            # A capacity provider strategy needs the provider on the cluster first; on
+            # delete, the service goes before the association.
+            "DependsOn": [CAPACITY_PROVIDER_ASSOCIATIONS],
+            "Properties": {
+                "ServiceName": naming.service_name(service.name),
+                "Cluster": ctx.cluster_ref(),
+                "TaskDefinition": ref(ids.service(service.name, "TaskDefinition")),
+                "DesiredCount": service.desired,
+                "CapacityProviderStrategy": [
+                    {
+                        "CapacityProvider": ref(ids.group(service.group, "CapacityProvider")),
+                        "Base": 0,
+                        "Weight": 1,
+                    }
+                ],
+                "DeploymentConfiguration": {
+                    "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                    "MaximumPercent": 200,
+                    "MinimumHealthyPercent": 100,
+                },
+                # Survive the loss of an Availability Zone first, then pack by memory so
+                # managed scaling can empty and remove instances.
+                "PlacementStrategies": [
+                    {"Type": "spread", "Field": "attribute:ecs.availability-zone"},
+                    {"Type": "binpack", "Field": "memory"},
+                ],
+                "EnableECSManagedTags": True,
+                "PropagateTags": "SERVICE",
+                "Tags": tags(ctx.service_tags(service)),
+            },
+        }
+    }
