@@ -25,7 +25,10 @@
     {
       overlays.default = final: _prev: import ./pkgs { pkgs = final; };
 
-      nixosModules = {
+      # Attribute sets importing the files (not bare paths, which older
+      # `nix flake check` rejects): the module system still deduplicates
+      # them by file, so importing `default` and `ecs-host` together is fine.
+      nixosModules = lib.mapAttrs (_: file: { imports = [ file ]; }) {
         ecs-host = ./modules/ecs-host.nix;
         userdata = ./modules/userdata.nix;
         secrets = ./modules/secrets.nix;
