@@ -317,6 +317,23 @@ in
         message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
       }
       {
+        assertion = lib.all (
+          name:
+          builtins.match "[A-Za-z0-9_./@-]{1,128}" name != null
+          && builtins.match "[A-Za-z0-9_./@\\: -]{1,128}" cfg.attributes.${name} != null
+        ) (lib.attrNames cfg.attributes);
+        message = "nixecs.ecs.attributes: ECS allows names of 1-128 letters, digits and - _ . @ /, and values of 1-128 letters, digits, spaces and - _ . @ / \\ :.";
+      }
+      {
+        assertion = lib.all (
+          name:
+          lib.stringLength name >= 1
+          && lib.stringLength name <= 128
+          && lib.stringLength cfg.tags.${name} <= 256
+        ) (lib.attrNames cfg.tags);
+        message = "nixecs.ecs.tags: ECS allows tag keys of 1-128 and values of at most 256 characters.";
+      }
+      {
         assertion = !(cfg.extraEnvironment ? ECS_CLUSTER);
         message = "nixecs.ecs.extraEnvironment: set the cluster with nixecs.ecs.cluster, not ECS_CLUSTER.";
       }

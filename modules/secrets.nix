@@ -9,22 +9,26 @@
 let
   cfg = config.nixecs.secrets;
 
+  # A user or group name (POSIX portable) or a numeric id.
+  account = lib.types.strMatching "^([a-z_][a-z0-9_-]{0,31}[$]?|[0-9]{1,10})$";
+
   secretType = lib.types.submodule (
     { name, ... }:
     {
       options = {
+        # The same rules as the tool's settings schema (nixecs.settings).
         parameter = lib.mkOption {
-          type = lib.types.strMatching "^/.*";
+          type = lib.types.strMatching "^(/[A-Za-z0-9_.-]+){1,15}$";
           example = "/prod/db/password";
           description = "Name of the SSM parameter (a String or SecureString) whose value becomes {file}`/run/secrets/${name}`.";
         };
         owner = lib.mkOption {
-          type = lib.types.str;
+          type = account;
           default = "root";
           description = "User that owns the secret file.";
         };
         group = lib.mkOption {
-          type = lib.types.str;
+          type = account;
           default = "root";
           description = "Group of the secret file.";
         };
@@ -77,8 +81,8 @@ in
 
   config = {
     assertions = lib.mapAttrsToList (name: _: {
-      assertion = builtins.match "[A-Za-z0-9][A-Za-z0-9._-]*" name != null;
-      message = "nixecs.secrets.\"${name}\": the name becomes the file /run/secrets/<name>; use letters, digits, '.', '_' and '-' only.";
+      assertion = builtins.match "[A-Za-z0-9][A-Za-z0-9._-]{0,127}" name != null;
+      message = "nixecs.secrets.\"${name}\": the name becomes the file /run/secrets/<name>; use 1-128 letters, digits, '.', '_' and '-', starting with a letter or digit.";
     }) cfg;
 
     environment.etc."nixecs/secrets.json".source = secretsFile;
