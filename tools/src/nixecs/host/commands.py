@@ -1,9 +1,206 @@
-"""Commands of this subject (placeholder until implemented)."""
+"""Host-side commands: `apply` (listed here, run by boot.py), `secrets fetch` and `drain`.
+
+`nixecs apply` is dispatched by `nixecs.__main__` to `host.boot` before click is imported;
+the click command below only makes it appear in `nixecs --help` and forwards to the same
+code when the CLI is entered some other way (e.g. click's test runner). boto3 is imported
+inside the command bodies.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import click
+
+from ..diagnostics import EXIT_INVALID, OperationalFailure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..aws.session import Session
+    from ..cli import Globals
+
+DEFAULT_IMDS = "http://169.254.169.254"
+
+
+def _logger(prefix: str) -> Callable[[str], None]:
+    def log(line: str) -> None:
+        click.echo(f"nixecs {prefix}: {line}", err=True)
+
+    return log
+
+
+def _session(g: Globals, imds_url: str) -> Session:
+    """AWS session whose region is --region/AWS_REGION, AWS_DEFAULT_REGION, else IMDS's."""
+    from ..aws.session import Session
+    from .imds import ImdsClient, ImdsError
+
+    region = g.region or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        try:
+            region = ImdsClient(imds_url).region()
+        except (ImdsError, ValueError) as error:
+            raise OperationalFailure(f"no region given and none from IMDS: {error}") from None
+    return Session(region=region, profile=g.profile, endpoint_url=g.endpoint_url)
+
+
+@click.command(
+    "apply",
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def apply_command(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """On the host, at boot: apply this instance's EC2 userdata (settings, nix or script).
+
+    Options: [--imds URL] [--userdata FILE] [--root DIR] [--rebuild-command CMD]
+    [--state-dir DIR]; `nixecs apply --help` for all.
+    """
+    from .boot import main as boot_main
+
+    ctx.exit(boot_main(["apply", *args]))
+
+
+@click.group("secrets")
+def secrets_group() -> None:
+    """On the host: secrets from SSM Parameter Store into /run/secrets."""
+
+
+@secrets_group.command("fetch")
+@click.option("--root", default="/", show_default=True, help="Re-root every path read and written.")
+@click.option(
+    "--list",
+    "list_file",
+    help="NixOS-provided secret list [default: ROOT/etc/nixecs/secrets.json].",
+)
+@click.option(
+    "--settings",
+    "settings_file",
+    help="Settings written by apply [default: ROOT/run/nixecs/settings.json].",
+)
+@click.option(
+    "--imds",
+    "imds_url",
+    default=DEFAULT_IMDS,
+    show_default=True,
+    help="IMDS endpoint (for the region when none is given).",
+)
+@click.pass_obj
+def secrets_fetch(
+    g: Globals, root: str, list_file: str | None, settings_file: str | None, imds_url: str
+) -> None:
+    """Fetch the declared secrets (GetParameters, 10 per call) into /run/secrets/<name>."""
+    from ..aws.session import aws_errors
+    from .secrets import (
+        LIST_FILE,
+        SETTINGS_FILE,
+        SecretsFailed,
+        SecretsInvalid,
+        SecretWriter,
+        fetch_secrets,
+        load_specs,
+        rerooted,
+    )
+
+    log = _logger("secrets")
+    try:
+        specs = load_specs(
+            settings_file or rerooted(root, SETTINGS_FILE),
+            list_file or rerooted(root, LIST_FILE),
+            log,
+        )
+        if not specs:
+            log("no secrets declared: nothing to fetch")
+            return
+        session = _session(g, imds_url)
+        with aws_errors(session, "fetching secrets"):
+            written = fetch_secrets(specs, session.client("ssm"), SecretWriter(root, log), log)
+    except SecretsInvalid as error:
+        click.echo(f"nixecs: error: {error}", err=True)
+        raise click.exceptions.Exit(EXIT_INVALID) from None
+    except SecretsFailed as error:
+        raise OperationalFailure(str(error)) from None
+    log(f"{len(written)} secret(s) in place")
+
+
+@click.command("drain")
+@click.option(
+    "--timeout",
+    "timeout_text",
+    help="Longest wait for tasks to stop, e.g. 15m [default: the settings' drain.timeout, else 15m].",
+)
+@click.option("--imds", "imds_url", default=DEFAULT_IMDS, show_default=True, help="IMDS endpoint.")
+@click.option(
+    "--poll",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds between polls.",
+)
+@click.option(
+    "--settings",
+    "settings_file",
+    default="/run/nixecs/settings.json",
+    show_default=True,
+    help="Settings written by apply (for the cluster).",
+)
+@click.option(
+    "--cluster", help="ECS cluster [default: from the settings, else the local ECS agent]."
+)
+@click.pass_obj
+def drain_command(
+    g: Globals,
+    timeout_text: str | None,
+    imds_url: str,
+    poll: float,
+    settings_file: str,
+    cluster: str | None,
+) -> None:
+    """On the host: on Auto Scaling termination, drain this container instance, then
+    complete the lifecycle action (hook nixecs-drain) with CONTINUE."""
+    from ..aws.session import aws_errors
+    from ..settings import DURATION_RE, duration_seconds
+    from .drain import Drainer, DrainFailed, cluster_from_agent, cluster_from_settings
+    from .imds import ImdsClient, ImdsError
+
+    if timeout_text is not None and not DURATION_RE.fullmatch(timeout_text):
+        raise click.BadParameter(
+            "write a whole number and s, m or h, e.g. 30s, 15m", param_hint="--timeout"
+        )
+    log = _logger("drain")
+    try:
+        imds = ImdsClient(imds_url, log=log)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--imds") from None
+    try:
+        settings_cluster, settings_timeout = cluster_from_settings(settings_file)
+        cluster = cluster or settings_cluster or cluster_from_agent()
+        timeout = duration_seconds(timeout_text or settings_timeout or "15m")
+        session = _session(g, imds_url)
+        with aws_errors(session, "draining"):
+            drainer = Drainer(
+                imds,
+                session.client("ecs"),
+                session.client("autoscaling"),
+                cluster=cluster,
+                timeout=timeout,
+                poll=poll,
+                log=log,
+            )
+            outcome = drainer.run()
+    except (DrainFailed, ImdsError) as error:
+        raise OperationalFailure(str(error)) from None
+    log(outcome)
 
 
 def register(cli: click.Group) -> None:
-    """Add this subject's commands to the top-level group."""
+    """Add the host commands to the top-level group."""
+    cli.add_command(apply_command)
+    cli.add_command(secrets_group)
+    cli.add_command(drain_command)
