@@ -1,9 +1,392 @@
-"""Commands of this subject (placeholder until implemented)."""
+"""AWS commands: ami publish, deploy, roll, status, secret put|get|rm.
+
+boto3 and rich are imported inside the command bodies (through the modules of this package),
+so `nixecs --help` stays quick. Progress goes to stderr; results go to stdout (JSON with
+`--output json`). Poll intervals: NIXECS_POLL_INTERVAL (seconds) overrides them all.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from ..cli import Globals
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)
+
+
+# --- ami publish ---------------------------------------------------------------------------
+
+
+@click.group()
+def ami() -> None:
+    """Machine images (AMIs) built from this flake."""
+
+
+@ami.command("publish")
+@click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--bucket", required=True, help="S3 bucket for the upload (the object is removed afterwards)."
+)
+@click.option(
+    "--name", help="AMI name (default: nixecs-HOST-LABEL-ARCH-SHA12, unique per image content)."
+)
+@click.option(
+    "--host",
+    default="ecs-node",
+    show_default=True,
+    help="The nixosConfigurations host the image holds.",
+)
+@click.option("--flake-rev", help="Flake revision recorded in the image's tags.")
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Wait until the AMI is available."
+)
+@click.pass_obj
+def ami_publish(
+    g: Globals,
+    image_dir: Path,
+    bucket: str,
+    name: str | None,
+    host: str,
+    flake_rev: str | None,
+    wait: bool,
+) -> int:
+    """Upload IMAGE_DIR (the output of `nix build .#ecs-node-ami`), import it as an EBS
+    snapshot and register an AMI; prints the AMI id.
+
+    Safe to rerun after any failure: it resumes (or finds the finished AMI) without duplicates.
+    """
+    from .ami import publish
+    from .session import Session, poll_interval
+
+    session = Session.from_globals(g)
+    result = publish(
+        session,
+        image_dir,
+        bucket,
+        name=name,
+        host=host,
+        flake_rev=flake_rev,
+        poll=poll_interval(15.0),
+        wait=wait,
+        say=_say,
+    )
+    if g.json:
+        _emit_json(result.to_json())
+    else:
+        click.echo(result.image_id)
+    return 0
+
+
+# --- deploy ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.option(
+    "--cluster", "clusters", multiple=True, help="Only this cluster (repeatable; default: all)."
+)
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Stream stack events until done."
+)
+@click.option("--yes", "-y", is_flag=True, help="Execute change sets without asking.")
+@click.pass_obj
+def deploy(g: Globals, fleet: str, clusters: tuple[str, ...], wait: bool, yes: bool) -> int:
+    """Create or update each cluster's CloudFormation stack through a change set.
+
+    Shows what will change (add / modify / remove, and replacements), asks unless --yes,
+    executes, and streams stack events. "No changes" is success. Afterwards the scaling
+    targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
+    skips them): missing ones are an error against AWS, a warning with --endpoint-url.
+    """
+    from ..diagnostics import OperationalFailure
+    from ..fleet import load_fleet
+    from .deploy import (
+        ClusterDeploy,
+        deploy_cluster,
+        expected_scaling,
+        render_template,
+        summarize,
+        verify_scaling,
+    )
+    from .session import Session, poll_interval
+
+    model = load_fleet(fleet)
+    unknown = [c for c in clusters if c not in model.clusters]
+    if unknown:
+        raise click.BadParameter(
+            f"no cluster {', '.join(unknown)} in {fleet} (clusters: {', '.join(model.clusters) or 'none'})",
+            param_hint="--cluster",
+        )
+    selected = list(clusters) or list(model.clusters)
+    session = Session.from_globals(g, region=model.region)
+    echo_err = g.json
+
+    def show(result: ClusterDeploy) -> None:
+        click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)
+        for line in summarize(result.changes):
+            click.echo(line, err=echo_err)
+
+    def confirm(result: ClusterDeploy) -> bool:
+        show(result)
+        if yes:
+            return True
+        return click.confirm(f"Execute the change set on {result.stack}?", default=False, err=True)
+
+    results = []
+    failures = []
+    for cluster in selected:
+        body = render_template(model, cluster)
+        result = deploy_cluster(
+            session, cluster, body, wait=wait, confirm=confirm, say=_say, poll=poll_interval(5.0)
+        )
+        if wait and result.outcome in ("created", "updated", "no changes"):
+            result.missing = verify_scaling(session, expected_scaling(model, cluster))
+            if result.missing:
+                if session.local:
+                    _say(
+                        f"warning: {result.stack}: not found through their own APIs (moto's CloudFormation "
+                        f"does not create them): {'; '.join(result.missing)}"
+                    )
+                else:
+                    failures.append(
+                        f"{result.stack}: missing after deploy: {'; '.join(result.missing)}"
+                    )
+        results.append(result)
+        if not g.json:
+            if result.outcome == "no changes":
+                click.echo(f"{result.stack}: no changes")
+            elif result.outcome == "started":
+                click.echo(f"{result.stack}: change set executing (not waiting)")
+            else:
+                click.echo(f"{result.stack}: {result.outcome} ({result.status})")
+    if g.json:
+        _emit_json({"region": session.region_name(), "clusters": [r.to_json() for r in results]})
+    if failures:
+        raise OperationalFailure("; ".join(failures))
+    return 0
+
+
+# --- roll ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("target", metavar="CLUSTER/GROUP")
+@click.option(
+    "--min-healthy",
+    type=click.IntRange(0, 100),
+    default=90,
+    show_default=True,
+    help="Minimum healthy percentage.",
+)
+@click.option("--checkpoints", default="", help="Pause at these percentages, e.g. 50,100.")
+@click.option(
+    "--checkpoint-delay",
+    type=click.IntRange(0, 172800),
+    default=600,
+    show_default=True,
+    help="Seconds to pause at a checkpoint.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0),
+    default=None,
+    help="Instance warmup in seconds (default: the group's).",
+)
+@click.option(
+    "--no-rollback", is_flag=True, help="Do not roll back automatically when the refresh fails."
+)
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Follow the refresh until it ends."
+)
+@click.pass_obj
+def roll(
+    g: Globals,
+    target: str,
+    min_healthy: int,
+    checkpoints: str,
+    checkpoint_delay: int,
+    warmup: int | None,
+    no_rollback: bool,
+    wait: bool,
+) -> int:
+    """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
+    group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
+    cancelled or rolls back."""
+    from .roll import RollOptions, parse_checkpoints
+    from .roll import roll as run_roll
+    from .session import Session, poll_interval
+
+    cluster, slash, group = target.partition("/")
+    if not slash or not cluster or not group or "/" in group:
+        raise click.BadParameter(f"{target!r} is not CLUSTER/GROUP", param_hint="CLUSTER/GROUP")
+    try:
+        points = parse_checkpoints(checkpoints)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--checkpoints") from None
+    options = RollOptions(
+        min_healthy=min_healthy,
+        checkpoints=points,
+        checkpoint_delay=checkpoint_delay,
+        rollback=not no_rollback,
+        instance_warmup=warmup,
+    )
+    session = Session.from_globals(g)
+    result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
+    if g.json:
+        _emit_json(result.to_json())
+    else:
+        line = f"{result.auto_scaling_group}: instance refresh {result.refresh_id} {result.status}"
+        if result.percentage is not None:
+            line += f" ({result.percentage}%)"
+        if result.reason:
+            line += f": {result.reason}"
+        click.echo(line)
+    if not wait:
+        return 0
+    return 0 if result.ok else 1
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("cluster", required=False)
+@click.pass_obj
+def status(g: Globals, cluster: str | None) -> int:
+    """Clusters, groups (desired / in service / launch template version / AMI), services
+    (desired / running / pending), scaling policies and alarm states."""
+    from .session import Session
+    from .status import collect, render
+
+    session = Session.from_globals(g)
+    data = collect(session, cluster)
+    if g.json:
+        _emit_json(data)
+    else:
+        click.echo(render(data), nl=False)
+    return 0
+
+
+# --- secret ----------------------------------------------------------------------------------
+
+
+@click.group()
+def secret() -> None:
+    """SecureString secrets in SSM Parameter Store (values never on the command line)."""
+
+
+@secret.command("put")
+@click.argument("name")
+@click.option(
+    "--value-stdin",
+    is_flag=True,
+    help="Read the value from stdin (one trailing newline is dropped).",
+)
+@click.option(
+    "--generate", is_flag=True, help="Store a random password, only if NAME does not exist yet."
+)
+@click.option("--key-id", help="KMS key for the SecureString (default: the account's aws/ssm key).")
+@click.pass_obj
+def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id: str | None) -> int:
+    """Store NAME as a SecureString. The value comes from stdin (--value-stdin), a hidden
+    prompt, or --generate (a random password, only when NAME does not exist yet)."""
+    from .secret import check_name, put
+    from .session import Session
+
+    check_name(name)
+    if value_stdin and generate:
+        raise click.UsageError("--value-stdin and --generate exclude each other")
+    value: str | None
+    if generate:
+        value = None
+    elif value_stdin:
+        value = sys.stdin.read()
+        if value.endswith("\n"):
+            value = value[:-1]
+            if value.endswith("\r"):
+                value = value[:-1]
+    else:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                "no terminal to prompt for the value: use --value-stdin or --generate"
+            )
+        value = click.prompt(
+            f"Value for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    if value is not None and not value:
+        raise click.UsageError("refusing to store an empty value")
+    session = Session.from_globals(g)
+    result = put(session, name, value, key_id=key_id)
+    if g.json:
+        _emit_json(result.to_json())
+    else:
+        messages = {
+            "created": f"{name}: created (version {result.version})",
+            "updated": f"{name}: updated (version {result.version})",
+            "unchanged": f"{name}: unchanged (version {result.version})",
+            "exists": f"{name}: exists, left unchanged (version {result.version}); --generate never overwrites",
+        }
+        click.echo(messages[result.action])
+    return 0
+
+
+@secret.command("get")
+@click.argument("name")
+@click.option("--reveal", is_flag=True, help="Print the decrypted value (otherwise only metadata).")
+@click.pass_obj
+def secret_get(g: Globals, name: str, reveal: bool) -> int:
+    """Show NAME's metadata (type, version, last modified); the value only with --reveal."""
+    from ..diagnostics import OperationalFailure
+    from .secret import check_name, get
+    from .session import Session
+
+    check_name(name)
+    session = Session.from_globals(g)
+    info = get(session, name, reveal=reveal)
+    if info is None:
+        raise OperationalFailure(f"secret {name} does not exist")
+    if g.json:
+        _emit_json(info)
+    elif reveal:
+        click.echo(info["value"])
+    else:
+        click.echo(
+            f"{info['name']}: {info['type']}, version {info['version']}, last modified {info['last_modified']}"
+        )
+        click.echo("(value hidden; --reveal prints it)", err=True)
+    return 0
+
+
+@secret.command("rm")
+@click.argument("name")
+@click.pass_obj
+def secret_rm(g: Globals, name: str) -> int:
+    """Delete NAME. Deleting something that does not exist is not an error."""
+    from .secret import check_name, remove
+    from .session import Session
+
+    check_name(name)
+    session = Session.from_globals(g)
+    removed = remove(session, name)
+    if g.json:
+        _emit_json({"name": name, "removed": removed})
+    else:
+        click.echo(f"{name}: removed" if removed else f"{name}: does not exist, nothing to remove")
+    return 0
 
 
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
+    for command in (ami, deploy, roll, status, secret):
+        cli.add_command(command)

@@ -1,0 +1,504 @@
+"""`nixecs deploy`: one CloudFormation stack per cluster, changed only through change sets.
+
+The change set's name is derived from the template, so a rerun after any failure finds the
+change set it made before instead of making another; "no changes" is success; stack events
+stream while the change set executes; a failed stack names the resource that failed and why.
+
+moto's CloudFormation silently skips Application Auto Scaling targets and policies and
+CloudWatch alarms, so a CREATE_COMPLETE proves nothing about them: after a deploy they are
+looked up through their own service APIs and whatever is missing is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import naming
+from ..diagnostics import OperationalFailure
+from .progress import Progress, sleep
+from .session import Session, aws_errors, error_code
+
+TEMPLATE_BODY_LIMIT = 51_200
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+OK_STATUSES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+DEAD_STATUSES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
+CHANGE_SET_BUSY = {"CREATE_PENDING", "CREATE_IN_PROGRESS"}
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str  # True | False | Conditional | "" (not applicable)
+    physical_id: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "action": self.action,
+            "logical_id": self.logical_id,
+            "type": self.resource_type,
+            "replacement": self.replacement,
+            "physical_id": self.physical_id,
+        }
+
+
+@dataclass
+class ClusterDeploy:
+    cluster: str
+    stack: str
+    change_set: str = ""
+    outcome: str = ""  # created | updated | no changes | started
+    status: str = ""
+    changes: list[Change] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "stack": self.stack,
+            "change_set": self.change_set,
+            "outcome": self.outcome,
+            "stack_status": self.status,
+            "changes": [c.to_json() for c in self.changes],
+            "missing": self.missing,
+        }
+
+
+Confirm = Callable[[ClusterDeploy], bool]
+Say = Callable[[str], None]
+
+
+def change_set_name(body: str) -> str:
+    """Idempotent: the same template gives the same change set name (and client token)."""
+    return "nixecs-" + hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        if error_code(error) == "ValidationError" and "does not exist" in str(error):
+            return None
+        raise
+    return dict(stacks[0]) if stacks else None
+
+
+def _describe_change_set(cfn: Any, stack: str, name: str) -> dict[str, Any] | None:
+    """The change set with every page of its changes; None when there is none by that name."""
+    from botocore.exceptions import ClientError
+
+    try:
+        first = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
+    except ClientError as error:
+        if error_code(error) == "ChangeSetNotFound":
+            return None
+        raise
+    result = dict(first)
+    changes = list(first.get("Changes", []))
+    token = first.get("NextToken")
+    while token:
+        page = cfn.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=token)
+        changes += page.get("Changes", [])
+        token = page.get("NextToken")
+    result["Changes"] = changes
+    return result
+
+
+def _changes(change_set: dict[str, Any]) -> list[Change]:
+    out = []
+    for item in change_set.get("Changes", []):
+        rc = item.get("ResourceChange")
+        if not rc:
+            continue
+        out.append(
+            Change(
+                action=str(rc.get("Action", "")),
+                logical_id=str(rc.get("LogicalResourceId", "")),
+                resource_type=str(rc.get("ResourceType", "")),
+                replacement=str(rc.get("Replacement", "")),
+                physical_id=str(rc.get("PhysicalResourceId", "")),
+            )
+        )
+    return out
+
+
+def summarize(changes: Iterable[Change]) -> list[str]:
+    """Readable lines: `+ Add     Logical  AWS::Type  (replacement: True)`."""
+    marks = {"Add": "+", "Modify": "~", "Remove": "-", "Import": ">", "Dynamic": "?"}
+    rows = list(changes)
+    if not rows:
+        return ["  (no resource changes)"]
+    width_id = max(len(c.logical_id) for c in rows)
+    width_type = max(len(c.resource_type) for c in rows)
+    lines = []
+    for c in rows:
+        line = f"  {marks.get(c.action, '?')} {c.action:<7} {c.logical_id:<{width_id}}  {c.resource_type:<{width_type}}"
+        if c.action == "Modify" and c.replacement:
+            line += f"  replacement: {c.replacement}"
+        lines.append(line.rstrip())
+    counts = {a: sum(1 for c in rows if c.action == a) for a in ("Add", "Modify", "Remove")}
+    lines.append(
+        f"  {counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
+    )
+    return lines
+
+
+def _events(cfn: Any, stack: str, seen: set[str]) -> list[dict[str, Any]]:
+    """New stack events, oldest first; pages back only until an event already seen."""
+    new: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        args: dict[str, Any] = {"StackName": stack}
+        if token:
+            args["NextToken"] = token
+        page = cfn.describe_stack_events(**args)
+        stop = False
+        for event in page.get("StackEvents", []):
+            if event["EventId"] in seen:
+                stop = True
+                break
+            new.append(event)
+        token = page.get("NextToken")
+        if stop or not token:
+            break
+    for event in new:
+        seen.add(event["EventId"])
+    new.reverse()
+    return new
+
+
+def _format_event(event: dict[str, Any]) -> str:
+    when: Any = event.get("Timestamp")
+    clock = when.strftime("%H:%M:%S") if when is not None and hasattr(when, "strftime") else ""
+    line = f"  {clock} {event.get('ResourceStatus', ''):<28} {event.get('LogicalResourceId', '')} ({event.get('ResourceType', '')})"
+    reason = event.get("ResourceStatusReason")
+    if reason and reason != "User Initiated":
+        line += f": {reason}"
+    return line
+
+
+def wait_for_stack(
+    cfn: Any,
+    stack: str,
+    *,
+    seen: set[str],
+    total: int,
+    poll: float,
+    description: str,
+    quiet: bool = False,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Stream events until the stack leaves *_IN_PROGRESS; returns (status, events seen here)."""
+    streamed: list[dict[str, Any]] = []
+    done: set[str] = set()
+    with Progress(description, total=max(total, 1)) as progress:
+        while True:
+            current = describe_stack(cfn, stack)
+            status = current["StackStatus"] if current else "DELETE_COMPLETE"
+            for event in _events(cfn, stack, seen) if current else []:
+                streamed.append(event)
+                if not quiet:
+                    progress.log(_format_event(event))
+                if event.get("LogicalResourceId") != stack and str(
+                    event.get("ResourceStatus", "")
+                ).endswith("_COMPLETE"):
+                    done.add(str(event.get("LogicalResourceId")))
+            progress.update(min(len(done), max(total, 1)), status=status)
+            if not status.endswith("_IN_PROGRESS") or status == "REVIEW_IN_PROGRESS":
+                if status in OK_STATUSES:
+                    progress.update(max(total, 1))
+                return status, streamed
+            sleep(poll)
+
+
+def failure_reason(events: list[dict[str, Any]]) -> str:
+    """The first resource that failed, and why (events oldest first)."""
+    for event in events:
+        status = str(event.get("ResourceStatus", ""))
+        reason = str(event.get("ResourceStatusReason", "") or "")
+        if status.endswith("_FAILED") and "cancelled" not in reason.lower():
+            return f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}) {status}: {reason or 'no reason given'}"
+    for event in events:
+        reason = str(event.get("ResourceStatusReason", "") or "")
+        if reason and reason != "User Initiated":
+            return f"{event.get('LogicalResourceId')}: {reason}"
+    return "no failing resource reported"
+
+
+def _all_events(cfn: Any, stack: str) -> list[dict[str, Any]]:
+    return _events(cfn, stack, set())
+
+
+def deploy_cluster(
+    session: Session,
+    cluster: str,
+    body: str,
+    *,
+    wait: bool = True,
+    confirm: Confirm | None = None,
+    say: Say = print,
+    poll: float = 5.0,
+) -> ClusterDeploy:
+    """Create or update the cluster's stack from `body` (the template text) via a change set."""
+    cfn = session.client("cloudformation")
+    stack = naming.stack_name(cluster)
+    result = ClusterDeploy(cluster=cluster, stack=stack)
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        raise OperationalFailure(
+            f"{stack}: template is {len(body.encode())} bytes; CloudFormation takes at most "
+            f"{TEMPLATE_BODY_LIMIT} inline — split the cluster"
+        )
+    name = change_set_name(body)
+    result.change_set = name
+    with aws_errors(session, f"deploy {cluster}"):
+        current = describe_stack(cfn, stack)
+        seen = {e["EventId"] for e in _recent_events(cfn, stack)} if current else set()
+        if (
+            current
+            and current["StackStatus"].endswith("_IN_PROGRESS")
+            and current["StackStatus"] != "REVIEW_IN_PROGRESS"
+        ):
+            say(f"{stack}: {current['StackStatus']}, waiting for it to settle first")
+            wait_for_stack(
+                cfn,
+                stack,
+                seen=seen,
+                total=1,
+                poll=poll,
+                description=f"{stack} (earlier operation)",
+            )
+            current = describe_stack(cfn, stack)
+        if current and current["StackStatus"] in DEAD_STATUSES:
+            say(
+                f"{stack}: {current['StackStatus']} after a failed create; deleting it before creating it again"
+            )
+            cfn.delete_stack(StackName=stack, ClientRequestToken=f"{name}-delete")
+            wait_for_stack(
+                cfn,
+                stack,
+                seen=seen,
+                total=1,
+                poll=poll,
+                description=f"deleting {stack}",
+                quiet=True,
+            )
+            current = None
+            seen = set()
+        exists = current is not None and current["StackStatus"] != "REVIEW_IN_PROGRESS"
+        kind = "UPDATE" if exists else "CREATE"
+
+        change_set = _describe_change_set(cfn, stack, name) if current is not None else None
+        if change_set is not None and not _reusable(change_set):
+            if change_set.get("ExecutionStatus") == "EXECUTE_IN_PROGRESS":
+                say(f"{stack}: change set {name} is already executing")
+            else:
+                _delete_change_set(cfn, stack, name)
+                change_set = None
+        if change_set is None:
+            _create_change_set(cfn, stack, name, body, kind, cluster)
+        change_set = _wait_change_set(cfn, stack, name, poll)
+        result.changes = _changes(change_set)
+
+        if change_set["Status"] == "FAILED":
+            reason = str(change_set.get("StatusReason", ""))
+            if any(text in reason for text in NO_CHANGES):
+                _delete_change_set(cfn, stack, name)
+                result.outcome = "no changes"
+                result.status = current["StackStatus"] if current else ""
+                return result
+            raise OperationalFailure(f"deploy {cluster}: change set {name} failed: {reason}")
+
+        if change_set.get("ExecutionStatus") != "EXECUTE_IN_PROGRESS":
+            if confirm is not None and not confirm(result):
+                import click
+
+                raise click.exceptions.Abort()
+            _execute(cfn, stack, name)
+        result.outcome = "started"
+        if not wait:
+            return result
+
+        status, events = wait_for_stack(
+            cfn,
+            stack,
+            seen=seen,
+            total=len(result.changes),
+            poll=poll,
+            description=f"{stack} {kind.lower()}",
+        )
+        result.status = status
+        if status not in OK_STATUSES:
+            history = events or list(reversed(_all_events(cfn, stack)))
+            raise OperationalFailure(
+                f"deploy {cluster}: stack {stack} ended {status}: {failure_reason(history)}"
+            )
+        result.outcome = "created" if kind == "CREATE" else "updated"
+    return result
+
+
+def _recent_events(cfn: Any, stack: str) -> list[dict[str, Any]]:
+    """Every event so far (so that only newer ones stream)."""
+    return _all_events(cfn, stack)
+
+
+def _reusable(change_set: dict[str, Any]) -> bool:
+    return change_set.get("Status") in CHANGE_SET_BUSY or (
+        change_set.get("Status") == "CREATE_COMPLETE"
+        and change_set.get("ExecutionStatus") == "AVAILABLE"
+    )
+
+
+def _create_change_set(cfn: Any, stack: str, name: str, body: str, kind: str, cluster: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName=name,
+            ChangeSetType=kind,
+            TemplateBody=body,
+            Capabilities=CAPABILITIES,
+            ClientToken=name,
+            Description=f"nixecs deploy of cluster {cluster}",
+            Tags=[{"Key": naming.TAG_CLUSTER, "Value": cluster}],
+        )
+    except ClientError as error:
+        # our own earlier request (retried after its response was lost) already made it
+        if error_code(error) not in ("AlreadyExistsException", "AlreadyExists"):
+            raise
+
+
+def _delete_change_set(cfn: Any, stack: str, name: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        cfn.delete_change_set(StackName=stack, ChangeSetName=name)
+    except ClientError as error:
+        if error_code(error) != "ChangeSetNotFound":
+            raise
+
+
+def _wait_change_set(cfn: Any, stack: str, name: str, poll: float) -> dict[str, Any]:
+    with Progress(f"{stack}: change set", total=None) as progress:
+        while True:
+            change_set = _describe_change_set(cfn, stack, name)
+            if change_set is None:
+                raise OperationalFailure(
+                    f"{stack}: change set {name} disappeared while being created"
+                )
+            progress.update(status=str(change_set.get("Status")))
+            if change_set.get("Status") not in CHANGE_SET_BUSY:
+                return change_set
+            sleep(poll)
+
+
+def _execute(cfn: Any, stack: str, name: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        cfn.execute_change_set(StackName=stack, ChangeSetName=name, ClientRequestToken=name)
+    except ClientError:
+        # a retried request whose first attempt went through: fine if it is executing or done
+        change_set = _describe_change_set(cfn, stack, name)
+        if change_set is None or change_set.get("ExecutionStatus") not in (
+            "EXECUTE_IN_PROGRESS",
+            "EXECUTE_COMPLETE",
+        ):
+            raise
+
+
+# --- verification of what moto's CloudFormation skips ------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Scaling resources a cluster's services should have in AWS."""
+
+    targets: dict[str, int]  # resource id → number of scaling policies
+    alarms: list[str]
+
+
+def expected_scaling(fleet: Any, cluster: str) -> Expected:
+    model = fleet.clusters[cluster]
+    targets: dict[str, int] = {}
+    alarms: list[str] = []
+    for service in model.services.values():
+        scaling = service.scaling
+        if scaling is None:
+            continue
+        resource = f"service/{naming.ecs_cluster_name(cluster)}/{naming.service_name(service.name)}"
+        targets[resource] = (1 if scaling.target_tracking is not None else 0) + len(scaling.step)
+        alarms += [naming.alarm_name(cluster, service.name, policy.name) for policy in scaling.step]
+    return Expected(targets, alarms)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def verify_scaling(session: Session, expected: Expected) -> list[str]:
+    """What is missing, looked up through Application Auto Scaling and CloudWatch (batched)."""
+    missing: list[str] = []
+    if not expected.targets and not expected.alarms:
+        return missing
+    aas = session.client("application-autoscaling")
+    with aws_errors(session, "verify scaling"):
+        found_targets: set[str] = set()
+        resources = sorted(expected.targets)
+        for chunk in _chunks(resources, 50):
+            for page in aas.get_paginator("describe_scalable_targets").paginate(
+                ServiceNamespace="ecs",
+                ResourceIds=chunk,
+                ScalableDimension="ecs:service:DesiredCount",
+            ):
+                found_targets |= {t["ResourceId"] for t in page.get("ScalableTargets", [])}
+        policies: dict[str, int] = {}
+        if resources:
+            for page in aas.get_paginator("describe_scaling_policies").paginate(
+                ServiceNamespace="ecs"
+            ):
+                for policy in page.get("ScalingPolicies", []):
+                    policies[policy["ResourceId"]] = policies.get(policy["ResourceId"], 0) + 1
+        found_alarms: set[str] = set()
+        if expected.alarms:
+            cloudwatch = session.client("cloudwatch")
+            for chunk in _chunks(sorted(expected.alarms), 100):
+                for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=chunk):
+                    found_alarms |= {a["AlarmName"] for a in page.get("MetricAlarms", [])}
+    for resource in resources:
+        if resource not in found_targets:
+            missing.append(f"scalable target {resource}")
+        want = expected.targets[resource]
+        have = policies.get(resource, 0)
+        if have < want:
+            missing.append(f"scaling policies of {resource} ({have} of {want})")
+    missing += [f"alarm {name}" for name in expected.alarms if name not in found_alarms]
+    return missing
+
+
+def template_text(template: dict[str, Any]) -> str:
+    """The template as sent: the CloudFormation module's YAML when it exists, else JSON."""
+    try:
+        from ..cloudformation import dump_template  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return json.dumps(template, indent=1, sort_keys=True)
+    return str(dump_template(template))
+
+
+def render_template(fleet: Any, cluster: str) -> str:
+    """The cluster's template text, from the CloudFormation module (DESIGN §7)."""
+    try:
+        from ..cloudformation import build_stack  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise OperationalFailure(
+            "this build has no CloudFormation templates (nixecs.cloudformation.build_stack)"
+        ) from None
+    return template_text(build_stack(fleet, cluster))

@@ -1,0 +1,426 @@
+"""`nixecs status`: clusters, groups, services, scaling policies and alarms at a glance.
+
+Every list call pages and every describe call is batched (DescribeServices 10 names a call,
+DescribeClusters and DescribeAlarms 100, DescribeScalableTargets 50, Auto Scaling groups and
+launch template versions account-wide): the number of calls grows with pages, never with
+the number of resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .. import naming
+from .session import Session, aws_errors
+
+STACK_PREFIX = naming.stack_name("")
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _iso(value: Any) -> str | None:
+    isoformat = getattr(value, "isoformat", None)
+    return (
+        str(isoformat(timespec="seconds")) if isoformat else (None if value is None else str(value))
+    )
+
+
+def discover_clusters(session: Session) -> dict[str, str]:
+    """nixecs clusters in this region → their stack status (one paginated call)."""
+    cfn = session.client("cloudformation")
+    found: dict[str, str] = {}
+    for page in cfn.get_paginator("describe_stacks").paginate():
+        for stack in page.get("Stacks", []):
+            name = stack["StackName"]
+            if name.startswith(STACK_PREFIX) and stack["StackStatus"] != "DELETE_COMPLETE":
+                found[name[len(STACK_PREFIX) :]] = stack["StackStatus"]
+    return found
+
+
+def _stack_status(session: Session, cluster: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = session.client("cloudformation").describe_stacks(
+            StackName=naming.stack_name(cluster)
+        )["Stacks"]
+    except ClientError:
+        return None
+    return str(stacks[0]["StackStatus"]) if stacks else None
+
+
+def _group_launch_template(group: dict[str, Any]) -> dict[str, Any]:
+    spec = group.get("LaunchTemplate")
+    if not spec:
+        spec = (
+            group.get("MixedInstancesPolicy", {})
+            .get("LaunchTemplate", {})
+            .get("LaunchTemplateSpecification", {})
+        )
+    return dict(spec or {})
+
+
+def _groups(session: Session, clusters: list[str]) -> dict[str, list[dict[str, Any]]]:
+    autoscaling = session.client("autoscaling")
+    by_cluster: dict[str, list[dict[str, Any]]] = {c: [] for c in clusters}
+    # longest prefix first, so cluster "a-b" wins over cluster "a" for "nixecs-a-b-web"
+    prefixes = sorted(
+        ((naming.group_resource_name(c, ""), c) for c in clusters), key=lambda p: -len(p[0])
+    )
+    raw: list[tuple[str, dict[str, Any]]] = []
+    for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+        PaginationConfig={"PageSize": 100}
+    ):
+        for group in page.get("AutoScalingGroups", []):
+            tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+            cluster = tags.get(naming.TAG_CLUSTER)
+            name = group["AutoScalingGroupName"]
+            if cluster not in by_cluster:
+                cluster = next((c for prefix, c in prefixes if name.startswith(prefix)), None)
+            if cluster is None:
+                continue
+            short = (
+                tags.get(naming.TAG_GROUP) or name[len(naming.group_resource_name(cluster, "")) :]
+            )
+            raw.append((cluster, {"group": group, "name": short}))
+
+    images = _template_images(session, [_group_launch_template(item["group"]) for _, item in raw])
+    for cluster, item in raw:
+        group = item["group"]
+        spec = _group_launch_template(group)
+        template = spec.get("LaunchTemplateName") or spec.get("LaunchTemplateId") or ""
+        version = str(spec.get("Version", "$Default"))
+        resolved, ami = images.get((template, version), (version, None))
+        by_cluster[cluster].append(
+            {
+                "name": item["name"],
+                "auto_scaling_group": group["AutoScalingGroupName"],
+                "min": group.get("MinSize"),
+                "max": group.get("MaxSize"),
+                "desired": group.get("DesiredCapacity"),
+                "in_service": sum(
+                    1 for i in group.get("Instances", []) if i.get("LifecycleState") == "InService"
+                ),
+                "instances": len(group.get("Instances", [])),
+                "launch_template": template or None,
+                "launch_template_version": resolved,
+                "ami": ami,
+            }
+        )
+    for groups in by_cluster.values():
+        groups.sort(key=lambda g: str(g["name"]))
+    return by_cluster
+
+
+def _template_images(
+    session: Session, specs: list[dict[str, Any]]
+) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(template, version as the group says) → (version number, AMI): $Latest and $Default of
+    every template in one paginated call; pinned older versions in one call per template."""
+    if not specs:
+        return {}
+    ec2 = session.client("ec2")
+    latest: dict[str, tuple[str, str | None]] = {}
+    default: dict[str, tuple[str, str | None]] = {}
+    known: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for page in ec2.get_paginator("describe_launch_template_versions").paginate(
+        Versions=["$Latest", "$Default"]
+    ):
+        for v in page.get("LaunchTemplateVersions", []):
+            entry = (str(v["VersionNumber"]), v.get("LaunchTemplateData", {}).get("ImageId"))
+            for key in (v.get("LaunchTemplateName"), v.get("LaunchTemplateId")):
+                if not key:
+                    continue
+                known[(key, entry[0])] = entry
+                if v.get("DefaultVersion"):
+                    default[key] = entry
+                if key not in latest or int(entry[0]) > int(latest[key][0]):
+                    latest[key] = entry
+    result: dict[tuple[str, str], tuple[str, str | None]] = {}
+    wanted: dict[str, set[str]] = {}
+    for spec in specs:
+        template = spec.get("LaunchTemplateName") or spec.get("LaunchTemplateId") or ""
+        version = str(spec.get("Version", "$Default"))
+        if version == "$Latest" and template in latest:
+            result[(template, version)] = latest[template]
+        elif version == "$Default" and template in default:
+            result[(template, version)] = default[template]
+        elif (template, version) in known:
+            result[(template, version)] = known[(template, version)]
+        elif template and version.isdigit():
+            wanted.setdefault(template, set()).add(version)
+    for template, versions in wanted.items():  # only groups pinned to an old version
+        key = "LaunchTemplateId" if template.startswith("lt-") else "LaunchTemplateName"
+        response = ec2.describe_launch_template_versions(
+            **{key: template, "Versions": sorted(versions)}
+        )
+        for v in response.get("LaunchTemplateVersions", []):
+            result[(template, str(v["VersionNumber"]))] = (
+                str(v["VersionNumber"]),
+                v.get("LaunchTemplateData", {}).get("ImageId"),
+            )
+    return result
+
+
+def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
+    from botocore.exceptions import ClientError
+
+    ecs = session.client("ecs")
+    arns: list[str] = []
+    try:
+        for page in ecs.get_paginator("list_services").paginate(
+            cluster=naming.ecs_cluster_name(cluster), maxResults=100
+        ):
+            arns += page.get("serviceArns", [])
+    except ClientError as error:
+        if "ClusterNotFound" in str(error):
+            return []
+        raise
+    services: list[dict[str, Any]] = []
+    for chunk in _chunks(arns, 10):
+        response = ecs.describe_services(cluster=naming.ecs_cluster_name(cluster), services=chunk)
+        for s in response.get("services", []):
+            primary: dict[str, Any] = next(
+                (d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {}
+            )
+            services.append(
+                {
+                    "name": s["serviceName"],
+                    "status": s.get("status"),
+                    "desired": s.get("desiredCount", 0),
+                    "running": s.get("runningCount", 0),
+                    "pending": s.get("pendingCount", 0),
+                    "task_definition": str(s.get("taskDefinition", "")).rsplit("/", 1)[-1] or None,
+                    "deployments": len(s.get("deployments", [])),
+                    "rollout": primary.get("rolloutState"),
+                    "scaling": None,
+                }
+            )
+    services.sort(key=lambda s: str(s["name"]))
+    return services
+
+
+def _scaling(session: Session, clusters: dict[str, dict[str, Any]]) -> None:
+    """Fill each service's `scaling`: target bounds, policies, and their alarms' states."""
+    by_resource: dict[str, dict[str, Any]] = {}
+    for name, cluster in clusters.items():
+        for service in cluster["services"]:
+            by_resource[f"service/{naming.ecs_cluster_name(name)}/{service['name']}"] = service
+    if not by_resource:
+        return
+    aas = session.client("application-autoscaling")
+    for chunk in _chunks(sorted(by_resource), 50):
+        for page in aas.get_paginator("describe_scalable_targets").paginate(
+            ServiceNamespace="ecs", ResourceIds=chunk
+        ):
+            for target in page.get("ScalableTargets", []):
+                service = by_resource.get(target["ResourceId"])
+                if service is not None:
+                    service["scaling"] = {
+                        "min": target.get("MinCapacity"),
+                        "max": target.get("MaxCapacity"),
+                        "policies": [],
+                    }
+    policies: list[dict[str, Any]] = []
+    for page in aas.get_paginator("describe_scaling_policies").paginate(ServiceNamespace="ecs"):
+        policies += [
+            p for p in page.get("ScalingPolicies", []) if p.get("ResourceId") in by_resource
+        ]
+
+    cloudwatch = session.client("cloudwatch")
+    alarms: dict[str, dict[str, Any]] = {}
+    for name in clusters:
+        prefix = naming.alarm_name(name, "", "").rstrip("-") + "-"
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix):
+            alarms.update({a["AlarmName"]: a for a in page.get("MetricAlarms", [])})
+    referenced = sorted(
+        {a["AlarmName"] for p in policies for a in p.get("Alarms", [])} - set(alarms)
+    )
+    for chunk in _chunks(referenced, 100):
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=chunk):
+            alarms.update({a["AlarmName"]: a for a in page.get("MetricAlarms", [])})
+
+    policy_arns: dict[str, dict[str, Any]] = {}
+    for policy in policies:
+        service = by_resource[policy["ResourceId"]]
+        if service["scaling"] is None:
+            service["scaling"] = {"min": None, "max": None, "policies": []}
+        entry = {
+            "name": policy["PolicyName"],
+            "type": policy.get("PolicyType"),
+            "alarms": [
+                {"name": a["AlarmName"], "state": alarms.get(a["AlarmName"], {}).get("StateValue")}
+                for a in policy.get("Alarms", [])
+            ],
+        }
+        service["scaling"]["policies"].append(entry)
+        policy_arns[policy.get("PolicyARN", "")] = entry
+    # alarms whose actions name a policy (moto does not fill a policy's Alarms)
+    for alarm in alarms.values():
+        for action in alarm.get("AlarmActions", []):
+            owner = policy_arns.get(action)
+            if owner is not None and alarm["AlarmName"] not in {a["name"] for a in owner["alarms"]}:
+                owner["alarms"].append(
+                    {"name": alarm["AlarmName"], "state": alarm.get("StateValue")}
+                )
+    # alarms named for a service by nixecs but attached to nothing we found
+    for name, cluster in clusters.items():
+        for service in cluster["services"]:
+            prefix = naming.alarm_name(name, service["name"], "")
+            attached = {
+                a["name"]
+                for p in (service["scaling"] or {}).get("policies", [])
+                for a in p["alarms"]
+            }
+            loose = [
+                {"name": a["AlarmName"], "state": a.get("StateValue")}
+                for a in alarms.values()
+                if a["AlarmName"].startswith(prefix) and a["AlarmName"] not in attached
+            ]
+            if loose:
+                if service["scaling"] is None:
+                    service["scaling"] = {"min": None, "max": None, "policies": []}
+                service["scaling"]["unattached_alarms"] = sorted(
+                    loose, key=lambda a: str(a["name"])
+                )
+
+
+def collect(session: Session, cluster: str | None = None) -> dict[str, Any]:
+    """Everything `status` shows, as plain data (the --output json document)."""
+    with aws_errors(session, "status"):
+        if cluster is None:
+            stacks = discover_clusters(session)
+        else:
+            stacks = {cluster: _stack_status(session, cluster) or "NOT_DEPLOYED"}
+        names = sorted(stacks)
+        ecs = session.client("ecs")
+        described: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks([naming.ecs_cluster_name(n) for n in names], 100):
+            for c in ecs.describe_clusters(clusters=chunk).get("clusters", []):
+                described[c["clusterName"]] = c
+        groups = _groups(session, names) if names else {}
+        clusters: dict[str, dict[str, Any]] = {}
+        for name in names:
+            ecs_cluster = described.get(naming.ecs_cluster_name(name), {})
+            clusters[name] = {
+                "name": name,
+                "stack": naming.stack_name(name),
+                "stack_status": stacks[name],
+                "ecs_status": ecs_cluster.get("status"),
+                "container_instances": ecs_cluster.get("registeredContainerInstancesCount"),
+                "running_tasks": ecs_cluster.get("runningTasksCount"),
+                "pending_tasks": ecs_cluster.get("pendingTasksCount"),
+                "groups": groups.get(name, []),
+                "services": _services(session, name)
+                if ecs_cluster.get("status") == "ACTIVE"
+                else [],
+            }
+        _scaling(session, clusters)
+    return {"region": session.region_name(), "clusters": list(clusters.values())}
+
+
+def render(data: dict[str, Any], *, width: int | None = None) -> str:
+    """The readable form: one block of tables per cluster."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width or 120, force_terminal=False, color_system=None)
+    if not data["clusters"]:
+        console.print("no nixecs clusters in this region (stacks named nixecs-*)")
+    for cluster in data["clusters"]:
+        console.print(
+            f"[bold]cluster {cluster['name']}[/bold]  stack {cluster['stack']}: {cluster['stack_status']}"
+            f"  ECS: {cluster['ecs_status'] or 'missing'}"
+            f"  instances {_n(cluster['container_instances'])}"
+            f"  tasks running {_n(cluster['running_tasks'])} pending {_n(cluster['pending_tasks'])}",
+            highlight=False,
+        )
+        groups = Table(title="groups", title_justify="left", show_edge=False)
+        for column in (
+            "group",
+            "desired",
+            "in service",
+            "min..max",
+            "launch template",
+            "version",
+            "AMI",
+        ):
+            groups.add_column(
+                column, justify="right" if column in ("desired", "in service") else "left"
+            )
+        for g in cluster["groups"]:
+            groups.add_row(
+                str(g["name"]),
+                _n(g["desired"]),
+                _n(g["in_service"]),
+                f"{_n(g['min'])}..{_n(g['max'])}",
+                g["launch_template"] or "-",
+                str(g["launch_template_version"] or "-"),
+                g["ami"] or "-",
+            )
+        if cluster["groups"]:
+            console.print(groups)
+        else:
+            console.print("  no Auto Scaling groups")
+        services = Table(title="services", title_justify="left", show_edge=False)
+        for column in (
+            "service",
+            "desired",
+            "running",
+            "pending",
+            "task definition",
+            "scaling",
+            "alarms",
+        ):
+            services.add_column(
+                column, justify="right" if column in ("desired", "running", "pending") else "left"
+            )
+        for s in cluster["services"]:
+            scaling = s["scaling"] or {}
+            policies = scaling.get("policies", [])
+            bounds = f"{_n(scaling.get('min'))}..{_n(scaling.get('max'))}" if scaling else "-"
+            kinds = ", ".join(f"{p['name']} ({_short(p['type'])})" for p in policies)
+            alarm_list = [a for p in policies for a in p["alarms"]] + scaling.get(
+                "unattached_alarms", []
+            )
+            alarms = ", ".join(
+                f"{_alarm_short(a['name'], cluster['name'], s['name'])}={a['state'] or '?'}"
+                for a in alarm_list
+            )
+            services.add_row(
+                str(s["name"]),
+                _n(s["desired"]),
+                _n(s["running"]),
+                _n(s["pending"]),
+                s["task_definition"] or "-",
+                f"{bounds} {kinds}".strip() if scaling else "-",
+                alarms or "-",
+            )
+        if cluster["services"]:
+            console.print(services)
+        else:
+            console.print("  no services")
+        console.print()
+    return buffer.getvalue().rstrip() + "\n"
+
+
+def _n(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _short(policy_type: str | None) -> str:
+    return {"StepScaling": "step", "TargetTrackingScaling": "target"}.get(
+        policy_type or "", policy_type or "?"
+    )
+
+
+def _alarm_short(alarm: str, cluster: str, service: str) -> str:
+    prefix = naming.alarm_name(cluster, service, "")
+    return alarm[len(prefix) :] if alarm.startswith(prefix) else alarm

@@ -1,0 +1,254 @@
+"""Helpers for the AWS tests: run the CLI in-process, a small fleet and a template built from
+it (standing in for nixecs.cloudformation where a test needs a template moto can create),
+stubbed clients, and call counting through botocore's event system."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nixecs.aws.session import Session
+
+FLEET = """\
+version: 1
+region: us-east-1
+flake: github:acme/infra
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web:
+        host: ecs-node
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity: {min: 1, max: 4, desired: 2}
+    services:
+      bananas:
+        group: web
+        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/bananas:1.0
+        cpu: 256
+        memory: 512
+        desired: 2
+        scaling:
+          min: 1
+          max: 20
+          step:
+            - name: cpu-high
+              alarm: {metric: CPUUtilization, namespace: AWS/ECS, statistic: Average,
+                      period: 300, evaluation_periods: 1, threshold: 80, comparison: ">="}
+              adjustment_type: ChangeInCapacity
+              cooldown: 60
+              aggregation: Average
+              steps:
+                - {lower: 0, change: 2}
+            - name: cpu-low
+              alarm: {metric: CPUUtilization, namespace: AWS/ECS, statistic: Average,
+                      period: 300, evaluation_periods: 3, threshold: 30, comparison: "<="}
+              adjustment_type: ChangeInCapacity
+              cooldown: 300
+              aggregation: Average
+              steps:
+                - {upper: 0, change: -1}
+      apples:
+        group: web
+        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/apples:1.0
+        cpu: 256
+        memory: 512
+        desired: 1
+"""
+
+
+def write_fleet(directory: Path, text: str = FLEET) -> Path:
+    path = directory / "fleet.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def small_template(fleet: Any, cluster: str, *, role_suffix: str = "") -> str:
+    """A template moto can create: the ECS cluster, an IAM role, an SSM parameter, and per
+    scaled service a ScalableTarget, its policies and alarms (which moto skips)."""
+    from nixecs import naming
+
+    model = fleet.clusters[cluster]
+    resources: dict[str, Any] = {
+        "Cluster": {
+            "Type": "AWS::ECS::Cluster",
+            "Properties": {"ClusterName": naming.ecs_cluster_name(cluster)},
+        },
+        "InstanceRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": f"nixecs-{cluster}-instance{role_suffix}",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+            },
+        },
+        "Marker": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {
+                "Name": f"/nixecs/{cluster}/marker",
+                "Type": "String",
+                "Value": f"v{role_suffix or '1'}",
+            },
+        },
+    }
+    for service in model.services.values():
+        if service.scaling is None:
+            continue
+        logical = service.name.capitalize()
+        resources[f"{logical}Target"] = {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            "Properties": {
+                "ServiceNamespace": "ecs",
+                "ScalableDimension": "ecs:service:DesiredCount",
+                "ResourceId": f"service/{cluster}/{service.name}",
+                "MinCapacity": service.scaling.min,
+                "MaxCapacity": service.scaling.max,
+            },
+        }
+        for policy in service.scaling.step:
+            resources[f"{logical}{policy.name.replace('-', '')}Alarm"] = {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": naming.alarm_name(cluster, service.name, policy.name),
+                    "MetricName": policy.alarm.metric,
+                    "Namespace": policy.alarm.namespace,
+                    "Statistic": policy.alarm.statistic,
+                    "Period": policy.alarm.period,
+                    "EvaluationPeriods": policy.alarm.evaluation_periods,
+                    "Threshold": policy.alarm.threshold,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                },
+            }
+    return json.dumps(
+        {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}, indent=1, sort_keys=True
+    )
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run_cli(
+    capsys: pytest.CaptureFixture[str], argv: list[str], stdin: str | None = None
+) -> Result:
+    from nixecs.cli import run
+
+    capsys.readouterr()
+    saved = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        code = run(argv)
+    finally:
+        sys.stdin = saved
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+class CallCounter:
+    """Counts API calls per (service, operation) through botocore's `before-call` event."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-call", self._count)
+        return client
+
+    def _count(self, model: Any = None, **_: Any) -> None:
+        self.calls[(model.service_model.service_name, model.name)] += 1
+
+    def of(self, operation: str) -> int:
+        return sum(n for (_, op), n in self.calls.items() if op == operation)
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+@contextmanager
+def counting(session: Session, services: tuple[str, ...]) -> Iterator[CallCounter]:
+    counter = CallCounter()
+    for service in services:
+        counter.attach(session.client(service))
+    yield counter
+
+
+def plain_client(service: str) -> Any:
+    """A real client that never reaches the network once a Stubber is active on it."""
+    import boto3
+
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def moto_client(url: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def stubbed_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Fixture body (register with `pytest.fixture(name="stubbed")(stubbed_clients)`):
+    `stubbed("ec2")` → an active botocore Stubber; every Session hands out that client."""
+    from botocore.stub import Stubber
+
+    clients: dict[str, Any] = {}
+    stubbers: dict[str, Stubber] = {}
+    original = Session.client
+
+    def client(self: Session, service: str) -> Any:
+        if service in clients:
+            self._record_client(clients[service])
+            return clients[service]
+        return original(self, service)
+
+    def make(service: str) -> Stubber:
+        if service not in stubbers:
+            clients[service] = plain_client(service)
+            stubbers[service] = Stubber(clients[service])
+            stubbers[service].activate()
+        return stubbers[service]
+
+    monkeypatch.setattr(Session, "client", client)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0")
+    yield make
+    for stubber in stubbers.values():
+        stubber.deactivate()
