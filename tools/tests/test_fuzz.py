@@ -93,3 +93,4 @@ def test_cli_validate_never_tracebacks(tmp_path: Path, capsys: pytest.CaptureFix
     if code == 2:
         lines = [line for line in captured.err.splitlines() if line]
         assert lines and all(DIAGNOSTIC.match(line) for line in lines), captured.err
+
