@@ -119,7 +119,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
         _invalid_json(g, error)
         raise
     manifest = write_rendered(rendered, out, fleet)
-    files = sum(1 + len(c.groups) for c in rendered.clusters.values())
+    files = 1 + sum(1 + len(c.groups) for c in rendered.clusters.values())  # + manifest.json
     _emit_report(
         g,
         report,

@@ -1,0 +1,118 @@
+"""`make bench`: the performance figures of DESIGN §10, measured on this machine.
+
+- render of a generated 1,000-group / 1,000-service fleet (a fresh `nixecs render` process:
+  interpreter start, loading, checks, userdata, CloudFormation, writing), median of 3;
+- the same for a 10x fleet, and the ratio (target: 10x the fleet in at most 11x the time);
+- peak RSS of the 1,000-group render (target: at most 500 MB);
+- all of that fleet's groups rendered as Nix userdata and parsed in ONE nix-instantiate call;
+- `nixecs apply` latency and peak RSS (settings userdata, IMDS emulator on loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from nixecs.fleet import parse  # noqa: E402
+from nixecs.nixparse import nix_instantiate, parse_texts  # noqa: E402
+from nixecs.testing.fleetgen import generate_fleet  # noqa: E402
+from nixecs.userdata import render_nix  # noqa: E402
+
+console = Console(highlight=False)
+
+
+def timed_process(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        raise SystemExit(f"bench: {' '.join(args)} failed ({process.returncode}): {stderr[-500:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def bench_render(fleet: Path, out: Path, runs: int) -> tuple[float, float]:
+    times, peaks = [], []
+    for _ in range(runs):
+        seconds, peak = timed_process([sys.executable, "-m", "nixecs", "render", str(fleet), "-o", str(out)])
+        times.append(seconds)
+        peaks.append(peak)
+    return statistics.median(times), max(peaks)
+
+
+def main() -> int:
+    results: dict[str, object] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    with tempfile.TemporaryDirectory(prefix="nixecs-bench-") as tmp:
+        root = Path(tmp)
+        small = root / "fleet-1000.yml"
+        large = root / "fleet-10000.yml"
+        small.write_text(generate_fleet(10, 100, 100))
+        large.write_text(generate_fleet(100, 100, 100))
+        console.print(f"fleets: {small.stat().st_size // 1024} KB (1,000 groups, 1,000 services), {large.stat().st_size // 1024} KB (10x)")
+
+        render_small, rss_small = bench_render(small, root / "out-small", 3)
+        render_large, _ = bench_render(large, root / "out-large", 1)
+        results["render_1000_s"] = round(render_small, 3)
+        results["render_10000_s"] = round(render_large, 3)
+        results["render_ratio"] = round(render_large / render_small, 2)
+        results["render_1000_peak_rss_mb"] = round(rss_small, 1)
+
+        fleet = parse(small.read_text(), str(small))
+        texts = {g.key: render_nix(fleet, g) for c in fleet.clusters.values() for g in c.groups.values()}
+        if nix_instantiate() is not None:
+            start = time.perf_counter()
+            errors = parse_texts(texts)
+            results["nix_parse_1000_s"] = round(time.perf_counter() - start, 3)
+            if errors:
+                raise SystemExit(f"bench: rendered Nix does not parse: {errors}")
+        else:
+            results["nix_parse_1000_s"] = None
+
+    try:
+        from bench_host import bench_apply
+
+        apply = bench_apply(sys.executable, runs=30)
+        results["apply_median_ms"] = round(apply["median_ms"], 1)
+        results["apply_p90_ms"] = round(apply["p90_ms"], 1)
+        results["apply_peak_rss_mb"] = round(apply["peak_rss_mb"], 1)
+    except ImportError:
+        results["apply_median_ms"] = None
+
+    table = Table(title=f"nixecs benchmarks — {results['machine']}")
+    table.add_column("measure")
+    table.add_column("result", justify="right")
+    table.add_column("target")
+    table.add_row("render 1,000 groups / 1,000 services (median of 3, new process)", f"{results['render_1000_s']} s", "≤ 1 s")
+    table.add_row("render 10x that fleet", f"{results['render_10000_s']} s", "")
+    table.add_row("10x / 1x time ratio", f"{results['render_ratio']}", "≤ 11")
+    table.add_row("render 1,000 groups: peak RSS", f"{results['render_1000_peak_rss_mb']} MB", "≤ 500 MB")
+    table.add_row("parse 1,000 rendered Nix userdata, one nix-instantiate", f"{results['nix_parse_1000_s']} s", "one call")
+    table.add_row("nixecs apply, settings userdata (median of 30)", f"{results.get('apply_median_ms')} ms", "≤ 60 ms")
+    table.add_row("nixecs apply p90", f"{results.get('apply_p90_ms')} ms", "")
+    table.add_row("nixecs apply peak RSS", f"{results.get('apply_peak_rss_mb')} MB", "≤ 40 MB")
+    console.print(table)
+    out = HERE.parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"written: {out / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
