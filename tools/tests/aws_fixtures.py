@@ -74,7 +74,7 @@ def write_fleet(directory: Path, text: str = FLEET) -> Path:
     return path
 
 
-def small_template(fleet: Any, cluster: str, *, role_suffix: str = "") -> str:
+def small_template(fleet: Any, cluster: str, *, marker: str = "1") -> str:
     """A template moto can create: the ECS cluster, an IAM role, an SSM parameter, and per
     scaled service a ScalableTarget, its policies and alarms (which moto skips)."""
     from nixecs import naming
@@ -88,7 +88,7 @@ def small_template(fleet: Any, cluster: str, *, role_suffix: str = "") -> str:
         "InstanceRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "RoleName": f"nixecs-{cluster}-instance{role_suffix}",
+                "RoleName": f"nixecs-{cluster}-instance",
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -106,7 +106,7 @@ def small_template(fleet: Any, cluster: str, *, role_suffix: str = "") -> str:
             "Properties": {
                 "Name": f"/nixecs/{cluster}/marker",
                 "Type": "String",
-                "Value": f"v{role_suffix or '1'}",
+                "Value": f"v{marker}",
             },
         },
     }
@@ -252,3 +252,17 @@ def stubbed_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield make
     for stubber in stubbers.values():
         stubber.deactivate()
+
+
+def make_services(url: str, cluster: str, names: list[str], desired: int = 1) -> None:
+    """An ECS cluster with these services in moto (scalable targets need real services)."""
+    ecs = moto_client(url, "ecs")
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family="app",
+        containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}],
+    )
+    for name in names:
+        ecs.create_service(
+            cluster=cluster, serviceName=name, taskDefinition="app", desiredCount=desired
+        )

@@ -98,7 +98,10 @@ def _describe_change_set(cfn: Any, stack: str, name: str) -> dict[str, Any] | No
     try:
         first = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
     except ClientError as error:
-        if error_code(error) == "ChangeSetNotFound":
+        # AWS: ChangeSetNotFound; moto: ValidationError "Stack with id <name> does not exist"
+        if error_code(error) == "ChangeSetNotFound" or (
+            error_code(error) == "ValidationError" and "does not exist" in str(error)
+        ):
             return None
         raise
     result = dict(first)
