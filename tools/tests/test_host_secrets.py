@@ -46,7 +46,19 @@ def host_root(tmp_path: Path, list_secrets: object | None = None) -> Path:
 
 
 def fetch(moto: MotoServer, root: Path, *extra: str) -> int:
-    return run(["--endpoint-url", moto.url, "--region", "us-east-1", "secrets", "fetch", "--root", str(root), *extra])
+    return run(
+        [
+            "--endpoint-url",
+            moto.url,
+            "--region",
+            "us-east-1",
+            "secrets",
+            "fetch",
+            "--root",
+            str(root),
+            *extra,
+        ]
+    )
 
 
 def me() -> tuple[int, int]:
@@ -62,7 +74,16 @@ def test_fetches_settings_and_list_secrets_into_files(
     # The list as the NixOS module writes it (a list with name and path) …
     root = host_root(
         tmp_path,
-        [{"name": "api-token", "parameter": "/prod/api/token", "owner": str(uid), "group": str(gid), "mode": "0440", "path": "/run/secrets/api-token"}],
+        [
+            {
+                "name": "api-token",
+                "parameter": "/prod/api/token",
+                "owner": str(uid),
+                "group": str(gid),
+                "mode": "0440",
+                "path": "/run/secrets/api-token",
+            }
+        ],
     )
     assert fetch(moto, root) == 0
     db = root / "run/secrets/db-password"
@@ -85,12 +106,16 @@ def test_list_file_in_the_settings_shape(moto: MotoServer, tmp_path: Path) -> No
     assert (root / "run/secrets/api-token").read_text() == API_VALUE
 
 
-def test_more_than_ten_parameters_are_batched_ten_per_call(moto: MotoServer, tmp_path: Path) -> None:
+def test_more_than_ten_parameters_are_batched_ten_per_call(
+    moto: MotoServer, tmp_path: Path
+) -> None:
     ssm = ssm_client(moto)
     specs = {}
     for index in range(23):
         ssm.put_parameter(Name=f"/bulk/p{index:02d}", Value=f"value-{index}", Type="SecureString")
-        specs[f"s{index:02d}"] = SecretSpec(f"/bulk/p{index:02d}", str(os.geteuid()), str(os.getegid()), "0400")
+        specs[f"s{index:02d}"] = SecretSpec(
+            f"/bulk/p{index:02d}", str(os.geteuid()), str(os.getegid()), "0400"
+        )
     # Two secrets may share one parameter: it is fetched once.
     specs["alias"] = SecretSpec("/bulk/p00", str(os.geteuid()), str(os.getegid()), "0400")
     calls: list[list[str]] = []
@@ -132,7 +157,19 @@ def test_values_never_appear_even_with_verbose_failures(
     root = host_root(tmp_path)
     (root / "run/secrets").parent.mkdir(parents=True, exist_ok=True)
     (root / "run/secrets").write_text("a file where the directory should be")
-    code = run(["-v", "--endpoint-url", moto.url, "--region", "us-east-1", "secrets", "fetch", "--root", str(root)])
+    code = run(
+        [
+            "-v",
+            "--endpoint-url",
+            moto.url,
+            "--region",
+            "us-east-1",
+            "secrets",
+            "fetch",
+            "--root",
+            str(root),
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "cannot write secret 'db-password'" in err
@@ -173,7 +210,9 @@ def test_ownership_when_root_or_not(tmp_path: Path) -> None:
 def test_unknown_owner_is_invalid_before_any_aws_call(
     moto: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = host_root(tmp_path, {"api-token": {"parameter": "/prod/api/token", "owner": "no-such-user-x"}})
+    root = host_root(
+        tmp_path, {"api-token": {"parameter": "/prod/api/token", "owner": "no-such-user-x"}}
+    )
     assert fetch(moto, root) == 2
     assert "no user 'no-such-user-x'" in capsys.readouterr().err
 
@@ -181,17 +220,25 @@ def test_unknown_owner_is_invalid_before_any_aws_call(
 def test_conflicting_declarations_are_invalid(tmp_path: Path) -> None:
     root = host_root(tmp_path, {"db-password": {"parameter": "/other/param"}})
     with pytest.raises(Exception, match="declared differently"):
-        load_specs(str(root / "run/nixecs/settings.json"), str(root / "etc/nixecs/secrets.json"), lambda _: None)
+        load_specs(
+            str(root / "run/nixecs/settings.json"),
+            str(root / "etc/nixecs/secrets.json"),
+            lambda _: None,
+        )
 
 
-def test_invalid_list_file_exits_2(moto: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_list_file_exits_2(
+    moto: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = host_root(tmp_path, {"../escape": {"parameter": "/x"}})
     assert fetch(moto, root) == 2
     assert "is not valid" in capsys.readouterr().err
     assert not (root / "run/secrets").exists()
 
 
-def test_nothing_declared_is_nothing_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_declared_is_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["secrets", "fetch", "--root", str(tmp_path)]) == 0
     assert "nothing to fetch" in capsys.readouterr().err
 
@@ -204,7 +251,18 @@ def test_region_comes_from_imds_when_not_given(
     put(moto, "/prod/db/password", "in-us-west-2", region="us-west-2")
     root = host_root(tmp_path)
     with ImdsEmulator(region="us-west-2") as imds:
-        code = run(["--endpoint-url", moto.url, "secrets", "fetch", "--root", str(root), "--imds", imds.url])
+        code = run(
+            [
+                "--endpoint-url",
+                moto.url,
+                "secrets",
+                "fetch",
+                "--root",
+                str(root),
+                "--imds",
+                imds.url,
+            ]
+        )
         assert imds.count("GET", "/latest/meta-data/placement/region") == 1
     assert code == 0
     assert (root / "run/secrets/db-password").read_text() == "in-us-west-2"
@@ -216,4 +274,8 @@ def test_fetch_values_error_carries_no_value(moto: MotoServer) -> None:
         from nixecs.host.secrets import fetch_values
 
         fetch_values(ssm_client(moto), ["/a", "/b"])
-    assert "/b" in str(caught.value) and DB_VALUE not in str(caught.value) and "/a," not in str(caught.value)
+    assert (
+        "/b" in str(caught.value)
+        and DB_VALUE not in str(caught.value)
+        and "/a," not in str(caught.value)
+    )

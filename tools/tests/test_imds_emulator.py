@@ -55,7 +55,10 @@ def test_get_needs_a_live_token(imds: ImdsEmulator) -> None:
     assert request(imds, "GET", "/latest/meta-data/instance-id")[0] == 401
     assert get(imds, "/latest/meta-data/instance-id", with_token="forged")[0] == 401
     live = token(imds)
-    assert get(imds, "/latest/meta-data/instance-id", with_token=live) == (200, b"i-0123456789abcdef0")
+    assert get(imds, "/latest/meta-data/instance-id", with_token=live) == (
+        200,
+        b"i-0123456789abcdef0",
+    )
     imds.expire_tokens()
     assert get(imds, "/latest/meta-data/instance-id", with_token=live)[0] == 401
 
@@ -178,7 +181,9 @@ def test_command_line_serves_until_killed(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:")
         port = int(url.rsplit(":", 1)[1])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("PUT", "/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+        connection.request(
+            "PUT", "/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+        )
         live = connection.getresponse().read().decode()
         connection.close()
         for path, expected in (

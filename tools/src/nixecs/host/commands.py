@@ -9,6 +9,7 @@ inside the command bodies.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -16,7 +17,7 @@ import click
 from ..diagnostics import EXIT_INVALID, OperationalFailure
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ..aws.session import Session
     from ..cli import Globals
@@ -43,6 +44,22 @@ def _session(g: Globals, imds_url: str) -> Session:
         except (ImdsError, ValueError) as error:
             raise OperationalFailure(f"no region given and none from IMDS: {error}") from None
     return Session(region=region, profile=g.profile, endpoint_url=g.endpoint_url)
+
+
+@contextmanager
+def _unreadable_responses(session: Session, doing: str) -> Iterator[None]:
+    """An endpoint that answers with something botocore cannot parse (an AWS-compatible
+    endpoint's HTML error page, say) is an operational failure in one line, not a bug."""
+    from botocore.parsers import ResponseParserError
+
+    try:
+        yield
+    except ResponseParserError:
+        # Not even the parser's message: it quotes the raw body, which may hold secret values.
+        service, operation = session.last_call or ("aws", "?")
+        raise OperationalFailure(
+            f"{doing}: {service} {operation}: the endpoint's response could not be parsed (an error page?)"
+        ) from None
 
 
 @click.command(
@@ -119,7 +136,10 @@ def secrets_fetch(
             log("no secrets declared: nothing to fetch")
             return
         session = _session(g, imds_url)
-        with aws_errors(session, "fetching secrets"):
+        with (
+            _unreadable_responses(session, "fetching secrets"),
+            aws_errors(session, "fetching secrets"),
+        ):
             written = fetch_secrets(specs, session.client("ssm"), SecretWriter(root, log), log)
     except SecretsInvalid as error:
         click.echo(f"nixecs: error: {error}", err=True)
@@ -183,7 +203,7 @@ def drain_command(
         cluster = cluster or settings_cluster or cluster_from_agent()
         timeout = duration_seconds(timeout_text or settings_timeout or "15m")
         session = _session(g, imds_url)
-        with aws_errors(session, "draining"):
+        with _unreadable_responses(session, "draining"), aws_errors(session, "draining"):
             drainer = Drainer(
                 imds,
                 session.client("ecs"),

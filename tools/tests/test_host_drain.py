@@ -1,0 +1,241 @@
+"""`nixecs drain`: lifecycle state from the IMDS emulator, ECS and Auto Scaling from moto server,
+CompleteLifecycleAction (which moto lacks) through botocore's Stubber with exact parameters."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from conftest import MotoServer
+from host_fixtures import sample_settings
+from nixecs.cli import run
+from nixecs.host.drain import Drainer, cluster_from_settings
+from nixecs.host.imds import ImdsClient
+from nixecs.naming import DRAIN_HOOK_NAME
+from nixecs.testing.imds import ImdsEmulator
+
+pytestmark = pytest.mark.moto
+
+CLUSTER = "prod"
+GROUP = "nixecs-prod-web"
+
+
+class Fleet:
+    """A moto world: an Auto Scaling group of two instances, both ECS container instances."""
+
+    def __init__(self, moto: MotoServer) -> None:
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1")  # type: ignore[call-overload]
+
+        self.ecs = client("ecs")
+        self.autoscaling = client("autoscaling")
+        ec2 = client("ec2")
+        image = "ami-0123456789abcdef0"  # moto does not check that it exists
+        subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+        ec2.create_launch_template(
+            LaunchTemplateName="nixecs-lt",
+            LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"},
+        )
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=GROUP,
+            LaunchTemplate={"LaunchTemplateName": "nixecs-lt"},
+            MinSize=2,
+            MaxSize=2,
+            DesiredCapacity=2,
+            VPCZoneIdentifier=subnet,
+        )
+        instances = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
+            "AutoScalingGroups"
+        ][0]["Instances"]
+        self.instance_id, self.neighbour_id = sorted(i["InstanceId"] for i in instances)
+        self.ecs.create_cluster(clusterName=CLUSTER)
+        self.arns = {}
+        for instance_id in (self.instance_id, self.neighbour_id):
+            document = json.dumps({"instanceId": instance_id, "region": "us-east-1"})
+            registered = self.ecs.register_container_instance(
+                cluster=CLUSTER, instanceIdentityDocument=document
+            )
+            self.arns[instance_id] = registered["containerInstance"]["containerInstanceArn"]
+        self.ecs.register_task_definition(
+            family="bananas",
+            containerDefinitions=[{"name": "app", "image": "bananas:1.0", "memory": 128}],
+        )
+
+    def start_task(self, instance_id: str) -> str:
+        started = self.ecs.start_task(
+            cluster=CLUSTER, taskDefinition="bananas", containerInstances=[self.arns[instance_id]]
+        )
+        return str(started["tasks"][0]["taskArn"])
+
+    def status(self, instance_id: str) -> tuple[str, int]:
+        described = self.ecs.describe_container_instances(
+            cluster=CLUSTER, containerInstances=[self.arns[instance_id]]
+        )["containerInstances"][0]
+        return described["status"], described["runningTasksCount"]
+
+
+def stubbed_lifecycle(instance_id: str) -> tuple[Any, Stubber]:
+    client = boto3.client("autoscaling", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "complete_lifecycle_action",
+        {},
+        {
+            "LifecycleHookName": DRAIN_HOOK_NAME,
+            "AutoScalingGroupName": GROUP,
+            "LifecycleActionResult": "CONTINUE",
+            "InstanceId": instance_id,
+        },
+    )
+    stubber.activate()
+    return client, stubber
+
+
+def drainer(
+    fleet: Fleet, imds: ImdsEmulator, lifecycle: Any, lines: list[str], timeout: float = 10
+) -> Drainer:
+    return Drainer(
+        ImdsClient(imds.url, attempts=2, backoff=0.01),
+        fleet.ecs,
+        fleet.autoscaling,
+        cluster=CLUSTER,
+        timeout=timeout,
+        poll=0.05,
+        log=lines.append,
+        lifecycle=lifecycle,
+    )
+
+
+def later(seconds: float, action: Any) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def test_drains_on_termination_then_completes_the_lifecycle_action(moto: MotoServer) -> None:
+    fleet = Fleet(moto)
+    task = fleet.start_task(fleet.instance_id)
+    fleet.start_task(fleet.neighbour_id)
+    assert fleet.status(fleet.instance_id) == ("ACTIVE", 1)
+    lifecycle, stubber = stubbed_lifecycle(fleet.instance_id)
+    lines: list[str] = []
+    with ImdsEmulator(instance_id=fleet.instance_id) as imds:
+        # Scale-in arrives a little later; the task stops (ECS moves it away) later still.
+        timers = [
+            later(0.3, lambda: imds.set_lifecycle_state("Terminated")),
+            later(0.8, lambda: fleet.ecs.stop_task(cluster=CLUSTER, task=task)),
+        ]
+        outcome = drainer(fleet, imds, lifecycle, lines).run()
+        for timer in timers:
+            timer.join()
+    assert outcome == "drained"
+    stubber.assert_no_pending_responses()  # CompleteLifecycleAction called, exactly as expected
+    assert fleet.status(fleet.instance_id) == ("DRAINING", 0)
+    assert fleet.status(fleet.neighbour_id) == ("ACTIVE", 1)  # the right instance, not "all"
+    assert "target lifecycle state: InService" in lines
+    assert "target lifecycle state: Terminated" in lines
+    assert any(line.startswith("waiting for 1 task(s) to stop") for line in lines)
+    # The order is the contract: drain before completing (which lets the instance die).
+    draining = next(i for i, line in enumerate(lines) if "to DRAINING" in line)
+    completed = next(
+        i for i, line in enumerate(lines) if line.startswith("completed lifecycle action")
+    )
+    assert draining < completed
+
+
+def test_timeout_completes_the_lifecycle_action_anyway(moto: MotoServer) -> None:
+    fleet = Fleet(moto)
+    fleet.start_task(fleet.instance_id)
+    lifecycle, stubber = stubbed_lifecycle(fleet.instance_id)
+    lines: list[str] = []
+    with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:
+        outcome = drainer(fleet, imds, lifecycle, lines, timeout=0.3).run()
+    assert outcome == "timed out with 1 task(s) running"
+    stubber.assert_no_pending_responses()
+    assert fleet.status(fleet.instance_id) == ("DRAINING", 1)
+    assert any("timed out with 1 task(s) still running" in line for line in lines)
+
+
+def test_unregistered_instance_completes_at_once(moto: MotoServer) -> None:
+    fleet = Fleet(moto)
+    fleet.ecs.deregister_container_instance(
+        cluster=CLUSTER, containerInstance=fleet.arns[fleet.instance_id]
+    )
+    lifecycle, stubber = stubbed_lifecycle(fleet.instance_id)
+    lines: list[str] = []
+    with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:
+        outcome = drainer(fleet, imds, lifecycle, lines).run()
+    assert outcome == "not registered with ECS: nothing to drain"
+    stubber.assert_no_pending_responses()
+    assert fleet.status(fleet.neighbour_id)[0] == "ACTIVE"
+
+
+def test_nothing_happens_while_in_service(moto: MotoServer) -> None:
+    fleet = Fleet(moto)
+    lifecycle, stubber = stubbed_lifecycle(fleet.instance_id)
+    lines: list[str] = []
+    with ImdsEmulator(instance_id=fleet.instance_id) as imds:
+        worker = drainer(fleet, imds, lifecycle, lines)
+        thread = threading.Thread(target=worker.wait_for_termination, daemon=True)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # still watching
+        assert imds.count("GET", "/latest/meta-data/autoscaling/target-lifecycle-state") >= 3
+        imds.set_lifecycle_state("Terminated")
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    assert fleet.status(fleet.instance_id)[0] == "ACTIVE"  # watching drains nothing
+    with pytest.raises(AssertionError):
+        stubber.assert_no_pending_responses()  # and completes nothing
+
+
+def test_command_line_reports_a_failed_completion_in_one_line(
+    moto: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end through `nixecs drain` against moto, which cannot complete lifecycle
+    actions: everything up to that call happens, and the failure is one clean line."""
+    fleet = Fleet(moto)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(sample_settings().to_json()))
+    with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:
+        code = run(
+            [
+                "--endpoint-url",
+                moto.url,
+                "--region",
+                "us-east-1",
+                "drain",
+                "--imds",
+                imds.url,
+                "--poll",
+                "0.05",
+                "--timeout",
+                "5s",
+                "--settings",
+                str(settings),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert fleet.status(fleet.instance_id)[0] == "DRAINING"
+    errors = [line for line in err.splitlines() if line.startswith("nixecs: error:")]
+    assert len(errors) == 1 and "CompleteLifecycleAction" in errors[0], err
+    assert "Traceback" not in err
+
+
+def test_cluster_and_timeout_from_settings(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    assert cluster_from_settings(str(settings)) == (None, None)
+    settings.write_text(json.dumps(sample_settings(cluster="blue").to_json()))
+    assert cluster_from_settings(str(settings)) == ("blue", "15m")
+
+
+def test_bad_timeout_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["drain", "--timeout", "soon"]) == 2
+    assert "--timeout" in capsys.readouterr().err
