@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 
 from .intrinsics import Json
 
@@ -84,86 +83,115 @@ def _literal_header(text: str) -> str | None:
     return "|+" if text.endswith("\n\n") else "|"
 
 
-def _scalar_function() -> Callable[[Json], str]:
-    cache: dict[object, str] = {}
+def _string_or_block(text: str) -> str:
+    """A string's scalar text, or "" when it is to be a literal block (never empty text:
+    the empty string is `''`)."""
+    if "\n" in text and len(text) > 1 and _literal_header(text) is not None:
+        return ""
+    return _string(text)
 
-    def scalar(value: Json) -> str:
-        kind = type(value)
-        if kind is str:
-            text = cache.get(value)
-            if text is None:
-                text = cache[value] = _string(value)
-            return text
-        if kind is bool:
-            return "true" if value else "false"
-        if kind is int:
-            return str(value)
-        if kind is float:
-            return _float(value)
-        if value is None:
-            return "null"
-        raise TypeError(f"cannot write {kind.__name__} into a template")
 
-    return scalar
+def _other(value: object) -> str:
+    """Scalars other than strings and ints (those are inlined in the hot loop)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float:
+        return _float(value)
+    if value is None:
+        return "null"
+    raise TypeError(f"cannot write {type(value).__name__} into a template")
+
+
+def _key(key: object) -> str:
+    if type(key) is not str:
+        raise TypeError(f"template keys are strings, not {type(key).__name__}")
+    return _string(key) + ":"
 
 
 def dump_template(template: dict[str, Json]) -> str:
-    """The template as YAML text; the same data always gives the same text."""
+    """The template as YAML text; the same data always gives the same text.
+
+    The loops below are the render's hot path (hundreds of thousands of lines for a big
+    fleet): scalars are rendered once per distinct value through the two caches, and every
+    line is one append."""
     out: list[str] = []
     write = out.append
-    scalar = _scalar_function()
+    strings: dict[str, str] = {}
+    keys: dict[str, str] = {}
 
-    def literal(head: str, text: str, indent: str) -> bool:
-        header = _literal_header(text) if "\n" in text and len(text) > 1 else None
-        if header is None:
-            return False
+    def block(head: str, text: str, indent: str) -> None:
+        header = _literal_header(text)
         # The last line break is the chomping indicator's; the lines before it (empty
         # ones too, kept by `|+`) are written out.
         body = text[:-1] if text.endswith("\n") else text
         write(f"{head}{header}\n")
         for line in body.split("\n"):
             write(f"{indent}{line}\n" if line else "\n")
-        return True
 
     def mapping(value: dict[str, Json], indent: str, first: str) -> None:
         prefix = first
         inner = indent + "  "
         for key, item in value.items():
-            if type(key) is not str:
-                raise TypeError(f"template keys are strings, not {type(key).__name__}")
-            head = f"{prefix}{scalar(key)}:"
+            k = keys.get(key)
+            if k is None:
+                k = keys[key] = _key(key)
             kind = type(item)
-            if kind is dict and item:
-                write(head + "\n")
-                mapping(item, inner, inner)
-            elif kind is list and item:
-                write(head + "\n")
-                sequence(item, inner, inner)
+            if kind is str:
+                text = strings.get(item)
+                if text is None:
+                    text = strings[item] = _string_or_block(item)
+                if text:
+                    write(f"{prefix}{k} {text}\n")
+                else:
+                    block(f"{prefix}{k} ", item, inner)
             elif kind is dict:
-                write(head + " {}\n")
+                if item:
+                    write(f"{prefix}{k}\n")
+                    mapping(item, inner, inner)
+                else:
+                    write(f"{prefix}{k} {{}}\n")
             elif kind is list:
-                write(head + " []\n")
-            elif not (kind is str and literal(head + " ", item, inner)):
-                write(f"{head} {scalar(item)}\n")
+                if item:
+                    write(f"{prefix}{k}\n")
+                    sequence(item, inner, inner)
+                else:
+                    write(f"{prefix}{k} []\n")
+            elif kind is int:
+                write(f"{prefix}{k} {item}\n")
+            else:
+                write(f"{prefix}{k} {_other(item)}\n")
             prefix = indent
 
     def sequence(value: list[Json], indent: str, first: str) -> None:
-        prefix = first
+        dash = first + "- "
         inner = indent + "  "
         for item in value:
-            dash = prefix + "- "
             kind = type(item)
             if kind is dict and item:
                 mapping(item, inner, dash)
+            elif kind is str:
+                text = strings.get(item)
+                if text is None:
+                    text = strings[item] = _string_or_block(item)
+                if text:
+                    write(f"{dash}{text}\n")
+                else:
+                    block(dash, item, inner)
             elif kind is list and item:
                 sequence(item, inner, dash)
             elif kind is dict:
                 write(dash + "{}\n")
             elif kind is list:
                 write(dash + "[]\n")
-            elif not (kind is str and literal(dash, item, inner)):
-                write(f"{dash}{scalar(item)}\n")
-            prefix = indent
+            elif kind is int:
+                write(f"{dash}{item}\n")
+            else:
+                write(f"{dash}{_other(item)}\n")
+            dash = indent + "- "
 
+    if not template:
+        return "{}\n"
     mapping(template, "", "")
     return "".join(out)

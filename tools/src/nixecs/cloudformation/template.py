@@ -8,7 +8,9 @@ same template, and moving a group or service within the fleet file changes nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from ..fleet.model import Cluster, Fleet
 from . import compute, iam, scaling, services
@@ -70,6 +72,26 @@ def build_stack(
     if isinstance(cluster, str):
         cluster = fleet.clusters[cluster]
     data = _userdata(fleet, cluster, userdata)
+    with _collector_paused():
+        return _build(fleet, cluster, data)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Building allocates tens of thousands of small dicts and lists for a big fleet, and no
+    reference cycles. Left on, the cyclic garbage collector would walk the whole heap (the
+    fleet and the templates built so far) again and again — half of the build time in
+    measurements — and find nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[str, Json]:
     ctx = Context(fleet, cluster, LogicalIds.for_cluster(cluster))
 
     resources: Resources = compute.cluster(ctx)
