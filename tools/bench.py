@@ -50,21 +50,27 @@ def timed_process(args: list[str]) -> tuple[float, float]:
 def bench_render(fleet: Path, out: Path, runs: int) -> tuple[float, float]:
     times, peaks = [], []
     for _ in range(runs):
-        seconds, peak = timed_process([sys.executable, "-m", "nixecs", "render", str(fleet), "-o", str(out)])
+        seconds, peak = timed_process(
+            [sys.executable, "-m", "nixecs", "render", str(fleet), "-o", str(out)]
+        )
         times.append(seconds)
         peaks.append(peak)
     return statistics.median(times), max(peaks)
 
 
 def main() -> int:
-    results: dict[str, object] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    }
     with tempfile.TemporaryDirectory(prefix="nixecs-bench-") as tmp:
         root = Path(tmp)
         small = root / "fleet-1000.yml"
         large = root / "fleet-10000.yml"
         small.write_text(generate_fleet(10, 100, 100))
         large.write_text(generate_fleet(100, 100, 100))
-        console.print(f"fleets: {small.stat().st_size // 1024} KB (1,000 groups, 1,000 services), {large.stat().st_size // 1024} KB (10x)")
+        console.print(
+            f"fleets: {small.stat().st_size // 1024} KB (1,000 groups, 1,000 services), {large.stat().st_size // 1024} KB (10x)"
+        )
 
         render_small, rss_small = bench_render(small, root / "out-small", 3)
         render_large, _ = bench_render(large, root / "out-large", 1)
@@ -74,7 +80,9 @@ def main() -> int:
         results["render_1000_peak_rss_mb"] = round(rss_small, 1)
 
         fleet = parse(small.read_text(), str(small))
-        texts = {g.key: render_nix(fleet, g) for c in fleet.clusters.values() for g in c.groups.values()}
+        texts = {
+            g.key: render_nix(fleet, g) for c in fleet.clusters.values() for g in c.groups.values()
+        }
         if nix_instantiate() is not None:
             start = time.perf_counter()
             errors = parse_texts(texts)
@@ -98,12 +106,26 @@ def main() -> int:
     table.add_column("measure")
     table.add_column("result", justify="right")
     table.add_column("target")
-    table.add_row("render 1,000 groups / 1,000 services (median of 3, new process)", f"{results['render_1000_s']} s", "≤ 1 s")
+    table.add_row(
+        "render 1,000 groups / 1,000 services (median of 3, new process)",
+        f"{results['render_1000_s']} s",
+        "≤ 1 s",
+    )
     table.add_row("render 10x that fleet", f"{results['render_10000_s']} s", "")
     table.add_row("10x / 1x time ratio", f"{results['render_ratio']}", "≤ 11")
-    table.add_row("render 1,000 groups: peak RSS", f"{results['render_1000_peak_rss_mb']} MB", "≤ 500 MB")
-    table.add_row("parse 1,000 rendered Nix userdata, one nix-instantiate", f"{results['nix_parse_1000_s']} s", "one call")
-    table.add_row("nixecs apply, settings userdata (median of 30)", f"{results.get('apply_median_ms')} ms", "≤ 60 ms")
+    table.add_row(
+        "render 1,000 groups: peak RSS", f"{results['render_1000_peak_rss_mb']} MB", "≤ 500 MB"
+    )
+    table.add_row(
+        "parse 1,000 rendered Nix userdata, one nix-instantiate",
+        f"{results['nix_parse_1000_s']} s",
+        "one call",
+    )
+    table.add_row(
+        "nixecs apply, settings userdata (median of 30)",
+        f"{results.get('apply_median_ms')} ms",
+        "≤ 60 ms",
+    )
     table.add_row("nixecs apply p90", f"{results.get('apply_p90_ms')} ms", "")
     table.add_row("nixecs apply peak RSS", f"{results.get('apply_peak_rss_mb')} MB", "≤ 40 MB")
     console.print(table)

@@ -32,14 +32,22 @@ def step(title: str) -> None:
 def nixecs(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would, echoing the command and its output."""
     console.print(f"[bold cyan]$ nixecs {shlex.join(args)}")
-    result = subprocess.run([sys.executable, "-m", "nixecs", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "nixecs", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.stdout.strip():
         console.print(result.stdout.rstrip(), markup=False)
     if result.stderr.strip():
         console.print(result.stderr.rstrip(), style="yellow", markup=False)
     console.print(f"[dim](exit {result.returncode})")
     if check and result.returncode != 0:
-        raise SystemExit(f"demo: `nixecs {shlex.join(args)}` failed with exit code {result.returncode}")
+        raise SystemExit(
+            f"demo: `nixecs {shlex.join(args)}` failed with exit code {result.returncode}"
+        )
     return result
 
 
@@ -54,7 +62,13 @@ def summary(out: Path) -> None:
     stacks.add_column("count", justify="right")
     for cluster, info in manifest["clusters"].items():
         for name, group in info["groups"].items():
-            groups.add_row(f"{cluster}/{name}", group["format"], str(group["bytes"]), "yes" if group["gzip"] else "no", f"out/{group['userdata']}")
+            groups.add_row(
+                f"{cluster}/{name}",
+                group["format"],
+                str(group["bytes"]),
+                "yes" if group["gzip"] else "no",
+                f"out/{group['userdata']}",
+            )
         for index, (kind, count) in enumerate(info["resources"].items()):
             stacks.add_row(info["stack"] if index == 0 else "", kind, str(count))
     console.print(groups)
@@ -62,9 +76,13 @@ def summary(out: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="out", help="output directory (default: out)")
-    parser.add_argument("--skip-aws", action="store_true", help="skip the local deploy against moto")
+    parser.add_argument(
+        "--skip-aws", action="store_true", help="skip the local deploy against moto"
+    )
     options = parser.parse_args()
     out = (REPO / options.out).resolve()
     fleet = "examples/fleet.yml"
@@ -84,7 +102,9 @@ def main() -> int:
     from demo_host import simulate_boot
 
     userdata = out / "prod" / "groups" / "web.userdata"
-    console.print(f"[bold cyan]$ nixecs apply --imds <emulator> --root {(out / 'sim').relative_to(REPO)}   # userdata: {userdata.relative_to(REPO)}")
+    console.print(
+        f"[bold cyan]$ nixecs apply --imds <emulator> --root {(out / 'sim').relative_to(REPO)}   # userdata: {userdata.relative_to(REPO)}"
+    )
     env = simulate_boot(userdata, out / "sim", sys.executable)
     console.print("/run/nixecs/ecs.env (the ECS agent's EnvironmentFile):", style="bold")
     console.print(env.rstrip(), markup=False)
@@ -96,7 +116,9 @@ def main() -> int:
         console.print(deploy_and_status(REPO / fleet, sys.executable).rstrip(), markup=False)
 
     step("Done")
-    console.print(f"Rendered files are in {out.relative_to(REPO)}/; see README.md for the next steps (nix build .#ecs-node-ami).")
+    console.print(
+        f"Rendered files are in {out.relative_to(REPO)}/; see README.md for the next steps (nix build .#ecs-node-ami)."
+    )
     return 0
 
 

@@ -69,8 +69,20 @@ def test_valid_minimal_fleet_defaults() -> None:
 
 
 def test_yaml_1_2_semantics() -> None:
-    document = load("a: no\nb: 0755\nc: 0o17\nd: yes\ne: ~\nf: 1e3\ng: on\nh: 0x1F\ni: !!str 12\n", "x.yml")
-    assert document.value == {"a": "no", "b": 755, "c": 15, "d": "yes", "e": None, "f": 1000.0, "g": "on", "h": 31, "i": "12"}
+    document = load(
+        "a: no\nb: 0755\nc: 0o17\nd: yes\ne: ~\nf: 1e3\ng: on\nh: 0x1F\ni: !!str 12\n", "x.yml"
+    )
+    assert document.value == {
+        "a": "no",
+        "b": 755,
+        "c": 15,
+        "d": "yes",
+        "e": None,
+        "f": 1000.0,
+        "g": "on",
+        "h": 31,
+        "i": "12",
+    }
 
 
 def test_positions_are_one_based_line_and_column() -> None:
@@ -81,10 +93,18 @@ def test_positions_are_one_based_line_and_column() -> None:
 
 
 def test_all_errors_of_a_file_are_reported_at_once_with_positions() -> None:
-    text = VALID.replace("region: us-east-1", "region: us-east-1\nbogus: 1").replace(
-        "capacity: {min: 1, max: 3}", "capacity: {min: 4, max: 3}\n        spot: maybe"
-    ).replace("memory: 256", "memory: '256'\n        cpu: -1")
-    assert errors(text) == [(3, 1, "E101"), (12, 25, "E109"), (13, 15, "E103"), (18, 17, "E103"), (19, 14, "E107")]
+    text = (
+        VALID.replace("region: us-east-1", "region: us-east-1\nbogus: 1")
+        .replace("capacity: {min: 1, max: 3}", "capacity: {min: 4, max: 3}\n        spot: maybe")
+        .replace("memory: 256", "memory: '256'\n        cpu: -1")
+    )
+    assert errors(text) == [
+        (3, 1, "E101"),
+        (12, 25, "E109"),
+        (13, 15, "E103"),
+        (18, 17, "E103"),
+        (19, 14, "E107"),
+    ]
 
 
 def test_unknown_key_lists_allowed_keys() -> None:
@@ -94,8 +114,12 @@ def test_unknown_key_lists_allowed_keys() -> None:
 
 
 def test_duplicate_keys_are_errors_with_both_positions() -> None:
-    text = VALID.replace("    version: 1", "").replace("region: us-east-1", "region: us-east-1\nregion: eu-west-1")
-    assert messages(text) == ["fleet.yml:3:1: error[E102]: duplicate key 'region' (first written at line 2)"]
+    text = VALID.replace("    version: 1", "").replace(
+        "region: us-east-1", "region: us-east-1\nregion: eu-west-1"
+    )
+    assert messages(text) == [
+        "fleet.yml:3:1: error[E102]: duplicate key 'region' (first written at line 2)"
+    ]
 
 
 def test_missing_fields_point_at_the_enclosing_mapping() -> None:
@@ -109,17 +133,41 @@ def test_missing_fields_point_at_the_enclosing_mapping() -> None:
         ("  prod:", "  prod cluster:", "E105"),
         ("group: web", "group: '-web'", "E108"),  # the reference alone is wrong
         ("      web:", "      -web:\n", "E105"),  # the name alone is wrong (no follow-on E108)
-        ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        drain: {timeout: 15 minutes}", "E106"),
-        ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        drain: {timeout: 15}", "E106"),
-        ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        ecs: {task_cleanup_wait: 3d}", "E106"),
+        (
+            "capacity: {min: 1, max: 3}",
+            "capacity: {min: 1, max: 3}\n        drain: {timeout: 15 minutes}",
+            "E106",
+        ),
+        (
+            "capacity: {min: 1, max: 3}",
+            "capacity: {min: 1, max: 3}\n        drain: {timeout: 15}",
+            "E106",
+        ),
+        (
+            "capacity: {min: 1, max: 3}",
+            "capacity: {min: 1, max: 3}\n        ecs: {task_cleanup_wait: 3d}",
+            "E106",
+        ),
         ("group: web", "group: db", "E108"),
         ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3, desired: 5}", "E109"),
         ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        nixos: '{ }'", "E112"),
-        ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        userdata: cloud-init", "E107"),
+        (
+            "capacity: {min: 1, max: 3}",
+            "capacity: {min: 1, max: 3}\n        userdata: cloud-init",
+            "E107",
+        ),
         ("version: 1", "version: 2", "E107"),
         ("instance_types: [m6i.large]", "instance_types: []", "E107"),
-        ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        secrets: {x: {parameter: /a, mode: 0400}}", "E103"),
-        ("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 3}\n        secrets: {../x: {parameter: /a}}", "E105"),
+        (
+            "capacity: {min: 1, max: 3}",
+            "capacity: {min: 1, max: 3}\n        secrets: {x: {parameter: /a, mode: 0400}}",
+            "E103",
+        ),
+        (
+            "capacity: {min: 1, max: 3}",
+            "capacity: {min: 1, max: 3}\n        secrets: {../x: {parameter: /a}}",
+            "E105",
+        ),
     ],
 )
 def test_each_kind_of_error_has_its_code(old: str, new: str, code: str) -> None:
@@ -160,7 +208,10 @@ def test_non_utf8_and_nul_are_located() -> None:
 
 def test_alias_bombs_do_not_expand() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 30)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 30)
+    ]
     document = load("\n".join(lines) + "\n", "bomb.yml")  # 8**29 leaves if expanded
     assert isinstance(document.value, dict) and len(document.value) == 30
     # and as a fleet it is just wrong, quickly

@@ -18,9 +18,48 @@ from nixecs.scaling import check_fleet
 
 DIAGNOSTIC = re.compile(r"^.+:\d+:\d+: (error|warning)\[[EW]\d{3}\]: .+$")
 SEEDS = [(EXAMPLES / name).read_text(encoding="utf-8") for name in ("fleet.yml", "blog.yml")]
-YAML_PIECES = [":", " ", "\n", "- ", "{", "}", "[", "]", ",", "&a ", "*a", "!!str ", "!Ref ", "'", '"', "#", "|", ">",
-               "? ", "---\n", "...\n", "\t", "~", "null", "no", "0755", "-1", "1e9", ".inf", "<<: ", "%YAML 1.2\n", "\\",
-               "\x00", "\ufeff", "é", "version: 1\n", "clusters:\n", "groups:\n", "  ", "steps:\n"]
+YAML_PIECES = [
+    ":",
+    " ",
+    "\n",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "&a ",
+    "*a",
+    "!!str ",
+    "!Ref ",
+    "'",
+    '"',
+    "#",
+    "|",
+    ">",
+    "? ",
+    "---\n",
+    "...\n",
+    "\t",
+    "~",
+    "null",
+    "no",
+    "0755",
+    "-1",
+    "1e9",
+    ".inf",
+    "<<: ",
+    "%YAML 1.2\n",
+    "\\",
+    "\x00",
+    "\ufeff",
+    "é",
+    "version: 1\n",
+    "clusters:\n",
+    "groups:\n",
+    "  ",
+    "steps:\n",
+]
 
 
 def outcome(text: str | bytes) -> str:
@@ -82,8 +121,14 @@ def test_mutated_valid_fleets(text: str) -> None:
 
 
 @given(mutated_fleet())
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-def test_cli_validate_never_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+def test_cli_validate_never_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
     path = tmp_path / "fleet.yml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     code = run(["validate", str(path)])
@@ -93,4 +138,3 @@ def test_cli_validate_never_tracebacks(tmp_path: Path, capsys: pytest.CaptureFix
     if code == 2:
         lines = [line for line in captured.err.splitlines() if line]
         assert lines and all(DIAGNOSTIC.match(line) for line in lines), captured.err
-

@@ -16,8 +16,40 @@ from nixecs.nix import NixCode, NixValueError, environment, nix_attr_name, nix_s
 
 # Fragments that break naive escaping: interpolation, indented-string ends, escapes, quotes,
 # line ends, tabs, non-ASCII (2-, 3- and 4-byte UTF-8), control characters.
-TRICKY = ["$", "${", "$${", "$$", "''", "'''", "''$", "''\\", "\\", "\\$", '"', '\\"', "\r", "\n", "\r\n", "\t",
-          "{", "}", "${x}", "\\${x}", "é", "日本", "😀", "\u2028", "\x01", "\x1b", "\x7f", "a", " ", "#", "/*", "*/"]
+TRICKY = [
+    "$",
+    "${",
+    "$${",
+    "$$",
+    "''",
+    "'''",
+    "''$",
+    "''\\",
+    "\\",
+    "\\$",
+    '"',
+    '\\"',
+    "\r",
+    "\n",
+    "\r\n",
+    "\t",
+    "{",
+    "}",
+    "${x}",
+    "\\${x}",
+    "é",
+    "日本",
+    "😀",
+    "\u2028",
+    "\x01",
+    "\x1b",
+    "\x7f",
+    "a",
+    " ",
+    "#",
+    "/*",
+    "*/",
+]
 
 
 def generated_strings(count: int, seed: int) -> list[str]:
@@ -31,7 +63,9 @@ def generated_strings(count: int, seed: int) -> list[str]:
                 parts.append(rng.choice(TRICKY))
             else:
                 # any code point except NUL and surrogates (which UTF-8 cannot carry)
-                code = rng.choice([rng.randint(1, 0x7F), rng.randint(0x80, 0xD7FF), rng.randint(0xE000, 0x10FFFF)])
+                code = rng.choice(
+                    [rng.randint(1, 0x7F), rng.randint(0x80, 0xD7FF), rng.randint(0xE000, 0x10FFFF)]
+                )
                 parts.append(chr(code))
         result.append("".join(parts))
     return result
@@ -40,13 +74,20 @@ def generated_strings(count: int, seed: int) -> list[str]:
 def nix_eval_json(nix: str, expression: str, tmp_path: Path, name: str = "expr.nix") -> object:
     path = tmp_path / name
     path.write_text(expression, encoding="utf-8")
-    result = subprocess.run([nix, "--eval", "--strict", "--json", str(path)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [nix, "--eval", "--strict", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
 
 
 @pytest.mark.nix
-def test_ten_thousand_generated_strings_round_trip_through_real_nix(nix_instantiate: str, tmp_path: Path) -> None:
+def test_ten_thousand_generated_strings_round_trip_through_real_nix(
+    nix_instantiate: str, tmp_path: Path
+) -> None:
     strings = generated_strings(10_500, seed=20261128)
     batch = 3_500  # one nix-instantiate process per few thousand strings
     for start in range(0, len(strings), batch):
@@ -60,8 +101,32 @@ def test_ten_thousand_generated_strings_round_trip_through_real_nix(nix_instanti
 
 @pytest.mark.nix
 def test_attribute_names_round_trip(nix_instantiate: str, tmp_path: Path) -> None:
-    names = ["", "a", "a.b", "with space", "if", "then", "else", "let", "in", "rec", "inherit", "assert", "with", "or",
-             "a-b", "a'b", "_x", "1abc", "${x}", "$", "''", "日本", "x\ny", '"']
+    names = [
+        "",
+        "a",
+        "a.b",
+        "with space",
+        "if",
+        "then",
+        "else",
+        "let",
+        "in",
+        "rec",
+        "inherit",
+        "assert",
+        "with",
+        "or",
+        "a-b",
+        "a'b",
+        "_x",
+        "1abc",
+        "${x}",
+        "$",
+        "''",
+        "日本",
+        "x\ny",
+        '"',
+    ]
     names += generated_strings(500, seed=7)
     unique = list(dict.fromkeys(names))
     value = {name: index for index, name in enumerate(unique)}
@@ -84,8 +149,20 @@ def test_nested_values_round_trip(nix_instantiate: str, tmp_path: Path) -> None:
 @pytest.mark.nix
 def test_floats_parse_to_the_same_double_in_nix(nix_instantiate: str, tmp_path: Path) -> None:
     # Nix 2.8 prints floats with 6 digits, so compare inside Nix against its own JSON parser.
-    floats = [0.1, -2.5, 1e20, 1.7976931348623157e308, 123456789.123456789, 0.30000000000000004, 1e-300, -0.0, 75.0]
-    checks = " ".join(f"({to_nix(x)} == builtins.fromJSON {nix_string(json.dumps(x))})" for x in floats)
+    floats = [
+        0.1,
+        -2.5,
+        1e20,
+        1.7976931348623157e308,
+        123456789.123456789,
+        0.30000000000000004,
+        1e-300,
+        -0.0,
+        75.0,
+    ]
+    checks = " ".join(
+        f"({to_nix(x)} == builtins.fromJSON {nix_string(json.dumps(x))})" for x in floats
+    )
     assert nix_eval_json(nix_instantiate, f"[ {checks} ]", tmp_path) == [True] * len(floats)
 
 
@@ -99,7 +176,9 @@ def test_nul_and_unencodable_text_are_rejected(bad: str) -> None:
         to_nix({bad: 1})
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 2**63, -(2**63) - 1, b"bytes", object()])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), 2**63, -(2**63) - 1, b"bytes", object()]
+)
 def test_values_without_a_nix_literal_are_rejected(bad: object) -> None:
     with pytest.raises(NixValueError):
         to_nix(bad)
@@ -133,7 +212,9 @@ def test_attribute_names_are_bare_only_when_they_are_identifiers() -> None:
 
 
 def test_jinja_environment_turns_every_expression_into_a_literal() -> None:
-    template = environment().from_string("{ a = {{ value }}; b = {{ code }}; c = {{ items | nix }}; }")
+    template = environment().from_string(
+        "{ a = {{ value }}; b = {{ code }}; c = {{ items | nix }}; }"
+    )
     text = template.render(value="${builtins.abort 1}", code=NixCode("1 + 1"), items=[1, "x"])
     assert 'a = "\\${builtins.abort 1}";' in text
     assert "b = 1 + 1;" in text

@@ -40,10 +40,23 @@ def fleet_text(scaling: str, desired: int = 1) -> str:
     return BASE.format(desired=desired, scaling=textwrap.indent(textwrap.dedent(scaling), " " * 10))
 
 
-def policy(steps: list[dict[str, float]], comparison: str = ">=", threshold: float = 80, adjustment: str = "ChangeInCapacity",
-           name: str = "p", metric: str = "CPUUtilization") -> str:
-    alarm = {"metric": metric, "namespace": "AWS/ECS", "statistic": "Average", "period": 60, "evaluation_periods": 1,
-             "threshold": threshold, "comparison": comparison}
+def policy(
+    steps: list[dict[str, float]],
+    comparison: str = ">=",
+    threshold: float = 80,
+    adjustment: str = "ChangeInCapacity",
+    name: str = "p",
+    metric: str = "CPUUtilization",
+) -> str:
+    alarm = {
+        "metric": metric,
+        "namespace": "AWS/ECS",
+        "statistic": "Average",
+        "period": 60,
+        "evaluation_periods": 1,
+        "threshold": threshold,
+        "comparison": comparison,
+    }
     return f"- name: {name}\n  alarm: {json.dumps(alarm)}\n  adjustment_type: {adjustment}\n  steps: {json.dumps(steps)}\n"
 
 
@@ -63,14 +76,34 @@ SCALE_IN = policy([{"upper": 0, "change": -1}], comparison="<=", threshold=20, n
     ("steps", "expected"),
     [
         # AWS's user-guide example: [0,10) 0, [10,20) +10%, [20,∞) +30% — valid.
-        ([{"lower": 0, "upper": 10, "change": 0}, {"lower": 10, "upper": 20, "change": 1}, {"lower": 20, "change": 3}], []),
+        (
+            [
+                {"lower": 0, "upper": 10, "change": 0},
+                {"lower": 10, "upper": 20, "change": 1},
+                {"lower": 20, "change": 3},
+            ],
+            [],
+        ),
         ([{"lower": 0, "upper": 15, "change": 1}, {"lower": 10, "change": 2}], ["E201"]),  # overlap
         ([{"lower": 0, "upper": 10, "change": 1}, {"lower": 20, "change": 2}], ["E202"]),  # gap
         ([{"change": 1}], ["E203"]),  # both bounds open
-        ([{"lower": 0, "upper": 10, "change": 1}], ["E203"]),  # positive upper without an open upper
-        ([{"lower": 0, "change": 1}, {"lower": 10, "change": 2}], ["E201", "E203"]),  # two open uppers
-        ([{"lower": 10, "upper": 10, "change": 1}, {"lower": 10, "change": 2}], ["E201"]),  # empty interval
-        ([{"lower": i, "upper": i + 1, "change": 1} for i in range(20)] + [{"lower": 20, "change": 2}], ["E204"]),
+        (
+            [{"lower": 0, "upper": 10, "change": 1}],
+            ["E203"],
+        ),  # positive upper without an open upper
+        (
+            [{"lower": 0, "change": 1}, {"lower": 10, "change": 2}],
+            ["E201", "E203"],
+        ),  # two open uppers
+        (
+            [{"lower": 10, "upper": 10, "change": 1}, {"lower": 10, "change": 2}],
+            ["E201"],
+        ),  # empty interval
+        (
+            [{"lower": i, "upper": i + 1, "change": 1} for i in range(20)]
+            + [{"lower": 20, "change": 2}],
+            ["E204"],
+        ),
     ],
 )
 def test_aws_rules_for_scale_out_steps(steps: list[dict[str, float]], expected: list[str]) -> None:
@@ -81,14 +114,22 @@ def test_aws_rules_for_scale_out_steps(steps: list[dict[str, float]], expected: 
     ("steps", "expected"),
     [
         ([{"upper": 0, "change": -1}], []),
-        ([{"lower": -10, "upper": 0, "change": -1}], ["E203"]),  # negative lower without an open lower
+        (
+            [{"lower": -10, "upper": 0, "change": -1}],
+            ["E203"],
+        ),  # negative lower without an open lower
         ([{"upper": -10, "change": -2}, {"lower": -10, "upper": 0, "change": -1}], []),
-        ([{"upper": -10, "change": -2}, {"upper": 0, "change": -1}], ["E201", "E203"]),  # two open lowers
+        (
+            [{"upper": -10, "change": -2}, {"upper": 0, "change": -1}],
+            ["E201", "E203"],
+        ),  # two open lowers
     ],
 )
 def test_aws_rules_for_scale_in_steps(steps: list[dict[str, float]], expected: list[str]) -> None:
     scale_out = policy([{"lower": 0, "change": 1}], name="high")
-    text = fleet_text(step_block(scale_out, policy(steps, comparison="<=", threshold=20, name="low")))
+    text = fleet_text(
+        step_block(scale_out, policy(steps, comparison="<=", threshold=20, name="low"))
+    )
     assert codes(text) == expected
 
 
@@ -128,11 +169,21 @@ def test_correct_pair_and_target_tracking_have_no_findings() -> None:
         ("<=", [{"upper": 0, "change": -1}, {"lower": 0, "change": 1}], [True, False]),
         ("<", [{"upper": 0, "change": -1}, {"lower": 0, "change": 1}], [True, False]),
         # CPUUtilization is never negative: below a threshold of 20, offsets under -20 cannot occur.
-        ("<=", [{"upper": -25, "change": -2}, {"lower": -25, "upper": 0, "change": -1}], [False, True]),
-        ("<=", [{"upper": -20, "change": -2}, {"lower": -20, "upper": 0, "change": -1}], [True, True]),
+        (
+            "<=",
+            [{"upper": -25, "change": -2}, {"lower": -25, "upper": 0, "change": -1}],
+            [False, True],
+        ),
+        (
+            "<=",
+            [{"upper": -20, "change": -2}, {"lower": -20, "upper": 0, "change": -1}],
+            [True, True],
+        ),
     ],
 )
-def test_w201_reachability(comparison: str, steps: list[dict[str, float]], reachable: list[bool]) -> None:
+def test_w201_reachability(
+    comparison: str, steps: list[dict[str, float]], reachable: list[bool]
+) -> None:
     text = fleet_text(step_block(policy(steps, comparison=comparison, threshold=20)))
     report = check_fleet(parse(text, "f.yml"))
     unreachable_lines = {d.location.line for d in report.items if d.code == "W201"}
@@ -142,7 +193,9 @@ def test_w201_reachability(comparison: str, steps: list[dict[str, float]], reach
 def test_w202_scale_out_only() -> None:
     only_out = fleet_text(step_block(policy([{"lower": 0, "change": 1}])))
     assert codes(only_out) == ["W202"]
-    no_scale_in = fleet_text("min: 1\nmax: 5\ntarget_tracking: {metric: cpu, target: 70, disable_scale_in: true}\n")
+    no_scale_in = fleet_text(
+        "min: 1\nmax: 5\ntarget_tracking: {metric: cpu, target: 70, disable_scale_in: true}\n"
+    )
     assert codes(no_scale_in) == ["W202"]
     tracking = fleet_text("min: 1\nmax: 5\ntarget_tracking: {metric: memory, target: 70}\n")
     assert codes(tracking) == []

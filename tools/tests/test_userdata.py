@@ -46,7 +46,11 @@ def all_groups(fleet: Fleet) -> list[Group]:
 
 
 def example_fleets() -> list[Fleet]:
-    return [load_fleet(EXAMPLES / "fleet.yml"), load_fleet(EXAMPLES / "blog.yml"), parse(TRICKY_FLEET, "tricky.yml")]
+    return [
+        load_fleet(EXAMPLES / "fleet.yml"),
+        load_fleet(EXAMPLES / "blog.yml"),
+        parse(TRICKY_FLEET, "tricky.yml"),
+    ]
 
 
 def expected_nix_values(fleet: Fleet, group: Group) -> dict[str, object]:
@@ -65,7 +69,10 @@ def expected_nix_values(fleet: Fleet, group: Group) -> dict[str, object]:
             "privileged": ecs.privileged,
         },
         "secrets": {name: spec.to_json() for name, spec in group.secrets.items()},
-        "drain": {"enable": group.drain is not None, "timeout": group.drain.timeout if group.drain else "15m"},
+        "drain": {
+            "enable": group.drain is not None,
+            "timeout": group.drain.timeout if group.drain else "15m",
+        },
     }
 
 
@@ -81,17 +88,26 @@ def test_settings_userdata_is_read_back_by_the_host_schema() -> None:
 
 def test_settings_become_the_agent_environment() -> None:
     fleet = load_fleet(EXAMPLES / "fleet.yml")
-    env = settings.agent_environment(settings.loads(render_userdata(fleet, fleet.group("prod/web"), "settings").decode()))
+    env = settings.agent_environment(
+        settings.loads(render_userdata(fleet, fleet.group("prod/web"), "settings").decode())
+    )
     assert env["ECS_CLUSTER"] == "prod"
     assert json.loads(env["ECS_INSTANCE_ATTRIBUTES"]) == {"tier": "web"}
     assert env["ECS_RESERVED_MEMORY"] == "256" and env["ECS_DISABLE_PRIVILEGED"] == "true"
-    assert env["ECS_IMAGE_PULL_BEHAVIOR"] == "prefer-cached" and env["ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION"] == "1h"
+    assert (
+        env["ECS_IMAGE_PULL_BEHAVIOR"] == "prefer-cached"
+        and env["ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION"] == "1h"
+    )
 
 
 @pytest.mark.nix
-def test_every_nix_userdata_parses_and_evaluates_back_to_the_fleet(nix_instantiate: str, tmp_path: Path) -> None:
+def test_every_nix_userdata_parses_and_evaluates_back_to_the_fleet(
+    nix_instantiate: str, tmp_path: Path
+) -> None:
     cases = [(fleet, group) for fleet in example_fleets() for group in all_groups(fleet)]
-    texts = {f"{fleet.document.path}:{group.key}": render_nix(fleet, group) for fleet, group in cases}
+    texts = {
+        f"{fleet.document.path}:{group.key}": render_nix(fleet, group) for fleet, group in cases
+    }
     assert parse_texts(texts, nix_instantiate) == {}  # one nix-instantiate call for all
     # Evaluate every module's values (not its imports, which need the flake) in one call.
     files = []
@@ -100,23 +116,36 @@ def test_every_nix_userdata_parses_and_evaluates_back_to_the_fleet(nix_instantia
         path.write_text(text, encoding="utf-8")
         files.append(path)
     expression = "[ " + " ".join(f"(import {p} {{ }}).nixecs" for p in files) + " ]"
-    result = subprocess.run([nix_instantiate, "--eval", "--strict", "--json", "-E", expression], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [nix_instantiate, "--eval", "--strict", "--json", "-E", expression],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [expected_nix_values(fleet, group) for fleet, group in cases]
+    assert json.loads(result.stdout) == [
+        expected_nix_values(fleet, group) for fleet, group in cases
+    ]
 
 
 def test_nix_userdata_header_and_imports() -> None:
     fleet = load_fleet(EXAMPLES / "fleet.yml")
     text = render_nix(fleet, fleet.group("prod/workers"))
-    assert formats.parse_nix_header(text) == {"cluster": "prod", "group": "workers", "flake": "github:acme/infra"}
+    assert formats.parse_nix_header(text) == {
+        "cluster": "prod",
+        "group": "workers",
+        "flake": "github:acme/infra",
+    }
     assert "<nixecs/hosts/ecs-node>" in text
-    assert "boot.kernel.sysctl.\"vm.swappiness\" = 10;" in text  # the group's nixos text, verbatim
+    assert 'boot.kernel.sysctl."vm.swappiness" = 10;' in text  # the group's nixos text, verbatim
 
 
 def test_gzip_above_16k_and_refusal_beyond() -> None:
     fleet = parse(TRICKY_FLEET, "tricky.yml")
     group = fleet.group("c-1/g_1")
-    compressible = "{ ... }: { environment.etc.big.text = ''\n" + "all work and no play\n" * 2000 + "''; }"
+    compressible = (
+        "{ ... }: { environment.etc.big.text = ''\n" + "all work and no play\n" * 2000 + "''; }"
+    )
     big = Group(**{**group.__dict__, "nixos": compressible})
     data = render_userdata(fleet, big)
     assert data[:2] == formats.GZIP_MAGIC and len(data) <= LIMIT
@@ -125,7 +154,9 @@ def test_gzip_above_16k_and_refusal_beyond() -> None:
     assert render_userdata(fleet, big) == data  # deterministic gzip (mtime 0)
     rng = random.Random(1)
     noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
-    huge = Group(**{**group.__dict__, "nixos": "{ ... }: { environment.etc.n.text = \"" + noise + "\"; }"})
+    huge = Group(
+        **{**group.__dict__, "nixos": '{ ... }: { environment.etc.n.text = "' + noise + '"; }'}
+    )
     with pytest.raises(UserdataTooLarge, match="after gzip"):
         render_userdata(fleet, huge)
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import os
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o644, *, uid: int = -1, gid: int = -1) -> None:
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: bytes | str,
+    mode: int = 0o644,
+    *,
+    uid: int = -1,
+    gid: int = -1,
+) -> None:
     """Write `data` to `path` atomically, with `mode` (and owner) set before it appears."""
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."

@@ -32,18 +32,33 @@ class Globals:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--region", envvar="AWS_REGION", help="AWS region (default: the fleet's region or the SDK's).")
+@click.option(
+    "--region", envvar="AWS_REGION", help="AWS region (default: the fleet's region or the SDK's)."
+)
 @click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile.")
 @click.option(
     "--endpoint-url",
     envvar="NIXECS_ENDPOINT_URL",
     help="Send every AWS call to this endpoint (any AWS-compatible one, e.g. moto server).",
 )
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
 @click.version_option(__version__, prog_name="nixecs")
 @click.pass_context
-def cli(ctx: click.Context, region: str | None, profile: str | None, endpoint_url: str | None, output: str, verbose: int) -> None:
+def cli(
+    ctx: click.Context,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    output: str,
+    verbose: int,
+) -> None:
     """NixOS container hosts for Amazon ECS.
 
     Turns one fleet file into EC2 userdata and CloudFormation, deploys it, and on the host
@@ -90,6 +105,9 @@ def run(argv: list[str]) -> int:
     except Exception as error:  # a bug: say so plainly; the traceback only with -v
         if verbose:
             raise
-        click.echo(f"nixecs: internal error: {type(error).__name__}: {error} (run with -v for details)", err=True)
+        click.echo(
+            f"nixecs: internal error: {type(error).__name__}: {error} (run with -v for details)",
+            err=True,
+        )
         return EXIT_FAILURE
     return result if isinstance(result, int) else EXIT_OK

@@ -56,10 +56,15 @@ def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
     ]
 
 
-def _emit_report(g: Globals, report: Report, summary: str, extra: dict[str, object] | None = None) -> None:
+def _emit_report(
+    g: Globals, report: Report, summary: str, extra: dict[str, object] | None = None
+) -> None:
     report.print(sys.stderr)
     if g.json:
-        payload: dict[str, object] = {"valid": not report.has_errors, "diagnostics": [d.to_json() for d in report.sorted()]}
+        payload: dict[str, object] = {
+            "valid": not report.has_errors,
+            "diagnostics": [d.to_json() for d in report.sorted()],
+        }
         payload.update(extra or {})
         click.echo(json.dumps(payload, indent=2))
     else:
@@ -74,7 +79,12 @@ def _counts(fleet: Fleet) -> str:
 
 def _invalid_json(g: Globals, error: InvalidInput) -> None:
     if g.json:
-        click.echo(json.dumps({"valid": False, "diagnostics": [d.to_json() for d in error.report.sorted()]}, indent=2))
+        click.echo(
+            json.dumps(
+                {"valid": False, "diagnostics": [d.to_json() for d in error.report.sorted()]},
+                indent=2,
+            )
+        )
 
 
 @click.command()
@@ -97,7 +107,9 @@ def validate(g: Globals, fleet: str) -> int:
 
 @click.command()
 @click.argument("fleet", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option(
+    "-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Output directory."
+)
 @click.option("--cluster", "clusters", multiple=True, help="Only this cluster (repeatable).")
 @click.pass_obj
 def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
@@ -113,7 +125,9 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
         model, report = _check(fleet)
         unknown = sorted(set(clusters) - set(model.clusters))
         if unknown:
-            raise click.UsageError(f"no cluster {', '.join(unknown)} in {fleet} (clusters: {', '.join(model.clusters)})")
+            raise click.UsageError(
+                f"no cluster {', '.join(unknown)} in {fleet} (clusters: {', '.join(model.clusters)})"
+            )
         rendered = render_fleet(model, list(clusters) or None)
     except InvalidInput as error:
         _invalid_json(g, error)
@@ -133,7 +147,10 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
 @click.argument("fleet", type=click.Path(dir_okay=False))
 @click.argument("target", metavar="CLUSTER/GROUP")
 @click.option(
-    "--format", "fmt", type=click.Choice(["settings", "nix"]), help="Userdata format (default: the group's `userdata:`)."
+    "--format",
+    "fmt",
+    type=click.Choice(["settings", "nix"]),
+    help="Userdata format (default: the group's `userdata:`).",
 )
 @click.pass_obj
 def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> int:
@@ -184,7 +201,9 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
         _invalid_json(g, error)
         raise
     report = check_fleet(model)
-    services = sum(1 for c in model.clusters.values() for s in c.services.values() if s.scaling is not None)
+    services = sum(
+        1 for c in model.clusters.values() for s in c.services.values() if s.scaling is not None
+    )
     summary = f"{fleet}: {services} scaled services, {len(report.errors)} errors, {len(report.warnings)} warnings"
     _emit_report(g, report, summary)
     if report.has_errors or (strict and report.warnings):

@@ -35,7 +35,9 @@ def parse_texts(texts: Mapping[str, str], binary: str | None = None) -> dict[str
     """
     program = binary or nix_instantiate()
     if program is None:
-        raise FileNotFoundError("nix-instantiate is not installed (Debian: apt-get install nix-bin)")
+        raise FileNotFoundError(
+            "nix-instantiate is not installed (Debian: apt-get install nix-bin)"
+        )
     errors: dict[str, NixParseError] = {}
     with tempfile.TemporaryDirectory(prefix="nixecs-parse-") as tmp:
         files: dict[str, str] = {}
@@ -59,10 +61,17 @@ def parse_texts(texts: Mapping[str, str], binary: str | None = None) -> dict[str
             stderr = _ANSI.sub("", result.stderr)
             match = _ERROR_AT.search(stderr)
             if match is None or match.group("file") not in files:
-                raise RuntimeError(f"nix-instantiate failed without a location: {stderr.strip()[:500]}")
+                raise RuntimeError(
+                    f"nix-instantiate failed without a location: {stderr.strip()[:500]}"
+                )
             bad = match.group("file")
-            first = next((line.strip() for line in stderr.splitlines() if line.strip().startswith("error")), stderr.strip())
+            first = next(
+                (line.strip() for line in stderr.splitlines() if line.strip().startswith("error")),
+                stderr.strip(),
+            )
             message = first.removeprefix("error:").strip() or "syntax error"
-            errors[files[bad]] = NixParseError(message, int(match.group("line")), int(match.group("column")))
+            errors[files[bad]] = NixParseError(
+                message, int(match.group("line")), int(match.group("column"))
+            )
             pending = pending[pending.index(bad) + 1 :]
     return errors

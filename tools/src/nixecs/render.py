@@ -87,9 +87,15 @@ def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
     report = Report()
     for group in cluster.groups.values():
         try:
-            groups[group.name] = RenderedGroup(cluster.name, group.name, group.userdata, render_userdata(fleet, group))
+            groups[group.name] = RenderedGroup(
+                cluster.name, group.name, group.userdata, render_userdata(fleet, group)
+            )
         except UserdataTooLarge as error:
-            report.items.append(Diagnostic("E111", str(error), fleet.document.locate((*group.path, "userdata"), key=True)))
+            report.items.append(
+                Diagnostic(
+                    "E111", str(error), fleet.document.locate((*group.path, "userdata"), key=True)
+                )
+            )
     if report.has_errors:
         raise InvalidInput(report)
     template = build_stack(fleet, cluster, {name: g.data for name, g in groups.items()})

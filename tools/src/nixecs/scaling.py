@@ -19,6 +19,7 @@ but never in (W202).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -28,7 +29,9 @@ from .fleet.yaml12 import Path
 
 MAX_STEPS = 20
 # Metrics that can never be negative: a scale-in step below -threshold is unreachable.
-NON_NEGATIVE_METRICS = frozenset({"CPUUtilization", "MemoryUtilization", "CPUReservation", "MemoryReservation", "GPUReservation"})
+NON_NEGATIVE_METRICS = frozenset(
+    {"CPUUtilization", "MemoryUtilization", "CPUReservation", "MemoryReservation", "GPUReservation"}
+)
 
 Locate = Callable[[Path], Location]
 
@@ -64,14 +67,26 @@ def check_step_rules(policy: StepPolicy, locate: Locate) -> list[Diagnostic]:
 
     steps = policy.steps
     if len(steps) > MAX_STEPS:
-        error("E204", f"policy {policy.name!r} has {len(steps)} step adjustments; AWS allows at most {MAX_STEPS}", (*policy.path, "steps"))
+        error(
+            "E204",
+            f"policy {policy.name!r} has {len(steps)} step adjustments; AWS allows at most {MAX_STEPS}",
+            (*policy.path, "steps"),
+        )
     for step in steps:
         if step.lower is None and step.upper is None:
             error("E203", "a step needs a lower or an upper bound: both are open", step.path)
         elif step.lower is not None and step.upper is not None and step.lower >= step.upper:
-            error("E201", f"empty interval: lower {step.lower:g} must be below upper {step.upper:g}", step.path)
+            error(
+                "E201",
+                f"empty interval: lower {step.lower:g} must be below upper {step.upper:g}",
+                step.path,
+            )
         if policy.adjustment_type == "ExactCapacity" and step.change < 0:
-            error("E206", f"ExactCapacity cannot set a negative capacity ({step.change})", (*step.path, "change"))
+            error(
+                "E206",
+                f"ExactCapacity cannot set a negative capacity ({step.change})",
+                (*step.path, "change"),
+            )
     open_lower = [s for s in steps if s.lower is None]
     open_upper = [s for s in steps if s.upper is None]
     if len(open_lower) > 1:
@@ -96,13 +111,21 @@ def check_step_rules(policy: StepPolicy, locate: Locate) -> list[Diagnostic]:
         (s for s in steps if not (s.lower is None and s.upper is None)),
         key=lambda s: (_bound(s.lower, -math.inf), _bound(s.upper, math.inf)),
     )
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         end = _bound(before.upper, math.inf)
         start = _bound(after.lower, -math.inf)
         if end > start:
-            error("E201", f"step {interval_text(after)} overlaps step {interval_text(before)}", after.path)
+            error(
+                "E201",
+                f"step {interval_text(after)} overlaps step {interval_text(before)}",
+                after.path,
+            )
         elif end < start:
-            error("E202", f"gap between steps: no adjustment for offsets in [{_show(end)}, {_show(start)})", after.path)
+            error(
+                "E202",
+                f"gap between steps: no adjustment for offsets in [{_show(end)}, {_show(start)})",
+                after.path,
+            )
     return found
 
 
@@ -128,7 +151,11 @@ def alarm_region(alarm: Alarm) -> tuple[Bound, Bound]:
     cannot be negative bound the offset below by -threshold."""
     if alarm.is_upper:
         return (0.0, alarm.comparison == ">="), (math.inf, False)
-    floor = -alarm.threshold if alarm.metric in NON_NEGATIVE_METRICS and alarm.namespace.startswith("AWS/") else -math.inf
+    floor = (
+        -alarm.threshold
+        if alarm.metric in NON_NEGATIVE_METRICS and alarm.namespace.startswith("AWS/")
+        else -math.inf
+    )
     return (floor, math.isfinite(floor)), (0.0, alarm.comparison == "<=")
 
 
@@ -205,7 +232,13 @@ def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
         return []
     found: list[Diagnostic] = []
     if scaling.min > scaling.max:
-        found.append(Diagnostic("E205", f"scaling min {scaling.min} is greater than max {scaling.max}", locate((*scaling.path, "min"))))
+        found.append(
+            Diagnostic(
+                "E205",
+                f"scaling min {scaling.min} is greater than max {scaling.max}",
+                locate((*scaling.path, "min")),
+            )
+        )
     elif not scaling.min <= service.desired <= scaling.max:
         found.append(
             Diagnostic(

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boo
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    JsonPath = tuple[str | int, ...]
+    JsonPath = tuple[object, ...]
 
 SETTINGS_HEADER = "#nixecs-settings v1"
 SETTINGS_VERSION = 1
@@ -138,7 +138,12 @@ class SecretSpec:
         self.mode = mode
 
     def to_json(self) -> dict[str, object]:
-        return {"group": self.group, "mode": self.mode, "owner": self.owner, "parameter": self.parameter}
+        return {
+            "group": self.group,
+            "mode": self.mode,
+            "owner": self.owner,
+            "parameter": self.parameter,
+        }
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SecretSpec) and self.to_json() == other.to_json()
@@ -278,7 +283,11 @@ def check_bool(value: object, path: JsonPath, issues: list[Issue]) -> bool | Non
 
 
 def check_int(
-    value: object, path: JsonPath, issues: list[Issue], low: int | None = None, high: int | None = None
+    value: object,
+    path: JsonPath,
+    issues: list[Issue],
+    low: int | None = None,
+    high: int | None = None,
 ) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         issues.append(Issue(path, E_TYPE, f"expected an integer, got {type_name(value)}"))
@@ -290,14 +299,14 @@ def check_int(
     return value
 
 
-def check_enum(value: object, path: JsonPath, issues: list[Issue], choices: tuple[str, ...]) -> str | None:
+def check_enum(
+    value: object, path: JsonPath, issues: list[Issue], choices: tuple[str, ...]
+) -> str | None:
     text = check_str(value, path, issues)
     if text is None:
         return None
     if text not in choices:
-        issues.append(
-            Issue(path, E_VALUE, f"{text!r} is not one of: {', '.join(choices)}")
-        )
+        issues.append(Issue(path, E_VALUE, f"{text!r} is not one of: {', '.join(choices)}"))
         return None
     return text
 
@@ -307,13 +316,22 @@ def check_duration(value: object, path: JsonPath, issues: list[Issue]) -> str | 
         return value
     shown = repr(value) if isinstance(value, (str, int, float)) else type_name(value)
     issues.append(
-        Issue(path, E_DURATION, f"bad duration {shown}: write a whole number and s, m or h, e.g. 30s, 15m, 3h")
+        Issue(
+            path,
+            E_DURATION,
+            f"bad duration {shown}: write a whole number and s, m or h, e.g. 30s, 15m, 3h",
+        )
     )
     return None
 
 
 def check_pattern(
-    value: object, path: JsonPath, issues: list[Issue], pattern: re.Pattern[str], rule: str, code: str = E_VALUE
+    value: object,
+    path: JsonPath,
+    issues: list[Issue],
+    pattern: re.Pattern[str],
+    rule: str,
+    code: str = E_VALUE,
 ) -> str | None:
     text = check_str(value, path, issues)
     if text is None:
@@ -404,10 +422,15 @@ def parse_ecs(
             mapping["reserved_memory_mib"], (*path, "reserved_memory_mib"), issues, 0, 1048576
         )
     if "log_level" in mapping:
-        fields["log_level"] = check_enum(mapping["log_level"], (*path, "log_level"), issues, LOG_LEVELS)
+        fields["log_level"] = check_enum(
+            mapping["log_level"], (*path, "log_level"), issues, LOG_LEVELS
+        )
     if "image_pull_behavior" in mapping:
         fields["image_pull_behavior"] = check_enum(
-            mapping["image_pull_behavior"], (*path, "image_pull_behavior"), issues, IMAGE_PULL_BEHAVIORS
+            mapping["image_pull_behavior"],
+            (*path, "image_pull_behavior"),
+            issues,
+            IMAGE_PULL_BEHAVIORS,
         )
     for key in ("task_cleanup_wait", "container_stop_timeout"):
         if key in mapping:
@@ -420,7 +443,9 @@ def parse_ecs(
 
 
 def parse_secret(value: object, path: JsonPath, issues: list[Issue]) -> SecretSpec | None:
-    mapping = check_mapping(value, path, issues, ("parameter", "owner", "group", "mode"), ("parameter",))
+    mapping = check_mapping(
+        value, path, issues, ("parameter", "owner", "group", "mode"), ("parameter",)
+    )
     if mapping is None:
         return None
     before = len(issues)
@@ -436,8 +461,12 @@ def parse_secret(value: object, path: JsonPath, issues: list[Issue]) -> SecretSp
         else None
     )
     account_rule = "a user or group name (lowercase letters, digits, _ and -) or a numeric id"
-    owner = check_pattern(mapping.get("owner", "root"), (*path, "owner"), issues, ACCOUNT_RE, account_rule)
-    group = check_pattern(mapping.get("group", "root"), (*path, "group"), issues, ACCOUNT_RE, account_rule)
+    owner = check_pattern(
+        mapping.get("owner", "root"), (*path, "owner"), issues, ACCOUNT_RE, account_rule
+    )
+    group = check_pattern(
+        mapping.get("group", "root"), (*path, "group"), issues, ACCOUNT_RE, account_rule
+    )
     mode_value = mapping.get("mode", "0400")
     mode: str | None = None
     if isinstance(mode_value, int) and not isinstance(mode_value, bool):
@@ -445,17 +474,21 @@ def parse_secret(value: object, path: JsonPath, issues: list[Issue]) -> SecretSp
             Issue(
                 (*path, "mode"),
                 E_TYPE,
-                f"mode must be a quoted string like \"0400\" (YAML 1.2 reads an unquoted {mode_value} as a decimal number)",
+                f'mode must be a quoted string like "0400" (YAML 1.2 reads an unquoted {mode_value} as a decimal number)',
             )
         )
     else:
-        mode = check_pattern(mode_value, (*path, "mode"), issues, MODE_RE, "an octal file mode such as \"0400\"")
+        mode = check_pattern(
+            mode_value, (*path, "mode"), issues, MODE_RE, 'an octal file mode such as "0400"'
+        )
     if len(issues) != before or parameter is None or owner is None or group is None or mode is None:
         return None
     return SecretSpec(parameter, owner, group, mode if len(mode) == 4 else "0" + mode)
 
 
-def parse_secrets(value: object, path: JsonPath, issues: list[Issue]) -> dict[str, SecretSpec] | None:
+def parse_secrets(
+    value: object, path: JsonPath, issues: list[Issue]
+) -> dict[str, SecretSpec] | None:
     if not isinstance(value, dict):
         issues.append(Issue(path, E_TYPE, f"expected a mapping of secrets, got {type_name(value)}"))
         return None
@@ -504,11 +537,23 @@ def parse_settings_object(value: object) -> HostSettings:
         raise SettingsError(issues)
     if "version" in mapping and mapping["version"] != SETTINGS_VERSION:
         issues.append(
-            Issue(("version",), E_VALUE, f"unsupported settings version {mapping['version']!r} (this nixecs reads version {SETTINGS_VERSION})")
+            Issue(
+                ("version",),
+                E_VALUE,
+                f"unsupported settings version {mapping['version']!r} (this nixecs reads version {SETTINGS_VERSION})",
+            )
         )
     rule = "1-64 letters, digits, _ and -, starting with a letter or digit"
-    cluster = check_pattern(mapping.get("cluster"), ("cluster",), issues, NAME_RE, rule, E_NAME) if "cluster" in mapping else None
-    group = check_pattern(mapping.get("group"), ("group",), issues, NAME_RE, rule, E_NAME) if "group" in mapping else None
+    cluster = (
+        check_pattern(mapping.get("cluster"), ("cluster",), issues, NAME_RE, rule, E_NAME)
+        if "cluster" in mapping
+        else None
+    )
+    group = (
+        check_pattern(mapping.get("group"), ("group",), issues, NAME_RE, rule, E_NAME)
+        if "group" in mapping
+        else None
+    )
     flake = check_str(mapping.get("flake", ""), ("flake",), issues)
     ecs = parse_ecs(mapping.get("ecs", {}), ("ecs",), issues)
     secrets = parse_secrets(mapping.get("secrets", {}), ("secrets",), issues)
@@ -567,9 +612,13 @@ def agent_environment(settings: HostSettings) -> dict[str, str]:
         "ECS_DISABLE_PRIVILEGED": _bool(not ecs.privileged),
     }
     if ecs.attributes:
-        env["ECS_INSTANCE_ATTRIBUTES"] = json.dumps(ecs.attributes, sort_keys=True, separators=(",", ":"))
+        env["ECS_INSTANCE_ATTRIBUTES"] = json.dumps(
+            ecs.attributes, sort_keys=True, separators=(",", ":")
+        )
     if ecs.tags:
-        env["ECS_CONTAINER_INSTANCE_TAGS"] = json.dumps(ecs.tags, sort_keys=True, separators=(",", ":"))
+        env["ECS_CONTAINER_INSTANCE_TAGS"] = json.dumps(
+            ecs.tags, sort_keys=True, separators=(",", ":")
+        )
     return env
 
 

@@ -81,4 +81,12 @@ def render_userdata(fleet: Fleet, group: Group, fmt: str | None = None) -> bytes
     return fit(render_text(fleet, group, fmt), group)
 
 
-__all__ = ["LIMIT", "UserdataTooLarge", "fit", "render_nix", "render_settings", "render_text", "render_userdata"]
+__all__ = [
+    "LIMIT",
+    "UserdataTooLarge",
+    "fit",
+    "render_nix",
+    "render_settings",
+    "render_text",
+    "render_userdata",
+]

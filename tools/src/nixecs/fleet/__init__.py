@@ -1,7 +1,18 @@
 """The fleet model and its YAML 1.2 loader with positions (DESIGN §4)."""
 
 from .loader import load_fleet, parse
-from .model import Alarm, Capacity, Cluster, Fleet, Group, Scaling, Service, Step, StepPolicy, TargetTracking
+from .model import (
+    Alarm,
+    Capacity,
+    Cluster,
+    Fleet,
+    Group,
+    Scaling,
+    Service,
+    Step,
+    StepPolicy,
+    TargetTracking,
+)
 
 __all__ = [
     "Alarm",

@@ -58,7 +58,9 @@ class _Builder:
     def error(self, path: Path, code: str, message: str) -> None:
         self.issues.append(Issue(path, code, message))
 
-    def mapping(self, value: object, path: Path, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, object] | None:
+    def mapping(
+        self, value: object, path: Path, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict[str, object] | None:
         return s.check_mapping(value, path, self.issues, allowed, required)
 
     def named_mapping(self, value: object, path: Path, what: str) -> dict[str, object]:
@@ -69,22 +71,39 @@ class _Builder:
         result: dict[str, object] = {}
         for name, item in value.items():
             if not isinstance(name, str) or not s.NAME_RE.fullmatch(name):
-                self.error((*path, name), s.E_NAME, f"{what[:-1]} name {name!r} is not valid: {NAME_RULE}")
+                self.error(
+                    (*path, name), s.E_NAME, f"{what[:-1]} name {name!r} is not valid: {NAME_RULE}"
+                )
                 continue
             result[name] = item
         return result
 
-    def string_list(self, value: object, path: Path, pattern: re.Pattern[str], rule: str, *, nonempty: bool = True) -> tuple[str, ...]:
+    def string_list(
+        self,
+        value: object,
+        path: Path,
+        pattern: re.Pattern[str],
+        rule: str,
+        *,
+        nonempty: bool = True,
+    ) -> tuple[str, ...]:
         if not isinstance(value, list):
             self.error(path, s.E_TYPE, f"expected a list, got {s.type_name(value)}")
             return ()
         if nonempty and not value:
             self.error(path, s.E_VALUE, "must not be empty")
-        items = [s.check_pattern(item, (*path, i), self.issues, pattern, rule) for i, item in enumerate(value)]
+        items = [
+            s.check_pattern(item, (*path, i), self.issues, pattern, rule)
+            for i, item in enumerate(value)
+        ]
         return tuple(item for item in items if item is not None)
 
     def number(self, value: object, path: Path) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             self.error(path, s.E_TYPE, f"expected a finite number, got {s.type_name(value)}")
             return None
         return float(value)
@@ -98,43 +117,92 @@ class _Builder:
     def fleet(self) -> Fleet | None:
         path: Path = ()
         top = s.check_mapping(
-            self.doc.value, path, self.issues, ("version", "region", "flake", "clusters"), ("version", "region", "clusters"), what="a fleet mapping"
+            self.doc.value,
+            path,
+            self.issues,
+            ("version", "region", "flake", "clusters"),
+            ("version", "region", "clusters"),
+            what="a fleet mapping",
         )
         if top is None:
             return None
         if "version" in top and top["version"] != 1:
-            self.error(("version",), s.E_VALUE, f"unsupported fleet version {top['version']!r}: this nixecs reads version 1")
-        region = s.check_pattern(top.get("region", "us-east-1"), ("region",), self.issues, REGION_RE, "an AWS region such as us-east-1")
+            self.error(
+                ("version",),
+                s.E_VALUE,
+                f"unsupported fleet version {top['version']!r}: this nixecs reads version 1",
+            )
+        region = s.check_pattern(
+            top.get("region", "us-east-1"),
+            ("region",),
+            self.issues,
+            REGION_RE,
+            "an AWS region such as us-east-1",
+        )
         # Recorded in tags and the nix userdata's header comment: one word, no control characters.
-        flake = s.check_pattern(top.get("flake", ""), ("flake",), self.issues, FLAKE_RE, "a flake reference without spaces, e.g. github:acme/infra") if top.get("flake", "") != "" else ""
+        flake = (
+            s.check_pattern(
+                top.get("flake", ""),
+                ("flake",),
+                self.issues,
+                FLAKE_RE,
+                "a flake reference without spaces, e.g. github:acme/infra",
+            )
+            if top.get("flake", "") != ""
+            else ""
+        )
         clusters: dict[str, Cluster] = {}
-        for name, value in self.named_mapping(top.get("clusters", {}), ("clusters",), "clusters").items():
+        for name, value in self.named_mapping(
+            top.get("clusters", {}), ("clusters",), "clusters"
+        ).items():
             cluster = self.cluster(name, value, ("clusters", name))
             if cluster is not None:
                 clusters[name] = cluster
         if self.issues:
             return None
-        return Fleet(version=1, region=region or "", flake=flake or "", clusters=clusters, document=self.doc)
+        return Fleet(
+            version=1, region=region or "", flake=flake or "", clusters=clusters, document=self.doc
+        )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:
-        m = self.mapping(value, path, ("subnets", "security_groups", "groups", "services"), ("subnets", "security_groups"))
+        m = self.mapping(
+            value,
+            path,
+            ("subnets", "security_groups", "groups", "services"),
+            ("subnets", "security_groups"),
+        )
         if m is None:
             return None
-        subnets = self.string_list(m.get("subnets", []), (*path, "subnets"), SUBNET_RE, "a subnet id such as subnet-0a1b2c3d")
+        subnets = self.string_list(
+            m.get("subnets", []),
+            (*path, "subnets"),
+            SUBNET_RE,
+            "a subnet id such as subnet-0a1b2c3d",
+        )
         security_groups = self.string_list(
-            m.get("security_groups", []), (*path, "security_groups"), SG_RE, "a security group id such as sg-0a1b2c3d"
+            m.get("security_groups", []),
+            (*path, "security_groups"),
+            SG_RE,
+            "a security group id such as sg-0a1b2c3d",
         )
         groups: dict[str, Group] = {}
-        for group_name, group_value in self.named_mapping(m.get("groups", {}), (*path, "groups"), "groups").items():
+        for group_name, group_value in self.named_mapping(
+            m.get("groups", {}), (*path, "groups"), "groups"
+        ).items():
             group = self.group(name, group_name, group_value, (*path, "groups", group_name))
             if group is not None:
                 groups[group_name] = group
         services: dict[str, Service] = {}
         # References are checked against every key written, so a badly named group is
         # reported once (E105), not again by each service that uses it.
-        raw_groups = m.get("groups") if isinstance(m.get("groups"), dict) else {}
-        for service_name, service_value in self.named_mapping(m.get("services", {}), (*path, "services"), "services").items():
-            service = self.service(name, service_name, service_value, (*path, "services", service_name), raw_groups)  # type: ignore[arg-type]
+        declared = m.get("groups")
+        raw_groups: dict[str, object] = declared if isinstance(declared, dict) else {}
+        for service_name, service_value in self.named_mapping(
+            m.get("services", {}), (*path, "services"), "services"
+        ).items():
+            service = self.service(
+                name, service_name, service_value, (*path, "services", service_name), raw_groups
+            )
             if service is not None:
                 services[service_name] = service
         return Cluster(name, subnets, security_groups, groups, services, path)
@@ -143,30 +211,74 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("host", "ami", "instance_types", "capacity", "spot", "userdata", "ecs", "secrets", "drain", "metadata", "nixos"),
+            (
+                "host",
+                "ami",
+                "instance_types",
+                "capacity",
+                "spot",
+                "userdata",
+                "ecs",
+                "secrets",
+                "drain",
+                "metadata",
+                "nixos",
+            ),
             ("ami", "instance_types", "capacity"),
         )
         if m is None:
             return None
         before = len(self.issues)
-        host = s.check_pattern(m.get("host", "ecs-node"), (*path, "host"), self.issues, HOST_RE, "a nixosConfigurations name such as ecs-node")
-        ami = s.check_pattern(m["ami"], (*path, "ami"), self.issues, AMI_RE, "an AMI id such as ami-0123456789abcdef0") if "ami" in m else None
+        host = s.check_pattern(
+            m.get("host", "ecs-node"),
+            (*path, "host"),
+            self.issues,
+            HOST_RE,
+            "a nixosConfigurations name such as ecs-node",
+        )
+        ami = (
+            s.check_pattern(
+                m["ami"],
+                (*path, "ami"),
+                self.issues,
+                AMI_RE,
+                "an AMI id such as ami-0123456789abcdef0",
+            )
+            if "ami" in m
+            else None
+        )
         instance_types = self.string_list(
-            m.get("instance_types", []), (*path, "instance_types"), INSTANCE_TYPE_RE, "an instance type such as m6i.large"
+            m.get("instance_types", []),
+            (*path, "instance_types"),
+            INSTANCE_TYPE_RE,
+            "an instance type such as m6i.large",
         )
         if len(set(instance_types)) != len(instance_types):
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
         spot = s.check_bool(m.get("spot", False), (*path, "spot"), self.issues)
-        userdata = s.check_enum(m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS)
-        ecs = s.parse_ecs(m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=bool(spot))
+        userdata = s.check_enum(
+            m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS
+        )
+        ecs = s.parse_ecs(
+            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=bool(spot)
+        )
         secrets = s.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
-        drain = s.parse_drain(m["drain"], (*path, "drain"), self.issues) if m.get("drain") is not None else None
+        drain = (
+            s.parse_drain(m["drain"], (*path, "drain"), self.issues)
+            if m.get("drain") is not None
+            else None
+        )
         hop_limit = 1
         if "metadata" in m:
             meta = self.mapping(m["metadata"], (*path, "metadata"), ("hop_limit",))
             if meta is not None and "hop_limit" in meta:
-                hop_limit = s.check_int(meta["hop_limit"], (*path, "metadata", "hop_limit"), self.issues, 1, 64) or 1
+                hop_limit = (
+                    s.check_int(
+                        meta["hop_limit"], (*path, "metadata", "hop_limit"), self.issues, 1, 64
+                    )
+                    or 1
+                )
         nixos: str | None = None
         if "nixos" in m:
             nixos = s.check_str(m["nixos"], (*path, "nixos"), self.issues)
@@ -176,7 +288,15 @@ class _Builder:
                     "E112",
                     "nixos module text is only used with `userdata: nix`; set it or move these options into the host configuration",
                 )
-        if len(self.issues) != before or None in (host, ami, capacity, spot, userdata, ecs, secrets):
+        if len(self.issues) != before or None in (
+            host,
+            ami,
+            capacity,
+            spot,
+            userdata,
+            ecs,
+            secrets,
+        ):
             return None
         assert host and ami and capacity and userdata and ecs is not None and secrets is not None
         return Group(
@@ -202,22 +322,40 @@ class _Builder:
             return None
         low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000)
         high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000)
-        desired = s.check_int(m.get("desired", low), (*path, "desired"), self.issues, 0, 10000) if low is not None else None
+        desired = (
+            s.check_int(m.get("desired", low), (*path, "desired"), self.issues, 0, 10000)
+            if low is not None
+            else None
+        )
         if low is None or high is None or desired is None:
             return None
         if low > high:
             self.error((*path, "min"), "E109", f"min {low} is greater than max {high}")
             return None
         if not low <= desired <= high:
-            self.error((*path, "desired"), "E109", f"desired {desired} is outside [min {low}, max {high}]")
+            self.error(
+                (*path, "desired"), "E109", f"desired {desired} is outside [min {low}, max {high}]"
+            )
             return None
         return Capacity(low, high, desired)
 
-    def service(self, cluster: str, name: str, value: object, path: Path, groups: dict[str, object]) -> Service | None:
+    def service(
+        self, cluster: str, name: str, value: object, path: Path, groups: dict[str, object]
+    ) -> Service | None:
         m = self.mapping(
             value,
             path,
-            ("group", "image", "cpu", "memory", "port", "desired", "environment", "secrets", "scaling"),
+            (
+                "group",
+                "image",
+                "cpu",
+                "memory",
+                "port",
+                "desired",
+                "environment",
+                "secrets",
+                "scaling",
+            ),
             ("group", "image", "memory"),
         )
         if m is None:
@@ -226,32 +364,71 @@ class _Builder:
         group = s.check_str(m["group"], (*path, "group"), self.issues) if "group" in m else None
         if group is not None and group not in groups:
             self.error(
-                (*path, "group"), "E108", f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})"
+                (*path, "group"),
+                "E108",
+                f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
             )
-        image = s.check_pattern(m["image"], (*path, "image"), self.issues, IMAGE_RE, "a container image reference") if "image" in m else None
+        image = (
+            s.check_pattern(
+                m["image"], (*path, "image"), self.issues, IMAGE_RE, "a container image reference"
+            )
+            if "image" in m
+            else None
+        )
         cpu = s.check_int(m.get("cpu", 256), (*path, "cpu"), self.issues, 0, 196608)
-        memory = s.check_int(m["memory"], (*path, "memory"), self.issues, 4, 1048576) if "memory" in m else None
-        port = s.check_int(m["port"], (*path, "port"), self.issues, 1, 65535) if m.get("port") is not None else None
+        memory = (
+            s.check_int(m["memory"], (*path, "memory"), self.issues, 4, 1048576)
+            if "memory" in m
+            else None
+        )
+        port = (
+            s.check_int(m["port"], (*path, "port"), self.issues, 1, 65535)
+            if m.get("port") is not None
+            else None
+        )
         desired = s.check_int(m.get("desired", 1), (*path, "desired"), self.issues, 0, 10000)
         environment = s.check_string_map(
             m.get("environment", {}),
             (*path, "environment"),
             self.issues,
-            key_rule=(ENV_NAME_RE, "an environment variable name: letters, digits and _, not starting with a digit"),
+            key_rule=(
+                ENV_NAME_RE,
+                "an environment variable name: letters, digits and _, not starting with a digit",
+            ),
             value_max=32768,
         )
         secrets = s.check_string_map(
             m.get("secrets", {}),
             (*path, "secrets"),
             self.issues,
-            key_rule=(ENV_NAME_RE, "an environment variable name: letters, digits and _, not starting with a digit"),
-            value_rule=(s.PARAMETER_RE, "an SSM parameter name with a leading slash, e.g. /prod/db/password"),
+            key_rule=(
+                ENV_NAME_RE,
+                "an environment variable name: letters, digits and _, not starting with a digit",
+            ),
+            value_rule=(
+                s.PARAMETER_RE,
+                "an SSM parameter name with a leading slash, e.g. /prod/db/password",
+            ),
         )
         if environment and secrets:
             for both in sorted(set(environment) & set(secrets)):
-                self.error((*path, "secrets", both), s.E_VALUE, f"{both} is set both in environment and in secrets")
-        scaling = self.scaling(m["scaling"], (*path, "scaling")) if m.get("scaling") is not None else None
-        if len(self.issues) != before or None in (group, image, cpu, memory, desired, environment, secrets):
+                self.error(
+                    (*path, "secrets", both),
+                    s.E_VALUE,
+                    f"{both} is set both in environment and in secrets",
+                )
+        scaling = (
+            self.scaling(m["scaling"], (*path, "scaling")) if m.get("scaling") is not None else None
+        )
+        if len(self.issues) != before or None in (
+            group,
+            image,
+            cpu,
+            memory,
+            desired,
+            environment,
+            secrets,
+        ):
             return None
         assert group and image and cpu is not None and memory is not None and desired is not None
         return Service(
@@ -276,7 +453,11 @@ class _Builder:
         before = len(self.issues)
         low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000) if "min" in m else None
         high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000) if "max" in m else None
-        tracking = self.target_tracking(m["target_tracking"], (*path, "target_tracking")) if "target_tracking" in m else None
+        tracking = (
+            self.target_tracking(m["target_tracking"], (*path, "target_tracking"))
+            if "target_tracking" in m
+            else None
+        )
         steps: list[StepPolicy] = []
         if "step" in m:
             raw = m["step"]
@@ -288,29 +469,54 @@ class _Builder:
                     policy = self.step_policy(item, (*path, "step", index))
                     if policy is not None:
                         if policy.name in names:
-                            self.error((*path, "step", index, "name"), s.E_VALUE, f"step policy name {policy.name!r} is used twice")
+                            self.error(
+                                (*path, "step", index, "name"),
+                                s.E_VALUE,
+                                f"step policy name {policy.name!r} is used twice",
+                            )
                         names.add(policy.name)
                         steps.append(policy)
         if "target_tracking" in m and "step" in m:
             self.error(
-                (*path, "step"), "E112", "use either target_tracking or step policies, not both: their scale-in decisions would fight"
+                (*path, "step"),
+                "E112",
+                "use either target_tracking or step policies, not both: their scale-in decisions would fight",
             )
         if len(self.issues) != before or low is None or high is None:
             return None
         return Scaling(low, high, tracking, tuple(steps), path)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
-        m = self.mapping(value, path, ("metric", "target", "scale_in_cooldown", "scale_out_cooldown", "disable_scale_in"), ("metric", "target"))
+        m = self.mapping(
+            value,
+            path,
+            ("metric", "target", "scale_in_cooldown", "scale_out_cooldown", "disable_scale_in"),
+            ("metric", "target"),
+        )
         if m is None:
             return None
         before = len(self.issues)
-        metric = s.check_enum(m["metric"], (*path, "metric"), self.issues, tuple(TARGET_METRICS)) if "metric" in m else None
+        metric = (
+            s.check_enum(m["metric"], (*path, "metric"), self.issues, tuple(TARGET_METRICS))
+            if "metric" in m
+            else None
+        )
         target = self.number(m["target"], (*path, "target")) if "target" in m else None
         if target is not None and not 0 < target <= 100:
-            self.error((*path, "target"), s.E_VALUE, f"target {target:g} must be a utilisation percentage in (0, 100]")
-        scale_in = s.check_int(m.get("scale_in_cooldown", 300), (*path, "scale_in_cooldown"), self.issues, 0, 86400)
-        scale_out = s.check_int(m.get("scale_out_cooldown", 60), (*path, "scale_out_cooldown"), self.issues, 0, 86400)
-        disable = s.check_bool(m.get("disable_scale_in", False), (*path, "disable_scale_in"), self.issues)
+            self.error(
+                (*path, "target"),
+                s.E_VALUE,
+                f"target {target:g} must be a utilisation percentage in (0, 100]",
+            )
+        scale_in = s.check_int(
+            m.get("scale_in_cooldown", 300), (*path, "scale_in_cooldown"), self.issues, 0, 86400
+        )
+        scale_out = s.check_int(
+            m.get("scale_out_cooldown", 60), (*path, "scale_out_cooldown"), self.issues, 0, 86400
+        )
+        disable = s.check_bool(
+            m.get("disable_scale_in", False), (*path, "disable_scale_in"), self.issues
+        )
         if len(self.issues) != before or None in (metric, target, scale_in, scale_out, disable):
             return None
         assert metric and target is not None and scale_in is not None and scale_out is not None
@@ -320,23 +526,50 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("name", "alarm", "adjustment_type", "cooldown", "aggregation", "min_adjustment_magnitude", "steps"),
+            (
+                "name",
+                "alarm",
+                "adjustment_type",
+                "cooldown",
+                "aggregation",
+                "min_adjustment_magnitude",
+                "steps",
+            ),
             ("name", "alarm", "steps"),
         )
         if m is None:
             return None
         before = len(self.issues)
-        name = s.check_pattern(m["name"], (*path, "name"), self.issues, s.NAME_RE, NAME_RULE, s.E_NAME) if "name" in m else None
+        name = (
+            s.check_pattern(m["name"], (*path, "name"), self.issues, s.NAME_RE, NAME_RULE, s.E_NAME)
+            if "name" in m
+            else None
+        )
         alarm = self.alarm(m["alarm"], (*path, "alarm")) if "alarm" in m else None
-        adjustment = s.check_enum(m.get("adjustment_type", "ChangeInCapacity"), (*path, "adjustment_type"), self.issues, ADJUSTMENT_TYPES)
+        adjustment = s.check_enum(
+            m.get("adjustment_type", "ChangeInCapacity"),
+            (*path, "adjustment_type"),
+            self.issues,
+            ADJUSTMENT_TYPES,
+        )
         cooldown = s.check_int(m.get("cooldown", 300), (*path, "cooldown"), self.issues, 0, 86400)
-        aggregation = s.check_enum(m.get("aggregation", "Average"), (*path, "aggregation"), self.issues, AGGREGATIONS)
+        aggregation = s.check_enum(
+            m.get("aggregation", "Average"), (*path, "aggregation"), self.issues, AGGREGATIONS
+        )
         magnitude: int | None = None
         if "min_adjustment_magnitude" in m:
-            magnitude = s.check_int(m["min_adjustment_magnitude"], (*path, "min_adjustment_magnitude"), self.issues, 1, 10000)
+            magnitude = s.check_int(
+                m["min_adjustment_magnitude"],
+                (*path, "min_adjustment_magnitude"),
+                self.issues,
+                1,
+                10000,
+            )
             if adjustment != "PercentChangeInCapacity":
                 self.error(
-                    (*path, "min_adjustment_magnitude"), "E112", "min_adjustment_magnitude is only valid with adjustment_type PercentChangeInCapacity"
+                    (*path, "min_adjustment_magnitude"),
+                    "E112",
+                    "min_adjustment_magnitude is only valid with adjustment_type PercentChangeInCapacity",
                 )
         steps: list[Step] = []
         raw = m.get("steps")
@@ -351,7 +584,9 @@ class _Builder:
         if len(self.issues) != before or None in (name, alarm, adjustment, cooldown, aggregation):
             return None
         assert name and alarm and adjustment and cooldown is not None and aggregation
-        return StepPolicy(name, alarm, adjustment, cooldown, aggregation, magnitude, tuple(steps), path)
+        return StepPolicy(
+            name, alarm, adjustment, cooldown, aggregation, magnitude, tuple(steps), path
+        )
 
     def step(self, value: object, path: Path) -> Step | None:
         m = self.mapping(value, path, ("lower", "upper", "change"), ("change",))
@@ -360,7 +595,11 @@ class _Builder:
         before = len(self.issues)
         lower = self.optional_number(m, "lower", path)
         upper = self.optional_number(m, "upper", path)
-        change = s.check_int(m["change"], (*path, "change"), self.issues, -100000, 100000) if "change" in m else None
+        change = (
+            s.check_int(m["change"], (*path, "change"), self.issues, -100000, 100000)
+            if "change" in m
+            else None
+        )
         if len(self.issues) != before or change is None:
             return None
         return Step(lower, upper, change, path)
@@ -369,33 +608,91 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("metric", "namespace", "statistic", "period", "evaluation_periods", "threshold", "comparison"),
+            (
+                "metric",
+                "namespace",
+                "statistic",
+                "period",
+                "evaluation_periods",
+                "threshold",
+                "comparison",
+            ),
             ("metric", "threshold", "comparison"),
         )
         if m is None:
             return None
         before = len(self.issues)
-        metric = s.check_pattern(m["metric"], (*path, "metric"), self.issues, METRIC_RE, "a CloudWatch metric name") if "metric" in m else None
-        namespace = s.check_pattern(m.get("namespace", "AWS/ECS"), (*path, "namespace"), self.issues, METRIC_RE, "a CloudWatch namespace")
-        statistic = s.check_enum(m.get("statistic", "Average"), (*path, "statistic"), self.issues, STATISTICS)
+        metric = (
+            s.check_pattern(
+                m["metric"], (*path, "metric"), self.issues, METRIC_RE, "a CloudWatch metric name"
+            )
+            if "metric" in m
+            else None
+        )
+        namespace = s.check_pattern(
+            m.get("namespace", "AWS/ECS"),
+            (*path, "namespace"),
+            self.issues,
+            METRIC_RE,
+            "a CloudWatch namespace",
+        )
+        statistic = s.check_enum(
+            m.get("statistic", "Average"), (*path, "statistic"), self.issues, STATISTICS
+        )
         period = s.check_int(m.get("period", 60), (*path, "period"), self.issues, 10, 86400)
         if period is not None and period not in (10, 20, 30) and period % 60:
-            self.error((*path, "period"), s.E_VALUE, f"period {period} is not valid: use {VALID_PERIODS}")
-        evaluation_periods = s.check_int(m.get("evaluation_periods", 1), (*path, "evaluation_periods"), self.issues, 1, 100)
-        if period is not None and evaluation_periods is not None and period * evaluation_periods > 86400:
-            self.error((*path, "evaluation_periods"), s.E_VALUE, "period × evaluation_periods must not exceed one day (86400 s)")
+            self.error(
+                (*path, "period"), s.E_VALUE, f"period {period} is not valid: use {VALID_PERIODS}"
+            )
+        evaluation_periods = s.check_int(
+            m.get("evaluation_periods", 1), (*path, "evaluation_periods"), self.issues, 1, 100
+        )
+        if (
+            period is not None
+            and evaluation_periods is not None
+            and period * evaluation_periods > 86400
+        ):
+            self.error(
+                (*path, "evaluation_periods"),
+                s.E_VALUE,
+                "period × evaluation_periods must not exceed one day (86400 s)",
+            )
         threshold = self.number(m["threshold"], (*path, "threshold")) if "threshold" in m else None
-        comparison = s.check_enum(m["comparison"], (*path, "comparison"), self.issues, tuple(COMPARISONS)) if "comparison" in m else None
-        if len(self.issues) != before or None in (metric, namespace, statistic, period, evaluation_periods, threshold, comparison):
+        comparison = (
+            s.check_enum(m["comparison"], (*path, "comparison"), self.issues, tuple(COMPARISONS))
+            if "comparison" in m
+            else None
+        )
+        if len(self.issues) != before or None in (
+            metric,
+            namespace,
+            statistic,
+            period,
+            evaluation_periods,
+            threshold,
+            comparison,
+        ):
             return None
-        assert metric and namespace and statistic and period and evaluation_periods and threshold is not None and comparison
-        return Alarm(metric, namespace, statistic, period, evaluation_periods, threshold, comparison, path)
+        assert (
+            metric
+            and namespace
+            and statistic
+            and period
+            and evaluation_periods
+            and threshold is not None
+            and comparison
+        )
+        return Alarm(
+            metric, namespace, statistic, period, evaluation_periods, threshold, comparison, path
+        )
 
 
 def diagnose(document: Document, issues: list[Issue]) -> Report:
     report = Report()
     for duplicate in document.duplicates:
-        report.add("E102", duplicate.message, Location(document.path, duplicate.line, duplicate.column))
+        report.add(
+            "E102", duplicate.message, Location(document.path, duplicate.line, duplicate.column)
+        )
     for issue in issues:
         location = document.locate(issue.path, key=issue.code in ("E101", "E105"))
         report.add(issue.code, issue.message, location)

@@ -150,7 +150,9 @@ class Fleet:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""
         cluster_name, _, group_name = key.partition("/")
         if cluster_name not in self.clusters:
-            raise KeyError(f"no cluster {cluster_name!r} (clusters: {', '.join(self.clusters) or 'none'})")
+            raise KeyError(
+                f"no cluster {cluster_name!r} (clusters: {', '.join(self.clusters) or 'none'})"
+            )
         cluster = self.clusters[cluster_name]
         if group_name not in cluster.groups:
             raise KeyError(

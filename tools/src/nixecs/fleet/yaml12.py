@@ -22,7 +22,8 @@ from ..diagnostics import Location
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-Path = tuple[str | int, ...]
+# Keys in a raw YAML document can be any scalar, so a path holds objects.
+Path = tuple[object, ...]
 
 try:
     from yaml._yaml import CParser as _Parser
@@ -49,7 +50,9 @@ MAX_NODES = 2_000_000
 PLAIN = "nixecs:plain"  # an untagged plain scalar, resolved by resolve_plain()
 
 _INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN")
+_FLOAT_RE = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"
+)
 _NULLS = frozenset({"~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -99,7 +102,7 @@ class _Yaml12Resolver(yaml.resolver.BaseResolver):
         return MAP
 
 
-class _Composer(_Parser, _Yaml12Resolver):  # type: ignore[misc,valid-type]
+class _Composer(_Parser, _Yaml12Resolver):
     def __init__(self, text: str) -> None:
         _Parser.__init__(self, text)
         _Yaml12Resolver.__init__(self)
@@ -108,7 +111,11 @@ class _Composer(_Parser, _Yaml12Resolver):  # type: ignore[misc,valid-type]
 if not HAVE_LIBYAML:  # pragma: no cover
 
     class _PureComposer(
-        yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Yaml12Resolver
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        _Yaml12Resolver,
     ):
         def __init__(self, text: str) -> None:
             yaml.reader.Reader.__init__(self, text)
@@ -175,9 +182,18 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
     if tag == NULL:
         return None
     if tag == BOOL:
-        if text.lower() in ("true", "false") and text in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        if text.lower() in ("true", "false") and text in (
+            "true",
+            "True",
+            "TRUE",
+            "false",
+            "False",
+            "FALSE",
+        ):
             return text.lower() == "true"
-        raise YamlError(f"{text!r} is not a boolean", node.start_mark.line + 1, node.start_mark.column + 1)
+        raise YamlError(
+            f"{text!r} is not a boolean", node.start_mark.line + 1, node.start_mark.column + 1
+        )
     if tag == INT:
         try:
             if text.startswith("0o"):
@@ -186,7 +202,9 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
                 return int(text[2:], 16)
             return int(text, 10)
         except ValueError:
-            raise YamlError(f"{text!r} is not an integer", node.start_mark.line + 1, node.start_mark.column + 1) from None
+            raise YamlError(
+                f"{text!r} is not an integer", node.start_mark.line + 1, node.start_mark.column + 1
+            ) from None
     if tag == FLOAT:
         lowered = text.lower()
         if lowered in (".inf", "+.inf"):
@@ -198,7 +216,9 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
         try:
             return float(text)
         except ValueError:
-            raise YamlError(f"{text!r} is not a number", node.start_mark.line + 1, node.start_mark.column + 1) from None
+            raise YamlError(
+                f"{text!r} is not a number", node.start_mark.line + 1, node.start_mark.column + 1
+            ) from None
     raise YamlError(
         f"tag {tag!r} is not supported in a fleet file (write plain values)",
         node.start_mark.line + 1,
@@ -206,7 +226,9 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
     )
 
 
-def _walk(root: yaml.Node) -> tuple[object, dict[Path, tuple[int, int]], dict[Path, tuple[int, int]], list[YamlError]]:
+def _walk(
+    root: yaml.Node,
+) -> tuple[object, dict[Path, tuple[int, int]], dict[Path, tuple[int, int]], list[YamlError]]:
     positions: dict[Path, tuple[int, int]] = {}
     duplicates: list[YamlError] = []
     key_positions: dict[Path, tuple[int, int]] = {}
@@ -225,35 +247,59 @@ def _walk(root: yaml.Node) -> tuple[object, dict[Path, tuple[int, int]], dict[Pa
     def build_new(node: yaml.Node, path: Path, depth: int) -> object:
         budget[0] -= 1
         if budget[0] < 0:
-            raise YamlError("document has too many nodes", node.start_mark.line + 1, node.start_mark.column + 1)
+            raise YamlError(
+                "document has too many nodes", node.start_mark.line + 1, node.start_mark.column + 1
+            )
         if depth > 200:
-            raise YamlError("document is nested too deeply", node.start_mark.line + 1, node.start_mark.column + 1)
+            raise YamlError(
+                "document is nested too deeply",
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+            )
         mark = node.start_mark
         positions[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             return _construct_scalar(node)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != SEQ:
-                raise YamlError(f"tag {node.tag!r} is not supported in a fleet file", mark.line + 1, mark.column + 1)
+                raise YamlError(
+                    f"tag {node.tag!r} is not supported in a fleet file",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
             return [build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
             if node.tag != MAP:
-                raise YamlError(f"tag {node.tag!r} is not supported in a fleet file", mark.line + 1, mark.column + 1)
+                raise YamlError(
+                    f"tag {node.tag!r} is not supported in a fleet file",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
             result: dict[object, object] = {}
             for key_node, value_node in node.value:
                 key_mark = key_node.start_mark
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise YamlError("mapping keys must be plain scalars", key_mark.line + 1, key_mark.column + 1)
+                    raise YamlError(
+                        "mapping keys must be plain scalars", key_mark.line + 1, key_mark.column + 1
+                    )
                 if key_node.tag == PLAIN and key_node.value == "<<":
-                    raise YamlError("merge keys (<<) are YAML 1.1, not 1.2: write the keys out", key_mark.line + 1, key_mark.column + 1)
+                    raise YamlError(
+                        "merge keys (<<) are YAML 1.1, not 1.2: write the keys out",
+                        key_mark.line + 1,
+                        key_mark.column + 1,
+                    )
                 key = _construct_scalar(key_node)
                 if isinstance(key, float) and math.isnan(key):
                     raise YamlError("NaN cannot be a key", key_mark.line + 1, key_mark.column + 1)
-                child = (*path, key)  # type: ignore[misc]
+                child = (*path, key)
                 if key in result:
                     first = key_positions[child]
                     duplicates.append(
-                        YamlError(f"duplicate key {key!r} (first written at line {first[0]})", key_mark.line + 1, key_mark.column + 1)
+                        YamlError(
+                            f"duplicate key {key!r} (first written at line {first[0]})",
+                            key_mark.line + 1,
+                            key_mark.column + 1,
+                        )
                     )
                     continue
                 key_positions[child] = (key_mark.line + 1, key_mark.column + 1)
@@ -277,8 +323,8 @@ def _decode(data: bytes) -> str:
 
 
 def _first_document(composer: _Composer) -> yaml.Node | None:
-    node = composer.get_single_node()
-    return node  # type: ignore[no-any-return]
+    node: yaml.Node | None = composer.get_single_node()
+    return node
 
 
 def load(data: bytes | str, path: str) -> Document:
@@ -287,14 +333,18 @@ def load(data: bytes | str, path: str) -> Document:
     if "\x00" in text:
         offset = text.index("\x00")
         line = text.count("\n", 0, offset) + 1
-        raise YamlError("NUL character in the file", line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+        raise YamlError(
+            "NUL character in the file", line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+        )
     composer = None
     try:
         composer = _Composer(text)
         node = _first_document(composer)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+        message = (
+            " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+        )
         if mark is None:
             raise YamlError(message, 1, 1) from None
         raise YamlError(message, mark.line + 1, mark.column + 1) from None
@@ -302,9 +352,13 @@ def load(data: bytes | str, path: str) -> Document:
         offset = max(0, min(int(error.position), len(text)))
         line = text.count("\n", 0, offset) + 1
         column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        raise YamlError(f"character #x{error.character:04x} is not allowed in YAML", line, column) from None
+        raise YamlError(
+            f"character #x{error.character:04x} is not allowed in YAML", line, column
+        ) from None
     except yaml.YAMLError as error:
-        raise YamlError(str(error).splitlines()[0] if str(error) else "invalid YAML", 1, 1) from None
+        raise YamlError(
+            str(error).splitlines()[0] if str(error) else "invalid YAML", 1, 1
+        ) from None
     finally:
         dispose = getattr(composer, "dispose", None) if composer is not None else None
         if dispose is not None:
