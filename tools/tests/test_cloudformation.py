@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from conftest import EXAMPLES, require
 from nixecs import naming
-from nixecs.cloudformation import LogicalIds, build_stack, dump_template
+from nixecs.cloudformation import LogicalIds, build_stack, dump_template, name_clashes
 from nixecs.cloudformation.compute import user_data
 from nixecs.cloudformation.iam import UNSCOPABLE_ACTIONS
 from nixecs.fleet import load_fleet
@@ -775,6 +775,64 @@ clusters:
               aggregation: Average
               steps: [{upper: 0, change: -1}]
 """
+
+
+def test_name_clashes_across_clusters_and_policies(tmp_path: Path) -> None:
+    group = "{ami: ami-0123456789abcdef0, instance_types: [t3.small], capacity: {min: 0, max: 1, desired: 0}}"
+    alarm = '{metric: CPUUtilization, period: 60, evaluation_periods: 1, threshold: 80, comparison: ">="}'
+    fleet = write_fleet(
+        tmp_path,
+        f"""\
+        version: 1
+        region: us-east-1
+        clusters:
+          prod:
+            subnets: [subnet-0a1b2c3d]
+            security_groups: [sg-0a1b2c3d]
+            groups:
+              eu-web: {group}
+            services:
+              a:
+                group: eu-web
+                image: nginx
+                cpu: 128
+                memory: 128
+                desired: 1
+                scaling: {{min: 1, max: 2, step: [{{name: b-alarm, alarm: {alarm}, steps: [{{lower: 0, change: 1}}]}}]}}
+              a-b:
+                group: eu-web
+                image: nginx
+                cpu: 128
+                memory: 128
+                desired: 1
+                scaling: {{min: 1, max: 2, step: [{{name: alarm, alarm: {alarm}, steps: [{{lower: 0, change: 1}}]}}]}}
+          prod-eu:
+            subnets: [subnet-0a1b2c3d]
+            security_groups: [sg-0a1b2c3d]
+            groups:
+              web: {group}
+        """,
+    )
+    clashes = {(c.what, c.name): c for c in name_clashes(fleet)}
+    assert set(clashes) == {
+        ("Auto Scaling group, launch template and capacity provider", "nixecs-prod-eu-web"),
+        ("CloudWatch alarm", "nixecs-prod-a-b-alarm"),
+    }
+    groups = clashes[
+        "Auto Scaling group, launch template and capacity provider", "nixecs-prod-eu-web"
+    ]
+    assert groups.owners == ("prod/eu-web", "prod-eu/web")
+    assert groups.paths == (
+        ("clusters", "prod", "groups", "eu-web"),
+        ("clusters", "prod-eu", "groups", "web"),
+    )
+    assert "prod/eu-web and prod-eu/web" in groups.message
+    assert clashes["CloudWatch alarm", "nixecs-prod-a-b-alarm"].owners == (
+        "prod/a/b-alarm",
+        "prod/a-b/alarm",
+    )
+    assert name_clashes(load_fleet(EXAMPLES / "fleet.yml")) == []
+    assert name_clashes(write_fleet(tmp_path, COLLIDING, "colliding.yml")) == []
 
 
 # --- YAML text --------------------------------------------------------------------------

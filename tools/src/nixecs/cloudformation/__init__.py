@@ -1,11 +1,13 @@
 """CloudFormation: one stack per cluster (DESIGN §7).
 
 `build_stack(fleet, cluster, userdata)` gives a cluster's template as JSON-shaped data and
-`dump_template(template)` the deterministic YAML text `nixecs render` writes.
+`dump_template(template)` the deterministic YAML text `nixecs render` writes;
+`name_clashes(fleet)` lists AWS names two subjects would share (for `nixecs validate`).
 """
 
+from .clashes import NameClash, name_clashes
 from .dump import dump_template
 from .ids import LogicalIds
 from .template import build_stack
 
-__all__ = ["LogicalIds", "build_stack", "dump_template"]
+__all__ = ["LogicalIds", "NameClash", "build_stack", "dump_template", "name_clashes"]
