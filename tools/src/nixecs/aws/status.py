@@ -327,6 +327,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
     """The readable form: one block of tables per cluster."""
     import io
 
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -342,7 +343,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             f"  tasks running {_n(cluster['running_tasks'])} pending {_n(cluster['pending_tasks'])}",
             highlight=False,
         )
-        groups = Table(title="groups", title_justify="left", show_edge=False)
+        groups = Table(title="groups", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
         for column in (
             "group",
             "desired",
@@ -369,7 +370,9 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             console.print(groups)
         else:
             console.print("  no Auto Scaling groups")
-        services = Table(title="services", title_justify="left", show_edge=False)
+        services = Table(
+            title="services", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
+        )
         for column in (
             "service",
             "desired",
@@ -408,7 +411,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
         else:
             console.print("  no services")
         console.print()
-    return buffer.getvalue().rstrip() + "\n"
+    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines()) + "\n"
 
 
 def _n(value: Any) -> str:
