@@ -1,0 +1,239 @@
+"""`nixecs roll` with botocore's Stubber (moto has no instance refresh): the exact
+StartInstanceRefresh request, progress until the end, exit codes by outcome, following a
+refresh already running, and auto rollback only where AWS allows it."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from aws_fixtures import run_cli, stubbed_clients
+from nixecs.aws.roll import parse_checkpoints
+
+_stubbed = pytest.fixture(name="stubbed")(stubbed_clients)
+
+ASG = "nixecs-prod-web"
+
+
+def _group(version: str = "3", mixed: bool = False) -> dict[str, Any]:
+    group: dict[str, Any] = {
+        "AutoScalingGroupName": ASG,
+        "MinSize": 1,
+        "MaxSize": 4,
+        "DesiredCapacity": 2,
+        "DefaultCooldown": 300,
+        "AvailabilityZones": ["us-east-1a"],
+        "HealthCheckType": "EC2",
+        "CreatedTime": datetime.datetime(2026, 1, 1),
+    }
+    spec = {"LaunchTemplateId": "lt-0abc", "LaunchTemplateName": ASG, "Version": version}
+    if mixed:
+        group["MixedInstancesPolicy"] = {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": spec,
+                "Overrides": [{"InstanceType": "c6i.large"}, {"InstanceType": "c5.large"}],
+            },
+            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 0},
+        }
+    else:
+        group["LaunchTemplate"] = spec
+    return group
+
+
+def _refresh(status: str, percent: int, reason: str = "") -> dict[str, Any]:
+    refresh: dict[str, Any] = {
+        "InstanceRefreshId": "r-1",
+        "AutoScalingGroupName": ASG,
+        "Status": status,
+        "PercentageComplete": percent,
+        "InstancesToUpdate": (100 - percent) // 50,
+    }
+    if reason:
+        refresh["StatusReason"] = reason
+    return refresh
+
+
+def _expect_start(
+    stubbed: Any, group: dict[str, Any], preferences: dict[str, Any], desired: dict[str, Any]
+) -> Any:
+    autoscaling = stubbed("autoscaling")
+    ec2 = stubbed("ec2")
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [group]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "describe_instance_refreshes", {"InstanceRefreshes": []}, {"AutoScalingGroupName": ASG}
+    )
+    ec2.add_response(
+        "describe_launch_templates",
+        {
+            "LaunchTemplates": [
+                {"LaunchTemplateId": "lt-0abc", "LaunchTemplateName": ASG, "LatestVersionNumber": 4}
+            ]
+        },
+        {"LaunchTemplateIds": ["lt-0abc"]},
+    )
+    autoscaling.add_response(
+        "start_instance_refresh",
+        {"InstanceRefreshId": "r-1"},
+        {
+            "AutoScalingGroupName": ASG,
+            "Strategy": "Rolling",
+            "DesiredConfiguration": desired,
+            "Preferences": preferences,
+        },
+    )
+    return autoscaling
+
+
+def _expect_progress(autoscaling: Any, *states: dict[str, Any]) -> None:
+    for state in states:
+        autoscaling.add_response(
+            "describe_instance_refreshes",
+            {"InstanceRefreshes": [state]},
+            {"AutoScalingGroupName": ASG, "InstanceRefreshIds": ["r-1"]},
+        )
+
+
+LT4 = {"LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "4"}}
+
+
+def test_roll_starts_a_refresh_with_exact_preferences_and_succeeds(stubbed, capsys):
+    preferences = {
+        "MinHealthyPercentage": 90,
+        "SkipMatching": True,
+        "AutoRollback": True,
+        "CheckpointPercentages": [50, 100],
+        "CheckpointDelay": 600,
+    }
+    autoscaling = _expect_start(stubbed, _group("3"), preferences, LT4)
+    _expect_progress(
+        autoscaling, _refresh("Pending", 0), _refresh("InProgress", 50), _refresh("Successful", 100)
+    )
+    result = run_cli(
+        capsys, ["--region", "us-east-1", "roll", "prod/web", "--checkpoints", "50,100"]
+    )
+    assert result.code == 0, result.err
+    assert result.out == f"{ASG}: instance refresh r-1 Successful (100%)\n"
+    assert "instance refresh" in result.err and "InProgress" in result.err  # progress on stderr
+    autoscaling.assert_no_pending_responses()
+    stubbed("ec2").assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("outcome", ["Failed", "Cancelled", "RollbackSuccessful"])
+def test_roll_exits_1_unless_successful(stubbed, capsys, outcome):
+    preferences = {"MinHealthyPercentage": 75, "SkipMatching": True, "AutoRollback": False}
+    autoscaling = _expect_start(stubbed, _group("3"), preferences, LT4)
+    _expect_progress(
+        autoscaling,
+        _refresh("InProgress", 50),
+        _refresh(outcome, 50, "instances failed health checks"),
+    )
+    result = run_cli(
+        capsys,
+        [
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+            "roll",
+            "prod/web",
+            "--min-healthy",
+            "75",
+            "--no-rollback",
+        ],
+    )
+    assert result.code == 1
+    document = result.json()
+    assert (
+        document["status"] == outcome
+        and document["status_reason"] == "instances failed health checks"
+    )
+    autoscaling.assert_no_pending_responses()
+
+
+def test_no_auto_rollback_while_the_group_follows_latest(stubbed, capsys):
+    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": False}
+    autoscaling = _expect_start(stubbed, _group("$Latest"), preferences, LT4)
+    _expect_progress(autoscaling, _refresh("Successful", 100))
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web"])
+    assert result.code == 0, result.err
+    assert "auto rollback is not available" in result.err
+    autoscaling.assert_no_pending_responses()
+
+
+def test_mixed_instances_groups_keep_their_overrides(stubbed, capsys):
+    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": True}
+    desired = {
+        "MixedInstancesPolicy": {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0abc", "Version": "4"},
+                "Overrides": [{"InstanceType": "c6i.large"}, {"InstanceType": "c5.large"}],
+            },
+            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 0},
+        }
+    }
+    autoscaling = _expect_start(stubbed, _group("2", mixed=True), preferences, desired)
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web", "--no-wait"])
+    assert result.code == 0, result.err
+    assert "r-1" in result.out
+    autoscaling.assert_no_pending_responses()
+
+
+def test_a_refresh_already_running_is_followed_not_duplicated(stubbed, capsys):
+    autoscaling = stubbed("autoscaling")
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [_group()]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "describe_instance_refreshes",
+        {
+            "InstanceRefreshes": [
+                _refresh("Successful", 100) | {"InstanceRefreshId": "r-0"},
+                _refresh("InProgress", 30),
+            ]
+        },
+        {"AutoScalingGroupName": ASG},
+    )
+    _expect_progress(autoscaling, _refresh("Successful", 100))  # no StartInstanceRefresh stubbed
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web"])
+    assert result.code == 0, result.err
+    assert "following instance refresh r-1 already in progress" in result.err
+    autoscaling.assert_no_pending_responses()
+
+
+def test_missing_group_and_bad_arguments(stubbed, capsys):
+    autoscaling = stubbed("autoscaling")
+    autoscaling.add_response(
+        "describe_auto_scaling_groups", {"AutoScalingGroups": []}, {"AutoScalingGroupNames": [ASG]}
+    )
+    missing = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web"])
+    assert (
+        missing.code == 1
+        and "no Auto Scaling group nixecs-prod-web (deploy the cluster first)" in missing.err
+    )
+    assert run_cli(capsys, ["--region", "us-east-1", "roll", "prod"]).code == 2
+    assert (
+        run_cli(
+            capsys, ["--region", "us-east-1", "roll", "prod/web", "--checkpoints", "100,50"]
+        ).code
+        == 2
+    )
+    assert (
+        run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web", "--min-healthy", "101"]).code
+        == 2
+    )
+
+
+def test_parse_checkpoints():
+    assert parse_checkpoints("50,100") == (50, 100)
+    assert parse_checkpoints("") == ()
+    for bad in ("0,50", "50,50", "a", "20,101"):
+        with pytest.raises(ValueError):
+            parse_checkpoints(bad)
