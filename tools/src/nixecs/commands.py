@@ -50,7 +50,7 @@ def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
         Diagnostic(
             "E113",
             f"nixos module text does not parse: {error.message} (line {error.line}, column {error.column} of the text)",
-            fleet.document.locate((*groups[key].path, "nixos")),
+            fleet.document.locate_in_block((*groups[key].path, "nixos"), error.line, error.column),
         )
         for key, error in parse_texts(texts).items()
     ]

@@ -147,9 +147,11 @@ class Document:
         positions: dict[Path, tuple[int, int]],
         key_positions: dict[Path, tuple[int, int]],
         duplicates: list[YamlError] | None = None,
+        text: str = "",
     ) -> None:
         self.path = path
         self.value = value
+        self.text = text
         self._positions = positions
         self._key_positions = key_positions
         # Duplicate keys are reported with the schema errors, not instead of them.
@@ -171,6 +173,26 @@ class Document:
             if not probe:
                 return Location(self.path, 1, 1)
             probe = probe[:-1]
+
+    def locate_in_block(self, at: Path, line: int, column: int) -> Location:
+        """Where (line, column) of the text of the literal block scalar at `at` (`key: |`)
+        is in the file; the scalar's own position when it is not a literal block."""
+        start = self.locate(at)
+        lines = self.text.split("\n")
+        header = lines[start.line - 1][start.column - 1 :] if start.line <= len(lines) else ""
+        if not header.startswith("|"):
+            return start
+        target = start.line + line  # block content starts on the line after the indicator
+        if target > len(lines):
+            return start
+        content = lines[target - 1]
+        indent = len(content) - len(content.lstrip(" "))
+        # The block's indentation is that of its first non-empty line.
+        for candidate in lines[start.line : target]:
+            if candidate.strip():
+                indent = len(candidate) - len(candidate.lstrip(" "))
+                break
+        return Location(self.path, target, indent + column)
 
 
 def _construct_scalar(node: yaml.ScalarNode) -> object:
@@ -369,7 +391,7 @@ def load(data: bytes | str, path: str) -> Document:
         value, positions, key_positions, duplicates = _walk(node)
     except RecursionError:
         raise YamlError("document is nested too deeply", 1, 1) from None
-    return Document(path, value, positions, key_positions, duplicates)
+    return Document(path, value, positions, key_positions, duplicates, text)
 
 
 def iter_paths(value: object, path: Path = ()) -> Iterator[tuple[Path, object]]:

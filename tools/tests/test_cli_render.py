@@ -1,0 +1,138 @@
+"""`validate`, `render`, `userdata` and `scaling check` as DESIGN §6 specifies them: files,
+exit codes, diagnostics on stderr, JSON output, determinism, atomic and all-or-nothing writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, REPO
+
+DIAGNOSTIC_LINE = r"^\S+:\d+:\d+: (error|warning)\[[EW]\d{3}\]: "
+
+
+def nixecs(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "nixecs", *args], cwd=cwd, capture_output=True, check=False, env=env)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_render_writes_manifest_stacks_and_userdata(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    assert sorted(tree_digest(out)) == [
+        "manifest.json",
+        "prod/groups/web.userdata",
+        "prod/groups/workers.userdata",
+        "prod/stack.yaml",
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    web = manifest["clusters"]["prod"]["groups"]["web"]
+    data = (out / "prod/groups/web.userdata").read_bytes()
+    assert web == {
+        "userdata": "prod/groups/web.userdata",
+        "format": "settings",
+        "bytes": len(data),
+        "gzip": False,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert data.startswith(b"#nixecs-settings v1\n")
+    assert (out / "prod/groups/workers.userdata").read_bytes().startswith(b"# nixecs-userdata v1 cluster=prod group=workers")
+    # the userdata command prints exactly the rendered bytes
+    assert nixecs("userdata", str(EXAMPLES / "fleet.yml"), "prod/web").stdout == data
+    assert nixecs("userdata", str(EXAMPLES / "fleet.yml"), "prod/web", "--format", "nix").stdout.startswith(b"# nixecs-userdata v1")
+
+
+def test_render_is_deterministic_across_processes(tmp_path: Path) -> None:
+    digests = []
+    for seed in ("0", "12345"):
+        out = tmp_path / f"out-{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        assert nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out), env=env).returncode == 0
+        digests.append(tree_digest(out))
+    assert digests[0] == digests[1]
+
+
+def test_invalid_fleet_writes_nothing_and_leaves_a_previous_render_intact(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out)).returncode == 0
+    before = tree_digest(out)
+    broken = tmp_path / "fleet.yml"
+    broken.write_text((EXAMPLES / "fleet.yml").read_text().replace("min: 2, max: 10", "min: 12, max: 10"))
+    result = nixecs("render", str(broken), "-o", str(out))
+    assert result.returncode == 2
+    assert result.stdout == b""
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and f"{broken}:16:25: error[E109]: min 12 is greater than max 10" == lines[0]
+    assert tree_digest(out) == before
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no temporary files left behind
+
+
+def test_validate_exit_codes_and_json(tmp_path: Path) -> None:
+    ok = nixecs("--output", "json", "validate", str(EXAMPLES / "fleet.yml"))
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {"valid": True, "diagnostics": []}
+    bad = tmp_path / "bad.yml"
+    bad.write_text("version: 1\nregion: us-east-1\nclusters: {a b: {}}\nextra: 1\n")
+    result = nixecs("--output", "json", "validate", str(bad))
+    assert result.returncode == 2
+    payload = json.loads(result.stdout)
+    assert payload["valid"] is False
+    assert [(d["line"], d["column"], d["code"]) for d in payload["diagnostics"]] == [(3, 12, "E105"), (4, 1, "E101")]
+    assert b"Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
+    for args in (("render", str(EXAMPLES / "fleet.yml")), ("userdata", str(EXAMPLES / "fleet.yml"), "prod/nope"), ("nosuch",)):
+        result = nixecs(*args)
+        assert result.returncode == 2, args
+        assert b"Traceback" not in result.stderr and result.stderr.strip(), args
+    missing = nixecs("validate", str(tmp_path / "missing.yml"))
+    assert missing.returncode == 2 and b"error[E100]: cannot read the file" in missing.stderr
+
+
+def test_scaling_check_shows_w201_for_the_article(tmp_path: Path) -> None:
+    result = nixecs("scaling", "check", str(EXAMPLES / "blog.yml"))
+    assert result.returncode == 0
+    stderr = result.stderr.decode()
+    assert "warning[W201]" in stderr and "warning[W202]" in stderr
+    for line in stderr.splitlines():
+        assert line.startswith(str(EXAMPLES / "blog.yml")), line
+
+
+@pytest.mark.nix
+def test_validate_reports_nixos_syntax_errors_at_the_group(tmp_path: Path, nix_instantiate: str) -> None:
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text((EXAMPLES / "fleet.yml").read_text().replace("boot.kernel.sysctl.\"vm.swappiness\" = 10;", "boot.kernel = ;"))
+    result = nixecs("validate", str(fleet))
+    assert result.returncode == 2
+    (line,) = result.stderr.decode().splitlines()
+    # line 4, column 17 of the block is line 43 + 4 of the file, after the block's indent of 10
+    assert ":47:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'" in line
+
+
+def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(3)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(
+        (EXAMPLES / "fleet.yml").read_text().replace('boot.kernel.sysctl."vm.swappiness" = 10;', f'environment.etc.noise.text = "{noise}";')
+    )
+    result = nixecs("render", str(fleet), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert ":38:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()  # at `nixos:`
+    assert not (tmp_path / "out").exists()
