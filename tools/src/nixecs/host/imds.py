@@ -2,8 +2,10 @@
 
 Why raw sockets and not `http.client` or `urllib.request`: `nixecs apply` has a budget of
 60 ms including interpreter start (DESIGN §10), and measured here `http.client` alone costs
-35-65 ms to import (it pulls in `email`), `urllib.request` more, while `socket` is a few ms
-once `re`/`enum` are loaded (they are: settings.py needs `re`). IMDS is plain HTTP/1.1 on a
+35-65 ms to import (it pulls in `email`), `urllib.request` more. Even the `socket` module
+costs ~4 ms (it builds IntEnum classes at import), so this uses the C module `_socket`
+directly: it has everything a client needs (getaddrinfo, connect with a timeout, sendall,
+recv), and its errors are the same OSError/TimeoutError classes. IMDS is plain HTTP/1.1 on a
 link-local address, so a small client suffices: one request per connection with
 `Connection: close`, a parsed status line and headers, a body bounded by Content-Length or
 chunked encoding or EOF, and no TLS, redirects or proxies (IMDS must not be proxied anyway).
@@ -16,7 +18,7 @@ tokens). 404 is an answer (`None`), not an error: e.g. an instance without userd
 
 from __future__ import annotations
 
-import socket
+import _socket
 import time
 
 TYPE_CHECKING = False
@@ -118,6 +120,21 @@ def _dechunk(data: bytes) -> bytes:
         position = start + size + 2
 
 
+def _connect(host: str, port: int, timeout: float) -> _socket.socket:
+    """socket.create_connection, on the C module: every address in turn, the last error."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        connection = _socket.socket(family, kind, proto)
+        try:
+            connection.settimeout(timeout)
+            connection.connect(address)
+            return connection
+        except OSError as problem:
+            error = problem
+            connection.close()
+    raise error if error is not None else OSError(f"no address for {host}")
+
+
 class ImdsClient:
     """IMDSv2 over plain HTTP; every public call retries within its bounds."""
 
@@ -159,9 +176,8 @@ class ImdsClient:
         chunks: list[bytes] = []
         received = 0
         try:
-            with socket.create_connection(
-                (self.host, self.port), timeout=self.timeout
-            ) as connection:
+            connection = _connect(self.host, self.port, self.timeout)
+            try:
                 connection.sendall(request)
                 while True:
                     chunk = connection.recv(65536)
@@ -171,6 +187,8 @@ class ImdsClient:
                     received += len(chunk)
                     if received > MAX_RESPONSE:
                         raise ImdsError(f"IMDS response larger than {MAX_RESPONSE} bytes")
+            finally:
+                connection.close()
         except TimeoutError:
             raise _Retryable(
                 f"no answer from IMDS at {self.endpoint} within {self.timeout:g}s"
