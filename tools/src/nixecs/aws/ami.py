@@ -226,7 +226,17 @@ def upload(
                     raise OperationalFailure(
                         f"upload s3://{bucket}/{key} failed: {session.scrub(str(error))}"
                     ) from None
+        _abort_leftovers(s3, bucket, key)
     return True
+
+
+def _abort_leftovers(s3: Any, bucket: str, key: str) -> None:
+    """Multipart uploads of this key left behind (a CreateMultipartUpload whose answer was
+    lost, an interrupted run): they hold storage until aborted."""
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
+        for upload in page.get("Uploads", []):
+            if upload.get("Key") == key:
+                s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
 
 
 def publish(
