@@ -94,8 +94,20 @@ def main() -> int:
     step("2. What was rendered")
     summary(out)
 
-    step("3. The article's scaling policy, checked")
+    step("3. The article's scaling policy, checked — and drawn")
     nixecs("scaling", "check", "examples/blog.yml")
+    rel = out.relative_to(REPO)
+    nixecs(
+        "scaling",
+        "simulate",
+        "examples/blog.yml",
+        "blog/app",
+        "--plot",
+        f"{rel}/scaling-blog-app.png",
+    )
+    nixecs(
+        "scaling", "simulate", fleet, "prod/reports", "--plot", f"{rel}/scaling-prod-reports.png"
+    )
 
     step("4. A simulated boot of one prod/web instance")
     sys.path.insert(0, str(HERE))

@@ -7,8 +7,10 @@ a negative lower (positive upper) bound needs an open lower (upper) bound, at mo
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +208,31 @@ def test_warnings_do_not_fail_validation_but_errors_do(tmp_path: object) -> None
 
     assert run(["scaling", "check", str(EXAMPLES / "blog.yml")]) == 0
     assert run(["scaling", "check", "--strict", str(EXAMPLES / "blog.yml")]) == 2
+
+
+def test_simulation_shows_the_article_never_scaling_in_and_the_pair_returning() -> None:
+    from nixecs.scaling_sim import simulate, wave
+
+    blog = load_fleet(EXAMPLES / "blog.yml").clusters["blog"].services["app"]
+    timeline = simulate(blog, wave(12, 40, 400), 15 * 60)
+    assert max(timeline.desired) > timeline.desired[0]
+    assert all(b >= a for a, b in itertools.pairwise(timeline.desired)), (
+        "the article's policy must never scale in"
+    )
+    reports = load_fleet(EXAMPLES / "fleet.yml").clusters["prod"].services["reports"]
+    timeline = simulate(reports, wave(12, 40, 400), 15 * 60)
+    assert max(timeline.desired) > 1 and timeline.desired[-1] == reports.scaling.min  # type: ignore[union-attr]
+    assert all(1 <= d <= 12 for d in timeline.desired)
+
+
+def test_simulate_command_writes_a_png(tmp_path: Path) -> None:
+    from nixecs.cli import run
+
+    target = tmp_path / "blog.png"
+    assert (
+        run(["scaling", "simulate", str(EXAMPLES / "blog.yml"), "blog/app", "--plot", str(target)])
+        == 0
+    )
+    data = target.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    assert run(["scaling", "simulate", str(EXAMPLES / "blog.yml"), "blog/nope"]) == 2

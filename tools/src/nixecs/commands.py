@@ -211,6 +211,94 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
     return EXIT_OK
 
 
+@scaling.command("simulate")
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="CLUSTER/SERVICE")
+@click.option(
+    "--hours",
+    type=click.FloatRange(0.5, 72),
+    default=12,
+    show_default=True,
+    help="Length of the simulated load wave.",
+)
+@click.option(
+    "--peak",
+    type=click.FloatRange(1, 100000),
+    default=400,
+    show_default=True,
+    help="Peak demand, in % of one task's CPU.",
+)
+@click.option(
+    "--base",
+    type=click.FloatRange(0, 100000),
+    default=40,
+    show_default=True,
+    help="Demand before and after the peak.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG of CPU and tasks over time.",
+)
+@click.pass_obj
+def scaling_simulate(
+    g: Globals,
+    fleet: str,
+    target: str,
+    hours: float,
+    peak: float,
+    base: float,
+    plot_path: str | None,
+) -> int:
+    """Simulate CLUSTER/SERVICE's scaling policies over a load that rises to PEAK and falls
+    back, and show what they do (a model of AWS's behaviour, for a picture, not a forecast).
+    With --plot, write a PNG; the article's policy (examples/blog.yml) visibly never scales in.
+    """
+    from .fleet import load_fleet
+    from .scaling_sim import plot, simulate, wave
+
+    model = load_fleet(fleet)
+    cluster_name, _, service_name = target.partition("/")
+    cluster = model.clusters.get(cluster_name)
+    service = cluster.services.get(service_name) if cluster else None
+    if service is None or service.scaling is None:
+        raise click.BadParameter(
+            f"no service with scaling named {target!r} in {fleet}", param_hint="CLUSTER/SERVICE"
+        )
+    minutes = int(
+        hours * 60 * 1.25
+    )  # a quarter more after the wave, to see whether it scales back in
+    timeline = simulate(service, wave(hours, base, peak), minutes)
+    result = {
+        "service": target,
+        "start": timeline.desired[0],
+        "peak": max(timeline.desired),
+        "end": timeline.desired[-1],
+        "scale_outs": sum(1 for _, _, change in timeline.actions if change > 0),
+        "scale_ins": sum(1 for _, _, change in timeline.actions if change < 0),
+    }
+    if plot_path:
+        plot(
+            service,
+            timeline,
+            plot_path,
+            f"{target}: demand up to {peak:g}% of a task over {hours:g} h",
+        )
+        result["plot"] = plot_path
+    if g.json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(
+            f"{target}: tasks {result['start']} → peak {result['peak']} → {result['end']} at the end "
+            f"({result['scale_outs']} scale-outs, {result['scale_ins']} scale-ins)"
+            + (f"; plot: {plot_path}" if plot_path else "")
+        )
+        if result["scale_outs"] and not result["scale_ins"]:
+            click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
+    return EXIT_OK
+
+
 def register(cli: click.Group) -> None:
     for command in (validate, render, userdata_command, scaling):
         cli.add_command(command)
