@@ -42,6 +42,8 @@ python3Packages.buildPythonApplication {
     pytestCheckHook
     pytest-xdist
     hypothesis
+    # `nixecs scaling simulate --plot` (an optional extra) is tested too.
+    matplotlib
   ];
 
   # Tests that need a moto server, Nix itself or cfn-lint run in `make test`
