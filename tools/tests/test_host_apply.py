@@ -490,3 +490,15 @@ def test_apply_imports_nothing_heavy(imds: ImdsEmulator, tmp_path: Path, source:
     )
     assert heavy == []
     assert ("nixecs.host.imds" in modules) == (source == "imds")
+
+
+def test_click_cli_forwards_apply_to_the_same_code(tmp_path: Path) -> None:
+    """`nixecs --help` lists apply; entering through click runs the boot code unchanged."""
+    from nixecs.cli import run
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_bytes(settings_userdata(cluster="viaclick"))
+    bad.write_bytes(b"garbage\n")
+    assert run(["apply", "--userdata", str(good), "--root", str(tmp_path / "r")]) == 0
+    assert "ECS_CLUSTER=viaclick" in (tmp_path / "r/run/nixecs/ecs.env").read_text()
+    assert run(["apply", "--userdata", str(bad), "--root", str(tmp_path / "r")]) == 2

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from host_fixtures import settings_userdata
 
 TOOLS = Path(__file__).resolve().parents[1]

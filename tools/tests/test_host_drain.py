@@ -239,3 +239,34 @@ def test_cluster_and_timeout_from_settings(tmp_path: Path) -> None:
 def test_bad_timeout_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["drain", "--timeout", "soon"]) == 2
     assert "--timeout" in capsys.readouterr().err
+
+
+def test_cluster_from_the_local_agent_when_no_settings() -> None:
+    import http.server
+
+    from nixecs.host.drain import DrainFailed, cluster_from_agent
+
+    answers = [b'{"Cluster": "from-agent", "ContainerInstanceArn": "arn:x"}', b"{}"]
+
+    class Agent(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = answers.pop(0)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Agent)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1/metadata"
+    try:
+        assert cluster_from_agent(url) == "from-agent"
+        with pytest.raises(DrainFailed, match="reports no cluster"):
+            cluster_from_agent(url)
+    finally:
+        server.shutdown()
+        server.server_close()
