@@ -227,3 +227,11 @@ def test_unreadable_file_is_e100(tmp_path: object) -> None:
 def test_fleet_not_a_mapping() -> None:
     assert errors("- 1\n- 2\n") == [(1, 1, "E103")]
     assert errors("") == [(1, 1, "E103")]
+
+
+@pytest.mark.parametrize("escape", ["\\0", "\\x00", "\\ud800"])
+def test_strings_that_cannot_be_represented_are_e110(escape: str) -> None:
+    text = VALID.replace("region: us-east-1", "region: us-east-1").replace(
+        "capacity: {min: 1, max: 3}", f'capacity: {{min: 1, max: 3}}\n        ecs: {{tags: {{team: "a{escape}b"}}}}'
+    )
+    assert errors(text) == [(12, 28, "E110")]  # the string's opening quote

@@ -705,7 +705,7 @@ def parse(data: bytes | str, path: str) -> Fleet:
         document = load(data, path)
     except YamlError as error:
         report = Report()
-        report.add("E100", error.message, Location(path, error.line, error.column))
+        report.add(error.code, error.message, Location(path, error.line, error.column))
         raise InvalidInput(report) from None
     builder = _Builder(document)
     fleet = builder.fleet()

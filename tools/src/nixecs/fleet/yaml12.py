@@ -130,11 +130,27 @@ if not HAVE_LIBYAML:  # pragma: no cover
 class YamlError(Exception):
     """A document that is not valid YAML or uses what a fleet file may not."""
 
-    def __init__(self, message: str, line: int, column: int) -> None:
+    def __init__(self, message: str, line: int, column: int, code: str = "E100") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.code = code
+
+
+_UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _representable(value: object, node: yaml.Node) -> object:
+    """Strings must survive every place a value goes (Nix, JSON, systemd files): escapes such
+    as "\\0" or "\\ud800" in a quoted YAML string would make NUL or a lone surrogate."""
+    if isinstance(value, str):
+        found = _UNREPRESENTABLE.search(value)
+        if found is not None:
+            what = "NUL" if found.group() == "\x00" else "a lone surrogate"
+            mark = node.start_mark
+            raise YamlError(f"this string contains {what}, which cannot be represented", mark.line + 1, mark.column + 1, "E110")
+    return value
 
 
 class Document:
@@ -281,7 +297,7 @@ def _walk(
         mark = node.start_mark
         positions[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
-            return _construct_scalar(node)
+            return _representable(_construct_scalar(node), node)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != SEQ:
                 raise YamlError(
@@ -310,7 +326,7 @@ def _walk(
                         key_mark.line + 1,
                         key_mark.column + 1,
                     )
-                key = _construct_scalar(key_node)
+                key = _representable(_construct_scalar(key_node), key_node)
                 if isinstance(key, float) and math.isnan(key):
                     raise YamlError("NaN cannot be a key", key_mark.line + 1, key_mark.column + 1)
                 child = (*path, key)
