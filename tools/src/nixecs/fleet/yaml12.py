@@ -149,7 +149,12 @@ def _representable(value: object, node: yaml.Node) -> object:
         if found is not None:
             what = "NUL" if found.group() == "\x00" else "a lone surrogate"
             mark = node.start_mark
-            raise YamlError(f"this string contains {what}, which cannot be represented", mark.line + 1, mark.column + 1, "E110")
+            raise YamlError(
+                f"this string contains {what}, which cannot be represented",
+                mark.line + 1,
+                mark.column + 1,
+                "E110",
+            )
     return value
 
 
