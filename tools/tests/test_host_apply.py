@@ -441,6 +441,13 @@ FORBIDDEN = (
     "http.client",
     "urllib.request",
     "email",
+    # Not forbidden by the design, but each costs milliseconds the settings path never needs:
+    "argparse",
+    "subprocess",
+    "hashlib",
+    "socket",
+    "encodings.idna",
+    "nixecs.diagnostics",
 )
 
 

@@ -56,6 +56,8 @@ def parse_endpoint(url: str) -> tuple[str, int]:
         port_text = port_text.removeprefix(":")
     else:
         host, _, port_text = rest.partition(":")
+    if not host or not host.isascii():
+        raise ValueError(f"bad host in IMDS endpoint {url!r}")
     if not port_text:
         return host, 80
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -123,7 +125,9 @@ def _dechunk(data: bytes) -> bytes:
 def _connect(host: str, port: int, timeout: float) -> _socket.socket:
     """socket.create_connection, on the C module: every address in turn, the last error."""
     error: OSError | None = None
-    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+    # bytes, not str: a str host is IDNA-encoded, which imports unicodedata and stringprep.
+    name = host.encode("ascii")
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
         connection = _socket.socket(family, kind, proto)
         try:
             connection.settimeout(timeout)
