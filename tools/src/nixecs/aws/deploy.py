@@ -384,7 +384,7 @@ def _delete_change_set(cfn: Any, stack: str, name: str) -> None:
     try:
         cfn.delete_change_set(StackName=stack, ChangeSetName=name)
     except ClientError as error:
-        if error_code(error) != "ChangeSetNotFound":
+        if error_code(error) != "ChangeSetNotFound" and "does not exist" not in str(error):
             raise
 
 

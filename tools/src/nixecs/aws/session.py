@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..cli import Globals
 
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 10  # retries after the first attempt (botocore's `max_attempts` in a Config)
 USER_AGENT = f"nixecs/{__version__}"
 # AWS validation messages echo the offending value ("Value 'hunter2' at 'value' failed ...").
 _ECHOED_VALUE = re.compile(r"Value '(?:[^'\\]|\\.)*' at", re.DOTALL)

@@ -248,6 +248,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave in separate writes
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 return
@@ -282,12 +283,13 @@ class FaultProxy:
                     return
                 with proxy._lock:
                     proxy.stats.forwarded += 1
-                kept = [
-                    (k, v)
-                    for k, v in response_headers
-                    if k.lower() not in HOP_BY_HOP | {"content-length"}
-                ]
-                self._reply(status, kept, payload)
+                dropped = HOP_BY_HOP | {"content-length", "server", "date"}
+                kept = [(k, v) for k, v in response_headers if k.lower() not in dropped]
+                # a HEAD answer has no body but keeps the length of the object it describes
+                length = next(
+                    (v for k, v in response_headers if k.lower() == "content-length"), None
+                )
+                self._reply(status, kept, payload, length if self.command == "HEAD" else None)
 
             def _reply(
                 self,
