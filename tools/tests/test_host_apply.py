@@ -122,8 +122,19 @@ def test_no_userdata_is_nothing_to_do(
             "ecs.log_level",
         ),
         (b"#nixecs-settings v1\n\xff\xfe", "not UTF-8"),
+        (b"# nixecs-userdata v1 cluster=prod\n{ ... }: { }\n", "group missing"),
+        (b"# nixecs-userdata v1 cluster=prod group=we;b\n{ ... }: { }\n", "not a valid name"),
     ],
-    ids=["garbage", "truncated-gzip", "bad-gzip", "not-json", "invalid-settings", "not-utf8"],
+    ids=[
+        "garbage",
+        "truncated-gzip",
+        "bad-gzip",
+        "not-json",
+        "invalid-settings",
+        "not-utf8",
+        "nix-no-group",
+        "nix-bad-group",
+    ],
 )
 def test_invalid_userdata_exits_2_and_writes_nothing(
     imds: ImdsEmulator, tmp_path: Path, userdata: bytes, message: str

@@ -99,6 +99,16 @@ def test_lifecycle_state_is_settable(imds: ImdsEmulator) -> None:
     assert get(imds, path)[0] == 404
 
 
+def test_lifecycle_state_from_a_file(tmp_path: Path) -> None:
+    """Another process (a NixOS VM test script) scales the instance in by writing a file."""
+    state = tmp_path / "lifecycle-state"
+    path = "/latest/meta-data/autoscaling/target-lifecycle-state"
+    with ImdsEmulator(lifecycle_state_file=str(state)) as imds:
+        assert get(imds, path) == (200, b"InService")  # no file yet: the default
+        state.write_text("Terminated\n")
+        assert get(imds, path) == (200, b"Terminated")
+
+
 def test_instance_profile_credentials(imds: ImdsEmulator) -> None:
     status, role = get(imds, "/latest/meta-data/iam/security-credentials/")
     assert status == 200

@@ -25,7 +25,7 @@ import time
 
 from .. import formats
 from ..atomic import write_atomic
-from ..settings import SettingsError, agent_environment, format_env_file, loads
+from ..settings import NAME_RE, SettingsError, agent_environment, format_env_file, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,6 +164,11 @@ class Applier:
             header = formats.parse_nix_header(text)
         except formats.FormatError as error:
             raise ApplyInvalid(f"{source}: {error}") from None
+        for key in ("cluster", "group"):
+            value = header.get(key)
+            if value is None or not NAME_RE.fullmatch(value):
+                shown = "missing" if value is None else f"{value!r} is not a valid name"
+                raise ApplyInvalid(f"{source}: nix userdata header: {key} {shown}")
         if "\x00" in text:
             raise ApplyInvalid(f"{source}: nix userdata contains NUL, which Nix cannot read")
         nix_state = state.get("nix")

@@ -15,8 +15,8 @@ IMDS answers when it is disabled).
     with ImdsEmulator(userdata=b"#!/bin/sh\\n") as imds:
         imds.url  # http://127.0.0.1:<port>
 
-CLI: `python -m nixecs.testing.imds --port P --userdata FILE [--region R] [--instance-id I]`
-prints the URL and serves until killed.
+CLI: `python -m nixecs.testing.imds --port P --userdata FILE [--region R] [--instance-id I]
+[--lifecycle-state S] [--lifecycle-state-file FILE]` prints the URL and serves until killed.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class ImdsEmulator:
         availability_zone: str | None = None,
         account_id: str = "123456789012",
         lifecycle_state: str | None = "InService",
+        lifecycle_state_file: str | None = None,
         role: str = DEFAULT_ROLE,
         credentials: tuple[str, str, str] = ("testing", "testing", "testing"),
         port: int = 0,
@@ -62,6 +63,9 @@ class ImdsEmulator:
         self.availability_zone = availability_zone or f"{region}a"
         self.account_id = account_id
         self.lifecycle_state = lifecycle_state
+        # When set and present, this file's content overrides `lifecycle_state`: a NixOS VM
+        # test (another process) scales the instance in with `echo Terminated > FILE`.
+        self.lifecycle_state_file = lifecycle_state_file
         self.role = role
         self.credentials = credentials
         self._port = port
@@ -202,7 +206,7 @@ class ImdsEmulator:
             "/latest/meta-data/instance-id": self.instance_id,
             "/latest/meta-data/placement/region": self.region,
             "/latest/meta-data/placement/availability-zone": self.availability_zone,
-            "/latest/meta-data/autoscaling/target-lifecycle-state": self.lifecycle_state,
+            "/latest/meta-data/autoscaling/target-lifecycle-state": self._lifecycle_state(),
             "/latest/meta-data/iam/security-credentials/": self.role,
             "/latest/meta-data/iam/security-credentials": self.role,
             "/latest/dynamic/instance-identity/document": json.dumps(identity, indent=2),
@@ -223,6 +227,15 @@ class ImdsEmulator:
         if path.endswith((f"/{self.role}", "/document", "/info")):
             text = "application/json"
         return 200, value.encode(), text
+
+    def _lifecycle_state(self) -> str | None:
+        if self.lifecycle_state_file is not None:
+            try:
+                with open(self.lifecycle_state_file, encoding="utf-8") as handle:
+                    return handle.read().strip() or None
+            except FileNotFoundError:
+                pass
+        return self.lifecycle_state
 
     def _credentials_document(self) -> dict[str, str]:
         access_key, secret_key, token = self.credentials
@@ -329,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--instance-id", default="i-0123456789abcdef0")
     parser.add_argument("--lifecycle-state", default="InService")
+    parser.add_argument(
+        "--lifecycle-state-file",
+        help="when this file exists, its content is the target lifecycle state (e.g. Terminated)",
+    )
     args = parser.parse_args(argv)
     userdata = None
     if args.userdata:
@@ -339,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         instance_id=args.instance_id,
         region=args.region,
         lifecycle_state=args.lifecycle_state,
+        lifecycle_state_file=args.lifecycle_state_file,
         port=args.port,
     ).start()
     print(emulator.url, flush=True)
