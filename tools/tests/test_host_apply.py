@@ -478,7 +478,7 @@ def test_apply_imports_nothing_heavy(imds: ImdsEmulator, tmp_path: Path, source:
     userdata.write_bytes(settings_userdata())
     imds.userdata = userdata.read_bytes()
     where = ["--userdata", str(userdata)] if source == "file" else ["--imds", imds.url]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache")}
     process = subprocess.run(
         [
             sys.executable,
