@@ -107,7 +107,10 @@ in
           serviceConfig = {
             Type = "oneshot";
             RemainAfterExit = true;
-            ExecStart = "${lib.getExe config.nixecs.package} secrets fetch --list /etc/nixecs/secrets.json";
+            # --imds: the region falls back to IMDS, at the same endpoint as the other units.
+            ExecStart = "${lib.getExe config.nixecs.package} secrets fetch --list /etc/nixecs/secrets.json --imds ${
+              config.nixecs.userdata.imdsEndpoint or "http://169.254.169.254"
+            }";
             RuntimeDirectory = "secrets";
             RuntimeDirectoryMode = "0751";
             RuntimeDirectoryPreserve = "yes";
