@@ -28,6 +28,7 @@ NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 OK_STATUSES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 DEAD_STATUSES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
 CHANGE_SET_BUSY = {"CREATE_PENDING", "CREATE_IN_PROGRESS"}
+REVIEW_POLLS = 20
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ def wait_for_stack(
     """Stream events until the stack leaves *_IN_PROGRESS; returns (status, events seen here)."""
     streamed: list[dict[str, Any]] = []
     done: set[str] = set()
+    reviews = 0
     with Progress(description, total=max(total, 1)) as progress:
         while True:
             current = describe_stack(cfn, stack)
@@ -213,10 +215,16 @@ def wait_for_stack(
                     event.get("ResourceStatus", "")
                 ).endswith("_COMPLETE"):
                     done.add(str(event.get("LogicalResourceId")))
-            progress.update(min(len(done), max(total, 1)), status=status)
-            if not status.endswith("_IN_PROGRESS") or status == "REVIEW_IN_PROGRESS":
-                if status in OK_STATUSES:
-                    progress.update(max(total, 1))
+            # right after ExecuteChangeSet a new stack may still show REVIEW_IN_PROGRESS briefly
+            reviews = reviews + 1 if status == "REVIEW_IN_PROGRESS" else 0
+            settled = not status.endswith("_IN_PROGRESS") or reviews > REVIEW_POLLS
+            complete = (
+                max(total, 1)
+                if settled and status in OK_STATUSES
+                else min(len(done), max(total, 1))
+            )
+            progress.update(complete, status=status)
+            if settled:
                 return status, streamed
             sleep(poll)
 
@@ -389,7 +397,7 @@ def _delete_change_set(cfn: Any, stack: str, name: str) -> None:
 
 
 def _wait_change_set(cfn: Any, stack: str, name: str, poll: float) -> dict[str, Any]:
-    with Progress(f"{stack}: change set", total=None) as progress:
+    with Progress(f"{stack}: creating change set", total=None) as progress:
         while True:
             change_set = _describe_change_set(cfn, stack, name)
             if change_set is None:

@@ -55,12 +55,12 @@ class Session:
         region: str | None = None,
         profile: str | None = None,
         endpoint_url: str | None = None,
-        max_attempts: int = MAX_ATTEMPTS,
+        max_attempts: int | None = None,
     ) -> None:
         self.region = region
         self.profile = profile
         self.endpoint_url = endpoint_url
-        self.max_attempts = max_attempts
+        self.max_attempts = MAX_ATTEMPTS if max_attempts is None else max_attempts
         self._boto: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
         self._secrets: set[str] = set()

@@ -286,10 +286,10 @@ class FaultProxy:
                 dropped = HOP_BY_HOP | {"content-length", "server", "date"}
                 kept = [(k, v) for k, v in response_headers if k.lower() not in dropped]
                 # a HEAD answer has no body but keeps the length of the object it describes
-                length = next(
+                head_length = next(
                     (v for k, v in response_headers if k.lower() == "content-length"), None
                 )
-                self._reply(status, kept, payload, length if self.command == "HEAD" else None)
+                self._reply(status, kept, payload, head_length if self.command == "HEAD" else None)
 
             def _reply(
                 self,
