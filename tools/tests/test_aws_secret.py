@@ -144,3 +144,38 @@ def test_an_aws_error_names_the_operation_and_never_echoes_the_value(stubbed, ca
     assert "s3cr3t" not in result.err and "Traceback" not in result.err
     assert "Value '***' at 'value'" in result.err
     ssm.assert_no_pending_responses()
+
+
+def test_generate_after_a_lost_answer_reports_created(stubbed, capsys, monkeypatch):
+    """PutParameter went through but its answer was lost; the retry hits ParameterAlreadyExists:
+    the stored value is ours, so it was created (and nothing was overwritten)."""
+    from botocore.stub import ANY
+
+    monkeypatch.setattr("nixecs.aws.secret.generate_password", lambda: "Generated1234567890abcdef")
+    ssm = stubbed("ssm")
+    ssm.add_client_error(
+        "get_parameter",
+        "ParameterNotFound",
+        expected_params={"Name": "/pw", "WithDecryption": False},
+    )
+    ssm.add_client_error(
+        "put_parameter",
+        "ParameterAlreadyExists",
+        expected_params={"Name": "/pw", "Value": ANY, "Type": "SecureString", "Overwrite": False},
+    )
+    ssm.add_response(
+        "get_parameter",
+        {
+            "Parameter": {
+                "Name": "/pw",
+                "Type": "SecureString",
+                "Value": "Generated1234567890abcdef",
+                "Version": 1,
+            }
+        },
+        {"Name": "/pw", "WithDecryption": True},
+    )
+    result = run_cli(capsys, ["--region", "us-east-1", "secret", "put", "/pw", "--generate"])
+    assert result.code == 0 and result.out == "/pw: created (version 1)\n"
+    assert "Generated" not in result.out + result.err
+    ssm.assert_no_pending_responses()

@@ -404,7 +404,11 @@ def _wait_change_set(cfn: Any, stack: str, name: str, poll: float) -> dict[str, 
                 raise OperationalFailure(
                     f"{stack}: change set {name} disappeared while being created"
                 )
-            progress.update(status=str(change_set.get("Status")))
+            reason = str(change_set.get("StatusReason", ""))
+            no_changes = change_set.get("Status") == "FAILED" and any(
+                t in reason for t in NO_CHANGES
+            )
+            progress.update(status="no changes" if no_changes else str(change_set.get("Status")))
             if change_set.get("Status") not in CHANGE_SET_BUSY:
                 return change_set
             sleep(poll)

@@ -40,6 +40,7 @@ class Progress:
         self._task: Any = None
         self._last_percent = -100.0
         self._last_status: str | None = None
+        self._last_line = ""
 
     def __enter__(self) -> Progress:
         if is_tty(self.stream):
@@ -122,7 +123,10 @@ class Progress:
         if self.status:
             parts.append(f"({self.status})")
         self._last_status = self.status
-        print(" ".join(parts), file=self.stream, flush=True)
+        line = " ".join(parts)
+        if line != self._last_line:
+            self._last_line = line
+            print(line, file=self.stream, flush=True)
 
 
 def sleep(seconds: float) -> None:

@@ -97,8 +97,12 @@ def put(session: Session, name: str, value: str | None, *, key_id: str | None = 
                 # either way a value exists now and we must not replace it.
                 if error_code(error) != "ParameterAlreadyExists":
                     raise
-                existing = _current(ssm, name, decrypt=False)
-                return PutResult(name, "exists", int(existing["Version"]) if existing else None)
+                existing = _current(ssm, name, decrypt=True)
+                if existing is None:
+                    raise
+                # our own request, retried after its answer was lost, or someone else's value
+                ours = existing.get("Value") == generated
+                return PutResult(name, "created" if ours else "exists", int(existing["Version"]))
             return PutResult(name, "created", int(response["Version"]))
 
         session.secret(value)

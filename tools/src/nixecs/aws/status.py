@@ -389,7 +389,10 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             scaling = s["scaling"] or {}
             policies = scaling.get("policies", [])
             bounds = f"{_n(scaling.get('min'))}..{_n(scaling.get('max'))}" if scaling else "-"
-            kinds = ", ".join(f"{p['name']} ({_short(p['type'])})" for p in policies)
+            kinds = ", ".join(
+                f"{_alarm_short(p['name'], cluster['name'], s['name'])} ({_short(p['type'])})"
+                for p in policies
+            )
             alarm_list = [a for p in policies for a in p["alarms"]] + scaling.get(
                 "unattached_alarms", []
             )
@@ -425,5 +428,12 @@ def _short(policy_type: str | None) -> str:
 
 
 def _alarm_short(alarm: str, cluster: str, service: str) -> str:
+    """`nixecs-prod-web-cpu-high` → `cpu-high`; AWS's target tracking alarms → `tracking-high`."""
     prefix = naming.alarm_name(cluster, service, "")
-    return alarm[len(prefix) :] if alarm.startswith(prefix) else alarm
+    if alarm.startswith(prefix):
+        return alarm[len(prefix) :]
+    if alarm.startswith("TargetTracking-"):
+        for side in ("High", "Low"):
+            if f"-Alarm{side}-" in alarm or alarm.endswith(f"-Alarm{side}"):
+                return f"tracking-{side.lower()}"
+    return alarm
