@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from aws_fixtures import counting, moto_client, run_cli, stubbed_clients
-from nixecs.aws.ami import MIB, client_token, publish, read_image_info
+from nixecs.aws.ami import MIB, client_token, publish, read_image_info, upload
 from nixecs.aws.session import Session
 
 pytestmark = pytest.mark.moto
@@ -445,3 +445,26 @@ def test_image_info_with_register_image_section(tmp_path):
     info = read_image_info(image)
     assert (info.architecture, info.boot_mode, info.format) == ("arm64", "uefi", "VHD")
     assert info.register == {"TpmSupport": "v2.0"}
+
+
+def test_leftover_multipart_uploads_of_the_key_are_aborted(moto, bucket, tmp_path):
+    """A CreateMultipartUpload whose answer was lost (or an interrupted run) leaves an upload
+    that holds storage; after a successful upload, those of our key are aborted."""
+    image = make_image(tmp_path, 6 * MIB)
+    sha = sha_of(image)
+    key = f"nixecs/ami/{sha}.vhd"
+    s3 = moto_client(moto.url, "s3")
+    s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    s3.create_multipart_upload(Bucket=BUCKET, Key="someone/else")
+    assert upload(
+        Session(region="us-east-1", endpoint_url=moto.url),
+        read_image_info(image).file,
+        BUCKET,
+        key,
+        sha,
+        5 * MIB,
+    )
+    assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])] == [
+        "someone/else"
+    ]
+    assert _objects(moto.url) == [key]

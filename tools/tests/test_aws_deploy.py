@@ -323,3 +323,59 @@ def test_failed_stack_names_the_failing_resource_and_reason(stubbed):
         "CREATE_FAILED: You must use a valid fully-formed launch template."
     )
     cfn.assert_no_pending_responses()
+
+
+def test_a_stack_left_rolled_back_is_deleted_and_created_again(stubbed):
+    """A failed create leaves ROLLBACK_COMPLETE, which cannot be updated: deploy deletes the
+    stack (saying so) and creates it again. moto cannot put a stack in that state: Stubber."""
+    body = '{"Resources": {}}'
+    name = change_set_name(body)
+    cfn = stubbed("cloudformation")
+    stack = {"StackName": "nixecs-prod"}
+    old = [_event(1, "nixecs-prod", "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE")]
+    cfn.add_response("describe_stacks", {"Stacks": [_stack("ROLLBACK_COMPLETE")]}, stack)
+    cfn.add_response("describe_stack_events", {"StackEvents": old}, stack)
+    cfn.add_response("delete_stack", {}, {**stack, "ClientRequestToken": f"{name}-delete"})
+    cfn.add_response("describe_stacks", {"Stacks": [_stack("DELETE_IN_PROGRESS")]}, stack)
+    cfn.add_response("describe_stack_events", {"StackEvents": old}, stack)
+    cfn.add_client_error(
+        "describe_stacks",
+        "ValidationError",
+        "Stack with id nixecs-prod does not exist",
+        400,
+        expected_params=stack,
+    )
+    cfn.add_response(
+        "create_change_set",
+        {"Id": "cs", "StackId": "s"},
+        {
+            "StackName": "nixecs-prod",
+            "ChangeSetName": name,
+            "ChangeSetType": "CREATE",
+            "TemplateBody": body,
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+            "ClientToken": name,
+            "Description": "nixecs deploy of cluster prod",
+            "Tags": [{"Key": "nixecs:cluster", "Value": "prod"}],
+        },
+    )
+    cs = {"StackName": "nixecs-prod", "ChangeSetName": name}
+    cfn.add_response(
+        "describe_change_set",
+        {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE", "Changes": []},
+        cs,
+    )
+    cfn.add_response("execute_change_set", {}, {**cs, "ClientRequestToken": name})
+    cfn.add_response("describe_stacks", {"Stacks": [_stack("CREATE_COMPLETE")]}, stack)
+    new = [_event(3, "nixecs-prod", "AWS::CloudFormation::Stack", "CREATE_COMPLETE")]
+    cfn.add_response("describe_stack_events", {"StackEvents": new}, stack)
+
+    lines: list[str] = []
+    result = deploy_cluster(
+        Session(region="us-east-1"), "prod", body, confirm=lambda r: True, say=lines.append, poll=0
+    )
+    assert (result.outcome, result.status) == ("created", "CREATE_COMPLETE")
+    assert lines == [
+        "nixecs-prod: ROLLBACK_COMPLETE after a failed create; deleting it before creating it again"
+    ]
+    cfn.assert_no_pending_responses()
