@@ -262,8 +262,13 @@ def roll(
 
 @click.command()
 @click.argument("cluster", required=False)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw where each service and group stands within its bounds to this PNG.",
+)
 @click.pass_obj
-def status(g: Globals, cluster: str | None) -> int:
+def status(g: Globals, cluster: str | None, plot: Path | None) -> int:
     """Clusters, groups (desired / in service / launch template version / AMI), services
     (desired / running / pending), scaling policies and alarm states."""
     from .session import Session
@@ -275,6 +280,11 @@ def status(g: Globals, cluster: str | None) -> int:
         _emit_json(data)
     else:
         click.echo(render(data), nl=False)
+    if plot is not None:
+        from .plot import plot_status
+
+        plot_status(data, plot)
+        _say(f"wrote {plot}")
     return 0
 
 
