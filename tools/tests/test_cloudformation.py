@@ -459,7 +459,7 @@ def test_task_definition(prod: Template) -> None:
     assert "Secrets" not in reports["ContainerDefinitions"][0]
 
 
-def test_environment_is_sorted(tmp_path: Path) -> None:
+def test_unscaled_service_count_and_sorted_environment(tmp_path: Path) -> None:
     fleet = write_fleet(
         tmp_path,
         """\
@@ -481,7 +481,10 @@ def test_environment_is_sorted(tmp_path: Path) -> None:
                 environment: {ZED: "1", ALPHA: "yes", MID: "0755"}
         """,
     )
-    (task,) = of_type(templates(fleet)["c"], "AWS::ECS::TaskDefinition").values()
+    template = templates(fleet)["c"]
+    (service,) = of_type(template, "AWS::ECS::Service").values()
+    assert service["Properties"]["DesiredCount"] == 0  # not scaled: the fleet's count
+    (task,) = of_type(template, "AWS::ECS::TaskDefinition").values()
     env = task["Properties"]["ContainerDefinitions"][0]["Environment"]
     assert env == [
         {"Name": "ALPHA", "Value": "yes"},
@@ -494,7 +497,9 @@ def test_service(prod: Template) -> None:
     service_resource = resource(prod, "BananasService")
     assert service_resource["DependsOn"] == ["ClusterCapacityProviders"]
     service = service_resource["Properties"]
-    assert service["ServiceName"] == "bananas" and service["DesiredCount"] == 2
+    assert service["ServiceName"] == "bananas"
+    # Scaled: auto scaling owns the count, and a stack update must not reset it.
+    assert "DesiredCount" not in service
     assert service["Cluster"] == {"Ref": "Cluster"}
     assert service["CapacityProviderStrategy"] == [
         {"CapacityProvider": {"Ref": "WebCapacityProvider"}, "Base": 0, "Weight": 1}

@@ -78,17 +78,24 @@ def task_definition(ctx: Context, service: Service) -> Resources:
 
 def ecs_service(ctx: Context, service: Service) -> Resources:
     ids = ctx.ids
+    properties: dict[str, Json] = {
+        "ServiceName": naming.service_name(service.name),
+        "Cluster": ctx.cluster_ref(),
+        "TaskDefinition": ref(ids.service(service.name, "TaskDefinition")),
+    }
+    if service.scaling is None:
+        properties["DesiredCount"] = service.desired
+    # else no DesiredCount: a stack update that carries it (a new image, say) would set the
+    # count back to it, undoing whatever auto scaling had scaled to. The service starts at
+    # one task and its scalable target raises that to `scaling.min` at once.
     return {
         ids.service(service.name, "Service"): {
             "Type": "AWS::ECS::Service",
             # A capacity provider strategy needs the provider on the cluster first; on
             # delete, the service goes before the association.
             "DependsOn": [CAPACITY_PROVIDER_ASSOCIATIONS],
-            "Properties": {
-                "ServiceName": naming.service_name(service.name),
-                "Cluster": ctx.cluster_ref(),
-                "TaskDefinition": ref(ids.service(service.name, "TaskDefinition")),
-                "DesiredCount": service.desired,
+            "Properties": properties
+            | {
                 "CapacityProviderStrategy": [
                     {
                         "CapacityProvider": ref(ids.group(service.group, "CapacityProvider")),
