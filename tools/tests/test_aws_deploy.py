@@ -5,6 +5,7 @@ moto's CloudFormation skips; the failed-stack path (which moto cannot produce) w
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
 import pytest
@@ -379,3 +380,36 @@ def test_a_stack_left_rolled_back_is_deleted_and_created_again(stubbed):
         "nixecs-prod: ROLLBACK_COMPLETE after a failed create; deleting it before creating it again"
     ]
     cfn.assert_no_pending_responses()
+
+
+@pytest.mark.moto
+def test_templates_over_the_inline_limit_go_through_s3(moto, fleet, capsys, monkeypatch):
+    def big(model, cluster):
+        template = json.loads(small_template(model, cluster))
+        template["Metadata"] = {"Padding": "x" * 60_000}  # a cluster with many services
+        return json.dumps(template)
+
+    monkeypatch.setattr(deploy_module, "render_template", big)
+    refused = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert refused.code == 2 and "pass --template-bucket BUCKET" in refused.err
+    s3 = moto_client(moto.url, "s3")
+    s3.create_bucket(Bucket="templates")
+    argv = [
+        "--endpoint-url",
+        moto.url,
+        "deploy",
+        str(fleet),
+        "--yes",
+        "--template-bucket",
+        "templates",
+    ]
+    done = run_cli(capsys, argv)
+    assert done.code == 0, done.err
+    assert "nixecs-prod: created (CREATE_COMPLETE)" in done.out
+    (stored,) = s3.list_objects_v2(Bucket="templates")["Contents"]
+    assert stored["Key"].startswith("nixecs/templates/nixecs-prod/") and stored["Size"] > 60_000
+    again = run_cli(capsys, argv)
+    assert again.code == 0 and again.out.strip().endswith("nixecs-prod: no changes")
+    assert (
+        len(s3.list_objects_v2(Bucket="templates")["Contents"]) == 1
+    )  # content-addressed, not copied again

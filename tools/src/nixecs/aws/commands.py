@@ -100,8 +100,20 @@ def ami_publish(
     "--wait/--no-wait", default=True, show_default=True, help="Stream stack events until done."
 )
 @click.option("--yes", "-y", is_flag=True, help="Execute change sets without asking.")
+@click.option(
+    "--template-bucket",
+    metavar="BUCKET",
+    help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
+)
 @click.pass_obj
-def deploy(g: Globals, fleet: str, clusters: tuple[str, ...], wait: bool, yes: bool) -> int:
+def deploy(
+    g: Globals,
+    fleet: str,
+    clusters: tuple[str, ...],
+    wait: bool,
+    yes: bool,
+    template_bucket: str | None,
+) -> int:
     """Create or update each cluster's CloudFormation stack through a change set.
 
     Shows what will change (add / modify / remove, and replacements), asks unless --yes,
@@ -148,8 +160,16 @@ def deploy(g: Globals, fleet: str, clusters: tuple[str, ...], wait: bool, yes: b
     for cluster in selected:
         body = render_template(model, cluster)
         result = deploy_cluster(
-            session, cluster, body, wait=wait, confirm=confirm, say=_say, poll=poll_interval(5.0)
+            session,
+            cluster,
+            body,
+            wait=wait,
+            confirm=confirm,
+            say=_say,
+            poll=poll_interval(5.0),
+            template_bucket=template_bucket,
         )
+
         if wait and result.outcome in ("created", "updated", "no changes"):
             result.missing = verify_scaling(session, expected_scaling(model, cluster))
             if result.missing:

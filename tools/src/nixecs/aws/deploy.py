@@ -23,6 +23,7 @@ from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
 TEMPLATE_BODY_LIMIT = 51_200
+TEMPLATE_URL_LIMIT = 1_000_000
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 OK_STATUSES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
@@ -256,17 +257,30 @@ def deploy_cluster(
     confirm: Confirm | None = None,
     say: Say = print,
     poll: float = 5.0,
+    template_bucket: str | None = None,
 ) -> ClusterDeploy:
-    """Create or update the cluster's stack from `body` (the template text) via a change set."""
+    """Create or update the cluster's stack from `body` (the template text) via a change set;
+    templates over the inline limit go through `template_bucket`."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = ClusterDeploy(cluster=cluster, stack=stack)
-    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+    size = len(body.encode())
+    if size > TEMPLATE_URL_LIMIT:
         raise OperationalFailure(
-            f"{stack}: template is {len(body.encode())} bytes; CloudFormation takes at most "
-            f"{TEMPLATE_BODY_LIMIT} inline — split the cluster"
+            f"{stack}: template is {size} bytes; CloudFormation takes at most {TEMPLATE_URL_LIMIT}"
+        )
+    if size > TEMPLATE_BODY_LIMIT and not template_bucket:
+        import click
+
+        raise click.UsageError(
+            f"{stack}: template is {size} bytes, over CloudFormation's {TEMPLATE_BODY_LIMIT} inline; "
+            "pass --template-bucket BUCKET to send it through S3"
         )
     name = change_set_name(body)
+    source: dict[str, str] = {"TemplateBody": body}
+    if size > TEMPLATE_BODY_LIMIT and template_bucket:
+        with aws_errors(session, f"deploy {cluster}: template upload"):
+            source = {"TemplateURL": upload_template(session, template_bucket, stack, body)}
     result.change_set = name
     with aws_errors(session, f"deploy {cluster}"):
         current = describe_stack(cfn, stack)
@@ -313,7 +327,7 @@ def deploy_cluster(
                 _delete_change_set(cfn, stack, name)
                 change_set = None
         if change_set is None:
-            _create_change_set(cfn, stack, name, body, kind, cluster)
+            _create_change_set(cfn, stack, name, source, kind, cluster)
         change_set = _wait_change_set(cfn, stack, name, poll)
         result.changes = _changes(change_set)
 
@@ -354,6 +368,22 @@ def deploy_cluster(
     return result
 
 
+def upload_template(session: Session, bucket: str, stack: str, body: str) -> str:
+    """Put the template in S3 (content-addressed: a rerun finds it) and return its URL."""
+    from botocore.exceptions import ClientError
+
+    s3 = session.client("s3")
+    key = f"nixecs/templates/{stack}/{hashlib.sha256(body.encode()).hexdigest()}.yaml"
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="text/yaml")
+    region = session.region_name() or "us-east-1"
+    return f"https://s3.{region}.amazonaws.com/{bucket}/{key}"
+
+
 def _recent_events(cfn: Any, stack: str) -> list[dict[str, Any]]:
     """Every event so far (so that only newer ones stream)."""
     return _all_events(cfn, stack)
@@ -366,7 +396,9 @@ def _reusable(change_set: dict[str, Any]) -> bool:
     )
 
 
-def _create_change_set(cfn: Any, stack: str, name: str, body: str, kind: str, cluster: str) -> None:
+def _create_change_set(
+    cfn: Any, stack: str, name: str, source: dict[str, str], kind: str, cluster: str
+) -> None:
     from botocore.exceptions import ClientError
 
     try:
@@ -374,7 +406,7 @@ def _create_change_set(cfn: Any, stack: str, name: str, body: str, kind: str, cl
             StackName=stack,
             ChangeSetName=name,
             ChangeSetType=kind,
-            TemplateBody=body,
+            **source,
             Capabilities=CAPABILITIES,
             ClientToken=name,
             Description=f"nixecs deploy of cluster {cluster}",
