@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 
 from conftest import EXAMPLES, require
 from nixecs import naming
-from nixecs.cloudformation import LogicalIds, build_stack, dump_template, name_clashes
+from nixecs.cloudformation import (
+    LogicalIds,
+    build_stack,
+    dump_template,
+    limit_problems,
+    name_clashes,
+)
 from nixecs.cloudformation.compute import user_data
 from nixecs.cloudformation.iam import UNSCOPABLE_ACTIONS
 from nixecs.fleet import load_fleet
@@ -838,6 +844,29 @@ def test_name_clashes_across_clusters_and_policies(tmp_path: Path) -> None:
     )
     assert name_clashes(load_fleet(EXAMPLES / "fleet.yml")) == []
     assert name_clashes(write_fleet(tmp_path, COLLIDING, "colliding.yml")) == []
+
+
+def test_quota_problems_of_a_big_cluster(tmp_path: Path) -> None:
+    group = "{ami: ami-0123456789abcdef0, instance_types: [t3.small], capacity: {min: 0, max: 1, desired: 0}}"
+    lines = [
+        "version: 1",
+        "region: us-east-1",
+        "clusters:",
+        "  big:",
+        "    subnets: [subnet-0a1b2c3d]",
+        "    security_groups: [sg-0a1b2c3d]",
+        "    groups:",
+        *(f"      g{i}: {group}" for i in range(100)),
+    ]
+    template = templates(write_fleet(tmp_path, "\n".join(lines) + "\n"))["big"]
+    check_integrity(template)
+    problems = limit_problems(template)
+    assert len(template["Resources"]) > 500 and len(template["Outputs"]) > 200
+    assert [p.split(",")[0] for p in problems] == [
+        f"{len(template['Resources'])} resources",
+        f"{len(template['Outputs'])} outputs",
+    ]
+    assert limit_problems(templates(load_fleet(EXAMPLES / "fleet.yml"))["prod"]) == []
 
 
 # --- YAML text --------------------------------------------------------------------------
