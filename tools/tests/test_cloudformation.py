@@ -983,8 +983,9 @@ def test_reordered_fleet_gives_the_same_template(tmp_path: Path) -> None:
 
 @pytest.mark.cfnlint
 def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> None:
-    """Every example's templates, plus one exercising the rarer paths (name collisions,
-    on-demand mixed types, a drain group next to a plain one), all in one cfn-lint run.
+    """Every example's templates, plus ones exercising the rarer paths (name collisions,
+    on-demand mixed types, a drain group next to a plain one, gzip userdata), all in one
+    cfn-lint run.
     Informational findings are checked too (`--include-checks I`): none are accepted."""
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
@@ -992,12 +993,20 @@ def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> No
     assert len(fleets) >= 2
     extra = tmp_path / "colliding.yml"
     extra.write_text(COLLIDING)
+    built = [
+        (f"{path.stem}-{name}", t)
+        for path in [*fleets, extra]
+        for name, t in templates(load_fleet(path)).items()
+    ]
+    # And gzip userdata, which goes into the template as a base64 literal.
+    fleet = load_fleet(extra)
+    packed = gzip.compress(b"#nixecs-settings v1\n" + b" " * 30000 + b"{}\n", mtime=0)
+    built.append(("gzip", build_stack(fleet, "c", {"web-1": packed, "web_1": packed})))
     files = []
-    for path in [*fleets, extra]:
-        for name, template in templates(load_fleet(path)).items():
-            out = tmp_path / f"{path.stem}-{name}.yaml"
-            out.write_text(dump_template(template))
-            files.append(str(out))
+    for stem, template in built:
+        out = tmp_path / f"{stem}.yaml"
+        out.write_text(dump_template(template))
+        files.append(str(out))
     result = subprocess.run(
         [str(cfn_lint), "--format", "parseable", "--include-checks", "I", "--", *files],
         capture_output=True,
