@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import naming
-from .session import Session, aws_errors
+from .session import Session, aws_errors, error_code
 
 STACK_PREFIX = naming.stack_name("")
 
@@ -48,8 +48,10 @@ def _stack_status(session: Session, cluster: str) -> str | None:
         stacks = session.client("cloudformation").describe_stacks(
             StackName=naming.stack_name(cluster)
         )["Stacks"]
-    except ClientError:
-        return None
+    except ClientError as error:
+        if error_code(error) == "ValidationError" and "does not exist" in str(error):
+            return None
+        raise
     return str(stacks[0]["StackStatus"]) if stacks else None
 
 
