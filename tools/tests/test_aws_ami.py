@@ -337,7 +337,23 @@ def test_a_failed_import_is_one_line(moto, bucket, stubbed, tmp_path, capsys):
     ec2 = stubbed("ec2")
     expect_no_image(ec2, name)
     ec2.add_response("describe_import_snapshot_tasks", {"ImportSnapshotTasks": []}, {})
-    ec2.add_response("import_snapshot", {"ImportTaskId": "import-snap-9"})
+    name, description, tags = names(sha)
+    tags = [t for t in tags if t["Key"] != "nixecs:flake"]
+    ec2.add_response(
+        "import_snapshot",
+        {"ImportTaskId": "import-snap-9"},
+        {
+            "ClientToken": client_token(sha),
+            "Description": description,
+            "DiskContainer": {
+                "Description": name,
+                "Format": "VHD",
+                "UserBucket": {"S3Bucket": BUCKET, "S3Key": f"nixecs/ami/{sha}.vhd"},
+            },
+            "TagSpecifications": [{"ResourceType": "import-snapshot-task", "Tags": tags}],
+            "RoleName": "nixecs-vmimport",
+        },
+    )
     ec2.add_response(
         "describe_import_snapshot_tasks",
         {
@@ -365,6 +381,8 @@ def test_a_failed_import_is_one_line(moto, bucket, stubbed, tmp_path, capsys):
             str(image),
             "--bucket",
             bucket,
+            "--import-role",
+            "nixecs-vmimport",
         ],
     )
     assert result.code == 1

@@ -247,6 +247,7 @@ def publish(
     name: str | None = None,
     host: str = "ecs-node",
     flake_rev: str | None = None,
+    import_role: str | None = None,
     poll: float = 15.0,
     part_size: int = DEFAULT_PART_SIZE,
     wait: bool = True,
@@ -297,16 +298,19 @@ def publish(
             else:
                 if not upload(session, info.file, bucket, key, sha, part_size):
                     note(f"s3://{bucket}/{key} is already uploaded")
-                response = ec2.import_snapshot(
-                    ClientToken=client_token(sha),
-                    Description=description,
-                    DiskContainer={
+                request: dict[str, Any] = {
+                    "ClientToken": client_token(sha),
+                    "Description": description,
+                    "DiskContainer": {
                         "Description": ami_name,
                         "Format": info.format,
                         "UserBucket": {"S3Bucket": bucket, "S3Key": key},
                     },
-                    TagSpecifications=[{"ResourceType": "import-snapshot-task", "Tags": tags}],
-                )
+                    "TagSpecifications": [{"ResourceType": "import-snapshot-task", "Tags": tags}],
+                }
+                if import_role:
+                    request["RoleName"] = import_role
+                response = ec2.import_snapshot(**request)
                 task_id = str(response["ImportTaskId"])
             snapshot_id = _wait_import(ec2, task_id, poll)
             ec2.create_tags(Resources=[snapshot_id], Tags=tags)

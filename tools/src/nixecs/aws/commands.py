@@ -49,6 +49,11 @@ def ami() -> None:
 )
 @click.option("--flake-rev", help="Flake revision recorded in the image's tags.")
 @click.option(
+    "--import-role",
+    metavar="ROLE",
+    help="Service role VM Import uses to read the bucket (default: AWS's `vmimport`).",
+)
+@click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Wait until the AMI is available."
 )
 @click.pass_obj
@@ -59,6 +64,7 @@ def ami_publish(
     name: str | None,
     host: str,
     flake_rev: str | None,
+    import_role: str | None,
     wait: bool,
 ) -> int:
     """Upload IMAGE_DIR (the output of `nix build .#ecs-node-ami`), import it as an EBS
@@ -77,6 +83,7 @@ def ami_publish(
         name=name,
         host=host,
         flake_rev=flake_rev,
+        import_role=import_role,
         poll=poll_interval(15.0),
         wait=wait,
         say=_say,
