@@ -29,7 +29,7 @@ def cluster(ctx: Context) -> Resources:
             "Properties": {
                 "ClusterName": ctx.ecs_cluster_name,
                 "ClusterSettings": [{"Name": "containerInsights", "Value": CONTAINER_INSIGHTS}],
-                "Tags": tags(list(ctx.cluster_tags)),
+                "Tags": tags(ctx.cluster_tags),
             },
         }
     }

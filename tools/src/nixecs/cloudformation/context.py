@@ -19,6 +19,9 @@ class Context:
     cluster: Cluster
     ids: LogicalIds
     cluster_tags: tuple[tuple[str, str], ...] = field(init=False)
+    _tags: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.cluster_tags = (
@@ -36,12 +39,21 @@ class Context:
     def cluster_arn(self) -> dict[str, Json]:
         return get_att(CLUSTER, "Arn")
 
-    def group_tags(self, group: Group) -> list[tuple[str, str]]:
-        return [
-            *self.cluster_tags,
-            (naming.TAG_GROUP, tag_value(group.name)),
-            (naming.TAG_HOST, tag_value(group.host)),
-        ]
+    def group_tags(self, group: Group) -> tuple[tuple[str, str], ...]:
+        pairs = self._tags.get(("group", group.name))
+        if pairs is None:  # once per group: five resources carry them
+            pairs = self._tags["group", group.name] = (
+                *self.cluster_tags,
+                (naming.TAG_GROUP, tag_value(group.name)),
+                (naming.TAG_HOST, tag_value(group.host)),
+            )
+        return pairs
 
-    def service_tags(self, service: Service) -> list[tuple[str, str]]:
-        return [*self.cluster_tags, (naming.TAG_SERVICE, tag_value(service.name))]
+    def service_tags(self, service: Service) -> tuple[tuple[str, str], ...]:
+        pairs = self._tags.get(("service", service.name))
+        if pairs is None:
+            pairs = self._tags["service", service.name] = (
+                *self.cluster_tags,
+                (naming.TAG_SERVICE, tag_value(service.name)),
+            )
+        return pairs

@@ -91,7 +91,12 @@ class LogicalIds:
                 if length[subject] > 64:
                     raise ValueError(f"cannot give {subject!r} a unique logical id")
                 tokens[subject] = base[subject] + _digest(subject)[: length[subject]]
-        self._tokens = tokens
+        # Every id, ready: the builders ask tens of thousands of times for a big fleet.
+        self._ids = {
+            (subject, kind): tokens[subject] + kind
+            for subject in subjects
+            for kind in _KINDS[subject[0]]
+        }
 
     @classmethod
     def for_cluster(cls, cluster: Cluster) -> LogicalIds:
@@ -103,9 +108,12 @@ class LogicalIds:
         return cls(subjects)
 
     def get(self, subject: Subject, kind: str) -> str:
-        if kind not in _KINDS[subject[0]]:
-            raise ValueError(f"unknown logical id kind {kind!r} for {subject[0]}")
-        return self._tokens[subject] + kind
+        try:
+            return self._ids[subject, kind]
+        except KeyError:
+            if kind not in _KINDS.get(subject[0], ()):
+                raise ValueError(f"unknown logical id kind {kind!r} for {subject[0]}") from None
+            raise KeyError(f"no {subject[0]} {'/'.join(subject[1:])!r} in this cluster") from None
 
     def group(self, name: str, kind: str) -> str:
         return self.get(("group", name), kind)

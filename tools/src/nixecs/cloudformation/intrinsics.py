@@ -7,6 +7,7 @@ tags, so the template is the same data in YAML and JSON and any tool can read it
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 Json = Any  # a JSON-shaped value: dict, list, str, int, float, bool
@@ -55,6 +56,6 @@ def tag_value(value: str) -> str:
     return _TAG_VALUE_BAD.sub("_", value)[:_TAG_VALUE_MAX]
 
 
-def tags(pairs: list[tuple[str, str]]) -> list[dict[str, Json]]:
+def tags(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Json]]:
     """CloudFormation's `[{Key, Value}]` tag list (a fresh list per resource: no sharing)."""
     return [{"Key": key, "Value": value} for key, value in pairs]
