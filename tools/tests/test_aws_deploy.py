@@ -413,3 +413,41 @@ def test_templates_over_the_inline_limit_go_through_s3(moto, fleet, capsys, monk
     assert (
         len(s3.list_objects_v2(Bucket="templates")["Contents"]) == 1
     )  # content-addressed, not copied again
+
+
+@pytest.mark.moto
+def test_scaling_rule_errors_stop_the_deploy_and_warnings_do_not(moto, fleet, capsys):
+    text = fleet.read_text()
+    overlapping = text.replace(
+        "- {lower: 0, change: 2}",
+        "- {lower: 0, change: 2}\n                - {lower: 5, change: 3}",
+    )
+    fleet.write_text(overlapping)
+    refused = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert refused.code == 2 and "error[E201]" in refused.err
+    assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
+    # the article's mistake: a -1 step under a ">=" alarm can never run (a warning, deployed anyway)
+    unreachable = text.replace(
+        "- {lower: 0, change: 2}",
+        "- {lower: 0, change: 2}\n                - {upper: 0, change: -1}",
+    )
+    fleet.write_text(unreachable)
+    warned = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert warned.code == 0, warned.err
+    assert "warning[W201]" in warned.err and "nixecs-prod: created" in warned.out
+
+
+def test_the_real_template_is_rendered_and_checked_against_quotas(tmp_path, monkeypatch):
+    import click
+
+    import nixecs.cloudformation
+    from nixecs.fleet import load_fleet
+
+    model = load_fleet(write_fleet(tmp_path))
+    body = deploy_module.render_template(model, "prod")
+    assert "AWS::ECS::Cluster" in body and body == deploy_module.render_template(model, "prod")
+    monkeypatch.setattr(
+        nixecs.cloudformation, "limit_problems", lambda template: ["600 resources, over the quota"]
+    )
+    with pytest.raises(click.UsageError, match="nixecs-prod: 600 resources, over the quota"):
+        deploy_module.render_template(model, "prod")

@@ -128,8 +128,9 @@ def deploy(
     targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
-    from ..diagnostics import OperationalFailure
+    from ..diagnostics import InvalidInput, OperationalFailure
     from ..fleet import load_fleet
+    from ..scaling import check_fleet
     from .deploy import (
         ClusterDeploy,
         deploy_cluster,
@@ -141,6 +142,10 @@ def deploy(
     from .session import Session, poll_interval
 
     model = load_fleet(fleet)
+    report = check_fleet(model)  # AWS's scaling rules: refuse before AWS does
+    if report.has_errors:
+        raise InvalidInput(report)
+    report.print(sys.stderr)  # warnings
     unknown = [c for c in clusters if c not in model.clusters]
     if unknown:
         raise click.BadParameter(

@@ -12,7 +12,6 @@ looked up through their own service APIs and whatever is missing is reported.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -531,21 +530,15 @@ def verify_scaling(session: Session, expected: Expected) -> list[str]:
     return missing
 
 
-def template_text(template: dict[str, Any]) -> str:
-    """The template as sent: the CloudFormation module's YAML when it exists, else JSON."""
-    try:
-        from ..cloudformation import dump_template  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return json.dumps(template, indent=1, sort_keys=True)
-    return str(dump_template(template))
-
-
 def render_template(fleet: Any, cluster: str) -> str:
-    """The cluster's template text, from the CloudFormation module (DESIGN §7)."""
-    try:
-        from ..cloudformation import build_stack  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise OperationalFailure(
-            "this build has no CloudFormation templates (nixecs.cloudformation.build_stack)"
-        ) from None
-    return template_text(build_stack(fleet, cluster))
+    """The cluster's template text, as `nixecs render` writes it (DESIGN §7); a template over
+    CloudFormation's quotas is invalid input."""
+    import click
+
+    from ..cloudformation import build_stack, dump_template, limit_problems
+
+    template = build_stack(fleet, cluster)
+    problems = limit_problems(template)
+    if problems:
+        raise click.UsageError(f"{naming.stack_name(cluster)}: {'; '.join(problems)}")
+    return str(dump_template(template))
