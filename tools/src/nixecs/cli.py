@@ -102,12 +102,12 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         click.echo("nixecs: interrupted", err=True)
         return 130
-    except Exception as error:  # a bug: say so plainly; the traceback only with -v
+    except Exception as error:  # a bug: say so plainly; the details only with -v
         if verbose:
             raise
+        # The message is left out on purpose: it may quote data (an AWS answer, a secret).
         click.echo(
-            f"nixecs: internal error: {type(error).__name__}: {error} (run with -v for details)",
-            err=True,
+            f"nixecs: internal error ({type(error).__name__}); run with -v for details", err=True
         )
         return EXIT_FAILURE
     return result if isinstance(result, int) else EXIT_OK

@@ -159,10 +159,18 @@ def aws_errors(session: Session, doing: str | None = None) -> Iterator[None]:
         ParamValidationError,
         WaiterError,
     )
+    from botocore.parsers import ResponseParserError
 
     prefix = f"{doing}: " if doing else ""
     try:
         yield
+    except ResponseParserError:
+        # Not a BotoCoreError; its text quotes the raw response body, which may hold a
+        # secret value (GetParameters), so it is never shown.
+        where = _where(session)
+        raise OperationalFailure(
+            prefix + f"{where}the endpoint sent a response that could not be parsed"
+        ) from None
     except ClientError as error:
         raise OperationalFailure(prefix + describe_client_error(session, error)) from None
     except NoCredentialsError:
