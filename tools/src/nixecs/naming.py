@@ -8,6 +8,9 @@ TAG_CLUSTER = "nixecs:cluster"
 TAG_GROUP = "nixecs:group"
 TAG_FLAKE = "nixecs:flake"
 TAG_HOST = "nixecs:host"
+TAG_SERVICE = "nixecs:service"
+TAG_NIXOS_LABEL = "nixecs:nixos-label"
+TAG_IMAGE_SHA256 = "nixecs:image-sha256"
 
 
 def stack_name(cluster: str) -> str:
@@ -34,8 +37,6 @@ def log_group_name(cluster: str, service: str) -> str:
 def alarm_name(cluster: str, service: str, policy: str) -> str:
     return f"nixecs-{cluster}-{service}-{policy}"
 
-
-TAG_SERVICE = "nixecs:service"
 
 
 def task_family(cluster: str, service: str) -> str:

@@ -27,8 +27,6 @@ from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
 # Tags beyond naming's shared ones (host, flake): the NixOS label and the image's content hash.
-TAG_NIXOS_LABEL = "nixecs:nixos-label"
-TAG_IMAGE_SHA256 = "nixecs:image-sha256"
 ARCHITECTURES = {"x86_64-linux": "x86_64", "aarch64-linux": "arm64"}
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
 FORMATS = {".vhd": "VHD", ".vmdk": "VMDK", ".raw": "RAW", ".img": "RAW"}
@@ -263,8 +261,8 @@ def publish(
     tags = [
         {"Key": "Name", "Value": ami_name},
         {"Key": naming.TAG_HOST, "Value": host},
-        {"Key": TAG_NIXOS_LABEL, "Value": info.label},
-        {"Key": TAG_IMAGE_SHA256, "Value": sha},
+        {"Key": naming.TAG_NIXOS_LABEL, "Value": info.label},
+        {"Key": naming.TAG_IMAGE_SHA256, "Value": sha},
     ]
     if flake_rev:
         tags.append({"Key": naming.TAG_FLAKE, "Value": flake_rev})
@@ -280,7 +278,7 @@ def publish(
         existing = _find_image(ec2, ami_name)
         snapshot_id: str | None = None
         if existing is not None:
-            tagged = {t["Key"]: t["Value"] for t in existing.get("Tags", [])}.get(TAG_IMAGE_SHA256)
+            tagged = {t["Key"]: t["Value"] for t in existing.get("Tags", [])}.get(naming.TAG_IMAGE_SHA256)
             if tagged and tagged != sha:
                 raise OperationalFailure(
                     f"AMI name {ami_name!r} is taken by {existing['ImageId']}, built from a different "
