@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# Tables read better wider than a pipe's default 80 columns; children (rich too) inherit it.
+os.environ.setdefault("COLUMNS", "120")
 console = Console(highlight=False)
 
 
