@@ -38,7 +38,6 @@ def alarm_name(cluster: str, service: str, policy: str) -> str:
     return f"nixecs-{cluster}-{service}-{policy}"
 
 
-
 def task_family(cluster: str, service: str) -> str:
     """ECS task definition family of a service."""
     return f"nixecs-{cluster}-{service}"
