@@ -728,7 +728,7 @@ def test_template_with_colliding_names_is_whole(tmp_path: Path) -> None:
     template = templates(fleet)["c"]
     check_integrity(template)
     assert len(of_type(template, "AWS::AutoScaling::AutoScalingGroup")) == 2
-    assert len(of_type(template, "AWS::ECS::Service")) == 2
+    assert len(of_type(template, "AWS::ECS::Service")) == 3
     assert len(of_type(template, "AWS::CloudWatch::Alarm")) == 2
 
 
@@ -785,6 +785,14 @@ clusters:
               cooldown: 60
               aggregation: Average
               steps: [{upper: 0, change: -1}]
+      plain:
+        group: web_1
+        image: nginx:1.27
+        cpu: 128
+        memory: 128
+        port: 80
+        desired: 3
+        environment: {MODE: "yes", PORT: "80"}
 """
 
 
