@@ -905,6 +905,13 @@ def test_dump_quotes_what_a_yaml_reader_would_retype() -> None:
         assert f"- {value}\n" not in text
 
 
+def test_dump_nests_deeper_than_any_template() -> None:
+    data: dict[str, Any] = {"leaf": "x\ny\n"}
+    for depth in range(40):
+        data = {f"k{depth}": [data, [depth]]} if depth % 2 else {f"k{depth}": data}
+    assert yaml.safe_load(dump_template(data)) == data
+
+
 json_scalars = st.one_of(
     st.text(),
     st.integers(min_value=-(2**53), max_value=2**53),
