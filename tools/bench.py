@@ -66,8 +66,9 @@ def main() -> int:
         root = Path(tmp)
         small = root / "fleet-1000.yml"
         large = root / "fleet-10000.yml"
-        small.write_text(generate_fleet(10, 100, 100))
-        large.write_text(generate_fleet(100, 100, 100))
+        # 100 clusters of 10 groups and 10 services: 1,000 of each, every stack within quotas
+        small.write_text(generate_fleet(100, 10, 10))
+        large.write_text(generate_fleet(1000, 10, 10))
         console.print(
             f"fleets: {small.stat().st_size // 1024} KB (1,000 groups, 1,000 services), {large.stat().st_size // 1024} KB (10x)"
         )

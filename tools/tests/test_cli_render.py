@@ -17,8 +17,12 @@ from conftest import EXAMPLES, REPO
 DIAGNOSTIC_LINE = r"^\S+:\d+:\d+: (error|warning)\[[EW]\d{3}\]: "
 
 
-def nixecs(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "nixecs", *args], cwd=cwd, capture_output=True, check=False, env=env)
+def nixecs(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "nixecs", *args], cwd=cwd, capture_output=True, check=False, env=env
+    )
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -50,10 +54,16 @@ def test_render_writes_manifest_stacks_and_userdata(tmp_path: Path) -> None:
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert data.startswith(b"#nixecs-settings v1\n")
-    assert (out / "prod/groups/workers.userdata").read_bytes().startswith(b"# nixecs-userdata v1 cluster=prod group=workers")
+    assert (
+        (out / "prod/groups/workers.userdata")
+        .read_bytes()
+        .startswith(b"# nixecs-userdata v1 cluster=prod group=workers")
+    )
     # the userdata command prints exactly the rendered bytes
     assert nixecs("userdata", str(EXAMPLES / "fleet.yml"), "prod/web").stdout == data
-    assert nixecs("userdata", str(EXAMPLES / "fleet.yml"), "prod/web", "--format", "nix").stdout.startswith(b"# nixecs-userdata v1")
+    assert nixecs(
+        "userdata", str(EXAMPLES / "fleet.yml"), "prod/web", "--format", "nix"
+    ).stdout.startswith(b"# nixecs-userdata v1")
 
 
 def test_render_is_deterministic_across_processes(tmp_path: Path) -> None:
@@ -61,7 +71,9 @@ def test_render_is_deterministic_across_processes(tmp_path: Path) -> None:
     for seed in ("0", "12345"):
         out = tmp_path / f"out-{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        assert nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out), env=env).returncode == 0
+        assert (
+            nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out), env=env).returncode == 0
+        )
         digests.append(tree_digest(out))
     assert digests[0] == digests[1]
 
@@ -71,12 +83,17 @@ def test_invalid_fleet_writes_nothing_and_leaves_a_previous_render_intact(tmp_pa
     assert nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out)).returncode == 0
     before = tree_digest(out)
     broken = tmp_path / "fleet.yml"
-    broken.write_text((EXAMPLES / "fleet.yml").read_text().replace("min: 2, max: 10", "min: 12, max: 10"))
+    broken.write_text(
+        (EXAMPLES / "fleet.yml").read_text().replace("min: 2, max: 10", "min: 12, max: 10")
+    )
     result = nixecs("render", str(broken), "-o", str(out))
     assert result.returncode == 2
     assert result.stdout == b""
     lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and f"{broken}:16:25: error[E109]: min 12 is greater than max 10" == lines[0]
+    assert (
+        len(lines) == 1
+        and f"{broken}:16:25: error[E109]: min 12 is greater than max 10" == lines[0]
+    )
     assert tree_digest(out) == before
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no temporary files left behind
 
@@ -90,12 +107,19 @@ def test_validate_exit_codes_and_json(tmp_path: Path) -> None:
     assert result.returncode == 2
     payload = json.loads(result.stdout)
     assert payload["valid"] is False
-    assert [(d["line"], d["column"], d["code"]) for d in payload["diagnostics"]] == [(3, 12, "E105"), (4, 1, "E101")]
+    assert [(d["line"], d["column"], d["code"]) for d in payload["diagnostics"]] == [
+        (3, 12, "E105"),
+        (4, 1, "E101"),
+    ]
     assert b"Traceback" not in result.stderr
 
 
 def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
-    for args in (("render", str(EXAMPLES / "fleet.yml")), ("userdata", str(EXAMPLES / "fleet.yml"), "prod/nope"), ("nosuch",)):
+    for args in (
+        ("render", str(EXAMPLES / "fleet.yml")),
+        ("userdata", str(EXAMPLES / "fleet.yml"), "prod/nope"),
+        ("nosuch",),
+    ):
         result = nixecs(*args)
         assert result.returncode == 2, args
         assert b"Traceback" not in result.stderr and result.stderr.strip(), args
@@ -113,14 +137,23 @@ def test_scaling_check_shows_w201_for_the_article(tmp_path: Path) -> None:
 
 
 @pytest.mark.nix
-def test_validate_reports_nixos_syntax_errors_at_the_group(tmp_path: Path, nix_instantiate: str) -> None:
+def test_validate_reports_nixos_syntax_errors_at_the_group(
+    tmp_path: Path, nix_instantiate: str
+) -> None:
     fleet = tmp_path / "fleet.yml"
-    fleet.write_text((EXAMPLES / "fleet.yml").read_text().replace("boot.kernel.sysctl.\"vm.swappiness\" = 10;", "boot.kernel = ;"))
+    fleet.write_text(
+        (EXAMPLES / "fleet.yml")
+        .read_text()
+        .replace('boot.kernel.sysctl."vm.swappiness" = 10;', "boot.kernel = ;")
+    )
     result = nixecs("validate", str(fleet))
     assert result.returncode == 2
     (line,) = result.stderr.decode().splitlines()
     # line 4, column 17 of the block is line 43 + 4 of the file, after the block's indent of 10
-    assert ":47:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'" in line
+    assert (
+        ":47:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'"
+        in line
+    )
 
 
 def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None:
@@ -130,9 +163,43 @@ def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None
     noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
     fleet = tmp_path / "fleet.yml"
     fleet.write_text(
-        (EXAMPLES / "fleet.yml").read_text().replace('boot.kernel.sysctl."vm.swappiness" = 10;', f'environment.etc.noise.text = "{noise}";')
+        (EXAMPLES / "fleet.yml")
+        .read_text()
+        .replace(
+            'boot.kernel.sysctl."vm.swappiness" = 10;', f'environment.etc.noise.text = "{noise}";'
+        )
     )
     result = nixecs("render", str(fleet), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert ":38:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()  # at `nixos:`
+    assert (
+        ":38:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
+    )  # at `nixos:`
+    assert not (tmp_path / "out").exists()
+
+
+def test_aws_name_clashes_are_e114(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yml"
+    group = "{ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 0, max: 1}}"
+    fleet.write_text(
+        "version: 1\nregion: us-east-1\nclusters:\n"
+        f"  prod:\n    subnets: [subnet-0a1b2c3d]\n    security_groups: [sg-0a1b2c3d]\n    groups:\n      eu-web: {group}\n"
+        f"  prod-eu:\n    subnets: [subnet-0a1b2c3d]\n    security_groups: [sg-0a1b2c3d]\n    groups:\n      web: {group}\n"
+    )
+    result = nixecs("validate", str(fleet))
+    assert result.returncode == 2
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"{fleet}:13:7: error[E114]: ") and "'nixecs-prod-eu-web'" in line
+
+
+def test_stacks_over_cloudformation_quotas_are_e115(tmp_path: Path) -> None:
+    from nixecs.testing.fleetgen import generate_fleet
+
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(generate_fleet(1, 60, 60))  # one cluster: well over 500 resources
+    for command in (("validate", str(fleet)), ("render", str(fleet), "-o", str(tmp_path / "out"))):
+        result = nixecs(*command)
+        assert result.returncode == 2, command
+        (line,) = result.stderr.decode().splitlines()
+        assert line.startswith(f"{fleet}:5:3: error[E115]: stack nixecs-c0: "), line
+        assert "over CloudFormation's quota of 500 per stack" in line
     assert not (tmp_path / "out").exists()

@@ -26,11 +26,23 @@ def _check(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
 
     fleet = load_fleet(path)
     report = check_fleet(fleet)
+    report.extend(_name_clash_errors(fleet))
     if nix:
         report.extend(_nix_module_errors(fleet))
     if report.has_errors:
         raise InvalidInput(report)
     return fleet, report
+
+
+def _name_clash_errors(fleet: Fleet) -> list[Diagnostic]:
+    """AWS names two subjects would share (names are joined with `-`, which they may contain)."""
+    from .cloudformation import name_clashes
+
+    return [
+        Diagnostic("E114", clash.message, fleet.document.locate(path, key=True))
+        for clash in name_clashes(fleet)
+        for path in clash.paths[1:]
+    ]
 
 
 def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
@@ -91,13 +103,17 @@ def _invalid_json(g: Globals, error: InvalidInput) -> None:
 @click.argument("fleet", type=click.Path(dir_okay=False))
 @click.pass_obj
 def validate(g: Globals, fleet: str) -> int:
-    """Check FLEET: schema, AWS scaling rules, scaling lints and `nixos:` syntax.
+    """Check FLEET: schema, AWS scaling rules, scaling lints, `nixos:` syntax, AWS name
+    clashes, userdata sizes and CloudFormation quotas (everything `render` checks).
 
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
+    from .render import render_fleet
+
     try:
         model, report = _check(fleet)
+        render_fleet(model)  # in memory: userdata sizes (E111) and stack quotas (E115)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise

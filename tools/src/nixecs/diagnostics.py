@@ -32,6 +32,8 @@ CODES: dict[str, str] = {
     "E111": "userdata too large for EC2 (16 KB after gzip)",
     "E112": "option not allowed with this setting",
     "E113": "nixos module text does not parse as Nix",
+    "E114": "two fleet subjects would share an AWS name",
+    "E115": "a cluster's stack is over CloudFormation's quotas",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",

@@ -13,6 +13,7 @@ from pathlib import Path
 from .atomic import write_atomic
 from .diagnostics import Diagnostic, InvalidInput, Report
 from .fleet.model import Cluster, Fleet
+from .naming import stack_name
 from .userdata import UserdataTooLarge, render_userdata
 
 
@@ -81,7 +82,7 @@ class Rendered:
 
 
 def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
-    from .cloudformation import build_stack, dump_template
+    from .cloudformation import build_stack, dump_template, limit_problems
 
     groups: dict[str, RenderedGroup] = {}
     report = Report()
@@ -99,6 +100,14 @@ def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
     if report.has_errors:
         raise InvalidInput(report)
     template = build_stack(fleet, cluster, {name: g.data for name, g in groups.items()})
+    for problem in limit_problems(template):
+        report.add(
+            "E115",
+            f"stack {stack_name(cluster.name)}: {problem}",
+            fleet.document.locate(cluster.path, key=True),
+        )
+    if report.has_errors:
+        raise InvalidInput(report)
     return RenderedCluster(cluster.name, groups, template, dump_template(template))
 
 
