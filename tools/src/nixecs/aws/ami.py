@@ -278,7 +278,9 @@ def publish(
         existing = _find_image(ec2, ami_name)
         snapshot_id: str | None = None
         if existing is not None:
-            tagged = {t["Key"]: t["Value"] for t in existing.get("Tags", [])}.get(naming.TAG_IMAGE_SHA256)
+            tagged = {t["Key"]: t["Value"] for t in existing.get("Tags", [])}.get(
+                naming.TAG_IMAGE_SHA256
+            )
             if tagged and tagged != sha:
                 raise OperationalFailure(
                     f"AMI name {ami_name!r} is taken by {existing['ImageId']}, built from a different "
