@@ -7,20 +7,14 @@
   nodes.machine =
     { ... }:
     {
-      imports = [
-        ../modules
-        ./lib/fake-imds.nix
-      ];
-      documentation.nixos.options.warningsAreErrors = true;
+      imports = [ ./lib/node.nix ];
 
-      nixecs.ecs.enable = true;
-      nixecs.userdata.enable = true;
-      testing.fakeImds.userdata = "#nixecs-settings v1\n${builtins.toJSON {
+      testing.fakeImds.settings = {
         version = 1;
         cluster = "blue";
         group = "web";
         drain.timeout = "20m";
-      }}\n";
+      };
       nixecs.drain = {
         enable = true;
         timeout = "20m";

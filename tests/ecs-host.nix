@@ -9,17 +9,13 @@
   nodes.machine =
     { ... }:
     {
-      imports = [
-        ../modules
-        ./lib/fake-imds.nix
-      ];
+      imports = [ ./lib/node.nix ];
 
       # Build the option documentation of our modules too: an option without
       # a description fails the test.
       documentation.enable = true;
       documentation.nixos.enable = true;
       documentation.nixos.includeAllModules = true;
-      documentation.nixos.options.warningsAreErrors = true;
 
       nixecs.ecs = {
         enable = true;

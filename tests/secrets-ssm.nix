@@ -35,15 +35,9 @@ in
   nodes.machine =
     { ... }:
     {
-      imports = [
-        ../modules
-        ./lib/fake-imds.nix
-      ];
-      documentation.nixos.options.warningsAreErrors = true;
+      imports = [ ./lib/node.nix ];
 
-      nixecs.ecs.enable = true;
-      nixecs.userdata.enable = true;
-      testing.fakeImds.userdata = "#nixecs-settings v1\n${builtins.toJSON {
+      testing.fakeImds.settings = {
         version = 1;
         cluster = "blue";
         group = "web";
@@ -52,7 +46,7 @@ in
           owner = "nobody";
           mode = "0440";
         };
-      }}\n";
+      };
 
       nixecs.secrets = {
         db-password.parameter = "/prod/db/password";

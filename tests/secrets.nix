@@ -8,15 +8,9 @@
   nodes.machine =
     { ... }:
     {
-      imports = [
-        ../modules
-        ./lib/fake-imds.nix
-      ];
-      documentation.nixos.options.warningsAreErrors = true;
+      imports = [ ./lib/node.nix ];
 
-      nixecs.ecs.enable = true;
-      nixecs.userdata.enable = true;
-      testing.fakeImds.userdata = "#nixecs-settings v1\n${builtins.toJSON {
+      testing.fakeImds.settings = {
         version = 1;
         cluster = "blue";
         group = "web";
@@ -25,7 +19,7 @@
           owner = "nobody";
           mode = "0440";
         };
-      }}\n";
+      };
 
       nixecs.secrets = {
         db-password.parameter = "/prod/db/password";

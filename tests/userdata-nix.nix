@@ -31,17 +31,9 @@ in
   nodes.machine =
     { ... }:
     {
-      imports = [
-        ../modules
-        ./lib/fake-imds.nix
-      ];
-      documentation.nixos.options.warningsAreErrors = true;
+      imports = [ ./lib/node.nix ];
 
-      nixecs.ecs.enable = true;
-      nixecs.userdata = {
-        enable = true;
-        rebuildCommand = "${rebuild}";
-      };
+      nixecs.userdata.rebuildCommand = "${rebuild}";
       testing.fakeImds.userdata = userdata "blue";
 
       # Evaluating a NixOS configuration needs memory.

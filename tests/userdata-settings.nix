@@ -30,15 +30,9 @@ in
   nodes.machine =
     { ... }:
     {
-      imports = [
-        ../modules
-        ./lib/fake-imds.nix
-      ];
-      documentation.nixos.options.warningsAreErrors = true;
+      imports = [ ./lib/node.nix ];
 
-      nixecs.ecs.enable = true;
-      nixecs.userdata.enable = true;
-      testing.fakeImds.userdata = "#nixecs-settings v1\n${builtins.toJSON settings}\n";
+      testing.fakeImds.settings = settings;
 
       virtualisation.memorySize = 1536;
     };

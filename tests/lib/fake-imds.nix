@@ -19,6 +19,11 @@ in
       type = lib.types.str;
       description = "The userdata the fake IMDS serves at /latest/user-data.";
     };
+    settings = lib.mkOption {
+      type = lib.types.nullOr (lib.types.attrsOf lib.types.anything);
+      default = null;
+      description = "Settings to serve as `#nixecs-settings v1` userdata (sets `userdata`).";
+    };
     file = lib.mkOption {
       type = lib.types.str;
       default = "/run/fake-imds/user-data";
@@ -32,6 +37,8 @@ in
   };
 
   config = {
+    testing.fakeImds.userdata = lib.mkIf (cfg.settings != null) "#nixecs-settings v1\n${builtins.toJSON cfg.settings}\n";
+
     nixecs.userdata.imdsEndpoint = endpoint;
 
     systemd.services.fake-imds = {
