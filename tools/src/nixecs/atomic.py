@@ -16,8 +16,14 @@ def write_atomic(
     *,
     uid: int = -1,
     gid: int = -1,
+    durable: bool = True,
 ) -> None:
-    """Write `data` to `path` atomically, with `mode` (and owner) set before it appears."""
+    """Write `data` to `path` atomically, with `mode` (and owner) set before it appears.
+
+    `durable=False` skips the fsyncs: the rename is still atomic for every reader, but a
+    power cut may lose the new file. Right for build output (`render` writes a thousand
+    files and is re-run at will), wrong for a host's state, which keeps the default.
+    """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
     os.makedirs(directory, exist_ok=True)
@@ -32,7 +38,8 @@ def write_atomic(
         if uid != -1 or gid != -1:
             os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(temporary)
@@ -43,6 +50,8 @@ def write_atomic(
     except BaseException:
         os.unlink(temporary)
         raise
+    if not durable:
+        return
     try:
         dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - some filesystems refuse

@@ -7,28 +7,14 @@ Commands live with their subject (`commands.py` here for the fleet tools, `host/
 
 from __future__ import annotations
 
+import gc
 import sys
-from dataclasses import dataclass
 
 import click
 
 from . import __version__
 from .diagnostics import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, InvalidInput, OperationalFailure
-
-
-@dataclass
-class Globals:
-    """The global options, shared by every command through `click.pass_obj`."""
-
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-    output: str = "text"
-    verbose: int = 0
-
-    @property
-    def json(self) -> bool:
-        return self.output == "json"
+from .globals import Globals
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -83,6 +69,10 @@ _register()
 def run(argv: list[str]) -> int:
     """Run the CLI; map our exceptions to exit codes and one-line messages."""
     verbose = "-v" in argv or "--verbose" in argv or any(a.startswith("-vv") for a in argv)
+    # A short-lived process that builds large acyclic structures (a fleet's nodes, its
+    # templates): the cyclic collector's frequent passes over them tripled render time.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(200_000, 20, 100)
     try:
         result = cli.main(args=argv, prog_name="nixecs", standalone_mode=False)
     except InvalidInput as error:
@@ -110,4 +100,6 @@ def run(argv: list[str]) -> int:
             f"nixecs: internal error ({type(error).__name__}); run with -v for details", err=True
         )
         return EXIT_FAILURE
+    finally:
+        gc.set_threshold(*thresholds)
     return result if isinstance(result, int) else EXIT_OK

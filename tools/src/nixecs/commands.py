@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import Globals
 from .diagnostics import EXIT_INVALID, EXIT_OK, Diagnostic, InvalidInput, Report
+from .globals import Globals
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet

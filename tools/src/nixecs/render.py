@@ -132,9 +132,15 @@ def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str)
     """Write every file atomically; the manifest last, so a complete manifest means a complete render."""
     root = Path(out)
     for name, cluster in rendered.clusters.items():
-        write_atomic(root / name / "stack.yaml", cluster.stack_text)
+        write_atomic(root / name / "stack.yaml", cluster.stack_text, durable=False)
         for group in cluster.groups.values():
-            write_atomic(root / name / "groups" / f"{group.group}.userdata", group.data)
+            write_atomic(
+                root / name / "groups" / f"{group.group}.userdata", group.data, durable=False
+            )
     manifest = root / "manifest.json"
-    write_atomic(manifest, json.dumps(rendered.manifest(source), indent=2, sort_keys=True) + "\n")
+    write_atomic(
+        manifest,
+        json.dumps(rendered.manifest(source), indent=2, sort_keys=True) + "\n",
+        durable=False,
+    )
     return manifest

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..cli import Globals
+from ..globals import Globals
 
 
 def _emit_json(data: Any) -> None:

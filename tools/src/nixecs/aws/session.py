@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import boto3
     from botocore.config import Config
 
-    from ..cli import Globals
+    from ..globals import Globals
 
 MAX_ATTEMPTS = 10  # retries after the first attempt (botocore's `max_attempts` in a Config)
 USER_AGENT = f"nixecs/{__version__}"

@@ -11,6 +11,7 @@ test showed at once that it accepts malformed YAML libyaml rejects, e.g. an empt
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ import yaml
 from ..diagnostics import Location
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 # Keys in a raw YAML document can be any scalar, so a path holds objects.
 Path = tuple[object, ...]
@@ -159,41 +160,56 @@ def _representable(value: object, node: yaml.Node) -> object:
 
 
 class Document:
-    """Plain Python values of a YAML file, and where each key and value was written."""
+    """Plain Python values of a YAML file, and where each key and value was written.
+
+    Positions are looked up in the composed nodes only when asked for: building a table of
+    them for every node cost ten times the walk that builds the values, and positions are
+    only needed when something is to be reported.
+    """
 
     def __init__(
         self,
         path: str,
         value: object,
-        positions: dict[Path, tuple[int, int]],
-        key_positions: dict[Path, tuple[int, int]],
+        root: yaml.Node | None,
         duplicates: list[YamlError] | None = None,
         text: str = "",
     ) -> None:
         self.path = path
         self.value = value
         self.text = text
-        self._positions = positions
-        self._key_positions = key_positions
+        self._root = root
         # Duplicate keys are reported with the schema errors, not instead of them.
         self.duplicates = duplicates or []
 
     def locate(self, at: Path, *, key: bool = False) -> Location:
         """Where the value (or with key=True, the key) at `at` was written; the nearest
         enclosing node when that exact path has no position (e.g. a missing key)."""
-        positions, key_positions = self._positions, self._key_positions
-        table = key_positions if key else positions
-        probe = at
-        while True:
-            if probe in table:
-                line, column = table[probe]
-                return Location(self.path, line, column)
-            if key and probe in positions:
-                line, column = positions[probe]
-                return Location(self.path, line, column)
-            if not probe:
-                return Location(self.path, 1, 1)
-            probe = probe[:-1]
+        node = self._root
+        if node is None:
+            return Location(self.path, 1, 1)
+        key_node: yaml.Node | None = None
+        for part in at:
+            child: yaml.Node | None = None
+            child_key: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for candidate_key, candidate in node.value:
+                    if isinstance(candidate_key, yaml.ScalarNode) and _same_key(
+                        _construct_scalar(candidate_key), part
+                    ):
+                        child, child_key = candidate, candidate_key
+                        break
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and type(part) is int
+                and 0 <= part < len(node.value)
+            ):
+                child = node.value[part]
+            if child is None:
+                break
+            node, key_node = child, child_key
+        mark = key_node.start_mark if key and key_node is not None else node.start_mark
+        return Location(self.path, mark.line + 1, mark.column + 1)
 
     def locate_in_block(self, at: Path, line: int, column: int) -> Location:
         """Where (line, column) of the text of the literal block scalar at `at` (`key: |`)
@@ -269,88 +285,66 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
     )
 
 
-def _walk(
-    root: yaml.Node,
-) -> tuple[object, dict[Path, tuple[int, int]], dict[Path, tuple[int, int]], list[YamlError]]:
-    positions: dict[Path, tuple[int, int]] = {}
+def _same_key(a: object, b: object) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _walk(root: yaml.Node) -> tuple[object, list[YamlError]]:
+    """The values of a composed document, and its duplicate keys."""
     duplicates: list[YamlError] = []
-    key_positions: dict[Path, tuple[int, int]] = {}
     budget = [MAX_NODES]
-    # An alias is the anchored node itself: build it once and share the value, so aliases
-    # cannot make construction exponential ("billion laughs"). Positions stay with the anchor.
+    # An alias is the anchored node itself: build each collection once and share the value,
+    # so aliases cannot make construction exponential ("billion laughs").
     built: dict[int, object] = {}
+    scalar_node, sequence_node, mapping_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
 
-    def build(node: yaml.Node, path: Path, depth: int) -> object:
-        if id(node) in built:
-            return built[id(node)]
-        value = build_new(node, path, depth)
-        built[id(node)] = value
-        return value
+    def fail(message: str, node: yaml.Node) -> YamlError:
+        return YamlError(message, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build_new(node: yaml.Node, path: Path, depth: int) -> object:
+    def build(node: yaml.Node, depth: int) -> object:
+        kind = node.__class__
+        if kind is scalar_node:  # an exact class test: isinstance() is slower on this path
+            return _representable(_construct_scalar(node), node)  # type: ignore[arg-type]
+        ident = id(node)
+        if ident in built:
+            return built[ident]
         budget[0] -= 1
         if budget[0] < 0:
-            raise YamlError(
-                "document has too many nodes", node.start_mark.line + 1, node.start_mark.column + 1
-            )
+            raise fail("document has too many nodes", node)
         if depth > 200:
-            raise YamlError(
-                "document is nested too deeply",
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-            )
-        mark = node.start_mark
-        positions[path] = (mark.line + 1, mark.column + 1)
-        if isinstance(node, yaml.ScalarNode):
-            return _representable(_construct_scalar(node), node)
-        if isinstance(node, yaml.SequenceNode):
+            raise fail("document is nested too deeply", node)
+        if kind is sequence_node:
             if node.tag != SEQ:
-                raise YamlError(
-                    f"tag {node.tag!r} is not supported in a fleet file",
-                    mark.line + 1,
-                    mark.column + 1,
+                raise fail(f"tag {node.tag!r} is not supported in a fleet file", node)
+            items = [build(item, depth + 1) for item in node.value]
+            built[ident] = items
+            return items
+        if kind is not mapping_node:  # pragma: no cover
+            raise fail("unsupported node", node)
+        if node.tag != MAP:
+            raise fail(f"tag {node.tag!r} is not supported in a fleet file", node)
+        result: dict[object, object] = {}
+        first_lines: dict[object, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.__class__ is not scalar_node:
+                raise fail("mapping keys must be plain scalars", key_node)
+            if key_node.tag == PLAIN and key_node.value == "<<":
+                raise fail("merge keys (<<) are YAML 1.1, not 1.2: write the keys out", key_node)
+            key = _representable(_construct_scalar(key_node), key_node)
+            if isinstance(key, float) and math.isnan(key):
+                raise fail("NaN cannot be a key", key_node)
+            if key in result:
+                first = first_lines[key]
+                duplicates.append(
+                    fail(f"duplicate key {key!r} (first written at line {first})", key_node)
                 )
-            return [build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != MAP:
-                raise YamlError(
-                    f"tag {node.tag!r} is not supported in a fleet file",
-                    mark.line + 1,
-                    mark.column + 1,
-                )
-            result: dict[object, object] = {}
-            for key_node, value_node in node.value:
-                key_mark = key_node.start_mark
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise YamlError(
-                        "mapping keys must be plain scalars", key_mark.line + 1, key_mark.column + 1
-                    )
-                if key_node.tag == PLAIN and key_node.value == "<<":
-                    raise YamlError(
-                        "merge keys (<<) are YAML 1.1, not 1.2: write the keys out",
-                        key_mark.line + 1,
-                        key_mark.column + 1,
-                    )
-                key = _representable(_construct_scalar(key_node), key_node)
-                if isinstance(key, float) and math.isnan(key):
-                    raise YamlError("NaN cannot be a key", key_mark.line + 1, key_mark.column + 1)
-                child = (*path, key)
-                if key in result:
-                    first = key_positions[child]
-                    duplicates.append(
-                        YamlError(
-                            f"duplicate key {key!r} (first written at line {first[0]})",
-                            key_mark.line + 1,
-                            key_mark.column + 1,
-                        )
-                    )
-                    continue
-                key_positions[child] = (key_mark.line + 1, key_mark.column + 1)
-                result[key] = build(value_node, child, depth + 1)
-            return result
-        raise YamlError("unsupported node", mark.line + 1, mark.column + 1)  # pragma: no cover
+                continue
+            first_lines[key] = key_node.start_mark.line + 1
+            result[key] = build(value_node, depth + 1)
+        built[ident] = result
+        return result
 
-    return build(root, (), 0), positions, key_positions, duplicates
+    return build(root, 0), duplicates
 
 
 def _decode(data: bytes) -> str:
@@ -380,6 +374,10 @@ def load(data: bytes | str, path: str) -> Document:
             "NUL character in the file", line, offset - (text.rfind("\n", 0, offset) + 1) + 1
         )
     composer = None
+    # Composing creates hundreds of thousands of objects and no reference cycles; with the
+    # cyclic garbage collector running through them all the time it takes five times as long.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         composer = _Composer(text)
         node = _first_document(composer)
@@ -406,21 +404,16 @@ def load(data: bytes | str, path: str) -> Document:
         dispose = getattr(composer, "dispose", None) if composer is not None else None
         if dispose is not None:
             dispose()
+        if collecting:
+            gc.enable()
     if node is None:
-        return Document(path, None, {(): (1, 1)}, {})
+        return Document(path, None, None, [], text)
+    gc.disable()
     try:
-        value, positions, key_positions, duplicates = _walk(node)
+        value, duplicates = _walk(node)
     except RecursionError:
         raise YamlError("document is nested too deeply", 1, 1) from None
-    return Document(path, value, positions, key_positions, duplicates, text)
-
-
-def iter_paths(value: object, path: Path = ()) -> Iterator[tuple[Path, object]]:
-    """Every (path, value) pair in a loaded value, depth first."""
-    yield path, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from iter_paths(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from iter_paths(item, (*path, index))
+    finally:
+        if collecting:
+            gc.enable()
+    return Document(path, value, node, duplicates, text)

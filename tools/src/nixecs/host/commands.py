@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from ..aws.session import Session
-    from ..cli import Globals
+    from ..globals import Globals
 
 DEFAULT_IMDS = "http://169.254.169.254"
 
