@@ -9,25 +9,47 @@
 }:
 let
   cfg = config.nixecs.drain;
+  # "<n>s|m|h" in seconds (the type guarantees the shape).
+  timeoutSeconds =
+    let
+      parts = builtins.match "([0-9]+)(s|m|h)" cfg.timeout;
+      unit = {
+        s = 1;
+        m = 60;
+        h = 3600;
+      };
+    in
+    lib.toIntBase10 (builtins.elemAt parts 0) * unit.${builtins.elemAt parts 1};
 in
 {
   imports = [ ./common.nix ];
 
   options.nixecs.drain = {
-    enable = lib.mkEnableOption ''
-      `nixecs-drain.service`, which drains this ECS container instance when
-      its Auto Scaling group terminates it and then completes the
-      termination lifecycle action. Only useful for groups with a
-      termination lifecycle hook (`drain:` in the fleet file)'';
+    enable = lib.mkOption {
+      type = lib.types.bool;
+      default = config.nixecs.userdata.enable or false;
+      defaultText = lib.literalExpression "config.nixecs.userdata.enable";
+      description = ''
+        Whether to run `nixecs-drain.service`, which drains this ECS container
+        instance when its Auto Scaling group terminates it and then completes
+        the termination lifecycle action. On by default wherever userdata is
+        applied: the unit then drains only groups whose settings userdata has
+        `drain:` (the groups the fleet gives a termination lifecycle hook) and
+        exits at once elsewhere.
+      '';
+    };
 
     timeout = lib.mkOption {
-      type = lib.types.strMatching "^[0-9]+(s|m|h)$";
-      default = "15m";
+      type = lib.types.nullOr (lib.types.strMatching "^[0-9]+(s|m|h)$");
+      default = null;
       example = "30m";
       description = ''
         How long to wait for the instance's tasks to stop before completing
-        the lifecycle action anyway, as `<n>s`, `<n>m` or `<n>h`. Keep it
-        below the lifecycle hook's heartbeat timeout.
+        the lifecycle action anyway, as `<n>s`, `<n>m` or `<n>h`, at most
+        115m (the lifecycle hook's heartbeat allows two hours). `null` takes
+        the timeout from the runtime settings (`drain.timeout` in
+        `/run/nixecs/settings.json`); without one there, the unit has nothing
+        to do.
       '';
     };
   };
@@ -36,7 +58,11 @@ in
     assertions = [
       {
         assertion = config.nixecs.ecs.enable or false;
-        message = "nixecs.drain.enable drains the ECS agent's container instance: also set nixecs.ecs.enable = true.";
+        message = "nixecs.drain.enable drains the ECS agent's container instance: also set nixecs.ecs.enable = true (or nixecs.drain.enable = false).";
+      }
+      {
+        assertion = cfg.timeout == null || timeoutSeconds <= 6900;
+        message = "nixecs.drain.timeout = \"${toString cfg.timeout}\" is longer than the termination lifecycle hook's two hours allow: use at most \"115m\".";
       }
     ];
 
@@ -52,13 +78,22 @@ in
       ];
       serviceConfig = {
         Type = "simple";
-        ExecStart = "${lib.getExe config.nixecs.package} drain --timeout ${cfg.timeout} --imds ${
-          config.nixecs.userdata.imdsEndpoint or "http://169.254.169.254"
-        }";
+        ExecStart = lib.concatStringsSep " " (
+          [
+            (lib.getExe config.nixecs.package)
+            "drain"
+            "--imds"
+            (config.nixecs.userdata.imdsEndpoint or "http://169.254.169.254")
+          ]
+          ++ lib.optionals (cfg.timeout != null) [
+            "--timeout"
+            cfg.timeout
+          ]
+        );
         Restart = "on-failure";
         RestartSec = "10s";
         # Stopping must not cut a drain short: allow the whole timeout.
-        TimeoutStopSec = "${cfg.timeout} 1min";
+        TimeoutStopSec = if cfg.timeout == null then "2h" else "${cfg.timeout} 1min";
       };
     };
   };

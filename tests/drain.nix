@@ -26,7 +26,7 @@
 
     with subtest("the drain unit"):
         start = machine.succeed("systemctl show -p ExecStart --value nixecs-drain.service")
-        assert "drain --timeout 20m --imds http://127.0.0.1:8169" in start, start
+        assert "drain --imds http://127.0.0.1:8169 --timeout 20m" in start, start
         after = machine.succeed("systemctl show -p After --value nixecs-drain.service").split()
         assert "ecs-agent.service" in after and "nixecs-userdata.service" in after, after
         props = dict(

@@ -79,6 +79,12 @@ in
         assert doc["ecs"]["reserved_memory_mib"] == 128, doc
         assert doc["drain"] is None, doc
 
+    with subtest("without drain: in the settings, the drain unit has nothing to do"):
+        machine.wait_until_succeeds("systemctl show -p ActiveState --value nixecs-drain.service | grep -qx inactive")
+        assert machine.succeed("systemctl show -p Result --value nixecs-drain.service").strip() == "success"
+        assert "--timeout" not in machine.succeed("systemctl show -p ExecStart --value nixecs-drain.service")
+        machine.succeed("journalctl -u nixecs-drain.service | grep -q 'nothing to do'")
+
     with subtest("settings userdata never rebuilds"):
         machine.fail("test -e /etc/nixos/configuration.nix")
 

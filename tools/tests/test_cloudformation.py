@@ -282,7 +282,8 @@ def test_drain_hook_only_for_groups_with_drain(prod: Template) -> None:
     )
 
 
-def test_drain_hook_timeout_is_capped(tmp_path: Path) -> None:
+def test_drain_hook_heartbeat_is_the_timeout_plus_margin_up_to_aws_maximum(tmp_path: Path) -> None:
+    # The schema refuses drains longer than 115m (E107), so the hook never cuts one short.
     fleet = write_fleet(
         tmp_path,
         """\
@@ -297,7 +298,7 @@ def test_drain_hook_timeout_is_capped(tmp_path: Path) -> None:
                 ami: ami-0123456789abcdef0
                 instance_types: [t3.small]
                 capacity: {min: 0, max: 1, desired: 0}
-                drain: {timeout: 3h}
+                drain: {timeout: 115m}
         """,
     )
     (hook,) = of_type(templates(fleet)["c"], "AWS::AutoScaling::LifecycleHook").values()

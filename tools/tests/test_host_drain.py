@@ -18,6 +18,7 @@ from nixecs.cli import run
 from nixecs.host.drain import Drainer, cluster_from_settings
 from nixecs.host.imds import ImdsClient
 from nixecs.naming import DRAIN_HOOK_NAME
+from nixecs.settings import DrainSpec, HostSettings, Issue, parse_drain
 from nixecs.testing.imds import ImdsEmulator
 
 pytestmark = pytest.mark.moto
@@ -270,3 +271,26 @@ def test_cluster_from_the_local_agent_when_no_settings() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_group_without_drain_has_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The unit runs on every userdata host; without `drain:` in the settings (and no
+    --timeout) it exits 0 at once, asking neither IMDS nor AWS anything."""
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(HostSettings(cluster="prod", group="web").to_json()))
+    with ImdsEmulator(lifecycle_state="Terminated") as imds:
+        code = run(["drain", "--imds", imds.url, "--settings", str(settings)])
+        asked = list(imds.requests)
+    assert code == 0
+    assert asked == []
+    assert "nothing to do" in capsys.readouterr().err
+
+
+def test_drain_timeouts_beyond_the_hook_heartbeat_are_refused(tmp_path: Path) -> None:
+    issues: list[Issue] = []
+    assert parse_drain({"timeout": "3h"}, ("drain",), issues) is None
+    assert [i.code for i in issues] == ["E107"] and "at most 115m" in issues[0].message
+    assert parse_drain({"timeout": "115m"}, ("drain",), []) == DrainSpec("115m")
+    assert run(["drain", "--timeout", "3h", "--settings", str(tmp_path / "none.json")]) == 2

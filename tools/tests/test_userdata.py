@@ -37,7 +37,7 @@ clusters:
           reserved_memory_mib: 0
         secrets:
           db.password: {parameter: /prod/db/password, owner: "1000", group: users, mode: "600"}
-        drain: {timeout: 2h}
+        drain: {timeout: 1h}
 """
 
 
@@ -71,7 +71,7 @@ def expected_nix_values(fleet: Fleet, group: Group) -> dict[str, object]:
         "secrets": {name: spec.to_json() for name, spec in group.secrets.items()},
         "drain": {
             "enable": group.drain is not None,
-            "timeout": group.drain.timeout if group.drain else "15m",
+            "timeout": group.drain.timeout if group.drain else None,
         },
     }
 

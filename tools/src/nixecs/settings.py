@@ -514,11 +514,26 @@ def parse_secrets(
     return result if ok else None
 
 
+# A termination lifecycle hook waits at most 7200 s for its heartbeat; the template adds
+# 5 minutes to the drain timeout, so a longer drain would be cut short by Auto Scaling.
+DRAIN_MAX_SECONDS = 7200 - 300
+
+
 def parse_drain(value: object, path: JsonPath, issues: list[Issue]) -> DrainSpec | None:
     mapping = check_mapping(value, path, issues, ("timeout",))
     if mapping is None:
         return None
     timeout = check_duration(mapping.get("timeout", "15m"), (*path, "timeout"), issues)
+    if timeout is not None and duration_seconds(timeout) > DRAIN_MAX_SECONDS:
+        issues.append(
+            Issue(
+                (*path, "timeout"),
+                E_VALUE,
+                f"drain timeout {timeout} is too long: the termination lifecycle hook waits at most "
+                f"2 hours, so use at most {DRAIN_MAX_SECONDS // 60}m",
+            )
+        )
+        return None
     return DrainSpec(timeout) if timeout is not None else None
 
 

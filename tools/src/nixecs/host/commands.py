@@ -185,13 +185,18 @@ def drain_command(
     """On the host: on Auto Scaling termination, drain this container instance, then
     complete the lifecycle action (hook nixecs-drain) with CONTINUE."""
     from ..aws.session import aws_errors
-    from ..settings import DURATION_RE, duration_seconds
+    from ..settings import DRAIN_MAX_SECONDS, DURATION_RE, duration_seconds
     from .drain import Drainer, DrainFailed, cluster_from_agent, cluster_from_settings
     from .imds import ImdsClient, ImdsError
 
     if timeout_text is not None and not DURATION_RE.fullmatch(timeout_text):
         raise click.BadParameter(
             "write a whole number and s, m or h, e.g. 30s, 15m", param_hint="--timeout"
+        )
+    if timeout_text is not None and duration_seconds(timeout_text) > DRAIN_MAX_SECONDS:
+        raise click.BadParameter(
+            f"at most {DRAIN_MAX_SECONDS // 60}m: the termination lifecycle hook waits at most 2 hours",
+            param_hint="--timeout",
         )
     log = _logger("drain")
     try:
@@ -200,6 +205,11 @@ def drain_command(
         raise click.BadParameter(str(error), param_hint="--imds") from None
     try:
         settings_cluster, settings_timeout = cluster_from_settings(settings_file)
+        if timeout_text is None and settings_timeout is None:
+            # The unit runs on every userdata host; only groups with `drain:` have the
+            # termination hook this would complete.
+            log(f"nothing to do: no --timeout and no drain in {settings_file}")
+            return
         cluster = cluster or settings_cluster or cluster_from_agent()
         timeout = duration_seconds(timeout_text or settings_timeout or "15m")
         session = _session(g, imds_url)
