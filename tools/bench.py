@@ -62,7 +62,7 @@ def stage_times(fleet_path: Path, out: Path) -> dict[str, float]:
     """Where a render's time goes, in this process (GC settings as the CLI's), best of 3."""
     import gc
 
-    from nixecs.commands import _check
+    from nixecs.commands import check_fleet_file
     from nixecs.render import render_fleet, write_rendered
 
     best: dict[str, float] = {}
@@ -71,7 +71,7 @@ def stage_times(fleet_path: Path, out: Path) -> dict[str, float]:
     try:
         for _ in range(3):
             start = time.perf_counter()
-            fleet, _report = _check(str(fleet_path))
+            fleet, _report = check_fleet_file(str(fleet_path))
             checked = time.perf_counter()
             rendered = render_fleet(fleet)
             built = time.perf_counter()

@@ -18,6 +18,7 @@ from aws_fixtures import (
     stubbed_clients,
     write_fleet,
 )
+from conftest import EXAMPLES
 from nixecs.aws import deploy as deploy_module
 from nixecs.aws.deploy import Expected, change_set_name, deploy_cluster, summarize, verify_scaling
 from nixecs.aws.session import Session
@@ -438,9 +439,8 @@ def test_scaling_rule_errors_stop_the_deploy_and_warnings_do_not(moto, fleet, ca
 
 
 def test_the_real_template_is_rendered_and_checked_against_quotas(tmp_path, monkeypatch):
-    import click
-
     import nixecs.cloudformation
+    from nixecs.diagnostics import InvalidInput
     from nixecs.fleet import load_fleet
 
     model = load_fleet(write_fleet(tmp_path))
@@ -449,5 +449,35 @@ def test_the_real_template_is_rendered_and_checked_against_quotas(tmp_path, monk
     monkeypatch.setattr(
         nixecs.cloudformation, "limit_problems", lambda template: ["600 resources, over the quota"]
     )
-    with pytest.raises(click.UsageError, match="nixecs-prod: 600 resources, over the quota"):
+    with pytest.raises(InvalidInput) as caught:
         deploy_module.render_template(model, "prod")
+    (diagnostic,) = caught.value.report.errors
+    assert (
+        diagnostic.code == "E115"
+        and "nixecs-prod: 600 resources, over the quota" in diagnostic.message
+    )
+    assert diagnostic.location.line == 5  # the cluster's key in the fleet file
+
+
+def test_deploy_refuses_what_validate_refuses_before_asking_aws(tmp_path, capsys):
+    """Oversized userdata (E111) stops a deploy with the located error and exit 2, before
+    any AWS call: the endpoint given here does not exist."""
+    import random
+
+    from nixecs.cli import run
+
+    rng = random.Random(5)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(
+        (EXAMPLES / "fleet.yml")
+        .read_text()
+        .replace(
+            'boot.kernel.sysctl."vm.swappiness" = 10;', f'environment.etc.noise.text = "{noise}";'
+        )
+    )
+    code = run(["--endpoint-url", "http://127.0.0.1:9", "deploy", str(fleet), "--yes"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{fleet}:38:9: error[E111]: userdata of prod/workers" in err
+    assert "internal error" not in err

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .fleet.model import Fleet
 
 
-def _check(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
+def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
     """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
     from .fleet import load_fleet
     from .scaling import check_fleet
@@ -112,7 +112,7 @@ def validate(g: Globals, fleet: str) -> int:
     from .render import render_fleet
 
     try:
-        model, report = _check(fleet)
+        model, report = check_fleet_file(fleet)
         render_fleet(model)  # in memory: userdata sizes (E111) and stack quotas (E115)
     except InvalidInput as error:
         _invalid_json(g, error)
@@ -138,7 +138,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     from .render import render_fleet, write_rendered
 
     try:
-        model, report = _check(fleet)
+        model, report = check_fleet_file(fleet)
         unknown = sorted(set(clusters) - set(model.clusters))
         if unknown:
             raise click.UsageError(
@@ -174,7 +174,7 @@ def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> in
     receives (gzip when over 16 KB, so redirect it to a file)."""
     from .userdata import UserdataTooLarge, render_userdata
 
-    model, _ = _check(fleet)
+    model, _ = check_fleet_file(fleet)
     try:
         group = model.group(target)
     except KeyError as error:

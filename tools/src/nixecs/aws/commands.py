@@ -128,9 +128,8 @@ def deploy(
     targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
-    from ..diagnostics import InvalidInput, OperationalFailure
-    from ..fleet import load_fleet
-    from ..scaling import check_fleet
+    from ..commands import check_fleet_file
+    from ..diagnostics import OperationalFailure
     from .deploy import (
         ClusterDeploy,
         deploy_cluster,
@@ -141,10 +140,8 @@ def deploy(
     )
     from .session import Session, poll_interval
 
-    model = load_fleet(fleet)
-    report = check_fleet(model)  # AWS's scaling rules: refuse before AWS does
-    if report.has_errors:
-        raise InvalidInput(report)
+    # Everything `validate` checks, and every template rendered, before AWS is asked anything.
+    model, report = check_fleet_file(fleet)
     report.print(sys.stderr)  # warnings
     unknown = [c for c in clusters if c not in model.clusters]
     if unknown:
@@ -153,6 +150,7 @@ def deploy(
             param_hint="--cluster",
         )
     selected = list(clusters) or list(model.clusters)
+    bodies = {cluster: render_template(model, cluster) for cluster in selected}
     session = Session.from_globals(g, region=model.region)
     echo_err = g.json
 
@@ -170,7 +168,7 @@ def deploy(
     results = []
     failures = []
     for cluster in selected:
-        body = render_template(model, cluster)
+        body = bodies[cluster]
         result = deploy_cluster(
             session,
             cluster,

@@ -531,14 +531,9 @@ def verify_scaling(session: Session, expected: Expected) -> list[str]:
 
 
 def render_template(fleet: Any, cluster: str) -> str:
-    """The cluster's template text, as `nixecs render` writes it (DESIGN §7); a template over
-    CloudFormation's quotas is invalid input."""
-    import click
+    """The cluster's template text, exactly as `nixecs render` writes it (DESIGN §7); a
+    group's userdata over 16 KB (E111) or a stack over CloudFormation's quotas (E115) is
+    invalid input, reported at its place in the fleet file."""
+    from ..render import render_cluster
 
-    from ..cloudformation import build_stack, dump_template, limit_problems
-
-    template = build_stack(fleet, cluster)
-    problems = limit_problems(template)
-    if problems:
-        raise click.UsageError(f"{naming.stack_name(cluster)}: {'; '.join(problems)}")
-    return str(dump_template(template))
+    return render_cluster(fleet, fleet.clusters[cluster]).stack_text
