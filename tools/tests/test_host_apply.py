@@ -263,11 +263,16 @@ def test_failed_rebuild_is_not_recorded_and_the_next_run_retries(
 ) -> None:
     command, log, status = write_rebuild_command(tmp_path, status=1)
     root = tmp_path / "root"
+    configuration = root / "etc/nixos/configuration.nix"
+    configuration.parent.mkdir(parents=True)
+    configuration.write_text("# the configuration this machine runs\n")
     imds.userdata = NIX_USERDATA.encode()
     code, err = apply_from(imds, root, "--rebuild-command", command)
     assert code == 1
     assert "rebuild failed with exit status 1" in err
     assert not (root / "var/lib/nixecs/applied.json").exists()
+    # the running system is the old one, and so is its configuration file
+    assert configuration.read_text() == "# the configuration this machine runs\n"
     status.write_text("0")
     code, err = apply_from(imds, root, "--rebuild-command", command)
     assert code == 0, err
@@ -330,11 +335,11 @@ def test_script_userdata_runs_once_per_content(imds: ImdsEmulator, tmp_path: Pat
     marker = tmp_path / "ran"
     root = tmp_path / "root"
     imds.userdata = f"#!/bin/sh\necho run >> {marker}\n".encode()
-    assert apply_from(imds, root)[0] == 0
-    assert apply_from(imds, root)[0] == 0
+    assert apply_from(imds, root, "--run-scripts")[0] == 0
+    assert apply_from(imds, root, "--run-scripts")[0] == 0
     assert marker.read_text() == "run\n"
     imds.userdata = f"#!/bin/sh\necho second >> {marker}\n".encode()
-    assert apply_from(imds, root)[0] == 0
+    assert apply_from(imds, root, "--run-scripts")[0] == 0
     assert marker.read_text() == "run\nsecond\n"
 
 
@@ -343,13 +348,39 @@ def test_failing_script_is_retried_on_the_next_run(imds: ImdsEmulator, tmp_path:
     root = tmp_path / "root"
     # Fails the first time, succeeds the second.
     imds.userdata = f'#!/bin/sh\necho x >> {counter}\n[ "$(wc -l < {counter})" -ge 2 ]\n'.encode()
-    code, err = apply_from(imds, root)
+    code, err = apply_from(imds, root, "--run-scripts")
     assert code == 1 and "script failed with exit status 1" in err
-    code, err = apply_from(imds, root)
+    code, err = apply_from(imds, root, "--run-scripts")
     assert code == 0, err
-    code, err = apply_from(imds, root)
+    code, err = apply_from(imds, root, "--run-scripts")
     assert code == 0 and "already ran" in err
     assert counter.read_text() == "x\nx\n"
+
+
+def test_rerooted_runs_never_switch_or_script_this_machine(
+    imds: ImdsEmulator, tmp_path: Path
+) -> None:
+    """With --root, nix userdata needs an explicit --rebuild-command (the default would
+    switch the real system) and script userdata --run-scripts: exit 2, nothing written."""
+    marker = tmp_path / "ran"
+    root = tmp_path / "root"
+    imds.userdata = NIX_USERDATA.encode()
+    code, err = apply_from(imds, root)
+    assert code == 2 and "pass --rebuild-command" in err
+    imds.userdata = f"#!/bin/sh\necho run >> {marker}\n".encode()
+    code, err = apply_from(imds, root)
+    assert code == 2 and "pass --run-scripts" in err
+    assert not marker.exists()
+    assert snapshot(root) == {}
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--backoff"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_non_finite_numbers_are_usage_errors(option: str, value: str, tmp_path: Path) -> None:
+    code, err = run_apply(
+        "--userdata", str(tmp_path / "none"), "--root", str(tmp_path), option, value
+    )
+    assert code == 2 and "out of range" in err and "internal error" not in err
 
 
 # --- killed between writes -----------------------------------------------------------------

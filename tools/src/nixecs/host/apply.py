@@ -104,12 +104,15 @@ class Applier:
         self,
         layout: Layout,
         *,
-        rebuild_command: str = DEFAULT_REBUILD_COMMAND,
+        rebuild_command: str | None = DEFAULT_REBUILD_COMMAND,
+        run_scripts: bool = True,
         log: Callable[[str], None] = lambda line: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.layout = layout
+        # None: nix userdata is refused (a re-rooted run must not switch the real system).
         self.rebuild_command = rebuild_command
+        self.run_scripts = run_scripts
         self.log = log
         self.clock = clock
 
@@ -175,9 +178,25 @@ class Applier:
         if isinstance(nix_state, dict) and nix_state.get("sha256") == digest:
             return f"nix configuration {digest[:12]} already applied: no rebuild"
         where = " ".join(f"{k}={v}" for k, v in sorted(header.items()))
+        if self.rebuild_command is None:
+            raise ApplyInvalid(
+                f"{source}: nix userdata with --root: pass --rebuild-command CMD "
+                "(the default, nixos-rebuild switch, would switch this machine)"
+            )
         self.log(f"nix configuration changed ({where}): writing {self.layout.configuration_nix}")
+        previous = _read_or_none(self.layout.configuration_nix)
         _converge(self.layout.configuration_nix, text.encode("utf-8"), 0o644)
-        self._run(self.rebuild_command, "rebuild", {"NIXOS_CONFIG": self.layout.configuration_nix})
+        try:
+            self._run(
+                self.rebuild_command, "rebuild", {"NIXOS_CONFIG": self.layout.configuration_nix}
+            )
+        except ApplyFailed:
+            # The running system is still the old one: so is its configuration file.
+            if previous is None:
+                os.unlink(self.layout.configuration_nix)
+            else:
+                write_atomic(self.layout.configuration_nix, previous, 0o644)
+            raise
         state["nix"] = {"sha256": digest, "time": self._now()}
         return f"nix configuration {digest[:12]} applied with `{self.rebuild_command}`"
 
@@ -188,6 +207,10 @@ class Applier:
         done = [h for h in history if isinstance(h, str)] if isinstance(history, list) else []
         if digest in done:
             return f"script {digest[:12]} already ran: not running it again"
+        if not self.run_scripts:
+            raise ApplyInvalid(
+                "script userdata with --root: pass --run-scripts to run it on this machine"
+            )
         write_atomic(self.layout.script_file, text.encode("utf-8"), 0o700)
         self._run(None, "script", {})
         state["scripts"] = [*done, digest][-SCRIPT_HISTORY:]
@@ -226,3 +249,11 @@ class Applier:
         write_atomic(
             self.layout.state_file, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o600
         )
+
+
+def _read_or_none(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None

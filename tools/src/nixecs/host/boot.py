@@ -12,6 +12,7 @@ stderr, which systemd sends to the journal.
 
 from __future__ import annotations
 
+import os
 import sys
 
 EXIT_OK = 0  # the same values as nixecs.diagnostics, which imports dataclasses
@@ -20,14 +21,16 @@ EXIT_INVALID = 2
 
 USAGE = """\
 usage: nixecs apply [--imds URL] [--userdata FILE] [--root DIR] [--rebuild-command CMD]
-                    [--state-dir DIR] [--attempts N] [--backoff SECONDS] [--timeout SECONDS]
+                    [--run-scripts] [--state-dir DIR] [--attempts N] [--backoff SECONDS] [--timeout SECONDS]
 
 Apply this instance's EC2 userdata (settings, nix or script) at boot.
 
   --imds URL              IMDSv2 endpoint (default http://169.254.169.254)
   --userdata FILE         read the userdata from FILE instead of IMDS
   --root DIR              re-root every path written (tests, `make demo`)
-  --rebuild-command CMD   run after a changed nix configuration (default `nixos-rebuild switch`)
+  --rebuild-command CMD   run after a changed nix configuration (default `nixos-rebuild switch`;
+                          with --root, nix userdata is refused unless this is given)
+  --run-scripts           with --root, run script userdata anyway (it runs on this machine)
   --state-dir DIR         where the applied state lives (default /var/lib/nixecs, re-rooted)
   --attempts N            IMDS attempts before giving up (default 6)
   --backoff SECONDS       first retry delay, doubled each retry up to 4s (default 0.25)
@@ -74,6 +77,9 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         if arg in ("-h", "--help"):
             options["help"] = "1"
             continue
+        if arg == "--run-scripts":
+            options["run-scripts"] = "1"
+            continue
         name, eq, value = arg.partition("=")
         if name not in _VALUE_OPTIONS:
             raise UsageError(f"unknown option or argument {arg!r}")
@@ -93,7 +99,8 @@ def _number(options: dict[str, str], name: str, default: float, integer: bool = 
         value = int(text) if integer else float(text)
     except ValueError:
         raise UsageError(f"--{name} must be a number, got {text!r}") from None
-    if value < 0 or (integer and value < 1):
+    # `not (0 <= value < 1e6)` also refuses NaN and infinity.
+    if not (0 <= value < 1e6) or (integer and value < 1):
         raise UsageError(f"--{name} is out of range: {text}")
     return value
 
@@ -104,9 +111,18 @@ def run(options: dict[str, str]) -> int:
     attempts = int(_number(options, "attempts", 6, integer=True))
     backoff = _number(options, "backoff", 0.25)
     timeout = _number(options, "timeout", 2.0)
-    layout = Layout(options.get("root", "/"), options.get("state-dir"))
+    root = options.get("root", "/")
+    layout = Layout(root, options.get("state-dir"))
+    # Re-rooted runs (tests, `make demo`) must not switch or script the real machine: nix
+    # userdata needs an explicit --rebuild-command there, script userdata --run-scripts.
+    rerooted = os.path.realpath(root) != "/"
     applier = Applier(
-        layout, rebuild_command=options.get("rebuild-command", DEFAULT_REBUILD_COMMAND), log=log
+        layout,
+        rebuild_command=options.get(
+            "rebuild-command", None if rerooted else DEFAULT_REBUILD_COMMAND
+        ),
+        run_scripts=not rerooted or "run-scripts" in options,
+        log=log,
     )
 
     userdata_file = options.get("userdata")
