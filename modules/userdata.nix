@@ -64,10 +64,11 @@ in
       stock amazon-init service'';
 
     imdsEndpoint = lib.mkOption {
-      type = lib.types.strMatching "^https?://[^[:space:]]+$";
+      # What the tool's IMDS client accepts: plain HTTP to a host and port, no path.
+      type = lib.types.strMatching "^http://[^/@[:space:]]+/?$";
       default = "http://169.254.169.254";
       example = "http://127.0.0.1:8169";
-      description = "Base URL of the EC2 instance metadata service (IMDSv2) that `nixecs apply` reads the userdata from.";
+      description = "Base URL (`http://HOST[:PORT]`, no path) of the EC2 instance metadata service (IMDSv2) that `nixecs apply`, `nixecs secrets fetch` and `nixecs drain` ask.";
     };
 
     rebuildCommand = lib.mkOption {
