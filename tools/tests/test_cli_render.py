@@ -203,3 +203,13 @@ def test_stacks_over_cloudformation_quotas_are_e115(tmp_path: Path) -> None:
         assert line.startswith(f"{fleet}:5:3: error[E115]: stack nixecs-c0: "), line
         assert "over CloudFormation's quota of 500 per stack" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_is_an_operational_failure_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(blocker / "out"))
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert err.startswith("nixecs: error: cannot write ") and str(blocker) in err
+    assert "internal error" not in err and len(err.splitlines()) == 1

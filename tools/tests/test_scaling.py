@@ -236,3 +236,18 @@ def test_simulate_command_writes_a_png(tmp_path: Path) -> None:
     data = target.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     assert run(["scaling", "simulate", str(EXAMPLES / "blog.yml"), "blog/nope"]) == 2
+
+
+def test_simulate_refuses_policies_aws_would_refuse(tmp_path: Path) -> None:
+    from nixecs.cli import run
+
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(
+        fleet_text(
+            step_block(
+                policy([{"lower": 0, "upper": 15, "change": 1}, {"lower": 10, "change": 2}]),
+                SCALE_IN,
+            )
+        )
+    )
+    assert run(["scaling", "simulate", str(fleet), "c/s"]) == 2

@@ -272,9 +272,13 @@ def scaling_simulate(
     With --plot, write a PNG; the article's policy (examples/blog.yml) visibly never scales in.
     """
     from .fleet import load_fleet
+    from .scaling import check_fleet
     from .scaling_sim import plot, simulate, wave
 
     model = load_fleet(fleet)
+    report = check_fleet(model)
+    if report.has_errors:  # AWS would refuse these policies: nothing to simulate
+        raise InvalidInput(report)
     cluster_name, _, service_name = target.partition("/")
     cluster = model.clusters.get(cluster_name)
     service = cluster.services.get(service_name) if cluster else None

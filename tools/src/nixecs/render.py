@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_atomic
-from .diagnostics import Diagnostic, InvalidInput, Report
+from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
 from .naming import stack_name
 from .userdata import UserdataTooLarge, render_userdata
@@ -129,8 +129,16 @@ def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:
 
 
 def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str) -> Path:
-    """Write every file atomically; the manifest last, so a complete manifest means a complete render."""
-    root = Path(out)
+    """Write every file atomically; the manifest last, so a complete manifest means a complete
+    render. OperationalFailure naming the file when one cannot be written."""
+    try:
+        return _write_all(rendered, Path(out), source)
+    except OSError as error:
+        where = error.filename or out
+        raise OperationalFailure(f"cannot write {where}: {error.strerror or error}") from None
+
+
+def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
     for name, cluster in rendered.clusters.items():
         write_atomic(root / name / "stack.yaml", cluster.stack_text, durable=False)
         for group in cluster.groups.values():
