@@ -156,6 +156,48 @@ def test_every_option_has_a_description() -> None:
     assert not undescribed, "options without a description:\n" + "\n".join(undescribed)
 
 
+def _leaf_paths(value: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(value, dict) and value:
+        return [p for key, item in value.items() for p in _leaf_paths(item, (*path, key))]
+    return [path]
+
+
+def test_every_option_the_nix_userdata_sets_is_declared(tmp_path: Path) -> None:
+    """Render the examples' groups as `nix` userdata, evaluate what they set, and find a
+    declared option for every value: renaming an option on either side fails here."""
+    from nixecs.fleet import load_fleet
+    from nixecs.userdata import render_nix
+
+    declared = {o["name"] for o in declared_options(MODULE_FILES)}
+    files = []
+    for example in ("fleet.yml", "blog.yml"):
+        fleet = load_fleet(ROOT / "examples" / example)
+        for cluster in fleet.clusters.values():
+            for group in cluster.groups.values():
+                path = tmp_path / f"{cluster.name}-{group.name}.nix"
+                path.write_text(render_nix(fleet, group), encoding="utf-8")
+                files.append(path)
+    values = eval_json(
+        "--eval",
+        "--strict",
+        "--json",
+        "-E",
+        "[ " + " ".join(f"(import {f} {{ }}).nixecs" for f in files) + " ]",
+    )
+    assert isinstance(values, list) and len(values) == len(files)
+    checked = 0
+    for value in values:
+        for leaf in _leaf_paths({"nixecs": value}):
+            candidates = {".".join(leaf[:n]) for n in range(1, len(leaf) + 1)}
+            if leaf[:2] == ("nixecs", "secrets") and len(leaf) > 3:
+                candidates.add(".".join(("nixecs", "secrets", "<name>", *leaf[3:])))
+            assert candidates & declared, (
+                f"{'.'.join(leaf)} is set by the nix userdata but no module declares it"
+            )
+            checked += 1
+    assert checked > 20
+
+
 def test_a_missing_description_is_reported(tmp_path: Path) -> None:
     module = tmp_path / "module.nix"
     module.write_text(
