@@ -35,28 +35,7 @@ in
   nodes.machine =
     { ... }:
     {
-      imports = [ ./lib/node.nix ];
-
-      testing.fakeImds.settings = {
-        version = 1;
-        cluster = "blue";
-        group = "web";
-        secrets.api-token = {
-          parameter = "/prod/api/token";
-          owner = "nobody";
-          mode = "0440";
-        };
-      };
-
-      nixecs.secrets = {
-        db-password.parameter = "/prod/db/password";
-        tls-key = {
-          parameter = "/prod/tls/key";
-          owner = "nobody";
-          group = "nogroup";
-          mode = "0440";
-        };
-      };
+      imports = [ ./lib/secrets-machine.nix ];
 
       systemd.services.fake-ssm = {
         description = "Fake SSM Parameter Store (moto server) for tests";
