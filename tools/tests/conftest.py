@@ -20,6 +20,28 @@ EXAMPLES = REPO / "examples"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def incompressible_text(length: int, seed: int = 3) -> str:
+    """Text gzip cannot shrink much: userdata built from it stays over 16 KB after gzip."""
+    import random
+
+    rng = random.Random(seed)
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(length))
+
+
+def oversized_example_fleet(directory: Path) -> Path:
+    """examples/fleet.yml with 40 KB of incompressible text in prod/workers' `nixos:`."""
+    fleet = directory / "fleet.yml"
+    fleet.write_text(
+        (EXAMPLES / "fleet.yml")
+        .read_text()
+        .replace(
+            'boot.kernel.sysctl."vm.swappiness" = 10;',
+            f'environment.etc.noise.text = "{incompressible_text(40_000)}";',
+        )
+    )
+    return fleet
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip locally when a prerequisite is missing; in CI that is a failure, never a skip."""
     if condition:

@@ -18,7 +18,7 @@ from aws_fixtures import (
     stubbed_clients,
     write_fleet,
 )
-from conftest import EXAMPLES
+from conftest import oversized_example_fleet
 from nixecs.aws import deploy as deploy_module
 from nixecs.aws.deploy import Expected, change_set_name, deploy_cluster, summarize, verify_scaling
 from nixecs.aws.session import Session
@@ -462,20 +462,9 @@ def test_the_real_template_is_rendered_and_checked_against_quotas(tmp_path, monk
 def test_deploy_refuses_what_validate_refuses_before_asking_aws(tmp_path, capsys):
     """Oversized userdata (E111) stops a deploy with the located error and exit 2, before
     any AWS call: the endpoint given here does not exist."""
-    import random
-
     from nixecs.cli import run
 
-    rng = random.Random(5)
-    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
-    fleet = tmp_path / "fleet.yml"
-    fleet.write_text(
-        (EXAMPLES / "fleet.yml")
-        .read_text()
-        .replace(
-            'boot.kernel.sysctl."vm.swappiness" = 10;', f'environment.etc.noise.text = "{noise}";'
-        )
-    )
+    fleet = oversized_example_fleet(tmp_path)
     code = run(["--endpoint-url", "http://127.0.0.1:9", "deploy", str(fleet), "--yes"])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, REPO, oversized_example_fleet
 
 DIAGNOSTIC_LINE = r"^\S+:\d+:\d+: (error|warning)\[[EW]\d{3}\]: "
 
@@ -157,18 +157,7 @@ def test_validate_reports_nixos_syntax_errors_at_the_group(
 
 
 def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None:
-    import random
-
-    rng = random.Random(3)
-    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
-    fleet = tmp_path / "fleet.yml"
-    fleet.write_text(
-        (EXAMPLES / "fleet.yml")
-        .read_text()
-        .replace(
-            'boot.kernel.sysctl."vm.swappiness" = 10;', f'environment.etc.noise.text = "{noise}";'
-        )
-    )
+    fleet = oversized_example_fleet(tmp_path)
     result = nixecs("render", str(fleet), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
     assert (

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, incompressible_text
 from nixecs import formats, settings
 from nixecs.fleet import Fleet, Group, load_fleet, parse
 from nixecs.nixparse import parse_texts
@@ -152,8 +151,7 @@ def test_gzip_above_16k_and_refusal_beyond() -> None:
     assert gzip.decompress(data).decode() == render_nix(fleet, big)
     assert formats.decode(data) == ("nix", render_nix(fleet, big))
     assert render_userdata(fleet, big) == data  # deterministic gzip (mtime 0)
-    rng = random.Random(1)
-    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40_000))
+    noise = incompressible_text(40_000, seed=1)
     huge = Group(
         **{**group.__dict__, "nixos": '{ ... }: { environment.etc.n.text = "' + noise + '"; }'}
     )
