@@ -5,7 +5,7 @@
   python3Packages,
 }:
 let
-  root = ../..;
+  source = import ./source.nix { inherit lib; };
 in
 python3Packages.buildPythonApplication {
   pname = "nixecs";
@@ -13,19 +13,9 @@ python3Packages.buildPythonApplication {
   pyproject = true;
 
   # The tests read ../examples (the repository root is tools/..), so the
-  # source keeps that layout and the build runs in tools/.
-  src = lib.fileset.toSource {
-    inherit root;
-    fileset = lib.fileset.unions (
-      map lib.fileset.maybeMissing [
-        (root + "/tools/pyproject.toml")
-        (root + "/tools/README.md")
-        (root + "/tools/src")
-        (root + "/tools/tests")
-        (root + "/examples")
-      ]
-    );
-  };
+  # source keeps that layout and the build runs in tools/. The file set is
+  # source.nix's, shared with the `<nixecs>` copy modules/userdata.nix makes.
+  src = lib.fileset.toSource { inherit (source) root fileset; };
   sourceRoot = "source/tools";
 
   build-system = [ python3Packages.setuptools ];
