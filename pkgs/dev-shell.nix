@@ -23,6 +23,10 @@ pkgs.mkShell {
     pkgs.nixfmt-tree
   ];
 
+  # tools/tests/test_package_checkphase.py compares its lib.fileset stand-in
+  # with nixpkgs' own lib where this is set.
+  NIXECS_NIXPKGS_LIB = "${pkgs.path}/lib";
+
   shellHook = ''
     export PYTHONPATH="$PWD/tools/src''${PYTHONPATH:+:$PYTHONPATH}"
   '';

@@ -42,19 +42,21 @@ HERE = Path(__file__).resolve().parent
 EVAL = HERE / "nix" / "package-checkphase.nix"
 
 # What stdenv puts on PATH in a build (NixOS/nixpkgs pkgs/stdenv/generic/common-path.nix at
-# 3813588e48fe: coreutils,
-# findutils, diffutils, sed, grep, awk, tar, gzip, bzip2, make, bash, patch, xz, file): the tools a
-# test may find without nativeCheckInputs. Coreutils' programs as Debian's coreutils ships them.
-STDENV_TOOLS = (
-    "[ arch b2sum base32 base64 basename basenc cat chcon chgrp chmod chown cksum comm cp csplit "
-    "cut date dd df dir dircolors dirname du echo env expand expr factor false fmt fold groups "
-    "head hostid id install join link ln logname ls md5sum mkdir mkfifo mknod mktemp mv nice nl "
-    "nohup nproc numfmt od paste pathchk pinky pr printenv printf ptx pwd readlink realpath rm "
-    "rmdir runcon seq sha1sum sha224sum sha256sum sha384sum sha512sum shred shuf sleep sort split "
-    "stat stdbuf stty sum sync tac tail tee test timeout touch tr true truncate tsort tty uname "
-    "unexpand uniq unlink users vdir wc who whoami yes "
-    "find xargs diff cmp diff3 sdiff sed grep egrep fgrep awk gawk tar gzip gunzip zcat bzip2 "
-    "bunzip2 xz unxz xzcat make patch sh bash file"
+# 3813588e48fe: coreutils, findutils, diffutils, sed, grep, awk, tar, gzip, bzip2, make, bash,
+# patch, xz, file): the tools a test may find without nativeCheckInputs. Coreutils' programs
+# as Debian's coreutils ships them.
+STDENV_TOOLS = " ".join(
+    (
+        "[ arch b2sum base32 base64 basename basenc cat chcon chgrp chmod chown cksum comm cp csplit",
+        "cut date dd df dir dircolors dirname du echo env expand expr factor false fmt fold groups",
+        "head hostid id install join link ln logname ls md5sum mkdir mkfifo mknod mktemp mv nice nl",
+        "nohup nproc numfmt od paste pathchk pinky pr printenv printf ptx pwd readlink realpath rm",
+        "rmdir runcon seq sha1sum sha224sum sha256sum sha384sum sha512sum shred shuf sleep sort split",
+        "stat stdbuf stty sum sync tac tail tee test timeout touch tr true truncate tsort tty uname",
+        "unexpand uniq unlink users vdir wc who whoami yes",
+        "find xargs diff cmp diff3 sdiff sed grep egrep fgrep awk gawk tar gzip gunzip zcat bzip2",
+        "bunzip2 xz unxz xzcat make patch sh bash file",
+    )
 ).split()
 
 
