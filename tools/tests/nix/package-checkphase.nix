@@ -165,6 +165,27 @@ assert package._buildPythonApplication or false;
   disabledTestPaths = package.disabledTestPaths or [ ];
   pytestFlags = package.pytestFlags or [ ];
   pythonImportsCheck = package.pythonImportsCheck or [ ];
+  # The files of modules/userdata.nix's default `<nixecs>` source (its
+  # `nixecs.userdata.source` default; stub-lib.nix's mkOption keeps its
+  # arguments in `_option`), which must hold what the package needs.
+  userdataSource =
+    let
+      module = import (root + "/modules/userdata.nix");
+      evaluated = module {
+        lib = lib // {
+          fileset = lib.fileset // {
+            toSource = args: {
+              outPath = builtins.toJSON (map relative (lib.fileset.toSource args)._nixecsSource.files);
+            };
+          };
+        };
+        config = throw "userdata-source: config is not evaluated";
+        options = { };
+        pkgs = throw "userdata-source: pkgs is not evaluated";
+      };
+      option = evaluated.options.nixecs.userdata.source;
+    in
+    builtins.fromJSON (option._option or option).default;
   unmodelled = builtins.filter (n: !(builtins.elem n modelled) && n != "_buildPythonApplication") (
     builtins.attrNames package
   );
