@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -257,6 +258,22 @@ def test_the_replay_models_everything_the_package_declares(package: dict[str, An
     )
     assert package["pyproject"] is True
     assert "pytest" in package["nativeCheckInputs"], "pytestCheckHook runs the check phase"
+
+
+def test_the_package_provides_what_pyproject_declares(package: dict[str, Any]) -> None:
+    """nixpkgs' pythonRuntimeDepsCheckHook fails the build when a requirement of the wheel's
+    metadata (pyproject.toml's dependencies, extras aside) is not installed: NixOS/nixpkgs
+    pkgs/development/interpreters/python/hooks/python-runtime-deps-check-hook.py (commit
+    0137840114d1). And a mark package.nix disables must be one pytest knows, or the
+    deselection silently does nothing."""
+    pyproject = tomllib.loads((REPO / "tools" / "pyproject.toml").read_text())
+    provided = provided_distributions(package["dependencies"])
+    declared = {normalise(Requirement(r).name) for r in pyproject["project"]["dependencies"]}
+    assert declared - provided == set(), "pyproject.toml needs these; package.nix lacks them"
+    markers = {
+        m.split(":")[0].strip() for m in pyproject["tool"]["pytest"]["ini_options"]["markers"]
+    }
+    assert set(package["disabledTestMarks"]) <= markers
 
 
 @pytest.mark.xfail(
