@@ -15,7 +15,7 @@ does what the build does, as far as this machine can:
   they require) importable: any other one raises ModuleNotFoundError, as in the build;
 - no network (a fresh network namespace with only loopback when root, as in the sandbox;
   proxies to a closed port otherwise), no Nix and no other tool on PATH beyond stdenv's
-  basics (nativeCheckInputs has no nix), HOME not a directory, CI unset.
+  basics (nativeCheckInputs has no nix), HOME a directory that cannot be created, CI unset.
 """
 
 from __future__ import annotations
@@ -211,10 +211,13 @@ def sandbox_environment(tmp: Path, copy: Path, allowed: set[str]) -> dict[str, s
     guard = tmp / "guard"
     import_guard(guard, allowed)
     (tmp / "build-tmp").mkdir()
+    # The sandbox's HOME, /homeless-shelter, does not exist and cannot be created. Root could
+    # create it here, so HOME is under a regular file: no one can create that directory.
+    (tmp / "not-a-directory").write_text("")
     closed = "http://127.0.0.1:9"
     return {
         "PATH": stdenv_path(tmp / "bin"),
-        "HOME": "/homeless-shelter",
+        "HOME": str(tmp / "not-a-directory" / "homeless-shelter"),
         "TMPDIR": str(tmp / "build-tmp"),
         "PYTHONPATH": f"{guard}:{copy / 'tools' / 'src'}",
         "PYTHONDONTWRITEBYTECODE": "1",
