@@ -38,7 +38,8 @@ python3Packages.buildPythonApplication {
 
   # Tests that need a moto server, Nix itself or cfn-lint run in `make test`
   # and CI, not in the sandbox. `--strict-markers` in pyproject.toml makes a
-  # misspelt marker an error.
+  # misspelt marker an error. `make test` replays this check phase
+  # (tools/tests/test_package_checkphase.py, from this file evaluated).
   disabledTestMarks = [
     "moto"
     "nix"

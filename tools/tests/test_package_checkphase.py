@@ -300,7 +300,10 @@ def test_the_stub_file_set_is_what_the_nixpkgs_lib_computes(
     """The replay's lib.fileset stand-in against nixpkgs' own, where a nixpkgs lib is at hand
     (NIXECS_NIXPKGS_LIB, the dev shell sets it; or nixeval's copy in /tmp/nixeval-lib). The
     replay itself needs neither, so their absence is not a missing prerequisite."""
-    candidates = [os.environ.get("NIXECS_NIXPKGS_LIB", ""), "/tmp/nixeval-lib/lib"]
+    given = os.environ.get("NIXECS_NIXPKGS_LIB")
+    if given:
+        assert (Path(given) / "fileset").is_dir(), f"NIXECS_NIXPKGS_LIB={given} is no nixpkgs lib"
+    candidates = [given or "", "/tmp/nixeval-lib/lib"]
     lib = next((Path(c) for c in candidates if c and (Path(c) / "fileset").is_dir()), None)
     if lib is None:
         pytest.skip("no nixpkgs lib at hand to compare lib.fileset with")
