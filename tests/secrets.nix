@@ -19,8 +19,8 @@
     with subtest("the secrets list for the tool"):
         secrets = json.loads(machine.succeed("cat /etc/nixecs/secrets.json"))
         assert secrets == [
-            {"name": "db-password", "parameter": "/prod/db/password", "owner": "root", "group": "root", "mode": "0400", "path": "/run/secrets/db-password"},
-            {"name": "tls-key", "parameter": "/prod/tls/key", "owner": "nobody", "group": "nogroup", "mode": "0440", "path": "/run/secrets/tls-key"},
+            {"name": "db-password", "parameter": "/prod/db/password", "owner": "root", "group": "root", "mode": "0400", "path": "/run/nixecs/secrets/db-password"},
+            {"name": "tls-key", "parameter": "/prod/tls/key", "owner": "nobody", "group": "nogroup", "mode": "0440", "path": "/run/nixecs/secrets/tls-key"},
         ], secrets
 
     with subtest("settings userdata secrets reach the tool through settings.json"):
