@@ -77,25 +77,19 @@ let
   # ones already queued. --no-block: those targets are ordered after this unit, waiting for
   # them here would deadlock. --job-mode=fail: never cancel a conflicting job (a shutdown).
   startPendingTargets = pkgs.writeShellScript "nixecs-start-pending-targets" ''
-    set -u
-    targets=$(${pkgs.systemd}/bin/systemctl list-jobs --no-legend --no-pager \
-      | ${pkgs.gawk}/bin/awk '$2 ~ /[.]target$/ && $3 == "start" { print $2 }')
-    if [ -n "$targets" ]; then
-      echo "starting what the new configuration adds to: $targets"
-      # shellcheck disable=SC2086 # unit names contain no whitespace (systemd escapes it)
-      ${pkgs.systemd}/bin/systemctl --no-block --job-mode=fail start $targets \
-        || echo "warning: could not queue $targets; units added by the userdata start at the next boot" >&2
-    fi
-    exit 0
+    PATH=${
+      lib.makeBinPath [
+        pkgs.systemd
+        pkgs.gawk
+      ]
+    }
+    ${builtins.readFile ./userdata-start-pending-targets.sh}
   '';
 
   # The agent's gate (see ecs-agent below): fails its start, visibly, until an apply succeeded.
-  checkApplied = pkgs.writeShellScript "nixecs-check-userdata-applied" ''
-    if [ ! -e ${appliedMarker} ]; then
-      echo "the EC2 userdata has not been applied on this boot (nixecs-userdata.service did not succeed): not starting the ECS agent with the baked configuration; see journalctl -u nixecs-userdata" >&2
-      exit 1
-    fi
-  '';
+  checkApplied = pkgs.writeShellScript "nixecs-check-userdata-applied" (
+    builtins.readFile ./userdata-check-applied.sh
+  );
 in
 {
   imports = [ ./common.nix ];
@@ -229,7 +223,12 @@ in
     systemd.services.ecs-agent = lib.mkIf ecsEnabled {
       after = [ "nixecs-userdata.service" ];
       wants = [ "nixecs-userdata.service" ];
-      serviceConfig.ExecStartPre = [ (utils.escapeSystemdExecArgs [ checkApplied ]) ];
+      serviceConfig.ExecStartPre = [
+        (utils.escapeSystemdExecArgs [
+          checkApplied
+          appliedMarker
+        ])
+      ];
     };
   };
 }
