@@ -243,3 +243,27 @@ def test_the_scripts_are_posix_sh() -> None:
     assert sh
     for script in (START_PENDING, CHECK_APPLIED):
         subprocess.run([sh, "-n", str(script)], check=True, timeout=30)
+
+
+def test_a_blocking_start_of_a_later_target_waits_on_the_calling_unit(
+    boot: Boot, tmp_path: Path
+) -> None:
+    """Why the step uses --no-block, and why a re-apply through `systemctl restart
+    nixecs-userdata` cannot run a switch that waits for multi-user.target (docs/host.md)."""
+    probe = tmp_path / "probe.sh"
+    probe.write_text(
+        "#!/bin/sh\n[ -e /run/probe ] || exit 0\n"
+        "timeout 5 systemctl start boot.target; echo $? > /run/probe-rc\n"
+    )
+    probe.chmod(0o755)
+    pid1 = boot(
+        {
+            "boot.target": "[Unit]\nWants=apply.service\nAfter=apply.service\n",
+            "apply.service": (
+                "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                f"ExecStart={probe}\n"
+            ),
+        }
+    )
+    pid1.run("touch /run/probe && systemctl restart apply.service")
+    assert pid1.run("cat /run/probe-rc").stdout.strip() == "124"  # timeout(1): still waiting
