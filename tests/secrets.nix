@@ -37,5 +37,10 @@
         agent_after = machine.succeed("systemctl show -p After --value ecs-agent.service").split()
         assert "nixecs-secrets.service" in agent_after, agent_after
         assert machine.succeed("systemctl show -p Type --value nixecs-secrets.service").strip() == "oneshot"
+        # A oneshot has no start timeout by default; the tool's own deadline is 120 s.
+        timeout = machine.succeed("systemctl show -p TimeoutStartUSec --value nixecs-secrets.service").strip()
+        assert timeout == "3min", timeout
+        mode = machine.succeed("stat -c '%U %a' /run/nixecs/secrets").strip()
+        assert mode == "root 751", mode
   '';
 }

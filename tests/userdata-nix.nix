@@ -103,6 +103,10 @@ in
         boot = machine.succeed("cat /proc/sys/kernel/random/boot_id")
         assert machine.succeed("cat /run/userdata-added") == boot
 
+    with subtest("the apply is bounded in time"):
+        timeout = machine.succeed("systemctl show -p TimeoutStartUSec --value nixecs-userdata.service").strip()
+        assert timeout == "35min", timeout
+
     with subtest("the agent starts after a successful apply"):
         machine.wait_for_unit("ecs-agent.service")
         machine.succeed("test -e /run/nixecs/userdata-applied")
