@@ -112,43 +112,41 @@ in
 
     # Always present on hosts with userdata, since settings userdata can
     # declare secrets the image does not know about.
-    systemd.services.nixecs-secrets =
-      lib.mkIf enabled
-        {
-          description = "Fetch secrets from SSM Parameter Store into ${directory}";
-          wantedBy = [ "multi-user.target" ];
-          wants = [ "network-online.target" ];
-          after = [
-            "network-online.target"
-            "nixecs-userdata.service"
-          ];
-          before = [
-            "ecs-agent.service"
-            "nixecs-drain.service"
-          ];
-          restartTriggers = [ secretsFile ];
-          serviceConfig = {
-            Type = "oneshot";
-            RemainAfterExit = true;
-            # --imds: the region falls back to IMDS, at the same endpoint as the other units.
-            # utils.escapeSystemdExecArgs: see userdata.nix.
-            ExecStart = utils.escapeSystemdExecArgs [
-              (lib.getExe config.nixecs.package)
-              "secrets"
-              "fetch"
-              "--list"
-              "/etc/nixecs/secrets.json"
-              "--imds"
-              (config.nixecs.userdata.imdsEndpoint or "http://169.254.169.254")
-            ];
-            # `nixecs secrets fetch` ends within 120 s (its own deadline); 3 min lets it
-            # fail with its message first (docs/host.md).
-            TimeoutStartSec = lib.mkDefault "3min";
-            RuntimeDirectory = runtimeDirectory;
-            RuntimeDirectoryMode = "0751";
-            RuntimeDirectoryPreserve = "yes";
-            UMask = "0077";
-          };
-        };
+    systemd.services.nixecs-secrets = lib.mkIf enabled {
+      description = "Fetch secrets from SSM Parameter Store into ${directory}";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [
+        "network-online.target"
+        "nixecs-userdata.service"
+      ];
+      before = [
+        "ecs-agent.service"
+        "nixecs-drain.service"
+      ];
+      restartTriggers = [ secretsFile ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        # --imds: the region falls back to IMDS, at the same endpoint as the other units.
+        # utils.escapeSystemdExecArgs: see userdata.nix.
+        ExecStart = utils.escapeSystemdExecArgs [
+          (lib.getExe config.nixecs.package)
+          "secrets"
+          "fetch"
+          "--list"
+          "/etc/nixecs/secrets.json"
+          "--imds"
+          (config.nixecs.userdata.imdsEndpoint or "http://169.254.169.254")
+        ];
+        # `nixecs secrets fetch` ends within 120 s (its own deadline); 3 min lets it
+        # fail with its message first (docs/host.md).
+        TimeoutStartSec = lib.mkDefault "3min";
+        RuntimeDirectory = runtimeDirectory;
+        RuntimeDirectoryMode = "0751";
+        RuntimeDirectoryPreserve = "yes";
+        UMask = "0077";
+      };
+    };
   };
 }

@@ -76,6 +76,7 @@ let
   # from the reloaded unit files, which pulls in their new Wants=; the jobs merge with the
   # ones already queued. --no-block: those targets are ordered after this unit, waiting for
   # them here would deadlock. --job-mode=fail: never cancel a conflicting job (a shutdown).
+  # Both halves reproduced under systemd 252 by tools/tests/test_systemd_jobs.py.
   startPendingTargets = pkgs.writeShellScript "nixecs-start-pending-targets" ''
     PATH=${
       lib.makeBinPath [
