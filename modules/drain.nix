@@ -5,6 +5,7 @@
 {
   config,
   lib,
+  utils,
   ...
 }:
 let
@@ -78,7 +79,8 @@ in
       ];
       serviceConfig = {
         Type = "simple";
-        ExecStart = lib.concatStringsSep " " (
+        # utils.escapeSystemdExecArgs: see userdata.nix.
+        ExecStart = utils.escapeSystemdExecArgs (
           [
             (lib.getExe config.nixecs.package)
             "drain"
@@ -92,8 +94,12 @@ in
         );
         Restart = "on-failure";
         RestartSec = "10s";
-        # Stopping must not cut a drain short: allow the whole timeout.
-        TimeoutStopSec = if cfg.timeout == null then "2h" else "${cfg.timeout} 1min";
+        # No TimeoutStartSec: with Type=simple the start is over once the process runs
+        # (systemd.service(5), Type=simple), and `nixecs drain` watches the lifecycle state
+        # for the instance's whole life. It bounds the drain itself (its timeout + 120 s).
+        # Stopping must not cut a drain short: allow that deadline plus a margin; with the
+        # timeout from the runtime settings, the largest one allowed (115m) plus 5 min.
+        TimeoutStopSec = if cfg.timeout == null then "2h" else "${cfg.timeout} 5min";
       };
     };
   };

@@ -6,6 +6,7 @@
   lib,
   options,
   pkgs,
+  utils,
   ...
 }:
 let
@@ -41,7 +42,10 @@ let
     name = "source";
   };
 
-  applyCommand = lib.escapeShellArgs (
+  # systemd expands `%` specifiers and `$` variables in Exec lines (systemd.service(5),
+  # "Command lines"): nixpkgs' utils.escapeSystemdExecArgs (nixos/lib/utils.nix) quotes each
+  # argument and doubles both, so an endpoint or command is passed as written.
+  applyCommand = utils.escapeSystemdExecArgs (
     [
       (lib.getExe config.nixecs.package)
       "apply"
@@ -52,6 +56,40 @@ let
       "--rebuild-command"
       cfg.rebuildCommand
     ]
+  );
+
+  # Whether ecs-host.nix is imported and enabled: this module also works alone
+  # (nixosModules.userdata), where nixecs.ecs is not declared at all.
+  ecsEnabled = options ? nixecs.ecs.enable && config.nixecs.ecs.enable;
+
+  # Written after every successful apply of this boot (/run is a tmpfs), never removed by a
+  # failed re-apply: the agent then keeps the configuration of the last successful one.
+  appliedMarker = "/run/nixecs/userdata-applied";
+
+  # Starts the units that a `nix` userdata switched at boot added to targets still waiting
+  # to be reached. switch-to-configuration(-ng) starts only the targets that are active or
+  # activating when it runs (pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs,
+  # nixpkgs 00401fd7: "Cause all active target units to be restarted below"); this unit runs
+  # before multi-user.target, whose start job is still waiting, so a unit the switch added
+  # with wantedBy = [ "multi-user.target" ] would not start until the next boot. Queuing the
+  # start of every target that has a waiting start job makes systemd build a new transaction
+  # from the reloaded unit files, which pulls in their new Wants=; the jobs merge with the
+  # ones already queued. --no-block: those targets are ordered after this unit, waiting for
+  # them here would deadlock. --job-mode=fail: never cancel a conflicting job (a shutdown).
+  # Both halves reproduced under systemd 252 by tools/tests/test_systemd_jobs.py.
+  startPendingTargets = pkgs.writeShellScript "nixecs-start-pending-targets" ''
+    PATH=${
+      lib.makeBinPath [
+        pkgs.systemd
+        pkgs.gawk
+      ]
+    }
+    ${builtins.readFile ./userdata-start-pending-targets.sh}
+  '';
+
+  # The agent's gate (see ecs-agent below): fails its start, visibly, until an apply succeeded.
+  checkApplied = pkgs.writeShellScript "nixecs-check-userdata-applied" (
+    builtins.readFile ./userdata-check-applied.sh
   );
 in
 {
@@ -154,6 +192,17 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         ExecStart = applyCommand;
+        ExecStartPost = [
+          (utils.escapeSystemdExecArgs [ startPendingTargets ])
+          (utils.escapeSystemdExecArgs [
+            "${pkgs.coreutils}/bin/touch"
+            appliedMarker
+          ])
+        ];
+        # A stuck step fails visibly instead of holding the agent back forever. `nixecs
+        # apply` bounds itself: 120 s for everything but a nix rebuild, plus the rebuild's
+        # own timeout (1800 s by default); 35 min leaves 3 min of margin (docs/host.md).
+        TimeoutStartSec = lib.mkDefault "35min";
         # /run/nixecs (ecs.env, settings.json) outlives the unit.
         RuntimeDirectory = "nixecs";
         RuntimeDirectoryMode = "0755";
@@ -164,11 +213,23 @@ in
       };
     };
 
-    # The agent must not register with the baked defaults when the userdata
-    # could not be applied: it starts only after a successful apply.
-    systemd.services.ecs-agent = lib.mkIf config.nixecs.ecs.enable {
+    # The agent must not register with the baked defaults when the userdata could not be
+    # applied, and a failed re-apply must not stop a running agent. Requires= (and
+    # Requisite=) would propagate an explicit stop or restart of nixecs-userdata to the
+    # agent (systemd.unit(5), Requires=: "this unit will be stopped (or restarted) if one of
+    # the other units is explicitly stopped (or restarted)"; Requisite= is "similar to
+    # Requires="). Wants= + After= pull it in and order it without that; the gate is an
+    # ExecStartPre= that fails while no apply has succeeded on this boot. The agent's
+    # Restart=on-failure retries, so it starts once a later apply succeeds.
+    systemd.services.ecs-agent = lib.mkIf ecsEnabled {
       after = [ "nixecs-userdata.service" ];
-      requires = [ "nixecs-userdata.service" ];
+      wants = [ "nixecs-userdata.service" ];
+      serviceConfig.ExecStartPre = [
+        (utils.escapeSystemdExecArgs [
+          checkApplied
+          appliedMarker
+        ])
+      ];
     };
   };
 }

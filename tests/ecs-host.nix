@@ -74,14 +74,20 @@
         for unit in ["docker.service", "nixecs-userdata.service", "nixecs-ecs-netfilter.service", "network-online.target"]:
             assert unit in after, f"ecs-agent.service is not ordered after {unit}: {after}"
         requires = machine.succeed("systemctl show -p Requires --value ecs-agent.service").split()
-        assert "nixecs-userdata.service" in requires and "docker.service" in requires, requires
+        assert "docker.service" in requires, requires
+        # Wants=, not Requires=: a failed re-apply must not stop the agent (vm-userdata-nix).
+        assert "nixecs-userdata.service" not in requires, requires
+        wants = machine.succeed("systemctl show -p Wants --value ecs-agent.service").split()
+        assert "nixecs-userdata.service" in wants, wants
         files = machine.succeed("systemctl show -p EnvironmentFiles --value ecs-agent.service")
         assert "/etc/ecs/ecs.config" in files and "/run/nixecs/ecs.env" in files, files
         assert files.index("/etc/ecs/ecs.config") < files.index("/run/nixecs/ecs.env"), "the runtime file must come last"
         machine.succeed("test -d /var/lib/ecs/data")
 
-    with subtest("amazon-init is not there"):
-        machine.fail("systemctl cat amazon-init.service")
+    # amazon-init: this node does not import amazon-image.nix (the EC2 image module), so
+    # a check here could not fail; whether nixecs-userdata replaces amazon-init is checked
+    # where that module is imported: tools/tests/test_nixos_units.py
+    # (test_amazon_init_is_disabled_where_amazon_image_is_imported).
 
     with subtest("script userdata ran once"):
         machine.succeed("grep -qx applied /run/nixecs-script-ran")

@@ -1,7 +1,7 @@
 # Secrets end to end against a fake SSM Parameter Store: moto's server on
 # loopback, seeded with the parameters; nixecs-secrets.service reaches it
 # through botocore's standard AWS_ENDPOINT_URL_SSM. The declared secrets and
-# the one from settings userdata land in /run/secrets with their owners and
+# the one from settings userdata land in /run/nixecs/secrets with their owners and
 # modes before the ECS agent starts.
 { pkgs, ... }:
 let
@@ -63,14 +63,14 @@ in
     machine.wait_for_unit("nixecs-secrets.service")
 
     with subtest("declared secrets with their owners and modes"):
-        assert machine.succeed("cat /run/secrets/db-password") == "s3cr3t"
-        assert machine.succeed("stat -c '%U %G %a' /run/secrets/db-password").strip() == "root root 400"
-        assert machine.succeed("cat /run/secrets/tls-key") == "-----BEGIN KEY-----"
-        assert machine.succeed("stat -c '%U %G %a' /run/secrets/tls-key").strip() == "nobody nogroup 440"
+        assert machine.succeed("cat /run/nixecs/secrets/db-password") == "s3cr3t"
+        assert machine.succeed("stat -c '%U %G %a' /run/nixecs/secrets/db-password").strip() == "root root 400"
+        assert machine.succeed("cat /run/nixecs/secrets/tls-key") == "-----BEGIN KEY-----"
+        assert machine.succeed("stat -c '%U %G %a' /run/nixecs/secrets/tls-key").strip() == "nobody nogroup 440"
 
     with subtest("a secret from settings userdata"):
-        assert machine.succeed("cat /run/secrets/api-token") == "t0ken"
-        assert machine.succeed("stat -c '%U %a' /run/secrets/api-token").strip() == "nobody 440"
+        assert machine.succeed("cat /run/nixecs/secrets/api-token") == "t0ken"
+        assert machine.succeed("stat -c '%U %a' /run/nixecs/secrets/api-token").strip() == "nobody 440"
 
     with subtest("fetched before the agent starts"):
         before = machine.succeed("systemctl show -p Before --value nixecs-secrets.service").split()

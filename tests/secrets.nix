@@ -19,8 +19,8 @@
     with subtest("the secrets list for the tool"):
         secrets = json.loads(machine.succeed("cat /etc/nixecs/secrets.json"))
         assert secrets == [
-            {"name": "db-password", "parameter": "/prod/db/password", "owner": "root", "group": "root", "mode": "0400", "path": "/run/secrets/db-password"},
-            {"name": "tls-key", "parameter": "/prod/tls/key", "owner": "nobody", "group": "nogroup", "mode": "0440", "path": "/run/secrets/tls-key"},
+            {"name": "db-password", "parameter": "/prod/db/password", "owner": "root", "group": "root", "mode": "0400", "path": "/run/nixecs/secrets/db-password"},
+            {"name": "tls-key", "parameter": "/prod/tls/key", "owner": "nobody", "group": "nogroup", "mode": "0440", "path": "/run/nixecs/secrets/tls-key"},
         ], secrets
 
     with subtest("settings userdata secrets reach the tool through settings.json"):
@@ -37,5 +37,10 @@
         agent_after = machine.succeed("systemctl show -p After --value ecs-agent.service").split()
         assert "nixecs-secrets.service" in agent_after, agent_after
         assert machine.succeed("systemctl show -p Type --value nixecs-secrets.service").strip() == "oneshot"
+        # A oneshot has no start timeout by default; the tool's own deadline is 120 s.
+        timeout = machine.succeed("systemctl show -p TimeoutStartUSec --value nixecs-secrets.service").strip()
+        assert timeout == "3min", timeout
+        mode = machine.succeed("stat -c '%U %a' /run/nixecs/secrets").strip()
+        assert mode == "root 751", mode
   '';
 }

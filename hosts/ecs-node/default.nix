@@ -34,8 +34,13 @@
     baseName = lib.mkOverride 900 "nixecs-ecs-node";
   };
 
-  # Tasks' logs go to CloudWatch (awslogs); keep the journal bounded.
-  services.journald.extraConfig = lib.mkDefault ''
+  # Tasks' logs go to CloudWatch (awslogs); keep the journal bounded. extraConfig is of
+  # type lines (nixos/modules/system/boot/systemd/journald.nix, nixpkgs 0145c6da, 2025;
+  # no structured SystemMaxUse option there): a mkDefault would be dropped as soon as any
+  # other module set extraConfig at normal priority. Normal priority keeps it; mkBefore
+  # puts it first. To change the limit, drop in /etc/systemd/journald.conf.d/*.conf:
+  # drop-ins override the main file (journald.conf(5), systemd 252).
+  services.journald.extraConfig = lib.mkBefore ''
     SystemMaxUse=512M
   '';
 

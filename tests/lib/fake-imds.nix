@@ -5,6 +5,7 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }:
 let
@@ -56,9 +57,32 @@ in
         fi
       '';
       serviceConfig = {
-        ExecStart = "${python}/bin/python3 -m nixecs.testing.imds --port ${toString cfg.port} --userdata ${cfg.file}";
+        # As in modules/: systemd expands % and $ in Exec lines.
+        ExecStart = utils.escapeSystemdExecArgs [
+          "${python}/bin/python3"
+          "-m"
+          "nixecs.testing.imds"
+          "--port"
+          cfg.port
+          "--userdata"
+          cfg.file
+        ];
         # Ready once it hands out IMDSv2 tokens.
-        ExecStartPost = "${pkgs.curl}/bin/curl --silent --fail --retry 30 --retry-connrefused --retry-delay 1 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' ${endpoint}/latest/api/token";
+        ExecStartPost = utils.escapeSystemdExecArgs [
+          "${pkgs.curl}/bin/curl"
+          "--silent"
+          "--fail"
+          "--retry"
+          "30"
+          "--retry-connrefused"
+          "--retry-delay"
+          "1"
+          "-X"
+          "PUT"
+          "-H"
+          "X-aws-ec2-metadata-token-ttl-seconds: 60"
+          "${endpoint}/latest/api/token"
+        ];
         RuntimeDirectory = "fake-imds";
         RuntimeDirectoryPreserve = "yes";
       };

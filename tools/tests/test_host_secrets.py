@@ -81,13 +81,13 @@ def test_fetches_settings_and_list_secrets_into_files(
                 "owner": str(uid),
                 "group": str(gid),
                 "mode": "0440",
-                "path": "/run/secrets/api-token",
+                "path": "/run/nixecs/secrets/api-token",
             }
         ],
     )
     assert fetch(moto, root) == 0
-    db = root / "run/secrets/db-password"
-    api = root / "run/secrets/api-token"
+    db = root / "run/nixecs/secrets/db-password"
+    api = root / "run/nixecs/secrets/api-token"
     assert db.read_text() == DB_VALUE
     assert api.read_text() == API_VALUE
     assert stat.S_IMODE(db.stat().st_mode) == 0o400
@@ -103,7 +103,7 @@ def test_list_file_in_the_settings_shape(moto: MotoServer, tmp_path: Path) -> No
     put(moto, "/prod/api/token", API_VALUE)
     root = host_root(tmp_path, {"api-token": {"parameter": "/prod/api/token", "mode": "0400"}})
     assert fetch(moto, root) == 0
-    assert (root / "run/secrets/api-token").read_text() == API_VALUE
+    assert (root / "run/nixecs/secrets/api-token").read_text() == API_VALUE
 
 
 def test_more_than_ten_parameters_are_batched_ten_per_call(
@@ -130,8 +130,8 @@ def test_more_than_ten_parameters_are_batched_ten_per_call(
     assert [len(names) for names in calls] == [10, 10, 3]
     assert sorted(n for names in calls for n in names) == [f"/bulk/p{i:02d}" for i in range(23)]
     assert len(written) == 24
-    assert (tmp_path / "run/secrets/s17").read_text() == "value-17"
-    assert (tmp_path / "run/secrets/alias").read_text() == "value-0"
+    assert (tmp_path / "run/nixecs/secrets/s17").read_text() == "value-17"
+    assert (tmp_path / "run/nixecs/secrets/alias").read_text() == "value-0"
     assert not any("value-" in line for line in lines)
 
 
@@ -147,7 +147,7 @@ def test_missing_parameter_fails_by_name_and_writes_nothing(
         "nixecs: error: SSM has no parameter /prod/api/missing (or the instance role may not read it); no secret was written"
     ]
     assert DB_VALUE not in err
-    assert not (root / "run/secrets").exists()
+    assert not (root / "run/nixecs/secrets").exists()
 
 
 def test_values_never_appear_even_with_verbose_failures(
@@ -155,8 +155,8 @@ def test_values_never_appear_even_with_verbose_failures(
 ) -> None:
     put(moto, "/prod/db/password", DB_VALUE)
     root = host_root(tmp_path)
-    (root / "run/secrets").parent.mkdir(parents=True, exist_ok=True)
-    (root / "run/secrets").write_text("a file where the directory should be")
+    (root / "run/nixecs/secrets").parent.mkdir(parents=True, exist_ok=True)
+    (root / "run/nixecs/secrets").write_text("a file where the directory should be")
     code = run(
         [
             "-v",
@@ -233,7 +233,7 @@ def test_invalid_list_file_exits_2(
     root = host_root(tmp_path, {"../escape": {"parameter": "/x"}})
     assert fetch(moto, root) == 2
     assert "is not valid" in capsys.readouterr().err
-    assert not (root / "run/secrets").exists()
+    assert not (root / "run/nixecs/secrets").exists()
 
 
 def test_nothing_declared_is_nothing_to_do(
@@ -265,7 +265,7 @@ def test_region_comes_from_imds_when_not_given(
         )
         assert imds.count("GET", "/latest/meta-data/placement/region") == 1
     assert code == 0
-    assert (root / "run/secrets/db-password").read_text() == "in-us-west-2"
+    assert (root / "run/nixecs/secrets/db-password").read_text() == "in-us-west-2"
 
 
 def test_fetch_values_error_carries_no_value(moto: MotoServer) -> None:

@@ -31,7 +31,7 @@ DURATION_RE = re.compile(r"[0-9]{1,9}[smh]")
 MODE_RE = re.compile(r"0?[0-7]{3}")
 # POSIX portable user/group names, or a numeric id.
 ACCOUNT_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
-# A secret becomes the file /run/secrets/<name>: no separators, no leading dot.
+# A secret becomes the file /run/nixecs/secrets/<name>: no separators, no leading dot.
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # SSM parameter names: hierarchical (leading slash) so IAM can scope to them exactly.
 PARAMETER_RE = re.compile(r"(/[A-Za-z0-9_.-]+){1,15}")
@@ -125,7 +125,7 @@ class EcsSettings:
 
 
 class SecretSpec:
-    """A secret fetched at boot from SSM into /run/secrets/<name>."""
+    """A secret fetched at boot from SSM into /run/nixecs/secrets/<name>."""
 
     __slots__ = ("group", "mode", "owner", "parameter")
 
@@ -501,7 +501,7 @@ def parse_secrets(
                 Issue(
                     where,
                     E_NAME,
-                    f"secret name {name!r} is not valid: it becomes /run/secrets/<name>, so use 1-128 letters, digits, . _ - (not starting with . or -)",
+                    f"secret name {name!r} is not valid: it becomes /run/nixecs/secrets/<name>, so use 1-128 letters, digits, . _ - (not starting with . or -)",
                 )
             )
             ok = False

@@ -86,7 +86,7 @@ def apply_command(ctx: click.Context, args: tuple[str, ...]) -> None:
 
 @click.group("secrets")
 def secrets_group() -> None:
-    """On the host: secrets from SSM Parameter Store into /run/secrets."""
+    """On the host: secrets from SSM Parameter Store into /run/nixecs/secrets."""
 
 
 @secrets_group.command("fetch")
@@ -112,7 +112,7 @@ def secrets_group() -> None:
 def secrets_fetch(
     g: Globals, root: str, list_file: str | None, settings_file: str | None, imds_url: str
 ) -> None:
-    """Fetch the declared secrets (GetParameters, 10 per call) into /run/secrets/<name>."""
+    """Fetch the declared secrets (GetParameters, 10 per call) into /run/nixecs/secrets/<name>."""
     from ..aws.session import aws_errors
     from .secrets import (
         LIST_FILE,

@@ -1,4 +1,4 @@
-"""`nixecs secrets fetch`: SSM Parameter Store → /run/secrets/<name>, at boot.
+"""`nixecs secrets fetch`: SSM Parameter Store → /run/nixecs/secrets/<name>, at boot.
 
 Which secrets: the union of the `secrets` of the settings userdata (written by `nixecs apply`
 to /run/nixecs/settings.json) and of the image's list (/etc/nixecs/secrets.json, written by
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
 BATCH = 10  # GetParameters takes at most 10 names
-SECRETS_DIR = "/run/secrets"
+# Not /run/secrets, sops-nix's default; the NixOS module (modules/secrets.nix) uses the same.
+SECRETS_DIR = "/run/nixecs/secrets"
 SETTINGS_FILE = "/run/nixecs/settings.json"
 LIST_FILE = "/etc/nixecs/secrets.json"
 

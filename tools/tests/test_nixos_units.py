@@ -1,0 +1,250 @@
+"""The NixOS units of modules/ as systemd reads them.
+
+The modules are evaluated with real Nix under the real nixpkgs lib by nixeval (the team's
+harness: upstream NixOS options and systemd-lib's unit rendering stood in from nixpkgs,
+see its README), and every rendered unit is handed to systemd's own parser,
+`systemd-analyze verify`, in a throw-away root (--root) that holds the host's stock units
+and an executable at every store path an Exec line names, so that only our unit files can
+fail. Time spans are read back with `systemd-analyze timespan`.
+
+nixeval is found at $NIXEVAL_DIR (default /work/shared/tools/nixeval) with nixpkgs' lib at
+$NIXEVAL_LIB (default /tmp/nixeval-lib/lib, from its setup.sh); like every prerequisite it
+is a failure in CI when missing, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, require, require_tool
+
+pytestmark = pytest.mark.nix
+
+NIXEVAL = Path(os.environ.get("NIXEVAL_DIR", "/work/shared/tools/nixeval"))
+NIXEVAL_LIB = Path(os.environ.get("NIXEVAL_LIB", "/tmp/nixeval-lib/lib"))
+
+# Settings that reach Exec lines: a rebuild command with a specifier systemd does not know
+# (%z fails its parser unless escaped as %%) and a variable it would expand ($HOME).
+HOSTILE_REBUILD = 'rebuild --flag "a b" %z $HOME'
+
+EVERYTHING = """{
+  nixecs.ecs.enable = true;
+  nixecs.ecs.cluster = "c";
+  nixecs.userdata.enable = true;
+  nixecs.userdata.rebuildCommand = %s;
+  nixecs.secrets.db.parameter = "/prod/db/password";
+  nixecs.drain.timeout = "30m";
+}"""
+
+PKG_NAMES = '[ "coreutils" "gawk" "systemd" ]'
+
+
+def nixeval(modules: str, expr: str = "s", extra: str = "") -> Any:
+    """Evaluate `modules` (a Nix list; `root` is the checkout) with nixeval; return `expr`."""
+    nix = require_tool("nix-instantiate")
+    require((NIXEVAL / "eval.nix").is_file(), f"nixeval not found at {NIXEVAL} (NIXEVAL_DIR)")
+    require((NIXEVAL_LIB / "default.nix").is_file(), f"no nixpkgs lib at {NIXEVAL_LIB}")
+    source = f"""
+      let
+        root = {REPO};
+        up = import {NIXEVAL}/upstream.nix;
+        s = import {NIXEVAL}/eval.nix {{
+          lib = {NIXEVAL_LIB};
+          pkgNames = {PKG_NAMES};
+          modules = {modules};
+          {extra}
+        }};
+      in {expr}
+    """
+    done = subprocess.run(
+        [
+            nix,
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "--store",
+            "dummy://",
+            "-E",
+            source,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def everything_units(rebuild: str = HOSTILE_REBUILD) -> dict[str, str]:
+    modules = f"[ (root + /modules) {EVERYTHING % json.dumps(rebuild)} ]"
+    units: dict[str, str] = nixeval(modules, "builtins.mapAttrs (n: v: v.unit) s.services")
+    return units
+
+
+def directives(unit: str, name: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{name}=")]
+
+
+EXEC = ("ExecStartPre", "ExecStart", "ExecStartPost", "ExecStop", "ExecStopPost", "ExecReload")
+
+
+def verify(
+    tmp_path: Path, units: dict[str, str], names: list[str]
+) -> subprocess.CompletedProcess[str]:
+    analyze = require_tool("systemd-analyze")
+    root = tmp_path / "root"
+    stock = Path("/usr/lib/systemd/system")
+    require(stock.is_dir(), "no stock systemd units in /usr/lib/systemd/system")
+    shutil.copytree(stock, root / "usr/lib/systemd/system", symlinks=True)
+    system = root / "etc/systemd/system"
+    system.mkdir(parents=True)
+    # Upstream units NixOS only amends (systemd-sysctl, ...) are drop-ins there, not whole
+    # units: write ours and what they pull in; docker.socket is upstream's, a stand-in here.
+    (system / "docker.socket").write_text("[Socket]\nListenStream=/run/docker.sock\n")
+    for name in [*names, *PULLED_IN]:
+        text = units[name]
+        (system / f"{name}.service").write_text(text)
+        for key in EXEC:
+            for line in filter(None, directives(text, key)):  # `ExecStart=` resets
+                # The executable as systemd's parser would see it (quotes, prefixes off).
+                program = shlex.split(line)[0].lstrip("-@+!:")
+                if program.startswith("/nix/store/"):
+                    exe = root / program.lstrip("/")
+                    exe.parent.mkdir(parents=True, exist_ok=True)
+                    exe.write_text("#!/bin/sh\n")
+                    exe.chmod(0o755)
+    return subprocess.run(
+        [
+            analyze,
+            "verify",
+            f"--root={root}",
+            "--man=no",
+            "--generators=no",
+            *[f"{n}.service" for n in names],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+OURS = ["nixecs-userdata", "nixecs-secrets", "nixecs-drain", "ecs-agent"]
+PULLED_IN = ["docker", "nixecs-ecs-netfilter"]
+
+
+def test_every_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """Exec lines go through utils.escapeSystemdExecArgs: with %z and $HOME in an argument,
+    plain concatenation fails systemd's parser ("Invalid slot")."""
+    units = everything_units()
+    assert all(name in units for name in OURS), sorted(units)
+    done = verify(tmp_path, units, OURS)
+    assert done.returncode == 0, done.stderr + done.stdout
+    ours = [line for line in done.stderr.splitlines() if any(n in line for n in OURS)]
+    assert ours == [], ours
+
+
+def test_exec_arguments_are_escaped_for_systemd() -> None:
+    units = everything_units()
+    (start,) = directives(units["nixecs-userdata"], "ExecStart")
+    # Each argument quoted whole, % and $ doubled: systemd passes it on as written.
+    assert shlex.split(start)[-2:] == ["--rebuild-command", 'rebuild --flag "a b" %%z $$HOME']
+    for name in OURS:
+        for key in EXEC:
+            for line in directives(units[name], key):
+                if "unit-script" in line:  # nixpkgs' own `script` wrapper
+                    continue
+                assert line.startswith('"'), f"{name} {key}={line} is not escaped"
+
+
+def test_agent_is_not_stopped_by_a_userdata_restart() -> None:
+    """Requires=/Requisite= would propagate a stop or restart of nixecs-userdata."""
+    agent = everything_units()["ecs-agent"]
+    for key in ("Requires", "Requisite", "BindsTo", "PartOf"):
+        assert all("nixecs-userdata" not in v for v in directives(agent, key)), agent
+    assert any("nixecs-userdata.service" in v.split() for v in directives(agent, "Wants"))
+    assert any("nixecs-userdata.service" in v.split() for v in directives(agent, "After"))
+    (gate,) = [v for v in directives(agent, "ExecStartPre") if "check-userdata-applied" in v]
+    units = everything_units()
+    # The gate checks the marker that only a successful apply writes.
+    assert any(
+        "userdata-applied" in v for v in directives(units["nixecs-userdata"], "ExecStartPost")
+    )
+    assert gate
+
+
+def seconds(analyze: str, span: str) -> float:
+    out = subprocess.run(
+        [analyze, "timespan", span], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    match = re.search(r"μs:\s*(\d+)", out)
+    assert match, out
+    return int(match.group(1)) / 1e6
+
+
+def test_start_and_stop_timeouts_exceed_the_tools_own_deadlines() -> None:
+    """DESIGN §11 / issue 12: the tool bounds apply to 120 s + the rebuild's 1800 s, secrets
+    fetch to 120 s and drain to its timeout + 120 s; the units must not cut them short."""
+    analyze = require_tool("systemd-analyze")
+    units = everything_units()
+    (userdata,) = directives(units["nixecs-userdata"], "TimeoutStartSec")
+    (secrets,) = directives(units["nixecs-secrets"], "TimeoutStartSec")
+    (drain_stop,) = directives(units["nixecs-drain"], "TimeoutStopSec")
+    assert seconds(analyze, userdata) >= 120 + 1800 + 60
+    assert seconds(analyze, secrets) >= 120 + 30
+    assert seconds(analyze, drain_stop) >= 30 * 60 + 120 + 60
+
+
+def test_userdata_module_alone_evaluates() -> None:
+    """nixosModules.userdata without ecs-host.nix: nixecs.ecs is not declared there."""
+    modules = "[ (root + /modules/userdata.nix) { nixecs.userdata.enable = true; } ]"
+    names = nixeval(modules, "builtins.attrNames s.services")
+    assert "nixecs-userdata" in names and "ecs-agent" not in names
+
+
+def test_secrets_list_only_where_the_service_runs() -> None:
+    etc = "builtins.attrNames s.etc"
+    assert "nixecs/secrets.json" not in nixeval("[ (root + /modules) ]", etc)
+    assert "nixecs/secrets.json" in nixeval(
+        "[ (root + /modules) { nixecs.userdata.enable = true; } ]", etc
+    )
+
+
+def test_secret_paths_do_not_collide_with_sops_nix() -> None:
+    modules = '[ (root + /modules) { nixecs.secrets.db.parameter = "/prod/db"; } ]'
+    path = nixeval(modules, "s.config.nixecs.secrets.db.path", "raw = true;")
+    assert path == "/run/nixecs/secrets/db"
+    from nixecs.host.secrets import SECRETS_DIR
+
+    assert path == f"{SECRETS_DIR}/db"
+
+
+@pytest.mark.parametrize("userdata", [True, False])
+def test_amazon_init_is_disabled_where_amazon_image_is_imported(userdata: bool) -> None:
+    """With amazon-image.nix (and so amazon-init.nix) imported, as hosts/ecs-node does; the
+    case without nixecs-userdata shows the check is not vacuous."""
+    modules = f"""[
+      (root + /modules)
+      (up.fakeNixpkgs + "/nixos/modules/virtualisation/amazon-image.nix")
+      {{ nixecs.userdata.enable = {str(userdata).lower()}; }}
+    ]"""
+    names = nixeval(modules, "builtins.attrNames s.services")
+    assert ("amazon-init" in names) is not userdata, names
+
+
+def test_journal_limit_survives_other_extra_config() -> None:
+    modules = """[
+      (root + /hosts/ecs-node)
+      { services.journald.extraConfig = "Storage=volatile"; }
+    ]"""
+    text = nixeval(modules, "s.config.services.journald.extraConfig", "raw = true;")
+    assert "SystemMaxUse=512M" in text and "Storage=volatile" in text
