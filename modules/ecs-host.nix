@@ -11,7 +11,80 @@
 let
   cfg = config.nixecs.ecs;
 
-  duration = lib.types.strMatching "^[0-9]+(s|m|h)$";
+  # The fleet schema's durations (tools/src/nixecs/settings.py DURATION_RE).
+  duration = lib.types.strMatching "^[0-9]{1,9}(s|m|h)$";
+  durationSeconds =
+    d:
+    lib.toIntBase10 (lib.substring 0 (lib.stringLength d - 1) d)
+    * {
+      s = 1;
+      m = 60;
+      h = 3600;
+    }
+    .${lib.substring (lib.stringLength d - 1) 1 d};
+  # Go's time.Duration is an int64 of nanoseconds (aws/amazon-ecs-agent v1.105.0
+  # agent/config/parse.go parseEnvVariableDuration uses time.ParseDuration):
+  # longer values fail to parse and the agent falls back to its default.
+  goDurationMaxSeconds = 9223372036;
+  # Below 1s the agent replaces the task cleanup wait with its default 3h
+  # (agent/config/config.go validateAndOverrideBounds,
+  # minimumTaskCleanupWaitDuration) and a 0 stop timeout with its default 30s
+  # (parse.go parseDockerStopTimeout, then the merge with DefaultConfig).
+  agentHonours = d: durationSeconds d >= 1 && durationSeconds d <= goDurationMaxSeconds;
+
+  # The environment variables the agent reads, generated from its source by
+  # tools/gen_agent_vars.py (repository, tag and commit recorded in the file).
+  agentVars = lib.importJSON ./agent-vars.json;
+
+  # Log drivers the agent knows: v1.105.0 agent/dockerclient/logging_drivers.go
+  # LoggingDriverMinimumVersion, plus awsfirelens, which validateAndOverrideBounds
+  # (agent/config/config.go) accepts too. Any other name stops the agent.
+  knownLoggingDrivers = [
+    "json-file"
+    "syslog"
+    "journald"
+    "gelf"
+    "fluentd"
+    "awslogs"
+    "splunk"
+    "logentries"
+    "sumologic"
+    "none"
+    "awsfirelens"
+  ];
+
+  # ECS API reference, Attribute (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html):
+  # names of 1-128 letters, digits, - _ / \ . ; values of 1-128 letters,
+  # digits, - _ . @ / \ : and spaces, not starting or ending with a space.
+  # Same rules as tools/src/nixecs/settings.py ATTRIBUTE_NAME_RE/ATTRIBUTE_VALUE_RE.
+  validAttributeName = n: builtins.match "[A-Za-z0-9_./\\-]{1,128}" n != null;
+  validAttributeValue =
+    v:
+    builtins.match "[A-Za-z0-9_.@/\\: -]{1,128}" v != null
+    && !(lib.hasPrefix " " v)
+    && !(lib.hasSuffix " " v);
+  # ECS API reference, Tag (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tag.html):
+  # at most 50; keys of 1-128, values of 0-256 characters matching
+  # ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$; no aws: prefix in any case. Nix regexes have
+  # no Unicode classes: ASCII is checked exactly, other characters are left to
+  # ECS, and lengths count bytes (the Python side counts characters exactly).
+  validTagText = t: builtins.match "([A-Za-z0-9 _.:/=+@-]|[^[:cntrl:] -~])*" t != null;
+  awsPrefixed = t: lib.toLower (lib.substring 0 4 t) == "aws:";
+  badTags = lib.filterAttrs (
+    k: v:
+    !(
+      lib.stringLength k >= 1
+      && lib.stringLength k <= 128
+      && lib.stringLength v <= 256
+      && validTagText k
+      && validTagText v
+      && !(awsPrefixed k)
+      && !(awsPrefixed v)
+    )
+  ) cfg.tags;
+  badAttributes = lib.filterAttrs (
+    n: v: !(validAttributeName n && validAttributeValue v)
+  ) cfg.attributes;
 
   boolString = b: if b then "true" else "false";
 
@@ -56,7 +129,18 @@ let
   # container's /data and /log mounts).
   hostEnvironment = {
     ECS_DATADIR = "/var/lib/ecs/data";
+    # FireLens bind-mounts ECS_HOST_DATA_DIR + "/data/firelens/<task>/..."
+    # (v1.105.0 agent/api/task/task.go firelens*BindFormat) and writes those
+    # files under ECS_DATADIR + "/firelens/<task>" (taskresource/firelens/
+    # firelens_unix.go NewFirelensResource): host data dir + "/data" must be
+    # ECS_DATADIR. /var/lib/ecs is also the agent's default (config_unix.go).
+    ECS_HOST_DATA_DIR = "/var/lib/ecs";
     ECS_LOGFILE = "/var/log/ecs/ecs-agent.log";
+    # Unset, the audit log goes to /log/audit.log (v1.105.0
+    # agent/config/config_unix.go defaultCredentialsAuditLogFile): /log is the
+    # agent container's mount of the host's /var/log/ecs under ecs-init
+    # (ecs-init/docker/docker.go logDir), the root directory for a native agent.
+    ECS_AUDIT_LOGFILE = "/var/log/ecs/audit.log";
     ECS_UPDATE_DOWNLOAD_DIR = "/var/cache/ecs";
     # The agent comes from the Nix store; it is updated by a new image.
     ECS_UPDATES_ENABLED = "false";
@@ -66,7 +150,36 @@ let
     ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS = boolString cfg.introspection.allowOffhost;
   };
 
-  environment = hostEnvironment // settingsEnvironment // cfg.extraEnvironment;
+  environment = cfg.extraEnvironment // hostEnvironment // settingsEnvironment;
+
+  # Variables a typed option sets, with the option to use instead; `extraEnvironment`
+  # may not set them (tools/src/nixecs/settings.py TYPED_VARIABLES/HOST_VARIABLES).
+  typedVariables = {
+    ECS_CLUSTER = "nixecs.ecs.cluster";
+    ECS_ENABLE_SPOT_INSTANCE_DRAINING = "nixecs.ecs.spotDraining";
+    ECS_RESERVED_MEMORY = "nixecs.ecs.reservedMemoryMiB";
+    ECS_LOGLEVEL = "nixecs.ecs.logLevel";
+    ECS_IMAGE_PULL_BEHAVIOR = "nixecs.ecs.imagePullBehavior";
+    ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = "nixecs.ecs.taskCleanupWait";
+    ECS_CONTAINER_STOP_TIMEOUT = "nixecs.ecs.containerStopTimeout";
+    ECS_DISABLE_PRIVILEGED = "nixecs.ecs.privileged";
+    ECS_INSTANCE_ATTRIBUTES = "nixecs.ecs.attributes";
+    ECS_CONTAINER_INSTANCE_TAGS = "nixecs.ecs.tags";
+    ECS_AVAILABLE_LOGGING_DRIVERS = "nixecs.ecs.loggingDrivers";
+    ECS_ENABLE_TASK_IAM_ROLE = "nixecs.ecs.taskIamRole";
+    ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST = "nixecs.ecs.taskIamRole";
+    ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS = "nixecs.ecs.introspection.allowOffhost";
+  }
+  // lib.mapAttrs (_: _: "nothing: the host sets it for the native agent") (
+    removeAttrs hostEnvironment [
+      "ECS_AVAILABLE_LOGGING_DRIVERS"
+      "ECS_ENABLE_TASK_IAM_ROLE"
+      "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST"
+      "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS"
+    ]
+  );
+  overridden = lib.intersectLists (lib.attrNames cfg.extraEnvironment) (lib.attrNames typedVariables);
+  unknownExtra = lib.filter (n: !(lib.elem n agentVars.variables)) (lib.attrNames cfg.extraEnvironment);
 
   ecsConfig = pkgs.writeText "ecs.config" (
     lib.concatStringsSep "\n" (lib.mapAttrsToList envLine environment) + "\n"
@@ -173,7 +286,10 @@ in
     };
 
     reservedMemoryMiB = lib.mkOption {
-      type = lib.types.ints.unsigned;
+      # The agent parses ECS_RESERVED_MEMORY with strconv.ParseUint(v, 10, 16)
+      # (v1.105.0 agent/config/parse.go parseEnvVariableUint16): larger values
+      # are ignored.
+      type = lib.types.ints.u16;
       default = 0;
       example = 256;
       description = ''
@@ -209,13 +325,13 @@ in
       type = duration;
       default = "3h";
       example = "1h";
-      description = "How long the agent keeps stopped task containers before removing them (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`), as `<n>s`, `<n>m` or `<n>h`.";
+      description = "How long the agent keeps stopped task containers before removing them (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`), as `<n>s`, `<n>m` or `<n>h`; at least `1s` (the agent replaces shorter values with its default 3h).";
     };
 
     containerStopTimeout = lib.mkOption {
       type = duration;
       default = "30s";
-      description = "Time between SIGTERM and SIGKILL when the agent stops a container (`ECS_CONTAINER_STOP_TIMEOUT`), as `<n>s`, `<n>m` or `<n>h`.";
+      description = "Time between SIGTERM and SIGKILL when the agent stops a container (`ECS_CONTAINER_STOP_TIMEOUT`), as `<n>s`, `<n>m` or `<n>h`; at least `1s` (the agent replaces `0s` with its default 30s).";
     };
 
     privileged = lib.mkOption {
@@ -225,13 +341,27 @@ in
     };
 
     loggingDrivers = lib.mkOption {
-      type = lib.types.listOf lib.types.str;
+      type = lib.types.listOf (lib.types.enum knownLoggingDrivers);
+      # What ecs-init passes the agent on the ECS-optimized AMI
+      # (aws/amazon-ecs-agent v1.105.0 ecs-init/docker/docker.go getContainerConfig).
       default = [
         "json-file"
+        "syslog"
         "awslogs"
+        "fluentd"
         "none"
       ];
-      description = "Docker log drivers tasks may use (`ECS_AVAILABLE_LOGGING_DRIVERS`).";
+      example = [
+        "json-file"
+        "awslogs"
+        "awsfirelens"
+        "none"
+      ];
+      description = ''
+        Docker log drivers tasks may use (`ECS_AVAILABLE_LOGGING_DRIVERS`): the
+        drivers the agent knows, plus `awsfirelens` for FireLens. The default
+        is the ECS-optimized AMI's list.
+      '';
     };
 
     taskIamRole = lib.mkOption {
@@ -288,10 +418,14 @@ in
         ECS_ENABLE_CONTAINER_METADATA = "true";
       };
       description = ''
-        Further agent variables, merged last into {file}`/etc/ecs/ecs.config`
-        (they override the variables the options above set). See the ECS
-        agent's documentation for the keys. The runtime file
-        {file}`/run/nixecs/ecs.env` still overrides them.
+        Further agent variables for the baked configuration
+        ({option}`nixecs.ecs.configFile`). Only names the agent reads are
+        accepted (the generated table {file}`modules/agent-vars.json`), and none
+        that an option above sets: use that option instead.
+        `ECS_ENABLE_CONTAINER_METADATA` cannot be enabled: the native agent
+        would mount an empty directory into tasks. Values written to
+        {file}`/etc/ecs/ecs.config` and {file}`/run/nixecs/ecs.env` override
+        these.
       '';
     };
 
@@ -300,7 +434,12 @@ in
       readOnly = true;
       default = ecsConfig;
       defaultText = lib.literalMD "generated from the `nixecs.ecs` options";
-      description = "The generated agent environment file, installed as {file}`/etc/ecs/ecs.config`.";
+      description = ''
+        The generated agent environment file (the agent's first
+        `EnvironmentFile=`), also installed as {file}`/etc/ecs/ecs.nixos.config`.
+        {file}`/etc/ecs/ecs.config` is a plain file for lines appended at boot,
+        read after it.
+      '';
     };
   };
 
@@ -317,25 +456,28 @@ in
         message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
       }
       {
-        assertion = lib.all (
-          name:
-          builtins.match "[A-Za-z0-9_./@-]{1,128}" name != null
-          && builtins.match "[A-Za-z0-9_./@\\: -]{1,128}" cfg.attributes.${name} != null
-        ) (lib.attrNames cfg.attributes);
-        message = "nixecs.ecs.attributes: ECS allows names of 1-128 letters, digits and - _ . @ /, and values of 1-128 letters, digits, spaces and - _ . @ / \\ :.";
+        assertion = badAttributes == { };
+        message = "nixecs.ecs.attributes: ECS refuses ${lib.concatStringsSep ", " (lib.mapAttrsToList (n: v: "${builtins.toJSON n} = ${builtins.toJSON v}") badAttributes)}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
       }
       {
-        assertion = lib.all (
-          name:
-          lib.stringLength name >= 1
-          && lib.stringLength name <= 128
-          && lib.stringLength cfg.tags.${name} <= 256
-        ) (lib.attrNames cfg.tags);
-        message = "nixecs.ecs.tags: ECS allows tag keys of 1-128 and values of at most 256 characters.";
+        assertion = badTags == { } && lib.length (lib.attrNames cfg.tags) <= 50;
+        message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (lib.length (lib.attrNames cfg.tags))}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${lib.concatStringsSep ", " (lib.mapAttrsToList (n: v: "${builtins.toJSON n} = ${builtins.toJSON v}") badTags)}.";
       }
       {
-        assertion = !(cfg.extraEnvironment ? ECS_CLUSTER);
-        message = "nixecs.ecs.extraEnvironment: set the cluster with nixecs.ecs.cluster, not ECS_CLUSTER.";
+        assertion = agentHonours cfg.taskCleanupWait && agentHonours cfg.containerStopTimeout;
+        message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
+      }
+      {
+        assertion = overridden == [ ];
+        message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${typedVariables.${n}}") overridden}; set it there, not in extraEnvironment.";
+      }
+      {
+        assertion = unknownExtra == [ ];
+        message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentVars.ref} reads (modules/agent-vars.json, generated from its source).";
+      }
+      {
+        assertion = lib.toLower (cfg.extraEnvironment.ECS_ENABLE_CONTAINER_METADATA or "false") != "true";
+        message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
       }
       {
         assertion =
@@ -353,7 +495,20 @@ in
       }
     ];
 
-    environment.etc."ecs/ecs.config".source = ecsConfig;
+    # The baked configuration, for people to read; the agent reads it first.
+    environment.etc."ecs/ecs.nixos.config".source = ecsConfig;
+    # /etc/ecs/ecs.config is a plain, persistent file, so that script userdata
+    # can append to it as AWS documents for the ECS-optimized AMI
+    # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-config.html:
+    # `echo "ECS_CLUSTER=MyCluster" >> /etc/ecs/ecs.config`). Not an
+    # environment.etc entry: setup-etc.pl (nixos/modules/system/etc) replaces
+    # a copied (mode != "symlink") file on every activation, every boot
+    # included, and script userdata runs once, so appended lines would be
+    # lost at the next reboot. tmpfiles `f` creates it empty only when missing.
+    systemd.tmpfiles.rules = [
+      "d /etc/ecs 0755 root root -"
+      "f /etc/ecs/ecs.config 0644 root root -"
+    ];
 
     # Docker for ECS. Everything here is a default a host may override.
     virtualisation.docker = {
@@ -408,10 +563,13 @@ in
       requires = [ "docker.service" ];
       restartTriggers = [ ecsConfig ];
       serviceConfig = {
-        # Later files win: the baked configuration, then the one `nixecs apply`
-        # writes at boot from settings userdata (optional: "-").
+        # Later files win (systemd.exec(5), EnvironmentFile=): the baked
+        # configuration, then lines appended to /etc/ecs/ecs.config (script
+        # userdata, by hand), then what `nixecs apply` writes at boot from
+        # settings userdata, which the fleet file controls ("-": optional).
         EnvironmentFile = [
-          "/etc/ecs/ecs.config"
+          "/etc/ecs/ecs.nixos.config"
+          "-/etc/ecs/ecs.config"
           "-/run/nixecs/ecs.env"
         ];
         StateDirectory = [
