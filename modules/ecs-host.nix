@@ -11,179 +11,19 @@
 let
   cfg = config.nixecs.ecs;
 
-  # The fleet schema's durations (tools/src/nixecs/settings.py DURATION_RE).
-  duration = lib.types.strMatching "^[0-9]{1,9}(s|m|h)$";
-  durationSeconds =
-    d:
-    lib.toIntBase10 (lib.substring 0 (lib.stringLength d - 1) d)
-    * {
-      s = 1;
-      m = 60;
-      h = 3600;
-    }
-    .${lib.substring (lib.stringLength d - 1) 1 d};
-  # Go's time.Duration is an int64 of nanoseconds (aws/amazon-ecs-agent v1.105.0
-  # agent/config/parse.go parseEnvVariableDuration uses time.ParseDuration):
-  # longer values fail to parse and the agent falls back to its default.
-  goDurationMaxSeconds = 9223372036;
-  # Below 1s the agent replaces the task cleanup wait with its default 3h
-  # (agent/config/config.go validateAndOverrideBounds,
-  # minimumTaskCleanupWaitDuration) and a 0 stop timeout with its default 30s
-  # (parse.go parseDockerStopTimeout, then the merge with DefaultConfig).
-  agentHonours = d: durationSeconds d >= 1 && durationSeconds d <= goDurationMaxSeconds;
+  # The agent environment and the checks of its values: builtins only, so that
+  # tools/tests/test_agent_settings.py evaluates the same file with real Nix.
+  agentEnv = import ./lib/agent-environment.nix;
 
-  # The environment variables the agent reads, generated from its source by
-  # tools/gen_agent_vars.py (repository, tag and commit recorded in the file).
-  agentVars = lib.importJSON ./agent-vars.json;
+  duration = lib.types.strMatching agentEnv.durationPattern;
 
-  # Log drivers the agent knows: v1.105.0 agent/dockerclient/logging_drivers.go
-  # LoggingDriverMinimumVersion, plus awsfirelens, which validateAndOverrideBounds
-  # (agent/config/config.go) accepts too. Any other name stops the agent.
-  knownLoggingDrivers = [
-    "json-file"
-    "syslog"
-    "journald"
-    "gelf"
-    "fluentd"
-    "awslogs"
-    "splunk"
-    "logentries"
-    "sumologic"
-    "none"
-    "awsfirelens"
-  ];
+  environment = agentEnv.environment cfg;
+  ecsConfig = pkgs.writeText "ecs.config" (agentEnv.text cfg);
 
-  # ECS API reference, Attribute (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html):
-  # names of 1-128 letters, digits, - _ / \ . ; values of 1-128 letters,
-  # digits, - _ . @ / \ : and spaces, not starting or ending with a space.
-  # Same rules as tools/src/nixecs/settings.py ATTRIBUTE_NAME_RE/ATTRIBUTE_VALUE_RE.
-  validAttributeName = n: builtins.match "[A-Za-z0-9_./\\-]{1,128}" n != null;
-  validAttributeValue =
-    v:
-    builtins.match "[A-Za-z0-9_.@/\\: -]{1,128}" v != null
-    && !(lib.hasPrefix " " v)
-    && !(lib.hasSuffix " " v);
-  # ECS API reference, Tag (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tag.html):
-  # at most 50; keys of 1-128, values of 0-256 characters matching
-  # ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$; no aws: prefix in any case. Nix regexes have
-  # no Unicode classes: ASCII is checked exactly, other characters are left to
-  # ECS, and lengths count bytes (the Python side counts characters exactly).
-  validTagText = t: builtins.match "([A-Za-z0-9 _.:/=+@-]|[^[:cntrl:] -~])*" t != null;
-  awsPrefixed = t: lib.toLower (lib.substring 0 4 t) == "aws:";
-  badTags = lib.filterAttrs (
-    k: v:
-    !(
-      lib.stringLength k >= 1
-      && lib.stringLength k <= 128
-      && lib.stringLength v <= 256
-      && validTagText k
-      && validTagText v
-      && !(awsPrefixed k)
-      && !(awsPrefixed v)
-    )
-  ) cfg.tags;
-  badAttributes = lib.filterAttrs (
-    n: v: !(validAttributeName n && validAttributeValue v)
-  ) cfg.attributes;
-
-  boolString = b: if b then "true" else "false";
-
-  # systemd EnvironmentFile syntax: bare when the value is plain, otherwise
-  # double-quoted with the four characters systemd unescapes (" \ ` $) escaped.
-  # JSON values must be quoted, or systemd would strip their inner quotes.
-  envLine =
-    name: value:
-    if builtins.match "[A-Za-z0-9_./:,@+=%-]*" value != null then
-      "${name}=${value}"
-    else
-      ''${name}="${
-        lib.escape [
-          "\\"
-          "\""
-          "`"
-          "$"
-        ] value
-      }"'';
-
-  # Same keys as the runtime file /run/nixecs/ecs.env written by `nixecs apply`.
-  # Like the tool, attributes and tags are only written when there are some.
-  settingsEnvironment = {
-    ECS_CLUSTER = cfg.cluster;
-    ECS_ENABLE_SPOT_INSTANCE_DRAINING = boolString cfg.spotDraining;
-    ECS_RESERVED_MEMORY = toString cfg.reservedMemoryMiB;
-    ECS_LOGLEVEL = cfg.logLevel;
-    ECS_IMAGE_PULL_BEHAVIOR = cfg.imagePullBehavior;
-    ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = cfg.taskCleanupWait;
-    ECS_CONTAINER_STOP_TIMEOUT = cfg.containerStopTimeout;
-    ECS_DISABLE_PRIVILEGED = boolString (!cfg.privileged);
-  }
-  // lib.optionalAttrs (cfg.attributes != { }) {
-    ECS_INSTANCE_ATTRIBUTES = builtins.toJSON cfg.attributes;
-  }
-  // lib.optionalAttrs (cfg.tags != { }) {
-    ECS_CONTAINER_INSTANCE_TAGS = builtins.toJSON cfg.tags;
-  };
-
-  # What ecs-init passes to the agent container on the ECS-optimized AMI,
-  # translated to an agent that runs natively (host paths instead of the
-  # container's /data and /log mounts).
-  hostEnvironment = {
-    ECS_DATADIR = "/var/lib/ecs/data";
-    # FireLens bind-mounts ECS_HOST_DATA_DIR + "/data/firelens/<task>/..."
-    # (v1.105.0 agent/api/task/task.go firelens*BindFormat) and writes those
-    # files under ECS_DATADIR + "/firelens/<task>" (taskresource/firelens/
-    # firelens_unix.go NewFirelensResource): host data dir + "/data" must be
-    # ECS_DATADIR. /var/lib/ecs is also the agent's default (config_unix.go).
-    ECS_HOST_DATA_DIR = "/var/lib/ecs";
-    ECS_LOGFILE = "/var/log/ecs/ecs-agent.log";
-    # Unset, the audit log goes to /log/audit.log (v1.105.0
-    # agent/config/config_unix.go defaultCredentialsAuditLogFile): /log is the
-    # agent container's mount of the host's /var/log/ecs under ecs-init
-    # (ecs-init/docker/docker.go logDir), the root directory for a native agent.
-    ECS_AUDIT_LOGFILE = "/var/log/ecs/audit.log";
-    ECS_UPDATE_DOWNLOAD_DIR = "/var/cache/ecs";
-    # The agent comes from the Nix store; it is updated by a new image.
-    ECS_UPDATES_ENABLED = "false";
-    ECS_AVAILABLE_LOGGING_DRIVERS = builtins.toJSON cfg.loggingDrivers;
-    ECS_ENABLE_TASK_IAM_ROLE = boolString cfg.taskIamRole;
-    ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST = boolString cfg.taskIamRole;
-    ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS = boolString cfg.introspection.allowOffhost;
-  };
-
-  environment = cfg.extraEnvironment // hostEnvironment // settingsEnvironment;
-
-  # Variables a typed option sets, with the option to use instead; `extraEnvironment`
-  # may not set them (tools/src/nixecs/settings.py TYPED_VARIABLES/HOST_VARIABLES).
-  typedVariables = {
-    ECS_CLUSTER = "nixecs.ecs.cluster";
-    ECS_ENABLE_SPOT_INSTANCE_DRAINING = "nixecs.ecs.spotDraining";
-    ECS_RESERVED_MEMORY = "nixecs.ecs.reservedMemoryMiB";
-    ECS_LOGLEVEL = "nixecs.ecs.logLevel";
-    ECS_IMAGE_PULL_BEHAVIOR = "nixecs.ecs.imagePullBehavior";
-    ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = "nixecs.ecs.taskCleanupWait";
-    ECS_CONTAINER_STOP_TIMEOUT = "nixecs.ecs.containerStopTimeout";
-    ECS_DISABLE_PRIVILEGED = "nixecs.ecs.privileged";
-    ECS_INSTANCE_ATTRIBUTES = "nixecs.ecs.attributes";
-    ECS_CONTAINER_INSTANCE_TAGS = "nixecs.ecs.tags";
-    ECS_AVAILABLE_LOGGING_DRIVERS = "nixecs.ecs.loggingDrivers";
-    ECS_ENABLE_TASK_IAM_ROLE = "nixecs.ecs.taskIamRole";
-    ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST = "nixecs.ecs.taskIamRole";
-    ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS = "nixecs.ecs.introspection.allowOffhost";
-  }
-  // lib.mapAttrs (_: _: "nothing: the host sets it for the native agent") (
-    removeAttrs hostEnvironment [
-      "ECS_AVAILABLE_LOGGING_DRIVERS"
-      "ECS_ENABLE_TASK_IAM_ROLE"
-      "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST"
-      "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS"
-    ]
-  );
-  overridden = lib.intersectLists (lib.attrNames cfg.extraEnvironment) (lib.attrNames typedVariables);
-  unknownExtra = lib.filter (n: !(lib.elem n agentVars.variables)) (lib.attrNames cfg.extraEnvironment);
-
-  ecsConfig = pkgs.writeText "ecs.config" (
-    lib.concatStringsSep "\n" (lib.mapAttrsToList envLine environment) + "\n"
-  );
+  badAttributes = agentEnv.badAttributes cfg.attributes;
+  badTags = agentEnv.badTags cfg.tags;
+  overriddenExtra = agentEnv.overriddenExtra cfg.extraEnvironment;
+  unknownExtra = agentEnv.unknownExtra cfg.extraEnvironment;
 
   iptables = "${pkgs.iptables}/bin/iptables";
 
@@ -341,16 +181,11 @@ in
     };
 
     loggingDrivers = lib.mkOption {
-      type = lib.types.listOf (lib.types.enum knownLoggingDrivers);
-      # What ecs-init passes the agent on the ECS-optimized AMI
-      # (aws/amazon-ecs-agent v1.105.0 ecs-init/docker/docker.go getContainerConfig).
-      default = [
-        "json-file"
-        "syslog"
-        "awslogs"
-        "fluentd"
-        "none"
-      ];
+      type = lib.types.listOf (lib.types.enum agentEnv.knownLoggingDrivers);
+      # The ECS-optimized AMI's list (ecs-init/docker/docker.go, cited in
+      # ./lib/agent-environment.nix).
+      default = agentEnv.amiLoggingDrivers;
+      defaultText = lib.literalExpression ''[ "json-file" "syslog" "awslogs" "fluentd" "none" ]'';
       example = [
         "json-file"
         "awslogs"
@@ -457,26 +292,28 @@ in
       }
       {
         assertion = badAttributes == { };
-        message = "nixecs.ecs.attributes: ECS refuses ${lib.concatStringsSep ", " (lib.mapAttrsToList (n: v: "${builtins.toJSON n} = ${builtins.toJSON v}") badAttributes)}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
+        message = "nixecs.ecs.attributes: ECS refuses ${agentEnv.describe badAttributes}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
       }
       {
-        assertion = badTags == { } && lib.length (lib.attrNames cfg.tags) <= 50;
-        message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (lib.length (lib.attrNames cfg.tags))}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${lib.concatStringsSep ", " (lib.mapAttrsToList (n: v: "${builtins.toJSON n} = ${builtins.toJSON v}") badTags)}.";
+        assertion = badTags == { } && agentEnv.count cfg.tags <= agentEnv.tagMaxCount;
+        message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (agentEnv.count cfg.tags)}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${agentEnv.describe badTags}.";
       }
       {
-        assertion = agentHonours cfg.taskCleanupWait && agentHonours cfg.containerStopTimeout;
-        message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
+        assertion =
+          agentEnv.agentHonoursDuration cfg.taskCleanupWait
+          && agentEnv.agentHonoursDuration cfg.containerStopTimeout;
+        message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString agentEnv.goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
       }
       {
-        assertion = overridden == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${typedVariables.${n}}") overridden}; set it there, not in extraEnvironment.";
+        assertion = overriddenExtra == [ ];
+        message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${agentEnv.typedVariables.${n}}") overriddenExtra}; set it there, not in extraEnvironment.";
       }
       {
         assertion = unknownExtra == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentVars.ref} reads (modules/agent-vars.json, generated from its source).";
+        message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
       }
       {
-        assertion = lib.toLower (cfg.extraEnvironment.ECS_ENABLE_CONTAINER_METADATA or "false") != "true";
+        assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
         message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
       }
       {
