@@ -359,9 +359,11 @@ def test_systemd_reads_both_env_files_as_meant(nix_instantiate: str, tmp_path: P
         nix_env = systemd_parse(case / "nix", [baked])
         assert {k: nix_env[k] for k in python_env} == python_env
         # In the unit's order: baked, then appended lines, then the runtime file.
-        appended = "ECS_LOGLEVEL=crit\nECS_IMAGE_CLEANUP_INTERVAL=15m\n"
+        # ECS_UPDATE_DOWNLOAD_DIR is baked only; ECS_LOGLEVEL is in all three files.
+        appended = "ECS_LOGLEVEL=crit\nECS_UPDATE_DOWNLOAD_DIR=/appended\n"
+        assert "ECS_UPDATE_DOWNLOAD_DIR" not in python_env
         merged = systemd_parse(case / "all", [baked, appended, runtime])
-        assert merged["ECS_IMAGE_CLEANUP_INTERVAL"] == "15m"  # appended over baked
+        assert merged["ECS_UPDATE_DOWNLOAD_DIR"] == "/appended"  # appended over baked
         assert merged["ECS_LOGLEVEL"] == python_env["ECS_LOGLEVEL"]  # runtime over appended
         assert merged["ECS_DATADIR"] == "/var/lib/ecs/data"  # baked host values survive
 
