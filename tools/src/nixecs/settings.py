@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from .agent_vars import AGENT_VARIABLES
+from .agent_vars import AGENT_REF, AGENT_VARIABLES
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
@@ -611,7 +611,7 @@ def check_extra(value: object, path: JsonPath, issues: list[Issue]) -> dict[str,
                 Issue(
                     where,
                     E_AGENT_VARIABLE,
-                    f"{key} is not a variable the ECS agent reads "
+                    f"{key} is not a variable the ECS agent {AGENT_REF} reads "
                     "(see tools/src/nixecs/agent_vars.py, generated from the agent's source)",
                 )
             )
@@ -661,13 +661,24 @@ def parse_ecs(
         else spot_draining_default
     )
     if "reserved_memory_mib" in mapping:
-        fields["reserved_memory_mib"] = check_int(
-            mapping["reserved_memory_mib"],
-            (*path, "reserved_memory_mib"),
-            issues,
-            0,
-            RESERVED_MEMORY_MAX,
-        )
+        reserved = mapping["reserved_memory_mib"]
+        if (
+            isinstance(reserved, int)
+            and not isinstance(reserved, bool)
+            and reserved > RESERVED_MEMORY_MAX
+        ):
+            issues.append(
+                Issue(
+                    (*path, "reserved_memory_mib"),
+                    E_VALUE,
+                    f"{reserved} is out of range: must be between 0 and {RESERVED_MEMORY_MAX} "
+                    "(the agent reads a 16-bit number and ignores larger values)",
+                )
+            )
+        else:
+            fields["reserved_memory_mib"] = check_int(
+                reserved, (*path, "reserved_memory_mib"), issues, 0, RESERVED_MEMORY_MAX
+            )
     if "log_level" in mapping:
         fields["log_level"] = check_enum(
             mapping["log_level"], (*path, "log_level"), issues, LOG_LEVELS
