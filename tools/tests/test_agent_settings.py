@@ -392,7 +392,7 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         f"durations = map e.agentHonoursDuration {nix_value(durations)}; "
         f"extras = map (x: e.overriddenExtra x != [ ] || e.unknownExtra x != [ ] "
         f"|| e.containerMetadataEnabled x) {nix_value(extras)}; "
-        "drivers = e.amiLoggingDrivers; }"
+        "drivers = e.amiLoggingDrivers; typed = builtins.attrNames e.typedVariables; }"
     )
     nix = nix_eval(nix_instantiate, expression)
     assert isinstance(nix, dict)
@@ -412,6 +412,14 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
     for key in ("names", "values", "tags", "durations", "extras"):
         assert set(nix[key]) == {True, False}, key
     assert nix["drivers"] == ["json-file", "syslog", "awslogs", "fluentd", "none"]
+    # The same variables are closed to `extra` on both ends (ecs-init's introspection
+    # variable is not the agent's, so the fleet refuses it as unknown instead).
+    assert set(nix["typed"]) == {
+        *settings.TYPED_VARIABLES,
+        *settings.HOST_VARIABLES,
+        "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS",
+    }
+    assert "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS" not in agent_vars.AGENT_VARIABLES
 
 
 # --- the generated table of agent variables ----------------------------------------------
