@@ -11,66 +11,19 @@
 let
   cfg = config.nixecs.ecs;
 
-  duration = lib.types.strMatching "^[0-9]+(s|m|h)$";
+  # The agent environment and the checks of its values: builtins only, so that
+  # tools/tests/test_agent_settings.py evaluates the same file with real Nix.
+  agentEnv = import ./lib/agent-environment.nix;
 
-  boolString = b: if b then "true" else "false";
+  duration = lib.types.strMatching agentEnv.durationPattern;
 
-  # systemd EnvironmentFile syntax: bare when the value is plain, otherwise
-  # double-quoted with the four characters systemd unescapes (" \ ` $) escaped.
-  # JSON values must be quoted, or systemd would strip their inner quotes.
-  envLine =
-    name: value:
-    if builtins.match "[A-Za-z0-9_./:,@+=%-]*" value != null then
-      "${name}=${value}"
-    else
-      ''${name}="${
-        lib.escape [
-          "\\"
-          "\""
-          "`"
-          "$"
-        ] value
-      }"'';
+  environment = agentEnv.environment cfg;
+  ecsConfig = pkgs.writeText "ecs.config" (agentEnv.text cfg);
 
-  # Same keys as the runtime file /run/nixecs/ecs.env written by `nixecs apply`.
-  # Like the tool, attributes and tags are only written when there are some.
-  settingsEnvironment = {
-    ECS_CLUSTER = cfg.cluster;
-    ECS_ENABLE_SPOT_INSTANCE_DRAINING = boolString cfg.spotDraining;
-    ECS_RESERVED_MEMORY = toString cfg.reservedMemoryMiB;
-    ECS_LOGLEVEL = cfg.logLevel;
-    ECS_IMAGE_PULL_BEHAVIOR = cfg.imagePullBehavior;
-    ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = cfg.taskCleanupWait;
-    ECS_CONTAINER_STOP_TIMEOUT = cfg.containerStopTimeout;
-    ECS_DISABLE_PRIVILEGED = boolString (!cfg.privileged);
-  }
-  // lib.optionalAttrs (cfg.attributes != { }) {
-    ECS_INSTANCE_ATTRIBUTES = builtins.toJSON cfg.attributes;
-  }
-  // lib.optionalAttrs (cfg.tags != { }) {
-    ECS_CONTAINER_INSTANCE_TAGS = builtins.toJSON cfg.tags;
-  };
-
-  # What ecs-init passes to the agent container on the ECS-optimized AMI,
-  # translated to an agent that runs natively (host paths instead of the
-  # container's /data and /log mounts).
-  hostEnvironment = {
-    ECS_DATADIR = "/var/lib/ecs/data";
-    ECS_LOGFILE = "/var/log/ecs/ecs-agent.log";
-    ECS_UPDATE_DOWNLOAD_DIR = "/var/cache/ecs";
-    # The agent comes from the Nix store; it is updated by a new image.
-    ECS_UPDATES_ENABLED = "false";
-    ECS_AVAILABLE_LOGGING_DRIVERS = builtins.toJSON cfg.loggingDrivers;
-    ECS_ENABLE_TASK_IAM_ROLE = boolString cfg.taskIamRole;
-    ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST = boolString cfg.taskIamRole;
-    ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS = boolString cfg.introspection.allowOffhost;
-  };
-
-  environment = hostEnvironment // settingsEnvironment // cfg.extraEnvironment;
-
-  ecsConfig = pkgs.writeText "ecs.config" (
-    lib.concatStringsSep "\n" (lib.mapAttrsToList envLine environment) + "\n"
-  );
+  badAttributes = agentEnv.badAttributes cfg.attributes;
+  badTags = agentEnv.badTags cfg.tags;
+  overriddenExtra = agentEnv.overriddenExtra cfg.extraEnvironment;
+  unknownExtra = agentEnv.unknownExtra cfg.extraEnvironment;
 
   iptables = "${pkgs.iptables}/bin/iptables";
 
@@ -173,7 +126,10 @@ in
     };
 
     reservedMemoryMiB = lib.mkOption {
-      type = lib.types.ints.unsigned;
+      # The agent parses ECS_RESERVED_MEMORY with strconv.ParseUint(v, 10, 16)
+      # (v1.105.0 agent/config/parse.go parseEnvVariableUint16): larger values
+      # are ignored.
+      type = lib.types.ints.u16;
       default = 0;
       example = 256;
       description = ''
@@ -209,13 +165,13 @@ in
       type = duration;
       default = "3h";
       example = "1h";
-      description = "How long the agent keeps stopped task containers before removing them (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`), as `<n>s`, `<n>m` or `<n>h`.";
+      description = "How long the agent keeps stopped task containers before removing them (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`), as `<n>s`, `<n>m` or `<n>h`; at least `1s` (the agent replaces shorter values with its default 3h).";
     };
 
     containerStopTimeout = lib.mkOption {
       type = duration;
       default = "30s";
-      description = "Time between SIGTERM and SIGKILL when the agent stops a container (`ECS_CONTAINER_STOP_TIMEOUT`), as `<n>s`, `<n>m` or `<n>h`.";
+      description = "Time between SIGTERM and SIGKILL when the agent stops a container (`ECS_CONTAINER_STOP_TIMEOUT`), as `<n>s`, `<n>m` or `<n>h`; at least `1s` (the agent replaces `0s` with its default 30s).";
     };
 
     privileged = lib.mkOption {
@@ -225,13 +181,22 @@ in
     };
 
     loggingDrivers = lib.mkOption {
-      type = lib.types.listOf lib.types.str;
-      default = [
+      type = lib.types.listOf (lib.types.enum agentEnv.knownLoggingDrivers);
+      # The ECS-optimized AMI's list (ecs-init/docker/docker.go, cited in
+      # ./lib/agent-environment.nix).
+      default = agentEnv.amiLoggingDrivers;
+      defaultText = lib.literalExpression ''[ "json-file" "syslog" "awslogs" "fluentd" "none" ]'';
+      example = [
         "json-file"
         "awslogs"
+        "awsfirelens"
         "none"
       ];
-      description = "Docker log drivers tasks may use (`ECS_AVAILABLE_LOGGING_DRIVERS`).";
+      description = ''
+        Docker log drivers tasks may use (`ECS_AVAILABLE_LOGGING_DRIVERS`): the
+        drivers the agent knows, plus `awsfirelens` for FireLens. The default
+        is the ECS-optimized AMI's list.
+      '';
     };
 
     taskIamRole = lib.mkOption {
@@ -288,10 +253,14 @@ in
         ECS_ENABLE_CONTAINER_METADATA = "true";
       };
       description = ''
-        Further agent variables, merged last into {file}`/etc/ecs/ecs.config`
-        (they override the variables the options above set). See the ECS
-        agent's documentation for the keys. The runtime file
-        {file}`/run/nixecs/ecs.env` still overrides them.
+        Further agent variables for the baked configuration
+        ({option}`nixecs.ecs.configFile`). Only names the agent reads are
+        accepted (the generated table {file}`modules/agent-vars.json`), and none
+        that an option above sets: use that option instead.
+        `ECS_ENABLE_CONTAINER_METADATA` cannot be enabled: the native agent
+        would mount an empty directory into tasks. Values written to
+        {file}`/etc/ecs/ecs.config` and {file}`/run/nixecs/ecs.env` override
+        these.
       '';
     };
 
@@ -300,7 +269,12 @@ in
       readOnly = true;
       default = ecsConfig;
       defaultText = lib.literalMD "generated from the `nixecs.ecs` options";
-      description = "The generated agent environment file, installed as {file}`/etc/ecs/ecs.config`.";
+      description = ''
+        The generated agent environment file (the agent's first
+        `EnvironmentFile=`), also installed as {file}`/etc/ecs/ecs.nixos.config`.
+        {file}`/etc/ecs/ecs.config` is a plain file for lines appended at boot,
+        read after it.
+      '';
     };
   };
 
@@ -317,25 +291,30 @@ in
         message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
       }
       {
-        assertion = lib.all (
-          name:
-          builtins.match "[A-Za-z0-9_./@-]{1,128}" name != null
-          && builtins.match "[A-Za-z0-9_./@\\: -]{1,128}" cfg.attributes.${name} != null
-        ) (lib.attrNames cfg.attributes);
-        message = "nixecs.ecs.attributes: ECS allows names of 1-128 letters, digits and - _ . @ /, and values of 1-128 letters, digits, spaces and - _ . @ / \\ :.";
+        assertion = badAttributes == { };
+        message = "nixecs.ecs.attributes: ECS refuses ${agentEnv.describe badAttributes}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
       }
       {
-        assertion = lib.all (
-          name:
-          lib.stringLength name >= 1
-          && lib.stringLength name <= 128
-          && lib.stringLength cfg.tags.${name} <= 256
-        ) (lib.attrNames cfg.tags);
-        message = "nixecs.ecs.tags: ECS allows tag keys of 1-128 and values of at most 256 characters.";
+        assertion = badTags == { } && agentEnv.count cfg.tags <= agentEnv.tagMaxCount;
+        message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (agentEnv.count cfg.tags)}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${agentEnv.describe badTags}.";
       }
       {
-        assertion = !(cfg.extraEnvironment ? ECS_CLUSTER);
-        message = "nixecs.ecs.extraEnvironment: set the cluster with nixecs.ecs.cluster, not ECS_CLUSTER.";
+        assertion =
+          agentEnv.agentHonoursDuration cfg.taskCleanupWait
+          && agentEnv.agentHonoursDuration cfg.containerStopTimeout;
+        message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString agentEnv.goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
+      }
+      {
+        assertion = overriddenExtra == [ ];
+        message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${agentEnv.typedVariables.${n}}") overriddenExtra}; set it there, not in extraEnvironment.";
+      }
+      {
+        assertion = unknownExtra == [ ];
+        message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
+      }
+      {
+        assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
+        message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
       }
       {
         assertion =
@@ -353,7 +332,20 @@ in
       }
     ];
 
-    environment.etc."ecs/ecs.config".source = ecsConfig;
+    # The baked configuration, for people to read; the agent reads it first.
+    environment.etc."ecs/ecs.nixos.config".source = ecsConfig;
+    # /etc/ecs/ecs.config is a plain, persistent file, so that script userdata
+    # can append to it as AWS documents for the ECS-optimized AMI
+    # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-config.html:
+    # `echo "ECS_CLUSTER=MyCluster" >> /etc/ecs/ecs.config`). Not an
+    # environment.etc entry: setup-etc.pl (nixos/modules/system/etc) replaces
+    # a copied (mode != "symlink") file on every activation, every boot
+    # included, and script userdata runs once, so appended lines would be
+    # lost at the next reboot. tmpfiles `f` creates it empty only when missing.
+    systemd.tmpfiles.rules = [
+      "d /etc/ecs 0755 root root -"
+      "f /etc/ecs/ecs.config 0644 root root -"
+    ];
 
     # Docker for ECS. Everything here is a default a host may override.
     virtualisation.docker = {
@@ -408,10 +400,13 @@ in
       requires = [ "docker.service" ];
       restartTriggers = [ ecsConfig ];
       serviceConfig = {
-        # Later files win: the baked configuration, then the one `nixecs apply`
-        # writes at boot from settings userdata (optional: "-").
+        # Later files win (systemd.exec(5), EnvironmentFile=): the baked
+        # configuration, then lines appended to /etc/ecs/ecs.config (script
+        # userdata, by hand), then what `nixecs apply` writes at boot from
+        # settings userdata, which the fleet file controls ("-": optional).
         EnvironmentFile = [
-          "/etc/ecs/ecs.config"
+          "/etc/ecs/ecs.nixos.config"
+          "-/etc/ecs/ecs.config"
           "-/run/nixecs/ecs.env"
         ];
         StateDirectory = [

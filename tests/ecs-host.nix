@@ -25,10 +25,11 @@
         introspection.interface = "eth1";
       };
       nixecs.userdata.enable = true;
-      # Script userdata: applied without touching the agent configuration.
+      # Script userdata, appending to /etc/ecs/ecs.config as AWS documents.
       testing.fakeImds.userdata = ''
         #!/bin/sh
         echo applied > /run/nixecs-script-ran
+        echo ECS_LOGLEVEL=debug >> /etc/ecs/ecs.config
       '';
 
       virtualisation.memorySize = 1536;
@@ -40,7 +41,7 @@
     machine.wait_for_unit("nixecs-userdata.service")
 
     with subtest("baked agent configuration"):
-        config = machine.succeed("cat /etc/ecs/ecs.config")
+        config = machine.succeed("cat /etc/ecs/ecs.nixos.config")
         print(config)
         for line in [
             "ECS_CLUSTER=baked",
@@ -50,12 +51,19 @@
             "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true",
             "ECS_DATADIR=/var/lib/ecs/data",
             "ECS_LOGLEVEL=info",
+            "ECS_HOST_DATA_DIR=/var/lib/ecs",
+            "ECS_AUDIT_LOGFILE=/var/log/ecs/audit.log",
+            'ECS_AVAILABLE_LOGGING_DRIVERS=["json-file","syslog","awslogs","fluentd","none"]',
         ]:
             assert line in config.splitlines(), f"{line!r} missing from ecs.config"
 
     def agent_env():
-        # What systemd hands the agent: the same EnvironmentFile= lines.
-        props = "-p EnvironmentFile=/etc/ecs/ecs.config -p EnvironmentFile=-/run/nixecs/ecs.env"
+        # What systemd hands the agent: the unit's own EnvironmentFile= lines.
+        files = machine.succeed("systemctl show -p EnvironmentFiles --value ecs-agent.service")
+        props = " ".join(
+            "-p EnvironmentFile=" + ("-" if "ignore_errors=yes" in l else "") + l.split()[0]
+            for l in files.splitlines() if l.strip()
+        )
         out = machine.succeed(f"systemd-run --quiet --wait --pipe {props} env")
         return dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
 
@@ -64,9 +72,19 @@
         assert env["ECS_INSTANCE_ATTRIBUTES"] == '{"tier":"web tier"}', env["ECS_INSTANCE_ATTRIBUTES"]
         assert env["ECS_CLUSTER"] == "baked"
 
+    with subtest("/etc/ecs/ecs.config is appendable and appended lines win over baked ones"):
+        machine.succeed("test -f /etc/ecs/ecs.config && ! test -L /etc/ecs/ecs.config")
+        assert machine.succeed("stat -c %a /etc/ecs/ecs.config").strip() == "644"
+        assert agent_env()["ECS_LOGLEVEL"] == "debug", "the line script userdata appended is not seen"
+        # A re-activation (switch, or the next boot) keeps the appended line.
+        machine.succeed("/run/current-system/activate")
+        machine.succeed("grep -qx ECS_LOGLEVEL=debug /etc/ecs/ecs.config")
+        assert agent_env()["ECS_LOGLEVEL"] == "debug"
+
     with subtest("the runtime file overrides the baked one"):
-        machine.succeed("printf 'ECS_CLUSTER=runtime\\n' > /run/nixecs/ecs.env")
-        assert agent_env()["ECS_CLUSTER"] == "runtime"
+        machine.succeed("printf 'ECS_CLUSTER=runtime\\nECS_LOGLEVEL=warn\\n' > /run/nixecs/ecs.env")
+        env = agent_env()
+        assert env["ECS_CLUSTER"] == "runtime" and env["ECS_LOGLEVEL"] == "warn", env
         machine.succeed("rm /run/nixecs/ecs.env")
 
     with subtest("the agent unit"):
@@ -80,8 +98,8 @@
         wants = machine.succeed("systemctl show -p Wants --value ecs-agent.service").split()
         assert "nixecs-userdata.service" in wants, wants
         files = machine.succeed("systemctl show -p EnvironmentFiles --value ecs-agent.service")
-        assert "/etc/ecs/ecs.config" in files and "/run/nixecs/ecs.env" in files, files
-        assert files.index("/etc/ecs/ecs.config") < files.index("/run/nixecs/ecs.env"), "the runtime file must come last"
+        order = [l.split()[0] for l in files.splitlines() if l.strip()]
+        assert order == ["/etc/ecs/ecs.nixos.config", "/etc/ecs/ecs.config", "/run/nixecs/ecs.env"], order
         machine.succeed("test -d /var/lib/ecs/data")
 
     # amazon-init: this node does not import amazon-image.nix (the EC2 image module), so

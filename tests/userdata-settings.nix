@@ -44,7 +44,12 @@ in
         return machine.succeed("sha256sum /run/nixecs/ecs.env /run/nixecs/settings.json")
 
     def agent_env():
-        props = "-p EnvironmentFile=/etc/ecs/ecs.config -p EnvironmentFile=-/run/nixecs/ecs.env"
+        # The unit's own EnvironmentFile= lines, in order.
+        files = machine.succeed("systemctl show -p EnvironmentFiles --value ecs-agent.service")
+        props = " ".join(
+            "-p EnvironmentFile=" + ("-" if "ignore_errors=yes" in l else "") + l.split()[0]
+            for l in files.splitlines() if l.strip()
+        )
         out = machine.succeed(f"systemd-run --quiet --wait --pipe {props} env")
         return dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
 

@@ -32,7 +32,9 @@ clusters:
         userdata: nix
         ecs:
           attributes: {"a.b": "x y", "with": "a/b@c:d", "in": "\\\\ back"}
-          tags: {"${builtins.abort 1}": "${builtins.abort 2}", "quote\\"": "''", "dollar$": "$${x}", "日本": "é😀\\ttab\\r\\n"}
+          tags: {"日本 key": "é ünï 値 ５", "a+b=c": "x@y:z/w", "empty": ""}
+          # ECS refuses these characters in attributes and tags; `extra` carries them instead.
+          extra: {ECS_BACKEND_HOST: "${builtins.abort 1}", ECS_ENGINE_AUTH_DATA: "quote\\" '' $${x} dollar$ é😀\\ttab"}
           reserved_memory_mib: 0
         secrets:
           db.password: {parameter: /prod/db/password, owner: "1000", group: users, mode: "600"}
@@ -66,6 +68,7 @@ def expected_nix_values(fleet: Fleet, group: Group) -> dict[str, object]:
             "taskCleanupWait": ecs.task_cleanup_wait,
             "containerStopTimeout": ecs.container_stop_timeout,
             "privileged": ecs.privileged,
+            "extraEnvironment": ecs.extra,
         },
         "secrets": {name: spec.to_json() for name, spec in group.secrets.items()},
         "drain": {

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import re
 
+from .agent_vars import AGENT_REF, AGENT_VARIABLES
+
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
 if TYPE_CHECKING:
@@ -35,11 +37,49 @@ ACCOUNT_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # SSM parameter names: hierarchical (leading slash) so IAM can scope to them exactly.
 PARAMETER_RE = re.compile(r"(/[A-Za-z0-9_.-]+){1,15}")
-# ECS container-instance attributes (RegisterContainerInstance rules).
-ATTRIBUTE_NAME_RE = re.compile(r"[A-Za-z0-9_./@-]{1,128}")
-ATTRIBUTE_VALUE_RE = re.compile(r"[A-Za-z0-9_./@\\: -]{1,128}")
+# ECS container-instance attributes, as the ECS API reference's `Attribute` type states them
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html): a name of
+# 1-128 letters, digits, - _ / \ . (no @); a value of 1-128 letters, digits, - _ . @ / \ :
+# and spaces, not starting or ending with a space. The agent sends ECS_INSTANCE_ATTRIBUTES
+# unchecked (aws/amazon-ecs-agent v1.105.0 agent/config/parse.go parseInstanceAttributes), so
+# a bad one fails RegisterContainerInstance and the instance never joins.
+ATTRIBUTE_NAME_RE = re.compile(r"[A-Za-z0-9_./\\-]{1,128}")
+ATTRIBUTE_VALUE_RE = re.compile(r"(?! )[A-Za-z0-9_.@/\\: -]{1,128}(?<! )")
+ATTRIBUTE_NAME_RULE = "1-128 letters, digits, - _ . / \\ (ECS allows no other character)"
+ATTRIBUTE_VALUE_RULE = (
+    "1-128 letters, digits, spaces, - _ . @ / \\ :, not starting or ending with a space"
+)
+# Tags, as the ECS API reference's `Tag` type states them
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tag.html): at most 50 per
+# resource; a key of 1-128 and a value of 0-256 characters matching
+# `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`; no `aws:` prefix (any case) on keys or values.
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
+TAG_MAX_COUNT = 50
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+# Unicode general category Z (Zs, Zl, Zp) as of Unicode 15: `re` has no \p{Z}, and the boot
+# path may not import `unicodedata`. str.isalpha() is exactly \p{L}; str.isnumeric() is \p{N}
+# plus some ideographs that are letters anyway.
+UNICODE_SEPARATORS = frozenset(
+    "\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+TAG_RULE = "letters, digits, spaces and + - = . _ : / @ only"
+
+# ECS_RESERVED_MEMORY is parsed with strconv.ParseUint(value, 10, 16) (v1.105.0
+# agent/config/parse.go parseEnvVariableUint16): above 65535 the agent ignores it (0).
+RESERVED_MEMORY_MAX = 65535
+# Durations go through Go's time.ParseDuration (parse.go parseEnvVariableDuration): an int64
+# of nanoseconds, so at most 9223372036 s; beyond that the parse fails and the value is 0.
+GO_DURATION_MAX_SECONDS = (2**63 - 1) // 1_000_000_000
+# What the agent does with values below its minimum (v1.105.0 agent/config/config.go): a
+# task cleanup wait below minimumTaskCleanupWaitDuration (1s) is replaced by the default 3h
+# (validateAndOverrideBounds); a stop timeout of 0 is replaced by the default 30s
+# (parse.go parseDockerStopTimeout, then the merge with DefaultConfig), minimum 1s.
+DURATION_MINIMUMS = {
+    "task_cleanup_wait": (1, "the agent replaces a value below 1s with its default 3h"),
+    "container_stop_timeout": (1, "the agent replaces 0 with its default 30s"),
+}
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -82,6 +122,7 @@ class EcsSettings:
     __slots__ = (
         "attributes",
         "container_stop_timeout",
+        "extra",
         "image_pull_behavior",
         "log_level",
         "privileged",
@@ -103,6 +144,7 @@ class EcsSettings:
         task_cleanup_wait: str = "3h",
         container_stop_timeout: str = "30s",
         privileged: bool = False,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
         self.attributes: dict[str, str] = dict(attributes or {})
         self.tags: dict[str, str] = dict(tags or {})
@@ -113,9 +155,16 @@ class EcsSettings:
         self.task_cleanup_wait = task_cleanup_wait
         self.container_stop_timeout = container_stop_timeout
         self.privileged = privileged
+        # Further agent variables (`extra:`), checked against agent_vars.AGENT_VARIABLES.
+        self.extra: dict[str, str] = dict(extra or {})
 
     def to_json(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in sorted(self.__slots__)}
+        # `extra` only when there is some: userdata without it stays byte-identical.
+        return {
+            name: getattr(self, name)
+            for name in sorted(self.__slots__)
+            if name != "extra" or self.extra
+        }
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, EcsSettings) and self.to_json() == other.to_json()
@@ -221,6 +270,10 @@ E_MISSING = "E104"
 E_NAME = "E105"
 E_DURATION = "E106"
 E_VALUE = "E107"
+E_ECS_NAME = "E116"  # an attribute name or tag key (or the tag count) ECS refuses
+E_ECS_VALUE = "E117"  # an attribute or tag value ECS refuses
+E_AGENT_VARIABLE = "E118"  # `extra`: a variable the ECS agent does not read
+E_TYPED_VARIABLE = "E119"  # `extra`: a variable a typed key or the host sets
 
 
 def type_name(value: object) -> str:
@@ -389,7 +442,203 @@ _ECS_KEYS = (
     "task_cleanup_wait",
     "container_stop_timeout",
     "privileged",
+    "extra",
 )
+
+# The agent variables `agent_environment` sets from typed keys: `extra` may not set them
+# (the typed key is the one place for each), named by the key that does.
+TYPED_VARIABLES = {
+    "ECS_CLUSTER": "the group's cluster",
+    "ECS_ENABLE_SPOT_INSTANCE_DRAINING": "ecs.spot_draining",
+    "ECS_RESERVED_MEMORY": "ecs.reserved_memory_mib",
+    "ECS_LOGLEVEL": "ecs.log_level",
+    "ECS_IMAGE_PULL_BEHAVIOR": "ecs.image_pull_behavior",
+    "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "ecs.task_cleanup_wait",
+    "ECS_CONTAINER_STOP_TIMEOUT": "ecs.container_stop_timeout",
+    "ECS_DISABLE_PRIVILEGED": "ecs.privileged",
+    "ECS_INSTANCE_ATTRIBUTES": "ecs.attributes",
+    "ECS_CONTAINER_INSTANCE_TAGS": "ecs.tags",
+}
+# What the host module (modules/ecs-host.nix `hostEnvironment`) sets for the native agent:
+# paths and features the host provides; `extra` changing them would break the host.
+HOST_VARIABLES = {
+    "ECS_DATADIR": "the host (state directory /var/lib/ecs/data)",
+    "ECS_HOST_DATA_DIR": "the host (/var/lib/ecs)",
+    "ECS_LOGFILE": "the host (/var/log/ecs/ecs-agent.log)",
+    "ECS_AUDIT_LOGFILE": "the host (/var/log/ecs/audit.log)",
+    "ECS_UPDATE_DOWNLOAD_DIR": "the host (/var/cache/ecs)",
+    "ECS_UPDATES_ENABLED": "the host (the agent is updated with the image)",
+    "ECS_AVAILABLE_LOGGING_DRIVERS": "the host option nixecs.ecs.loggingDrivers",
+    "ECS_ENABLE_TASK_IAM_ROLE": "the host option nixecs.ecs.taskIamRole",
+    "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": "the host option nixecs.ecs.taskIamRole",
+}
+# The native agent binds ECS_HOST_DATA_DIR + "/" + ECS_DATADIR + "/metadata/..." into task
+# containers (v1.105.0 agent/containermetadata/write_metadata_unix.go createBindsEnv, with
+# the path from utils.go getMetadataFilePath), which is only the real directory when the
+# agent runs in ecs-init's container with ECS_DATADIR=/data. Here both are host paths.
+REFUSED_VARIABLES = {
+    "ECS_ENABLE_CONTAINER_METADATA": (
+        "container metadata files do not work with the native agent: it mounts "
+        "ECS_HOST_DATA_DIR + ECS_DATADIR into the task, which is an empty directory on this "
+        "host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead"
+    ),
+}
+
+
+def check_tag_text(text: str) -> bool:
+    """The Tag pattern ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$ of the ECS API reference."""
+    return all(
+        c.isalpha() or c.isnumeric() or c in TAG_PUNCTUATION or c in UNICODE_SEPARATORS
+        for c in text
+    )
+
+
+def check_attributes(value: object, path: JsonPath, issues: list[Issue]) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        issues.append(Issue(path, E_TYPE, f"expected a mapping of strings, got {type_name(value)}"))
+        return None
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        where = (*path, key)
+        if not isinstance(key, str) or not ATTRIBUTE_NAME_RE.fullmatch(key):
+            issues.append(
+                Issue(
+                    where, E_ECS_NAME, f"attribute name {key!r} is not valid: {ATTRIBUTE_NAME_RULE}"
+                )
+            )
+            continue
+        text = check_str(item, where, issues)
+        if text is None:
+            continue
+        if not ATTRIBUTE_VALUE_RE.fullmatch(text):
+            issues.append(
+                Issue(
+                    where,
+                    E_ECS_VALUE,
+                    f"attribute value {text!r} is not valid: {ATTRIBUTE_VALUE_RULE}",
+                )
+            )
+            continue
+        result[key] = text
+    return result
+
+
+def check_tags(value: object, path: JsonPath, issues: list[Issue]) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        issues.append(Issue(path, E_TYPE, f"expected a mapping of strings, got {type_name(value)}"))
+        return None
+    if len(value) > TAG_MAX_COUNT:
+        issues.append(
+            Issue(path, E_ECS_NAME, f"{len(value)} tags: ECS allows at most {TAG_MAX_COUNT}")
+        )
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        where = (*path, key)
+        if not isinstance(key, str):
+            issues.append(Issue(where, E_TYPE, f"keys must be strings, got {type_name(key)}"))
+            continue
+        problem = None
+        if not 0 < len(key) <= TAG_KEY_MAX:
+            problem = f"must be 1 to {TAG_KEY_MAX} characters"
+        elif not check_tag_text(key):
+            problem = TAG_RULE
+        elif key[:4].lower() == "aws:":
+            problem = "the aws: prefix is reserved for AWS"
+        if problem is not None:
+            issues.append(Issue(where, E_ECS_NAME, f"tag key {key!r} is not valid: {problem}"))
+            continue
+        text = check_str(item, where, issues)
+        if text is None:
+            continue
+        if len(text) > TAG_VALUE_MAX:
+            problem = f"must be at most {TAG_VALUE_MAX} characters"
+        elif not check_tag_text(text):
+            problem = TAG_RULE
+        elif text[:4].lower() == "aws:":
+            problem = "the aws: prefix is reserved for AWS"
+        if problem is not None:
+            issues.append(Issue(where, E_ECS_VALUE, f"tag value {text!r} is not valid: {problem}"))
+            continue
+        result[key] = text
+    return result
+
+
+def check_agent_duration(
+    value: object, path: JsonPath, issues: list[Issue], key: str
+) -> str | None:
+    text = check_duration(value, path, issues)
+    if text is None:
+        return None
+    seconds = duration_seconds(text)
+    low, why = DURATION_MINIMUMS[key]
+    if seconds < low:
+        issues.append(Issue(path, E_VALUE, f"{text} is not honoured ({why}): use at least {low}s"))
+        return None
+    if seconds > GO_DURATION_MAX_SECONDS:
+        issues.append(
+            Issue(
+                path,
+                E_VALUE,
+                f"{text} is too long for the agent (Go durations end at "
+                f"{GO_DURATION_MAX_SECONDS}s; it would use its default instead)",
+            )
+        )
+        return None
+    return text
+
+
+def check_extra(value: object, path: JsonPath, issues: list[Issue]) -> dict[str, str] | None:
+    """`extra:`: further variables the agent reads, as strings, never one a typed key sets."""
+    if not isinstance(value, dict):
+        issues.append(Issue(path, E_TYPE, f"expected a mapping of strings, got {type_name(value)}"))
+        return None
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        where = (*path, key)
+        if not isinstance(key, str):
+            issues.append(Issue(where, E_TYPE, f"keys must be strings, got {type_name(key)}"))
+            continue
+        if key in TYPED_VARIABLES or key in HOST_VARIABLES:
+            owner = TYPED_VARIABLES.get(key) or HOST_VARIABLES[key]
+            issues.append(
+                Issue(
+                    where, E_TYPED_VARIABLE, f"{key} is set by {owner}; set it there, not in extra"
+                )
+            )
+            continue
+        if key not in AGENT_VARIABLES:
+            issues.append(
+                Issue(
+                    where,
+                    E_AGENT_VARIABLE,
+                    f"{key} is not a variable the ECS agent {AGENT_REF} reads "
+                    "(see tools/src/nixecs/agent_vars.py, generated from the agent's source)",
+                )
+            )
+            continue
+        if isinstance(item, (bool, int, float)):
+            issues.append(
+                Issue(
+                    where,
+                    E_TYPE,
+                    f"expected a string, got {type_name(item)}: quote it, e.g. {key}: "
+                    f'"{json.dumps(item)}"',
+                )
+            )
+            continue
+        text = check_str(item, where, issues)
+        if text is None:
+            continue
+        if any(c in text for c in "\n\r\0"):
+            issues.append(
+                Issue(where, E_VALUE, "agent variables cannot contain line breaks or NUL")
+            )
+            continue
+        if key in REFUSED_VARIABLES and text.strip().lower() == "true":
+            issues.append(Issue(where, E_VALUE, f"{key}: {REFUSED_VARIABLES[key]}"))
+            continue
+        result[key] = text
+    return result
 
 
 def parse_ecs(
@@ -401,26 +650,35 @@ def parse_ecs(
     before = len(issues)
     fields: dict[str, object] = {}
     if "attributes" in mapping:
-        fields["attributes"] = check_string_map(
-            mapping["attributes"],
-            (*path, "attributes"),
-            issues,
-            key_rule=(ATTRIBUTE_NAME_RE, "1-128 letters, digits, - _ . @ /"),
-            value_rule=(ATTRIBUTE_VALUE_RE, "1-128 letters, digits, spaces, - _ . @ / \\ :"),
+        fields["attributes"] = check_attributes(
+            mapping["attributes"], (*path, "attributes"), issues
         )
     if "tags" in mapping:
-        fields["tags"] = check_string_map(
-            mapping["tags"], (*path, "tags"), issues, key_max=TAG_KEY_MAX, value_max=TAG_VALUE_MAX
-        )
+        fields["tags"] = check_tags(mapping["tags"], (*path, "tags"), issues)
     fields["spot_draining"] = (
         check_bool(mapping["spot_draining"], (*path, "spot_draining"), issues)
         if "spot_draining" in mapping
         else spot_draining_default
     )
     if "reserved_memory_mib" in mapping:
-        fields["reserved_memory_mib"] = check_int(
-            mapping["reserved_memory_mib"], (*path, "reserved_memory_mib"), issues, 0, 1048576
-        )
+        reserved = mapping["reserved_memory_mib"]
+        if (
+            isinstance(reserved, int)
+            and not isinstance(reserved, bool)
+            and reserved > RESERVED_MEMORY_MAX
+        ):
+            issues.append(
+                Issue(
+                    (*path, "reserved_memory_mib"),
+                    E_VALUE,
+                    f"{reserved} is out of range: must be between 0 and {RESERVED_MEMORY_MAX} "
+                    "(the agent reads a 16-bit number and ignores larger values)",
+                )
+            )
+        else:
+            fields["reserved_memory_mib"] = check_int(
+                reserved, (*path, "reserved_memory_mib"), issues, 0, RESERVED_MEMORY_MAX
+            )
     if "log_level" in mapping:
         fields["log_level"] = check_enum(
             mapping["log_level"], (*path, "log_level"), issues, LOG_LEVELS
@@ -434,9 +692,11 @@ def parse_ecs(
         )
     for key in ("task_cleanup_wait", "container_stop_timeout"):
         if key in mapping:
-            fields[key] = check_duration(mapping[key], (*path, key), issues)
+            fields[key] = check_agent_duration(mapping[key], (*path, key), issues, key)
     if "privileged" in mapping:
         fields["privileged"] = check_bool(mapping["privileged"], (*path, "privileged"), issues)
+    if "extra" in mapping:
+        fields["extra"] = check_extra(mapping["extra"], (*path, "extra"), issues)
     if len(issues) != before:
         return None
     return EcsSettings(**fields)  # type: ignore[arg-type]
@@ -616,7 +876,9 @@ def _bool(value: bool) -> str:
 def agent_environment(settings: HostSettings) -> dict[str, str]:
     """The ECS agent's environment (ecs.config keys) for these settings."""
     ecs = settings.ecs
-    env = {
+    # `extra` first: the typed keys below always win (the schema refuses overlaps anyway).
+    env = dict(ecs.extra)
+    env |= {
         "ECS_CLUSTER": settings.cluster,
         "ECS_ENABLE_SPOT_INSTANCE_DRAINING": _bool(ecs.spot_draining),
         "ECS_RESERVED_MEMORY": str(ecs.reserved_memory_mib),

@@ -42,6 +42,7 @@ rec {
     deferredModule = leaf "deferredModule";
     ints = {
       unsigned = leaf "ints.unsigned";
+      u16 = leaf "ints.u16";
       positive = leaf "ints.positive";
       between = _lo: _hi: leaf "ints.between";
     };

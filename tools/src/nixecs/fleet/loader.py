@@ -694,7 +694,10 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
             "E102", duplicate.message, Location(document.path, duplicate.line, duplicate.column)
         )
     for issue in issues:
-        location = document.locate(issue.path, key=issue.code in ("E101", "E105"))
+        # Codes about a key (not its value) point at the key.
+        location = document.locate(
+            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119")
+        )
         report.add(issue.code, issue.message, location)
     return report
 
