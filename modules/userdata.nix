@@ -19,18 +19,16 @@ let
   defaultSource =
     (lib.fileset.toSource {
       root = repoRoot;
+      # The package's own file set (pkgs/nixecs/source.nix, what `nix build .#nixecs` builds
+      # and tests from) and what the flake and its modules need to evaluate.
       fileset = lib.fileset.unions (
-        map lib.fileset.maybeMissing [
+        [ (import ../pkgs/nixecs/source.nix { inherit lib; }).fileset ]
+        ++ map lib.fileset.maybeMissing [
           (repoRoot + "/flake.nix")
           (repoRoot + "/flake.lock")
           (repoRoot + "/modules")
           (repoRoot + "/hosts")
           (repoRoot + "/pkgs")
-          (repoRoot + "/tools/pyproject.toml")
-          (repoRoot + "/tools/README.md")
-          (repoRoot + "/tools/src")
-          (repoRoot + "/tools/tests")
-          (repoRoot + "/examples")
         ]
       );
     }).outPath;

@@ -44,6 +44,7 @@ python3Packages.buildPythonApplication {
     "moto"
     "nix"
     "cfnlint"
+    "system"
   ];
 
   pythonImportsCheck = [

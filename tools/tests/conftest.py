@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,38 @@ def require_tool(name: str) -> str:
 @pytest.fixture(scope="session")
 def nix_instantiate() -> str:
     return require_tool("nix-instantiate")
+
+
+@dataclass(frozen=True)
+class Nixeval:
+    dir: Path  # the harness: eval.nix, upstream.nix, check.sh
+    lib: Path  # nixpkgs' lib/, patched for Nix 2.8 by its setup.sh
+
+
+@pytest.fixture(scope="session")
+def nixeval_harness(nix_instantiate: str, tmp_path_factory: pytest.TempPathFactory) -> Nixeval:
+    """The team's nixeval harness (upstream NixOS options and systemd-lib stood in from
+    nixpkgs, under the real nixpkgs 25.11 lib): $NIXEVAL_DIR, else the shared/ folder laid
+    beside the checkout (so in CI). Its lib is set up once per session in a temporary
+    directory, unless $NIXEVAL_LIB names one."""
+    found = os.environ.get("NIXEVAL_DIR")
+    directory = Path(found) if found else REPO.parent / "shared" / "tools" / "nixeval"
+    require((directory / "eval.nix").is_file(), f"nixeval not found at {directory} (NIXEVAL_DIR)")
+    if os.environ.get("NIXEVAL_LIB"):
+        lib = Path(os.environ["NIXEVAL_LIB"])
+    else:
+        cache = tmp_path_factory.mktemp("nixeval-lib")
+        done = subprocess.run(
+            ["bash", str(directory / "setup.sh")],
+            env={**os.environ, "NIXEVAL_LIB_DIR": str(cache)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        require(done.returncode == 0, f"nixeval's setup.sh failed: {done.stderr.strip()[-300:]}")
+        lib = cache / "lib"
+    require((lib / "default.nix").is_file(), f"no nixpkgs lib at {lib}")
+    return Nixeval(directory, lib)
 
 
 def free_port() -> int:

@@ -7,15 +7,13 @@ see its README), and every rendered unit is handed to systemd's own parser,
 and an executable at every store path an Exec line names, so that only our unit files can
 fail. Time spans are read back with `systemd-analyze timespan`.
 
-nixeval is found at $NIXEVAL_DIR (default /work/shared/tools/nixeval) with nixpkgs' lib at
-$NIXEVAL_LIB (default /tmp/nixeval-lib/lib, from its setup.sh); like every prerequisite it
-is a failure in CI when missing, not a skip.
+nixeval is found by conftest's `nixeval_harness` ($NIXEVAL_DIR, else the shared/ folder
+beside the checkout); like every prerequisite it is a failure in CI when missing, not a skip.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -25,12 +23,18 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, require, require_tool
+from conftest import REPO, Nixeval, require, require_tool
 
 pytestmark = pytest.mark.nix
 
-NIXEVAL = Path(os.environ.get("NIXEVAL_DIR", "/work/shared/tools/nixeval"))
-NIXEVAL_LIB = Path(os.environ.get("NIXEVAL_LIB", "/tmp/nixeval-lib/lib"))
+NIXEVAL = Path("/nonexistent")
+NIXEVAL_LIB = Path("/nonexistent")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _harness(nixeval_harness: Nixeval) -> None:
+    global NIXEVAL, NIXEVAL_LIB
+    NIXEVAL, NIXEVAL_LIB = nixeval_harness.dir, nixeval_harness.lib
 
 # Settings that reach Exec lines: a rebuild command with a specifier systemd does not know
 # (%z fails its parser unless escaped as %%) and a variable it would expand ($HOME).

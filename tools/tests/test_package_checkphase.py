@@ -279,12 +279,6 @@ def test_the_package_provides_what_pyproject_declares(package: dict[str, Any]) -
     assert set(package["disabledTestMarks"]) <= markers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until modules/userdata.nix's defaultSource unions "
-    "(import ../pkgs/nixecs/source.nix { inherit lib; }).fileset (its owner's change); "
-    "then remove this mark",
-)
 def test_the_nixecs_source_on_instances_holds_what_the_package_builds_from(
     package: dict[str, Any],
 ) -> None:

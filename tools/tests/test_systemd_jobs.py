@@ -30,6 +30,8 @@ import pytest
 
 from conftest import REPO, require, require_tool
 
+pytestmark = pytest.mark.system
+
 SYSTEMD = Path("/lib/systemd/systemd")
 START_PENDING = REPO / "modules/userdata-start-pending-targets.sh"
 CHECK_APPLIED = REPO / "modules/userdata-check-applied.sh"

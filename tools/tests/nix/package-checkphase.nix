@@ -182,6 +182,7 @@ assert package._buildPythonApplication or false;
         config = throw "userdata-source: config is not evaluated";
         options = { };
         pkgs = throw "userdata-source: pkgs is not evaluated";
+        utils = throw "userdata-source: utils is not evaluated";
       };
       option = evaluated.options.nixecs.userdata.source;
     in
