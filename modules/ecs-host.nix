@@ -76,7 +76,7 @@ let
   # The netfilter rules of ecs-init plus the two a NixOS host needs
   # (lib/ecs-netfilter.nix cites the upstream source of each).
   dockerBridge = config.virtualisation.docker.daemon.settings.bridge or "docker0";
-  netfilter = import ./lib/ecs-netfilter.nix { inherit lib; } {
+  netfilter = import ./lib/ecs-netfilter.nix {
     bridge = dockerBridge;
     inherit (cfg) localhostTrafficFilter allowContainerInstanceMetadata;
     allowOffhostIntrospection = cfg.introspection.allowOffhost;

@@ -14,7 +14,9 @@
 #                                       names is the default bridge network's
 #                                       interface (docker0 unless dockerd's
 #                                       `bridge` setting names another)
-{ lib }:
+#
+# Only builtins, no nixpkgs lib: the test evaluates this file with plain
+# `nix-instantiate`, where no nixpkgs is at hand.
 {
   # Interface of Docker's default bridge network (bridge-mode tasks).
   bridge ? "docker0",
@@ -31,6 +33,24 @@
   ip6tables ? "ip6tables",
 }:
 let
+  optional = cond: x: if cond then [ x ] else [ ];
+  optionals = cond: xs: if cond then xs else [ ];
+  concatMapStrings = f: xs: builtins.concatStringsSep "" (map f xs);
+  reverseList =
+    xs:
+    let
+      n = builtins.length xs;
+    in
+    builtins.genList (i: builtins.elemAt xs (n - 1 - i)) n;
+  # As nixpkgs' lib.escapeShellArg: bare when safe, else single-quoted.
+  escapeShellArg =
+    arg:
+    if builtins.match "[[:alnum:],._+:@%/-]+" arg != null then
+      arg
+    else
+      "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] arg}'";
+  escapeShellArgs = xs: builtins.concatStringsSep " " (map escapeShellArg xs);
+
   v4 = "v4";
   v6 = "v6";
   both = "both";
@@ -67,7 +87,7 @@ let
     ]
     # getLocalhostTrafficFilterInputChainArgs: route_localnet must not expose
     # loopback services to the network; DNAT'd packets are let through.
-    ++ lib.optional localhostTrafficFilter {
+    ++ optional localhostTrafficFilter {
       family = v4;
       table = "filter";
       chain = "INPUT";
@@ -77,7 +97,7 @@ let
         "-m" "conntrack" "!" "--ctstate" "RELATED,ESTABLISHED,DNAT" "-j" "DROP"
       ];
     }
-    ++ lib.optionals (!allowOffhostIntrospection) [
+    ++ optionals (!allowOffhostIntrospection) [
       # getBlockIntrospectionOffhostAccessInputChainArgs: the introspection
       # API only on loopback (IPv4 and IPv6)...
       {
@@ -119,7 +139,7 @@ let
     # the administrator: it creates it only when missing, never flushes it,
     # and keeps FORWARD's jump to it first. Forwarded traffic only: the host
     # itself (OUTPUT) and host-network tasks keep IMDS.
-    ++ lib.optionals (!allowContainerInstanceMetadata) [
+    ++ optionals (!allowContainerInstanceMetadata) [
       {
         family = v4;
         table = "filter";
@@ -136,19 +156,28 @@ let
       }
     ];
 
-  # The same accept for a host whose firewall is nftables-based: a packet
+  # The same accepts for a host whose firewall is nftables-based: a packet
   # accepted by an iptables(-nft) table still meets the `inet nixos-fw` input
-  # chain (policy drop), so the rule must be inside it: NixOS appends
+  # chain (policy drop), so they must be inside it: NixOS appends
   # networking.firewall.extraInputRules to its `input-allow` chain, reached
   # for `ct state new` (nixpkgs nixos/modules/services/networking/
-  # firewall-nftables.nix, 040b4eb6).
+  # firewall-nftables.nix, 040b4eb6). With either firewall the bridge then
+  # reaches exactly what it reaches without one.
   nftInputRules = ''
     iifname "${bridge}" ip daddr 127.0.0.1 tcp dport 51679 ct status dnat ct original ip daddr 169.254.170.2 ct original proto-dst 80 accept comment "ECS task metadata and credentials (169.254.170.2:80)"
-  '';
+  ''
+  + (
+    if allowOffhostIntrospection then
+      ""
+    else
+      ''
+        iifname "${bridge}" tcp dport 51678 accept comment "ECS agent introspection from the Docker bridge, as ecs-init allows"
+      ''
+  );
 
   commands =
     r:
-    lib.optional (r.family != v6) iptables ++ lib.optional (r.family != v4) ip6tables;
+    optional (r.family != v6) iptables ++ optional (r.family != v4) ip6tables;
 
   # ecs-init runs ip6tables only when /proc/sys/net/ipv6 exists
   # (checkIpv6KernelConfigExist).
@@ -157,26 +186,26 @@ let
   # Idempotent: added only when missing, so restarting never duplicates.
   add =
     r:
-    lib.concatMapStrings (
+    concatMapStrings (
       cmd:
-      guard cmd "${cmd} -w -t ${r.table} -C ${r.chain} ${lib.escapeShellArgs r.args} 2>/dev/null || ${cmd} -w -t ${r.table} ${r.action} ${r.chain} ${lib.escapeShellArgs r.args}"
+      guard cmd "${cmd} -w -t ${r.table} -C ${r.chain} ${escapeShellArgs r.args} 2>/dev/null || ${cmd} -w -t ${r.table} ${r.action} ${r.chain} ${escapeShellArgs r.args}"
     ) (commands r);
   remove =
     r:
-    lib.concatMapStrings (
+    concatMapStrings (
       cmd:
-      guard cmd "while ${cmd} -w -t ${r.table} -C ${r.chain} ${lib.escapeShellArgs r.args} 2>/dev/null; do ${cmd} -w -t ${r.table} -D ${r.chain} ${lib.escapeShellArgs r.args}; done"
+      guard cmd "while ${cmd} -w -t ${r.table} -C ${r.chain} ${escapeShellArgs r.args} 2>/dev/null; do ${cmd} -w -t ${r.table} -D ${r.chain} ${escapeShellArgs r.args}; done"
     ) (commands r);
 
   # dockerd creates DOCKER-USER and FORWARD's jump when it starts; creating
   # them first (when missing) lets the unit run before dockerd, so the
   # block holds from the first container on. dockerd keeps an existing chain
   # and its rules. Both stay on stop: dockerd owns them.
-  dockerUserChain = lib.concatMapStrings (
+  dockerUserChain = concatMapStrings (
     cmd:
     guard cmd "${cmd} -w -t filter -L DOCKER-USER -n >/dev/null 2>&1 || ${cmd} -w -t filter -N DOCKER-USER; ${cmd} -w -t filter -C FORWARD -j DOCKER-USER 2>/dev/null || ${cmd} -w -t filter -I FORWARD -j DOCKER-USER"
   ) [ iptables ip6tables ];
-  usesDockerUser = lib.any (r: r.chain == "DOCKER-USER") rules;
+  usesDockerUser = builtins.any (r: r.chain == "DOCKER-USER") rules;
 in
 {
   inherit rules nftInputRules;
@@ -184,7 +213,7 @@ in
   # Shell text for the unit's script (start) and preStop (stop).
   start =
     "set -e\n"
-    + lib.optionalString usesDockerUser dockerUserChain
-    + lib.concatMapStrings add rules;
-  stop = "set -e\n" + lib.concatMapStrings remove (lib.reverseList rules);
+    + (if usesDockerUser then dockerUserChain else "")
+    + concatMapStrings add rules;
+  stop = "set -e\n" + concatMapStrings remove (reverseList rules);
 }
