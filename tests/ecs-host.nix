@@ -1,6 +1,6 @@
 # An ECS container instance: the baked agent configuration, Docker, the
 # ecs-init networking (route_localnet, NAT to the credentials endpoint,
-# introspection port blocked) and unit ordering. The agent cannot reach AWS
+# introspection port, IMDS block) and unit ordering. The agent cannot reach AWS
 # here, so the test checks its unit and environment, not its registration.
 { lib, ... }:
 {
