@@ -132,12 +132,14 @@ BRIDGE6, TASK6 = "fd00:d0c::1", "fd00:d0c::2"
 HOST4, OFF4 = "10.0.0.1", "10.0.0.2"
 HOST6, OFF6 = "fd00:ff::1", "fd00:ff::2"
 IMDS = "169.254.169.254"
+IMDS6 = "fd00:ec2::254"
 TMDS = "169.254.170.2"
 
 CREDENTIALS = "agent-credentials-51679"
 INTROSPECTION4 = "agent-introspection-51678-v4"
 INTROSPECTION6 = "agent-introspection-51678-v6"
 METADATA = "instance-metadata"
+METADATA6 = "instance-metadata-v6"
 
 
 def run(
@@ -218,9 +220,11 @@ class Topology:
         self.ip(h, "link", "set", "eth0", "up")
         # Its gateway, as on EC2: IMDS (and TMDS's 169.254.170.2) is routed, not local.
         self.ip(h, "route", "add", "default", "via", OFF4)
+        self.ip(h, "-6", "route", "add", "default", "via", OFF6)
         self.ip(o, "addr", "add", f"{OFF4}/24", "dev", "eth0")
         self.ip(o, "addr", "add", f"{OFF6}/64", "dev", "eth0", "nodad")
         self.ip(o, "addr", "add", f"{IMDS}/32", "dev", "lo")
+        self.ip(o, "addr", "add", f"{IMDS6}/128", "dev", "lo")
         self.ip(o, "link", "set", "eth0", "up")
         self.ip(o, "route", "add", "172.17.0.0/16", "via", HOST4)
         self.ip(o, "-6", "route", "add", "fd00:d0c::/64", "via", HOST6)
@@ -242,6 +246,7 @@ class Topology:
         self.listen(self.host, "0.0.0.0", 51678, INTROSPECTION4)
         self.listen(self.host, "::", 51678, INTROSPECTION6)
         self.listen(self.off, IMDS, 80, METADATA)
+        self.listen(self.off, IMDS6, 80, METADATA6)
 
     def probe(self, ns: str, *targets: tuple[str, int]) -> dict[tuple[str, int], str]:
         keys = [f"{host} {port}" for host, port in targets]
@@ -299,11 +304,13 @@ def test_default_rules(topology: Topology, firewall: str) -> None:
     topology.firewall(firewall, str(rules["nftInputRules"]))
     topology.ns(topology.host, "bash", "-c", str(rules["start"]))
 
-    task = topology.probe(topology.task, (TMDS, 80), (IMDS, 80), (BRIDGE4, 51678), (BRIDGE6, 51678))
+    task = topology.probe(
+        topology.task, (TMDS, 80), (IMDS, 80), (IMDS6, 80), (BRIDGE4, 51678), (BRIDGE6, 51678)
+    )
     # Item 2: the DNAT to the agent passes the firewall, whichever it is.
     assert task[(TMDS, 80)] == CREDENTIALS, task
     # Item 13: containers do not get the instance role.
-    assert refused(task[(IMDS, 80)]), task
+    assert refused(task[(IMDS, 80)]) and refused(task[(IMDS6, 80)]), task
     # Item 12: the introspection API answers the bridge, as current ecs-init allows...
     assert task[(BRIDGE4, 51678)] == INTROSPECTION4, task
     assert task[(BRIDGE6, 51678)] == INTROSPECTION6, task
@@ -312,10 +319,11 @@ def test_default_rules(topology: Topology, firewall: str) -> None:
     assert all(refused(answer) for answer in off.values()), off
     # The host keeps its own access: introspection on loopback, IMDS, and TMDS for host-network
     # tasks (nat OUTPUT REDIRECT).
-    host = topology.probe(topology.host, ("127.0.0.1", 51678), (IMDS, 80), (TMDS, 80))
+    host = topology.probe(topology.host, ("127.0.0.1", 51678), (IMDS, 80), (IMDS6, 80), (TMDS, 80))
     assert host == {
         ("127.0.0.1", 51678): INTROSPECTION4,
         (IMDS, 80): METADATA,
+        (IMDS6, 80): METADATA6,
         (TMDS, 80): CREDENTIALS,
     }, host
 
@@ -330,8 +338,8 @@ def test_options_open_what_they_say(topology: Topology, firewall: str) -> None:
     topology.firewall(firewall, str(rules["nftInputRules"]))
     topology.ns(topology.host, "bash", "-c", str(rules["start"]))
 
-    task = topology.probe(topology.task, (TMDS, 80), (IMDS, 80))
-    assert task == {(TMDS, 80): CREDENTIALS, (IMDS, 80): METADATA}, task
+    task = topology.probe(topology.task, (TMDS, 80), (IMDS, 80), (IMDS6, 80))
+    assert task == {(TMDS, 80): CREDENTIALS, (IMDS, 80): METADATA, (IMDS6, 80): METADATA6}, task
     off = topology.probe(topology.off, (HOST4, 51678), (HOST6, 51678))
     if firewall == "off":
         assert off == {(HOST4, 51678): INTROSPECTION4, (HOST6, 51678): INTROSPECTION6}, off
