@@ -434,3 +434,26 @@ def test_rules_follow_ecs_init() -> None:
     assert drop < accept
     start = str(evaluate()["start"])
     assert "route" not in start and "eth0" not in start
+
+
+@pytest.mark.parametrize("filtered", [True, False])
+def test_localhost_traffic_filter(topology: Topology, filtered: bool) -> None:
+    """route_localnet would let another machine reach loopback services (the agent's
+    credentials on 127.0.0.1:51679); ecs-init's localhost filter drops that, DNAT'd task requests
+    excepted. The other machine is made to send to 127.0.0.1 through the host (its own loopback
+    route removed), as an attacker on the subnet could; firewall off, the filter alone decides."""
+    rules = evaluate(localhostTrafficFilter=filtered)
+    topology.ns(topology.host, "bash", "-c", str(rules["start"]))
+    o = topology.off
+    topology.ns(o, "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1")
+    topology.ns(o, "sysctl", "-qw", "net.ipv4.conf.eth0.route_localnet=1")
+    topology.ip(o, "addr", "del", "127.0.0.1/8", "dev", "lo")
+    topology.ip(o, "route", "add", "127.0.0.1/32", "via", HOST4, "dev", "eth0")
+    off = topology.probe(o, ("127.0.0.1", 51679))
+    if filtered:
+        assert refused(off[("127.0.0.1", 51679)]), off
+    else:
+        assert off[("127.0.0.1", 51679)] == CREDENTIALS, off
+    # Either way the task still reaches the agent through the DNAT.
+    task = topology.probe(topology.task, (TMDS, 80))
+    assert task[(TMDS, 80)] == CREDENTIALS, task
