@@ -457,3 +457,13 @@ def test_localhost_traffic_filter(topology: Topology, filtered: bool) -> None:
     # Either way the task still reaches the agent through the DNAT.
     task = topology.probe(topology.task, (TMDS, 80))
     assert task[(TMDS, 80)] == CREDENTIALS, task
+
+
+def test_iptables_firewall_started_after_our_rules_keeps_them_first(topology: Topology) -> None:
+    """firewall-iptables.nix's start (also run by its reload) appends `-A INPUT -j nixos-fw`, so
+    rules our unit inserted earlier stay ahead of it: the order of the two units does not matter."""
+    rules = evaluate()
+    topology.ns(topology.host, "bash", "-c", str(rules["start"]))
+    topology.firewall("iptables", "")
+    task = topology.probe(topology.task, (TMDS, 80), (BRIDGE4, 51678))
+    assert task == {(TMDS, 80): CREDENTIALS, (BRIDGE4, 51678): INTROSPECTION4}, task
