@@ -8,8 +8,7 @@ ip6tables and nft. Around it:
 - a "task" namespace behind a bridge named `docker0` in the host namespace (a bridge-mode task);
 - an "off-host" namespace on the host's `eth0`, which also holds the instance metadata service
   169.254.169.254 and fd00:ec2::254 (on EC2 it is off the instance, reached by routing: containers
-  reach it through
-  the host's FORWARD path, where DOCKER-USER is);
+  reach it through the host's FORWARD path, where DOCKER-USER is);
 - listeners in the host namespace for the agent's credentials/TMDS endpoint (127.0.0.1:51679) and
   its introspection API (51678, IPv4 and IPv6).
 
