@@ -38,7 +38,9 @@ pytestmark = pytest.mark.nix
 
 NETFILTER_NIX = REPO / "modules" / "lib" / "ecs-netfilter.nix"
 COMMAND_TIMEOUT = 20
-PROBE_TIMEOUT = 1.0
+# Generous: positive probes on a loaded machine (first IPv6 neighbour discovery) must not time out;
+# the probes of one call run in parallel, so a refusal costs this once per call.
+PROBE_TIMEOUT = 3.0
 
 # A TCP listener that sends its token to every client (one process per listener).
 SERVER = r"""
