@@ -4,6 +4,7 @@
 # role endpoint 169.254.170.2, introspection port protection).
 {
   config,
+  options,
   lib,
   pkgs,
   ...
@@ -25,68 +26,26 @@ let
   overriddenExtra = agentEnv.overriddenExtra cfg.extraEnvironment;
   unknownExtra = agentEnv.unknownExtra cfg.extraEnvironment;
 
-  iptables = "${pkgs.iptables}/bin/iptables";
-
-  # ecs-init's netfilter rules (ecs-init/exec/iptables/iptables.go), as
-  # (table, chain, rule) triples. Each is added idempotently (-C || -I/-A) and
-  # removed on stop (-D), so restarting the unit never duplicates a rule.
-  credentialsRules = [
-    {
-      table = "nat";
-      chain = "PREROUTING";
-      action = "-A";
-      rule = "-p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679";
-    }
-    {
-      table = "nat";
-      chain = "OUTPUT";
-      action = "-A";
-      rule = "-p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679";
-    }
-  ];
-  localhostFilterRules = [
-    {
-      table = "filter";
-      chain = "INPUT";
-      action = "-I";
-      rule = "--dst 127.0.0.0/8 ! --src 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP";
-    }
-  ];
-  introspectionRules = [
-    {
-      table = "filter";
-      chain = "INPUT";
-      action = "-I";
-      rule = ''-p tcp -i "$iface" --dport 51678 -j DROP'';
-    }
-  ];
-  rules =
-    lib.optionals cfg.taskIamRole (
-      credentialsRules ++ lib.optionals cfg.localhostTrafficFilter localhostFilterRules
-    )
-    ++ lib.optionals (!cfg.introspection.allowOffhost) introspectionRules;
-
-  addRule = r: ''
-    ${iptables} -w -t ${r.table} -C ${r.chain} ${r.rule} 2>/dev/null \
-      || ${iptables} -w -t ${r.table} ${r.action} ${r.chain} ${r.rule}
-  '';
-  deleteRule = r: ''
-    while ${iptables} -w -t ${r.table} -C ${r.chain} ${r.rule} 2>/dev/null; do
-      ${iptables} -w -t ${r.table} -D ${r.chain} ${r.rule}
-    done
-  '';
-  detectInterface =
-    if cfg.introspection.interface != null then
-      ''iface=${lib.escapeShellArg cfg.introspection.interface}''
-    else
-      ''
-        # Like ecs-init: the interface of the IPv4 default route, else eth0.
-        iface=$(${pkgs.iproute2}/bin/ip -4 route show default | ${pkgs.gawk}/bin/awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
-        iface=''${iface:-eth0}
-      '';
+  # The netfilter rules of ecs-init plus the two a NixOS host needs
+  # (lib/ecs-netfilter.nix cites the upstream source of each).
+  dockerBridge = config.virtualisation.docker.daemon.settings.bridge or "docker0";
+  netfilter = import ./lib/ecs-netfilter.nix {
+    bridge = dockerBridge;
+    inherit (cfg) localhostTrafficFilter allowContainerInstanceMetadata;
+    allowOffhostIntrospection = cfg.introspection.allowOffhost;
+    iptables = "${pkgs.iptables}/bin/iptables";
+    ip6tables = "${pkgs.iptables}/bin/ip6tables";
+  };
 in
 {
-  imports = [ ./common.nix ];
+  imports = [
+    ./common.nix
+    (lib.mkRemovedOptionModule [ "nixecs" "ecs" "introspection" "interface" ] ''
+      The introspection port (51678) is now dropped on every interface but lo
+      and accepted on Docker's default bridge, for IPv4 and IPv6, as current
+      ecs-init does; there is no interface to choose. Remove the setting.
+    '')
+  ];
 
   options.nixecs.ecs = {
     enable = lib.mkEnableOption "this host as an Amazon ECS container instance (Docker and the ECS agent)";
@@ -205,10 +164,10 @@ in
       description = ''
         Whether tasks get IAM role credentials from the agent's credentials
         endpoint 169.254.170.2 (`ECS_ENABLE_TASK_IAM_ROLE` and
-        `ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST`). Sets
-        `net.ipv4.conf.all.route_localnet` and the NAT rules ecs-init installs
-        on the ECS-optimized AMI, which redirect 169.254.170.2:80 to the
-        agent on 127.0.0.1:51679.
+        `ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST`). The route to the agent
+        (`net.ipv4.conf.all.route_localnet` and the NAT rules redirecting
+        169.254.170.2:80 to 127.0.0.1:51679) is installed either way, as
+        ecs-init does: the task metadata endpoint v3/v4 is there too.
       '';
     };
 
@@ -234,16 +193,20 @@ in
         '';
       };
 
-      interface = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = null;
-        example = "ens5";
-        description = ''
-          The interface on which off-host introspection traffic is dropped.
-          `null` uses the interface of the IPv4 default route at boot
-          (falling back to `eth0`), like ecs-init.
-        '';
-      };
+    };
+
+    allowContainerInstanceMetadata = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = ''
+        Whether containers on Docker bridge networks may reach the instance
+        metadata service (169.254.169.254, and fd00:ec2::254 over IPv6). By
+        default a rule in Docker's `DOCKER-USER` chain drops such traffic:
+        the instance role's credentials would otherwise be every task's.
+        Tasks get their own role from 169.254.170.2 instead. The host
+        itself and host-network tasks are not affected; also keep the
+        instance's IMDS hop limit at 1 (the fleet's `metadata.hop_limit`).
+      '';
     };
 
     extraEnvironment = lib.mkOption {
@@ -317,18 +280,16 @@ in
         message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
       }
       {
-        assertion =
-          cfg.taskIamRole
-          -> lib.elem (config.boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" or null) [
-            1
-            true
-            "1"
-          ];
-        message = ''nixecs.ecs.taskIamRole needs boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1; do not override it, or set nixecs.ecs.taskIamRole = false.'';
+        assertion = lib.elem (config.boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" or null) [
+          1
+          true
+          "1"
+        ];
+        message = ''nixecs.ecs needs boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1 (bridge-mode tasks reach the agent's task metadata and credentials endpoint through it); do not override it.'';
       }
       {
-        assertion = cfg.introspection.allowOffhost || cfg.introspection.interface == null || cfg.introspection.interface != "lo";
-        message = "nixecs.ecs.introspection.interface must be the host's external interface (e.g. eth0 or ens5), not lo.";
+        assertion = builtins.match "[A-Za-z0-9_.-]{1,15}" dockerBridge != null;
+        message = "virtualisation.docker.daemon.settings.bridge must be a network interface name (at most 15 letters, digits, '_', '.', '-').";
       }
     ];
 
@@ -424,35 +385,45 @@ in
       };
     };
 
-    boot.kernel.sysctl = lib.mkIf cfg.taskIamRole {
-      # Lets the DNAT to 127.0.0.1:51679 route packets from task bridges.
-      "net.ipv4.conf.all.route_localnet" = 1;
+    # Lets the DNAT to 127.0.0.1:51679 route packets from task bridges.
+    # Always, as ecs-init's engine.go PreStart does (loopbackRouting.Enable),
+    # not only with task roles: TMDS v3/v4 is on the same endpoint.
+    boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1;
+
+    # On an nftables-based firewall the accept of the DNAT'd requests must be
+    # inside the `inet nixos-fw` table (see lib/ecs-netfilter.nix). The option
+    # exists only where nixpkgs' firewall-nftables.nix is imported.
+    networking.firewall = lib.optionalAttrs (options.networking.firewall ? extraInputRules) {
+      extraInputRules = netfilter.nftInputRules;
     };
 
     # A dedicated unit rather than networking.firewall.extraCommands: ECS hosts
     # usually rely on security groups and may disable the NixOS firewall, and
     # the firewall can be nftables-based; these rules must exist either way.
+    # Rules are inserted at the top of INPUT, ahead of the iptables firewall's
+    # `-A INPUT -j nixos-fw`, which a firewall reload re-appends without
+    # touching them (nixpkgs firewall-iptables.nix). The rules name no
+    # interface but lo and the Docker bridge, so nothing depends on the
+    # network being up.
     systemd.services.nixecs-ecs-netfilter = {
-      description = "Netfilter rules for the ECS agent (task IAM role endpoint, introspection port)";
+      description = "Netfilter rules for ECS tasks (task metadata and credentials endpoint, introspection port, instance metadata)";
       wantedBy = [ "multi-user.target" ];
-      before = [ "ecs-agent.service" ];
-      after = [
-        "network.target"
-        "firewall.service"
+      # Before dockerd: its containers are covered from the first one on.
+      before = [
         "docker.service"
+        "ecs-agent.service"
+      ];
+      after = [
+        "firewall.service"
+        "nftables.service"
       ];
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
+        TimeoutSec = "60s";
       };
-      script = ''
-        ${detectInterface}
-        ${lib.concatMapStrings addRule rules}
-      '';
-      preStop = ''
-        ${detectInterface}
-        ${lib.concatMapStrings deleteRule rules}
-      '';
+      script = netfilter.start;
+      preStop = netfilter.stop;
     };
   };
 }

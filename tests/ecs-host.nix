@@ -1,6 +1,6 @@
 # An ECS container instance: the baked agent configuration, Docker, the
 # ecs-init networking (route_localnet, NAT to the credentials endpoint,
-# introspection port blocked) and unit ordering. The agent cannot reach AWS
+# introspection port, IMDS block) and unit ordering. The agent cannot reach AWS
 # here, so the test checks its unit and environment, not its registration.
 { lib, ... }:
 {
@@ -22,7 +22,6 @@
         cluster = "baked";
         attributes.tier = "web tier";
         reservedMemoryMiB = 256;
-        introspection.interface = "eth1";
       };
       nixecs.userdata.enable = true;
       # Script userdata, appending to /etc/ecs/ecs.config as AWS documents.
@@ -121,7 +120,13 @@
         assert has_rule(nat, "OUTPUT", "169.254.170.2/32", "80", "REDIRECT", "51679"), "local REDIRECT to the credentials endpoint missing"
         filt = machine.succeed("iptables -w -S INPUT")
         print(filt)
-        assert has_rule(filt, "INPUT", "eth1", "51678", "DROP"), "off-host introspection is not blocked"
+        # Current ecs-init: 51678 dropped on everything but lo, accepted on
+        # docker0, for IPv4 and IPv6 (behaviour: tools/tests/test_netns.py).
+        for listing in [filt, machine.succeed("ip6tables -w -S INPUT")]:
+            assert has_rule(listing, "INPUT", "!", "lo", "51678", "DROP"), "off-host introspection is not blocked"
+            assert has_rule(listing, "INPUT", "docker0", "51678", "ACCEPT"), "introspection from docker0 is not accepted"
+        assert has_rule(filt, "INPUT", "docker0", "127.0.0.1/32", "51679", "DNAT", "ACCEPT"), "DNAT'd task requests are not accepted"
+        assert has_rule(machine.succeed("iptables -w -S DOCKER-USER"), "DOCKER-USER", "169.254.169.254/32", "DROP"), "containers reach IMDS"
         assert has_rule(filt, "INPUT", "127.0.0.0/8", "RELATED,ESTABLISHED,DNAT", "DROP"), "localhost traffic filter missing"
 
     with subtest("the rules are idempotent and removed on stop"):

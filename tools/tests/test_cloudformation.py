@@ -123,7 +123,7 @@ def sub_text(value: Any) -> str:
 
 
 def test_imdsv2_required_with_the_groups_hop_limit(prod: Template) -> None:
-    for group, hop_limit in (("web", 2), ("workers", 1)):
+    for group, hop_limit in (("web", 1), ("workers", 1)):
         options = lt_data(prod, group)["MetadataOptions"]
         assert options == {
             "HttpEndpoint": "enabled",

@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     "E204": "more than 20 step adjustments",
     "E205": "scaling min > max, or desired outside [min, max]",
     "E206": "ExactCapacity with a negative capacity",
+    "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
 }
