@@ -33,8 +33,25 @@ MODE_RE = re.compile(r"0?[0-7]{3}")
 ACCOUNT_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
 # A secret becomes the file /run/secrets/<name>: no separators, no leading dot.
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# SSM parameter names: hierarchical (leading slash) so IAM can scope to them exactly.
-PARAMETER_RE = re.compile(r"(/[A-Za-z0-9_.-]+){1,15}")
+# SSM parameter names: the one rule for the fleet's `secrets:` (groups and tasks), the host's
+# secret lists and `nixecs secret put|get|rm`. SSM's own constraints (PutParameter API
+# reference, Name: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html,
+# as quoted in the SDKs' PutParameterRequest.name, e.g. docs.rs aws-sdk-ssm):
+# only a-zA-Z0-9_.- and `/` between hierarchy levels, a leading `/` for a name in a hierarchy,
+# at most fifteen levels, not prefixed with "aws" or "ssm" in any case, at most 1011
+# characters. nixecs is stricter in two ways: the leading slash is required (hierarchical
+# names let IAM scope the instance role to them exactly), and `.` and `..` levels are refused
+# (they read as path traversal in logs, policies and /run/secrets paths). Always fullmatch:
+# `$` would also match before a trailing newline.
+PARAMETER_RE = re.compile(
+    r"(?=[^\n]{2,1011}\Z)"  # length (and no newline anywhere)
+    r"(?!/(?i:aws|ssm))"  # reserved prefixes, case-insensitive
+    r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9_.-]+){1,15}"  # 1-15 levels, none of them . or ..
+)
+PARAMETER_RULE = (
+    "an SSM parameter name with a leading slash, e.g. /prod/db/password: at most 15 levels of "
+    "letters, digits, _ . - (no . or .. level), not starting with aws or ssm, at most 1011 characters"
+)
 # ECS container-instance attributes (RegisterContainerInstance rules).
 ATTRIBUTE_NAME_RE = re.compile(r"[A-Za-z0-9_./@-]{1,128}")
 ATTRIBUTE_VALUE_RE = re.compile(r"[A-Za-z0-9_./@\\: -]{1,128}")
@@ -455,7 +472,7 @@ def parse_secret(value: object, path: JsonPath, issues: list[Issue]) -> SecretSp
             (*path, "parameter"),
             issues,
             PARAMETER_RE,
-            "an SSM parameter name with a leading slash, e.g. /prod/db/password",
+            PARAMETER_RULE,
         )
         if "parameter" in mapping
         else None

@@ -6,7 +6,6 @@ Values come from stdin or a hidden prompt, never from argv; `get` shows metadata
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -14,24 +13,18 @@ from typing import Any
 
 import click
 
+from ..settings import PARAMETER_RE, PARAMETER_RULE
 from .session import Session, aws_errors, error_code
 
-NAME = re.compile(r"^/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 ALPHABET = string.ascii_letters + string.digits
 GENERATED_LENGTH = 32
 
 
 def check_name(name: str) -> str:
-    if (
-        not NAME.match(name)
-        or len(name) > 1011
-        or name.lower().lstrip("/").startswith(("aws", "ssm"))
-    ):
-        raise click.BadParameter(
-            f"{name!r} is not a usable parameter name (letters, digits, _ . - and / separated paths; "
-            "not starting with aws or ssm)",
-            param_hint="NAME",
-        )
+    """The parameter name, if it obeys the rule the fleet's `secrets:` use (one rule, in
+    nixecs.settings); click.BadParameter (exit 2) otherwise."""
+    if not PARAMETER_RE.fullmatch(name):
+        raise click.BadParameter(f"{name!r} is not valid: {PARAMETER_RULE}", param_hint="NAME")
     return name
 
 
