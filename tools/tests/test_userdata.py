@@ -32,7 +32,7 @@ clusters:
         userdata: nix
         ecs:
           attributes: {"a.b": "x y", "with": "a/b@c:d", "in": "\\\\ back"}
-          tags: {"${builtins.abort 1}": "${builtins.abort 2}", "quote\\"": "''", "dollar$": "$${x}", "日本": "é😀\\ttab\\r\\n"}
+          tags: {"${builtins.abort 1}": "${builtins.abort 2}", "quote\\"": "''", "dollar$": "$${x}", "日本": "é😀 tab\\\\n"}
           reserved_memory_mib: 0
         secrets:
           db.password: {parameter: /prod/db/password, owner: "1000", group: users, mode: "600"}

@@ -21,12 +21,11 @@ file and the requested owner. As root, a failing chown is an error.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_atomic
-from ..settings import Issue, SecretSpec, SettingsError, loads_json, parse_secrets
+from ..settings import Issue, SecretSpec, SettingsError, decode_json, loads_json, parse_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -59,6 +58,9 @@ def _parse(value: object, source: str) -> dict[str, SecretSpec]:
                 raise SecretsInvalid(f"{source}: item {index} needs a string 'name'")
             entry = {k: v for k, v in item.items() if k not in ("name", "path")}
             name = item["name"]
+            if name in converted:
+                # Two entries for one file: whichever came last would silently win.
+                raise SecretsInvalid(f"{source}: item {index}: secret {name!r} is declared twice")
             if "path" in item and item["path"] != f"{SECRETS_DIR}/{name}":
                 raise SecretsInvalid(
                     f"{source}: secret {name!r}: path must be {SECRETS_DIR}/{name}"
@@ -95,13 +97,15 @@ def load_specs(
     if list_file is not None:
         try:
             with open(list_file, encoding="utf-8") as handle:
-                value = json.load(handle)
+                value = decode_json(handle.read(), "the secret list")
         except FileNotFoundError:
             log(f"{list_file} does not exist: no secrets from it")
         except OSError as error:
             raise SecretsFailed(f"cannot read {list_file}: {error.strerror}") from None
-        except ValueError as error:
-            raise SecretsInvalid(f"{list_file}: not JSON: {error}") from None
+        except UnicodeDecodeError as error:
+            raise SecretsInvalid(f"{list_file}: not UTF-8 (byte {error.start})") from None
+        except SettingsError as error:
+            raise SecretsInvalid(f"{list_file}: {error}") from None
         else:
             sources.append((list_file, _parse(value, list_file)))
     for source, declared in sources:
@@ -137,10 +141,13 @@ def fetch_values(ssm: Any, parameters: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(parameters))
     values: dict[str, str] = {}
     missing: list[str] = []
+    plain: list[str] = []  # String or StringList: stored unencrypted, readable more widely
     for start in range(0, len(wanted), BATCH):
         batch = wanted[start : start + BATCH]
         response = ssm.get_parameters(Names=batch, WithDecryption=True)
         for parameter in response.get("Parameters", []):
+            if parameter.get("Type") != "SecureString":
+                plain.append(parameter["Name"])
             values[parameter["Name"]] = parameter["Value"]
         missing.extend(response.get("InvalidParameters", []))
     # GetParameters may return the ARN-less name or a selector form; compare by name only.
@@ -148,6 +155,15 @@ def fetch_values(ssm: Any, parameters: Iterable[str]) -> dict[str, str]:
     if missing:
         raise SecretsFailed(
             f"SSM has no parameter {', '.join(sorted(set(missing)))} (or the instance role may not read it); no secret was written"
+        )
+    if plain:
+        # GetParameters returns each parameter's Type (String, StringList or SecureString:
+        # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html).
+        # A secret kept as a plain String is readable by anyone with ssm:GetParameter*, and
+        # logged in CloudTrail-visible places; refuse it rather than spread it further.
+        raise SecretsFailed(
+            f"SSM parameter {', '.join(sorted(set(plain)))} is not a SecureString; store it with "
+            "`nixecs secret put` (which makes SecureStrings); no secret was written"
         )
     return values
 
