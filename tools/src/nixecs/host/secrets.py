@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import write_atomic
+from ..atomic import open_directory, write_atomic
 from ..settings import Issue, SecretSpec, SettingsError, decode_json, loads_json, parse_secrets
 
 if TYPE_CHECKING:
@@ -181,16 +181,35 @@ class SecretWriter:
             return True
         return uid == self.euid and (gid == os.getegid() or gid in os.getgroups())
 
+    def check_directory(self) -> None:
+        """Create the secrets directory (0751), or refuse an existing one we cannot trust.
+
+        Reached without following symlinks under the root. It must be ours (root's on a
+        host) and writable by nobody else: whoever can create or rename entries in it can
+        swap a secret file for their own, or plant names for us to trip over. Not 0700:
+        a secret may belong to another user (`owner:`), who must be able to reach their
+        file by name; 0751 lets them do that without listing the others.
+        """
+        directory = rerooted(self.root, SECRETS_DIR)
+        fd = open_directory(directory, self.root, 0o755, 0o751)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if info.st_uid != self.euid or info.st_mode & 0o022:
+            raise SecretsFailed(
+                f"{directory} is owned by uid {info.st_uid} with mode {info.st_mode & 0o7777:04o}: "
+                f"it must belong to uid {self.euid} and be writable by no one else; "
+                "not writing secrets there"
+            )
+
     def write(self, name: str, spec: SecretSpec, value: str, uid: int, gid: int) -> str:
         path = rerooted(self.root, f"{SECRETS_DIR}/{name}")
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o751, exist_ok=True)
         mode = int(spec.mode, 8)
         if self.may_chown(uid, gid):
-            write_atomic(path, value, mode, uid=uid, gid=gid)
+            write_atomic(path, value, mode, uid=uid, gid=gid, root=self.root)
         else:
-            write_atomic(path, value, mode)
+            write_atomic(path, value, mode, root=self.root)
             self.log(
                 f"warning: not root: {path} stays owned by uid {os.geteuid()}, "
                 f"not {spec.owner}:{spec.group} as requested"
@@ -212,6 +231,12 @@ def fetch_secrets(
     parameters = {spec.parameter for spec in specs.values()}
     log(f"fetching {len(parameters)} parameter(s) for {len(specs)} secret(s)")
     values = fetch_values(ssm, parameters)
+    try:
+        writer.check_directory()
+    except OSError as error:
+        raise SecretsFailed(
+            f"cannot use {error.filename or SECRETS_DIR}: {error.strerror}; no secret was written"
+        ) from None
     written: list[str] = []
     for name in sorted(specs):
         spec = specs[name]
