@@ -46,9 +46,9 @@ def open_directory(
     """A descriptor of directory `path`, creating what is missing (`mode`; the last component
     `last_mode`, default `mode`). With `root`, every component below `root` is opened with
     O_NOFOLLOW relative to its parent: a symlink anywhere under `root` raises UnsafePath."""
-    if root is None:
+    if root is None:  # build output and the like: the caller's own tree, followed
         if not os.path.isdir(path):
-            os.makedirs(path, mode=mode if last_mode is None else last_mode, exist_ok=True)
+            os.makedirs(path, exist_ok=True)
         return os.open(path, _DIRECTORY)
     relative = os.path.relpath(path, root)
     # The root itself is the caller's choice ("/" on a host, a test directory): followed.

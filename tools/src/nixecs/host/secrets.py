@@ -246,7 +246,8 @@ def fetch_secrets(
         except OSError as error:
             done = f" ({len(written)} of {len(specs)} written before it)" if written else ""
             raise SecretsFailed(
-                f"cannot write secret {name!r} to {error.filename or SECRETS_DIR}: {error.strerror}{done}"
+                f"cannot write secret {name!r} to {rerooted(writer.root, SECRETS_DIR)}/{name}: "
+                f"{error.strerror}{done}"
             ) from None
         log(f"wrote {written[-1]} ({spec.owner}:{spec.group} {spec.mode}) from {spec.parameter}")
     return written
