@@ -74,6 +74,7 @@ def test_settings_the_renderer_never_writes_are_refused(
     assert message in str(caught.value)
     code, err = apply_file(tmp_path, userdata(body).encode())
     assert code == 2 and message in err and "Traceback" not in err
+    assert not any(c in err for c in "\x1b\x7f\r")  # never a raw control character
     assert not (tmp_path / "root/run").exists()  # nothing written
 
 

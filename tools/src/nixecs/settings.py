@@ -670,8 +670,12 @@ def decode_json(text: str, what: str) -> object:
         elif isinstance(item, list):
             pending.extend(((*path, index), child) for index, child in enumerate(item))
         elif isinstance(item, str) and (found := _CONTROL_RE.search(item)) is not None:
+            # The path may hold the very key at fault: shown escaped, never raw in a log line.
+            shown = tuple(
+                repr(p) if isinstance(p, str) and _CONTROL_RE.search(p) else p for p in path
+            )
             issues.append(
-                Issue(path, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
+                Issue(shown, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
             )
     if issues:
         raise SettingsError(sorted(issues, key=str))
