@@ -171,16 +171,20 @@ def test_stale_temporaries_of_ours_are_removed_and_nothing_else(
     ours = [directory / f".ecs.env{atomic.TEMP_MARK}{'ab' * 8}", directory / ".ecs.env.tmp-4242"]
     for path in ours:
         path.write_text("half a secret")
+        os.utime(path, (time.time() - 3600, time.time() - 3600))  # left by a run killed an hour ago
+    in_flight = directory / f".ecs.env{atomic.TEMP_MARK}{'ef' * 8}"
+    in_flight.write_text("a concurrent writer's, seconds old")
     theirs = directory / f".ecs.env{atomic.TEMP_MARK}{'cd' * 8}"
     run_as(nobody, lambda: theirs.write_text("not ours to delete"))
+    os.utime(theirs, (time.time() - 3600, time.time() - 3600))
     unrelated = [directory / ".other.tmp-1", directory / f".ecs.env{atomic.TEMP_MARK}xyz"]
     for path in unrelated:
         path.write_text("keep")
     write_atomic(directory / "ecs.env", "A=1\n", 0o644, root=str(shared / "root"))
     assert not any(path.exists() for path in ours)
-    assert theirs.exists() and all(path.exists() for path in unrelated)
+    assert theirs.exists() and in_flight.exists() and all(path.exists() for path in unrelated)
     leftovers = [p.name for p in directory.iterdir() if p.name.startswith(".ecs.env.nixecs")]
-    assert sorted(leftovers) == sorted([theirs.name, unrelated[1].name])
+    assert sorted(leftovers) == sorted([theirs.name, in_flight.name, unrelated[1].name])
 
 
 # --- item 6: directories ----------------------------------------------------------------

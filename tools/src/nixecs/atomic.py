@@ -31,7 +31,8 @@ import stat  # already imported by os: free
 
 TEMP_MARK = ".nixecs-tmp-"
 _TEMP_HEX = 16
-_NAME_KEEP = 200  # NAME_MAX is 255: leave room for the marker and the random part
+_NAME_KEEP = 200
+STALE_SECONDS = 300  # NAME_MAX is 255: leave room for the marker and the random part
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NO_FOLLOW_DIRECTORY = _DIRECTORY | os.O_NOFOLLOW
 
@@ -115,15 +116,20 @@ def _is_our_temporary(entry: str, name: str) -> bool:
 
 def remove_stale_temporaries(directory: int, name: str) -> list[str]:
     """Remove what a killed run left for target `name` in the directory open as `directory`:
-    only our own temporary names, only regular files owned by this user. Returns them."""
+    only our own temporary names, only regular files owned by this user, only when older
+    than STALE_SECONDS (a concurrent writer's temporary is seconds old; removing it would
+    fail that writer's rename). Returns the names removed."""
+    import time
+
     removed = []
     euid = os.geteuid()
+    cutoff = time.time() - STALE_SECONDS
     with os.scandir(directory) as entries:
         candidates = [e.name for e in entries if _is_our_temporary(e.name, name)]
     for entry in candidates:
         try:
             info = os.stat(entry, dir_fd=directory, follow_symlinks=False)
-            if stat.S_ISREG(info.st_mode) and info.st_uid == euid:
+            if stat.S_ISREG(info.st_mode) and info.st_uid == euid and info.st_mtime < cutoff:
                 os.unlink(entry, dir_fd=directory)
                 removed.append(entry)
         except FileNotFoundError:  # another run cleaned it up first
