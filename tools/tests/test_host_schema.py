@@ -52,6 +52,7 @@ def apply_file(tmp_path: Path, data: bytes) -> tuple[int, str]:
             "duplicate key 'team'",
         ),
         (GOOD.replace('"version": 1', '"version": true'), "unsupported settings version True"),
+        (GOOD.replace('"version": 1', '"version": 1.0'), "unsupported settings version 1.0"),
         (GOOD.replace('"payments"', '"pay\\u000aments"'), "control character U+000A"),
         (GOOD.replace('"team"', '"te\\u001bam"'), "control character U+001B"),
         (
@@ -63,7 +64,16 @@ def apply_file(tmp_path: Path, data: bytes) -> tuple[int, str]:
             "NaN is not a JSON number",
         ),
     ],
-    ids=["dup-top", "dup-nested", "version-true", "newline", "escape-in-key", "del", "nan"],
+    ids=[
+        "dup-top",
+        "dup-nested",
+        "version-true",
+        "version-float",
+        "newline",
+        "escape-in-key",
+        "del",
+        "nan",
+    ],
 )
 def test_settings_the_renderer_never_writes_are_refused(
     tmp_path: Path, body: str, message: str

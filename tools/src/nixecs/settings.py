@@ -596,8 +596,8 @@ def parse_settings_object(value: object) -> HostSettings:
     if mapping is None:
         raise SettingsError(issues)
     version = mapping.get("version")
-    # `true == 1` in Python: a boolean is not a version.
-    if "version" in mapping and (isinstance(version, bool) or version != SETTINGS_VERSION):
+    # `true == 1.0 == 1` in Python: only the integer is a version.
+    if "version" in mapping and (type(version) is not int or version != SETTINGS_VERSION):
         issues.append(
             Issue(
                 ("version",),
