@@ -25,7 +25,7 @@ let
 
     ssm = boto3.client("ssm", endpoint_url="http://127.0.0.1:5000")
     ssm.put_parameter(Name="/prod/db/password", Value="s3cr3t", Type="SecureString")
-    ssm.put_parameter(Name="/prod/tls/key", Value="-----BEGIN KEY-----", Type="String")
+    ssm.put_parameter(Name="/prod/tls/key", Value="-----BEGIN KEY-----", Type="SecureString")
     ssm.put_parameter(Name="/prod/api/token", Value="t0ken", Type="SecureString")
   '';
 in

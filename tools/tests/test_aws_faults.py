@@ -149,3 +149,31 @@ def test_every_command_completes_through_faults_and_nothing_is_created_twice(
         "sha256": sha
     }
     assert s3.list_multipart_uploads(Bucket="images").get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("existing", [None, "old value"])
+def test_secret_put_under_lost_answers_writes_one_version(
+    moto, fast_backoff, capsys, monkeypatch, existing
+):
+    """Every PutParameter acts but its answer is lost (twice in a row per request): the
+    value is written once — a new parameter has one version, an update adds exactly one."""
+    monkeypatch.setattr("nixecs.aws.secret.RETRY_BASE_SECONDS", 0.001, raising=False)
+    ssm = moto_client(moto.url, "ssm")
+    if existing is not None:
+        ssm.put_parameter(Name="/prod/db/password", Value=existing, Type="SecureString")
+    plan = FaultPlan(rate=1.0, kinds=("lost",), max_consecutive=2)
+    with FaultProxy(moto.url, plan) as proxy:
+        base = ["--endpoint-url", proxy.url, "--region", "us-east-1"]
+        for round in range(2):  # and the second put of the same value writes nothing
+            result = run_cli(
+                capsys,
+                [*base, "secret", "put", "/prod/db/password", "--value-stdin"],
+                stdin="s3cr3t\n",
+            )
+            assert result.code == 0, result.err
+            expected = "unchanged" if round else ("updated" if existing else "created")
+            assert f"/prod/db/password: {expected}" in result.out, result.out
+    assert proxy.stats.faults["lost"] >= 2
+    history = ssm.get_parameter_history(Name="/prod/db/password", WithDecryption=True)
+    values = [p["Value"] for p in history["Parameters"]]
+    assert values == ([existing] if existing else []) + ["s3cr3t"]

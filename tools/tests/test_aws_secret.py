@@ -179,3 +179,94 @@ def test_generate_after_a_lost_answer_reports_created(stubbed, capsys, monkeypat
     assert result.code == 0 and result.out == "/pw: created (version 1)\n"
     assert "Generated" not in result.out + result.err
     ssm.assert_no_pending_responses()
+
+
+BAD_NAMES = [
+    "/prod/db/password\n",  # `$` would match before the newline: fullmatch does not
+    "/prod/../etc/shadow",
+    "/prod/./x",
+    "/prod/..",
+    "prod/db",  # a name in a hierarchy needs the leading slash
+    "password",  # nixecs: hierarchical only, so IAM can scope to it
+    "/prod//db",
+    "/prod/db/",
+    "/",
+    "",
+    "/prod/db password",
+    "/prod/db\tx",
+    "/AWS/x",
+    "/sSm-things/x",
+    "/" + "/".join("l" * 16),  # 16 levels
+    "/" + "x" * 1011,  # 1012 characters
+    "/prod/pässword",
+]
+GOOD_NAMES = [
+    "/prod/db/password",
+    "/a",
+    "/prod/db.v2/pass_word-1",
+    "/..x/y..",
+    "/" + "/".join("l" * 15),
+    "/" + "x" * 1010,
+    "/awx/ok",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_parameter_names_follow_ssm_rules_in_secret_put_and_the_fleet(name, capsys):
+    """One rule (settings.PARAMETER_RE) for `secret put|get|rm` and for `secrets:` declarations."""
+    from nixecs.settings import Issue, parse_secret
+
+    for command in (["put", name, "--generate"], ["get", name], ["rm", name]):
+        result = run_cli(
+            capsys,
+            ["--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1", "secret", *command],
+        )
+        assert result.code == 2, (command, result.err)
+        assert "is not valid: an SSM parameter name" in result.err and "Traceback" not in result.err
+    issues: list[Issue] = []
+    assert parse_secret({"parameter": name}, ("secrets", "db"), issues) is None
+    assert [i.path for i in issues] == [("secrets", "db", "parameter")]
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES)
+def test_valid_parameter_names_are_accepted_by_both(name):
+    from nixecs.aws.secret import check_name
+    from nixecs.settings import Issue, parse_secret
+
+    assert check_name(name) == name
+    issues: list[Issue] = []
+    assert parse_secret({"parameter": name}, ("secrets", "db"), issues) is not None, issues
+
+
+@pytest.mark.parametrize("name", ["/prod/../x", "/aws/x", "prod/x"])
+def test_the_fleet_loader_uses_the_same_rule(name):
+    """Both places a fleet names a parameter: a group's `secrets:` and a service's."""
+    from nixecs.diagnostics import InvalidInput
+    from nixecs.fleet import parse
+
+    fleet = f"""\
+version: 1
+region: us-east-1
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web:
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity: {{min: 1, max: 3}}
+        secrets:
+          db: {{parameter: "{name}"}}
+    services:
+      api:
+        group: web
+        image: nginx:1.27
+        memory: 256
+        secrets: {{DB: "{name}"}}
+"""
+    with pytest.raises(InvalidInput) as caught:
+        parse(fleet, "fleet.yml")
+    found = [(d.location.line, d.format()) for d in caught.value.report.sorted()]
+    assert [line for line, _ in found] == [13, 19], found
+    assert all("an SSM parameter name with a leading slash" in text for _, text in found)

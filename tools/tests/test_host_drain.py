@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from conftest import MotoServer
@@ -294,3 +295,116 @@ def test_drain_timeouts_beyond_the_hook_heartbeat_are_refused(tmp_path: Path) ->
     assert [i.code for i in issues] == ["E107"] and "at most 115m" in issues[0].message
     assert parse_drain({"timeout": "115m"}, ("drain",), []) == DrainSpec("115m")
     assert run(["drain", "--timeout", "3h", "--settings", str(tmp_path / "none.json")]) == 2
+
+
+class LifecycleActions:
+    """Auto Scaling's CompleteLifecycleAction over the query protocol, on loopback.
+
+    A stand-in because moto lacks the call (DESIGN §8); it behaves as the real service is
+    reported to: an action completes once, and completing it again is refused with
+    ValidationError "No active Lifecycle Action found with instance ID …" (see
+    Drainer._complete for the sources)."""
+
+    def __init__(self, waiting: set[str]) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        self.waiting = set(waiting)
+        self.calls: list[str] = []
+        actions = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                form = {k: v[0] for k, v in parse_qs(body).items()}
+                assert form["Action"] == "CompleteLifecycleAction", form
+                instance = form["InstanceId"]
+                actions.calls.append(instance)
+                ns = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+                if instance in actions.waiting:
+                    actions.waiting.discard(instance)
+                    status, payload = (
+                        200,
+                        (
+                            f'<CompleteLifecycleActionResponse xmlns="{ns}"><CompleteLifecycleActionResult/>'
+                            "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+                            "</CompleteLifecycleActionResponse>"
+                        ),
+                    )
+                else:
+                    status, payload = (
+                        400,
+                        (
+                            f'<ErrorResponse xmlns="{ns}"><Error><Type>Sender</Type>'
+                            "<Code>ValidationError</Code><Message>No active Lifecycle Action found "
+                            f"with instance ID {instance}</Message></Error><RequestId>2</RequestId>"
+                            "</ErrorResponse>"
+                        ),
+                    )
+                data = payload.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LifecycleActions:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_lost_completion_answer_is_success_not_a_loop(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first CompleteLifecycleAction acts but its answer is lost (fault proxy: `lost`);
+    botocore's retry is refused with "No active Lifecycle Action found": that is success."""
+    from botocore.retries import standard
+
+    from nixecs.aws.session import Session
+    from nixecs.testing.faultproxy import FaultPlan, FaultProxy
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
+    fleet = Fleet(moto)
+    lines: list[str] = []
+    plan = FaultPlan(rate=1.0, kinds=("lost",), max_consecutive=1)
+    with (
+        LifecycleActions({fleet.instance_id}) as actions,
+        FaultProxy(actions.url, plan) as proxy,
+        ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds,
+    ):
+        lifecycle = Session(region="us-east-1", endpoint_url=proxy.url).client("autoscaling")
+        outcome = drainer(fleet, imds, lifecycle, lines).run()
+    assert outcome == "drained"
+    assert proxy.stats.faults["lost"] == 1
+    assert actions.calls == [fleet.instance_id, fleet.instance_id]  # acted once, refused once
+    assert not actions.waiting
+    assert any("earlier attempt whose answer was lost completed it" in line for line in lines)
+
+
+def test_other_completion_errors_still_fail(moto: MotoServer) -> None:
+    fleet = Fleet(moto)
+    client = boto3.client("autoscaling", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "complete_lifecycle_action", "ValidationError", "No Auto Scaling group named x"
+    )
+    stubber.activate()
+    with (
+        ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds,
+        pytest.raises(ClientError),
+    ):
+        drainer(fleet, imds, client, []).run()

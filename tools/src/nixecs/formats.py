@@ -31,6 +31,12 @@ def gunzip(data: bytes) -> bytes:
         raise FormatError(f"userdata inflates to more than {MAX_INFLATED} bytes")
     if not inflater.eof:
         raise FormatError("userdata gzip stream is truncated")
+    if inflater.unused_data:
+        # Bytes after the end of the gzip member (another member, or anything appended):
+        # the renderer writes one member, so extra data is not ours to ignore.
+        raise FormatError(
+            f"userdata has {len(inflater.unused_data)} byte(s) of trailing data after the gzip stream"
+        )
     return result
 
 

@@ -33,10 +33,28 @@ DURATION_RE = re.compile(r"[0-9]{1,9}[smh]")
 MODE_RE = re.compile(r"0?[0-7]{3}")
 # POSIX portable user/group names, or a numeric id.
 ACCOUNT_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
+MAX_ACCOUNT_ID = 2**32 - 2
 # A secret becomes the file /run/nixecs/secrets/<name>: no separators, no leading dot.
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# SSM parameter names: hierarchical (leading slash) so IAM can scope to them exactly.
-PARAMETER_RE = re.compile(r"(/[A-Za-z0-9_.-]+){1,15}")
+# SSM parameter names: the one rule for the fleet's `secrets:` (groups and tasks), the host's
+# secret lists and `nixecs secret put|get|rm`. SSM's own constraints (PutParameter API
+# reference, Name: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html,
+# as quoted in the SDKs' PutParameterRequest.name, e.g. docs.rs aws-sdk-ssm):
+# only a-zA-Z0-9_.- and `/` between hierarchy levels, a leading `/` for a name in a hierarchy,
+# at most fifteen levels, not prefixed with "aws" or "ssm" in any case, at most 1011
+# characters. nixecs is stricter in two ways: the leading slash is required (hierarchical
+# names let IAM scope the instance role to them exactly), and `.` and `..` levels are refused
+# (they read as path traversal in logs, policies and /run/nixecs/secrets paths). Always fullmatch:
+# `$` would also match before a trailing newline.
+PARAMETER_RE = re.compile(
+    r"(?=[^\n]{2,1011}\Z)"  # length (and no newline anywhere)
+    r"(?!/(?i:aws|ssm))"  # reserved prefixes, case-insensitive
+    r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9_.-]+){1,15}"  # 1-15 levels, none of them . or ..
+)
+PARAMETER_RULE = (
+    "an SSM parameter name with a leading slash, e.g. /prod/db/password: at most 15 levels of "
+    "letters, digits, _ . - (no . or .. level), not starting with aws or ssm, at most 1011 characters"
+)
 # ECS container-instance attributes, as the ECS API reference's `Attribute` type states them
 # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html): a name of
 # 1-128 letters, digits, - _ / \ . (no @); a value of 1-128 letters, digits, - _ . @ / \ :
@@ -81,6 +99,9 @@ DURATION_MINIMUMS = {
     "container_stop_timeout": (1, "the agent replaces 0 with its default 30s"),
 }
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# C0 controls and DEL: no field of the schema needs them, and in ecs.env or a journal line
+# they could forge a line. JSON's `strict` refuses them raw; this also refuses "\u0001".
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f]")
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -403,6 +424,7 @@ def check_string_map(
     value_rule: tuple[re.Pattern[str], str] | None = None,
     key_max: int = 128,
     value_max: int = 256,
+    printable: bool = False,
 ) -> dict[str, str] | None:
     if not isinstance(value, dict):
         issues.append(Issue(path, E_TYPE, f"expected a mapping of strings, got {type_name(value)}"))
@@ -421,6 +443,11 @@ def check_string_map(
             continue
         text = check_str(item, where, issues)
         if text is None:
+            continue
+        if printable and (found := _CONTROL_RE.search(key + text)) is not None:
+            issues.append(
+                Issue(where, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
+            )
             continue
         if value_rule is not None and not value_rule[0].fullmatch(text):
             issues.append(Issue(where, E_VALUE, f"{text!r} is not valid: {value_rule[1]}"))
@@ -715,7 +742,7 @@ def parse_secret(value: object, path: JsonPath, issues: list[Issue]) -> SecretSp
             (*path, "parameter"),
             issues,
             PARAMETER_RE,
-            "an SSM parameter name with a leading slash, e.g. /prod/db/password",
+            PARAMETER_RULE,
         )
         if "parameter" in mapping
         else None
@@ -741,6 +768,16 @@ def parse_secret(value: object, path: JsonPath, issues: list[Issue]) -> SecretSp
         mode = check_pattern(
             mode_value, (*path, "mode"), issues, MODE_RE, 'an octal file mode such as "0400"'
         )
+    for key, account in (("owner", owner), ("group", group)):
+        # uid_t/gid_t are 32 bits, and chown(2) (Linux man-pages 6.03): "If the owner or
+        # group is specified as -1, then that ID is not changed": 4294967295 would silently
+        # leave the file root's, and above it os.fchown raises OverflowError mid-write.
+        if account is not None and account.isdigit() and int(account) > MAX_ACCOUNT_ID:
+            issues.append(
+                Issue(
+                    (*path, key), E_VALUE, f"{account} is not a valid id: at most {MAX_ACCOUNT_ID}"
+                )
+            )
     if len(issues) != before or parameter is None or owner is None or group is None or mode is None:
         return None
     return SecretSpec(parameter, owner, group, mode if len(mode) == 4 else "0" + mode)
@@ -810,7 +847,9 @@ def parse_settings_object(value: object) -> HostSettings:
     )
     if mapping is None:
         raise SettingsError(issues)
-    if "version" in mapping and mapping["version"] != SETTINGS_VERSION:
+    version = mapping.get("version")
+    # `true == 1.0 == 1` in Python: only the integer is a version.
+    if "version" in mapping and (type(version) is not int or version != SETTINGS_VERSION):
         issues.append(
             Issue(
                 ("version",),
@@ -847,26 +886,66 @@ def dumps(settings: HostSettings) -> str:
     return f"{SETTINGS_HEADER}\n{body}\n"
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json's default keeps the last of duplicate keys; the fleet loader refuses them (E102),
+    # so the host does too: a second "cluster" must not silently win.
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_json(text: str, what: str) -> object:
+    """json.loads as strict as the fleet loader: duplicate keys, NaN/Infinity and control
+    characters in strings (keys included) are refused. SettingsError names the first."""
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise SettingsError([Issue((), E_TYPE, f"{what} is nested too deeply")]) from None
+    except ValueError as error:
+        # json's message carries line/column; ours (duplicates, constants) name the key.
+        raise SettingsError([Issue((), E_TYPE, f"{what} is not JSON: {error}")]) from None
+    issues: list[Issue] = []
+    pending: list[tuple[JsonPath, object]] = [((), value)]
+    while pending:  # iterative: a deep document must not recurse here either
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                pending.append(((*path, key), key))
+                pending.append(((*path, key), child))
+        elif isinstance(item, list):
+            pending.extend(((*path, index), child) for index, child in enumerate(item))
+        elif isinstance(item, str) and (found := _CONTROL_RE.search(item)) is not None:
+            # The path may hold the very key at fault: shown escaped, never raw in a log line.
+            shown = tuple(
+                repr(p) if isinstance(p, str) and _CONTROL_RE.search(p) else p for p in path
+            )
+            issues.append(
+                Issue(shown, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
+            )
+    if issues:
+        raise SettingsError(sorted(issues, key=str))
+    return value
+
+
 def loads(text: str) -> HostSettings:
     """Parse settings userdata text (header included); raise SettingsError when invalid."""
     header, _, body = text.partition("\n")
     if header.rstrip("\r") != SETTINGS_HEADER:
         raise SettingsError([Issue((), E_VALUE, f"first line must be exactly {SETTINGS_HEADER!r}")])
-    try:
-        value = json.loads(body)
-    except ValueError as error:
-        # json's message carries line/column inside the body; the header is line 1.
-        raise SettingsError([Issue((), E_TYPE, f"settings body is not JSON: {error}")]) from None
-    return parse_settings_object(value)
+    # json's line/column count from the body; the header is line 1 of the userdata.
+    return parse_settings_object(decode_json(body, "settings body"))
 
 
 def loads_json(text: str) -> HostSettings:
     """Parse the bare JSON object written to /run/nixecs/settings.json."""
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise SettingsError([Issue((), E_TYPE, f"settings are not JSON: {error}")]) from None
-    return parse_settings_object(value)
+    return parse_settings_object(decode_json(text, "settings file"))
 
 
 def _bool(value: bool) -> str:

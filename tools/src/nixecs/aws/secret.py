@@ -6,7 +6,6 @@ Values come from stdin or a hidden prompt, never from argv; `get` shows metadata
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -14,24 +13,18 @@ from typing import Any
 
 import click
 
+from ..settings import PARAMETER_RE, PARAMETER_RULE
 from .session import Session, aws_errors, error_code
 
-NAME = re.compile(r"^/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 ALPHABET = string.ascii_letters + string.digits
 GENERATED_LENGTH = 32
 
 
 def check_name(name: str) -> str:
-    if (
-        not NAME.match(name)
-        or len(name) > 1011
-        or name.lower().lstrip("/").startswith(("aws", "ssm"))
-    ):
-        raise click.BadParameter(
-            f"{name!r} is not a usable parameter name (letters, digits, _ . - and / separated paths; "
-            "not starting with aws or ssm)",
-            param_hint="NAME",
-        )
+    """The parameter name, if it obeys the rule the fleet's `secrets:` use (one rule, in
+    nixecs.settings); click.BadParameter (exit 2) otherwise."""
+    if not PARAMETER_RE.fullmatch(name):
+        raise click.BadParameter(f"{name!r} is not valid: {PARAMETER_RULE}", param_hint="NAME")
     return name
 
 
@@ -106,14 +99,84 @@ def put(session: Session, name: str, value: str | None, *, key_id: str | None = 
             return PutResult(name, "created", int(response["Version"]))
 
         session.secret(value)
+        return _put_value(session, ssm, name, value, key_id)
+
+
+# botocore 1.44.8, botocore/retries/standard.py: TransientRetryableChecker (these codes, HTTP
+# 500/502/503/504, connection and HTTP client errors) and ThrottledRetryableChecker (these
+# codes) are what its standard and adaptive modes retry; `_put_value` retries the same.
+TRANSIENT_CODES = frozenset(
+    {
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "EC2ThrottledException",
+    }
+)
+RETRY_BASE_SECONDS = 0.2
+RETRY_CAP_SECONDS = 10.0
+
+
+def _transient(error: BaseException) -> bool:
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status in (500, 502, 503, 504) or error_code(error) in TRANSIENT_CODES
+    return False
+
+
+def _put_value(session: Session, ssm: Any, name: str, value: str, key_id: str | None) -> PutResult:
+    """PutParameter with a compare before every attempt, so a retry never adds a version.
+
+    botocore would retry a PutParameter whose answer was lost (it acted, then a 5xx or a
+    dropped connection) by sending it again, and each Overwrite=True write is a new version
+    of the same value. So the write goes through a client that makes exactly one attempt,
+    and this loop retries instead: it reads the stored value first (GetParameter is
+    read-only, so botocore may retry that freely) and stops as soon as the value is there.
+    """
+    import random
+    import time
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    once = Session(
+        region=session.region,
+        profile=session.profile,
+        endpoint_url=session.endpoint_url,
+        max_attempts=0,  # botocore: retries after the first attempt
+    ).client("ssm")
+    existed: bool | None = None
+    written = False
+    attempts = session.max_attempts + 1
+    for attempt in range(attempts):
         existing = _current(ssm, name, decrypt=True)
+        if existed is None:
+            existed = existing is not None
         if (
             existing is not None
             and existing.get("Type") == "SecureString"
             and existing.get("Value") == value
         ):
-            return PutResult(name, "unchanged", int(existing["Version"]))
-        args = {
+            # Ours (an attempt whose answer was lost, or a concurrent identical put) or there
+            # before we started: either way the stored value is the one asked for.
+            action = ("updated" if existed else "created") if written else "unchanged"
+            return PutResult(name, action, int(existing["Version"]))
+        args: dict[str, Any] = {
             "Name": name,
             "Value": value,
             "Type": "SecureString",
@@ -121,20 +184,23 @@ def put(session: Session, name: str, value: str | None, *, key_id: str | None = 
         }
         if key_id:
             args["KeyId"] = key_id
+        written = True
         try:
-            response = ssm.put_parameter(**args)
+            response = once.put_parameter(**args)
         except ClientError as error:
-            if error_code(error) != "ParameterAlreadyExists":
+            # Created concurrently (or by our lost attempt): compare again, then overwrite
+            # only if the value differs.
+            if error_code(error) != "ParameterAlreadyExists" and not _transient(error):
                 raise
-            # created concurrently (or by our own retried request): overwrite only if different
-            existing = _current(ssm, name, decrypt=True)
-            if existing is not None and existing.get("Value") == value:
-                return PutResult(name, "created", int(existing["Version"]))
-            args["Overwrite"] = True
-            response = ssm.put_parameter(**args)
-        return PutResult(
-            name, "updated" if existing is not None else "created", int(response["Version"])
-        )
+            if attempt == attempts - 1:
+                raise
+        except BotoCoreError as error:
+            if not _transient(error) or attempt == attempts - 1:
+                raise
+        else:
+            return PutResult(name, "updated" if existed else "created", int(response["Version"]))
+        time.sleep(random.uniform(0, min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt)))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def get(session: Session, name: str, *, reveal: bool) -> dict[str, Any] | None:

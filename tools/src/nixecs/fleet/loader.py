@@ -407,7 +407,7 @@ class _Builder:
             ),
             value_rule=(
                 s.PARAMETER_RE,
-                "an SSM parameter name with a leading slash, e.g. /prod/db/password",
+                s.PARAMETER_RULE,
             ),
         )
         if environment and secrets:

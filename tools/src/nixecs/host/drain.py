@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 AGENT_METADATA_URL = "http://127.0.0.1:51678/v1/metadata"
 TERMINATED = "Terminated"
+# Auto Scaling's refusal when no lifecycle action waits for the instance (see _complete).
+NO_ACTIVE_ACTION = "No active Lifecycle Action found"
 
 
 class DrainFailed(Exception):
@@ -164,16 +166,51 @@ class Drainer:
                 raise DrainFailed(f"ECS refused to drain {arn}: {reason}")
             self.log(f"set {arn} to DRAINING (timeout {self.timeout:g}s)")
             outcome = self._wait_for_tasks(arn)
-        self.lifecycle.complete_lifecycle_action(
-            LifecycleHookName=DRAIN_HOOK_NAME,
-            AutoScalingGroupName=group,
-            LifecycleActionResult="CONTINUE",
-            InstanceId=instance_id,
-        )
+        self._complete(group, instance_id)
+        return outcome
+
+    def _complete(self, group: str, instance_id: str) -> None:
+        """CompleteLifecycleAction CONTINUE; an action that is no longer active is done.
+
+        botocore retries a call whose answer was lost (a 5xx or a dropped connection after
+        Auto Scaling acted); the retry is then refused with ValidationError "No active
+        Lifecycle Action found with instance ID i-…" because the first attempt completed it.
+        ValidationError is one of the API's common errors (HTTP 400,
+        https://docs.aws.amazon.com/autoscaling/ec2/APIReference/CommonErrors.html; the
+        action's own page, .../API_CompleteLifecycleAction.html, lists only
+        ResourceContentionFault); the message text is AWS's as reported in
+        github.com/convox/rack issue 2432 and spacelift-io/terraform-aws-spacelift-workerpool-on-ec2
+        PR 197. Either way no action waits any more, so there is nothing left to do: success,
+        never a loop (nixecs-drain.service restarting into the same refusal).
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self.lifecycle.complete_lifecycle_action(
+                LifecycleHookName=DRAIN_HOOK_NAME,
+                AutoScalingGroupName=group,
+                LifecycleActionResult="CONTINUE",
+                InstanceId=instance_id,
+            )
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            message = str(details.get("Message", ""))
+            if details.get("Code") != "ValidationError" or not message.startswith(NO_ACTIVE_ACTION):
+                raise
+            retried = int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+            why = (
+                "an earlier attempt whose answer was lost completed it"
+                if retried
+                else "it was completed before, timed out, or the hook does not exist"
+            )
+            self.log(
+                f"lifecycle action {DRAIN_HOOK_NAME} of {group} for {instance_id} is no longer "
+                f"active ({why}): nothing left to complete"
+            )
+            return
         self.log(
             f"completed lifecycle action {DRAIN_HOOK_NAME} of {group} for {instance_id} with CONTINUE"
         )
-        return outcome
 
     def _wait_for_tasks(self, arn: str) -> str:
         deadline = self.clock() + self.timeout

@@ -21,12 +21,11 @@ file and the requested owner. As root, a failing chown is an error.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import write_atomic
-from ..settings import Issue, SecretSpec, SettingsError, loads_json, parse_secrets
+from ..atomic import open_directory, write_atomic
+from ..settings import Issue, SecretSpec, SettingsError, decode_json, loads_json, parse_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +59,9 @@ def _parse(value: object, source: str) -> dict[str, SecretSpec]:
                 raise SecretsInvalid(f"{source}: item {index} needs a string 'name'")
             entry = {k: v for k, v in item.items() if k not in ("name", "path")}
             name = item["name"]
+            if name in converted:
+                # Two entries for one file: whichever came last would silently win.
+                raise SecretsInvalid(f"{source}: item {index}: secret {name!r} is declared twice")
             if "path" in item and item["path"] != f"{SECRETS_DIR}/{name}":
                 raise SecretsInvalid(
                     f"{source}: secret {name!r}: path must be {SECRETS_DIR}/{name}"
@@ -96,13 +98,15 @@ def load_specs(
     if list_file is not None:
         try:
             with open(list_file, encoding="utf-8") as handle:
-                value = json.load(handle)
+                value = decode_json(handle.read(), "the secret list")
         except FileNotFoundError:
             log(f"{list_file} does not exist: no secrets from it")
         except OSError as error:
             raise SecretsFailed(f"cannot read {list_file}: {error.strerror}") from None
-        except ValueError as error:
-            raise SecretsInvalid(f"{list_file}: not JSON: {error}") from None
+        except UnicodeDecodeError as error:
+            raise SecretsInvalid(f"{list_file}: not UTF-8 (byte {error.start})") from None
+        except SettingsError as error:
+            raise SecretsInvalid(f"{list_file}: {error}") from None
         else:
             sources.append((list_file, _parse(value, list_file)))
     for source, declared in sources:
@@ -138,10 +142,13 @@ def fetch_values(ssm: Any, parameters: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(parameters))
     values: dict[str, str] = {}
     missing: list[str] = []
+    plain: list[str] = []  # String or StringList: stored unencrypted, readable more widely
     for start in range(0, len(wanted), BATCH):
         batch = wanted[start : start + BATCH]
         response = ssm.get_parameters(Names=batch, WithDecryption=True)
         for parameter in response.get("Parameters", []):
+            if parameter.get("Type") != "SecureString":
+                plain.append(parameter["Name"])
             values[parameter["Name"]] = parameter["Value"]
         missing.extend(response.get("InvalidParameters", []))
     # GetParameters may return the ARN-less name or a selector form; compare by name only.
@@ -149,6 +156,15 @@ def fetch_values(ssm: Any, parameters: Iterable[str]) -> dict[str, str]:
     if missing:
         raise SecretsFailed(
             f"SSM has no parameter {', '.join(sorted(set(missing)))} (or the instance role may not read it); no secret was written"
+        )
+    if plain:
+        # GetParameters returns each parameter's Type (String, StringList or SecureString:
+        # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html).
+        # A secret kept as a plain String is readable by anyone with ssm:GetParameter*, and
+        # logged in CloudTrail-visible places; refuse it rather than spread it further.
+        raise SecretsFailed(
+            f"SSM parameter {', '.join(sorted(set(plain)))} is not a SecureString; store it with "
+            "`nixecs secret put` (which makes SecureStrings); no secret was written"
         )
     return values
 
@@ -166,16 +182,35 @@ class SecretWriter:
             return True
         return uid == self.euid and (gid == os.getegid() or gid in os.getgroups())
 
+    def check_directory(self) -> None:
+        """Create the secrets directory (0751), or refuse an existing one we cannot trust.
+
+        Reached without following symlinks under the root. It must be ours (root's on a
+        host) and writable by nobody else: whoever can create or rename entries in it can
+        swap a secret file for their own, or plant names for us to trip over. Not 0700:
+        a secret may belong to another user (`owner:`), who must be able to reach their
+        file by name; 0751 lets them do that without listing the others.
+        """
+        directory = rerooted(self.root, SECRETS_DIR)
+        fd = open_directory(directory, self.root, 0o755, 0o751)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if info.st_uid != self.euid or info.st_mode & 0o022:
+            raise SecretsFailed(
+                f"{directory} is owned by uid {info.st_uid} with mode {info.st_mode & 0o7777:04o}: "
+                f"it must belong to uid {self.euid} and be writable by no one else; "
+                "not writing secrets there"
+            )
+
     def write(self, name: str, spec: SecretSpec, value: str, uid: int, gid: int) -> str:
         path = rerooted(self.root, f"{SECRETS_DIR}/{name}")
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o751, exist_ok=True)
         mode = int(spec.mode, 8)
         if self.may_chown(uid, gid):
-            write_atomic(path, value, mode, uid=uid, gid=gid)
+            write_atomic(path, value, mode, uid=uid, gid=gid, root=self.root)
         else:
-            write_atomic(path, value, mode)
+            write_atomic(path, value, mode, root=self.root)
             self.log(
                 f"warning: not root: {path} stays owned by uid {os.geteuid()}, "
                 f"not {spec.owner}:{spec.group} as requested"
@@ -197,6 +232,12 @@ def fetch_secrets(
     parameters = {spec.parameter for spec in specs.values()}
     log(f"fetching {len(parameters)} parameter(s) for {len(specs)} secret(s)")
     values = fetch_values(ssm, parameters)
+    try:
+        writer.check_directory()
+    except OSError as error:
+        raise SecretsFailed(
+            f"cannot use {error.filename or SECRETS_DIR}: {error.strerror}; no secret was written"
+        ) from None
     written: list[str] = []
     for name in sorted(specs):
         spec = specs[name]
@@ -206,7 +247,8 @@ def fetch_secrets(
         except OSError as error:
             done = f" ({len(written)} of {len(specs)} written before it)" if written else ""
             raise SecretsFailed(
-                f"cannot write secret {name!r} to {error.filename or SECRETS_DIR}: {error.strerror}{done}"
+                f"cannot write secret {name!r} to {rerooted(writer.root, SECRETS_DIR)}/{name}: "
+                f"{error.strerror}{done}"
             ) from None
         log(f"wrote {written[-1]} ({spec.owner}:{spec.group} {spec.mode}) from {spec.parameter}")
     return written
