@@ -40,8 +40,12 @@ CODES: dict[str, str] = {
     "E204": "more than 20 step adjustments",
     "E205": "scaling min > max, or desired outside [min, max]",
     "E206": "ExactCapacity with a negative capacity",
+    "E121": "alarm dimensions missing, or not a set the metric is published with",
+    "E122": "no such metric in AWS/ECS or ECS/ContainerInsights",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
+    "W203": "a step scale-in beside target tracking's scale-in",
+    "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
 }
 
 
