@@ -336,7 +336,13 @@ def secret() -> None:
 @click.option(
     "--generate", is_flag=True, help="Store a random password, only if NAME does not exist yet."
 )
-@click.option("--key-id", help="KMS key for the SecureString (default: the account's aws/ssm key).")
+@click.option(
+    "--kms-key",
+    "--key-id",
+    "key_id",
+    help="KMS key for the SecureString (default: the account's aws/ssm key); use the fleet's "
+    "`kms_key:` so that only its group's instances can decrypt it.",
+)
 @click.pass_obj
 def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id: str | None) -> int:
     """Store NAME as a SecureString. The value comes from stdin (--value-stdin), a hidden

@@ -50,6 +50,8 @@ DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
 PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
 MAX_DIMENSIONS = 30
+_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
@@ -173,11 +175,12 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("subnets", "security_groups", "groups", "services"),
+            ("subnets", "security_groups", "groups", "services", "kms_key"),
             ("subnets", "security_groups"),
         )
         if m is None:
             return None
+        kms_key = self.kms_key(m, path)
         subnets = self.string_list(
             m.get("subnets", []),
             (*path, "subnets"),
@@ -194,7 +197,9 @@ class _Builder:
         for group_name, group_value in self.named_mapping(
             m.get("groups", {}), (*path, "groups"), "groups"
         ).items():
-            group = self.group(name, group_name, group_value, (*path, "groups", group_name))
+            group = self.group(
+                name, group_name, group_value, (*path, "groups", group_name), kms_key
+            )
             if group is not None:
                 groups[group_name] = group
         services: dict[str, Service] = {}
@@ -210,9 +215,24 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        return Cluster(name, subnets, security_groups, groups, services, path)
+        return Cluster(name, subnets, security_groups, groups, services, path, kms_key)
 
-    def group(self, cluster: str, name: str, value: object, path: Path) -> Group | None:
+    def kms_key(self, m: dict[str, object], path: Path) -> str | None:
+        """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
+        kms:Decrypt on a key by its alias in Resource."""
+        if m.get("kms_key") is None:
+            return None
+        return s.check_pattern(
+            m["kms_key"],
+            (*path, "kms_key"),
+            self.issues,
+            KMS_KEY_RE,
+            "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias",
+        )
+
+    def group(
+        self, cluster: str, name: str, value: object, path: Path, cluster_key: str | None = None
+    ) -> Group | None:
         m = self.mapping(
             value,
             path,
@@ -228,6 +248,7 @@ class _Builder:
                 "drain",
                 "metadata",
                 "nixos",
+                "kms_key",
             ),
             ("ami", "instance_types", "capacity"),
         )
@@ -319,6 +340,7 @@ class _Builder:
             hop_limit=hop_limit,
             nixos=nixos,
             path=path,
+            kms_key=self.kms_key(m, path) or cluster_key,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:

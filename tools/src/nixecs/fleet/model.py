@@ -53,6 +53,9 @@ class Group:
     hop_limit: int
     nixos: str | None
     path: Path
+    # The customer managed KMS key of the group's secrets (its own `kms_key:` or its
+    # cluster's); None: aws/ssm. IAM grants kms:Decrypt on exactly this key.
+    kms_key: str | None = None
 
     @property
     def key(self) -> str:
@@ -153,6 +156,7 @@ class Cluster:
     groups: dict[str, Group]
     services: dict[str, Service]
     path: Path
+    kms_key: str | None = None
 
 
 @dataclass(frozen=True)
