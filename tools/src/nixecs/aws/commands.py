@@ -151,8 +151,12 @@ def deploy(
         )
     selected = list(clusters) or list(model.clusters)
     bodies = {cluster: render_template(model, cluster) for cluster in selected}
-    session = Session.from_globals(g, region=model.region)
+    from .regions import fleet_region
+
+    region = fleet_region(g, model.region, fleet)
+    session = Session.from_globals(g, region=region)
     echo_err = g.json
+    _say(f"region {region}")
 
     def show(result: ClusterDeploy) -> None:
         click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)
@@ -272,6 +276,7 @@ def roll(
         instance_warmup=warmup,
     )
     session = Session.from_globals(g)
+    _say(f"region {session.region_name() or '(none)'}")
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
     if g.json:
         _emit_json(result.to_json())
@@ -305,6 +310,7 @@ def status(g: Globals, cluster: str | None, plot: Path | None) -> int:
     from .status import collect, render
 
     session = Session.from_globals(g)
+    _say(f"region {session.region_name() or '(none)'}")
     data = collect(session, cluster)
     if g.json:
         _emit_json(data)
