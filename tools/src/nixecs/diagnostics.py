@@ -3,8 +3,11 @@
 A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes:
 
 - E1xx fleet schema (syntax, unknown/duplicate keys, types, names, durations, references, size)
-- E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min/max/desired)
-- W2xx scaling lints (W201 unreachable step, W202 scales out but never in)
+- E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
+  types, task fit, image references, region, drain timeout, architectures)
+- E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
+- W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
+  target tracking, W204 a desired count that cannot be honoured)
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ CODES: dict[str, str] = {
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
     "E204": "more than 20 step adjustments",
-    "E205": "scaling min > max, or desired outside [min, max]",
+    "E205": "scaling min > max",
     "E206": "ExactCapacity with a negative capacity",
     "E121": "alarm dimensions missing, or not a set the metric is published with",
     "E122": "no such metric in AWS/ECS or ECS/ContainerInsights",
