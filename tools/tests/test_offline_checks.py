@@ -274,3 +274,13 @@ def test_deploy_refuses_a_region_from_the_environment_that_differs(
     run_cli(capsys, ["--endpoint-url", url, "deploy", str(fleet), "--yes"])
     assert regions == ["eu-west-1", "us-east-1"]
     assert aws_commands is not None
+
+
+@pytest.mark.moto
+def test_status_names_its_region(
+    moto: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    url = moto.url  # type: ignore[attr-defined]
+    result = run_cli(capsys, ["status", "--endpoint-url", url, "--region", "eu-west-1"])
+    assert result.code == 0 and result.out.splitlines()[0] == "region eu-west-1"

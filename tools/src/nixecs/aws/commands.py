@@ -276,7 +276,6 @@ def roll(
         instance_warmup=warmup,
     )
     session = Session.from_globals(g)
-    _say(f"region {session.region_name() or '(none)'}")
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
     if g.json:
         _emit_json(result.to_json())
@@ -310,11 +309,11 @@ def status(g: Globals, cluster: str | None, plot: Path | None) -> int:
     from .status import collect, render
 
     session = Session.from_globals(g)
-    _say(f"region {session.region_name() or '(none)'}")
     data = collect(session, cluster)
     if g.json:
         _emit_json(data)
     else:
+        click.echo(f"region {session.region_name()}")
         click.echo(render(data), nl=False)
     if plot is not None:
         from .plot import plot_status
