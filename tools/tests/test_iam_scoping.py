@@ -330,3 +330,23 @@ def test_secret_put_takes_kms_key() -> None:
 
     result = CliRunner().invoke(cli, ["secret", "put", "--help"])
     assert "--kms-key" in result.output
+
+
+@pytest.mark.cfnlint
+def test_roles_with_kms_keys_are_cfn_lint_clean(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import require
+    from nixecs.cloudformation import dump_template
+
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
+    out = tmp_path / "stack.yaml"
+    out.write_text(dump_template(build_stack(parse(FLEET, "fleet.yml"), "c")))
+    result = subprocess.run(
+        [str(cfn_lint), "--format", "parseable", "--include-checks", "I", "--", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
