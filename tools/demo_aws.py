@@ -105,8 +105,8 @@ def local_fleet(text: str, subnets: list[str], security_group: str) -> str:
         text,
     )
     return re.sub(
-        r"capacity:\s*\{\s*min:\s*\d+\s*,\s*max:\s*(\d+)\s*,\s*desired:\s*\d+\s*\}",
-        r"capacity: {min: 0, max: \1, desired: 0}",
+        r"capacity:\s*\{\s*min:\s*\d+\s*,\s*max:\s*(\d+)\s*(?:,\s*desired:\s*\d+\s*)?\}",
+        r"capacity: {min: 0, max: \1}",
         text,
     )
 

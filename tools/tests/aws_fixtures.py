@@ -31,14 +31,13 @@ clusters:
         host: ecs-node
         ami: ami-0123456789abcdef0
         instance_types: [m6i.large]
-        capacity: {min: 1, max: 4, desired: 2}
+        capacity: {min: 1, max: 4}
     services:
       bananas:
         group: web
         image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/bananas:1.0
         cpu: 256
         memory: 512
-        desired: 2
         scaling:
           min: 1
           max: 20

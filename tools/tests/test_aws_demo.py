@@ -43,7 +43,7 @@ def test_local_fleet_rewrites_network_and_capacity_only():
     text = (EXAMPLES / "fleet.yml").read_text()
     local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9")
     assert "subnets: [subnet-1, subnet-2]" in local and "security_groups: [sg-9]" in local
-    assert "capacity: {min: 0, max: 10, desired: 0}" in local
+    assert "capacity: {min: 0, max: 10}" in local
     assert len(local.splitlines()) == len(text.splitlines())
 
 

@@ -32,14 +32,14 @@ clusters:
         group: g
         image: nginx
         memory: 256
-        desired: {desired}
-        scaling:
+{desired}        scaling:
 {scaling}
 """
 
 
-def fleet_text(scaling: str, desired: int = 1) -> str:
-    return BASE.format(desired=desired, scaling=textwrap.indent(textwrap.dedent(scaling), " " * 10))
+def fleet_text(scaling: str, desired: int | None = None) -> str:
+    line = "" if desired is None else f"        desired: {desired}\n"
+    return BASE.format(desired=line, scaling=textwrap.indent(textwrap.dedent(scaling), " " * 10))
 
 
 def policy(
@@ -143,8 +143,11 @@ def test_exact_capacity_cannot_be_negative() -> None:
 def test_min_max_and_desired() -> None:
     tracking = "target_tracking: {metric: cpu, target: 70}\n"
     assert codes(fleet_text(f"min: 5\nmax: 2\n{tracking}")) == ["E205"]
-    assert codes(fleet_text(f"min: 2\nmax: 5\n{tracking}", desired=9)) == ["E205"]
-    assert codes(fleet_text(f"min: 2\nmax: 5\n{tracking}", desired=3)) == []
+    assert codes(fleet_text(f"min: 2\nmax: 5\n{tracking}")) == []
+    # A scaled service's desired cannot be honoured (auto scaling owns the count): W204,
+    # whatever its value, and no longer a range error.
+    assert codes(fleet_text(f"min: 2\nmax: 5\n{tracking}", desired=9)) == ["W204"]
+    assert codes(fleet_text(f"min: 2\nmax: 5\n{tracking}", desired=3)) == ["W204"]
 
 
 def test_the_articles_policy_warns_w201_and_w202() -> None:

@@ -11,6 +11,7 @@ import gc
 import sys
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .diagnostics import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, InvalidInput, OperationalFailure
@@ -50,8 +51,56 @@ def cli(
     Turns one fleet file into EC2 userdata and CloudFormation, deploys it, and on the host
     applies the userdata at boot. Exit codes: 0 success, 1 operational failure (AWS,
     network, IMDS), 2 invalid input or usage.
+
+    The global options may also follow the subcommand, as with the aws cli
+    (`nixecs deploy fleet.yml --region eu-west-1`); given there, they win.
     """
-    ctx.obj = Globals(region, profile, endpoint_url, output, verbose)
+    explicit = ctx.get_parameter_source("region") == ParameterSource.COMMANDLINE
+    ctx.obj = Globals(region, profile, endpoint_url, output, verbose, region_explicit=explicit)
+
+
+def _merge_global(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """A global option given after the subcommand: into the shared Globals."""
+    g = ctx.find_object(Globals)
+    if g is None or value is None or param.name is None:
+        return
+    if param.name == "verbose":
+        g.verbose += int(value)  # type: ignore[call-overload]
+        return
+    setattr(g, param.name, value)
+    if param.name == "region":
+        g.region_explicit = True
+
+
+def _global_options() -> list[click.Option]:
+    """The group's global options, again, for every subcommand. No envvar and no default
+    here: the group already read those, and only what is written after the subcommand
+    should override it. Hidden: the group's --help documents them once."""
+    common = {"expose_value": False, "callback": _merge_global, "hidden": True}
+    return [
+        click.Option(["--region"], default=None, **common),  # type: ignore[arg-type]
+        click.Option(["--profile"], default=None, **common),  # type: ignore[arg-type]
+        click.Option(["--endpoint-url"], default=None, **common),  # type: ignore[arg-type]
+        click.Option(
+            ["--output"],
+            type=click.Choice(["text", "json"]),
+            default=None,
+            **common,  # type: ignore[arg-type]
+        ),
+        click.Option(["-v", "--verbose"], count=True, default=0, **common),  # type: ignore[arg-type]
+    ]
+
+
+def add_global_options(command: click.Command) -> None:
+    """Accept the global options on `command` and, for a group, on all its subcommands. An
+    option a command already has for itself is left to the command."""
+    taken = {name for param in command.params for name in getattr(param, "opts", [])}
+    for option in _global_options():
+        if not set(option.opts) & taken:
+            command.params.append(option)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_global_options(sub)
 
 
 def _register() -> None:
@@ -61,6 +110,8 @@ def _register() -> None:
 
     for module in (commands, host_commands, aws_commands):
         module.register(cli)
+    for command in cli.commands.values():
+        add_global_options(command)
 
 
 _register()

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
 def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
     """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
-    from .fleet import load_fleet
+    from .fleet import aws_rules, load_fleet
     from .fleet.lints import lint_fleet
     from .scaling import check_fleet
 
     fleet = load_fleet(path)
     report = check_fleet(fleet)
     report.extend(lint_fleet(fleet))
+    report.extend(aws_rules.check_fleet(fleet))
     report.extend(_name_clash_errors(fleet))
     if nix:
         report.extend(_nix_module_errors(fleet))

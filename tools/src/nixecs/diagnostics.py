@@ -3,8 +3,11 @@
 A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes:
 
 - E1xx fleet schema (syntax, unknown/duplicate keys, types, names, durations, references, size)
-- E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min/max/desired)
-- W2xx scaling lints (W201 unreachable step, W202 scales out but never in)
+- E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
+  types, task fit, image references, region, drain timeout, architectures)
+- E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
+- W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
+  target tracking, W204 a desired count that cannot be honoured)
 """
 
 from __future__ import annotations
@@ -42,11 +45,22 @@ CODES: dict[str, str] = {
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
     "E204": "more than 20 step adjustments",
-    "E205": "scaling min > max, or desired outside [min, max]",
+    "E205": "scaling min > max",
     "E206": "ExactCapacity with a negative capacity",
+    "E121": "alarm dimensions missing, or not a set the metric is published with",
+    "E122": "no such metric in AWS/ECS or ECS/ContainerInsights",
+    "E123": "no such EC2 instance type",
+    "E124": "instance type not offered in the fleet's region",
+    "E125": "a task that fits none of its group's instance types",
+    "E126": "image reference does not parse (Docker reference grammar)",
+    "E127": "not an AWS region with ECS",
+    "E128": "drain timeout not above zero",
+    "E129": "one group mixing arm64 and x86_64 instance types",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
+    "W203": "a step scale-in beside target tracking's scale-in",
+    "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
 }
 
 

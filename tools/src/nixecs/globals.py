@@ -17,6 +17,9 @@ class Globals:
     endpoint_url: str | None = None
     output: str = "text"
     verbose: int = 0
+    # True when --region was on the command line (not AWS_REGION): only then may a command
+    # act on a region other than the fleet's (nixecs.aws.regions.check_fleet_region).
+    region_explicit: bool = False
 
     @property
     def json(self) -> bool:

@@ -9,12 +9,17 @@ Scaling's (StepAdjustment, "Step adjustments" in the user guide):
   both open, and a negative lower bound (positive upper bound) needs a step with an open
   lower (upper) bound (E203);
 - at most 20 step adjustments per policy (E204);
-- min ≤ max, and the desired count within them (E205);
+- min ≤ max (E205);
 - ExactCapacity cannot set a negative capacity (E206).
 
 The lints catch policies that AWS accepts but that cannot work: a step its alarm can never
-reach (W201 — the article's −1 step under a `>=` alarm), and a service that can scale out
-but never in (W202).
+reach (W201 — the article's −1 step under a `>=` alarm), a service that can scale out
+but never in (W202), a step scale-in beside target tracking's own (W203), and a `desired:`
+that a scaled service cannot honour (W204).
+
+Alarms must watch a metric that exists: the ECS namespaces' metric names are checked against
+their catalogue (E122, with a "did you mean"), and an alarm needs dimensions that AWS
+publishes the metric with — defaulted for the ECS namespaces, required elsewhere (E121).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import math
 from collections.abc import Callable
 
 from .diagnostics import Diagnostic, Location, Report
+from .fleet import metrics
 from .fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
 from .fleet.yaml12 import Path
 
@@ -226,6 +232,86 @@ def _directions(scaling: Scaling) -> tuple[list[str], list[str]]:
     return out, into
 
 
+def check_alarm(alarm: Alarm, locate: Locate) -> list[Diagnostic]:
+    """The alarm's metric exists in the ECS namespaces (E122) and its dimensions are a set
+    AWS publishes it with, or can be defaulted (E121). See nixecs.fleet.metrics."""
+    found: list[Diagnostic] = []
+    known = metrics.known_namespace(alarm.namespace)
+    sets = metrics.dimension_sets(alarm.namespace, alarm.metric)
+    if known and sets is None:
+        close = metrics.suggestion(alarm.namespace, alarm.metric)
+        hint = (
+            f"did you mean {close!r}?"
+            if close
+            else f"its metrics are {', '.join(sorted(metrics.CATALOGUE[alarm.namespace]))}"
+        )
+        found.append(
+            Diagnostic(
+                "E122",
+                f"{alarm.namespace} has no metric {alarm.metric!r}: {hint}",
+                locate((*alarm.path, "metric")),
+            )
+        )
+        return found
+    if alarm.dimensions is None:
+        if not known:
+            found.append(
+                Diagnostic(
+                    "E121",
+                    f"alarm on {alarm.namespace} {alarm.metric} needs `dimensions:` (e.g. QueueName for AWS/SQS): "
+                    "a metric without the dimensions it is published with does not exist, and the alarm would "
+                    "never leave OK",
+                    locate(alarm.path),
+                )
+            )
+        return found
+    if sets is not None:
+        written = tuple(sorted(name for name, _ in alarm.dimensions))
+        if written not in sets:
+            choices = " or ".join("{" + ", ".join(s) + "}" for s in sets)
+            found.append(
+                Diagnostic(
+                    "E121",
+                    f"{alarm.namespace} publishes {alarm.metric} with dimensions {choices}, "
+                    f"not {{{', '.join(written)}}}",
+                    locate((*alarm.path, "dimensions")),
+                )
+            )
+    return found
+
+
+def lint_tracking_with_steps(scaling: Scaling, locate: Locate) -> list[Diagnostic]:
+    """W203: a step policy that scales in beside a target-tracking policy that also scales
+    in. Application Auto Scaling runs both, gives precedence to the larger capacity, and does
+    not block a step scale-in that comes before target tracking is ready to scale in; target
+    tracking then scales out again (PutScalingPolicy, Application Auto Scaling API Reference:
+    "We recommend caution ... when using target tracking scaling policies with step scaling
+    policies because conflicts between these policies can cause undesirable behavior").
+    With `disable_scale_in: true` the step policies are the only scale-in, which is the
+    combination AWS documents for a custom scale-in, so no warning."""
+    tracking = scaling.target_tracking
+    if tracking is None or tracking.disable_scale_in:
+        return []
+    found: list[Diagnostic] = []
+    for policy in scaling.step:
+        reachable = [s for s in policy.steps if step_is_reachable(s, policy.alarm)]
+        scales_in = policy.adjustment_type == "ExactCapacity" or any(
+            s.change < 0 for s in reachable
+        )
+        if reachable and scales_in:
+            found.append(
+                Diagnostic(
+                    "W203",
+                    f"step policy {policy.name!r} scales in while target_tracking also scales in: AWS does not "
+                    "hold a step scale-in back until target tracking agrees, so the two can flap (scale in, "
+                    "then target tracking scales out again); set target_tracking.disable_scale_in: true to let "
+                    "the step policies alone scale in, or drop the scale-in steps",
+                    locate(policy.path),
+                )
+            )
+    return found
+
+
 def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
     scaling = service.scaling
     if scaling is None:
@@ -239,17 +325,22 @@ def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
                 locate((*scaling.path, "min")),
             )
         )
-    elif not scaling.min <= service.desired <= scaling.max:
+    elif service.desired_given:
         found.append(
             Diagnostic(
-                "E205",
-                f"desired {service.desired} is outside the scaling range [{scaling.min}, {scaling.max}]",
+                "W204",
+                f"desired {service.desired} is not used for a scaled service: auto scaling owns the count "
+                f"(a DesiredCount in the template would reset it on every deploy). The service starts with "
+                f"{service.start_count} task(s) (CloudFormation creates it with 1, the scalable target moves "
+                f"that into [{scaling.min}, {scaling.max}]); remove desired, or set scaling.min",
                 locate((*service.path, "desired")),
             )
         )
     for policy in scaling.step:
+        found.extend(check_alarm(policy.alarm, locate))
         found.extend(check_step_rules(policy, locate))
         found.extend(lint_policy(policy, locate))
+    found.extend(lint_tracking_with_steps(scaling, locate))
     out, into = _directions(scaling)
     if out and not into:
         found.append(

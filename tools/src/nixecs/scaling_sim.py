@@ -80,7 +80,7 @@ def simulate(service: Service, demand: Callable[[int], float], minutes: int) -> 
     if scaling is None:
         raise ValueError(f"service {service.name!r} has no scaling")
     low, high = scaling.min, scaling.max
-    desired = min(max(service.desired, low), high)
+    desired = service.start_count
     timeline = Timeline()
     history: list[float] = []
     next_allowed: dict[str, int] = {}

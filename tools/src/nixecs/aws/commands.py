@@ -151,8 +151,12 @@ def deploy(
         )
     selected = list(clusters) or list(model.clusters)
     bodies = {cluster: render_template(model, cluster) for cluster in selected}
-    session = Session.from_globals(g, region=model.region)
+    from .regions import fleet_region
+
+    region = fleet_region(g, model.region, fleet)
+    session = Session.from_globals(g, region=region)
     echo_err = g.json
+    _say(f"region {region}")
 
     def show(result: ClusterDeploy) -> None:
         click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)
@@ -309,6 +313,7 @@ def status(g: Globals, cluster: str | None, plot: Path | None) -> int:
     if g.json:
         _emit_json(data)
     else:
+        click.echo(f"region {session.region_name()}")
         click.echo(render(data), nl=False)
     if plot is not None:
         from .plot import plot_status
@@ -336,7 +341,13 @@ def secret() -> None:
 @click.option(
     "--generate", is_flag=True, help="Store a random password, only if NAME does not exist yet."
 )
-@click.option("--key-id", help="KMS key for the SecureString (default: the account's aws/ssm key).")
+@click.option(
+    "--kms-key",
+    "--key-id",
+    "key_id",
+    help="KMS key for the SecureString (default: the account's aws/ssm key); use the fleet's "
+    "`kms_key:` so that only its group's instances can decrypt it.",
+)
 @click.pass_obj
 def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id: str | None) -> int:
     """Store NAME as a SecureString. The value comes from stdin (--value-stdin), a hidden

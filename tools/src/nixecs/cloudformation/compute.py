@@ -102,7 +102,11 @@ def auto_scaling_group(ctx: Context, group: Group) -> Resources:
         # CloudFormation types these as strings.
         "MinSize": str(group.capacity.min),
         "MaxSize": str(group.capacity.max),
-        "DesiredCapacity": str(group.capacity.desired),
+        # No DesiredCapacity: with it, every stack update that touches the group (each new
+        # launch template version) sets the capacity back to it, undoing what the capacity
+        # provider's managed scaling had set (aws/aws-cdk PR 5507, "every deployment resets
+        # capacity"; issue 5215). Without it the group starts at MinSize and updates leave
+        # the capacity alone. `capacity.desired` therefore draws W204.
         "VPCZoneIdentifier": list(ctx.cluster.subnets),
     }
     if _mixed(group):

@@ -2,7 +2,15 @@
 
 Least privilege is per group: a host reads exactly its own group's SSM parameters, and only
 a group that drains on the host may complete its own lifecycle hook and drain container
-instances of its own cluster. Roles have no names (CloudFormation generates them), so one
+instances of its own cluster.
+
+No AmazonSSMManagedInstanceCore: its v2 document (recorded in
+tools/tests/facts/aws_managed_policies.json) allows ssm:GetParameter and ssm:GetParameters on
+`*`, and the AWS managed key aws/ssm "grants Decrypt permission to all IAM principals in the
+AWS account" ("Restricting decryption of SecureString parameter values",
+https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-restrict-decryption.html), so
+with it every instance reads every SecureString of the account. The SSM agent's own actions
+(SSM_AGENT_ACTIONS) are granted inline instead. Roles have no names (CloudFormation generates them), so one
 account can hold the same fleet in several regions; deploying needs CAPABILITY_IAM only.
 """
 
@@ -26,13 +34,64 @@ from .intrinsics import (
 
 ROLE_PATH = "/nixecs/"
 EC2_FOR_ECS_POLICY = "service-role/AmazonEC2ContainerServiceforEC2Role"
-SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 TASK_EXECUTION_POLICY = "service-role/AmazonECSTaskExecutionRolePolicy"
+# The managed policies attached here; tests read their recorded documents.
+INSTANCE_MANAGED_POLICIES = (EC2_FOR_ECS_POLICY,)
+EXECUTION_MANAGED_POLICIES = (TASK_EXECUTION_POLICY,)
+
+# What the SSM agent needs for Session Manager and for inventory, taken from
+# AmazonSSMManagedInstanceCore v2 (2019-05-23) minus what this project does not use:
+# - ssm:GetParameter, ssm:GetParameters: they read parameters; secrets are granted per group;
+# - ssm:GetDeployablePatchSnapshotForInstance (Patch Manager), ssm:GetManifest and
+#   ssm:PutConfigurePackageResult (Distributor packages): not used on these hosts.
+# Registration: ssm:UpdateInstanceInformation. Session Manager: the four ssmmessages actions
+# ("Add Session Manager permissions to an existing IAM role", Systems Manager user guide:
+# ssmmessages:CreateControlChannel/CreateDataChannel/OpenControlChannel/OpenDataChannel and
+# ssm:UpdateInstanceInformation). Inventory runs as a State Manager association
+# (AWS-GatherSoftwareInventory), delivered over ec2messages, so the association actions,
+# ssm:PutInventory and ssm:PutComplianceItems stay ("Reference: ec2messages, ssmmessages, and
+# other API operations", systems-manager-setting-up-messageAPIs). The managed policy grants
+# them all on `*`, as here; none of them reads a parameter or a secret.
+SSM_AGENT_ACTIONS = (
+    "ssm:DescribeAssociation",
+    "ssm:GetDocument",
+    "ssm:DescribeDocument",
+    "ssm:ListAssociations",
+    "ssm:ListInstanceAssociations",
+    "ssm:PutInventory",
+    "ssm:PutComplianceItems",
+    "ssm:UpdateAssociationStatus",
+    "ssm:UpdateInstanceAssociationStatus",
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+)
 
 # Actions that support no resource-level permission at all (the Service Authorization
 # Reference lists no resource type for them), so `Resource: "*"` is their only form.
 # Tests assert that `*` appears nowhere else.
 UNSCOPABLE_ACTIONS = frozenset({"autoscaling:DescribeAutoScalingInstances"})
+# Granted on `*` as AmazonSSMManagedInstanceCore grants them (see SSM_AGENT_ACTIONS).
+STAR_ACTIONS = UNSCOPABLE_ACTIONS | frozenset(SSM_AGENT_ACTIONS)
+
+
+def kms_key_arn(key: str | None) -> Json:
+    """The KMS key SSM encrypts the secrets under: a customer managed key (an ARN, or a key id
+    in this account and region), or — None — any key of this account and region, which covers
+    aws/ssm (whose ARN is not known in advance)."""
+    if key is None:
+        return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/*")
+    if key.startswith("arn:"):
+        return key
+    return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/{literal(key)}")
 
 
 def _assume_role(service: str) -> dict[str, Json]:
@@ -44,12 +103,17 @@ def _assume_role(service: str) -> dict[str, Json]:
     }
 
 
-def _read_parameters(sid: str, actions: list[str], parameters: list[str]) -> list[dict[str, Json]]:
+def _read_parameters(
+    sid: str, actions: list[str], parameters: list[str], key: str | None
+) -> list[dict[str, Json]]:
     """Read exactly these SSM parameters, and decrypt them — only through SSM, and only for
     these parameters: SSM encrypts each SecureString under the encryption context
-    `PARAMETER_ARN=<the parameter's ARN>`, which binds the KMS grant to the same list. The
-    key itself is not known here (aws/ssm or a customer key), so the resource is any key of
-    this account and region."""
+    `PARAMETER_ARN=<the parameter's ARN>` (the condition AWS shows for Parameter Store in
+    "Encrypting and decrypting parameters using AWS KMS keys", parameter-store-setting-up),
+    which binds the KMS grant to the same list. With the fleet's `kms_key:` the grant names
+    that key; without it the key is aws/ssm or unknown, so any key of this account and region
+    (aws/ssm's key policy lets every principal of the account decrypt through SSM anyway:
+    there the ssm: grant above is what scopes the secrets)."""
     arns = [ssm_parameter_arn(name) for name in parameters]
     return [
         {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": arns},
@@ -57,7 +121,7 @@ def _read_parameters(sid: str, actions: list[str], parameters: list[str]) -> lis
             "Sid": "DecryptThoseViaSsm",
             "Effect": "Allow",
             "Action": "kms:Decrypt",
-            "Resource": sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/*"),
+            "Resource": kms_key_arn(key),
             "Condition": {
                 "StringEquals": {
                     "kms:ViaService": sub("ssm.${AWS::Region}.${AWS::URLSuffix}"),
@@ -79,10 +143,9 @@ def _drain_statements(ctx: Context, group: Group) -> list[dict[str, Json]]:
         {
             "Sid": "CompleteOwnLifecycleHook",
             "Effect": "Allow",
-            "Action": [
-                "autoscaling:CompleteLifecycleAction",
-                "autoscaling:RecordLifecycleActionHeartbeat",
-            ],
+            # Only CompleteLifecycleAction: `nixecs drain` never records a heartbeat
+            # (nixecs.host.drain completes the action once the tasks are gone).
+            "Action": "autoscaling:CompleteLifecycleAction",
             "Resource": sub(
                 f"{ARN_PREFIX}:autoscaling:{REGION_ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{asg}"
             ),
@@ -118,29 +181,28 @@ def instance_role(ctx: Context, group: Group) -> Resources:
     register and run tasks and let SSM manage the host; the inline policy adds only what
     this group's own boot-time secrets and drain need."""
     ids = ctx.ids
-    statements: list[dict[str, Json]] = []
+    statements: list[dict[str, Json]] = [
+        {"Sid": "SsmAgent", "Effect": "Allow", "Action": list(SSM_AGENT_ACTIONS), "Resource": "*"}
+    ]
     parameters = sorted({spec.parameter for spec in group.secrets.values()})
     if parameters:
+        # GetParameters only: `nixecs secrets fetch` calls nothing else (nixecs.host.secrets).
         statements += _read_parameters(
-            "ReadGroupSecrets", ["ssm:GetParameter", "ssm:GetParameters"], parameters
+            "ReadGroupSecrets", ["ssm:GetParameters"], parameters, group.kms_key
         )
     if group.drain is not None:
         statements += _drain_statements(ctx, group)
     properties: dict[str, Json] = {
         "Path": ROLE_PATH,
         "AssumeRolePolicyDocument": _assume_role("ec2.amazonaws.com"),
-        "ManagedPolicyArns": [
-            managed_policy_arn(EC2_FOR_ECS_POLICY),
-            managed_policy_arn(SSM_CORE_POLICY),
-        ],
-    }
-    if statements:
-        properties["Policies"] = [
+        "ManagedPolicyArns": [managed_policy_arn(p) for p in INSTANCE_MANAGED_POLICIES],
+        "Policies": [
             {
                 "PolicyName": "nixecs-host",
                 "PolicyDocument": {"Version": IAM_POLICY_VERSION, "Statement": statements},
             }
-        ]
+        ],
+    }
     properties["Tags"] = tags(ctx.group_tags(group))
     role_id = ids.group(group.name, "InstanceRole")
     return {
@@ -158,9 +220,10 @@ def execution_role(ctx: Context, service: Service) -> Resources:
     properties: dict[str, Json] = {
         "Path": ROLE_PATH,
         "AssumeRolePolicyDocument": _assume_role("ecs-tasks.amazonaws.com"),
-        "ManagedPolicyArns": [managed_policy_arn(TASK_EXECUTION_POLICY)],
+        "ManagedPolicyArns": [managed_policy_arn(p) for p in EXECUTION_MANAGED_POLICIES],
     }
     parameters = sorted(set(service.secrets.values()))
+    key = ctx.cluster.groups[service.group].kms_key if service.group in ctx.cluster.groups else None
     if parameters:
         properties["Policies"] = [
             {
@@ -169,7 +232,7 @@ def execution_role(ctx: Context, service: Service) -> Resources:
                     "Version": IAM_POLICY_VERSION,
                     # The agent resolves `secrets` with GetParameters only.
                     "Statement": _read_parameters(
-                        "ReadServiceSecrets", ["ssm:GetParameters"], parameters
+                        "ReadServiceSecrets", ["ssm:GetParameters"], parameters, key
                     ),
                 },
             }

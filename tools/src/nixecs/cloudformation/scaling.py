@@ -12,12 +12,25 @@ and one more role to keep right. (The deployer needs iam:CreateServiceLinkedRole
 from __future__ import annotations
 
 from .. import naming
+from ..fleet import metrics
 from ..fleet.model import COMPARISONS, TARGET_METRICS, Scaling, Service, Step, StepPolicy
 from .context import Context, Resources
 from .intrinsics import Json, ref, tags
 
-# Namespaces whose service metrics have the ClusterName + ServiceName dimensions.
-ECS_NAMESPACES = frozenset({"AWS/ECS", "ECS/ContainerInsights"})
+
+def alarm_dimensions(ctx: Context, service: Service, policy: StepPolicy) -> list[dict[str, Json]]:
+    """The alarm's dimensions: as written, or the defaults of the ECS namespaces (the
+    service's own series where the metric has one, else the cluster's — nixecs.fleet.metrics
+    cites the sets). Validation (E121) guarantees one or the other exists."""
+    alarm = policy.alarm
+    pairs = alarm.dimensions or metrics.default_dimensions(alarm.namespace, alarm.metric)
+    if not pairs:
+        raise ValueError(f"alarm of policy {policy.name!r} has no dimensions (E121 not checked)")
+    service_name = naming.service_name(service.name)
+    return [
+        {"Name": name, "Value": metrics.resolve(value, ctx.ecs_cluster_name, service_name)}
+        for name, value in pairs
+    ]
 
 
 def number(value: float) -> int | float:
@@ -97,12 +110,8 @@ def step_policy(ctx: Context, service: Service, policy: StepPolicy) -> Resources
         "AlarmDescription": f"nixecs: step policy {policy.name} of service {service.name} in cluster {ctx.cluster.name}",
         "Namespace": alarm.namespace,
         "MetricName": alarm.metric,
+        "Dimensions": alarm_dimensions(ctx, service, policy),
     }
-    if alarm.namespace in ECS_NAMESPACES:
-        alarm_properties["Dimensions"] = [
-            {"Name": "ClusterName", "Value": ctx.ecs_cluster_name},
-            {"Name": "ServiceName", "Value": naming.service_name(service.name)},
-        ]
     alarm_properties.update(
         {
             "Statistic": alarm.statistic,

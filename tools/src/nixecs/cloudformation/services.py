@@ -86,8 +86,13 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
     if service.scaling is None:
         properties["DesiredCount"] = service.desired
     # else no DesiredCount: a stack update that carries it (a new image, say) would set the
-    # count back to it, undoing whatever auto scaling had scaled to. The service starts at
-    # one task and its scalable target raises that to `scaling.min` at once.
+    # count back to it, undoing whatever auto scaling had scaled to (aws/aws-cdk#3919). Without
+    # it CloudFormation creates the service with 1 task and leaves the count alone on updates
+    # (aws/aws-cdk PR 13130 quotes CloudFormation's behaviour), and registering the scalable
+    # target moves the count into [min, max] at once ("Application Auto Scaling concepts":
+    # "anytime ... the RegisterScalableTarget API is called, Application Auto Scaling retrieves
+    # the current capacity and compares it to the minimum and maximum capacity"). So a scaled
+    # service starts at Service.start_count, and a written `desired:` draws W204.
     return {
         ids.service(service.name, "Service"): {
             "Type": "AWS::ECS::Service",

@@ -14,6 +14,7 @@ import re
 from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..settings import Issue
+from . import metrics
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
@@ -45,6 +46,12 @@ IMAGE_RE = re.compile(r"[^\s]{1,255}")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FLAKE_RE = re.compile(r"[!-~]{1,256}")
 METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
+DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
+DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
+PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
+MAX_DIMENSIONS = 30
+_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
@@ -168,11 +175,12 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("subnets", "security_groups", "groups", "services"),
+            ("subnets", "security_groups", "groups", "services", "kms_key"),
             ("subnets", "security_groups"),
         )
         if m is None:
             return None
+        kms_key = self.kms_key(m, path)
         subnets = self.string_list(
             m.get("subnets", []),
             (*path, "subnets"),
@@ -189,7 +197,9 @@ class _Builder:
         for group_name, group_value in self.named_mapping(
             m.get("groups", {}), (*path, "groups"), "groups"
         ).items():
-            group = self.group(name, group_name, group_value, (*path, "groups", group_name))
+            group = self.group(
+                name, group_name, group_value, (*path, "groups", group_name), kms_key
+            )
             if group is not None:
                 groups[group_name] = group
         services: dict[str, Service] = {}
@@ -205,9 +215,24 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        return Cluster(name, subnets, security_groups, groups, services, path)
+        return Cluster(name, subnets, security_groups, groups, services, path, kms_key)
 
-    def group(self, cluster: str, name: str, value: object, path: Path) -> Group | None:
+    def kms_key(self, m: dict[str, object], path: Path) -> str | None:
+        """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
+        kms:Decrypt on a key by its alias in Resource."""
+        if m.get("kms_key") is None:
+            return None
+        return s.check_pattern(
+            m["kms_key"],
+            (*path, "kms_key"),
+            self.issues,
+            KMS_KEY_RE,
+            "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias",
+        )
+
+    def group(
+        self, cluster: str, name: str, value: object, path: Path, cluster_key: str | None = None
+    ) -> Group | None:
         m = self.mapping(
             value,
             path,
@@ -223,6 +248,7 @@ class _Builder:
                 "drain",
                 "metadata",
                 "nixos",
+                "kms_key",
             ),
             ("ami", "instance_types", "capacity"),
         )
@@ -314,6 +340,7 @@ class _Builder:
             hop_limit=hop_limit,
             nixos=nixos,
             path=path,
+            kms_key=self.kms_key(m, path) or cluster_key,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:
@@ -337,7 +364,7 @@ class _Builder:
                 (*path, "desired"), "E109", f"desired {desired} is outside [min {low}, max {high}]"
             )
             return None
-        return Capacity(low, high, desired)
+        return Capacity(low, high, desired, desired_given="desired" in m)
 
     def service(
         self, cluster: str, name: str, value: object, path: Path, groups: dict[str, object]
@@ -444,6 +471,7 @@ class _Builder:
             secrets=secrets or {},
             scaling=scaling,
             path=path,
+            desired_given="desired" in m,
         )
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
@@ -476,12 +504,8 @@ class _Builder:
                             )
                         names.add(policy.name)
                         steps.append(policy)
-        if "target_tracking" in m and "step" in m:
-            self.error(
-                (*path, "step"),
-                "E112",
-                "use either target_tracking or step policies, not both: their scale-in decisions would fight",
-            )
+        # Target tracking and step policies together are allowed, as AWS allows them on one
+        # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
         if len(self.issues) != before or low is None or high is None:
             return None
         return Scaling(low, high, tracking, tuple(steps), path)
@@ -616,6 +640,7 @@ class _Builder:
                 "evaluation_periods",
                 "threshold",
                 "comparison",
+                "dimensions",
             ),
             ("metric", "threshold", "comparison"),
         )
@@ -663,6 +688,11 @@ class _Builder:
             if "comparison" in m
             else None
         )
+        dimensions = (
+            self.dimensions(m["dimensions"], (*path, "dimensions"))
+            if m.get("dimensions") is not None
+            else None
+        )
         if len(self.issues) != before or None in (
             metric,
             namespace,
@@ -683,8 +713,63 @@ class _Builder:
             and comparison
         )
         return Alarm(
-            metric, namespace, statistic, period, evaluation_periods, threshold, comparison, path
+            metric,
+            namespace,
+            statistic,
+            period,
+            evaluation_periods,
+            threshold,
+            comparison,
+            path,
+            dimensions,
         )
+
+    def dimensions(self, value: object, path: Path) -> tuple[tuple[str, str], ...]:
+        """`{Name: value}`: CloudWatch allows 30 dimensions, names of 1-255 and values of
+        1-1024 characters (PutMetricAlarm's Dimension type). A value is literal text, in which
+        `${cluster}` and `${service}` stand for the ECS cluster's and service's names."""
+        if not isinstance(value, dict) or not value:
+            self.error(
+                path,
+                s.E_TYPE,
+                f"expected a non-empty mapping of dimension names to values, got {s.type_name(value)}",
+            )
+            return ()
+        if len(value) > MAX_DIMENSIONS:
+            self.error(
+                path,
+                s.E_VALUE,
+                f"{len(value)} dimensions; CloudWatch allows at most {MAX_DIMENSIONS}",
+            )
+        pairs: list[tuple[str, str]] = []
+        for name, item in value.items():
+            where = (*path, name)
+            if not isinstance(name, str) or not DIMENSION_NAME_RE.fullmatch(name):
+                self.error(
+                    where,
+                    s.E_NAME,
+                    f"dimension name {name!r} is not valid: 1-255 characters, no control characters",
+                )
+                continue
+            text = s.check_pattern(
+                item,
+                where,
+                self.issues,
+                DIMENSION_VALUE_RE,
+                "a dimension value of 1-1024 characters",
+            )
+            if text is None:
+                continue
+            unknown = [p for p in PLACEHOLDER_RE.findall(text) if p not in metrics.PLACEHOLDERS]
+            if unknown:
+                self.error(
+                    where,
+                    s.E_VALUE,
+                    f"unknown placeholder {unknown[0]}: a dimension value may use {' and '.join(metrics.PLACEHOLDERS)}",
+                )
+                continue
+            pairs.append((name, text))
+        return tuple(sorted(pairs))
 
 
 def diagnose(document: Document, issues: list[Issue]) -> Report:

@@ -32,6 +32,9 @@ class Capacity:
     min: int
     max: int
     desired: int
+    # Whether the fleet file wrote `desired:`. The group starts at `min` whatever it says
+    # (no DesiredCapacity in the template, docs/aws.md); a written value draws W204.
+    desired_given: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Group:
     hop_limit: int
     nixos: str | None
     path: Path
+    # The customer managed KMS key of the group's secrets (its own `kms_key:` or its
+    # cluster's); None: aws/ssm. IAM grants kms:Decrypt on exactly this key.
+    kms_key: str | None = None
 
     @property
     def key(self) -> str:
@@ -66,6 +72,9 @@ class Alarm:
     threshold: float
     comparison: str
     path: Path
+    # (name, value) pairs as written; values may hold `${cluster}` / `${service}`. None:
+    # the defaults for AWS/ECS and ECS/ContainerInsights (nixecs.fleet.metrics).
+    dimensions: tuple[tuple[str, str], ...] | None = None
 
     @property
     def is_upper(self) -> bool:
@@ -126,6 +135,17 @@ class Service:
     secrets: dict[str, str]
     scaling: Scaling | None
     path: Path
+    # Whether the fleet file wrote `desired:` (a scaled service cannot honour it: W204).
+    desired_given: bool = False
+
+    @property
+    def start_count(self) -> int:
+        """The task count the service starts with. Unscaled: `desired`. Scaled: the template
+        has no DesiredCount, so CloudFormation creates the service with 1 task, and
+        RegisterScalableTarget at once moves that into [min, max] (docs/aws.md)."""
+        if self.scaling is None:
+            return self.desired
+        return min(max(1, self.scaling.min), self.scaling.max)
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,7 @@ class Cluster:
     groups: dict[str, Group]
     services: dict[str, Service]
     path: Path
+    kms_key: str | None = None
 
 
 @dataclass(frozen=True)

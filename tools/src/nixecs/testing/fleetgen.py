@@ -24,7 +24,7 @@ def generate_fleet(
                 "        instance_types: [m6i.large, m5.large]"
                 if g % 2
                 else "        instance_types: [m6i.large]",
-                "        capacity: {min: 1, max: 10, desired: 2}",
+                "        capacity: {min: 1, max: 10}",
                 f"        spot: {'true' if g % 3 == 0 else 'false'}",
                 f"        userdata: {'nix' if nix else 'settings'}",
                 "        ecs:",
@@ -51,7 +51,6 @@ def generate_fleet(
                 "        cpu: 256",
                 "        memory: 512",
                 "        port: 8080",
-                "        desired: 2",
                 f"        environment: {{NAME: s{s}, MODE: prod}}",
                 f"        secrets: {{DB_PASSWORD: /c{c}/s{s}/db}}",
                 "        scaling:",

@@ -1,0 +1,239 @@
+"""Offline checks of what AWS would refuse or silently ignore, run by `validate` and `render`
+after the schema (the loader) and the scaling rules (nixecs.scaling).
+
+Each check says where in the fleet file the problem is; docs/aws.md cites the AWS behaviour
+behind each code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+from ..diagnostics import Diagnostic, Location
+from ..settings import duration_seconds
+from .model import Cluster, Fleet, Group, Service
+from .yaml12 import Path
+
+Locate = Callable[[Path], Location]
+
+# The Docker reference grammar, from distribution/reference regexp.go (commit 00a09fa3):
+# name components are lower-case alphanumerics joined by one `.`, one or two `_` or any
+# number of `-`; an optional domain (DNS-like components, or [IPv6]) with optional port;
+# an optional `:tag` of `[\w][\w.-]{0,127}` and an optional `@algorithm:hex` digest of at
+# least 32 hex digits. (Go's \w is ASCII.) reference.go's NameTotalLengthMax = 255 needs no
+# check here: the loader already limits the whole reference to 255 characters.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[(?:[a-fA-F0-9:]+)\])"
+_NAME = rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+REFERENCE_RE = re.compile(rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    vcpus: int | None
+    memory_mib: int | None
+    architectures: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """tools/gen_aws_tables.py's output: regions, instance types, per-region offerings."""
+
+    sources: dict[str, str]
+    regions: frozenset[str]
+    types: dict[str, InstanceType]
+    offered: dict[str, frozenset[str]]
+
+
+@functools.cache
+def tables() -> Tables:
+    raw = json.loads(resources.files(__package__).joinpath("aws_tables.json").read_text())
+    names = sorted(raw["types"])
+    types = {
+        name: InstanceType(vcpus, mib, frozenset(a for a in arch.split(",") if a))
+        for name, (vcpus, mib, arch) in raw["types"].items()
+    }
+    offered = {}
+    for region, mask in raw["offered"].items():
+        bits = int(mask, 16)
+        offered[region] = frozenset(n for i, n in enumerate(names) if bits >> i & 1)
+    regions = frozenset(r for partition in raw["regions"].values() for r in partition)
+    return Tables(raw["sources"], regions, types, offered)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_region(fleet: Fleet, locate: Locate) -> list[Diagnostic]:
+    """E127: the fleet's region is one where botocore knows an ECS endpoint."""
+    known = tables().regions
+    if fleet.region in known:
+        return []
+    return [
+        Diagnostic(
+            "E127",
+            f"{fleet.region!r} is not an AWS region with ECS (botocore {tables().sources['botocore']})"
+            + _did_you_mean(fleet.region, sorted(known)),
+            locate(("region",)),
+        )
+    ]
+
+
+def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Diagnostic]:
+    """E123 unknown type, E124 not offered in the fleet's region, E129 one group whose
+    types need different AMIs (one AMI has one architecture)."""
+    data = tables()
+    found: list[Diagnostic] = []
+    offered = data.offered.get(fleet.region)
+    for index, name in enumerate(group.instance_types):
+        where = locate((*group.path, "instance_types", index))
+        if name not in data.types:
+            found.append(
+                Diagnostic(
+                    "E123",
+                    f"no EC2 instance type {name!r}" + _did_you_mean(name, sorted(data.types)),
+                    where,
+                )
+            )
+        elif offered is not None and name not in offered:
+            found.append(
+                Diagnostic(
+                    "E124",
+                    f"instance type {name!r} is not offered in {fleet.region}",
+                    where,
+                )
+            )
+    kinds = {
+        "arm64" if "arm64" in data.types[n].architectures else "x86_64"
+        for n in group.instance_types
+        if n in data.types and data.types[n].architectures
+    }
+    if len(kinds) > 1:
+        found.append(
+            Diagnostic(
+                "E129",
+                f"group {group.name!r} mixes arm64 and x86_64 instance types, but its one AMI "
+                "boots on one architecture only: use one architecture per group",
+                locate((*group.path, "instance_types")),
+            )
+        )
+    return found
+
+
+def check_task_fits(service: Service, group: Group, locate: Locate) -> list[Diagnostic]:
+    """E125: the task's cpu and memory fit none of its group's instance types. An instance
+    offers vCPUs × 1024 CPU units, and at most its nominal memory less the group's
+    `reserved_memory_mib` (the agent registers a little less still: the check only refuses
+    what can certainly never be placed)."""
+    data = tables()
+    sizes = [
+        (name, data.types[name])
+        for name in group.instance_types
+        if name in data.types and data.types[name].vcpus and data.types[name].memory_mib
+    ]
+    if not sizes:
+        return []
+    reserved = group.ecs.reserved_memory_mib
+
+    def fits(size: InstanceType) -> bool:
+        assert size.vcpus is not None and size.memory_mib is not None
+        return service.cpu <= size.vcpus * 1024 and service.memory <= size.memory_mib - reserved
+
+    if any(fits(size) for _, size in sizes):
+        return []
+    largest = ", ".join(
+        f"{name}: {size.vcpus * 1024} cpu units, {(size.memory_mib or 0) - reserved} MiB"
+        for name, size in sizes
+        if size.vcpus is not None
+    )
+    memory_short = all(service.memory > (s.memory_mib or 0) - reserved for _, s in sizes)
+    return [
+        Diagnostic(
+            "E125",
+            f"task of service {service.name!r} (cpu {service.cpu}, memory {service.memory} MiB) fits no "
+            f"instance type of group {group.name!r} ({largest}, after reserved_memory_mib {reserved})",
+            locate((*service.path, "memory" if memory_short else "cpu")),
+        )
+    ]
+
+
+def check_image(service: Service, locate: Locate) -> list[Diagnostic]:
+    """E126: the image reference parses as the Docker reference grammar."""
+    match = REFERENCE_RE.fullmatch(service.image)
+    problem = None
+    if match is None:
+        problem = "is not a valid image reference (lower-case repository, optional registry, :tag, @digest)"
+        if service.image != service.image.lower() and REFERENCE_RE.fullmatch(service.image.lower()):
+            problem += "; repository names must be lower case"
+    if problem is None:
+        return []
+    return [
+        Diagnostic("E126", f"image {service.image!r} {problem}", locate((*service.path, "image")))
+    ]
+
+
+def check_drain(group: Group, locate: Locate) -> list[Diagnostic]:
+    """E128: a drain timeout of zero completes the lifecycle action before ECS can move a
+    single task (and the hook's heartbeat would be the bare margin)."""
+    if group.drain is None or duration_seconds(group.drain.timeout) > 0:
+        return []
+    return [
+        Diagnostic(
+            "E128",
+            "drain timeout must be above zero: the host waits this long for its tasks to leave",
+            locate((*group.path, "drain", "timeout")),
+        )
+    ]
+
+
+def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for group in cluster.groups.values():
+        found.extend(check_capacity(group, locate))
+        found.extend(check_instance_types(fleet, group, locate))
+        found.extend(check_drain(group, locate))
+    for service in cluster.services.values():
+        found.extend(check_image(service, locate))
+        if service.group in cluster.groups:
+            found.extend(check_task_fits(service, cluster.groups[service.group], locate))
+    return found
+
+
+def check_capacity(group: Group, locate: Locate) -> list[Diagnostic]:
+    """W204: the template has no DesiredCapacity (nixecs.cloudformation.compute says why),
+    so a written `capacity.desired` cannot be honoured."""
+    capacity = group.capacity
+    if not capacity.desired_given:
+        return []
+    return [
+        Diagnostic(
+            "W204",
+            f"capacity.desired {capacity.desired} is not used: the group starts at min {capacity.min} and the "
+            "capacity provider's managed scaling sets its size from the tasks it has to place (a "
+            "DesiredCapacity in the template would reset the size on every deploy); remove desired, or "
+            "raise min",
+            locate((*group.path, "capacity", "desired")),
+        )
+    ]
+
+
+def check_fleet(fleet: Fleet) -> list[Diagnostic]:
+    """Every offline AWS check for the whole fleet."""
+    locate = fleet.document.locate
+    found = check_region(fleet, locate)
+    for cluster in fleet.clusters.values():
+        found.extend(_cluster_checks(fleet, cluster, locate))
+    return found
