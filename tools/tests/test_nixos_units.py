@@ -36,6 +36,7 @@ def _harness(nixeval_harness: Nixeval) -> None:
     global NIXEVAL, NIXEVAL_LIB
     NIXEVAL, NIXEVAL_LIB = nixeval_harness.dir, nixeval_harness.lib
 
+
 # Settings that reach Exec lines: a rebuild command with a specifier systemd does not know
 # (%z fails its parser unless escaped as %%) and a variable it would expand ($HOME).
 HOSTILE_REBUILD = 'rebuild --flag "a b" %z $HOME'

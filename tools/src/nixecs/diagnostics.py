@@ -6,6 +6,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
   types, task fit, image references, region, drain timeout, architectures)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
+- W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
   target tracking, W204 a desired count that cannot be honoured)
 """
