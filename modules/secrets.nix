@@ -35,7 +35,7 @@ let
         parameter = lib.mkOption {
           type = lib.types.strMatching "^(/[A-Za-z0-9_.-]+){1,15}$";
           example = "/prod/db/password";
-          description = "Name of the SSM parameter (a String or SecureString) whose value becomes {file}`${directory}/${name}`.";
+          description = "Name of the SSM parameter, a SecureString (`nixecs secrets fetch` refuses any other type), whose value becomes {file}`${directory}/${name}`.";
         };
         path = lib.mkOption {
           type = lib.types.str;
