@@ -98,7 +98,7 @@ def watchdog(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def call(server: RawServer) -> tuple[bytes | None | Exception, float, int]:
+def call(server: RawServer) -> tuple[bytes | Exception | None, float, int]:
     """One userdata GET: its outcome, the seconds it took, the peak memory it allocated."""
     client = ImdsClient(
         server.url,
@@ -113,7 +113,7 @@ def call(server: RawServer) -> tuple[bytes | None | Exception, float, int]:
     try:
         with watchdog(DEADLINE + SLACK):
             try:
-                outcome: bytes | None | Exception = client.userdata()
+                outcome: bytes | Exception | None = client.userdata()
             except (ImdsError, DeadlineExceeded) as error:
                 outcome = error
         return outcome, time.monotonic() - started, tracemalloc.get_traced_memory()[1]
