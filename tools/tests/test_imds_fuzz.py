@@ -199,6 +199,23 @@ def replies(draw: st.DrawFn) -> bytes:
     return raw if cut is None else raw[:cut]
 
 
+@st.composite
+def framed_replies(draw: st.DrawFn) -> bytes:
+    """A valid status line and framing headers, so the fuzz reaches the body parsers: chunked
+    bodies with bad sizes and trailers, or several (contradictory) Content-Lengths."""
+    if draw(st.booleans()):
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+        body = draw(chunked_bodies())
+    else:
+        head = b"HTTP/1.1 200 OK\r\n"
+        for value in draw(st.lists(numbers, min_size=1, max_size=3)):
+            head += f"Content-Length: {value}\r\n".encode()
+        body = draw(st.binary(max_size=60))
+    raw = head + b"\r\n" + body
+    cut = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=len(raw))))
+    return raw if cut is None else raw[:cut]
+
+
 def check_bounded(outcome: object, seconds: float, peak: int) -> None:
     assert seconds <= DEADLINE + SLACK, f"took {seconds:.1f}s"
     assert peak <= MEMORY_LIMIT, f"allocated {peak} bytes"
@@ -215,6 +232,14 @@ SETTINGS = settings(
 @SETTINGS
 @given(reply=replies())
 def test_any_reply_ends_cleanly_in_bounded_time_and_memory(server: RawServer, reply: bytes) -> None:
+    server.token_reply = TOKEN_REPLY
+    server.reply = reply
+    check_bounded(*call(server))
+
+
+@SETTINGS
+@given(reply=framed_replies())
+def test_any_body_framing_ends_cleanly(server: RawServer, reply: bytes) -> None:
     server.token_reply = TOKEN_REPLY
     server.reply = reply
     check_bounded(*call(server))
