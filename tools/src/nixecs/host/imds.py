@@ -147,12 +147,15 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
 def _content_length(values: list[bytes], received: int) -> int:
     """§6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT; several fields or a list are
     valid only when every value is the same; anything else is unrecoverable."""
-    numbers = {item.strip() for value in values for item in value.split(b",")}
-    if len(numbers) != 1 or _DIGITS.fullmatch(next(iter(numbers))) is None:
+    items = [item.strip() for value in values for item in value.split(b",")]
+    if not all(_DIGITS.fullmatch(item) for item in items):
         raise ImdsError("IMDS sent a bad Content-Length")
-    # Never int() thousands of digits (Python refuses more than 4300): anything longer than
-    # MAX_RESPONSE's digits is too large anyway.
-    digits = next(iter(numbers)).lstrip(b"0") or b"0"
+    # Compared as digit strings: never int() thousands of digits (Python refuses more than
+    # 4300); anything longer than MAX_RESPONSE's digits is too large anyway.
+    numbers = {item.lstrip(b"0") or b"0" for item in items}
+    if len(numbers) != 1:
+        raise ImdsError("IMDS sent contradictory Content-Lengths")
+    digits = numbers.pop()
     if len(digits) > len(str(MAX_RESPONSE)) or int(digits) > MAX_RESPONSE:
         raise ImdsError(f"IMDS announced a body larger than {MAX_RESPONSE} bytes")
     length = int(digits)
