@@ -595,8 +595,11 @@ def loads(text: str) -> HostSettings:
     try:
         value = json.loads(body)
     except ValueError as error:
-        # json's message carries line/column inside the body; the header is line 1.
+        # json's message carries line/column inside the body; the header is line 1. A
+        # 5,000-digit integer is a ValueError too (Python's int-string conversion limit).
         raise SettingsError([Issue((), E_TYPE, f"settings body is not JSON: {error}")]) from None
+    except RecursionError:
+        raise SettingsError([Issue((), E_TYPE, "settings body is nested too deeply")]) from None
     return parse_settings_object(value)
 
 
@@ -606,6 +609,8 @@ def loads_json(text: str) -> HostSettings:
         value = json.loads(text)
     except ValueError as error:
         raise SettingsError([Issue((), E_TYPE, f"settings are not JSON: {error}")]) from None
+    except RecursionError:
+        raise SettingsError([Issue((), E_TYPE, "settings are nested too deeply")]) from None
     return parse_settings_object(value)
 
 

@@ -306,7 +306,7 @@ class ImdsClient:
             if deadline is not None and deadline.remaining() <= 0:
                 raise deadline.expired(f"waiting for IMDS ({method} {path})") from None
             raise _Retryable(
-                f"no complete answer from IMDS at {self.endpoint} within {self.timeout:g}s"
+                f"no answer from IMDS at {self.endpoint} within {self.timeout:g}s (the whole request)"
             ) from None
         except OSError as error:
             reason = error.strerror or type(error).__name__
