@@ -36,12 +36,22 @@ class Deadline:
     """`seconds` from now (monotonic); `exclude()` gives back the time of a step bounded on its own."""
 
     def __init__(
-        self, command: str, seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        command: str,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        started: bool = True,
     ) -> None:
         self.command = command
         self.seconds = seconds
         self._clock = clock
-        self.end = clock() + seconds
+        # Not started: unlimited until start() (drain waits for termination first, for as
+        # long as the instance lives; its deadline counts from then).
+        self.end = clock() + seconds if started else float("inf")
+
+    def start(self) -> None:
+        self.end = self._clock() + self.seconds
 
     def remaining(self) -> float:
         return self.end - self._clock()

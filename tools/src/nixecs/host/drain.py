@@ -29,6 +29,7 @@ from ..naming import DRAIN_HOOK_NAME
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .deadline import Deadline
     from .imds import ImdsClient
 
 AGENT_METADATA_URL = "http://127.0.0.1:51678/v1/metadata"
@@ -90,7 +91,11 @@ class Drainer:
         lifecycle: Any = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        deadline: Deadline | None = None,
     ) -> None:
+        # The command's total deadline (drain timeout + 120 s): started when termination is
+        # seen, since watching for it lasts as long as the instance does.
+        self.deadline = deadline
         self.imds = imds
         self.ecs = ecs
         self.autoscaling = autoscaling
@@ -199,4 +204,6 @@ class Drainer:
         instance_id = self.imds.instance_id()
         self.log(f"watching {instance_id} (cluster {self.cluster}) for termination")
         self.wait_for_termination()
+        if self.deadline is not None:
+            self.deadline.start()
         return self.drain(instance_id)
