@@ -34,6 +34,7 @@ CODES: dict[str, str] = {
     "E113": "nixos module text does not parse as Nix",
     "E114": "two fleet subjects would share an AWS name",
     "E115": "a cluster's stack is over CloudFormation's quotas",
+    "E120": "number out of range (beyond a 64-bit integer or a double)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
