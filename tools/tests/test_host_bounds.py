@@ -16,6 +16,7 @@ import pytest
 from host_fixtures import write_rebuild_command
 from nixecs.host import boot, imds
 from test_host_imds import dripping_server
+from test_imds_fuzz import RawServer
 
 NIX = "# nixecs-userdata v1 cluster=prod group=web\n{ ... }: { }\n"
 
@@ -156,3 +157,23 @@ def test_rebuild_has_its_own_timeout_outside_the_deadline(tmp_path: Path) -> Non
     assert code == 1, err
     assert "rebuild did not finish within 1s (killed" in err
     assert seconds < 12
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nx",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-6\r\nhello!\r\n0\r\n\r\n",
+    ],
+    ids=["5000-digit-content-length", "negative-chunk"],
+)
+def test_an_invalid_imds_reply_is_exit_2_with_a_message(tmp_path: Path, reply: bytes) -> None:
+    server = RawServer()
+    server.reply = reply
+    try:
+        code, err, seconds, _ = apply_process("--imds", server.url, "--root", str(tmp_path))
+    finally:
+        server.close()
+    assert code == 2, err
+    assert "error: cannot get userdata: IMDS" in err and "internal error" not in err
+    assert seconds < 10

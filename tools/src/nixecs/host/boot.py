@@ -160,7 +160,7 @@ def run(options: dict[str, str]) -> int:
         except OSError as error:
             raise UsageError(f"cannot read {userdata_file}: {error.strerror}") from None
     else:
-        from .imds import DEFAULT_ENDPOINT, ImdsClient, ImdsError
+        from .imds import DEFAULT_ENDPOINT, ImdsClient, ImdsError, ImdsInvalid
 
         endpoint = options.get("imds", DEFAULT_ENDPOINT)
         try:
@@ -177,6 +177,9 @@ def run(options: dict[str, str]) -> int:
         source = f"{endpoint.rstrip('/')}/latest/user-data"
         try:
             data = client.userdata()
+        except ImdsInvalid as error:  # a retry would not mend it: like invalid userdata
+            log(f"error: cannot get userdata: {error}; nothing changed")
+            return EXIT_INVALID
         except (ImdsError, DeadlineExceeded) as error:
             log(f"error: cannot get userdata: {error}; nothing changed")
             return EXIT_FAILURE

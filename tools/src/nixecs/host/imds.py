@@ -43,6 +43,11 @@ class ImdsError(Exception):
         self.status = status
 
 
+class ImdsInvalid(ImdsError):
+    """The reply breaks HTTP's grammar or our bounds: no retry mends that. `apply` exits 2
+    for it, as for invalid userdata (issue 12 item 4)."""
+
+
 class _Retryable(Exception):
     pass
 
@@ -113,18 +118,18 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
         )
     lines = head.split(b"\r\n", _MAX_FIELDS + 1)
     if len(lines) > _MAX_FIELDS + 1:
-        raise ImdsError(f"IMDS sent more than {_MAX_FIELDS} header lines")
+        raise ImdsInvalid(f"IMDS sent more than {_MAX_FIELDS} header lines")
     status_match = _STATUS_LINE.fullmatch(lines[0])
     if status_match is None:
-        raise ImdsError(f"IMDS sent a malformed status line {lines[0][:40]!r}")
+        raise ImdsInvalid(f"IMDS sent a malformed status line {lines[0][:40]!r}")
     status = int(status_match.group(1))
     if status < 200:
-        raise ImdsError(f"IMDS sent an interim response (HTTP {status}) to a plain request")
+        raise ImdsInvalid(f"IMDS sent an interim response (HTTP {status}) to a plain request")
     fields: dict[bytes, list[bytes]] = {}
     for line in lines[1:]:
         field = _FIELD_LINE.fullmatch(line)
         if field is None:
-            raise ImdsError(f"IMDS sent a malformed header line {line[:40]!r}")
+            raise ImdsInvalid(f"IMDS sent a malformed header line {line[:40]!r}")
         fields.setdefault(field.group(1).lower(), []).append(field.group(2).strip(b" \t"))
     coding = fields.get(b"transfer-encoding")
     lengths = fields.get(b"content-length")
@@ -132,10 +137,10 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
         # §6.1: a sender MUST NOT send Content-Length with Transfer-Encoding; §6.3: such a
         # message "ought to be handled as an error". We decode no coding but chunked.
         if lengths is not None:
-            raise ImdsError("IMDS sent both Transfer-Encoding and Content-Length")
+            raise ImdsInvalid("IMDS sent both Transfer-Encoding and Content-Length")
         codings = [c.strip().lower() for value in coding for c in value.split(b",")]
         if codings != [b"chunked"]:
-            raise ImdsError(
+            raise ImdsInvalid(
                 f"IMDS sent an unsupported Transfer-Encoding {b', '.join(codings)[:40]!r}"
             )
         return status, _dechunk(body)
@@ -149,15 +154,15 @@ def _content_length(values: list[bytes], received: int) -> int:
     valid only when every value is the same; anything else is unrecoverable."""
     items = [item.strip() for value in values for item in value.split(b",")]
     if not all(_DIGITS.fullmatch(item) for item in items):
-        raise ImdsError("IMDS sent a bad Content-Length")
+        raise ImdsInvalid("IMDS sent a bad Content-Length")
     # Compared as digit strings: never int() thousands of digits (Python refuses more than
     # 4300); anything longer than MAX_RESPONSE's digits is too large anyway.
     numbers = {item.lstrip(b"0") or b"0" for item in items}
     if len(numbers) != 1:
-        raise ImdsError("IMDS sent contradictory Content-Lengths")
+        raise ImdsInvalid("IMDS sent contradictory Content-Lengths")
     digits = numbers.pop()
     if len(digits) > len(str(MAX_RESPONSE)) or int(digits) > MAX_RESPONSE:
-        raise ImdsError(f"IMDS announced a body larger than {MAX_RESPONSE} bytes")
+        raise ImdsInvalid(f"IMDS announced a body larger than {MAX_RESPONSE} bytes")
     length = int(digits)
     if received < length:
         raise _Retryable(f"truncated IMDS response ({received} of {length} bytes)")
@@ -170,7 +175,7 @@ def _line(data: bytes, position: int) -> tuple[bytes, int]:
     if end < 0:
         if len(data) - position <= _MAX_LINE + 1:
             raise _Retryable("truncated chunked IMDS response")
-        raise ImdsError("IMDS sent an overlong line in a chunked body")
+        raise ImdsInvalid("IMDS sent an overlong line in a chunked body")
     return data[position:end], end + 2
 
 
@@ -182,10 +187,10 @@ def _dechunk(data: bytes) -> bytes:
         line, start = _line(data, position)
         match = _CHUNK_LINE.fullmatch(line)
         if match is None:
-            raise ImdsError(f"IMDS sent a bad chunk-size line {line[:40]!r}")
+            raise ImdsInvalid(f"IMDS sent a bad chunk-size line {line[:40]!r}")
         digits = match.group(1).lstrip(b"0")
         if len(digits) > 8 or (digits and int(digits, 16) > MAX_RESPONSE):
-            raise ImdsError(f"IMDS announced a chunk larger than {MAX_RESPONSE} bytes")
+            raise ImdsInvalid(f"IMDS announced a chunk larger than {MAX_RESPONSE} bytes")
         size = int(digits, 16) if digits else 0
         if size == 0:
             break
@@ -193,7 +198,7 @@ def _dechunk(data: bytes) -> bytes:
         if len(data) < after + 2:
             raise _Retryable("truncated chunked IMDS response")
         if data[after : after + 2] != b"\r\n":
-            raise ImdsError("IMDS sent chunk data longer than its chunk-size")
+            raise ImdsInvalid("IMDS sent chunk data longer than its chunk-size")
         parts.append(data[start:after])
         position = after + 2
     # §7.1.2: the trailer section, field lines up to an empty line, then nothing more.
@@ -202,9 +207,9 @@ def _dechunk(data: bytes) -> bytes:
         if not line:
             break
         if _FIELD_LINE.fullmatch(line) is None:
-            raise ImdsError(f"IMDS sent a malformed trailer line {line[:40]!r}")
+            raise ImdsInvalid(f"IMDS sent a malformed trailer line {line[:40]!r}")
     if start != len(data):
-        raise ImdsError("IMDS sent data after the end of a chunked body")
+        raise ImdsInvalid("IMDS sent data after the end of a chunked body")
     return b"".join(parts)
 
 
@@ -299,7 +304,7 @@ class ImdsClient:
                     chunks.append(chunk)
                     received += len(chunk)
                     if received > MAX_RESPONSE:
-                        raise ImdsError(f"IMDS response larger than {MAX_RESPONSE} bytes")
+                        raise ImdsInvalid(f"IMDS response larger than {MAX_RESPONSE} bytes")
             finally:
                 connection.close()
         except TimeoutError:
