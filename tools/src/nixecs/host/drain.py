@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .imds import ImdsClient
 
 AGENT_METADATA_URL = "http://127.0.0.1:51678/v1/metadata"
+AGENT_METADATA_MAX = 64 * 1024
 TERMINATED = "Terminated"
 
 
@@ -60,8 +61,9 @@ def cluster_from_agent(url: str = AGENT_METADATA_URL, timeout: float = 2.0) -> s
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            document = json.loads(response.read())
-    except (OSError, ValueError) as error:
+            # The agent's metadata is a few hundred bytes: read a bounded amount.
+            document = json.loads(response.read(AGENT_METADATA_MAX))
+    except (OSError, ValueError, RecursionError) as error:
         raise DrainFailed(
             f"no cluster in settings and the ECS agent at {url} did not say: {error}"
         ) from None

@@ -102,6 +102,8 @@ def load_specs(
             raise SecretsFailed(f"cannot read {list_file}: {error.strerror}") from None
         except ValueError as error:
             raise SecretsInvalid(f"{list_file}: not JSON: {error}") from None
+        except RecursionError:
+            raise SecretsInvalid(f"{list_file}: not JSON: nested too deeply") from None
         else:
             sources.append((list_file, _parse(value, list_file)))
     for source, declared in sources:
