@@ -13,7 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +22,8 @@ from .. import __version__
 from ..diagnostics import OperationalFailure
 
 if TYPE_CHECKING:
+    import socket
+
     import boto3
     from botocore.config import Config
 
@@ -254,6 +256,7 @@ def probe_endpoint(url: str, seconds: float = PROBE_SECONDS) -> None:
                 f"OPTIONS * HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode()
             )
             answered = connection.recv(1)
+            _drain_answer(connection, seconds)
     except TimeoutError:
         raise OperationalFailure(
             f"--endpoint-url {url}: no answer within {seconds:g}s (is it the right address and port?)"
@@ -265,6 +268,23 @@ def probe_endpoint(url: str, seconds: float = PROBE_SECONDS) -> None:
         raise OperationalFailure(
             f"--endpoint-url {url}: the connection was closed without an HTTP answer"
         )
+
+
+def _drain_answer(connection: socket.socket, seconds: float, limit: int = 64 * 1024) -> None:
+    """Read the rest of the probe's answer (at most `limit` bytes, `seconds` in all) until the
+    server closes, as asked: hanging up on unread data makes the kernel send a reset, which
+    the server may then report as an error of its own."""
+    import time
+
+    end = time.monotonic() + seconds
+    received = 0
+    with suppress(OSError):
+        while received < limit and (left := end - time.monotonic()) > 0:
+            connection.settimeout(left)
+            chunk = connection.recv(4096)
+            if not chunk:
+                return
+            received += len(chunk)
 
 
 @contextmanager
