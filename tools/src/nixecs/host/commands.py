@@ -95,7 +95,7 @@ def apply_command(ctx: click.Context, args: tuple[str, ...]) -> None:
     """On the host, at boot: apply this instance's EC2 userdata (settings, nix or script).
 
     Options: [--imds URL] [--userdata FILE] [--root DIR] [--rebuild-command CMD]
-    [--state-dir DIR]; `nixecs apply --help` for all.
+    [--state-dir DIR] [--deadline SECONDS]; `nixecs apply --help` for all.
     """
     from .boot import main as boot_main
 
