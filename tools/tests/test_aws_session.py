@@ -38,6 +38,7 @@ def test_every_client_gets_endpoint_region_retries_and_user_agent(monkeypatch):
         assert client.meta.region_name == "eu-west-1"
         config = client.meta.config
         assert config.retries == {"mode": "adaptive", "total_max_attempts": 11}  # 10 retries
+        assert (config.connect_timeout, config.read_timeout) == (5, 60)
         assert config.user_agent_extra.startswith("nixecs/")
         assert session.client(service) is client  # one per session
     assert session.client("s3").meta.config.s3 == {"addressing_style": "path"}
@@ -69,7 +70,7 @@ def test_unreachable_endpoint_is_one_line(capsys, monkeypatch):
         capsys, ["--endpoint-url", url, "--region", "us-east-1", "secret", "get", "/x"]
     )
     assert result.code == 1
-    assert result.err == f"nixecs: error: secret /x: cannot reach {url}/\n"
+    assert result.err == f"nixecs: error: cannot reach --endpoint-url {url}: Connection refused\n"
 
 
 def test_missing_credentials_and_region_are_explained(capsys, monkeypatch, tmp_path: Path):

@@ -59,6 +59,13 @@ YAML_PIECES = [
     "groups:\n",
     "  ",
     "steps:\n",
+    # Numbers no consumer can represent (E120), none of them an internal error:
+    "9" * 5000,
+    "0x" + "f" * 5000,
+    "9" * 400 + ".5",
+    "1e400",
+    "!!int " + "9" * 30,
+    "!!float -1e999",
 ]
 
 
@@ -138,3 +145,48 @@ def test_cli_validate_never_tracebacks(
     if code == 2:
         lines = [line for line in captured.err.splitlines() if line]
         assert lines and all(DIAGNOSTIC.match(line) for line in lines), captured.err
+
+
+HUGE_NUMBERS = {
+    "5000-digit-int": "9" * 5000,
+    "negative-5000-digit-int": "-" + "9" * 5000,
+    "0x-5000-digits": "0x" + "f" * 5000,
+    "0o-5000-digits": "0o" + "7" * 5000,
+    "400-digit-float": "9" * 400 + ".5",
+    "1e400": "1e400",
+    "-1e400": "-1e400",
+    "2^63": str(2**63),
+    "tagged-int": "!!int " + "9" * 5000,
+    "tagged-float": "!!float 1e400",
+}
+
+
+@pytest.mark.parametrize("field", ["cpu: 256", "threshold: 80", "version: 1"])
+@pytest.mark.parametrize("number", HUGE_NUMBERS.values(), ids=HUGE_NUMBERS.keys())
+def test_huge_numbers_are_located_e120(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, number: str
+) -> None:
+    """Issue 12 item 5: huge numbers anywhere are a located E120, never an internal error."""
+    text = (EXAMPLES / "blog.yml").read_text(encoding="utf-8")
+    assert field in text
+    line = text[: text.index(field)].count("\n") + 1
+    start = text.index(field)
+    column = start - text.rfind("\n", 0, start) + len(field.split(":")[0]) + 2  # the value
+    path = tmp_path / "fleet.yml"
+    path.write_text(text.replace(field, f"{field.split(':')[0]}: {number}", 1), encoding="utf-8")
+    code = run(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{path}:{line}:{column}: error[E120]: " in err, err
+    assert "internal error" not in err and "Traceback" not in err
+    assert len(err) < 2000  # the number is not echoed in full
+
+
+def test_numbers_at_the_edge_of_range_load() -> None:
+    from nixecs.fleet.yaml12 import resolve_plain
+
+    assert resolve_plain(str(2**63 - 1)) == 2**63 - 1
+    assert resolve_plain(str(-(2**63))) == -(2**63)
+    assert resolve_plain("0x" + "0" * 100 + "7fffffffffffffff") == 2**63 - 1
+    assert resolve_plain("1.7976931348623157e308") == 1.7976931348623157e308
+    assert resolve_plain("0." + "0" * 400 + "1") == 0.0  # underflow is representable

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from host_fixtures import imds_fixture  # noqa: F401  (the `imds` fixture)
+from nixecs.host.deadline import Deadline, DeadlineExceeded
 from nixecs.host.imds import ImdsClient, ImdsError, _Retryable, parse_endpoint, parse_response
 from nixecs.testing.imds import ImdsEmulator
 
@@ -100,3 +103,123 @@ def test_oversized_reply_is_refused() -> None:
         client._fetch_token()
     thread.join(timeout=5)
     server.close()
+
+
+# --- malformed framing (issue 12 item 1): refused, never looped on --------------------
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"-6\r\nhello!\r\n0\r\n\r\n",  # int(b"-6", 16) == -6: once looped forever
+        b"+5\r\nhello\r\n0\r\n\r\n",
+        b" 5\r\nhello\r\n0\r\n\r\n",
+        b"0x5\r\nhello\r\n0\r\n\r\n",
+        b"5;\r\nhello\r\n0\r\n\r\n",  # an extension without a name
+        b"5\r\nhello!!\r\n0\r\n\r\n",  # data longer than its size
+        b"f" * 5000 + b"\r\n",  # 5,000 hex digits
+        b"5\r\nhello\r\n0\r\nBad Name: x\r\n\r\n",  # trailer that is not a field line
+        b"5\r\nhello\r\n0\r\n\r\nextra",  # data after the chunked body
+    ],
+    ids=[
+        "negative",
+        "plus",
+        "space",
+        "0x",
+        "empty-ext",
+        "overlong-data",
+        "huge-size",
+        "bad-trailer",
+        "after-end",
+    ],
+)
+def test_malformed_chunked_bodies_are_refused(body: bytes) -> None:
+    with pytest.raises(ImdsError):
+        parse_response(CHUNKED + body)
+
+
+def test_chunked_grammar_accepts_what_rfc9112_allows() -> None:
+    body = b'005 ; a = "q\\"x" ;b\r\nhello\r\n6;n=v\r\n world\r\n000;z\r\nX-Trailer: 1\r\n\r\n'
+    assert parse_response(CHUNKED + body) == (200, b"hello world")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Content-Length: -5\r\n",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n",  # contradictory
+        b"Content-Length: 5, 6\r\n",
+        b"Content-Length: " + b"9" * 5000 + b"\r\n",  # int() would raise ValueError
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",  # smuggling signal
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        b"Content-Length : 5\r\n",  # whitespace before the colon
+        b"no colon\r\n",
+    ],
+    ids=["negative", "two", "list", "5000-digits", "te-and-cl", "gzip", "space-colon", "no-colon"],
+)
+def test_bad_framing_fields_are_refused(fields: bytes) -> None:
+    with pytest.raises(ImdsError):
+        parse_response(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\nhello")
+
+
+def test_identical_content_lengths_are_one() -> None:
+    """RFC 9110 §8.6: a repeated identical value may be taken as one."""
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5, 005\r\n\r\nhello"
+    assert parse_response(raw) == (200, b"hello")
+
+
+# --- a server that drips (issue 12 item 2) ----------------------------------------------
+
+
+@contextlib.contextmanager
+def dripping_server(interval: float) -> Iterator[str]:
+    """Accepts, then sends a valid reply one byte every `interval` seconds (never finishing
+    within any sane per-operation timeout's reach: each recv gets a byte in time)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection, contextlib.suppress(OSError):
+                connection.recv(4096)
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + b"x" * 200:
+                    if stop.wait(interval):
+                        return
+                    connection.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_dripping_server_cannot_stretch_a_request() -> None:
+    with dripping_server(0.2) as url:
+        client = ImdsClient(url, attempts=1, timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(ImdsError, match="no answer from IMDS"):
+            client.userdata()
+        # One attempt: each recv got a byte within 0.2 s, yet the request ends at 1 s.
+        assert time.monotonic() - started < 2.0
+
+
+def test_the_command_deadline_bounds_retries_and_backoff() -> None:
+    with dripping_server(0.2) as url:
+        client = ImdsClient(
+            url, attempts=50, backoff=0.5, timeout=1.0, deadline=Deadline("apply", 2.5)
+        )
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=r"2.5s deadline of `apply` ran out while"):
+            client.userdata()
+        assert time.monotonic() - started < 3.5

@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "E117": "ECS refuses this attribute or tag value",
     "E118": "not a variable the ECS agent reads",
     "E119": "agent variable already set by a typed key or the host",
+    "E120": "number out of range (beyond a 64-bit integer or a double)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",

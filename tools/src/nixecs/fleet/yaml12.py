@@ -59,6 +59,45 @@ _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 
 
+# Every number of a fleet ends up in Nix (64-bit signed integers, IEEE doubles), JSON or a
+# CloudFormation template: an integer beyond 64 bits or a float beyond a double is E120, found
+# before Python converts it (int() refuses more than 4300 decimal digits with a ValueError).
+INT_MAX = 2**63 - 1
+_MAX_DIGITS = {10: 19, 16: 16, 8: 21}
+
+
+class NumberOutOfRange(ValueError):
+    """A well-formed number that no consumer of the fleet can represent (E120)."""
+
+
+def parse_int(text: str) -> int:
+    """A YAML 1.2 core-schema integer (decimal, 0o, 0x), bounded to 64 bits."""
+    if text.startswith(("0o", "0x")):
+        base, digits, sign = (8 if text[1] == "o" else 16), text[2:], 1
+    else:
+        base, sign = 10, -1 if text.startswith("-") else 1
+        digits = text.lstrip("+-")
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_DIGITS[base]:
+        raise NumberOutOfRange(f"integer {_preview(text)} is out of range (at most {INT_MAX})")
+    value = sign * int(significant or "0", base)
+    if not -INT_MAX - 1 <= value <= INT_MAX:
+        raise NumberOutOfRange(f"integer {_preview(text)} is out of range (at most {INT_MAX})")
+    return value
+
+
+def parse_float(text: str) -> float:
+    """A finite float literal must stay finite: `1e400` would silently become infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise NumberOutOfRange(f"number {_preview(text)} is out of range (beyond a double)")
+    return value
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:12]}…({len(text)} characters)"
+
+
 def resolve_plain(text: str) -> object:
     """An untagged plain scalar under the YAML 1.2 core schema
     (https://yaml.org/spec/1.2.2/#1032-tag-resolution): `no` and `yes` stay strings,
@@ -74,11 +113,7 @@ def resolve_plain(text: str) -> object:
         return text
     if first in "-+.0123456789":
         if _INT_RE.fullmatch(text):
-            if text.startswith("0o"):
-                return int(text[2:], 8)
-            if text.startswith("0x"):
-                return int(text[2:], 16)
-            return int(text, 10)
+            return parse_int(text)
         if _FLOAT_RE.fullmatch(text):
             lowered = text.lower().lstrip("+")
             if lowered == ".inf":
@@ -87,7 +122,7 @@ def resolve_plain(text: str) -> object:
                 return -math.inf
             if lowered == ".nan":
                 return math.nan
-            return float(text)
+            return parse_float(text)
     return text
 
 
@@ -233,6 +268,14 @@ class Document:
 
 
 def _construct_scalar(node: yaml.ScalarNode) -> object:
+    try:
+        return _construct_scalar_unchecked(node)
+    except NumberOutOfRange as error:
+        mark = node.start_mark
+        raise YamlError(str(error), mark.line + 1, mark.column + 1, "E120") from None
+
+
+def _construct_scalar_unchecked(node: yaml.ScalarNode) -> object:
     tag, text = node.tag, node.value
     if tag == PLAIN:
         return resolve_plain(text)
@@ -255,11 +298,11 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
         )
     if tag == INT:
         try:
-            if text.startswith("0o"):
-                return int(text[2:], 8)
-            if text.startswith("0x"):
-                return int(text[2:], 16)
-            return int(text, 10)
+            if _INT_RE.fullmatch(text) is None:
+                raise ValueError(text)
+            return parse_int(text)
+        except NumberOutOfRange:
+            raise
         except ValueError:
             raise YamlError(
                 f"{text!r} is not an integer", node.start_mark.line + 1, node.start_mark.column + 1
@@ -273,7 +316,9 @@ def _construct_scalar(node: yaml.ScalarNode) -> object:
         if lowered == ".nan":
             return math.nan
         try:
-            return float(text)
+            return parse_float(text)
+        except NumberOutOfRange:
+            raise
         except ValueError:
             raise YamlError(
                 f"{text!r} is not a number", node.start_mark.line + 1, node.start_mark.column + 1

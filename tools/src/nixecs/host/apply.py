@@ -30,9 +30,11 @@ from ..settings import NAME_RE, SettingsError, agent_environment, format_env_fil
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
 
     from ..settings import HostSettings
+    from .deadline import Deadline
 
 DEFAULT_REBUILD_COMMAND = "nixos-rebuild switch"
 STATE_VERSION = 1
@@ -187,7 +189,13 @@ class Applier:
         log: Callable[[str], None] = lambda line: None,
         clock: Callable[[], float] = time.time,
         lock_wait: float = LOCK_WAIT_SECONDS,
+        deadline: Deadline | None = None,
+        rebuild_timeout: float | None = None,
     ) -> None:
+        # A script runs within what remains of `deadline`; a rebuild within rebuild_timeout,
+        # and its time is not counted against `deadline` (docs/host.md, "Bounds").
+        self.deadline = deadline
+        self.rebuild_timeout = rebuild_timeout
         self.layout = layout
         # None: nix userdata is refused (a re-rooted run must not switch the real system).
         self.rebuild_command = rebuild_command
@@ -322,16 +330,41 @@ class Applier:
             raise ApplyFailed(f"empty {what} command")
         env = {**os.environ, **extra_env}
         self.log(f"running {what}: {argv[0] if command is None else command}")
+        if what == "rebuild":
+            timeout = self.rebuild_timeout
+        elif self.deadline is not None:
+            left = self.deadline.remaining()
+            if left <= 0:
+                raise ApplyFailed(str(self.deadline.expired(f"about to run the {what}")))
+            timeout = left
+        else:
+            timeout = None
+        started = time.monotonic()
         try:
-            # Output goes straight to our stderr, i.e. the journal; nothing is captured.
-            completed = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=2, env=env, check=False
+            # Output goes straight to our stderr, i.e. the journal; nothing is captured. A
+            # session of its own, so that a timeout kills the whole process group.
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=2, env=env, start_new_session=True
             )
         except OSError as error:
             raise ApplyFailed(f"cannot run {what} command {argv[0]!r}: {error.strerror}") from None
-        if completed.returncode != 0:
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            if what != "rebuild" and self.deadline is not None:
+                raise ApplyFailed(
+                    f"{self.deadline.expired(f'running the {what}')} (killed; not recorded, the next run retries)"
+                ) from None
             raise ApplyFailed(
-                f"{what} failed with exit status {completed.returncode}; not recorded, the next run retries"
+                f"{what} did not finish within {timeout:g}s (killed; not recorded, the next run retries)"
+            ) from None
+        finally:
+            if what == "rebuild" and self.deadline is not None:
+                self.deadline.exclude(time.monotonic() - started)
+        if returncode != 0:
+            raise ApplyFailed(
+                f"{what} failed with exit status {returncode}; not recorded, the next run retries"
             )
 
     def _now(self) -> str:
@@ -347,6 +380,22 @@ class Applier:
             0o600,
             root=self.layout.root,
         )
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the step's process group, SIGKILL after 10 s; then reap it."""
+    import contextlib
+    import signal
+    import subprocess
+
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _read_or_none(path: str) -> bytes | None:

@@ -18,10 +18,14 @@ import sys
 EXIT_OK = 0  # the same values as nixecs.diagnostics, which imports dataclasses
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
+# --userdata FILE is read up to the bound of an IMDS reply (imds.MAX_RESPONSE; a test keeps
+# the two equal): /dev/zero must not fill the memory. Gzip is bounded by formats.MAX_INFLATED.
+MAX_INPUT = 2 * 1024 * 1024
 
 USAGE = """\
 usage: nixecs apply [--imds URL] [--userdata FILE] [--root DIR] [--rebuild-command CMD]
                     [--run-scripts] [--state-dir DIR] [--attempts N] [--backoff SECONDS] [--timeout SECONDS]
+                    [--deadline SECONDS] [--rebuild-timeout SECONDS]
 
 Apply this instance's EC2 userdata (settings, nix or script) at boot.
 
@@ -34,7 +38,11 @@ Apply this instance's EC2 userdata (settings, nix or script) at boot.
   --state-dir DIR         where the applied state lives (default /var/lib/nixecs, re-rooted)
   --attempts N            IMDS attempts before giving up (default 6)
   --backoff SECONDS       first retry delay, doubled each retry up to 4s (default 0.25)
-  --timeout SECONDS       per-request IMDS timeout (default 2)
+  --timeout SECONDS       IMDS timeout per request as a whole: connect, send, every read (default 2)
+  --deadline SECONDS      total time for everything but a nix rebuild, script userdata included;
+                          then exit 1 naming the step (default 120)
+  --rebuild-timeout SECONDS
+                          time for the nix rebuild, then it is killed (default 1800)
 
 exit status: 0 applied or nothing to do, 1 operational failure, 2 invalid userdata or usage
 """
@@ -50,6 +58,8 @@ _VALUE_OPTIONS = frozenset(
         "--attempts",
         "--backoff",
         "--timeout",
+        "--deadline",
+        "--rebuild-timeout",
     }
 )
 
@@ -105,12 +115,27 @@ def _number(options: dict[str, str], name: str, default: float, integer: bool = 
     return value
 
 
+def read_bounded(path: str) -> bytes:
+    """At most MAX_INPUT bytes of `path` ("-": stdin); UsageError when there is more."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT + 1)
+    else:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_INPUT + 1)
+    if len(data) > MAX_INPUT:
+        raise UsageError(f"{path} is larger than {MAX_INPUT} bytes: not userdata")
+    return data
+
+
 def run(options: dict[str, str]) -> int:
     from .apply import DEFAULT_REBUILD_COMMAND, Applier, ApplyFailed, ApplyInvalid, Layout
+    from .deadline import APPLY_SECONDS, REBUILD_SECONDS, Deadline, DeadlineExceeded
 
     attempts = int(_number(options, "attempts", 6, integer=True))
     backoff = _number(options, "backoff", 0.25)
     timeout = _number(options, "timeout", 2.0)
+    deadline = Deadline("nixecs apply", _number(options, "deadline", APPLY_SECONDS))
+    rebuild_timeout = _number(options, "rebuild-timeout", REBUILD_SECONDS)
     root = options.get("root", "/")
     layout = Layout(root, options.get("state-dir"))
     # Re-rooted runs (tests, `make demo`) must not switch or script the real machine: nix
@@ -123,33 +148,39 @@ def run(options: dict[str, str]) -> int:
         ),
         run_scripts=not rerooted or "run-scripts" in options,
         log=log,
+        deadline=deadline,
+        rebuild_timeout=rebuild_timeout,
     )
 
     userdata_file = options.get("userdata")
     if userdata_file is not None:
         source = userdata_file
         try:
-            if userdata_file == "-":
-                data: bytes | None = sys.stdin.buffer.read()
-            else:
-                with open(userdata_file, "rb") as handle:
-                    data = handle.read()
+            data: bytes | None = read_bounded(userdata_file)
         except OSError as error:
             raise UsageError(f"cannot read {userdata_file}: {error.strerror}") from None
     else:
-        from .imds import DEFAULT_ENDPOINT, ImdsClient, ImdsError
+        from .imds import DEFAULT_ENDPOINT, ImdsClient, ImdsError, ImdsInvalid
 
         endpoint = options.get("imds", DEFAULT_ENDPOINT)
         try:
             client = ImdsClient(
-                endpoint, attempts=attempts, backoff=backoff, timeout=timeout, log=log
+                endpoint,
+                attempts=attempts,
+                backoff=backoff,
+                timeout=timeout,
+                log=log,
+                deadline=deadline,
             )
         except ValueError as error:
             raise UsageError(str(error)) from None
         source = f"{endpoint.rstrip('/')}/latest/user-data"
         try:
             data = client.userdata()
-        except ImdsError as error:
+        except ImdsInvalid as error:  # a retry would not mend it: like invalid userdata
+            log(f"error: cannot get userdata: {error}; nothing changed")
+            return EXIT_INVALID
+        except (ImdsError, DeadlineExceeded) as error:
             log(f"error: cannot get userdata: {error}; nothing changed")
             return EXIT_FAILURE
 

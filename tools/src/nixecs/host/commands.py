@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..diagnostics import EXIT_INVALID, OperationalFailure
+from .deadline import DRAIN_EXTRA_SECONDS, SECRETS_SECONDS, Deadline, DeadlineExceeded
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -32,18 +33,35 @@ def _logger(prefix: str) -> Callable[[str], None]:
     return log
 
 
-def _session(g: Globals, imds_url: str) -> Session:
-    """AWS session whose region is --region/AWS_REGION, AWS_DEFAULT_REGION, else IMDS's."""
-    from ..aws.session import Session
+def _session(g: Globals, imds_url: str, deadline: Deadline) -> Session:
+    """AWS session whose region is --region/AWS_REGION, AWS_DEFAULT_REGION, else IMDS's;
+    with the host commands' call budget, every call held to `deadline`."""
+    from ..aws.session import HOST, Session
     from .imds import ImdsClient, ImdsError
 
     region = g.region or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         try:
-            region = ImdsClient(imds_url).region()
+            region = ImdsClient(imds_url, deadline=deadline).region()
         except (ImdsError, ValueError) as error:
             raise OperationalFailure(f"no region given and none from IMDS: {error}") from None
-    return Session(region=region, profile=g.profile, endpoint_url=g.endpoint_url)
+    return Session(
+        region=region,
+        profile=g.profile,
+        endpoint_url=g.endpoint_url,
+        budget=HOST,
+        deadline=deadline,
+    )
+
+
+def _deadline_option(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--deadline",
+        "deadline_seconds",
+        type=click.FloatRange(min=0, max=86400),
+        default=None,
+        help=f"Total seconds for the whole command, then exit 1 naming the step [default: {default}].",
+    )
 
 
 @contextmanager
@@ -77,7 +95,7 @@ def apply_command(ctx: click.Context, args: tuple[str, ...]) -> None:
     """On the host, at boot: apply this instance's EC2 userdata (settings, nix or script).
 
     Options: [--imds URL] [--userdata FILE] [--root DIR] [--rebuild-command CMD]
-    [--state-dir DIR]; `nixecs apply --help` for all.
+    [--state-dir DIR] [--deadline SECONDS]; `nixecs apply --help` for all.
     """
     from .boot import main as boot_main
 
@@ -108,9 +126,15 @@ def secrets_group() -> None:
     show_default=True,
     help="IMDS endpoint (for the region when none is given).",
 )
+@_deadline_option(f"{SECRETS_SECONDS:g}")
 @click.pass_obj
 def secrets_fetch(
-    g: Globals, root: str, list_file: str | None, settings_file: str | None, imds_url: str
+    g: Globals,
+    root: str,
+    list_file: str | None,
+    settings_file: str | None,
+    imds_url: str,
+    deadline_seconds: float | None,
 ) -> None:
     """Fetch the declared secrets (GetParameters, 10 per call) into /run/nixecs/secrets/<name>."""
     from ..aws.session import aws_errors
@@ -135,12 +159,18 @@ def secrets_fetch(
         if not specs:
             log("no secrets declared: nothing to fetch")
             return
-        session = _session(g, imds_url)
+        deadline = Deadline(
+            "nixecs secrets fetch",
+            SECRETS_SECONDS if deadline_seconds is None else deadline_seconds,
+        )
+        session = _session(g, imds_url, deadline)
         with (
             _unreadable_responses(session, "fetching secrets"),
             aws_errors(session, "fetching secrets"),
         ):
             written = fetch_secrets(specs, session.client("ssm"), SecretWriter(root, log), log)
+    except DeadlineExceeded as error:
+        raise OperationalFailure(str(error)) from None
     except SecretsInvalid as error:
         click.echo(f"nixecs: error: {error}", err=True)
         raise click.exceptions.Exit(EXIT_INVALID) from None
@@ -173,6 +203,7 @@ def secrets_fetch(
 @click.option(
     "--cluster", help="ECS cluster [default: from the settings, else the local ECS agent]."
 )
+@_deadline_option(f"the drain timeout + {DRAIN_EXTRA_SECONDS:g}, counted from termination")
 @click.pass_obj
 def drain_command(
     g: Globals,
@@ -181,6 +212,7 @@ def drain_command(
     poll: float,
     settings_file: str,
     cluster: str | None,
+    deadline_seconds: float | None,
 ) -> None:
     """On the host: on Auto Scaling termination, drain this container instance, then
     complete the lifecycle action (hook nixecs-drain) with CONTINUE."""
@@ -212,7 +244,13 @@ def drain_command(
             return
         cluster = cluster or settings_cluster or cluster_from_agent()
         timeout = duration_seconds(timeout_text or settings_timeout or "15m")
-        session = _session(g, imds_url)
+        deadline = Deadline(
+            "nixecs drain",
+            timeout + DRAIN_EXTRA_SECONDS if deadline_seconds is None else deadline_seconds,
+            started=False,
+        )
+        imds.deadline = deadline
+        session = _session(g, imds_url, deadline)
         with _unreadable_responses(session, "draining"), aws_errors(session, "draining"):
             drainer = Drainer(
                 imds,
@@ -222,9 +260,10 @@ def drain_command(
                 timeout=timeout,
                 poll=poll,
                 log=log,
+                deadline=deadline,
             )
             outcome = drainer.run()
-    except (DrainFailed, ImdsError) as error:
+    except (DrainFailed, ImdsError, DeadlineExceeded) as error:
         raise OperationalFailure(str(error)) from None
     log(outcome)
 

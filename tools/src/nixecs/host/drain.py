@@ -29,9 +29,11 @@ from ..naming import DRAIN_HOOK_NAME
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .deadline import Deadline
     from .imds import ImdsClient
 
 AGENT_METADATA_URL = "http://127.0.0.1:51678/v1/metadata"
+AGENT_METADATA_MAX = 64 * 1024
 TERMINATED = "Terminated"
 # Auto Scaling's refusal when no lifecycle action waits for the instance (see _complete).
 NO_ACTIVE_ACTION = "No active Lifecycle Action found"
@@ -61,8 +63,9 @@ def cluster_from_agent(url: str = AGENT_METADATA_URL, timeout: float = 2.0) -> s
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            document = json.loads(response.read())
-    except (OSError, ValueError) as error:
+            # The agent's metadata is a few hundred bytes: read a bounded amount.
+            document = json.loads(response.read(AGENT_METADATA_MAX))
+    except (OSError, ValueError, RecursionError) as error:
         raise DrainFailed(
             f"no cluster in settings and the ECS agent at {url} did not say: {error}"
         ) from None
@@ -92,7 +95,11 @@ class Drainer:
         lifecycle: Any = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        deadline: Deadline | None = None,
     ) -> None:
+        # The command's total deadline (drain timeout + 120 s): started when termination is
+        # seen, since watching for it lasts as long as the instance does.
+        self.deadline = deadline
         self.imds = imds
         self.ecs = ecs
         self.autoscaling = autoscaling
@@ -236,4 +243,6 @@ class Drainer:
         instance_id = self.imds.instance_id()
         self.log(f"watching {instance_id} (cluster {self.cluster}) for termination")
         self.wait_for_termination()
+        if self.deadline is not None:
+            self.deadline.start()
         return self.drain(instance_id)

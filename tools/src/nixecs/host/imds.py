@@ -19,11 +19,14 @@ tokens). 404 is an answer (`None`), not an error: e.g. an instance without userd
 from __future__ import annotations
 
 import _socket
+import re
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .deadline import Deadline
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 TOKEN_TTL_SECONDS = 21600
@@ -38,6 +41,11 @@ class ImdsError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ImdsInvalid(ImdsError):
+    """The reply breaks HTTP's grammar or our bounds: no retry mends that. `apply` exits 2
+    for it, as for invalid userdata (issue 12 item 4)."""
 
 
 class _Retryable(Exception):
@@ -65,8 +73,42 @@ def parse_endpoint(url: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+# The response grammar of RFC 9112 (HTTP/1.1, https://www.rfc-editor.org/rfc/rfc9112), as
+# regular expressions over bytes; anything else is refused, never guessed at:
+#   §4    status-line = HTTP-version SP status-code SP [ reason-phrase ]; status-code = 3DIGIT
+#         (RFC 9110 §15: 100..599)
+#   §5    field-line = field-name ":" OWS field-value OWS; field-name = token, no whitespace
+#         before the colon; RFC 9110 §5.5: a value with CR, LF or NUL is invalid
+#   §7.1  chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; chunk-size = 1*HEXDIG
+#         (so never a sign: `int(b"-6", 16)` is -6, and a negative size once looped forever)
+#   §7.1.1 chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+#         name a token, value a token or quoted-string
+#   §7.1.2 last-chunk = 1*("0") [ chunk-ext ] CRLF, then trailer-section = *( field-line CRLF ),
+#         then CRLF
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
+# Linear on purpose: OWS is stripped in Python, as a regex would backtrack over it.
+_FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):([^\r\n\x00]*)")
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*"
+    + _TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN
+    + rb"|"
+    + _QUOTED
+    + rb"))?)*"
+)
+_DIGITS = re.compile(rb"[0-9]+")
+# A chunk-size line or a trailer line longer than this, or more header lines than this
+# (http.client's own limit), is not IMDS talking.
+_MAX_LINE = 4096
+_MAX_FIELDS = 100
+
+
 def parse_response(raw: bytes) -> tuple[int, bytes]:
-    """An HTTP/1.x response read to EOF → (status, body). _Retryable when torn."""
+    """An HTTP/1.x response read to EOF → (status, body). _Retryable when torn; ImdsError when
+    it breaks the grammar (RFC 9112), which a retry would not mend."""
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
         raise _Retryable(
@@ -74,63 +116,114 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
             if raw
             else "IMDS closed the connection without a response"
         )
-    lines = head.split(b"\r\n")
-    status_line = lines[0].split(None, 2)
-    if (
-        len(status_line) < 2
-        or not status_line[0].startswith(b"HTTP/1.")
-        or not status_line[1].isdigit()
-    ):
-        raise ImdsError(f"IMDS sent a malformed status line {lines[0][:40]!r}")
-    status = int(status_line[1])
-    headers: dict[bytes, bytes] = {}
+    lines = head.split(b"\r\n", _MAX_FIELDS + 1)
+    if len(lines) > _MAX_FIELDS + 1:
+        raise ImdsInvalid(f"IMDS sent more than {_MAX_FIELDS} header lines")
+    status_match = _STATUS_LINE.fullmatch(lines[0])
+    if status_match is None:
+        raise ImdsInvalid(f"IMDS sent a malformed status line {lines[0][:40]!r}")
+    status = int(status_match.group(1))
+    if status < 200:
+        raise ImdsInvalid(f"IMDS sent an interim response (HTTP {status}) to a plain request")
+    fields: dict[bytes, list[bytes]] = {}
     for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if colon:
-            headers[name.strip().lower()] = value.strip()
-    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        field = _FIELD_LINE.fullmatch(line)
+        if field is None:
+            raise ImdsInvalid(f"IMDS sent a malformed header line {line[:40]!r}")
+        fields.setdefault(field.group(1).lower(), []).append(field.group(2).strip(b" \t"))
+    coding = fields.get(b"transfer-encoding")
+    lengths = fields.get(b"content-length")
+    if coding is not None:
+        # §6.1: a sender MUST NOT send Content-Length with Transfer-Encoding; §6.3: such a
+        # message "ought to be handled as an error". We decode no coding but chunked.
+        if lengths is not None:
+            raise ImdsInvalid("IMDS sent both Transfer-Encoding and Content-Length")
+        codings = [c.strip().lower() for value in coding for c in value.split(b",")]
+        if codings != [b"chunked"]:
+            raise ImdsInvalid(
+                f"IMDS sent an unsupported Transfer-Encoding {b', '.join(codings)[:40]!r}"
+            )
         return status, _dechunk(body)
-    length_text = headers.get(b"content-length")
-    if length_text is not None:
-        if not length_text.isdigit():
-            raise ImdsError("IMDS sent a bad Content-Length")
-        length = int(length_text)
-        if len(body) < length:
-            raise _Retryable(f"truncated IMDS response ({len(body)} of {length} bytes)")
-        body = body[:length]
-    return status, body
+    if lengths is not None:
+        return status, body[: _content_length(lengths, len(body))]
+    return status, body  # §6.3 rule 8: the body runs to the end of the connection
+
+
+def _content_length(values: list[bytes], received: int) -> int:
+    """§6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT; several fields or a list are
+    valid only when every value is the same; anything else is unrecoverable."""
+    items = [item.strip() for value in values for item in value.split(b",")]
+    if not all(_DIGITS.fullmatch(item) for item in items):
+        raise ImdsInvalid("IMDS sent a bad Content-Length")
+    # Compared as digit strings: never int() thousands of digits (Python refuses more than
+    # 4300); anything longer than MAX_RESPONSE's digits is too large anyway.
+    numbers = {item.lstrip(b"0") or b"0" for item in items}
+    if len(numbers) != 1:
+        raise ImdsInvalid("IMDS sent contradictory Content-Lengths")
+    digits = numbers.pop()
+    if len(digits) > len(str(MAX_RESPONSE)) or int(digits) > MAX_RESPONSE:
+        raise ImdsInvalid(f"IMDS announced a body larger than {MAX_RESPONSE} bytes")
+    length = int(digits)
+    if received < length:
+        raise _Retryable(f"truncated IMDS response ({received} of {length} bytes)")
+    return length
+
+
+def _line(data: bytes, position: int) -> tuple[bytes, int]:
+    """The line at `position` (without CRLF) and the position after it."""
+    end = data.find(b"\r\n", position, position + _MAX_LINE + 2)
+    if end < 0:
+        if len(data) - position <= _MAX_LINE + 1:
+            raise _Retryable("truncated chunked IMDS response")
+        raise ImdsInvalid("IMDS sent an overlong line in a chunked body")
+    return data[position:end], end + 2
 
 
 def _dechunk(data: bytes) -> bytes:
+    """RFC 9112 §7.1: every step moves forward, every size is bounded, every CRLF checked."""
     parts: list[bytes] = []
     position = 0
     while True:
-        end = data.find(b"\r\n", position)
-        if end < 0:
-            raise _Retryable("truncated chunked IMDS response")
-        size_text = data[position:end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise ImdsError("IMDS sent a bad chunk size") from None
+        line, start = _line(data, position)
+        match = _CHUNK_LINE.fullmatch(line)
+        if match is None:
+            raise ImdsInvalid(f"IMDS sent a bad chunk-size line {line[:40]!r}")
+        digits = match.group(1).lstrip(b"0")
+        if len(digits) > 8 or (digits and int(digits, 16) > MAX_RESPONSE):
+            raise ImdsInvalid(f"IMDS announced a chunk larger than {MAX_RESPONSE} bytes")
+        size = int(digits, 16) if digits else 0
         if size == 0:
-            return b"".join(parts)
-        start = end + 2
-        if len(data) < start + size:
+            break
+        after = start + size
+        if len(data) < after + 2:
             raise _Retryable("truncated chunked IMDS response")
-        parts.append(data[start : start + size])
-        position = start + size + 2
+        if data[after : after + 2] != b"\r\n":
+            raise ImdsInvalid("IMDS sent chunk data longer than its chunk-size")
+        parts.append(data[start:after])
+        position = after + 2
+    # §7.1.2: the trailer section, field lines up to an empty line, then nothing more.
+    while True:
+        line, start = _line(data, start)
+        if not line:
+            break
+        if _FIELD_LINE.fullmatch(line) is None:
+            raise ImdsInvalid(f"IMDS sent a malformed trailer line {line[:40]!r}")
+    if start != len(data):
+        raise ImdsInvalid("IMDS sent data after the end of a chunked body")
+    return b"".join(parts)
 
 
-def _connect(host: str, port: int, timeout: float) -> _socket.socket:
-    """socket.create_connection, on the C module: every address in turn, the last error."""
+def _connect(host: str, port: int, time_left: Callable[[], float]) -> _socket.socket:
+    """socket.create_connection, on the C module: every address in turn, the last error;
+    each connect waits at most what `time_left()` gives."""
     error: OSError | None = None
     # bytes, not str: a str host is IDNA-encoded, which imports unicodedata and stringprep.
+    # getaddrinfo itself cannot be bounded; IMDS is an address literal, so it does not block.
     name = host.encode("ascii")
     for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
         connection = _socket.socket(family, kind, proto)
         try:
-            connection.settimeout(timeout)
+            connection.settimeout(time_left())
             connection.connect(address)
             return connection
         except OSError as problem:
@@ -140,7 +233,11 @@ def _connect(host: str, port: int, timeout: float) -> _socket.socket:
 
 
 class ImdsClient:
-    """IMDSv2 over plain HTTP; every public call retries within its bounds."""
+    """IMDSv2 over plain HTTP; every public call retries within its bounds.
+
+    `timeout` bounds each request as a whole (connect, send and every read: a server that
+    drips one byte a second cannot stretch it); `deadline`, when given, bounds everything,
+    retries and backoff included, and raises DeadlineExceeded when it runs out."""
 
     def __init__(
         self,
@@ -152,6 +249,7 @@ class ImdsClient:
         timeout: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.host, self.port = parse_endpoint(endpoint)
@@ -159,6 +257,7 @@ class ImdsClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.timeout = timeout
+        self.deadline = deadline
         self._sleep = sleep
         self._log = log
         self._token: str | None = None
@@ -179,23 +278,40 @@ class ImdsClient:
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
         chunks: list[bytes] = []
         received = 0
+        monotonic = time.monotonic
+        request_end = monotonic() + self.timeout
+        deadline = self.deadline
+
+        def time_left() -> float:
+            """What remains of this request and of the command; TimeoutError when nothing."""
+            left = request_end - monotonic()
+            if deadline is not None:
+                left = min(left, deadline.remaining())
+            if left <= 0:
+                raise TimeoutError
+            return left
+
         try:
-            connection = _connect(self.host, self.port, self.timeout)
+            connection = _connect(self.host, self.port, time_left)
             try:
+                connection.settimeout(time_left())
                 connection.sendall(request)
                 while True:
+                    connection.settimeout(time_left())
                     chunk = connection.recv(65536)
                     if not chunk:
                         break
                     chunks.append(chunk)
                     received += len(chunk)
                     if received > MAX_RESPONSE:
-                        raise ImdsError(f"IMDS response larger than {MAX_RESPONSE} bytes")
+                        raise ImdsInvalid(f"IMDS response larger than {MAX_RESPONSE} bytes")
             finally:
                 connection.close()
         except TimeoutError:
+            if deadline is not None and deadline.remaining() <= 0:
+                raise deadline.expired(f"waiting for IMDS ({method} {path})") from None
             raise _Retryable(
-                f"no answer from IMDS at {self.endpoint} within {self.timeout:g}s"
+                f"no answer from IMDS at {self.endpoint} within {self.timeout:g}s (the whole request)"
             ) from None
         except OSError as error:
             reason = error.strerror or type(error).__name__
@@ -245,6 +361,8 @@ class ImdsClient:
             except _Retryable as problem:
                 if attempt == self.attempts:
                     raise ImdsError(f"{problem} (gave up after {self.attempts} attempts)") from None
+                if self.deadline is not None and self.deadline.remaining() <= delay:
+                    raise self.deadline.expired(f"retrying IMDS {path} ({problem})") from None
                 if self._log is not None:
                     self._log(
                         f"{problem}; retrying in {delay:g}s (attempt {attempt}/{self.attempts})"
