@@ -237,6 +237,28 @@ def deploy(
     "--no-rollback", is_flag=True, help="Do not roll back automatically when the refresh fails."
 )
 @click.option(
+    "--protected",
+    type=click.Choice(["refresh", "ignore", "wait"]),
+    default="refresh",
+    show_default=True,
+    help="Instances protected from scale-in (running tasks): replace them (managed draining "
+    "moves their tasks), leave them, or wait (AWS fails the refresh after an hour).",
+)
+@click.option(
+    "--standby",
+    type=click.Choice(["ignore", "terminate", "wait"]),
+    default="ignore",
+    show_default=True,
+    help="Instances in Standby: leave them, replace them, or wait (fails after an hour).",
+)
+@click.option(
+    "--rollback-alarm",
+    "rollback_alarms",
+    multiple=True,
+    metavar="ALARM",
+    help="Fail (and roll back) the refresh when this CloudWatch alarm fires (repeatable).",
+)
+@click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Follow the refresh until it ends."
 )
 @click.pass_obj
@@ -248,12 +270,15 @@ def roll(
     checkpoint_delay: int,
     warmup: int | None,
     no_rollback: bool,
+    protected: str,
+    standby: str,
+    rollback_alarms: tuple[str, ...],
     wait: bool,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
     cancelled or rolls back."""
-    from .roll import RollOptions, parse_checkpoints
+    from .roll import PROTECTED_CHOICES, STANDBY_CHOICES, RollOptions, parse_checkpoints
     from .roll import roll as run_roll
     from .session import Session, poll_interval
 
@@ -270,6 +295,9 @@ def roll(
         checkpoint_delay=checkpoint_delay,
         rollback=not no_rollback,
         instance_warmup=warmup,
+        protected=PROTECTED_CHOICES[protected],
+        standby=STANDBY_CHOICES[standby],
+        rollback_alarms=tuple(rollback_alarms),
     )
     session = Session.from_globals(g)
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
