@@ -315,6 +315,65 @@ def roll(
     return 0 if result.ok else 1
 
 
+# --- destroy ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("clusters", nargs=-1, metavar="[CLUSTER]...")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(1),
+    default=1800,
+    show_default=True,
+    help="Seconds to wait for tasks to stop and instances to terminate, per cluster.",
+)
+@click.pass_obj
+def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> int:
+    """Tear down each CLUSTER's stack without hanging: services to zero and deleted,
+    scale-in protection removed, groups to zero, capacity providers detached, then the
+    stack. Safe to rerun after any failure: it resumes. Always also deletes nixecs stacks
+    left in REVIEW_IN_PROGRESS (a declined first deploy); with no CLUSTER, only that."""
+    from .. import naming
+    from .destroy import destroy_cluster, stacks_in_review
+    from .session import Session, aws_errors, poll_interval
+
+    session = Session.from_globals(g)
+    with aws_errors(session, "destroy"):
+        reviews = [
+            s for s in stacks_in_review(session) if s not in map(naming.stack_name, clusters)
+        ]
+    targets = [naming.stack_name(c) for c in clusters] + reviews
+    if not targets:
+        _say("nothing to destroy")
+        if g.json:
+            _emit_json({"region": session.region_name(), "clusters": []})
+        return 0
+    if not yes:
+        _say(f"This deletes, in {session.region_name()}: {', '.join(targets)}")
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to confirm on: pass --yes")
+        if not click.confirm("Destroy them?", default=False, err=True):
+            raise click.exceptions.Abort()
+    prefix = naming.stack_name("")
+    names = list(clusters) + [s[len(prefix) :] for s in reviews]
+    results = []
+    for cluster in names:
+        _say(f"{naming.stack_name(cluster)}: destroying")
+        result = destroy_cluster(
+            session, cluster, say=_say, poll=poll_interval(5.0), timeout=float(timeout)
+        )
+        results.append(result)
+        if not g.json:
+            click.echo(
+                f"{result.stack}: "
+                + ("destroyed" if result.outcome == "destroyed" else "does not exist")
+            )
+    if g.json:
+        _emit_json({"region": session.region_name(), "clusters": [r.to_json() for r in results]})
+    return 0
+
+
 # --- status ----------------------------------------------------------------------------------
 
 
@@ -456,5 +515,5 @@ def secret_rm(g: Globals, name: str) -> int:
 
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
-    for command in (ami, deploy, roll, status, secret):
+    for command in (ami, deploy, roll, status, destroy, secret):
         cli.add_command(command)
