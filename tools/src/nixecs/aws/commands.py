@@ -108,6 +108,11 @@ def ami_publish(
 )
 @click.option("--yes", "-y", is_flag=True, help="Execute change sets without asking.")
 @click.option(
+    "--plan",
+    is_flag=True,
+    help="Only show what would change: make the change sets, show them, delete them (exit 0).",
+)
+@click.option(
     "--template-bucket",
     metavar="BUCKET",
     help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
@@ -119,6 +124,7 @@ def deploy(
     clusters: tuple[str, ...],
     wait: bool,
     yes: bool,
+    plan: bool,
     template_bucket: str | None,
 ) -> int:
     """Create or update each cluster's CloudFormation stack through a change set.
@@ -178,7 +184,15 @@ def deploy(
             say=_say,
             poll=poll_interval(5.0),
             template_bucket=template_bucket,
+            plan=plan,
         )
+        if plan:
+            results.append(result)
+            if not g.json:
+                show(result)
+                if result.outcome == "no changes":
+                    click.echo(f"{result.stack}: no changes")
+            continue
 
         if wait and result.outcome in ("created", "updated", "no changes"):
             result.missing = verify_scaling(session, expected_scaling(model, cluster))
@@ -201,7 +215,13 @@ def deploy(
             else:
                 click.echo(f"{result.stack}: {result.outcome} ({result.status})")
     if g.json:
-        _emit_json({"region": session.region_name(), "clusters": [r.to_json() for r in results]})
+        _emit_json(
+            {
+                "region": session.region_name(),
+                "plan": plan,
+                "clusters": [r.to_json() for r in results],
+            }
+        )
     if failures:
         raise OperationalFailure("; ".join(failures))
     return 0

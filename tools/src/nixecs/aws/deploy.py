@@ -54,7 +54,7 @@ class ClusterDeploy:
     cluster: str
     stack: str
     change_set: str = ""
-    outcome: str = ""  # created | updated | no changes | started
+    outcome: str = ""  # created | updated | no changes | started | planned
     status: str = ""
     changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -257,9 +257,11 @@ def deploy_cluster(
     say: Say = print,
     poll: float = 5.0,
     template_bucket: str | None = None,
+    plan: bool = False,
 ) -> ClusterDeploy:
     """Create or update the cluster's stack from `body` (the template text) via a change set;
-    templates over the inline limit go through `template_bucket`."""
+    templates over the inline limit go through `template_bucket`. With `plan`, only show:
+    the change set is made, read and deleted (and the stack a CREATE change set made)."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = ClusterDeploy(cluster=cluster, stack=stack)
@@ -329,6 +331,9 @@ def deploy_cluster(
             _create_change_set(cfn, stack, name, source, kind, cluster)
         change_set = _wait_change_set(cfn, stack, name, poll)
         result.changes = _changes(change_set)
+        if plan:
+            _end_plan(cfn, stack, name, change_set, created=current is None, result=result)
+            return result
 
         if change_set["Status"] == "FAILED":
             reason = str(change_set.get("StatusReason", ""))
@@ -365,6 +370,34 @@ def deploy_cluster(
             )
         result.outcome = "created" if kind == "CREATE" else "updated"
     return result
+
+
+def _end_plan(
+    cfn: Any,
+    stack: str,
+    name: str,
+    change_set: dict[str, Any],
+    *,
+    created: bool,
+    result: ClusterDeploy,
+) -> None:
+    """`deploy --plan`: delete the change set, and the stack if this plan created it.
+
+    A change set of type CREATE creates the stack itself: "If you create a change set for a
+    new stack, CloudFormation creates a stack with a unique stack ID, but no template or
+    resources. The stack will be in the REVIEW_IN_PROGRESS state until you execute the change
+    set" (CreateChangeSet, ChangeSetType —
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html,
+    as in botocore 1.44.8's cloudformation/2010-05-15 model). Unexecuted, that stack stays;
+    having no resources, it is deleted at once and harmlessly."""
+    reason = str(change_set.get("StatusReason", ""))
+    failed = change_set.get("Status") == "FAILED"
+    _delete_change_set(cfn, stack, name)
+    if created:
+        cfn.delete_stack(StackName=stack)
+    if failed and not any(text in reason for text in NO_CHANGES):
+        raise OperationalFailure(f"plan {result.cluster}: change set {name} failed: {reason}")
+    result.outcome = "no changes" if failed else "planned"
 
 
 def upload_template(session: Session, bucket: str, stack: str, body: str) -> str:
