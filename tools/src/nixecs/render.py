@@ -146,9 +146,54 @@ def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
                 root / name / "groups" / f"{group.group}.userdata", group.data, durable=False
             )
     manifest = root / "manifest.json"
+    _remove_stale(rendered, root, manifest)
     write_atomic(
         manifest,
         json.dumps(rendered.manifest(source), indent=2, sort_keys=True) + "\n",
         durable=False,
     )
     return manifest
+
+
+def _owned_files(manifest: Path) -> dict[str, set[str]]:
+    """cluster → the files (relative paths) a previous render listed in its manifest; nothing
+    when there is no readable manifest (then nothing is ours to remove)."""
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))
+        clusters = previous["clusters"]
+        owned: dict[str, set[str]] = {}
+        for name, entry in clusters.items():
+            files = {str(entry["stack"])}
+            files |= {str(g["userdata"]) for g in entry.get("groups", {}).values()}
+            owned[str(name)] = files
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return owned
+
+
+def _remove_stale(rendered: Rendered, root: Path, manifest: Path) -> None:
+    """Remove what the previous render wrote and this one no longer produces: files listed in
+    the previous manifest.json only (never anything else in the directory), of clusters
+    rendered now or no longer in the fleet (a `--cluster` render leaves the others alone);
+    then the directories that emptied. A listed path outside the directory is ignored."""
+    produced = {f"{name}/stack.yaml" for name in rendered.clusters} | {
+        f"{name}/groups/{group}.userdata"
+        for name, cluster in rendered.clusters.items()
+        for group in cluster.groups
+    }
+    base = root.resolve()
+    for cluster, files in _owned_files(manifest).items():
+        if cluster not in rendered.clusters and cluster in rendered.fleet.clusters:
+            continue
+        for relative in sorted(files - produced):
+            path = (root / relative).resolve()
+            if base not in path.parents or path.is_symlink() or not path.is_file():
+                continue
+            path.unlink()
+            for parent in path.parents:
+                if parent == base:
+                    break
+                try:
+                    parent.rmdir()  # only when empty
+                except OSError:
+                    break
