@@ -259,7 +259,10 @@ def test_failed_stack_names_the_failing_resource_and_reason(stubbed):
             "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
             "ClientToken": name,
             "Description": "nixecs deploy of cluster prod",
-            "Tags": [{"Key": "nixecs:cluster", "Value": "prod"}],
+            "Tags": [
+                {"Key": "nixecs:cluster", "Value": "prod"},
+                {"Key": "nixecs:fleet", "Value": "default"},
+            ],
         },
     )
     change = {
@@ -358,7 +361,10 @@ def test_a_stack_left_rolled_back_is_deleted_and_created_again(stubbed):
             "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
             "ClientToken": name,
             "Description": "nixecs deploy of cluster prod",
-            "Tags": [{"Key": "nixecs:cluster", "Value": "prod"}],
+            "Tags": [
+                {"Key": "nixecs:cluster", "Value": "prod"},
+                {"Key": "nixecs:fleet", "Value": "default"},
+            ],
         },
     )
     cs = {"StackName": "nixecs-prod", "ChangeSetName": name}

@@ -108,6 +108,12 @@ def ami_publish(
 )
 @click.option("--yes", "-y", is_flag=True, help="Execute change sets without asking.")
 @click.option(
+    "--prune",
+    is_flag=True,
+    help="Destroy this fleet's stacks whose cluster the fleet no longer declares "
+    "(as `nixecs destroy` does).",
+)
+@click.option(
     "--plan",
     is_flag=True,
     help="Only show what would change: make the change sets, show them, delete them (exit 0).",
@@ -124,6 +130,7 @@ def deploy(
     clusters: tuple[str, ...],
     wait: bool,
     yes: bool,
+    prune: bool,
     plan: bool,
     template_bucket: str | None,
 ) -> int:
@@ -134,6 +141,7 @@ def deploy(
     targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
+    from .. import naming
     from ..commands import check_fleet_file
     from ..diagnostics import OperationalFailure
     from .deploy import (
@@ -214,17 +222,52 @@ def deploy(
                 click.echo(f"{result.stack}: change set executing (not waiting)")
             else:
                 click.echo(f"{result.stack}: {result.outcome} ({result.status})")
+    orphaned, pruned = _orphans(session, model, prune=prune, plan=plan, yes=yes)
     if g.json:
         _emit_json(
             {
                 "region": session.region_name(),
                 "plan": plan,
                 "clusters": [r.to_json() for r in results],
+                "orphans": [naming.stack_name(c) for c in orphaned],
+                "pruned": [r.stack for r in pruned],
             }
         )
     if failures:
         raise OperationalFailure("; ".join(failures))
     return 0
+
+
+def _orphans(
+    session: Any, model: Any, *, prune: bool, plan: bool, yes: bool
+) -> tuple[dict[str, str], list[Any]]:
+    """Report this fleet's stacks the fleet no longer declares; with --prune (not --plan),
+    destroy them after confirmation."""
+    from .. import naming
+    from .destroy import destroy_cluster
+    from .orphans import describe, orphans
+    from .session import aws_errors, poll_interval
+
+    with aws_errors(session, "deploy: looking for removed clusters"):
+        found = orphans(session, model)
+    if not found:
+        return found, []
+    if plan or not prune:
+        what = "would be destroyed by --prune" if plan else "left in place (--prune destroys them)"
+        _say(f"stacks of this fleet no longer declared in it, {what}: {describe(found)}")
+        return found, []
+    if not yes:
+        _say(f"--prune destroys: {describe(found)}")
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to confirm --prune on: pass --yes")
+        if not click.confirm("Destroy them?", default=False, err=True):
+            raise click.exceptions.Abort()
+    pruned = []
+    for cluster in found:
+        result = destroy_cluster(session, cluster, say=_say, poll=poll_interval(5.0))
+        _say(f"{naming.stack_name(cluster)}: destroyed (pruned)")
+        pruned.append(result)
+    return found, pruned
 
 
 # --- roll ------------------------------------------------------------------------------------
@@ -404,15 +447,39 @@ def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> i
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also draw where each service and group stands within its bounds to this PNG.",
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="Also report this fleet's stacks whose cluster the fleet no longer declares.",
+)
 @click.pass_obj
-def status(g: Globals, cluster: str | None, plot: Path | None) -> int:
+def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str | None) -> int:
     """Clusters, groups (desired / in service / launch template version / AMI), services
     (desired / running / pending), scaling policies and alarm states."""
-    from .session import Session
+    from .session import Session, aws_errors
     from .status import collect, render
 
-    session = Session.from_globals(g)
+    model = None
+    if fleet_file is not None:
+        from ..commands import check_fleet_file
+
+        model, report = check_fleet_file(fleet_file)
+        report.print(sys.stderr)
+    session = Session.from_globals(g, region=model.region if model else None)
     data = collect(session, cluster)
+    if model is not None:
+        from .. import naming
+        from .orphans import describe, orphans
+
+        with aws_errors(session, "status: looking for removed clusters"):
+            found = orphans(session, model)
+        data["orphans"] = [naming.stack_name(c) for c in found]
+        if found and not g.json:
+            _say(
+                f"stacks of this fleet no longer declared in {fleet_file}: {describe(found)} "
+                "(`nixecs deploy --prune` or `nixecs destroy CLUSTER` removes them)"
+            )
     if g.json:
         _emit_json(data)
     else:

@@ -442,7 +442,10 @@ def _create_change_set(
             Capabilities=CAPABILITIES,
             ClientToken=name,
             Description=f"nixecs deploy of cluster {cluster}",
-            Tags=[{"Key": naming.TAG_CLUSTER, "Value": cluster}],
+            Tags=[
+                {"Key": naming.TAG_CLUSTER, "Value": cluster},
+                {"Key": naming.TAG_FLEET, "Value": naming.fleet_id()},
+            ],
         )
     except ClientError as error:
         # our own earlier request (retried after its response was lost) already made it
