@@ -258,3 +258,28 @@ def test_render_removes_only_the_output_it_no_longer_produces(tmp_path: Path) ->
         "prod/stack.yaml",
     ]
     assert outside.read_text() == "not render's"
+
+
+def test_validate_says_when_a_template_bucket_is_needed_e130(tmp_path: Path) -> None:
+    """Over 51,200 bytes (CreateChangeSet's inline TemplateBody limit) without
+    `template_bucket:`: E130 at the cluster; with one, valid; render is never blocked."""
+    from nixecs.testing.fleetgen import generate_fleet
+
+    text = generate_fleet(1, 8, 8)  # one cluster of about 100 KB, within every quota
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(text)
+    result = nixecs("validate", str(fleet))
+    assert result.returncode == 2, result.stderr.decode()
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"{fleet}:5:3: error[E130]: stack nixecs-c0 is "), line
+    assert "set `template_bucket:`" in line
+    assert nixecs("render", str(fleet), "-o", str(tmp_path / "out")).returncode == 0
+    fleet.write_text(
+        text.replace("region: us-east-1\n", "region: us-east-1\ntemplate_bucket: acme-cfn\n")
+    )
+    assert nixecs("validate", str(fleet)).returncode == 0
+    fleet.write_text(
+        text.replace("region: us-east-1\n", "region: us-east-1\ntemplate_bucket: Bad_Bucket\n")
+    )
+    bad = nixecs("validate", str(fleet))
+    assert bad.returncode == 2 and ":3:18: error[E107]: 'Bad_Bucket'" in bad.stderr.decode()

@@ -109,11 +109,14 @@ def validate(g: Globals, fleet: str) -> int:
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
-    from .render import render_fleet
+    from .render import inline_limit_problems, render_fleet
 
     try:
         model, report = check_fleet_file(fleet)
-        render_fleet(model)  # in memory: userdata sizes (E111) and stack quotas (E115)
+        rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
+        too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
+        if too_big.has_errors:
+            raise InvalidInput(too_big)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise

@@ -128,6 +128,31 @@ def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:
     return rendered
 
 
+# CreateChangeSet's TemplateBody: "A structure that contains the body of the revised template,
+# with a minimum length of 1 byte and a maximum length of 51,200 bytes" (botocore 1.44.8's
+# cloudformation model; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html);
+# a larger template goes as a TemplateURL in S3 (deploy.upload_template).
+INLINE_TEMPLATE_LIMIT = 51_200
+
+
+def inline_limit_problems(rendered: Rendered, *, bucket: str = "") -> Report:
+    """E130 for every stack `deploy` could not send inline, unless a bucket is configured."""
+    report = Report()
+    if bucket or rendered.fleet.template_bucket:
+        return report
+    for name, cluster in rendered.clusters.items():
+        size = len(cluster.stack_text.encode())
+        if size > INLINE_TEMPLATE_LIMIT:
+            report.add(
+                "E130",
+                f"stack {stack_name(name)} is {size} bytes, over CloudFormation's "
+                f"{INLINE_TEMPLATE_LIMIT}-byte inline limit: set `template_bucket:` in the fleet "
+                "(or `deploy --template-bucket`) so that deploy sends it through S3",
+                rendered.fleet.document.locate(rendered.fleet.clusters[name].path, key=True),
+            )
+    return report
+
+
 def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str) -> Path:
     """Write every file atomically; the manifest last, so a complete manifest means a complete
     render. OperationalFailure naming the file when one cannot be written."""

@@ -191,7 +191,7 @@ def deploy(
             confirm=confirm,
             say=_say,
             poll=poll_interval(5.0),
-            template_bucket=template_bucket,
+            template_bucket=template_bucket or model.template_bucket or None,
             plan=plan,
         )
         if plan:

@@ -44,6 +44,8 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 IMAGE_RE = re.compile(r"[^\s]{1,255}")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FLAKE_RE = re.compile(r"[!-~]{1,256}")
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
@@ -120,7 +122,7 @@ class _Builder:
             self.doc.value,
             path,
             self.issues,
-            ("version", "region", "flake", "clusters"),
+            ("version", "region", "flake", "template_bucket", "clusters"),
             ("version", "region", "clusters"),
             what="a fleet mapping",
         )
@@ -151,6 +153,18 @@ class _Builder:
             if top.get("flake", "") != ""
             else ""
         )
+        # S3 bucket for templates over CloudFormation's inline limit (deploy; E130).
+        template_bucket = (
+            s.check_pattern(
+                top["template_bucket"],
+                ("template_bucket",),
+                self.issues,
+                BUCKET_RE,
+                "an S3 bucket name (3-63 of a-z 0-9 . -)",
+            )
+            if "template_bucket" in top
+            else ""
+        )
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(
             top.get("clusters", {}), ("clusters",), "clusters"
@@ -161,7 +175,12 @@ class _Builder:
         if self.issues:
             return None
         return Fleet(
-            version=1, region=region or "", flake=flake or "", clusters=clusters, document=self.doc
+            version=1,
+            region=region or "",
+            flake=flake or "",
+            clusters=clusters,
+            document=self.doc,
+            template_bucket=template_bucket or "",
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:

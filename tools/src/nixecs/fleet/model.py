@@ -145,6 +145,7 @@ class Fleet:
     flake: str
     clusters: dict[str, Cluster]
     document: Document = field(repr=False, compare=False)
+    template_bucket: str = ""  # S3 bucket for templates over the inline limit (deploy)
 
     def group(self, key: str) -> Group:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""
