@@ -13,6 +13,7 @@ import pytest
 from aws_fixtures import (
     make_services,
     moto_client,
+    no_preflight,
     run_cli,
     small_template,
     stubbed_clients,
@@ -32,6 +33,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(
         deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
     )
+    no_preflight(monkeypatch)
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
     return write_fleet(tmp_path)
 

@@ -10,7 +10,7 @@ import datetime
 
 import pytest
 
-from aws_fixtures import run_cli, stubbed_clients, write_fleet
+from aws_fixtures import no_preflight, run_cli, stubbed_clients, write_fleet
 from nixecs.aws.deploy import _parse_template, capacity_provider_conflicts
 from nixecs.commands import check_fleet_file
 from nixecs.render import render_cluster
@@ -59,7 +59,8 @@ def test_real_templates(tmp_path):
     assert capacity_provider_conflicts(kept, _parse_template(_stack(tmp_path, MOVED))) == []
 
 
-def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys):
+def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys, monkeypatch):
+    no_preflight(monkeypatch)
     deployed = _stack(tmp_path, TWO_GROUPS)
     fleet = write_fleet(tmp_path, MOVED)
     cfn = stubbed("cloudformation")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_fixtures import moto_client, run_cli, small_template, write_fleet
+from aws_fixtures import moto_client, no_preflight, run_cli, small_template, write_fleet
 from nixecs.aws import deploy as deploy_module
 
 
@@ -17,6 +17,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(
         deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
     )
+    no_preflight(monkeypatch)
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
     return write_fleet(tmp_path)
 

@@ -108,6 +108,19 @@ def ami_publish(
 )
 @click.option("--yes", "-y", is_flag=True, help="Execute change sets without asking.")
 @click.option(
+    "--preflight/--no-preflight",
+    default=True,
+    show_default=True,
+    help="Check the account first: service-linked roles, SSM parameters, subnets and "
+    "security groups, AMIs (E131-E135).",
+)
+@click.option(
+    "--create-service-linked-roles",
+    "create_roles",
+    is_flag=True,
+    help="Create the ECS and Application Auto Scaling service-linked roles when missing.",
+)
+@click.option(
     "--prune",
     is_flag=True,
     help="Destroy this fleet's stacks whose cluster the fleet no longer declares "
@@ -130,6 +143,8 @@ def deploy(
     clusters: tuple[str, ...],
     wait: bool,
     yes: bool,
+    preflight: bool,
+    create_roles: bool,
     prune: bool,
     plan: bool,
     template_bucket: str | None,
@@ -166,6 +181,8 @@ def deploy(
     selected = list(clusters) or list(model.clusters)
     bodies = {cluster: render_template(model, cluster) for cluster in selected}
     session = Session.from_globals(g, region=model.region)
+    if preflight:
+        check_account(session, model, create_roles=create_roles)
     echo_err = g.json
 
     def show(result: ClusterDeploy) -> None:
@@ -236,6 +253,18 @@ def deploy(
     if failures:
         raise OperationalFailure("; ".join(failures))
     return 0
+
+
+def check_account(session: Any, model: Any, *, create_roles: bool) -> None:
+    """Preflight (E131-E135): InvalidInput with every finding at its fleet key."""
+    from ..diagnostics import InvalidInput
+    from .preflight import preflight
+    from .session import aws_errors
+
+    with aws_errors(session, "preflight"):
+        found = preflight(session, model, create_roles=create_roles, say=_say)
+    if found.has_errors:
+        raise InvalidInput(found)
 
 
 def _orphans(
