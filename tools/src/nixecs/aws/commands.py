@@ -172,6 +172,11 @@ def deploy(
     # Everything `validate` checks, and every template rendered, before AWS is asked anything.
     model, report = check_fleet_file(fleet)
     report.print(sys.stderr)  # warnings
+    if model.name_prefix:  # `--cluster prod` means `acme-prod` in a fleet with a prefix
+        clusters = tuple(
+            f"{model.name_prefix}-{c}" if f"{model.name_prefix}-{c}" in model.clusters else c
+            for c in clusters
+        )
     unknown = [c for c in clusters if c not in model.clusters]
     if unknown:
         raise click.BadParameter(
@@ -210,6 +215,7 @@ def deploy(
             poll=poll_interval(5.0),
             template_bucket=template_bucket or model.template_bucket or None,
             plan=plan,
+            fleet_id=naming.fleet_id(model.name_prefix),
         )
         if plan:
             results.append(result)

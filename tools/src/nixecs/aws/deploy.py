@@ -258,6 +258,7 @@ def deploy_cluster(
     poll: float = 5.0,
     template_bucket: str | None = None,
     plan: bool = False,
+    fleet_id: str = naming.DEFAULT_FLEET,
 ) -> ClusterDeploy:
     """Create or update the cluster's stack from `body` (the template text) via a change set;
     templates over the inline limit go through `template_bucket`. With `plan`, only show:
@@ -330,7 +331,7 @@ def deploy_cluster(
                 _delete_change_set(cfn, stack, name)
                 change_set = None
         if change_set is None:
-            _create_change_set(cfn, stack, name, source, kind, cluster)
+            _create_change_set(cfn, stack, name, source, kind, cluster, fleet_id)
         change_set = _wait_change_set(cfn, stack, name, poll)
         result.changes = _changes(change_set)
         if plan:
@@ -515,7 +516,13 @@ def _reusable(change_set: dict[str, Any]) -> bool:
 
 
 def _create_change_set(
-    cfn: Any, stack: str, name: str, source: dict[str, str], kind: str, cluster: str
+    cfn: Any,
+    stack: str,
+    name: str,
+    source: dict[str, str],
+    kind: str,
+    cluster: str,
+    fleet_id: str,
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -530,7 +537,7 @@ def _create_change_set(
             Description=f"nixecs deploy of cluster {cluster}",
             Tags=[
                 {"Key": naming.TAG_CLUSTER, "Value": cluster},
-                {"Key": naming.TAG_FLEET, "Value": naming.fleet_id()},
+                {"Key": naming.TAG_FLEET, "Value": fleet_id},
             ],
         )
     except ClientError as error:

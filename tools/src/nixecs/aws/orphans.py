@@ -36,7 +36,7 @@ def fleet_stacks(session: Session, fleet: str) -> dict[str, str]:
 
 def orphans(session: Session, model: Any) -> dict[str, str]:
     """This fleet's stacks whose cluster the fleet no longer declares → their status."""
-    live = fleet_stacks(session, naming.fleet_id())
+    live = fleet_stacks(session, naming.fleet_id(model.name_prefix))
     return {c: status for c, status in sorted(live.items()) if c not in model.clusters}
 
 
