@@ -125,7 +125,7 @@ def main() -> int:
     console.print(env.rstrip(), markup=False)
 
     if not options.skip_aws:
-        step("5. Deploy to a local AWS (moto server on loopback) and show the status")
+        step("5. Deploy to a local AWS (moto server on loopback), show the status, destroy it")
         from demo_aws import deploy_and_status
 
         console.print(deploy_and_status(REPO / fleet, sys.executable).rstrip(), markup=False)

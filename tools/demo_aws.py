@@ -1,4 +1,5 @@
-"""Deploy a fleet to a moto server on loopback and show `nixecs status` — no AWS account.
+"""Deploy a fleet to a moto server on loopback, show `nixecs status`, and destroy what was
+deployed — no AWS account.
 
 Used by `make demo` (`deploy_and_status(fleet, python)`), or on its own:
 
@@ -7,7 +8,9 @@ Used by `make demo` (`deploy_and_status(fleet, python)`), or on its own:
 A local copy of the fleet gets the moto account's subnets and a security group in place of
 the real ones (moto makes up its own ids), and its groups' capacity set to zero: moto cannot
 launch instances from a launch template whose root volume takes its size from the AMI, as
-AWS does.
+AWS does. The preflight is skipped (`--no-preflight`): the example's AMI ids and SSM
+parameters stand for the reader's own and do not exist in moto (tests/test_aws_preflight.py
+runs the preflight against moto).
 """
 
 from __future__ import annotations
@@ -111,9 +114,17 @@ def local_fleet(text: str, subnets: list[str], security_group: str) -> str:
     )
 
 
+def _cluster_names(text: str) -> list[str]:
+    """The cluster keys of a fleet file (the demo's own reading: two-space indented keys under
+    `clusters:`, as in examples/)."""
+    block = re.search(r"(?ms)^clusters:\s*\n(.*?)(?=^\S|\Z)", text)
+    return re.findall(r"(?m)^  ([A-Za-z0-9][A-Za-z0-9_-]*):", block.group(1)) if block else []
+
+
 def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
-    """Start moto server, `nixecs deploy FLEET --wait --yes` and `nixecs status` against it,
-    stop the server; returns what both printed (stdout and stderr, in order)."""
+    """Start moto server, `nixecs deploy FLEET --wait --yes`, `nixecs status` and `nixecs
+    destroy CLUSTER… --yes` against it, stop the server; returns what they printed (stdout
+    and stderr, in order)."""
     text = Path(fleet).read_text(encoding="utf-8")
     match = re.search(r"(?m)^region:\s*([a-z0-9-]+)", text)
     region = match.group(1) if match else "us-east-1"
@@ -128,9 +139,11 @@ def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
         with tempfile.TemporaryDirectory(prefix="nixecs-demo-") as directory:
             local = Path(directory) / Path(fleet).name
             local.write_text(local_fleet(text, subnets, group), encoding="utf-8")
+            clusters = _cluster_names(text)
             for argv in (
-                ["deploy", str(local), "--wait", "--yes"],
+                ["deploy", str(local), "--wait", "--yes", "--no-preflight"],
                 ["status"],
+                ["destroy", *clusters, "--yes"],
             ):
                 command = [python, "-m", "nixecs", "--endpoint-url", url, "--region", region, *argv]
                 done = subprocess.run(

@@ -67,6 +67,15 @@ clusters:
 """
 
 
+def no_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of other things on fleets whose subnets, AMIs and parameters are made up:
+    the preflight (tested in test_aws_preflight.py) finds nothing."""
+    from nixecs.aws import preflight
+    from nixecs.diagnostics import Report
+
+    monkeypatch.setattr(preflight, "preflight", lambda *a, **k: Report())
+
+
 def write_fleet(directory: Path, text: str = FLEET) -> Path:
     path = directory / "fleet.yml"
     path.write_text(text, encoding="utf-8")

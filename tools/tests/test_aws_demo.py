@@ -36,6 +36,8 @@ def test_deploy_and_status_of_the_example_fleet():
         and rows["reports"][4] == "nixecs-prod-reports:1"
     )
     assert all(value.isdigit() for value in rows["bananas"][1:4])  # desired, running, pending
+    # and it ends by destroying what it deployed
+    assert "destroy prod --yes" in output and output.rstrip().endswith("nixecs-prod: destroyed")
 
 
 def test_local_fleet_rewrites_network_and_capacity_only():

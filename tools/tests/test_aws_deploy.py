@@ -13,6 +13,7 @@ import pytest
 from aws_fixtures import (
     make_services,
     moto_client,
+    no_preflight,
     run_cli,
     small_template,
     stubbed_clients,
@@ -32,6 +33,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(
         deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
     )
+    no_preflight(monkeypatch)
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
     return write_fleet(tmp_path)
 
@@ -259,7 +261,10 @@ def test_failed_stack_names_the_failing_resource_and_reason(stubbed):
             "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
             "ClientToken": name,
             "Description": "nixecs deploy of cluster prod",
-            "Tags": [{"Key": "nixecs:cluster", "Value": "prod"}],
+            "Tags": [
+                {"Key": "nixecs:cluster", "Value": "prod"},
+                {"Key": "nixecs:fleet", "Value": "default"},
+            ],
         },
     )
     change = {
@@ -358,7 +363,10 @@ def test_a_stack_left_rolled_back_is_deleted_and_created_again(stubbed):
             "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
             "ClientToken": name,
             "Description": "nixecs deploy of cluster prod",
-            "Tags": [{"Key": "nixecs:cluster", "Value": "prod"}],
+            "Tags": [
+                {"Key": "nixecs:cluster", "Value": "prod"},
+                {"Key": "nixecs:fleet", "Value": "default"},
+            ],
         },
     )
     cs = {"StackName": "nixecs-prod", "ChangeSetName": name}

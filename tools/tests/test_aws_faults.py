@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from aws_fixtures import moto_client, run_cli, small_template, write_fleet
+from aws_fixtures import moto_client, no_preflight, run_cli, small_template, write_fleet
 from nixecs.aws import deploy as deploy_module
 from nixecs.aws.ami import upload
 from nixecs.aws.session import Session
@@ -86,6 +86,7 @@ def test_every_command_completes_through_faults_and_nothing_is_created_twice(
     monkeypatch.setattr(
         deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
     )
+    no_preflight(monkeypatch)
     s3 = moto_client(moto.url, "s3")
     s3.create_bucket(Bucket="images")
     image = tmp_path / "disk.vhd"

@@ -99,6 +99,9 @@ def _expect_progress(autoscaling: Any, *states: dict[str, Any]) -> None:
         )
 
 
+# the defaults: protected instances (running tasks) are replaced, standby ones left alone
+BUSY = {"ScaleInProtectedInstances": "Refresh", "StandbyInstances": "Ignore"}
+
 LT4 = {"LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "4"}}
 
 
@@ -107,6 +110,7 @@ def test_roll_starts_a_refresh_with_exact_preferences_and_succeeds(stubbed, caps
         "MinHealthyPercentage": 90,
         "SkipMatching": True,
         "AutoRollback": True,
+        **BUSY,
         "CheckpointPercentages": [50, 100],
         "CheckpointDelay": 600,
     }
@@ -126,7 +130,7 @@ def test_roll_starts_a_refresh_with_exact_preferences_and_succeeds(stubbed, caps
 
 @pytest.mark.parametrize("outcome", ["Failed", "Cancelled", "RollbackSuccessful"])
 def test_roll_exits_1_unless_successful(stubbed, capsys, outcome):
-    preferences = {"MinHealthyPercentage": 75, "SkipMatching": True, "AutoRollback": False}
+    preferences = {"MinHealthyPercentage": 75, "SkipMatching": True, "AutoRollback": False, **BUSY}
     autoscaling = _expect_start(stubbed, _group("3"), preferences, LT4)
     _expect_progress(
         autoscaling,
@@ -157,7 +161,7 @@ def test_roll_exits_1_unless_successful(stubbed, capsys, outcome):
 
 
 def test_no_auto_rollback_while_the_group_follows_latest(stubbed, capsys):
-    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": False}
+    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": False, **BUSY}
     autoscaling = _expect_start(stubbed, _group("$Latest"), preferences, LT4)
     _expect_progress(autoscaling, _refresh("Successful", 100))
     result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web"])
@@ -167,7 +171,7 @@ def test_no_auto_rollback_while_the_group_follows_latest(stubbed, capsys):
 
 
 def test_mixed_instances_groups_keep_their_overrides(stubbed, capsys):
-    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": True}
+    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": True, **BUSY}
     desired = {
         "MixedInstancesPolicy": {
             "LaunchTemplate": {
@@ -237,3 +241,42 @@ def test_parse_checkpoints():
     for bad in ("0,50", "50,50", "a", "20,101"):
         with pytest.raises(ValueError):
             parse_checkpoints(bad)
+
+
+def test_busy_groups_options_and_rollback_alarms_are_sent_exactly(stubbed, capsys):
+    """`--protected wait` is allowed but warned about; alarms become an AlarmSpecification."""
+    preferences = {
+        "MinHealthyPercentage": 90,
+        "SkipMatching": True,
+        "AutoRollback": True,
+        "ScaleInProtectedInstances": "Wait",
+        "StandbyInstances": "Terminate",
+        "AlarmSpecification": {"Alarms": ["nixecs-prod-5xx", "nixecs-prod-latency"]},
+    }
+    autoscaling = _expect_start(stubbed, _group("3"), preferences, LT4)
+    _expect_progress(autoscaling, _refresh("Successful", 100))
+    result = run_cli(
+        capsys,
+        [
+            "--region",
+            "us-east-1",
+            "roll",
+            "prod/web",
+            "--protected",
+            "wait",
+            "--standby",
+            "terminate",
+            "--rollback-alarm",
+            "nixecs-prod-5xx",
+            "--rollback-alarm",
+            "nixecs-prod-latency",
+        ],
+    )
+    assert result.code == 0, result.err
+    assert "fails the refresh after an hour" in result.err
+    autoscaling.assert_no_pending_responses()
+
+
+def test_bad_protected_choice_is_a_usage_error(stubbed, capsys):
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web", "--protected", "later"])
+    assert result.code == 2 and "later" in result.err

@@ -202,3 +202,84 @@ def test_unwritable_output_is_an_operational_failure_naming_the_path(tmp_path: P
     err = result.stderr.decode()
     assert err.startswith("nixecs: error: cannot write ") and str(blocker) in err
     assert "internal error" not in err and len(err.splitlines()) == 1
+
+
+_TWO_CLUSTERS = """\
+version: 1
+region: us-east-1
+flake: github:acme/infra
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web: {host: ecs-node, ami: ami-0123456789abcdef0, instance_types: [m6i.large],
+            capacity: {min: 1, max: 4}}
+      batch: {host: ecs-node, ami: ami-0123456789abcdef0, instance_types: [m6i.large],
+              capacity: {min: 0, max: 4}}
+  old:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web: {host: ecs-node, ami: ami-0123456789abcdef0, instance_types: [m6i.large],
+            capacity: {min: 1, max: 4}}
+"""
+
+
+def test_render_removes_only_the_output_it_no_longer_produces(tmp_path: Path) -> None:
+    """A cluster and a group dropped from the fleet: their files go (the previous manifest
+    listed them); a file someone else put there stays, and so does a path the old manifest
+    lists outside the output directory."""
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(_TWO_CLUSTERS, encoding="utf-8")
+    out = tmp_path / "out"
+    first = nixecs("render", str(fleet), "-o", str(out))
+    assert first.returncode == 0, first.stderr.decode()
+    assert (out / "old" / "stack.yaml").is_file() and (out / "prod/groups/batch.userdata").is_file()
+    (out / "prod" / "notes.txt").write_text("mine")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not render's")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["clusters"]["phantom"] = {"stack": "../outside.txt", "groups": {}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+    smaller = _TWO_CLUSTERS.split("  old:")[0].replace(
+        "      batch: {host: ecs-node, ami: ami-0123456789abcdef0, instance_types: [m6i.large],\n"
+        "              capacity: {min: 0, max: 4}}\n",
+        "",
+    )
+    fleet.write_text(smaller, encoding="utf-8")
+    second = nixecs("render", str(fleet), "-o", str(out))
+    assert second.returncode == 0, second.stderr.decode()
+    assert sorted(tree_digest(out)) == [
+        "manifest.json",
+        "prod/groups/web.userdata",
+        "prod/notes.txt",
+        "prod/stack.yaml",
+    ]
+    assert outside.read_text() == "not render's"
+
+
+def test_validate_says_when_a_template_bucket_is_needed_e130(tmp_path: Path) -> None:
+    """Over 51,200 bytes (CreateChangeSet's inline TemplateBody limit) without
+    `template_bucket:`: E130 at the cluster; with one, valid; render is never blocked."""
+    from nixecs.testing.fleetgen import generate_fleet
+
+    text = generate_fleet(1, 8, 8)  # one cluster of about 100 KB, within every quota
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(text)
+    result = nixecs("validate", str(fleet))
+    assert result.returncode == 2, result.stderr.decode()
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"{fleet}:5:3: error[E130]: stack nixecs-c0 is "), line
+    assert "set `template_bucket:`" in line
+    assert nixecs("render", str(fleet), "-o", str(tmp_path / "out")).returncode == 0
+    fleet.write_text(
+        text.replace("region: us-east-1\n", "region: us-east-1\ntemplate_bucket: acme-cfn\n")
+    )
+    assert nixecs("validate", str(fleet)).returncode == 0
+    fleet.write_text(
+        text.replace("region: us-east-1\n", "region: us-east-1\ntemplate_bucket: Bad_Bucket\n")
+    )
+    bad = nixecs("validate", str(fleet))
+    assert bad.returncode == 2 and ":3:18: error[E107]: 'Bad_Bucket'" in bad.stderr.decode()

@@ -104,19 +104,42 @@ def _invalid_json(g: Globals, error: InvalidInput) -> None:
 
 @click.command()
 @click.argument("fleet", type=click.Path(dir_okay=False))
+@click.option(
+    "--aws",
+    "against_aws",
+    is_flag=True,
+    help="Also check the account (preflight, E131-E135): service-linked roles, SSM "
+    "parameters, subnets and security groups, AMIs.",
+)
+@click.option(
+    "--create-service-linked-roles",
+    "create_roles",
+    is_flag=True,
+    help="With --aws: create the service-linked roles when missing.",
+)
 @click.pass_obj
-def validate(g: Globals, fleet: str) -> int:
+def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> int:
     """Check FLEET: schema, AWS scaling rules, scaling lints, `nixos:` syntax, AWS name
     clashes, userdata sizes and CloudFormation quotas (everything `render` checks).
 
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
-    from .render import render_fleet
+    from .render import inline_limit_problems, render_fleet
 
     try:
         model, report = check_fleet_file(fleet)
-        render_fleet(model)  # in memory: userdata sizes (E111) and stack quotas (E115)
+        rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
+        too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
+        if too_big.has_errors:
+            raise InvalidInput(too_big)
+        if against_aws:
+            from .aws.commands import check_account
+            from .aws.session import Session
+
+            check_account(
+                Session.from_globals(g, region=model.region), model, create_roles=create_roles
+            )
     except InvalidInput as error:
         _invalid_json(g, error)
         raise

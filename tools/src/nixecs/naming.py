@@ -5,12 +5,22 @@ from __future__ import annotations
 
 DRAIN_HOOK_NAME = "nixecs-drain"
 TAG_CLUSTER = "nixecs:cluster"
+# On every stack `deploy` makes (change set tags): which fleet owns it, so that `deploy` and
+# `status` can tell this fleet's stacks that the fleet no longer declares from another
+# fleet's stacks in the same account and region. A stack without it belongs to DEFAULT_FLEET.
+TAG_FLEET = "nixecs:fleet"
+DEFAULT_FLEET = "default"
 TAG_GROUP = "nixecs:group"
 TAG_FLAKE = "nixecs:flake"
 TAG_HOST = "nixecs:host"
 TAG_SERVICE = "nixecs:service"
 TAG_NIXOS_LABEL = "nixecs:nixos-label"
 TAG_IMAGE_SHA256 = "nixecs:image-sha256"
+
+
+def fleet_id(name_prefix: str = "") -> str:
+    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one."""
+    return name_prefix or DEFAULT_FLEET
 
 
 def stack_name(cluster: str) -> str:

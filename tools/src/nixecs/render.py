@@ -128,6 +128,31 @@ def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:
     return rendered
 
 
+# CreateChangeSet's TemplateBody: "A structure that contains the body of the revised template,
+# with a minimum length of 1 byte and a maximum length of 51,200 bytes" (botocore 1.44.8's
+# cloudformation model; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html);
+# a larger template goes as a TemplateURL in S3 (deploy.upload_template).
+INLINE_TEMPLATE_LIMIT = 51_200
+
+
+def inline_limit_problems(rendered: Rendered, *, bucket: str = "") -> Report:
+    """E130 for every stack `deploy` could not send inline, unless a bucket is configured."""
+    report = Report()
+    if bucket or rendered.fleet.template_bucket:
+        return report
+    for name, cluster in rendered.clusters.items():
+        size = len(cluster.stack_text.encode())
+        if size > INLINE_TEMPLATE_LIMIT:
+            report.add(
+                "E130",
+                f"stack {stack_name(name)} is {size} bytes, over CloudFormation's "
+                f"{INLINE_TEMPLATE_LIMIT}-byte inline limit: set `template_bucket:` in the fleet "
+                "(or `deploy --template-bucket`) so that deploy sends it through S3",
+                rendered.fleet.document.locate(rendered.fleet.clusters[name].path, key=True),
+            )
+    return report
+
+
 def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str) -> Path:
     """Write every file atomically; the manifest last, so a complete manifest means a complete
     render. OperationalFailure naming the file when one cannot be written."""
@@ -146,9 +171,54 @@ def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
                 root / name / "groups" / f"{group.group}.userdata", group.data, durable=False
             )
     manifest = root / "manifest.json"
+    _remove_stale(rendered, root, manifest)
     write_atomic(
         manifest,
         json.dumps(rendered.manifest(source), indent=2, sort_keys=True) + "\n",
         durable=False,
     )
     return manifest
+
+
+def _owned_files(manifest: Path) -> dict[str, set[str]]:
+    """cluster → the files (relative paths) a previous render listed in its manifest; nothing
+    when there is no readable manifest (then nothing is ours to remove)."""
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))
+        clusters = previous["clusters"]
+        owned: dict[str, set[str]] = {}
+        for name, entry in clusters.items():
+            files = {str(entry["stack"])}
+            files |= {str(g["userdata"]) for g in entry.get("groups", {}).values()}
+            owned[str(name)] = files
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return owned
+
+
+def _remove_stale(rendered: Rendered, root: Path, manifest: Path) -> None:
+    """Remove what the previous render wrote and this one no longer produces: files listed in
+    the previous manifest.json only (never anything else in the directory), of clusters
+    rendered now or no longer in the fleet (a `--cluster` render leaves the others alone);
+    then the directories that emptied. A listed path outside the directory is ignored."""
+    produced = {f"{name}/stack.yaml" for name in rendered.clusters} | {
+        f"{name}/groups/{group}.userdata"
+        for name, cluster in rendered.clusters.items()
+        for group in cluster.groups
+    }
+    base = root.resolve()
+    for cluster, files in _owned_files(manifest).items():
+        if cluster not in rendered.clusters and cluster in rendered.fleet.clusters:
+            continue
+        for relative in sorted(files - produced):
+            path = (root / relative).resolve()
+            if base not in path.parents or path.is_symlink() or not path.is_file():
+                continue
+            path.unlink()
+            for parent in path.parents:
+                if parent == base:
+                    break
+                try:
+                    parent.rmdir()  # only when empty
+                except OSError:
+                    break

@@ -108,6 +108,30 @@ def ami_publish(
 )
 @click.option("--yes", "-y", is_flag=True, help="Execute change sets without asking.")
 @click.option(
+    "--preflight/--no-preflight",
+    default=True,
+    show_default=True,
+    help="Check the account first: service-linked roles, SSM parameters, subnets and "
+    "security groups, AMIs (E131-E135).",
+)
+@click.option(
+    "--create-service-linked-roles",
+    "create_roles",
+    is_flag=True,
+    help="Create the ECS and Application Auto Scaling service-linked roles when missing.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Destroy this fleet's stacks whose cluster the fleet no longer declares "
+    "(as `nixecs destroy` does).",
+)
+@click.option(
+    "--plan",
+    is_flag=True,
+    help="Only show what would change: make the change sets, show them, delete them (exit 0).",
+)
+@click.option(
     "--template-bucket",
     metavar="BUCKET",
     help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
@@ -119,6 +143,10 @@ def deploy(
     clusters: tuple[str, ...],
     wait: bool,
     yes: bool,
+    preflight: bool,
+    create_roles: bool,
+    prune: bool,
+    plan: bool,
     template_bucket: str | None,
 ) -> int:
     """Create or update each cluster's CloudFormation stack through a change set.
@@ -128,6 +156,7 @@ def deploy(
     targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
+    from .. import naming
     from ..commands import check_fleet_file
     from ..diagnostics import OperationalFailure
     from .deploy import (
@@ -143,6 +172,11 @@ def deploy(
     # Everything `validate` checks, and every template rendered, before AWS is asked anything.
     model, report = check_fleet_file(fleet)
     report.print(sys.stderr)  # warnings
+    if model.name_prefix:  # `--cluster prod` means `acme-prod` in a fleet with a prefix
+        clusters = tuple(
+            f"{model.name_prefix}-{c}" if f"{model.name_prefix}-{c}" in model.clusters else c
+            for c in clusters
+        )
     unknown = [c for c in clusters if c not in model.clusters]
     if unknown:
         raise click.BadParameter(
@@ -155,6 +189,8 @@ def deploy(
 
     region = fleet_region(g, model.region, fleet)
     session = Session.from_globals(g, region=region)
+    if preflight:
+        check_account(session, model, create_roles=create_roles)
     echo_err = g.json
     _say(f"region {region}")
 
@@ -181,8 +217,17 @@ def deploy(
             confirm=confirm,
             say=_say,
             poll=poll_interval(5.0),
-            template_bucket=template_bucket,
+            template_bucket=template_bucket or model.template_bucket or None,
+            plan=plan,
+            fleet_id=naming.fleet_id(model.name_prefix),
         )
+        if plan:
+            results.append(result)
+            if not g.json:
+                show(result)
+                if result.outcome == "no changes":
+                    click.echo(f"{result.stack}: no changes")
+            continue
 
         if wait and result.outcome in ("created", "updated", "no changes"):
             result.missing = verify_scaling(session, expected_scaling(model, cluster))
@@ -204,11 +249,64 @@ def deploy(
                 click.echo(f"{result.stack}: change set executing (not waiting)")
             else:
                 click.echo(f"{result.stack}: {result.outcome} ({result.status})")
+    orphaned, pruned = _orphans(session, model, prune=prune, plan=plan, yes=yes)
     if g.json:
-        _emit_json({"region": session.region_name(), "clusters": [r.to_json() for r in results]})
+        _emit_json(
+            {
+                "region": session.region_name(),
+                "plan": plan,
+                "clusters": [r.to_json() for r in results],
+                "orphans": [naming.stack_name(c) for c in orphaned],
+                "pruned": [r.stack for r in pruned],
+            }
+        )
     if failures:
         raise OperationalFailure("; ".join(failures))
     return 0
+
+
+def check_account(session: Any, model: Any, *, create_roles: bool) -> None:
+    """Preflight (E131-E135): InvalidInput with every finding at its fleet key."""
+    from ..diagnostics import InvalidInput
+    from .preflight import preflight
+    from .session import aws_errors
+
+    with aws_errors(session, "preflight"):
+        found = preflight(session, model, create_roles=create_roles, say=_say)
+    if found.has_errors:
+        raise InvalidInput(found)
+
+
+def _orphans(
+    session: Any, model: Any, *, prune: bool, plan: bool, yes: bool
+) -> tuple[dict[str, str], list[Any]]:
+    """Report this fleet's stacks the fleet no longer declares; with --prune (not --plan),
+    destroy them after confirmation."""
+    from .. import naming
+    from .destroy import destroy_cluster
+    from .orphans import describe, orphans
+    from .session import aws_errors, poll_interval
+
+    with aws_errors(session, "deploy: looking for removed clusters"):
+        found = orphans(session, model)
+    if not found:
+        return found, []
+    if plan or not prune:
+        what = "would be destroyed by --prune" if plan else "left in place (--prune destroys them)"
+        _say(f"stacks of this fleet no longer declared in it, {what}: {describe(found)}")
+        return found, []
+    if not yes:
+        _say(f"--prune destroys: {describe(found)}")
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to confirm --prune on: pass --yes")
+        if not click.confirm("Destroy them?", default=False, err=True):
+            raise click.exceptions.Abort()
+    pruned = []
+    for cluster in found:
+        result = destroy_cluster(session, cluster, say=_say, poll=poll_interval(5.0))
+        _say(f"{naming.stack_name(cluster)}: destroyed (pruned)")
+        pruned.append(result)
+    return found, pruned
 
 
 # --- roll ------------------------------------------------------------------------------------
@@ -241,6 +339,28 @@ def deploy(
     "--no-rollback", is_flag=True, help="Do not roll back automatically when the refresh fails."
 )
 @click.option(
+    "--protected",
+    type=click.Choice(["refresh", "ignore", "wait"]),
+    default="refresh",
+    show_default=True,
+    help="Instances protected from scale-in (running tasks): replace them (managed draining "
+    "moves their tasks), leave them, or wait (AWS fails the refresh after an hour).",
+)
+@click.option(
+    "--standby",
+    type=click.Choice(["ignore", "terminate", "wait"]),
+    default="ignore",
+    show_default=True,
+    help="Instances in Standby: leave them, replace them, or wait (fails after an hour).",
+)
+@click.option(
+    "--rollback-alarm",
+    "rollback_alarms",
+    multiple=True,
+    metavar="ALARM",
+    help="Fail (and roll back) the refresh when this CloudWatch alarm fires (repeatable).",
+)
+@click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Follow the refresh until it ends."
 )
 @click.pass_obj
@@ -252,12 +372,15 @@ def roll(
     checkpoint_delay: int,
     warmup: int | None,
     no_rollback: bool,
+    protected: str,
+    standby: str,
+    rollback_alarms: tuple[str, ...],
     wait: bool,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
     cancelled or rolls back."""
-    from .roll import RollOptions, parse_checkpoints
+    from .roll import PROTECTED_CHOICES, STANDBY_CHOICES, RollOptions, parse_checkpoints
     from .roll import roll as run_roll
     from .session import Session, poll_interval
 
@@ -274,6 +397,9 @@ def roll(
         checkpoint_delay=checkpoint_delay,
         rollback=not no_rollback,
         instance_warmup=warmup,
+        protected=PROTECTED_CHOICES[protected],
+        standby=STANDBY_CHOICES[standby],
+        rollback_alarms=tuple(rollback_alarms),
     )
     session = Session.from_globals(g)
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
@@ -291,6 +417,65 @@ def roll(
     return 0 if result.ok else 1
 
 
+# --- destroy ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("clusters", nargs=-1, metavar="[CLUSTER]...")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(1),
+    default=1800,
+    show_default=True,
+    help="Seconds to wait for tasks to stop and instances to terminate, per cluster.",
+)
+@click.pass_obj
+def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> int:
+    """Tear down each CLUSTER's stack without hanging: services to zero and deleted,
+    scale-in protection removed, groups to zero, capacity providers detached, then the
+    stack. Safe to rerun after any failure: it resumes. Always also deletes nixecs stacks
+    left in REVIEW_IN_PROGRESS (a declined first deploy); with no CLUSTER, only that."""
+    from .. import naming
+    from .destroy import destroy_cluster, stacks_in_review
+    from .session import Session, aws_errors, poll_interval
+
+    session = Session.from_globals(g)
+    with aws_errors(session, "destroy"):
+        reviews = [
+            s for s in stacks_in_review(session) if s not in map(naming.stack_name, clusters)
+        ]
+    targets = [naming.stack_name(c) for c in clusters] + reviews
+    if not targets:
+        _say("nothing to destroy")
+        if g.json:
+            _emit_json({"region": session.region_name(), "clusters": []})
+        return 0
+    if not yes:
+        _say(f"This deletes, in {session.region_name()}: {', '.join(targets)}")
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to confirm on: pass --yes")
+        if not click.confirm("Destroy them?", default=False, err=True):
+            raise click.exceptions.Abort()
+    prefix = naming.stack_name("")
+    names = list(clusters) + [s[len(prefix) :] for s in reviews]
+    results = []
+    for cluster in names:
+        _say(f"{naming.stack_name(cluster)}: destroying")
+        result = destroy_cluster(
+            session, cluster, say=_say, poll=poll_interval(5.0), timeout=float(timeout)
+        )
+        results.append(result)
+        if not g.json:
+            click.echo(
+                f"{result.stack}: "
+                + ("destroyed" if result.outcome == "destroyed" else "does not exist")
+            )
+    if g.json:
+        _emit_json({"region": session.region_name(), "clusters": [r.to_json() for r in results]})
+    return 0
+
+
 # --- status ----------------------------------------------------------------------------------
 
 
@@ -301,15 +486,39 @@ def roll(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also draw where each service and group stands within its bounds to this PNG.",
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="Also report this fleet's stacks whose cluster the fleet no longer declares.",
+)
 @click.pass_obj
-def status(g: Globals, cluster: str | None, plot: Path | None) -> int:
+def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str | None) -> int:
     """Clusters, groups (desired / in service / launch template version / AMI), services
     (desired / running / pending), scaling policies and alarm states."""
-    from .session import Session
+    from .session import Session, aws_errors
     from .status import collect, render
 
-    session = Session.from_globals(g)
+    model = None
+    if fleet_file is not None:
+        from ..commands import check_fleet_file
+
+        model, report = check_fleet_file(fleet_file)
+        report.print(sys.stderr)
+    session = Session.from_globals(g, region=model.region if model else None)
     data = collect(session, cluster)
+    if model is not None:
+        from .. import naming
+        from .orphans import describe, orphans
+
+        with aws_errors(session, "status: looking for removed clusters"):
+            found = orphans(session, model)
+        data["orphans"] = [naming.stack_name(c) for c in found]
+        if found and not g.json:
+            _say(
+                f"stacks of this fleet no longer declared in {fleet_file}: {describe(found)} "
+                "(`nixecs deploy --prune` or `nixecs destroy CLUSTER` removes them)"
+            )
     if g.json:
         _emit_json(data)
     else:
@@ -439,5 +648,5 @@ def secret_rm(g: Globals, name: str) -> int:
 
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
-    for command in (ami, deploy, roll, status, secret):
+    for command in (ami, deploy, roll, status, destroy, secret):
         cli.add_command(command)

@@ -54,7 +54,7 @@ class ClusterDeploy:
     cluster: str
     stack: str
     change_set: str = ""
-    outcome: str = ""  # created | updated | no changes | started
+    outcome: str = ""  # created | updated | no changes | started | planned
     status: str = ""
     changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -257,9 +257,12 @@ def deploy_cluster(
     say: Say = print,
     poll: float = 5.0,
     template_bucket: str | None = None,
+    plan: bool = False,
+    fleet_id: str = naming.DEFAULT_FLEET,
 ) -> ClusterDeploy:
     """Create or update the cluster's stack from `body` (the template text) via a change set;
-    templates over the inline limit go through `template_bucket`."""
+    templates over the inline limit go through `template_bucket`. With `plan`, only show:
+    the change set is made, read and deleted (and the stack a CREATE change set made)."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = ClusterDeploy(cluster=cluster, stack=stack)
@@ -317,6 +320,8 @@ def deploy_cluster(
             seen = set()
         exists = current is not None and current["StackStatus"] != "REVIEW_IN_PROGRESS"
         kind = "UPDATE" if exists else "CREATE"
+        if exists:
+            check_removed_groups(cfn, stack, body)
 
         change_set = _describe_change_set(cfn, stack, name) if current is not None else None
         if change_set is not None and not _reusable(change_set):
@@ -326,9 +331,12 @@ def deploy_cluster(
                 _delete_change_set(cfn, stack, name)
                 change_set = None
         if change_set is None:
-            _create_change_set(cfn, stack, name, source, kind, cluster)
+            _create_change_set(cfn, stack, name, source, kind, cluster, fleet_id)
         change_set = _wait_change_set(cfn, stack, name, poll)
         result.changes = _changes(change_set)
+        if plan:
+            _end_plan(cfn, stack, name, change_set, created=current is None, result=result)
+            return result
 
         if change_set["Status"] == "FAILED":
             reason = str(change_set.get("StatusReason", ""))
@@ -367,6 +375,118 @@ def deploy_cluster(
     return result
 
 
+def _end_plan(
+    cfn: Any,
+    stack: str,
+    name: str,
+    change_set: dict[str, Any],
+    *,
+    created: bool,
+    result: ClusterDeploy,
+) -> None:
+    """`deploy --plan`: delete the change set, and the stack if this plan created it.
+
+    A change set of type CREATE creates the stack itself: "If you create a change set for a
+    new stack, CloudFormation creates a stack with a unique stack ID, but no template or
+    resources. The stack will be in the REVIEW_IN_PROGRESS state until you execute the change
+    set" (CreateChangeSet, ChangeSetType —
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html,
+    as in botocore 1.44.8's cloudformation/2010-05-15 model). Unexecuted, that stack stays;
+    having no resources, it is deleted at once and harmlessly."""
+    reason = str(change_set.get("StatusReason", ""))
+    failed = change_set.get("Status") == "FAILED"
+    _delete_change_set(cfn, stack, name)
+    if created:
+        cfn.delete_stack(StackName=stack)
+    if failed and not any(text in reason for text in NO_CHANGES):
+        raise OperationalFailure(f"plan {result.cluster}: change set {name} failed: {reason}")
+    result.outcome = "no changes" if failed else "planned"
+
+
+# --- a group removed while its services move (item: capacity provider in use) -------------
+
+
+def _parse_template(text: str) -> dict[str, Any]:
+    """A template body as CloudFormation returns it (our JSON or YAML, long-form intrinsics)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml
+
+        data = yaml.safe_load(text)  # our templates use no short-form (!Ref) tags
+    return data if isinstance(data, dict) else {}
+
+
+def capacity_provider_conflicts(deployed: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Messages for every capacity provider the new template removes while a deployed service
+    still runs on it.
+
+    The update changes the cluster's ClusterCapacityProviderAssociations while the service's
+    tasks still run on the old provider, and ECS refuses: "You can only disassociate an
+    existing capacity provider from a cluster if it's not being used by any existing tasks"
+    (PutClusterCapacityProviders —
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutClusterCapacityProviders.html);
+    the stack fails with "The specified capacity provider is in use and cannot be removed"
+    (aws/aws-cdk#15366, aws/containers-roadmap#631). A service deleted in the same deploy is
+    no help: CloudFormation deletes removed resources only in the cleanup after the update.
+    """
+    old_resources = deployed.get("Resources", {}) or {}
+    new_resources = new.get("Resources", {}) or {}
+
+    def providers(resources: dict[str, Any]) -> dict[str, str]:
+        return {
+            logical: str((r.get("Properties") or {}).get("Name", logical))
+            for logical, r in resources.items()
+            if isinstance(r, dict) and r.get("Type") == "AWS::ECS::CapacityProvider"
+        }
+
+    removed = {
+        k: v for k, v in providers(old_resources).items() if k not in providers(new_resources)
+    }
+    messages = []
+    for logical, resource in sorted(old_resources.items()):
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::ECS::Service":
+            continue
+        properties = resource.get("Properties") or {}
+        for item in properties.get("CapacityProviderStrategy") or []:
+            target = (item or {}).get("CapacityProvider")
+            ref = target.get("Ref") if isinstance(target, dict) else target
+            if ref in removed:
+                service = str(properties.get("ServiceName", logical))
+                messages.append(
+                    f"service {service} runs on capacity provider {removed[ref]}, which this "
+                    "deploy removes"
+                )
+    return messages
+
+
+def check_removed_groups(cfn: Any, stack: str, body: str) -> None:
+    """Refuse, before any change set, a deploy that would fail on a capacity provider in use;
+    say which two deploys to make instead."""
+    import click
+
+    deployed = _parse_template(_template_text(cfn, stack))
+    conflicts = capacity_provider_conflicts(deployed, _parse_template(body))
+    if conflicts:
+        raise click.UsageError(
+            f"{stack}: {'; '.join(conflicts)}. ECS cannot detach a capacity provider that tasks "
+            "still use, so this needs two deploys: first keep the group in the fleet and move "
+            "its services to another group (or remove them), deploy and let the services move; "
+            "then remove the group and deploy again"
+        )
+
+
+def _template_text(cfn: Any, stack: str) -> str:
+    body = cfn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+    if isinstance(body, str):
+        return body
+    import json
+
+    return json.dumps(body)  # botocore decodes a JSON body into a dict
+
+
 def upload_template(session: Session, bucket: str, stack: str, body: str) -> str:
     """Put the template in S3 (content-addressed: a rerun finds it) and return its URL."""
     from botocore.exceptions import ClientError
@@ -396,7 +516,13 @@ def _reusable(change_set: dict[str, Any]) -> bool:
 
 
 def _create_change_set(
-    cfn: Any, stack: str, name: str, source: dict[str, str], kind: str, cluster: str
+    cfn: Any,
+    stack: str,
+    name: str,
+    source: dict[str, str],
+    kind: str,
+    cluster: str,
+    fleet_id: str,
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -409,7 +535,10 @@ def _create_change_set(
             Capabilities=CAPABILITIES,
             ClientToken=name,
             Description=f"nixecs deploy of cluster {cluster}",
-            Tags=[{"Key": naming.TAG_CLUSTER, "Value": cluster}],
+            Tags=[
+                {"Key": naming.TAG_CLUSTER, "Value": cluster},
+                {"Key": naming.TAG_FLEET, "Value": fleet_id},
+            ],
         )
     except ClientError as error:
         # our own earlier request (retried after its response was lost) already made it

@@ -4,6 +4,20 @@ The refresh targets the group's launch template at its latest version (a desired
 configuration), which is what lets AWS roll back automatically; auto rollback is asked for
 only where AWS allows it (not while the group follows `$Latest`/`$Default`). An instance
 refresh already running for the group is followed instead of starting a second one.
+
+Busy groups: the capacity provider's managed termination protection keeps every instance that
+runs tasks protected from scale-in, and with the API's default `ScaleInProtectedInstances:
+Wait` (likewise `StandbyInstances: Wait`) "Amazon EC2 Auto Scaling waits one hour for you to
+remove scale-in protection. Otherwise, the instance refresh will fail"
+(https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html; the
+options date from https://aws.amazon.com/about-aws/whats-new/2023/02/amazon-ec2-auto-scaling-instance-refresh-standby-scale-in-protected-ec2/).
+So `roll` asks for `Refresh` by default: the capacity provider's managed draining (on by
+default, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/enable-managed-instance-draining.html)
+drains a replaced instance and the service scheduler moves its tasks
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html).
+Standby instances are ignored by default (someone took them out of service on purpose).
+`--rollback-alarm` adds an AlarmSpecification: the refresh fails (and rolls back, where
+allowed) when one of those alarms goes to ALARM (same API reference, AlarmSpecification).
 """
 
 from __future__ import annotations
@@ -29,6 +43,14 @@ class RollOptions:
     rollback: bool = True
     skip_matching: bool = True
     instance_warmup: int | None = None
+    protected: str = "Refresh"  # ScaleInProtectedInstances: Refresh | Ignore | Wait
+    standby: str = "Ignore"  # StandbyInstances: Terminate | Ignore | Wait
+    rollback_alarms: tuple[str, ...] = ()
+
+
+# CLI spelling → the API's enum values (RefreshPreferences)
+PROTECTED_CHOICES = {"refresh": "Refresh", "ignore": "Ignore", "wait": "Wait"}
+STANDBY_CHOICES = {"terminate": "Terminate", "ignore": "Ignore", "wait": "Wait"}
 
 
 @dataclass
@@ -160,13 +182,22 @@ def roll(
                 "MinHealthyPercentage": options.min_healthy,
                 "SkipMatching": options.skip_matching,
                 "AutoRollback": bool(options.rollback and rollback_allowed),
+                "ScaleInProtectedInstances": options.protected,
+                "StandbyInstances": options.standby,
             }
+            if options.rollback_alarms:
+                preferences["AlarmSpecification"] = {"Alarms": list(options.rollback_alarms)}
             if options.checkpoints:
                 preferences["CheckpointPercentages"] = list(options.checkpoints)
                 preferences["CheckpointDelay"] = options.checkpoint_delay
             if options.instance_warmup is not None:
                 preferences["InstanceWarmup"] = options.instance_warmup
             result.auto_rollback = preferences["AutoRollback"]
+            if options.protected == "Wait":
+                result.notes.append(
+                    "instances protected from scale-in (those running tasks) are waited for: "
+                    "AWS fails the refresh after an hour if they stay protected"
+                )
             try:
                 response = autoscaling.start_instance_refresh(
                     AutoScalingGroupName=asg_name,

@@ -13,6 +13,7 @@ import re
 
 from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
+from ..naming import group_resource_name
 from ..settings import Issue
 from . import metrics
 from .model import (
@@ -45,6 +46,9 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 IMAGE_RE = re.compile(r"[^\s]{1,255}")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FLAKE_RE = re.compile(r"[!-~]{1,256}")
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
@@ -127,7 +131,7 @@ class _Builder:
             self.doc.value,
             path,
             self.issues,
-            ("version", "region", "flake", "clusters"),
+            ("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
             ("version", "region", "clusters"),
             what="a fleet mapping",
         )
@@ -158,17 +162,69 @@ class _Builder:
             if top.get("flake", "") != ""
             else ""
         )
+        # S3 bucket for templates over CloudFormation's inline limit (deploy; E130).
+        template_bucket = (
+            s.check_pattern(
+                top["template_bucket"],
+                ("template_bucket",),
+                self.issues,
+                BUCKET_RE,
+                "an S3 bucket name (3-63 of a-z 0-9 . -)",
+            )
+            if "template_bucket" in top
+            else ""
+        )
+        # Two fleets in one account and region: with `name_prefix: acme` cluster `prod` is
+        # `acme-prod` in every AWS name (stack, ECS cluster, groups, roles, log groups, alarms,
+        # the host's ECS_CLUSTER) and on the command line; the key in the file stays `prod`.
+        prefix = (
+            s.check_pattern(
+                top["name_prefix"],
+                ("name_prefix",),
+                self.issues,
+                PREFIX_RE,
+                "1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
+            )
+            if "name_prefix" in top
+            else ""
+        ) or ""
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(
             top.get("clusters", {}), ("clusters",), "clusters"
         ).items():
-            cluster = self.cluster(name, value, ("clusters", name))
+            aws_name = f"{prefix}-{name}" if prefix else name
+            if not s.NAME_RE.fullmatch(aws_name):
+                self.error(
+                    ("clusters", name),
+                    s.E_NAME,
+                    f"with name_prefix {prefix!r} the cluster's name {aws_name!r} is over 64 "
+                    "characters: shorten the cluster's key or the prefix",
+                )
+                continue
+            cluster = self.cluster(aws_name, value, ("clusters", name))
             if cluster is not None:
-                clusters[name] = cluster
+                clusters[aws_name] = cluster
+                for group in cluster.groups.values():
+                    # the launch template is named like the group: at most 128 characters
+                    # (LaunchTemplateName, botocore's ec2 model)
+                    full = group_resource_name(aws_name, group.name)
+                    if len(full) > 128:
+                        self.error(
+                            group.path,
+                            s.E_NAME,
+                            f"the group's AWS name {full!r} is {len(full)} characters, over the "
+                            "128 a launch template name may have: shorten the group, cluster or prefix",
+                        )
         if self.issues:
             return None
         return Fleet(
-            version=1, region=region or "", flake=flake or "", clusters=clusters, document=self.doc
+            version=1,
+            region=region or "",
+            flake=flake or "",
+            clusters=clusters,
+            document=self.doc,
+            template_bucket=template_bucket or "",
+            name_prefix=prefix,
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:

@@ -166,6 +166,8 @@ class Fleet:
     flake: str
     clusters: dict[str, Cluster]
     document: Document = field(repr=False, compare=False)
+    template_bucket: str = ""  # S3 bucket for templates over the inline limit (deploy)
+    name_prefix: str = ""  # already part of every cluster's name (the loader applies it)
 
     def group(self, key: str) -> Group:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""

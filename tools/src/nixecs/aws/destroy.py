@@ -1,0 +1,256 @@
+"""`nixecs destroy [CLUSTER…]`: tear a cluster's stack down without hanging.
+
+Deleting the stack alone hangs: CloudFormation deletes the capacity provider and the Auto
+Scaling group while instances are still protected from scale-in by managed termination
+protection, and nobody is left to lift the protection — the stack sits in DELETE_IN_PROGRESS
+(aws/aws-cdk#18179, https://github.com/aws/aws-cdk/issues/18179, and #14732 before it). So
+the dependents go first, in the order that lets each step finish:
+
+1. services: desired count 0, then deleted (DeleteService refuses a service that still has
+   a desired count unless forced — https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html);
+2. their tasks stopped (bounded wait), so ECS no longer re-protects instances;
+3. groups: new instances unprotected, every instance's scale-in protection removed
+   (SetInstanceProtection, 50 instances a call —
+   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html), then min and desired 0 (a scale-in skips
+   protected instances — https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html),
+   instances gone (bounded);
+4. capacity providers detached from the cluster (PutClusterCapacityProviders with empty lists);
+5. the stack deleted, its events streamed.
+
+Every step looks at what is there first and does only what is left, so a rerun after any
+failure resumes. A stack left in REVIEW_IN_PROGRESS (a first deploy whose change set was
+declined, or `deploy --plan`) holds no resources: it is simply deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import naming
+from ..diagnostics import OperationalFailure
+from .deploy import _all_events, describe_stack, failure_reason, wait_for_stack
+from .progress import Progress, sleep
+from .session import Session, aws_errors, error_code
+
+Say = Callable[[str], None]
+PROTECTION_BATCH = 50  # SetInstanceProtection takes at most 50 instance ids
+DEFAULT_TIMEOUT = 1800.0
+
+
+@dataclass
+class DestroyResult:
+    cluster: str
+    stack: str
+    outcome: str = ""  # destroyed | absent
+    steps: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "stack": self.stack,
+            "outcome": self.outcome,
+            "steps": self.steps,
+        }
+
+
+def _stack_resources(cfn: Any, stack: str) -> dict[str, list[str]]:
+    """Resource type → physical ids of the stack's live resources."""
+    found: dict[str, list[str]] = {}
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for item in page.get("StackResourceSummaries", []):
+            physical = item.get("PhysicalResourceId")
+            if physical and item.get("ResourceStatus") != "DELETE_COMPLETE":
+                found.setdefault(str(item["ResourceType"]), []).append(str(physical))
+    return found
+
+
+def _deadline(timeout: float) -> Callable[[], bool]:
+    end = time.monotonic() + timeout
+    return lambda: time.monotonic() > end
+
+
+def _services(session: Session, cluster_name: str, say: Say, poll: float, timeout: float) -> int:
+    from botocore.exceptions import ClientError
+
+    ecs = session.client("ecs")
+    arns: list[str] = []
+    try:
+        for page in ecs.get_paginator("list_services").paginate(cluster=cluster_name):
+            arns += page.get("serviceArns", [])
+    except ClientError as error:
+        if error_code(error) == "ClusterNotFoundException":
+            return 0
+        raise
+    active: list[dict[str, Any]] = []
+    for start in range(0, len(arns), 10):  # DescribeServices takes 10 names a call
+        response = ecs.describe_services(cluster=cluster_name, services=arns[start : start + 10])
+        active += [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
+    for service in active:
+        name = service["serviceName"]
+        if service.get("desiredCount", 0):
+            ecs.update_service(cluster=cluster_name, service=name, desiredCount=0)
+        ecs.delete_service(cluster=cluster_name, service=name, force=True)
+        say(f"  service {name}: scaled to 0 and deleted")
+    expired = _deadline(timeout)
+    with Progress(f"{cluster_name}: tasks stopping", total=None) as progress:
+        while True:
+            tasks: list[str] = []
+            for page in ecs.get_paginator("list_tasks").paginate(
+                cluster=cluster_name, desiredStatus="RUNNING"
+            ):
+                tasks += page.get("taskArns", [])
+            progress.update(status=f"{len(tasks)} running")
+            if not tasks:
+                break
+            if expired():
+                raise OperationalFailure(
+                    f"{cluster_name}: {len(tasks)} tasks still running after {timeout:.0f}s; "
+                    "rerun destroy to continue (it resumes where it stopped)"
+                )
+            sleep(poll)
+    return len(active)
+
+
+def _groups(session: Session, names: list[str], say: Say, poll: float, timeout: float) -> list[str]:
+    if not names:
+        return []
+    autoscaling = session.client("autoscaling")
+    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=names)[
+        "AutoScalingGroups"
+    ]
+    for group in groups:
+        name = group["AutoScalingGroupName"]
+        # first: no new instance comes up protected while we lift the old ones' protection;
+        # the capacity drops only afterwards, so that scale-in can pick any instance
+        autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=name, NewInstancesProtectedFromScaleIn=False
+        )
+        protected = [
+            i["InstanceId"] for i in group.get("Instances", []) if i.get("ProtectedFromScaleIn")
+        ]
+        for start in range(0, len(protected), PROTECTION_BATCH):
+            autoscaling.set_instance_protection(
+                AutoScalingGroupName=name,
+                InstanceIds=protected[start : start + PROTECTION_BATCH],
+                ProtectedFromScaleIn=False,
+            )
+        autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0
+        )
+        say(f"  group {name}: {len(protected)} instances unprotected, scaling to 0")
+    expired = _deadline(timeout)
+    found = [g["AutoScalingGroupName"] for g in groups]
+    with Progress("instances terminating", total=None) as progress:
+        while found:
+            current = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=found)[
+                "AutoScalingGroups"
+            ]
+            left = sum(len(g.get("Instances", [])) for g in current)
+            progress.update(status=f"{left} instances left")
+            if not left:
+                break
+            if expired():
+                raise OperationalFailure(
+                    f"{left} instances still terminating after {timeout:.0f}s; "
+                    "rerun destroy to continue (it resumes where it stopped)"
+                )
+            sleep(poll)
+    return found
+
+
+def _detach(session: Session, cluster_name: str) -> list[str]:
+    ecs = session.client("ecs")
+    clusters = ecs.describe_clusters(clusters=[cluster_name]).get("clusters", [])
+    if not clusters or clusters[0].get("status") != "ACTIVE":
+        return []
+    providers = list(clusters[0].get("capacityProviders", []))
+    if providers:
+        ecs.put_cluster_capacity_providers(
+            cluster=cluster_name, capacityProviders=[], defaultCapacityProviderStrategy=[]
+        )
+    return providers
+
+
+def destroy_cluster(
+    session: Session,
+    cluster: str,
+    *,
+    say: Say = print,
+    poll: float = 5.0,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> DestroyResult:
+    """Tear down `cluster`'s stack; idempotent (a rerun resumes; an absent stack is done)."""
+    cfn = session.client("cloudformation")
+    stack = naming.stack_name(cluster)
+    result = DestroyResult(cluster=cluster, stack=stack)
+    with aws_errors(session, f"destroy {cluster}"):
+        current = describe_stack(cfn, stack)
+        if current is None:
+            result.outcome = "absent"
+            return result
+        seen = {e["EventId"] for e in _all_events(cfn, stack)}
+        status = str(current["StackStatus"])
+        if status.endswith("_IN_PROGRESS") and status not in (
+            "REVIEW_IN_PROGRESS",
+            "DELETE_IN_PROGRESS",
+        ):
+            say(f"{stack}: {status}, waiting for it to settle first")
+            status, _ = wait_for_stack(
+                cfn,
+                stack,
+                seen=seen,
+                total=1,
+                poll=poll,
+                description=f"{stack} (earlier operation)",
+            )
+        if status not in ("REVIEW_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"):
+            resources = _stack_resources(cfn, stack)
+            cluster_name = next(
+                iter(resources.get("AWS::ECS::Cluster", [])), naming.ecs_cluster_name(cluster)
+            )
+            count = _services(session, cluster_name, say, poll, timeout)
+            result.steps.append(f"services deleted: {count}")
+            groups = _groups(
+                session,
+                resources.get("AWS::AutoScaling::AutoScalingGroup", []),
+                say,
+                poll,
+                timeout,
+            )
+            result.steps.append(f"groups scaled to 0: {len(groups)}")
+            providers = _detach(session, cluster_name)
+            if providers:
+                say(f"  cluster {cluster_name}: detached {', '.join(providers)}")
+            result.steps.append(f"capacity providers detached: {len(providers)}")
+        if status != "DELETE_IN_PROGRESS":
+            # no ClientRequestToken: a rerun after DELETE_FAILED must be a new attempt, and
+            # DeleteStack on a stack already being deleted is harmless
+            cfn.delete_stack(StackName=stack)
+        final, events = wait_for_stack(
+            cfn, stack, seen=seen, total=1, poll=poll, description=f"deleting {stack}"
+        )
+        if final != "DELETE_COMPLETE":
+            history = events or list(reversed(_all_events(cfn, stack)))
+            raise OperationalFailure(
+                f"destroy {cluster}: stack {stack} ended {final}: {failure_reason(history)}; "
+                "rerun destroy to retry (it resumes where it stopped)"
+            )
+        result.steps.append("stack deleted")
+        result.outcome = "destroyed"
+    return result
+
+
+def stacks_in_review(session: Session) -> list[str]:
+    """nixecs stacks left in REVIEW_IN_PROGRESS (a declined first deploy, or `deploy --plan`
+    interrupted): they hold no resources."""
+    cfn = session.client("cloudformation")
+    prefix = naming.stack_name("")
+    found = []
+    for page in cfn.get_paginator("list_stacks").paginate(StackStatusFilter=["REVIEW_IN_PROGRESS"]):
+        for summary in page.get("StackSummaries", []):
+            if str(summary["StackName"]).startswith(prefix):
+                found.append(str(summary["StackName"]))
+    return sorted(found)

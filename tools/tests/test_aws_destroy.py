@@ -1,0 +1,245 @@
+"""`nixecs destroy` end to end against the moto server: a stack with a cluster, a service,
+a launch template and an Auto Scaling group whose instances are protected from scale-in (as
+managed termination protection leaves them), and a capacity provider attached to the cluster.
+moto never hangs on a stack deletion the way AWS does (aws-cdk#18179), so the unhanging steps
+are checked one by one on moto's own APIs, and their exact order with the Stubber."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aws_fixtures import moto_client, run_cli, stubbed_clients
+from nixecs.aws import destroy as destroy_module
+from nixecs.aws.session import Session
+
+_stubbed = pytest.fixture(name="stubbed")(stubbed_clients)
+
+ASG = "nixecs-prod-web"
+
+
+def _template(subnet: str) -> str:
+    resources: dict[str, Any] = {
+        "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "prod"}},
+        "Task": {
+            "Type": "AWS::ECS::TaskDefinition",
+            "Properties": {
+                "Family": "nixecs-prod-bananas",
+                "ContainerDefinitions": [{"Name": "app", "Image": "nginx", "Memory": 128}],
+            },
+        },
+        "Service": {
+            "Type": "AWS::ECS::Service",
+            "Properties": {
+                "Cluster": {"Ref": "Cluster"},
+                "ServiceName": "bananas",
+                "TaskDefinition": {"Ref": "Task"},
+                "DesiredCount": 2,
+            },
+        },
+        "LaunchTemplate": {
+            "Type": "AWS::EC2::LaunchTemplate",
+            "Properties": {
+                "LaunchTemplateName": ASG,
+                "LaunchTemplateData": {"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+            },
+        },
+        "Group": {
+            "Type": "AWS::AutoScaling::AutoScalingGroup",
+            "Properties": {
+                "AutoScalingGroupName": ASG,
+                "MinSize": "1",
+                "MaxSize": "4",
+                "DesiredCapacity": "2",
+                "NewInstancesProtectedFromScaleIn": True,
+                "VPCZoneIdentifier": [subnet],
+                "LaunchTemplate": {
+                    "LaunchTemplateId": {"Ref": "LaunchTemplate"},
+                    "Version": {"Fn::GetAtt": ["LaunchTemplate", "LatestVersionNumber"]},
+                },
+            },
+        },
+    }
+    return json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources})
+
+
+def _deployed(url: str) -> None:
+    ec2 = moto_client(url, "ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    cfn = moto_client(url, "cloudformation")
+    cfn.create_stack(StackName="nixecs-prod", TemplateBody=_template(subnet))
+    assert cfn.describe_stacks(StackName="nixecs-prod")["Stacks"][0]["StackStatus"] == (
+        "CREATE_COMPLETE"
+    )
+    autoscaling = moto_client(url, "autoscaling")
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ASG])[
+        "AutoScalingGroups"
+    ]
+    assert len(group["Instances"]) == 2
+    assert all(i["ProtectedFromScaleIn"] for i in group["Instances"])
+    # moto's CloudFormation has no capacity providers: attach one through the API
+    ecs = moto_client(url, "ecs")
+    ecs.create_capacity_provider(
+        name=ASG,
+        autoScalingGroupProvider={
+            "autoScalingGroupArn": group["AutoScalingGroupARN"],
+            "managedTerminationProtection": "ENABLED",
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+        },
+    )
+    ecs.put_cluster_capacity_providers(
+        cluster="prod",
+        capacityProviders=[ASG],
+        defaultCapacityProviderStrategy=[{"capacityProvider": ASG, "weight": 1}],
+    )
+
+
+@pytest.mark.moto
+def test_destroy_tears_down_a_busy_cluster_and_is_idempotent(moto, capsys, monkeypatch):
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    _deployed(moto.url)
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "prod", "--yes"])
+    assert result.code == 0, result.err
+    assert result.out == "nixecs-prod: destroyed\n"
+    assert "service bananas: scaled to 0 and deleted" in result.err
+    assert f"group {ASG}: 2 instances unprotected, scaling to 0" in result.err
+    assert f"cluster prod: detached {ASG}" in result.err
+    cfn = moto_client(moto.url, "cloudformation")
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == []
+    # a rerun (after a failure, or twice by mistake) finds nothing left to do
+    again = run_cli(
+        capsys, ["--endpoint-url", moto.url, "--output", "json", "destroy", "prod", "--yes"]
+    )
+    assert again.code == 0, again.err
+    assert again.json()["clusters"][0]["outcome"] == "absent"
+
+
+@pytest.mark.moto
+def test_each_unhanging_step_on_moto(moto, monkeypatch):
+    """Services gone, protection lifted, groups at zero, providers detached, before the stack
+    is asked to go (the stack deletion itself is stopped here to look)."""
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    _deployed(moto.url)
+    session = Session(endpoint_url=moto.url, region="us-east-1")
+
+    def stop(**_: Any) -> None:
+        raise RuntimeError("stack deletion reached")
+
+    cfn = session.client("cloudformation")
+    monkeypatch.setattr(cfn, "delete_stack", stop)
+    with pytest.raises(RuntimeError, match="stack deletion reached"):
+        destroy_module.destroy_cluster(session, "prod", say=lambda _: None, poll=0.01, timeout=10)
+    ecs = moto_client(moto.url, "ecs")
+    (service,) = ecs.describe_services(cluster="prod", services=["bananas"])["services"]
+    assert service["desiredCount"] == 0 and service["status"] != "ACTIVE"
+    (group,) = moto_client(moto.url, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[ASG]
+    )["AutoScalingGroups"]
+    assert group["MinSize"] == 0 and group["DesiredCapacity"] == 0
+    assert group["Instances"] == []
+    assert group["NewInstancesProtectedFromScaleIn"] is False
+    assert ecs.describe_clusters(clusters=["prod"])["clusters"][0]["capacityProviders"] == []
+
+
+@pytest.mark.moto
+def test_destroy_without_clusters_cleans_review_in_progress_stacks(moto, capsys, monkeypatch):
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    cfn = moto_client(moto.url, "cloudformation")
+    cfn.create_change_set(
+        StackName="nixecs-staging",
+        ChangeSetName="nixecs-declined",
+        ChangeSetType="CREATE",
+        TemplateBody=json.dumps(
+            {"Resources": {"C": {"Type": "AWS::ECS::Cluster", "Properties": {}}}}
+        ),
+    )
+    assert cfn.describe_stacks(StackName="nixecs-staging")["Stacks"][0]["StackStatus"] == (
+        "REVIEW_IN_PROGRESS"
+    )
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "--yes"])
+    assert result.code == 0, result.err
+    assert result.out == "nixecs-staging: destroyed\n"
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == []
+    nothing = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "--yes"])
+    assert nothing.code == 0 and "nothing to destroy" in nothing.err
+
+
+@pytest.mark.moto
+def test_destroy_asks_and_refuses_without_a_terminal(moto, capsys):
+    _deployed(moto.url)
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "prod"], stdin="y\n")
+    assert result.code == 2 and "--yes" in result.err
+    cfn = moto_client(moto.url, "cloudformation")
+    assert cfn.describe_stacks(StackName="nixecs-prod")["Stacks"][0]["StackStatus"] == (
+        "CREATE_COMPLETE"
+    )
+
+
+def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
+    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
+    instances in batches of 50."""
+    autoscaling = stubbed("autoscaling")
+    instances = [
+        {
+            "InstanceId": f"i-{n:017x}",
+            "AvailabilityZone": "us-east-1a",
+            "LifecycleState": "InService",
+            "HealthStatus": "Healthy",
+            "ProtectedFromScaleIn": True,
+        }
+        for n in range(120)
+    ]
+    group = {
+        "AutoScalingGroupName": ASG,
+        "MinSize": 1,
+        "MaxSize": 200,
+        "DesiredCapacity": 120,
+        "DefaultCooldown": 300,
+        "AvailabilityZones": ["us-east-1a"],
+        "HealthCheckType": "EC2",
+        "CreatedTime": "2026-01-01T00:00:00Z",
+        "Instances": instances,
+    }
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [group]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "update_auto_scaling_group",
+        {},
+        {"AutoScalingGroupName": ASG, "NewInstancesProtectedFromScaleIn": False},
+    )
+    ids = [i["InstanceId"] for i in instances]
+    for start in (0, 50, 100):
+        autoscaling.add_response(
+            "set_instance_protection",
+            {},
+            {
+                "AutoScalingGroupName": ASG,
+                "InstanceIds": ids[start : start + 50],
+                "ProtectedFromScaleIn": False,
+            },
+        )
+    autoscaling.add_response(
+        "update_auto_scaling_group",
+        {},
+        {"AutoScalingGroupName": ASG, "MinSize": 0, "DesiredCapacity": 0},
+    )
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [dict(group, Instances=instances[:3])]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [dict(group, Instances=[])]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    session = Session(region="us-east-1")
+    said: list[str] = []
+    assert destroy_module._groups(session, [ASG], said.append, 0, 60) == [ASG]
+    assert said == [f"  group {ASG}: 120 instances unprotected, scaling to 0"]
+    autoscaling.assert_no_pending_responses()
