@@ -1,4 +1,4 @@
-"""AWS commands: ami publish, deploy, roll, status, secret put|get|rm.
+"""AWS commands: ami publish, image push, deploy, roll, status, secret put|get|rm.
 
 boto3 and rich are imported inside the command bodies (through the modules of this package),
 so `nixecs --help` stays quick. Progress goes to stderr; results go to stdout (JSON with
@@ -426,7 +426,54 @@ def secret_rm(g: Globals, name: str) -> int:
     return 0
 
 
+# --- image push ----------------------------------------------------------------------------
+
+
+@click.group()
+def image() -> None:
+    """Application images (built by the flake with dockerTools) in ECR."""
+
+
+@image.command("push")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--repository", required=True, help="ECR repository name (created when missing).")
+@click.option("--tag", help="Image tag (default: the tag the archive names).")
+@click.option(
+    "--registry",
+    metavar="URL",
+    help="Push to this registry instead of the one ECR names (a pull-through mirror, or a "
+    "local test registry: http:// only to loopback).",
+)
+@click.pass_obj
+def image_push(
+    g: Globals, archive: Path, repository: str, tag: str | None, registry: str | None
+) -> int:
+    """Push ARCHIVE (`nix build .#<app>-image`: a docker-archive, gzip or plain) to ECR and
+    print its digest, which a task definition pins.
+
+    Creates the repository when missing (immutable tags, scan on push, untagged images expire
+    after 14 days). Authenticates with GetAuthorizationToken; the token goes to skopeo in a
+    private 0600 auth file, removed afterwards, never on a command line. Rerunning with the
+    same image is a no-op; a different image under an existing tag is refused.
+    """
+    from .image import push
+    from .session import Session
+
+    session = Session.from_globals(g)
+    _say(f"pushing {archive.name} to {repository}{':' + tag if tag else ''} …")
+    result = push(session, archive, repository, tag, registry_override=registry)
+    if g.json:
+        _emit_json(result.to_json())
+    else:
+        if result.created_repository:
+            _say(f"created repository {repository}")
+        state = "pushed" if result.pushed else "already there, nothing pushed"
+        _say(f"{repository}:{result.tag}: {state}")
+        click.echo(result.reference)
+    return 0
+
+
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
-    for command in (ami, deploy, roll, status, secret):
+    for command in (ami, deploy, roll, status, secret, image):
         cli.add_command(command)
