@@ -36,7 +36,23 @@ def ami() -> None:
 @ami.command("publish")
 @click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
-    "--bucket", required=True, help="S3 bucket for the upload (the object is removed afterwards)."
+    "--via",
+    type=click.Choice(["ebs", "s3"]),
+    default="ebs",
+    show_default=True,
+    help="ebs: write the snapshot with the EBS direct APIs (raw image, no bucket, no VM Import "
+    "role); s3: upload to --bucket and ImportSnapshot (for accounts that require VM Import).",
+)
+@click.option(
+    "--bucket",
+    help="With --via s3: the S3 bucket for the upload (the object is removed afterwards).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="With --via ebs: blocks uploaded at once.",
 )
 @click.option(
     "--name", help="AMI name (default: nixecs-HOST-LABEL-ARCH-SHA12, unique per image content)."
@@ -60,17 +76,22 @@ def ami() -> None:
 def ami_publish(
     g: Globals,
     image_dir: Path,
-    bucket: str,
+    via: str,
+    bucket: str | None,
+    workers: int,
     name: str | None,
     host: str,
     flake_rev: str | None,
     import_role: str | None,
     wait: bool,
 ) -> int:
-    """Upload IMAGE_DIR (the output of `nix build .#ecs-node-ami`), import it as an EBS
-    snapshot and register an AMI; prints the AMI id.
+    """Turn IMAGE_DIR (the output of `nix build .#ecs-node-ami`) into an EBS snapshot and
+    register an AMI (ENA, IMDSv2 only, tagged with the image's SHA-256); prints the AMI id.
 
-    Safe to rerun after any failure: it resumes (or finds the finished AMI) without duplicates.
+    By default the raw image is written straight into the snapshot with the EBS direct APIs:
+    512 KiB blocks, all-zero blocks skipped, a SHA-256 checksum per block and for the whole
+    snapshot. Safe to rerun after any failure: it finds the finished AMI or snapshot of the
+    same image content and never makes a second one.
     """
     from .ami import publish
     from .session import Session, poll_interval
@@ -80,6 +101,8 @@ def ami_publish(
         session,
         image_dir,
         bucket,
+        via=via,
+        workers=workers,
         name=name,
         host=host,
         flake_rev=flake_rev,
