@@ -30,7 +30,17 @@
     # Grown to the EBS volume's size at first boot (amazon-image.nix).
     diskSize = lib.mkOverride 900 (8 * 1024);
   };
-  image = lib.optionalAttrs (options ? image.baseName) {
+  # A raw disk, written into an EBS snapshot block by block by `nixecs ami publish` (EBS
+  # direct APIs: no S3, no VM Import). nixos/maintainers/scripts/ec2/amazon-image.nix declares
+  # `amazonImage.format` as enum [ "raw" "qcow2" "vpc" ] (default "vpc", a VHD) and names the
+  # file by it (image.extension = cfg.format); nixos/modules/image/images.nix adds each
+  # `image.modules.<name>` (a deferred module) to that image's configuration only.
+  image = {
+    modules.amazon = {
+      amazonImage.format = lib.mkOverride 900 "raw";
+    };
+  }
+  // lib.optionalAttrs (options ? image.baseName) {
     baseName = lib.mkOverride 900 "nixecs-ecs-node";
   };
 

@@ -206,7 +206,9 @@ def test_publish_uploads_in_parts_imports_registers_and_cleans_up(moto, bucket, 
         "provide-client-params.s3.DeleteObject", before_delete
     )
     with counting(session, ("s3",)) as calls:
-        result = publish(session, image, bucket, flake_rev="abc123", poll=0, part_size=5 * MIB)
+        result = publish(
+            session, image, bucket, via="s3", flake_rev="abc123", poll=0, part_size=5 * MIB
+        )
     assert (result.image_id, result.snapshot_id, result.state, result.reused) == (
         "ami-1",
         "snap-1",
@@ -236,12 +238,36 @@ def test_cli_prints_the_ami_id_and_json(moto, bucket, stubbed, tmp_path, capsys)
         )
     base = ["--endpoint-url", moto.url, "--region", "us-east-1"]
     text = run_cli(
-        capsys, [*base, "ami", "publish", str(image), "--bucket", bucket, "--flake-rev", "abc123"]
+        capsys,
+        [
+            *base,
+            "ami",
+            "publish",
+            str(image),
+            "--via",
+            "s3",
+            "--bucket",
+            bucket,
+            "--flake-rev",
+            "abc123",
+        ],
     )
     assert text.code == 0, text.err
     assert text.out == "ami-1\n" and "already registered as ami-1" in text.err
     document = run_cli(
-        capsys, [*base, "--output", "json", "ami", "publish", str(image), "--bucket", bucket]
+        capsys,
+        [
+            *base,
+            "--output",
+            "json",
+            "ami",
+            "publish",
+            str(image),
+            "--via",
+            "s3",
+            "--bucket",
+            bucket,
+        ],
     ).json()
     assert document == {
         "image_id": "ami-1",
@@ -271,7 +297,7 @@ def test_rerun_after_the_upload_skips_it(moto, bucket, stubbed, tmp_path):
     expect_import_and_register(ec2, sha, arch="arm64", boot="uefi")
     session = Session(region="us-east-1", endpoint_url=moto.url)
     with counting(session, ("s3",)) as calls:
-        result = publish(session, image, bucket, flake_rev="abc123", poll=0)
+        result = publish(session, image, bucket, via="s3", flake_rev="abc123", poll=0)
     assert result.image_id == "ami-1"
     assert calls.of("PutObject") == calls.of("UploadPart") == calls.of("CreateMultipartUpload") == 0
     assert _objects(moto.url) == []
@@ -305,7 +331,7 @@ def test_rerun_after_the_import_started_follows_that_task(moto, bucket, stubbed,
     expect_import_and_register(ec2, sha, task=False)
     session = Session(region="us-east-1", endpoint_url=moto.url)
     with counting(session, ("s3",)) as calls:
-        result = publish(session, image, bucket, flake_rev="abc123", poll=0)
+        result = publish(session, image, bucket, via="s3", flake_rev="abc123", poll=0)
     assert result.image_id == "ami-1" and result.snapshot_id == "snap-1"
     assert calls.of("PutObject") == 0 and calls.of("HeadObject") == 0
     ec2.assert_no_pending_responses()
@@ -323,6 +349,7 @@ def test_a_lost_register_answer_finds_the_image_by_name(moto, bucket, stubbed, t
         Session(region="us-east-1", endpoint_url=moto.url),
         image,
         bucket,
+        via="s3",
         flake_rev="abc123",
         poll=0,
     )
@@ -379,6 +406,8 @@ def test_a_failed_import_is_one_line(moto, bucket, stubbed, tmp_path, capsys):
             "ami",
             "publish",
             str(image),
+            "--via",
+            "s3",
             "--bucket",
             bucket,
             "--import-role",
@@ -418,6 +447,8 @@ def test_a_name_taken_by_other_content_is_refused(moto, bucket, stubbed, tmp_pat
             "ami",
             "publish",
             str(image),
+            "--via",
+            "s3",
             "--bucket",
             bucket,
             "--name",
@@ -444,7 +475,8 @@ def test_bad_image_info_is_a_usage_error(tmp_path, capsys, mutate, message):
     mutate(data)
     path.write_text(json.dumps(data))
     result = run_cli(
-        capsys, ["--region", "us-east-1", "ami", "publish", str(image), "--bucket", "b"]
+        capsys,
+        ["--region", "us-east-1", "ami", "publish", str(image), "--via", "s3", "--bucket", "b"],
     )
     assert result.code == 2 and message in result.err
 
@@ -452,9 +484,10 @@ def test_bad_image_info_is_a_usage_error(tmp_path, capsys, mutate, message):
 def test_qcow2_is_refused(tmp_path, capsys):
     image = make_image(tmp_path, 1024, suffix=".qcow2")
     result = run_cli(
-        capsys, ["--region", "us-east-1", "ami", "publish", str(image), "--bucket", "b"]
+        capsys,
+        ["--region", "us-east-1", "ami", "publish", str(image), "--via", "s3", "--bucket", "b"],
     )
-    assert result.code == 2 and 'amazonImage.format = "vpc"' in result.err
+    assert result.code == 2 and 'amazonImage.format = "raw"' in result.err
 
 
 def test_image_info_with_register_image_section(tmp_path):

@@ -1,4 +1,7 @@
-"""`nixecs ami publish`: the image builder's output → S3 → import-snapshot → register-image.
+"""`nixecs ami publish`: the image builder's output → an EBS snapshot → register-image.
+
+The snapshot is written block by block with the EBS direct APIs (`ebs.py`, the default), or,
+with `--via s3`, uploaded to S3 and imported with ImportSnapshot (VM Import).
 
 Reads `IMAGE_DIR/nix-support/image-info.json` as nixpkgs' amazon image writes it
 (nixos/maintainers/scripts/ec2/amazon-image.nix: `label`, `system`, `boot_mode`, `file`,
@@ -95,8 +98,8 @@ def read_image_info(image_dir: Path) -> ImageInfo:
     fmt = FORMATS.get(file.suffix.lower())
     if fmt is None:
         raise click.BadParameter(
-            f"{file.name}: import-snapshot takes VHD, VMDK or RAW disks, not {file.suffix or 'this file'} "
-            '(build with amazonImage.format = "vpc")'
+            f"{file.name}: takes VHD, VMDK or RAW disks, not {file.suffix or 'this file'} "
+            '(build with amazonImage.format = "raw")'
         )
     register = data.get("registerImage") if isinstance(data.get("registerImage"), dict) else {}
     return ImageInfo(
@@ -240,8 +243,10 @@ def _abort_leftovers(s3: Any, bucket: str, key: str) -> None:
 def publish(
     session: Session,
     image_dir: Path,
-    bucket: str,
+    bucket: str | None = None,
     *,
+    via: str = "ebs",
+    workers: int = 8,
     name: str | None = None,
     host: str = "ecs-node",
     flake_rev: str | None = None,
@@ -252,6 +257,13 @@ def publish(
     say: Any = None,
 ) -> PublishResult:
     info = read_image_info(image_dir)
+    if via == "s3" and not bucket:
+        raise click.UsageError("--via s3 needs --bucket")
+    if via == "ebs" and info.format != "RAW":
+        raise click.BadParameter(
+            f"{info.file.name}: the EBS direct upload takes a raw disk image "
+            '(build with amazonImage.format = "raw", as hosts/ecs-node does), or use --via s3'
+        )
     size = info.file.stat().st_size
     with Progress(f"sha256 {info.file.name}", total=size, unit="bytes") as progress:
         sha = sha256_file(info.file, progress)
@@ -267,7 +279,6 @@ def publish(
     if flake_rev:
         tags.append({"Key": naming.TAG_FLAKE, "Value": flake_rev})
     ec2 = session.client("ec2")
-    s3 = session.client("s3")
 
     def note(text: str) -> None:
         if say is not None:
@@ -290,7 +301,24 @@ def publish(
             result = PublishResult(
                 existing["ImageId"], ami_name, None, region, True, str(existing.get("State"))
             )
+        elif via == "ebs":
+            from .ebs import upload as ebs_upload
+
+            stats = ebs_upload(
+                session, info.file, sha, tags, description, workers=workers, poll=poll
+            )
+            snapshot_id = stats.snapshot_id
+            if stats.reused:
+                note(f"snapshot {snapshot_id} of this image already exists; not uploaded again")
+            else:
+                note(
+                    f"snapshot {snapshot_id}: {stats.blocks_sent} of {stats.blocks_total} blocks "
+                    f"sent ({stats.bytes_sent / MIB:.0f} MiB of {size / MIB:.0f} MiB)"
+                )
+            image_id = _register(ec2, ami_name, info, snapshot_id, tags, description)
+            result = PublishResult(image_id, ami_name, snapshot_id, region, False, "pending")
         else:
+            assert bucket is not None
             task = _find_import(ec2, description)
             if task is not None:
                 note(f"resuming import task {task['ImportTaskId']}")
@@ -318,7 +346,9 @@ def publish(
             result = PublishResult(image_id, ami_name, snapshot_id, region, False, "pending")
         if wait and result.state != "available":
             result.state = _wait_image(ec2, result.image_id, poll)
-        _remove_object(s3, bucket, key)
+        if via == "s3":
+            assert bucket is not None
+            _remove_object(session.client("s3"), bucket, key)
     return result
 
 

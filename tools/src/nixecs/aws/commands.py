@@ -1,4 +1,4 @@
-"""AWS commands: ami publish, deploy, roll, status, secret put|get|rm.
+"""AWS commands: ami publish, image push, deploy, roll, status, secret put|get|rm.
 
 boto3 and rich are imported inside the command bodies (through the modules of this package),
 so `nixecs --help` stays quick. Progress goes to stderr; results go to stdout (JSON with
@@ -36,7 +36,23 @@ def ami() -> None:
 @ami.command("publish")
 @click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
-    "--bucket", required=True, help="S3 bucket for the upload (the object is removed afterwards)."
+    "--via",
+    type=click.Choice(["ebs", "s3"]),
+    default="ebs",
+    show_default=True,
+    help="ebs: write the snapshot with the EBS direct APIs (raw image, no bucket, no VM Import "
+    "role); s3: upload to --bucket and ImportSnapshot (for accounts that require VM Import).",
+)
+@click.option(
+    "--bucket",
+    help="With --via s3: the S3 bucket for the upload (the object is removed afterwards).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="With --via ebs: blocks uploaded at once.",
 )
 @click.option(
     "--name", help="AMI name (default: nixecs-HOST-LABEL-ARCH-SHA12, unique per image content)."
@@ -60,17 +76,22 @@ def ami() -> None:
 def ami_publish(
     g: Globals,
     image_dir: Path,
-    bucket: str,
+    via: str,
+    bucket: str | None,
+    workers: int,
     name: str | None,
     host: str,
     flake_rev: str | None,
     import_role: str | None,
     wait: bool,
 ) -> int:
-    """Upload IMAGE_DIR (the output of `nix build .#ecs-node-ami`), import it as an EBS
-    snapshot and register an AMI; prints the AMI id.
+    """Turn IMAGE_DIR (the output of `nix build .#ecs-node-ami`) into an EBS snapshot and
+    register an AMI (ENA, IMDSv2 only, tagged with the image's SHA-256); prints the AMI id.
 
-    Safe to rerun after any failure: it resumes (or finds the finished AMI) without duplicates.
+    By default the raw image is written straight into the snapshot with the EBS direct APIs:
+    512 KiB blocks, all-zero blocks skipped, a SHA-256 checksum per block and for the whole
+    snapshot. Safe to rerun after any failure: it finds the finished AMI or snapshot of the
+    same image content and never makes a second one.
     """
     from .ami import publish
     from .session import Session, poll_interval
@@ -80,6 +101,8 @@ def ami_publish(
         session,
         image_dir,
         bucket,
+        via=via,
+        workers=workers,
         name=name,
         host=host,
         flake_rev=flake_rev,
@@ -646,7 +669,54 @@ def secret_rm(g: Globals, name: str) -> int:
     return 0
 
 
+# --- image push ----------------------------------------------------------------------------
+
+
+@click.group()
+def image() -> None:
+    """Application images (built by the flake with dockerTools) in ECR."""
+
+
+@image.command("push")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--repository", required=True, help="ECR repository name (created when missing).")
+@click.option("--tag", help="Image tag (default: the tag the archive names).")
+@click.option(
+    "--registry",
+    metavar="URL",
+    help="Push to this registry instead of the one ECR names (a pull-through mirror, or a "
+    "local test registry: http:// only to loopback).",
+)
+@click.pass_obj
+def image_push(
+    g: Globals, archive: Path, repository: str, tag: str | None, registry: str | None
+) -> int:
+    """Push ARCHIVE (`nix build .#<app>-image`: a docker-archive, gzip or plain) to ECR and
+    print its digest, which a task definition pins.
+
+    Creates the repository when missing (immutable tags, scan on push, untagged images expire
+    after 14 days). Authenticates with GetAuthorizationToken; the token goes to skopeo in a
+    private 0600 auth file, removed afterwards, never on a command line. Rerunning with the
+    same image is a no-op; a different image under an existing tag is refused.
+    """
+    from .image import push
+    from .session import Session
+
+    session = Session.from_globals(g)
+    _say(f"pushing {archive.name} to {repository}{':' + tag if tag else ''} …")
+    result = push(session, archive, repository, tag, registry_override=registry)
+    if g.json:
+        _emit_json(result.to_json())
+    else:
+        if result.created_repository:
+            _say(f"created repository {repository}")
+        state = "pushed" if result.pushed else "already there, nothing pushed"
+        _say(f"{repository}:{result.tag}: {state}")
+        click.echo(result.reference)
+    return 0
+
+
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
-    for command in (ami, deploy, roll, status, destroy, secret):
+    for command in (ami, deploy, roll, status, destroy, secret, image):
         cli.add_command(command)
