@@ -2,7 +2,8 @@
 
 An unprivileged user (`nobody`, in a forked child after setgid/setuid) plants temporary
 names, symlinks and directories where the host writes; `nixecs apply` runs as concurrent
-processes. Needs root to switch users (in CI a missing prerequisite fails, never skips).
+processes. Needs root to switch users (in CI a missing prerequisite fails, never skips); marked
+`system`, so the package's check phase (no root, no `nobody` reachable) leaves it out.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from nixecs.atomic import UnsafePath, write_atomic
 from nixecs.host.apply import Applier, ApplyFailed, Layout
 from nixecs.host.secrets import SecretsFailed, SecretWriter, fetch_secrets
 from nixecs.settings import SecretSpec
+
+pytestmark = pytest.mark.system
 
 SECRET = "s3cr3t-Value-that-must-not-leak-9f1c"
 
@@ -106,7 +109,10 @@ def test_a_precreated_temporary_name_never_receives_the_secret(
         os.write(out_w, os.read(fd, 4096) or b"<empty>")
 
     pid = as_user(nobody, attacker)
-    assert os.read(ready_r, 1) == b"1"
+    # The child's ends, closed here: should the child fail, reads see EOF instead of hanging.
+    for fd in (ready_w, go_r, out_w):
+        os.close(fd)
+    assert os.read(ready_r, 1) == b"1", "the unprivileged child failed before planting"
     planted = predicted.stat()
     write_atomic(directory / "secret", SECRET, 0o400)
     os.write(go_w, b"1")
@@ -157,6 +163,7 @@ def test_temporaries_are_private_from_the_first_byte(
         os.write(seen_w, b"LEAK" if SECRET.encode() in leaked else b"none")
 
     pid = as_user(nobody, racer)
+    os.close(seen_w)  # the child's end: a failed child reads as EOF, never a hang
     for _ in range(300):
         write_atomic(directory / "secret", SECRET, 0o400, durable=False)
     stop.touch()
