@@ -77,7 +77,12 @@ def nixeval_harness(nix_instantiate: str, tmp_path_factory: pytest.TempPathFacto
     beside the checkout (so in CI). Its lib is set up once per session in a temporary
     directory, unless $NIXEVAL_LIB names one."""
     found = os.environ.get("NIXEVAL_DIR")
-    directory = Path(found) if found else REPO.parent / "shared" / "tools" / "nixeval"
+    # shared/ lies beside the checkout (CI's layout); a git worktree may sit deeper.
+    nearest = next(
+        (p / "shared/tools/nixeval" for p in REPO.parents if (p / "shared/tools/nixeval").is_dir()),
+        REPO.parent / "shared/tools/nixeval",
+    )
+    directory = Path(found) if found else nearest
     require((directory / "eval.nix").is_file(), f"nixeval not found at {directory} (NIXEVAL_DIR)")
     if os.environ.get("NIXEVAL_LIB"):
         lib = Path(os.environ["NIXEVAL_LIB"])

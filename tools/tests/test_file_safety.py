@@ -247,7 +247,8 @@ def test_a_secrets_directory_someone_else_can_write_is_refused(
 ) -> None:
     root = shared / "root"
     world_writable(root / "run")
-    secrets = root / "run/secrets"
+    world_writable(root / "run/nixecs")
+    secrets = root / "run/nixecs/secrets"
     if planted_by == "nobody":
         run_as(nobody, lambda: (secrets.mkdir(), secrets.chmod(0o755)))
     else:
@@ -263,9 +264,9 @@ def test_the_secrets_directory_is_created_private(shared: Path) -> None:
     root = shared / "root"
     specs = {"db": SecretSpec("/prod/db")}
     fetch_secrets(specs, OneSecureString(), SecretWriter(str(root), print), print)
-    directory = (root / "run/secrets").stat()
+    directory = (root / "run/nixecs/secrets").stat()
     assert stat.S_IMODE(directory.st_mode) & 0o022 == 0
-    assert stat.S_IMODE((root / "run/secrets/db").stat().st_mode) == 0o400
+    assert stat.S_IMODE((root / "run/nixecs/secrets/db").stat().st_mode) == 0o400
 
 
 # --- item 7: one apply at a time -----------------------------------------------------------

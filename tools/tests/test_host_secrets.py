@@ -172,7 +172,7 @@ def test_values_never_appear_even_with_verbose_failures(
     )
     assert code == 1
     err = capsys.readouterr().err
-    assert "run/secrets: is a symbolic link or not a directory" in err
+    assert "run/nixecs/secrets: is a symbolic link or not a directory" in err
     assert "no secret was written" in err
     assert DB_VALUE not in err
     assert "Traceback" not in err

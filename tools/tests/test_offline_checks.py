@@ -247,6 +247,9 @@ def test_deploy_refuses_a_region_from_the_environment_that_differs(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from aws_fixtures import no_preflight
+
+    no_preflight(monkeypatch)  # the made-up subnets and AMI would stop deploy before the region
     fleet = write_fleet(tmp_path, FLEET)  # region: us-east-1
     url = moto.url  # type: ignore[attr-defined]
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
