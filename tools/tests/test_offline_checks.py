@@ -173,6 +173,9 @@ def test_validate_reports_them_located(tmp_path: Path) -> None:
     assert f"{path}:11:" in result.stderr
 
 
+# The generator (beside the package, not in it) reads cfn-lint's and moto's data.
+@pytest.mark.cfnlint
+@pytest.mark.moto
 def test_the_table_is_what_the_generator_writes(tmp_path: Path) -> None:
     """The committed table comes from gen_aws_tables.py; with the same source versions
     installed, regenerating gives the same bytes."""
