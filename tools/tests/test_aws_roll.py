@@ -122,7 +122,7 @@ def test_roll_starts_a_refresh_with_exact_preferences_and_succeeds(stubbed, caps
         capsys, ["--region", "us-east-1", "roll", "prod/web", "--checkpoints", "50,100"]
     )
     assert result.code == 0, result.err
-    assert result.out == f"{ASG}: instance refresh r-1 Successful (100%)\n"
+    assert result.out == f"{ASG} (us-east-1): instance refresh r-1 Successful (100%)\n"
     assert "instance refresh" in result.err and "InProgress" in result.err  # progress on stderr
     autoscaling.assert_no_pending_responses()
     stubbed("ec2").assert_no_pending_responses()
@@ -153,6 +153,7 @@ def test_roll_exits_1_unless_successful(stubbed, capsys, outcome):
     )
     assert result.code == 1
     document = result.json()
+    assert document["region"] == "us-east-1"
     assert (
         document["status"] == outcome
         and document["status_reason"] == "instances failed health checks"

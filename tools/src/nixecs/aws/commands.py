@@ -426,10 +426,15 @@ def roll(
     )
     session = Session.from_globals(g)
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
+    # The region is named: roll takes no fleet whose `region:` could be compared (issue 9.15).
+    region = session.region_name()
     if g.json:
-        _emit_json(result.to_json())
+        _emit_json({**result.to_json(), "region": region})
     else:
-        line = f"{result.auto_scaling_group}: instance refresh {result.refresh_id} {result.status}"
+        line = (
+            f"{result.auto_scaling_group} ({region}): instance refresh {result.refresh_id} "
+            f"{result.status}"
+        )
         if result.percentage is not None:
             line += f" ({result.percentage}%)"
         if result.reason:
