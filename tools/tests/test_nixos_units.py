@@ -253,3 +253,20 @@ def test_journal_limit_survives_other_extra_config() -> None:
     ]"""
     text = nixeval(modules, "s.config.services.journald.extraConfig", "raw = true;")
     assert "SystemMaxUse=512M" in text and "Storage=volatile" in text
+
+
+@pytest.mark.parametrize("task_roles", [True, False])
+def test_metadata_plumbing_does_not_depend_on_task_roles(task_roles: bool) -> None:
+    """ecs-init installs the 169.254.170.2 DNAT/REDIRECT and route_localnet always
+    (aws/amazon-ecs-agent v1.105.0 ecs-init/engine/engine.go): the task metadata endpoint
+    v3/v4 lives there too, so switching task IAM roles off must keep it (issue 8.3)."""
+    modules = (
+        "[ (root + /modules) { nixecs.ecs.enable = true; "
+        f"nixecs.ecs.taskIamRole = {'true' if task_roles else 'false'}; }} ]"
+    )
+    sysctl = nixeval(modules, "s.sysctl")
+    assert str(sysctl["net.ipv4.conf.all.route_localnet"]) in ("1", "True")
+    script = nixeval(modules, 's.services."nixecs-ecs-netfilter".script')
+    dnat = "-t nat -A PREROUTING -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679"
+    redirect = "-t nat -A OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679"
+    assert dnat in script and redirect in script
