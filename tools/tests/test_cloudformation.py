@@ -1013,9 +1013,12 @@ def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> No
     assert len(fleets) >= 2
     extra = tmp_path / "colliding.yml"
     extra.write_text(COLLIDING)
+    # `flake:` is optional: no empty tag value may come of it (ECS refuses those, E3033).
+    no_flake = tmp_path / "no-flake.yml"
+    no_flake.write_text(COLLIDING.replace("flake: github:acme/infra\n", ""))
     built = [
         (f"{path.stem}-{name}", t)
-        for path in [*fleets, extra]
+        for path in [*fleets, extra, no_flake]
         for name, t in templates(load_fleet(path)).items()
     ]
     # And gzip userdata, which goes into the template as a base64 literal.

@@ -24,9 +24,10 @@ class Context:
     )
 
     def __post_init__(self) -> None:
-        self.cluster_tags = (
-            (naming.TAG_CLUSTER, tag_value(self.cluster.name)),
-            (naming.TAG_FLAKE, tag_value(self.fleet.flake)),
+        # `flake:` is optional, and an empty tag value is refused by ECS (capacity providers):
+        # without a flake there is no flake tag.
+        self.cluster_tags = ((naming.TAG_CLUSTER, tag_value(self.cluster.name)),) + (
+            ((naming.TAG_FLAKE, tag_value(self.fleet.flake)),) if self.fleet.flake else ()
         )
 
     @property
