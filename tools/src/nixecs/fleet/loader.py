@@ -581,9 +581,8 @@ class _Builder:
         if m.get("port") is not None:
             # Checked here, so that an error points at `port:` itself.
             port = s.check_int(m["port"], (*path, "port"), self.issues, 1, 65535)
-            if port is None:
-                return None
-            item["ports"] = [port]
+            if port is not None:
+                item["ports"] = [port]
         # Parsed as a container at the service's own path, so each diagnostic points at the
         # key the user wrote (`port:` reported at its value, being the list's only item).
         container = parse_container(name, item, path, self.issues, mode)
