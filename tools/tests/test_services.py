@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import require
 from nixecs.cloudformation import build_stack
@@ -596,3 +598,53 @@ def test_every_new_code_is_documented() -> None:
     ):
         assert code in CODES
     assert re.search(r"E140-E149", sys.modules["nixecs.diagnostics"].__doc__ or "")
+
+
+# --- malformed input of every new key: exit 2 semantics, never a traceback ----------------
+
+VALUES = [
+    "-1",
+    "0",
+    "null",
+    "[]",
+    "{}",
+    "x",
+    "1e400",
+    '"*"',
+    "true",
+    "99999999999999999999",
+    "[a, 1]",
+    "{a: 1}",
+    "'  '",
+    "[CMD]",
+    "START",
+    "awsvpc",
+    "host",
+    "[{}]",
+    "[[1]]",
+    "é",
+]
+
+
+@st.composite
+def mutated_shop(draw: st.DrawFn) -> str:
+    lines = fleet_text().split("\n")
+    for _ in range(draw(st.integers(1, 3))):
+        candidates = [i for i, line in enumerate(lines) if ":" in line and i > 12]
+        i = draw(st.sampled_from(candidates))
+        key, _, _ = lines[i].partition(": ") if ": " in lines[i] else (lines[i].rstrip(":"), "", "")
+        lines[i] = f"{key}: {draw(st.sampled_from(VALUES))}"
+    return "\n".join(lines)
+
+
+@given(mutated_shop())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_services_are_located_errors_or_render(text: str) -> None:
+    try:
+        fleet = parse(text, "fleet.yml")
+    except InvalidInput as error:
+        for d in error.report.sorted():
+            assert d.location.line >= 1 and d.location.column >= 1 and d.code in CODES
+        return
+    lint_fleet(fleet)
+    build_stack(fleet, "prod", {"web": b"#nixecs-settings v1\n{}\n"})
