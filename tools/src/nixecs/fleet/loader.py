@@ -537,6 +537,8 @@ class _Builder:
                         "E112",
                         f"`{key}` belongs in a container when the service lists `containers:`",
                     )
+            # Task cpu on EC2: "Supported values are between 128 CPU units (0.125 vCPUs) and
+            # 196608 CPU units (192 vCPUs)" (RegisterTaskDefinition cpu, ECS API reference).
             task_cpu = (
                 s.check_int(m["cpu"], (*path, "cpu"), self.issues, 128, CPU_MAX)
                 if m.get("cpu") is not None
