@@ -385,6 +385,8 @@ CASES = [
         None,
         None,
     ),
+    ("ports: [8080]", "ports: [{container_port: 8080, host_port: 51678}]", "E144", "{container"),
+    ("ports: [8080]", "ports: [{container_port: 22, host_port: 0}]", None, None),  # dynamic
     ("envoy: HEALTHY", "nginx: HEALTHY", "E108", "HEALTHY, migrate"),  # at the condition
     ("envoy: HEALTHY", "envoy: READY", "E107", "READY"),
     ("envoy: HEALTHY", "app: START", "E145", "START, migrate"),

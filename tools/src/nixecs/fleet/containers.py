@@ -58,6 +58,12 @@ IMAGE_RE = re.compile(r"[^\s]{1,255}")
 # ContainerDefinition.user: user, user:group, uid, uid:gid, user:gid, uid:group.
 USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
 LOG_OPTION_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+# The TCP ports the ECS agent reserves on every Linux instance unless ECS_RESERVED_PORTS says
+# otherwise: SSH 22, Docker 2375/2376, introspection 51678, the task metadata endpoint 51679
+# (aws/amazon-ecs-agent@8dfceca6 agent/config/config_unix.go DefaultConfig ReservedPorts,
+# agent/config/config.go, ecs-agent/tmds/server.go). A task that maps one of them statically
+# is never placed.
+AGENT_RESERVED_TCP_PORTS = (22, 2375, 2376, 51678, 51679)
 # Our own bound, not AWS's (which documents 120 s for Fargate only): a host's drain waits for
 # this long per container at most.
 STOP_TIMEOUT_MAX = 3600
@@ -251,6 +257,16 @@ def parse_ports(
                 )
                 continue
             host = port
+        if protocol == "tcp" and (host or 0) in AGENT_RESERVED_TCP_PORTS:
+            issues.append(
+                Issue(
+                    where,
+                    "E144",
+                    f"host port {host} is reserved by the ECS agent on every instance "
+                    f"({', '.join(map(str, AGENT_RESERVED_TCP_PORTS))}): ECS would never place the task",
+                )
+            )
+            continue
         if (port, protocol) in seen:
             issues.append(Issue(where, "E144", f"container port {port}/{protocol} is mapped twice"))
             continue
