@@ -87,3 +87,24 @@ def test_sidecar_service_with_task_role_deploys(moto, tmp_path: Path, capsys) ->
     # and the service runs that task definition
     (service,) = ecs.describe_services(cluster="prod", services=["shop"])["services"]
     assert service["taskDefinition"] == arn
+
+
+def test_preflight_checks_every_containers_secrets_where_written(moto, tmp_path: Path, capsys):
+    """E132 for a sidecar's secret points at the sidecar's `secrets:` entry."""
+    subnets, group = _network(moto.url)
+    ssm = moto_client(moto.url, "ssm")
+    ssm.put_parameter(Name="/prod/db/password", Value="s3cret", Type="SecureString")
+    text = (
+        fleet_text()
+        .replace("region: eu-west-1", "region: us-east-1")
+        .replace("subnets: [subnet-0a1b2c3d]", f"subnets: [{', '.join(subnets)}]")
+        .replace("security_groups: [sg-0a1b2c3d]", f"security_groups: [{group}]")
+    )
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(text, encoding="utf-8")
+    done = run_cli(capsys, ["--endpoint-url", moto.url, "validate", str(fleet), "--aws"])
+    assert done.code == 2
+    line = next(i for i, t in enumerate(text.split("\n"), 1) if "TOKEN: /prod/envoy/token" in t)
+    e132 = [x for x in done.err.splitlines() if "error[E132]" in x]
+    assert len(e132) == 1 and e132[0].startswith(f"{fleet}:{line}:"), done.err
+    assert "/prod/envoy/token does not exist" in e132[0] and "s3cret" not in done.err
