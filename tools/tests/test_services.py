@@ -650,3 +650,13 @@ def test_mutated_services_are_located_errors_or_render(text: str) -> None:
         return
     lint_fleet(fleet)
     build_stack(fleet, "prod", {"web": b"#nixecs-settings v1\n{}\n"})
+
+
+def test_every_containers_image_is_checked_e126() -> None:
+    from nixecs.fleet.aws_rules import check_fleet
+
+    text = shop_with("aws-appmesh-envoy:v1.29.4.0-prod", "Aws-AppMesh-Envoy:v1")
+    found = [d for d in check_fleet(parse(text, "fleet.yml")) if d.code == "E126"]
+    assert len(found) == 1
+    line = text.split("\n")[found[0].location.line - 1]
+    assert "Aws-AppMesh-Envoy:v1" in line and "lower case" in found[0].message
