@@ -537,7 +537,8 @@ def test_w140_only_for_actions_that_can_be_scoped() -> None:
     assert scopable("s3:ListAllMyBuckets") is None  # no resource type: `*` is its only form
     assert scopable("s3:GetObject") is not None
     assert scopable("s3:Get*") is not None  # the wildcard covers scoped actions
-    assert scopable("S3:getobject") is not None or scopable("s3:getobject") is not None
+    assert scopable("S3:getobject") is not None  # IAM action names ignore case
+    assert scopable("S3:listallmybuckets") is None
     assert "not a service prefix" in (scopable("nosuchservice:Do") or "")
     assert "not an action" in (scopable("s3:NoSuchAction") or "")
     text = shop_with("actions: s3:ListAllMyBuckets", "actions: [s3:ListAllMyBuckets, s3:GetObject]")
@@ -660,3 +661,9 @@ def test_every_containers_image_is_checked_e126() -> None:
     assert len(found) == 1
     line = text.split("\n")[found[0].location.line - 1]
     assert "Aws-AppMesh-Envoy:v1" in line and "lower case" in found[0].message
+
+
+def test_container_names_are_unique_e102() -> None:
+    services = "api:\n  group: web\n  containers:\n    app: {image: a:1, memory: 64}\n    app: {image: b:1, memory: 64}\n"
+    found = located(fleet_text(services))
+    assert found[0][0] == "E102" and found[0][1].startswith("app: {image: b:1")

@@ -24,7 +24,8 @@ from ..settings import Issue
 from .yaml12 import Document, Path
 
 EFFECTS = ("Allow", "Deny")
-ACTION_RE = re.compile(r"([a-z0-9-]+):([A-Za-z0-9*?]+)")
+# IAM matches action names case-insensitively ("IAM JSON policy elements: Action").
+ACTION_RE = re.compile(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
 ACTION_RULE = "service:Action, e.g. s3:GetObject (IAM allows * and ? in the action part)"
 # A resource: `*` or an ARN (arn:partition:service:region:account:resource; region and account
 # may be empty, and IAM allows wildcards anywhere in it).
@@ -276,6 +277,7 @@ def scopable(action: str) -> str | None:
     form (no resource type) — or when the action is not known here (it would be a typo:
     W140 says so)."""
     prefix, _, name = action.partition(":")
+    prefix = prefix.lower()
     table = action_table()
     if prefix not in table:
         return f"{prefix!r} is not a service prefix of the Service Authorization Reference"
