@@ -667,3 +667,22 @@ def test_container_names_are_unique_e102() -> None:
     services = "api:\n  group: web\n  containers:\n    app: {image: a:1, memory: 64}\n    app: {image: b:1, memory: 64}\n"
     found = located(fleet_text(services))
     assert found[0][0] == "E102" and found[0][1].startswith("app: {image: b:1")
+
+
+def test_validate_exits_2_with_located_errors(tmp_path: Path, capsys) -> None:
+    from aws_fixtures import run_cli
+
+    text = shop_with("  memory: 1024\n", "  memory: 1024\n  network_mode: awsvpc\n")
+    text = text.replace("retries: 3", "retries: many")
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(text, encoding="utf-8")
+    done = run_cli(capsys, ["validate", str(fleet)])
+    assert done.code == 2 and "Traceback" not in done.err
+    lines = done.err.strip().splitlines()
+    assert any(
+        re.match(rf"{re.escape(str(fleet))}:\d+:\d+: error\[E146\]: awsvpc needs the ECS CNI", x)
+        for x in lines
+    ), done.err
+    assert any(re.match(rf"{re.escape(str(fleet))}:\d+:\d+: error\[E103\]", x) for x in lines), (
+        done.err
+    )

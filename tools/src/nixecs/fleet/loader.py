@@ -549,10 +549,11 @@ class _Builder:
                 if m.get("memory") is not None
                 else None
             )
-            if mode is not None:
-                containers = parse_containers(
-                    m["containers"], (*path, "containers"), self.issues, mode
-                )
+            # Parsed even when the network mode is wrong, so that every error of the file
+            # is reported at once (as bridge, the default).
+            containers = parse_containers(
+                m["containers"], (*path, "containers"), self.issues, mode or "bridge"
+            )
             if containers is not None and len(self.issues) == before:
                 check_task(containers, path, self.issues, task_cpu, task_memory)
         else:
@@ -563,8 +564,8 @@ class _Builder:
                         s.E_MISSING,
                         f"missing required key {key!r}",
                     )
-            if mode is not None and "image" in m and "memory" in m:
-                containers = self.shorthand(name, m, path, mode)
+            if "image" in m and "memory" in m:
+                containers = self.shorthand(name, m, path, mode or "bridge")
         if len(self.issues) != before or containers is None or mode is None:
             return None
         return containers, mode, role, task_cpu, task_memory
