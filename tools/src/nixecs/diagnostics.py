@@ -5,6 +5,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E1xx fleet schema (syntax, unknown/duplicate keys, types, names, durations, references, size)
 - E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
   types, task fit, image references, region, drain timeout, architectures)
+- E140-E149 services' task definitions: containers, network mode, task role (W140: a task role
+  granting a scopable action on `*`)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
@@ -58,6 +60,16 @@ CODES: dict[str, str] = {
     "E133": "preflight: a subnet or security group is missing, or they are not in one VPC",
     "E134": "preflight: an AMI is missing in the region",
     "E135": "preflight: an AMI's architecture does not match the group's instance types",
+    "E140": "no essential container in a service's task",
+    "E141": "container memory: memory_reservation not below memory, or no memory at all",
+    "E142": "containers reserve more cpu or memory than the task's own cpu/memory",
+    "E143": "health check command not CMD/CMD-SHELL form, or empty",
+    "E144": "port mappings: a container port twice, a host port twice, or host mode with another host port",
+    "E145": "depends_on: a cycle, a container on itself, COMPLETE/SUCCESS on an essential one, HEALTHY without a health check",
+    "E146": "network_mode awsvpc: needs the ECS CNI plugins the image does not have",
+    "E147": "task role: not an IAM action, the `*` action, or a bad resource or condition",
+    "E148": "awsfirelens logging without exactly one FireLens log router in the task",
+    "E149": "ulimit soft limit above its hard limit",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -65,6 +77,7 @@ CODES: dict[str, str] = {
     "E205": "scaling min > max",
     "E206": "ExactCapacity with a negative capacity",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
+    "W140": "a task role grants an action that has a resource type on `*`",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",

@@ -87,8 +87,8 @@ def _parameters(session: Session, fleet: Any, report: Report) -> None:
                     (*group.path, "secrets", key, "parameter")
                 )
         for service in cluster.services.values():
-            for key, parameter in service.secrets.items():
-                uses.setdefault(parameter, []).append((*service.path, "secrets", key))
+            for where, parameter in service.secret_uses():
+                uses.setdefault(parameter, []).append(where)
     if not uses:
         return
     ssm = session.client("ssm")

@@ -222,7 +222,8 @@ def execution_role(ctx: Context, service: Service) -> Resources:
         "AssumeRolePolicyDocument": _assume_role("ecs-tasks.amazonaws.com"),
         "ManagedPolicyArns": [managed_policy_arn(p) for p in EXECUTION_MANAGED_POLICIES],
     }
-    parameters = sorted(set(service.secrets.values()))
+    # Every container's secrets: the agent resolves them all with this role.
+    parameters = sorted({parameter for _, parameter in service.secret_uses()})
     key = ctx.cluster.groups[service.group].kms_key if service.group in ctx.cluster.groups else None
     if parameters:
         properties["Policies"] = [
@@ -240,6 +241,51 @@ def execution_role(ctx: Context, service: Service) -> Resources:
     properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ctx.ids.service(service.name, "ExecutionRole"): {
+            "Type": "AWS::IAM::Role",
+            "Properties": properties,
+        }
+    }
+
+
+def task_role(ctx: Context, service: Service) -> Resources:
+    """The role the service's containers run as (TaskRoleArn): exactly the managed policies
+    and statements of its `task_role:`, nothing of nixecs' own. Without `task_role:` there is
+    none, and the containers get no AWS credentials at all."""
+    role = service.task_role
+    if role is None:
+        return {}
+    properties: dict[str, Json] = {
+        "Path": ROLE_PATH,
+        "AssumeRolePolicyDocument": _assume_role("ecs-tasks.amazonaws.com"),
+    }
+    if role.managed_policies:
+        properties["ManagedPolicyArns"] = list(role.managed_policies)
+    if role.statements:
+        statements: list[Json] = []
+        for statement in role.statements:
+            rendered: dict[str, Json] = {
+                "Effect": statement.effect,
+                "Action": list(statement.actions),
+                "Resource": list(statement.resources),
+            }
+            if statement.conditions:
+                rendered["Condition"] = {
+                    operator: {
+                        key: values[0] if len(values) == 1 else list(values)
+                        for key, values in keys.items()
+                    }
+                    for operator, keys in statement.conditions.items()
+                }
+            statements.append(rendered)
+        properties["Policies"] = [
+            {
+                "PolicyName": "nixecs-task",
+                "PolicyDocument": {"Version": IAM_POLICY_VERSION, "Statement": statements},
+            }
+        ]
+    properties["Tags"] = tags(ctx.service_tags(service))
+    return {
+        ctx.ids.service(service.name, "TaskRole"): {
             "Type": "AWS::IAM::Role",
             "Properties": properties,
         }

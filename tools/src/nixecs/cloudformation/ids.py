@@ -33,6 +33,7 @@ GROUP_KINDS = (
 SERVICE_KINDS = (
     "LogGroup",
     "ExecutionRole",
+    "TaskRole",
     "TaskDefinition",
     "Service",
     "ScalableTarget",

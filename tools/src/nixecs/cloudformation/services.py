@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import naming
+from ..fleet.containers import Container
 from ..fleet.model import Service
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
@@ -29,49 +30,106 @@ def log_group(ctx: Context, service: Service) -> Resources:
     }
 
 
-def task_definition(ctx: Context, service: Service) -> Resources:
+def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
+    """One ContainerDefinition (AWS::ECS::TaskDefinition ContainerDefinition)."""
     ids = ctx.ids
-    container: dict[str, Json] = {
-        "Name": service.name,
-        "Image": service.image,
-        "Cpu": service.cpu,
-        "Memory": service.memory,
-        "Essential": True,
-    }
-    if service.port is not None:
+    container: dict[str, Json] = {"Name": c.name, "Image": c.image}
+    if c.cpu or not service.task_cpu:
+        container["Cpu"] = c.cpu
+    if c.memory is not None:
+        container["Memory"] = c.memory
+    if c.memory_reservation is not None:
+        container["MemoryReservation"] = c.memory_reservation
+    container["Essential"] = c.essential
+    if c.ports:
         # Bridge networking with host port 0: ECS picks a free host port per task, so
-        # several tasks of a service fit on one instance.
+        # several tasks of a service fit on one instance. Host mode: the host's own port.
         container["PortMappings"] = [
-            {"ContainerPort": service.port, "HostPort": 0, "Protocol": "tcp"}
+            {"ContainerPort": p.container_port, "HostPort": p.host_port, "Protocol": p.protocol}
+            for p in c.ports
         ]
-    if service.environment:
+    if c.entrypoint is not None:
+        container["EntryPoint"] = list(c.entrypoint)
+    if c.command is not None:
+        container["Command"] = list(c.command)
+    if c.environment:
         container["Environment"] = [
-            {"Name": name, "Value": value} for name, value in sorted(service.environment.items())
+            {"Name": name, "Value": value} for name, value in sorted(c.environment.items())
         ]
-    if service.secrets:
+    if c.secrets:
         container["Secrets"] = [
             {"Name": name, "ValueFrom": ssm_parameter_arn(parameter)}
-            for name, parameter in sorted(service.secrets.items())
+            for name, parameter in sorted(c.secrets.items())
         ]
-    container["LogConfiguration"] = {
-        "LogDriver": "awslogs",
-        "Options": {
-            "awslogs-group": ref(ids.service(service.name, "LogGroup")),
-            "awslogs-region": ref("AWS::Region"),
-            "awslogs-stream-prefix": service.name,
-        },
+    if c.health_check is not None:
+        check = c.health_check
+        health: dict[str, Json] = {
+            "Command": list(check.command),
+            "Interval": check.interval,
+            "Timeout": check.timeout,
+            "Retries": check.retries,
+        }
+        if check.start_period is not None:
+            health["StartPeriod"] = check.start_period
+        container["HealthCheck"] = health
+    if c.depends_on:
+        container["DependsOn"] = [
+            {"ContainerName": name, "Condition": condition} for name, condition in c.depends_on
+        ]
+    if c.ulimits:
+        container["Ulimits"] = [
+            {"Name": u.name, "SoftLimit": u.soft, "HardLimit": u.hard} for u in c.ulimits
+        ]
+    if c.stop_timeout is not None:
+        container["StopTimeout"] = c.stop_timeout
+    if c.read_only_root_filesystem:
+        container["ReadonlyRootFilesystem"] = True
+    if c.user is not None:
+        container["User"] = c.user
+    if c.firelens is not None:
+        kind, options = c.firelens
+        firelens: dict[str, Json] = {"Type": kind}
+        if options:
+            firelens["Options"] = dict(options)
+        container["FirelensConfiguration"] = firelens
+    if c.log.driver == "awsfirelens":
+        log: dict[str, Json] = {"LogDriver": "awsfirelens"}
+        if c.log.options:
+            log["Options"] = dict(c.log.options)
+        container["LogConfiguration"] = log
+    else:
+        container["LogConfiguration"] = {
+            "LogDriver": "awslogs",
+            "Options": {
+                "awslogs-group": ref(ids.service(service.name, "LogGroup")),
+                "awslogs-region": ref("AWS::Region"),
+                "awslogs-stream-prefix": service.name,
+            },
+        }
+    return container
+
+
+def task_definition(ctx: Context, service: Service) -> Resources:
+    ids = ctx.ids
+    properties: dict[str, Json] = {
+        "Family": naming.task_family(ctx.cluster.name, service.name),
+        "RequiresCompatibilities": ["EC2"],
+        "NetworkMode": service.network_mode,
+        "ExecutionRoleArn": get_att(ids.service(service.name, "ExecutionRole"), "Arn"),
     }
+    if service.task_role is not None:
+        properties["TaskRoleArn"] = get_att(ids.service(service.name, "TaskRole"), "Arn")
+    # Task-level sizes are strings in AWS::ECS::TaskDefinition (Cpu, Memory).
+    if service.task_cpu is not None:
+        properties["Cpu"] = str(service.task_cpu)
+    if service.task_memory is not None:
+        properties["Memory"] = str(service.task_memory)
+    properties["ContainerDefinitions"] = [_container(ctx, service, c) for c in service.containers]
+    properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ids.service(service.name, "TaskDefinition"): {
             "Type": "AWS::ECS::TaskDefinition",
-            "Properties": {
-                "Family": naming.task_family(ctx.cluster.name, service.name),
-                "RequiresCompatibilities": ["EC2"],
-                "NetworkMode": "bridge",
-                "ExecutionRoleArn": get_att(ids.service(service.name, "ExecutionRole"), "Arn"),
-                "ContainerDefinitions": [container],
-                "Tags": tags(ctx.service_tags(service)),
-            },
+            "Properties": properties,
         }
     }
 

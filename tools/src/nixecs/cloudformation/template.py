@@ -107,6 +107,7 @@ def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[st
         service = cluster.services[name]
         resources.update(services.log_group(ctx, service))
         resources.update(iam.execution_role(ctx, service))
+        resources.update(iam.task_role(ctx, service))
         resources.update(services.task_definition(ctx, service))
         resources.update(services.ecs_service(ctx, service))
         resources.update(scaling.service_scaling(ctx, service))

@@ -171,18 +171,19 @@ def check_task_fits(service: Service, group: Group, locate: Locate) -> list[Diag
 
 
 def check_image(service: Service, locate: Locate) -> list[Diagnostic]:
-    """E126: the image reference parses as the Docker reference grammar."""
-    match = REFERENCE_RE.fullmatch(service.image)
-    problem = None
-    if match is None:
+    """E126: every container's image reference parses as the Docker reference grammar."""
+    found: list[Diagnostic] = []
+    for container in service.containers:
+        image = container.image
+        if REFERENCE_RE.fullmatch(image) is not None:
+            continue
         problem = "is not a valid image reference (lower-case repository, optional registry, :tag, @digest)"
-        if service.image != service.image.lower() and REFERENCE_RE.fullmatch(service.image.lower()):
+        if image != image.lower() and REFERENCE_RE.fullmatch(image.lower()):
             problem += "; repository names must be lower case"
-    if problem is None:
-        return []
-    return [
-        Diagnostic("E126", f"image {service.image!r} {problem}", locate((*service.path, "image")))
-    ]
+        found.append(
+            Diagnostic("E126", f"image {image!r} {problem}", locate((*container.path, "image")))
+        )
+    return found
 
 
 def check_drain(group: Group, locate: Locate) -> list[Diagnostic]:

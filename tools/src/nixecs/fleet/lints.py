@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostic
 from .model import Fleet
+from .task_role import lint_task_role
 
 
 def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
-    return [
+    return _task_roles(fleet) + [
         Diagnostic(
             "W101",
             f"hop_limit {group.hop_limit} lets IMDSv2 responses reach containers (and the "
@@ -29,4 +30,15 @@ def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
         for cluster in fleet.clusters.values()
         for group in cluster.groups.values()
         if group.hop_limit > 1
+    ]
+
+
+def _task_roles(fleet: Fleet) -> list[Diagnostic]:
+    """W140: a task role's `resources: '*'` on an action that can be scoped (fleet/task_role.py)."""
+    return [
+        found
+        for cluster in fleet.clusters.values()
+        for service in cluster.services.values()
+        if service.task_role is not None
+        for found in lint_task_role(service.task_role, fleet.document)
     ]

@@ -10,12 +10,23 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import replace
 
 from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
 from . import metrics
+from .containers import (
+    CPU_MAX,
+    MEMORY_MAX,
+    MEMORY_MIN,
+    NETWORK_MODES,
+    Container,
+    check_task,
+    parse_container,
+    parse_containers,
+)
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
@@ -34,6 +45,7 @@ from .model import (
     StepPolicy,
     TargetTracking,
 )
+from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
 NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
@@ -56,6 +68,22 @@ PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
 MAX_DIMENSIONS = 30
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
 KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
+# The service's keys: the shorthand's (one container) and the task's.
+SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
+SERVICE_KEYS = (
+    "group",
+    "image",
+    "cpu",
+    "memory",
+    "port",
+    "desired",
+    "environment",
+    "secrets",
+    "scaling",
+    "containers",
+    "network_mode",
+    "task_role",
+)
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
@@ -425,22 +453,7 @@ class _Builder:
     def service(
         self, cluster: str, name: str, value: object, path: Path, groups: dict[str, object]
     ) -> Service | None:
-        m = self.mapping(
-            value,
-            path,
-            (
-                "group",
-                "image",
-                "cpu",
-                "memory",
-                "port",
-                "desired",
-                "environment",
-                "secrets",
-                "scaling",
-            ),
-            ("group", "image", "memory"),
-        )
+        m = self.mapping(value, path, SERVICE_KEYS, ("group",))
         if m is None:
             return None
         before = len(self.issues)
@@ -451,84 +464,139 @@ class _Builder:
                 "E108",
                 f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
             )
-        image = (
-            s.check_pattern(
-                m["image"], (*path, "image"), self.issues, IMAGE_RE, "a container image reference"
-            )
-            if "image" in m
-            else None
-        )
-        cpu = s.check_int(m.get("cpu", 256), (*path, "cpu"), self.issues, 0, 196608)
-        memory = (
-            s.check_int(m["memory"], (*path, "memory"), self.issues, 4, 1048576)
-            if "memory" in m
-            else None
-        )
-        port = (
-            s.check_int(m["port"], (*path, "port"), self.issues, 1, 65535)
-            if m.get("port") is not None
-            else None
-        )
         desired = s.check_int(m.get("desired", 1), (*path, "desired"), self.issues, 0, 10000)
-        environment = s.check_string_map(
-            m.get("environment", {}),
-            (*path, "environment"),
-            self.issues,
-            key_rule=(
-                ENV_NAME_RE,
-                "an environment variable name: letters, digits and _, not starting with a digit",
-            ),
-            value_max=32768,
-        )
-        secrets = s.check_string_map(
-            m.get("secrets", {}),
-            (*path, "secrets"),
-            self.issues,
-            key_rule=(
-                ENV_NAME_RE,
-                "an environment variable name: letters, digits and _, not starting with a digit",
-            ),
-            value_rule=(
-                s.PARAMETER_RE,
-                s.PARAMETER_RULE,
-            ),
-        )
-        if environment and secrets:
-            for both in sorted(set(environment) & set(secrets)):
-                self.error(
-                    (*path, "secrets", both),
-                    s.E_VALUE,
-                    f"{both} is set both in environment and in secrets",
-                )
+        task = self.task(name, m, path)
         scaling = (
             self.scaling(m["scaling"], (*path, "scaling")) if m.get("scaling") is not None else None
         )
-        if len(self.issues) != before or None in (
-            group,
-            image,
-            cpu,
-            memory,
-            desired,
-            environment,
-            secrets,
-        ):
+        if len(self.issues) != before or group is None or desired is None or task is None:
             return None
-        assert group and image and cpu is not None and memory is not None and desired is not None
+        containers, mode, role, task_cpu, task_memory = task
+        first = containers[0]
+        port = next((p.container_port for c in containers for p in c.ports), None)
         return Service(
             name=name,
             cluster=cluster,
             group=group,
-            image=image,
-            cpu=cpu,
-            memory=memory,
+            image=first.image,
+            # What the task reserves on an instance: the task's own cpu/memory, else the sum of
+            # its containers' (memoryReservation where given, else memory).
+            cpu=task_cpu if task_cpu is not None else sum(c.cpu for c in containers),
+            memory=task_memory
+            if task_memory is not None
+            else sum(c.reserved_memory for c in containers),
             port=port,
             desired=desired,
-            environment=environment or {},
-            secrets=secrets or {},
+            environment=first.environment,
+            secrets=first.secrets,
             scaling=scaling,
             path=path,
             desired_given="desired" in m,
+            containers=containers,
+            network_mode=mode,
+            task_role=role,
+            task_cpu=task_cpu,
+            task_memory=task_memory,
         )
+
+    def task(
+        self, name: str, m: dict[str, object], path: Path
+    ) -> tuple[tuple[Container, ...], str, TaskRole | None, int | None, int | None] | None:
+        """The task definition's part of a service: its containers (the `containers:` map, or
+        the one-container shorthand), network mode and task role."""
+        before = len(self.issues)
+        mode = s.check_str(m.get("network_mode", "bridge"), (*path, "network_mode"), self.issues)
+        if mode == "awsvpc":
+            self.error(
+                (*path, "network_mode"),
+                "E146",
+                "awsvpc needs the ECS CNI plugins (ecs-bridge, ecs-eni, ecs-ipam) on the host, and "
+                "the nixecs image does not ship them yet: use bridge (the default) or host",
+            )
+            mode = None
+        elif mode is not None and mode not in NETWORK_MODES:
+            self.error(
+                (*path, "network_mode"),
+                s.E_VALUE,
+                f"{mode!r} is not one of: {', '.join(NETWORK_MODES)}",
+            )
+            mode = None
+        role = (
+            parse_task_role(m["task_role"], (*path, "task_role"), self.issues)
+            if m.get("task_role") is not None
+            else None
+        )
+        containers: tuple[Container, ...] | None = None
+        task_cpu: int | None = None
+        task_memory: int | None = None
+        if "containers" in m:
+            for key in SHORTHAND_KEYS:
+                if key in m:
+                    self.error(
+                        (*path, key),
+                        "E112",
+                        f"`{key}` belongs in a container when the service lists `containers:`",
+                    )
+            # Task cpu on EC2: "Supported values are between 128 CPU units (0.125 vCPUs) and
+            # 196608 CPU units (192 vCPUs)" (RegisterTaskDefinition cpu, ECS API reference).
+            task_cpu = (
+                s.check_int(m["cpu"], (*path, "cpu"), self.issues, 128, CPU_MAX)
+                if m.get("cpu") is not None
+                else None
+            )
+            task_memory = (
+                s.check_int(m["memory"], (*path, "memory"), self.issues, MEMORY_MIN, MEMORY_MAX)
+                if m.get("memory") is not None
+                else None
+            )
+            # Parsed even when the network mode is wrong, so that every error of the file
+            # is reported at once (as bridge, the default).
+            containers = parse_containers(
+                m["containers"], (*path, "containers"), self.issues, mode or "bridge"
+            )
+            if containers is not None and len(self.issues) == before:
+                check_task(containers, path, self.issues, task_cpu, task_memory)
+        else:
+            for key in ("image", "memory"):
+                if key not in m:
+                    self.error(
+                        path,
+                        s.E_MISSING,
+                        f"missing required key {key!r}",
+                    )
+            if "image" in m and "memory" in m:
+                containers = self.shorthand(name, m, path, mode or "bridge")
+        if len(self.issues) != before or containers is None or mode is None:
+            return None
+        return containers, mode, role, task_cpu, task_memory
+
+    def shorthand(
+        self, name: str, m: dict[str, object], path: Path, mode: str
+    ) -> tuple[Container, ...] | None:
+        """image/cpu/memory/port/environment/secrets on the service: one essential container
+        named after the service, with a hard memory limit, 256 cpu units unless told, and
+        its one port mapped to a dynamic host port (bridge) or the same port (host)."""
+        item: dict[str, object] = {
+            key: m[key] for key in ("image", "memory", "environment", "secrets") if key in m
+        }
+        item["cpu"] = m.get("cpu", 256)
+        before = len(self.issues)
+        if m.get("port") is not None:
+            # Checked here, so that an error points at `port:` itself.
+            port = s.check_int(m["port"], (*path, "port"), self.issues, 1, 65535)
+            if port is not None:
+                item["ports"] = [port]
+        # Parsed as a container at the service's own path, so each diagnostic points at the
+        # key the user wrote (`port:` reported at its value, being the list's only item).
+        container = parse_container(name, item, path, self.issues, mode)
+        if container is None or len(self.issues) != before:
+            return None
+        if container.ports:
+            where = (*path, "port")
+            container = replace(
+                container, ports=tuple(replace(p, path=where) for p in container.ports)
+            )
+        return (container,)
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
         m = self.mapping(value, path, ("min", "max", "target_tracking", "step"), ("min", "max"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
+from .containers import Container
+from .task_role import TaskRole
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -137,6 +139,24 @@ class Service:
     path: Path
     # Whether the fleet file wrote `desired:` (a scaled service cannot honour it: W204).
     desired_given: bool = False
+    # The task's containers (nixecs.fleet.containers). The shorthand (image, cpu, memory,
+    # port, environment, secrets on the service) is one container named after the service;
+    # with `containers:`, image/port/environment/secrets above are the first container's and
+    # cpu/memory the task's (its own `cpu:`/`memory:`, or what its containers reserve).
+    containers: tuple[Container, ...] = ()
+    network_mode: str = "bridge"
+    task_role: TaskRole | None = None
+    # Task-level cpu and memory as written in the `containers:` form (None: not set).
+    task_cpu: int | None = None
+    task_memory: int | None = None
+
+    def secret_uses(self) -> list[tuple[Path, str]]:
+        """(where it is written, SSM parameter) of every secret of every container."""
+        return [
+            ((*c.path, "secrets", name), parameter)
+            for c in self.containers
+            for name, parameter in sorted(c.secrets.items())
+        ]
 
     @property
     def start_count(self) -> int:

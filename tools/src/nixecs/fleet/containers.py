@@ -1,0 +1,709 @@
+"""A service's containers: the `containers:` map (or the one-container shorthand) → typed
+records, with the checks ECS would otherwise make at RegisterTaskDefinition (E140-E146, E148,
+E149) and the usual E103/E105/E107/E108, each at its own `file:line:col`.
+
+The rules are AWS's, as documented for AWS::ECS::TaskDefinition and the ECS API
+(ContainerDefinition, HealthCheck, ContainerDependency, PortMapping, Ulimit), cited in
+docs/aws.md ("Containers") and next to each check below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .. import settings as s
+from ..settings import Issue
+from .yaml12 import Path
+
+NETWORK_MODES = ("bridge", "host")
+PROTOCOLS = ("tcp", "udp")
+# ContainerDependency.condition (ECS API reference, API_ContainerDependency).
+CONDITIONS = ("START", "COMPLETE", "SUCCESS", "HEALTHY")
+# Ulimit.name (ECS API reference, API_Ulimit: the valid values).
+ULIMIT_NAMES = (
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+)
+LOG_DRIVERS = ("awslogs", "awsfirelens")
+FIRELENS_TYPES = ("fluentbit", "fluentd")
+# HealthCheck bounds (AWS::ECS::TaskDefinition HealthCheck, CloudFormation template reference:
+# "You may specify between 5 and 300 seconds" for Interval, 2-60 for Timeout, 1-10 for
+# Retries, 0-300 for StartPeriod; defaults 30, 5, 3 and off).
+HEALTH_BOUNDS = {
+    "interval": (5, 300, 30),
+    "timeout": (2, 60, 5),
+    "retries": (1, 10, 3),
+}
+START_PERIOD_BOUNDS = (0, 300)
+# ContainerDefinition.name: "Up to 255 letters (uppercase and lowercase), numbers, underscores,
+# and hyphens are allowed" (ECS API reference, API_ContainerDefinition).
+CONTAINER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+ENV_NAME_RULE = "an environment variable name: letters, digits and _, not starting with a digit"
+IMAGE_RE = re.compile(r"[^\s]{1,255}")
+# ContainerDefinition.user: user, user:group, uid, uid:gid, user:gid, uid:group.
+USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
+LOG_OPTION_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+# The TCP ports the ECS agent reserves on every Linux instance unless ECS_RESERVED_PORTS says
+# otherwise: SSH 22, Docker 2375/2376, introspection 51678, the task metadata endpoint 51679
+# (aws/amazon-ecs-agent@8dfceca6 agent/config/config_unix.go DefaultConfig ReservedPorts,
+# agent/config/config.go, ecs-agent/tmds/server.go). A task that maps one of them statically
+# is never placed.
+AGENT_RESERVED_TCP_PORTS = (22, 2375, 2376, 51678, 51679)
+# Our own bound, not AWS's (which documents 120 s for Fargate only): a host's drain waits for
+# this long per container at most.
+STOP_TIMEOUT_MAX = 3600
+MEMORY_MIN, MEMORY_MAX = 4, 1048576
+CPU_MAX = 196608
+
+CONTAINER_KEYS = (
+    "image",
+    "essential",
+    "cpu",
+    "memory",
+    "memory_reservation",
+    "ports",
+    "command",
+    "entrypoint",
+    "environment",
+    "secrets",
+    "health_check",
+    "depends_on",
+    "ulimits",
+    "stop_timeout",
+    "read_only_root_filesystem",
+    "user",
+    "log",
+    "firelens",
+)
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    container_port: int
+    host_port: int  # 0: a dynamic host port (bridge mode)
+    protocol: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    command: tuple[str, ...]  # starts with CMD or CMD-SHELL
+    interval: int
+    timeout: int
+    retries: int
+    start_period: int | None
+    path: Path
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    driver: str  # awslogs (to the service's log group) or awsfirelens
+    options: tuple[tuple[str, str], ...]  # awsfirelens: the output plugin's options
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    essential: bool
+    cpu: int
+    memory: int | None  # hard limit (MiB)
+    memory_reservation: int | None  # soft limit (MiB)
+    ports: tuple[PortMapping, ...]
+    command: tuple[str, ...] | None
+    entrypoint: tuple[str, ...] | None
+    environment: dict[str, str]
+    secrets: dict[str, str]  # variable → SSM parameter name
+    health_check: HealthCheck | None
+    depends_on: tuple[tuple[str, str], ...]  # (container, condition)
+    ulimits: tuple[Ulimit, ...]
+    stop_timeout: int | None
+    read_only_root_filesystem: bool
+    user: str | None
+    log: LogConfig
+    firelens: tuple[str, tuple[tuple[str, str], ...]] | None  # (type, options): a log router
+    path: Path  # the container's mapping; the shorthand's is the service's
+
+    @property
+    def reserved_memory(self) -> int:
+        """What ECS subtracts from the instance: memoryReservation when given, else memory
+        (ContainerDefinition.memory, ECS API reference)."""
+        return self.memory_reservation or self.memory or 0
+
+
+AWSLOGS = LogConfig("awslogs", ())
+
+
+def _string_list(value: object, path: Path, issues: list[Issue]) -> tuple[str, ...] | None:
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    issues.append(
+        Issue(path, s.E_TYPE, f"expected a non-empty list of strings, got {s.type_name(value)}")
+    )
+    return None
+
+
+def _options(value: object, path: Path, issues: list[Issue]) -> tuple[tuple[str, str], ...]:
+    got = s.check_string_map(
+        value,
+        path,
+        issues,
+        key_rule=(LOG_OPTION_RE, "1-128 letters, digits, _ . -"),
+        value_max=4096,
+        printable=True,
+    )
+    return tuple(sorted((got or {}).items()))
+
+
+def parse_environment(
+    m: dict[str, object], path: Path, issues: list[Issue]
+) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """`environment:` and `secrets:` (variable → SSM parameter), as the service shorthand has
+    always taken them; a variable in both is refused (E107)."""
+    environment = s.check_string_map(
+        m.get("environment", {}),
+        (*path, "environment"),
+        issues,
+        key_rule=(ENV_NAME_RE, ENV_NAME_RULE),
+        value_max=32768,
+    )
+    secrets = s.check_string_map(
+        m.get("secrets", {}),
+        (*path, "secrets"),
+        issues,
+        key_rule=(ENV_NAME_RE, ENV_NAME_RULE),
+        value_rule=(s.PARAMETER_RE, s.PARAMETER_RULE),
+    )
+    if environment and secrets:
+        for both in sorted(set(environment) & set(secrets)):
+            issues.append(
+                Issue(
+                    (*path, "secrets", both),
+                    s.E_VALUE,
+                    f"{both} is set both in environment and in secrets",
+                )
+            )
+    return environment, secrets
+
+
+def parse_ports(
+    value: object, path: Path, issues: list[Issue], mode: str
+) -> tuple[PortMapping, ...]:
+    """`ports: [8080, {container_port: 53, protocol: udp, host_port: 53}]`. In bridge mode the
+    host port defaults to 0, a dynamic port from the instance's ephemeral range; in host mode
+    the container's port is the host's, and ECS requires hostPort to equal containerPort
+    (PortMapping.hostPort, ECS API reference)."""
+    if not isinstance(value, list):
+        issues.append(Issue(path, s.E_TYPE, f"expected a list of ports, got {s.type_name(value)}"))
+        return ()
+    result: list[PortMapping] = []
+    seen: set[tuple[int, str]] = set()
+    for index, item in enumerate(value):
+        where: Path = (*path, index)
+        protocol: str | None = "tcp"
+        host: int | None = None
+        if isinstance(item, dict):
+            m = s.check_mapping(
+                item,
+                where,
+                issues,
+                ("container_port", "host_port", "protocol"),
+                ("container_port",),
+            )
+            if m is None or "container_port" not in m:
+                continue
+            port = s.check_int(m["container_port"], (*where, "container_port"), issues, 1, 65535)
+            protocol = s.check_enum(
+                m.get("protocol", "tcp"), (*where, "protocol"), issues, PROTOCOLS
+            )
+            if "host_port" in m:
+                host = s.check_int(m["host_port"], (*where, "host_port"), issues, 0, 65535)
+                if host is None:
+                    continue
+        else:
+            port = s.check_int(item, where, issues, 1, 65535)
+        if port is None or protocol is None:
+            continue
+        if mode == "host":
+            if host not in (None, port):
+                issues.append(
+                    Issue(
+                        (*where, "host_port"),
+                        "E144",
+                        f"with network_mode host the host port is the container's: host_port must be {port} (or left out)",
+                    )
+                )
+                continue
+            host = port
+        if protocol == "tcp" and (host or 0) in AGENT_RESERVED_TCP_PORTS:
+            issues.append(
+                Issue(
+                    where,
+                    "E144",
+                    f"host port {host} is reserved by the ECS agent on every instance "
+                    f"({', '.join(map(str, AGENT_RESERVED_TCP_PORTS))}): ECS would never place the task",
+                )
+            )
+            continue
+        if (port, protocol) in seen:
+            issues.append(Issue(where, "E144", f"container port {port}/{protocol} is mapped twice"))
+            continue
+        seen.add((port, protocol))
+        result.append(PortMapping(port, host or 0, protocol, where))
+    return tuple(result)
+
+
+def parse_health_check(value: object, path: Path, issues: list[Issue]) -> HealthCheck | None:
+    """`health_check: {command, interval, timeout, retries, start_period}`. A string command
+    runs in the container's shell (CMD-SHELL); a list must start with CMD or CMD-SHELL, as
+    HealthCheck.Command requires."""
+    m = s.check_mapping(
+        value, path, issues, ("command", *HEALTH_BOUNDS, "start_period"), ("command",)
+    )
+    if m is None or "command" not in m:
+        return None
+    before = len(issues)
+    raw = m["command"]
+    command: tuple[str, ...] | None
+    if isinstance(raw, str):
+        command = ("CMD-SHELL", raw) if raw.strip() else None
+        if command is None:
+            issues.append(Issue((*path, "command"), "E143", "the health check command is empty"))
+    else:
+        command = _string_list(raw, (*path, "command"), issues)
+        if command is not None and (command[0] not in ("CMD", "CMD-SHELL") or len(command) < 2):
+            issues.append(
+                Issue(
+                    (*path, "command"),
+                    "E143",
+                    "a health check command list starts with CMD (then the program and its "
+                    "arguments) or CMD-SHELL (then one shell command); or write a string",
+                )
+            )
+    values = {
+        key: s.check_int(m.get(key, default), (*path, key), issues, low, high)
+        for key, (low, high, default) in HEALTH_BOUNDS.items()
+    }
+    start = (
+        s.check_int(m["start_period"], (*path, "start_period"), issues, *START_PERIOD_BOUNDS)
+        if m.get("start_period") is not None
+        else None
+    )
+    if len(issues) != before or command is None:
+        return None
+    interval, timeout, retries = values["interval"], values["timeout"], values["retries"]
+    assert interval is not None and timeout is not None and retries is not None
+    return HealthCheck(command, interval, timeout, retries, start, path)
+
+
+def parse_ulimits(value: object, path: Path, issues: list[Issue]) -> tuple[Ulimit, ...]:
+    """`ulimits: {nofile: 65536, core: {soft: 0, hard: 0}}`."""
+    if not isinstance(value, dict):
+        issues.append(
+            Issue(path, s.E_TYPE, f"expected a mapping of ulimits, got {s.type_name(value)}")
+        )
+        return ()
+    result: list[Ulimit] = []
+    for name, item in value.items():
+        where: Path = (*path, name)
+        if name not in ULIMIT_NAMES:
+            issues.append(
+                Issue(
+                    where,
+                    s.E_NAME,
+                    f"unknown ulimit {name!r} (ECS knows: {', '.join(ULIMIT_NAMES)})",
+                )
+            )
+            continue
+        if isinstance(item, dict):
+            m = s.check_mapping(item, where, issues, ("soft", "hard"), ("soft", "hard"))
+            if m is None or "soft" not in m or "hard" not in m:
+                continue
+            soft = s.check_int(m["soft"], (*where, "soft"), issues, 0, 2**31 - 1)
+            hard = s.check_int(m["hard"], (*where, "hard"), issues, 0, 2**31 - 1)
+        else:
+            soft = hard = s.check_int(item, where, issues, 0, 2**31 - 1)
+        if soft is None or hard is None:
+            continue
+        if soft > hard:
+            issues.append(
+                Issue((*where, "soft"), "E149", f"soft limit {soft} is above the hard limit {hard}")
+            )
+            continue
+        result.append(Ulimit(name, soft, hard))
+    return tuple(result)
+
+
+def parse_log(value: object, path: Path, issues: list[Issue]) -> LogConfig | None:
+    """`log: {driver: awslogs}` (the default: the service's log group) or `log: {driver:
+    awsfirelens, options: {Name: cloudwatch, ...}}` (the options go to the task's FireLens
+    router)."""
+    m = s.check_mapping(value, path, issues, ("driver", "options"), ("driver",))
+    if m is None or "driver" not in m:
+        return None
+    driver = s.check_enum(m["driver"], (*path, "driver"), issues, LOG_DRIVERS)
+    if driver is None:
+        return None
+    if driver == "awslogs":
+        if "options" in m:
+            issues.append(
+                Issue(
+                    (*path, "options"),
+                    "E112",
+                    "awslogs writes to the service's own log group; it takes no options here",
+                )
+            )
+            return None
+        return AWSLOGS
+    return LogConfig(driver, _options(m.get("options", {}), (*path, "options"), issues))
+
+
+def parse_firelens(
+    value: object, path: Path, issues: list[Issue]
+) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """`firelens: {type: fluentbit, options: {...}}`: this container is the task's log router
+    (FirelensConfiguration)."""
+    m = s.check_mapping(value, path, issues, ("type", "options"), ("type",))
+    if m is None or "type" not in m:
+        return None
+    kind = s.check_enum(m["type"], (*path, "type"), issues, FIRELENS_TYPES)
+    if kind is None:
+        return None
+    return kind, _options(m.get("options", {}), (*path, "options"), issues)
+
+
+def parse_container(
+    name: str, value: object, path: Path, issues: list[Issue], mode: str
+) -> Container | None:
+    m = s.check_mapping(value, path, issues, CONTAINER_KEYS, ("image",))
+    if m is None:
+        return None
+    before = len(issues)
+    image = (
+        s.check_pattern(
+            m["image"], (*path, "image"), issues, IMAGE_RE, "a container image reference"
+        )
+        if "image" in m
+        else None
+    )
+    essential = s.check_bool(m.get("essential", True), (*path, "essential"), issues)
+    cpu = s.check_int(m.get("cpu", 0), (*path, "cpu"), issues, 0, CPU_MAX)
+    memory = (
+        s.check_int(m["memory"], (*path, "memory"), issues, MEMORY_MIN, MEMORY_MAX)
+        if m.get("memory") is not None
+        else None
+    )
+    reservation = (
+        s.check_int(
+            m["memory_reservation"], (*path, "memory_reservation"), issues, MEMORY_MIN, MEMORY_MAX
+        )
+        if m.get("memory_reservation") is not None
+        else None
+    )
+    if memory is not None and reservation is not None and reservation >= memory:
+        # "If you specify both, memory must be greater than memoryReservation"
+        # (ContainerDefinition.memoryReservation, ECS API reference).
+        issues.append(
+            Issue(
+                (*path, "memory_reservation"),
+                "E141",
+                f"memory_reservation {reservation} must be below the hard limit memory {memory}",
+            )
+        )
+    ports = parse_ports(m["ports"], (*path, "ports"), issues, mode) if "ports" in m else ()
+    command = _string_list(m["command"], (*path, "command"), issues) if "command" in m else None
+    entrypoint = (
+        _string_list(m["entrypoint"], (*path, "entrypoint"), issues) if "entrypoint" in m else None
+    )
+    environment, secrets = parse_environment(m, path, issues)
+    health = (
+        parse_health_check(m["health_check"], (*path, "health_check"), issues)
+        if m.get("health_check") is not None
+        else None
+    )
+    depends: list[tuple[str, str]] = []
+    if "depends_on" in m:
+        raw = m["depends_on"]
+        if not isinstance(raw, dict) or not raw:
+            issues.append(
+                Issue(
+                    (*path, "depends_on"),
+                    s.E_TYPE,
+                    f"expected a mapping of container names to conditions ({', '.join(CONDITIONS)}), got {s.type_name(raw)}",
+                )
+            )
+        else:
+            for other, condition in raw.items():
+                got = s.check_enum(condition, (*path, "depends_on", other), issues, CONDITIONS)
+                if got is not None:
+                    depends.append((str(other), got))
+    ulimits = parse_ulimits(m["ulimits"], (*path, "ulimits"), issues) if "ulimits" in m else ()
+    stop_timeout = (
+        s.check_int(m["stop_timeout"], (*path, "stop_timeout"), issues, 1, STOP_TIMEOUT_MAX)
+        if m.get("stop_timeout") is not None
+        else None
+    )
+    read_only = s.check_bool(
+        m.get("read_only_root_filesystem", False), (*path, "read_only_root_filesystem"), issues
+    )
+    user = (
+        s.check_pattern(
+            m["user"], (*path, "user"), issues, USER_RE, "user, user:group, uid or uid:gid"
+        )
+        if "user" in m
+        else None
+    )
+    log = parse_log(m["log"], (*path, "log"), issues) if "log" in m else AWSLOGS
+    firelens = (
+        parse_firelens(m["firelens"], (*path, "firelens"), issues) if "firelens" in m else None
+    )
+    if len(issues) != before or None in (
+        image,
+        essential,
+        cpu,
+        environment,
+        secrets,
+        read_only,
+        log,
+    ):
+        return None
+    assert image and cpu is not None and environment is not None and secrets is not None and log
+    return Container(
+        name=name,
+        image=image,
+        essential=bool(essential),
+        cpu=cpu,
+        memory=memory,
+        memory_reservation=reservation,
+        ports=ports,
+        command=command,
+        entrypoint=entrypoint,
+        environment=environment,
+        secrets=secrets,
+        health_check=health,
+        depends_on=tuple(depends),
+        ulimits=ulimits,
+        stop_timeout=stop_timeout,
+        read_only_root_filesystem=bool(read_only),
+        user=user,
+        log=log,
+        firelens=firelens,
+        path=path,
+    )
+
+
+def parse_containers(
+    value: object, path: Path, issues: list[Issue], mode: str
+) -> tuple[Container, ...] | None:
+    """`containers: {name: {...}, ...}`, in the order written (the first is the main one)."""
+    if not isinstance(value, dict) or not value:
+        issues.append(
+            Issue(
+                path,
+                s.E_TYPE,
+                f"expected a non-empty mapping of container names to containers, got {s.type_name(value)}",
+            )
+        )
+        return None
+    before = len(issues)
+    result: list[Container] = []
+    for name, item in value.items():
+        if not isinstance(name, str) or not CONTAINER_NAME_RE.fullmatch(name):
+            issues.append(
+                Issue(
+                    (*path, name),
+                    s.E_NAME,
+                    f"container name {name!r} is not valid: 1-255 letters, digits, _ and -",
+                )
+            )
+            continue
+        container = parse_container(name, item, (*path, name), issues, mode)
+        if container is not None:
+            result.append(container)
+    if len(issues) != before:
+        return None
+    return tuple(result)
+
+
+def check_task(
+    containers: tuple[Container, ...],
+    path: Path,
+    issues: list[Issue],
+    task_cpu: int | None,
+    task_memory: int | None,
+) -> None:
+    """The rules between containers and with the task-level cpu/memory."""
+    by_name = {c.name: c for c in containers}
+    # "All tasks must have at least one essential container" (ContainerDefinition.essential).
+    if not any(c.essential for c in containers):
+        issues.append(
+            Issue(
+                (*path, "containers"),
+                "E140",
+                "no container is essential: mark the main one `essential: true`",
+            )
+        )
+    for c in containers:
+        # "If using the EC2 launch type, you must specify either a task-level memory value or
+        # a container-level memory value" (ContainerDefinition.memory).
+        if task_memory is None and c.memory is None and c.memory_reservation is None:
+            issues.append(
+                Issue(
+                    c.path,
+                    "E141",
+                    f"container {c.name!r} has neither memory nor memory_reservation, and the service sets no task memory",
+                )
+            )
+    # "The total amount of memory reserved for all containers within a task must be lower than
+    # the task memory value, if one is specified" (ContainerDefinition.memory); likewise cpu.
+    reserved = sum(c.reserved_memory for c in containers)
+    if task_memory is not None and reserved > task_memory:
+        issues.append(
+            Issue(
+                (*path, "memory"),
+                "E142",
+                f"the containers reserve {reserved} MiB, more than the task's memory {task_memory}",
+            )
+        )
+    for c in containers:
+        if task_memory is not None and c.memory is not None and c.memory > task_memory:
+            issues.append(
+                Issue(
+                    (*c.path, "memory"),
+                    "E142",
+                    f"hard limit {c.memory} MiB is above the task's memory {task_memory}",
+                )
+            )
+    cpus = sum(c.cpu for c in containers)
+    if task_cpu is not None and cpus > task_cpu:
+        issues.append(
+            Issue(
+                (*path, "cpu"),
+                "E142",
+                f"the containers reserve {cpus} cpu units, more than the task's cpu {task_cpu}",
+            )
+        )
+    # Static host ports must not repeat within the task: two containers cannot bind one port.
+    hosts: dict[tuple[int, str], str] = {}
+    for c in containers:
+        for p in c.ports:
+            if p.host_port == 0:
+                continue
+            key = (p.host_port, p.protocol)
+            if key in hosts:
+                issues.append(
+                    Issue(
+                        p.path,
+                        "E144",
+                        f"host port {p.host_port}/{p.protocol} is also used by container {hosts[key]!r}",
+                    )
+                )
+            else:
+                hosts[key] = c.name
+    _check_dependencies(containers, by_name, issues)
+    # awsfirelens needs a container of the task with a FirelensConfiguration; a task has one
+    # log router ("Custom log routing", ECS developer guide, using_firelens).
+    routers = [c for c in containers if c.firelens is not None]
+    for extra in routers[1:]:
+        issues.append(
+            Issue(
+                (*extra.path, "firelens"),
+                "E148",
+                f"a task has one FireLens log router; {routers[0].name!r} is already one",
+            )
+        )
+    for c in containers:
+        if c.log.driver == "awsfirelens" and not routers:
+            issues.append(
+                Issue(
+                    (*c.path, "log", "driver"),
+                    "E148",
+                    "awsfirelens needs a log router in the task: add a container with `firelens: {type: fluentbit}`",
+                )
+            )
+        if c.log.driver == "awsfirelens" and c.firelens is not None:
+            issues.append(
+                Issue(
+                    (*c.path, "log", "driver"), "E148", "the log router cannot log through itself"
+                )
+            )
+
+
+def _check_dependencies(
+    containers: tuple[Container, ...], by_name: dict[str, Container], issues: list[Issue]
+) -> None:
+    """depends_on: known containers (E108); COMPLETE and SUCCESS "can't be set on an essential
+    container"; HEALTHY "requires that the dependent container has health checks configured"
+    (ContainerDependency.condition, ECS API reference); no cycles (E145)."""
+    edges: dict[str, list[str]] = {}
+    for c in containers:
+        for other, condition in c.depends_on:
+            where: Path = (*c.path, "depends_on", other)
+            target = by_name.get(other)
+            if target is None:
+                issues.append(
+                    Issue(
+                        where,
+                        "E108",
+                        f"no container {other!r} in this service (containers: {', '.join(by_name)})",
+                    )
+                )
+                continue
+            if other == c.name:
+                issues.append(Issue(where, "E145", f"container {c.name!r} depends on itself"))
+                continue
+            if condition in ("COMPLETE", "SUCCESS") and target.essential:
+                issues.append(
+                    Issue(
+                        where,
+                        "E145",
+                        f"{condition} waits for {other!r} to exit, and it is essential: mark it `essential: false`",
+                    )
+                )
+            if condition == "HEALTHY" and target.health_check is None:
+                issues.append(
+                    Issue(where, "E145", f"HEALTHY needs a health_check on container {other!r}")
+                )
+            edges.setdefault(c.name, []).append(other)
+    # A cycle: every container in it waits for another, so the task never starts. Kahn's
+    # algorithm (no recursion: a file may hold many containers): what never becomes free of
+    # dependencies is on a cycle or waits for one.
+    waiting = {c.name: set(edges.get(c.name, [])) for c in containers}
+    free = [name for name, deps in waiting.items() if not deps]
+    while free:
+        done = free.pop()
+        for name, deps in waiting.items():
+            if done in deps:
+                deps.discard(done)
+                if not deps:
+                    free.append(name)
+    stuck = [c for c in containers if waiting[c.name]]
+    if stuck:
+        names = ", ".join(c.name for c in stuck)
+        issues.append(
+            Issue(
+                (*stuck[0].path, "depends_on"), "E145", f"depends_on forms a cycle among: {names}"
+            )
+        )
