@@ -5,6 +5,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E1xx fleet schema (syntax, unknown/duplicate keys, types, names, durations, references, size)
 - E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
   types, task fit, image references, region, drain timeout, architectures)
+- E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
@@ -58,6 +59,16 @@ CODES: dict[str, str] = {
     "E133": "preflight: a subnet or security group is missing, or they are not in one VPC",
     "E134": "preflight: an AMI is missing in the region",
     "E135": "preflight: an AMI's architecture does not match the group's instance types",
+    "E150": "routing in a cluster without a load_balancer",
+    "E151": "listener rule priority used twice on one listener",
+    "E152": "routing to a container port the service does not map",
+    "E153": "listener rule without a condition (no path_patterns or host_headers)",
+    "E154": "health check timeout not below its interval",
+    "E155": "too many listener rule condition values (3 per condition, 5 per rule)",
+    "E156": "target tracking on requests without routing",
+    "E157": "enable_execute_command: ECS Exec is not available on nixecs hosts",
+    "E158": "deployment maximum_percent not above minimum_healthy_percent",
+    "E159": "load balancer without a listener, a one-sided redirect, or fewer than two subnets",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",

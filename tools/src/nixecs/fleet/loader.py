@@ -15,7 +15,7 @@ from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import metrics
+from . import loadbalancing, metrics
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
@@ -215,6 +215,7 @@ class _Builder:
                             f"the group's AWS name {full!r} is {len(full)} characters, over the "
                             "128 a launch template name may have: shorten the group, cluster or prefix",
                         )
+        loadbalancing.check_fleet(clusters, self.issues)
         if self.issues:
             return None
         return Fleet(
@@ -231,7 +232,7 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("subnets", "security_groups", "groups", "services", "kms_key"),
+            ("subnets", "security_groups", "groups", "services", "kms_key", "load_balancer"),
             ("subnets", "security_groups"),
         )
         if m is None:
@@ -271,7 +272,16 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        return Cluster(name, subnets, security_groups, groups, services, path, kms_key)
+        load_balancer = (
+            loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
+            if m.get("load_balancer") is not None
+            else None
+        )
+        cluster = Cluster(
+            name, subnets, security_groups, groups, services, path, kms_key, load_balancer
+        )
+        loadbalancing.check_cluster(cluster, self.issues)
+        return cluster
 
     def kms_key(self, m: dict[str, object], path: Path) -> str | None:
         """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
@@ -438,6 +448,7 @@ class _Builder:
                 "environment",
                 "secrets",
                 "scaling",
+                *loadbalancing.SERVICE_KEYS,
             ),
             ("group", "image", "memory"),
         )
@@ -514,7 +525,7 @@ class _Builder:
         ):
             return None
         assert group and image and cpu is not None and memory is not None and desired is not None
-        return Service(
+        service = Service(
             name=name,
             cluster=cluster,
             group=group,
@@ -529,6 +540,7 @@ class _Builder:
             path=path,
             desired_given="desired" in m,
         )
+        return loadbalancing.service_extras(m, path, service, self.issues)
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
         m = self.mapping(value, path, ("min", "max", "target_tracking", "step"), ("min", "max"))
@@ -582,7 +594,13 @@ class _Builder:
             else None
         )
         target = self.number(m["target"], (*path, "target")) if "target" in m else None
-        if target is not None and not 0 < target <= 100:
+        if target is not None and metric == "requests" and not 0 < target <= 1_000_000:
+            self.error(
+                (*path, "target"),
+                s.E_VALUE,
+                f"target {target:g} must be a request count per target in (0, 1000000]",
+            )
+        elif target is not None and metric != "requests" and not 0 < target <= 100:
             self.error(
                 (*path, "target"),
                 s.E_VALUE,
