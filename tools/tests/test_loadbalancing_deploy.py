@@ -83,7 +83,7 @@ def test_alb_fronted_service_deploys_and_status_shows_target_health(
     balancers = elbv2.describe_load_balancers()["LoadBalancers"]
     assert len(balancers) == 1 and balancers[0]["Scheme"] == "internet-facing"
     listeners = elbv2.describe_listeners(LoadBalancerArn=balancers[0]["LoadBalancerArn"])
-    assert [l["Port"] for l in listeners["Listeners"]] == [80]
+    assert [x["Port"] for x in listeners["Listeners"]] == [80]
     groups = elbv2.describe_target_groups()["TargetGroups"]
     assert len(groups) == 1 and groups[0]["HealthCheckPath"] == "/healthz"
     rules = elbv2.describe_rules(ListenerArn=listeners["Listeners"][0]["ListenerArn"])["Rules"]
