@@ -128,10 +128,24 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     )
     if "security_groups" in m and not groups and len(issues) == before:
         _error(issues, (*path, "security_groups"), s.E_VALUE, "must not be empty")
+    # Target groups of instances need their VPC (cfn-lint E3681, CreateTargetGroup VpcId),
+    # whoever owns the load balancer.
+    if "vpc" not in m:
+        _error(
+            issues,
+            path,
+            s.E_MISSING,
+            "missing required key 'vpc' (the VPC of the instances: target groups need it)",
+        )
+    vpc = (
+        s.check_pattern(m["vpc"], (*path, "vpc"), issues, VPC_RE, "a VPC id such as vpc-0a1b2c3d")
+        if "vpc" in m
+        else None
+    )
     if "listener_arn" in m:
         # An existing listener: the load balancer is someone else's; only its security
         # groups matter here (the instances admit the first one).
-        for key in ("scheme", "vpc", "subnets", "http", "https", "redirect_http_to_https"):
+        for key in ("scheme", "subnets", "http", "https", "redirect_http_to_https"):
             if key in m:
                 _error(
                     issues,
@@ -148,21 +162,9 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
             "an Application Load Balancer listener ARN "
             "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)",
         )
-        if len(issues) != before or arn is None:
+        if len(issues) != before or arn is None or vpc is None:
             return None
-        return LoadBalancer(security_groups=groups, path=path, listener_arn=arn)
-    if "vpc" not in m:
-        _error(
-            issues,
-            path,
-            s.E_MISSING,
-            "missing required key 'vpc' (the VPC of the subnets: target groups of instances need it)",
-        )
-    vpc = (
-        s.check_pattern(m["vpc"], (*path, "vpc"), issues, VPC_RE, "a VPC id such as vpc-0a1b2c3d")
-        if "vpc" in m
-        else None
-    )
+        return LoadBalancer(security_groups=groups, path=path, vpc=vpc, listener_arn=arn)
     scheme = s.check_enum(m.get("scheme", "internet-facing"), (*path, "scheme"), issues, SCHEMES)
     subnets: tuple[str, ...] = ()
     if "subnets" in m:
