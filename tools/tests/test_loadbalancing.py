@@ -328,7 +328,7 @@ def test_priorities_on_one_existing_listener_are_checked_across_clusters() -> No
     existing = f"    load_balancer: {{listener_arn: '{LISTENER}', vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d]}}\n"
     other = (
         "  staging:\n"
-        "    subnets: [subnet-0a1b2c3d]\n"
+        "    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n"
         "    security_groups: [sg-0a1b2c3d]\n"
         + existing
         + "    groups: {web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 0, max: 1}}}\n"
@@ -535,6 +535,21 @@ def test_load_balancer_errors_are_located(lb: str, code: str, needle: str) -> No
     found = errors(text)
     assert [c for *_, c in found] == [code], messages(text)
     assert found[0][0] == line_of(text, needle)
+
+
+def test_a_created_alb_on_the_clusters_single_subnet_is_e159() -> None:
+    text = fleet_text(web="").replace(
+        "subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]", "subnets: [subnet-0a1b2c3d]"
+    )
+    # a mapping's problems point at its first key
+    assert errors(text) == [(line_of(text, "vpc: vpc-0a1b2c3d"), 7, "E159")]
+    # its own subnets, or an existing listener, are fine
+    load(
+        text.replace(
+            "      vpc: vpc-0a1b2c3d\n",
+            "      vpc: vpc-0a1b2c3d\n      subnets: [subnet-0a1b2c3e, subnet-0a1b2c3f]\n",
+        )
+    )
 
 
 def test_cli_exit_2_with_file_line_col_and_no_traceback(tmp_path: Path, capsys) -> None:

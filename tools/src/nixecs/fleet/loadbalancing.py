@@ -662,6 +662,19 @@ def listener_keys(cluster: Cluster) -> tuple[str, ...]:
 
 
 def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
+    lb = cluster.load_balancer
+    if (
+        lb is not None
+        and lb.listener_arn is None
+        and len(set(load_balancer_subnets(lb, cluster.subnets))) < 2
+    ):
+        _error(
+            issues,
+            lb.path,
+            "E159",
+            "an Application Load Balancer needs at least two subnets, in two Availability "
+            "Zones: the cluster has one; give the load balancer its own `subnets:`",
+        )
     for service in cluster.services.values():
         if service.routing is not None and cluster.load_balancer is None:
             _error(
