@@ -625,3 +625,11 @@ def test_cfn_lint_load_balanced_stacks(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+def test_an_unquoted_matcher_is_the_same_code() -> None:
+    text = fleet_text(
+        web="routing: {priority: 1, path_patterns: ['/*'], health_check: {matcher: 204}}"
+    )
+    routing = load(text).clusters["prod"].services["web"].routing
+    assert routing is not None and routing.health_check.matcher == "204"

@@ -438,10 +438,11 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
         HEALTH_PATH_RE,
         "a path starting with / of at most 1024 printable characters",
     )
+    raw_matcher = m.get("matcher", default.matcher)
+    if type(raw_matcher) is int:  # `matcher: 200` reads as an integer in YAML; same meaning
+        raw_matcher = str(raw_matcher)
     matcher = s.check_pattern(
-        str(m["matcher"])
-        if isinstance(m.get("matcher"), int) and not isinstance(m.get("matcher"), bool)
-        else m.get("matcher", default.matcher),
+        raw_matcher,
         (*path, "matcher"),
         issues,
         MATCHER_RE,
@@ -601,7 +602,8 @@ def deployment_of(
             f"maximum_percent {high} must be above minimum_healthy_percent {low}: otherwise a "
             "deployment can neither start a new task nor stop an old one",
         )
-    enable, rollback = default.circuit_breaker, default.rollback
+    enable: bool | None = default.circuit_breaker
+    rollback: bool | None = default.rollback
     if m.get("circuit_breaker") is not None:
         c = s.check_mapping(
             m["circuit_breaker"], (*path, "circuit_breaker"), issues, ("enable", "rollback")
@@ -609,10 +611,10 @@ def deployment_of(
         if c is not None:
             enable = s.check_bool(
                 c.get("enable", True), (*path, "circuit_breaker", "enable"), issues
-            )  # type: ignore[assignment]
+            )
             rollback = s.check_bool(
                 c.get("rollback", True), (*path, "circuit_breaker", "rollback"), issues
-            )  # type: ignore[assignment]
+            )
             if enable is False and c.get("rollback") is True:
                 _error(
                     issues,
