@@ -633,3 +633,92 @@ def test_an_unquoted_matcher_is_the_same_code() -> None:
     )
     routing = load(text).clusters["prod"].services["web"].routing
     assert routing is not None and routing.health_check.matcher == "204"
+
+
+ODD_VALUES = (
+    "null",
+    "[]",
+    "{}",
+    "x",
+    "1.5",
+    "true",
+    "-1",
+    "99999999999999999999",
+    "[[1]]",
+    "{a: 1}",
+)
+SERVICE_KEYS = (
+    "routing",
+    "routing.priority",
+    "routing.path_patterns",
+    "routing.host_headers",
+    "routing.container",
+    "routing.port",
+    "routing.deregistration_delay",
+    "routing.health_check",
+    "routing.health_check.path",
+    "routing.health_check.matcher",
+    "routing.health_check.interval",
+    "routing.health_check.timeout",
+    "routing.health_check.healthy_threshold",
+    "routing.health_check.unhealthy_threshold",
+    "placement",
+    "placement.strategy",
+    "placement.constraints",
+    "deployment",
+    "deployment.minimum_healthy_percent",
+    "deployment.maximum_percent",
+    "deployment.circuit_breaker",
+    "deployment.circuit_breaker.enable",
+    "deployment.circuit_breaker.rollback",
+    "deployment.health_check_grace_period",
+    "enable_execute_command",
+)
+
+
+def _nested(key: str, value: str) -> str:
+    """`a.b.c` = value as flow YAML, inside a valid routing where the key is under routing."""
+    parts = key.split(".")
+    text = value
+    for part in reversed(parts[1:]):
+        text = f"{{{part}: {text}}}"
+    if parts[0] == "routing" and len(parts) > 1 and parts[1] != "priority":
+        inner = text[1:-1]
+        text = f"{{priority: 5, path_patterns: [/x], {inner}}}"
+    return f"{parts[0]}: {text}"
+
+
+@pytest.mark.parametrize("key", SERVICE_KEYS)
+def test_odd_values_are_located_errors_never_tracebacks(key: str) -> None:
+    for value in ODD_VALUES:
+        text = fleet_text(api=_nested(key, value))
+        try:
+            load(text)
+        except InvalidInput as error:
+            assert error.report.errors, text
+            for diagnostic in error.report.errors:
+                assert diagnostic.location.line >= 1 and diagnostic.code in CODES, text
+
+
+@pytest.mark.parametrize(
+    "key",
+    (
+        "scheme",
+        "vpc",
+        "subnets",
+        "security_groups",
+        "http",
+        "https",
+        "redirect_http_to_https",
+        "listener_arn",
+    ),
+)
+def test_odd_load_balancer_values_are_located_errors(key: str) -> None:
+    for value in ODD_VALUES:
+        keys = {"vpc": "vpc-0a1b2c3d", "security_groups": "[sg-0b1b2c3d]", key: value}
+        flow = ", ".join(f"{k}: {v}" for k, v in keys.items())
+        text = fleet_text(load_balancer=f"    load_balancer: {{{flow}}}\n", web="")
+        try:
+            load(text)
+        except InvalidInput as error:
+            assert all(d.code in CODES for d in error.report.errors), text
