@@ -76,27 +76,30 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _network(python: str, url: str, region: str, env: dict[str, str]) -> tuple[list[str], str]:
-    """Two subnets of moto's default VPC and a new security group in it."""
+def _network(python: str, url: str, region: str, env: dict[str, str]) -> tuple[list[str], str, str]:
+    """Two subnets of moto's default VPC, a new security group in it, and the VPC."""
     script = (
         "import boto3, sys\n"
         "ec2 = boto3.client('ec2', endpoint_url=sys.argv[1], region_name=sys.argv[2])\n"
         "vpc = ec2.describe_vpcs(Filters=[{'Name': 'is-default', 'Values': ['true']}])['Vpcs'][0]['VpcId']\n"
         "subnets = [s['SubnetId'] for s in ec2.describe_subnets(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['Subnets']][:2]\n"
         "sg = ec2.create_security_group(GroupName='nixecs-demo', Description='nixecs demo', VpcId=vpc)['GroupId']\n"
-        "print(' '.join(subnets), sg)\n"
+        "print(' '.join(subnets), sg, vpc)\n"
     )
     done = subprocess.run(
         [python, "-c", script, url, region], env=env, capture_output=True, text=True, timeout=60
     )
     if done.returncode != 0:
         raise DemoError(f"could not prepare the local network in moto:\n{done.stderr}")
-    *subnets, group = done.stdout.split()
-    return subnets, group
+    *subnets, group, vpc = done.stdout.split()
+    return subnets, group, vpc
 
 
-def local_fleet(text: str, subnets: list[str], security_group: str) -> str:
-    """The fleet with moto's network ids and no instances (flow-style lists, as in examples/)."""
+def local_fleet(text: str, subnets: list[str], security_group: str, vpc: str | None = None) -> str:
+    """The fleet with moto's network ids and no instances (flow-style lists, as in examples/);
+    a load balancer's `vpc:` becomes moto's too."""
+    if vpc is not None:
+        text = re.sub(r"(?m)^(\s*)vpc:\s*vpc-[0-9a-f]+", lambda m: f"{m.group(1)}vpc: {vpc}", text)
     text = re.sub(
         r"(?m)^(\s*)subnets:\s*\[[^\]]*\]",
         lambda m: f"{m.group(1)}subnets: [{', '.join(subnets)}]",
@@ -135,10 +138,10 @@ def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
     process = _start_moto(python, port)
     output: list[str] = []
     try:
-        subnets, group = _network(python, url, region, env)
+        subnets, group, vpc = _network(python, url, region, env)
         with tempfile.TemporaryDirectory(prefix="nixecs-demo-") as directory:
             local = Path(directory) / Path(fleet).name
-            local.write_text(local_fleet(text, subnets, group), encoding="utf-8")
+            local.write_text(local_fleet(text, subnets, group, vpc), encoding="utf-8")
             clusters = _cluster_names(text)
             for argv in (
                 ["deploy", str(local), "--wait", "--yes", "--no-preflight"],

@@ -7,6 +7,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   types, task fit, image references, region, drain timeout, architectures)
 - E140-E149 services' task definitions: containers, network mode, task role (W140: a task role
   granting a scopable action on `*`)
+- E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
@@ -70,6 +71,16 @@ CODES: dict[str, str] = {
     "E147": "task role: not an IAM action, the `*` action, or a bad resource or condition",
     "E148": "awsfirelens logging without exactly one FireLens log router in the task",
     "E149": "ulimit soft limit above its hard limit",
+    "E150": "routing in a cluster without a load_balancer",
+    "E151": "listener rule priority used twice on one listener",
+    "E152": "routing to a container port the service does not map",
+    "E153": "listener rule without a condition (no path_patterns or host_headers)",
+    "E154": "health check timeout not below its interval",
+    "E155": "too many listener rule condition values (3 per condition, 5 per rule)",
+    "E156": "target tracking on requests without routing",
+    "E157": "enable_execute_command: ECS Exec is not available on nixecs hosts",
+    "E158": "deployment maximum_percent not above minimum_healthy_percent",
+    "E159": "load balancer without a listener, a one-sided redirect, or fewer than two subnets",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",

@@ -424,6 +424,7 @@ def check_string_map(
     value_rule: tuple[re.Pattern[str], str] | None = None,
     key_max: int = 128,
     value_max: int = 256,
+    printable: bool = False,
 ) -> dict[str, str] | None:
     if not isinstance(value, dict):
         issues.append(Issue(path, E_TYPE, f"expected a mapping of strings, got {type_name(value)}"))
@@ -442,6 +443,11 @@ def check_string_map(
             continue
         text = check_str(item, where, issues)
         if text is None:
+            continue
+        if printable and (found := _CONTROL_RE.search(key + text)) is not None:
+            issues.append(
+                Issue(where, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
+            )
             continue
         if value_rule is not None and not value_rule[0].fullmatch(text):
             issues.append(Issue(where, E_VALUE, f"{text!r} is not valid: {value_rule[1]}"))

@@ -200,6 +200,12 @@ def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
                     "deployments": len(s.get("deployments", [])),
                     "rollout": primary.get("rolloutState"),
                     "scaling": None,
+                    # filled by _target_health
+                    "target_groups": [
+                        {"arn": lb["targetGroupArn"]}
+                        for lb in s.get("loadBalancers", [])
+                        if lb.get("targetGroupArn")
+                    ],
                 }
             )
     services.sort(key=lambda s: str(s["name"]))
@@ -291,6 +297,42 @@ def _scaling(session: Session, clusters: dict[str, dict[str, Any]]) -> None:
                 )
 
 
+def _target_health(session: Session, clusters: dict[str, dict[str, Any]]) -> None:
+    """Each load balanced service's target groups: targets by health state
+    (DescribeTargetHealth, one call per target group: the API takes one). A target group
+    the API does not answer for (gone, no permission) shows its error code instead."""
+    from botocore.exceptions import ClientError
+
+    entries = [
+        target
+        for cluster in clusters.values()
+        for service in cluster["services"]
+        for target in service["target_groups"]
+    ]
+    if not entries:
+        return
+    elbv2 = session.client("elbv2")
+    for target in entries:
+        arn = target["arn"]
+        # arn:...:targetgroup/NAME/ID
+        target["name"] = arn.rsplit(":", 1)[-1].split("/")[1] if "/" in arn else arn
+        states: dict[str, int] = {}
+        try:
+            response = elbv2.describe_target_health(TargetGroupArn=arn)
+        except ClientError as error:
+            target.update(error=error_code(error) or "error", healthy=None, total=None, states={})
+            continue
+        for description in response.get("TargetHealthDescriptions", []):
+            state = str(description.get("TargetHealth", {}).get("State", "unknown"))
+            states[state] = states.get(state, 0) + 1
+        target.update(
+            error=None,
+            healthy=states.get("healthy", 0),
+            total=sum(states.values()),
+            states=dict(sorted(states.items())),
+        )
+
+
 def collect(session: Session, cluster: str | None = None) -> dict[str, Any]:
     """Everything `status` shows, as plain data (the --output json document)."""
     with aws_errors(session, "status"):
@@ -322,6 +364,7 @@ def collect(session: Session, cluster: str | None = None) -> dict[str, Any]:
                 else [],
             }
         _scaling(session, clusters)
+        _target_health(session, clusters)
     return {"region": session.region_name(), "clusters": list(clusters.values())}
 
 
@@ -383,6 +426,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             "task definition",
             "scaling",
             "alarms",
+            "targets",
         ):
             services.add_column(
                 column, justify="right" if column in ("desired", "running", "pending") else "left"
@@ -410,6 +454,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
                 s["task_definition"] or "-",
                 f"{bounds} {kinds}".strip() if scaling else "-",
                 alarms or "-",
+                _targets(s.get("target_groups", [])),
             )
         if cluster["services"]:
             console.print(services)
@@ -417,6 +462,22 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             console.print("  no services")
         console.print()
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines()) + "\n"
+
+
+def _targets(groups: list[dict[str, Any]]) -> str:
+    """`2/3 healthy (unhealthy=1)` per target group; the error code where the API did not answer."""
+    shown = []
+    for group in groups:
+        if group.get("error"):
+            shown.append(f"{group['error']}")
+            continue
+        others = ", ".join(
+            f"{state}={count}" for state, count in group["states"].items() if state != "healthy"
+        )
+        shown.append(
+            f"{group['healthy']}/{group['total']} healthy" + (f" ({others})" if others else "")
+        )
+    return "; ".join(shown) or "-"
 
 
 def _n(value: Any) -> str:

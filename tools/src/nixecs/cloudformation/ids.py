@@ -39,6 +39,9 @@ SERVICE_KINDS = (
     "ScalableTarget",
     "TargetTrackingPolicy",
     "ServiceName",  # output
+    "TargetGroup",  # loadbalancer.py
+    "ListenerRule",  # on the HTTPS listener, or the only one
+    "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
 )
 POLICY_KINDS = ("StepPolicy", "Alarm")
 
@@ -47,7 +50,23 @@ CLUSTER = "Cluster"
 CAPACITY_PROVIDER_ASSOCIATIONS = "ClusterCapacityProviders"
 OUTPUT_CLUSTER_NAME = "ClusterName"
 OUTPUT_CLUSTER_ARN = "ClusterArn"
-FIXED = (CLUSTER, CAPACITY_PROVIDER_ASSOCIATIONS, OUTPUT_CLUSTER_NAME, OUTPUT_CLUSTER_ARN)
+# The cluster's Application Load Balancer (loadbalancer.py)
+LOAD_BALANCER = "LoadBalancer"
+HTTP_LISTENER = "HttpListener"
+HTTPS_LISTENER = "HttpsListener"
+LOAD_BALANCER_INGRESS = "LoadBalancerIngress"
+OUTPUT_LOAD_BALANCER_DNS = "LoadBalancerDnsName"
+FIXED = (
+    CLUSTER,
+    CAPACITY_PROVIDER_ASSOCIATIONS,
+    OUTPUT_CLUSTER_NAME,
+    OUTPUT_CLUSTER_ARN,
+    LOAD_BALANCER,
+    HTTP_LISTENER,
+    HTTPS_LISTENER,
+    LOAD_BALANCER_INGRESS,
+    OUTPUT_LOAD_BALANCER_DNS,
+)
 
 _KINDS = {"group": GROUP_KINDS, "service": SERVICE_KINDS, "policy": POLICY_KINDS}
 _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")

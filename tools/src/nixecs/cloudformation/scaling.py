@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import naming
 from ..fleet import metrics
 from ..fleet.model import COMPARISONS, TARGET_METRICS, Scaling, Service, Step, StepPolicy
+from . import loadbalancer
 from .context import Context, Resources
 from .intrinsics import Json, ref, tags
 
@@ -82,7 +83,13 @@ def target_tracking(ctx: Context, service: Service, scaling: Scaling) -> Resourc
                 "TargetTrackingScalingPolicyConfiguration": {
                     "PredefinedMetricSpecification": {
                         "PredefinedMetricType": TARGET_METRICS[tracking.metric]
-                    },
+                    }
+                    | (
+                        # per target group: app/LB/ID/targetgroup/TG/ID (loadbalancer.py)
+                        {"ResourceLabel": loadbalancer.resource_label(ctx, service)}
+                        if tracking.metric == "requests"
+                        else {}
+                    ),
                     "TargetValue": number(tracking.target),
                     "ScaleInCooldown": tracking.scale_in_cooldown,
                     "ScaleOutCooldown": tracking.scale_out_cooldown,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import naming
 from ..fleet.containers import Container
 from ..fleet.model import Service
+from . import loadbalancer
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, ssm_parameter_arn, tags
@@ -156,7 +157,9 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             "Type": "AWS::ECS::Service",
             # A capacity provider strategy needs the provider on the cluster first; on
             # delete, the service goes before the association.
-            "DependsOn": [CAPACITY_PROVIDER_ASSOCIATIONS],
+            # Behind a load balancer it also waits for its listener rules: the rule attaches
+            # the target group to the load balancer, which ECS needs before it registers tasks.
+            "DependsOn": [CAPACITY_PROVIDER_ASSOCIATIONS, *loadbalancer.rule_ids(ctx, service)],
             "Properties": properties
             | {
                 "CapacityProviderStrategy": [
@@ -167,19 +170,36 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
                     }
                 ],
                 "DeploymentConfiguration": {
-                    "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
-                    "MaximumPercent": 200,
-                    "MinimumHealthyPercent": 100,
+                    "DeploymentCircuitBreaker": {
+                        "Enable": service.deployment.circuit_breaker,
+                        "Rollback": service.deployment.rollback,
+                    },
+                    "MaximumPercent": service.deployment.maximum_percent,
+                    "MinimumHealthyPercent": service.deployment.minimum_healthy_percent,
                 },
-                # Survive the loss of an Availability Zone first, then pack by memory so
-                # managed scaling can empty and remove instances.
-                "PlacementStrategies": [
-                    {"Type": "spread", "Field": "attribute:ecs.availability-zone"},
-                    {"Type": "binpack", "Field": "memory"},
-                ],
+                # By default (model.DEFAULT_PLACEMENT) survive the loss of an Availability
+                # Zone first, then pack by memory so managed scaling can empty instances.
+                **_placement(service),
+                **loadbalancer.ecs_service_properties(ctx, service),
                 "EnableECSManagedTags": True,
                 "PropagateTags": "SERVICE",
                 "Tags": tags(ctx.service_tags(service)),
             },
         }
     }
+
+
+def _placement(service: Service) -> dict[str, Json]:
+    placement = service.placement
+    properties: dict[str, Json] = {}
+    if placement.strategies:
+        properties["PlacementStrategies"] = [
+            {"Type": kind} | ({"Field": field} if field else {})
+            for kind, field in placement.strategies
+        ]
+    if placement.constraints:
+        properties["PlacementConstraints"] = [
+            {"Type": kind} | ({"Expression": expression} if expression else {})
+            for kind, expression in placement.constraints
+        ]
+    return properties

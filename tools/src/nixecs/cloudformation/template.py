@@ -13,9 +13,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from ..fleet.model import Cluster, Fleet
-from . import compute, iam, scaling, services
+from . import compute, iam, loadbalancer, scaling, services
 from .context import Context, Resources
-from .ids import CLUSTER, OUTPUT_CLUSTER_ARN, OUTPUT_CLUSTER_NAME, LogicalIds
+from .ids import (
+    CLUSTER,
+    LOAD_BALANCER,
+    OUTPUT_CLUSTER_ARN,
+    OUTPUT_CLUSTER_NAME,
+    OUTPUT_LOAD_BALANCER_DNS,
+    LogicalIds,
+)
 from .intrinsics import Json, get_att, ref
 
 FORMAT_VERSION = "2010-09-09"
@@ -53,6 +60,11 @@ def _outputs(ctx: Context) -> dict[str, Json]:
         outputs[ids.group(name, "CapacityProviderName")] = {
             "Description": f"Capacity provider of group {name}",
             "Value": ref(ids.group(name, "CapacityProvider")),
+        }
+    if loadbalancer.created(ctx.cluster) is not None:
+        outputs[OUTPUT_LOAD_BALANCER_DNS] = {
+            "Description": "DNS name of the cluster's load balancer",
+            "Value": get_att(LOAD_BALANCER, "DNSName"),
         }
     for name in sorted(ctx.cluster.services):
         outputs[ids.service(name, "ServiceName")] = {
@@ -103,12 +115,14 @@ def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[st
         resources.update(compute.drain_hook(ctx, group))
         resources.update(compute.capacity_provider(ctx, group))
     resources.update(compute.capacity_provider_associations(ctx, next(iter(cluster.groups), None)))
+    resources.update(loadbalancer.load_balancer(ctx))
     for name in sorted(cluster.services):
         service = cluster.services[name]
         resources.update(services.log_group(ctx, service))
         resources.update(iam.execution_role(ctx, service))
         resources.update(iam.task_role(ctx, service))
         resources.update(services.task_definition(ctx, service))
+        resources.update(loadbalancer.service_routing(ctx, service))
         resources.update(services.ecs_service(ctx, service))
         resources.update(scaling.service_scaling(ctx, service))
 

@@ -16,7 +16,7 @@ from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import metrics
+from . import loadbalancing, metrics
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -83,6 +83,7 @@ SERVICE_KEYS = (
     "containers",
     "network_mode",
     "task_role",
+    *loadbalancing.SERVICE_KEYS,
 )
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
@@ -243,6 +244,7 @@ class _Builder:
                             f"the group's AWS name {full!r} is {len(full)} characters, over the "
                             "128 a launch template name may have: shorten the group, cluster or prefix",
                         )
+        loadbalancing.check_fleet(clusters, self.issues)
         if self.issues:
             return None
         return Fleet(
@@ -259,7 +261,7 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("subnets", "security_groups", "groups", "services", "kms_key"),
+            ("subnets", "security_groups", "groups", "services", "kms_key", "load_balancer"),
             ("subnets", "security_groups"),
         )
         if m is None:
@@ -299,7 +301,16 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        return Cluster(name, subnets, security_groups, groups, services, path, kms_key)
+        load_balancer = (
+            loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
+            if m.get("load_balancer") is not None
+            else None
+        )
+        cluster = Cluster(
+            name, subnets, security_groups, groups, services, path, kms_key, load_balancer
+        )
+        loadbalancing.check_cluster(cluster, self.issues)
+        return cluster
 
     def kms_key(self, m: dict[str, object], path: Path) -> str | None:
         """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
@@ -474,7 +485,7 @@ class _Builder:
         containers, mode, role, task_cpu, task_memory = task
         first = containers[0]
         port = next((p.container_port for c in containers for p in c.ports), None)
-        return Service(
+        service = Service(
             name=name,
             cluster=cluster,
             group=group,
@@ -498,6 +509,7 @@ class _Builder:
             task_cpu=task_cpu,
             task_memory=task_memory,
         )
+        return loadbalancing.service_extras(m, path, service, self.issues)
 
     def task(
         self, name: str, m: dict[str, object], path: Path
@@ -650,7 +662,13 @@ class _Builder:
             else None
         )
         target = self.number(m["target"], (*path, "target")) if "target" in m else None
-        if target is not None and not 0 < target <= 100:
+        if target is not None and metric == "requests" and not 0 < target <= 1_000_000:
+            self.error(
+                (*path, "target"),
+                s.E_VALUE,
+                f"target {target:g} must be a request count per target in (0, 1000000]",
+            )
+        elif target is not None and metric != "requests" and not 0 < target <= 100:
             self.error(
                 (*path, "target"),
                 s.E_VALUE,

@@ -26,6 +26,9 @@ AGGREGATIONS = ("Average", "Minimum", "Maximum")
 TARGET_METRICS = {
     "cpu": "ECSServiceAverageCPUUtilization",
     "memory": "ECSServiceAverageMemoryUtilization",
+    # needs `routing:` (E156): the metric is per target group (Application Auto Scaling's
+    # PredefinedMetricSpecification, ResourceLabel; nixecs.cloudformation.scaling)
+    "requests": "ALBRequestCountPerTarget",
 }
 
 
@@ -124,6 +127,78 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """The target group's HTTP health check (CreateTargetGroup's HealthCheck* parameters)."""
+
+    path: str = "/"
+    matcher: str = "200"
+    interval: int = 30
+    timeout: int = 5
+    healthy_threshold: int = 5
+    unhealthy_threshold: int = 2
+
+
+@dataclass(frozen=True)
+class Routing:
+    """A service behind its cluster's load balancer: one listener rule and one target group
+    (nixecs.fleet.loadbalancing)."""
+
+    container: str
+    port: int
+    priority: int
+    path_patterns: tuple[str, ...]
+    host_headers: tuple[str, ...]
+    health_check: HealthCheck
+    deregistration_delay: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class Placement:
+    strategies: tuple[tuple[str, str | None], ...]  # (type, field)
+    constraints: tuple[tuple[str, str | None], ...]  # (type, expression)
+
+
+# Today's placement: survive the loss of an Availability Zone first, then pack by memory so
+# managed scaling can empty and remove instances.
+DEFAULT_PLACEMENT = Placement(
+    strategies=(("spread", "attribute:ecs.availability-zone"), ("binpack", "memory")),
+    constraints=(),
+)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    minimum_healthy_percent: int = 100
+    maximum_percent: int = 200
+    circuit_breaker: bool = True
+    rollback: bool = True
+    # HealthCheckGracePeriodSeconds; only with routing (None: not load balanced)
+    health_check_grace_period: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    """A cluster's Application Load Balancer: created (`listener_arn` None) or an existing
+    listener to attach rules to."""
+
+    security_groups: tuple[str, ...]
+    path: Path
+    vpc: str | None = None
+    scheme: str = "internet-facing"
+    subnets: tuple[str, ...] = ()
+    http: bool = True
+    certificate_arn: str | None = None
+    ssl_policy: str | None = None
+    redirect_http_to_https: bool = False
+    listener_arn: str | None = None
+
+    @property
+    def https(self) -> bool:
+        return self.certificate_arn is not None
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     cluster: str
@@ -139,6 +214,10 @@ class Service:
     path: Path
     # Whether the fleet file wrote `desired:` (a scaled service cannot honour it: W204).
     desired_given: bool = False
+    # nixecs.fleet.loadbalancing: load balancing, placement and deployment
+    routing: Routing | None = None
+    placement: Placement = DEFAULT_PLACEMENT
+    deployment: Deployment = field(default_factory=Deployment)
     # The task's containers (nixecs.fleet.containers). The shorthand (image, cpu, memory,
     # port, environment, secrets on the service) is one container named after the service;
     # with `containers:`, image/port/environment/secrets above are the first container's and
@@ -177,6 +256,7 @@ class Cluster:
     services: dict[str, Service]
     path: Path
     kms_key: str | None = None
+    load_balancer: LoadBalancer | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,234 @@
+"""A cluster's Application Load Balancer: the load balancer, its listeners, the instances'
+ingress from it, and per routed service a target group and listener rule(s).
+
+Target groups have `TargetType: instance`: tasks run in bridge mode with host port 0, so ECS
+registers each task as (instance, dynamic host port) — "Use an Application Load Balancer for
+Amazon ECS", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb.html. The host
+port comes from the instance's ephemeral range: the agent reads
+/proc/sys/net/ipv4/ip_local_port_range and falls back to 49153-65535 (amazon-ecs-agent
+8dfceca6, agent/utils/ephemeral_ports_linux.go); Linux's default range is 32768-60999
+(tools/tests/test_loadbalancing.py reads it from the running kernel). So the instances'
+security group admits the load balancer on 32768-65535, which covers both.
+
+That ingress goes into the cluster's first `security_groups:` entry (the instances' group),
+from the load balancer's first security group: the ALB's network interfaces carry all its
+groups, so one source group admits it. A dedicated instance group would need the VPC and a
+second group on every launch template for no gain; the rule is the stack's own and goes
+with it. docs/aws.md "Load balancing" says the same for users.
+"""
+
+from __future__ import annotations
+
+from ..fleet import loadbalancing
+from ..fleet.model import Cluster, LoadBalancer, Service
+from .context import Context, Resources
+from .ids import (
+    HTTP_LISTENER,
+    HTTPS_LISTENER,
+    LOAD_BALANCER,
+    LOAD_BALANCER_INGRESS,
+)
+from .intrinsics import Json, get_att, ref, tags
+
+EPHEMERAL_PORTS = (32768, 65535)
+NOT_FOUND: dict[str, Json] = {
+    "Type": "fixed-response",
+    "FixedResponseConfig": {
+        "StatusCode": "404",
+        "ContentType": "text/plain",
+        "MessageBody": "not found",
+    },
+}
+
+
+def created(cluster: Cluster) -> LoadBalancer | None:
+    """The cluster's load balancer when nixecs creates it (not an existing listener)."""
+    lb = cluster.load_balancer
+    return lb if lb is not None and lb.listener_arn is None else None
+
+
+def load_balancer(ctx: Context) -> Resources:
+    cluster = ctx.cluster
+    lb = cluster.load_balancer
+    if lb is None:
+        return {}
+    resources: Resources = {}
+    if lb.listener_arn is None:
+        resources[LOAD_BALANCER] = {
+            "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            "Properties": {
+                # No Name: CloudFormation generates one within the 32 characters allowed.
+                "Type": "application",
+                "Scheme": lb.scheme,
+                "Subnets": list(loadbalancing.load_balancer_subnets(lb, cluster.subnets)),
+                "SecurityGroups": list(lb.security_groups),
+                "Tags": tags(ctx.cluster_tags),
+            },
+        }
+        if lb.https:
+            https: dict[str, Json] = {
+                "LoadBalancerArn": ref(LOAD_BALANCER),
+                "Port": 443,
+                "Protocol": "HTTPS",
+                "Certificates": [{"CertificateArn": lb.certificate_arn}],
+                "DefaultActions": [NOT_FOUND],
+            }
+            if lb.ssl_policy:
+                https["SslPolicy"] = lb.ssl_policy
+            resources[HTTPS_LISTENER] = {
+                "Type": "AWS::ElasticLoadBalancingV2::Listener",
+                "Properties": https,
+            }
+        if lb.http:
+            action: dict[str, Json] = (
+                {
+                    "Type": "redirect",
+                    "RedirectConfig": {
+                        "Protocol": "HTTPS",
+                        "Port": "443",
+                        "StatusCode": "HTTP_301",
+                    },
+                }
+                if lb.redirect_http_to_https
+                else NOT_FOUND
+            )
+            resources[HTTP_LISTENER] = {
+                "Type": "AWS::ElasticLoadBalancingV2::Listener",
+                "Properties": {
+                    "LoadBalancerArn": ref(LOAD_BALANCER),
+                    "Port": 80,
+                    "Protocol": "HTTP",
+                    "DefaultActions": [action],
+                },
+            }
+    if any(s.routing is not None for s in cluster.services.values()):
+        resources[LOAD_BALANCER_INGRESS] = {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "Properties": {
+                "GroupId": cluster.security_groups[0],
+                "SourceSecurityGroupId": lb.security_groups[0],
+                "IpProtocol": "tcp",
+                "FromPort": EPHEMERAL_PORTS[0],
+                "ToPort": EPHEMERAL_PORTS[1],
+                "Description": f"nixecs {cluster.name}: load balancer to dynamic host ports",
+            },
+        }
+    return resources
+
+
+def listeners(ctx: Context) -> list[tuple[str, Json]]:
+    """(rule kind, listener ARN) for each listener a service's rule goes on."""
+    lb = ctx.cluster.load_balancer
+    if lb is None:
+        return []
+    if lb.listener_arn is not None:
+        return [("ListenerRule", lb.listener_arn)]
+    found: list[tuple[str, Json]] = []
+    if lb.https:
+        found.append(("ListenerRule", ref(HTTPS_LISTENER)))
+    if lb.http and not lb.redirect_http_to_https:
+        found.append(("HttpListenerRule" if found else "ListenerRule", ref(HTTP_LISTENER)))
+    return found
+
+
+def rule_ids(ctx: Context, service: Service) -> list[str]:
+    """The logical ids of a service's listener rules (the ECS service waits for them: the
+    rule is what attaches its target group to the load balancer)."""
+    if service.routing is None:
+        return []
+    return [ctx.ids.service(service.name, kind) for kind, _ in listeners(ctx)]
+
+
+def resource_label(ctx: Context, service: Service) -> Json:
+    """ALBRequestCountPerTarget's ResourceLabel: `app/NAME/ID/targetgroup/NAME/ID`, the final
+    portions of the load balancer's and the target group's ARNs (Application Auto Scaling
+    PredefinedMetricSpecification, https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html)."""
+    lb = ctx.cluster.load_balancer
+    assert lb is not None and service.routing is not None
+    target_group = get_att(ctx.ids.service(service.name, "TargetGroup"), "TargetGroupFullName")
+    if lb.listener_arn is not None:
+        match = loadbalancing.LISTENER_ARN_RE.fullmatch(lb.listener_arn)
+        assert match is not None  # checked by the loader
+        first: Json = match.group(1)
+    else:
+        first = get_att(LOAD_BALANCER, "LoadBalancerFullName")
+    return {"Fn::Join": ["/", [first, target_group]]}
+
+
+def service_routing(ctx: Context, service: Service) -> Resources:
+    routing = service.routing
+    lb = ctx.cluster.load_balancer
+    if routing is None or lb is None:
+        return {}
+    ids = ctx.ids
+    health = routing.health_check
+    target_group_id = ids.service(service.name, "TargetGroup")
+    properties: dict[str, Json] = {
+        "TargetType": "instance",
+        "Protocol": "HTTP",
+        # ECS registers each task with its dynamic host port; this port is only the default.
+        "Port": routing.port,
+        "HealthCheckProtocol": "HTTP",
+        # each task's own dynamic port (cfn-lint E3049: host port 0 needs traffic-port)
+        "HealthCheckPort": "traffic-port",
+        "HealthCheckPath": health.path,
+        "HealthCheckIntervalSeconds": health.interval,
+        "HealthCheckTimeoutSeconds": health.timeout,
+        "HealthyThresholdCount": health.healthy_threshold,
+        "UnhealthyThresholdCount": health.unhealthy_threshold,
+        "Matcher": {"HttpCode": health.matcher},
+        "TargetGroupAttributes": [
+            {
+                "Key": "deregistration_delay.timeout_seconds",
+                "Value": str(routing.deregistration_delay),
+            }
+        ],
+        "Tags": tags(ctx.service_tags(service)),
+    }
+    if lb.vpc is not None:
+        properties["VpcId"] = lb.vpc
+    resources: Resources = {
+        target_group_id: {
+            "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+            "Properties": properties,
+        }
+    }
+    conditions: list[Json] = []
+    if routing.host_headers:
+        conditions.append(
+            {"Field": "host-header", "HostHeaderConfig": {"Values": list(routing.host_headers)}}
+        )
+    if routing.path_patterns:
+        conditions.append(
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": list(routing.path_patterns)}}
+        )
+    for kind, listener in listeners(ctx):
+        resources[ids.service(service.name, kind)] = {
+            "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
+            "Properties": {
+                "ListenerArn": listener,
+                "Priority": routing.priority,
+                "Conditions": conditions,
+                "Actions": [{"Type": "forward", "TargetGroupArn": ref(target_group_id)}],
+            },
+        }
+    return resources
+
+
+def ecs_service_properties(ctx: Context, service: Service) -> dict[str, Json]:
+    """The ECS service's LoadBalancers and HealthCheckGracePeriodSeconds."""
+    routing = service.routing
+    if routing is None:
+        return {}
+    properties: dict[str, Json] = {
+        "LoadBalancers": [
+            {
+                "ContainerName": routing.container,
+                "ContainerPort": routing.port,
+                "TargetGroupArn": ref(ctx.ids.service(service.name, "TargetGroup")),
+            }
+        ]
+    }
+    if service.deployment.health_check_grace_period is not None:
+        properties["HealthCheckGracePeriodSeconds"] = service.deployment.health_check_grace_period
+    return properties

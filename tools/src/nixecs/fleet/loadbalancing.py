@@ -1,0 +1,726 @@
+"""Load balancing, placement and deployment keys of the fleet file (issue 10, items 3 and 4).
+
+The loader calls in through four small hooks: `load_balancer` (a cluster's
+`load_balancer:`), `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
+`enable_execute_command:`), `check_cluster` and `check_fleet` (what needs every service).
+
+The bounds are AWS's own, so that what AWS would refuse is refused here first:
+
+- Rules (ELBv2 CreateRule; "Listener rules for your Application Load Balancer",
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html):
+  a priority is 1-50000 and unique within a listener (PriorityInUse); "up to three comparison
+  strings per condition and up to five per rule"; at most one host-header and one
+  path-pattern condition per rule.
+- Target groups (CreateTargetGroup; AWS::ElasticLoadBalancingV2::TargetGroup Matcher,
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-elasticloadbalancingv2-targetgroup-matcher.html):
+  health check interval 5-300 s, timeout 2-120 s, thresholds 2-10, HTTP matcher codes
+  200-499 as "200", "200,202" or "200-299"; deregistration delay 0-3600 s
+  (deregistration_delay.timeout_seconds).
+- Placement (ECS PlacementStrategy,
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PlacementStrategy.html):
+  random | spread | binpack; spread on instanceId, host or attribute:NAME; binpack on cpu or
+  memory; random takes no field. Constraints: distinctInstance, or memberOf with a cluster
+  query expression.
+- ECS Exec is refused (E157): the native agent on our hosts advertises
+  `ecs.capability.execute-command` only when the SSM agent binaries, config and certs lie
+  under /managed-agents/execute-command (amazon-ecs-agent 8dfceca6,
+  agent/app/agent_capability.go `appendExecCapabilities`, agent_capability_unix.go
+  `capabilityDepsRootDir`), which only ecs-init on the ECS-optimized AMI provides; AWS's
+  prerequisites ask for that AMI on EC2
+  (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec-run.html).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from .. import settings as s
+from ..settings import Issue
+from .model import (
+    DEFAULT_PLACEMENT,
+    Cluster,
+    Deployment,
+    HealthCheck,
+    LoadBalancer,
+    Placement,
+    Routing,
+    Service,
+)
+from .yaml12 import Path
+
+SERVICE_KEYS = ("routing", "placement", "deployment", "enable_execute_command")
+SCHEMES = ("internet-facing", "internal")
+
+SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+VPC_RE = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+CERTIFICATE_RE = re.compile(
+    r"arn:aws(?:-[a-z]+)*:(?:acm|iam):[a-z0-9-]*:[0-9]{12}:(?:certificate/[0-9a-f-]{36}|server-certificate/[\w+=,.@/-]{1,128})"
+)
+# ELBSecurityPolicy-*, the names DescribeSSLPolicies lists
+SSL_POLICY_RE = re.compile(r"ELBSecurityPolicy-[A-Za-z0-9-]{1,100}")
+# arn:...:listener/app/NAME/LB-ID/LISTENER-ID; "app/NAME/LB-ID" is the load balancer's full
+# name, the first half of ALBRequestCountPerTarget's ResourceLabel.
+LISTENER_ARN_RE = re.compile(
+    r"arn:aws(?:-[a-z]+)*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/"
+    r"(app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16})/[0-9a-f]{16}"
+)
+# Path patterns and host headers: up to 128 characters of the characters AWS lists
+# (A-Z a-z 0-9 _ - . $ / ~ " ' @ : + & ( ) ! , ; = * ?); hosts have no / or spaces.
+PATH_PATTERN_RE = re.compile(r"""[A-Za-z0-9_.$/~"'@:+&()!,;=*?-]{1,128}""")
+HOST_HEADER_RE = re.compile(r"[A-Za-z0-9_.*?-]{1,128}")
+HEALTH_PATH_RE = re.compile(r"/[!-~]{0,1023}")
+MATCHER_RE = re.compile(r"[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*")
+MEMBER_OF_MAX = 2000  # PlacementConstraint expression: "maximum length of 2000"
+
+MAX_PRIORITY = 50000
+MAX_VALUES_PER_CONDITION = 3
+MAX_VALUES_PER_RULE = 5
+DEFAULT_GRACE_PERIOD = 60  # s; ours: the first health checks of a starting task
+MAX_STRATEGIES = 5
+MAX_CONSTRAINTS = 10
+
+
+def _error(issues: list[Issue], path: Path, code: str, message: str) -> None:
+    issues.append(Issue(path, code, message))
+
+
+def _strings(
+    value: object, path: Path, issues: list[Issue], pattern: re.Pattern[str], rule: str
+) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        _error(issues, path, s.E_TYPE, f"expected a list, got {s.type_name(value)}")
+        return ()
+    items = [s.check_pattern(v, (*path, i), issues, pattern, rule) for i, v in enumerate(value)]
+    return tuple(i for i in items if i is not None)
+
+
+# -- the cluster's `load_balancer:` ------------------------------------------------------
+
+
+def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalancer | None:
+    m = s.check_mapping(
+        value,
+        path,
+        issues,
+        (
+            "scheme",
+            "vpc",
+            "subnets",
+            "security_groups",
+            "http",
+            "https",
+            "redirect_http_to_https",
+            "listener_arn",
+        ),
+        ("security_groups",),
+    )
+    if m is None:
+        return None
+    before = len(issues)
+    groups = _strings(
+        m.get("security_groups", []),
+        (*path, "security_groups"),
+        issues,
+        SG_RE,
+        "a security group id such as sg-0a1b2c3d",
+    )
+    if "security_groups" in m and not groups and len(issues) == before:
+        _error(issues, (*path, "security_groups"), s.E_VALUE, "must not be empty")
+    # Target groups of instances need their VPC (cfn-lint E3681, CreateTargetGroup VpcId),
+    # whoever owns the load balancer.
+    if "vpc" not in m:
+        _error(
+            issues,
+            path,
+            s.E_MISSING,
+            "missing required key 'vpc' (the VPC of the instances: target groups need it)",
+        )
+    vpc = (
+        s.check_pattern(m["vpc"], (*path, "vpc"), issues, VPC_RE, "a VPC id such as vpc-0a1b2c3d")
+        if "vpc" in m
+        else None
+    )
+    if "listener_arn" in m:
+        # An existing listener: the load balancer is someone else's; only its security
+        # groups matter here (the instances admit the first one).
+        for key in ("scheme", "subnets", "http", "https", "redirect_http_to_https"):
+            if key in m:
+                _error(
+                    issues,
+                    (*path, key),
+                    "E112",
+                    f"{key} describes a load balancer nixecs creates; with listener_arn the "
+                    "load balancer exists already: remove one of the two",
+                )
+        arn = s.check_pattern(
+            m["listener_arn"],
+            (*path, "listener_arn"),
+            issues,
+            LISTENER_ARN_RE,
+            "an Application Load Balancer listener ARN "
+            "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)",
+        )
+        if len(issues) != before or arn is None or vpc is None:
+            return None
+        return LoadBalancer(security_groups=groups, path=path, vpc=vpc, listener_arn=arn)
+    scheme = s.check_enum(m.get("scheme", "internet-facing"), (*path, "scheme"), issues, SCHEMES)
+    subnets: tuple[str, ...] = ()
+    if "subnets" in m:
+        subnets = _strings(
+            m["subnets"],
+            (*path, "subnets"),
+            issues,
+            SUBNET_RE,
+            "a subnet id such as subnet-0a1b2c3d",
+        )
+        # CreateLoadBalancer: an Application Load Balancer needs subnets in at least two
+        # Availability Zones; two distinct subnets is what can be checked offline.
+        if len(set(subnets)) < 2 and len(issues) == before:
+            _error(
+                issues,
+                (*path, "subnets"),
+                "E159",
+                "an Application Load Balancer needs at least two subnets, in two Availability Zones",
+            )
+    http = s.check_bool(m.get("http", True), (*path, "http"), issues)
+    certificate: str | None = None
+    ssl_policy: str | None = None
+    if m.get("https") is not None:
+        h = s.check_mapping(
+            m["https"],
+            (*path, "https"),
+            issues,
+            ("certificate_arn", "ssl_policy"),
+            ("certificate_arn",),
+        )
+        if h is not None:
+            if "certificate_arn" in h:
+                certificate = s.check_pattern(
+                    h["certificate_arn"],
+                    (*path, "https", "certificate_arn"),
+                    issues,
+                    CERTIFICATE_RE,
+                    "an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)",
+                )
+            if "ssl_policy" in h:
+                ssl_policy = s.check_pattern(
+                    h["ssl_policy"],
+                    (*path, "https", "ssl_policy"),
+                    issues,
+                    SSL_POLICY_RE,
+                    "an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06",
+                )
+    redirect = s.check_bool(
+        m.get("redirect_http_to_https", False), (*path, "redirect_http_to_https"), issues
+    )
+    if len(issues) != before or None in (vpc, scheme, http, redirect):
+        return None
+    if not http and certificate is None:
+        _error(issues, path, "E159", "no listener: set http: true or https: {certificate_arn: ...}")
+        return None
+    if redirect and (certificate is None or not http):
+        _error(
+            issues,
+            (*path, "redirect_http_to_https"),
+            "E159",
+            "redirecting HTTP to HTTPS needs both listeners: http: true and https: {certificate_arn: ...}",
+        )
+        return None
+    assert vpc and scheme
+    return LoadBalancer(
+        security_groups=groups,
+        path=path,
+        vpc=vpc,
+        scheme=scheme,
+        subnets=subnets,
+        http=bool(http),
+        certificate_arn=certificate,
+        ssl_policy=ssl_policy,
+        redirect_http_to_https=bool(redirect),
+    )
+
+
+def load_balancer_subnets(lb: LoadBalancer, cluster_subnets: tuple[str, ...]) -> tuple[str, ...]:
+    """The ALB's subnets: its own, or the cluster's."""
+    return lb.subnets or cluster_subnets
+
+
+# -- a service's keys -------------------------------------------------------------------
+
+
+def routed_targets(service: Service) -> dict[str, tuple[int, ...]]:
+    """Container name → the TCP container ports it maps, in the order written: what a
+    target group can forward to (an ALB speaks HTTP over TCP). The one place that knows the
+    container model (nixecs.fleet.containers)."""
+    return {
+        c.name: tuple(p.container_port for p in c.ports if p.protocol == "tcp")
+        for c in service.containers
+    }
+
+
+def service_extras(
+    m: dict[str, object], path: Path, service: Service, issues: list[Issue]
+) -> Service | None:
+    """`service` with its routing, placement and deployment; None after an error."""
+    before = len(issues)
+    routing = (
+        routing_of(m["routing"], (*path, "routing"), service, issues)
+        if m.get("routing") is not None
+        else None
+    )
+    placement = (
+        placement_of(m["placement"], (*path, "placement"), issues)
+        if m.get("placement") is not None
+        else DEFAULT_PLACEMENT
+    )
+    deployment = (
+        deployment_of(m["deployment"], (*path, "deployment"), routing is not None, issues)
+        if m.get("deployment") is not None
+        else Deployment()
+    )
+    if (
+        deployment is not None
+        and routing is not None
+        and deployment.health_check_grace_period is None
+    ):
+        deployment = dataclasses.replace(deployment, health_check_grace_period=DEFAULT_GRACE_PERIOD)
+    if "enable_execute_command" in m:
+        enable = s.check_bool(
+            m["enable_execute_command"], (*path, "enable_execute_command"), issues
+        )
+        if enable:
+            _error(
+                issues,
+                (*path, "enable_execute_command"),
+                "E157",
+                "ECS Exec does not work on nixecs hosts: the native ECS agent advertises "
+                "ecs.capability.execute-command only when the SSM agent binaries lie under "
+                "/managed-agents/execute-command, which only the ECS-optimized AMI provides; "
+                "reach the host with Session Manager (amazon-ssm-agent runs there) and use docker exec",
+            )
+    if len(issues) != before or placement is None or deployment is None:
+        return None
+    return dataclasses.replace(service, routing=routing, placement=placement, deployment=deployment)
+
+
+def routing_of(value: object, path: Path, service: Service, issues: list[Issue]) -> Routing | None:
+    m = s.check_mapping(
+        value,
+        path,
+        issues,
+        (
+            "path_patterns",
+            "host_headers",
+            "priority",
+            "container",
+            "port",
+            "health_check",
+            "deregistration_delay",
+        ),
+        ("priority",),
+    )
+    if m is None:
+        return None
+    before = len(issues)
+    priority = (
+        s.check_int(m["priority"], (*path, "priority"), issues, 1, MAX_PRIORITY)
+        if "priority" in m
+        else None
+    )
+    paths = (
+        _strings(
+            m["path_patterns"],
+            (*path, "path_patterns"),
+            issues,
+            PATH_PATTERN_RE,
+            "a path pattern of 1-128 characters such as /api/*",
+        )
+        if "path_patterns" in m
+        else ()
+    )
+    hosts = (
+        _strings(
+            m["host_headers"],
+            (*path, "host_headers"),
+            issues,
+            HOST_HEADER_RE,
+            "a host name pattern of 1-128 characters such as *.example.com",
+        )
+        if "host_headers" in m
+        else ()
+    )
+    if len(issues) == before:
+        if not paths and not hosts:
+            _error(
+                issues,
+                path,
+                "E153",
+                "a listener rule needs a condition: give path_patterns, host_headers or both",
+            )
+        for key, values in (("path_patterns", paths), ("host_headers", hosts)):
+            if len(values) > MAX_VALUES_PER_CONDITION:
+                _error(
+                    issues,
+                    (*path, key),
+                    "E155",
+                    f"{len(values)} {key}; a rule condition takes at most {MAX_VALUES_PER_CONDITION} values",
+                )
+        if len(paths) + len(hosts) > MAX_VALUES_PER_RULE:
+            _error(
+                issues,
+                path,
+                "E155",
+                f"{len(paths) + len(hosts)} path_patterns and host_headers together; a listener "
+                f"rule takes at most {MAX_VALUES_PER_RULE} values",
+            )
+    targets = routed_targets(service)
+    # Default: the first container that maps a TCP port, and that container's first port.
+    default = next((name for name, ports in targets.items() if ports), None)
+    container = (
+        s.check_str(m["container"], (*path, "container"), issues)
+        if "container" in m
+        else (default or service.name)
+    )
+    known = container is not None and container in targets
+    if container is not None and not known:
+        _error(
+            issues,
+            (*path, "container"),
+            "E108",
+            f"no container {container!r} in service {service.name!r} "
+            f"(containers: {', '.join(targets) or 'none'})",
+        )
+    ports = targets.get(container or "", ())
+    port = (
+        s.check_int(m["port"], (*path, "port"), issues, 1, 65535)
+        if "port" in m
+        else (ports[0] if ports else None)
+    )
+    if known and not ports:
+        _error(
+            issues,
+            path,
+            "E152",
+            f"container {container!r} of service {service.name!r} maps no TCP port: give it "
+            "one (`port:`, or `ports:` in `containers:`) for the load balancer to forward to",
+        )
+    elif known and port is not None and port not in ports:
+        _error(
+            issues,
+            (*path, "port"),
+            "E152",
+            f"container {container!r} maps port{'s' if len(ports) > 1 else ''} "
+            f"{', '.join(map(str, ports))}, not {port}",
+        )
+    health = (
+        health_check_of(m["health_check"], (*path, "health_check"), issues)
+        if m.get("health_check") is not None
+        else HealthCheck()
+    )
+    delay = s.check_int(
+        m.get("deregistration_delay", 300), (*path, "deregistration_delay"), issues, 0, 3600
+    )
+    if len(issues) != before or None in (priority, container, port, health, delay):
+        return None
+    assert priority is not None and container and port and health and delay is not None
+    return Routing(container, port, priority, paths, hosts, health, delay, path)
+
+
+def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthCheck | None:
+    m = s.check_mapping(
+        value,
+        path,
+        issues,
+        ("path", "matcher", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"),
+    )
+    if m is None:
+        return None
+    before = len(issues)
+    default = HealthCheck()
+    check_path = s.check_pattern(
+        m.get("path", default.path),
+        (*path, "path"),
+        issues,
+        HEALTH_PATH_RE,
+        "a path starting with / of at most 1024 printable characters",
+    )
+    raw_matcher = m.get("matcher", default.matcher)
+    if type(raw_matcher) is int:  # `matcher: 200` reads as an integer in YAML; same meaning
+        raw_matcher = str(raw_matcher)
+    matcher = s.check_pattern(
+        raw_matcher,
+        (*path, "matcher"),
+        issues,
+        MATCHER_RE,
+        'HTTP codes such as "200", "200,202" or "200-299"',
+    )
+    if matcher is not None:
+        codes = [int(c) for c in re.split(r"[,-]", matcher)]
+        if any(not 200 <= c <= 499 for c in codes):
+            _error(
+                issues,
+                (*path, "matcher"),
+                s.E_VALUE,
+                f"{matcher!r}: an Application Load Balancer matches HTTP codes 200-499",
+            )
+    interval = s.check_int(m.get("interval", default.interval), (*path, "interval"), issues, 5, 300)
+    timeout = s.check_int(m.get("timeout", default.timeout), (*path, "timeout"), issues, 2, 120)
+    healthy = s.check_int(
+        m.get("healthy_threshold", default.healthy_threshold),
+        (*path, "healthy_threshold"),
+        issues,
+        2,
+        10,
+    )
+    unhealthy = s.check_int(
+        m.get("unhealthy_threshold", default.unhealthy_threshold),
+        (*path, "unhealthy_threshold"),
+        issues,
+        2,
+        10,
+    )
+    if interval is not None and timeout is not None and timeout >= interval:
+        # CreateTargetGroup refuses it: a check must time out before the next one starts.
+        _error(
+            issues,
+            (*path, "timeout"),
+            "E154",
+            f"timeout {timeout} s must be less than the interval {interval} s",
+        )
+    if len(issues) != before:
+        return None
+    assert check_path and matcher and interval and timeout and healthy and unhealthy
+    return HealthCheck(check_path, matcher, interval, timeout, healthy, unhealthy)
+
+
+def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | None:
+    m = s.check_mapping(value, path, issues, ("strategy", "constraints"))
+    if m is None:
+        return None
+    before = len(issues)
+    strategies: list[tuple[str, str | None]] = []
+    raw = m.get("strategy", [])
+    if not isinstance(raw, list):
+        _error(issues, (*path, "strategy"), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
+        raw = []
+    if len(raw) > MAX_STRATEGIES:
+        _error(
+            issues,
+            (*path, "strategy"),
+            s.E_VALUE,
+            f"{len(raw)} strategies; ECS allows at most {MAX_STRATEGIES}",
+        )
+    for index, item in enumerate(raw):
+        where = (*path, "strategy", index)
+        text = s.check_str(item, where, issues)
+        if text is None:
+            continue
+        kind, _, field = text.partition(":")
+        if kind == "random" and not field:
+            strategies.append(("random", None))
+        elif kind == "spread" and (
+            field in ("instanceId", "host") or re.fullmatch(r"attribute:[!-~]{1,245}", field)
+        ):
+            strategies.append(("spread", field))
+        elif kind == "binpack" and field in ("cpu", "memory"):
+            strategies.append(("binpack", field))
+        else:
+            _error(
+                issues,
+                where,
+                s.E_VALUE,
+                f"{text!r} is not a placement strategy: random, spread:instanceId, "
+                "spread:attribute:NAME (e.g. spread:attribute:ecs.availability-zone), "
+                "binpack:cpu or binpack:memory",
+            )
+    constraints: list[tuple[str, str | None]] = []
+    raw = m.get("constraints", [])
+    if not isinstance(raw, list):
+        _error(issues, (*path, "constraints"), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
+        raw = []
+    if len(raw) > MAX_CONSTRAINTS:
+        _error(
+            issues,
+            (*path, "constraints"),
+            s.E_VALUE,
+            f"{len(raw)} constraints; ECS allows at most {MAX_CONSTRAINTS}",
+        )
+    for index, item in enumerate(raw):
+        where = (*path, "constraints", index)
+        text = s.check_str(item, where, issues)
+        if text is None:
+            continue
+        kind, _, expression = text.partition(":")
+        if kind == "distinctInstance" and not expression:
+            constraints.append(("distinctInstance", None))
+        elif kind == "memberOf" and 0 < len(expression.strip()) <= MEMBER_OF_MAX:
+            constraints.append(("memberOf", expression.strip()))
+        else:
+            _error(
+                issues,
+                where,
+                s.E_VALUE,
+                f"{text!r} is not a placement constraint: distinctInstance or memberOf:EXPRESSION "
+                "(a cluster query expression of at most 2000 characters)",
+            )
+    if len(issues) != before:
+        return None
+    return Placement(tuple(strategies), tuple(constraints))
+
+
+def deployment_of(
+    value: object, path: Path, routed: bool, issues: list[Issue]
+) -> Deployment | None:
+    m = s.check_mapping(
+        value,
+        path,
+        issues,
+        (
+            "minimum_healthy_percent",
+            "maximum_percent",
+            "circuit_breaker",
+            "health_check_grace_period",
+        ),
+    )
+    if m is None:
+        return None
+    before = len(issues)
+    default = Deployment()
+    low = s.check_int(
+        m.get("minimum_healthy_percent", default.minimum_healthy_percent),
+        (*path, "minimum_healthy_percent"),
+        issues,
+        0,
+        100,
+    )
+    high = s.check_int(
+        m.get("maximum_percent", default.maximum_percent),
+        (*path, "maximum_percent"),
+        issues,
+        100,
+        2000,
+    )
+    if low is not None and high is not None and high <= low:
+        _error(
+            issues,
+            (*path, "maximum_percent"),
+            "E158",
+            f"maximum_percent {high} must be above minimum_healthy_percent {low}: otherwise a "
+            "deployment can neither start a new task nor stop an old one",
+        )
+    enable: bool | None = default.circuit_breaker
+    rollback: bool | None = default.rollback
+    if m.get("circuit_breaker") is not None:
+        c = s.check_mapping(
+            m["circuit_breaker"], (*path, "circuit_breaker"), issues, ("enable", "rollback")
+        )
+        if c is not None:
+            enable = s.check_bool(
+                c.get("enable", True), (*path, "circuit_breaker", "enable"), issues
+            )
+            rollback = s.check_bool(
+                c.get("rollback", True), (*path, "circuit_breaker", "rollback"), issues
+            )
+            if enable is False and c.get("rollback") is True:
+                _error(
+                    issues,
+                    (*path, "circuit_breaker", "rollback"),
+                    "E112",
+                    "rollback needs the circuit breaker: set enable: true or drop rollback",
+                )
+    grace: int | None = None
+    if "health_check_grace_period" in m:
+        grace = s.check_int(
+            m["health_check_grace_period"],
+            (*path, "health_check_grace_period"),
+            issues,
+            0,
+            2147483647,
+        )
+        if not routed:
+            _error(
+                issues,
+                (*path, "health_check_grace_period"),
+                "E112",
+                "a health check grace period is for load balanced services: add routing or remove it",
+            )
+    if len(issues) != before or low is None or high is None:
+        return None
+    return Deployment(low, high, bool(enable), bool(enable) and bool(rollback), grace)
+
+
+# -- checks across services -------------------------------------------------------------
+
+
+def listener_keys(cluster: Cluster) -> tuple[str, ...]:
+    """The listeners a cluster's rules attach to, as keys unique in the fleet: the existing
+    listener's ARN, or this cluster's HTTPS and/or HTTP listener. (With
+    redirect_http_to_https the HTTP listener only redirects: rules go on HTTPS.)"""
+    lb = cluster.load_balancer
+    if lb is None:
+        return ()
+    if lb.listener_arn is not None:
+        return (lb.listener_arn,)
+    keys = []
+    if lb.https:
+        keys.append(f"{cluster.name}/https")
+    if lb.http and not lb.redirect_http_to_https:
+        keys.append(f"{cluster.name}/http")
+    return tuple(keys)
+
+
+def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
+    lb = cluster.load_balancer
+    if (
+        lb is not None
+        and lb.listener_arn is None
+        and len(set(load_balancer_subnets(lb, cluster.subnets))) < 2
+    ):
+        _error(
+            issues,
+            lb.path,
+            "E159",
+            "an Application Load Balancer needs at least two subnets, in two Availability "
+            "Zones: the cluster has one; give the load balancer its own `subnets:`",
+        )
+    for service in cluster.services.values():
+        if service.routing is not None and cluster.load_balancer is None:
+            _error(
+                issues,
+                (*service.routing.path,),
+                "E150",
+                f"service {service.name!r} has routing but cluster {cluster.name!r} has no "
+                "load_balancer: add one (or listener_arn of an existing listener)",
+            )
+        tracking = service.scaling.target_tracking if service.scaling else None
+        if tracking is not None and tracking.metric == "requests" and service.routing is None:
+            _error(
+                issues,
+                (*tracking.path, "metric"),
+                "E156",
+                "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
+                "target group: add routing",
+            )
+
+
+def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
+    """Listener rule priorities are unique within a listener (CreateRule: PriorityInUse),
+    across clusters too when they attach to one existing listener."""
+    seen: dict[tuple[str, int], str] = {}
+    for cluster in clusters.values():
+        for name in sorted(cluster.services):
+            routing = cluster.services[name].routing
+            if routing is None:
+                continue
+            for listener in listener_keys(cluster):
+                owner = seen.setdefault((listener, routing.priority), f"{cluster.name}/{name}")
+                if owner != f"{cluster.name}/{name}":
+                    _error(
+                        issues,
+                        (*routing.path, "priority"),
+                        "E151",
+                        f"priority {routing.priority} is already used by service {owner} on the "
+                        "same listener: listener rule priorities must be unique",
+                    )
