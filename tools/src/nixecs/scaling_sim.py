@@ -60,7 +60,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .atomic import write_atomic
-from .fleet.model import Scaling, Service
+from .fleet.model import Alarm, Scaling, Service
 
 MINUTE = 60
 TT_OUT_POINTS = 3  # [TT-ALARMS]
@@ -89,6 +89,7 @@ class AlarmRule:
     threshold: float
     comparison: str  # >= > <= <
     missing: str = "missing"
+    dimensions: tuple[tuple[str, str], ...] = ()  # as CloudWatch publishes the metric
 
     @property
     def is_upper(self) -> bool:
@@ -134,9 +135,18 @@ class PolicySet:
     tracking: tuple[TrackingRule, ...] = ()
 
     @classmethod
-    def from_scaling(cls, label: str, scaling: Scaling) -> PolicySet:
+    def from_scaling(
+        cls, label: str, scaling: Scaling, cluster: str = "", service: str = ""
+    ) -> PolicySet:
         """The fleet's policies as nixecs renders them: alarms without DatapointsToAlarm
-        (so M = N, [CW-EVAL]) and with TreatMissingData notBreaching (cloudformation/scaling.py)."""
+        (so M = N, [CW-EVAL]) and with TreatMissingData notBreaching (cloudformation/scaling.py);
+        `cluster` and `service` (AWS names) fill the alarms' dimension placeholders."""
+        from .fleet import metrics
+
+        def dimensions(alarm: Alarm) -> tuple[tuple[str, str], ...]:
+            pairs = alarm.dimensions or metrics.default_dimensions(alarm.namespace, alarm.metric)
+            return tuple((n, metrics.resolve(v, cluster, service)) for n, v in pairs or ())
+
         steps = tuple(
             StepRule(
                 name=p.name,
@@ -149,6 +159,7 @@ class PolicySet:
                     threshold=p.alarm.threshold,
                     comparison=p.alarm.comparison,
                     missing="notBreaching",
+                    dimensions=dimensions(p.alarm),
                 ),
                 adjustment_type=p.adjustment_type,
                 cooldown=p.cooldown,
