@@ -6,6 +6,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
   types, task fit, image references, region, drain timeout, architectures)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
+- E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
   target tracking, W204 a desired count that cannot be honoured)
@@ -64,6 +65,7 @@ CODES: dict[str, str] = {
     "E204": "more than 20 step adjustments",
     "E205": "scaling min > max",
     "E206": "ExactCapacity with a negative capacity",
+    "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
