@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -426,6 +427,13 @@ def _replay_service(fleet: str, target: str) -> Service:
     show_default=True,
     help="Also replay the policies deployed in AWS (not with --trace).",
 )
+@click.option(
+    "--against",
+    "against",
+    multiple=True,
+    metavar="FLEET:CLUSTER/SERVICE",
+    help="Also replay another fleet file's policies for comparison (repeatable).",
+)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG.")
 @click.pass_obj
 def scaling_replay(
@@ -439,6 +447,7 @@ def scaling_replay(
     tasks: int | None,
     start_delay: int,
     deployed: bool,
+    against: tuple[str, ...],
     plot_path: str | None,
 ) -> int:
     """Replay CLUSTER/SERVICE's scaling policies on its real load: from CloudWatch (the
@@ -451,6 +460,14 @@ def scaling_replay(
 
     service = _replay_service(fleet, target)
     sets = [proposed(service)]
+    for other in against:
+        other_fleet, colon, other_target = other.rpartition(":")
+        if not colon or not other_fleet:
+            raise click.BadParameter(
+                f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
+            )
+        other_service = _replay_service(other_fleet, other_target)
+        sets.append(proposed(other_service, f"{Path(other_fleet).name} {other_target}"))
     if trace:
         from .scaling_trace import read_trace
 

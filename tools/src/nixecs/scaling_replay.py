@@ -41,9 +41,9 @@ def find_service(fleet: Fleet, target: str) -> Service | None:
     return service if service is not None and service.scaling is not None else None
 
 
-def proposed(service: Service) -> PolicySet:
+def proposed(service: Service, label: str = "proposed") -> PolicySet:
     assert service.scaling is not None
-    return PolicySet.from_scaling("proposed", service.scaling, service.cluster, service.name)
+    return PolicySet.from_scaling(label, service.scaling, service.cluster, service.name)
 
 
 @dataclass

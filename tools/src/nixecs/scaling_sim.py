@@ -375,8 +375,9 @@ def replay(
     }
     for name in alarms:
         outcome.alarm_states[name] = []
-    for metric in load.metrics:
+    for metric in [*load.metrics, *policies.metrics]:
         outcome.seen[metric] = []
+    absent = [m for m in policies.metrics if m not in load.metrics]  # no data: missing
 
     for minute in range(load.minutes):
         carrying = sum(1 for r in ready_at if r <= minute)
@@ -387,6 +388,8 @@ def replay(
             else:
                 value = series[minute]
             outcome.seen[metric].append(value)
+        for metric in absent:
+            outcome.seen[metric].append(None)
 
         wanted: list[tuple[str, int]] = []
         for rule in policies.steps:
