@@ -248,7 +248,9 @@ def policy_sets(draw: st.DrawFn) -> PolicySet:
         threshold = draw(st.floats(1, 150, allow_nan=False))
         n = draw(st.integers(1, 4))
         change = draw(st.integers(1, 5)) * (1 if upper else -1)
-        kind = draw(st.sampled_from(["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]))
+        kind = draw(
+            st.sampled_from(["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"])
+        )
         if kind == "ExactCapacity":
             change = abs(change)
         steps.append(
