@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from nixecs.scaling_sim import Load  # noqa: E402
-from nixecs.scaling_trace import write_trace  # noqa: E402
+from nixecs.scaling_sim import Load
+from nixecs.scaling_trace import write_trace
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 DAYS = 3
@@ -42,7 +42,11 @@ def work(minute: int, rng: random.Random) -> float:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "examples" / "load-trace.csv"
+    out = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parent.parent / "examples" / "load-trace.csv"
+    )
     rng = random.Random(20261102)
     minutes = DAYS * 1440
     tasks: list[int | None] = []

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_fixtures import counting, run_cli
 
+from aws_fixtures import counting, run_cli
 from nixecs.aws import metrics
 from nixecs.aws.session import Session
 from nixecs.scaling_trace import read_trace

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_fixtures import run_cli
 
+from aws_fixtures import run_cli
 from nixecs.scaling_sim import Load
 from nixecs.scaling_trace import format_trace, read_trace, write_trace
 
