@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from .atomic import write_atomic
 from .scaling_sim import SCALES_WITH_TASKS, Load, Outcome
 
+BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85}
 COLOURS = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a")
 
 
@@ -69,6 +70,7 @@ def plot_replay(load: Load, outcomes: list[Outcome], metric: str, path: str, tit
                     textcoords="offset points",
                     fontsize=7,
                     color=colour,
+                    bbox=BOX,
                 )
         for tracking in outcome.policies.tracking:
             if tracking.metric == metric:
@@ -80,6 +82,7 @@ def plot_replay(load: Load, outcomes: list[Outcome], metric: str, path: str, tit
                     textcoords="offset points",
                     fontsize=7,
                     color=colour,
+                    bbox=BOX,
                 )
         reference = reference or outcome.policies.reference(metric)
     top.set_ylabel(metric.rpartition("/")[2])
@@ -102,6 +105,10 @@ def plot_replay(load: Load, outcomes: list[Outcome], metric: str, path: str, tit
             fontsize=8,
             color="#546e7a",
         )
+    recorded = [math.nan if t is None else t for t in load.tasks]
+    bottom.step(times, recorded, where="post", color="#78909c", linewidth=0.8, linestyle="--")
+    last_recorded = next((t for t in reversed(recorded) if not math.isnan(t)), 0)
+    label(bottom, last_recorded, "recorded running tasks", "#78909c")
     for index, outcome in enumerate(outcomes):
         colour = COLOURS[index % len(COLOURS)]
         bottom.step(times, outcome.desired, where="post", color=colour, linewidth=1.6)

@@ -112,16 +112,17 @@ def text(data: dict[str, object]) -> list[str]:
             f"{m.rpartition('/')[2]} {v} min" for m, v in figures["minutes_above"].items()
         )
         gap = figures["largest_gap"]
+        name = figures["policies"]
         lines.append(
-            f"  {figures['policies']:>9}: {figures['scale_outs']} scale-outs, {figures['scale_ins']} scale-ins; "
-            f"tasks {figures['start']} → peak {figures['peak']} → {figures['end']}; "
-            f"{figures['task_hours']} task-hours; {figures['minutes_at_max']} min at max; "
-            f"above target/threshold: {above or '-'}; "
-            f"largest shortfall {gap['tasks']} task(s)"
+            f"  {name}: {figures['scale_outs']} scale-outs, {figures['scale_ins']} scale-ins; "
+            f"tasks {figures['start']} → peak {figures['peak']} → {figures['end']}"
+            + ("; never scaled in" if figures["scale_outs"] and not figures["scale_ins"] else "")
+        )
+        lines.append(
+            f"  {' ' * len(name)}  {figures['task_hours']} task-hours; {figures['minutes_at_max']} min at max; "
+            f"above target/threshold: {above or '-'}; largest shortfall {gap['tasks']} task(s)"
             + (f" at {gap['time']}" if gap.get("time") else "")
         )
-        if figures["scale_outs"] and not figures["scale_ins"]:
-            lines.append(f"  {figures['policies']:>9}: never scaled in")
     for metric in data["replayed_as_given"]:  # type: ignore[attr-defined]
         lines.append(
             f"  note: {metric} replayed as recorded: it does not change with the task count, so the "
