@@ -185,8 +185,8 @@ def test_target_tracking_scales_in_on_fifteen_minutes_below_ninety_percent() -> 
     low = [20.0] * 20  # 40 % of the target at 4 tasks
     outcome = replay(tracking(50), flat(low, tasks=4), start_capacity=4)
     assert outcome.events[0].minute == 14 and outcome.events[0].after == 2  # ceil(4 × 20 / 50)
-    near = [46.0] * 30  # 92 % of the target: not below 90 %
-    assert replay(tracking(50), flat(near, tasks=4), start_capacity=4).events == []
+    near = [46.0] * 30  # 92 % of the target: not below 90 % (at 19 tasks it would read 48.4)
+    assert replay(tracking(50), flat(near, tasks=20), start_capacity=20).events == []
     disabled = replay(tracking(50, disable_in=True), flat(low, tasks=4), start_capacity=4)
     assert disabled.events == []
 

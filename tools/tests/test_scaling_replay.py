@@ -163,3 +163,56 @@ def test_replay_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert result.code == 2
     result = run_cli(capsys, ["scaling", "replay", FLEET, "prod/bananas", "--against", "nonsense"])
     assert result.code == 2
+
+
+def test_get_metric_data_pages_are_followed_with_next_token() -> None:
+    """moto answers in one page, so botocore's Stubber stands in for CloudWatch's paging
+    here: the second page (after NextToken) must land in the series too."""
+    from datetime import UTC, datetime
+
+    from botocore.stub import ANY, Stubber
+
+    from nixecs.aws import metrics
+    from nixecs.aws.session import Session
+
+    session = Session(region="us-east-1")
+    client = session.client("cloudwatch")
+    start = 1_793_577_600.0
+    query = metrics.Query("AWS/ECS/CPUUtilization", "AWS/ECS", "CPUUtilization", ())
+    request = {
+        "MetricDataQueries": ANY,
+        "StartTime": ANY,
+        "EndTime": ANY,
+        "ScanBy": "TimestampAscending",
+    }
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {
+                        "Id": "m0",
+                        "Timestamps": [datetime.fromtimestamp(start, UTC)],
+                        "Values": [10.0],
+                    }
+                ],
+                "NextToken": "page-2",
+            },
+            request,
+        )
+        stub.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {
+                        "Id": "m0",
+                        "Timestamps": [datetime.fromtimestamp(start + 120, UTC)],
+                        "Values": [30.0],
+                    }
+                ]
+            },
+            {**request, "NextToken": "page-2"},
+        )
+        found = metrics.fetch(session, [query], start, start + 180, 60)
+        stub.assert_no_pending_responses()
+    assert found["AWS/ECS/CPUUtilization"] == [10.0, None, 30.0]
