@@ -205,3 +205,70 @@ def test_the_period_follows_cloudwatch_retention() -> None:
     assert metrics.choose_period(now - 100 * day, now) == 3600
     with pytest.raises(ValueError):
         metrics.choose_period(now - 500 * day, now)
+
+
+def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
+    session = Session(region="us-east-1", endpoint_url=moto.url)
+    ecs = session.client("ecs")
+    ecs.create_cluster(clusterName="prod")
+    ecs.register_task_definition(
+        family="bananas", containerDefinitions=[{"name": "app", "image": "nginx", "memory": 512}]
+    )
+    ecs.create_service(
+        cluster="prod", serviceName="bananas", taskDefinition="bananas", desiredCount=1
+    )
+    aas = session.client("application-autoscaling")
+    resource = "service/prod/bananas"
+    aas.register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=resource,
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=1,
+        MaxCapacity=5,
+    )
+    arn = aas.put_scaling_policy(
+        PolicyName="cpu-high",
+        ServiceNamespace="ecs",
+        ResourceId=resource,
+        ScalableDimension="ecs:service:DesiredCount",
+        PolicyType="StepScaling",
+        StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity",
+            "Cooldown": 120,
+            "MetricAggregationType": "Maximum",
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 2}],
+        },
+    )["PolicyARN"]
+    session.client("cloudwatch").put_metric_alarm(
+        AlarmName="cpu-high-alarm",
+        Namespace="AWS/ECS",
+        MetricName="CPUUtilization",
+        Dimensions=SERVICE,
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=70,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="breaching",
+        AlarmActions=[arn],
+    )
+    policies = metrics.deployed(session, "prod", "bananas")
+    assert policies is not None and (policies.min, policies.max) == (1, 5)
+    (rule,) = policies.steps
+    assert (rule.name, rule.cooldown, rule.aggregation, rule.steps) == (
+        "cpu-high",
+        120,
+        "Maximum",
+        ((0, None, 2),),
+    )
+    alarm = rule.alarm
+    assert (alarm.metric, alarm.period, alarm.evaluation_periods, alarm.datapoints_to_alarm) == (
+        "AWS/ECS/CPUUtilization",
+        60,
+        3,
+        2,
+    )
+    assert (alarm.threshold, alarm.comparison, alarm.missing) == (70.0, ">=", "breaching")
+    assert dict(alarm.dimensions) == {"ClusterName": "prod", "ServiceName": "bananas"}
+    assert metrics.deployed(session, "prod", "apples") is None

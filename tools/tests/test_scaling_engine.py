@@ -298,7 +298,7 @@ def test_capacity_stays_within_min_and_max(
 
 @settings(max_examples=150, deadline=None)
 @given(policy_sets(), values, st.integers(1, 30))
-def test_a_step_scale_in_happens_only_while_its_alarm_is_in_alarm(
+def test_a_scale_in_happens_only_while_the_alarm_that_drives_it_is_in_alarm(
     policies: PolicySet, series: list[float | None], tasks: int
 ) -> None:
     outcome = replay(policies, flat(series, tasks=tasks))
@@ -306,6 +306,7 @@ def test_a_step_scale_in_happens_only_while_its_alarm_is_in_alarm(
     for event in outcome.scale_ins:
         if event.policy in by_name:
             assert outcome.alarm_states[event.policy][event.minute] == "ALARM"
-        else:
+        else:  # target tracking scales in on its own low alarm only
             assert event.policy.startswith("target-tracking:")
             assert not policies.tracking[0].disable_scale_in
+            assert outcome.alarm_states[f"{event.policy}:low"][event.minute] == "ALARM"

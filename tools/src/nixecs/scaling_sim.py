@@ -415,6 +415,8 @@ def replay(
             out_alarm.add(value)
             in_alarm.add(value)
             name = f"target-tracking:{t.metric}"
+            outcome.alarm_states.setdefault(f"{name}:high", []).append(out_alarm.state)
+            outcome.alarm_states.setdefault(f"{name}:low", []).append(in_alarm.state)
             if value is None:
                 continue  # INSUFFICIENT_DATA: target tracking cannot scale [AAS-TT]
             proportional = math.ceil(round(desired * value / t.target, 9))

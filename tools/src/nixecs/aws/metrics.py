@@ -198,6 +198,9 @@ def deployed(session: Session, cluster: str, service: str) -> PolicySet | None:
         for a in p.get("Alarms", [])
     ]
     alarms = _alarms(session, names)
+    for policy in policies:
+        if policy.get("PolicyType") == "StepScaling" and not policy.get("Alarms"):
+            policy["Alarms"] = _alarms_acting_on(session, policy["PolicyARN"], alarms)
     steps: list[StepRule] = []
     tracking: list[TrackingRule] = []
     for policy in policies:
@@ -243,6 +246,21 @@ def deployed(session: Session, cluster: str, service: str) -> PolicySet | None:
                 )
             )
     return PolicySet("deployed", low, high, tuple(steps), tuple(tracking))
+
+
+def _alarms_acting_on(
+    session: Session, arn: str, found: dict[str, AlarmRule]
+) -> list[dict[str, str]]:
+    """The alarms whose actions invoke the policy `arn` (DescribeAlarms ActionPrefix), for an
+    answer whose policy lists no Alarms (moto's does not; AWS's does)."""
+    client = session.client("cloudwatch")
+    names: list[str] = []
+    for page in client.get_paginator("describe_alarms").paginate(ActionPrefix=arn):
+        for alarm in page.get("MetricAlarms", []):
+            if arn in alarm.get("AlarmActions", []):
+                names.append(alarm["AlarmName"])
+    found.update(_alarms(session, [n for n in names if n not in found]))
+    return [{"AlarmName": n} for n in names]
 
 
 def _alarms(session: Session, names: list[str]) -> dict[str, AlarmRule]:
