@@ -272,3 +272,43 @@ def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
     assert (alarm.threshold, alarm.comparison, alarm.missing) == (70.0, ">=", "breaching")
     assert dict(alarm.dimensions) == {"ClusterName": "prod", "ServiceName": "bananas"}
     assert metrics.deployed(session, "prod", "apples") is None
+
+
+def test_without_container_insights_tasks_come_from_the_option(
+    moto: Any, capsys: Any, tmp_path: Path
+) -> None:
+    session = Session(region="us-east-1", endpoint_url=moto.url)
+    start, end = window(2)
+    client = session.client("cloudwatch")
+    data = [
+        {
+            "MetricName": "CPUUtilization",
+            "Dimensions": SERVICE,
+            "Timestamp": datetime.fromtimestamp(start + 60 * m, UTC),
+            "Value": 90.0,
+        }
+        for m in range(int((end - start) // 60))
+    ]
+    for first in range(0, len(data), 20):
+        client.put_metric_data(Namespace="AWS/ECS", MetricData=data[first : first + 20])
+    base = ["--endpoint-url", moto.url, "--output", "json", "scaling", "replay", FLEET]
+    window_args = [
+        "prod/bananas",
+        "--from",
+        datetime.fromtimestamp(start, UTC).isoformat(),
+        "--to",
+        datetime.fromtimestamp(end, UTC).isoformat(),
+        "--no-deployed",
+    ]
+    result = run_cli(capsys, [*base, *window_args, "--tasks", "5"])
+    assert result.code == 0, result.err
+    assert result.json()["sets"][0]["end"] == 6  # ceil(5 × 90 / 75)
+    series = tmp_path / "tasks.csv"
+    stamp = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    series.write_text(f"timestamp,running_tasks\n{stamp},10\n")
+    result = run_cli(capsys, [*base, *window_args, "--tasks", str(series)])
+    assert result.code == 0, result.err
+    assert result.json()["sets"][0]["start"] == 10  # the series' first count
+    series.write_text("timestamp,running_tasks\nnoon,10\n")
+    result = run_cli(capsys, [*base, *window_args, "--tasks", str(series)])
+    assert result.code == 2 and f"{series}:2:1: error[E301]" in result.err

@@ -18,6 +18,7 @@ from .globals import Globals
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
+    from .scaling_sim import Load
 
 
 def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
@@ -376,8 +377,9 @@ _WINDOW_OPTIONS = [
     click.option("--to", "end", metavar="TIME", help="End (ISO 8601 with a zone)."),
     click.option(
         "--tasks",
-        type=click.IntRange(1, 100000),
-        help="Running tasks over the window, when Container Insights (RunningTaskCount) is off.",
+        metavar="N|FILE.csv",
+        help="Running tasks when Container Insights (RunningTaskCount) is off: a count, or a "
+        "CSV `timestamp,running_tasks`.",
     ),
 ]
 
@@ -386,6 +388,20 @@ def _window_options(function: Any) -> Any:
     for option in reversed(_WINDOW_OPTIONS):
         function = option(function)
     return function
+
+
+def _tasks(value: str | None) -> int | Load | None:
+    """--tasks: a count from 1 to 100000, or a CSV series (E301 when it does not parse)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        count = int(value)
+        if not 1 <= count <= 100000:
+            raise click.BadParameter("a count from 1 to 100000", param_hint="--tasks")
+        return count
+    from .scaling_trace import read_trace
+
+    return read_trace(value, metrics=False)
 
 
 def _replay_service(fleet: str, target: str) -> Service:
@@ -444,7 +460,7 @@ def scaling_replay(
     since: str | None,
     start: str | None,
     end: str | None,
-    tasks: int | None,
+    tasks: str | None,
     start_delay: int,
     deployed: bool,
     against: tuple[str, ...],
@@ -488,7 +504,7 @@ def scaling_replay(
             queries = metrics.queries_for(sets, service.cluster, service.name)
             try:
                 load, _ = metrics.history(
-                    session, queries, service.cluster, service.name, first, last, now, tasks
+                    session, queries, service.cluster, service.name, first, last, now, _tasks(tasks)
                 )
             except (LookupError, ValueError) as error:
                 raise click.UsageError(str(error)) from None
@@ -531,7 +547,7 @@ def scaling_export(
     since: str | None,
     start: str | None,
     end: str | None,
-    tasks: int | None,
+    tasks: str | None,
 ) -> int:
     """Write CLUSTER/SERVICE's load from CloudWatch as a CSV trace for `scaling replay --trace`:
     the metrics its policies use and its running tasks, one row per period."""
@@ -547,7 +563,7 @@ def scaling_export(
         queries = metrics.queries_for([proposed(service)], service.cluster, service.name)
         try:
             load, _ = metrics.history(
-                session, queries, service.cluster, service.name, first, last, now, tasks
+                session, queries, service.cluster, service.name, first, last, now, _tasks(tasks)
             )
         except (LookupError, ValueError) as error:
             raise click.UsageError(str(error)) from None

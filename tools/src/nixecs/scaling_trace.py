@@ -41,8 +41,9 @@ def _invalid(path: str, line: int, column: int, message: str, code: str = "E301"
     return InvalidInput(report)
 
 
-def read_trace(path: str | Path) -> Load:
-    """Parse a trace; InvalidInput (E301, located) on anything it does not expect."""
+def read_trace(path: str | Path, *, metrics: bool = True) -> Load:
+    """Parse a trace; InvalidInput (E301, located) on anything it does not expect. With
+    `metrics=False` the file may be only `timestamp,running_tasks` (a `--tasks` series)."""
     name = str(path)
     try:
         with open(path, "rb") as handle:
@@ -57,7 +58,7 @@ def read_trace(path: str | Path) -> Load:
         line = data[: error.start].count(b"\n") + 1
         raise _invalid(name, line, 1, "the trace is not UTF-8 text") from None
     try:
-        return _parse(text)
+        return _parse(text, metrics)
     except _Fail as fail:
         raise _invalid(name, fail.line, fail.column, fail.message) from None
 
@@ -72,7 +73,7 @@ def _cells(line: str) -> list[tuple[int, str]]:
     return cells
 
 
-def _parse(text: str) -> Load:
+def _parse(text: str, need_metrics: bool = True) -> Load:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -83,12 +84,13 @@ def _parse(text: str) -> Load:
         )
     header = _cells(lines[0])
     names = [cell for _, cell in header]
-    if len(names) < 3 or names[0] != TIMESTAMP or names[-1] != TASKS:
+    if len(names) < (3 if need_metrics else 2) or names[0] != TIMESTAMP or names[-1] != TASKS:
         raise _Fail(
             1,
             1,
             f"header must be `{TIMESTAMP},<Namespace/Metric>...,{TASKS}` "
-            f"(at least one metric column), not {lines[0]!r}",
+            + ("(at least one metric column)" if need_metrics else "(metric columns optional)")
+            + f", not {lines[0]!r}",
         )
     metrics = names[1:-1]
     for column, metric in header[1:-1]:

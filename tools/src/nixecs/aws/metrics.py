@@ -150,10 +150,11 @@ def history(
     start: float,
     end: float,
     now: float,
-    tasks: int | None = None,
+    tasks: int | Load | None = None,
 ) -> tuple[Load, bool]:
     """The Load over [start, end) and whether running tasks came from Container Insights.
-    With `tasks`, a constant count replaces a missing RunningTaskCount."""
+    With `tasks` (a constant count, or a series read from a CSV), it replaces a missing
+    RunningTaskCount."""
     period = choose_period(start, now)
     start = math.floor(start / period) * period
     running = Query(
@@ -168,11 +169,20 @@ def history(
     if not insights and tasks is None:
         raise LookupError(
             f"no ECS/ContainerInsights RunningTaskCount for {cluster}/{service}: turn Container Insights "
-            "on, or pass --tasks N (the count that ran over the window)"
+            "on, or pass --tasks N (the count that ran over the window) or --tasks FILE.csv "
+            "(timestamp,running_tasks)"
         )
-    task_series: list[int | None] = (
-        [None if v is None else round(v) for v in counts] if insights else [tasks] * len(counts)
-    )
+    task_series: list[int | None]
+    if insights:
+        task_series = [None if v is None else round(v) for v in counts]
+    elif isinstance(tasks, Load):
+        offset = round((start - tasks.start) / MINUTE)
+        task_series = [
+            tasks.tasks[m + offset] if 0 <= m + offset < tasks.minutes else None
+            for m in range(len(counts))
+        ]
+    else:
+        task_series = [tasks] * len(counts)
     return Load(series, task_series, start=start), insights
 
 
