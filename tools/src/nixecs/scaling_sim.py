@@ -38,6 +38,10 @@ Sources (read, not remembered):
   missing data puts the alarms in INSUFFICIENT_DATA and then it "cannot scale"; with several
   policies it "scales based on the policy that provides the largest capacity for both scale in
   and scale out".
+[AAS-REG] API Reference, RegisterScalableTarget,
+  https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html
+  — "Application Auto Scaling scaling policies will not scale capacity to values that are
+  outside of the minimum and maximum range."
 [TT-ALARMS] The alarms target tracking creates for an ECS service are not specified in AWS's
   documentation; as they appear in accounts: "CPUUtilization > 30 for 3 datapoints within 3
   minutes" and "CPUUtilization < 27 for 15 datapoints within 15 minutes" (a 30 % target;
@@ -445,7 +449,7 @@ def replay(
                 new = max(capacity, low)
                 if new < desired:
                     cooldowns[name].in_until = minute + _cooldown_minutes(policies, name, out=False)
-        new = min(max(new, low), high)
+        new = min(max(new, low), high)  # [AAS-REG]
         if new != desired:
             outcome.events.append(Event(minute, name, desired, new))
             if new > desired:
