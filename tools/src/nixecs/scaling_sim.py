@@ -143,7 +143,7 @@ class PolicySet:
         cls, label: str, scaling: Scaling, cluster: str = "", service: str = ""
     ) -> PolicySet:
         """The fleet's policies as nixecs renders them: alarms without DatapointsToAlarm
-        (so M = N, [CW-EVAL]) and with TreatMissingData notBreaching (cloudformation/scaling.py);
+        (so N of N: PutMetricAlarm uses it "only if you are setting an 'M out of N' alarm") and with TreatMissingData notBreaching (cloudformation/scaling.py);
         `cluster` and `service` (AWS names) fill the alarms' dimension placeholders."""
         from .fleet import metrics
 

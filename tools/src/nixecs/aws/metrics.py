@@ -15,8 +15,10 @@ passes `--tasks`.
 Deployed policies: Application Auto Scaling DescribeScalableTargets (min, max),
 DescribeScalingPolicies (step configuration and its alarms, or the target tracking
 configuration), CloudWatch DescribeAlarms (the step alarms' metric, period, evaluation periods,
-DatapointsToAlarm — "if you omit it, it is the same as EvaluationPeriods" in PutMetricAlarm —
-threshold, comparison and TreatMissingData).
+DatapointsToAlarm — PutMetricAlarm: "This is used only if you are setting an 'M out of N'
+alarm. In that case, this value is the M", so without it the alarm is N of N — threshold,
+comparison and TreatMissingData, whose default is `missing`: "If TreatMissingData is omitted,
+the default behavior of missing is used").
 """
 
 from __future__ import annotations
