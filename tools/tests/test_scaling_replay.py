@@ -165,9 +165,15 @@ def test_replay_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert result.code == 2
 
 
-def test_get_metric_data_pages_are_followed_with_next_token() -> None:
+def test_get_metric_data_pages_are_followed_with_next_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """moto answers in one page, so botocore's Stubber stands in for CloudWatch's paging
     here: the second page (after NextToken) must land in the series too."""
+    # Credentials of its own: without them botocore would look for some (IMDS) on the network.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     from datetime import UTC, datetime
 
     from botocore.stub import ANY, Stubber
