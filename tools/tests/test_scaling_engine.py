@@ -310,3 +310,17 @@ def test_a_scale_in_happens_only_while_the_alarm_that_drives_it_is_in_alarm(
             assert event.policy.startswith("target-tracking:")
             assert not policies.tracking[0].disable_scale_in
             assert outcome.alarm_states[f"{event.policy}:low"][event.minute] == "ALARM"
+
+
+def test_simulate_runs_on_the_replay_engine() -> None:
+    from nixecs.scaling_sim import simulate, wave
+
+    reports = load_fleet(EXAMPLES / "fleet.yml").clusters["prod"].services["reports"]
+    assert reports.scaling is not None
+    demand = wave(6, 40, 400)
+    timeline = simulate(reports, demand, 480)
+    load = Load({CPU: [demand(m) for m in range(480)]}, [1] * 480)
+    outcome = replay(
+        PolicySet.from_scaling("x", reports.scaling), load, start_capacity=reports.start_count
+    )
+    assert timeline.desired == outcome.desired

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aws_fixtures import run_cli
 from nixecs.scaling_sim import Load
@@ -222,3 +224,34 @@ def test_get_metric_data_pages_are_followed_with_next_token(
         found = metrics.fetch(session, [query], start, start + 180, 60)
         stub.assert_no_pending_responses()
     assert found["AWS/ECS/CPUUtilization"] == [10.0, None, 30.0]
+
+
+cells = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(cells, st.one_of(st.none(), st.integers(0, 999999))), min_size=1, max_size=50
+    ),
+    st.integers(0, 2_000_000_000 // 60),
+)
+def test_any_trace_written_reads_back(
+    rows: list[tuple[float | None, int | None]], minute: int
+) -> None:
+    import tempfile
+
+    load = Load(
+        {"AWS/ECS/CPUUtilization": [v for v, _ in rows]}, [t for _, t in rows], start=minute * 60.0
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "t.csv"
+        write_trace(path, load)
+        again = read_trace(path)
+    assert again.tasks == load.tasks and again.start == load.start
+    for written, read in zip(
+        load.metrics["AWS/ECS/CPUUtilization"], again.metrics["AWS/ECS/CPUUtilization"], strict=True
+    ):
+        assert (written is None) == (read is None)
+        if written is not None and read is not None:
+            assert read == pytest.approx(written, rel=1e-5, abs=1e-9)
