@@ -2,7 +2,8 @@
 
 1. validate and render examples/fleet.yml into out/;
 2. summarise what was rendered (userdata per group, resources per stack);
-3. check the article's scaling example and show the W201 it deserves;
+3. check the article's scaling example and show the W201 it deserves; simulate it, and replay a
+   recorded trace through it next to the corrected pair of step policies;
 4. boot one simulated instance: serve prod/web's userdata from the IMDSv2 emulator and run
    `nixecs apply --root out/sim` against it;
 5. deploy the fleet to a local moto server and show `nixecs status`.
@@ -110,6 +111,22 @@ def main() -> int:
     )
     nixecs(
         "scaling", "simulate", fleet, "prod/reports", "--plot", f"{rel}/scaling-prod-reports.png"
+    )
+    console.print(
+        "Three recorded days (examples/load-trace.csv) replayed through the corrected pair of "
+        "step policies and, beside it, the article's policy:"
+    )
+    nixecs(
+        "scaling",
+        "replay",
+        fleet,
+        "prod/reports",
+        "--trace",
+        "examples/load-trace.csv",
+        "--against",
+        "examples/blog.yml:blog/app",
+        "--plot",
+        f"{rel}/scaling-replay.png",
     )
 
     step("4. A simulated boot of one prod/web instance")

@@ -1,4 +1,4 @@
-"""Fleet commands: validate, render, userdata, scaling check.
+"""Fleet commands: validate, render, userdata, scaling check|simulate|replay|export.
 
 Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the commands so that
 `nixecs --help` and the host-side commands do not pay for them.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,7 +17,8 @@ from .diagnostics import EXIT_INVALID, EXIT_OK, Diagnostic, InvalidInput, Report
 from .globals import Globals
 
 if TYPE_CHECKING:
-    from .fleet.model import Fleet
+    from .fleet.model import Fleet, Service
+    from .scaling_sim import Load
 
 
 def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
@@ -219,7 +221,7 @@ def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> in
 
 @click.group()
 def scaling() -> None:
-    """Service auto scaling: AWS's rules and semantic lints."""
+    """Service auto scaling: AWS's rules and lints, a simulation, a replay of real load."""
 
 
 @scaling.command("check")
@@ -342,6 +344,231 @@ def scaling_simulate(
         )
         if result["scale_outs"] and not result["scale_ins"]:
             click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
+    return EXIT_OK
+
+
+def _window(since: str | None, start: str | None, end: str | None) -> tuple[float, float, float]:
+    """(start, end, now) in epoch seconds from --since or --from/--to."""
+    import time
+
+    from .scaling_replay import parse_since, parse_time
+
+    now = time.time()
+    try:
+        if start or end:
+            if since:
+                raise click.UsageError("give --since or --from/--to, not both")
+            if not (start and end):
+                raise click.UsageError("--from and --to go together")
+            first, last = parse_time(start), parse_time(end)
+        else:
+            first, last = now - parse_since(since or "14d"), now
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    last = min(last, now)
+    if last - first < 3600:
+        raise click.UsageError("the window must cover at least an hour")
+    return first, last, now
+
+
+_WINDOW_OPTIONS = [
+    click.option("--since", help="How far back to read CloudWatch: 14d (default), 36h, 90m."),
+    click.option("--from", "start", metavar="TIME", help="Start (ISO 8601 with a zone)."),
+    click.option("--to", "end", metavar="TIME", help="End (ISO 8601 with a zone)."),
+    click.option(
+        "--tasks",
+        metavar="N|FILE.csv",
+        help="Running tasks when Container Insights (RunningTaskCount) is off: a count, or a "
+        "CSV `timestamp,running_tasks`.",
+    ),
+]
+
+
+def _window_options(function: Any) -> Any:
+    for option in reversed(_WINDOW_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _tasks(value: str | None) -> int | Load | None:
+    """--tasks: a count from 1 to 100000, or a CSV series (E301 when it does not parse)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        count = int(value)
+        if not 1 <= count <= 100000:
+            raise click.BadParameter("a count from 1 to 100000", param_hint="--tasks")
+        return count
+    from .scaling_trace import read_trace
+
+    return read_trace(value, metrics=False)
+
+
+def _replay_service(fleet: str, target: str) -> Service:
+    from .fleet import load_fleet
+    from .scaling import check_fleet
+    from .scaling_replay import find_service
+
+    model = load_fleet(fleet)
+    report = check_fleet(model)
+    if report.has_errors:  # AWS would refuse these policies: nothing to replay
+        raise InvalidInput(report)
+    service = find_service(model, target)
+    if service is None:
+        raise click.BadParameter(
+            f"no service with scaling named {target!r} in {fleet}", param_hint="CLUSTER/SERVICE"
+        )
+    return service
+
+
+@scaling.command("replay")
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="CLUSTER/SERVICE")
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False),
+    help="Replay a recorded CSV trace (see `scaling export`) instead of reading CloudWatch.",
+)
+@_window_options
+@click.option(
+    "--start-delay",
+    type=click.IntRange(0, 60),
+    default=1,
+    show_default=True,
+    help="Minutes before a new task carries load.",
+)
+@click.option(
+    "--deployed/--no-deployed",
+    default=True,
+    show_default=True,
+    help="Also replay the policies deployed in AWS (not with --trace).",
+)
+@click.option(
+    "--against",
+    "against",
+    multiple=True,
+    metavar="FLEET:CLUSTER/SERVICE",
+    help="Also replay another fleet file's policies for comparison (repeatable).",
+)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG.")
+@click.pass_obj
+def scaling_replay(
+    g: Globals,
+    fleet: str,
+    target: str,
+    trace: str | None,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    tasks: str | None,
+    start_delay: int,
+    deployed: bool,
+    against: tuple[str, ...],
+    plot_path: str | None,
+) -> int:
+    """Replay CLUSTER/SERVICE's scaling policies on its real load: from CloudWatch (the
+    metrics its policies use and its running tasks) or from a CSV --trace. The fleet's
+    (proposed) policies and, when the service is deployed, the deployed ones run side by side
+    through AWS's rules (docs/scaling.md); the report gives each set's scale-outs and
+    scale-ins, minutes above the target or threshold, minutes at max, task-hours and the
+    largest shortfall of tasks."""
+    from .scaling_replay import proposed, report, run, text
+
+    service = _replay_service(fleet, target)
+    sets = [proposed(service)]
+    for other in against:
+        other_fleet, colon, other_target = other.rpartition(":")
+        if not colon or not other_fleet:
+            raise click.BadParameter(
+                f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
+            )
+        other_service = _replay_service(other_fleet, other_target)
+        sets.append(proposed(other_service, f"{Path(other_fleet).name} {other_target}"))
+    if trace:
+        from .scaling_trace import read_trace
+
+        if since or start or end or tasks:
+            raise click.UsageError("--trace replays the file: no --since/--from/--to/--tasks")
+        load = read_trace(trace)
+    else:
+        from .aws import metrics
+        from .aws.session import Session, aws_errors
+
+        first, last, now = _window(since, start, end)
+        session = Session.from_globals(g)
+        with aws_errors(session, "scaling replay"):
+            if deployed:
+                current = metrics.deployed(session, service.cluster, service.name)
+                if current is not None:
+                    sets.append(current)
+            queries = metrics.queries_for(sets, service.cluster, service.name)
+            try:
+                load, _ = metrics.history(
+                    session, queries, service.cluster, service.name, first, last, now, _tasks(tasks)
+                )
+            except (LookupError, ValueError) as error:
+                raise click.UsageError(str(error)) from None
+    result = run(sets, load, start_delay)
+    data = report(result, target)
+    if plot_path:
+        from .scaling_plot import plot_replay
+
+        plot_replay(
+            load,
+            result.outcomes,
+            result.metric,
+            plot_path,
+            f"{target}: " + " vs ".join(o.policies.label for o in result.outcomes) + " policies",
+        )
+        data["plot"] = plot_path
+    if g.json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for line in text(data):
+            click.echo(line)
+        if plot_path:
+            click.echo(f"plot: {plot_path}")
+    return EXIT_OK
+
+
+@scaling.command("export")
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="CLUSTER/SERVICE")
+@click.option(
+    "-o", "--out", required=True, type=click.Path(dir_okay=False), help="The CSV file to write."
+)
+@_window_options
+@click.pass_obj
+def scaling_export(
+    g: Globals,
+    fleet: str,
+    target: str,
+    out: str,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    tasks: str | None,
+) -> int:
+    """Write CLUSTER/SERVICE's load from CloudWatch as a CSV trace for `scaling replay --trace`:
+    the metrics its policies use and its running tasks, one row per period."""
+    from .aws import metrics
+    from .aws.session import Session, aws_errors
+    from .scaling_replay import proposed
+    from .scaling_trace import write_trace
+
+    service = _replay_service(fleet, target)
+    first, last, now = _window(since, start, end)
+    session = Session.from_globals(g)
+    with aws_errors(session, "scaling export"):
+        queries = metrics.queries_for([proposed(service)], service.cluster, service.name)
+        try:
+            load, _ = metrics.history(
+                session, queries, service.cluster, service.name, first, last, now, _tasks(tasks)
+            )
+        except (LookupError, ValueError) as error:
+            raise click.UsageError(str(error)) from None
+    write_trace(out, load)
+    click.echo(f"{target}: {load.minutes} minutes of {', '.join(load.metrics)} → {out}")
     return EXIT_OK
 
 

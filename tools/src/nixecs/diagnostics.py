@@ -9,6 +9,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   granting a scopable action on `*`)
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
+- E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
   target tracking, W204 a desired count that cannot be honoured)
@@ -87,6 +88,7 @@ CODES: dict[str, str] = {
     "E204": "more than 20 step adjustments",
     "E205": "scaling min > max",
     "E206": "ExactCapacity with a negative capacity",
+    "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W140": "a task role grants an action that has a resource type on `*`",
     "W201": "a step its alarm can never reach",
