@@ -5,6 +5,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E1xx fleet schema (syntax, unknown/duplicate keys, types, names, durations, references, size)
 - E12x offline AWS facts (E121/E122 alarm dimensions and metric names, E123-E129 instance
   types, task fit, image references, region, drain timeout, architectures)
+- E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
+  non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
@@ -58,6 +60,11 @@ CODES: dict[str, str] = {
     "E133": "preflight: a subnet or security group is missing, or they are not in one VPC",
     "E134": "preflight: an AMI is missing in the region",
     "E135": "preflight: an AMI's architecture does not match the group's instance types",
+    "E160": "overrides: no resource with this logical id in the cluster's stack",
+    "E161": "overrides: a deletion (null) of something that does not exist",
+    "E162": "overrides: the path walks through a value that is not an object",
+    "E163": "overrides: not a logical id, or not a path under Properties/DependsOn/...",
+    "E164": "overrides: cfn-lint finds an error in the overridden template (validate)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",

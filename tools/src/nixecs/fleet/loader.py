@@ -15,7 +15,7 @@ from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import metrics
+from . import infra, metrics
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
@@ -231,11 +231,19 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("subnets", "security_groups", "groups", "services", "kms_key"),
+            (
+                "subnets",
+                "security_groups",
+                "groups",
+                "services",
+                "kms_key",
+                *infra.CLUSTER_KEYS,
+            ),
             ("subnets", "security_groups"),
         )
         if m is None:
             return None
+        extra = infra.cluster_keys(m, path, self.issues)
         kms_key = self.kms_key(m, path)
         subnets = self.string_list(
             m.get("subnets", []),
@@ -271,7 +279,7 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        return Cluster(name, subnets, security_groups, groups, services, path, kms_key)
+        return Cluster(name, subnets, security_groups, groups, services, path, kms_key, **extra)
 
     def kms_key(self, m: dict[str, object], path: Path) -> str | None:
         """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
@@ -305,12 +313,14 @@ class _Builder:
                 "metadata",
                 "nixos",
                 "kms_key",
+                *infra.GROUP_KEYS,
             ),
             ("ami", "instance_types", "capacity"),
         )
         if m is None:
             return None
         before = len(self.issues)
+        extra = infra.group_keys(m, path, self.issues)
         host = s.check_pattern(
             m.get("host", "ecs-node"),
             (*path, "host"),
@@ -397,6 +407,7 @@ class _Builder:
             nixos=nixos,
             path=path,
             kms_key=self.kms_key(m, path) or cluster_key,
+            **extra,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
+from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -56,6 +57,10 @@ class Group:
     # The customer managed KMS key of the group's secrets (its own `kms_key:` or its
     # cluster's); None: aws/ssm. IAM grants kms:Decrypt on exactly this key.
     kms_key: str | None = None
+    # The root EBS volume (always encrypted; fleet/infra.py) and an optional EC2 key pair
+    # (Session Manager stays the recommended way in: docs/aws.md).
+    root_volume: RootVolume = field(default_factory=RootVolume)
+    key_pair: str | None = None
 
     @property
     def key(self) -> str:
@@ -157,6 +162,12 @@ class Cluster:
     services: dict[str, Service]
     path: Path
     kms_key: str | None = None
+    # fleet/infra.py: ECS containerInsights, the services' log groups, and the `overrides:`
+    # applied last to the rendered template (cloudformation/overrides.py).
+    container_insights: str = "enabled"
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    log_kms_key: str | None = None
+    overrides: tuple[Override, ...] = ()
 
 
 @dataclass(frozen=True)
