@@ -2,7 +2,9 @@
 
 The model is CDK's escape hatch (aws-cdk-lib CfnResource.addOverride /
 addPropertyOverride / addDeletionOverride,
-https://docs.aws.amazon.com/cdk/v2/guide/cfn-layer.html): a dotted path into one resource
+https://docs.aws.amazon.com/cdk/v2/guide/cfn-layer.html; applied after everything else is
+rendered, as aws/aws-cdk commit f2636e5 "apply overrides after rendering properties"): a
+dotted path into one resource
 (`Properties.Path.To.Key`, `\\.` for a literal dot, a number indexes a list), whose missing
 objects are created on the way. Unlike CDK, a mistake is an error here instead of a silently
 different template:
