@@ -4,6 +4,7 @@ the rendered CloudFormation, E160-E164, and `nixecs validate` on them."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import require
 from nixecs.cloudformation import build_stack
@@ -457,3 +460,40 @@ def test_every_new_key_is_cfn_lint_clean(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0 and done.stdout == "", done.stdout
+
+
+SEGMENTS = ["Properties", "Tags", "0", "1", "7", "Key", "LogGroupName", "X", "DependsOn"]
+VALUES = st.one_of(
+    st.none(),
+    st.integers(-5, 5),
+    st.text(max_size=5),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["A", "Ref"]), st.integers(0, 3), max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ApiLogGroup", "Cluster", "WebLaunchTemplate", "Nope"]),
+            st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=4),
+            VALUES,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_random_overrides_end_in_a_stack_or_located_errors(
+    entries: list[tuple[str, list[str], object]],
+) -> None:
+    """No override, however wrong, gives a traceback: a stack, or E1xx/E16x with positions."""
+    overrides: dict[str, dict[str, object]] = {}
+    for logical_id, segments, value in entries:
+        overrides.setdefault(logical_id, {})[".".join(segments)] = value
+    text = fleet_text("overrides: " + json.dumps(overrides) + "\n")
+    try:
+        render_fleet(parse(text, "fleet.yml"))
+    except InvalidInput as error:
+        for diagnostic in error.report.errors:
+            assert diagnostic.code.startswith("E1") and diagnostic.location.line >= 1
