@@ -151,7 +151,8 @@ def _invalid_json(g: Globals, error: InvalidInput) -> None:
 @click.pass_obj
 def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> int:
     """Check FLEET: schema, AWS scaling rules, scaling lints, `nixos:` syntax, AWS name
-    clashes, userdata sizes and CloudFormation quotas (everything `render` checks).
+    clashes, userdata sizes and CloudFormation quotas (everything `render` checks), and
+    cfn-lint over the stacks of clusters with `overrides:` when cfn-lint is installed.
 
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
