@@ -98,7 +98,7 @@ def test_root_volume_and_key_pair_render_into_the_launch_template() -> None:
           size_gib: 50
           type: gp3
           iops: 6000
-          throughput: 500
+          throughput: 1500
           kms_key: alias/ebs-prod
         key_pair: ops-2026
         """
@@ -108,7 +108,7 @@ def test_root_volume_and_key_pair_render_into_the_launch_template() -> None:
         "VolumeType": "gp3",
         "VolumeSize": 50,
         "Iops": 6000,
-        "Throughput": 500,
+        "Throughput": 1500,
         "Encrypted": True,
         "KmsKeyId": "alias/ebs-prod",
         "DeleteOnTermination": True,
@@ -136,7 +136,10 @@ def test_root_device_is_one_constant_shared_with_ami_publish() -> None:
         ("{type: gp2, iops: 3000}", "iops", "E112"),  # gp2 takes no IOPS
         ("{type: io2, size_gib: 8, iops: 100, throughput: 200}", "throughput", "E112"),
         ("{type: gp3, throughput: 124}", "throughput", "E107"),  # 125-2,000 MiB/s
-        ("{type: gp3, throughput: 2001}", "throughput", "E107"),
+        ("{type: gp3, iops: 80000, throughput: 2001}", "throughput", "E107"),
+        ("{type: gp3, size_gib: 8, iops: 4001}", "iops", "E107"),  # 500 IOPS per GiB
+        ("{type: gp3, throughput: 751}", "throughput", "E107"),  # 0.25 MiB/s × 3,000 IOPS
+        ("{type: gp3, iops: 4000, throughput: 1001}", "throughput", "E107"),
         ("{type: st1}", "type", "E107"),  # cannot boot
         ("{kms_key: my-key}", "kms_key", "E107"),
         ("{size: 30}", "size", "E101"),

@@ -92,6 +92,8 @@ def root_volume(value: object, path: Path, issues: list[Issue]) -> RootVolume | 
             throughput = s.check_int(
                 m["throughput"], (*path, "throughput"), issues, *THROUGHPUT_MIBS
             )
+    if kind == "gp3":
+        _gp3_ratios(size, iops, throughput, path, issues)
     kms_key = (
         s.check_pattern(
             m["kms_key"], (*path, "kms_key"), issues, VOLUME_KMS_KEY_RE, VOLUME_KMS_RULE
@@ -102,6 +104,40 @@ def root_volume(value: object, path: Path, issues: list[Issue]) -> RootVolume | 
     if len(issues) != before or kind is None:
         return None
     return RootVolume(kind, size, iops, throughput, kms_key)
+
+
+# gp3: "the maximum ratio of provisioned IOPS to provisioned volume size is 500 IOPS per GiB"
+# and "of provisioned throughput to provisioned IOPS is .25 MiB/s per IOPS" (EBS User Guide,
+# General Purpose SSD volumes, https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html,
+# as quoted in the pages corpus; the 3,000 IOPS baseline is CreateVolume's gp3 default).
+GP3_IOPS_PER_GIB = 500
+GP3_MIBS_PER_IOPS = 0.25
+GP3_DEFAULT_IOPS = 3000
+
+
+def _gp3_ratios(
+    size: int | None, iops: int | None, throughput: int | None, path: Path, issues: list[Issue]
+) -> None:
+    if size is not None and iops is not None and iops > size * GP3_IOPS_PER_GIB:
+        issues.append(
+            Issue(
+                (*path, "iops"),
+                s.E_VALUE,
+                f"{iops} IOPS on {size} GiB: gp3 allows at most {GP3_IOPS_PER_GIB} IOPS per GiB "
+                f"({size * GP3_IOPS_PER_GIB}); raise size_gib or lower iops",
+            )
+        )
+    effective = iops if iops is not None else GP3_DEFAULT_IOPS
+    if throughput is not None and throughput > effective * GP3_MIBS_PER_IOPS:
+        issues.append(
+            Issue(
+                (*path, "throughput"),
+                s.E_VALUE,
+                f"{throughput} MiB/s with {effective} IOPS: gp3 allows at most "
+                f"{GP3_MIBS_PER_IOPS} MiB/s per IOPS ({effective * GP3_MIBS_PER_IOPS:g}); "
+                "raise iops or lower throughput",
+            )
+        )
 
 
 def key_pair(value: object, path: Path, issues: list[Issue]) -> str | None:
