@@ -500,3 +500,20 @@ def test_random_overrides_end_in_a_stack_or_located_errors(
     except InvalidInput as error:
         for diagnostic in error.report.errors:
             assert diagnostic.code.startswith("E1") and diagnostic.location.line >= 1
+
+
+def test_without_cfn_lint_validate_says_the_overrides_were_not_linted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_fixtures import run_cli
+    from nixecs.cloudformation import lint
+
+    monkeypatch.setattr(lint, "cfn_lint_command", lambda: None)
+    path = tmp_path / "fleet.yml"
+    path.write_text(fleet_text("overrides:\n  ApiLogGroup: {Properties.RetentionInDays: 12}\n"))
+    result = run_cli(capsys, ["validate", str(path)])
+    assert result.code == 0  # nothing else can judge the value then
+    assert "overrides were applied but not linted: install cfn-lint" in result.err
+    # and a fleet without overrides never mentions it
+    path.write_text(fleet_text())
+    assert "cfn-lint" not in run_cli(capsys, ["validate", str(path)]).err
