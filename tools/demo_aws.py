@@ -6,9 +6,11 @@ Used by `make demo` (`deploy_and_status(fleet, python)`), or on its own:
     .venv/bin/python tools/demo_aws.py examples/fleet.yml
 
 A local copy of the fleet gets the moto account's subnets and a security group in place of
-the real ones (moto makes up its own ids), and its groups' capacity set to zero: moto cannot
-launch instances from a launch template whose root volume takes its size from the AMI, as
-AWS does. The preflight is skipped (`--no-preflight`): the example's AMI ids and SSM
+the real ones (moto makes up its own ids). Groups that give their root volume a size
+(`root_volume: {size_gib: N}`) keep their capacity and moto launches their instances; the
+others get `min: 0`, as moto cannot launch from a launch template whose root volume takes its
+size from the AMI, as AWS does ("MissingParameter: The request must contain the parameter
+size/snapshot", moto 5.2.5). The preflight is skipped (`--no-preflight`): the example's AMI ids and SSM
 parameters stand for the reader's own and do not exist in moto (tests/test_aws_preflight.py
 runs the preflight against moto).
 """
@@ -95,9 +97,38 @@ def _network(python: str, url: str, region: str, env: dict[str, str]) -> tuple[l
     return subnets, group, vpc
 
 
+_CAPACITY_RE = re.compile(
+    r"capacity:\s*\{\s*min:\s*\d+\s*,\s*max:\s*(\d+)\s*(?:,\s*desired:\s*\d+\s*)?\}"
+)
+
+
+def _sizeless_capacity_lines(text: str) -> set[int]:
+    """Lines (1-based) of the `capacity:` of groups whose root volume has no size_gib. A file
+    that does not parse gives none: `nixecs deploy` reports it."""
+    from nixecs.fleet.yaml12 import YamlError, load
+
+    try:
+        document = load(text, "fleet.yml")
+    except YamlError:
+        return set()
+
+    def mapping(value: object) -> dict[object, object]:
+        return value if isinstance(value, dict) else {}
+
+    lines: set[int] = set()
+    for cluster_key, cluster in mapping(mapping(document.value).get("clusters")).items():
+        for group_key, group in mapping(mapping(cluster).get("groups")).items():
+            volume = mapping(group).get("root_volume")
+            if isinstance(volume, dict) and "size_gib" in volume:
+                continue
+            where = ("clusters", cluster_key, "groups", group_key, "capacity")
+            lines.add(document.locate(where, key=True).line)
+    return lines
+
+
 def local_fleet(text: str, subnets: list[str], security_group: str, vpc: str | None = None) -> str:
-    """The fleet with moto's network ids and no instances (flow-style lists, as in examples/);
-    a load balancer's `vpc:` becomes moto's too."""
+    """The fleet with moto's network ids (a load balancer's `vpc:` too), and no instances in
+    groups moto cannot launch (flow-style lists and capacity, as in examples/)."""
     if vpc is not None:
         text = re.sub(r"(?m)^(\s*)vpc:\s*vpc-[0-9a-f]+", lambda m: f"{m.group(1)}vpc: {vpc}", text)
     text = re.sub(
@@ -110,10 +141,10 @@ def local_fleet(text: str, subnets: list[str], security_group: str, vpc: str | N
         lambda m: f"{m.group(1)}security_groups: [{security_group}]",
         text,
     )
-    return re.sub(
-        r"capacity:\s*\{\s*min:\s*\d+\s*,\s*max:\s*(\d+)\s*(?:,\s*desired:\s*\d+\s*)?\}",
-        r"capacity: {min: 0, max: \1}",
-        text,
+    sizeless = _sizeless_capacity_lines(text)
+    return "\n".join(
+        _CAPACITY_RE.sub(r"capacity: {min: 0, max: \1}", line) if number in sizeless else line
+        for number, line in enumerate(text.split("\n"), 1)
     )
 
 

@@ -31,6 +31,10 @@ def test_deploy_and_status_of_the_example_fleet():
     assert "cluster prod  stack nixecs-prod: CREATE_COMPLETE  ECS: ACTIVE" in output
     rows = {line.split()[0]: line.split() for line in output.splitlines() if line.startswith(" ")}
     assert rows["web"][4] == "nixecs-prod-web" and rows["workers"][4] == "nixecs-prod-workers"
+    # real capacity: the web group gives its root volume a size, so moto launches its
+    # instances from the launch template (desired, in service, min..max)
+    assert rows["web"][1:4] == ["2", "2", "2..10"], rows["web"]
+    assert "group nixecs-prod-web: 2 instances unprotected, scaling to 0" in output
     assert (
         rows["bananas"][4] == "nixecs-prod-bananas:1"
         and rows["reports"][4] == "nixecs-prod-reports:1"
@@ -45,8 +49,18 @@ def test_local_fleet_rewrites_network_and_capacity_only():
     text = (EXAMPLES / "fleet.yml").read_text()
     local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9")
     assert "subnets: [subnet-1, subnet-2]" in local and "security_groups: [sg-9]" in local
-    assert "capacity: {min: 0, max: 10}" in local
+    assert "capacity: {min: 2, max: 10}" in local  # web: root_volume.size_gib, moto launches
     assert len(local.splitlines()) == len(text.splitlines())
+
+
+def test_local_fleet_empties_groups_moto_cannot_launch():
+    demo = _demo()
+    text = (EXAMPLES / "fleet.yml").read_text()
+    assert "root_volume: {size_gib: 30" in text
+    sizeless = text.replace("root_volume: {size_gib: 30, type: gp3}", "root_volume: {type: gp3}")
+    local = demo.local_fleet(sizeless, ["subnet-1"], "sg-9")
+    assert "capacity: {min: 0, max: 10}" in local and "capacity: {min: 0, max: 20}" in local
+    assert demo.local_fleet("clusters: [", ["subnet-1"], "sg-9") == "clusters: ["
 
 
 def test_a_failing_step_raises_with_its_output(tmp_path):

@@ -476,5 +476,5 @@ def test_deploy_refuses_what_validate_refuses_before_asking_aws(tmp_path, capsys
     code = run(["--endpoint-url", "http://127.0.0.1:9", "deploy", str(fleet), "--yes"])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert f"{fleet}:38:9: error[E111]: userdata of prod/workers" in err
+    assert f"{fleet}:39:9: error[E111]: userdata of prod/workers" in err
     assert "internal error" not in err

@@ -151,7 +151,7 @@ def test_validate_reports_nixos_syntax_errors_at_the_group(
     (line,) = result.stderr.decode().splitlines()
     # line 4, column 17 of the block is line 43 + 4 of the file, after the block's indent of 10
     assert (
-        ":47:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'"
+        ":48:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'"
         in line
     )
 
@@ -161,7 +161,7 @@ def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None
     result = nixecs("render", str(fleet), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
     assert (
-        ":38:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
+        ":39:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
     )  # at `nixos:`
     assert not (tmp_path / "out").exists()
 

@@ -141,6 +141,7 @@ def test_launch_template_image_profile_disk_and_userdata(prod: Template) -> None
     assert data["SecurityGroupIds"] == ["sg-0a1b2c3d"]
     assert data["BlockDeviceMappings"][0]["Ebs"] == {
         "VolumeType": "gp3",
+        "VolumeSize": 30,  # the example's root_volume
         "Encrypted": True,
         "DeleteOnTermination": True,
     }

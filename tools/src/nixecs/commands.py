@@ -7,6 +7,7 @@ Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the comma
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from .globals import Globals
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
+    from .render import Rendered
     from .scaling_sim import Load
 
 
@@ -73,6 +75,35 @@ def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
     ]
 
 
+def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
+    """cfn-lint over the stacks of clusters with `overrides:` (cloudformation/lint.py)."""
+    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
+
+    report = Report()
+    clusters = [c for c in fleet.clusters.values() if c.overrides and c.name in rendered.clusters]
+    if not clusters:
+        return report
+    command = cfn_lint_command()
+    if command is None:
+        click.echo(
+            "note: the clusters' overrides were applied but not linted: install cfn-lint "
+            "(pip install cfn-lint) to have validate check the overridden stacks",
+            err=True,
+        )
+        return report
+    for cluster in clusters:
+        try:
+            errors = lint_stack(
+                command, cluster, rendered.clusters[cluster.name].stack_text, fleet.region
+            )
+        except (OSError, subprocess.SubprocessError, ValueError) as error:
+            click.echo(f"note: cluster {cluster.name}: cfn-lint did not run: {error}", err=True)
+            continue
+        for found in errors:
+            report.add(E_LINT, found.message, fleet.document.locate(found.path, key=True))
+    return report
+
+
 def _emit_report(
     g: Globals, report: Report, summary: str, extra: dict[str, object] | None = None
 ) -> None:
@@ -122,7 +153,8 @@ def _invalid_json(g: Globals, error: InvalidInput) -> None:
 @click.pass_obj
 def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> int:
     """Check FLEET: schema, AWS scaling rules, scaling lints, `nixos:` syntax, AWS name
-    clashes, userdata sizes and CloudFormation quotas (everything `render` checks).
+    clashes, userdata sizes and CloudFormation quotas (everything `render` checks), and
+    cfn-lint over the stacks of clusters with `overrides:` when cfn-lint is installed.
 
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
@@ -135,6 +167,9 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
         too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
         if too_big.has_errors:
             raise InvalidInput(too_big)
+        linted = _lint_overrides(model, rendered)  # E164
+        if linted.has_errors:
+            raise InvalidInput(linted)
         if against_aws:
             from .aws.commands import check_account
             from .aws.session import Session

@@ -8,6 +8,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E140-E149 services' task definitions: containers, network mode, task role (W140: a task role
   granting a scopable action on `*`)
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
+- E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
+  non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -82,6 +84,11 @@ CODES: dict[str, str] = {
     "E157": "enable_execute_command: ECS Exec is not available on nixecs hosts",
     "E158": "deployment maximum_percent not above minimum_healthy_percent",
     "E159": "load balancer without a listener, a one-sided redirect, or fewer than two subnets",
+    "E160": "overrides: no resource with this logical id in the cluster's stack",
+    "E161": "overrides: a deletion (null) of something that does not exist",
+    "E162": "overrides: the path walks through a value that is not an object",
+    "E163": "overrides: not a logical id, or not a path under Properties/DependsOn/...",
+    "E164": "overrides: cfn-lint finds an error in the overridden template (validate)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 DRAIN_HOOK_NAME = "nixecs-drain"
+# The root device of the AMIs `nixecs ami publish` registers (RootDeviceName), and so the
+# DeviceName a launch template must give the root volume's settings to.
+ROOT_DEVICE = "/dev/xvda"
 TAG_CLUSTER = "nixecs:cluster"
 # On every stack `deploy` makes (change set tags): which fleet owns it, so that `deploy` and
 # `status` can tell this fleet's stacks that the fleet no longer declares from another

@@ -83,6 +83,7 @@ class Rendered:
 
 def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
     from .cloudformation import build_stack, dump_template, limit_problems
+    from .cloudformation.overrides import OverrideError
 
     groups: dict[str, RenderedGroup] = {}
     report = Report()
@@ -99,7 +100,12 @@ def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
             )
     if report.has_errors:
         raise InvalidInput(report)
-    template = build_stack(fleet, cluster, {name: g.data for name, g in groups.items()})
+    try:
+        template = build_stack(fleet, cluster, {name: g.data for name, g in groups.items()})
+    except OverrideError as error:  # E160-E162: the cluster's `overrides:` do not fit
+        for misfit in error.problems:
+            report.add(misfit.code, misfit.message, fleet.document.locate(misfit.path, key=True))
+        raise InvalidInput(report) from None
     for problem in limit_problems(template):
         report.add(
             "E115",

@@ -33,7 +33,7 @@ from .session import Session, aws_errors, error_code
 ARCHITECTURES = {"x86_64-linux": "x86_64", "aarch64-linux": "arm64"}
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
 FORMATS = {".vhd": "VHD", ".vmdk": "VMDK", ".raw": "RAW", ".img": "RAW"}
-ROOT_DEVICE = "/dev/xvda"
+ROOT_DEVICE = naming.ROOT_DEVICE
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 64 * MIB
 _AMI_NAME_BAD = re.compile(r"[^A-Za-z0-9()\[\] ./\-'@_]")

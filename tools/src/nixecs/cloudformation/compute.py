@@ -12,9 +12,7 @@ from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS, CLUSTER
 from .intrinsics import Json, get_att, ref, tags
 
-# The NixOS Amazon image's root device (`nixecs ami publish` registers it under this name).
-ROOT_DEVICE = "/dev/xvda"
-CONTAINER_INSIGHTS = "enabled"
+ROOT_DEVICE = naming.ROOT_DEVICE
 # Time on top of the drain timeout for the host to notice the Terminating:Wait state,
 # deregister and complete the hook. If the host never completes it, DefaultResult CONTINUE
 # lets the termination go on when the heartbeat times out.
@@ -28,7 +26,11 @@ def cluster(ctx: Context) -> Resources:
             "Type": "AWS::ECS::Cluster",
             "Properties": {
                 "ClusterName": ctx.ecs_cluster_name,
-                "ClusterSettings": [{"Name": "containerInsights", "Value": CONTAINER_INSIGHTS}],
+                # enabled | enhanced | disabled (fleet/infra.py); written even when disabled,
+                # since a cluster without the setting follows the account's default.
+                "ClusterSettings": [
+                    {"Name": "containerInsights", "Value": ctx.cluster.container_insights}
+                ],
                 "Tags": tags(ctx.cluster_tags),
             },
         }
@@ -50,6 +52,24 @@ def _mixed(group: Group) -> bool:
     return group.spot or len(group.instance_types) > 1
 
 
+def root_volume(group: Group) -> dict[str, Json]:
+    """The launch template's Ebs block of the root volume: always encrypted; without a size
+    EC2 takes the AMI snapshot's; without a key, the account's default EBS key."""
+    volume = group.root_volume
+    ebs: dict[str, Json] = {"VolumeType": volume.type}
+    if volume.size_gib is not None:
+        ebs["VolumeSize"] = volume.size_gib
+    if volume.iops is not None:
+        ebs["Iops"] = volume.iops
+    if volume.throughput is not None:
+        ebs["Throughput"] = volume.throughput
+    ebs["Encrypted"] = True
+    if volume.kms_key is not None:
+        ebs["KmsKeyId"] = volume.kms_key
+    ebs["DeleteOnTermination"] = True
+    return ebs
+
+
 def launch_template(ctx: Context, group: Group, data: bytes) -> Resources:
     name = naming.group_resource_name(ctx.cluster.name, group.name)
     pairs = ctx.group_tags(group)
@@ -68,16 +88,13 @@ def launch_template(ctx: Context, group: Group, data: bytes) -> Resources:
             "HttpTokens": "required",
             "HttpPutResponseHopLimit": group.hop_limit,
         },
-        "BlockDeviceMappings": [
-            {
-                "DeviceName": ROOT_DEVICE,
-                "Ebs": {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
-            }
-        ],
+        "BlockDeviceMappings": [{"DeviceName": ROOT_DEVICE, "Ebs": root_volume(group)}],
         # Instances get their tags from the Auto Scaling group (PropagateAtLaunch); volumes
         # only from here.
         "TagSpecifications": [{"ResourceType": "volume", "Tags": tags(pairs)}],
     }
+    if group.key_pair is not None:
+        template_data["KeyName"] = group.key_pair
     return {
         ctx.ids.group(group.name, "LaunchTemplate"): {
             "Type": "AWS::EC2::LaunchTemplate",

@@ -10,10 +10,16 @@ from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, ssm_parameter_arn, tags
 
-LOG_RETENTION_DAYS = 30
-
 
 def log_group(ctx: Context, service: Service) -> Resources:
+    properties: dict[str, Json] = {
+        "LogGroupName": naming.log_group_name(ctx.cluster.name, service.name),
+        # the cluster's `log_retention_days:` / `log_kms_key:` (fleet/infra.py, docs/aws.md)
+        "RetentionInDays": ctx.cluster.log_retention_days,
+    }
+    if ctx.cluster.log_kms_key is not None:
+        properties["KmsKeyId"] = ctx.cluster.log_kms_key
+    properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ctx.ids.service(service.name, "LogGroup"): {
             "Type": "AWS::Logs::LogGroup",
@@ -22,11 +28,7 @@ def log_group(ctx: Context, service: Service) -> Resources:
             # bounds what is kept meanwhile.
             "DeletionPolicy": "Delete",
             "UpdateReplacePolicy": "Delete",
-            "Properties": {
-                "LogGroupName": naming.log_group_name(ctx.cluster.name, service.name),
-                "RetentionInDays": LOG_RETENTION_DAYS,
-                "Tags": tags(ctx.service_tags(service)),
-            },
+            "Properties": properties,
         }
     }
 

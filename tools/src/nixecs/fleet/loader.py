@@ -16,7 +16,7 @@ from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import loadbalancing, metrics
+from . import infra, loadbalancing, metrics
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -261,11 +261,20 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            ("subnets", "security_groups", "groups", "services", "kms_key", "load_balancer"),
+            (
+                "subnets",
+                "security_groups",
+                "groups",
+                "services",
+                "kms_key",
+                "load_balancer",
+                *infra.CLUSTER_KEYS,
+            ),
             ("subnets", "security_groups"),
         )
         if m is None:
             return None
+        extra = infra.cluster_keys(m, path, self.issues)
         kms_key = self.kms_key(m, path)
         subnets = self.string_list(
             m.get("subnets", []),
@@ -307,7 +316,15 @@ class _Builder:
             else None
         )
         cluster = Cluster(
-            name, subnets, security_groups, groups, services, path, kms_key, load_balancer
+            name,
+            subnets,
+            security_groups,
+            groups,
+            services,
+            path,
+            kms_key,
+            load_balancer=load_balancer,
+            **extra,
         )
         loadbalancing.check_cluster(cluster, self.issues)
         return cluster
@@ -344,12 +361,14 @@ class _Builder:
                 "metadata",
                 "nixos",
                 "kms_key",
+                *infra.GROUP_KEYS,
             ),
             ("ami", "instance_types", "capacity"),
         )
         if m is None:
             return None
         before = len(self.issues)
+        extra = infra.group_keys(m, path, self.issues)
         host = s.check_pattern(
             m.get("host", "ecs-node"),
             (*path, "host"),
@@ -436,6 +455,7 @@ class _Builder:
             nixos=nixos,
             path=path,
             kms_key=self.kms_key(m, path) or cluster_key,
+            **extra,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:
@@ -923,7 +943,7 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
     for issue in issues:
         # Codes about a key (not its value) point at the key.
         location = document.locate(
-            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119")
+            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163")
         )
         report.add(issue.code, issue.message, location)
     return report

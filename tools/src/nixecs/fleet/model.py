@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .task_role import TaskRole
+from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -61,6 +62,10 @@ class Group:
     # The customer managed KMS key of the group's secrets (its own `kms_key:` or its
     # cluster's); None: aws/ssm. IAM grants kms:Decrypt on exactly this key.
     kms_key: str | None = None
+    # The root EBS volume (always encrypted; fleet/infra.py) and an optional EC2 key pair
+    # (Session Manager stays the recommended way in: docs/aws.md).
+    root_volume: RootVolume = field(default_factory=RootVolume)
+    key_pair: str | None = None
 
     @property
     def key(self) -> str:
@@ -257,6 +262,12 @@ class Cluster:
     path: Path
     kms_key: str | None = None
     load_balancer: LoadBalancer | None = None
+    # fleet/infra.py: ECS containerInsights, the services' log groups, and the `overrides:`
+    # applied last to the rendered template (cloudformation/overrides.py).
+    container_insights: str = "enabled"
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    log_kms_key: str | None = None
+    overrides: tuple[Override, ...] = ()
 
 
 @dataclass(frozen=True)

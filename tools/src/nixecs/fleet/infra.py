@@ -1,0 +1,375 @@
+"""The infrastructure keys of groups and clusters (issue 10, items 6-8): a group's root
+volume and key pair, a cluster's Container Insights, log retention and log key, and its
+`overrides:` escape hatch. The loader calls these with its issue list; each check reports
+at the key it is about.
+
+Bounds come from the AWS API models shipped in botocore 1.44.8 (the version pinned in the
+test environment), whose text is the EC2 and CloudWatch Logs API references:
+- botocore/data/ec2/2016-11-15/service-2.json, CreateVolumeRequest and
+  LaunchTemplateEbsBlockDeviceRequest (Size/VolumeSize, Iops, Throughput), the same text as
+  https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVolume.html
+- botocore/data/logs/2014-03-28/service-2.json, shape `Days` (PutRetentionPolicy)
+- botocore/data/ecs/2014-11-13/service-2.json, ClusterSetting.value
+- botocore/data/ec2/2016-11-15/service-2.json, CreateKeyPairRequest.KeyName
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TypedDict
+
+from .. import settings as s
+from ..settings import Issue
+from .yaml12 import Path
+
+# -- groups: root volume --------------------------------------------------------------------
+
+# Volume types a root volume may have here. st1/sc1 cannot boot (EC2 User Guide: HDD volumes
+# "cannot be a boot volume"); `standard` is previous generation.
+VOLUME_TYPES = ("gp3", "gp2", "io1", "io2")
+# (low, high) GiB per type: CreateVolume `Size` (botocore 1.44.8).
+VOLUME_SIZE_GIB = {"gp2": (1, 16384), "gp3": (1, 65536), "io1": (4, 16384), "io2": (4, 65536)}
+# Provisioned IOPS per type: CreateVolume `Iops` — "Required for io1 and io2 volumes. Optional
+# for gp3 volumes. Omit for all other volume types." gp3: 3,000 (default) - 80,000.
+VOLUME_IOPS = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
+IOPS_REQUIRED = ("io1", "io2")
+# CreateVolume `Throughput`: "Supported for gp3 volumes only ... Valid Range: 125 - 2000 MiB/s".
+THROUGHPUT_TYPES = ("gp3",)
+THROUGHPUT_MIBS = (125, 2000)
+# LaunchTemplate EbsBlockDevice KmsKeyId: "key ID, key alias, key ARN, or alias ARN".
+_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+_ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
+_ARN = r"arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:"
+VOLUME_KMS_KEY_RE = re.compile(rf"{_KEY_ID}|{_ALIAS}|{_ARN}(?:key/{_KEY_ID}|{_ALIAS})")
+VOLUME_KMS_RULE = "a KMS key id, key ARN, alias/NAME or alias ARN"
+# CreateKeyPair KeyName: "Constraints: Up to 255 ASCII characters".
+KEY_PAIR_RE = re.compile(r"[ -~]{1,255}")
+
+
+@dataclass(frozen=True)
+class RootVolume:
+    """The group's root EBS volume (always encrypted). size_gib None: the AMI's snapshot
+    size; kms_key None: the account's default EBS key (aws/ebs unless changed)."""
+
+    type: str = "gp3"
+    size_gib: int | None = None
+    iops: int | None = None
+    throughput: int | None = None
+    kms_key: str | None = None
+
+
+def root_volume(value: object, path: Path, issues: list[Issue]) -> RootVolume | None:
+    m = s.check_mapping(value, path, issues, ("size_gib", "type", "iops", "throughput", "kms_key"))
+    if m is None:
+        return None
+    before = len(issues)
+    kind = s.check_enum(m.get("type", "gp3"), (*path, "type"), issues, VOLUME_TYPES)
+    size = iops = throughput = None
+    if "size_gib" in m:
+        low, high = VOLUME_SIZE_GIB.get(kind or "gp3", (1, 65536))
+        size = s.check_int(m["size_gib"], (*path, "size_gib"), issues, low, high)
+    if "iops" in m:
+        if kind is not None and kind not in VOLUME_IOPS:
+            issues.append(
+                Issue(
+                    (*path, "iops"),
+                    "E112",
+                    f"a {kind} volume takes no provisioned IOPS (only {', '.join(VOLUME_IOPS)})",
+                )
+            )
+        else:
+            low, high = VOLUME_IOPS.get(kind or "gp3", (100, 256000))
+            iops = s.check_int(m["iops"], (*path, "iops"), issues, low, high)
+    elif kind in IOPS_REQUIRED:
+        issues.append(Issue(path, s.E_MISSING, f"a {kind} volume needs `iops:`"))
+    if "throughput" in m:
+        if kind is not None and kind not in THROUGHPUT_TYPES:
+            issues.append(
+                Issue((*path, "throughput"), "E112", "only a gp3 volume takes `throughput:`")
+            )
+        else:
+            throughput = s.check_int(
+                m["throughput"], (*path, "throughput"), issues, *THROUGHPUT_MIBS
+            )
+    if kind == "gp3":
+        _gp3_ratios(size, iops, throughput, path, issues)
+    kms_key = (
+        s.check_pattern(
+            m["kms_key"], (*path, "kms_key"), issues, VOLUME_KMS_KEY_RE, VOLUME_KMS_RULE
+        )
+        if m.get("kms_key") is not None
+        else None
+    )
+    if len(issues) != before or kind is None:
+        return None
+    return RootVolume(kind, size, iops, throughput, kms_key)
+
+
+# gp3: "the maximum ratio of provisioned IOPS to provisioned volume size is 500 IOPS per GiB"
+# and "of provisioned throughput to provisioned IOPS is .25 MiB/s per IOPS" (EBS User Guide,
+# General Purpose SSD volumes, https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html,
+# as quoted in the pages corpus; the 3,000 IOPS baseline is CreateVolume's gp3 default).
+GP3_IOPS_PER_GIB = 500
+GP3_MIBS_PER_IOPS = 0.25
+GP3_DEFAULT_IOPS = 3000
+
+
+def _gp3_ratios(
+    size: int | None, iops: int | None, throughput: int | None, path: Path, issues: list[Issue]
+) -> None:
+    if size is not None and iops is not None and iops > size * GP3_IOPS_PER_GIB:
+        issues.append(
+            Issue(
+                (*path, "iops"),
+                s.E_VALUE,
+                f"{iops} IOPS on {size} GiB: gp3 allows at most {GP3_IOPS_PER_GIB} IOPS per GiB "
+                f"({size * GP3_IOPS_PER_GIB}); raise size_gib or lower iops",
+            )
+        )
+    effective = iops if iops is not None else GP3_DEFAULT_IOPS
+    if throughput is not None and throughput > effective * GP3_MIBS_PER_IOPS:
+        issues.append(
+            Issue(
+                (*path, "throughput"),
+                s.E_VALUE,
+                f"{throughput} MiB/s with {effective} IOPS: gp3 allows at most "
+                f"{GP3_MIBS_PER_IOPS} MiB/s per IOPS ({effective * GP3_MIBS_PER_IOPS:g}); "
+                "raise iops or lower throughput",
+            )
+        )
+
+
+def key_pair(value: object, path: Path, issues: list[Issue]) -> str | None:
+    return s.check_pattern(value, path, issues, KEY_PAIR_RE, "an EC2 key pair name (1-255 ASCII)")
+
+
+# -- clusters: insights and logs -----------------------------------------------------------
+
+# ClusterSetting.value: "The supported values are enhanced, enabled, and disabled."
+CONTAINER_INSIGHTS = ("enabled", "enhanced", "disabled")
+# CloudWatch Logs `Days` (PutRetentionPolicy; AWS::Logs::LogGroup RetentionInDays).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
+    731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+DEFAULT_LOG_RETENTION_DAYS = 30
+# AWS::Logs::LogGroup KmsKeyId is "the Amazon Resource Name (ARN) of the KMS key": an ARN only.
+LOG_KMS_KEY_RE = re.compile(rf"{_ARN}key/{_KEY_ID}")
+
+
+def container_insights(value: object, path: Path, issues: list[Issue]) -> str | None:
+    return s.check_enum(value, path, issues, CONTAINER_INSIGHTS)
+
+
+def log_retention_days(value: object, path: Path, issues: list[Issue]) -> int | None:
+    days = s.check_int(value, path, issues)
+    if days is not None and days not in LOG_RETENTION_DAYS:
+        issues.append(
+            Issue(
+                path,
+                s.E_VALUE,
+                f"CloudWatch Logs keeps events for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days, not {days}",
+            )
+        )
+        return None
+    return days
+
+
+def log_kms_key(value: object, path: Path, issues: list[Issue]) -> str | None:
+    return s.check_pattern(
+        value, path, issues, LOG_KMS_KEY_RE, "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+    )
+
+
+# -- clusters: overrides --------------------------------------------------------------------
+
+E_OVERRIDE_SYNTAX = "E163"
+# A CloudFormation logical id: "alphanumeric (A-Za-z0-9)" (template resources section).
+LOGICAL_ID_RE = re.compile(r"[A-Za-z0-9]{1,255}")
+# The resource attributes an override may address; `Type` is ours (changing it would make
+# every other generated property meaningless).
+OVERRIDE_ROOTS = (
+    "Properties",
+    "DependsOn",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "UpdatePolicy",
+    "CreationPolicy",
+    "Metadata",
+)
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `Path.To.Key: value` of `overrides: {LogicalId: {...}}`. `delete` when the value
+    is null (YAML `null` or `~`)."""
+
+    logical_id: str
+    segments: tuple[str, ...]
+    value: object
+    delete: bool
+    path: Path  # the fleet-file path of the `Path.To.Key` entry
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(seg.replace(".", "\\.") for seg in self.segments)
+
+
+def split_path(text: str) -> list[str]:
+    """`A.B\\.c.0` → ["A", "B.c", "0"]: dots separate, `\\.` is a literal dot (as CDK's
+    addOverride)."""
+    segments: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] == ".":
+            current.append(".")
+            i += 2
+            continue
+        if char == ".":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    segments.append("".join(current))
+    return segments
+
+
+def _json_value(value: object, path: Path, issues: list[Issue]) -> bool:
+    """YAML 1.2 core gives JSON's types already; keys of nested mappings must be strings."""
+    if isinstance(value, dict):
+        ok = True
+        for key, item in value.items():
+            if not isinstance(key, str):
+                issues.append(
+                    Issue((*path, key), s.E_TYPE, f"a template key must be a string, not {key!r}")
+                )
+                ok = False
+            elif not _json_value(item, (*path, key), issues):
+                ok = False
+        return ok
+    if isinstance(value, list):
+        return all([_json_value(item, (*path, i), issues) for i, item in enumerate(value)])
+    return True
+
+
+def overrides(value: object, path: Path, issues: list[Issue]) -> tuple[Override, ...]:
+    if not isinstance(value, dict):
+        issues.append(
+            Issue(
+                path,
+                s.E_TYPE,
+                f"expected a mapping of logical ids to {{Path.To.Key: value}}, got {s.type_name(value)}",
+            )
+        )
+        return ()
+    result: list[Override] = []
+    for logical_id, entries in value.items():
+        where = (*path, logical_id)
+        if not isinstance(logical_id, str) or not LOGICAL_ID_RE.fullmatch(logical_id):
+            issues.append(
+                Issue(
+                    where,
+                    E_OVERRIDE_SYNTAX,
+                    f"{logical_id!r} is not a CloudFormation logical id (letters and digits; "
+                    "see the ids in `nixecs render`'s stack.yaml)",
+                )
+            )
+            continue
+        if not isinstance(entries, dict) or not entries:
+            issues.append(
+                Issue(
+                    where,
+                    E_OVERRIDE_SYNTAX,
+                    f"expected a non-empty mapping of property paths to values, got {s.type_name(entries)}",
+                )
+            )
+            continue
+        for key, item in entries.items():
+            at = (*where, key)
+            if not isinstance(key, str):
+                issues.append(Issue(at, E_OVERRIDE_SYNTAX, f"{key!r} is not a property path"))
+                continue
+            segments = split_path(key)
+            if any(seg == "" for seg in segments):
+                issues.append(
+                    Issue(
+                        at,
+                        E_OVERRIDE_SYNTAX,
+                        f"{key!r} has an empty segment: write Properties.Path.To.Key (`\\.` for a literal dot)",
+                    )
+                )
+                continue
+            if segments[0] not in OVERRIDE_ROOTS:
+                issues.append(
+                    Issue(
+                        at,
+                        E_OVERRIDE_SYNTAX,
+                        f"{key!r} must start with one of {', '.join(OVERRIDE_ROOTS)}"
+                        + (
+                            " (a resource's Type cannot be overridden)"
+                            if segments[0] == "Type"
+                            else ""
+                        ),
+                    )
+                )
+                continue
+            if not _json_value(item, at, issues):
+                continue
+            result.append(Override(logical_id, tuple(segments), item, item is None, at))
+    return tuple(result)
+
+
+# -- the loader's hooks ----------------------------------------------------------------------
+
+GROUP_KEYS = ("root_volume", "key_pair")
+CLUSTER_KEYS = ("container_insights", "log_retention_days", "log_kms_key", "overrides")
+
+
+class GroupKeys(TypedDict, total=False):
+    root_volume: RootVolume
+    key_pair: str | None
+
+
+class ClusterKeys(TypedDict, total=False):
+    container_insights: str
+    log_retention_days: int
+    log_kms_key: str | None
+    overrides: tuple[Override, ...]
+
+
+def group_keys(m: dict[str, object], path: Path, issues: list[Issue]) -> GroupKeys:
+    """Group(**…) arguments for the keys written; errors go to `issues` (and the loader
+    then builds no fleet)."""
+    extra: GroupKeys = {}
+    if m.get("root_volume") is not None:
+        volume = root_volume(m["root_volume"], (*path, "root_volume"), issues)
+        if volume is not None:
+            extra["root_volume"] = volume
+    if m.get("key_pair") is not None:
+        extra["key_pair"] = key_pair(m["key_pair"], (*path, "key_pair"), issues)
+    return extra
+
+
+def cluster_keys(m: dict[str, object], path: Path, issues: list[Issue]) -> ClusterKeys:
+    """Cluster(**…) arguments for the keys written; errors go to `issues` (and the loader
+    then builds no fleet)."""
+    extra: ClusterKeys = {}
+    if "container_insights" in m:
+        insights = container_insights(
+            m["container_insights"], (*path, "container_insights"), issues
+        )
+        if insights is not None:
+            extra["container_insights"] = insights
+    if "log_retention_days" in m:
+        days = log_retention_days(m["log_retention_days"], (*path, "log_retention_days"), issues)
+        if days is not None:
+            extra["log_retention_days"] = days
+    if m.get("log_kms_key") is not None:
+        extra["log_kms_key"] = log_kms_key(m["log_kms_key"], (*path, "log_kms_key"), issues)
+    if m.get("overrides") is not None:
+        extra["overrides"] = overrides(m["overrides"], (*path, "overrides"), issues)
+    return extra
