@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
-from .task_role import TaskRole
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
+from .task_role import TaskRole
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
