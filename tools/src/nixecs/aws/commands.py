@@ -135,7 +135,7 @@ def ami_publish(
     default=True,
     show_default=True,
     help="Check the account first: service-linked roles, SSM parameters, subnets and "
-    "security groups, AMIs (E131-E135).",
+    "security groups, AMIs, ECR images (E131-E138).",
 )
 @click.option(
     "--create-service-linked-roles",
@@ -214,6 +214,7 @@ def deploy(
     session = Session.from_globals(g, region=region)
     if preflight:
         check_account(session, model, create_roles=create_roles)
+    model, bodies = _pin_images(session, model, bodies)
     echo_err = g.json
     _say(f"region {region}")
 
@@ -288,8 +289,32 @@ def deploy(
     return 0
 
 
+def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, dict[str, str]]:
+    """ECR images by tag resolved to digests (ecr:DescribeImages), and the templates of the
+    clusters that have them rendered again, pinned: a tag pushed again later never changes
+    running tasks. A missing tag, digest or repository is invalid input (E136-E138)."""
+    from .deploy import render_template
+    from .images import pin_fleet, resolve
+    from .session import aws_errors
+
+    ecr_clusters = [
+        name
+        for name in bodies
+        if any(s.image.is_ecr for s in model.clusters[name].services.values())
+    ]
+    if not ecr_clusters:
+        return model, bodies
+    with aws_errors(session, "deploy: resolving ECR images"):
+        resolution = resolve(
+            session,
+            (s.image for name in ecr_clusters for s in model.clusters[name].services.values()),
+        )
+    pinned = pin_fleet(model, resolution)
+    return pinned, {**bodies, **{name: render_template(pinned, name) for name in ecr_clusters}}
+
+
 def check_account(session: Any, model: Any, *, create_roles: bool) -> None:
-    """Preflight (E131-E135): InvalidInput with every finding at its fleet key."""
+    """Preflight (E131-E138): InvalidInput with every finding at its fleet key."""
     from ..diagnostics import InvalidInput
     from .preflight import preflight
     from .session import aws_errors

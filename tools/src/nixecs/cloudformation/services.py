@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .. import naming
+from ..fleet.images import ImageRef
 from ..fleet.model import Service
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
-from .intrinsics import Json, get_att, ref, ssm_parameter_arn, tags
+from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
 
 LOG_RETENTION_DAYS = 30
 
@@ -29,11 +30,22 @@ def log_group(ctx: Context, service: Service) -> Resources:
     }
 
 
+def image_value(image: ImageRef) -> Json:
+    """A plain reference as written; an ECR one under the stack's own account and region
+    (the registry host of https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html,
+    with AWS::URLSuffix for other partitions), by digest once `deploy` has resolved it."""
+    if image.reference is not None:
+        return image.reference
+    return sub(
+        "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/" + image.repository_path()
+    )
+
+
 def task_definition(ctx: Context, service: Service) -> Resources:
     ids = ctx.ids
     container: dict[str, Json] = {
         "Name": service.name,
-        "Image": service.image,
+        "Image": image_value(service.image),
         "Cpu": service.cpu,
         "Memory": service.memory,
         "Essential": True,

@@ -172,17 +172,18 @@ def check_task_fits(service: Service, group: Group, locate: Locate) -> list[Diag
 
 def check_image(service: Service, locate: Locate) -> list[Diagnostic]:
     """E126: the image reference parses as the Docker reference grammar."""
-    match = REFERENCE_RE.fullmatch(service.image)
+    reference = service.image.reference
+    if reference is None:  # {ecr: …}: its parts were checked when the fleet was loaded
+        return []
+    match = REFERENCE_RE.fullmatch(reference)
     problem = None
     if match is None:
         problem = "is not a valid image reference (lower-case repository, optional registry, :tag, @digest)"
-        if service.image != service.image.lower() and REFERENCE_RE.fullmatch(service.image.lower()):
+        if reference != reference.lower() and REFERENCE_RE.fullmatch(reference.lower()):
             problem += "; repository names must be lower case"
     if problem is None:
         return []
-    return [
-        Diagnostic("E126", f"image {service.image!r} {problem}", locate((*service.path, "image")))
-    ]
+    return [Diagnostic("E126", f"image {reference!r} {problem}", locate((*service.path, "image")))]
 
 
 def check_drain(group: Group, locate: Locate) -> list[Diagnostic]:

@@ -16,6 +16,7 @@ from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
 from . import metrics
+from .images import parse_image
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
@@ -43,7 +44,6 @@ SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
 INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-IMAGE_RE = re.compile(r"[^\s]{1,255}")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FLAKE_RE = re.compile(r"[!-~]{1,256}")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -451,13 +451,7 @@ class _Builder:
                 "E108",
                 f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
             )
-        image = (
-            s.check_pattern(
-                m["image"], (*path, "image"), self.issues, IMAGE_RE, "a container image reference"
-            )
-            if "image" in m
-            else None
-        )
+        image = parse_image(m["image"], (*path, "image"), self.issues) if "image" in m else None
         cpu = s.check_int(m.get("cpu", 256), (*path, "cpu"), self.issues, 0, 196608)
         memory = (
             s.check_int(m["memory"], (*path, "memory"), self.issues, 4, 1048576)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
+from .images import ImageRef
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -126,7 +127,7 @@ class Service:
     name: str
     cluster: str
     group: str
-    image: str
+    image: ImageRef
     cpu: int
     memory: int
     port: int | None
