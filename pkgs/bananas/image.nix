@@ -11,7 +11,6 @@
 # `created` keeps its default (1970-01-01T00:00:01Z), so the image is
 # reproducible and its digest changes only when its content does.
 {
-  lib,
   dockerTools,
   python3,
   bananas,
@@ -26,7 +25,7 @@ dockerTools.buildLayeredImage {
     # The interpreter directly (not bin/bananas, a wrapper): the package has no
     # dependencies, so its site-packages on PYTHONPATH is all it needs.
     Cmd = [
-      (lib.getExe python3)
+      python3.interpreter
       "-m"
       "bananas"
     ];
