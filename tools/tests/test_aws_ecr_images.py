@@ -177,3 +177,25 @@ def test_status_shows_the_digest_each_service_runs(moto, ecr_fleet, capsys):
     text = run_cli(capsys, [*status, "status"]).out
     row = next(line for line in text.splitlines() if line.strip().startswith("bananas"))
     assert f"bananas@{digest[:19]}" in row, text
+
+
+@pytest.mark.moto
+def test_preflight_reports_each_missing_image_at_its_key(moto, tmp_path):
+    """The preflight step itself (as `validate --aws` runs it), on a fleet with two ECR
+    images: the missing repository (E137) at the second service's `image:`."""
+    from nixecs.aws.images import check_fleet
+    from nixecs.diagnostics import Report
+    from nixecs.fleet.loader import load_fleet
+
+    push(moto.url, "bananas", "1.0", "1")
+    text = FLEET.replace(PLAIN, 'image: {ecr: bananas, tag: "1.0"}', 1).replace(
+        "image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/apples:1.0",
+        'image: {ecr: apples, digest: "sha256:' + "c" * 64 + '"}',
+    )
+    model = load_fleet(write_fleet(tmp_path, text))
+    report = Report()
+    resolution = check_fleet(Session(endpoint_url=moto.url, region="us-east-1"), model, report)
+    (finding,) = report.items
+    assert finding.code == "E137" and "no ECR repository 'apples'" in finding.message
+    assert str(finding.location).endswith(":42:16"), finding.location
+    assert resolution.digests[("bananas", "1.0")].startswith("sha256:")
