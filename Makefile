@@ -26,14 +26,17 @@ demo: $(STAMP)
 	@$(BIN)/python tools/demo.py --out $(OUT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check tools
-	$(BIN)/ruff format --check tools
+	$(BIN)/ruff check tools apps
+	$(BIN)/ruff format --check tools apps
 
 typecheck: $(STAMP)
 	cd tools && ../$(BIN)/mypy
+	cd apps/bananas && ../../$(BIN)/mypy
 
 test: $(STAMP) lint typecheck
 	cd tools && ../$(BIN)/pytest -n 2 -q
+	# The example application's own tests (its package's check phase runs them too).
+	cd apps/bananas && PYTHONPATH=src ../../$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	@$(BIN)/python tools/bench.py

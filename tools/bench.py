@@ -5,7 +5,9 @@
 - the same for a 10x fleet, and the ratio (target: 10x the fleet in at most 11x the time);
 - peak RSS of the 1,000-group render (target: at most 500 MB);
 - all of that fleet's groups rendered as Nix userdata and parsed in ONE nix-instantiate call;
-- `nixecs apply` latency and peak RSS (settings userdata, IMDS emulator on loopback).
+- `nixecs apply` latency and peak RSS (settings userdata, IMDS emulator on loopback);
+- `ami publish`'s EBS direct upload of a sparse 320 MiB raw image to a moto server on
+  loopback: bytes sent ÷ image size, and blocks per second (bench_ebs.py).
 """
 
 from __future__ import annotations
@@ -134,6 +136,10 @@ def main() -> int:
     except ImportError:
         results["apply_median_ms"] = None
 
+    from bench_ebs import bench_ebs_upload
+
+    results.update(bench_ebs_upload(sys.executable))
+
     table = Table(title=f"nixecs benchmarks — {results['machine']}")
     table.add_column("measure")
     table.add_column("result", justify="right")
@@ -171,6 +177,16 @@ def main() -> int:
     )
     table.add_row("nixecs apply p90", f"{results.get('apply_p90_ms')} ms", "")
     table.add_row("nixecs apply peak RSS", f"{results.get('apply_peak_rss_mb')} MB", "≤ 40 MB")
+    table.add_row(
+        f"EBS direct upload, sparse {results['ebs_image_mib']:.0f} MiB raw image: sent ÷ size",
+        f"{results['ebs_sent_ratio']} ({results['ebs_blocks_sent']} of {results['ebs_blocks_total']} blocks)",
+        "only non-zero blocks",
+    )
+    table.add_row(
+        "  blocks per second (moto on loopback, 8 in flight, incl. start/complete)",
+        f"{results['ebs_blocks_per_s']} ({results['ebs_seconds']} s)",
+        "",
+    )
     console.print(table)
     out = HERE.parent / "out"
     out.mkdir(exist_ok=True)

@@ -13,10 +13,23 @@ size from the AMI, as AWS does ("MissingParameter: The request must contain the 
 size/snapshot", moto 5.2.5). The preflight is skipped (`--no-preflight`): the example's AMI ids and SSM
 parameters stand for the reader's own and do not exist in moto (tests/test_aws_preflight.py
 runs the preflight against moto).
+
+Before the deploy, the example application's image goes to ECR as `bananas:1.0`
+(`push_example_image`), since the fleet names it `{ecr: bananas, tag: "1.0"}` and `deploy`
+pins that tag's digest. Nix cannot build here, so the archive is not
+`nix build .#bananas-image` but an equivalent docker-archive of the application's files made
+by nixecs.testing.registry.image_archive. `nixecs image push` sends it with skopeo to a
+Docker registry on loopback (Debian's docker-registry) standing in for ECR's registry
+endpoint, with moto as the ECR control plane; moto's ECR never sees that registry, so the
+demo then records the pushed manifest in moto with ecr:PutImage, as ECR's registry does on
+a push. Without docker-registry and skopeo, the manifest is recorded directly and the demo
+says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import socket
@@ -26,6 +39,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -155,6 +169,146 @@ def _cluster_names(text: str) -> list[str]:
     return re.findall(r"(?m)^  ([A-Za-z0-9][A-Za-z0-9_-]*):", block.group(1)) if block else []
 
 
+def _example_archive(path: Path) -> None:
+    """The example application's files in one layer (apps/bananas/src), as a docker-archive."""
+    from nixecs.testing.registry import image_archive
+
+    source = Path(__file__).resolve().parents[1] / "apps" / "bananas" / "src"
+    files = {
+        f"app/{f.relative_to(source)}": f.read_bytes()
+        for f in sorted(source.rglob("*.py"))
+        if "__pycache__" not in f.parts
+    }
+    image_archive(path, files, tag="bananas:1.0")
+
+
+def _ecr(url: str, region: str) -> object:
+    """An ECR client of the moto server, with the demo's fake credentials (never a real
+    account's: the environment's are not read)."""
+    import boto3
+
+    return boto3.client(
+        "ecr",
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+    )
+
+
+def _record_in_ecr(url: str, region: str, manifest: str) -> str:
+    """What ECR's registry does on a push, for moto: the manifest under bananas:1.0."""
+    ecr: Any = _ecr(url, region)
+    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName="bananas")
+    image = ecr.put_image(repositoryName="bananas", imageManifest=manifest, imageTag="1.0")
+    return str(image["image"]["imageId"]["imageDigest"])
+
+
+def push_example_image(url: str, region: str, env: dict[str, str], python: str) -> str:
+    """`nixecs image push` of the example application to a loopback registry, recorded in
+    moto's ECR; returns what was printed."""
+    import base64
+    import shutil
+
+    from nixecs.testing.registry import start_registry
+
+    output = [
+        "(Nix cannot build here: an equivalent archive of apps/bananas stands in for "
+        "`nix build .#bananas-image`)\n"
+    ]
+    with tempfile.TemporaryDirectory(prefix="nixecs-demo-image-") as directory:
+        archive = Path(directory) / "bananas.tar.gz"
+        _example_archive(archive)
+        if not (shutil.which("skopeo") and shutil.which("docker-registry")):
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {
+                        "mediaType": "application/vnd.docker.container.image.v1+json",
+                        "size": 0,
+                        "digest": "sha256:" + "0" * 64,
+                    },
+                    "layers": [],
+                }
+            )
+            digest = _record_in_ecr(url, region, manifest)
+            output.append(
+                "skopeo or docker-registry is not installed (Debian: apt-get install skopeo "
+                f"docker-registry): not pushed; bananas:1.0 recorded in moto's ECR as {digest}\n"
+            )
+            return "".join(output)
+        ecr: Any = _ecr(url, region)
+        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        password = base64.b64decode(token).decode().partition(":")[2]
+        registry = start_registry(Path(directory) / "registry", "AWS", password)
+        try:
+            argv = [
+                "image",
+                "push",
+                str(archive),
+                "--repository",
+                "bananas",
+                "--tag",
+                "1.0",
+                "--registry",
+                registry.url,
+            ]
+            done = subprocess.run(
+                [python, "-m", "nixecs", "--endpoint-url", url, "--region", region, *argv],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=300,
+            )
+            output.append(
+                f"$ nixecs --endpoint-url {url} image push bananas.tar.gz --repository bananas "
+                f"--tag 1.0 --registry {registry.url}\n{done.stdout}"
+            )
+            if done.returncode != 0:
+                raise DemoError(f"`nixecs image push` exited {done.returncode}:\n{''.join(output)}")
+            auth = Path(directory) / "auth.json"
+            auth.write_text(
+                json.dumps(
+                    {
+                        "auths": {
+                            registry.host: {
+                                "auth": base64.b64encode(f"AWS:{password}".encode()).decode()
+                            }
+                        }
+                    }
+                ),
+                encoding="utf-8",
+            )
+            auth.chmod(0o600)
+            inspected = subprocess.run(
+                [
+                    "skopeo",
+                    "inspect",
+                    "--raw",
+                    "--tls-verify=false",
+                    "--authfile",
+                    str(auth),
+                    f"docker://{registry.host}/bananas:1.0",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if inspected.returncode != 0:
+                raise DemoError(f"skopeo inspect failed:\n{inspected.stderr}")
+        finally:
+            registry.stop()
+        digest = _record_in_ecr(url, region, inspected.stdout)
+        output.append(
+            f"recorded in moto's ECR (as ECR's registry would): bananas:1.0 is {digest} (moto's digest: over the layer digests, not the manifest's SHA-256 as in ECR)\n"
+        )
+    return "".join(output)
+
+
 def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
     """Start moto server, `nixecs deploy FLEET --wait --yes`, `nixecs status` and `nixecs
     destroy CLUSTER… --yes` against it, stop the server; returns what they printed (stdout
@@ -170,6 +324,8 @@ def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
     output: list[str] = []
     try:
         subnets, group, vpc = _network(python, url, region, env)
+        if re.search(r"(?m)^\s*image:\s*\{\s*ecr:\s*bananas\b", text):
+            output.append(push_example_image(url, region, env, python))
         with tempfile.TemporaryDirectory(prefix="nixecs-demo-") as directory:
             local = Path(directory) / Path(fleet).name
             local.write_text(local_fleet(text, subnets, group, vpc), encoding="utf-8")

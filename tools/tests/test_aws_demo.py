@@ -40,6 +40,9 @@ def test_deploy_and_status_of_the_example_fleet():
         and rows["reports"][4] == "nixecs-prod-reports:1"
     )
     assert all(value.isdigit() for value in rows["bananas"][1:4])  # desired, running, pending
+    # the example application's image was pushed, and the service runs it by digest
+    assert "recorded in moto's ECR" in output or "recorded in moto's ECR as" in output
+    assert rows["bananas"][5].startswith("bananas@sha256:"), rows["bananas"]
     # and it ends by destroying what it deployed
     assert "destroy prod --yes" in output and output.rstrip().endswith("nixecs-prod: destroyed")
 

@@ -1,4 +1,4 @@
-"""Preflight (`deploy`, `validate --aws`) against the moto server: every finding E131-E135
+"""Preflight (`deploy`, `validate --aws`) against the moto server: every finding E131-E135 (E136-E138: test_aws_ecr_images.py)
 at the fleet key that causes it, exit 2 before any change set; --create-service-linked-roles
 creates the missing roles. (moto names the roles CreateServiceLinkedRole makes differently
 from AWS — AWSServiceRoleForecs — so the "roles exist" case makes them with their AWS names.)"""

@@ -180,6 +180,9 @@ def test_calls_are_batched_not_one_per_resource(moto):
     assert many["DescribeServices"] == 5  # 10 names a call
     assert few["DescribeServices"] == 1
     assert many["ListServices"] == 1
+    # One DescribeTaskDefinition per distinct task definition (ECS has no batch form); the
+    # services here share one.
+    assert many["DescribeTaskDefinition"] == few["DescribeTaskDefinition"] == 1
     # nothing else grows with 9x the services, targets, policies and alarms
     assert {op: n for op, n in many.items() if op != "DescribeServices"} == {
         op: n for op, n in few.items() if op != "DescribeServices"

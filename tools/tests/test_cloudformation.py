@@ -451,7 +451,10 @@ def test_task_definition(prod: Template) -> None:
     assert task["RequiresCompatibilities"] == ["EC2"] and task["NetworkMode"] == "bridge"
     assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["BananasExecutionRole", "Arn"]}
     (container,) = task["ContainerDefinitions"]
-    assert container["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/bananas:1.0"
+    # {ecr: bananas, tag: "1.0"}: the stack's own registry; `deploy` pins the digest
+    assert container["Image"] == {
+        "Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/bananas:1.0"
+    }
     assert (container["Cpu"], container["Memory"], container["Essential"]) == (256, 512, True)
     assert container["PortMappings"] == [{"ContainerPort": 8080, "HostPort": 0, "Protocol": "tcp"}]
     assert container["Environment"] == [{"Name": "SPRING_PROFILES_ACTIVE", "Value": "prod"}]

@@ -241,7 +241,13 @@ def test_flake_outputs_match_design() -> None:
     }
     assert set(out["nixosModules"]) == {"ecs-host", "userdata", "secrets", "drain", "ci", "default"}
     assert set(out["nixosConfigurations"]) == {"ecs-node", "ci"}
-    assert set(out["packages"]["x86_64-linux"]) == {"nixecs", "default", "ecs-node-ami"}
+    assert set(out["packages"]["x86_64-linux"]) == {
+        "nixecs",
+        "default",
+        "ecs-node-ami",
+        "bananas",
+        "bananas-image",
+    }
     assert out["overlays"] == ["default"]
     assert "x86_64-linux" in out["formatter"]
     assert out["devShells"]["x86_64-linux"] == ["default"]
@@ -253,3 +259,4 @@ def test_flake_outputs_match_design() -> None:
     assert scenarios, "no VM test scenarios in tests/"
     assert {f"vm-{s}" for s in scenarios} <= checks
     assert {"host-ecs-node", "host-ci", "package-nixecs", "package-ecs-node-ami"} <= checks
+    assert {"package-bananas", "package-bananas-image", "vm-bananas-image"} <= checks

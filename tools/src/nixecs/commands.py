@@ -141,7 +141,7 @@ def _invalid_json(g: Globals, error: InvalidInput) -> None:
     "--aws",
     "against_aws",
     is_flag=True,
-    help="Also check the account (preflight, E131-E135): service-linked roles, SSM "
+    help="Also check the account (preflight, E131-E138): service-linked roles, SSM "
     "parameters, subnets and security groups, AMIs.",
 )
 @click.option(

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,9 @@ class PublishResult:
     region: str
     reused: bool
     state: str
+    # What copies into other regions carry (ami_copies.py): not read back from the AMI.
+    description: str = ""
+    tags: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -349,6 +352,7 @@ def publish(
         if via == "s3":
             assert bucket is not None
             _remove_object(session.client("s3"), bucket, key)
+    result.description, result.tags = description, tags
     return result
 
 
@@ -417,6 +421,18 @@ def _register(
         if existing is None:
             raise
         return str(existing["ImageId"])
+
+
+def snapshots_of(session: Session, image_id: str) -> list[str]:
+    """The snapshots the AMI's block devices are made from."""
+    ec2 = session.client("ec2")
+    with aws_errors(session, "ami publish"):
+        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    return [
+        str(m["Ebs"]["SnapshotId"])
+        for m in image.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("SnapshotId")
+    ]
 
 
 def _wait_image(ec2: Any, image_id: str, poll: float) -> str:

@@ -72,6 +72,22 @@ def ami() -> None:
 @click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Wait until the AMI is available."
 )
+@click.option(
+    "--regions",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Also copy the AMI into this region (repeatable, or comma-separated); copies are "
+    "waited for in parallel.",
+)
+@click.option(
+    "--share",
+    "accounts",
+    multiple=True,
+    metavar="ACCOUNT",
+    help="Grant this AWS account launch permission on the AMI (and its copies) and "
+    "createVolumePermission on their snapshots (repeatable, or comma-separated).",
+)
 @click.pass_obj
 def ami_publish(
     g: Globals,
@@ -84,6 +100,8 @@ def ami_publish(
     flake_rev: str | None,
     import_role: str | None,
     wait: bool,
+    regions: tuple[str, ...],
+    accounts: tuple[str, ...],
 ) -> int:
     """Turn IMAGE_DIR (the output of `nix build .#ecs-node-ami`) into an EBS snapshot and
     register an AMI (ENA, IMDSv2 only, tagged with the image's SHA-256); prints the AMI id.
@@ -96,6 +114,10 @@ def ami_publish(
     from .ami import publish
     from .session import Session, poll_interval
 
+    copy_regions = _split_values(regions, r"[a-z]{2}(?:-[a-z]+)+-[0-9]", "--regions", "a region")
+    share_with = _split_values(accounts, r"[0-9]{12}", "--share", "a 12-digit AWS account id")
+    if (copy_regions or share_with) and not wait:
+        raise click.UsageError("--regions and --share wait for the AMI: drop --no-wait")
     session = Session.from_globals(g)
     result = publish(
         session,
@@ -111,11 +133,49 @@ def ami_publish(
         wait=wait,
         say=_say,
     )
+    copies = []
+    if copy_regions or share_with:
+        copies = _distribute(session, result, copy_regions, share_with)
     if g.json:
-        _emit_json(result.to_json())
+        extra = {"copies": [c.to_json() for c in copies]} if copy_regions or share_with else {}
+        _emit_json({**result.to_json(), **extra})
     else:
         click.echo(result.image_id)
+        for c in copies:
+            click.echo(f"{c.region} {c.image_id}")
     return 0
+
+
+def _split_values(values: tuple[str, ...], pattern: str, option: str, what: str) -> list[str]:
+    """Repeatable and comma-separated values, each checked, in order, without repeats."""
+    import re
+
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    bad = [v for v in items if not re.fullmatch(pattern, v)]
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}: not {what}", param_hint=option)
+    return list(dict.fromkeys(items))
+
+
+def _distribute(session: Any, result: Any, regions: list[str], accounts: list[str]) -> list[Any]:
+    from .ami import snapshots_of
+    from .ami_copies import distribute
+    from .session import poll_interval
+
+    return distribute(
+        session,
+        source_region=result.region,
+        source_image_id=result.image_id,
+        source_snapshot_ids=snapshots_of(session, result.image_id),
+        name=result.name,
+        description=result.description,
+        tags=result.tags,
+        regions=regions,
+        accounts=accounts,
+        wait=True,
+        poll=poll_interval(15.0),
+        say=_say,
+    )
 
 
 # --- deploy ----------------------------------------------------------------------------------
@@ -135,7 +195,7 @@ def ami_publish(
     default=True,
     show_default=True,
     help="Check the account first: service-linked roles, SSM parameters, subnets and "
-    "security groups, AMIs (E131-E135).",
+    "security groups, AMIs, ECR images (E131-E138).",
 )
 @click.option(
     "--create-service-linked-roles",
@@ -214,6 +274,7 @@ def deploy(
     session = Session.from_globals(g, region=region)
     if preflight:
         check_account(session, model, create_roles=create_roles)
+    model, bodies = _pin_images(session, model, bodies)
     echo_err = g.json
     _say(f"region {region}")
 
@@ -288,8 +349,28 @@ def deploy(
     return 0
 
 
+def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, dict[str, str]]:
+    """ECR images by tag resolved to digests (ecr:DescribeImages), and the templates of the
+    clusters that have them rendered again, pinned: a tag pushed again later never changes
+    running tasks. A missing tag, digest or repository is invalid input (E136-E138)."""
+    from .deploy import render_template
+    from .images import pin_fleet, resolve
+    from .session import aws_errors
+
+    def images(name: str) -> list[Any]:
+        return [c.image for s in model.clusters[name].services.values() for c in s.containers]
+
+    ecr_clusters = [name for name in bodies if any(i.is_ecr for i in images(name))]
+    if not ecr_clusters:
+        return model, bodies
+    with aws_errors(session, "deploy: resolving ECR images"):
+        resolution = resolve(session, (i for name in ecr_clusters for i in images(name)))
+    pinned = pin_fleet(model, resolution)
+    return pinned, {**bodies, **{name: render_template(pinned, name) for name in ecr_clusters}}
+
+
 def check_account(session: Any, model: Any, *, create_roles: bool) -> None:
-    """Preflight (E131-E135): InvalidInput with every finding at its fleet key."""
+    """Preflight (E131-E138): InvalidInput with every finding at its fleet key."""
     from ..diagnostics import InvalidInput
     from .preflight import preflight
     from .session import aws_errors

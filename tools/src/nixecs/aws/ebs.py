@@ -97,8 +97,13 @@ def allocated(path: Path) -> int:
         fd, offset = handle.fileno(), 0
         try:
             while offset < size:
-                start = os.lseek(fd, offset, os.SEEK_DATA) // BLOCK * BLOCK
-                end = os.lseek(fd, start, os.SEEK_HOLE)
+                data = os.lseek(fd, offset, os.SEEK_DATA)
+                # The hole after the data itself: from the block start, which may lie in the
+                # hole before an extent that begins mid-block, SEEK_HOLE would answer that
+                # very offset and the loop would never advance. Never below `offset`
+                # either: the previous extent's last block is counted once.
+                start = max(offset, data // BLOCK * BLOCK)
+                end = os.lseek(fd, data, os.SEEK_HOLE)
                 end = min(size, -(-end // BLOCK) * BLOCK)
                 total += end - start
                 offset = end

@@ -16,6 +16,8 @@ region, found before a change set exists, each at the fleet key that causes it (
 - E133 subnets and security groups exist, and all of a cluster's are in one VPC.
 - E134 each AMI exists in the region; E135 its architecture is one every instance type of
   the group supports (DescribeInstanceTypes ProcessorInfo.SupportedArchitectures).
+- E136-E138 each ECR image (`image: {ecr: REPO, tag | digest}`) exists: its repository (E137),
+  its tag (E136) or digest (E138), looked up with ecr:DescribeImages (aws/images.py).
 Lookups use filters, which return what exists instead of failing on the first missing id.
 """
 
@@ -195,10 +197,13 @@ def _images(session: Session, fleet: Any, report: Report, known_types: Any = Non
 def preflight(
     session: Session, fleet: Any, *, create_roles: bool = False, say: Any = print
 ) -> Report:
-    """Everything found, as one report (errors E131-E135 at their fleet keys)."""
+    """Everything found, as one report (errors E131-E138 at their fleet keys)."""
     report = Report()
     _service_linked_roles(session, fleet, report, create_roles, say)
     _parameters(session, fleet, report)
     _network(session, fleet, report)
     _images(session, fleet, report)
+    from .images import check_fleet
+
+    check_fleet(session, fleet, report)
     return report

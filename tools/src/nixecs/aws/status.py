@@ -183,6 +183,7 @@ def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
             return []
         raise
     services: list[dict[str, Any]] = []
+    definitions: dict[str, list[dict[str, str | None]]] = {}
     for chunk in _chunks(arns, 10):
         response = ecs.describe_services(cluster=naming.ecs_cluster_name(cluster), services=chunk)
         for s in response.get("services", []):
@@ -197,6 +198,7 @@ def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
                     "running": s.get("runningCount", 0),
                     "pending": s.get("pendingCount", 0),
                     "task_definition": str(s.get("taskDefinition", "")).rsplit("/", 1)[-1] or None,
+                    "images": _task_images(ecs, s.get("taskDefinition"), definitions),
                     "deployments": len(s.get("deployments", [])),
                     "rollout": primary.get("rolloutState"),
                     "scaling": None,
@@ -210,6 +212,40 @@ def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
             )
     services.sort(key=lambda s: str(s["name"]))
     return services
+
+
+def _task_images(
+    ecs: Any, task_definition: str | None, seen: dict[str, list[dict[str, str | None]]]
+) -> list[dict[str, str | None]]:
+    """The image of each container of the service's task definition, with its digest when
+    the reference pins one (`deploy` pins ECR images: `REPO@sha256:…`). ECS has no batch
+    form of DescribeTaskDefinition (one `taskDefinition` a call, API_DescribeTaskDefinition):
+    one call per distinct task definition, remembered in `seen`."""
+    if not task_definition:
+        return []
+    if task_definition in seen:
+        return seen[task_definition]
+    definition = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    images: list[dict[str, str | None]] = []
+    for container in definition.get("containerDefinitions", []):
+        image = str(container.get("image", ""))
+        _, at, digest = image.partition("@")
+        images.append(
+            {"container": container.get("name"), "image": image, "digest": digest if at else None}
+        )
+    seen[task_definition] = images
+    return images
+
+
+def _image_cell(images: list[dict[str, str | None]]) -> str:
+    """`name@sha256:0123456789ab` (12 hex digits, as `docker images` shortens them), else
+    the reference as written (a tag: not pinned)."""
+    cells = []
+    for i in images:
+        image = str(i["image"])
+        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
+        cells.append(f"{repository}@{str(i['digest'])[:19]}" if i["digest"] else image)
+    return ", ".join(cells) or "-"
 
 
 def _scaling(session: Session, clusters: dict[str, dict[str, Any]]) -> None:
@@ -424,6 +460,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             "running",
             "pending",
             "task definition",
+            "image",
             "scaling",
             "alarms",
             "targets",
@@ -452,6 +489,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
                 _n(s["running"]),
                 _n(s["pending"]),
                 s["task_definition"] or "-",
+                _image_cell(s.get("images", [])),
                 f"{bounds} {kinds}".strip() if scaling else "-",
                 alarms or "-",
                 _targets(s.get("target_groups", [])),

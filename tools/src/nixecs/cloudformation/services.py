@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .. import naming
 from ..fleet.containers import Container
+from ..fleet.images import ImageRef
 from ..fleet.model import Service
 from . import loadbalancer
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
-from .intrinsics import Json, get_att, ref, ssm_parameter_arn, tags
+from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
 
 
 def log_group(ctx: Context, service: Service) -> Resources:
@@ -33,10 +34,21 @@ def log_group(ctx: Context, service: Service) -> Resources:
     }
 
 
+def image_value(image: ImageRef) -> Json:
+    """A plain reference as written; an ECR one under the stack's own account and region
+    (the registry host of https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html,
+    with AWS::URLSuffix for other partitions), by digest once `deploy` has resolved it."""
+    if image.reference is not None:
+        return image.reference
+    return sub(
+        "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/" + image.repository_path()
+    )
+
+
 def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
     """One ContainerDefinition (AWS::ECS::TaskDefinition ContainerDefinition)."""
     ids = ctx.ids
-    container: dict[str, Json] = {"Name": c.name, "Image": c.image}
+    container: dict[str, Json] = {"Name": c.name, "Image": image_value(c.image)}
     if c.cpu or not service.task_cpu:
         container["Cpu"] = c.cpu
     if c.memory is not None:

@@ -171,17 +171,18 @@ def check_task_fits(service: Service, group: Group, locate: Locate) -> list[Diag
 
 
 def check_image(service: Service, locate: Locate) -> list[Diagnostic]:
-    """E126: every container's image reference parses as the Docker reference grammar."""
+    """E126: every container's image reference parses as the Docker reference grammar
+    (`{ecr: …}` images: their parts were checked when the fleet was loaded)."""
     found: list[Diagnostic] = []
     for container in service.containers:
-        image = container.image
-        if REFERENCE_RE.fullmatch(image) is not None:
+        reference = container.image.reference
+        if reference is None or REFERENCE_RE.fullmatch(reference) is not None:
             continue
         problem = "is not a valid image reference (lower-case repository, optional registry, :tag, @digest)"
-        if image != image.lower() and REFERENCE_RE.fullmatch(image.lower()):
+        if reference != reference.lower() and REFERENCE_RE.fullmatch(reference.lower()):
             problem += "; repository names must be lower case"
         found.append(
-            Diagnostic("E126", f"image {image!r} {problem}", locate((*container.path, "image")))
+            Diagnostic("E126", f"image {reference!r} {problem}", locate((*container.path, "image")))
         )
     return found
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .. import settings as s
 from ..settings import Issue
+from .images import ImageRef, parse_image
 from .yaml12 import Path
 
 NETWORK_MODES = ("bridge", "host")
@@ -54,7 +55,6 @@ START_PERIOD_BOUNDS = (0, 300)
 CONTAINER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 ENV_NAME_RULE = "an environment variable name: letters, digits and _, not starting with a digit"
-IMAGE_RE = re.compile(r"[^\s]{1,255}")
 # ContainerDefinition.user: user, user:group, uid, uid:gid, user:gid, uid:group.
 USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
 LOG_OPTION_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -126,7 +126,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Container:
     name: str
-    image: str
+    image: ImageRef  # a plain reference, or {ecr: REPO, tag | digest} (nixecs.fleet.images)
     essential: bool
     cpu: int
     memory: int | None  # hard limit (MiB)
@@ -401,13 +401,7 @@ def parse_container(
     if m is None:
         return None
     before = len(issues)
-    image = (
-        s.check_pattern(
-            m["image"], (*path, "image"), issues, IMAGE_RE, "a container image reference"
-        )
-        if "image" in m
-        else None
-    )
+    image = parse_image(m["image"], (*path, "image"), issues) if "image" in m else None
     essential = s.check_bool(m.get("essential", True), (*path, "essential"), issues)
     cpu = s.check_int(m.get("cpu", 0), (*path, "cpu"), issues, 0, CPU_MAX)
     memory = (

@@ -55,7 +55,6 @@ SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
 INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-IMAGE_RE = re.compile(r"[^\s]{1,255}")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FLAKE_RE = re.compile(r"[!-~]{1,256}")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
+from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
 from .yaml12 import Document, Path
@@ -208,7 +209,7 @@ class Service:
     name: str
     cluster: str
     group: str
-    image: str
+    image: ImageRef
     cpu: int
     memory: int
     port: int | None

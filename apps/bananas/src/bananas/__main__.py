@@ -1,0 +1,3 @@
+from bananas.server import main
+
+main()
