@@ -76,3 +76,58 @@ def test_render_writes_the_ecr_image_into_the_task_definition(
     stack = (out / "prod" / "stack.yaml").read_text()
     expected = "Fn::Sub: ${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/bananas@"
     assert expected + DIGEST in stack
+
+
+SIDECAR_FLEET = """\
+version: 1
+region: us-east-1
+flake: github:acme/infra
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web:
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity: {min: 1, max: 4}
+    services:
+      shop:
+        group: web
+        containers:
+          app: {image: {ecr: shop, tag: "2.1"}, memory: 256, ports: [8080]}
+          proxy: {image: {ecr: envoy, tag: "1.31"}, memory: 128}
+"""
+
+
+def test_every_containers_ecr_image_is_pinned_and_located(tmp_path: Path) -> None:
+    """Resolution and pinning cover sidecars, not only a service's first container; a
+    missing tag is reported at the container's own `image:`."""
+    from nixecs.aws.images import Problem, Resolution, pin_fleet
+    from nixecs.cloudformation import build_stack
+    from nixecs.diagnostics import InvalidInput
+
+    fleet = load_fleet(write_fleet(tmp_path, SIDECAR_FLEET))
+    shop, envoy = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    pinned = pin_fleet(fleet, Resolution({("shop", "2.1"): shop, ("envoy", "1.31"): envoy}))
+    template = build_stack(pinned, "prod", {"web": b"#x\n"})
+    (definition,) = (
+        r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"
+    )
+    images = {c["Name"]: str(c["Image"]) for c in definition["Properties"]["ContainerDefinitions"]}
+    assert f"/shop@{shop}" in images["app"] and f"/envoy@{envoy}" in images["proxy"]
+
+    missing = Resolution(
+        {("shop", "2.1"): shop},
+        [
+            Problem(
+                ImageRef(ecr="envoy", tag="1.31"),
+                "E136",
+                "tag '1.31' is not in ECR repository 'envoy'",
+            )
+        ],
+    )
+    with pytest.raises(InvalidInput) as caught:
+        pin_fleet(fleet, missing)
+    (found,) = caught.value.report.sorted()
+    assert (found.code, found.location.line) == ("E136", 18)  # the proxy's image, not app's

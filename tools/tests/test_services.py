@@ -155,7 +155,7 @@ def test_shorthand_is_one_container_named_after_the_service() -> None:
     text = fleet_text("api:\n  group: web\n  image: nginx:1.27\n  memory: 256\n  port: 80\n")
     api = parse(text, "fleet.yml").clusters["prod"].services["api"]
     (only,) = api.containers
-    assert (only.name, only.image, only.cpu, only.memory, only.essential) == (
+    assert (only.name, only.image.reference, only.cpu, only.memory, only.essential) == (
         "api",
         "nginx:1.27",
         256,
