@@ -29,7 +29,10 @@ def test_deploy_and_status_of_the_example_fleet():
         "warning: nixecs-prod: not found through their own APIs" in output
     )  # moto's gap, said plainly
     assert "cluster prod  stack nixecs-prod: CREATE_COMPLETE  ECS: ACTIVE" in output
-    rows = {line.split()[0]: line.split() for line in output.splitlines() if line.startswith(" ")}
+    rows: dict[str, list[str]] = {}
+    for line in output.splitlines():  # the first table that names a subject: groups, services
+        if line.startswith(" ") and line.split():
+            rows.setdefault(line.split()[0], line.split())
     assert rows["web"][4] == "nixecs-prod-web" and rows["workers"][4] == "nixecs-prod-workers"
     # real capacity: the web group gives its root volume a size, so moto launches its
     # instances from the launch template (desired, in service, min..max)
@@ -42,7 +45,10 @@ def test_deploy_and_status_of_the_example_fleet():
     assert all(value.isdigit() for value in rows["bananas"][1:4])  # desired, running, pending
     # the example application's image was pushed, and the service runs it by digest
     assert "recorded in moto's ECR" in output or "recorded in moto's ECR as" in output
-    assert rows["bananas"][5].startswith("bananas@sha256:"), rows["bananas"]
+    (image_row,) = (
+        line.split() for line in output.splitlines() if line.split()[:2] == ["bananas", "bananas"]
+    )  # the images table: service, container, image
+    assert image_row[2].startswith("bananas@sha256:"), image_row
     # and it ends by destroying what it deployed
     assert "destroy prod --yes" in output and output.rstrip().endswith("nixecs-prod: destroyed")
 

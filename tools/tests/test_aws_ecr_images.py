@@ -175,7 +175,8 @@ def test_status_shows_the_digest_each_service_runs(moto, ecr_fleet, capsys):
         {"container": "bananas", "image": f"{REGISTRY}/bananas@{digest}", "digest": digest}
     ]
     text = run_cli(capsys, [*status, "status"]).out
-    row = next(line for line in text.splitlines() if line.strip().startswith("bananas"))
+    # The images table: service, container, image@digest (shortened as `docker images` does).
+    row = next(line for line in text.splitlines() if line.split()[:2] == ["bananas", "bananas"])
     assert f"bananas@{digest[:19]}" in row, text
 
 

@@ -460,7 +460,6 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             "running",
             "pending",
             "task definition",
-            "image",
             "scaling",
             "alarms",
             "targets",
@@ -489,7 +488,6 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
                 _n(s["running"]),
                 _n(s["pending"]),
                 s["task_definition"] or "-",
-                _image_cell(s.get("images", [])),
                 f"{bounds} {kinds}".strip() if scaling else "-",
                 alarms or "-",
                 _targets(s.get("target_groups", [])),
@@ -498,6 +496,16 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             console.print(services)
         else:
             console.print("  no services")
+        # Image references are long (registry/repository@digest): a table of their own keeps
+        # the services table within the width instead of cutting its cells short.
+        images = Table(title="images", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+        for column in ("service", "container", "image"):
+            images.add_column(column, overflow="fold")
+        for s in cluster["services"]:
+            for i in s.get("images", []):
+                images.add_row(str(s["name"]), str(i.get("container") or "-"), _image_cell([i]))
+        if images.row_count:
+            console.print(images)
         console.print()
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines()) + "\n"
 
