@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from nixecs.atomic import write_atomic  # noqa: E402
-from nixecs.fleet.schema_docs import render_markdown  # noqa: E402
+from nixecs.atomic import write_atomic
+from nixecs.fleet.schema_docs import render_markdown
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "fleet.md"
 

@@ -190,6 +190,7 @@ FIXES: dict[str, str] = {
     "W204": "remove desired, or set scaling.min / capacity.min to it",
 }
 
+
 @dataclass(frozen=True, order=True)
 class Location:
     path: str

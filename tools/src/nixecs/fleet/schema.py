@@ -39,8 +39,6 @@ from .model import (
     USERDATA_FORMATS,
 )
 
-SCHEMA_ID = "https://github.com/nixecs/nixecs/fleet.schema.json"
-
 
 @dataclass(frozen=True)
 class Node:
@@ -111,7 +109,7 @@ KMS_ARN_EXAMPLE = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1
 
 ECS = obj(
     "ECS agent settings of the group's instances (written to the agent's ecs.config)",
-    order=s._ECS_KEYS,  # noqa: SLF001 - the settings module's own key tuple
+    order=s._ECS_KEYS,  # the settings module's own key tuple
     attributes=mapping(
         "custom container-instance attributes (placement constraints match them)",
         s.ATTRIBUTE_NAME_RE.pattern,
@@ -386,7 +384,7 @@ CONTAINER = obj(
             obj(
                 "a port mapping",
                 order=("container_port", "host_port", "protocol"),
-                container_port=req(integer("the container's port", 1, 65535, example=8080)),
+                container_port=req(integer("the container's port", 1, 65535, example=9090)),
                 host_port=integer("a static host port (0: dynamic)", 0, 65535, example=0),
                 protocol=enum("the protocol", c.PROTOCOLS, default="tcp", example="tcp"),
             ),
@@ -438,9 +436,7 @@ CONTAINER = obj(
         aws="ECS Ulimit names",
         example={"nofile": {"soft": 4096, "hard": 8192}},
     ),
-    stop_timeout=integer(
-        "seconds between SIGTERM and SIGKILL", 1, c.STOP_TIMEOUT_MAX, example=30
-    ),
+    stop_timeout=integer("seconds between SIGTERM and SIGKILL", 1, c.STOP_TIMEOUT_MAX, example=30),
     read_only_root_filesystem=boolean("mount the root filesystem read-only", False, example=True),
     user=string("user, user:group, uid or uid:gid", pattern=c.USER_RE.pattern, example="1000"),
     log=obj(
@@ -609,7 +605,10 @@ ROUTING = obj(
             "unhealthy_threshold",
         ),
         path=string(
-            "the HTTP path", default="/", pattern=loadbalancing.HEALTH_PATH_RE.pattern, example="/healthz"
+            "the HTTP path",
+            default="/",
+            pattern=loadbalancing.HEALTH_PATH_RE.pattern,
+            example="/healthz",
         ),
         matcher=string(
             "HTTP codes of a healthy target",
@@ -854,9 +853,7 @@ FLEET = obj(
     "a nixecs fleet file",
     order=("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
     version=req(integer("the fleet file's format", 1, 1, example=1)),
-    region=req(
-        string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")
-    ),
+    region=req(string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")),
     flake=string(
         "the flake the hosts are built from (recorded in tags)",
         pattern=FLAKE_RE.pattern,
@@ -976,7 +973,6 @@ def json_schema() -> dict[str, object]:
     shapes, types, ranges and names; the rules between keys are the loader's (`validate`)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
         "title": "nixecs fleet file",
         **_json(FLEET),
     }

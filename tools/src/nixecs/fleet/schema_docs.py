@@ -66,7 +66,9 @@ def _allowed(node: Node) -> str:
 
 
 def _row(key: str, node: Node) -> str:
-    status = "**required**" if node.required else ("" if node.default is None else _code(node.default))
+    status = (
+        "**required**" if node.required else ("" if node.default is None else _code(node.default))
+    )
     example = "" if node.example is None else _code(node.example)
     cells = [f"`{key}`", _type(node), status, _allowed(node), node.aws, example, node.doc]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
