@@ -20,7 +20,7 @@ from nixecs.diagnostics import CODES, FIXES, InvalidInput
 from nixecs.fleet import load_fleet, loader, parse
 from nixecs.fleet.containers import CONTAINER_KEYS
 from nixecs.fleet.loader import SHORTHAND_KEYS
-from nixecs.fleet.schema import Node, json_schema, objects, schema_path, walk
+from nixecs.fleet.schema import KEYWORDS, Node, json_schema, objects, schema_path, walk
 from nixecs.fleet.yaml12 import load
 
 MAXIMAL = Path(__file__).parent / "fleets" / "maximal.yml"
@@ -196,6 +196,35 @@ def test_the_json_schema_accepts_every_example(
     document = load(fleet.read_bytes(), str(fleet)).value
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
     assert errors == []
+
+
+def _keywords(schema: object) -> set[str]:
+    """The keywords of a schema (not property names: those are under `properties`)."""
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema)
+    for key, value in schema.items():
+        if key == "properties":
+            for child in value.values():
+                found |= _keywords(child)
+        elif key in ("additionalProperties", "items", "propertyNames"):
+            found |= _keywords(value)
+        elif key == "anyOf":
+            for child in value:
+                found |= _keywords(child)
+    return found
+
+
+def test_the_json_schema_also_works_as_draft_07() -> None:
+    """yaml-language-server reads draft-07 and below: only keywords common to both are
+    written, and a draft-07 validator accepts the examples as the 2020-12 one does."""
+    schema = json_schema()
+    assert _keywords(schema) <= KEYWORDS
+    draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
+    jsonschema.Draft7Validator.check_schema(draft7)
+    for fleet in FLEETS:
+        document = load(fleet.read_bytes(), str(fleet)).value
+        assert list(jsonschema.Draft7Validator(draft7).iter_errors(document)) == [], fleet
 
 
 INVALID = [

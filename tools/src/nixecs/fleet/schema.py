@@ -920,6 +920,16 @@ def schema_path(path: tuple[object, ...]) -> tuple[str, ...]:
 
 # -- JSON Schema -----------------------------------------------------------------------------
 
+# The keywords json_schema writes; each has one meaning in draft-07 and draft 2020-12 (`items`
+# with a single schema included), which tests/test_fleet_schema.py checks with both validators.
+KEYWORDS = frozenset(
+    (
+        "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
+        "default", "examples", "properties", "additionalProperties", "required",
+        "propertyNames", "items", "anyOf",
+    )
+)  # fmt: skip
+
 _JSON_TYPES = {
     "string": "string",
     "integer": "integer",
@@ -970,7 +980,12 @@ def _json(node: Node) -> dict[str, object]:
 
 def json_schema() -> dict[str, object]:
     """The fleet file's JSON Schema (draft 2020-12), for editors and validators. It checks
-    shapes, types, ranges and names; the rules between keys are the loader's (`validate`)."""
+    shapes, types, ranges and names; the rules between keys are the loader's (`validate`).
+
+    Only keywords that mean the same in draft-07 are used (KEYWORDS): yaml-language-server,
+    the editors' YAML checker, "Supports JSON Schema 7 and below" (its README, npm package
+    yaml-language-server 1.14-1.19), and reads a schema named on a file's first lines by the
+    modeline `# yaml-language-server: $schema=<urlToTheSchema>` ("Using inlined schema")."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "nixecs fleet file",
