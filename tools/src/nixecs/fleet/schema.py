@@ -359,7 +359,10 @@ CONTAINER = obj(
     order=c.CONTAINER_KEYS,
     image=req(IMAGE),
     essential=boolean(
-        "the task stops when this container stops (one at least must be)", True, example=True
+        "the task stops when this container stops (one at least must be)",
+        True,
+        aws="ContainerDefinition.essential: a task needs one essential container",
+        example=True,
     ),
     cpu=integer("cpu units reserved", 0, c.CPU_MAX, default=0, example=128),
     memory=integer(
@@ -385,7 +388,13 @@ CONTAINER = obj(
                 "a port mapping",
                 order=("container_port", "host_port", "protocol"),
                 container_port=req(integer("the container's port", 1, 65535, example=9090)),
-                host_port=integer("a static host port (0: dynamic)", 0, 65535, example=0),
+                host_port=integer(
+                    "a static host port (0: dynamic; not one the agent reserves: 22, 2375, 2376, 51678, 51679)",
+                    0,
+                    65535,
+                    aws="PortMapping.hostPort",
+                    example=0,
+                ),
                 protocol=enum("the protocol", c.PROTOCOLS, default="tcp", example="tcp"),
             ),
         ),
@@ -438,7 +447,12 @@ CONTAINER = obj(
     ),
     stop_timeout=integer("seconds between SIGTERM and SIGKILL", 1, c.STOP_TIMEOUT_MAX, example=30),
     read_only_root_filesystem=boolean("mount the root filesystem read-only", False, example=True),
-    user=string("user, user:group, uid or uid:gid", pattern=c.USER_RE.pattern, example="1000"),
+    user=string(
+        "user, user:group, uid or uid:gid",
+        pattern=c.USER_RE.pattern,
+        aws="ContainerDefinition.user",
+        example="1000",
+    ),
     log=obj(
         "where the container logs: the service's log group (awslogs) or the task's FireLens router",
         order=("driver", "options"),
@@ -560,6 +574,7 @@ SCALING = obj(
     ),
 )
 
+TG = "ELBv2 target group: interval 5-300 s, timeout 2-120 s, thresholds 2-10"
 ROUTING = obj(
     "a listener rule and target group of the cluster's load balancer for this service",
     order=(
@@ -616,12 +631,19 @@ ROUTING = obj(
             pattern=loadbalancing.MATCHER_RE.pattern,
             example="200-299",
         ),
-        interval=integer("seconds", 5, 300, default=30, example=10),
-        timeout=integer("seconds, below interval", 2, 120, default=5, example=4),
-        healthy_threshold=integer("checks", 2, 10, default=5, example=3),
-        unhealthy_threshold=integer("checks", 2, 10, default=2, example=3),
+        interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
+        timeout=integer("seconds, below interval", 2, 120, default=5, aws=TG, example=4),
+        healthy_threshold=integer("checks", 2, 10, default=5, aws=TG, example=3),
+        unhealthy_threshold=integer("checks", 2, 10, default=2, aws=TG, example=3),
     ),
-    deregistration_delay=integer("seconds", 0, 3600, default=300, example=15),
+    deregistration_delay=integer(
+        "seconds",
+        0,
+        3600,
+        default=300,
+        aws="target group deregistration_delay.timeout_seconds 0-3600",
+        example=15,
+    ),
 )
 SERVICE = obj(
     "an ECS service; the one-container shorthand (image, port, environment, secrets) or `containers:`",
@@ -632,6 +654,7 @@ SERVICE = obj(
         "cpu units: the container's (shorthand, default 256) or the task's (128-196608)",
         0,
         c.CPU_MAX,
+        aws="RegisterTaskDefinition cpu on EC2: 128-196608 units",
         example=256,
     ),
     memory=integer(

@@ -79,7 +79,7 @@ def render_markdown() -> str:
     for path, node in walk(FLEET):
         if node.kind != "object":
             continue
-        title = ".".join(path) if path else "(top level)"
+        title = ".".join(path).replace(".[]", "[]") if path else "(top level)"
         lines += [
             f"## `{title}`" if path else f"## {title}",
             "",
