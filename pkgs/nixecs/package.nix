@@ -32,7 +32,8 @@ python3Packages.buildPythonApplication {
     pytestCheckHook
     pytest-xdist
     hypothesis
-    # tests/test_fleet_schema.py validates the examples with `nixecs schema`.
+    # tests/test_fleet_schema.py validates the examples with `nixecs schema`
+    # (nixpkgs pkgs/development/python-modules/jsonschema).
     jsonschema
     # `nixecs scaling simulate --plot` (an optional extra) is tested too.
     matplotlib
