@@ -32,6 +32,9 @@ python3Packages.buildPythonApplication {
     pytestCheckHook
     pytest-xdist
     hypothesis
+    # tests/test_fleet_schema.py validates the examples with `nixecs schema`
+    # (nixpkgs pkgs/development/python-modules/jsonschema).
+    jsonschema
     # `nixecs scaling simulate --plot` (an optional extra) is tested too.
     matplotlib
   ];
@@ -45,6 +48,8 @@ python3Packages.buildPythonApplication {
     "nix"
     "cfnlint"
     "system"
+    # docs/ is not in the package's source (source.nix)
+    "repo"
   ];
 
   pythonImportsCheck = [

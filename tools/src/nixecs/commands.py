@@ -1,4 +1,4 @@
-"""Fleet commands: validate, render, userdata, scaling check|simulate|replay|export.
+"""Fleet commands: validate, render, userdata, scaling check|simulate|replay|export, schema.
 
 Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the commands so that
 `nixecs --help` and the host-side commands do not pay for them.
@@ -607,6 +607,17 @@ def scaling_export(
     return EXIT_OK
 
 
+@click.command("schema")
+def schema_command() -> int:
+    """Print the fleet file's JSON Schema (draft 2020-12) to stdout, for editors: save it and
+    start a fleet file with `# yaml-language-server: $schema=./fleet.schema.json`. The
+    reference with every key and diagnostic code is docs/fleet.md."""
+    from .fleet.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
 def register(cli: click.Group) -> None:
-    for command in (validate, render, userdata_command, scaling):
+    for command in (validate, render, userdata_command, scaling, schema_command):
         cli.add_command(command)

@@ -95,6 +95,7 @@ let
     pytest-xdist = "pytest-xdist";
     hypothesis = "hypothesis";
     matplotlib = "matplotlib";
+    jsonschema = "jsonschema";
     moto = "moto";
     cfn-lint = "cfn-lint";
   };
