@@ -92,23 +92,29 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _network(python: str, url: str, region: str, env: dict[str, str]) -> tuple[list[str], str, str]:
-    """Two subnets of moto's default VPC, a new security group in it, and the VPC."""
+def _network(
+    python: str, url: str, region: str, env: dict[str, str]
+) -> tuple[list[str], str, str, str]:
+    """Two subnets of moto's default VPC, a new security group in it, the VPC, and an ACM
+    certificate for an HTTPS listener (moto's ELBv2 refuses a certificate ARN its ACM does
+    not hold: "CertificateNotFound", moto 5.2.5)."""
     script = (
         "import boto3, sys\n"
         "ec2 = boto3.client('ec2', endpoint_url=sys.argv[1], region_name=sys.argv[2])\n"
         "vpc = ec2.describe_vpcs(Filters=[{'Name': 'is-default', 'Values': ['true']}])['Vpcs'][0]['VpcId']\n"
         "subnets = [s['SubnetId'] for s in ec2.describe_subnets(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['Subnets']][:2]\n"
         "sg = ec2.create_security_group(GroupName='nixecs-demo', Description='nixecs demo', VpcId=vpc)['GroupId']\n"
-        "print(' '.join(subnets), sg, vpc)\n"
+        "acm = boto3.client('acm', endpoint_url=sys.argv[1], region_name=sys.argv[2])\n"
+        "cert = acm.request_certificate(DomainName='bananas.example.com')['CertificateArn']\n"
+        "print(' '.join(subnets), sg, vpc, cert)\n"
     )
     done = subprocess.run(
         [python, "-c", script, url, region], env=env, capture_output=True, text=True, timeout=60
     )
     if done.returncode != 0:
         raise DemoError(f"could not prepare the local network in moto:\n{done.stderr}")
-    *subnets, group, vpc = done.stdout.split()
-    return subnets, group, vpc
+    *subnets, group, vpc, certificate = done.stdout.split()
+    return subnets, group, vpc, certificate
 
 
 _CAPACITY_RE = re.compile(
@@ -140,11 +146,24 @@ def _sizeless_capacity_lines(text: str) -> set[int]:
     return lines
 
 
-def local_fleet(text: str, subnets: list[str], security_group: str, vpc: str | None = None) -> str:
-    """The fleet with moto's network ids (a load balancer's `vpc:` too), and no instances in
-    groups moto cannot launch (flow-style lists and capacity, as in examples/)."""
+def local_fleet(
+    text: str,
+    subnets: list[str],
+    security_group: str,
+    vpc: str | None = None,
+    certificate: str | None = None,
+) -> str:
+    """The fleet with moto's network ids (a load balancer's `vpc:` and certificate too), and
+    no instances in groups moto cannot launch (flow-style lists and capacity, as in
+    examples/)."""
     if vpc is not None:
         text = re.sub(r"(?m)^(\s*)vpc:\s*vpc-[0-9a-f]+", lambda m: f"{m.group(1)}vpc: {vpc}", text)
+    if certificate is not None:
+        text = re.sub(
+            r"certificate_arn:\s*\"?arn:aws:acm:[^\s\"}]+\"?",
+            f'certificate_arn: "{certificate}"',
+            text,
+        )
     text = re.sub(
         r"(?m)^(\s*)subnets:\s*\[[^\]]*\]",
         lambda m: f"{m.group(1)}subnets: [{', '.join(subnets)}]",
@@ -323,12 +342,12 @@ def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
     process = _start_moto(python, port)
     output: list[str] = []
     try:
-        subnets, group, vpc = _network(python, url, region, env)
+        subnets, group, vpc, certificate = _network(python, url, region, env)
         if re.search(r"(?m)^\s*image:\s*\{\s*ecr:\s*bananas\b", text):
             output.append(push_example_image(url, region, env, python))
         with tempfile.TemporaryDirectory(prefix="nixecs-demo-") as directory:
             local = Path(directory) / Path(fleet).name
-            local.write_text(local_fleet(text, subnets, group, vpc), encoding="utf-8")
+            local.write_text(local_fleet(text, subnets, group, vpc, certificate), encoding="utf-8")
             clusters = _cluster_names(text)
             for argv in (
                 ["deploy", str(local), "--wait", "--yes", "--no-preflight"],

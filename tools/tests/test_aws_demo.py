@@ -29,6 +29,16 @@ def test_deploy_and_status_of_the_example_fleet():
         "warning: nixecs-prod: not found through their own APIs" in output
     )  # moto's gap, said plainly
     assert "cluster prod  stack nixecs-prod: CREATE_COMPLETE  ECS: ACTIVE" in output
+    # the load-balanced service: the ALB, its HTTPS listener (a certificate moto's ACM holds)
+    # and the service's target group are deployed; status has the targets column
+    for resource in (
+        "LoadBalancer ",
+        "HttpsListener ",
+        "BananasTargetGroup ",
+        "BananasListenerRule ",
+    ):
+        assert f"+ Add     {resource}" in output, resource
+    assert any(line.split()[-1:] == ["targets"] for line in output.splitlines())
     rows = {line.split()[0]: line.split() for line in output.splitlines() if line.startswith(" ")}
     assert rows["web"][4] == "nixecs-prod-web" and rows["workers"][4] == "nixecs-prod-workers"
     # real capacity: the web group gives its root volume a size, so moto launches its
@@ -50,8 +60,12 @@ def test_deploy_and_status_of_the_example_fleet():
 def test_local_fleet_rewrites_network_and_capacity_only():
     demo = _demo()
     text = (EXAMPLES / "fleet.yml").read_text()
-    local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9")
+    cert = (
+        "arn:aws:acm:us-east-1:123456789012:certificate/" + "1" * 8 + "-1111-1111-1111-" + "1" * 12
+    )
+    local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9", "vpc-9", cert)
     assert "subnets: [subnet-1, subnet-2]" in local and "security_groups: [sg-9]" in local
+    assert "vpc: vpc-9" in local and f'certificate_arn: "{cert}"' in local
     assert "capacity: {min: 2, max: 10}" in local  # web: root_volume.size_gib, moto launches
     assert len(local.splitlines()) == len(text.splitlines())
 
