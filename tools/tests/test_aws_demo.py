@@ -53,6 +53,10 @@ def test_deploy_and_status_of_the_example_fleet():
     # the example application's image was pushed, and the service runs it by digest
     assert "recorded in moto's ECR" in output or "recorded in moto's ECR as" in output
     assert rows["bananas"][5].startswith("bananas@sha256:"), rows["bananas"]
+    # its target group answers: moto starts no tasks, so no target is registered
+    assert "prod/bananas: target group targetgroup/nixecs-prod-" in output
+    assert rows["bananas"][-2:] == ["0/0", "healthy"], rows["bananas"]
+    assert rows["reports"][-1] == "-"  # no load balancer
     # and it ends by destroying what it deployed
     assert "destroy prod --yes" in output and output.rstrip().endswith("nixecs-prod: destroyed")
 
