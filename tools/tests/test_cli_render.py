@@ -168,10 +168,9 @@ def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None
     fleet = oversized_example_fleet(tmp_path)
     result = nixecs("render", str(fleet), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
-    at = _line_of((EXAMPLES / "fleet.yml").read_text(), "        nixos: |")
-    assert (
-        f":{at}:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
-    )  # at `nixos:`
+    at = _line_of((EXAMPLES / "fleet.yml").read_text(), "        userdata: nix")
+    # at the group's `userdata:` key
+    assert f":{at}:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
     assert not (tmp_path / "out").exists()
 
 
