@@ -144,10 +144,7 @@ def main() -> int:
     console.print(env.rstrip(), markup=False)
 
     if not options.skip_aws:
-        step(
-            "5. Deploy to a local AWS (moto server on loopback): the ALB-fronted service and its "
-            "target group in the status; then destroy it"
-        )
+        step("5. Local AWS (moto on loopback): deploy, status with the ALB's target group, destroy")
         from demo_aws import deploy_and_status
 
         console.print(deploy_and_status(REPO / fleet, sys.executable).rstrip(), markup=False)
