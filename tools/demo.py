@@ -6,7 +6,9 @@
    recorded trace through it next to the corrected pair of step policies;
 4. boot one simulated instance: serve prod/web's userdata from the IMDSv2 emulator and run
    `nixecs apply --root out/sim` against it;
-5. deploy the fleet to a local moto server and show `nixecs status`.
+5. deploy the fleet to a local moto server — the load balancer, its HTTPS listener and the
+   bananas service's target group included — show `nixecs status` (its targets column shows
+   the target group's health) and destroy it.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def main() -> int:
     console.print(env.rstrip(), markup=False)
 
     if not options.skip_aws:
-        step("5. Deploy to a local AWS (moto server on loopback), show the status, destroy it")
+        step("5. Local AWS (moto on loopback): deploy, status with the ALB's target group, destroy")
         from demo_aws import deploy_and_status
 
         console.print(deploy_and_status(REPO / fleet, sys.executable).rstrip(), markup=False)

@@ -92,23 +92,29 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _network(python: str, url: str, region: str, env: dict[str, str]) -> tuple[list[str], str, str]:
-    """Two subnets of moto's default VPC, a new security group in it, and the VPC."""
+def _network(
+    python: str, url: str, region: str, env: dict[str, str]
+) -> tuple[list[str], str, str, str]:
+    """Two subnets of moto's default VPC, a new security group in it, the VPC, and an ACM
+    certificate for an HTTPS listener (moto's ELBv2 refuses a certificate ARN its ACM does
+    not hold: "CertificateNotFound", moto 5.2.5)."""
     script = (
         "import boto3, sys\n"
         "ec2 = boto3.client('ec2', endpoint_url=sys.argv[1], region_name=sys.argv[2])\n"
         "vpc = ec2.describe_vpcs(Filters=[{'Name': 'is-default', 'Values': ['true']}])['Vpcs'][0]['VpcId']\n"
         "subnets = [s['SubnetId'] for s in ec2.describe_subnets(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['Subnets']][:2]\n"
         "sg = ec2.create_security_group(GroupName='nixecs-demo', Description='nixecs demo', VpcId=vpc)['GroupId']\n"
-        "print(' '.join(subnets), sg, vpc)\n"
+        "acm = boto3.client('acm', endpoint_url=sys.argv[1], region_name=sys.argv[2])\n"
+        "cert = acm.request_certificate(DomainName='bananas.example.com')['CertificateArn']\n"
+        "print(' '.join(subnets), sg, vpc, cert)\n"
     )
     done = subprocess.run(
         [python, "-c", script, url, region], env=env, capture_output=True, text=True, timeout=60
     )
     if done.returncode != 0:
         raise DemoError(f"could not prepare the local network in moto:\n{done.stderr}")
-    *subnets, group, vpc = done.stdout.split()
-    return subnets, group, vpc
+    *subnets, group, vpc, certificate = done.stdout.split()
+    return subnets, group, vpc, certificate
 
 
 _CAPACITY_RE = re.compile(
@@ -140,11 +146,24 @@ def _sizeless_capacity_lines(text: str) -> set[int]:
     return lines
 
 
-def local_fleet(text: str, subnets: list[str], security_group: str, vpc: str | None = None) -> str:
-    """The fleet with moto's network ids (a load balancer's `vpc:` too), and no instances in
-    groups moto cannot launch (flow-style lists and capacity, as in examples/)."""
+def local_fleet(
+    text: str,
+    subnets: list[str],
+    security_group: str,
+    vpc: str | None = None,
+    certificate: str | None = None,
+) -> str:
+    """The fleet with moto's network ids (a load balancer's `vpc:` and certificate too), and
+    no instances in groups moto cannot launch (flow-style lists and capacity, as in
+    examples/)."""
     if vpc is not None:
         text = re.sub(r"(?m)^(\s*)vpc:\s*vpc-[0-9a-f]+", lambda m: f"{m.group(1)}vpc: {vpc}", text)
+    if certificate is not None:
+        text = re.sub(
+            r"certificate_arn:\s*\"?arn:aws:acm:[^\s\"}]+\"?",
+            f'certificate_arn: "{certificate}"',
+            text,
+        )
     text = re.sub(
         r"(?m)^(\s*)subnets:\s*\[[^\]]*\]",
         lambda m: f"{m.group(1)}subnets: [{', '.join(subnets)}]",
@@ -309,6 +328,67 @@ def push_example_image(url: str, region: str, env: dict[str, str], python: str) 
     return "".join(output)
 
 
+def attach_load_balancers(url: str, region: str, fleet: Path) -> str:
+    """Give each deployed ECS service the LoadBalancers of its template, through ECS
+    UpdateService (an API parameter of ECS too), since moto's CloudFormation drops them (moto
+    5.2.5, ecs/models.py Service.create_from_cloudformation_json: "TODO: LoadBalancers"):
+    without them `nixecs status` has no target group to show. Returns what was done."""
+    import boto3
+
+    from nixecs import naming
+    from nixecs.cloudformation import build_stack
+    from nixecs.fleet import load_fleet
+
+    def client(name: str) -> Any:
+        return boto3.client(
+            name,
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        )
+
+    cloudformation, ecs = client("cloudformation"), client("ecs")
+    loaded = load_fleet(fleet)
+    done: list[str] = []
+    for name in loaded.clusters:
+        template: Any = build_stack(loaded, name)
+        physical = {  # moto lists some resources without their ids: those are skipped
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cloudformation.describe_stack_resources(StackName=naming.stack_name(name))[
+                "StackResources"
+            ]
+            if "LogicalResourceId" in r and "PhysicalResourceId" in r
+        }
+        for resource in template["Resources"].values():
+            properties = resource["Properties"]
+            if resource["Type"] != "AWS::ECS::Service" or "LoadBalancers" not in properties:
+                continue
+            balancers = [
+                {
+                    "targetGroupArn": physical[lb["TargetGroupArn"]["Ref"]],
+                    "containerName": lb["ContainerName"],
+                    "containerPort": lb["ContainerPort"],
+                }
+                for lb in properties["LoadBalancers"]
+            ]
+            ecs.update_service(
+                cluster=name, service=properties["ServiceName"], loadBalancers=balancers
+            )
+            done.append(
+                f"{name}/{properties['ServiceName']}: target group "
+                + ", ".join(b["targetGroupArn"].rsplit(":", 1)[-1] for b in balancers)
+            )
+    if not done:
+        return ""
+    return (
+        "(moto's CloudFormation drops an ECS service's LoadBalancers: the demo sets the "
+        "template's through ECS UpdateService; moto starts no tasks, so no targets register)\n"
+        + "".join(f"  {line}\n" for line in done)
+    )
+
+
 def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
     """Start moto server, `nixecs deploy FLEET --wait --yes`, `nixecs status` and `nixecs
     destroy CLUSTER… --yes` against it, stop the server; returns what they printed (stdout
@@ -323,12 +403,12 @@ def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
     process = _start_moto(python, port)
     output: list[str] = []
     try:
-        subnets, group, vpc = _network(python, url, region, env)
+        subnets, group, vpc, certificate = _network(python, url, region, env)
         if re.search(r"(?m)^\s*image:\s*\{\s*ecr:\s*bananas\b", text):
             output.append(push_example_image(url, region, env, python))
         with tempfile.TemporaryDirectory(prefix="nixecs-demo-") as directory:
             local = Path(directory) / Path(fleet).name
-            local.write_text(local_fleet(text, subnets, group, vpc), encoding="utf-8")
+            local.write_text(local_fleet(text, subnets, group, vpc, certificate), encoding="utf-8")
             clusters = _cluster_names(text)
             for argv in (
                 ["deploy", str(local), "--wait", "--yes", "--no-preflight"],
@@ -349,6 +429,8 @@ def deploy_and_status(fleet: Path, python: str = sys.executable) -> str:
                     raise DemoError(
                         f"`nixecs {' '.join(argv)}` exited {done.returncode}:\n{''.join(output)}"
                     )
+                if argv[0] == "deploy":
+                    output.append(attach_load_balancers(url, region, local))
     finally:
         _stop(process)
     return "".join(output)

@@ -29,6 +29,16 @@ def test_deploy_and_status_of_the_example_fleet():
         "warning: nixecs-prod: not found through their own APIs" in output
     )  # moto's gap, said plainly
     assert "cluster prod  stack nixecs-prod: CREATE_COMPLETE  ECS: ACTIVE" in output
+    # the load-balanced service: the ALB, its HTTPS listener (a certificate moto's ACM holds)
+    # and the service's target group are deployed; status has the targets column
+    for resource in (
+        "LoadBalancer ",
+        "HttpsListener ",
+        "BananasTargetGroup ",
+        "BananasListenerRule ",
+    ):
+        assert f"+ Add     {resource}" in output, resource
+    assert any(line.split()[-1:] == ["targets"] for line in output.splitlines())
     rows: dict[str, list[str]] = {}
     for line in output.splitlines():  # the first table that names a subject: groups, services
         if line.startswith(" ") and line.split():
@@ -45,10 +55,15 @@ def test_deploy_and_status_of_the_example_fleet():
     assert all(value.isdigit() for value in rows["bananas"][1:4])  # desired, running, pending
     # the example application's image was pushed, and the service runs it by digest
     assert "recorded in moto's ECR" in output or "recorded in moto's ECR as" in output
-    (image_row,) = (
-        line.split() for line in output.splitlines() if line.split()[:2] == ["bananas", "bananas"]
-    )  # the images table: service, container, image
-    assert image_row[2].startswith("bananas@sha256:"), image_row
+    # the images table (service, container, image): the app container runs by digest
+    assert any(
+        line.split()[:1] == ["bananas"] and line.split()[-1].startswith("bananas@sha256:")
+        for line in output.splitlines()
+    ), output
+    # its target group answers: moto starts no tasks, so no target is registered
+    assert "prod/bananas: target group targetgroup/nixecs-prod-" in output
+    assert rows["bananas"][-2:] == ["0/0", "healthy"], rows["bananas"]
+    assert rows["reports"][-1] == "-"  # no load balancer
     # and it ends by destroying what it deployed
     assert "destroy prod --yes" in output and output.rstrip().endswith("nixecs-prod: destroyed")
 
@@ -56,8 +71,12 @@ def test_deploy_and_status_of_the_example_fleet():
 def test_local_fleet_rewrites_network_and_capacity_only():
     demo = _demo()
     text = (EXAMPLES / "fleet.yml").read_text()
-    local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9")
+    cert = (
+        "arn:aws:acm:us-east-1:123456789012:certificate/" + "1" * 8 + "-1111-1111-1111-" + "1" * 12
+    )
+    local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9", "vpc-9", cert)
     assert "subnets: [subnet-1, subnet-2]" in local and "security_groups: [sg-9]" in local
+    assert "vpc: vpc-9" in local and f'certificate_arn: "{cert}"' in local
     assert "capacity: {min: 2, max: 10}" in local  # web: root_volume.size_gib, moto launches
     assert len(local.splitlines()) == len(text.splitlines())
 

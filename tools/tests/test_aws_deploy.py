@@ -19,7 +19,7 @@ from aws_fixtures import (
     stubbed_clients,
     write_fleet,
 )
-from conftest import oversized_example_fleet
+from conftest import EXAMPLES, oversized_example_fleet
 from nixecs.aws import deploy as deploy_module
 from nixecs.aws.deploy import Expected, change_set_name, deploy_cluster, summarize, verify_scaling
 from nixecs.aws.session import Session
@@ -476,5 +476,8 @@ def test_deploy_refuses_what_validate_refuses_before_asking_aws(tmp_path, capsys
     code = run(["--endpoint-url", "http://127.0.0.1:9", "deploy", str(fleet), "--yes"])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert f"{fleet}:39:9: error[E111]: userdata of prod/workers" in err
+    # at the workers group's `userdata:` key, wherever the example has it
+    lines = (EXAMPLES / "fleet.yml").read_text().splitlines()
+    at = next(n for n, x in enumerate(lines, 1) if x == "        userdata: nix")
+    assert f"{fleet}:{at}:9: error[E111]: userdata of prod/workers" in err
     assert "internal error" not in err

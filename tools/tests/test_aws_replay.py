@@ -19,7 +19,20 @@ from nixecs.scaling_trace import read_trace
 pytestmark = pytest.mark.moto
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FLEET = str(EXAMPLES / "fleet.yml")
+REQUESTS = "target_tracking: {metric: requests, target: 500,"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """examples/fleet.yml with bananas tracking CPU at 75 % instead of requests per target:
+    these tests replay the AWS/ECS CPUUtilization history they put into CloudWatch."""
+    text = (EXAMPLES / "fleet.yml").read_text()
+    assert REQUESTS in text
+    path = tmp_path_factory.mktemp("fleet") / "fleet.yml"
+    path.write_text(text.replace(REQUESTS, "target_tracking: {metric: cpu, target: 75,"))
+    return str(path)
+
+
 SERVICE = [{"Name": "ClusterName", "Value": "prod"}, {"Name": "ServiceName", "Value": "bananas"}]
 
 
@@ -60,7 +73,9 @@ def window(hours: int = 3) -> tuple[float, float]:
     return end - hours * 3600, end
 
 
-def test_history_put_into_cloudwatch_is_read_back_and_replayed(moto: Any, capsys: Any) -> None:
+def test_history_put_into_cloudwatch_is_read_back_and_replayed(
+    fleet: str, moto: Any, capsys: Any
+) -> None:
     session = Session(region="us-east-1", endpoint_url=moto.url)
     start, end = window()
     put_history(session, start, int((end - start) // 60))
@@ -73,7 +88,7 @@ def test_history_put_into_cloudwatch_is_read_back_and_replayed(moto: Any, capsys
             "json",
             "scaling",
             "replay",
-            FLEET,
+            fleet,
             "prod/bananas",
             "--from",
             datetime.fromtimestamp(start, UTC).isoformat(),
@@ -90,7 +105,9 @@ def test_history_put_into_cloudwatch_is_read_back_and_replayed(moto: Any, capsys
     assert data["minutes"] >= 170
 
 
-def test_deployed_policies_replay_beside_the_proposed_ones(moto: Any, capsys: Any) -> None:
+def test_deployed_policies_replay_beside_the_proposed_ones(
+    fleet: str, moto: Any, capsys: Any
+) -> None:
     session = Session(region="us-east-1", endpoint_url=moto.url)
     start, end = window()
     put_history(session, start, int((end - start) // 60))
@@ -135,7 +152,7 @@ def test_deployed_policies_replay_beside_the_proposed_ones(moto: Any, capsys: An
             "json",
             "scaling",
             "replay",
-            FLEET,
+            fleet,
             "prod/bananas",
             "--since",
             "3h",
@@ -148,7 +165,9 @@ def test_deployed_policies_replay_beside_the_proposed_ones(moto: Any, capsys: An
     assert proposed["end"] == 6 and proposed["minutes_at_max"] == 0
 
 
-def test_export_writes_a_trace_that_replays(moto: Any, capsys: Any, tmp_path: Path) -> None:
+def test_export_writes_a_trace_that_replays(
+    fleet: str, moto: Any, capsys: Any, tmp_path: Path
+) -> None:
     session = Session(region="us-east-1", endpoint_url=moto.url)
     start, end = window(2)
     put_history(session, start, int((end - start) // 60))
@@ -160,7 +179,7 @@ def test_export_writes_a_trace_that_replays(moto: Any, capsys: Any, tmp_path: Pa
             moto.url,
             "scaling",
             "export",
-            FLEET,
+            fleet,
             "prod/bananas",
             "-o",
             str(out),
@@ -173,14 +192,14 @@ def test_export_writes_a_trace_that_replays(moto: Any, capsys: Any, tmp_path: Pa
     present = [v for v in load.metrics["AWS/ECS/CPUUtilization"] if v is not None]
     assert present and set(present) == {112.0}
     assert {t for t in load.tasks if t is not None} == {4}
-    result = run_cli(capsys, ["scaling", "replay", FLEET, "prod/bananas", "--trace", str(out)])
+    result = run_cli(capsys, ["scaling", "replay", fleet, "prod/bananas", "--trace", str(out)])
     assert result.code == 0, result.err
 
 
-def test_no_running_task_count_asks_for_tasks(moto: Any, capsys: Any) -> None:
+def test_no_running_task_count_asks_for_tasks(fleet: str, moto: Any, capsys: Any) -> None:
     result = run_cli(
         capsys,
-        ["--endpoint-url", moto.url, "scaling", "replay", FLEET, "prod/bananas", "--since", "2h"],
+        ["--endpoint-url", moto.url, "scaling", "replay", fleet, "prod/bananas", "--since", "2h"],
     )
     assert result.code == 2 and "--tasks" in result.err
 
@@ -275,7 +294,7 @@ def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
 
 
 def test_without_container_insights_tasks_come_from_the_option(
-    moto: Any, capsys: Any, tmp_path: Path
+    fleet: str, moto: Any, capsys: Any, tmp_path: Path
 ) -> None:
     session = Session(region="us-east-1", endpoint_url=moto.url)
     start, end = window(2)
@@ -291,7 +310,7 @@ def test_without_container_insights_tasks_come_from_the_option(
     ]
     for first in range(0, len(data), 20):
         client.put_metric_data(Namespace="AWS/ECS", MetricData=data[first : first + 20])
-    base = ["--endpoint-url", moto.url, "--output", "json", "scaling", "replay", FLEET]
+    base = ["--endpoint-url", moto.url, "--output", "json", "scaling", "replay", fleet]
     window_args = [
         "prod/bananas",
         "--from",

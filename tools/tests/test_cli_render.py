@@ -83,16 +83,18 @@ def test_invalid_fleet_writes_nothing_and_leaves_a_previous_render_intact(tmp_pa
     assert nixecs("render", str(EXAMPLES / "fleet.yml"), "-o", str(out)).returncode == 0
     before = tree_digest(out)
     broken = tmp_path / "fleet.yml"
-    broken.write_text(
-        (EXAMPLES / "fleet.yml").read_text().replace("min: 2, max: 10", "min: 12, max: 10")
-    )
+    text = (EXAMPLES / "fleet.yml").read_text()
+    # the web group's capacity: its line and the column of its `min:` value, from the text
+    line = next(n for n, x in enumerate(text.splitlines(), 1) if "min: 2, max: 10" in x)
+    column = text.splitlines()[line - 1].index("min: 2") + len("min: ") + 1
+    broken.write_text(text.replace("min: 2, max: 10", "min: 12, max: 10"))
     result = nixecs("render", str(broken), "-o", str(out))
     assert result.returncode == 2
     assert result.stdout == b""
     lines = result.stderr.decode().splitlines()
     assert (
         len(lines) == 1
-        and f"{broken}:16:25: error[E109]: min 12 is greater than max 10" == lines[0]
+        and f"{broken}:{line}:{column}: error[E109]: min 12 is greater than max 10" == lines[0]
     )
     assert tree_digest(out) == before
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no temporary files left behind
@@ -149,20 +151,26 @@ def test_validate_reports_nixos_syntax_errors_at_the_group(
     result = nixecs("validate", str(fleet))
     assert result.returncode == 2
     (line,) = result.stderr.decode().splitlines()
-    # line 4, column 17 of the block is line 43 + 4 of the file, after the block's indent of 10
+    # line 4, column 17 of the block: the block's line 4 in the file, after its indent of 10
+    at = _line_of(fleet.read_text(), "boot.kernel = ;")
     assert (
-        ":48:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'"
+        f":{at}:27: error[E113]: nixos module text does not parse: syntax error, unexpected ';'"
         in line
     )
+
+
+def _line_of(text: str, needle: str) -> int:
+    """The 1-based line of the first line holding NEEDLE (positions follow the example)."""
+    return next(n for n, x in enumerate(text.splitlines(), 1) if needle in x)
 
 
 def test_oversized_userdata_is_refused_with_its_location(tmp_path: Path) -> None:
     fleet = oversized_example_fleet(tmp_path)
     result = nixecs("render", str(fleet), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert (
-        ":39:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
-    )  # at `nixos:`
+    at = _line_of((EXAMPLES / "fleet.yml").read_text(), "        userdata: nix")
+    # at the group's `userdata:` key
+    assert f":{at}:9: error[E111]: userdata of prod/workers is" in result.stderr.decode()
     assert not (tmp_path / "out").exists()
 
 

@@ -255,3 +255,18 @@ def test_any_trace_written_reads_back(
         assert (written is None) == (read is None)
         if written is not None and read is not None:
             assert read == pytest.approx(written, rel=1e-5, abs=1e-9)
+
+
+def test_replay_of_a_service_tracking_requests_per_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """examples/fleet.yml's bananas tracks ALBRequestCountPerTarget: replayed from the
+    AWS/ApplicationELB RequestCountPerTarget column, as demand over running tasks (it was an
+    internal error before)."""
+    rows = "".join(f"2026-11-02T00:{m:02d}:00Z,900,2\n" for m in range(10))
+    path = write(
+        tmp_path, "timestamp,AWS/ApplicationELB/RequestCountPerTarget,running_tasks\n" + rows
+    )
+    result = run_cli(capsys, ["scaling", "replay", FLEET, "prod/bananas", "--trace", path])
+    assert result.code == 0, result.err
+    assert "RequestCountPerTarget" in result.out and "scale-outs" in result.out

@@ -74,8 +74,20 @@ MISSING_TREATMENTS = ("missing", "notBreaching", "breaching", "ignore")  # [CW-E
 
 # Metrics that are an average per task of the service: replayed capacity changes what the
 # policies see (demand = value × running tasks). Any other metric is replayed as recorded.
-SCALES_WITH_TASKS = frozenset({"AWS/ECS/CPUUtilization", "AWS/ECS/MemoryUtilization"})
-TRACKING_METRICS = {"cpu": "AWS/ECS/CPUUtilization", "memory": "AWS/ECS/MemoryUtilization"}
+# ALBRequestCountPerTarget tracks AWS/ApplicationELB RequestCountPerTarget, "the average number
+# of requests received by each target in a target group" (Sum statistic) — one target per
+# task in bridge mode, so it too is demand over running tasks
+# (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html,
+# https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html).
+REQUESTS_PER_TARGET = "AWS/ApplicationELB/RequestCountPerTarget"
+SCALES_WITH_TASKS = frozenset(
+    {"AWS/ECS/CPUUtilization", "AWS/ECS/MemoryUtilization", REQUESTS_PER_TARGET}
+)
+TRACKING_METRICS = {
+    "cpu": "AWS/ECS/CPUUtilization",
+    "memory": "AWS/ECS/MemoryUtilization",
+    "requests": REQUESTS_PER_TARGET,
+}
 
 
 # -- policy sets --------------------------------------------------------------------------
