@@ -495,23 +495,27 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
     return HealthCheck(check_path, matcher, interval, timeout, healthy, unhealthy)
 
 
+def _bounded_list(
+    m: dict[str, object], key: str, path: Path, maximum: int, noun: str, issues: list[Issue]
+) -> list[object]:
+    """`m[key]` as a list (empty when absent or not a list: reported), its length checked
+    against the limit ECS sets."""
+    raw = m.get(key, [])
+    if not isinstance(raw, list):
+        _error(issues, (*path, key), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
+        return []
+    if len(raw) > maximum:
+        _error(issues, (*path, key), s.E_VALUE, f"{len(raw)} {noun}; ECS allows at most {maximum}")
+    return raw
+
+
 def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | None:
     m = s.check_mapping(value, path, issues, ("strategy", "constraints"))
     if m is None:
         return None
     before = len(issues)
     strategies: list[tuple[str, str | None]] = []
-    raw = m.get("strategy", [])
-    if not isinstance(raw, list):
-        _error(issues, (*path, "strategy"), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
-        raw = []
-    if len(raw) > MAX_STRATEGIES:
-        _error(
-            issues,
-            (*path, "strategy"),
-            s.E_VALUE,
-            f"{len(raw)} strategies; ECS allows at most {MAX_STRATEGIES}",
-        )
+    raw = _bounded_list(m, "strategy", path, MAX_STRATEGIES, "strategies", issues)
     for index, item in enumerate(raw):
         where = (*path, "strategy", index)
         text = s.check_str(item, where, issues)
@@ -536,17 +540,7 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
                 "binpack:cpu or binpack:memory",
             )
     constraints: list[tuple[str, str | None]] = []
-    raw = m.get("constraints", [])
-    if not isinstance(raw, list):
-        _error(issues, (*path, "constraints"), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
-        raw = []
-    if len(raw) > MAX_CONSTRAINTS:
-        _error(
-            issues,
-            (*path, "constraints"),
-            s.E_VALUE,
-            f"{len(raw)} constraints; ECS allows at most {MAX_CONSTRAINTS}",
-        )
+    raw = _bounded_list(m, "constraints", path, MAX_CONSTRAINTS, "constraints", issues)
     for index, item in enumerate(raw):
         where = (*path, "constraints", index)
         text = s.check_str(item, where, issues)

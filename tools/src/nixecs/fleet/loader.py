@@ -69,6 +69,21 @@ _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-
 KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
+GROUP_KEYS = (
+    "host",
+    "ami",
+    "instance_types",
+    "capacity",
+    "spot",
+    "userdata",
+    "ecs",
+    "secrets",
+    "drain",
+    "metadata",
+    "nixos",
+    "kms_key",
+    *infra.GROUP_KEYS,
+)
 SERVICE_KEYS = (
     "group",
     "image",
@@ -347,21 +362,7 @@ class _Builder:
         m = self.mapping(
             value,
             path,
-            (
-                "host",
-                "ami",
-                "instance_types",
-                "capacity",
-                "spot",
-                "userdata",
-                "ecs",
-                "secrets",
-                "drain",
-                "metadata",
-                "nixos",
-                "kms_key",
-                *infra.GROUP_KEYS,
-            ),
+            GROUP_KEYS,
             ("ami", "instance_types", "capacity"),
         )
         if m is None:

@@ -21,6 +21,7 @@ from .loader import (
     AMI_RE,
     BUCKET_RE,
     FLAKE_RE,
+    GROUP_KEYS,
     HOST_RE,
     INSTANCE_TYPE_RE,
     MAX_DIMENSIONS,
@@ -192,21 +193,7 @@ SECRET = obj(
 
 GROUP = obj(
     "an Auto Scaling group of NixOS container instances",
-    order=(
-        "host",
-        "ami",
-        "instance_types",
-        "capacity",
-        "spot",
-        "userdata",
-        "ecs",
-        "secrets",
-        "drain",
-        "metadata",
-        "nixos",
-        "kms_key",
-        *infra.GROUP_KEYS,
-    ),
+    order=GROUP_KEYS,
     host=string(
         "the flake's nixosConfigurations name the instances run",
         default="ecs-node",
