@@ -237,15 +237,12 @@ def _task_images(
     return images
 
 
-def _image_cell(images: list[dict[str, str | None]]) -> str:
+def _image_cell(image: dict[str, str | None]) -> str:
     """`name@sha256:0123456789ab` (12 hex digits, as `docker images` shortens them), else
     the reference as written (a tag: not pinned)."""
-    cells = []
-    for i in images:
-        image = str(i["image"])
-        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
-        cells.append(f"{repository}@{str(i['digest'])[:19]}" if i["digest"] else image)
-    return ", ".join(cells) or "-"
+    reference = str(image["image"])
+    repository = reference.split("@", 1)[0].rsplit("/", 1)[-1]
+    return f"{repository}@{str(image['digest'])[:19]}" if image["digest"] else reference
 
 
 def _scaling(session: Session, clusters: dict[str, dict[str, Any]]) -> None:
@@ -503,7 +500,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             images.add_column(column, overflow="fold")
         for s in cluster["services"]:
             for i in s.get("images", []):
-                images.add_row(str(s["name"]), str(i.get("container") or "-"), _image_cell([i]))
+                images.add_row(str(s["name"]), str(i.get("container") or "-"), _image_cell(i))
         if images.row_count:
             console.print(images)
         console.print()
