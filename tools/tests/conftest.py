@@ -43,13 +43,35 @@ def oversized_example_fleet(directory: Path) -> Path:
     return fleet
 
 
+# Marks a skip for a missing system prerequisite, so the run's summary can count them.
+PREREQUISITE = "prerequisite missing: "
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip locally when a prerequisite is missing; in CI that is a failure, never a skip."""
     if condition:
         return
     if IN_CI:
         pytest.fail(f"prerequisite missing in CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(f"{PREREQUISITE}{reason}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many tests a missing system tool skipped, by reason: `make test` ends with it, so
+    a fresh machine's partial run says so instead of looking complete (the README's table
+    names each tool and its Debian package)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        message = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        if PREREQUISITE in message:
+            reason = message.split(PREREQUISITE, 1)[1]
+            reasons[reason] = reasons.get(reason, 0) + 1
+    total = sum(reasons.values())
+    terminalreporter.write_line(
+        f"skipped for a missing system prerequisite: {total}"
+        + "".join(f"\n  {count:4d}  {reason}" for reason, count in sorted(reasons.items()))
+    )
 
 
 def require_tool(name: str) -> str:

@@ -142,7 +142,7 @@ FIXES: dict[str, str] = {
     "E128": "set drain.timeout above zero",
     "E129": "put arm64 and x86_64 instance types in separate groups",
     "E130": "set template_bucket (an S3 bucket in the region) or split the cluster",
-    "E131": "create the service-linked role (validate --against-aws --create-roles)",
+    "E131": "create the service-linked role (nixecs validate --aws --create-service-linked-roles, or nixecs deploy --create-service-linked-roles)",
     "E132": "create the parameter as a SecureString (nixecs secret put)",
     "E133": "use existing subnets and security groups of one VPC",
     "E134": "copy or build the AMI in the fleet's region",
