@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Write the command transcripts of the docs by running the commands: each fenced block that
+follows a `<!-- transcript: NAME -->` line in README.md or docs/*.md is replaced by what
+scenario NAME prints against a moto server on loopback (stdout and stderr in order, then
+`[exit N]`), so a transcript cannot show what the tool no longer prints.
+
+Usage: gen_transcripts.py [--check] [NAME ...]
+  --check  runs the scenarios and compares instead of writing; exits 1 naming each block that
+           differs. What changes from run to run (ids moto makes up, times, digests, ports) is
+           masked on both sides first (tests/test_docs_transcripts.py runs it in `make test`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE / "src"))
+sys.path.insert(0, str(HERE))
+
+from demo_aws import (  # noqa: E402  (after the path set-up above)
+    FAKE_CREDENTIALS,
+    _free_port,
+    _network,
+    _start_moto,
+    _stop,
+    local_fleet,
+    push_example_image,
+)
+
+from nixecs.atomic import write_atomic  # noqa: E402
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+MARK = re.compile(r"(?m)^<!-- transcript: ([a-z0-9-]+) -->\n```[a-z]*\n(.*?)^```\n", re.S)
+REGION = "us-east-1"
+
+
+@dataclass
+class Account:
+    """A moto server and the directory the commands run in (holding `fleet.yml`)."""
+
+    url: str
+    env: dict[str, str]
+    cwd: Path
+    out: list[str]
+
+    def run(self, *argv: str, stdin: str | None = None, shown: str | None = None) -> int:
+        """`nixecs ARGV` as a user types it (the endpoint comes from the environment, so the
+        transcript shows the command without it)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "nixecs", *argv],
+            env=self.env,
+            cwd=self.cwd,
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
+        self.out.append(f"$ {shown or 'nixecs ' + ' '.join(argv)}\n{done.stdout}")
+        self.out.append(f"[exit {done.returncode}]\n")
+        return done.returncode
+
+
+@contextmanager
+def account(fleet: Path | None) -> Iterator[Account]:
+    """A fresh moto server; with `fleet`, its local copy (moto's network ids) as fleet.yml
+    and the example application's image in moto's ECR."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **FAKE_CREDENTIALS,
+        "AWS_REGION": REGION,
+        "NIXECS_ENDPOINT_URL": url,
+        "NIXECS_POLL_INTERVAL": "0.2",
+        "COLUMNS": "120",
+    }
+    env.pop("AWS_PROFILE", None)
+    process = _start_moto(sys.executable, port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="nixecs-transcript-") as directory:
+            cwd = Path(directory)
+            if fleet is not None:
+                text = fleet.read_text(encoding="utf-8")
+                subnets, group, vpc, certificate = _network(sys.executable, url, REGION, env)
+                if "ecr: bananas" in text:
+                    push_example_image(url, REGION, env, sys.executable)
+                (cwd / "fleet.yml").write_text(
+                    local_fleet(text, subnets, group, vpc, certificate), encoding="utf-8"
+                )
+            yield Account(url, env, cwd, [])
+    finally:
+        _stop(process)
+
+
+def deploy_first(a: Account) -> None:
+    a.run("deploy", "fleet.yml", "--yes", "--no-preflight")
+
+
+def deploy_again(a: Account) -> None:
+    a.run("deploy", "fleet.yml", "--yes", "--no-preflight")
+    a.out.clear()  # the first deploy is the scenario's set-up; the second is shown
+    a.run("deploy", "fleet.yml", "--yes", "--no-preflight")
+
+
+def secrets(a: Account) -> None:
+    a.run("secret", "put", "/prod/db/password", "--value-stdin", stdin="s3cr3t-db-password\n")
+    a.run("secret", "get", "/prod/db/password")
+    a.run("secret", "get", "/prod/db/password", "--reveal")
+    a.run("secret", "put", "/prod/api/token", "--generate")
+    a.run("secret", "put", "/prod/api/token", "--generate")
+    a.run("--output", "json", "secret", "get", "/prod/api/token")
+    a.run("secret", "rm", "/prod/api/token")
+    a.run("secret", "rm", "/prod/api/token")
+
+
+EXAMPLE = REPO / "examples" / "fleet.yml"
+SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
+    "deploy-first": (EXAMPLE, deploy_first),
+    "deploy-again": (EXAMPLE, deploy_again),
+    "secrets": (None, secrets),
+}
+
+
+def produce(name: str) -> str:
+    fleet, scenario = SCENARIOS[name]
+    with account(fleet) as a:
+        scenario(a)
+        return "".join(a.out)
+
+
+# What differs between two runs of the same scenario, masked before comparing.
+VOLATILE = [
+    (re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?"), "<time>"),
+    (re.compile(r"\b\d\d:\d\d:\d\d\b"), "<time>"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    (re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{8,}(?![0-9A-Za-z])"), "<hex>"),
+    (re.compile(r"(?<=-)[0-9a-f]{8,}\b"), "<hex>"),
+    (
+        re.compile(r"[A-Za-z0-9]{12,}(?=\b)"),
+        lambda m: m.group(0) if m.group(0).isalpha() else "<id>",
+    ),
+    (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
+    (re.compile(r"─+"), "─"),
+    (re.compile(r"[ \t]+"), " "),
+]
+
+
+def masked(text: str) -> str:
+    for pattern, replacement in VOLATILE:
+        text = pattern.sub(replacement, text)  # type: ignore[arg-type]
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def blocks() -> Iterator[tuple[Path, re.Match[str]]]:
+    for path in DOCS:
+        for match in MARK.finditer(path.read_text(encoding="utf-8")):
+            yield path, match
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    wanted = [a for a in argv if not a.startswith("--")]
+    unknown = sorted(set(wanted) - set(SCENARIOS))
+    found = {match.group(1) for _, match in blocks()}
+    if unknown or found - set(SCENARIOS):
+        print(f"unknown transcript(s): {', '.join(unknown or sorted(found - set(SCENARIOS)))}")
+        return 2
+    produced = {name: produce(name) for name in sorted(found) if not wanted or name in wanted}
+    stale = 0
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+
+        def replace(match: re.Match[str], path: Path = path) -> str:
+            nonlocal stale
+            name = match.group(1)
+            if name not in produced:
+                return match.group(0)
+            if check:
+                if masked(match.group(2)) != masked(produced[name]):
+                    stale += 1
+                    diff = difflib.unified_diff(
+                        masked(match.group(2)).splitlines(),
+                        masked(produced[name]).splitlines(),
+                        f"{path.relative_to(REPO)} ({name})",
+                        "the tool now",
+                        lineterm="",
+                    )
+                    print("\n".join(diff))
+                return match.group(0)
+            return f"<!-- transcript: {name} -->\n```\n{produced[name]}```\n"
+
+        new = MARK.sub(replace, text)
+        if not check and new != text:
+            write_atomic(path, new, durable=False)
+            print(f"wrote {path.relative_to(REPO)}")
+    if stale:
+        print(f"{stale} transcript(s) out of date: run tools/gen_transcripts.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
