@@ -107,8 +107,9 @@ def _register() -> None:
     from . import commands
     from .aws import commands as aws_commands
     from .host import commands as host_commands
+    from .local import commands as local_commands
 
-    for module in (commands, host_commands, aws_commands):
+    for module in (commands, host_commands, aws_commands, local_commands):
         module.register(cli)
     for command in cli.commands.values():
         add_global_options(command)

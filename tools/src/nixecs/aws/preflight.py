@@ -68,7 +68,16 @@ def _service_linked_roles(
         if _role_exists(iam, name):
             continue
         if create:
-            iam.create_service_linked_role(AWSServiceName=principal)
+            from botocore.exceptions import ClientError
+
+            try:
+                iam.create_service_linked_role(AWSServiceName=principal)
+            except ClientError as error:
+                # Made meanwhile (another deploy, or a create whose answer was lost), or by
+                # an emulator under another name (moto 5.2: `AWSServiceRoleForecs`): there.
+                if error_code(error) != "EntityAlreadyExists":
+                    raise
+                continue
             say(f"created service-linked role {name} ({principal})")
             continue
         report.add(

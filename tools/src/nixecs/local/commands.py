@@ -1,0 +1,149 @@
+"""`nixecs local deploy|env|stop`: a team's own fleet deployed to an emulator on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from ..globals import Globals
+
+
+@click.group("local")
+def local_group() -> None:
+    """Deploy your own fleet to an AWS emulator on this machine (moto's server on
+    loopback; `pip install 'nixecs[local]'`), with stand-ins for what the fleet references
+    and does not create: subnets, security groups, AMIs, certificates, SSM parameters, ECR
+    images. The emulator runs until `nixecs local stop`; point any command at it with
+    `eval "$(nixecs local env)"`. Nothing here reaches AWS: every call goes to loopback,
+    signed with fake credentials."""
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@local_group.command("deploy")
+@click.argument("fleet", type=click.Path(dir_okay=False))
+@click.option("--plan", is_flag=True, help="Show what the deploy would change; change nothing.")
+@click.option(
+    "--yes/--ask",
+    default=True,
+    show_default=True,
+    help="Execute change sets without asking (the emulator is yours alone).",
+)
+@click.pass_context
+def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
+    """Start the emulator (or reuse it), create stand-ins for what FLEET references, and
+    `deploy` a copy of FLEET that names them, preflight included.
+
+    FLEET is checked first exactly as `validate` checks it, so errors point into your file.
+    The copy and what was stood in are kept in the emulator's state directory; a second run
+    reuses both, so `local deploy` after an edit is an update, as against AWS.
+    """
+    from ..aws.commands import deploy
+    from ..aws.session import Session
+    from ..commands import check_fleet_file
+    from ..diagnostics import OperationalFailure
+    from . import emulator, standins
+
+    g: Globals = ctx.obj
+    if g.endpoint_url:
+        raise click.UsageError(
+            "local deploy chooses its own endpoint (the emulator); drop --endpoint-url"
+        )
+    model, _report = check_fleet_file(fleet)
+    running, started = emulator.start()
+    _say(f"emulator {running.url} ({'started' if started else 'running'}, pid {running.pid})")
+    os.environ.update(emulator.FAKE_CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    g.profile = None
+    g.endpoint_url = running.url
+    region = g.region or model.region
+    session = Session(region=region, endpoint_url=running.url)
+    emulator.remember(dataclasses.replace(running, region=region))
+
+    directory = emulator.state_dir()
+    known_file = directory / "standins.json"
+    try:
+        recorded = json.loads(known_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    source = str(Path(fleet).resolve())
+    made = standins.create(session, model, recorded.get(source, {}).get("ids", {}))
+    for line in made.created:
+        _say(f"stand-in: {line}")
+    copies = directory / "fleets"
+    copies.mkdir(mode=0o700, exist_ok=True)
+    copy = copies / f"{hashlib.sha256(source.encode()).hexdigest()[:16]}.yml"
+    from ..atomic import write_atomic
+
+    write_atomic(copy, standins.local_copy(model, made), durable=False)
+    recorded[source] = {"copy": str(copy), **made.to_json()}
+    write_atomic(known_file, json.dumps(recorded, indent=2, sort_keys=True) + "\n", durable=False)
+    _say("the emulator cannot check: " + "; ".join(standins.LIMITS))
+    try:
+        return int(
+            ctx.invoke(
+                deploy,
+                fleet=str(copy),
+                yes=yes,
+                plan=plan,
+                preflight=True,
+                create_roles=True,
+            )
+            or 0
+        )
+    except OperationalFailure as error:
+        raise OperationalFailure(f"{error} (local copy of {fleet}: {copy})") from None
+
+
+@local_group.command("env")
+@click.pass_obj
+def local_env(g: Globals) -> None:
+    """Print the shell lines that point every nixecs command at the running emulator:
+    `eval "$(nixecs local env)"`, then `nixecs status`, `nixecs destroy`, `nixecs scaling
+    replay ... --from-cloudwatch` ... (`--output json`: the same as an object)."""
+    from ..diagnostics import OperationalFailure
+    from . import emulator
+
+    running = emulator.current()
+    if running is None:
+        raise OperationalFailure(
+            "no emulator is running: start one with `nixecs local deploy FLEET`"
+        )
+    env = running.env()
+    if g.json:
+        click.echo(json.dumps(env, indent=2, sort_keys=True))
+        return
+    for name, value in sorted(env.items()):
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@local_group.command("stop")
+@click.pass_obj
+def local_stop(g: Globals) -> None:
+    """Stop the emulator `local deploy` started and forget what it held (its stand-ins and
+    the local copies of fleets). Nothing running: says so, exit 0."""
+    from . import emulator
+
+    stopped = emulator.stop()
+    if g.json:
+        click.echo(
+            json.dumps({"stopped": stopped is not None, "pid": stopped.pid if stopped else None})
+        )
+    elif stopped is None:
+        click.echo("no emulator was running")
+    else:
+        click.echo(f"emulator {stopped.url} stopped (pid {stopped.pid})")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(local_group)

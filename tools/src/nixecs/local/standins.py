@@ -1,0 +1,294 @@
+"""Stand-ins in the emulator for what a fleet references and does not create, and the local
+copy of the fleet that names them.
+
+A fleet names things that exist in its account before it: subnets, security groups, a VPC,
+AMIs, a certificate or listener, key pairs, a template bucket, SSM parameters, ECR images. The
+emulator has none of them, and it makes up its own ids (moto 5.2 has no way to choose an EC2
+id), so each is created there and the fleet is copied with every such id replaced by its
+stand-in's, token by token, at the places the model says they are written. Names the user
+chooses (parameters, repositories, key pairs, buckets) are created under the same name.
+
+The stand-ins then pass the same preflight a real account gets (E131-E138), which `local
+deploy` runs: what the fleet needs from its account is exactly the list made here.
+
+What the emulator cannot do is said, not hidden (`LIMITS`): moto creates no scaling
+resources from CloudFormation, runs no tasks, launches instances only with a sized root
+volume, and enforces few of AWS's rules on changes (docs/aws.md lists each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..fleet.model import Fleet
+from ..fleet.yaml12 import Path as FleetPath
+
+# What `local deploy` says it cannot check, every time (docs/aws.md, "moto's gaps").
+LIMITS = (
+    "IAM policies are not evaluated (every call is allowed)",
+    "scalable targets, scaling policies and alarms are not created by its CloudFormation",
+    "no task runs and no target registers (nothing boots NixOS or the ECS agent)",
+    "groups whose root volume takes its size from the AMI launch no instance "
+    "(their capacity is 0 here; give root_volume.size_gib to see them launch)",
+    "few of AWS's rules on updates are enforced (listener-rule priorities, replacements, "
+    "protected instances): `deploy --plan` against AWS is the check for those",
+)
+# A manifest for a stand-in image: valid JSON of the right media type (moto records it).
+_MANIFEST = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json",
+        "size": 2,
+        "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    },
+    "layers": [],
+}
+
+
+@dataclass
+class StandIns:
+    """Fleet value → stand-in value, and (place in the file, new text) edits."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    edits: dict[FleetPath, str] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ids": self.ids, "created": self.created}
+
+
+def _default_vpc(ec2: Any) -> str:
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    return str(vpcs[0]["VpcId"])
+
+
+def _zones(ec2: Any) -> list[str]:
+    return [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+
+
+def _architecture(ec2: Any, instance_types: tuple[str, ...]) -> str:
+    answer = ec2.describe_instance_types(InstanceTypes=list(instance_types[:1]))
+    found = answer.get("InstanceTypes", [])
+    supported = found[0]["ProcessorInfo"]["SupportedArchitectures"] if found else ["x86_64"]
+    return "arm64" if "arm64" in supported and "x86_64" not in supported else "x86_64"
+
+
+def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
+    """Create what is missing (ids in `known` whose stand-in still exists are reused)."""
+    ec2 = session.client("ec2")
+    out = StandIns()
+    vpc = _default_vpc(ec2)
+    zones = _zones(ec2)
+
+    def exists(kind: str, ident: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        describe, key, filter_name = {
+            "subnet": ("describe_subnets", "Subnets", "subnet-id"),
+            "sg": ("describe_security_groups", "SecurityGroups", "group-id"),
+            "ami": ("describe_images", "Images", "image-id"),
+        }[kind]
+        try:
+            answer = getattr(ec2, describe)(Filters=[{"Name": filter_name, "Values": [ident]}])
+        except ClientError:
+            return False
+        return bool(answer.get(key))
+
+    def reuse(original: str, kind: str) -> bool:
+        stand_in = known.get(original)
+        if stand_in and exists(kind, stand_in):
+            out.ids[original] = stand_in
+            return True
+        return False
+
+    subnets = sorted(
+        {s for c in fleet.clusters.values() for s in c.subnets}
+        | {
+            s
+            for c in fleet.clusters.values()
+            if c.load_balancer is not None
+            for s in c.load_balancer.subnets
+        }
+    )
+    for index, subnet in enumerate(subnets):
+        if reuse(subnet, "subnet"):
+            continue
+        made = ec2.create_subnet(
+            VpcId=vpc,
+            CidrBlock=f"172.31.{128 + index}.0/24",
+            AvailabilityZone=zones[index % len(zones)],
+        )["Subnet"]["SubnetId"]
+        out.ids[subnet] = made
+        out.created.append(f"subnet {made} for {subnet}")
+    groups = sorted(
+        {g for c in fleet.clusters.values() for g in c.security_groups}
+        | {
+            g
+            for c in fleet.clusters.values()
+            if c.load_balancer is not None
+            for g in c.load_balancer.security_groups
+        }
+    )
+    for security_group in groups:
+        if reuse(security_group, "sg"):
+            continue
+        made = ec2.create_security_group(
+            GroupName=f"nixecs-local-{security_group}-{secrets.token_hex(3)}",
+            Description=f"nixecs local stand-in for {security_group}",
+            VpcId=vpc,
+        )["GroupId"]
+        out.ids[security_group] = made
+        out.created.append(f"security group {made} for {security_group}")
+    for cluster in fleet.clusters.values():
+        balancer = cluster.load_balancer
+        if balancer is None:
+            continue
+        if balancer.vpc:
+            out.ids[balancer.vpc] = vpc
+        if balancer.certificate_arn and balancer.certificate_arn not in out.ids:
+            acm = session.client("acm")
+            arn = known.get(balancer.certificate_arn)
+            try:
+                if arn:
+                    acm.describe_certificate(CertificateArn=arn)
+            except acm.exceptions.ResourceNotFoundException:
+                arn = None
+            if not arn:
+                arn = acm.request_certificate(DomainName="local.nixecs.invalid")["CertificateArn"]
+                out.created.append(f"certificate {arn}")
+            out.ids[balancer.certificate_arn] = arn
+        if balancer.listener_arn and balancer.listener_arn not in out.ids:
+            out.ids[balancer.listener_arn] = _listener(session, out, vpc, zones)
+    for cluster in fleet.clusters.values():
+        for group in cluster.groups.values():
+            if group.ami not in out.ids and not reuse(group.ami, "ami"):
+                made = _ami(ec2, group.ami, _architecture(ec2, group.instance_types))
+                out.ids[group.ami] = made
+                out.created.append(f"AMI {made} for {group.ami}")
+            if group.key_pair:
+                with contextlib.suppress(ec2.exceptions.ClientError):
+                    ec2.create_key_pair(KeyName=group.key_pair)
+                    out.created.append(f"key pair {group.key_pair}")
+            if group.root_volume.size_gib is None and group.capacity.min > 0:
+                out.edits[(*group.path, "capacity", "min")] = "0"
+    if fleet.template_bucket:
+        s3 = session.client("s3")
+        with contextlib.suppress(s3.exceptions.ClientError):
+            kwargs: dict[str, Any] = {"Bucket": fleet.template_bucket}
+            if fleet.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": fleet.region}
+            s3.create_bucket(**kwargs)
+            out.created.append(f"bucket {fleet.template_bucket}")
+    _parameters(session, fleet, out)
+    _images(session, fleet, out)
+    return out
+
+
+def _ami(ec2: Any, original: str, architecture: str) -> str:
+    """A copy of one of the emulator's own images of that architecture (moto's
+    RegisterImage records no architecture, and the preflight checks it: E135)."""
+    source = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "architecture", "Values": [architecture]}]
+    )["Images"][0]["ImageId"]
+    copied = ec2.copy_image(
+        Name=f"nixecs-local-{original}-{secrets.token_hex(3)}",
+        SourceImageId=source,
+        SourceRegion=ec2.meta.region_name,
+    )
+    return str(copied["ImageId"])
+
+
+def _listener(session: Any, out: StandIns, vpc: str, zones: list[str]) -> str:
+    """An ALB with an HTTP listener, for a fleet that attaches to an existing listener."""
+    ec2 = session.client("ec2")
+    elb = session.client("elbv2")
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"172.31.{250 + i}.0/24", AvailabilityZone=zones[i % len(zones)]
+        )["Subnet"]["SubnetId"]
+        for i in range(2)
+    ]
+    balancer = elb.create_load_balancer(
+        Name=f"nixecs-local-{secrets.token_hex(3)}", Subnets=subnets
+    )
+    listener = elb.create_listener(
+        LoadBalancerArn=balancer["LoadBalancers"][0]["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    out.created.append(f"load balancer listener {listener}")
+    return str(listener)
+
+
+def _parameters(session: Any, fleet: Fleet, out: StandIns) -> None:
+    """Every SSM parameter the fleet reads, as a SecureString holding a random value (the
+    real value never leaves the real account; nothing here reads it)."""
+    names = {
+        spec.parameter
+        for c in fleet.clusters.values()
+        for g in c.groups.values()
+        for spec in g.secrets.values()
+    }
+    names |= {
+        p for c in fleet.clusters.values() for s in c.services.values() for _, p in s.secret_uses()
+    }
+    ssm = session.client("ssm")
+    for name in sorted(names):
+        with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
+            ssm.put_parameter(Name=name, Value=secrets.token_urlsafe(24), Type="SecureString")
+            out.created.append(f"SSM parameter {name} (a random value)")
+
+
+def _images(session: Any, fleet: Fleet, out: StandIns) -> None:
+    """Every `image: {ecr: REPO, tag}` as a manifest in the emulator's ECR. A digest cannot be
+    stood in as written (moto computes its own), so the copy names the stand-in's."""
+    ecr = session.client("ecr")
+    seen: set[tuple[str, str]] = set()
+    for cluster in fleet.clusters.values():
+        for service in cluster.services.values():
+            for container in service.containers:
+                image = container.image
+                if image.ecr is None or (image.ecr, image.tag or image.digest or "") in seen:
+                    continue
+                seen.add((image.ecr, image.tag or image.digest or ""))
+                with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+                    ecr.create_repository(repositoryName=image.ecr)
+                manifest = dict(_MANIFEST, annotations={"nixecs.local": f"{image.ecr}"})
+                tag = image.tag or "local-stand-in"
+                try:
+                    found = ecr.describe_images(
+                        repositoryName=image.ecr, imageIds=[{"imageTag": tag}]
+                    )
+                    digest = found["imageDetails"][0]["imageDigest"]
+                except ecr.exceptions.ImageNotFoundException:
+                    put = ecr.put_image(
+                        repositoryName=image.ecr, imageManifest=json.dumps(manifest), imageTag=tag
+                    )
+                    digest = put["image"]["imageId"]["imageDigest"]
+                    out.created.append(f"ECR image {image.ecr}:{tag}")
+                if image.digest:
+                    out.ids[image.digest] = digest
+
+
+def local_copy(fleet: Fleet, stand_ins: StandIns) -> str:
+    """The fleet file's text with every stood-in id replaced where the file writes it."""
+    import re
+
+    lines = fleet.document.text.split("\n")
+    for where, text in stand_ins.edits.items():
+        at = fleet.document.locate(where)
+        line = lines[at.line - 1]
+        match = re.compile(r"[^\s,}\]#]+").match(line, at.column - 1)
+        if match is not None:
+            lines[at.line - 1] = line[: match.start()] + text + line[match.end() :]
+    text = "\n".join(lines)
+    for original in sorted(stand_ins.ids, key=len, reverse=True):
+        new = stand_ins.ids[original]
+        text = re.sub(rf"(?<![\w:/.-]){re.escape(original)}(?![\w-])", lambda _m: new, text)  # noqa: B023
+    return text

@@ -1,0 +1,227 @@
+"""`nixecs local deploy|env|stop`: a team's own fleet on an emulator on loopback, with
+stand-ins for what it references, and the other commands pointed at it until `local stop`.
+
+Hostile cases, each with its outcome:
+
+| case                                             | outcome                                      |
+|--------------------------------------------------|----------------------------------------------|
+| invalid fleet                                    | exit 2 located in the user's file; no emulator started |
+| --endpoint-url given to local deploy             | exit 2: local chooses its own endpoint       |
+| state directory writable by others / a symlink   | refused (exit 1), nothing started            |
+| state file naming a process that is not ours     | `stop` leaves that process alone             |
+| state file truncated / not JSON                  | treated as no emulator                       |
+| emulator killed behind our back                  | `local env` says none runs (exit 1)          |
+| moto not installed                               | exit 1 naming `pip install 'nixecs[local]'`  |
+| second deploy of the same fleet                  | stand-ins reused, "no changes"               |
+| an id inside a longer token                      | not replaced in the local copy               |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, require
+
+pytestmark = pytest.mark.moto
+
+
+def _moto_installed() -> None:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        require(False, "moto[server] is not installed")
+
+
+def nixecs(
+    state: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k != "NIXECS_ENDPOINT_URL"
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nixecs", *args],
+        env={**base, "NIXECS_LOCAL_DIR": str(state), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "local"
+    yield directory
+    nixecs(directory, "local", "stop")  # never leave a server behind
+
+
+def _env_of(state: Path) -> dict[str, str]:
+    done = nixecs(state, "--output", "json", "local", "env")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_the_loop_deploy_status_again_destroy_stop(state: Path, tmp_path: Path) -> None:
+    _moto_installed()
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text((EXAMPLES / "fleet.yml").read_text())
+
+    first = nixecs(state, "local", "deploy", str(fleet))
+    assert first.returncode == 0, first.stderr
+    # Everything the example references and does not create was stood in for ...
+    for what in ("subnet", "security group", "certificate", "AMI", "SSM parameter", "ECR image"):
+        assert f"stand-in: {what}" in first.stderr
+    # ... and passed the preflight a real account gets (it ran: the roles were created).
+    assert "created service-linked role AWSServiceRoleForECS" in first.stderr
+    assert "the emulator cannot check: IAM policies are not evaluated" in first.stderr
+    assert "nixecs-prod: created (CREATE_COMPLETE)" in first.stdout + first.stderr
+
+    env = _env_of(state)
+    assert env["NIXECS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert env["AWS_REGION"] == "us-east-1"
+    assert env["AWS_ACCESS_KEY_ID"] == "testing"  # never the user's own credentials
+
+    status = nixecs(state, "--output", "json", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    clusters = json.loads(status.stdout)["clusters"]
+    assert [c["name"] for c in clusters] == ["prod"]
+    assert {s["name"] for s in clusters[0]["services"]} >= {"bananas", "reports"}
+
+    again = nixecs(state, "local", "deploy", str(fleet))
+    assert again.returncode == 0, again.stderr
+    assert "stand-in:" not in again.stderr  # reused, not made twice
+    assert "nixecs-prod: no changes" in again.stdout + again.stderr
+
+    # An edit deploys as an update, as against AWS.
+    fleet.write_text(fleet.read_text().replace("log_retention_days: 30", "log_retention_days: 60"))
+    edited = nixecs(state, "local", "deploy", str(fleet))
+    assert edited.returncode == 0, edited.stderr
+    assert "nixecs-prod: updated" in edited.stdout + edited.stderr
+
+    destroyed = nixecs(state, "destroy", "prod", "--yes", env=env)
+    assert destroyed.returncode == 0, destroyed.stderr
+
+    stopped = nixecs(state, "local", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    gone = nixecs(state, "local", "env")
+    assert gone.returncode == 1 and "no emulator is running" in gone.stderr
+
+
+def test_an_invalid_fleet_is_located_in_the_users_file_and_starts_nothing(
+    state: Path, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(
+        (EXAMPLES / "fleet.yml").read_text().replace("log_level: info", "log_level: loud")
+    )
+    done = nixecs(state, "local", "deploy", str(fleet))
+    assert done.returncode == 2
+    assert f"{fleet}:" in done.stderr and "error[E107]" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (state / "emulator.json").exists()
+
+
+def test_an_endpoint_url_is_refused(state: Path) -> None:
+    done = nixecs(
+        state, "local", "deploy", str(EXAMPLES / "fleet.yml"), "--endpoint-url", "http://x"
+    )
+    assert done.returncode == 2 and "drop --endpoint-url" in done.stderr
+
+
+@pytest.mark.parametrize("hostile", ["group-writable", "symlink"])
+def test_a_state_directory_others_control_is_refused(tmp_path: Path, hostile: str) -> None:
+    _moto_installed()
+    target = tmp_path / "real"
+    target.mkdir(mode=0o700)
+    if hostile == "group-writable":
+        state = target
+        state.chmod(0o770)
+    else:
+        state = tmp_path / "link"
+        state.symlink_to(target)
+    done = nixecs(state, "local", "deploy", str(EXAMPLES / "fleet.yml"))
+    assert done.returncode == 1
+    assert "not using it" in done.stderr
+    assert not (target / "emulator.json").exists()
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"url": "http://127.0.0.1:1"}', "null"])
+def test_a_broken_or_foreign_state_file_kills_nothing(tmp_path: Path, content: str) -> None:
+    state = tmp_path / "local"
+    state.mkdir(mode=0o700)
+    # A live process that is not an emulator, named in the state file.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        foreign = {"url": "http://127.0.0.1:9", "pid": sleeper.pid, "port": 9, "started": 0}
+        (state / "emulator.json").write_text(json.dumps(foreign) if content == "null" else content)
+        done = nixecs(state, "local", "stop")
+        assert done.returncode == 0 and "no emulator was running" in done.stdout
+        assert sleeper.poll() is None  # left alone
+        assert not (state / "emulator.json").exists()  # the stale record is forgotten
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_an_emulator_killed_behind_our_back_is_noticed(state: Path) -> None:
+    _moto_installed()
+    from nixecs.local import emulator
+
+    os.environ["NIXECS_LOCAL_DIR"] = str(state)
+    try:
+        running, started = emulator.start()
+        assert started
+        os.killpg(running.pid, 9)
+        os.waitpid(running.pid, 0)
+        assert emulator.current() is None
+    finally:
+        del os.environ["NIXECS_LOCAL_DIR"]
+    done = nixecs(state, "local", "env")
+    assert done.returncode == 1 and "no emulator is running" in done.stderr
+
+
+def test_without_moto_the_message_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from nixecs.diagnostics import OperationalFailure
+    from nixecs.local import emulator
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(OperationalFailure, match=r"pip install 'nixecs\[local\]'"):
+        emulator.require_moto()
+
+
+def test_the_local_copy_replaces_whole_tokens_at_their_places(tmp_path: Path) -> None:
+    from nixecs.fleet import load_fleet
+    from nixecs.local.standins import StandIns, local_copy
+
+    fleet_file = tmp_path / "fleet.yml"
+    fleet_file.write_text((EXAMPLES / "fleet.yml").read_text())
+    model = load_fleet(str(fleet_file))
+    web = model.clusters["prod"].groups["web"]
+    made = StandIns(
+        ids={
+            "subnet-0a1b2c3d": "subnet-0fff0fff0fff0fff0",
+            "ami-0123456789abcdef0": "ami-0fff0fff0fff0fff0",
+        },
+        edits={(*web.path, "capacity", "min"): "0"},
+    )
+    text = local_copy(model, made)
+    assert "subnet-0a1b2c3d" not in text and "subnet-0fff0fff0fff0fff0" in text
+    assert "ami-0123456789abcdef0" not in text
+    copy = tmp_path / "copy.yml"
+    copy.write_text(text)
+    again = load_fleet(str(copy))
+    assert again.clusters["prod"].groups["web"].capacity.min == 0
+    assert again.clusters["prod"].groups["web"].ami == "ami-0fff0fff0fff0fff0"
+    # An id inside a longer token is another id: left alone.
+    longer = StandIns(ids={"subnet-0a1b": "subnet-0eee0eee0eee0eee0"})
+    assert "subnet-0eee0eee0eee0eee0" not in local_copy(model, longer)
