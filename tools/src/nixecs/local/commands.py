@@ -110,7 +110,7 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
 def local_env(g: Globals) -> None:
     """Print the shell lines that point every nixecs command at the running emulator:
     `eval "$(nixecs local env)"`, then `nixecs status`, `nixecs destroy`, `nixecs scaling
-    replay ... --from-cloudwatch` ... (`--output json`: the same as an object)."""
+    replay FLEET CLUSTER/SERVICE --since 1d` ... (`--output json`: the same as an object)."""
     from ..diagnostics import OperationalFailure
     from . import emulator
 
