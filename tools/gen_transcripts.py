@@ -13,6 +13,7 @@ Usage: gen_transcripts.py [--check] [NAME ...]
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import subprocess
@@ -28,15 +29,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE / "src"))
 sys.path.insert(0, str(HERE))
 
-from demo_aws import (  # noqa: E402  (after the path set-up above)
-    FAKE_CREDENTIALS,
-    _free_port,
-    _network,
-    _start_moto,
-    _stop,
-    local_fleet,
-    push_example_image,
-)
+from demo_aws import push_example_image  # noqa: E402  (after the path set-up above)
 
 from nixecs.atomic import write_atomic  # noqa: E402
 
@@ -74,44 +67,60 @@ class Account:
 
 @contextmanager
 def account(fleet: Path | None) -> Iterator[Account]:
-    """A fresh moto server; with `fleet`, its local copy (moto's network ids) as fleet.yml
-    and the example application's image in moto's ECR."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        **FAKE_CREDENTIALS,
-        "AWS_REGION": REGION,
-        "NIXECS_ENDPOINT_URL": url,
-        "NIXECS_POLL_INTERVAL": "0.2",
-        "COLUMNS": "120",
-    }
-    env.pop("AWS_PROFILE", None)
-    process = _start_moto(sys.executable, port)
-    try:
-        with tempfile.TemporaryDirectory(prefix="nixecs-transcript-") as directory:
-            cwd = Path(directory)
+    """A fresh emulator (`nixecs local`, its state in a temporary directory); with `fleet`,
+    the stand-ins `local deploy --plan` makes for what it references, its local copy as
+    `fleet.yml`, and the example application's image in the emulator's ECR."""
+    with tempfile.TemporaryDirectory(prefix="nixecs-transcript-") as directory:
+        cwd = Path(directory)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        base |= {"NIXECS_LOCAL_DIR": str(cwd / ".local"), "COLUMNS": "120"}
+        base |= {"NIXECS_POLL_INTERVAL": "0.2"}
+        base.pop("NIXECS_ENDPOINT_URL", None)
+
+        def nixecs(*argv: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "nixecs", *argv],
+                env=base,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"nixecs {' '.join(argv)}: {done.stderr}")
+            return done.stdout
+
+        try:
+            if fleet is None:
+                empty = cwd / "empty.yml"
+                empty.write_text(f"version: 1\nregion: {REGION}\nclusters: {{}}\n")
+                nixecs("local", "deploy", str(empty), "--plan")
+            else:
+                nixecs("local", "deploy", str(fleet), "--plan")
+            env = {**base, **json.loads(nixecs("--output", "json", "local", "env"))}
             if fleet is not None:
-                text = fleet.read_text(encoding="utf-8")
-                subnets, group, vpc, certificate = _network(sys.executable, url, REGION, env)
-                if "ecr: bananas" in text:
-                    push_example_image(url, REGION, env, sys.executable)
-                (cwd / "fleet.yml").write_text(
-                    local_fleet(text, subnets, group, vpc, certificate), encoding="utf-8"
-                )
-            yield Account(url, env, cwd, [])
-    finally:
-        _stop(process)
+                state = json.loads((cwd / ".local" / "standins.json").read_text())
+                copy = Path(state[str(fleet.resolve())]["copy"])
+                (cwd / "fleet.yml").write_text(copy.read_text(encoding="utf-8"))
+                if "ecr: bananas" in fleet.read_text(encoding="utf-8"):
+                    push_example_image(env["NIXECS_ENDPOINT_URL"], REGION, env, sys.executable)
+            yield Account(env["NIXECS_ENDPOINT_URL"], env, cwd, [])
+        finally:
+            subprocess.run(
+                [sys.executable, "-m", "nixecs", "local", "stop"],
+                env=base,
+                capture_output=True,
+                timeout=60,
+            )
 
 
 def deploy_first(a: Account) -> None:
-    a.run("deploy", "fleet.yml", "--yes", "--no-preflight")
+    a.run("deploy", "fleet.yml", "--yes")
 
 
 def deploy_again(a: Account) -> None:
-    a.run("deploy", "fleet.yml", "--yes", "--no-preflight")
+    a.run("deploy", "fleet.yml", "--yes")
     a.out.clear()  # the first deploy is the scenario's set-up; the second is shown
-    a.run("deploy", "fleet.yml", "--yes", "--no-preflight")
+    a.run("deploy", "fleet.yml", "--yes")
 
 
 def secrets(a: Account) -> None:

@@ -160,8 +160,9 @@ def test_alb_fleet_destroys(moto, tmp_path: Path, capsys, monkeypatch) -> None:
 
 
 def test_the_demo_deploys_a_load_balanced_fleet(tmp_path: Path) -> None:
-    """`make demo`'s flow (tools/demo_aws.py) with an ALB: the local fleet takes moto's VPC,
-    subnets and security group, deploys, shows status and destroys."""
+    """`make demo`'s flow (tools/demo_aws.py, `nixecs local deploy`) with an ALB: the VPC,
+    both subnets and both security groups get stand-ins, it deploys, shows status and
+    destroys."""
     import importlib.util
     import sys
 
@@ -178,11 +179,11 @@ def test_the_demo_deploys_a_load_balanced_fleet(tmp_path: Path) -> None:
         instances="sg-0a1b2c3d",
         alb="sg-0b1b2c3d",
     )
-    local = demo.local_fleet(text, ["subnet-1", "subnet-2"], "sg-9", "vpc-0123abcd")
-    assert "vpc: vpc-0123abcd" in local and "vpc-0a1b2c3d" not in local
     fleet = tmp_path / "fleet.yml"
     fleet.write_text(text)
     output = demo.deploy_and_status(fleet, sys.executable)
     assert "nixecs-prod: created (CREATE_COMPLETE)" in output
+    for original in ("subnet-0a1b2c3d", "subnet-0a1b2c3e", "sg-0a1b2c3d", "sg-0b1b2c3d"):
+        assert f" for {original}" in output, original
     assert "LoadBalancer" in output and "WebTargetGroup" in output
     assert output.rstrip().endswith("nixecs-prod: destroyed")

@@ -77,10 +77,16 @@ def test_the_loop_deploy_status_again_destroy_stop(state: Path, tmp_path: Path) 
     first = nixecs(state, "local", "deploy", str(fleet))
     assert first.returncode == 0, first.stderr
     # Everything the example references and does not create was stood in for ...
-    for what in ("subnet", "security group", "certificate", "AMI", "SSM parameter", "ECR image"):
+    for what in (
+        "subnet",
+        "security group",
+        "certificate",
+        "AMI",
+        "SSM parameter",
+        "ECR image",
+        "service-linked role AWSServiceRoleForECS",
+    ):
         assert f"stand-in: {what}" in first.stderr
-    # ... and passed the preflight a real account gets (it ran: the roles were created).
-    assert "created service-linked role AWSServiceRoleForECS" in first.stderr
     assert "the emulator cannot check: IAM policies are not evaluated" in first.stderr
     assert "nixecs-prod: created (CREATE_COMPLETE)" in first.stdout + first.stderr
 
@@ -225,3 +231,26 @@ def test_the_local_copy_replaces_whole_tokens_at_their_places(tmp_path: Path) ->
     # An id inside a longer token is another id: left alone.
     longer = StandIns(ids={"subnet-0a1b": "subnet-0eee0eee0eee0eee0"})
     assert "subnet-0eee0eee0eee0eee0" not in local_copy(model, longer)
+
+
+def test_groups_moto_cannot_launch_start_empty_in_the_copy(tmp_path: Path) -> None:
+    from nixecs.fleet import load_fleet
+    from nixecs.local.standins import StandIns, capacity_edits, local_copy
+
+    text = (EXAMPLES / "fleet.yml").read_text()
+    assert "root_volume: {size_gib: 30, type: gp3}" in text
+    fleet_file = tmp_path / "fleet.yml"
+    fleet_file.write_text(text)
+    assert capacity_edits(load_fleet(str(fleet_file))) == {}  # sized: moto launches them
+    fleet_file.write_text(
+        text.replace("root_volume: {size_gib: 30, type: gp3}", "root_volume: {type: gp3}")
+    )
+    model = load_fleet(str(fleet_file))
+    edits = capacity_edits(model)
+    copy = tmp_path / "copy.yml"
+    copy.write_text(local_copy(model, StandIns(edits=edits)))
+    again = load_fleet(str(copy))
+    assert [g.capacity.min for g in again.clusters["prod"].groups.values()] == [0, 0]
+    assert [g.capacity.max for g in again.clusters["prod"].groups.values()] == [
+        g.capacity.max for g in model.clusters["prod"].groups.values()
+    ]

@@ -90,7 +90,7 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     write_atomic(known_file, json.dumps(recorded, indent=2, sort_keys=True) + "\n", durable=False)
     _say("the emulator cannot check: " + "; ".join(standins.LIMITS))
     try:
-        return int(
+        code = int(
             ctx.invoke(
                 deploy,
                 fleet=str(copy),
@@ -103,6 +103,12 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
         )
     except OperationalFailure as error:
         raise OperationalFailure(f"{error} (local copy of {fleet}: {copy})") from None
+    if not plan:
+        from .gaps import attach_load_balancers
+
+        for line in attach_load_balancers(session, model):
+            _say(f"set through ECS (the emulator's CloudFormation drops LoadBalancers): {line}")
+    return code
 
 
 @local_group.command("env")

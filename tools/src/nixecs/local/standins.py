@@ -174,8 +174,6 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
                 with contextlib.suppress(ec2.exceptions.ClientError):
                     ec2.create_key_pair(KeyName=group.key_pair)
                     out.created.append(f"key pair {group.key_pair}")
-            if group.root_volume.size_gib is None and group.capacity.min > 0:
-                out.edits[(*group.path, "capacity", "min")] = "0"
     if fleet.template_bucket:
         s3 = session.client("s3")
         with contextlib.suppress(s3.exceptions.ClientError):
@@ -186,7 +184,44 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
             out.created.append(f"bucket {fleet.template_bucket}")
     _parameters(session, fleet, out)
     _images(session, fleet, out)
+    _service_linked_roles(session, out)
+    out.edits.update(capacity_edits(fleet))
     return out
+
+
+def _service_linked_roles(session: Any, out: StandIns) -> None:
+    """The two service-linked roles under their AWS names. moto's CreateServiceLinkedRole
+    names them otherwise (`AWSServiceRoleForecs`, moto 5.2 iam/models.py
+    create_service_linked_role), so the preflight (E131) would never find them there."""
+    from ..aws.preflight import ECS_ROLE, SCALING_ROLE
+
+    iam = session.client("iam")
+    for name, principal in (ECS_ROLE, SCALING_ROLE):
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(
+                RoleName=name,
+                Path=f"/aws-service-role/{principal}/",
+                AssumeRolePolicyDocument=json.dumps(trust),
+            )
+            out.created.append(f"service-linked role {name}")
+
+
+def capacity_edits(fleet: Fleet) -> dict[FleetPath, str]:
+    """`capacity.min: 0` for groups moto cannot launch: a launch template whose root volume
+    takes its size from the AMI fails there ("MissingParameter: size/snapshot", moto 5.2
+    ec2/models/elastic_block_store.py create_volume), where AWS takes the snapshot's size."""
+    return {
+        (*group.path, "capacity", "min"): "0"
+        for cluster in fleet.clusters.values()
+        for group in cluster.groups.values()
+        if group.root_volume.size_gib is None and group.capacity.min > 0
+    }
 
 
 def _ami(ec2: Any, original: str, architecture: str) -> str:
