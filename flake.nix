@@ -36,6 +36,13 @@
         fleet = {
           path = ./templates/fleet;
           description = "A team's ECS hosts (extending nixecs' ecs-node) and its fleet.yml";
+          welcomeText = ''
+            # Your ECS hosts
+
+            `hosts/web.nix` is your host, `fleet.yml` runs it. Add the files to git
+            (`git add -A`: a flake sees only tracked files), then follow README.md:
+            build the image, publish it, validate, deploy, roll.
+          '';
         };
         default = self.templates.fleet;
       };

@@ -8,7 +8,8 @@ and an executable at every store path an Exec line names, so that only our unit 
 fail. Time spans are read back with `systemd-analyze timespan`.
 
 nixeval is found by conftest's `nixeval_harness` ($NIXEVAL_DIR, else the shared/ folder
-beside the checkout); like every prerequisite it is a failure in CI when missing, not a skip.
+beside the checkout); on a clone with neither these tests are skipped with that reason, and
+a harness named by $NIXEVAL_DIR (.ci/run) but missing is a failure in CI.
 """
 
 from __future__ import annotations
