@@ -6,67 +6,18 @@
 #   nixecs.lib.mkHosts { src = self; hosts.web.modules = [ nixecs.nixosModules.ecs-node ./hosts/web.nix ]; }
 #     → { nixosConfigurations.<host>; packages.<system>.<host>-ami; }
 #
-# Each host's module files are recorded in the image (modules/host.nix), so that `nix`
-# userdata on its instances extends that host. A file is recorded when it lies in `src` (the
-# user's flake, `self`) or in nixecs itself; `nixosModules.*` of nixecs are recorded by the
-# file they import. Anything else (an inline module, another flake's module) still builds
-# into the image, with a warning that boot-time `nix` userdata rebuilds without it.
+# Each host's module files are recorded in the image (record.nix, modules/host.nix), so
+# that `nix` userdata on its instances extends that host.
 { self, nixpkgs }:
 let
   inherit (nixpkgs) lib;
 
-  nixecsRoot = toString ../.;
   systems = [
     "x86_64-linux"
     "aarch64-linux"
   ];
 
-  under = root: s: root != null && lib.hasPrefix (root + "/") s;
-  relativeTo = root: s: lib.removePrefix (root + "/") s;
-
-  # A module → { file = "<path string>"; } when it is a file (a path, or nixecs'
-  # `{ _file = f; imports = [ f ]; }` wrappers), else { }.
-  fileOf =
-    m:
-    if builtins.isPath m || (builtins.isString m && lib.hasPrefix "/" m) then
-      { file = toString m; }
-    else if
-      builtins.isAttrs m
-      && builtins.attrNames m == [
-        "_file"
-        "imports"
-      ]
-      && m.imports == [ m._file ]
-    then
-      { file = toString m._file; }
-    else
-      { };
-
-  describe =
-    i: m:
-    let
-      f = fileOf m;
-    in
-    if f ? file then f.file else "module #${toString i} (${builtins.typeOf m})";
-
-  record =
-    src: modules:
-    let
-      srcRoot = if src == null then null else toString src;
-      indexed = lib.imap0 (i: m: {
-        inherit i m;
-        f = fileOf m;
-      }) modules;
-      # nixecs' own files first: a user flake that is nixecs itself (this repository)
-      # records them against the `<nixecs>` copy, which every host with userdata has.
-      inNixecs = e: e.f ? file && under nixecsRoot e.f.file;
-      inSrc = e: e.f ? file && !(inNixecs e) && under srcRoot e.f.file;
-    in
-    {
-      nixecsModules = map (e: relativeTo nixecsRoot e.f.file) (builtins.filter inNixecs indexed);
-      modules = map (e: relativeTo srcRoot e.f.file) (builtins.filter inSrc indexed);
-      unrecorded = map (e: describe e.i e.m) (builtins.filter (e: !(inNixecs e || inSrc e)) indexed);
-    };
+  recordHost = import ./record.nix { inherit lib; };
 
   mkHost =
     {
@@ -75,9 +26,6 @@ let
       system ? "x86_64-linux",
       src ? null,
     }:
-    let
-      r = record src modules;
-    in
     lib.nixosSystem {
       modules = modules ++ [
         (
@@ -92,14 +40,16 @@ let
         {
           nixpkgs.hostPlatform = system;
           nixpkgs.overlays = [ self.overlays.default ];
-          nixecs.host = {
-            inherit name system;
-            inherit (r) modules nixecsModules unrecorded;
-            overlay = true;
-            # The flake's store path (with its context: kept in the closure).
-            source = if src == null || r.modules == [ ] then null else "${src}";
-          };
         }
+        (recordHost {
+          inherit
+            name
+            system
+            src
+            modules
+            ;
+          overlay = true;
+        })
       ];
     };
 
@@ -131,4 +81,6 @@ let
 in
 {
   inherit mkHost mkHosts systems;
+  # The module mkHost adds to record a host (for a configuration not built by mkHost).
+  inherit recordHost;
 }

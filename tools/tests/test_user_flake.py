@@ -192,3 +192,15 @@ def test_the_template_fleet_validates_and_renders(user: Path, tmp_path: Path) ->
     assert rendered.returncode == 0, rendered.stderr
     userdata = (out / "prod" / "groups" / "web.userdata").read_text()
     assert "<nixecs-host>" in userdata and "net.core.somaxconn" in userdata
+
+
+def test_the_vm_test_serves_what_the_renderer_writes(user: Path) -> None:
+    """tests/userdata-host.nix serves tests/lib/template-web-userdata.nix (a VM test cannot
+    run the renderer): the template fleet's prod/web group exactly as rendered now."""
+    fleet = load_fleet(user / "fleet.yml")
+    rendered = render_nix(fleet, fleet.group("prod/web"))
+    served = (REPO / "tests" / "lib" / "template-web-userdata.nix").read_text(encoding="utf-8")
+    assert served == rendered, (
+        "render templates/fleet/fleet.yml's prod/web again into tests/lib/template-web-userdata.nix"
+    )
+    assert "<nixecs-host>" in served and "net.core.somaxconn" in served
