@@ -3,6 +3,7 @@ real moto server on loopback (DESIGN §8)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +59,30 @@ def require_tool(name: str) -> str:
     require(path is not None, f"{name} is not installed")
     assert path is not None
     return path
+
+
+def nix_eval_readonly(*args: str, env: dict[str, str] | None = None) -> Any:
+    """`nix-instantiate --eval --strict --json` of ARGS, reading files but writing nothing
+    (the dummy store: paths are only hashed); the JSON value, or a failed assertion with
+    Nix's error."""
+    done = subprocess.run(
+        [
+            require_tool("nix-instantiate"),
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "--store",
+            "dummy://",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ records the very same host again. The template's fleet.yml validates and renders
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, Nixeval, require_tool
+from conftest import REPO, Nixeval, nix_eval_readonly
 from nixecs.fleet import load_fleet
 from nixecs.userdata import render_nix
 
@@ -29,25 +28,10 @@ PKG_NAMES = '[ "coreutils" "gawk" "systemd" ]'
 
 
 def nix_eval(*args: str) -> Any:
-    done = subprocess.run(
-        [
-            require_tool("nix-instantiate"),
-            "--eval",
-            "--strict",
-            "--json",
-            "--readonly-mode",
-            "--store",
-            "dummy://",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        # Only what the arguments say: no search path from the environment.
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NIX_PATH": ""},
+    # Only what the arguments say: no search path from the environment.
+    return nix_eval_readonly(
+        *args, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NIX_PATH": ""}
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")
