@@ -10,6 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The harness fixture asks for nix-instantiate first (not in the package's build sandbox).
+pytestmark = pytest.mark.nix
+
 TESTS = Path(__file__).resolve().parent
 
 PROBE = """
@@ -52,6 +57,7 @@ def test_a_named_harness_that_is_missing_fails_in_ci(tmp_path: Path) -> None:
     assert "prerequisite missing in CI: nixeval not found" in done.stdout
 
 
+@pytest.mark.repo
 def test_ci_run_names_the_harness_beside_the_checkout() -> None:
     script = (TESTS.parents[1] / ".ci" / "run").read_text()
     assert "NIXEVAL_DIR=$(cd .. && pwd)/shared/tools/nixeval" in script

@@ -141,6 +141,7 @@ def test_nix_userdata_header_and_imports() -> None:
     assert 'boot.kernel.sysctl."vm.swappiness" = 10;' in text  # the group's nixos text, verbatim
 
 
+@pytest.mark.nix
 @pytest.mark.parametrize("recorded", [True, False])
 def test_nix_userdata_imports_the_recorded_host(
     nix_instantiate: str, tmp_path: Path, recorded: bool
