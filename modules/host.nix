@@ -157,6 +157,9 @@ in
   };
 
   config = lib.mkIf (options ? nixecs.userdata.enable && config.nixecs.userdata.enable) {
+    # For people and tools on the instance: which host is this, built from which files.
+    environment.etc."nixecs/host.nix".source = cfg.file;
+
     warnings = lib.optional (cfg.unrecorded != [ ]) ''
       nixecs.lib.mkHost${
         lib.optionalString (cfg.name != null) " (${cfg.name})"

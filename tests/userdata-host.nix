@@ -84,6 +84,7 @@ in
             "nix-instantiate --find-file nixecs-host"
         ).strip()
         machine.succeed(f"grep -q hosts/web.nix {host}")
+        machine.succeed(f"cmp {host} /etc/nixecs/host.nix")
 
     with subtest("after the switch the configuration still has the team's change"):
         rebuilt = json.loads(machine.succeed("cat /var/lib/rebuilt.json"))

@@ -93,7 +93,7 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
     assert (web["name"], web["system"]) == ("web", "x86_64-linux")
     assert web["modules"] == ["hosts/web.nix"] and web["nixecsModules"] == ["hosts/ecs-node"]
     assert web["source"].startswith("/nix/store/") and web["source"].endswith("-infra")
-    assert "nixecs-host=" in " ".join(web["nixPath"])
+    assert "nixecs-host=" in " ".join(web["nixPath"]) and web["etcHost"] is True
     # packages.<system>.<host>-ami: the host's own system only.
     assert set(flake["packages"]) == {"x86_64-linux", "aarch64-linux"}
     assert list(flake["packages"]["x86_64-linux"]) == ["web-ami"]

@@ -57,6 +57,9 @@ let
       failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
       cluster = c.nixecs.ecs.cluster;
       userdata = c.nixecs.userdata.enable;
+      etcHost =
+        c.environment.etc ? "nixecs/host.nix"
+        && "${c.environment.etc."nixecs/host.nix".source}" == c.nixecs.host.file;
     };
 in
 {
