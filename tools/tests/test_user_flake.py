@@ -188,3 +188,45 @@ def test_the_vm_test_serves_what_the_renderer_writes(user: Path) -> None:
         "render templates/fleet/fleet.yml's prod/web again into tests/lib/template-web-userdata.nix"
     )
     assert "<nixecs-host>" in served and "net.core.somaxconn" in served
+
+
+def test_two_hosts_two_systems_and_an_unrecorded_module(
+    tmp_path: Path, nixeval_harness: Nixeval
+) -> None:
+    """A second host for Graviton lands under aarch64-linux; a module that is not a file of
+    the flake (inline) is built in, and the host's evaluation warns that `nix` userdata
+    rebuilds without it."""
+    user = tmp_path / "infra"
+    shutil.copytree(TEMPLATE, user)
+    flake = (user / "flake.nix").read_text()
+    arm = """hosts = {
+        arm = {
+          modules = [ nixecs.nixosModules.ecs-node ./hosts/web.nix { networking.hostName = "arm"; } ];
+          system = "aarch64-linux";
+        };
+"""
+    assert "hosts = {\n" in flake
+    (user / "flake.nix").write_text(flake.replace("hosts = {\n", arm, 1))
+    out = nix_eval(
+        *("--arg", "root", str(REPO), "--arg", "user", str(user)),
+        *(
+            "--arg",
+            "nixeval",
+            str(nixeval_harness.dir),
+            "--arg",
+            "libDir",
+            str(nixeval_harness.lib),
+        ),
+        *("--arg", "pkgNames", PKG_NAMES, str(USER_FLAKE)),
+    )
+    assert {s: sorted(p) for s, p in out["packages"].items()} == {
+        "x86_64-linux": ["web-ami"],
+        "aarch64-linux": ["arm-ami"],
+    }
+    arm_host = out["hosts"]["arm"]
+    assert arm_host["hostPlatform"] == "aarch64-linux" and arm_host["system"] == "aarch64-linux"
+    assert 'nixpkgs.hostPlatform = "aarch64-linux";' in arm_host["text"]
+    assert arm_host["modules"] == ["hosts/web.nix"]
+    (warning,) = arm_host["warnings"]
+    assert "(arm): 1 module(s)" in warning and "module #2 (set)" in warning
+    assert out["hosts"]["web"]["warnings"] == []
