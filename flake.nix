@@ -13,22 +13,50 @@
       ];
       pkgsFor = system: nixpkgs.legacyPackages.${system};
       ourPackages = system: import ./pkgs { pkgs = pkgsFor system; };
-      nixosSystem =
-        host:
-        lib.nixosSystem {
-          modules = [
-            host
-            { nixpkgs.overlays = [ self.overlays.default ]; }
-          ];
+      # Our own hosts, built as a user's flake builds its hosts (templates/fleet).
+      hosts = self.lib.mkHosts {
+        src = self;
+        hosts = {
+          ecs-node.modules = [ self.nixosModules.ecs-node ];
+          ci = {
+            modules = [ ./hosts/ci ];
+            ami = false;
+          };
         };
+      };
     in
     {
       overlays.default = final: _prev: import ./pkgs { pkgs = final; };
 
+      # Hosts from module files: mkHost, mkHosts (lib/default.nix, docs/nix.md).
+      lib = import ./lib { inherit self nixpkgs; };
+
+      # `nix flake init -t <nixecs>#fleet`: a team's own repository of hosts and fleet.
+      templates = {
+        fleet = {
+          path = ./templates/fleet;
+          description = "A team's ECS hosts (extending nixecs' ecs-node) and its fleet.yml";
+          welcomeText = ''
+            # Your ECS hosts
+
+            `hosts/web.nix` is your host, `fleet.yml` runs it. Add the files to git
+            (`git add -A`: a flake sees only tracked files), then follow README.md:
+            build the image, publish it, validate, deploy, roll.
+          '';
+        };
+        default = self.templates.fleet;
+      };
+
       # Attribute sets importing the files (not bare paths, which older
       # `nix flake check` rejects): the module system still deduplicates
       # them by file, so importing `default` and `ecs-host` together is fine.
-      nixosModules = lib.mapAttrs (_: file: { imports = [ file ]; }) {
+      # `_file` names the file: lib.mkHost records it in the image for `nix` userdata.
+      nixosModules = lib.mapAttrs (_: file: {
+        _file = file;
+        imports = [ file ];
+      }) {
+        # The ECS container instance profile (hosts/ecs-node): what a team's host extends.
+        ecs-node = ./hosts/ecs-node;
         ecs-host = ./modules/ecs-host.nix;
         userdata = ./modules/userdata.nix;
         secrets = ./modules/secrets.nix;
@@ -37,10 +65,7 @@
         default = ./modules;
       };
 
-      nixosConfigurations = {
-        ecs-node = nixosSystem ./hosts/ecs-node;
-        ci = nixosSystem ./hosts/ci;
-      };
+      inherit (hosts) nixosConfigurations;
 
       packages = eachSystem (
         system:
@@ -51,9 +76,7 @@
         // {
           default = ours.nixecs;
         }
-        // lib.optionalAttrs (system == "x86_64-linux") {
-          ecs-node-ami = self.nixosConfigurations.ecs-node.config.system.build.images.amazon;
-        }
+        // hosts.packages.${system}
       );
 
       checks = eachSystem (

@@ -5,6 +5,7 @@
     ./common.nix
     ./ecs-host.nix
     ./userdata.nix
+    ./host.nix
     ./secrets.nix
     ./drain.nix
     ./ci.nix

@@ -91,7 +91,10 @@ let
   );
 in
 {
-  imports = [ ./common.nix ];
+  imports = [
+    ./common.nix
+    ./host.nix
+  ];
 
   options.nixecs.userdata = {
     enable = lib.mkEnableOption ''
@@ -124,7 +127,8 @@ in
       defaultText = lib.literalMD "this repository's flake files, `modules/`, `hosts/`, `pkgs/` and `tools/`, copied to the store";
       description = ''
         The nixecs sources that `<nixecs>` points to in {env}`NIX_PATH`, so
-        that `nix` userdata (`imports = [ <nixecs/hosts/ecs-node> ];`)
+        that `nix` userdata (`imports = [ <nixecs-host> ];`, the recorded
+        host of `nixecs.host.file`, which imports nixecs' modules from here)
         evaluates on the instance without the network. Kept in the system
         closure.
       '';
@@ -152,6 +156,8 @@ in
     nix.nixPath = [
       "nixpkgs=${cfg.nixpkgs}"
       "nixecs=${cfg.source}"
+      # The host this system was built from (host.nix): what `nix` userdata imports.
+      "nixecs-host=${config.nixecs.host.file}"
       "nixos-config=/etc/nixos/configuration.nix"
     ];
     # Also in nix.conf: with nix.channel.enable = false NixOS sets nix-path

@@ -1,6 +1,7 @@
-# The ECS container instance baked into the AMI (nixosConfigurations.ecs-node,
+# The ECS container instance profile (nixosModules.ecs-node), which a team's host
+# extends, and this repository's own ecs-node host (nixosConfigurations.ecs-node,
 # packages.x86_64-linux.ecs-node-ami). A plain module, importable without the
-# flake: `nix` userdata does `imports = [ <nixecs/hosts/ecs-node> ];`.
+# flake: the recorded host (modules/host.nix) that `nix` userdata imports names it.
 {
   lib,
   modulesPath,

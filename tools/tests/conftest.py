@@ -3,6 +3,7 @@ real moto server on loopback (DESIGN §8)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +83,30 @@ def require_tool(name: str) -> str:
     return path
 
 
+def nix_eval_readonly(*args: str, env: dict[str, str] | None = None) -> Any:
+    """`nix-instantiate --eval --strict --json` of ARGS, reading files but writing nothing
+    (the dummy store: paths are only hashed); the JSON value, or a failed assertion with
+    Nix's error."""
+    done = subprocess.run(
+        [
+            require_tool("nix-instantiate"),
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "--store",
+            "dummy://",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
 @pytest.fixture(scope="session")
 def nix_instantiate() -> str:
     return require_tool("nix-instantiate")
@@ -96,16 +122,29 @@ class Nixeval:
 def nixeval_harness(nix_instantiate: str, tmp_path_factory: pytest.TempPathFactory) -> Nixeval:
     """The team's nixeval harness (upstream NixOS options and systemd-lib stood in from
     nixpkgs, under the real nixpkgs 25.11 lib): $NIXEVAL_DIR, else the shared/ folder laid
-    beside the checkout (so in CI). Its lib is set up once per session in a temporary
-    directory, unless $NIXEVAL_LIB names one."""
+    beside the checkout. Its lib is set up once per session in a temporary directory,
+    unless $NIXEVAL_LIB names one.
+
+    The harness is not part of this repository: on a clone with nothing beside it the tests
+    that use it are skipped with that reason, even with CI=true. `.ci/run` names it
+    explicitly ($NIXEVAL_DIR), and a harness that is named but missing is a prerequisite
+    (a failure in CI)."""
     found = os.environ.get("NIXEVAL_DIR")
-    # shared/ lies beside the checkout (CI's layout); a git worktree may sit deeper.
-    nearest = next(
-        (p / "shared/tools/nixeval" for p in REPO.parents if (p / "shared/tools/nixeval").is_dir()),
-        REPO.parent / "shared/tools/nixeval",
-    )
-    directory = Path(found) if found else nearest
-    require((directory / "eval.nix").is_file(), f"nixeval not found at {directory} (NIXEVAL_DIR)")
+    if found:
+        directory = Path(found)
+        require(
+            (directory / "eval.nix").is_file(), f"nixeval not found at {directory} (NIXEVAL_DIR)"
+        )
+    else:
+        # shared/ beside the checkout; a git worktree may sit deeper.
+        nearest = [p / "shared/tools/nixeval" for p in REPO.parents]
+        present = [d for d in nearest if (d / "eval.nix").is_file()]
+        if not present:
+            pytest.skip(
+                "the nixeval harness is not beside this checkout (../shared/tools/nixeval) and "
+                "NIXEVAL_DIR is not set: the evaluation tests under nixpkgs' lib do not run"
+            )
+        directory = present[0]
     if os.environ.get("NIXEVAL_LIB"):
         lib = Path(os.environ["NIXEVAL_LIB"])
     else:

@@ -231,13 +231,25 @@ def test_flake_outputs_match_design() -> None:
         "checks",
         "devShells",
         "formatter",
+        "lib",
         "nixopsConfigurations",
         "nixosConfigurations",
         "nixosModules",
         "overlays",
         "packages",
+        "templates",
     }
-    assert set(out["nixosModules"]) == {"ecs-host", "userdata", "secrets", "drain", "ci", "default"}
+    assert set(out["nixosModules"]) == {
+        "ecs-node",
+        "ecs-host",
+        "userdata",
+        "secrets",
+        "drain",
+        "ci",
+        "default",
+    }
+    assert set(out["lib"]) >= {"mkHost", "mkHosts"}
+    assert set(out["templates"]) == {"fleet", "default"}
     assert set(out["nixosConfigurations"]) == {"ecs-node", "ci"}
     assert set(out["packages"]["x86_64-linux"]) == {
         "nixecs",

@@ -138,8 +138,43 @@ def test_nix_userdata_header_and_imports() -> None:
         "group": "workers",
         "flake": "github:acme/infra",
     }
-    assert "<nixecs/hosts/ecs-node>" in text
     assert 'boot.kernel.sysctl."vm.swappiness" = 10;' in text  # the group's nixos text, verbatim
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("recorded", [True, False])
+def test_nix_userdata_imports_the_recorded_host(
+    nix_instantiate: str, tmp_path: Path, recorded: bool
+) -> None:
+    """The module imports `<nixecs-host>`, the host the image recorded (modules/host.nix puts it
+    in NIX_PATH); on an image from before hosts were recorded, nixecs' own ECS node."""
+    fleet = load_fleet(EXAMPLES / "fleet.yml")
+    module = tmp_path / "configuration.nix"
+    module.write_text(render_nix(fleet, fleet.group("prod/workers")), encoding="utf-8")
+    host = tmp_path / "nixecs-host.nix"
+    host.write_text("{ ... }: { }\n", encoding="utf-8")
+    nixecs = tmp_path / "nixecs"
+    (nixecs / "hosts/ecs-node").mkdir(parents=True)
+    search = ["-I", f"nixecs={nixecs}"] + (["-I", f"nixecs-host={host}"] if recorded else [])
+    result = subprocess.run(
+        [
+            nix_instantiate,
+            "--eval",
+            "--strict",
+            "--json",
+            *search,
+            "-E",
+            f"let i = (import {module} {{ }}).imports; in [ (toString (builtins.head i)) (builtins.length i) ]",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "NIX_PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    first, count = json.loads(result.stdout)
+    assert first == str(host if recorded else nixecs / "hosts/ecs-node")
+    assert count == 2  # and the group's `nixos:` text
 
 
 def test_gzip_above_16k_and_refusal_beyond() -> None:

@@ -42,6 +42,8 @@ in
   devShells = builtins.mapAttrs (_: names) outputs.devShells;
   formatter = names outputs.formatter;
   overlays = names outputs.overlays;
+  lib = names outputs.lib;
+  templates = names outputs.templates;
   nixops = names outputs.nixopsConfigurations.default;
   nixopsNetwork = names outputs.nixopsConfigurations.default.network;
 }
