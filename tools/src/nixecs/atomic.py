@@ -204,3 +204,22 @@ def write_atomic(
                 pass
     finally:
         os.close(directory)
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """At most `limit + 1` bytes of a regular file (the caller tells "too big" by the extra
+    byte). Opened with O_NONBLOCK, so a FIFO cannot block the open, and checked with fstat
+    before any read: a FIFO, a device or a directory raises OSError (EINVAL, "not a regular
+    file") instead of blocking or reading forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
