@@ -14,7 +14,14 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .diagnostics import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, InvalidInput, OperationalFailure
+from .diagnostics import (
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    EXIT_OK,
+    InvalidInput,
+    OperationalFailure,
+    Terminated,
+)
 from .globals import Globals
 
 
@@ -132,9 +139,16 @@ def run(argv: list[str]) -> int:
     except OperationalFailure as error:
         click.echo(f"nixecs: error: {error}", err=True)
         return EXIT_FAILURE
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        # click turns Ctrl-C into Abort when not standalone: still an interrupt, exit 130
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            click.echo("nixecs: interrupted", err=True)
+            return 130
         click.echo("nixecs: aborted", err=True)
         return EXIT_FAILURE
+    except Terminated as ended:
+        click.echo(f"nixecs: terminated ({ended.name})", err=True)
+        return 128 + ended.signum
     except click.ClickException as error:
         error.show()
         return EXIT_INVALID if error.exit_code == 2 else error.exit_code

@@ -274,3 +274,14 @@ class InvalidInput(Exception):
 
 class OperationalFailure(Exception):
     """AWS, network or IMDS trouble: exit code 1, one clear line, no traceback."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while a command held something to clean up (aws/image.py
+    `signals`): raised like KeyboardInterrupt, so every `finally` runs; the CLI exits with
+    128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum = signum
+        self.name = name
