@@ -92,6 +92,22 @@ def _open_component(part: str, parent: int, root: str, parts: list[str]) -> int:
         raise
 
 
+def open_existing_directory(root: str, parts: list[str]) -> int:
+    """A descriptor of the existing directory root/parts…, every component opened with
+    O_NOFOLLOW relative to its parent: UnsafePath for a symlink or a non-directory on the way,
+    FileNotFoundError for a missing one (nothing is created)."""
+    fd = os.open(root, _DIRECTORY)
+    try:
+        for index, part in enumerate(parts):
+            child = _open_component(part, fd, root, parts[: index + 1])
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _unsafe(root: str, parts: list[str]) -> UnsafePath:
     return UnsafePath(
         errno.ELOOP,
@@ -206,12 +222,13 @@ def write_atomic(
         os.close(directory)
 
 
-def read_regular(path: str, limit: int) -> bytes:
+def read_regular(path: str, limit: int, *, follow: bool = True) -> bytes:
     """At most `limit + 1` bytes of a regular file (the caller tells "too big" by the extra
     byte). Opened with O_NONBLOCK, so a FIFO cannot block the open, and checked with fstat
     before any read: a FIFO, a device or a directory raises OSError (EINVAL, "not a regular
-    file") instead of blocking or reading forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    file") instead of blocking or reading forever. `follow=False`: a symlink raises ELOOP."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
