@@ -18,6 +18,7 @@ from .diagnostics import (
     EXIT_FAILURE,
     EXIT_INVALID,
     EXIT_OK,
+    DeadlineReached,
     InvalidInput,
     OperationalFailure,
     Terminated,
@@ -146,6 +147,9 @@ def run(argv: list[str]) -> int:
             return 130
         click.echo("nixecs: aborted", err=True)
         return EXIT_FAILURE
+    except DeadlineReached as error:  # an operator command's whole deadline (aws/watchdog.py)
+        click.echo(f"nixecs: error: {error}", err=True)
+        return EXIT_FAILURE
     except Terminated as ended:
         click.echo(f"nixecs: terminated ({ended.name})", err=True)
         return 128 + ended.signum
@@ -167,4 +171,6 @@ def run(argv: list[str]) -> int:
         return EXIT_FAILURE
     finally:
         gc.set_threshold(*thresholds)
+        if "nixecs.aws.watchdog" in sys.modules:  # armed by an AWS command's first Session
+            sys.modules["nixecs.aws.watchdog"].disarm()
     return result if isinstance(result, int) else EXIT_OK

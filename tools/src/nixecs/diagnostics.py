@@ -285,3 +285,9 @@ class Terminated(BaseException):
         super().__init__(name)
         self.signum = signum
         self.name = name
+
+
+class DeadlineReached(BaseException):
+    """An operator command's whole deadline passed (aws/watchdog.py). A BaseException: no
+    `except Exception` on the way (in botocore, urllib3 or our own code) may swallow it; the
+    CLI turns it into exit 1 and this one line."""
