@@ -214,8 +214,23 @@ def _small_image(tmp_path: Path) -> Path:
     return disk
 
 
-def _start_request(image: Any) -> dict[str, Any]:
-    return {"VolumeSize": 1, "Description": "d", "Tags": [], "Timeout": 60}
+def _stub_start(
+    stubbed: Any, tmp_path: Path, answers: list[tuple[str, str]]
+) -> tuple[Path, Any, Any, Any]:
+    """A small image scanned, no snapshot found, and StartSnapshot answering `answers`
+    ((snapshot id, status) per attempt, with the token of that attempt)."""
+    disk = _small_image(tmp_path)
+    image = scan(disk)
+    ec2, ebs = stubbed("ec2"), stubbed("ebs")
+    ec2.add_response("describe_snapshots", {"Snapshots": []})
+    request = {"VolumeSize": 1, "Description": "d", "Tags": [], "Timeout": 60}
+    for attempt, (snapshot_id, status) in enumerate(answers):
+        ebs.add_response(
+            "start_snapshot",
+            {"SnapshotId": snapshot_id, "Status": status},
+            {**request, "ClientToken": client_token(image.identity, request, attempt)},
+        )
+    return disk, image, ec2, ebs
 
 
 def test_start_snapshot_answering_a_completed_snapshot_reuses_it(
@@ -224,16 +239,7 @@ def test_start_snapshot_answering_a_completed_snapshot_reuses_it(
     """Real AWS returns the original snapshot, whatever its state, to a reused ClientToken
     (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-direct-api-idempotency.html); moto
     does not model it (DESIGN §8), hence the Stubber."""
-    disk = _small_image(tmp_path)
-    image = scan(disk)
-    ec2, ebs = stubbed("ec2"), stubbed("ebs")
-    ec2.add_response("describe_snapshots", {"Snapshots": []})
-    request = _start_request(image)
-    ebs.add_response(
-        "start_snapshot",
-        {"SnapshotId": "snap-1", "Status": "completed"},
-        {**request, "ClientToken": client_token(image.identity, request)},
-    )
+    disk, image, ec2, ebs = _stub_start(stubbed, tmp_path, [("snap-1", "completed")])
     ec2.add_response(
         "create_tags",
         {},
@@ -248,20 +254,8 @@ def test_start_snapshot_answering_a_completed_snapshot_reuses_it(
 def test_start_snapshot_answering_an_errored_snapshot_starts_a_new_one(
     stubbed: Any, tmp_path: Path
 ) -> None:
-    disk = _small_image(tmp_path)
-    image = scan(disk)
-    ec2, ebs = stubbed("ec2"), stubbed("ebs")
-    ec2.add_response("describe_snapshots", {"Snapshots": []})
-    request = _start_request(image)
-    ebs.add_response(
-        "start_snapshot",
-        {"SnapshotId": "snap-old", "Status": "error"},
-        {**request, "ClientToken": client_token(image.identity, request, 0)},
-    )
-    ebs.add_response(
-        "start_snapshot",
-        {"SnapshotId": "snap-new", "Status": "pending"},
-        {**request, "ClientToken": client_token(image.identity, request, 1)},
+    disk, image, ec2, ebs = _stub_start(
+        stubbed, tmp_path, [("snap-old", "error"), ("snap-new", "pending")]
     )
     for _ in image.digests:
         ebs.add_response("put_snapshot_block", {})

@@ -127,37 +127,35 @@ def _leftovers(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.name.startswith("nixecs-"))
 
 
-def test_a_truncated_gzip_fails_and_leaves_nothing(
-    capsys: Any, moto: MotoServer, tmp_path: Path, monkeypatch: Any
-) -> None:
-    archive = tmp_path / "image.tar.gz"
+def _truncated_gzip(archive: Path, monkeypatch: Any) -> None:
     image_archive(archive, {"x": os.urandom(100_000)})
     archive.write_bytes(archive.read_bytes()[:5000])
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    result = push(capsys, moto, archive, "--tag", "1.0")
-    assert result.code == 1 and "not a readable gzip archive" in result.err
-    assert _leftovers(temp) == []
 
 
-def test_a_huge_archive_is_cut_off_and_removed(
-    capsys: Any, moto: MotoServer, tmp_path: Path, monkeypatch: Any
-) -> None:
+def _huge_gzip(archive: Path, monkeypatch: Any) -> None:
     from nixecs.aws import image
 
-    archive = tmp_path / "image.tar.gz"
     archive.write_bytes(gzip.compress(bytes(8 << 20)))  # 8 MiB of zeros, 8 KiB compressed
     monkeypatch.setattr(image, "MAX_ARCHIVE_BYTES", 1 << 20)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(_truncated_gzip, "not a readable gzip archive"), (_huge_gzip, "once decompressed")],
+    ids=["truncated", "huge"],
+)
+def test_a_bad_gzip_fails_and_leaves_nothing(
+    capsys: Any, moto: MotoServer, tmp_path: Path, monkeypatch: Any, make: Any, message: str
+) -> None:
     import tempfile
 
+    archive = tmp_path / "image.tar.gz"
+    make(archive, monkeypatch)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     result = push(capsys, moto, archive, "--tag", "1.0")
-    assert result.code == 1 and "once decompressed" in result.err
+    assert result.code == 1 and message in result.err
     assert _leftovers(temp) == []
 
 

@@ -28,25 +28,9 @@ from typing import Any
 import pytest
 
 from aws_fixtures import run_cli
+from test_cli_render import _TWO_CLUSTERS
 
-TWO_CLUSTERS = """\
-version: 1
-region: us-east-1
-flake: github:acme/infra
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web: {host: ecs-node, ami: ami-0123456789abcdef0, instance_types: [m6i.large],
-            capacity: {min: 1, max: 4}}
-  old:
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web: {host: ecs-node, ami: ami-0123456789abcdef0, instance_types: [m6i.large],
-            capacity: {min: 1, max: 4}}
-"""
+TWO_CLUSTERS = _TWO_CLUSTERS  # prod (web, batch) and old (web)
 ONE_CLUSTER = TWO_CLUSTERS.split("  old:")[0]
 
 

@@ -29,6 +29,10 @@ import errno
 import os
 import stat  # already imported by os: free
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 TEMP_MARK = ".nixecs-tmp-"
 _TEMP_HEX = 16
 _NAME_KEEP = 200
@@ -59,17 +63,35 @@ def open_directory(
     parts = relative.split(os.sep)
     if parts[0] == "..":
         raise UnsafePath(errno.EXDEV, "is outside the root directory", path)
+
+    def make(part: str, parent: int, last: bool) -> None:
+        try:  # noqa: SIM105 - contextlib is not on the boot path's import list
+            os.mkdir(part, last_mode if last and last_mode is not None else mode, dir_fd=parent)
+        except FileExistsError:  # created meanwhile: opened (and checked) after
+            pass
+
+    return _descend(root, parts, make)
+
+
+def open_existing_directory(root: str, parts: list[str]) -> int:
+    """A descriptor of the existing directory root/parts…, every component opened with
+    O_NOFOLLOW relative to its parent: UnsafePath for a symlink or a non-directory on the way,
+    FileNotFoundError for a missing one (nothing is created)."""
+    return _descend(root, parts, None)
+
+
+def _descend(root: str, parts: list[str], make: Callable[[str, int, bool], None] | None) -> int:
+    """Open root, then each of `parts` below it with O_NOFOLLOW relative to its parent;
+    `make` creates a missing component (None: FileNotFoundError)."""
     fd = os.open(root, _DIRECTORY)
     try:
         for index, part in enumerate(parts):
-            last = index == len(parts) - 1
             try:
                 child = os.open(part, _NO_FOLLOW_DIRECTORY, dir_fd=fd)
             except FileNotFoundError:
-                try:  # noqa: SIM105 - contextlib is not on the boot path's import list
-                    os.mkdir(part, last_mode if last and last_mode is not None else mode, dir_fd=fd)
-                except FileExistsError:  # created meanwhile: opened (and checked) below
-                    pass
+                if make is None:
+                    raise
+                make(part, fd, index == len(parts) - 1)
                 child = _open_component(part, fd, root, parts[: index + 1])
             except OSError as error:
                 if error.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -90,22 +112,6 @@ def _open_component(part: str, parent: int, root: str, parts: list[str]) -> int:
         if error.errno in (errno.ELOOP, errno.ENOTDIR):
             raise _unsafe(root, parts) from None
         raise
-
-
-def open_existing_directory(root: str, parts: list[str]) -> int:
-    """A descriptor of the existing directory root/parts…, every component opened with
-    O_NOFOLLOW relative to its parent: UnsafePath for a symlink or a non-directory on the way,
-    FileNotFoundError for a missing one (nothing is created)."""
-    fd = os.open(root, _DIRECTORY)
-    try:
-        for index, part in enumerate(parts):
-            child = _open_component(part, fd, root, parts[: index + 1])
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _unsafe(root: str, parts: list[str]) -> UnsafePath:
