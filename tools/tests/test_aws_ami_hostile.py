@@ -8,7 +8,8 @@ each input and its expected outcome; the tests after it prove each row.
 | truncated (size ≠ logical_bytes)        | exit 2 naming both sizes, nothing created                 |
 | FIFO or device as the disk              | exit 2 "is not a regular file", never opened (no block)   |
 | symlink to the disk (a Nix `result`)    | followed: published like the file                         |
-| block rewritten during the upload       | exit 1 before that block is sent; no snapshot marked       |
+| block rewritten during the upload       | exit 1 before that block is sent (one already sent: at    |
+|                                         | the end, by size and mtime); no snapshot marked           |
 |                                         | uploaded, no AMI; a rerun publishes the new content       |
 | grown during the upload                 | exit 1; nothing completed                                 |
 | huge sparse (10 GiB, a few KiB of data) | published; holes never read (bytes read ≤ data blocks)    |
@@ -132,7 +133,7 @@ def _snapshots(url: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.moto
-@pytest.mark.parametrize("change", ["rewrite", "grow"])
+@pytest.mark.parametrize("change", ["rewrite", "rewrite-sent", "grow"])
 def test_an_image_changed_during_the_upload_is_refused_and_a_rerun_is_clean(
     moto: Any, tmp_path: Path, change: str
 ) -> None:
@@ -149,6 +150,9 @@ def test_an_image_changed_during_the_upload_is_refused_and_a_rerun_is_clean(
             with disk.open("r+b") as handle:
                 if change == "rewrite":  # block 600 (the last) gets other bytes
                     handle.seek(600 * BLOCK)
+                    handle.write(b"\x07" * 100)
+                elif change == "rewrite-sent":  # block 0, already sent: found at the end
+                    handle.seek(0)
                     handle.write(b"\x07" * 100)
                 else:
                     handle.seek(0, os.SEEK_END)
