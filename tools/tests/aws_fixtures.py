@@ -274,3 +274,21 @@ def make_services(url: str, cluster: str, names: list[str], desired: int = 1) ->
         ecs.create_service(
             cluster=cluster, serviceName=name, taskDefinition="app", desiredCount=desired
         )
+
+
+def image_identity(disk: Path) -> str:
+    """An image's identity computed plainly, as the reference for ebs.BlockMap.identity: every
+    512 KiB block read (holes too), the last padded with zeros; the SHA-256 of a versioned
+    header, the size, and each non-zero block's index and SHA-256 in order."""
+    import hashlib
+
+    block_size = 512 * 1024
+    digest = hashlib.sha256(b"nixecs-image-v1\0" + disk.stat().st_size.to_bytes(8, "big"))
+    with disk.open("rb") as handle:
+        index = 0
+        while chunk := handle.read(block_size):
+            chunk = chunk.ljust(block_size, b"\0")
+            if chunk.count(0) != block_size:
+                digest.update(index.to_bytes(8, "big") + hashlib.sha256(chunk).digest())
+            index += 1
+    return digest.hexdigest()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import counting, moto_client, run_cli, stubbed_clients
+from aws_fixtures import counting, image_identity, moto_client, run_cli, stubbed_clients
 from nixecs.aws.ami import MIB, client_token, publish, read_image_info, upload
 from nixecs.aws.session import Session
 
@@ -50,7 +50,7 @@ def make_image(
 
 
 def sha_of(image_dir: Path) -> str:
-    return hashlib.sha256(read_image_info(image_dir).file.read_bytes()).hexdigest()
+    return image_identity(read_image_info(image_dir).file)
 
 
 def names(sha: str, arch: str = "x86_64") -> tuple[str, str, list[dict[str, str]]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import moto_client, run_cli
+from aws_fixtures import image_identity, moto_client, run_cli
 from nixecs.aws.ami import MIB, publish
 from nixecs.aws.ebs import BLOCK, data_blocks
 from nixecs.aws.session import Session
@@ -155,7 +155,7 @@ def test_publish_sends_only_data_blocks_and_they_round_trip(moto: Any, tmp_path:
     assert ec2.describe_images(ImageIds=[result.image_id])["Images"]
     tags = {t["Key"]: t["Value"] for t in recorder.register["TagSpecifications"][0]["Tags"]}
     assert tags["nixecs:flake"] == "abc123"
-    assert tags["nixecs:image-sha256"] == hashlib.sha256(disk.read_bytes()).hexdigest()
+    assert tags["nixecs:image-sha256"] == image_identity(disk)
     snapshot = ec2.describe_snapshots(SnapshotIds=[result.snapshot_id])["Snapshots"][0]
     assert snapshot["VolumeSize"] == 1  # 300 MiB rounds up to one GiB
 

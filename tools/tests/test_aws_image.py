@@ -137,7 +137,7 @@ def test_the_token_travels_only_in_a_private_auth_file(
 ) -> None:
     password = moto_token_password(moto)
     seen: list[tuple[list[str], int | None]] = []
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
     def spy(command: list[str], *args: Any, **kwargs: Any) -> Any:
         mode = None
@@ -147,9 +147,9 @@ def test_the_token_travels_only_in_a_private_auth_file(
             mode = stat.S_IMODE(authfile.stat().st_mode)
             assert stat.S_IMODE(authfile.parent.stat().st_mode) == 0o700
         seen.append((list(command), mode))
-        return real_run(command, *args, **kwargs)
+        return real_popen(command, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", spy)
+    monkeypatch.setattr(subprocess, "Popen", spy)
     archive = tmp_path / "a.tar.gz"
     image_archive(archive, {"x": b"y"})
     result = push(capsys, moto, registry, archive, "--tag", "1.0")

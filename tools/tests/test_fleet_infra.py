@@ -517,3 +517,30 @@ def test_without_cfn_lint_validate_says_the_overrides_were_not_linted(
     # and a fleet without overrides never mentions it
     path.write_text(fleet_text())
     assert "cfn-lint" not in run_cli(capsys, ["validate", str(path)]).err
+
+
+def test_an_alias_bomb_inside_overrides_fails_at_once() -> None:
+    """Issue 16 item 7: `overrides:` values are walked as trees (checked, copied into the
+    template, dumped); a 2 KB document of nested aliases is refused by the same expanded-size
+    budget as the rest of the file, in well under a second, with its position."""
+    import time
+
+    anchors = "".join(
+        f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]\n" for i in range(1, 12)
+    )
+    text = (
+        "x0: &x0 [a, b, c, d, e, f, g, h, i]\n"
+        + anchors
+        + fleet_text(
+            """\
+        overrides:
+          Cluster:
+            Metadata.Bomb: *x11
+        """
+        )
+    )
+    assert len(text.encode()) < 2048
+    start = time.process_time()
+    found = errors(text)
+    assert time.process_time() - start < 1.0
+    assert found[0][2] == "E100"

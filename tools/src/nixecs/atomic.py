@@ -29,6 +29,10 @@ import errno
 import os
 import stat  # already imported by os: free
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 TEMP_MARK = ".nixecs-tmp-"
 _TEMP_HEX = 16
 _NAME_KEEP = 200
@@ -59,17 +63,35 @@ def open_directory(
     parts = relative.split(os.sep)
     if parts[0] == "..":
         raise UnsafePath(errno.EXDEV, "is outside the root directory", path)
+
+    def make(part: str, parent: int, last: bool) -> None:
+        try:  # noqa: SIM105 - contextlib is not on the boot path's import list
+            os.mkdir(part, last_mode if last and last_mode is not None else mode, dir_fd=parent)
+        except FileExistsError:  # created meanwhile: opened (and checked) after
+            pass
+
+    return _descend(root, parts, make)
+
+
+def open_existing_directory(root: str, parts: list[str]) -> int:
+    """A descriptor of the existing directory root/parts…, every component opened with
+    O_NOFOLLOW relative to its parent: UnsafePath for a symlink or a non-directory on the way,
+    FileNotFoundError for a missing one (nothing is created)."""
+    return _descend(root, parts, None)
+
+
+def _descend(root: str, parts: list[str], make: Callable[[str, int, bool], None] | None) -> int:
+    """Open root, then each of `parts` below it with O_NOFOLLOW relative to its parent;
+    `make` creates a missing component (None: FileNotFoundError)."""
     fd = os.open(root, _DIRECTORY)
     try:
         for index, part in enumerate(parts):
-            last = index == len(parts) - 1
             try:
                 child = os.open(part, _NO_FOLLOW_DIRECTORY, dir_fd=fd)
             except FileNotFoundError:
-                try:  # noqa: SIM105 - contextlib is not on the boot path's import list
-                    os.mkdir(part, last_mode if last and last_mode is not None else mode, dir_fd=fd)
-                except FileExistsError:  # created meanwhile: opened (and checked) below
-                    pass
+                if make is None:
+                    raise
+                make(part, fd, index == len(parts) - 1)
                 child = _open_component(part, fd, root, parts[: index + 1])
             except OSError as error:
                 if error.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -204,3 +226,23 @@ def write_atomic(
                 pass
     finally:
         os.close(directory)
+
+
+def read_regular(path: str, limit: int, *, follow: bool = True) -> bytes:
+    """At most `limit + 1` bytes of a regular file (the caller tells "too big" by the extra
+    byte). Opened with O_NONBLOCK, so a FIFO cannot block the open, and checked with fstat
+    before any read: a FIFO, a device or a directory raises OSError (EINVAL, "not a regular
+    file") instead of blocking or reading forever. `follow=False`: a symlink raises ELOOP."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -14,7 +14,15 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .diagnostics import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, InvalidInput, OperationalFailure
+from .diagnostics import (
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    EXIT_OK,
+    DeadlineReached,
+    InvalidInput,
+    OperationalFailure,
+    Terminated,
+)
 from .globals import Globals
 
 
@@ -133,9 +141,19 @@ def run(argv: list[str]) -> int:
     except OperationalFailure as error:
         click.echo(f"nixecs: error: {error}", err=True)
         return EXIT_FAILURE
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        # click turns Ctrl-C into Abort when not standalone: still an interrupt, exit 130
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            click.echo("nixecs: interrupted", err=True)
+            return 130
         click.echo("nixecs: aborted", err=True)
         return EXIT_FAILURE
+    except DeadlineReached as error:  # an operator command's whole deadline (aws/watchdog.py)
+        click.echo(f"nixecs: error: {error}", err=True)
+        return EXIT_FAILURE
+    except Terminated as ended:
+        click.echo(f"nixecs: terminated ({ended.name})", err=True)
+        return 128 + ended.signum
     except click.ClickException as error:
         error.show()
         return EXIT_INVALID if error.exit_code == 2 else error.exit_code
@@ -154,4 +172,6 @@ def run(argv: list[str]) -> int:
         return EXIT_FAILURE
     finally:
         gc.set_threshold(*thresholds)
+        if "nixecs.aws.watchdog" in sys.modules:  # armed by an AWS command's first Session
+            sys.modules["nixecs.aws.watchdog"].disarm()
     return result if isinstance(result, int) else EXIT_OK

@@ -274,3 +274,20 @@ class InvalidInput(Exception):
 
 class OperationalFailure(Exception):
     """AWS, network or IMDS trouble: exit code 1, one clear line, no traceback."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while a command held something to clean up (aws/image.py
+    `signals`): raised like KeyboardInterrupt, so every `finally` runs; the CLI exits with
+    128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum = signum
+        self.name = name
+
+
+class DeadlineReached(BaseException):
+    """An operator command's whole deadline passed (aws/watchdog.py). A BaseException: no
+    `except Exception` on the way (in botocore, urllib3 or our own code) may swallow it; the
+    CLI turns it into exit 1 and this one line."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import open_existing_directory, read_regular, write_atomic
 from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
 from .naming import stack_name
@@ -139,6 +141,8 @@ def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:
 # cloudformation model; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html);
 # a larger template goes as a TemplateURL in S3 (deploy.upload_template).
 INLINE_TEMPLATE_LIMIT = 51_200
+# A file bigger than anything render writes is not ours (and is not read to find out).
+MAX_OWNED_BYTES = 64 * 1024 * 1024
 
 
 def inline_limit_problems(rendered: Rendered, *, bucket: str = "") -> Report:
@@ -170,11 +174,18 @@ def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str)
 
 
 def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
+    # `root=`: below the output directory no symlink is followed (atomic.open_directory) — a
+    # cluster directory planted as a link to /etc is refused, never written through. The
+    # output directory itself is the caller's choice, and followed.
+    top = str(root)
     for name, cluster in rendered.clusters.items():
-        write_atomic(root / name / "stack.yaml", cluster.stack_text, durable=False)
+        write_atomic(root / name / "stack.yaml", cluster.stack_text, durable=False, root=top)
         for group in cluster.groups.values():
             write_atomic(
-                root / name / "groups" / f"{group.group}.userdata", group.data, durable=False
+                root / name / "groups" / f"{group.group}.userdata",
+                group.data,
+                durable=False,
+                root=top,
             )
     manifest = root / "manifest.json"
     _remove_stale(rendered, root, manifest)
@@ -182,49 +193,102 @@ def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
         manifest,
         json.dumps(rendered.manifest(source), indent=2, sort_keys=True) + "\n",
         durable=False,
+        root=top,
     )
     return manifest
 
 
-def _owned_files(manifest: Path) -> dict[str, set[str]]:
-    """cluster → the files (relative paths) a previous render listed in its manifest; nothing
-    when there is no readable manifest (then nothing is ours to remove)."""
+def _owned_files(manifest: Path) -> dict[str, dict[str, str]]:
+    """cluster → {file (relative path) → the SHA-256 a previous render recorded for it} from
+    its manifest.json; nothing when there is no readable manifest (then nothing is ours to
+    remove). A file listed without a well-formed hash is not ours either."""
     try:
-        previous = json.loads(manifest.read_text(encoding="utf-8"))
+        # read_regular: a FIFO planted as manifest.json must not hang the render
+        previous = json.loads(
+            read_regular(str(manifest), MAX_OWNED_BYTES, follow=False).decode("utf-8")
+        )
         clusters = previous["clusters"]
-        owned: dict[str, set[str]] = {}
+        owned: dict[str, dict[str, str]] = {}
         for name, entry in clusters.items():
-            files = {str(entry["stack"])}
-            files |= {str(g["userdata"]) for g in entry.get("groups", {}).values()}
-            owned[str(name)] = files
+            files = {str(entry["stack"]): str(entry.get("stack_sha256", ""))}
+            files |= {
+                str(g["userdata"]): str(g.get("sha256", ""))
+                for g in entry.get("groups", {}).values()
+            }
+            owned[str(name)] = {f: h for f, h in files.items() if _SHA256.fullmatch(h)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     return owned
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _remove_stale(rendered: Rendered, root: Path, manifest: Path) -> None:
     """Remove what the previous render wrote and this one no longer produces: files listed in
     the previous manifest.json only (never anything else in the directory), of clusters
-    rendered now or no longer in the fleet (a `--cluster` render leaves the others alone);
-    then the directories that emptied. A listed path outside the directory is ignored."""
+    rendered now or no longer in the fleet (a `--cluster` render leaves the others alone),
+    and only while they hold exactly what that render wrote (the SHA-256 it recorded): a file
+    edited or replaced since is someone's, and stays. Then the directories that emptied.
+    A listed path outside the directory, or reached through a symlink, is left alone."""
     produced = {f"{name}/stack.yaml" for name in rendered.clusters} | {
         f"{name}/groups/{group}.userdata"
         for name, cluster in rendered.clusters.items()
         for group in cluster.groups
     }
-    base = root.resolve()
     for cluster, files in _owned_files(manifest).items():
         if cluster not in rendered.clusters and cluster in rendered.fleet.clusters:
             continue
-        for relative in sorted(files - produced):
-            path = (root / relative).resolve()
-            if base not in path.parents or path.is_symlink() or not path.is_file():
+        for relative in sorted(set(files) - produced):
+            parts = relative.split("/")
+            if any(part in ("", ".", "..") for part in parts):
                 continue
-            path.unlink()
-            for parent in path.parents:
-                if parent == base:
-                    break
-                try:
-                    parent.rmdir()  # only when empty
-                except OSError:
-                    break
+            if _remove_if_unchanged(str(root), parts, files[relative]):
+                _remove_empty_parents(str(root), parts[:-1])
+
+
+def _remove_if_unchanged(root: str, parts: list[str], sha256: str) -> bool:
+    """Unlink root/parts… when it is a regular file with this content, reached without
+    following a symlink; False (and nothing removed) otherwise."""
+    try:
+        directory = open_existing_directory(root, parts[:-1])
+    except OSError:  # missing, or a symlink on the way
+        return False
+    try:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(parts[-1], flags, dir_fd=directory)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_OWNED_BYTES:
+                return False
+            digest = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+        finally:
+            os.close(fd)
+        if digest.hexdigest() != sha256:
+            return False
+        now = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+            return False  # replaced while it was read
+        os.unlink(parts[-1], dir_fd=directory)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(directory)
+
+
+def _remove_empty_parents(root: str, parts: list[str]) -> None:
+    while parts:
+        try:
+            parent = open_existing_directory(root, parts[:-1])
+        except OSError:
+            return
+        try:
+            os.rmdir(parts[-1], dir_fd=parent)  # only when empty; never follows a symlink
+        except OSError:
+            return
+        finally:
+            os.close(parent)
+        parts = parts[:-1]

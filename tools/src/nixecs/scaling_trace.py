@@ -19,7 +19,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import read_regular, write_atomic
 from .diagnostics import InvalidInput, Location, Report
 from .scaling_sim import MINUTE, Load
 
@@ -27,6 +27,8 @@ TIMESTAMP = "timestamp"
 TASKS = "running_tasks"
 MAX_BYTES = 64 * 1024 * 1024  # a year of minutes with a few metrics is ~30 MB
 MAX_MINUTES = 366 * 24 * 60
+# Metric values beyond this are refused: percentages, counts, bytes and latencies all fit.
+MAX_VALUE = 1e15
 
 
 class _Fail(Exception):
@@ -46,12 +48,13 @@ def read_trace(path: str | Path, *, metrics: bool = True) -> Load:
     `metrics=False` the file may be only `timestamp,running_tasks` (a `--tasks` series)."""
     name = str(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        data = read_regular(name, MAX_BYTES)
     except OSError as error:
         raise _invalid(name, 1, 1, f"cannot read the trace: {error.strerror}") from None
     if len(data) > MAX_BYTES:
         raise _invalid(name, 1, 1, f"the trace is over {MAX_BYTES // (1024 * 1024)} MiB")
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as spreadsheets write
+        data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -90,15 +93,19 @@ def _parse(text: str, need_metrics: bool = True) -> Load:
             1,
             f"header must be `{TIMESTAMP},<Namespace/Metric>...,{TASKS}` "
             + ("(at least one metric column)" if need_metrics else "(metric columns optional)")
-            + f", not {lines[0]!r}",
+            + f", not {_quote(lines[0])}",
         )
     metrics = names[1:-1]
+    seen: set[str] = set()  # linear in the columns: a header may be long
     for column, metric in header[1:-1]:
         namespace, _, metric_name = metric.rpartition("/")
         if not namespace or not metric_name or metric != metric.strip():
-            raise _Fail(1, column, f"metric column {metric!r} must be named Namespace/MetricName")
-        if metrics.count(metric) > 1:
-            raise _Fail(1, column, f"metric column {metric!r} appears twice")
+            raise _Fail(
+                1, column, f"metric column {_quote(metric)} must be named Namespace/MetricName"
+            )
+        if metric in seen:
+            raise _Fail(1, column, f"metric column {_quote(metric)} appears twice")
+        seen.add(metric)
     series: dict[str, list[float | None]] = {m: [] for m in metrics}
     tasks: list[int | None] = []
     first: float | None = None
@@ -113,7 +120,9 @@ def _parse(text: str, need_metrics: bool = True) -> Load:
         if previous is not None:
             gap = moment - previous
             if gap <= 0:
-                raise _Fail(number, column, f"timestamp {stamp} is not after the row before it")
+                raise _Fail(
+                    number, column, f"timestamp {_quote(stamp)} is not after the row before it"
+                )
             if step is None:
                 if gap % MINUTE:
                     raise _Fail(
@@ -135,11 +144,14 @@ def _parse(text: str, need_metrics: bool = True) -> Load:
         repeat = int((step or MINUTE) // MINUTE)
         if number == 2:
             repeat = 1
+        # The span is checked before the row is expanded: a gap of years between two rows
+        # would otherwise allocate its minutes first. Each row stands for `step` minutes.
+        assert first is not None
+        if (moment - first) // MINUTE + (step or MINUTE) // MINUTE > MAX_MINUTES:
+            raise _Fail(number, column, f"the trace is longer than {MAX_MINUTES} minutes (a year)")
         for metric, value in zip(metrics, values, strict=True):
             series[metric].extend([value] * repeat)
         tasks.extend([count] * repeat)
-        if len(tasks) > MAX_MINUTES:
-            raise _Fail(number, 1, f"the trace is longer than {MAX_MINUTES} minutes (a year)")
     if not tasks:
         raise _Fail(2, 1, "the trace has a header but no rows")
     # The first row stands for `step` minutes too; it was added once before the step was known.
@@ -156,9 +168,9 @@ def _timestamp(text: str, line: int, column: int) -> float:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _Fail(line, column, f"{text!r} is not an ISO 8601 timestamp") from None
+        raise _Fail(line, column, f"{_quote(text)} is not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
-        raise _Fail(line, column, f"timestamp {text} needs a time zone (e.g. Z)")
+        raise _Fail(line, column, f"timestamp {_quote(text)} needs a time zone (e.g. Z)")
     return moment.timestamp()
 
 
@@ -169,10 +181,14 @@ def _value(text: str, line: int, column: int) -> float | None:
         value = float(text)
     except ValueError:
         raise _Fail(
-            line, column, f"{text!r} is not a number (leave the cell empty for no data)"
+            line, column, f"{_quote(text)} is not a number (leave the cell empty for no data)"
         ) from None
     if not math.isfinite(value) or text.strip() != text:
-        raise _Fail(line, column, f"{text!r} is not a finite number")
+        raise _Fail(line, column, f"{_quote(text)} is not a finite number")
+    if abs(value) > MAX_VALUE:
+        # ±1e308 is finite, but the simulation multiplies and sums these: it would overflow
+        # to inf and then to a nonsense decision. No CloudWatch metric of a service gets near.
+        raise _Fail(line, column, f"{_quote(text)} is out of range (at most ±{MAX_VALUE:g})")
     return value
 
 
@@ -180,8 +196,18 @@ def _tasks(text: str, line: int, column: int) -> int | None:
     if text == "":
         return None
     if not text.isdigit() or not text.isascii() or len(text) > 6:
-        raise _Fail(line, column, f"running tasks {text!r} is not a whole number from 0 to 999999")
+        raise _Fail(
+            line, column, f"running tasks {_quote(text)} is not a whole number from 0 to 999999"
+        )
     return int(text)
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    """An offending cell as a message quotes it: a short prefix, never the whole (a cell can be
+    megabytes, or hold a secret pasted by mistake)."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + f"… ({len(text)} characters)"
 
 
 def _show(value: float | None) -> str:

@@ -7,14 +7,17 @@ Reads `IMAGE_DIR/nix-support/image-info.json` as nixpkgs' amazon image writes it
 (nixos/maintainers/scripts/ec2/amazon-image.nix: `label`, `system`, `boot_mode`, `file`,
 `logical_bytes`, `disks.root.{file,logical_bytes}`, and in newer nixpkgs `registerImage`).
 
-Every step can be rerun: the AMI name and the import's client token derive from the disk
-image's SHA-256, so a rerun after any failure finds the AMI (done), the import task (waits for
-it), or the uploaded object (skips the upload) it made before, and never makes a second one.
+Every step can be rerun: the AMI name and the client tokens derive from the image's identity
+(ebs.BlockMap: the SHA-256 of its non-zero 512 KiB blocks, holes never read), so a rerun after
+any failure finds the AMI (done), the import task (waits for it), the snapshot (marked
+uploaded only once every block was sent) or the uploaded object (skips the upload) it made
+before, and never makes a second one. The identity is that of the bytes sent: the EBS upload
+hashes each block as it reads it for sending and stops at the first one that is not the
+hashed image's (ebs.upload); an image that changes size or is written to is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -26,6 +29,7 @@ import click
 
 from .. import naming
 from ..diagnostics import OperationalFailure
+from .ebs import BlockMap, EmptyImage, ImageChanged, allocated, fingerprint, scan
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
@@ -48,6 +52,9 @@ class ImageInfo:
     file: Path
     format: str
     register: dict[str, Any]
+    # The disk's size as the builder recorded it: `qemu-img info`'s virtual-size, which for a
+    # raw image is its file size (nixpkgs nixos/maintainers/scripts/ec2/amazon-image.nix).
+    logical_bytes: int | None = None
 
 
 def read_image_info(image_dir: Path) -> ImageInfo:
@@ -94,7 +101,9 @@ def read_image_info(image_dir: Path) -> ImageInfo:
     if not file.is_file() and (image_dir / file.name).is_file():
         file = image_dir / file.name  # the output was copied away from its store path
     if not file.is_file():
-        raise click.BadParameter(f"{path}: disk image {file_text} does not exist")
+        # A FIFO or a device would block the reader or never end: refused unopened.
+        what = "is not a regular file" if file.exists() else "does not exist"
+        raise click.BadParameter(f"{path}: disk image {file_text} {what}")
     fmt = FORMATS.get(file.suffix.lower())
     if fmt is None:
         raise click.BadParameter(
@@ -102,20 +111,43 @@ def read_image_info(image_dir: Path) -> ImageInfo:
             '(build with amazonImage.format = "raw")'
         )
     register = data.get("registerImage") if isinstance(data.get("registerImage"), dict) else {}
+    # nixpkgs writes it as a JSON string (the shell substitutes qemu-img's number into
+    # quotes); a number is taken too.
+    logical = data.get(
+        "logical_bytes", root.get("logical_bytes") if isinstance(root, dict) else None
+    )
+    if isinstance(logical, str) and logical.isascii() and logical.isdigit() and len(logical) < 20:
+        logical = int(logical)
+    if logical is not None and (
+        not isinstance(logical, int) or isinstance(logical, bool) or logical < 0
+    ):
+        raise click.BadParameter(f"{path}: `logical_bytes` is not a whole number of bytes")
     return ImageInfo(
-        label, system, ARCHITECTURES[system], boot_mode, file, fmt, dict(register or {})
+        label,
+        system,
+        ARCHITECTURES[system],
+        boot_mode,
+        file,
+        fmt,
+        dict(register or {}),
+        logical,
     )
 
 
-def sha256_file(path: Path, progress: Progress | None = None, chunk: int = 4 * MIB) -> str:
-    """The file's SHA-256, streamed (images are gigabytes)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-            if progress is not None:
-                progress.advance(len(block))
-    return digest.hexdigest()
+def hash_image(info: ImageInfo) -> BlockMap:
+    """The image's block map and identity (ebs.scan: data blocks only, holes unread); its
+    size must be the `logical_bytes` image-info.json states for a raw image."""
+    size = info.file.stat().st_size
+    if info.logical_bytes is not None and info.format == "RAW" and size != info.logical_bytes:
+        raise click.BadParameter(
+            f"{info.file} is {size} bytes, image-info.json says {info.logical_bytes} "
+            "(`logical_bytes`): a truncated or replaced image; build it again"
+        )
+    with Progress(f"hash {info.file.name}", total=allocated(info.file), unit="bytes") as progress:
+        try:
+            return scan(info.file, progress.advance)
+        except EmptyImage as error:
+            raise click.BadParameter(f"{error}; build it again") from None
 
 
 def default_name(host: str, info: ImageInfo, sha: str) -> str:
@@ -267,9 +299,8 @@ def publish(
             f"{info.file.name}: the EBS direct upload takes a raw disk image "
             '(build with amazonImage.format = "raw", as hosts/ecs-node does), or use --via s3'
         )
-    size = info.file.stat().st_size
-    with Progress(f"sha256 {info.file.name}", total=size, unit="bytes") as progress:
-        sha = sha256_file(info.file, progress)
+    image = hash_image(info)
+    size, sha = image.size, image.identity
     ami_name = name or default_name(host, info, sha)
     key = f"nixecs/ami/{sha}{info.file.suffix}"
     description = f"nixecs {ami_name} sha256:{sha[:16]}"
@@ -308,7 +339,7 @@ def publish(
             from .ebs import upload as ebs_upload
 
             stats = ebs_upload(
-                session, info.file, sha, tags, description, workers=workers, poll=poll
+                session, info.file, image, tags, description, workers=workers, poll=poll
             )
             snapshot_id = stats.snapshot_id
             if stats.reused:
@@ -329,6 +360,13 @@ def publish(
             else:
                 if not upload(session, info.file, bucket, key, sha, part_size):
                     note(f"s3://{bucket}/{key} is already uploaded")
+                elif fingerprint(info.file) != image.fingerprint:
+                    # S3 read the file itself: a write during the upload is caught here, and
+                    # the object (named by the identity it no longer has) is removed.
+                    _remove_object(session.client("s3"), bucket, key)
+                    raise ImageChanged(
+                        f"{info.file}: the disk image changed while it was uploaded; run again"
+                    )
                 request: dict[str, Any] = {
                     "ClientToken": client_token(sha),
                     "Description": description,

@@ -24,6 +24,7 @@ existing tag is refused before anything is sent.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import ipaddress
@@ -31,14 +32,18 @@ import json
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..diagnostics import OperationalFailure
+from ..diagnostics import OperationalFailure, Terminated
 from .session import Session, aws_errors, error_code
 
 # Untagged images (left behind by re-tagging or failed pushes) expire after two weeks; tagged
@@ -227,7 +232,11 @@ class Skopeo:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+        """skopeo in a process group of its own, bytes in and out (a manifest's digest is
+        that of its exact bytes: no decoding, no newline translation). Whatever ends this
+        call early — the timeout, SIGINT, SIGTERM, SIGHUP (see `signals`) — ends the whole
+        group: skopeo's helpers too, not only skopeo."""
         assert self.binary is not None
         command = [
             self.binary,
@@ -239,19 +248,25 @@ class Skopeo:
             f"{int(timeout)}s",
             *args,
         ]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "XDG_RUNTIME_DIR": str(self.dir)},
+            start_new_session=True,
+        )
         try:
-            return subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                timeout=timeout + 10,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "XDG_RUNTIME_DIR": str(self.dir)},
-            )
+            out, err = process.communicate(timeout=timeout + 10)
         except subprocess.TimeoutExpired:
+            _end_group(process)
             raise OperationalFailure(
                 f"skopeo {args[0]} did not finish within {int(timeout)} s"
             ) from None
+        except BaseException:
+            _end_group(process)
+            raise
+        return subprocess.CompletedProcess(command, process.returncode, out, err)
 
     def _tls(self, flag: str) -> list[str]:
         return [] if self.registry.tls else [f"--{flag}=false"]
@@ -270,8 +285,8 @@ class Skopeo:
             INSPECT_TIMEOUT_S,
         )
         if result.returncode == 0:
-            return result.stdout.encode()
-        message = result.stderr.lower()
+            return result.stdout
+        message = result.stderr.decode(errors="replace").lower()
         if "manifest unknown" in message or "name unknown" in message:
             return None
         raise OperationalFailure(f"skopeo inspect: {self._last_line(result.stderr)}")
@@ -282,7 +297,7 @@ class Skopeo:
             raise OperationalFailure(
                 f"{archive}: not an image archive skopeo can read: {self._last_line(result.stderr)}"
             )
-        return config_digest(result.stdout.encode(), str(archive))
+        return config_digest(result.stdout, str(archive))
 
     def push(self, archive: Path, repository: str, tag: str) -> str:
         digestfile = self.dir / "digest"
@@ -309,14 +324,80 @@ class Skopeo:
             raise OperationalFailure(f"skopeo copy wrote no digest (got {digest[:80]!r})")
         return digest
 
-    def _last_line(self, stderr: str) -> str:
-        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    def _last_line(self, stderr: bytes) -> str:
+        text = stderr.decode(errors="replace")
+        lines = [line for line in text.strip().splitlines() if line.strip()]
         text = lines[-1] if lines else "failed without a message"
         # skopeo logs as `time=… level=fatal msg="…"`: keep the message.
         match = re.search(r'msg="((?:[^"\\]|\\.)*)"', text)
         if match:
             text = match.group(1).replace('\\"', '"')
-        return self.session.scrub(text[:500])
+        # Scrubbed first, then cut: a cut through a secret would leave its prefix unscrubbed.
+        return self.session.scrub(text)[:500]
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to skopeo's process group, SIGKILL after a grace period, then reap."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Terminated for the duration (a systemd stop, a closed
+    terminal), as SIGINT raises KeyboardInterrupt; the previous handlers come back after.
+    Only the main thread can install handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Terminated(signum, signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def regular_file(path: Path) -> None:
+    """Refuse anything but a regular file without blocking on it: a FIFO is opened with
+    O_NONBLOCK (a plain open waits for a writer) and checked with fstat."""
+    import click
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise click.BadParameter(f"{path}: {error.strerror or error}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise click.BadParameter(
+                f"{path} is not a regular file (a FIFO, a device or a directory): "
+                "give the image archive the flake built"
+            )
+    finally:
+        os.close(fd)
+
+
+def reference_tag(reference: str) -> str | None:
+    """The tag of an image reference as a manifest.json `RepoTags` entry writes it
+    (`[HOST[:PORT]/]NAME[:TAG][@DIGEST]`, distribution/reference's grammar): None for a
+    digest reference or a name without a tag. The colon of a registry's port is not a tag's."""
+    if "@" in reference:
+        return None
+    name = reference.rpartition("/")[2]  # the port can only be before the last slash
+    if ":" not in name:
+        return None
+    tag = name.rpartition(":")[2]
+    return tag or None
 
 
 def config_digest(manifest: bytes, where: str) -> str:
@@ -374,7 +455,7 @@ def archive_tag(archive: Path) -> str | None:
                 handle = tar.extractfile(member)
                 entries = json.loads(handle.read()) if handle else None
                 tags = {
-                    str(t).rpartition(":")[2]
+                    reference_tag(str(t))
                     for entry in entries or []
                     if isinstance(entry, dict)
                     for t in entry.get("RepoTags") or []
@@ -399,7 +480,8 @@ def push(
     if tag is not None:
         check_names(repository, tag)
     override = parse_registry(registry_override) if registry_override else None
-    with tempfile.TemporaryDirectory(prefix="nixecs-archive-") as workdir:
+    regular_file(archive)
+    with signals(), tempfile.TemporaryDirectory(prefix="nixecs-archive-") as workdir:
         plain = _plain_archive(archive, Path(workdir))
         if tag is None:
             tag = archive_tag(plain)

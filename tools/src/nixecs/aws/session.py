@@ -110,7 +110,11 @@ class Session:
 
     @classmethod
     def from_globals(cls, g: Globals, region: str | None = None) -> Session:
-        """The session for a command; `region` is the fallback when --region is not given."""
+        """The session for a command; `region` is the fallback when --region is not given.
+        Arms the command's whole deadline (watchdog.py) on first use."""
+        from .watchdog import arm_for_current_command
+
+        arm_for_current_command()
         return cls(region=g.region or region, profile=g.profile, endpoint_url=g.endpoint_url)
 
     @property

@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 
 from .. import settings as s
+from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
@@ -65,6 +66,8 @@ DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
 PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
 MAX_DIMENSIONS = 30
+# A fleet of 10,000 groups and services renders from ~5 MB of YAML; far more is a mistake.
+MAX_FLEET_BYTES = 64 * 1024 * 1024
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
 KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
@@ -970,11 +973,17 @@ def parse(data: bytes | str, path: str) -> Fleet:
 def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     """Read and validate a fleet file; InvalidInput (E100) when it cannot be read."""
     name = os.fspath(path)
+    report = Report()
     try:
-        with open(name, "rb") as handle:
-            data = handle.read()
+        # read_regular: a FIFO or a device (a `validate /dev/stdin` pipe, /dev/zero) neither
+        # blocks nor reads forever
+        data = read_regular(name, MAX_FLEET_BYTES)
     except OSError as error:
-        report = Report()
         report.add("E100", f"cannot read the file: {error.strerror or error}", Location(name, 1, 1))
         raise InvalidInput(report) from None
+    if len(data) > MAX_FLEET_BYTES:
+        report.add(
+            "E100", f"over {MAX_FLEET_BYTES >> 20} MiB: not a fleet file", Location(name, 1, 1)
+        )
+        raise InvalidInput(report)
     return parse(data, name)

@@ -341,6 +341,7 @@ def _walk(root: yaml.Node) -> tuple[object, list[YamlError]]:
     # An alias is the anchored node itself: build each collection once and share the value,
     # so aliases cannot make construction exponential ("billion laughs").
     built: dict[int, object] = {}
+    aliased = [False]
     scalar_node, sequence_node, mapping_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
 
     def fail(message: str, node: yaml.Node) -> YamlError:
@@ -352,6 +353,7 @@ def _walk(root: yaml.Node) -> tuple[object, list[YamlError]]:
             return _representable(_construct_scalar(node), node)  # type: ignore[arg-type]
         ident = id(node)
         if ident in built:
+            aliased[0] = True
             return built[ident]
         budget[0] -= 1
         if budget[0] < 0:
@@ -389,7 +391,43 @@ def _walk(root: yaml.Node) -> tuple[object, list[YamlError]]:
         built[ident] = result
         return result
 
-    return build(root, 0), duplicates
+    value = build(root, 0)
+    if aliased[0]:
+        _check_expanded(root)
+    return value, duplicates
+
+
+def _check_expanded(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand beyond MAX_NODES. Construction shares an
+    anchored value, but everything after it (overrides, the template, JSON) walks the value as
+    a tree: an alias-built tree of 10^9 nodes from 2 KB would take that walk hours ("billion
+    laughs"). Sizes are memoised per node, so this costs one pass over the distinct nodes."""
+    sizes: dict[int, int] = {}
+    scalar_node = yaml.ScalarNode
+
+    def size(node: yaml.Node) -> int:
+        if node.__class__ is scalar_node:
+            return 1
+        ident = id(node)
+        known = sizes.get(ident)
+        if known is not None:
+            return known
+        total = 1
+        for item in node.value:
+            if isinstance(item, tuple):  # a mapping's (key, value)
+                total += size(item[0]) + size(item[1])
+            else:
+                total += size(item)
+            if total > MAX_NODES:
+                raise YamlError(
+                    f"aliases expand the document beyond {MAX_NODES:,} nodes",
+                    node.start_mark.line + 1,
+                    node.start_mark.column + 1,
+                )
+        sizes[ident] = total
+        return total
+
+    size(root)
 
 
 def _decode(data: bytes) -> str:

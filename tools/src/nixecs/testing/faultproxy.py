@@ -7,7 +7,13 @@ Point a client's endpoint URL at the proxy; it forwards every request to the ups
   rpc-v2-cbor, query XML `Throttling`, EC2 `RequestLimitExceeded`) or S3's 503 `SlowDown`;
 - `5xx`: 500/502/503 before the request reaches the upstream;
 - `lost`: the request IS forwarded (the upstream acts on it) and the client still gets a 500
-  — the case that makes non-idempotent calls create things twice.
+  — the case that makes non-idempotent calls create things twice;
+- `stall`: the request is read and never answered (the connection stays open until the
+  proxy stops) — a peer that accepted and hung;
+- `drip`: the request IS forwarded, and its answer sent one byte every `drip_interval`
+  seconds — each byte renews a client's read timeout, so only a total deadline ends it.
+
+Neither `stall` nor `drip` is in the default kinds: name them.
 
 Faults are bounded: never more than `max_consecutive` in a row for the same request, and
 never more than `max_faults` in total (None: unbounded). `stats` counts what happened.
@@ -45,6 +51,7 @@ class FaultPlan:
     kinds: tuple[str, ...] = ("throttle", "5xx", "lost")
     max_consecutive: int = 3
     max_faults: int | None = None
+    drip_interval: float = 1.0
 
 
 @dataclass
@@ -180,6 +187,7 @@ class FaultProxy:
         self._rng = random.Random(self.plan.seed)
         self._lock = threading.Lock()
         self._streak: Counter[str] = Counter()
+        self._stopping = threading.Event()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -208,6 +216,7 @@ class FaultProxy:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()  # releases stalled and dripping answers
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -262,6 +271,13 @@ class FaultProxy:
                 with proxy._lock:
                     proxy.stats.operations[operation] += 1
                 kind = proxy._decide(key)
+                if kind == "stall":
+                    proxy._stopping.wait()
+                    self.close_connection = True
+                    return
+                if kind == "drip":
+                    self._drip(*proxy._forward(self.command, self.path, headers, body))
+                    return
                 if kind == "lost":
                     try:
                         proxy._forward(self.command, self.path, headers, body)
@@ -290,6 +306,28 @@ class FaultProxy:
                     (v for k, v in response_headers if k.lower() == "content-length"), None
                 )
                 self._reply(status, kept, payload, head_length if self.command == "HEAD" else None)
+
+            def _drip(
+                self, status: int, response_headers: list[tuple[str, str]], payload: bytes
+            ) -> None:
+                kept = [
+                    f"{k}: {v}\r\n"
+                    for k, v in response_headers
+                    if k.lower() not in HOP_BY_HOP | {"content-length"}
+                ]
+                raw = (
+                    f"HTTP/1.1 {status} OK\r\n{''.join(kept)}"
+                    f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+                ).encode() + payload
+                self.close_connection = True
+                for index in range(len(raw)):
+                    if proxy._stopping.wait(proxy.plan.drip_interval):
+                        return
+                    try:
+                        self.wfile.write(raw[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
 
             def _reply(
                 self,
