@@ -218,8 +218,10 @@ in
       description = ''
         Further agent variables for the baked configuration
         ({option}`nixecs.ecs.configFile`). Only names the agent reads are
-        accepted (the generated table {file}`modules/agent-vars.json`), and none
-        that an option above sets: use that option instead.
+        accepted (the generated table {file}`modules/agent-vars.json`), none
+        whose feature this host does not provide (its `needs`: GPU support,
+        task ENI, volume plugin capabilities, ...), and none that an option
+        above sets: use that option instead.
         `ECS_ENABLE_CONTAINER_METADATA` cannot be enabled: the native agent
         would mount an empty directory into tasks. Values written to
         {file}`/etc/ecs/ecs.config` and {file}`/run/nixecs/ecs.env` override
@@ -274,6 +276,10 @@ in
       {
         assertion = unknownExtra == [ ];
         message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
+      }
+      {
+        assertion = agentEnv.neededExtra cfg.extraEnvironment == [ ];
+        message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded cfg.extraEnvironment}.";
       }
       {
         assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);

@@ -212,6 +212,16 @@ rec {
   # extraEnvironment names an option sets / the agent does not read.
   overriddenExtra = extra: filter (n: typedVariables ? ${n}) (attrNames extra);
   unknownExtra = extra: filter (n: !(builtins.elem n agentVars.variables)) (attrNames extra);
+  # extraEnvironment names whose feature this host does not provide (the
+  # generated table's `needs`, each with its reason and the supported way).
+  neededExtra = extra: filter (n: agentVars.needs ? ${n}) (attrNames extra);
+  describeNeeded =
+    extra:
+    concatStringsSep "; " (
+      map (
+        n: "${n} needs ${agentVars.needs.${n}.feature}, which this host does not provide: it ${agentVars.needs.${n}.message}"
+      ) (neededExtra extra)
+    );
   # The native agent bind-mounts ECS_HOST_DATA_DIR + "/" + ECS_DATADIR +
   # "/metadata/..." into task containers (v1.105.0
   # agent/containermetadata/write_metadata_unix.go createBindsEnv, the path

@@ -943,7 +943,7 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
     for issue in issues:
         # Codes about a key (not its value) point at the key.
         location = document.locate(
-            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163")
+            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163", "E165")
         )
         report.add(issue.code, issue.message, location)
     return report

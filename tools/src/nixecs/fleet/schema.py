@@ -157,7 +157,8 @@ ECS = obj(
         "allow privileged containers (ECS_DISABLE_PRIVILEGED false)", False, example=False
     ),
     extra=mapping(
-        "further ECS agent variables by name (only ones the agent reads and no typed key sets)",
+        "further ECS agent variables by name (only ones the agent reads, honours on this host "
+        "(E165 names what the others need) and no typed key sets)",
         "ECS_[A-Z0-9_]+",
         string("the variable's value"),
         example={"ECS_CONTAINER_START_TIMEOUT": "3m"},
