@@ -353,6 +353,9 @@ in
     # is extended below with the ordering, environment and directories ecs-init
     # provides on the ECS-optimized AMI.
     services.ecs-agent.enable = true;
+    # The release the variable tables were generated from (../pkgs/ecs-agent
+    # explains why nixpkgs' own is not used).
+    services.ecs-agent.package = lib.mkDefault (pkgs.callPackage ../pkgs/ecs-agent/package.nix { });
 
     systemd.services.ecs-agent = {
       after = [
@@ -388,6 +391,16 @@ in
         # The agent exits 5 on a terminal error (e.g. the cluster does not
         # exist); restarting cannot fix that.
         RestartPreventExitStatus = 5;
+        # Router advertisements off on Docker's bridge, as ecs-init's PreStart
+        # does before it starts the agent (v1.105.0 ecs-init/engine/engine.go
+        # PreStart, ecs-init/exec/sysctl/sysctl.go Ipv6RouterAdvertisements:
+        # `sysctl -e -w net.ipv6.conf.docker0.accept_ra=0`, fatal on error).
+        # Here and not in boot.kernel.sysctl: the bridge exists only once
+        # dockerd has started, which this unit is ordered after; -e ignores
+        # the key when IPv6 is off.
+        ExecStartPre = [
+          "${pkgs.procps}/bin/sysctl -e -w net.ipv6.conf.${dockerBridge}.accept_ra=0"
+        ];
       };
     };
 

@@ -298,7 +298,10 @@ def test_nix_module_environment_equals_the_settings_environment(nix_instantiate:
             "ECS_ENABLE_TASK_IAM_ROLE",
             "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST",
             "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS",
+            "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE",
         }
+        # awslogs uses the execution role as on the ECS-optimized AMI (ecs-init sets it).
+        assert result["all"]["ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE"] == "true"
         assert result["all"]["ECS_AUDIT_LOGFILE"].startswith("/var/log/ecs/")
         # FireLens: ECS_HOST_DATA_DIR + "/data" must be the directory the agent writes to.
         assert result["all"]["ECS_HOST_DATA_DIR"] + "/data" == result["all"]["ECS_DATADIR"]
@@ -414,7 +417,8 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         f"durations = map e.agentHonoursDuration {nix_value(durations)}; "
         f"extras = map (x: e.overriddenExtra x != [ ] || e.unknownExtra x != [ ] "
         f"|| e.neededExtra x != [ ] || e.containerMetadataEnabled x) {nix_value(extras)}; "
-        "drivers = e.amiLoggingDrivers; typed = builtins.attrNames e.typedVariables; }"
+        "drivers = e.amiLoggingDrivers; known = e.knownLoggingDrivers; "
+        "typed = builtins.attrNames e.typedVariables; }"
     )
     nix = nix_eval(nix_instantiate, expression)
     assert isinstance(nix, dict)
@@ -434,6 +438,10 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
     for key in ("names", "values", "tags", "durations", "extras"):
         assert set(nix[key]) == {True, False}, key
     assert nix["drivers"] == ["json-file", "syslog", "awslogs", "fluentd", "none"]
+    # Docker 28 has no logentries (removed in 25.0) and no built-in sumologic driver: the
+    # host option cannot advertise them; the AMI's list stays offered.
+    assert set(nix["drivers"]) <= set(nix["known"])
+    assert {"logentries", "sumologic"}.isdisjoint(nix["known"])
     # The same variables are closed to `extra` on both ends (ecs-init's introspection
     # variable is not the agent's, so the fleet refuses it as unknown instead).
     assert set(nix["typed"]) == {
@@ -537,3 +545,35 @@ def test_features_this_host_lacks_are_refused_at_both_ends(name: str) -> None:
         settings.parse_settings_object(host_document({"extra": {name: "true"}}))
     [issue] = caught.value.issues
     assert issue.code == "E165" and feature in issue.message
+
+
+# --- the agent the host runs is the one the table was read from ---------------------------
+
+ECS_AGENT_PACKAGE = REPO / "pkgs" / "ecs-agent" / "package.nix"
+
+
+@pytest.mark.nix
+def test_the_host_runs_the_agent_release_the_table_was_generated_from(
+    nix_instantiate: str,
+) -> None:
+    # Evaluate the package expression itself, with nixpkgs' two inputs stubbed: the
+    # version it builds and the tag it fetches.
+    built = nix_eval(
+        nix_instantiate,
+        f"let p = import {ECS_AGENT_PACKAGE} {{ "
+        "ecs-agent = { overrideAttrs = f: f { }; }; fetchFromGitHub = a: a; }; "
+        "in { inherit (p) version; inherit (p.src) owner repo rev; }",
+    )
+    assert built == {
+        "version": agent_vars.AGENT_REF.removeprefix("v"),
+        "owner": "aws",
+        "repo": "amazon-ecs-agent",
+        "rev": agent_vars.AGENT_REF,
+    }
+    assert f"{built['owner']}/{built['repo']}" == agent_vars.AGENT_REPO
+    # And the host module installs exactly that package (by default).
+    host = (REPO / "modules" / "ecs-host.nix").read_text()
+    assert (
+        "services.ecs-agent.package = lib.mkDefault (pkgs.callPackage "
+        "../pkgs/ecs-agent/package.nix { });" in host
+    )

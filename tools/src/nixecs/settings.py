@@ -499,6 +499,7 @@ HOST_VARIABLES = {
     "ECS_AVAILABLE_LOGGING_DRIVERS": "the host option nixecs.ecs.loggingDrivers",
     "ECS_ENABLE_TASK_IAM_ROLE": "the host option nixecs.ecs.taskIamRole",
     "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": "the host option nixecs.ecs.taskIamRole",
+    "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE": "the host (true, as ecs-init on the ECS AMI)",
 }
 # The native agent binds ECS_HOST_DATA_DIR + "/" + ECS_DATADIR + "/metadata/..." into task
 # containers (v1.105.0 agent/containermetadata/write_metadata_unix.go createBindsEnv, with
