@@ -7,6 +7,7 @@
   options,
   lib,
   pkgs,
+  utils,
   ...
 }:
 let
@@ -398,8 +399,14 @@ in
         # Here and not in boot.kernel.sysctl: the bridge exists only once
         # dockerd has started, which this unit is ordered after; -e ignores
         # the key when IPv6 is off.
+        # utils.escapeSystemdExecArgs, as every Exec line here (userdata.nix).
         ExecStartPre = [
-          "${pkgs.procps}/bin/sysctl -e -w net.ipv6.conf.${dockerBridge}.accept_ra=0"
+          (utils.escapeSystemdExecArgs [
+            "${pkgs.procps}/bin/sysctl"
+            "-e"
+            "-w"
+            "net.ipv6.conf.${dockerBridge}.accept_ra=0"
+          ])
         ];
       };
     };
