@@ -82,6 +82,7 @@ GROUP_KEYS = (
     "metadata",
     "nixos",
     "kms_key",
+    "exec",
     *infra.GROUP_KEYS,
 )
 SERVICE_KEYS = (
@@ -397,6 +398,7 @@ class _Builder:
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
         spot = s.check_bool(m.get("spot", False), (*path, "spot"), self.issues)
+        exec_enabled = s.check_bool(m.get("exec", False), (*path, "exec"), self.issues)
         userdata = s.check_enum(
             m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS
         )
@@ -455,6 +457,7 @@ class _Builder:
             nixos=nixos,
             path=path,
             kms_key=self.kms_key(m, path) or cluster_key,
+            exec=bool(exec_enabled),
             **extra,
         )
 

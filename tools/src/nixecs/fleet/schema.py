@@ -225,6 +225,12 @@ GROUP = obj(
         )
     ),
     spot=boolean("run on spot instances", False, example=False),
+    exec=boolean(
+        "the host provides ECS Exec (nixecs.ecs.exec.enable in its configuration): its "
+        "services may set enable_execute_command",
+        False,
+        example=False,
+    ),
     userdata=enum(
         "`settings`: a JSON settings document the image applies at boot; `nix`: a NixOS module built on the instance",
         USERDATA_FORMATS,
@@ -746,7 +752,10 @@ SERVICE = obj(
         ),
     ),
     enable_execute_command=boolean(
-        "ECS Exec: not available on nixecs hosts (true is E157)", False, example=False
+        "ECS Exec (EnableExecuteCommand; `nixecs exec`): only on a group with `exec: true` "
+        "(else E157); adds the four ssmmessages actions to the task role",
+        False,
+        example=False,
     ),
 )
 
