@@ -51,9 +51,12 @@ _AWSVPC = (
 )
 _GPU = (
     "NVIDIA GPUs",
-    "needs the NVIDIA driver, Docker's nvidia runtime and /var/lib/ecs/gpu/nvidia-gpu-info.json "
-    "(agent/gpu/nvidia_gpu_manager_unix.go NvidiaGPUInfoFilePath), which this host does not "
-    "set up: the agent exits at start without them; run GPU tasks on an ECS-optimized GPU AMI",
+    "needs the NVIDIA driver, Docker's nvidia runtime (ECS_NVIDIA_RUNTIME) and "
+    "/var/lib/ecs/gpu/nvidia-gpu-info.json, which ecs-init writes on the ECS GPU AMI "
+    "(ecs-init/gpu/nvidia_gpu_manager.go SaveGPUState) and this host does not: without the "
+    "file the agent registers no GPUs, and one it cannot parse stops it at start "
+    "(agent/gpu/nvidia_gpu_manager_unix.go Initialize, agent/app/agent.go doInit); run GPU "
+    "tasks on an ECS-optimized GPU AMI",
 )
 NEEDS: dict[str, tuple[str, str]] = {
     "ECS_ENABLE_TASK_ENI": _AWSVPC,
