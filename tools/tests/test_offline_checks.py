@@ -290,3 +290,67 @@ def test_status_names_its_region(
     url = moto.url  # type: ignore[attr-defined]
     result = run_cli(capsys, ["status", "--endpoint-url", url, "--region", "eu-west-1"])
     assert result.code == 0 and result.out.splitlines()[0] == "region eu-west-1"
+
+
+# --- issue 22, item 4: GPU groups and containers ------------------------------------------
+
+GPU_FLEET = """\
+version: 1
+region: us-east-1
+clusters:
+  c:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      g:
+        ami: ami-0123456789abcdef0
+        instance_types: {types}
+        capacity: {{min: 0, max: 2}}
+{group_gpu}    services:
+      s:
+        group: g
+        memory: 1024
+        containers:
+          main:
+            image: nginx:1.27
+            gpu: {gpu}
+"""
+
+
+def gpu_found(types: str, gpu: int, group_gpu: bool) -> list[tuple[str, str]]:
+    text = GPU_FLEET.format(
+        types=types, gpu=gpu, group_gpu="        gpu: true\n" if group_gpu else ""
+    )
+    fleet = parse(text, "f.yml")
+    return [(d.code, d.message) for d in aws_rules.check_fleet(fleet)]
+
+
+def test_the_table_counts_nvidia_gpus() -> None:
+    # DescribeInstanceTypes as moto recorded it: g4dn.xlarge one T4, p4d.24xlarge eight A100.
+    data = tables()
+    assert data.types["g4dn.xlarge"].gpus == 1 and data.types["p4d.24xlarge"].gpus == 8
+    assert data.types["m6i.large"].gpus == 0
+
+
+def test_a_gpu_task_on_a_gpu_group_passes_and_reserves_gpus() -> None:
+    assert gpu_found("[g4dn.xlarge, g6.xlarge]", 1, group_gpu=True) == []
+    text = GPU_FLEET.format(types="[g4dn.12xlarge]", gpu=2, group_gpu="        gpu: true\n")
+    from nixecs.cloudformation import build_stack
+
+    fleet = parse(text, "f.yml")
+    resources = build_stack(fleet, "c", {"g": b"#x\n"})["Resources"]
+    [definition] = [r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
+    [container] = definition["Properties"]["ContainerDefinitions"]
+    assert container["ResourceRequirements"] == [{"Type": "GPU", "Value": "2"}]
+
+
+def test_gpu_groups_need_gpu_instance_types() -> None:
+    [(code, message)] = gpu_found("[g4dn.xlarge, m6i.large]", 1, group_gpu=True)
+    assert code == "E166" and "'m6i.large' has no NVIDIA GPU" in message
+
+
+def test_gpu_containers_need_a_gpu_group_with_enough_gpus() -> None:
+    [(code, message)] = gpu_found("[g4dn.xlarge]", 1, group_gpu=False)
+    assert code == "E167" and "no `gpu: true`" in message
+    [(code, message)] = gpu_found("[g4dn.xlarge, g4dn.12xlarge]", 5, group_gpu=True)
+    assert code == "E167" and "asks for 5 GPUs" in message and "at most 4" in message

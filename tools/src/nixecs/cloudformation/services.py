@@ -97,6 +97,9 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         ]
     if c.stop_timeout is not None:
         container["StopTimeout"] = c.stop_timeout
+    if c.gpu is not None:
+        # ResourceRequirement values are strings (ECS API reference, ResourceRequirement).
+        container["ResourceRequirements"] = [{"Type": "GPU", "Value": str(c.gpu)}]
     if c.read_only_root_filesystem:
         container["ReadonlyRootFilesystem"] = True
     if c.user is not None:

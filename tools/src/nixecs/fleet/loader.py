@@ -83,6 +83,7 @@ GROUP_KEYS = (
     "nixos",
     "kms_key",
     "exec",
+    "gpu",
     *infra.GROUP_KEYS,
 )
 SERVICE_KEYS = (
@@ -399,6 +400,7 @@ class _Builder:
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
         spot = s.check_bool(m.get("spot", False), (*path, "spot"), self.issues)
         exec_enabled = s.check_bool(m.get("exec", False), (*path, "exec"), self.issues)
+        gpu = s.check_bool(m.get("gpu", False), (*path, "gpu"), self.issues)
         userdata = s.check_enum(
             m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS
         )
@@ -458,6 +460,7 @@ class _Builder:
             path=path,
             kms_key=self.kms_key(m, path) or cluster_key,
             exec=bool(exec_enabled),
+            gpu=bool(gpu),
             **extra,
         )
 

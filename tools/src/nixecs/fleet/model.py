@@ -70,6 +70,9 @@ class Group:
     # `exec: true`: the group's host has ECS Exec (nixecs.ecs.exec.enable), so its services
     # may set enable_execute_command (elsewhere E157).
     exec: bool = False
+    # `gpu: true`: the group's host runs GPU tasks (NVIDIA): its instance types must have GPUs
+    # (E166), and only its services' containers may ask for them (`gpu: N`, else E167).
+    gpu: bool = False
 
     @property
     def key(self) -> str:

@@ -225,6 +225,12 @@ GROUP = obj(
         )
     ),
     spot=boolean("run on spot instances", False, example=False),
+    gpu=boolean(
+        "the host runs GPU tasks (NVIDIA): every instance type must have a GPU (E166); only "
+        "this group's containers may set `gpu:` (E167)",
+        False,
+        example=False,
+    ),
     exec=boolean(
         "the host provides ECS Exec (nixecs.ecs.exec.enable in its configuration): its "
         "services may set enable_execute_command",
@@ -458,6 +464,13 @@ CONTAINER = obj(
         order=("type", "options"),
         type=req(enum("the router", c.FIRELENS_TYPES, example="fluentbit")),
         options=OPTIONS,
+    ),
+    gpu=integer(
+        "NVIDIA GPUs reserved for the container (ResourceRequirements GPU); only on a "
+        "`gpu: true` group whose instance types have that many (else E167)",
+        1,
+        c.GPU_MAX,
+        example=1,
     ),
 )
 
