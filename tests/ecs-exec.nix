@@ -5,9 +5,11 @@
 # container that holds nothing else (static, no store paths). A host without
 # the option has none of it.
 #
-# Not checked here: the capability list itself. The agent computes it when it
-# registers with ECS, which this VM (no AWS endpoint, no instance metadata)
-# cannot reach.
+# The capability list is the agent's own: `agent -ecs-attributes` prints what
+# it would register with (aws/amazon-ecs-agent v1.105.0 agent/app/run.go,
+# agent/app/agent.go printECSAttributes, the same capabilities() as
+# registration), which needs neither ECS nor instance metadata
+# (-blackhole-ec2-metadata, the region from AWS_DEFAULT_REGION).
 { ... }:
 {
   name = "ecs-exec";
@@ -31,7 +33,16 @@
       };
   };
 
-  testScript = ''
+  # A function, so that the agent's store path can be named.
+  testScript =
+    { nodes, ... }:
+    let
+      attributes =
+        node:
+        "env AWS_DEFAULT_REGION=us-east-1 ECS_DATADIR=/tmp/ecs-attributes ECS_CHECKPOINT=false "
+        + "${node.services.ecs-agent.package}/bin/agent -ecs-attributes -blackhole-ec2-metadata";
+    in
+    ''
     import re
 
     start_all()
@@ -64,10 +75,23 @@
         out = exec.succeed("docker run --rm --network none ssm-only /amazon-ssm-agent --version")
         assert version in out, out
 
+    with subtest("the agent advertises execute-command"):
+        exec.succeed("systemctl stop ecs-agent.service")
+        attrs = exec.succeed("${attributes nodes.exec}")
+        print(attrs)
+        assert "ecs.capability.execute-command" in attrs.split(), "execute-command not advertised"
+
     with subtest("a host without the option has none of it"):
+        plain.wait_for_unit("docker.service")
         plain.wait_for_unit("systemd-tmpfiles-setup.service")
         plain.fail("test -e /managed-agents")
         plain.fail("test -e /var/lib/ecs/deps/execute-command")
         plain.fail("test -e /log/exec")
+        plain.succeed("systemctl stop ecs-agent.service")
+        attrs = plain.succeed("${attributes nodes.plain}")
+        # The same command lists capabilities here (one the agent always has:
+        # nameOnlyAttributes, agent_capability.go), only not this one.
+        assert "ecs.capability.secrets.ssm.environment-variables" in attrs.split(), attrs
+        assert "ecs.capability.execute-command" not in attrs.split(), attrs
   '';
 }
