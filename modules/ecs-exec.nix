@@ -63,8 +63,7 @@ in
     systemd.tmpfiles.rules = [
       "d ${deps} 0700 root root -"
       "d ${deps}/bin 0755 root root -"
-      # Real directory (the agent skips symlinked version directories);
-      # R removes other versions' directories left by an earlier image.
+      # A real directory: the agent skips symlinked version directories.
       "d ${binDir} 0755 root root -"
       "L+ ${binDir}/amazon-ssm-agent - - - - ${ssm}/bin/amazon-ssm-agent"
       "L+ ${binDir}/ssm-agent-worker - - - - ${ssm}/bin/ssm-agent-worker"
@@ -85,6 +84,15 @@ in
     systemd.services.ecs-agent = {
       after = [ "systemd-tmpfiles-setup.service" ];
       restartTriggers = [ ssm ];
+      # The agent mounts the highest version directory into tasks
+      # (execcmd/manager_init_task.go getLatestVersionedHostBinDir): one left
+      # by an earlier configuration (a switch keeps /var/lib) could win, with
+      # links into a store path that may be gone. Only this one stays.
+      preStart = ''
+        for dir in ${deps}/bin/*; do
+          if [ "$dir" != ${binDir} ]; then rm -rf -- "$dir"; fi
+        done
+      '';
     };
   };
 }

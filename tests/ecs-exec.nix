@@ -75,6 +75,11 @@
         out = exec.succeed("docker run --rm --network none ssm-only /amazon-ssm-agent --version")
         assert version in out, out
 
+    with subtest("a version directory of an earlier configuration is removed"):
+        exec.succeed("mkdir -p " + root + "/bin/99.0.0.0 && systemctl restart ecs-agent.service")
+        exec.fail("test -e " + root + "/bin/99.0.0.0")
+        exec.succeed(f"test -x {root}/bin/{version}/amazon-ssm-agent")
+
     with subtest("the agent advertises execute-command"):
         exec.succeed("systemctl stop ecs-agent.service")
         attrs = exec.succeed("${attributes nodes.exec}")
