@@ -106,8 +106,13 @@
         machine.wait_until_succeeds(
             "test \"$(sysctl -n net.ipv6.conf.docker0.accept_ra)\" = 0", timeout=120
         )
-        # The agent the host runs is the release the variable tables were read from.
-        assert "1.105.0" in machine.succeed("systemctl cat ecs-agent.service"), "agent not v1.105.0"
+        # The agent the host runs is the release the variable tables were read from: the
+        # binary the unit's start script runs reports it (agent/version, `agent -version`).
+        start = machine.succeed("systemctl show -P ExecStart ecs-agent.service")
+        script = start.split("path=", 1)[1].split()[0]
+        agent = machine.succeed(f"grep -o '/nix/store/[^ ]*/bin/agent' {script}").split()[0]
+        version = machine.succeed(f"{agent} -version")
+        assert "1.105.0" in version, version
 
     # amazon-init: this node does not import amazon-image.nix (the EC2 image module), so
     # a check here could not fail; whether nixecs-userdata replaces amazon-init is checked
