@@ -294,34 +294,26 @@ def test_status_names_its_region(
 
 # --- issue 22, item 4: GPU groups and containers ------------------------------------------
 
-GPU_FLEET = """\
-version: 1
-region: us-east-1
-clusters:
-  c:
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      g:
-        ami: ami-0123456789abcdef0
-        instance_types: {types}
-        capacity: {{min: 0, max: 2}}
-{group_gpu}    services:
-      s:
-        group: g
-        memory: 1024
-        containers:
-          main:
-            image: nginx:1.27
-            gpu: {gpu}
-"""
+
+def gpu_fleet(types: str, gpu: int, group_gpu: bool) -> str:
+    """BASE with its container asking for `gpu` GPUs (the `containers:` form), on a group
+    with or without `gpu: true`."""
+    text = BASE.format(
+        region="us-east-1", types=types, drain="5m", image="nginx:1.27", cpu=256, memory=1024
+    )
+    text = text.replace(
+        "        image: nginx:1.27\n",
+        f"        containers:\n          main:\n            image: nginx:1.27\n            gpu: {gpu}\n",
+    )
+    if group_gpu:
+        text = text.replace(
+            "        drain: {timeout: 5m}\n", "        drain: {timeout: 5m}\n        gpu: true\n"
+        )
+    return text
 
 
 def gpu_found(types: str, gpu: int, group_gpu: bool) -> list[tuple[str, str]]:
-    text = GPU_FLEET.format(
-        types=types, gpu=gpu, group_gpu="        gpu: true\n" if group_gpu else ""
-    )
-    fleet = parse(text, "f.yml")
+    fleet = parse(gpu_fleet(types, gpu, group_gpu), "f.yml")
     return [(d.code, d.message) for d in aws_rules.check_fleet(fleet)]
 
 
@@ -334,10 +326,9 @@ def test_the_table_counts_nvidia_gpus() -> None:
 
 def test_a_gpu_task_on_a_gpu_group_passes_and_reserves_gpus() -> None:
     assert gpu_found("[g4dn.xlarge, g6.xlarge]", 1, group_gpu=True) == []
-    text = GPU_FLEET.format(types="[g4dn.12xlarge]", gpu=2, group_gpu="        gpu: true\n")
     from nixecs.cloudformation import build_stack
 
-    fleet = parse(text, "f.yml")
+    fleet = parse(gpu_fleet("[g4dn.12xlarge]", 2, group_gpu=True), "f.yml")
     resources = build_stack(fleet, "c", {"g": b"#x\n"})["Resources"]
     [definition] = [r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
     [container] = definition["Properties"]["ContainerDefinitions"]
