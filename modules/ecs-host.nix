@@ -245,60 +245,71 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = lib.all (v: !(lib.hasInfix "\n" v)) (lib.attrValues environment);
-        message = "nixecs.ecs: agent variables cannot contain newlines; check nixecs.ecs.attributes, nixecs.ecs.tags and nixecs.ecs.extraEnvironment.";
+    # Graviton (arm64) instance types boot UEFI only (EC2 DescribeInstanceTypes
+    # SupportedBootModes; "uefi on Graviton instance types",
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-boot-mode.html).
+    # nixpkgs' amazon-options.nix defaults ec2.efi to isAarch64, and the image's
+    # boot_mode follows it (`ami publish` refuses a legacy-bios arm64 image):
+    # only an explicit ec2.efi = false on aarch64 is wrong.
+    assertions =
+      lib.optional (options ? ec2 && options.ec2 ? efi) {
+        assertion = !pkgs.stdenv.hostPlatform.isAarch64 || config.ec2.efi;
+        message = "nixecs.ecs: an aarch64 (Graviton) host must boot UEFI: Graviton instances support no legacy BIOS; leave ec2.efi at its default (true on aarch64).";
       }
-      {
-        assertion = lib.all (n: builtins.match "[A-Za-z_][A-Za-z0-9_]*" n != null) (
-          lib.attrNames cfg.extraEnvironment
-        );
-        message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
-      }
-      {
-        assertion = badAttributes == { };
-        message = "nixecs.ecs.attributes: ECS refuses ${agentEnv.describe badAttributes}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
-      }
-      {
-        assertion = badTags == { } && agentEnv.count cfg.tags <= agentEnv.tagMaxCount;
-        message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (agentEnv.count cfg.tags)}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${agentEnv.describe badTags}.";
-      }
-      {
-        assertion =
-          agentEnv.agentHonoursDuration cfg.taskCleanupWait
-          && agentEnv.agentHonoursDuration cfg.containerStopTimeout;
-        message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString agentEnv.goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
-      }
-      {
-        assertion = overriddenExtra == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${agentEnv.typedVariables.${n}}") overriddenExtra}; set it there, not in extraEnvironment.";
-      }
-      {
-        assertion = unknownExtra == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
-      }
-      {
-        assertion = agentEnv.neededExtra cfg.extraEnvironment == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded cfg.extraEnvironment}.";
-      }
-      {
-        assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
-        message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
-      }
-      {
-        assertion = lib.elem (config.boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" or null) [
-          1
-          true
-          "1"
-        ];
-        message = ''nixecs.ecs needs boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1 (bridge-mode tasks reach the agent's task metadata and credentials endpoint through it); do not override it.'';
-      }
-      {
-        assertion = builtins.match "[A-Za-z0-9_.-]{1,15}" dockerBridge != null;
-        message = "virtualisation.docker.daemon.settings.bridge must be a network interface name (at most 15 letters, digits, '_', '.', '-').";
-      }
-    ];
+      ++ [
+        {
+          assertion = lib.all (v: !(lib.hasInfix "\n" v)) (lib.attrValues environment);
+          message = "nixecs.ecs: agent variables cannot contain newlines; check nixecs.ecs.attributes, nixecs.ecs.tags and nixecs.ecs.extraEnvironment.";
+        }
+        {
+          assertion = lib.all (n: builtins.match "[A-Za-z_][A-Za-z0-9_]*" n != null) (
+            lib.attrNames cfg.extraEnvironment
+          );
+          message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
+        }
+        {
+          assertion = badAttributes == { };
+          message = "nixecs.ecs.attributes: ECS refuses ${agentEnv.describe badAttributes}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
+        }
+        {
+          assertion = badTags == { } && agentEnv.count cfg.tags <= agentEnv.tagMaxCount;
+          message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (agentEnv.count cfg.tags)}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${agentEnv.describe badTags}.";
+        }
+        {
+          assertion =
+            agentEnv.agentHonoursDuration cfg.taskCleanupWait
+            && agentEnv.agentHonoursDuration cfg.containerStopTimeout;
+          message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString agentEnv.goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
+        }
+        {
+          assertion = overriddenExtra == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${agentEnv.typedVariables.${n}}") overriddenExtra}; set it there, not in extraEnvironment.";
+        }
+        {
+          assertion = unknownExtra == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
+        }
+        {
+          assertion = agentEnv.neededExtra cfg.extraEnvironment == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded cfg.extraEnvironment}.";
+        }
+        {
+          assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
+          message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
+        }
+        {
+          assertion = lib.elem (config.boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" or null) [
+            1
+            true
+            "1"
+          ];
+          message = ''nixecs.ecs needs boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1 (bridge-mode tasks reach the agent's task metadata and credentials endpoint through it); do not override it.'';
+        }
+        {
+          assertion = builtins.match "[A-Za-z0-9_.-]{1,15}" dockerBridge != null;
+          message = "virtualisation.docker.daemon.settings.bridge must be a network interface name (at most 15 letters, digits, '_', '.', '-').";
+        }
+      ];
 
     # The baked configuration, for people to read; the agent reads it first.
     environment.etc."ecs/ecs.nixos.config".source = ecsConfig;

@@ -308,3 +308,36 @@ def test_ecs_exec_layout_only_with_the_option() -> None:
     from nixecs.agent_vars import AGENT_REF
 
     assert plain["agent"] == enabled["agent"] == AGENT_REF.removeprefix("v")
+
+
+# --- issue 22, item 5: a Graviton (aarch64-linux) ECS host boots UEFI ---------------------
+
+AARCH64_HOST = """[
+  ({ modulesPath, ... }: { imports = [ "${modulesPath}/virtualisation/amazon-image.nix" ]; })
+  (root + /modules)
+  { nixpkgs.hostPlatform = "%s"; nixecs.ecs.enable = true; nixecs.ecs.exec.enable = true; }
+  %s
+]"""
+
+
+def _ec2_host(platform: str, extra: str = "{ }") -> dict[str, Any]:
+    got: dict[str, Any] = nixeval(
+        AARCH64_HOST % (platform, extra),
+        "let c = s.config; in { efi = c.ec2.efi; system = c.nixpkgs.hostPlatform; "
+        "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions); "
+        "agent = c.services.ecs-agent.package.version; "
+        "exec = builtins.length (builtins.filter (r: builtins.match "
+        "''.*managed-agents.*'' r != null) c.systemd.tmpfiles.rules); }",
+        extra="raw = true;",
+    )
+    return got
+
+
+def test_an_aarch64_ecs_host_evaluates_and_boots_uefi() -> None:
+    arm = _ec2_host("aarch64-linux")
+    assert arm["efi"] is True and arm["failed"] == [], arm
+    assert arm["agent"] == "1.105.0" and arm["exec"] > 0
+    # x86_64 keeps amazon-image's legacy-bios default; aarch64 with BIOS is refused.
+    assert _ec2_host("x86_64-linux")["efi"] is False
+    forced = _ec2_host("aarch64-linux", "{ ec2.efi = false; }")
+    assert any("must boot UEFI" in m for m in forced["failed"]), forced
