@@ -4,6 +4,7 @@
   imports = [
     ./common.nix
     ./ecs-host.nix
+    ./ecs-exec.nix
     ./userdata.nix
     ./host.nix
     ./secrets.nix

@@ -7,6 +7,7 @@
   options,
   lib,
   pkgs,
+  utils,
   ...
 }:
 let
@@ -218,8 +219,10 @@ in
       description = ''
         Further agent variables for the baked configuration
         ({option}`nixecs.ecs.configFile`). Only names the agent reads are
-        accepted (the generated table {file}`modules/agent-vars.json`), and none
-        that an option above sets: use that option instead.
+        accepted (the generated table {file}`modules/agent-vars.json`), none
+        whose feature this host does not provide (its `needs`: GPU support,
+        task ENI, volume plugin capabilities, ...), and none that an option
+        above sets: use that option instead.
         `ECS_ENABLE_CONTAINER_METADATA` cannot be enabled: the native agent
         would mount an empty directory into tasks. Values written to
         {file}`/etc/ecs/ecs.config` and {file}`/run/nixecs/ecs.env` override
@@ -242,56 +245,71 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = lib.all (v: !(lib.hasInfix "\n" v)) (lib.attrValues environment);
-        message = "nixecs.ecs: agent variables cannot contain newlines; check nixecs.ecs.attributes, nixecs.ecs.tags and nixecs.ecs.extraEnvironment.";
+    # Graviton (arm64) instance types boot UEFI only (EC2 DescribeInstanceTypes
+    # SupportedBootModes; "uefi on Graviton instance types",
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-boot-mode.html).
+    # nixpkgs' amazon-options.nix defaults ec2.efi to isAarch64, and the image's
+    # boot_mode follows it (`ami publish` refuses a legacy-bios arm64 image):
+    # only an explicit ec2.efi = false on aarch64 is wrong.
+    assertions =
+      lib.optional (options ? ec2 && options.ec2 ? efi) {
+        assertion = !pkgs.stdenv.hostPlatform.isAarch64 || config.ec2.efi;
+        message = "nixecs.ecs: an aarch64 (Graviton) host must boot UEFI: Graviton instances support no legacy BIOS; leave ec2.efi at its default (true on aarch64).";
       }
-      {
-        assertion = lib.all (n: builtins.match "[A-Za-z_][A-Za-z0-9_]*" n != null) (
-          lib.attrNames cfg.extraEnvironment
-        );
-        message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
-      }
-      {
-        assertion = badAttributes == { };
-        message = "nixecs.ecs.attributes: ECS refuses ${agentEnv.describe badAttributes}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
-      }
-      {
-        assertion = badTags == { } && agentEnv.count cfg.tags <= agentEnv.tagMaxCount;
-        message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (agentEnv.count cfg.tags)}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${agentEnv.describe badTags}.";
-      }
-      {
-        assertion =
-          agentEnv.agentHonoursDuration cfg.taskCleanupWait
-          && agentEnv.agentHonoursDuration cfg.containerStopTimeout;
-        message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString agentEnv.goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
-      }
-      {
-        assertion = overriddenExtra == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${agentEnv.typedVariables.${n}}") overriddenExtra}; set it there, not in extraEnvironment.";
-      }
-      {
-        assertion = unknownExtra == [ ];
-        message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
-      }
-      {
-        assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
-        message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
-      }
-      {
-        assertion = lib.elem (config.boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" or null) [
-          1
-          true
-          "1"
-        ];
-        message = ''nixecs.ecs needs boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1 (bridge-mode tasks reach the agent's task metadata and credentials endpoint through it); do not override it.'';
-      }
-      {
-        assertion = builtins.match "[A-Za-z0-9_.-]{1,15}" dockerBridge != null;
-        message = "virtualisation.docker.daemon.settings.bridge must be a network interface name (at most 15 letters, digits, '_', '.', '-').";
-      }
-    ];
+      ++ [
+        {
+          assertion = lib.all (v: !(lib.hasInfix "\n" v)) (lib.attrValues environment);
+          message = "nixecs.ecs: agent variables cannot contain newlines; check nixecs.ecs.attributes, nixecs.ecs.tags and nixecs.ecs.extraEnvironment.";
+        }
+        {
+          assertion = lib.all (n: builtins.match "[A-Za-z_][A-Za-z0-9_]*" n != null) (
+            lib.attrNames cfg.extraEnvironment
+          );
+          message = "nixecs.ecs.extraEnvironment: every name must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*).";
+        }
+        {
+          assertion = badAttributes == { };
+          message = "nixecs.ecs.attributes: ECS refuses ${agentEnv.describe badAttributes}: names are 1-128 letters, digits and - _ . / \\ (no @); values are 1-128 letters, digits, spaces and - _ . @ / \\ :, not starting or ending with a space.";
+        }
+        {
+          assertion = badTags == { } && agentEnv.count cfg.tags <= agentEnv.tagMaxCount;
+          message = "nixecs.ecs.tags: ECS allows at most 50 tags (here ${toString (agentEnv.count cfg.tags)}), keys of 1-128 and values of at most 256 characters of letters, digits, spaces and + - = . _ : / @, and no aws: prefix; it refuses ${agentEnv.describe badTags}.";
+        }
+        {
+          assertion =
+            agentEnv.agentHonoursDuration cfg.taskCleanupWait
+            && agentEnv.agentHonoursDuration cfg.containerStopTimeout;
+          message = "nixecs.ecs.taskCleanupWait (${cfg.taskCleanupWait}) and nixecs.ecs.containerStopTimeout (${cfg.containerStopTimeout}) must be at least 1s and at most ${toString agentEnv.goDurationMaxSeconds}s: the agent silently replaces other values with its defaults (3h and 30s).";
+        }
+        {
+          assertion = overriddenExtra == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${lib.concatMapStringsSep "; " (n: "${n} is set by ${agentEnv.typedVariables.${n}}") overriddenExtra}; set it there, not in extraEnvironment.";
+        }
+        {
+          assertion = unknownExtra == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
+        }
+        {
+          assertion = agentEnv.neededExtra cfg.extraEnvironment == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded cfg.extraEnvironment}.";
+        }
+        {
+          assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
+          message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
+        }
+        {
+          assertion = lib.elem (config.boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" or null) [
+            1
+            true
+            "1"
+          ];
+          message = ''nixecs.ecs needs boot.kernel.sysctl."net.ipv4.conf.all.route_localnet" = 1 (bridge-mode tasks reach the agent's task metadata and credentials endpoint through it); do not override it.'';
+        }
+        {
+          assertion = builtins.match "[A-Za-z0-9_.-]{1,15}" dockerBridge != null;
+          message = "virtualisation.docker.daemon.settings.bridge must be a network interface name (at most 15 letters, digits, '_', '.', '-').";
+        }
+      ];
 
     # The baked configuration, for people to read; the agent reads it first.
     environment.etc."ecs/ecs.nixos.config".source = ecsConfig;
@@ -347,6 +365,9 @@ in
     # is extended below with the ordering, environment and directories ecs-init
     # provides on the ECS-optimized AMI.
     services.ecs-agent.enable = true;
+    # The release the variable tables were generated from (../pkgs/ecs-agent
+    # explains why nixpkgs' own is not used).
+    services.ecs-agent.package = lib.mkDefault (pkgs.callPackage ../pkgs/ecs-agent/package.nix { });
 
     systemd.services.ecs-agent = {
       after = [
@@ -382,6 +403,22 @@ in
         # The agent exits 5 on a terminal error (e.g. the cluster does not
         # exist); restarting cannot fix that.
         RestartPreventExitStatus = 5;
+        # Router advertisements off on Docker's bridge, as ecs-init's PreStart
+        # does before it starts the agent (v1.105.0 ecs-init/engine/engine.go
+        # PreStart, ecs-init/exec/sysctl/sysctl.go Ipv6RouterAdvertisements:
+        # `sysctl -e -w net.ipv6.conf.docker0.accept_ra=0`, fatal on error).
+        # Here and not in boot.kernel.sysctl: the bridge exists only once
+        # dockerd has started, which this unit is ordered after; -e ignores
+        # the key when IPv6 is off.
+        # utils.escapeSystemdExecArgs, as every Exec line here (userdata.nix).
+        ExecStartPre = [
+          (utils.escapeSystemdExecArgs [
+            "${pkgs.procps}/bin/sysctl"
+            "-e"
+            "-w"
+            "net.ipv6.conf.${dockerBridge}.accept_ra=0"
+          ])
+        ];
       };
     };
 

@@ -53,6 +53,7 @@
             "ECS_HOST_DATA_DIR=/var/lib/ecs",
             "ECS_AUDIT_LOGFILE=/var/log/ecs/audit.log",
             'ECS_AVAILABLE_LOGGING_DRIVERS=["json-file","syslog","awslogs","fluentd","none"]',
+            "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE=true",
         ]:
             assert line in config.splitlines(), f"{line!r} missing from ecs.config"
 
@@ -100,6 +101,18 @@
         order = [l.split()[0] for l in files.splitlines() if l.strip()]
         assert order == ["/etc/ecs/ecs.nixos.config", "/etc/ecs/ecs.config", "/run/nixecs/ecs.env"], order
         machine.succeed("test -d /var/lib/ecs/data")
+        # ecs-init's PreStart: no router advertisements on Docker's bridge. ExecStartPre runs
+        # on every start attempt, whether or not the agent then reaches AWS.
+        machine.wait_until_succeeds(
+            "test \"$(sysctl -n net.ipv6.conf.docker0.accept_ra)\" = 0", timeout=120
+        )
+        # The agent the host runs is the release the variable tables were read from: the
+        # binary the unit's start script runs reports it (agent/version, `agent -version`).
+        start = machine.succeed("systemctl show -P ExecStart ecs-agent.service")
+        script = start.split("path=", 1)[1].split()[0]
+        agent = machine.succeed(f"grep -o '/nix/store/[^ ]*/bin/agent' {script}").split()[0]
+        version = machine.succeed(f"{agent} -version")
+        assert "1.105.0" in version, version
 
     # amazon-init: this node does not import amazon-image.nix (the EC2 image module), so
     # a check here could not fail; whether nixecs-userdata replaces amazon-init is checked

@@ -15,6 +15,11 @@ Which names count as "read by the agent" (aws/amazon-ecs-agent at AGENT_REF):
 - the `*_ENV_VAR` constants of ecs-agent/logger/log.go (ECS_LOGLEVEL, ECS_LOGFILE, ...),
   which the logger reads itself.
 
+Which of them this host honours: every one but those of NEEDS below, which name a feature
+the ECS-optimized AMI provides around the agent (ecs-init, its packages, its paths) and a
+nixecs host does not. Each entry says what is missing, what the agent then does, and the
+supported way; the generator fails when an entry names a variable the agent no longer reads.
+
 Usage: gen_agent_vars.py [--check] AGENT_GIT_DIR
   (e.g. the mirror the `fetch` tool made: /work/.mirror/aws+amazon-ecs-agent/repo).
   --check compares instead of writing and exits 1 when the committed files differ.
@@ -33,6 +38,73 @@ AGENT_REF = "v1.105.0"
 ROOT = Path(__file__).resolve().parents[1]
 PY_OUT = ROOT / "tools" / "src" / "nixecs" / "agent_vars.py"
 JSON_OUT = ROOT / "modules" / "agent-vars.json"
+
+# Variables whose feature a nixecs host does not provide: name -> (what it needs, message).
+# Read at AGENT_REF; paths are aws/amazon-ecs-agent's. The message is the one both ends
+# show (settings.py check_extra, modules/lib/agent-environment.nix), so it says the way out.
+_AWSVPC = (
+    "task networking (awsvpc)",
+    "needs the pause image tarball /images/amazon-ecs-pause.tar and the ECS CNI plugins in "
+    "/amazon-ecs-cni-plugins (agent/config/config.go pauseContainerTarballPath, "
+    "defaultCNIPluginsPath), which this host does not have: with ECS_ENABLE_TASK_ENI the "
+    "agent exits 5 at start (agent/app/agent.go doInit); use network_mode bridge or host",
+)
+_GPU = (
+    "NVIDIA GPUs",
+    "needs the NVIDIA driver, Docker's nvidia runtime (ECS_NVIDIA_RUNTIME) and "
+    "/var/lib/ecs/gpu/nvidia-gpu-info.json, which ecs-init writes on the ECS GPU AMI "
+    "(ecs-init/gpu/nvidia_gpu_manager.go SaveGPUState) and this host does not: without the "
+    "file the agent registers no GPUs, and one it cannot parse stops it at start "
+    "(agent/gpu/nvidia_gpu_manager_unix.go Initialize, agent/app/agent.go doInit); run GPU "
+    "tasks on an ECS-optimized GPU AMI",
+)
+NEEDS: dict[str, tuple[str, str]] = {
+    "ECS_ENABLE_TASK_ENI": _AWSVPC,
+    "ECS_ENABLE_HIGH_DENSITY_ENI": _AWSVPC,
+    "ECS_AWSVPC_BLOCK_IMDS": _AWSVPC,
+    "ECS_AWSVPC_ADDITIONAL_LOCAL_ROUTES": _AWSVPC,
+    "ECS_CNI_PLUGINS_PATH": _AWSVPC,
+    "ECS_ENABLE_GPU_SUPPORT": _GPU,
+    "ECS_NVIDIA_RUNTIME": _GPU,
+    "ECS_ENABLE_INF_SUPPORT": (
+        "AWS Inferentia",
+        "needs the Neuron driver and runtime (agent/api/task/task.go RequireNeuronRuntime), "
+        "which this host does not install; run Inferentia tasks on an ECS-optimized "
+        "Inferentia AMI",
+    ),
+    "ECS_VOLUME_PLUGIN_CAPABILITIES": (
+        "the ECS volume plugin",
+        "advertises volume plugin capabilities (efsAuth: agent/app/agent_capability.go) that "
+        "need ecs-init's amazon-ecs-volume-plugin (ecs-init/docker/docker.go sets "
+        "'[\"efsAuth\"]' beside it), which this host does not run; EFS volumes with IAM "
+        "authorization or transit encryption are not available here",
+    ),
+    "ECS_GMSA_SUPPORTED": (
+        "gMSA (credentials-fetcher)",
+        "needs the credentials-fetcher daemon and its socket (agent/config/parse_linux.go "
+        "parseGMSACapability), which this host does not run; gMSA is not available here",
+    ),
+    "ECS_DOMAIN_JOINED_LINUX_INSTANCE": (
+        "gMSA (credentials-fetcher)",
+        "only matters with gMSA, which needs the credentials-fetcher daemon "
+        "(agent/config/parse_linux.go parseGMSACapability); gMSA is not available here",
+    ),
+    "ECS_SELINUX_CAPABLE": (
+        "SELinux",
+        "advertises SELinux labels to ECS (agent/app/agent_capability.go), and NixOS has no "
+        "SELinux: tasks with SELinux docker_security_options would be placed here and fail",
+    ),
+    "ECS_APPARMOR_CAPABLE": (
+        "AppArmor",
+        "advertises AppArmor profiles to ECS (agent/app/agent_capability.go), and nixecs does "
+        "not load Docker's AppArmor profiles: tasks asking for one would be placed here and fail",
+    ),
+    "ECS_EXTERNAL": (
+        "ECS Anywhere",
+        "registers the host as an external (ECS Anywhere) instance with SSM credentials "
+        "(agent/app/agent.go), which a nixecs EC2 instance is not; leave it unset",
+    ),
+}
 
 NAME_RE = re.compile(r'"((?:ECS|NON_ECS|NONECS)_[A-Z0-9_]+)"')
 LOGGER_RE = re.compile(r'^\s*[A-Z_]+_ENV_VAR\s*=\s*"([A-Z0-9_]+)"', re.MULTILINE)
@@ -58,12 +130,21 @@ def extract(git_dir: str, ref: str = AGENT_REF) -> tuple[str, list[str], list[st
         names.update(NAME_RE.findall(git(git_dir, "show", f"{commit}:{path}")))
     logger = "ecs-agent/logger/log.go"
     names.update(LOGGER_RE.findall(git(git_dir, "show", f"{commit}:{logger}")))
+    gone = sorted(set(NEEDS) - names)
+    if gone:
+        # An entry for a variable the agent no longer reads would hide a renamed one.
+        raise SystemExit(f"NEEDS names variables {AGENT_REF} does not read: {', '.join(gone)}")
     return commit, [*files, logger], sorted(names)
 
 
 def render(commit: str, files: list[str], names: list[str]) -> tuple[str, str]:
     sources = "".join(f"#   {f}\n" for f in files)
     lines = "".join(f'        "{n}",\n' for n in names)
+    needs = "".join(
+        f"    {json.dumps(n)}: (\n        {json.dumps(NEEDS[n][0])},\n"
+        f"        {json.dumps(NEEDS[n][1])},\n    ),\n"
+        for n in sorted(NEEDS)
+    )
     py = (
         "# Generated by tools/gen_agent_vars.py; do not edit.\n"
         f"# The environment variables the ECS agent reads: {AGENT_REPO} {AGENT_REF}\n"
@@ -72,7 +153,10 @@ def render(commit: str, files: list[str], names: list[str]) -> tuple[str, str]:
         f'AGENT_REPO = "{AGENT_REPO}"\n'
         f'AGENT_REF = "{AGENT_REF}"\n'
         f'AGENT_COMMIT = "{commit}"\n\n'
-        f"AGENT_VARIABLES = frozenset(\n    (\n{lines}    )\n)\n"
+        f"AGENT_VARIABLES = frozenset(\n    (\n{lines}    )\n)\n\n"
+        "# Variables whose feature this host does not provide: name -> (what it needs, why and\n"
+        "# the supported way). Every other variable of AGENT_VARIABLES is honoured here.\n"
+        f"AGENT_NEEDS = {{\n{needs}}}\n"
     )
     document = {
         "generator": "tools/gen_agent_vars.py",
@@ -81,6 +165,8 @@ def render(commit: str, files: list[str], names: list[str]) -> tuple[str, str]:
         "commit": commit,
         "sources": files,
         "variables": names,
+        "honoured": [n for n in names if n not in NEEDS],
+        "needs": {n: {"feature": NEEDS[n][0], "message": NEEDS[n][1]} for n in sorted(NEEDS)},
     }
     return py, json.dumps(document, indent=2) + "\n"
 

@@ -57,9 +57,14 @@ rec {
   # (parse.go parseDockerStopTimeout, then the merge with DefaultConfig).
   agentHonoursDuration = d: durationSeconds d >= 1 && durationSeconds d <= goDurationMaxSeconds;
 
-  # Log drivers the agent knows: v1.105.0 agent/dockerclient/logging_drivers.go
+  # Log drivers the agent knows (v1.105.0 agent/dockerclient/logging_drivers.go
   # LoggingDriverMinimumVersion, plus awsfirelens, which validateAndOverrideBounds
-  # (agent/config/config.go) accepts too. Any other name stops the agent.
+  # in agent/config/config.go accepts too; any other name stops the agent) that
+  # the host's Docker (28 in nixos-25.11) has. Not offered: `logentries`, which
+  # Docker removed in v25.0 (docker/cli docs/deprecated.md, "logentries logging
+  # driver"), and `sumologic`, never built into dockerd (a managed plugin,
+  # SumoLogic/sumologic-docker-logging-driver, that this host does not install):
+  # advertised, tasks using them would be placed here and fail to start.
   knownLoggingDrivers = [
     "json-file"
     "syslog"
@@ -68,8 +73,6 @@ rec {
     "fluentd"
     "awslogs"
     "splunk"
-    "logentries"
-    "sumologic"
     "none"
     "awsfirelens"
   ];
@@ -178,6 +181,12 @@ rec {
     ECS_ENABLE_TASK_IAM_ROLE = boolString cfg.taskIamRole;
     ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST = boolString cfg.taskIamRole;
     ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS = boolString cfg.introspection.allowOffhost;
+    # awslogs authenticates with the task's execution role, as on the
+    # ECS-optimized AMI: ecs-init sets it on Amazon Linux (v1.105.0
+    # ecs-init/docker/docker_config.go getPlatformSpecificEnvVariables); the
+    # agent's own default is false (agent/config/config.go
+    # OverrideAWSLogsExecutionRole, parseBooleanDefaultFalseConfig).
+    ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE = "true";
   };
 
   # Variables an option sets, with the option to use instead; extraEnvironment
@@ -203,6 +212,7 @@ rec {
     ECS_AUDIT_LOGFILE = "nothing: the host sets it for the native agent";
     ECS_UPDATE_DOWNLOAD_DIR = "nothing: the host sets it for the native agent";
     ECS_UPDATES_ENABLED = "nothing: the host sets it for the native agent";
+    ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE = "nothing: the host sets it as ecs-init does";
   };
 
   # The environment variables the agent reads, generated from its source by
@@ -212,6 +222,16 @@ rec {
   # extraEnvironment names an option sets / the agent does not read.
   overriddenExtra = extra: filter (n: typedVariables ? ${n}) (attrNames extra);
   unknownExtra = extra: filter (n: !(builtins.elem n agentVars.variables)) (attrNames extra);
+  # extraEnvironment names whose feature this host does not provide (the
+  # generated table's `needs`, each with its reason and the supported way).
+  neededExtra = extra: filter (n: agentVars.needs ? ${n}) (attrNames extra);
+  describeNeeded =
+    extra:
+    concatStringsSep "; " (
+      map (
+        n: "${n} needs ${agentVars.needs.${n}.feature}, which this host does not provide: it ${agentVars.needs.${n}.message}"
+      ) (neededExtra extra)
+    );
   # The native agent bind-mounts ECS_HOST_DATA_DIR + "/" + ECS_DATADIR +
   # "/metadata/..." into task containers (v1.105.0
   # agent/containermetadata/write_metadata_unix.go createBindsEnv, the path

@@ -79,6 +79,20 @@ INVALID: list[tuple[dict[str, object], str, tuple[str, ...], bool]] = [
         False,
     ),
     ({"extra": {"ECS_POLL_METRICS": True}}, "E103", ("extra", "ECS_POLL_METRICS"), False),
+    # Features the host does not provide: any value, since the name alone is meaningless here.
+    (
+        {"extra": {"ECS_ENABLE_GPU_SUPPORT": "true"}},
+        "E165",
+        ("extra", "ECS_ENABLE_GPU_SUPPORT"),
+        True,
+    ),
+    ({"extra": {"ECS_ENABLE_TASK_ENI": "false"}}, "E165", ("extra", "ECS_ENABLE_TASK_ENI"), True),
+    (
+        {"extra": {"ECS_VOLUME_PLUGIN_CAPABILITIES": '["efsAuth"]'}},
+        "E165",
+        ("extra", "ECS_VOLUME_PLUGIN_CAPABILITIES"),
+        True,
+    ),
     ({"extra": {"ECS_BACKEND_HOST": "a\nb"}}, "E107", ("extra", "ECS_BACKEND_HOST"), False),
 ]
 
@@ -152,6 +166,10 @@ def test_messages_say_what_the_agent_accepts() -> None:
     assert "task metadata endpoint v4" in message(
         {"extra": {"ECS_ENABLE_CONTAINER_METADATA": "TRUE"}}
     )
+    task_eni = message({"extra": {"ECS_ENABLE_TASK_ENI": "true"}})
+    assert "/images/amazon-ecs-pause.tar" in task_eni and "exits 5" in task_eni
+    assert "network_mode bridge or host" in task_eni
+    assert "nvidia-gpu-info.json" in message({"extra": {"ECS_ENABLE_GPU_SUPPORT": "true"}})
     assert 'quote it, e.g. ECS_POLL_METRICS: "true"' in message(
         {"extra": {"ECS_POLL_METRICS": True}}
     )
@@ -280,7 +298,10 @@ def test_nix_module_environment_equals_the_settings_environment(nix_instantiate:
             "ECS_ENABLE_TASK_IAM_ROLE",
             "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST",
             "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS",
+            "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE",
         }
+        # awslogs uses the execution role as on the ECS-optimized AMI (ecs-init sets it).
+        assert result["all"]["ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE"] == "true"
         assert result["all"]["ECS_AUDIT_LOGFILE"].startswith("/var/log/ecs/")
         # FireLens: ECS_HOST_DATA_DIR + "/data" must be the directory the agent writes to.
         assert result["all"]["ECS_HOST_DATA_DIR"] + "/data" == result["all"]["ECS_DATADIR"]
@@ -382,6 +403,10 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         {"ECS_NOT_A_VARIABLE": "1"},
         {"ECS_ENABLE_CONTAINER_METADATA": "True"},
         {"ECS_ENABLE_CONTAINER_METADATA": "false"},
+        {"ECS_ENABLE_GPU_SUPPORT": "true"},
+        {"ECS_NVIDIA_RUNTIME": "nvidia"},
+        {"ECS_ENABLE_TASK_ENI": "false"},
+        {"ECS_EXTERNAL": "true"},
     ]
     durations = ["0s", "1s", "0001s", "3h", "2562047h", "2562048h", "999999999m", "153722867m"]
     expression = (
@@ -391,8 +416,9 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         f"tags = map (t: e.validTag t t) {nix_value(TAG_TEXTS)}; "
         f"durations = map e.agentHonoursDuration {nix_value(durations)}; "
         f"extras = map (x: e.overriddenExtra x != [ ] || e.unknownExtra x != [ ] "
-        f"|| e.containerMetadataEnabled x) {nix_value(extras)}; "
-        "drivers = e.amiLoggingDrivers; typed = builtins.attrNames e.typedVariables; }"
+        f"|| e.neededExtra x != [ ] || e.containerMetadataEnabled x) {nix_value(extras)}; "
+        "drivers = e.amiLoggingDrivers; known = e.knownLoggingDrivers; "
+        "typed = builtins.attrNames e.typedVariables; }"
     )
     nix = nix_eval(nix_instantiate, expression)
     assert isinstance(nix, dict)
@@ -412,6 +438,10 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
     for key in ("names", "values", "tags", "durations", "extras"):
         assert set(nix[key]) == {True, False}, key
     assert nix["drivers"] == ["json-file", "syslog", "awslogs", "fluentd", "none"]
+    # Docker 28 has no logentries (removed in 25.0) and no built-in sumologic driver: the
+    # host option cannot advertise them; the AMI's list stays offered.
+    assert set(nix["drivers"]) <= set(nix["known"])
+    assert {"logentries", "sumologic"}.isdisjoint(nix["known"])
     # The same variables are closed to `extra` on both ends (ecs-init's introspection
     # variable is not the agent's, so the fleet refuses it as unknown instead).
     assert set(nix["typed"]) == {
@@ -481,3 +511,69 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
     # Every typed and host variable is one the agent reads (or ecs-init's introspection one).
     for name in [*settings.TYPED_VARIABLES, *settings.HOST_VARIABLES]:
         assert name in agent_vars.AGENT_VARIABLES, name
+    # The split: "needs X" are variables the agent reads, and none is one the host sets.
+    assert document["needs"] == {
+        n: {"feature": f, "message": m} for n, (f, m) in agent_vars.AGENT_NEEDS.items()
+    }
+    assert set(agent_vars.AGENT_NEEDS) <= agent_vars.AGENT_VARIABLES
+    assert set(document["honoured"]) == agent_vars.AGENT_VARIABLES - set(agent_vars.AGENT_NEEDS)
+    assert set(agent_vars.AGENT_NEEDS).isdisjoint(
+        {*settings.TYPED_VARIABLES, *settings.HOST_VARIABLES}
+    )
+
+
+# The variables issue 22 names as stopping the agent, or as features the host lacks: each is
+# in the "needs" half of the table, and every needs message cites the agent's source and
+# says what to do instead.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ECS_ENABLE_GPU_SUPPORT",
+        "ECS_NVIDIA_RUNTIME",
+        "ECS_ENABLE_TASK_ENI",
+        "ECS_ENABLE_HIGH_DENSITY_ENI",
+        "ECS_VOLUME_PLUGIN_CAPABILITIES",
+        "ECS_ENABLE_INF_SUPPORT",
+        "ECS_GMSA_SUPPORTED",
+        "ECS_EXTERNAL",
+    ],
+)
+def test_features_this_host_lacks_are_refused_at_both_ends(name: str) -> None:
+    feature, message = agent_vars.AGENT_NEEDS[name]
+    assert "agent/" in message or "ecs-init/" in message, message
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.parse_settings_object(host_document({"extra": {name: "true"}}))
+    [issue] = caught.value.issues
+    assert issue.code == "E165" and feature in issue.message
+
+
+# --- the agent the host runs is the one the table was read from ---------------------------
+
+ECS_AGENT_PACKAGE = REPO / "pkgs" / "ecs-agent" / "package.nix"
+
+
+@pytest.mark.nix
+def test_the_host_runs_the_agent_release_the_table_was_generated_from(
+    nix_instantiate: str,
+) -> None:
+    # Evaluate the package expression itself, with nixpkgs' two inputs stubbed: the
+    # version it builds and the tag it fetches.
+    built = nix_eval(
+        nix_instantiate,
+        f"let p = import {ECS_AGENT_PACKAGE} {{ "
+        "ecs-agent = { overrideAttrs = f: f { }; }; fetchFromGitHub = a: a; }; "
+        "in { inherit (p) version; inherit (p.src) owner repo rev; }",
+    )
+    assert built == {
+        "version": agent_vars.AGENT_REF.removeprefix("v"),
+        "owner": "aws",
+        "repo": "amazon-ecs-agent",
+        "rev": agent_vars.AGENT_REF,
+    }
+    assert f"{built['owner']}/{built['repo']}" == agent_vars.AGENT_REPO
+    # And the host module installs exactly that package (by default).
+    host = (REPO / "modules" / "ecs-host.nix").read_text()
+    assert (
+        "services.ecs-agent.package = lib.mkDefault (pkgs.callPackage "
+        "../pkgs/ecs-agent/package.nix { });" in host
+    )

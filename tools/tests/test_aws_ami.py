@@ -463,6 +463,11 @@ def test_a_name_taken_by_other_content_is_refused(moto, bucket, stubbed, tmp_pat
     [
         (lambda d: d.update(system="riscv64-linux"), "has no AMI architecture"),
         (lambda d: d.update(boot_mode="bios"), "boot_mode 'bios'"),
+        # EC2's rule, which moto does not enforce: arm64 (Graviton) boots UEFI only.
+        (
+            lambda d: d.update(system="aarch64-linux", boot_mode="legacy-bios"),
+            "an arm64 image must boot UEFI",
+        ),
         (lambda d: d.pop("label"), "`label` is missing"),
         (lambda d: d["disks"].update(boot={"file": "x"}), "two-disk (ZFS)"),
         (lambda d: d.update(file="/nowhere/x.vhd", disks={}), "does not exist"),

@@ -774,3 +774,62 @@ def test_routing_into_containers_is_checked(route: str, code: str, needle: str) 
     text = sidecar_fleet(route)
     assert code in {c for _, _, c in errors(text)}
     assert needle in messages(text)
+
+
+# -- ECS Exec (issue 22, item 3) ---------------------------------------------------------------
+
+EXEC_ACTIONS = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+]
+
+
+def exec_fleet(group_exec: bool) -> str:
+    text = fleet_text(api="enable_execute_command: true")
+    if group_exec:
+        text = text.replace(
+            "        capacity: {min: 1, max: 4}\n",
+            "        capacity: {min: 1, max: 4}\n        exec: true\n",
+        )
+    return text
+
+
+def test_exec_is_refused_on_a_group_whose_host_does_not_provide_it() -> None:
+    text = exec_fleet(group_exec=False)
+    line = line_of(text, "enable_execute_command")
+    # Located at the value, as before.
+    column = text.splitlines()[line - 1].index("true") + 1
+    assert errors(text) == [(line, column, "E157")]
+    assert "nixecs.ecs.exec.enable" in messages(text) and "exec: true" in messages(text)
+
+
+def test_exec_on_an_exec_group_enables_it_and_grants_the_task_role_ssmmessages() -> None:
+    text = exec_fleet(group_exec=True)
+    fleet = load(text)
+    cluster = fleet.clusters["prod"]
+    assert cluster.groups["web"].exec
+    assert cluster.services["api"].enable_execute_command
+    assert not cluster.services["web"].enable_execute_command
+    resources = template(text)["Resources"]
+    service = next(
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ECS::Service" and r["Properties"]["ServiceName"].endswith("api")
+    )
+    assert service["EnableExecuteCommand"] is True
+    roles = {
+        k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role" and "TaskRole" in k
+    }
+    # Only the exec service gets a task role (web has no task_role: and no exec).
+    [(role_id, role)] = roles.items()
+    [policy] = role["Properties"]["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": EXEC_ACTIONS, "Resource": "*"}
+    ]
+    definitions = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"
+    ]
+    arns = [d.get("TaskRoleArn") for d in definitions]
+    assert arns.count(None) == 1 and {"Fn::GetAtt": [role_id, "Arn"]} in arns

@@ -253,3 +253,74 @@ def test_metadata_plumbing_does_not_depend_on_task_roles(task_roles: bool) -> No
     dnat = "-t nat -A PREROUTING -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:51679"
     redirect = "-t nat -A OUTPUT -p tcp -d 169.254.170.2 --dport 80 -j REDIRECT --to-ports 51679"
     assert dnat in script and redirect in script
+
+
+# --- issue 22: ECS Exec is opt-in, and the agent is the pinned release --------------------
+
+
+def _ecs_host(extra_module: str) -> dict[str, Any]:
+    modules = f"[ (root + /modules) {{ nixecs.ecs.enable = true; }} {extra_module} ]"
+    got: dict[str, Any] = nixeval(
+        modules,
+        "let c = s.config; in { tmpfiles = c.systemd.tmpfiles.rules; "
+        "after = c.systemd.services.ecs-agent.after; "
+        "agent = c.services.ecs-agent.package.version; }",
+        extra="raw = true;",
+    )
+    return got
+
+
+def test_ecs_exec_layout_only_with_the_option() -> None:
+    plain = _ecs_host("{ }")
+    enabled = _ecs_host("{ nixecs.ecs.exec.enable = true; }")
+    exec_rules = [r for r in enabled["tmpfiles"] if r not in plain["tmpfiles"]]
+    assert not any("managed-agents" in r or "execute-command" in r for r in plain["tmpfiles"])
+    paths = {r.split()[1] for r in exec_rules}
+    assert {
+        "/managed-agents/execute-command",
+        "/var/lib/ecs/deps/execute-command/config",
+        "/var/lib/ecs/deps/execute-command/certs/tls-ca-bundle.pem",
+        "/log/exec",
+    } <= paths
+    version_dirs = [p for p in paths if re.fullmatch(r".*/bin/\d+(\.\d+)*", p)]
+    assert len(version_dirs) == 1, paths
+    for binary in ("amazon-ssm-agent", "ssm-agent-worker", "ssm-session-worker"):
+        assert f"{version_dirs[0]}/{binary}" in paths
+    assert "systemd-tmpfiles-setup.service" in enabled["after"]
+    # Both run the agent release the variable table was generated from.
+    from nixecs.agent_vars import AGENT_REF
+
+    assert plain["agent"] == enabled["agent"] == AGENT_REF.removeprefix("v")
+
+
+# --- issue 22, item 5: a Graviton (aarch64-linux) ECS host boots UEFI ---------------------
+
+AARCH64_HOST = """[
+  ({ modulesPath, ... }: { imports = [ "${modulesPath}/virtualisation/amazon-image.nix" ]; })
+  (root + /modules)
+  { nixpkgs.hostPlatform = "%s"; nixecs.ecs.enable = true; nixecs.ecs.exec.enable = true; }
+  %s
+]"""
+
+
+def _ec2_host(platform: str, extra: str = "{ }") -> dict[str, Any]:
+    got: dict[str, Any] = nixeval(
+        AARCH64_HOST % (platform, extra),
+        "let c = s.config; in { efi = c.ec2.efi; system = c.nixpkgs.hostPlatform; "
+        "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions); "
+        "agent = c.services.ecs-agent.package.version; "
+        "exec = builtins.length (builtins.filter (r: builtins.match "
+        "''.*managed-agents.*'' r != null) c.systemd.tmpfiles.rules); }",
+        extra="raw = true;",
+    )
+    return got
+
+
+def test_an_aarch64_ecs_host_evaluates_and_boots_uefi() -> None:
+    arm = _ec2_host("aarch64-linux")
+    assert arm["efi"] is True and arm["failed"] == [], arm
+    assert arm["agent"] == "1.105.0" and arm["exec"] > 0
+    # x86_64 keeps amazon-image's legacy-bios default; aarch64 with BIOS is refused.
+    assert _ec2_host("x86_64-linux")["efi"] is False
+    forced = _ec2_host("aarch64-linux", "{ ec2.efi = false; }")
+    assert any("must boot UEFI" in m for m in forced["failed"]), forced

@@ -290,3 +290,58 @@ def test_status_names_its_region(
     url = moto.url  # type: ignore[attr-defined]
     result = run_cli(capsys, ["status", "--endpoint-url", url, "--region", "eu-west-1"])
     assert result.code == 0 and result.out.splitlines()[0] == "region eu-west-1"
+
+
+# --- issue 22, item 4: GPU groups and containers ------------------------------------------
+
+
+def gpu_fleet(types: str, gpu: int, group_gpu: bool) -> str:
+    """BASE with its container asking for `gpu` GPUs (the `containers:` form), on a group
+    with or without `gpu: true`."""
+    text = BASE.format(
+        region="us-east-1", types=types, drain="5m", image="nginx:1.27", cpu=256, memory=1024
+    )
+    text = text.replace(
+        "        image: nginx:1.27\n",
+        f"        containers:\n          main:\n            image: nginx:1.27\n            gpu: {gpu}\n",
+    )
+    if group_gpu:
+        text = text.replace(
+            "        drain: {timeout: 5m}\n", "        drain: {timeout: 5m}\n        gpu: true\n"
+        )
+    return text
+
+
+def gpu_found(types: str, gpu: int, group_gpu: bool) -> list[tuple[str, str]]:
+    fleet = parse(gpu_fleet(types, gpu, group_gpu), "f.yml")
+    return [(d.code, d.message) for d in aws_rules.check_fleet(fleet)]
+
+
+def test_the_table_counts_nvidia_gpus() -> None:
+    # DescribeInstanceTypes as moto recorded it: g4dn.xlarge one T4, p4d.24xlarge eight A100.
+    data = tables()
+    assert data.types["g4dn.xlarge"].gpus == 1 and data.types["p4d.24xlarge"].gpus == 8
+    assert data.types["m6i.large"].gpus == 0
+
+
+def test_a_gpu_task_on_a_gpu_group_passes_and_reserves_gpus() -> None:
+    assert gpu_found("[g4dn.xlarge, g6.xlarge]", 1, group_gpu=True) == []
+    from nixecs.cloudformation import build_stack
+
+    fleet = parse(gpu_fleet("[g4dn.12xlarge]", 2, group_gpu=True), "f.yml")
+    resources = build_stack(fleet, "c", {"g": b"#x\n"})["Resources"]
+    [definition] = [r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
+    [container] = definition["Properties"]["ContainerDefinitions"]
+    assert container["ResourceRequirements"] == [{"Type": "GPU", "Value": "2"}]
+
+
+def test_gpu_groups_need_gpu_instance_types() -> None:
+    [(code, message)] = gpu_found("[g4dn.xlarge, m6i.large]", 1, group_gpu=True)
+    assert code == "E166" and "'m6i.large' has no NVIDIA GPU" in message
+
+
+def test_gpu_containers_need_a_gpu_group_with_enough_gpus() -> None:
+    [(code, message)] = gpu_found("[g4dn.xlarge]", 1, group_gpu=False)
+    assert code == "E167" and "no `gpu: true`" in message
+    [(code, message)] = gpu_found("[g4dn.xlarge, g4dn.12xlarge]", 5, group_gpu=True)
+    assert code == "E167" and "asks for 5 GPUs" in message and "at most 4" in message

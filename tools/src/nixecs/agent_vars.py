@@ -112,3 +112,64 @@ AGENT_VARIABLES = frozenset(
         "NON_ECS_IMAGE_MINIMUM_CLEANUP_AGE",
     )
 )
+
+# Variables whose feature this host does not provide: name -> (what it needs, why and
+# the supported way). Every other variable of AGENT_VARIABLES is honoured here.
+AGENT_NEEDS = {
+    "ECS_APPARMOR_CAPABLE": (
+        "AppArmor",
+        "advertises AppArmor profiles to ECS (agent/app/agent_capability.go), and nixecs does not load Docker's AppArmor profiles: tasks asking for one would be placed here and fail",
+    ),
+    "ECS_AWSVPC_ADDITIONAL_LOCAL_ROUTES": (
+        "task networking (awsvpc)",
+        "needs the pause image tarball /images/amazon-ecs-pause.tar and the ECS CNI plugins in /amazon-ecs-cni-plugins (agent/config/config.go pauseContainerTarballPath, defaultCNIPluginsPath), which this host does not have: with ECS_ENABLE_TASK_ENI the agent exits 5 at start (agent/app/agent.go doInit); use network_mode bridge or host",
+    ),
+    "ECS_AWSVPC_BLOCK_IMDS": (
+        "task networking (awsvpc)",
+        "needs the pause image tarball /images/amazon-ecs-pause.tar and the ECS CNI plugins in /amazon-ecs-cni-plugins (agent/config/config.go pauseContainerTarballPath, defaultCNIPluginsPath), which this host does not have: with ECS_ENABLE_TASK_ENI the agent exits 5 at start (agent/app/agent.go doInit); use network_mode bridge or host",
+    ),
+    "ECS_CNI_PLUGINS_PATH": (
+        "task networking (awsvpc)",
+        "needs the pause image tarball /images/amazon-ecs-pause.tar and the ECS CNI plugins in /amazon-ecs-cni-plugins (agent/config/config.go pauseContainerTarballPath, defaultCNIPluginsPath), which this host does not have: with ECS_ENABLE_TASK_ENI the agent exits 5 at start (agent/app/agent.go doInit); use network_mode bridge or host",
+    ),
+    "ECS_DOMAIN_JOINED_LINUX_INSTANCE": (
+        "gMSA (credentials-fetcher)",
+        "only matters with gMSA, which needs the credentials-fetcher daemon (agent/config/parse_linux.go parseGMSACapability); gMSA is not available here",
+    ),
+    "ECS_ENABLE_GPU_SUPPORT": (
+        "NVIDIA GPUs",
+        "needs the NVIDIA driver, Docker's nvidia runtime (ECS_NVIDIA_RUNTIME) and /var/lib/ecs/gpu/nvidia-gpu-info.json, which ecs-init writes on the ECS GPU AMI (ecs-init/gpu/nvidia_gpu_manager.go SaveGPUState) and this host does not: without the file the agent registers no GPUs, and one it cannot parse stops it at start (agent/gpu/nvidia_gpu_manager_unix.go Initialize, agent/app/agent.go doInit); run GPU tasks on an ECS-optimized GPU AMI",
+    ),
+    "ECS_ENABLE_HIGH_DENSITY_ENI": (
+        "task networking (awsvpc)",
+        "needs the pause image tarball /images/amazon-ecs-pause.tar and the ECS CNI plugins in /amazon-ecs-cni-plugins (agent/config/config.go pauseContainerTarballPath, defaultCNIPluginsPath), which this host does not have: with ECS_ENABLE_TASK_ENI the agent exits 5 at start (agent/app/agent.go doInit); use network_mode bridge or host",
+    ),
+    "ECS_ENABLE_INF_SUPPORT": (
+        "AWS Inferentia",
+        "needs the Neuron driver and runtime (agent/api/task/task.go RequireNeuronRuntime), which this host does not install; run Inferentia tasks on an ECS-optimized Inferentia AMI",
+    ),
+    "ECS_ENABLE_TASK_ENI": (
+        "task networking (awsvpc)",
+        "needs the pause image tarball /images/amazon-ecs-pause.tar and the ECS CNI plugins in /amazon-ecs-cni-plugins (agent/config/config.go pauseContainerTarballPath, defaultCNIPluginsPath), which this host does not have: with ECS_ENABLE_TASK_ENI the agent exits 5 at start (agent/app/agent.go doInit); use network_mode bridge or host",
+    ),
+    "ECS_EXTERNAL": (
+        "ECS Anywhere",
+        "registers the host as an external (ECS Anywhere) instance with SSM credentials (agent/app/agent.go), which a nixecs EC2 instance is not; leave it unset",
+    ),
+    "ECS_GMSA_SUPPORTED": (
+        "gMSA (credentials-fetcher)",
+        "needs the credentials-fetcher daemon and its socket (agent/config/parse_linux.go parseGMSACapability), which this host does not run; gMSA is not available here",
+    ),
+    "ECS_NVIDIA_RUNTIME": (
+        "NVIDIA GPUs",
+        "needs the NVIDIA driver, Docker's nvidia runtime (ECS_NVIDIA_RUNTIME) and /var/lib/ecs/gpu/nvidia-gpu-info.json, which ecs-init writes on the ECS GPU AMI (ecs-init/gpu/nvidia_gpu_manager.go SaveGPUState) and this host does not: without the file the agent registers no GPUs, and one it cannot parse stops it at start (agent/gpu/nvidia_gpu_manager_unix.go Initialize, agent/app/agent.go doInit); run GPU tasks on an ECS-optimized GPU AMI",
+    ),
+    "ECS_SELINUX_CAPABLE": (
+        "SELinux",
+        "advertises SELinux labels to ECS (agent/app/agent_capability.go), and NixOS has no SELinux: tasks with SELinux docker_security_options would be placed here and fail",
+    ),
+    "ECS_VOLUME_PLUGIN_CAPABILITIES": (
+        "the ECS volume plugin",
+        "advertises volume plugin capabilities (efsAuth: agent/app/agent_capability.go) that need ecs-init's amazon-ecs-volume-plugin (ecs-init/docker/docker.go sets '[\"efsAuth\"]' beside it), which this host does not run; EFS volumes with IAM authorization or transit encryption are not available here",
+    ),
+}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from .agent_vars import AGENT_REF, AGENT_VARIABLES
+from .agent_vars import AGENT_NEEDS, AGENT_REF, AGENT_VARIABLES
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
@@ -295,6 +295,7 @@ E_ECS_NAME = "E116"  # an attribute name or tag key (or the tag count) ECS refus
 E_ECS_VALUE = "E117"  # an attribute or tag value ECS refuses
 E_AGENT_VARIABLE = "E118"  # `extra`: a variable the ECS agent does not read
 E_TYPED_VARIABLE = "E119"  # `extra`: a variable a typed key or the host sets
+E_AGENT_NEEDS = "E165"  # `extra`: a variable whose feature this host does not provide
 
 
 def type_name(value: object) -> str:
@@ -498,6 +499,7 @@ HOST_VARIABLES = {
     "ECS_AVAILABLE_LOGGING_DRIVERS": "the host option nixecs.ecs.loggingDrivers",
     "ECS_ENABLE_TASK_IAM_ROLE": "the host option nixecs.ecs.taskIamRole",
     "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": "the host option nixecs.ecs.taskIamRole",
+    "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE": "the host (true, as ecs-init on the ECS AMI)",
 }
 # The native agent binds ECS_HOST_DATA_DIR + "/" + ECS_DATADIR + "/metadata/..." into task
 # containers (v1.105.0 agent/containermetadata/write_metadata_unix.go createBindsEnv, with
@@ -640,6 +642,17 @@ def check_extra(value: object, path: JsonPath, issues: list[Issue]) -> dict[str,
                     E_AGENT_VARIABLE,
                     f"{key} is not a variable the ECS agent {AGENT_REF} reads "
                     "(see tools/src/nixecs/agent_vars.py, generated from the agent's source)",
+                )
+            )
+            continue
+        if key in AGENT_NEEDS:
+            # Any value: the feature is absent, and some of these stop the agent at start.
+            feature, why = AGENT_NEEDS[key]
+            issues.append(
+                Issue(
+                    where,
+                    E_AGENT_NEEDS,
+                    f"{key} needs {feature}, which this host does not provide: it {why}",
                 )
             )
             continue

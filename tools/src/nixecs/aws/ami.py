@@ -86,6 +86,12 @@ def read_image_info(image_dir: Path) -> ImageInfo:
         raise click.BadParameter(
             f"{path}: boot_mode {boot_mode!r} is not one of {', '.join(BOOT_MODES)}"
         )
+    if ARCHITECTURES[system] == "arm64" and boot_mode == "legacy-bios":
+        # Graviton (arm64) instance types boot UEFI (DescribeInstanceTypes
+        # SupportedBootModes; "uefi on Graviton instance types",
+        # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-boot-mode.html):
+        # such an AMI could never launch, and moto registers it anyway.
+        raise click.BadParameter(f"{path}: an arm64 image must boot UEFI, not legacy-bios")
     disks = data.get("disks") if isinstance(data.get("disks"), dict) else {}
     if isinstance(disks, dict) and "boot" in disks:
         raise click.BadParameter(

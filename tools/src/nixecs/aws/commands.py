@@ -488,9 +488,7 @@ def roll(
     from .roll import roll as run_roll
     from .session import Session, poll_interval
 
-    cluster, slash, group = target.partition("/")
-    if not slash or not cluster or not group or "/" in group:
-        raise click.BadParameter(f"{target!r} is not CLUSTER/GROUP", param_hint="CLUSTER/GROUP")
+    _split_target(target, "CLUSTER/GROUP")  # checked here; roll() reads the target itself
     try:
         points = parse_checkpoints(checkpoints)
     except ValueError as error:
@@ -583,6 +581,41 @@ def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> i
     if g.json:
         _emit_json({"region": session.region_name(), "clusters": [r.to_json() for r in results]})
     return 0
+
+
+def _split_target(target: str, what: str) -> tuple[str, str]:
+    """CLUSTER/NAME into its two non-empty halves (a usage error otherwise)."""
+    cluster, slash, name = target.partition("/")
+    if not slash or not cluster or not name or "/" in name:
+        raise click.BadParameter(f"{target!r} is not {what}", param_hint=what)
+    return cluster, name
+
+
+# --- exec ------------------------------------------------------------------------------------
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("target", metavar="CLUSTER/SERVICE")
+@click.option("--container", help="The container (needed when the task has several).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_command(g: Globals, target: str, container: str | None, command: tuple[str, ...]) -> int:
+    """Run COMMAND in a running task of CLUSTER/SERVICE with ECS Exec (e.g. `nixecs exec
+    prod/web -- sh`). Needs the service's `enable_execute_command: true` and
+    session-manager-plugin; exits with the session's status."""
+    from .. import naming
+    from .ecs_exec import execute
+    from .session import Session
+
+    cluster, service = _split_target(target, "CLUSTER/SERVICE")
+    session = Session.from_globals(g)
+    return execute(
+        session,
+        naming.ecs_cluster_name(cluster),
+        naming.service_name(service),
+        command,
+        container,
+    )
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -804,5 +837,5 @@ def image_push(
 
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
-    for command in (ami, deploy, roll, status, destroy, secret, image):
+    for command in (ami, deploy, roll, status, destroy, secret, image, exec_command):
         cli.add_command(command)

@@ -247,21 +247,33 @@ def execution_role(ctx: Context, service: Service) -> Resources:
     }
 
 
+# ECS Exec: the SSM agent in the container opens its channels as the task role ("ECS Exec
+# permissions", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec-run.html:
+# the four ssmmessages actions on `*`, which support no resource type).
+EXEC_ACTIONS = tuple(a for a in SSM_AGENT_ACTIONS if a.startswith("ssmmessages:"))
+
+
+def has_task_role(service: Service) -> bool:
+    """Whether the service's task definition has a TaskRoleArn (`task_role:` or ECS Exec)."""
+    return service.task_role is not None or service.enable_execute_command
+
+
 def task_role(ctx: Context, service: Service) -> Resources:
     """The role the service's containers run as (TaskRoleArn): exactly the managed policies
-    and statements of its `task_role:`, nothing of nixecs' own. Without `task_role:` there is
-    none, and the containers get no AWS credentials at all."""
-    role = service.task_role
-    if role is None:
+    and statements of its `task_role:`, plus the ssmmessages actions ECS Exec needs when the
+    service enables it. Without either there is none, and the containers get no AWS
+    credentials at all."""
+    if not has_task_role(service):
         return {}
+    role = service.task_role
     properties: dict[str, Json] = {
         "Path": ROLE_PATH,
         "AssumeRolePolicyDocument": _assume_role("ecs-tasks.amazonaws.com"),
     }
-    if role.managed_policies:
+    if role is not None and role.managed_policies:
         properties["ManagedPolicyArns"] = list(role.managed_policies)
-    if role.statements:
-        statements: list[Json] = []
+    statements: list[Json] = []
+    if role is not None:
         for statement in role.statements:
             rendered: dict[str, Json] = {
                 "Effect": statement.effect,
@@ -277,6 +289,9 @@ def task_role(ctx: Context, service: Service) -> Resources:
                     for operator, keys in statement.conditions.items()
                 }
             statements.append(rendered)
+    if service.enable_execute_command:
+        statements.append({"Effect": "Allow", "Action": list(EXEC_ACTIONS), "Resource": "*"})
+    if statements:
         properties["Policies"] = [
             {
                 "PolicyName": "nixecs-task",

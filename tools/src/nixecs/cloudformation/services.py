@@ -6,7 +6,7 @@ from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service
-from . import loadbalancer
+from . import iam, loadbalancer
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
@@ -97,6 +97,9 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         ]
     if c.stop_timeout is not None:
         container["StopTimeout"] = c.stop_timeout
+    if c.gpu is not None:
+        # ResourceRequirement values are strings (ECS API reference, ResourceRequirement).
+        container["ResourceRequirements"] = [{"Type": "GPU", "Value": str(c.gpu)}]
     if c.read_only_root_filesystem:
         container["ReadonlyRootFilesystem"] = True
     if c.user is not None:
@@ -132,7 +135,7 @@ def task_definition(ctx: Context, service: Service) -> Resources:
         "NetworkMode": service.network_mode,
         "ExecutionRoleArn": get_att(ids.service(service.name, "ExecutionRole"), "Arn"),
     }
-    if service.task_role is not None:
+    if iam.has_task_role(service):
         properties["TaskRoleArn"] = get_att(ids.service(service.name, "TaskRole"), "Arn")
     # Task-level sizes are strings in AWS::ECS::TaskDefinition (Cpu, Memory).
     if service.task_cpu is not None:
@@ -195,6 +198,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
                 # Zone first, then pack by memory so managed scaling can empty instances.
                 **_placement(service),
                 **loadbalancer.ecs_service_properties(ctx, service),
+                **({"EnableExecuteCommand": True} if service.enable_execute_command else {}),
                 "EnableECSManagedTags": True,
                 "PropagateTags": "SERVICE",
                 "Tags": tags(ctx.service_tags(service)),

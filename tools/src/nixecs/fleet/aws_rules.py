@@ -44,6 +44,7 @@ class InstanceType:
     vcpus: int | None
     memory_mib: int | None
     architectures: frozenset[str]
+    gpus: int | None = None  # NVIDIA GPUs (DescribeInstanceTypes GpuInfo); None: not measured
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ def tables() -> Tables:
     raw = json.loads(resources.files(__package__).joinpath("aws_tables.json").read_text())
     names = sorted(raw["types"])
     types = {
-        name: InstanceType(vcpus, mib, frozenset(a for a in arch.split(",") if a))
-        for name, (vcpus, mib, arch) in raw["types"].items()
+        name: InstanceType(vcpus, mib, frozenset(a for a in arch.split(",") if a), gpus)
+        for name, (vcpus, mib, arch, gpus) in raw["types"].items()
     }
     offered = {}
     for region, mask in raw["offered"].items():
@@ -207,11 +208,64 @@ def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diag
         found.extend(check_capacity(group, locate))
         found.extend(check_instance_types(fleet, group, locate))
         found.extend(check_drain(group, locate))
+        found.extend(check_gpu_group(group, locate))
     for service in cluster.services.values():
         found.extend(check_image(service, locate))
         if service.group in cluster.groups:
             found.extend(check_task_fits(service, cluster.groups[service.group], locate))
+            found.extend(check_task_gpus(service, cluster.groups[service.group], locate))
     return found
+
+
+def check_gpu_group(group: Group, locate: Locate) -> list[Diagnostic]:
+    """E166: a `gpu: true` group's instance types all have NVIDIA GPUs (the table's count
+    from DescribeInstanceTypes GpuInfo; a type it has not measured is not judged)."""
+    if not group.gpu:
+        return []
+    data = tables()
+    return [
+        Diagnostic(
+            "E166",
+            f"group {group.name!r} has `gpu: true`, but instance type {name!r} has no NVIDIA GPU",
+            locate((*group.path, "instance_types", index)),
+        )
+        for index, name in enumerate(group.instance_types)
+        if name in data.types and data.types[name].gpus == 0
+    ]
+
+
+def check_task_gpus(service: Service, group: Group, locate: Locate) -> list[Diagnostic]:
+    """E167: containers ask for GPUs only on a `gpu: true` group, and the task's total fits
+    the largest count among the group's instance types (ECS places a task on one instance:
+    "The number of GPUs that's reserved for all containers in a task can't exceed the number
+    of available GPUs on the container instance", API_ResourceRequirement)."""
+    asking = [c for c in service.containers if c.gpu]
+    if not asking:
+        return []
+    where = locate((*asking[0].path, "gpu"))
+    if not group.gpu:
+        return [
+            Diagnostic(
+                "E167",
+                f"container {asking[0].name!r} of service {service.name!r} asks for GPUs, but "
+                f"group {group.name!r} has no `gpu: true` (its hosts offer no GPUs to ECS)",
+                where,
+            )
+        ]
+    data = tables()
+    counts = [data.types[n].gpus for n in group.instance_types if n in data.types]
+    known = [c for c in counts if c is not None]
+    total = sum(c.gpu or 0 for c in asking)
+    if known and len(known) == len(counts) and total > max(known):
+        return [
+            Diagnostic(
+                "E167",
+                f"the task of service {service.name!r} asks for {total} GPUs; the instance types "
+                f"of group {group.name!r} have at most {max(known)}",
+                where,
+            )
+        ]
+    return []
 
 
 def check_capacity(group: Group, locate: Locate) -> list[Diagnostic]:

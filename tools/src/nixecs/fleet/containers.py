@@ -89,7 +89,12 @@ CONTAINER_KEYS = (
     "user",
     "log",
     "firelens",
+    "gpu",
 )
+# ECS ResourceRequirement GPU: a whole number of physical GPUs the agent reserves for the
+# container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html);
+# the largest EC2 instances have 16.
+GPU_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class Container:
     log: LogConfig
     firelens: tuple[str, tuple[tuple[str, str], ...]] | None  # (type, options): a log router
     path: Path  # the container's mapping; the shorthand's is the service's
+    gpu: int | None = None  # NVIDIA GPUs reserved for it (ResourceRequirements GPU)
 
     @property
     def reserved_memory(self) -> int:
@@ -473,6 +479,11 @@ def parse_container(
     firelens = (
         parse_firelens(m["firelens"], (*path, "firelens"), issues) if "firelens" in m else None
     )
+    gpu = (
+        s.check_int(m["gpu"], (*path, "gpu"), issues, 1, GPU_MAX)
+        if m.get("gpu") is not None
+        else None
+    )
     if len(issues) != before or None in (
         image,
         essential,
@@ -505,6 +516,7 @@ def parse_container(
         log=log,
         firelens=firelens,
         path=path,
+        gpu=gpu,
     )
 
 

@@ -21,13 +21,13 @@ The bounds are AWS's own, so that what AWS would refuse is refused here first:
   random | spread | binpack; spread on instanceId, host or attribute:NAME; binpack on cpu or
   memory; random takes no field. Constraints: distinctInstance, or memberOf with a cluster
   query expression.
-- ECS Exec is refused (E157): the native agent on our hosts advertises
+- ECS Exec only on groups with `exec: true` (else E157): the native agent advertises
   `ecs.capability.execute-command` only when the SSM agent binaries, config and certs lie
-  under /managed-agents/execute-command (amazon-ecs-agent 8dfceca6,
+  under /managed-agents/execute-command (aws/amazon-ecs-agent v1.105.0,
   agent/app/agent_capability.go `appendExecCapabilities`, agent_capability_unix.go
-  `capabilityDepsRootDir`), which only ecs-init on the ECS-optimized AMI provides; AWS's
-  prerequisites ask for that AMI on EC2
-  (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec-run.html).
+  `capabilityDepsRootDir`), which ecs-init provides on the ECS-optimized AMI and
+  modules/ecs-exec.nix (`nixecs.ecs.exec.enable`) on a nixecs host; `exec: true` says the
+  group's host has it (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec-run.html).
 """
 
 from __future__ import annotations
@@ -286,23 +286,20 @@ def service_extras(
         and deployment.health_check_grace_period is None
     ):
         deployment = dataclasses.replace(deployment, health_check_grace_period=DEFAULT_GRACE_PERIOD)
-    if "enable_execute_command" in m:
-        enable = s.check_bool(
-            m["enable_execute_command"], (*path, "enable_execute_command"), issues
-        )
-        if enable:
-            _error(
-                issues,
-                (*path, "enable_execute_command"),
-                "E157",
-                "ECS Exec does not work on nixecs hosts: the native ECS agent advertises "
-                "ecs.capability.execute-command only when the SSM agent binaries lie under "
-                "/managed-agents/execute-command, which only the ECS-optimized AMI provides; "
-                "reach the host with Session Manager (amazon-ssm-agent runs there) and use docker exec",
-            )
+    enable_exec = (
+        s.check_bool(m["enable_execute_command"], (*path, "enable_execute_command"), issues)
+        if "enable_execute_command" in m
+        else False
+    )
     if len(issues) != before or placement is None or deployment is None:
         return None
-    return dataclasses.replace(service, routing=routing, placement=placement, deployment=deployment)
+    return dataclasses.replace(
+        service,
+        routing=routing,
+        placement=placement,
+        deployment=deployment,
+        enable_execute_command=bool(enable_exec),
+    )
 
 
 def routing_of(value: object, path: Path, service: Service, issues: list[Issue]) -> Routing | None:
@@ -680,6 +677,18 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
             "Zones: the cluster has one; give the load balancer its own `subnets:`",
         )
     for service in cluster.services.values():
+        group = cluster.groups.get(service.group)
+        if service.enable_execute_command and group is not None and not group.exec:
+            _error(
+                issues,
+                (*service.path, "enable_execute_command"),
+                "E157",
+                f"ECS Exec needs a host that provides it, and group {group.name!r} does not say "
+                "so: the ECS agent advertises ecs.capability.execute-command only when the SSM "
+                "agent binaries lie under /managed-agents/execute-command; set "
+                "nixecs.ecs.exec.enable = true in the host's configuration and `exec: true` on "
+                "the group (or reach the host with Session Manager and use docker exec)",
+            )
         if service.routing is not None and cluster.load_balancer is None:
             _error(
                 issues,

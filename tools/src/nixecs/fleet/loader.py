@@ -85,6 +85,8 @@ GROUP_KEYS = (
     "metadata",
     "nixos",
     "kms_key",
+    "exec",
+    "gpu",
     *infra.GROUP_KEYS,
 )
 SERVICE_KEYS = (
@@ -400,6 +402,8 @@ class _Builder:
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
         spot = s.check_bool(m.get("spot", False), (*path, "spot"), self.issues)
+        exec_enabled = s.check_bool(m.get("exec", False), (*path, "exec"), self.issues)
+        gpu = s.check_bool(m.get("gpu", False), (*path, "gpu"), self.issues)
         userdata = s.check_enum(
             m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS
         )
@@ -458,6 +462,8 @@ class _Builder:
             nixos=nixos,
             path=path,
             kms_key=self.kms_key(m, path) or cluster_key,
+            exec=bool(exec_enabled),
+            gpu=bool(gpu),
             **extra,
         )
 
@@ -946,7 +952,7 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
     for issue in issues:
         # Codes about a key (not its value) point at the key.
         location = document.locate(
-            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163")
+            issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163", "E165")
         )
         report.add(issue.code, issue.message, location)
     return report

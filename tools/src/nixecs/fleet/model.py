@@ -67,6 +67,12 @@ class Group:
     # (Session Manager stays the recommended way in: docs/aws.md).
     root_volume: RootVolume = field(default_factory=RootVolume)
     key_pair: str | None = None
+    # `exec: true`: the group's host has ECS Exec (nixecs.ecs.exec.enable), so its services
+    # may set enable_execute_command (elsewhere E157).
+    exec: bool = False
+    # `gpu: true`: the group's host runs GPU tasks (NVIDIA): its instance types must have GPUs
+    # (E166), and only its services' containers may ask for them (`gpu: N`, else E167).
+    gpu: bool = False
 
     @property
     def key(self) -> str:
@@ -231,6 +237,8 @@ class Service:
     containers: tuple[Container, ...] = ()
     network_mode: str = "bridge"
     task_role: TaskRole | None = None
+    # ECS Exec (EnableExecuteCommand); only on a group with `exec: true` (E157).
+    enable_execute_command: bool = False
     # Task-level cpu and memory as written in the `containers:` form (None: not set).
     task_cpu: int | None = None
     task_memory: int | None = None

@@ -157,7 +157,8 @@ ECS = obj(
         "allow privileged containers (ECS_DISABLE_PRIVILEGED false)", False, example=False
     ),
     extra=mapping(
-        "further ECS agent variables by name (only ones the agent reads and no typed key sets)",
+        "further ECS agent variables by name (only ones the agent reads, honours on this host "
+        "(E165 names what the others need) and no typed key sets)",
         "ECS_[A-Z0-9_]+",
         string("the variable's value"),
         example={"ECS_CONTAINER_START_TIMEOUT": "3m"},
@@ -224,6 +225,18 @@ GROUP = obj(
         )
     ),
     spot=boolean("run on spot instances", False, example=False),
+    gpu=boolean(
+        "the host runs GPU tasks (NVIDIA): every instance type must have a GPU (E166); only "
+        "this group's containers may set `gpu:` (E167)",
+        False,
+        example=False,
+    ),
+    exec=boolean(
+        "the host provides ECS Exec (nixecs.ecs.exec.enable in its configuration): its "
+        "services may set enable_execute_command",
+        False,
+        example=False,
+    ),
     userdata=enum(
         "`settings`: a JSON settings document the image applies at boot; `nix`: a NixOS module built on the instance",
         USERDATA_FORMATS,
@@ -451,6 +464,13 @@ CONTAINER = obj(
         order=("type", "options"),
         type=req(enum("the router", c.FIRELENS_TYPES, example="fluentbit")),
         options=OPTIONS,
+    ),
+    gpu=integer(
+        "NVIDIA GPUs reserved for the container (ResourceRequirements GPU); only on a "
+        "`gpu: true` group whose instance types have that many (else E167)",
+        1,
+        c.GPU_MAX,
+        example=1,
     ),
 )
 
@@ -745,7 +765,10 @@ SERVICE = obj(
         ),
     ),
     enable_execute_command=boolean(
-        "ECS Exec: not available on nixecs hosts (true is E157)", False, example=False
+        "ECS Exec (EnableExecuteCommand; `nixecs exec`): only on a group with `exec: true` "
+        "(else E157); adds the four ssmmessages actions to the task role",
+        False,
+        example=False,
     ),
 )
 

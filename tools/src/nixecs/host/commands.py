@@ -1,4 +1,5 @@
-"""Host-side commands: `apply` (listed here, run by boot.py), `secrets fetch` and `drain`.
+"""Host-side commands: `apply` (listed here, run by boot.py), `secrets fetch`, `drain` and
+`gpu-info`.
 
 `nixecs apply` is dispatched by `nixecs.__main__` to `host.boot` before click is imported;
 the click command below only makes it appear in `nixecs --help` and forwards to the same
@@ -268,8 +269,22 @@ def drain_command(
     log(outcome)
 
 
+@click.command("gpu-info")
+@click.option("--root", default="/", show_default=True, help="Re-root every path read and written.")
+@click.option(
+    "--nvidia-smi", "nvidia_smi", default="nvidia-smi", show_default=True, help="nvidia-smi to run."
+)
+def gpu_info_command(root: str, nvidia_smi: str) -> None:
+    """On the host: write /var/lib/ecs/gpu/nvidia-gpu-info.json (driver version and GPU
+    UUIDs) for the ECS agent's GPU support, as ecs-init does on the ECS GPU AMI."""
+    from .gpu import write_gpu_info
+
+    _logger("gpu-info")(write_gpu_info(root, nvidia_smi))
+
+
 def register(cli: click.Group) -> None:
     """Add the host commands to the top-level group."""
     cli.add_command(apply_command)
     cli.add_command(secrets_group)
     cli.add_command(drain_command)
+    cli.add_command(gpu_info_command)

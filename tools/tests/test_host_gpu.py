@@ -1,0 +1,92 @@
+"""`nixecs gpu-info` writes the file the ECS agent's GPU support reads, in ecs-init's format
+(aws/amazon-ecs-agent v1.105.0 ecs-init/gpu/nvidia_gpu_manager.go: json.Marshal of
+{DriverVersion string; GPUIDs []string}; read back by agent/gpu/nvidia_gpu_manager_unix.go)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aws_fixtures import run_cli
+from nixecs.diagnostics import OperationalFailure
+from nixecs.host.gpu import GPU_INFO_FILE, parse_query
+
+SMI_OUTPUT = (
+    "GPU-4d3a1c2b-0000-1111-2222-333344445555, 550.127.05\n"
+    "GPU-9e8f7a6b-6666-7777-8888-999900001111, 550.127.05\n"
+)
+
+
+def fake_smi(tmp_path: Path, output: str, status: int = 0) -> Path:
+    smi = tmp_path / "nvidia-smi"
+    # Prints only for the exact query ecs-init's facts come from.
+    smi.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = --query-gpu=uuid,driver_version ] && [ "$2" = --format=csv,noheader ] || exit 9\n'
+        f"printf '%s' '{output}'\nexit {status}\n"
+    )
+    smi.chmod(0o755)
+    return smi
+
+
+def host_root(tmp_path: Path, devices: bool) -> Path:
+    root = tmp_path / "root"
+    (root / "dev").mkdir(parents=True)
+    if devices:
+        (root / "dev" / "nvidia0").touch()
+        (root / "dev" / "nvidiactl").touch()
+    return root
+
+
+def test_writes_the_agents_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = host_root(tmp_path, devices=True)
+    smi = fake_smi(tmp_path, SMI_OUTPUT)
+    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    assert result.code == 0, result.err
+    written = root / GPU_INFO_FILE.lstrip("/")
+    assert json.loads(written.read_text()) == {
+        "DriverVersion": "550.127.05",
+        "GPUIDs": [
+            "GPU-4d3a1c2b-0000-1111-2222-333344445555",
+            "GPU-9e8f7a6b-6666-7777-8888-999900001111",
+        ],
+    }
+    assert written.read_text().startswith('{"DriverVersion":')  # Go's field order
+    assert "2 GPU(s)" in result.err
+
+
+def test_without_devices_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = host_root(tmp_path, devices=False)
+    smi = fake_smi(tmp_path, "", status=1)  # never run
+    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    assert result.code == 0 and "nothing written" in result.err
+    assert not (root / GPU_INFO_FILE.lstrip("/")).exists()
+
+
+def test_a_failing_nvidia_smi_writes_nothing_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = host_root(tmp_path, devices=True)
+    smi = fake_smi(tmp_path, "NVIDIA-SMI has failed", status=12)
+    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    assert result.code == 1 and "failed (12)" in result.err and "Traceback" not in result.err
+    assert not (root / GPU_INFO_FILE.lstrip("/")).exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no GPU"),
+        ("GPU-a, 1.0\nGPU-b, 2.0\n", "several driver versions"),
+        ("0, 1.0\n", "expected 'GPU-<uuid>, <driver>'"),
+        ("GPU-a\n", "expected 'GPU-<uuid>, <driver>'"),
+    ],
+)
+def test_output_it_cannot_read_is_refused(text: str, message: str) -> None:
+    with pytest.raises(OperationalFailure) as caught:
+        parse_query(text)
+    assert message in str(caught.value)
