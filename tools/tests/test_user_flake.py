@@ -103,8 +103,18 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
 
 def test_our_own_hosts_are_built_by_the_same_functions(flake: Any) -> None:
     ours = flake["ours"]
-    assert set(ours) == {"ecs-node", "ci"}
+    assert set(ours) == {"ecs-node", "ecs-node-aarch64-linux", "ci"}
     assert ours["ecs-node"]["nixecsModules"] == ["hosts/ecs-node"]
+    # Graviton: the same host for aarch64-linux, recorded under the same host name, its AMI
+    # under packages.aarch64-linux (the image variant boots UEFI there: ecs-host.nix).
+    arm = ours["ecs-node-aarch64-linux"]
+    assert (arm["name"], arm["system"], arm["hostPlatform"]) == (
+        "ecs-node",
+        "aarch64-linux",
+        "aarch64-linux",
+    )
+    assert arm["failedAssertions"] == []
+    assert flake["ourArmPackages"]["ecs-node-ami"].endswith("-nixecs-ecs-node")
     assert ours["ci"]["nixecsModules"] == ["hosts/ci"]
     assert all(
         h["modules"] == [] and h["source"] is None and h["warnings"] == [] for h in ours.values()

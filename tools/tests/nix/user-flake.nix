@@ -69,4 +69,7 @@ in
   # This checkout's own hosts, built by the same functions.
   ours = builtins.mapAttrs (_: host) nixecsOutputs.nixosConfigurations;
   ourPackages = builtins.attrNames nixecsOutputs.packages.x86_64-linux or { };
+  ourArmPackages = builtins.mapAttrs (_: toString) (
+    builtins.intersectAttrs { ecs-node-ami = null; } nixecsOutputs.packages.aarch64-linux
+  );
 }
