@@ -223,3 +223,14 @@ def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     return moto_server
+
+
+@pytest.fixture(autouse=True)
+def _no_deadline_left_armed() -> Iterator[None]:
+    """An AWS command run in-process arms a process-wide SIGALRM deadline that `cli.run`
+    disarms; a test that enters the command another way (click's test runner) must not leave
+    it to fire in a later test."""
+    yield
+    watchdog = sys.modules.get("nixecs.aws.watchdog")
+    if watchdog is not None:
+        watchdog.disarm()
