@@ -18,7 +18,7 @@ from nixecs.cloudformation import build_stack, dump_template
 from nixecs.commands import check_fleet_file
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import load_fleet, parse
-from nixecs.scaling import check_fleet
+from nixecs.scaling.rules import check_fleet
 
 FLEET = """\
 version: 1

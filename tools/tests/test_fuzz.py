@@ -14,7 +14,7 @@ from conftest import EXAMPLES
 from nixecs.cli import run
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
-from nixecs.scaling import check_fleet
+from nixecs.scaling.rules import check_fleet
 
 DIAGNOSTIC = re.compile(r"^.+:\d+:\d+: (error|warning)\[[EW]\d{3}\]: .+$")
 SEEDS = [(EXAMPLES / name).read_text(encoding="utf-8") for name in ("fleet.yml", "blog.yml")]

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import EXAMPLES
 from nixecs.fleet import load_fleet, parse
-from nixecs.scaling import check_fleet
+from nixecs.scaling.rules import check_fleet
 
 BASE = """\
 version: 1
@@ -214,7 +214,7 @@ def test_warnings_do_not_fail_validation_but_errors_do(tmp_path: object) -> None
 
 
 def test_simulation_shows_the_article_never_scaling_in_and_the_pair_returning() -> None:
-    from nixecs.scaling_sim import simulate, wave
+    from nixecs.scaling.sim import simulate, wave
 
     blog = load_fleet(EXAMPLES / "blog.yml").clusters["blog"].services["app"]
     timeline = simulate(blog, wave(12, 40, 400), 15 * 60)

@@ -20,14 +20,14 @@ from .globals import Globals
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
     from .render import Rendered
-    from .scaling_sim import Load
+    from .scaling.sim import Load
 
 
 def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
     """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
     from .fleet import aws_rules, load_fleet
     from .fleet.lints import lint_fleet
-    from .scaling import check_fleet
+    from .scaling.rules import check_fleet
 
     fleet = load_fleet(path)
     report = check_fleet(fleet)
@@ -272,7 +272,7 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
     never in (W202). Exit 2 on errors (or on warnings with --strict).
     """
     from .fleet import load_fleet
-    from .scaling import check_fleet
+    from .scaling.rules import check_fleet
 
     try:
         model = load_fleet(fleet)
@@ -335,8 +335,8 @@ def scaling_simulate(
     With --plot, write a PNG; the article's policy (examples/blog.yml) visibly never scales in.
     """
     from .fleet import load_fleet
-    from .scaling import check_fleet
-    from .scaling_sim import plot, simulate, wave
+    from .scaling.rules import check_fleet
+    from .scaling.sim import plot, simulate, wave
 
     model = load_fleet(fleet)
     report = check_fleet(model)
@@ -386,7 +386,7 @@ def _window(since: str | None, start: str | None, end: str | None) -> tuple[floa
     """(start, end, now) in epoch seconds from --since or --from/--to."""
     import time
 
-    from .scaling_replay import parse_since, parse_time
+    from .scaling.replay import parse_since, parse_time
 
     now = time.time()
     try:
@@ -434,15 +434,15 @@ def _tasks(value: str | None) -> int | Load | None:
         if not 1 <= count <= 100000:
             raise click.BadParameter("a count from 1 to 100000", param_hint="--tasks")
         return count
-    from .scaling_trace import read_trace
+    from .scaling.trace import read_trace
 
     return read_trace(value, metrics=False)
 
 
 def _replay_service(fleet: str, target: str) -> Service:
     from .fleet import load_fleet
-    from .scaling import check_fleet
-    from .scaling_replay import find_service
+    from .scaling.replay import find_service
+    from .scaling.rules import check_fleet
 
     model = load_fleet(fleet)
     report = check_fleet(model)
@@ -507,7 +507,7 @@ def scaling_replay(
     through AWS's rules (docs/scaling.md); the report gives each set's scale-outs and
     scale-ins, minutes above the target or threshold, minutes at max, task-hours and the
     largest shortfall of tasks."""
-    from .scaling_replay import proposed, report, run, text
+    from .scaling.replay import proposed, report, run, text
 
     service = _replay_service(fleet, target)
     sets = [proposed(service)]
@@ -520,7 +520,7 @@ def scaling_replay(
         other_service = _replay_service(other_fleet, other_target)
         sets.append(proposed(other_service, f"{Path(other_fleet).name} {other_target}"))
     if trace:
-        from .scaling_trace import read_trace
+        from .scaling.trace import read_trace
 
         if since or start or end or tasks:
             raise click.UsageError("--trace replays the file: no --since/--from/--to/--tasks")
@@ -546,7 +546,7 @@ def scaling_replay(
     result = run(sets, load, start_delay)
     data = report(result, target)
     if plot_path:
-        from .scaling_plot import plot_replay
+        from .scaling.plot import plot_replay
 
         plot_replay(
             load,
@@ -588,8 +588,8 @@ def scaling_export(
     the metrics its policies use and its running tasks, one row per period."""
     from .aws import metrics
     from .aws.session import Session, aws_errors
-    from .scaling_replay import proposed
-    from .scaling_trace import write_trace
+    from .scaling.replay import proposed
+    from .scaling.trace import write_trace
 
     service = _replay_service(fleet, target)
     first, last, now = _window(since, start, end)

@@ -28,10 +28,10 @@ import itertools
 import math
 from collections.abc import Callable
 
-from .diagnostics import Diagnostic, Location, Report
-from .fleet import metrics
-from .fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
-from .fleet.yaml12 import Path
+from ..diagnostics import Diagnostic, Location, Report
+from ..fleet import metrics
+from ..fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
+from ..fleet.yaml12 import Path
 
 MAX_STEPS = 20
 # Metrics that can never be negative: a scale-in step below -threshold is unreachable.
