@@ -64,7 +64,7 @@ def stage_times(fleet_path: Path, out: Path) -> dict[str, float]:
     """Where a render's time goes, in this process (GC settings as the CLI's), best of 3."""
     import gc
 
-    from nixecs.commands import check_fleet_file
+    from nixecs.fleet.checks import check_fleet_file
     from nixecs.render import render_fleet, write_rendered
 
     best: dict[str, float] = {}

@@ -15,9 +15,9 @@ import pytest
 
 from conftest import EXAMPLES, require
 from nixecs.cloudformation import build_stack, dump_template
-from nixecs.commands import check_fleet_file
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import load_fleet, parse
+from nixecs.fleet.checks import check_fleet_file
 from nixecs.scaling.rules import check_fleet
 
 FLEET = """\

@@ -14,65 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .diagnostics import EXIT_INVALID, EXIT_OK, Diagnostic, InvalidInput, Report
+from .diagnostics import EXIT_INVALID, EXIT_OK, InvalidInput, Report
 from .globals import Globals
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
     from .render import Rendered
     from .scaling.sim import Load
-
-
-def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
-    """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
-    from .fleet import aws_rules, load_fleet
-    from .fleet.lints import lint_fleet
-    from .scaling.rules import check_fleet
-
-    fleet = load_fleet(path)
-    report = check_fleet(fleet)
-    report.extend(lint_fleet(fleet))
-    report.extend(aws_rules.check_fleet(fleet))
-    report.extend(_name_clash_errors(fleet))
-    if nix:
-        report.extend(_nix_module_errors(fleet))
-    if report.has_errors:
-        raise InvalidInput(report)
-    return fleet, report
-
-
-def _name_clash_errors(fleet: Fleet) -> list[Diagnostic]:
-    """AWS names two subjects would share (names are joined with `-`, which they may contain)."""
-    from .cloudformation import name_clashes
-
-    return [
-        Diagnostic("E114", clash.message, fleet.document.locate(path, key=True))
-        for clash in name_clashes(fleet)
-        for path in clash.paths[1:]
-    ]
-
-
-def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
-    """Syntax errors in groups' `nixos:` text, found by real Nix when it is installed."""
-    from .nixparse import nix_instantiate, parse_texts
-
-    texts = {
-        f"{cluster.name}/{group.name}": group.nixos
-        for cluster in fleet.clusters.values()
-        for group in cluster.groups.values()
-        if group.nixos
-    }
-    if not texts or nix_instantiate() is None:
-        return []
-    groups = {f"{c.name}/{g.name}": g for c in fleet.clusters.values() for g in c.groups.values()}
-    return [
-        Diagnostic(
-            "E113",
-            f"nixos module text does not parse: {error.message} (line {error.line}, column {error.column} of the text)",
-            fleet.document.locate_in_block((*groups[key].path, "nixos"), error.line, error.column),
-        )
-        for key, error in parse_texts(texts).items()
-    ]
 
 
 def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
@@ -159,6 +107,7 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
+    from .fleet.checks import check_fleet_file
     from .render import inline_limit_problems, render_fleet
 
     try:
@@ -171,11 +120,14 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
         if linted.has_errors:
             raise InvalidInput(linted)
         if against_aws:
-            from .aws.commands import check_account
+            from .aws.preflight import check_account
             from .aws.session import Session
 
             check_account(
-                Session.from_globals(g, region=model.region), model, create_roles=create_roles
+                Session.from_globals(g, region=model.region),
+                model,
+                create_roles=create_roles,
+                say=lambda text: click.echo(text, err=True),
             )
     except InvalidInput as error:
         _invalid_json(g, error)
@@ -198,6 +150,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     Validates first (as `validate`); nothing is written when the fleet is invalid. Every
     file is written atomically; manifest.json is written last.
     """
+    from .fleet.checks import check_fleet_file
     from .render import render_fleet, write_rendered
 
     try:
@@ -235,6 +188,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
 def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> int:
     """Print the userdata of one group (CLUSTER/GROUP) to stdout: the exact bytes EC2
     receives (gzip when over 16 KB, so redirect it to a file)."""
+    from .fleet.checks import check_fleet_file
     from .userdata import UserdataTooLarge, render_userdata
 
     model, _ = check_fleet_file(fleet)
