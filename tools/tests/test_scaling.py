@@ -15,8 +15,16 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES
+from nixecs.diagnostics import Report
 from nixecs.fleet import load_fleet, parse
-from nixecs.scaling.rules import check_fleet
+from nixecs.fleet.checks import SCALING_RULES, check
+from nixecs.fleet.model import Fleet
+
+
+def check_fleet(fleet: Fleet) -> Report:
+    """The scaling rules of the checks stage (what `nixecs scaling check` runs)."""
+    return check(fleet, only=SCALING_RULES)
+
 
 BASE = """\
 version: 1

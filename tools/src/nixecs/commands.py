@@ -226,14 +226,14 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
     never in (W202). Exit 2 on errors (or on warnings with --strict).
     """
     from .fleet import load_fleet
-    from .scaling.rules import check_fleet
+    from .fleet.checks import SCALING_RULES, check
 
     try:
         model = load_fleet(fleet)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     services = sum(
         1 for c in model.clusters.values() for s in c.services.values() if s.scaling is not None
     )
@@ -289,11 +289,11 @@ def scaling_simulate(
     With --plot, write a PNG; the article's policy (examples/blog.yml) visibly never scales in.
     """
     from .fleet import load_fleet
-    from .scaling.rules import check_fleet
+    from .fleet.checks import SCALING_RULES, check
     from .scaling.sim import plot, simulate, wave
 
     model = load_fleet(fleet)
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to simulate
         raise InvalidInput(report)
     cluster_name, _, service_name = target.partition("/")
@@ -395,11 +395,11 @@ def _tasks(value: str | None) -> int | Load | None:
 
 def _replay_service(fleet: str, target: str) -> Service:
     from .fleet import load_fleet
+    from .fleet.checks import SCALING_RULES, check
     from .scaling.replay import find_service
-    from .scaling.rules import check_fleet
 
     model = load_fleet(fleet)
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)
     service = find_service(model, target)

@@ -1,8 +1,9 @@
 """Load balancing, placement and deployment keys of the fleet file (issue 10, items 3 and 4).
 
-The loader calls in through four small hooks: `load_balancer` (a cluster's
-`load_balancer:`), `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
-`enable_execute_command:`), `check_cluster` and `check_fleet` (what needs every service).
+The loader calls in through two small hooks: `load_balancer` (a cluster's
+`load_balancer:`) and `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
+`enable_execute_command:`); the checks stage (checks.py) through `check_cluster` and
+`check_fleet` (what needs every service).
 
 The bounds are AWS's own, so that what AWS would refuse is refused here first:
 

@@ -258,7 +258,6 @@ class _Builder:
                             f"the group's AWS name {full!r} is {len(full)} characters, over the "
                             "128 a launch template name may have: shorten the group, cluster or prefix",
                         )
-        loadbalancing.check_fleet(clusters, self.issues)
         if self.issues:
             return None
         return Fleet(
@@ -340,7 +339,6 @@ class _Builder:
             load_balancer=load_balancer,
             **extra,
         )
-        loadbalancing.check_cluster(cluster, self.issues)
         return cluster
 
     def kms_key(self, m: dict[str, object], path: Path) -> str | None:

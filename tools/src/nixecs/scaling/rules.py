@@ -28,9 +28,9 @@ import itertools
 import math
 from collections.abc import Callable
 
-from ..diagnostics import Diagnostic, Location, Report
+from ..diagnostics import Diagnostic, Location
 from ..fleet import metrics
-from ..fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
+from ..fleet.model import Alarm, Scaling, Service, Step, StepPolicy
 from ..fleet.yaml12 import Path
 
 MAX_STEPS = 20
@@ -352,13 +352,3 @@ def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
             )
         )
     return found
-
-
-def check_fleet(fleet: Fleet) -> Report:
-    """Every AWS scaling rule and lint for every service of the fleet."""
-    report = Report()
-    locate = fleet.document.locate
-    for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
-            report.extend(check_service(service, locate))
-    return report
