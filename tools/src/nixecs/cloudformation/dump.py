@@ -123,18 +123,30 @@ def _deepen(level: int) -> None:
         _DASHES.append(_PADS[-1] + "- ")
 
 
+# How each distinct string and key is written, decided once per process (issue 18, item 5):
+# a fleet's templates repeat the same property names, types and values in every cluster, and
+# re-deciding their quoting per template was a quarter of the render. Bounded, so a
+# long-lived process (the tests) cannot grow it without end: past the bound it starts over.
+_STRINGS: dict[str, str] = {}
+_KEYS: dict[str, str] = {}
+_CACHE_BOUND = 200_000
+
+
 def dump_template(template: dict[str, Json]) -> str:
     """The template as YAML text; the same data always gives the same text.
 
     The loops below are the render's hot path (400,000 lines for a 1,000-group fleet):
-    scalars are rendered once per distinct value through the two caches, indentation comes
+    scalars are rendered once per distinct value (per process) through the two caches, indentation comes
     ready-made per level, and every line is one append."""
     if not template:
         return "{}\n"
     out: list[str] = []
     write = out.append
-    strings: dict[str, str] = {}
-    keys: dict[str, str] = {}
+    if len(_STRINGS) > _CACHE_BOUND or len(_KEYS) > _CACHE_BOUND:
+        _STRINGS.clear()
+        _KEYS.clear()
+    strings = _STRINGS
+    keys = _KEYS
     pads = _PADS
     dashes = _DASHES
 
