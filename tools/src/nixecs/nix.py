@@ -10,11 +10,12 @@ text is assembled, formats every value with `to_nix`).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 
+from .lazyre import lazy
+
 # Nix identifiers that may stand unquoted as attribute names (lexer.l: ID).
-_IDENTIFIER = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'-]*")
+_IDENTIFIER = lazy(r"[a-zA-Z_][a-zA-Z0-9_'-]*")
 # Keywords cannot be bare attribute names; `or` is contextual but quoting it is always safe.
 _KEYWORDS = frozenset({"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"})
 _INT_MIN = -(2**63)
@@ -28,7 +29,7 @@ _ESCAPES = {
     "\r": "\\r",
     "\t": "\\t",
 }
-_NEEDS_ESCAPE = re.compile(r'[\\"$\n\r\t]')
+_NEEDS_ESCAPE = lazy(r'[\\"$\n\r\t]')
 
 
 class NixCode(str):

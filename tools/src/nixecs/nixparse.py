@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
 
-_ERROR_AT = re.compile(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from .lazyre import lazy
+
+_ERROR_AT = lazy(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
+_ANSI = lazy(r"\x1b\[[0-9;]*m")
 
 
 def nix_instantiate() -> str | None:

@@ -25,20 +25,21 @@ import json
 import math
 import re
 
+from ..lazyre import lazy
 from .intrinsics import Json
 
-_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9 _./:@$(){}+=,*-]*")
-_SINGLE = re.compile(r"[\x20-\x7e]*")
+_PLAIN = lazy(r"[A-Za-z_/$][A-Za-z0-9 _./:@$(){}+=,*-]*")
+_SINGLE = lazy(r"[\x20-\x7e]*")
 # Characters a double-quoted scalar must escape beyond what JSON escapes: YAML's
 # non-printable characters, YAML 1.1's extra line breaks (NEL, LS, PS), the BOM and lone
 # surrogates.
-_DOUBLE_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+_DOUBLE_ESCAPE = lazy("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 # Literal blocks: printable text only; no CR, NEL, LS or PS (a YAML reader normalises or
 # breaks lines there) and no BOM.
-_LITERAL_BAD = re.compile(
+_LITERAL_BAD = lazy(
     "[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
 )
-_WHITESPACE_ONLY_LINE = re.compile(r"^[ \t]+$", re.MULTILINE)
+_WHITESPACE_ONLY_LINE = lazy(r"^[ \t]+$", re.MULTILINE)
 # Spelled like a boolean or null by YAML 1.1 or 1.2 (compared in lower case).
 _KEYWORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"})
 

@@ -14,29 +14,30 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 from .. import settings as s
 from ..diagnostics import Diagnostic
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Document, Path
 
 EFFECTS = ("Allow", "Deny")
 # IAM matches action names case-insensitively ("IAM JSON policy elements: Action").
-ACTION_RE = re.compile(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
+ACTION_RE = lazy(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
 ACTION_RULE = "service:Action, e.g. s3:GetObject (IAM allows * and ? in the action part)"
 # A resource: `*` or an ARN (arn:partition:service:region:account:resource; region and account
 # may be empty, and IAM allows wildcards anywhere in it).
-RESOURCE_RE = re.compile(
+RESOURCE_RE = lazy(
     r"\*|arn:(?:aws|aws-[a-z-]+|\*):[a-z0-9*-]*:[a-z0-9*-]*:(?:[0-9]{12}|\*|):[!-~]+"
 )
-MANAGED_POLICY_RE = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(?:aws|[0-9]{12}):policy/[!-~]{1,512}")
+MANAGED_POLICY_RE = lazy(r"arn:aws(?:-[a-z]+)*:iam::(?:aws|[0-9]{12}):policy/[!-~]{1,512}")
 # Condition operators: the IAM condition operators with the set qualifiers and IfExists
 # ("IAM JSON policy elements: Condition operators", IAM user guide).
-OPERATOR_RE = re.compile(r"(?:ForAllValues:|ForAnyValue:)?[A-Za-z]{3,40}(?:IfExists)?|Null")
-CONDITION_KEY_RE = re.compile(r"[A-Za-z0-9-]+:[!-~]{1,256}")
+OPERATOR_RE = lazy(r"(?:ForAllValues:|ForAnyValue:)?[A-Za-z]{3,40}(?:IfExists)?|Null")
+CONDITION_KEY_RE = lazy(r"[A-Za-z0-9-]+:[!-~]{1,256}")
 # "The default limit for managed policies is 10", raised on request to at most 20 (AWS
 # knowledge center, https://repost.aws/knowledge-center/iam-increase-policy-size): an account
 # that has not asked gets 10 per role.
@@ -263,9 +264,8 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
 @functools.cache
 def action_table() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
     """service prefix → (actions with a resource type, actions without), lower-cased."""
-    data = json.loads(
-        resources.files(__package__).joinpath("iam_actions.json").read_text(encoding="utf-8")
-    )
+    with open(os.path.join(os.path.dirname(__file__), "iam_actions.json"), encoding="utf-8") as f:
+        data = json.load(f)
     return {
         prefix: (frozenset(v["scoped"].split()), frozenset(v["unscoped"].split()))
         for prefix, v in data["services"].items()
