@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
+from ..lazyre import lazy
 from ..naming import group_resource_name
 from ..settings import Issue
 from . import infra, loadbalancing, metrics
@@ -49,24 +50,24 @@ from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
 NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
-AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
-INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-FLAKE_RE = re.compile(r"[!-~]{1,256}")
+AMI_RE = lazy(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SUBNET_RE = lazy(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SG_RE = lazy(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+REGION_RE = lazy(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
+INSTANCE_TYPE_RE = lazy(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
+ENV_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+HOST_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+FLAKE_RE = lazy(r"[!-~]{1,256}")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
-BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
-PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
+PREFIX_RE = lazy(r"[a-z0-9][a-z0-9-]{0,15}")
+BUCKET_RE = lazy(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+METRIC_RE = lazy(r"[^\x00-\x1f]{1,255}")
+DIMENSION_NAME_RE = lazy(r"[^\x00-\x1f]{1,255}")
+DIMENSION_VALUE_RE = lazy(r"[^\x00-\x1f]{1,1024}")
+PLACEHOLDER_RE = lazy(r"\$\{[^}]*\}?")
 MAX_DIMENSIONS = 30
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
-KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
+KMS_KEY_RE = lazy(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
 GROUP_KEYS = (
