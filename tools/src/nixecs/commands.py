@@ -7,7 +7,6 @@ Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the comma
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 
 def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
     """cfn-lint over the stacks of clusters with `overrides:` (cloudformation/lint.py)."""
+    import subprocess
+
     from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
 
     report = Report()

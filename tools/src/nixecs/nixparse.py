@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Mapping
 
 from .lazyre import lazy
@@ -34,6 +32,9 @@ def parse_texts(texts: Mapping[str, str], binary: str | None = None) -> dict[str
     All texts go to one `nix-instantiate --parse` call; Nix stops at the first bad file, so
     that file is set aside and the rest parsed again (one more call per bad text).
     """
+    import subprocess  # here: a run whose texts are all cached spawns nothing
+    import tempfile
+
     program = binary or nix_instantiate()
     if program is None:
         raise FileNotFoundError(

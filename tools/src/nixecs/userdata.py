@@ -6,8 +6,6 @@ larger than 16 KB (the host applier inflates it). Gzip output is deterministic (
 
 from __future__ import annotations
 
-import gzip
-
 from . import formats, settings
 from .fleet.model import Fleet, Group
 from .nix import NixCode, to_nix
@@ -107,6 +105,8 @@ def fit(text: str, group: Group) -> bytes:
     raw = text.encode("utf-8")
     if len(raw) <= LIMIT:
         return raw
+    import gzip  # only for userdata over 16 KB
+
     compressed = gzip.compress(raw, compresslevel=9, mtime=0)
     if len(compressed) > LIMIT:
         raise UserdataTooLarge(group, len(raw), len(compressed))

@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .. import settings as s
@@ -261,15 +262,37 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
     return TaskRole(managed, tuple(statements), path)
 
 
+class _Actions(Mapping[str, tuple[frozenset[str], frozenset[str]]]):
+    """service prefix → (actions with a resource type, actions without), each service's sets
+    built when first asked: a fleet names a few services of the ~400 in the file."""
+
+    def __init__(self, services: dict[str, dict[str, str]]) -> None:
+        self._services = services
+        self._built: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def __getitem__(self, prefix: str) -> tuple[frozenset[str], frozenset[str]]:
+        found = self._built.get(prefix)
+        if found is None:
+            v = self._services[prefix]
+            found = self._built[prefix] = (
+                frozenset(v["scoped"].split()),
+                frozenset(v["unscoped"].split()),
+            )
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._services)
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+
 @functools.cache
-def action_table() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+def action_table() -> Mapping[str, tuple[frozenset[str], frozenset[str]]]:
     """service prefix → (actions with a resource type, actions without), lower-cased."""
     with open(os.path.join(os.path.dirname(__file__), "iam_actions.json"), encoding="utf-8") as f:
         data = json.load(f)
-    return {
-        prefix: (frozenset(v["scoped"].split()), frozenset(v["unscoped"].split()))
-        for prefix, v in data["services"].items()
-    }
+    return _Actions(data["services"])
 
 
 def scopable(action: str) -> str | None:
