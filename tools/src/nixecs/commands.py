@@ -7,8 +7,8 @@ Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the comma
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -24,14 +24,14 @@ if TYPE_CHECKING:
 
 def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
     """cfn-lint over the stacks of clusters with `overrides:` (cloudformation/lint.py)."""
-    import subprocess
-
-    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
-
     report = Report()
     clusters = [c for c in fleet.clusters.values() if c.overrides and c.name in rendered.clusters]
     if not clusters:
         return report
+    import subprocess
+
+    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
+
     command = cfn_lint_command()
     if command is None:
         click.echo(
@@ -473,7 +473,7 @@ def scaling_replay(
                 f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
             )
         other_service = _replay_service(other_fleet, other_target)
-        sets.append(proposed(other_service, f"{Path(other_fleet).name} {other_target}"))
+        sets.append(proposed(other_service, f"{os.path.basename(other_fleet)} {other_target}"))
     if trace:
         from .scaling.trace import read_trace
 

@@ -7,7 +7,6 @@ behind each code.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
@@ -97,6 +96,8 @@ def tables() -> Tables:
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only when a finding wants a "did you mean"
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
 
