@@ -39,6 +39,22 @@ def _located(fleet: Fleet, issues: list[Issue]) -> list[Diagnostic]:
     return [Diagnostic(i.code, i.message, fleet.document.locate(i.path)) for i in issues]
 
 
+def task_fit(fleet: Fleet) -> list[Diagnostic]:
+    """The rules between a task's containers and with its task-level cpu/memory: an essential
+    container (E140), memory set somewhere (E141), reservations within the task (E142),
+    host ports once per task (E144), dependencies (E145), one FireLens router (E148)
+    (containers.check_task)."""
+    from .containers import check_task
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        for service in cluster.services.values():
+            check_task(
+                service.containers, service.path, issues, service.task_cpu, service.task_memory
+            )
+    return _located(fleet, issues)
+
+
 def load_balancer_routing(fleet: Fleet) -> list[Diagnostic]:
     """E150 routing without a load balancer, E156 tracking requests without routing, E159 an
     ALB in fewer than two subnets (loadbalancing.check_cluster)."""
@@ -124,6 +140,7 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
     Rule(

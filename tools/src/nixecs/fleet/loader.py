@@ -24,7 +24,6 @@ from .containers import (
     MEMORY_MIN,
     NETWORK_MODES,
     Container,
-    check_task,
     parse_container,
     parse_containers,
 )
@@ -585,8 +584,6 @@ class _Builder:
             containers = parse_containers(
                 m["containers"], (*path, "containers"), self.issues, mode or "bridge"
             )
-            if containers is not None and len(self.issues) == before:
-                check_task(containers, path, self.issues, task_cpu, task_memory)
         else:
             for key in ("image", "memory"):
                 if key not in m:
