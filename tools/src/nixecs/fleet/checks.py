@@ -7,9 +7,10 @@ hold the arithmetic (scaling/rules.py the step intervals, aws_rules.py the insta
 loadbalancing.py the listeners, cloudformation/clashes.py the AWS names). The commands call
 `check_fleet_file` (or `check`) and nothing else.
 
-Rules marked `structural` describe a fleet the later rules cannot reason about (routing to a
-cluster without a load balancer): when one of them finds an error the stage stops there, as
-the loader does on a per-value error.
+Rules marked `structural` (listed first) describe a fleet the later rules cannot reason about
+(routing to a cluster without a load balancer, a task without an essential container): all of
+them run, and when they find an error the stage stops there, as the loader does on a
+per-value error.
 
 Heavy modules are imported inside the rules: `validate` pays only for what it runs.
 """
@@ -37,6 +38,27 @@ class Rule:
 
 def _located(fleet: Fleet, issues: list[Issue]) -> list[Diagnostic]:
     return [Diagnostic(i.code, i.message, fleet.document.locate(i.path)) for i in issues]
+
+
+def group_name_lengths(fleet: Fleet) -> list[Diagnostic]:
+    """E105: prefix, cluster and group joined name the launch template, at most 128
+    characters (LaunchTemplateName, botocore's ec2 model)."""
+    from ..naming import group_resource_name
+
+    found = []
+    for cluster in fleet.clusters.values():
+        for group in cluster.groups.values():
+            full = group_resource_name(cluster.name, group.name)
+            if len(full) > 128:
+                found.append(
+                    Diagnostic(
+                        "E105",
+                        f"the group's AWS name {full!r} is {len(full)} characters, over the "
+                        "128 a launch template name may have: shorten the group, cluster or prefix",
+                        fleet.document.locate(group.path, key=True),
+                    )
+                )
+    return found
 
 
 def task_fit(fleet: Fleet) -> list[Diagnostic]:
@@ -140,6 +162,7 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
@@ -163,13 +186,12 @@ SCALING_RULES = ("load_balancer_routing", "listener_priorities", "scaling_polici
 def check(fleet: Fleet, *, nix: bool = True, only: tuple[str, ...] = ()) -> Report:
     """Run the rules (`only` these, by name, when given); every finding in one report."""
     report = Report()
-    for rule in RULES:
+    for rule in RULES:  # the structural rules come first
         if (only and rule.name not in only) or (rule.name == "nixos_syntax" and not nix):
             continue
-        found = rule.run(fleet)
-        report.extend(found)
-        if rule.structural and report.has_errors:
-            break
+        if not rule.structural and report.has_errors:
+            break  # every structural finding is reported; nothing is built on a broken fleet
+        report.extend(rule.run(fleet))
     return report
 
 

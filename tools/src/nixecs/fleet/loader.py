@@ -15,7 +15,6 @@ from dataclasses import replace
 from .. import settings as s
 from ..diagnostics import InvalidInput, Location, Report
 from ..lazyre import lazy
-from ..naming import group_resource_name
 from ..settings import Issue
 from . import infra, loadbalancing, metrics
 from .containers import (
@@ -247,17 +246,6 @@ class _Builder:
             cluster = self.cluster(aws_name, value, ("clusters", name))
             if cluster is not None:
                 clusters[aws_name] = cluster
-                for group in cluster.groups.values():
-                    # the launch template is named like the group: at most 128 characters
-                    # (LaunchTemplateName, botocore's ec2 model)
-                    full = group_resource_name(aws_name, group.name)
-                    if len(full) > 128:
-                        self.error(
-                            group.path,
-                            s.E_NAME,
-                            f"the group's AWS name {full!r} is {len(full)} characters, over the "
-                            "128 a launch template name may have: shorten the group, cluster or prefix",
-                        )
         if self.issues:
             return None
         return Fleet(
