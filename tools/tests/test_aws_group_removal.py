@@ -12,7 +12,7 @@ import pytest
 
 from aws_fixtures import no_preflight, run_cli, stubbed_clients, write_fleet
 from nixecs.aws.deploy import _parse_template, capacity_provider_conflicts
-from nixecs.commands import check_fleet_file
+from nixecs.fleet.checks import check_fleet_file
 from nixecs.render import render_cluster
 
 _stubbed = pytest.fixture(name="stubbed")(stubbed_clients)

@@ -18,6 +18,7 @@ from nixecs.cloudformation.dump import dump_template
 from nixecs.cloudformation.loadbalancer import EPHEMERAL_PORTS
 from nixecs.diagnostics import CODES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.model import DEFAULT_PLACEMENT, Fleet
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
@@ -77,14 +78,15 @@ def load(text: str) -> Fleet:
 
 
 def errors(text: str) -> list[tuple[int, int, str]]:
+    """Loader and checks stage: what `nixecs validate` reports."""
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
     return [(d.location.line, d.location.column, d.code) for d in caught.value.report.sorted()]
 
 
 def messages(text: str) -> str:
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
     return "\n".join(d.format() for d in caught.value.report.sorted())
 
 

@@ -1,88 +1,37 @@
 """Fleet commands: validate, render, userdata, scaling check|simulate|replay|export, schema.
 
-Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the commands so that
+Heavy modules (the loader, CloudFormation, boto3) are imported inside the commands so that
 `nixecs --help` and the host-side commands do not pay for them.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .diagnostics import EXIT_INVALID, EXIT_OK, Diagnostic, InvalidInput, Report
+from .diagnostics import EXIT_INVALID, EXIT_OK, InvalidInput, Report
 from .globals import Globals
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
     from .render import Rendered
-    from .scaling_sim import Load
-
-
-def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
-    """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
-    from .fleet import aws_rules, load_fleet
-    from .fleet.lints import lint_fleet
-    from .scaling import check_fleet
-
-    fleet = load_fleet(path)
-    report = check_fleet(fleet)
-    report.extend(lint_fleet(fleet))
-    report.extend(aws_rules.check_fleet(fleet))
-    report.extend(_name_clash_errors(fleet))
-    if nix:
-        report.extend(_nix_module_errors(fleet))
-    if report.has_errors:
-        raise InvalidInput(report)
-    return fleet, report
-
-
-def _name_clash_errors(fleet: Fleet) -> list[Diagnostic]:
-    """AWS names two subjects would share (names are joined with `-`, which they may contain)."""
-    from .cloudformation import name_clashes
-
-    return [
-        Diagnostic("E114", clash.message, fleet.document.locate(path, key=True))
-        for clash in name_clashes(fleet)
-        for path in clash.paths[1:]
-    ]
-
-
-def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
-    """Syntax errors in groups' `nixos:` text, found by real Nix when it is installed."""
-    from .nixparse import nix_instantiate, parse_texts
-
-    texts = {
-        f"{cluster.name}/{group.name}": group.nixos
-        for cluster in fleet.clusters.values()
-        for group in cluster.groups.values()
-        if group.nixos
-    }
-    if not texts or nix_instantiate() is None:
-        return []
-    groups = {f"{c.name}/{g.name}": g for c in fleet.clusters.values() for g in c.groups.values()}
-    return [
-        Diagnostic(
-            "E113",
-            f"nixos module text does not parse: {error.message} (line {error.line}, column {error.column} of the text)",
-            fleet.document.locate_in_block((*groups[key].path, "nixos"), error.line, error.column),
-        )
-        for key, error in parse_texts(texts).items()
-    ]
+    from .scaling.sim import Load
 
 
 def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
     """cfn-lint over the stacks of clusters with `overrides:` (cloudformation/lint.py)."""
-    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
-
     report = Report()
     clusters = [c for c in fleet.clusters.values() if c.overrides and c.name in rendered.clusters]
     if not clusters:
         return report
+    import subprocess
+
+    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
+
     command = cfn_lint_command()
     if command is None:
         click.echo(
@@ -159,6 +108,7 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
+    from .fleet.checks import check_fleet_file
     from .render import inline_limit_problems, render_fleet
 
     try:
@@ -171,11 +121,14 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
         if linted.has_errors:
             raise InvalidInput(linted)
         if against_aws:
-            from .aws.commands import check_account
+            from .aws.preflight import check_account
             from .aws.session import Session
 
             check_account(
-                Session.from_globals(g, region=model.region), model, create_roles=create_roles
+                Session.from_globals(g, region=model.region),
+                model,
+                create_roles=create_roles,
+                say=lambda text: click.echo(text, err=True),
             )
     except InvalidInput as error:
         _invalid_json(g, error)
@@ -198,6 +151,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     Validates first (as `validate`); nothing is written when the fleet is invalid. Every
     file is written atomically; manifest.json is written last.
     """
+    from .fleet.checks import check_fleet_file
     from .render import render_fleet, write_rendered
 
     try:
@@ -235,6 +189,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
 def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> int:
     """Print the userdata of one group (CLUSTER/GROUP) to stdout: the exact bytes EC2
     receives (gzip when over 16 KB, so redirect it to a file)."""
+    from .fleet.checks import check_fleet_file
     from .userdata import UserdataTooLarge, render_userdata
 
     model, _ = check_fleet_file(fleet)
@@ -272,14 +227,14 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
     never in (W202). Exit 2 on errors (or on warnings with --strict).
     """
     from .fleet import load_fleet
-    from .scaling import check_fleet
+    from .fleet.checks import SCALING_RULES, check
 
     try:
         model = load_fleet(fleet)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     services = sum(
         1 for c in model.clusters.values() for s in c.services.values() if s.scaling is not None
     )
@@ -335,11 +290,11 @@ def scaling_simulate(
     With --plot, write a PNG; the article's policy (examples/blog.yml) visibly never scales in.
     """
     from .fleet import load_fleet
-    from .scaling import check_fleet
-    from .scaling_sim import plot, simulate, wave
+    from .fleet.checks import SCALING_RULES, check
+    from .scaling.sim import plot, simulate, wave
 
     model = load_fleet(fleet)
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to simulate
         raise InvalidInput(report)
     cluster_name, _, service_name = target.partition("/")
@@ -386,7 +341,7 @@ def _window(since: str | None, start: str | None, end: str | None) -> tuple[floa
     """(start, end, now) in epoch seconds from --since or --from/--to."""
     import time
 
-    from .scaling_replay import parse_since, parse_time
+    from .scaling.replay import parse_since, parse_time
 
     now = time.time()
     try:
@@ -434,18 +389,18 @@ def _tasks(value: str | None) -> int | Load | None:
         if not 1 <= count <= 100000:
             raise click.BadParameter("a count from 1 to 100000", param_hint="--tasks")
         return count
-    from .scaling_trace import read_trace
+    from .scaling.trace import read_trace
 
     return read_trace(value, metrics=False)
 
 
 def _replay_service(fleet: str, target: str) -> Service:
     from .fleet import load_fleet
-    from .scaling import check_fleet
-    from .scaling_replay import find_service
+    from .fleet.checks import SCALING_RULES, check
+    from .scaling.replay import find_service
 
     model = load_fleet(fleet)
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)
     service = find_service(model, target)
@@ -507,7 +462,7 @@ def scaling_replay(
     through AWS's rules (docs/scaling.md); the report gives each set's scale-outs and
     scale-ins, minutes above the target or threshold, minutes at max, task-hours and the
     largest shortfall of tasks."""
-    from .scaling_replay import proposed, report, run, text
+    from .scaling.replay import proposed, report, run, text
 
     service = _replay_service(fleet, target)
     sets = [proposed(service)]
@@ -518,9 +473,9 @@ def scaling_replay(
                 f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
             )
         other_service = _replay_service(other_fleet, other_target)
-        sets.append(proposed(other_service, f"{Path(other_fleet).name} {other_target}"))
+        sets.append(proposed(other_service, f"{os.path.basename(other_fleet)} {other_target}"))
     if trace:
-        from .scaling_trace import read_trace
+        from .scaling.trace import read_trace
 
         if since or start or end or tasks:
             raise click.UsageError("--trace replays the file: no --since/--from/--to/--tasks")
@@ -546,7 +501,7 @@ def scaling_replay(
     result = run(sets, load, start_delay)
     data = report(result, target)
     if plot_path:
-        from .scaling_plot import plot_replay
+        from .scaling.plot import plot_replay
 
         plot_replay(
             load,
@@ -588,8 +543,8 @@ def scaling_export(
     the metrics its policies use and its running tasks, one row per period."""
     from .aws import metrics
     from .aws.session import Session, aws_errors
-    from .scaling_replay import proposed
-    from .scaling_trace import write_trace
+    from .scaling.replay import proposed
+    from .scaling.trace import write_trace
 
     service = _replay_service(fleet, target)
     first, last, now = _window(since, start, end)

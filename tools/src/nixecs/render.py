@@ -10,13 +10,16 @@ import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import open_existing_directory, read_regular, write_atomic
 from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
 from .naming import stack_name
 from .userdata import UserdataTooLarge, render_userdata
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -167,6 +170,8 @@ def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str)
     """Write every file atomically; the manifest last, so a complete manifest means a complete
     render. OperationalFailure naming the file when one cannot be written."""
     try:
+        from pathlib import Path  # writing only: validate renders in memory
+
         return _write_all(rendered, Path(out), source)
     except OSError as error:
         where = error.filename or out

@@ -240,8 +240,8 @@ def deploy(
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
     from .. import naming
-    from ..commands import check_fleet_file
     from ..diagnostics import OperationalFailure
+    from ..fleet.checks import check_fleet_file
     from .deploy import (
         ClusterDeploy,
         deploy_cluster,
@@ -273,7 +273,9 @@ def deploy(
     region = fleet_region(g, model.region, fleet)
     session = Session.from_globals(g, region=region)
     if preflight:
-        check_account(session, model, create_roles=create_roles)
+        from .preflight import check_account
+
+        check_account(session, model, create_roles=create_roles, say=_say)
     model, bodies = _pin_images(session, model, bodies)
     echo_err = g.json
     _say(f"region {region}")
@@ -367,18 +369,6 @@ def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, 
         resolution = resolve(session, (i for name in ecr_clusters for i in images(name)))
     pinned = pin_fleet(model, resolution)
     return pinned, {**bodies, **{name: render_template(pinned, name) for name in ecr_clusters}}
-
-
-def check_account(session: Any, model: Any, *, create_roles: bool) -> None:
-    """Preflight (E131-E138): InvalidInput with every finding at its fleet key."""
-    from ..diagnostics import InvalidInput
-    from .preflight import preflight
-    from .session import aws_errors
-
-    with aws_errors(session, "preflight"):
-        found = preflight(session, model, create_roles=create_roles, say=_say)
-    if found.has_errors:
-        raise InvalidInput(found)
 
 
 def _orphans(
@@ -643,7 +633,7 @@ def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str |
 
     model = None
     if fleet_file is not None:
-        from ..commands import check_fleet_file
+        from ..fleet.checks import check_fleet_file
 
         model, report = check_fleet_file(fleet_file)
         report.print(sys.stderr)

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..scaling_sim import MINUTE, AlarmRule, Load, PolicySet, StepRule, TrackingRule
+from ..scaling.sim import MINUTE, AlarmRule, Load, PolicySet, StepRule, TrackingRule
 from .session import Session
 
 BATCH = 500  # GetMetricData: metrics per request

@@ -23,11 +23,11 @@ Lookups use filters, which return what exists instead of failing on the first mi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..diagnostics import Report
-from .session import Session, error_code
+from ..diagnostics import InvalidInput, Report
+from .session import Session, aws_errors, error_code
 
 ECS_ROLE = ("AWSServiceRoleForECS", "ecs.amazonaws.com")
 SCALING_ROLE = (
@@ -216,3 +216,13 @@ def preflight(
 
     check_fleet(session, fleet, report)
     return report
+
+
+def check_account(
+    session: Any, model: Any, *, create_roles: bool, say: Callable[[str], None]
+) -> None:
+    """Preflight (E131-E138): InvalidInput with every finding at its fleet key."""
+    with aws_errors(session, "preflight"):
+        found = preflight(session, model, create_roles=create_roles, say=say)
+    if found.has_errors:
+        raise InvalidInput(found)

@@ -9,10 +9,10 @@ docs/aws.md ("Containers") and next to each check below.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .images import ImageRef, parse_image
 from .yaml12 import Path
@@ -52,12 +52,12 @@ HEALTH_BOUNDS = {
 START_PERIOD_BOUNDS = (0, 300)
 # ContainerDefinition.name: "Up to 255 letters (uppercase and lowercase), numbers, underscores,
 # and hyphens are allowed" (ECS API reference, API_ContainerDefinition).
-CONTAINER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+CONTAINER_NAME_RE = lazy(r"[A-Za-z0-9_-]{1,255}")
+ENV_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 ENV_NAME_RULE = "an environment variable name: letters, digits and _, not starting with a digit"
 # ContainerDefinition.user: user, user:group, uid, uid:gid, user:gid, uid:group.
-USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
-LOG_OPTION_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+USER_RE = lazy(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
+LOG_OPTION_RE = lazy(r"[A-Za-z0-9_.-]{1,128}")
 # The TCP ports the ECS agent reserves on every Linux instance unless ECS_RESERVED_PORTS says
 # otherwise: SSH 22, Docker 2375/2376, introspection 51678, the task metadata endpoint 51679
 # (aws/amazon-ecs-agent@8dfceca6 agent/config/config_unix.go DefaultConfig ReservedPorts,

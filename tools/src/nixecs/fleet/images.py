@@ -13,28 +13,28 @@ Self-contained on purpose (parse a node into an ImageRef): whoever parses a cont
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Path
 
 # Plain references: any non-blank string here; the Docker reference grammar is checked
 # with the other offline AWS rules (E126, fleet/aws_rules.py).
-PLAIN_RE = re.compile(r"[^\s]{1,255}")
+PLAIN_RE = lazy(r"[^\s]{1,255}")
 # botocore's ECR model (data/ecr/2015-09-21/service-2.json, botocore 1.44): RepositoryName
 # is 2-256 characters of this pattern; ImageTag is 1-300 characters.
-ECR_REPOSITORY_RE = re.compile(
+ECR_REPOSITORY_RE = lazy(
     r"(?=.{2,256}$)[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
 )
 ECR_REPOSITORY_RULE = (
     "an ECR repository name: 2-256 lower-case letters and digits, separated by . _ - or /"
 )
 # A tag as the Docker reference grammar (distribution/reference) allows it; ECR takes these.
-TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+TAG_RE = lazy(r"[\w][\w.-]{0,127}")
 TAG_RULE = "an image tag: up to 128 letters, digits, _ . -, not starting with . or -"
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+DIGEST_RE = lazy(r"sha256:[0-9a-f]{64}")
 DIGEST_RULE = "a digest: sha256: and 64 lower-case hex digits"
 
 

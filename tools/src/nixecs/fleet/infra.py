@@ -15,11 +15,11 @@ test environment), whose text is the EC2 and CloudWatch Logs API references:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TypedDict
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Path
 
@@ -41,10 +41,10 @@ THROUGHPUT_MIBS = (125, 2000)
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
 _ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
 _ARN = r"arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:"
-VOLUME_KMS_KEY_RE = re.compile(rf"{_KEY_ID}|{_ALIAS}|{_ARN}(?:key/{_KEY_ID}|{_ALIAS})")
+VOLUME_KMS_KEY_RE = lazy(rf"{_KEY_ID}|{_ALIAS}|{_ARN}(?:key/{_KEY_ID}|{_ALIAS})")
 VOLUME_KMS_RULE = "a KMS key id, key ARN, alias/NAME or alias ARN"
 # CreateKeyPair KeyName: "Constraints: Up to 255 ASCII characters".
-KEY_PAIR_RE = re.compile(r"[ -~]{1,255}")
+KEY_PAIR_RE = lazy(r"[ -~]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 DEFAULT_LOG_RETENTION_DAYS = 30
 # AWS::Logs::LogGroup KmsKeyId is "the Amazon Resource Name (ARN) of the KMS key": an ARN only.
-LOG_KMS_KEY_RE = re.compile(rf"{_ARN}key/{_KEY_ID}")
+LOG_KMS_KEY_RE = lazy(rf"{_ARN}key/{_KEY_ID}")
 
 
 def container_insights(value: object, path: Path, issues: list[Issue]) -> str | None:
@@ -186,7 +186,7 @@ def log_kms_key(value: object, path: Path, issues: list[Issue]) -> str | None:
 
 E_OVERRIDE_SYNTAX = "E163"
 # A CloudFormation logical id: "alphanumeric (A-Za-z0-9)" (template resources section).
-LOGICAL_ID_RE = re.compile(r"[A-Za-z0-9]{1,255}")
+LOGICAL_ID_RE = lazy(r"[A-Za-z0-9]{1,255}")
 # The resource attributes an override may address; `Type` is ours (changing it would make
 # every other generated property meaningless).
 OVERRIDE_ROOTS = (

@@ -1,8 +1,9 @@
 """Load balancing, placement and deployment keys of the fleet file (issue 10, items 3 and 4).
 
-The loader calls in through four small hooks: `load_balancer` (a cluster's
-`load_balancer:`), `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
-`enable_execute_command:`), `check_cluster` and `check_fleet` (what needs every service).
+The loader calls in through two small hooks: `load_balancer` (a cluster's
+`load_balancer:`) and `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
+`enable_execute_command:`); the checks stage (checks.py) through `check_cluster` and
+`check_fleet` (what needs every service).
 
 The bounds are AWS's own, so that what AWS would refuse is refused here first:
 
@@ -36,6 +37,7 @@ import dataclasses
 import re
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .model import (
     DEFAULT_PLACEMENT,
@@ -52,26 +54,26 @@ from .yaml12 import Path
 SERVICE_KEYS = ("routing", "placement", "deployment", "enable_execute_command")
 SCHEMES = ("internet-facing", "internal")
 
-SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-VPC_RE = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-CERTIFICATE_RE = re.compile(
+SUBNET_RE = lazy(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SG_RE = lazy(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+VPC_RE = lazy(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+CERTIFICATE_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:(?:acm|iam):[a-z0-9-]*:[0-9]{12}:(?:certificate/[0-9a-f-]{36}|server-certificate/[\w+=,.@/-]{1,128})"
 )
 # ELBSecurityPolicy-*, the names DescribeSSLPolicies lists
-SSL_POLICY_RE = re.compile(r"ELBSecurityPolicy-[A-Za-z0-9-]{1,100}")
+SSL_POLICY_RE = lazy(r"ELBSecurityPolicy-[A-Za-z0-9-]{1,100}")
 # arn:...:listener/app/NAME/LB-ID/LISTENER-ID; "app/NAME/LB-ID" is the load balancer's full
 # name, the first half of ALBRequestCountPerTarget's ResourceLabel.
-LISTENER_ARN_RE = re.compile(
+LISTENER_ARN_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/"
     r"(app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16})/[0-9a-f]{16}"
 )
 # Path patterns and host headers: up to 128 characters of the characters AWS lists
 # (A-Z a-z 0-9 _ - . $ / ~ " ' @ : + & ( ) ! , ; = * ?); hosts have no / or spaces.
-PATH_PATTERN_RE = re.compile(r"""[A-Za-z0-9_.$/~"'@:+&()!,;=*?-]{1,128}""")
-HOST_HEADER_RE = re.compile(r"[A-Za-z0-9_.*?-]{1,128}")
-HEALTH_PATH_RE = re.compile(r"/[!-~]{0,1023}")
-MATCHER_RE = re.compile(r"[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*")
+PATH_PATTERN_RE = lazy(r"""[A-Za-z0-9_.$/~"'@:+&()!,;=*?-]{1,128}""")
+HOST_HEADER_RE = lazy(r"[A-Za-z0-9_.*?-]{1,128}")
+HEALTH_PATH_RE = lazy(r"/[!-~]{0,1023}")
+MATCHER_RE = lazy(r"[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*")
 MEMBER_OF_MAX = 2000  # PlacementConstraint expression: "maximum length of 2000"
 
 MAX_PRIORITY = 50000

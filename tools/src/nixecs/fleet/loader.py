@@ -15,7 +15,7 @@ from dataclasses import replace
 from .. import settings as s
 from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
-from ..naming import group_resource_name
+from ..lazyre import lazy
 from ..settings import Issue
 from . import infra, loadbalancing, metrics
 from .containers import (
@@ -24,7 +24,6 @@ from .containers import (
     MEMORY_MIN,
     NETWORK_MODES,
     Container,
-    check_task,
     parse_container,
     parse_containers,
 )
@@ -50,26 +49,26 @@ from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
 NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
-AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
-INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-FLAKE_RE = re.compile(r"[!-~]{1,256}")
+AMI_RE = lazy(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SUBNET_RE = lazy(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SG_RE = lazy(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+REGION_RE = lazy(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
+INSTANCE_TYPE_RE = lazy(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
+ENV_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+HOST_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+FLAKE_RE = lazy(r"[!-~]{1,256}")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
-BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
-PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
+PREFIX_RE = lazy(r"[a-z0-9][a-z0-9-]{0,15}")
+BUCKET_RE = lazy(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+METRIC_RE = lazy(r"[^\x00-\x1f]{1,255}")
+DIMENSION_NAME_RE = lazy(r"[^\x00-\x1f]{1,255}")
+DIMENSION_VALUE_RE = lazy(r"[^\x00-\x1f]{1,1024}")
+PLACEHOLDER_RE = lazy(r"\$\{[^}]*\}?")
 MAX_DIMENSIONS = 30
 # A fleet of 10,000 groups and services renders from ~5 MB of YAML; far more is a mistake.
 MAX_FLEET_BYTES = 64 * 1024 * 1024
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
-KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
+KMS_KEY_RE = lazy(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
 GROUP_KEYS = (
@@ -252,18 +251,6 @@ class _Builder:
             cluster = self.cluster(aws_name, value, ("clusters", name))
             if cluster is not None:
                 clusters[aws_name] = cluster
-                for group in cluster.groups.values():
-                    # the launch template is named like the group: at most 128 characters
-                    # (LaunchTemplateName, botocore's ec2 model)
-                    full = group_resource_name(aws_name, group.name)
-                    if len(full) > 128:
-                        self.error(
-                            group.path,
-                            s.E_NAME,
-                            f"the group's AWS name {full!r} is {len(full)} characters, over the "
-                            "128 a launch template name may have: shorten the group, cluster or prefix",
-                        )
-        loadbalancing.check_fleet(clusters, self.issues)
         if self.issues:
             return None
         return Fleet(
@@ -345,7 +332,6 @@ class _Builder:
             load_balancer=load_balancer,
             **extra,
         )
-        loadbalancing.check_cluster(cluster, self.issues)
         return cluster
 
     def kms_key(self, m: dict[str, object], path: Path) -> str | None:
@@ -595,8 +581,6 @@ class _Builder:
             containers = parse_containers(
                 m["containers"], (*path, "containers"), self.issues, mode or "bridge"
             )
-            if containers is not None and len(self.issues) == before:
-                check_task(containers, path, self.issues, task_cpu, task_memory)
         else:
             for key in ("image", "memory"):
                 if key not in m:

@@ -14,29 +14,31 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 
 from .. import settings as s
 from ..diagnostics import Diagnostic
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Document, Path
 
 EFFECTS = ("Allow", "Deny")
 # IAM matches action names case-insensitively ("IAM JSON policy elements: Action").
-ACTION_RE = re.compile(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
+ACTION_RE = lazy(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
 ACTION_RULE = "service:Action, e.g. s3:GetObject (IAM allows * and ? in the action part)"
 # A resource: `*` or an ARN (arn:partition:service:region:account:resource; region and account
 # may be empty, and IAM allows wildcards anywhere in it).
-RESOURCE_RE = re.compile(
+RESOURCE_RE = lazy(
     r"\*|arn:(?:aws|aws-[a-z-]+|\*):[a-z0-9*-]*:[a-z0-9*-]*:(?:[0-9]{12}|\*|):[!-~]+"
 )
-MANAGED_POLICY_RE = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(?:aws|[0-9]{12}):policy/[!-~]{1,512}")
+MANAGED_POLICY_RE = lazy(r"arn:aws(?:-[a-z]+)*:iam::(?:aws|[0-9]{12}):policy/[!-~]{1,512}")
 # Condition operators: the IAM condition operators with the set qualifiers and IfExists
 # ("IAM JSON policy elements: Condition operators", IAM user guide).
-OPERATOR_RE = re.compile(r"(?:ForAllValues:|ForAnyValue:)?[A-Za-z]{3,40}(?:IfExists)?|Null")
-CONDITION_KEY_RE = re.compile(r"[A-Za-z0-9-]+:[!-~]{1,256}")
+OPERATOR_RE = lazy(r"(?:ForAllValues:|ForAnyValue:)?[A-Za-z]{3,40}(?:IfExists)?|Null")
+CONDITION_KEY_RE = lazy(r"[A-Za-z0-9-]+:[!-~]{1,256}")
 # "The default limit for managed policies is 10", raised on request to at most 20 (AWS
 # knowledge center, https://repost.aws/knowledge-center/iam-increase-policy-size): an account
 # that has not asked gets 10 per role.
@@ -260,16 +262,37 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
     return TaskRole(managed, tuple(statements), path)
 
 
+class _Actions(Mapping[str, tuple[frozenset[str], frozenset[str]]]):
+    """service prefix → (actions with a resource type, actions without), each service's sets
+    built when first asked: a fleet names a few services of the ~400 in the file."""
+
+    def __init__(self, services: dict[str, dict[str, str]]) -> None:
+        self._services = services
+        self._built: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def __getitem__(self, prefix: str) -> tuple[frozenset[str], frozenset[str]]:
+        found = self._built.get(prefix)
+        if found is None:
+            v = self._services[prefix]
+            found = self._built[prefix] = (
+                frozenset(v["scoped"].split()),
+                frozenset(v["unscoped"].split()),
+            )
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._services)
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+
 @functools.cache
-def action_table() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+def action_table() -> Mapping[str, tuple[frozenset[str], frozenset[str]]]:
     """service prefix → (actions with a resource type, actions without), lower-cased."""
-    data = json.loads(
-        resources.files(__package__).joinpath("iam_actions.json").read_text(encoding="utf-8")
-    )
-    return {
-        prefix: (frozenset(v["scoped"].split()), frozenset(v["unscoped"].split()))
-        for prefix, v in data["services"].items()
-    }
+    with open(os.path.join(os.path.dirname(__file__), "iam_actions.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    return _Actions(data["services"])
 
 
 def scopable(action: str) -> str | None:

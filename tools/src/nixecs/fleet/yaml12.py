@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import gc
 import math
-import re
 from typing import TYPE_CHECKING
 
 import yaml
 
 from ..diagnostics import Location
+from ..lazyre import lazy
 
 if TYPE_CHECKING:
     pass
@@ -50,8 +50,8 @@ MAX_NODES = 2_000_000
 
 PLAIN = "nixecs:plain"  # an untagged plain scalar, resolved by resolve_plain()
 
-_INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT_RE = re.compile(
+_INT_RE = lazy(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT_RE = lazy(
     r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"
 )
 _NULLS = frozenset({"~", "null", "Null", "NULL"})
@@ -174,7 +174,7 @@ class YamlError(Exception):
         self.code = code
 
 
-_UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+_UNREPRESENTABLE = lazy("[\x00\ud800-\udfff]")
 
 
 def _representable(value: object, node: yaml.Node) -> object:

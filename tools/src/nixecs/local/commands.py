@@ -50,7 +50,7 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     """
     from ..aws.commands import deploy
     from ..aws.session import Session
-    from ..commands import check_fleet_file
+    from ..fleet.checks import check_fleet_file
     from ..diagnostics import OperationalFailure
     from . import emulator, standins
 

@@ -28,10 +28,10 @@ import itertools
 import math
 from collections.abc import Callable
 
-from .diagnostics import Diagnostic, Location, Report
-from .fleet import metrics
-from .fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
-from .fleet.yaml12 import Path
+from ..diagnostics import Diagnostic, Location
+from ..fleet import metrics
+from ..fleet.model import Alarm, Scaling, Service, Step, StepPolicy
+from ..fleet.yaml12 import Path
 
 MAX_STEPS = 20
 # Metrics that can never be negative: a scale-in step below -threshold is unreachable.
@@ -352,13 +352,3 @@ def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
             )
         )
     return found
-
-
-def check_fleet(fleet: Fleet) -> Report:
-    """Every AWS scaling rule and lint for every service of the fleet."""
-    report = Report()
-    locate = fleet.document.locate
-    for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
-            report.extend(check_service(service, locate))
-    return report
