@@ -50,8 +50,8 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     """
     from ..aws.commands import deploy
     from ..aws.session import Session
-    from ..fleet.checks import check_fleet_file
     from ..diagnostics import OperationalFailure
+    from ..fleet.checks import check_fleet_file
     from . import emulator, standins
 
     g: Globals = ctx.obj
