@@ -119,8 +119,10 @@ def resolve(mention: Mention) -> tuple[list[str], list[str]]:
             continue
         if isinstance(command, click.Group):
             names = token.split("|")
-            if all(name in command.commands for name in names):
-                command = command.commands[names[0]]
+            context = click.Context(command)
+            found = [command.get_command(context, name) for name in names]  # lazy groups load
+            if all(found):
+                command = found[0]  # type: ignore[assignment]
                 path.append(names[0])
                 options = _options(command) | _options(cli)
                 continue
