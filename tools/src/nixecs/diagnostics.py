@@ -10,6 +10,12 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E170 two clusters owning one load balancer ingress rule (same instance and load balancer
+  security groups)
+- H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
+  H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
+  H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
+  H105 the load balancer replaced (refused unless `--accept-hazard CODE`)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -92,6 +98,12 @@ CODES: dict[str, str] = {
     "E162": "overrides: the path walks through a value that is not an object",
     "E163": "overrides: not a logical id, or not a path under Properties/DependsOn/...",
     "E164": "overrides: cfn-lint finds an error in the overridden template (validate)",
+    "E170": "two clusters would own the same load balancer ingress rule",
+    "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
+    "H102": "deploy: listener rules taking priorities other rules hold during the update (PriorityInUse)",
+    "H103": "deploy: a target group replaced while a listener rule forwards to it (503s)",
+    "H104": "deploy: a custom-named resource replaced (CloudFormation cannot)",
+    "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -175,6 +187,12 @@ FIXES: dict[str, str] = {
     "E162": "stop the path at the value that is not an object",
     "E163": "write LogicalId: {Properties.Path.To.Key: value}",
     "E164": "fix the override so that cfn-lint accepts the template",
+    "E170": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
+    "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
+    "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",
+    "H103": "add a copy of the service (new name, new port, the same conditions, a larger priority), deploy, wait until its targets are healthy (nixecs status), then remove the old service and deploy",
+    "H104": "rename the resource's fleet subject (a new name is created before the old is deleted), or undo the change",
+    "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

@@ -58,6 +58,7 @@ class ClusterDeploy:
     status: str = ""
     changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    transition: dict[str, Any] = field(default_factory=dict)  # aws/transitions.py's plan
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class ClusterDeploy:
             "stack_status": self.status,
             "changes": [c.to_json() for c in self.changes],
             "missing": self.missing,
+            "plan": self.transition,
         }
 
 
@@ -259,10 +261,12 @@ def deploy_cluster(
     template_bucket: str | None = None,
     plan: bool = False,
     fleet_id: str = naming.DEFAULT_FLEET,
+    before_execute: Callable[[], None] | None = None,
 ) -> ClusterDeploy:
     """Create or update the cluster's stack from `body` (the template text) via a change set;
     templates over the inline limit go through `template_bucket`. With `plan`, only show:
-    the change set is made, read and deleted (and the stack a CREATE change set made)."""
+    the change set is made, read and deleted (and the stack a CREATE change set made).
+    `before_execute` runs once the change set is confirmed, right before it executes."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = ClusterDeploy(cluster=cluster, stack=stack)
@@ -352,6 +356,8 @@ def deploy_cluster(
                 import click
 
                 raise click.exceptions.Abort()
+            if before_execute is not None:  # confirmed: what must precede the update
+                before_execute()
             _execute(cfn, stack, name)
         result.outcome = "started"
         if not wait:

@@ -117,7 +117,13 @@ def load_balancer(ctx: Context) -> Resources:
 
 
 def listeners(ctx: Context) -> list[tuple[str, Json]]:
-    """(rule kind, listener ARN) for each listener a service's rule goes on."""
+    """(rule kind, listener ARN) for each listener a service's rule goes on.
+
+    The kind is keyed by the listener, never by which listeners exist: were it "the first
+    listener's rule", adding HTTPS to an HTTP-only load balancer would move that logical id
+    to the HTTPS listener (a replacement, ListenerArn being create-only) while a new HTTP
+    rule took its priority before the cleanup deleted the old one: PriorityInUse, the
+    defect copilot-cli fixed in aws/copilot-cli#3769."""
     lb = ctx.cluster.load_balancer
     if lb is None:
         return []
@@ -127,7 +133,7 @@ def listeners(ctx: Context) -> list[tuple[str, Json]]:
     if lb.https:
         found.append(("ListenerRule", ref(HTTPS_LISTENER)))
     if lb.http and not lb.redirect_http_to_https:
-        found.append(("HttpListenerRule" if found else "ListenerRule", ref(HTTP_LISTENER)))
+        found.append(("HttpListenerRule", ref(HTTP_LISTENER)))
     return found
 
 

@@ -1,0 +1,281 @@
+"""Transitions: pairs and sequences of fleet files, each step's plan asserted, each checked
+against an oracle for what moto does not enforce, and deployed one after another on moto.
+
+The oracles are written here independently of cloudformation/transition.py:
+
+- replacement: a property is create-only when cfn-lint's copy of the resource type's registry
+  schema lists it (read straight from the JSON files, not through nixecs);
+- listener rule priorities: CloudFormation creates and updates resources first — replacements
+  created before their old copy goes — in an order nothing fixes between independent
+  resources, and deletes removed resources and old copies last, in
+  UPDATE_COMPLETE_CLEANUP_IN_PROGRESS (Update behaviors of stack resources,
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html;
+  stack status codes, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html).
+  Every order of the rule operations is played and every intermediate state must have each
+  (listener, priority) once: ELBv2's CreateRule/SetRulePriorities refuse a priority in use
+  (PriorityInUse, https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateRule.html),
+  which moto's CloudFormation does not model (moto 5's FakeListenerRule update ignores Priority);
+- duplicate ingress: EC2 refuses a rule the group already has (InvalidPermission.Duplicate).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aws_fixtures import write_fleet
+from nixecs.aws.deploy import _parse_template
+from nixecs.cloudformation import transition as t
+from nixecs.cloudformation.registry import Registry
+from nixecs.commands import check_fleet_file
+from nixecs.diagnostics import InvalidInput
+from nixecs.render import render_cluster
+
+NETWORK = {
+    "vpc": "vpc-0a1b2c3d",
+    "subnet_a": "subnet-0a1b2c3d",
+    "subnet_b": "subnet-0a1b2c3e",
+    "instances": "sg-0a1b2c3d",
+    "alb": "sg-0b1b2c3d",
+}
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+
+
+def fleet(
+    services: dict[str, tuple[int, int]] | None = None,
+    *,
+    https: bool = False,
+    groups: tuple[str, ...] = ("web",),
+    instance_type: str = "m6i.large",
+    second_cluster: bool = False,
+    network: dict[str, str] | None = None,
+) -> str:
+    """A fleet text: services name → (priority, port), all on the first group."""
+    net = network or NETWORK
+    services = services if services is not None else {"web": (10, 8080)}
+    listeners = "      http: true\n"
+    if https:
+        listeners += f"      https: {{certificate_arn: '{CERT}'}}\n"
+    group_text = "".join(
+        f"      {g}: {{ami: ami-0123456789abcdef0, instance_types: [{instance_type}], "
+        "capacity: {min: 0, max: 2}}\n"
+        for g in groups
+    )
+    service_text = "".join(
+        f"""\
+      {name}:
+        group: {groups[0]}
+        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.0
+        memory: 512
+        port: {port}
+        routing: {{priority: {priority}, path_patterns: ["/{name}/*"]}}
+"""
+        for name, (priority, port) in services.items()
+    )
+    cluster = f"""\
+    subnets: [{net["subnet_a"]}, {net["subnet_b"]}]
+    security_groups: [{net["instances"]}]
+    load_balancer:
+      vpc: {net["vpc"]}
+      security_groups: [{net["alb"]}]
+{listeners}    groups:
+{group_text}    services:
+{service_text}"""
+    text = f"version: 1\nregion: us-east-1\nclusters:\n  prod:\n{cluster}"
+    if second_cluster:
+        text += "  stage:\n" + cluster.replace("      web:\n", "      web2:\n", 1)
+    return text
+
+
+def template(tmp_path: Path, text: str, cluster: str = "prod") -> dict[str, Any]:
+    model, _ = check_fleet_file(str(write_fleet(tmp_path, text)))
+    return _parse_template(render_cluster(model, model.clusters[cluster]).stack_text)
+
+
+# -- oracles ---------------------------------------------------------------------------------
+
+SCHEMAS = Path(__import__("cfnlint").__file__).parent / "data" / "schemas"
+
+
+def create_only(resource_type: str) -> set[str]:
+    """createOnlyProperties (top-level names) from cfn-lint's schema files themselves."""
+    hashes = json.loads((SCHEMAS / "providers" / "us-east-1.json").read_text())
+    schema = json.loads((SCHEMAS / "resources" / f"{hashes[resource_type]}.json").read_text())
+    return {p.split("/")[2] for p in schema.get("createOnlyProperties", [])}
+
+
+def oracle_replaced(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Resources a create-only property change replaces (literal changes; a reference to a
+    replaced resource replaces too — iterated)."""
+    old_res, new_res = old["Resources"], new["Resources"]
+    replaced: set[str] = set()
+    while True:
+        found = set(replaced)
+        for logical, resource in new_res.items():
+            if logical not in old_res:
+                continue
+            before = old_res[logical].get("Properties", {})
+            after = resource.get("Properties", {})
+            for name in create_only(resource["Type"]):
+                text = json.dumps(after.get(name))
+                if before.get(name) != after.get(name) or any(f'"{r}"' in text for r in replaced):
+                    found.add(logical)
+        if found == replaced:
+            return replaced
+        replaced = found
+
+
+def collisions(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Every PriorityInUse an order of CloudFormation's update could meet."""
+    rule = "AWS::ElasticLoadBalancingV2::ListenerRule"
+    assert "ListenerArn" in create_only(rule)  # a rule moved to another listener is replaced
+
+    def rules(template: dict[str, Any]) -> dict[str, tuple[str, int]]:
+        return {
+            k: (json.dumps(v["Properties"]["ListenerArn"]), v["Properties"]["Priority"])
+            for k, v in template["Resources"].items()
+            if v["Type"] == rule
+        }
+
+    before, after = rules(old), rules(new)
+    operations = []
+    for logical, slot in after.items():
+        if logical not in before or before[logical][0] != slot[0]:
+            operations.append(("create", logical, slot))
+        elif before[logical] != slot:
+            operations.append(("update", logical, slot))
+    found = []
+    for order in itertools.permutations(operations):
+        state = {k: v for k, v in before.items()}  # physical rule → slot
+        for kind, logical, slot in order:
+            state[logical + ("#new" if kind == "create" else "")] = slot
+            slots = list(state.values())
+            if len(slots) != len(set(slots)):
+                found.append(f"{kind} {logical} at {slot[1]}")
+                break
+        # cleanup: only deletions, which free priorities
+    return sorted(set(found))
+
+
+def duplicate_ingress(*templates: dict[str, Any]) -> list[tuple[Any, ...]]:
+    seen: dict[tuple[Any, ...], int] = {}
+    for template in templates:
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::EC2::SecurityGroupIngress":
+                p = resource["Properties"]
+                key = (p["GroupId"], p["SourceSecurityGroupId"], p["FromPort"], p["ToPort"])
+                seen[key] = seen.get(key, 0) + 1
+    return [k for k, n in seen.items() if n > 1]
+
+
+# -- the table --------------------------------------------------------------------------------
+
+TRANSITIONS = {
+    "rename a service": (
+        fleet({"web": (10, 8080)}),
+        fleet({"api": (10, 8080)}),
+        {"H101": 0, "H102": 1, "H103": 0},
+    ),
+    "swap priorities": (
+        fleet({"a": (10, 8080), "b": (20, 8080)}),
+        fleet({"a": (20, 8080), "b": (10, 8080)}),
+        {"H102": 2},
+    ),
+    "add HTTPS": (fleet(), fleet(https=True), {"H102": 0, "H103": 0}),
+    "change a routed port": (fleet(), fleet({"web": (10, 9090)}), {"H103": 1, "H102": 0}),
+    "remove a group": (
+        fleet(groups=("web", "spare")),
+        fleet(groups=("web",)),
+        {"H101": 1, "H102": 0},
+    ),
+    "change the instance type": (fleet(), fleet(instance_type="m6i.xlarge"), {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSITIONS))
+def test_transition_plan_and_oracles(name: str, tmp_path: Path) -> None:
+    before_text, after_text, expected = TRANSITIONS[name]
+    old = template(tmp_path, before_text)
+    new = template(tmp_path, after_text)
+    result = t.plan(old, new, Registry())
+    codes = [h.code for h in result.hazards]
+    for code, count in expected.items():
+        assert codes.count(code) == count, (name, result.hazards)
+    assert {r.logical_id for r in result.resources if r.action == t.REPLACE} == oracle_replaced(
+        old, new
+    )
+    naive = collisions(old, new)
+    assert bool(naive) == ("H102" in codes), naive
+    if result.priority_moves:
+        first = t.phase_one(old, result.priority_moves)
+        # phase one changes only priorities, and neither phase can meet PriorityInUse
+        assert {r.action for r in t.plan(old, first, Registry()).resources} == {t.MODIFY}
+        assert collisions(old, first) == [] and collisions(first, new) == []
+        assert t.plan(first, new, Registry()).priority_moves == {}
+    assert all(line.startswith("  ") for line in t.summary(result))
+
+
+def test_rename_plan_text(tmp_path: Path) -> None:
+    old = template(tmp_path, fleet({"web": (10, 8080)}))
+    new = template(tmp_path, fleet({"api": (10, 8080)}))
+    lines = t.summary(t.plan(old, new, Registry()))
+    assert "  + add      ApiHttpListenerRule" in "\n".join(lines)
+    assert any(line.startswith("  - remove   WebHttpListenerRule") for line in lines)
+    # the log group, roles, task definition, target group, rule and service of each name
+    assert lines[-2] == "  6 to add, 0 to modify, 0 to replace, 6 to remove"
+    assert lines[-1].startswith("  hazard H102 (handled): ApiHttpListenerRule takes priority 10")
+    assert "moves WebHttpListenerRule to priority 50000" in lines[-1]
+
+
+def test_port_change_is_a_target_group_replacement_refused(tmp_path: Path) -> None:
+    old = template(tmp_path, fleet())
+    new = template(tmp_path, fleet({"web": (10, 9090)}))
+    result = t.plan(old, new, Registry())
+    assert result.action("WebTargetGroup") == t.REPLACE
+    (hazard,) = result.refused()
+    assert hazard.code == "H103" and "WebHttpListenerRule forwards to it" in hazard.message
+    assert result.refused(["H103"]) == []
+    assert "(Port changes)" in "\n".join(t.summary(result))
+
+
+def test_old_first_listener_naming_would_collide(tmp_path: Path) -> None:
+    """Why rules are keyed by listener: with the id of an HTTP-only rule moving to the HTTPS
+    listener (the former naming) adding HTTPS meets PriorityInUse; the plan sees it too."""
+    old = template(tmp_path, fleet())
+    resources = old["Resources"]
+    resources["WebListenerRule"] = resources.pop("WebHttpListenerRule")  # the former naming
+    new = template(tmp_path, fleet(https=True))
+    assert collisions(old, new) != []
+    result = t.plan(old, new, Registry())
+    assert [h.code for h in result.hazards] == ["H102"]
+    first = t.phase_one(old, result.priority_moves)
+    assert collisions(first, new) == []
+
+
+def test_second_cluster_sharing_security_groups_is_refused(tmp_path: Path) -> None:
+    text = fleet(second_cluster=True)
+    with pytest.raises(InvalidInput) as caught:
+        check_fleet_file(str(write_fleet(tmp_path, text)))
+    (error,) = [d for d in caught.value.report.errors if d.code == "E170"]
+    assert "cluster prod already admits load balancer group sg-0b1b2c3d" in error.message
+    assert error.location.line == text.splitlines().index("  stage:") + 6
+    # the fix: its own instance security group; then no rule is rendered twice
+    fixed = text.replace(
+        "  stage:\n    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n    security_groups: [sg-0a1b2c3d]",
+        "  stage:\n    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n    security_groups: [sg-0c1b2c3d]",
+    )
+    both = [template(tmp_path, fixed, c) for c in ("prod", "stage")]
+    assert duplicate_ingress(*both) == []
+    assert duplicate_ingress(both[0], template(tmp_path, fixed, "prod")) != []  # the oracle bites
+
+
+def test_without_cfn_lint_the_plan_says_so(tmp_path: Path, monkeypatch) -> None:
+    from nixecs.cloudformation import registry
+
+    monkeypatch.setattr(registry, "_manager", lambda: None)
+    result = t.plan(template(tmp_path, fleet()), template(tmp_path, fleet({"web": (10, 9090)})))
+    assert not result.replacement_known and result.action("WebTargetGroup") == t.MODIFY
