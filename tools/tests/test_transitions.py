@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import write_fleet
+from aws_fixtures import moto_client, run_cli, write_fleet
 from nixecs.aws.deploy import _parse_template
 from nixecs.cloudformation import transition as t
 from nixecs.cloudformation.registry import Registry
@@ -279,3 +279,168 @@ def test_without_cfn_lint_the_plan_says_so(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(registry, "_manager", lambda: None)
     result = t.plan(template(tmp_path, fleet()), template(tmp_path, fleet({"web": (10, 9090)})))
     assert not result.replacement_known and result.action("WebTargetGroup") == t.MODIFY
+
+
+# -- the same transitions deployed one after another on the moto server ----------------------
+
+
+def _network(url: str) -> dict[str, str]:
+    ec2 = moto_client(url, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate(("us-east-1a", "us-east-1b"))
+    ]
+    groups = [
+        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+        for name in ("instances", "alb")
+    ]
+    return {
+        "vpc": vpc,
+        "subnet_a": subnets[0],
+        "subnet_b": subnets[1],
+        "instances": groups[0],
+        "alb": groups[1],
+    }
+
+
+def _priorities(url: str) -> dict[int, set[str]]:
+    """Listener port → the priorities of its rules, as ELBv2 holds them."""
+    elbv2 = moto_client(url, "elbv2")
+    found: dict[int, set[str]] = {}
+    for balancer in elbv2.describe_load_balancers()["LoadBalancers"]:
+        arn = balancer["LoadBalancerArn"]
+        for listener in elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]:
+            rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+            found[listener["Port"]] = {r["Priority"] for r in rules if not r["IsDefault"]}
+    return found
+
+
+def _apply_priorities(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """moto's CloudFormation ignores a listener rule's Priority on update (moto 5
+    FakeListenerRule.update_from_cloudformation_json calls modify_rule without it), and its
+    cleanup does not delete removed rules; AWS's handler does both (SetRulePriorities,
+    DeleteRule). After each stack update the test does what AWS would
+    have done, through moto's ELBv2 API, which does refuse a priority in use."""
+    from nixecs.aws import deploy as deploy_module
+
+    original = deploy_module.deploy_cluster
+
+    def deploy_cluster(session: Any, cluster: str, body: str, **kwargs: Any) -> Any:
+        result = original(session, cluster, body, **kwargs)
+        if result.outcome != "updated":
+            return result
+        cfn, elbv2 = moto_client(url, "cloudformation"), moto_client(url, "elbv2")
+        physical = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName=result.stack)["StackResourceSummaries"]
+        }
+        # moto's cleanup leaves removed listener rules in place; AWS's deletes them
+        for listener in elbv2.describe_listeners(LoadBalancerArn=physical["LoadBalancer"])[
+            "Listeners"
+        ]:
+            for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
+                if not rule["IsDefault"] and rule["RuleArn"] not in physical.values():
+                    elbv2.delete_rule(RuleArn=rule["RuleArn"])
+        for logical, resource in _parse_template(body)["Resources"].items():
+            if resource["Type"] != "AWS::ElasticLoadBalancingV2::ListenerRule":
+                continue
+            (rule,) = elbv2.describe_rules(RuleArns=[physical[logical]])["Rules"]
+            if rule["Priority"] != str(resource["Properties"]["Priority"]):
+                elbv2.set_rule_priorities(
+                    RulePriorities=[
+                        {
+                            "RuleArn": physical[logical],
+                            "Priority": resource["Properties"]["Priority"],
+                        }
+                    ]
+                )
+        return result
+
+    monkeypatch.setattr(deploy_module, "deploy_cluster", deploy_cluster)
+
+
+@pytest.mark.moto
+def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    _apply_priorities(monkeypatch, moto.url)
+    net = _network(moto.url)
+    base = ["--endpoint-url", moto.url]
+    path = tmp_path / "fleet.yml"
+
+    def step(text: str, *extra: str) -> tuple[str, str]:
+        """--plan, then deploy; each step's template checked by the oracles first."""
+        path.write_text(text)
+        planned = run_cli(capsys, [*base, "deploy", str(path), "--plan", "--no-preflight"])
+        assert planned.code == 0, planned.err
+        done = run_cli(capsys, [*base, "deploy", str(path), "--yes", "--no-preflight", *extra])
+        return planned.out, done.out + done.err + f"\nexit {done.code}"
+
+    spare = "spare: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 0, max: 2}}"
+    first = fleet(groups=("web", "spare"), network=net)
+    _, out = step(first)
+    assert out.endswith("exit 0"), out
+    assert _priorities(moto.url) == {80: {"10"}}
+
+    # rename: the old rule is moved out of the way in a first update
+    plan, out = step(first.replace("      web:\n        group", "      api:\n        group"))
+    assert "hazard H102 (handled): ApiHttpListenerRule takes priority 10" in plan
+    assert "phase 1 of 2" in out and "phase 2 of 2" in out and out.endswith("exit 0"), out
+    assert _priorities(moto.url) == {80: {"10"}}
+
+    # swap two services' priorities
+    two = first.replace("      web:\n        group", "      api:\n        group")
+    two = two.replace("/web/*", "/api/*")
+    extra = (
+        two.split("    services:\n")[1].replace("api", "b").replace("priority: 10", "priority: 20")
+    )
+    two += extra
+    _, out = step(two)
+    assert out.endswith("exit 0"), out
+    swapped = two.replace("priority: 10", "priority: 30").replace("priority: 20", "priority: 10")
+    swapped = swapped.replace("priority: 30", "priority: 20")
+    plan, out = step(swapped)
+    assert plan.count("hazard H102 (handled)") == 2, plan
+    assert "phase 1 of 2" in out and out.endswith("exit 0"), out
+
+    # a routed port changed: refused, then accepted
+    ported = swapped.replace("port: 8080", "port: 9090", 1)
+    plan, out = step(ported)
+    assert "hazard H103 (refused unless --accept-hazard H103)" in plan
+    assert out.endswith("exit 2") and "--accept-hazard H103" in out, out
+    _, out = step(ported, "--accept-hazard", "H103")
+    assert out.endswith("exit 0"), out
+
+    # the spare group removed: its protected instance is unprotected and gone first
+    # (moto cannot launch from the launch template, so an instance is attached and protected
+    # as ECS's managed termination protection would)
+    autoscaling = moto_client(moto.url, "autoscaling")
+    instance = moto_client(moto.url, "ec2").run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=net["subnet_a"]
+    )["Instances"][0]["InstanceId"]
+    autoscaling.attach_instances(AutoScalingGroupName="nixecs-prod-spare", InstanceIds=[instance])
+    autoscaling.set_instance_protection(
+        AutoScalingGroupName="nixecs-prod-spare", InstanceIds=[instance], ProtectedFromScaleIn=True
+    )
+    (group,) = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["nixecs-prod-spare"]
+    )["AutoScalingGroups"]
+    assert [i["ProtectedFromScaleIn"] for i in group["Instances"]] == [True]
+    removed = ported.replace("      " + spare + "\n", "")
+    plan, out = step(removed)
+    assert "hazard H101 (handled): SpareAutoScalingGroup is deleted" in plan
+    assert "group nixecs-prod-spare: 1 instances unprotected, scaling to 0" in out, out
+    assert out.endswith("exit 0"), out
+    assert (
+        autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["nixecs-prod-spare"])[
+            "AutoScalingGroups"
+        ]
+        == []
+    )
+
+    # the instance type changed: the launch template is modified, nothing replaced
+    plan, out = step(removed.replace("[m6i.large]", "[m6i.xlarge]"))
+    assert "  ~ modify   WebLaunchTemplate" in plan and "to replace" in plan
+    assert "hazard" not in plan and out.endswith("exit 0"), out
