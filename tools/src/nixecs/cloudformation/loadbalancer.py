@@ -122,8 +122,12 @@ def listeners(ctx: Context) -> list[tuple[str, Json]]:
     The kind is keyed by the listener, never by which listeners exist: were it "the first
     listener's rule", adding HTTPS to an HTTP-only load balancer would move that logical id
     to the HTTPS listener (a replacement, ListenerArn being create-only) while a new HTTP
-    rule took its priority before the cleanup deleted the old one: PriorityInUse, the
-    defect copilot-cli fixed in aws/copilot-cli#3769."""
+    rule took its priority before the cleanup deleted the old one: PriorityInUse. The same
+    kind of defect — a rule of one listener derived from the other — was fixed in
+    aws/copilot-cli PR 3769 ("determine http listener rule priority base on http listener":
+    the HTTP rule's priority came from the HTTPS listener and was invalid when a service
+    moved from HTTP to HTTPS). Upgrading a deployed HTTP-only stack from the former naming
+    is itself such a transition; `deploy` makes it in two phases (transition.py, H102)."""
     lb = ctx.cluster.load_balancer
     if lb is None:
         return []
