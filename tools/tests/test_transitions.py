@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import moto_client, run_cli, write_fleet
+from aws_fixtures import alb_network, moto_client, run_cli, write_fleet
 from nixecs.aws.deploy import _parse_template
 from nixecs.cloudformation import transition as t
 from nixecs.cloudformation.registry import Registry
@@ -284,28 +284,6 @@ def test_without_cfn_lint_the_plan_says_so(tmp_path: Path, monkeypatch) -> None:
 # -- the same transitions deployed one after another on the moto server ----------------------
 
 
-def _network(url: str) -> dict[str, str]:
-    ec2 = moto_client(url, "ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"][
-            "SubnetId"
-        ]
-        for i, zone in enumerate(("us-east-1a", "us-east-1b"))
-    ]
-    groups = [
-        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
-        for name in ("instances", "alb")
-    ]
-    return {
-        "vpc": vpc,
-        "subnet_a": subnets[0],
-        "subnet_b": subnets[1],
-        "instances": groups[0],
-        "alb": groups[1],
-    }
-
-
 def _priorities(url: str) -> dict[int, set[str]]:
     """Listener port → the priorities of its rules, as ELBv2 holds them."""
     elbv2 = moto_client(url, "elbv2")
@@ -366,7 +344,7 @@ def _apply_priorities(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
 def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
     _apply_priorities(monkeypatch, moto.url)
-    net = _network(moto.url)
+    net = alb_network(moto.url)
     base = ["--endpoint-url", moto.url]
     path = tmp_path / "fleet.yml"
 
@@ -405,8 +383,20 @@ def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monk
     assert plan.count("hazard H102 (handled)") == 2, plan
     assert "phase 1 of 2" in out and out.endswith("exit 0"), out
 
+    # HTTPS added to the HTTP-only load balancer: the HTTP rules stay, HTTPS ones are added
+    certificate = moto_client(moto.url, "acm").request_certificate(DomainName="example.com")
+    https = swapped.replace(
+        "      http: true\n",
+        f"      http: true\n      https: {{certificate_arn: '{certificate['CertificateArn']}'}}\n",
+    )
+    plan, out = step(https)
+    assert "  + add      HttpsListener " in plan and "  + add      ApiListenerRule " in plan
+    assert "hazard" not in plan and "0 to replace, 0 to remove" in plan, plan
+    assert out.endswith("exit 0"), out
+    assert _priorities(moto.url) == {80: {"10", "20"}, 443: {"10", "20"}}
+
     # a routed port changed: refused, then accepted
-    ported = swapped.replace("port: 8080", "port: 9090", 1)
+    ported = https.replace("port: 8080", "port: 9090", 1)
     plan, out = step(ported)
     assert "hazard H103 (refused unless --accept-hazard H103)" in plan
     assert out.endswith("exit 2") and "--accept-hazard H103" in out, out
@@ -444,3 +434,11 @@ def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monk
     plan, out = step(removed.replace("[m6i.large]", "[m6i.xlarge]"))
     assert "  ~ modify   WebLaunchTemplate" in plan and "to replace" in plan
     assert "hazard" not in plan and out.endswith("exit 0"), out
+
+    # a second cluster sharing the security groups: refused before AWS is asked anything
+    second = removed.replace("clusters:\n  prod:\n", "clusters:\n  prod:\n", 1)
+    cluster = second.split("  prod:\n", 1)[1]
+    path.write_text(second + "  stage:\n" + cluster.replace("      api:\n", "      api2:\n"))
+    refused = run_cli(capsys, [*base, "deploy", str(path), "--yes", "--no-preflight"])
+    assert refused.code == 2 and "error[E170]" in refused.err, refused.err
+    assert "cluster prod already admits load balancer group" in refused.err
