@@ -442,3 +442,35 @@ def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monk
     refused = run_cli(capsys, [*base, "deploy", str(path), "--yes", "--no-preflight"])
     assert refused.code == 2 and "error[E170]" in refused.err, refused.err
     assert "cluster prod already admits load balancer group" in refused.err
+
+
+@pytest.mark.moto
+def test_an_ingress_rule_another_stack_owns_is_refused(moto, tmp_path: Path, capsys, monkeypatch):
+    """H106: the pair's rule already in the security group (another fleet's stack, or by
+    hand). EC2 refuses the duplicate; so does moto, which is what accepting the hazard shows."""
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    net = alb_network(moto.url)
+    moto_client(moto.url, "ec2").authorize_security_group_ingress(
+        GroupId=net["instances"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 32768,
+                "ToPort": 65535,
+                "UserIdGroupPairs": [{"GroupId": net["alb"]}],
+            }
+        ],
+    )
+    path = write_fleet(tmp_path, fleet(network=net))
+    base = ["--endpoint-url", moto.url, "deploy", str(path), "--no-preflight"]
+    plan = run_cli(capsys, [*base, "--plan"])
+    assert plan.code == 0, plan.err
+    assert (
+        "hazard H106 (refused unless --accept-hazard H106): LoadBalancerIngress: security group "
+        f"{net['instances']} already admits {net['alb']} on tcp 32768-65535"
+    ) in plan.out
+    refused = run_cli(capsys, [*base, "--yes"])
+    assert refused.code == 2 and "H106" in refused.err and "fix: give this cluster" in refused.err
+    assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
+    accepted = run_cli(capsys, [*base, "--yes", "--accept-hazard", "H106"])
+    assert accepted.code == 1 and "InvalidPermission.Duplicate" in accepted.err, accepted.err

@@ -15,7 +15,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
   H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
   H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
-  H105 the load balancer replaced (refused unless `--accept-hazard CODE`)
+  H105 the load balancer replaced, H106 an ingress rule the security group already has
+  (refused unless `--accept-hazard CODE`)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -104,6 +105,7 @@ CODES: dict[str, str] = {
     "H103": "deploy: a target group replaced while a listener rule forwards to it (503s)",
     "H104": "deploy: a custom-named resource replaced (CloudFormation cannot)",
     "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
+    "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -193,6 +195,7 @@ FIXES: dict[str, str] = {
     "H103": "add a copy of the service (new name, new port, the same conditions, a larger priority), deploy, wait until its targets are healthy (nixecs status), then remove the old service and deploy",
     "H104": "rename the resource's fleet subject (a new name is created before the old is deleted), or undo the change",
     "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
+    "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

@@ -42,9 +42,56 @@ def plan_cluster(session: Session, cluster: str, body: str) -> Planned:
         ):
             deployed = _parse_template(_template_text(cfn, stack))
     registry = Registry(session.region_name() or "us-east-1")
-    return Planned(
-        cluster, deployed, cfn_transition.plan(deployed, _parse_template(body), registry)
-    )
+    new = _parse_template(body)
+    transition = cfn_transition.plan(deployed, new, registry)
+    transition.hazards += ingress_hazards(session, transition, new)
+    return Planned(cluster, deployed, transition)
+
+
+def ingress_hazards(
+    session: Session, transition: cfn_transition.Transition, new: dict[str, Any]
+) -> list[cfn_transition.Hazard]:
+    """H106: an ingress rule the update would create that its security group already has —
+    another stack's (a cluster of another fleet sharing the groups) or one made by hand. EC2
+    refuses it, "InvalidPermission.Duplicate: The specified rule already exists"
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html), the stack
+    rolls back; and were it accepted, deleting either owner would revoke the rule for both.
+    Within one fleet, `validate` refuses the same as E170."""
+    wanted: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for logical in transition.created(cfn_transition.INGRESS):
+        props = new["Resources"][logical].get("Properties") or {}
+        if isinstance(props.get("GroupId"), str) and isinstance(
+            props.get("SourceSecurityGroupId"), str
+        ):
+            wanted.setdefault(props["GroupId"], []).append((logical, props))
+    if not wanted:
+        return []
+    ec2 = session.client("ec2")
+    hazards = []
+    with aws_errors(session, "plan: security groups"):
+        groups = ec2.describe_security_groups(GroupIds=sorted(wanted))["SecurityGroups"]
+    for group in groups:
+        for logical, props in wanted.get(group["GroupId"], []):
+            for permission in group.get("IpPermissions", []):
+                sources = {p.get("GroupId") for p in permission.get("UserIdGroupPairs", [])}
+                if (
+                    permission.get("IpProtocol") == props.get("IpProtocol")
+                    and permission.get("FromPort") == props.get("FromPort")
+                    and permission.get("ToPort") == props.get("ToPort")
+                    and props["SourceSecurityGroupId"] in sources
+                ):
+                    hazards.append(
+                        cfn_transition.Hazard(
+                            cfn_transition.H_INGRESS,
+                            logical,
+                            f"{logical}: security group {group['GroupId']} already admits "
+                            f"{props['SourceSecurityGroupId']} on {props.get('IpProtocol')} "
+                            f"{props.get('FromPort')}-{props.get('ToPort')} (another stack's "
+                            "rule, or one made by hand): EC2 refuses a duplicate "
+                            "(InvalidPermission.Duplicate)",
+                        )
+                    )
+    return hazards
 
 
 def with_change_set(transition: cfn_transition.Transition, changes: Iterable[Change]) -> None:

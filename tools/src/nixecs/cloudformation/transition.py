@@ -28,6 +28,8 @@ Hazards (codes and fixes in diagnostics.FIXES, docs/aws.md "Plans and hazards"):
 - H104 a custom-named resource replaced: CloudFormation cannot do it — refused.
 - H105 the load balancer replaced: a new DNS name, every listener, rule and target group
   recreated — refused.
+- H106 an ingress rule the security group already has, from another stack or made by hand
+  (EC2: InvalidPermission.Duplicate) — refused; found by aws/transitions.py, which asks EC2.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ H_PRIORITY = "H102"
 H_TARGET_GROUP = "H103"
 H_NAMED = "H104"
 H_LOAD_BALANCER = "H105"
+H_INGRESS = "H106"
+INGRESS = "AWS::EC2::SecurityGroupIngress"
 HANDLED = {H_GROUP_REMOVED, H_PRIORITY}  # made safe by `deploy` itself
 
 
@@ -104,6 +108,14 @@ class Transition:
     def refused(self, accepted: Iterable[str] = ()) -> list[Hazard]:
         allowed = set(accepted)
         return [h for h in self.hazards if not h.handled and h.code not in allowed]
+
+    def created(self, resource_type: str) -> list[str]:
+        """Resources of this type the update creates (added, or the new copy of a replaced one)."""
+        return [
+            r.logical_id
+            for r in self.resources
+            if r.resource_type == resource_type and r.action in (ADD, REPLACE)
+        ]
 
     def removed_groups(self) -> list[str]:
         return [
