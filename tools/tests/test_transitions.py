@@ -474,3 +474,64 @@ def test_an_ingress_rule_another_stack_owns_is_refused(moto, tmp_path: Path, cap
     assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
     accepted = run_cli(capsys, [*base, "--yes", "--accept-hazard", "H106"])
     assert accepted.code == 1 and "InvalidPermission.Duplicate" in accepted.err, accepted.err
+
+
+def existing_listener_fleet(listener: str, net: dict[str, str], services: dict[str, int]) -> str:
+    text = fleet({name: (priority, 8080) for name, priority in services.items()}, network=net)
+    return text.replace(
+        "    load_balancer:\n      vpc:",
+        f"    load_balancer:\n      listener_arn: '{listener}'\n      vpc:",
+    ).replace("      http: true\n", "")
+
+
+def test_temporary_priorities_avoid_other_owners_rules(tmp_path: Path) -> None:
+    listener = (
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/"
+        "0123456789abcdef/0123456789abcdef"
+    )
+    old = template(tmp_path, existing_listener_fleet(listener, NETWORK, {"web": 10}))
+    new = template(tmp_path, existing_listener_fleet(listener, NETWORK, {"api": 10}))
+    result = t.plan(old, new, Registry(), foreign={listener: {50000, 20}})
+    assert result.priority_moves == {"WebListenerRule": 49999}
+    assert [h.code for h in result.hazards] == ["H102"]
+    clash = t.plan(old, new, Registry(), foreign={listener: {10}})
+    assert "H107" in [h.code for h in clash.refused()]
+
+
+@pytest.mark.moto
+def test_a_priority_another_owner_holds_on_an_existing_listener_is_refused(
+    moto, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    net = alb_network(moto.url)
+    elbv2 = moto_client(moto.url, "elbv2")
+    balancer = elbv2.create_load_balancer(
+        Name="shared", Subnets=[net["subnet_a"], net["subnet_b"]], SecurityGroups=[net["alb"]]
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    elbv2.create_rule(  # another team's rule
+        ListenerArn=listener,
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/theirs/*"]}],
+        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}],
+    )
+    path = write_fleet(tmp_path, existing_listener_fleet(listener, net, {"web": 10}))
+    base = ["--endpoint-url", moto.url, "deploy", str(path), "--no-preflight"]
+    plan = run_cli(capsys, [*base, "--plan"])
+    assert plan.code == 0, plan.err
+    assert (
+        "hazard H107 (refused unless --accept-hazard H107): WebListenerRule takes priority 10"
+        in (plan.out)
+    )
+    refused = run_cli(capsys, [*base, "--yes"])
+    assert refused.code == 2 and "H107" in refused.err, refused.err
+    # another priority deploys; the stack's own rule is then not foreign to a later plan
+    path.write_text(existing_listener_fleet(listener, net, {"web": 20}))
+    assert run_cli(capsys, [*base, "--yes"]).code == 0
+    again = run_cli(capsys, [*base, "--plan"])
+    assert again.code == 0 and "hazard" not in again.out, again.out

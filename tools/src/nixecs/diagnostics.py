@@ -15,8 +15,9 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
   H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
   H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
-  H105 the load balancer replaced, H106 an ingress rule the security group already has
-  (refused unless `--accept-hazard CODE`)
+  H105 the load balancer replaced, H106 an ingress rule the security group already has,
+  H107 a priority another owner's rule holds on an existing listener (refused unless
+  `--accept-hazard CODE`)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -106,6 +107,7 @@ CODES: dict[str, str] = {
     "H104": "deploy: a custom-named resource replaced (CloudFormation cannot)",
     "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
     "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
+    "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -196,6 +198,7 @@ FIXES: dict[str, str] = {
     "H104": "rename the resource's fleet subject (a new name is created before the old is deleted), or undo the change",
     "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
     "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
+    "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

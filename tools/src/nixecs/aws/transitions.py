@@ -43,9 +43,59 @@ def plan_cluster(session: Session, cluster: str, body: str) -> Planned:
             deployed = _parse_template(_template_text(cfn, stack))
     registry = Registry(session.region_name() or "us-east-1")
     new = _parse_template(body)
-    transition = cfn_transition.plan(deployed, new, registry)
+    foreign = foreign_priorities(session, stack, new, exists=deployed is not None)
+    transition = cfn_transition.plan(deployed, new, registry, foreign=foreign)
     transition.hazards += ingress_hazards(session, transition, new)
     return Planned(cluster, deployed, transition)
+
+
+def foreign_priorities(
+    session: Session, stack: str, new: dict[str, Any], *, exists: bool
+) -> dict[str, set[int]]:
+    """Per existing listener (`listener_arn:`, shared with other stacks or tools), the
+    priorities of the rules there that this stack does not own (DescribeRules, paged)."""
+    arns = sorted(
+        {
+            str(props["ListenerArn"])
+            for resource in (new.get("Resources") or {}).values()
+            if isinstance(resource, dict)
+            and resource.get("Type") == cfn_transition.LISTENER_RULE
+            and isinstance(props := resource.get("Properties") or {}, dict)
+            and isinstance(props.get("ListenerArn"), str)
+        }
+    )
+    if not arns:
+        return {}
+    ours: set[str] = set()
+    found: dict[str, set[int]] = {}
+    with aws_errors(session, "plan: listener rules"):
+        if exists:
+            cfn = session.client("cloudformation")
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+                ours |= {
+                    str(item.get("PhysicalResourceId"))
+                    for item in page.get("StackResourceSummaries", [])
+                    if item.get("ResourceType") == cfn_transition.LISTENER_RULE
+                }
+        elbv2 = session.client("elbv2")
+        for arn in arns:
+            priorities: set[int] = set()
+            marker: str | None = None
+            while True:
+                args: dict[str, Any] = {"ListenerArn": arn}
+                if marker:
+                    args["Marker"] = marker
+                page = elbv2.describe_rules(**args)
+                priorities |= {
+                    int(rule["Priority"])
+                    for rule in page.get("Rules", [])
+                    if not rule.get("IsDefault") and rule.get("RuleArn") not in ours
+                }
+                marker = page.get("NextMarker")
+                if not marker:
+                    break
+            found[arn] = priorities
+    return found
 
 
 def ingress_hazards(

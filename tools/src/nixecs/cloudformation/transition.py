@@ -30,13 +30,16 @@ Hazards (codes and fixes in diagnostics.FIXES, docs/aws.md "Plans and hazards"):
   recreated — refused.
 - H106 an ingress rule the security group already has, from another stack or made by hand
   (EC2: InvalidPermission.Duplicate) — refused; found by aws/transitions.py, which asks EC2.
+- H107 a rule taking a priority that a rule of another owner holds on an existing listener
+  (`listener_arn:`; PriorityInUse) — refused; aws/transitions.py asks ELBv2 which
+  priorities are foreign, and temporary priorities avoid them too.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +58,7 @@ H_TARGET_GROUP = "H103"
 H_NAMED = "H104"
 H_LOAD_BALANCER = "H105"
 H_INGRESS = "H106"
+H_FOREIGN_PRIORITY = "H107"
 INGRESS = "AWS::EC2::SecurityGroupIngress"
 HANDLED = {H_GROUP_REMOVED, H_PRIORITY}  # made safe by `deploy` itself
 
@@ -176,9 +180,14 @@ def _references(value: Any) -> set[str]:
 
 
 def plan(
-    deployed: dict[str, Any] | None, new: dict[str, Any], registry: Registry | None = None
+    deployed: dict[str, Any] | None,
+    new: dict[str, Any],
+    registry: Registry | None = None,
+    *,
+    foreign: Mapping[str, set[int]] | None = None,
 ) -> Transition:
-    """What updating a stack from `deployed` (None: no stack yet) to `new` does."""
+    """What updating a stack from `deployed` (None: no stack yet) to `new` does. `foreign`:
+    per existing listener ARN, the priorities rules this stack does not own hold there."""
     registry = registry if registry is not None else Registry()
     old_res, new_res = _resources(deployed), _resources(new)
     result = Transition(replacement_known=registry.available)
@@ -225,7 +234,7 @@ def plan(
             actions[logical] = REMOVE
             result.resources.append(ResourcePlan(logical, str(resource.get("Type", "")), REMOVE))
     result.hazards += _group_hazards(result)
-    moves, collisions = priority_collisions(old_res, new_res, actions)
+    moves, collisions = priority_collisions(old_res, new_res, actions, foreign or {})
     result.priority_moves = moves
     result.hazards += collisions
     result.hazards += _replacement_hazards(old_res, new_res, result, registry)
@@ -273,6 +282,7 @@ def priority_collisions(
     old_res: dict[str, dict[str, Any]],
     new_res: dict[str, dict[str, Any]],
     actions: dict[str, str],
+    foreign: Mapping[str, set[int]] | None = None,
 ) -> tuple[dict[str, int], list[Hazard]]:
     """The deployed rules in the way of the update (each moved to a free priority in a first
     update), and a hazard for each rule that would collide.
@@ -294,8 +304,22 @@ def priority_collisions(
         if holder == logical and actions.get(logical) != REPLACE:
             continue
         in_the_way.setdefault(holder, logical)
+    # a listener given as an ARN is shared: priorities other owners hold there are taken
+    taken = {json.dumps(arn): set(priorities) for arn, priorities in (foreign or {}).items()}
+    hazards = []
+    for logical, slot in sorted(after.items()):
+        moving = actions.get(logical) in (ADD, REPLACE) or before.get(logical) != slot
+        if moving and slot[1] in taken.get(slot[0], set()):
+            hazards.append(
+                Hazard(
+                    H_FOREIGN_PRIORITY,
+                    logical,
+                    f"{logical} takes priority {slot[1]} on listener {json.loads(slot[0])}, "
+                    "which a rule this stack does not own holds (PriorityInUse)",
+                )
+            )
     moves: dict[str, int] = {}
-    used: dict[str, set[int]] = {}
+    used: dict[str, set[int]] = {k: set(v) for k, v in taken.items()}
     for listener, priority in [*before.values(), *after.values()]:
         used.setdefault(listener.removesuffix("#replacement"), set()).add(priority)
     for holder in sorted(in_the_way, key=lambda k: (before[k][0], -before[k][1])):
@@ -305,7 +329,7 @@ def priority_collisions(
             free -= 1
         used[listener].add(free)
         moves[holder] = free
-    hazards = [
+    hazards += [
         Hazard(
             H_PRIORITY,
             f"{rule}, {holder}",
