@@ -535,3 +535,38 @@ def test_a_priority_another_owner_holds_on_an_existing_listener_is_refused(
     assert run_cli(capsys, [*base, "--yes"]).code == 0
     again = run_cli(capsys, [*base, "--plan"])
     assert again.code == 0 and "hazard" not in again.out, again.out
+
+
+def test_without_cfn_lint_replacement_comes_from_the_change_set(tmp_path: Path, monkeypatch):
+    from nixecs.aws.deploy import Change
+    from nixecs.aws.transitions import Planned, lines, refusal, with_change_set
+    from nixecs.cloudformation import registry
+
+    monkeypatch.setattr(registry, "_manager", lambda: None)
+    old = template(tmp_path, fleet())
+    planned = Planned("prod", old, t.plan(old, template(tmp_path, fleet({"web": (10, 9090)}))))
+    with_change_set(
+        planned.transition,
+        [
+            Change("Modify", "WebTargetGroup", t.TARGET_GROUP, "True"),
+            Change("Modify", "WebService", "AWS::ECS::Service", "False"),
+        ],
+    )
+    assert planned.transition.action("WebTargetGroup") == t.REPLACE
+    assert planned.transition.action("WebService") == t.MODIFY
+    text = lines(planned)
+    assert text[-1] == "  note: " + registry.INSTALL_HINT
+    # the hazards that need the schemas are not claimed: nothing is refused
+    assert refusal(planned, ()) is None
+
+
+def test_refusal_names_each_hazard_its_fix_and_the_flag(tmp_path: Path) -> None:
+    from nixecs.aws.transitions import Planned, refusal
+
+    old = template(tmp_path, fleet())
+    planned = Planned("prod", old, t.plan(old, template(tmp_path, fleet({"web": (10, 9090)}))))
+    message = refusal(planned, ())
+    assert message is not None and message.startswith("nixecs-prod: refused: H103: ")
+    assert "fix: add a copy of the service" in message
+    assert message.endswith("(to go ahead regardless, pass --accept-hazard H103)")
+    assert refusal(planned, ("H103",)) is None
