@@ -79,22 +79,12 @@ def foreign_priorities(
                 }
         elbv2 = session.client("elbv2")
         for arn in arns:
-            priorities: set[int] = set()
-            marker: str | None = None
-            while True:
-                args: dict[str, Any] = {"ListenerArn": arn}
-                if marker:
-                    args["Marker"] = marker
-                page = elbv2.describe_rules(**args)
-                priorities |= {
-                    int(rule["Priority"])
-                    for rule in page.get("Rules", [])
-                    if not rule.get("IsDefault") and rule.get("RuleArn") not in ours
-                }
-                marker = page.get("NextMarker")
-                if not marker:
-                    break
-            found[arn] = priorities
+            found[arn] = {
+                int(rule["Priority"])
+                for page in elbv2.get_paginator("describe_rules").paginate(ListenerArn=arn)
+                for rule in page.get("Rules", [])
+                if not rule.get("IsDefault") and rule.get("RuleArn") not in ours
+            }
     return found
 
 
