@@ -570,3 +570,31 @@ def test_refusal_names_each_hazard_its_fix_and_the_flag(tmp_path: Path) -> None:
     assert "fix: add a copy of the service" in message
     assert message.endswith("(to go ahead regardless, pass --accept-hazard H103)")
     assert refusal(planned, ("H103",)) is None
+
+
+def test_a_load_balancer_scheme_change_replaces_it_and_is_refused(tmp_path: Path) -> None:
+    old = template(tmp_path, fleet())
+    internal = fleet().replace("      http: true\n", "      scheme: internal\n      http: true\n")
+    new = template(tmp_path, internal)
+    result = t.plan(old, new, Registry())
+    assert result.action("LoadBalancer") == t.REPLACE
+    # its listeners follow (LoadBalancerArn is create-only); their rules follow the listeners
+    assert result.action("HttpListener") == t.REPLACE
+    assert result.action("WebHttpListenerRule") == t.REPLACE
+    assert oracle_replaced(old, new) >= {"LoadBalancer", "HttpListener", "WebHttpListenerRule"}
+    assert [h.code for h in result.refused()] == ["H105"]
+    # the rule's new copy goes on the new listener: no PriorityInUse with the old one
+    assert collisions(old, new) == [] and result.priority_moves == {}
+
+
+def test_a_custom_named_resource_replaced_is_refused(tmp_path: Path) -> None:
+    """SchedulingStrategy is create-only on AWS::ECS::Service; the service keeps its
+    ServiceName, and CloudFormation cannot create the new copy under the old's name."""
+    old = template(tmp_path, fleet())
+    new = json.loads(json.dumps(old))
+    new["Resources"]["WebService"]["Properties"]["SchedulingStrategy"] = "DAEMON"
+    result = t.plan(old, new, Registry())
+    assert result.action("WebService") == t.REPLACE
+    (hazard,) = result.refused()
+    assert hazard.code == "H104" and 'ServiceName = "web"' in hazard.message
+    assert oracle_replaced(old, new) == {"WebService"}

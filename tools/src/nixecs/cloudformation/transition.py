@@ -122,10 +122,13 @@ class Transition:
         ]
 
     def removed_groups(self) -> list[str]:
+        """Auto Scaling groups the update deletes. Not a replaced one: emptying it first
+        would take its capacity away before the new copy has any (and a group keeps its
+        name, AutoScalingGroupName, so its replacement is refused as H104 anyway)."""
         return [
             r.logical_id
             for r in self.resources
-            if r.resource_type == AUTO_SCALING_GROUP and r.action in (REMOVE, REPLACE)
+            if r.resource_type == AUTO_SCALING_GROUP and r.action == REMOVE
         ]
 
     def to_json(self) -> dict[str, Any]:
