@@ -174,34 +174,76 @@ def duplicate_ingress(*templates: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 # -- the table --------------------------------------------------------------------------------
 
-TRANSITIONS = {
+SERVICE_KINDS = (
+    "LogGroup",
+    "ExecutionRole",
+    "TaskDefinition",
+    "TargetGroup",
+    "HttpListenerRule",
+    "Service",
+)
+GROUP_KINDS = (
+    "InstanceRole",
+    "InstanceProfile",
+    "LaunchTemplate",
+    "AutoScalingGroup",
+    "CapacityProvider",
+)
+
+# name: (before, after, hazard code → count, the plan: logical id → action, in plan order)
+TRANSITIONS: dict[str, tuple[str, str, dict[str, int], dict[str, str]]] = {
     "rename a service": (
         fleet({"web": (10, 8080)}),
         fleet({"api": (10, 8080)}),
         {"H101": 0, "H102": 1, "H103": 0},
+        {f"Api{k}": "add" for k in SERVICE_KINDS} | {f"Web{k}": "remove" for k in SERVICE_KINDS},
     ),
     "swap priorities": (
         fleet({"a": (10, 8080), "b": (20, 8080)}),
         fleet({"a": (20, 8080), "b": (10, 8080)}),
         {"H102": 2},
+        {"AHttpListenerRule": "modify", "BHttpListenerRule": "modify"},
     ),
-    "add HTTPS": (fleet(), fleet(https=True), {"H102": 0, "H103": 0}),
-    "change a routed port": (fleet(), fleet({"web": (10, 9090)}), {"H103": 1, "H102": 0}),
+    "add HTTPS": (
+        fleet(),
+        fleet(https=True),
+        {"H102": 0, "H103": 0},
+        {"HttpsListener": "add", "WebListenerRule": "add"},  # the HTTP rule stays as it is
+    ),
+    "change a routed port": (
+        fleet(),
+        fleet({"web": (10, 9090)}),
+        {"H103": 1, "H102": 0},
+        {
+            "WebTaskDefinition": "replace",  # ContainerDefinitions is create-only
+            "WebTargetGroup": "replace",  # Port is create-only
+            "WebHttpListenerRule": "modify",  # forwards to the new group
+            "WebService": "modify",
+        },
+    ),
     "remove a group": (
         fleet(groups=("web", "spare")),
         fleet(groups=("web",)),
         {"H101": 1, "H102": 0},
+        {"ClusterCapacityProviders": "modify"} | {f"Spare{k}": "remove" for k in GROUP_KINDS},
     ),
-    "change the instance type": (fleet(), fleet(instance_type="m6i.xlarge"), {}),
+    "change the instance type": (
+        fleet(),
+        fleet(instance_type="m6i.xlarge"),
+        {},
+        # the group reads the template's LatestVersionNumber
+        {"WebLaunchTemplate": "modify", "WebAutoScalingGroup": "modify"},
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(TRANSITIONS))
 def test_transition_plan_and_oracles(name: str, tmp_path: Path) -> None:
-    before_text, after_text, expected = TRANSITIONS[name]
+    before_text, after_text, expected, actions = TRANSITIONS[name]
     old = template(tmp_path, before_text)
     new = template(tmp_path, after_text)
     result = t.plan(old, new, Registry())
+    assert {r.logical_id: r.action for r in result.resources} == actions
     codes = [h.code for h in result.hazards]
     for code, count in expected.items():
         assert codes.count(code) == count, (name, result.hazards)

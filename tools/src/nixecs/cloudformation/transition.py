@@ -182,6 +182,23 @@ def _references(value: Any) -> set[str]:
     return found
 
 
+def _attributes_read(value: Any) -> set[str]:
+    """Logical ids whose attributes (Fn::GetAtt) a value reads."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, inner in value.items():
+            if key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) and inner else inner
+                if isinstance(target, str):
+                    found.add(target.split(".")[0])
+            else:
+                found |= _attributes_read(inner)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_attributes_read(inner) for inner in value)) if value else set()
+    return set()
+
+
 def plan(
     deployed: dict[str, Any] | None,
     new: dict[str, Any],
@@ -222,6 +239,15 @@ def plan(
                     break
             if actions.get(logical) != REPLACE and _references(_properties(resource)) & replaced:
                 actions[logical] = MODIFY
+    # an attribute of a changed resource may change with it (LatestVersionNumber of a
+    # modified launch template): what reads it is modified too (the change set's "Dynamic")
+    changed = True
+    while changed:
+        changed = False
+        for logical, resource in new_res.items():
+            if logical not in actions and _attributes_read(_properties(resource)) & set(actions):
+                actions[logical] = MODIFY
+                changed = True
     for logical, resource in new_res.items():
         if logical in actions:
             result.resources.append(
