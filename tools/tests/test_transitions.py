@@ -15,7 +15,10 @@ The oracles are written here independently of cloudformation/transition.py:
   (listener, priority) once: ELBv2's CreateRule/SetRulePriorities refuse a priority in use
   (PriorityInUse, https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateRule.html),
   which moto's CloudFormation does not model (moto 5's FakeListenerRule update ignores Priority);
-- duplicate ingress: EC2 refuses a rule the group already has (InvalidPermission.Duplicate).
+- duplicate ingress: EC2 refuses a rule the group already has (InvalidPermission.Duplicate);
+- protected instances at deletion: moto deletes a group whatever its instances, AWS's cleanup
+  waits on protected ones, so when a change set removing a group executes, the group must be
+  empty and unprotected already (`_watch_group_deletions`).
 """
 
 from __future__ import annotations
@@ -382,10 +385,52 @@ def _apply_priorities(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setattr(deploy_module, "deploy_cluster", deploy_cluster)
 
 
+def _watch_group_deletions(monkeypatch: pytest.MonkeyPatch, url: str) -> list[str]:
+    """The oracle for protected instances at deletion: moto deletes an Auto Scaling group
+    whatever its instances; AWS's cleanup waits on instances protected from scale-in
+    (aws/aws-cdk#18179). So when a change set that removes a group executes, the group
+    must already be empty and unprotected. Returns the groups checked."""
+    from nixecs.aws import deploy as deploy_module
+
+    original = deploy_module._execute
+    checked: list[str] = []
+
+    def execute(cfn: Any, stack: str, name: str) -> None:
+        changes = moto_client(url, "cloudformation").describe_change_set(
+            StackName=stack, ChangeSetName=name
+        )["Changes"]
+        removed = [
+            c["ResourceChange"]["LogicalResourceId"]
+            for c in changes
+            if c["ResourceChange"]["Action"] == "Remove"
+            and c["ResourceChange"]["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup"
+        ]
+        if removed:
+            resources = moto_client(url, "cloudformation").list_stack_resources(StackName=stack)
+            names = [
+                r["PhysicalResourceId"]
+                for r in resources["StackResourceSummaries"]
+                if r["LogicalResourceId"] in removed
+            ]
+            groups = moto_client(url, "autoscaling").describe_auto_scaling_groups(
+                AutoScalingGroupNames=names
+            )["AutoScalingGroups"]
+            for group in groups:
+                assert group["Instances"] == [], group["Instances"]
+                assert group["DesiredCapacity"] == 0 and group["MinSize"] == 0
+                assert not group["NewInstancesProtectedFromScaleIn"]
+                checked.append(group["AutoScalingGroupName"])
+        original(cfn, stack, name)
+
+    monkeypatch.setattr(deploy_module, "_execute", execute)
+    return checked
+
+
 @pytest.mark.moto
 def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
     _apply_priorities(monkeypatch, moto.url)
+    emptied = _watch_group_deletions(monkeypatch, moto.url)
     net = alb_network(moto.url)
     base = ["--endpoint-url", moto.url]
     path = tmp_path / "fleet.yml"
@@ -464,6 +509,7 @@ def test_a_sequence_of_fleets_deploys_on_moto(moto, tmp_path: Path, capsys, monk
     plan, out = step(removed)
     assert "hazard H101 (handled): SpareAutoScalingGroup is deleted" in plan
     assert "group nixecs-prod-spare: 1 instances unprotected, scaling to 0" in out, out
+    assert emptied == ["nixecs-prod-spare"]  # empty and unprotected when the update ran
     assert out.endswith("exit 0"), out
     assert (
         autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["nixecs-prod-spare"])[
