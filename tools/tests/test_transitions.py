@@ -23,6 +23,7 @@ The oracles are written here independently of cloudformation/transition.py:
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 import pytest
 
 from aws_fixtures import alb_network, moto_client, run_cli, write_fleet
+from conftest import require
 from nixecs.aws.deploy import _parse_template
 from nixecs.cloudformation import transition as t
 from nixecs.cloudformation.registry import Registry
@@ -101,13 +103,21 @@ def template(tmp_path: Path, text: str, cluster: str = "prod") -> dict[str, Any]
 
 # -- oracles ---------------------------------------------------------------------------------
 
-SCHEMAS = Path(__import__("cfnlint").__file__).parent / "data" / "schemas"
+
+@pytest.fixture(autouse=True)
+def cfn_lint() -> None:
+    """The plans and the oracle read cfn-lint's schemas (a test dependency; optional for
+    users, whose plans then say so — tested by monkeypatching it away)."""
+    require(importlib.util.find_spec("cfnlint") is not None, "cfn-lint is not installed")
 
 
 def create_only(resource_type: str) -> set[str]:
     """createOnlyProperties (top-level names) from cfn-lint's schema files themselves."""
-    hashes = json.loads((SCHEMAS / "providers" / "us-east-1.json").read_text())
-    schema = json.loads((SCHEMAS / "resources" / f"{hashes[resource_type]}.json").read_text())
+    spec = importlib.util.find_spec("cfnlint")
+    assert spec is not None and spec.origin is not None
+    schemas = Path(spec.origin).parent / "data" / "schemas"
+    hashes = json.loads((schemas / "providers" / "us-east-1.json").read_text())
+    schema = json.loads((schemas / "resources" / f"{hashes[resource_type]}.json").read_text())
     return {p.split("/")[2] for p in schema.get("createOnlyProperties", [])}
 
 
