@@ -234,6 +234,12 @@ TRANSITIONS: dict[str, tuple[str, str, dict[str, int], dict[str, str]]] = {
             "WebService": "modify",
         },
     ),
+    "change the VPC": (
+        fleet(),
+        fleet(network=NETWORK | {"vpc": "vpc-0f0e0d0c"}),
+        {"H103": 1},
+        {"WebTargetGroup": "replace", "WebHttpListenerRule": "modify", "WebService": "modify"},
+    ),
     "remove a group": (
         fleet(groups=("web", "spare")),
         fleet(groups=("web",)),
