@@ -321,12 +321,15 @@ def deploy(
     results = []
     failures = []
     bucket = template_bucket or model.template_bucket or None
+    # every cluster planned first: a refused hazard in one stops the deploy before any stack
+    # is touched
+    plans = {cluster: plan_cluster(session, cluster, bodies[cluster]) for cluster in selected}
+    refused = [r for r in (refusal(p, accepted) for p in plans.values()) if r]
+    if refused and not plan:
+        raise click.UsageError("; ".join(refused))
     for cluster in selected:
         body = bodies[cluster]
-        current = plan_cluster(session, cluster, body)
-        refused = refusal(current, accepted)
-        if refused and not plan:
-            raise click.UsageError(refused)
+        current = plans[cluster]
         first = None if plan else phase_one_body(current)
         if first is not None:
             _say(
