@@ -34,6 +34,7 @@ import pytest
 from aws_fixtures import alb_network, moto_client, run_cli, write_fleet
 from conftest import require
 from nixecs.aws.deploy import _parse_template
+from nixecs.cloudformation import ids
 from nixecs.cloudformation import transition as t
 from nixecs.cloudformation.registry import Registry
 from nixecs.commands import check_fleet_file
@@ -195,13 +196,8 @@ SERVICE_KINDS = (
     "HttpListenerRule",
     "Service",
 )
-GROUP_KINDS = (
-    "InstanceRole",
-    "InstanceProfile",
-    "LaunchTemplate",
-    "AutoScalingGroup",
-    "CapacityProvider",
-)
+# a group's resources (ids.GROUP_KINDS less its outputs, and the drain hook it has not)
+GROUP_KINDS = tuple(k for k in ids.GROUP_KINDS if not k.endswith("Name") and k != "DrainHook")
 
 # name: (before, after, hazard code → count, the plan: logical id → action, in plan order)
 TRANSITIONS: dict[str, tuple[str, str, dict[str, int], dict[str, str]]] = {
