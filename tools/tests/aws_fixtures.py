@@ -231,6 +231,30 @@ def moto_client(url: str, service: str) -> Any:
     )
 
 
+def alb_network(url: str) -> dict[str, str]:
+    """A VPC with two subnets in two zones and two security groups (instances, load
+    balancer) on the moto server: what a fleet with `load_balancer:` needs."""
+    ec2 = moto_client(url, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate(("us-east-1a", "us-east-1b"))
+    ]
+    groups = [
+        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+        for name in ("instances", "alb")
+    ]
+    return {
+        "vpc": vpc,
+        "subnet_a": subnets[0],
+        "subnet_b": subnets[1],
+        "instances": groups[0],
+        "alb": groups[1],
+    }
+
+
 def stubbed_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Fixture body (register with `pytest.fixture(name="stubbed")(stubbed_clients)`):
     `stubbed("ec2")` → an active botocore Stubber; every Session hands out that client."""

@@ -64,6 +64,18 @@ def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys, monkeyp
     deployed = _stack(tmp_path, TWO_GROUPS)
     fleet = write_fleet(tmp_path, MOVED)
     cfn = stubbed("cloudformation")
+    stack = {
+        "StackName": "nixecs-prod",
+        "StackStatus": "UPDATE_COMPLETE",
+        "CreationTime": datetime.datetime(2026, 1, 1),
+    }
+    # the plan (aws/transitions.py) reads the deployed template first
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
+    cfn.add_response(
+        "get_template",
+        {"TemplateBody": deployed},
+        {"StackName": "nixecs-prod", "TemplateStage": "Original"},
+    )
     cfn.add_response(
         "describe_stacks",
         {

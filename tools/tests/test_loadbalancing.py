@@ -331,7 +331,8 @@ def test_priorities_on_one_existing_listener_are_checked_across_clusters() -> No
     other = (
         "  staging:\n"
         "    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n"
-        "    security_groups: [sg-0a1b2c3d]\n"
+        # its own instance group: sharing prod's would be E168 (one ingress rule, two owners)
+        "    security_groups: [sg-0c1b2c3d]\n"
         + existing
         + "    groups: {web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 0, max: 1}}}\n"
         "    services:\n"

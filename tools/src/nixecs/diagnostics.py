@@ -10,6 +10,14 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E168 two clusters owning one load balancer ingress rule (same instance and load balancer
+  security groups)
+- H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
+  H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
+  H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
+  H105 the load balancer replaced, H106 an ingress rule the security group already has,
+  H107 a priority another owner's rule holds on an existing listener (refused unless
+  `--accept-hazard CODE`)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -95,6 +103,14 @@ CODES: dict[str, str] = {
     "E165": "an agent variable whose feature this host does not provide (GPU, awsvpc, ...)",
     "E166": "a `gpu: true` group with an instance type that has no NVIDIA GPU",
     "E167": "a container asking for GPUs on a group without `gpu: true`, or for more than its instances have",
+    "E168": "two clusters would own the same load balancer ingress rule",
+    "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
+    "H102": "deploy: listener rules taking priorities other rules hold during the update (PriorityInUse)",
+    "H103": "deploy: a target group replaced while a listener rule forwards to it (503s)",
+    "H104": "deploy: a custom-named resource replaced (CloudFormation cannot)",
+    "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
+    "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
+    "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -181,6 +197,14 @@ FIXES: dict[str, str] = {
     "E165": "remove it; the message names what it needs and the supported way",
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
+    "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
+    "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
+    "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",
+    "H103": "add a copy of the service (new name, new port, the same conditions, a larger priority), deploy, wait until its targets are healthy (nixecs status), then remove the old service and deploy",
+    "H104": "rename the resource's fleet subject (a new name is created before the old is deleted), or undo the change",
+    "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
+    "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
+    "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

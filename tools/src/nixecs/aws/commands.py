@@ -219,6 +219,13 @@ def _distribute(session: Any, result: Any, regions: list[str], accounts: list[st
     metavar="BUCKET",
     help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
 )
+@click.option(
+    "--accept-hazard",
+    "accepted",
+    metavar="CODE",
+    multiple=True,
+    help="Deploy despite a hazard the plan refuses (H103-H107; repeatable).",
+)
 @click.pass_obj
 def deploy(
     g: Globals,
@@ -231,11 +238,15 @@ def deploy(
     prune: bool,
     plan: bool,
     template_bucket: str | None,
+    accepted: tuple[str, ...],
 ) -> int:
     """Create or update each cluster's CloudFormation stack through a change set.
 
-    Shows what will change (add / modify / remove, and replacements), asks unless --yes,
-    executes, and streams stack events. "No changes" is success. Afterwards the scaling
+    Shows what will change (add / modify / replace / remove, replacement decided from the
+    resource types' create-only properties) and the transition's hazards; refuses a hazard
+    it cannot make safe unless --accept-hazard CODE; asks unless --yes, executes, and
+    streams stack events. Listener rules in each other's way are moved in a first update;
+    groups being removed are emptied first. "No changes" is success. Afterwards the scaling
     targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
@@ -250,7 +261,17 @@ def deploy(
         summarize,
         verify_scaling,
     )
+    from .destroy import DEFAULT_TIMEOUT
     from .session import Session, poll_interval
+    from .transitions import (
+        Planned,
+        lift_removed_groups,
+        phase_one_body,
+        plan_cluster,
+        refusal,
+        with_change_set,
+    )
+    from .transitions import lines as plan_lines
 
     # Everything `validate` checks, and every template rendered, before AWS is asked anything.
     model, report = check_fleet_file(fleet)
@@ -280,9 +301,17 @@ def deploy(
     echo_err = g.json
     _say(f"region {region}")
 
+    planned: dict[str, Planned] = {}
+
     def show(result: ClusterDeploy) -> None:
         click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)
-        for line in summarize(result.changes):
+        transition = planned.get(result.cluster)
+        if transition is None:  # phase one of a two-phase update: CloudFormation's own list
+            shown = summarize(result.changes)
+        else:
+            with_change_set(transition.transition, result.changes)
+            shown = plan_lines(transition)
+        for line in shown:
             click.echo(line, err=echo_err)
 
     def confirm(result: ClusterDeploy) -> bool:
@@ -293,8 +322,44 @@ def deploy(
 
     results = []
     failures = []
+    bucket = template_bucket or model.template_bucket or None
+    # every cluster planned first: a refused hazard in one stops the deploy before any stack
+    # is touched
+    plans = {cluster: plan_cluster(session, cluster, bodies[cluster]) for cluster in selected}
+    refused = [r for r in (refusal(p, accepted) for p in plans.values()) if r]
+    if refused and not plan:
+        raise click.UsageError("; ".join(refused))
     for cluster in selected:
         body = bodies[cluster]
+        current = plans[cluster]
+        first = None if plan else phase_one_body(current)
+        if first is not None:
+            _say(
+                f"{naming.stack_name(cluster)}: phase 1 of 2: listener rules moved out of the "
+                "way first ("
+                + ", ".join(
+                    f"{k} to priority {v}" for k, v in current.transition.priority_moves.items()
+                )
+                + ")"
+            )
+            deploy_cluster(
+                session,
+                cluster,
+                first,
+                confirm=confirm,
+                say=_say,
+                poll=poll_interval(5.0),
+                template_bucket=bucket,
+                fleet_id=naming.fleet_id(model.name_prefix),
+            )
+            _say(f"{naming.stack_name(cluster)}: phase 2 of 2")
+        planned[cluster] = current
+
+        def empty_groups(current: Planned = current) -> None:
+            lift_removed_groups(
+                session, current, say=_say, poll=poll_interval(5.0), timeout=DEFAULT_TIMEOUT
+            )
+
         result = deploy_cluster(
             session,
             cluster,
@@ -303,10 +368,12 @@ def deploy(
             confirm=confirm,
             say=_say,
             poll=poll_interval(5.0),
-            template_bucket=template_bucket or model.template_bucket or None,
+            template_bucket=bucket,
             plan=plan,
             fleet_id=naming.fleet_id(model.name_prefix),
+            before_execute=empty_groups if current.transition.removed_groups() else None,
         )
+        result.transition = current.transition.to_json()
         if plan:
             results.append(result)
             if not g.json:

@@ -40,8 +40,10 @@ SERVICE_KINDS = (
     "TargetTrackingPolicy",
     "ServiceName",  # output
     "TargetGroup",  # loadbalancer.py
-    "ListenerRule",  # on the HTTPS listener, or the only one
-    "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
+    # one rule per listener, keyed by the listener (loadbalancer.listeners): adding or
+    # removing the other listener never moves a rule's logical id to another listener
+    "ListenerRule",  # on the HTTPS listener, or on the existing listener_arn
+    "HttpListenerRule",  # on the HTTP listener
 )
 POLICY_KINDS = ("StepPolicy", "Alarm")
 

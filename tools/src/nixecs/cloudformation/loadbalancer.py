@@ -117,7 +117,17 @@ def load_balancer(ctx: Context) -> Resources:
 
 
 def listeners(ctx: Context) -> list[tuple[str, Json]]:
-    """(rule kind, listener ARN) for each listener a service's rule goes on."""
+    """(rule kind, listener ARN) for each listener a service's rule goes on.
+
+    The kind is keyed by the listener, never by which listeners exist: were it "the first
+    listener's rule", adding HTTPS to an HTTP-only load balancer would move that logical id
+    to the HTTPS listener (a replacement, ListenerArn being create-only) while a new HTTP
+    rule took its priority before the cleanup deleted the old one: PriorityInUse. The same
+    kind of defect — a rule of one listener derived from the other — was fixed in
+    aws/copilot-cli PR 3769 ("determine http listener rule priority base on http listener":
+    the HTTP rule's priority came from the HTTPS listener and was invalid when a service
+    moved from HTTP to HTTPS). Upgrading a deployed HTTP-only stack from the former naming
+    is itself such a transition; `deploy` makes it in two phases (transition.py, H102)."""
     lb = ctx.cluster.load_balancer
     if lb is None:
         return []
@@ -127,7 +137,7 @@ def listeners(ctx: Context) -> list[tuple[str, Json]]:
     if lb.https:
         found.append(("ListenerRule", ref(HTTPS_LISTENER)))
     if lb.http and not lb.redirect_http_to_https:
-        found.append(("HttpListenerRule" if found else "ListenerRule", ref(HTTP_LISTENER)))
+        found.append(("HttpListenerRule", ref(HTTP_LISTENER)))
     return found
 
 

@@ -712,7 +712,9 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
 
 def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
     """Listener rule priorities are unique within a listener (CreateRule: PriorityInUse),
-    across clusters too when they attach to one existing listener."""
+    across clusters too when they attach to one existing listener; the load balancer's
+    ingress to the instances has one owner (E168)."""
+    check_ingress_owners(clusters, issues)
     seen: dict[tuple[str, int], str] = {}
     for cluster in clusters.values():
         for name in sorted(cluster.services):
@@ -729,3 +731,29 @@ def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
                         f"priority {routing.priority} is already used by service {owner} on the "
                         "same listener: listener rule priorities must be unique",
                     )
+
+
+def check_ingress_owners(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
+    """Each cluster with routed services renders the rule admitting its load balancer's first
+    security group to its instances' first one (cloudformation/loadbalancer.py). Two clusters
+    with the same pair would render the same rule twice: EC2 refuses the second,
+    "InvalidPermission.Duplicate: the specified rule already exists" (AuthorizeSecurityGroupIngress,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html), and deleting
+    either stack would revoke the rule the other relies on. So the pair has one owner."""
+    owners: dict[tuple[str, str], str] = {}
+    for cluster in clusters.values():
+        lb = cluster.load_balancer
+        if lb is None or not cluster.security_groups or not lb.security_groups:
+            continue
+        if not any(service.routing is not None for service in cluster.services.values()):
+            continue
+        pair = (cluster.security_groups[0], lb.security_groups[0])
+        owner = owners.setdefault(pair, cluster.name)
+        if owner != cluster.name:
+            _error(
+                issues,
+                (*lb.path, "security_groups"),
+                "E168",
+                f"cluster {owner} already admits load balancer group {pair[1]} to instance "
+                f"group {pair[0]}: both stacks would own the same ingress rule",
+            )
