@@ -37,8 +37,8 @@ from nixecs.aws.deploy import _parse_template
 from nixecs.cloudformation import ids
 from nixecs.cloudformation import transition as t
 from nixecs.cloudformation.registry import Registry
-from nixecs.commands import check_fleet_file
 from nixecs.diagnostics import InvalidInput
+from nixecs.fleet.checks import check_fleet_file
 from nixecs.render import render_cluster
 
 NETWORK = {
