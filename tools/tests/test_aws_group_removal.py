@@ -72,6 +72,10 @@ def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys, monkeyp
                     "StackName": "nixecs-prod",
                     "StackStatus": "UPDATE_COMPLETE",
                     "CreationTime": datetime.datetime(2026, 1, 1),
+                    "Tags": [
+                        {"Key": "nixecs:cluster", "Value": "prod"},
+                        {"Key": "nixecs:fleet", "Value": "default"},
+                    ],
                 }
             ]
         },

@@ -215,6 +215,13 @@ def _distribute(session: Any, result: Any, regions: list[str], accounts: list[st
     help="Only show what would change: make the change sets, show them, delete them (exit 0).",
 )
 @click.option(
+    "--adopt",
+    is_flag=True,
+    help="Claim for this fleet the stacks an earlier nixecs made (tagged nixecs:cluster but "
+    "not nixecs:fleet); the deploy writes the fleet's tag. Never a stack without nixecs tags "
+    "or another fleet's.",
+)
+@click.option(
     "--template-bucket",
     metavar="BUCKET",
     help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
@@ -230,6 +237,7 @@ def deploy(
     create_roles: bool,
     prune: bool,
     plan: bool,
+    adopt: bool,
     template_bucket: str | None,
 ) -> int:
     """Create or update each cluster's CloudFormation stack through a change set.
@@ -303,7 +311,8 @@ def deploy(
             poll=poll_interval(5.0),
             template_bucket=template_bucket or model.template_bucket or None,
             plan=plan,
-            fleet_id=naming.fleet_id(model.name_prefix),
+            fleet_id=model.identity,
+            adopt=adopt,
         )
         if plan:
             results.append(result)
@@ -389,15 +398,32 @@ def _orphans(
     from .. import naming
     from .destroy import destroy_cluster
     from .orphans import describe, orphans
+    from .ownership import NotOurs
     from .session import aws_errors, poll_interval
 
     with aws_errors(session, "deploy: looking for removed clusters"):
         found = orphans(session, model)
     if not found:
         return found, []
+    shared = model.identity == naming.DEFAULT_FLEET
+    if prune and shared:
+        # Every fleet file without `name_prefix` tags its stacks with the same identity: these
+        # may be another such file's clusters, and pruning would destroy them.
+        raise NotOurs(
+            f"deploy --prune: {describe(found)} carry {naming.TAG_FLEET}={naming.DEFAULT_FLEET}, "
+            "the identity every fleet file without `name_prefix` shares, so they may be another "
+            "fleet file's; set `name_prefix:` to give this fleet its own identity, or destroy "
+            "them by name (`nixecs destroy CLUSTER`)"
+        )
     if plan or not prune:
         what = "would be destroyed by --prune" if plan else "left in place (--prune destroys them)"
-        _say(f"stacks of this fleet no longer declared in it, {what}: {describe(found)}")
+        whose = (
+            f"stacks of fleet {naming.DEFAULT_FLEET!r} (every fleet file without name_prefix) "
+            "not declared in this one, left in place"
+            if shared
+            else f"stacks of this fleet no longer declared in it, {what}"
+        )
+        _say(f"{whose}: {describe(found)}")
         return found, []
     if not yes:
         _say(f"--prune destroys: {describe(found)}")
@@ -407,7 +433,9 @@ def _orphans(
             raise click.exceptions.Abort()
     pruned = []
     for cluster in found:
-        result = destroy_cluster(session, cluster, say=_say, poll=poll_interval(5.0))
+        result = destroy_cluster(
+            session, cluster, say=_say, poll=poll_interval(5.0), fleet_id=model.identity
+        )
         _say(f"{naming.stack_name(cluster)}: destroyed (pruned)")
         pruned.append(result)
     return found, pruned
@@ -539,24 +567,72 @@ def roll(
     show_default=True,
     help="Seconds to wait for tasks to stop and instances to terminate, per cluster.",
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="The fleet file whose stacks these are: its identity (name_prefix) is what the stacks "
+    "must carry, CLUSTER may be given without the prefix, and its stacks left in "
+    "REVIEW_IN_PROGRESS are deleted too. Without it: fleets without name_prefix.",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also destroy stacks an earlier nixecs made (tagged nixecs:cluster but not "
+    "nixecs:fleet). Never a stack without nixecs tags or another fleet's.",
+)
 @click.pass_obj
-def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> int:
+def destroy(
+    g: Globals,
+    clusters: tuple[str, ...],
+    yes: bool,
+    timeout: int,
+    fleet_file: str | None,
+    adopt: bool,
+) -> int:
     """Tear down each CLUSTER's stack without hanging: services to zero and deleted,
     scale-in protection removed, groups to zero, capacity providers detached, then the
-    stack. Safe to rerun after any failure: it resumes. Always also deletes nixecs stacks
-    left in REVIEW_IN_PROGRESS (a declined first deploy); with no CLUSTER, only that."""
+    stack. Safe to rerun after any failure: it resumes. Only this fleet's stacks (tagged
+    nixecs:fleet with its identity) are touched; anything else is refused, naming whose it
+    is. With --fleet, also deletes the fleet's stacks left in REVIEW_IN_PROGRESS (a declined
+    first deploy); with --fleet and no CLUSTER, only that."""
     from .. import naming
-    from .destroy import destroy_cluster, stacks_in_review
+    from .destroy import check_targets, destroy_cluster, stacks_in_review
     from .session import Session, aws_errors, poll_interval
 
-    session = Session.from_globals(g)
+    identity = naming.DEFAULT_FLEET
+    declared: list[str] = []
+    region = None
+    if fleet_file is not None:
+        from ..commands import check_fleet_file
+
+        model, report = check_fleet_file(fleet_file)
+        report.print(sys.stderr)
+        from .regions import fleet_region
+
+        identity, declared = model.identity, list(model.clusters)
+        region = fleet_region(g, model.region, fleet_file)
+        if model.name_prefix:  # `destroy prod` means `acme-prod`, as in deploy --cluster
+            clusters = tuple(
+                f"{model.name_prefix}-{c}" if f"{model.name_prefix}-{c}" in model.clusters else c
+                for c in clusters
+            )
+    session = Session.from_globals(g, region=region)
+    reviews: list[str] = []
+    if declared:
+        with aws_errors(session, "destroy"):
+            reviews, left = stacks_in_review(session, identity, declared)
+        for reason in left:
+            _say(f"left alone: {reason}")
+    names = list(dict.fromkeys([*clusters, *reviews]))
+    targets = [naming.stack_name(c) for c in names]
     with aws_errors(session, "destroy"):
-        reviews = [
-            s for s in stacks_in_review(session) if s not in map(naming.stack_name, clusters)
-        ]
-    targets = [naming.stack_name(c) for c in clusters] + reviews
+        check_targets(session, names, identity, adopt)
     if not targets:
-        _say("nothing to destroy")
+        _say(
+            "nothing to destroy"
+            + ("" if fleet_file else " (name the clusters; --fleet FILE also finds its reviews)")
+        )
         if g.json:
             _emit_json({"region": session.region_name(), "clusters": []})
         return 0
@@ -566,13 +642,17 @@ def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> i
             raise click.UsageError("no terminal to confirm on: pass --yes")
         if not click.confirm("Destroy them?", default=False, err=True):
             raise click.exceptions.Abort()
-    prefix = naming.stack_name("")
-    names = list(clusters) + [s[len(prefix) :] for s in reviews]
     results = []
     for cluster in names:
         _say(f"{naming.stack_name(cluster)}: destroying")
         result = destroy_cluster(
-            session, cluster, say=_say, poll=poll_interval(5.0), timeout=float(timeout)
+            session,
+            cluster,
+            say=_say,
+            poll=poll_interval(5.0),
+            timeout=float(timeout),
+            fleet_id=identity,
+            adopt=adopt,
         )
         results.append(result)
         if not g.json:

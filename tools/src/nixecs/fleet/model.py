@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import naming
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .images import ImageRef
@@ -280,6 +281,13 @@ class Fleet:
     document: Document = field(repr=False, compare=False)
     template_bucket: str = ""  # S3 bucket for templates over the inline limit (deploy)
     name_prefix: str = ""  # already part of every cluster's name (the loader applies it)
+
+    @property
+    def identity(self) -> str:
+        """The fleet's identity: the value of the `nixecs:fleet` tag on everything it creates,
+        checked before every destructive or adopting call (aws/ownership.py). One string, so
+        that an environment can later be folded into it here and nowhere else."""
+        return naming.fleet_id(self.name_prefix)
 
     def group(self, key: str) -> Group:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""

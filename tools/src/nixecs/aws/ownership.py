@@ -1,0 +1,114 @@
+"""Only what nixecs created: the ownership checks made before every destructive or adopting call.
+
+A stack is this fleet's when it carries both marks `deploy` writes through the change set's
+Tags (which CloudFormation puts on the stack and propagates to its resources — CreateChangeSet,
+Tags, https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html):
+naming.TAG_CLUSTER equal to the cluster the stack is named for, and naming.TAG_FLEET equal to
+the fleet's identity (fleet.model.Fleet.identity). Anything else is refused, naming what was
+found and whose it is:
+
+- no marks at all: not made by nixecs (a stack that merely has our name);
+- TAG_CLUSTER but no TAG_FLEET: made by an earlier nixecs, before TAG_FLEET existed. Claimed
+  only with an explicit `--adopt` (never silently): the next deploy writes the fleet's tag;
+- another TAG_FLEET: another fleet's.
+
+A stack in REVIEW_IN_PROGRESS holds only change sets; when it shows no tags of its own, the
+tags of its change sets say whose review it is (DescribeChangeSet returns them).
+
+A refusal is exit 2 (DESIGN §6, invalid usage): the command as given may not act on what it
+names; what fixes it is another name, `--fleet`, or `--adopt` — the user's input, not AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from .. import naming
+
+
+class NotOurs(click.ClickException):
+    """A refused destructive or adopting call: exit 2, one line naming what and whose."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return f"refusing: {self.message}"
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What a stack says about who made it (None: the tag is absent)."""
+
+    cluster: str | None
+    fleet: str | None
+
+    def describe(self) -> str:
+        if self.cluster is None and self.fleet is None:
+            return "no nixecs tags"
+        parts = []
+        if self.cluster is not None:
+            parts.append(f"{naming.TAG_CLUSTER}={self.cluster}")
+        if self.fleet is not None:
+            parts.append(f"{naming.TAG_FLEET}={self.fleet}")
+        return ", ".join(parts)
+
+
+def _tags(items: Any) -> dict[str, str]:
+    return {str(t["Key"]): str(t["Value"]) for t in items or []}
+
+
+def stack_marks(cfn: Any, stack: dict[str, Any]) -> Marks:
+    """The stack's marks; for a stack in review without tags, its change sets' (all of them
+    must agree, or the first differing one is reported)."""
+    tags = _tags(stack.get("Tags"))
+    if not tags and stack.get("StackStatus") == "REVIEW_IN_PROGRESS":
+        name = str(stack["StackName"])
+        for page in cfn.get_paginator("list_change_sets").paginate(StackName=name):
+            for summary in page.get("Summaries", []):
+                found = _tags(
+                    cfn.describe_change_set(
+                        StackName=name, ChangeSetName=summary["ChangeSetName"]
+                    ).get("Tags")
+                )
+                if found:
+                    tags = found
+                    break
+            if tags:
+                break
+    return Marks(tags.get(naming.TAG_CLUSTER), tags.get(naming.TAG_FLEET))
+
+
+def refusal(stack: str, cluster: str, fleet: str, marks: Marks, *, adopt: bool) -> str | None:
+    """Why `stack` (named for `cluster`) is not this fleet's to change or delete; None when it is."""
+    if marks.fleet == fleet and marks.cluster == cluster:
+        return None
+    if marks.fleet is None and marks.cluster == cluster:
+        if adopt:
+            return None
+        return (
+            f"stack {stack} was made by an earlier nixecs ({marks.describe()}, no "
+            f"{naming.TAG_FLEET}); pass --adopt to claim it for fleet {fleet!r}"
+        )
+    if marks.fleet is None and marks.cluster is None:
+        return f"stack {stack} has {marks.describe()}: nixecs did not make it, it only has the same name"
+    if marks.fleet is not None and marks.fleet != fleet:
+        return (
+            f"stack {stack} belongs to fleet {marks.fleet!r} ({marks.describe()}), "
+            f"not to this fleet {fleet!r}"
+        )
+    return f"stack {stack} is tagged for another cluster ({marks.describe()}), not {cluster!r}"
+
+
+def check_stack(
+    cfn: Any, stack: dict[str, Any], cluster: str, fleet: str, *, action: str, adopt: bool = False
+) -> Marks:
+    """Raise NotOurs unless `stack` is this fleet's stack of `cluster` (or, with `adopt`, an
+    earlier nixecs's); returns its marks."""
+    marks = stack_marks(cfn, stack)
+    reason = refusal(str(stack["StackName"]), cluster, fleet, marks, adopt=adopt)
+    if reason is not None:
+        raise NotOurs(f"{action}: {reason}")
+    return marks

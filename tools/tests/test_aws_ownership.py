@@ -1,0 +1,158 @@
+"""Only what nixecs created (issue 16, item 1): `deploy` changes an existing stack only when it
+carries this fleet's marks (nixecs:cluster and nixecs:fleet), against the moto server. Each
+hostile case is a stack that merely has the name `deploy` would use, and the expected outcome
+is a refusal naming what was found and whose it is, with the stack left as it was. `destroy`'s
+table is in test_aws_destroy.py, `--prune`'s in test_aws_prune.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aws_fixtures import FLEET, moto_client, no_preflight, run_cli, small_template, write_fleet
+from nixecs.aws import deploy as deploy_module
+from nixecs.aws.ownership import Marks, refusal
+from nixecs.aws.session import Session
+
+pytestmark = pytest.mark.moto
+
+FOREIGN = json.dumps({"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}})
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(
+        deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
+    )
+    no_preflight(monkeypatch)
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    return write_fleet(tmp_path, FLEET)
+
+
+def _tag(key: str, value: str) -> dict[str, str]:
+    return {"Key": f"nixecs:{key}", "Value": value}
+
+
+def _created(url: str, tags: list[dict[str, str]]) -> None:
+    moto_client(url, "cloudformation").create_stack(
+        StackName="nixecs-prod", TemplateBody=FOREIGN, Tags=tags
+    )
+
+
+def _in_review(url: str, tags: list[dict[str, str]]) -> None:
+    moto_client(url, "cloudformation").create_change_set(
+        StackName="nixecs-prod",
+        ChangeSetName="theirs",
+        ChangeSetType="CREATE",
+        TemplateBody=FOREIGN,
+        Tags=tags,
+    )
+
+
+def _resources(url: str) -> list[str]:
+    cfn = moto_client(url, "cloudformation")
+    summaries = cfn.list_stack_resources(StackName="nixecs-prod")["StackResourceSummaries"]
+    return sorted(r["LogicalResourceId"] for r in summaries)
+
+
+# (make the stack, extra arguments, exit code, message)
+HOSTILE: dict[str, tuple[Any, list[str], int, str]] = {
+    "foreign stack with the same name (no tags)": (
+        lambda url: _created(url, []), [], 2,
+        "refusing: deploy prod: stack nixecs-prod has no nixecs tags: nixecs did not make it, "
+        "it only has the same name",
+    ),
+    "foreign stack, --adopt does not claim it": (
+        lambda url: _created(url, []), ["--adopt"], 2, "has no nixecs tags",
+    ),
+    "another fleet's stack": (
+        lambda url: _created(url, [_tag("cluster", "prod"), _tag("fleet", "acme")]), [], 2,
+        "refusing: deploy prod: stack nixecs-prod belongs to fleet 'acme' "
+        "(nixecs:cluster=prod, nixecs:fleet=acme), not to this fleet 'default'",
+    ),
+    "another fleet's pending change set": (
+        lambda url: _in_review(url, [_tag("cluster", "prod"), _tag("fleet", "acme")]), [], 2,
+        "stack nixecs-prod belongs to fleet 'acme'",
+    ),
+    "someone else's pending change set (no tags)": (
+        lambda url: _in_review(url, []), [], 2, "stack nixecs-prod has no nixecs tags",
+    ),
+    "an earlier nixecs's stack, without --adopt": (
+        lambda url: _created(url, [_tag("cluster", "prod")]), [], 2,
+        "stack nixecs-prod was made by an earlier nixecs (nixecs:cluster=prod, no nixecs:fleet); "
+        "pass --adopt to claim it for fleet 'default'",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_deploy_refuses_a_stack_that_is_not_this_fleets(moto, fleet, capsys, case):
+    make, extra, code, message = HOSTILE[case]
+    make(moto.url)
+    before = moto_client(moto.url, "cloudformation").describe_stacks(StackName="nixecs-prod")
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes", *extra])
+    assert result.code == code, result.err
+    assert message in result.err
+    cfn = moto_client(moto.url, "cloudformation")
+    after = cfn.describe_stacks(StackName="nixecs-prod")
+    assert after["Stacks"][0]["StackStatus"] == before["Stacks"][0]["StackStatus"]
+    assert after["Stacks"][0].get("Tags") == before["Stacks"][0].get("Tags")
+    # nothing asked of it: no change set of ours, the foreign resources untouched
+    names = [s["ChangeSetName"] for s in cfn.list_change_sets(StackName="nixecs-prod")["Summaries"]]
+    assert not any(n.startswith("nixecs-") for n in names)
+    if before["Stacks"][0]["StackStatus"] != "REVIEW_IN_PROGRESS":
+        assert _resources(moto.url) == ["Theirs"]
+
+
+def test_adopt_claims_an_earlier_nixecs_stack_with_the_fleets_tag(moto, fleet, capsys, monkeypatch):
+    """--adopt updates the stack through a change set that carries the fleet's tag (moto does
+    not copy an update's change set tags onto the stack, so the request is what is checked)."""
+    _created(moto.url, [_tag("cluster", "prod")])
+    sent: list[dict[str, Any]] = []
+    original = Session.client
+
+    def client(self: Session, service: str) -> Any:
+        made = original(self, service)
+        if service == "cloudformation":
+            made.meta.events.register(
+                "provide-client-params.cloudformation.CreateChangeSet",
+                lambda params, **_: sent.append(dict(params)),
+                unique_id="own-test-capture",
+            )
+        return made
+
+    monkeypatch.setattr(Session, "client", client)
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes", "--adopt"])
+    assert result.code == 0, result.err
+    assert "nixecs-prod: updated" in result.out
+    assert sent and sent[-1]["ChangeSetType"] == "UPDATE"
+    assert sent[-1]["Tags"] == [_tag("cluster", "prod"), _tag("fleet", "default")]
+    assert "Cluster" in _resources(moto.url)
+
+
+def test_this_fleets_stack_is_updated(moto, fleet, capsys):
+    first = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert first.code == 0, first.err
+    again = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert again.code == 0 and "nixecs-prod: no changes" in again.out
+
+
+@pytest.mark.parametrize(
+    ("marks", "adopt", "expected"),
+    [
+        (Marks("prod", "default"), False, None),
+        (Marks("prod", None), True, None),
+        (Marks("prod", None), False, "earlier nixecs"),
+        (Marks(None, None), True, "no nixecs tags"),
+        (Marks(None, "default"), True, "tagged for another cluster"),
+        (Marks("prod", "acme"), True, "belongs to fleet 'acme'"),
+        (Marks("staging", "default"), True, "tagged for another cluster"),
+        (Marks("staging", None), True, "tagged for another cluster"),
+    ],
+)
+def test_refusal_rules(marks, adopt, expected):
+    reason = refusal("nixecs-prod", "prod", "default", marks, adopt=adopt)
+    assert (reason is None) if expected is None else (expected in (reason or ""))
