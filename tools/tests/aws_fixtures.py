@@ -274,3 +274,31 @@ def make_services(url: str, cluster: str, names: list[str], desired: int = 1) ->
         ecs.create_service(
             cluster=cluster, serviceName=name, taskDefinition="app", desiredCount=desired
         )
+
+
+def moto_tags_registered_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.6 ignores RegisterImage's TagSpecifications; AWS applies them to the new AMI
+    ("The tags to apply to the AMI" — RegisterImage, TagSpecifications,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RegisterImage.html). Here every
+    Session's EC2 client does what AWS does, through CreateTags right after the call, so that
+    `ami publish` finds its own AMI by its tags on moto as it does on AWS."""
+    original = Session.client
+
+    def client(self: Session, service: str) -> Any:
+        made = original(self, service)
+        if service != "ec2" or getattr(made, "_nixecs_register_tags", False):
+            return made
+        register = made.register_image
+
+        def register_image(**params: Any) -> Any:
+            answer = register(**params)
+            for spec in params.get("TagSpecifications", []):
+                if spec.get("ResourceType") == "image":
+                    made.create_tags(Resources=[answer["ImageId"]], Tags=spec["Tags"])
+            return answer
+
+        made.register_image = register_image
+        made._nixecs_register_tags = True
+        return made
+
+    monkeypatch.setattr(Session, "client", client)

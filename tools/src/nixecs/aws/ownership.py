@@ -112,3 +112,23 @@ def check_stack(
     if reason is not None:
         raise NotOurs(f"{action}: {reason}")
     return marks
+
+
+def check_image(image: dict[str, Any], name: str, sha: str, *, region: str = "") -> None:
+    """Raise NotOurs unless the AMI found under `name` is one `ami publish` registered from
+    this very image: tagged naming.TAG_IMAGE_SHA256 with `sha`. An AMI without that tag (made
+    by hand or by another tool) or of another image is never adopted, tagged or shared."""
+    tagged = _tags(image.get("Tags")).get(naming.TAG_IMAGE_SHA256)
+    where = f" in {region}" if region else ""
+    if tagged == sha:
+        return
+    if tagged is None:
+        raise NotOurs(
+            f"ami publish: AMI name {name!r}{where} is taken by {image.get('ImageId')}, which "
+            f"nixecs did not register (no {naming.TAG_IMAGE_SHA256} tag); pick another --name"
+        )
+    raise NotOurs(
+        f"ami publish: AMI name {name!r}{where} is taken by {image.get('ImageId')}, built from "
+        f"a different image ({naming.TAG_IMAGE_SHA256} {tagged[:16]}…, this image "
+        f"{sha[:16]}…); pick another --name"
+    )
