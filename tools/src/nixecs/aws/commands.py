@@ -729,6 +729,58 @@ def secret() -> None:
     """SecureString secrets in SSM Parameter Store (values never on the command line)."""
 
 
+def _ownership_options(command: Any) -> Any:
+    """--fleet, --outside-fleet and --yes of `secret put` and `secret rm`."""
+    command = click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask before a type change or a deletion."
+    )(command)
+    command = click.option(
+        "--outside-fleet",
+        is_flag=True,
+        help="Act on NAME although no fleet (--fleet) references it.",
+    )(command)
+    return click.option(
+        "--fleet",
+        "fleet_file",
+        type=click.Path(dir_okay=False),
+        help="The fleet file NAME belongs to: it must reference NAME (a group's or container's "
+        "secrets:), unless --outside-fleet.",
+    )(command)
+
+
+def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: bool) -> Any:
+    """The session for `secret put/rm NAME`, once NAME is known to be the fleet's own (or
+    --outside-fleet says to act anyway); NotOurs (exit 2) otherwise, before any AWS call."""
+    from .ownership import NotOurs, parameter_refusal
+    from .session import Session
+
+    model = None
+    region = None
+    if fleet_file is not None:
+        from ..commands import check_fleet_file
+        from .regions import fleet_region
+
+        model, report = check_fleet_file(fleet_file)
+        report.print(sys.stderr)
+        region = fleet_region(g, model.region, fleet_file)
+    if not outside:
+        reason = parameter_refusal(name, model, fleet_file)
+        if reason is not None:
+            raise NotOurs(f"secret: {reason}")
+    return Session.from_globals(g, region=region)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask `question` on the terminal unless --yes; without a terminal, refuse (exit 2)."""
+    if yes:
+        return
+    _say(question)
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to confirm on: pass --yes")
+    if not click.confirm("Go ahead?", default=False, err=True):
+        raise click.exceptions.Abort()
+
+
 @secret.command("put")
 @click.argument("name")
 @click.option(
@@ -746,16 +798,37 @@ def secret() -> None:
     help="KMS key for the SecureString (default: the account's aws/ssm key); use the fleet's "
     "`kms_key:` so that only its group's instances can decrypt it.",
 )
+@_ownership_options
 @click.pass_obj
-def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id: str | None) -> int:
+def secret_put(
+    g: Globals,
+    name: str,
+    value_stdin: bool,
+    generate: bool,
+    key_id: str | None,
+    fleet_file: str | None,
+    outside_fleet: bool,
+    yes: bool,
+) -> int:
     """Store NAME as a SecureString. The value comes from stdin (--value-stdin), a hidden
-    prompt, or --generate (a random password, only when NAME does not exist yet)."""
-    from .secret import check_name, put
-    from .session import Session
+    prompt, or --generate (a random password, only when NAME does not exist yet). NAME must
+    be a parameter the --fleet file references, unless --outside-fleet; an existing String
+    or StringList is turned into a SecureString only after asking (or --yes)."""
+    from .secret import check_name, get, put
 
     check_name(name)
     if value_stdin and generate:
         raise click.UsageError("--value-stdin and --generate exclude each other")
+    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    if not generate:  # --generate never writes over an existing parameter
+        current = get(session, name, reveal=False)
+        if current is not None and current["type"] != "SecureString":
+            _confirm(
+                f"{name} is a {current['type']} (version {current['version']}); storing the "
+                "secret makes it a SecureString, and whatever reads it as plain text will get "
+                "ciphertext.",
+                yes,
+            )
     value: str | None
     if generate:
         value = None
@@ -775,7 +848,6 @@ def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id:
         )
     if value is not None and not value:
         raise click.UsageError("refusing to store an empty value")
-    session = Session.from_globals(g)
     result = put(session, name, value, key_id=key_id)
     if g.json:
         _emit_json(result.to_json())
@@ -819,15 +891,25 @@ def secret_get(g: Globals, name: str, reveal: bool) -> int:
 
 @secret.command("rm")
 @click.argument("name")
+@_ownership_options
 @click.pass_obj
-def secret_rm(g: Globals, name: str) -> int:
-    """Delete NAME. Deleting something that does not exist is not an error."""
-    from .secret import check_name, remove
-    from .session import Session
+def secret_rm(g: Globals, name: str, fleet_file: str | None, outside_fleet: bool, yes: bool) -> int:
+    """Delete NAME, after asking (or --yes). NAME must be a parameter the --fleet file
+    references, unless --outside-fleet. Deleting something that does not exist is not an
+    error."""
+    from .secret import check_name, get, remove
 
     check_name(name)
-    session = Session.from_globals(g)
-    removed = remove(session, name)
+    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    current = get(session, name, reveal=False)
+    if current is not None:
+        _confirm(
+            f"This deletes SSM parameter {name} ({current['type']}, version "
+            f"{current['version']}, every version of it).",
+            yes,
+        )
+    # nothing there: nothing is deleted (a parameter made meanwhile was never asked about)
+    removed = remove(session, name, seen=True) if current is not None else False
     if g.json:
         _emit_json({"name": name, "removed": removed})
     else:

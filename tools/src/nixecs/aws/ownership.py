@@ -132,3 +132,23 @@ def check_image(image: dict[str, Any], name: str, sha: str, *, region: str = "")
         f"a different image ({naming.TAG_IMAGE_SHA256} {tagged[:16]}…, this image "
         f"{sha[:16]}…); pick another --name"
     )
+
+
+def parameter_refusal(name: str, fleet: Any, fleet_file: str | None) -> str | None:
+    """Why `secret put/rm NAME` may not act on the SSM parameter without --outside-fleet;
+    None when it is the fleet's own: one the fleet file references (Fleet.parameter_uses)."""
+    if fleet is None:
+        return (
+            f"{name}: no --fleet FILE says whose parameter it is; pass --fleet (for a parameter "
+            "the fleet references) or --outside-fleet"
+        )
+    uses = fleet.parameter_uses()
+    if name in uses:
+        return None
+    known = sorted(uses)
+    listed = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
+    return (
+        f"{name} is not a parameter {fleet_file} references "
+        f"({'its parameters: ' + listed if known else 'it references none'}); "
+        "pass --outside-fleet to act on it anyway"
+    )

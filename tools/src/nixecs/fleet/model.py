@@ -289,6 +289,21 @@ class Fleet:
         that an environment can later be folded into it here and nowhere else."""
         return naming.fleet_id(self.name_prefix)
 
+    def parameter_uses(self) -> dict[str, list[Path]]:
+        """Every SSM parameter the fleet references (groups' `secrets:`, containers'
+        `secrets:`) → where: the fleet's own parameters (`secret put/rm`, preflight E132)."""
+        uses: dict[str, list[Path]] = {}
+        for cluster in self.clusters.values():
+            for group in cluster.groups.values():
+                for key, spec in group.secrets.items():
+                    uses.setdefault(spec.parameter, []).append(
+                        (*group.path, "secrets", key, "parameter")
+                    )
+            for service in cluster.services.values():
+                for where, parameter in service.secret_uses():
+                    uses.setdefault(parameter, []).append(where)
+        return uses
+
     def group(self, key: str) -> Group:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""
         cluster_name, _, group_name = key.partition("/")
