@@ -82,6 +82,19 @@ def write_fleet(directory: Path, text: str = FLEET) -> Path:
     return path
 
 
+def deployable_fleet(directory: Path, monkeypatch: pytest.MonkeyPatch, text: str = FLEET) -> Path:
+    """A fleet file `deploy` can take to moto: small_template instead of the real templates,
+    no preflight, quick polls."""
+    from nixecs.aws import deploy as deploy_module
+
+    monkeypatch.setattr(
+        deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
+    )
+    no_preflight(monkeypatch)
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    return write_fleet(directory, text)
+
+
 def small_template(fleet: Any, cluster: str, *, marker: str = "1") -> str:
     """A template moto can create: the ECS cluster, an IAM role, an SSM parameter, and per
     scaled service a ScalableTarget, its policies and alarms (which moto skips)."""

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import FLEET, moto_client, no_preflight, run_cli, small_template, write_fleet
-from nixecs.aws import deploy as deploy_module
+from aws_fixtures import deployable_fleet, moto_client, run_cli
 from nixecs.aws.ownership import Marks, refusal
 from nixecs.aws.session import Session
 
@@ -24,12 +23,7 @@ FOREIGN = json.dumps({"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}})
 
 @pytest.fixture
 def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(
-        deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
-    )
-    no_preflight(monkeypatch)
-    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
-    return write_fleet(tmp_path, FLEET)
+    return deployable_fleet(tmp_path, monkeypatch)
 
 
 def _tag(key: str, value: str) -> dict[str, str]:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_fixtures import FLEET, moto_client, no_preflight, run_cli, small_template, write_fleet
-from nixecs.aws import deploy as deploy_module
+from aws_fixtures import FLEET, deployable_fleet, moto_client, run_cli, write_fleet
 
 OLD = """\
   old:
@@ -29,12 +28,7 @@ OLD = """\
 
 @pytest.fixture
 def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(
-        deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
-    )
-    no_preflight(monkeypatch)
-    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
-    return write_fleet(tmp_path, ACME + OLD)
+    return deployable_fleet(tmp_path, monkeypatch, ACME + OLD)
 
 
 ACME = FLEET.replace("region: us-east-1\n", "region: us-east-1\nname_prefix: acme\n")
