@@ -113,6 +113,40 @@ HOSTILE: dict[str, tuple[list[str], list[str], str | None, int, str, dict[str, A
 }  # fmt: skip
 
 
+PREFIXED = WITH_SECRETS.replace("flake:", "parameter_prefix: /acme/prod\nflake:", 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "message"),
+    [
+        ("/acme/prod/api-token", 0, "created (version 1)"),  # below the declared prefix
+        ("/acme/prod/db/password", 0, "created (version 1)"),
+        (OURS, 0, "created (version 1)"),  # referenced, outside the prefix
+        ("/acme/prod-other/x", 2, "nor below its parameter_prefix /acme/prod; pass --outside"),
+        ("/acme/x", 2, "nor below its parameter_prefix /acme/prod"),
+    ],
+)
+def test_a_declared_parameter_prefix_makes_its_parameters_the_fleets(
+    moto, tmp_path, capsys, name, code, message
+):
+    fleet = write_fleet(tmp_path, PREFIXED)
+    argv = ["--endpoint-url", moto.url, "--region", "us-east-1", "secret", "put", name]
+    result = run_cli(capsys, [*argv, "--fleet", str(fleet), "--generate"])
+    assert result.code == code, result.err
+    assert message in result.out + result.err
+    assert (_stored(moto.url, name) is not None) == (code == 0)
+
+
+@pytest.mark.parametrize("prefix", ["acme", "/acme/", "/aws/x", "/a/../b", "''"])
+def test_the_parameter_prefix_is_a_parameter_path(tmp_path, capsys, prefix):
+    fleet = write_fleet(
+        tmp_path, WITH_SECRETS.replace("flake:", f"parameter_prefix: {prefix}\nflake:", 1)
+    )
+    result = run_cli(capsys, ["validate", str(fleet)])
+    assert result.code == 2, result.err
+    assert f"{fleet}:3:19: error[" in result.err and "an SSM parameter name" in result.err
+
+
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_secret_put_and_rm_act_only_on_the_fleets_parameters(
     moto, fleet, capsys, monkeypatch, case

@@ -136,19 +136,21 @@ def check_image(image: dict[str, Any], name: str, sha: str, *, region: str = "")
 
 def parameter_refusal(name: str, fleet: Any, fleet_file: str | None) -> str | None:
     """Why `secret put/rm NAME` may not act on the SSM parameter without --outside-fleet;
-    None when it is the fleet's own: one the fleet file references (Fleet.parameter_uses)."""
+    None when it is the fleet's own (Fleet.owns_parameter): one the fleet file references, or
+    one below the `parameter_prefix:` it declares."""
     if fleet is None:
         return (
             f"{name}: no --fleet FILE says whose parameter it is; pass --fleet (for a parameter "
             "the fleet references) or --outside-fleet"
         )
-    uses = fleet.parameter_uses()
-    if name in uses:
+    if fleet.owns_parameter(name):
         return None
-    known = sorted(uses)
+    known = sorted(fleet.parameter_uses())
     listed = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
+    prefix = fleet.parameter_prefix
+    below = f", nor below its parameter_prefix {prefix}" if prefix else ""
     return (
         f"{name} is not a parameter {fleet_file} references "
-        f"({'its parameters: ' + listed if known else 'it references none'}); "
+        f"({'its parameters: ' + listed if known else 'it references none'}){below}; "
         "pass --outside-fleet to act on it anyway"
     )

@@ -174,7 +174,15 @@ class _Builder:
             self.doc.value,
             path,
             self.issues,
-            ("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
+            (
+                "version",
+                "region",
+                "flake",
+                "name_prefix",
+                "template_bucket",
+                "parameter_prefix",
+                "clusters",
+            ),
             ("version", "region", "clusters"),
             what="a fleet mapping",
         )
@@ -215,6 +223,19 @@ class _Builder:
                 "an S3 bucket name (3-63 of a-z 0-9 . -)",
             )
             if "template_bucket" in top
+            else ""
+        )
+        # An SSM path the fleet declares its own: `secret put/rm` act on any parameter under
+        # it, besides those the fleet references (Fleet.owns_parameter; issue 16, item 3).
+        parameter_prefix = (
+            s.check_pattern(
+                top["parameter_prefix"],
+                ("parameter_prefix",),
+                self.issues,
+                s.PARAMETER_RE,
+                s.PARAMETER_RULE,
+            )
+            if "parameter_prefix" in top
             else ""
         )
         # Two fleets in one account and region: with `name_prefix: acme` cluster `prod` is
@@ -269,6 +290,7 @@ class _Builder:
             document=self.doc,
             template_bucket=template_bucket or "",
             name_prefix=prefix,
+            parameter_prefix=parameter_prefix or "",
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:

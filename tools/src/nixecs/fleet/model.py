@@ -281,6 +281,7 @@ class Fleet:
     document: Document = field(repr=False, compare=False)
     template_bucket: str = ""  # S3 bucket for templates over the inline limit (deploy)
     name_prefix: str = ""  # already part of every cluster's name (the loader applies it)
+    parameter_prefix: str = ""  # an SSM path whose parameters are the fleet's (secret put/rm)
 
     @property
     def identity(self) -> str:
@@ -288,6 +289,13 @@ class Fleet:
         checked before every destructive or adopting call (aws/ownership.py). One string, so
         that an environment can later be folded into it here and nowhere else."""
         return naming.fleet_id(self.name_prefix)
+
+    def owns_parameter(self, name: str) -> bool:
+        """Whether `secret put/rm NAME` may act without --outside-fleet: the fleet references
+        NAME, or NAME is below the `parameter_prefix:` it declares (a whole level: /acme owns
+        /acme/db, not /acme-other)."""
+        prefix = self.parameter_prefix
+        return name in self.parameter_uses() or bool(prefix and name.startswith(prefix + "/"))
 
     def parameter_uses(self) -> dict[str, list[Path]]:
         """Every SSM parameter the fleet references (groups' `secrets:`, containers'

@@ -861,7 +861,15 @@ CLUSTER = obj(
 )
 FLEET = obj(
     "a nixecs fleet file",
-    order=("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
+    order=(
+        "version",
+        "region",
+        "flake",
+        "name_prefix",
+        "template_bucket",
+        "parameter_prefix",
+        "clusters",
+    ),
     version=req(integer("the fleet file's format", 1, 1, example=1)),
     region=req(string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")),
     flake=string(
@@ -879,6 +887,12 @@ FLEET = obj(
         pattern=BUCKET_RE.pattern,
         aws="S3 bucket names: 3-63 characters",
         example="acme-templates",
+    ),
+    parameter_prefix=string(
+        "an SSM parameter path the fleet owns: `nixecs secret put/rm` act on any parameter "
+        f"below it without --outside-fleet ({s.PARAMETER_RULE})",
+        aws="SSM parameter names: 1011 characters, 15 levels",
+        example="/acme/prod",
     ),
     clusters=req(mapping("ECS clusters by name", NAME, CLUSTER)),
 )
