@@ -64,23 +64,24 @@ def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys, monkeyp
     deployed = _stack(tmp_path, TWO_GROUPS)
     fleet = write_fleet(tmp_path, MOVED)
     cfn = stubbed("cloudformation")
-    cfn.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "nixecs-prod",
-                    "StackStatus": "UPDATE_COMPLETE",
-                    "CreationTime": datetime.datetime(2026, 1, 1),
-                    "Tags": [
-                        {"Key": "nixecs:cluster", "Value": "prod"},
-                        {"Key": "nixecs:fleet", "Value": "default"},
-                    ],
-                }
-            ]
-        },
-        {"StackName": "nixecs-prod"},
-    )
+    for _ in range(2):  # the ownership check of every stack first, then the cluster's deploy
+        cfn.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": "nixecs-prod",
+                        "StackStatus": "UPDATE_COMPLETE",
+                        "CreationTime": datetime.datetime(2026, 1, 1),
+                        "Tags": [
+                            {"Key": "nixecs:cluster", "Value": "prod"},
+                            {"Key": "nixecs:fleet", "Value": "default"},
+                        ],
+                    }
+                ]
+            },
+            {"StackName": "nixecs-prod"},
+        )
     cfn.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": "nixecs-prod"})
     cfn.add_response(
         "get_template",

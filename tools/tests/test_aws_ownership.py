@@ -12,12 +12,22 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import deployable_fleet, moto_client, run_cli
+from aws_fixtures import FLEET, deployable_fleet, moto_client, run_cli
 from nixecs.aws.ownership import Marks, refusal
 from nixecs.aws.session import Session
 
 pytestmark = pytest.mark.moto
 
+OLD_BODY = """\
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web:
+        host: ecs-node
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity: {min: 1, max: 4}
+"""
 FOREIGN = json.dumps({"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}})
 
 
@@ -43,6 +53,13 @@ def _in_review(url: str, tags: list[dict[str, str]]) -> None:
         ChangeSetType="CREATE",
         TemplateBody=FOREIGN,
         Tags=tags,
+    )
+
+
+def _empty_review(url: str) -> None:
+    _in_review(url, [])
+    moto_client(url, "cloudformation").delete_change_set(
+        StackName="nixecs-prod", ChangeSetName="theirs"
     )
 
 
@@ -73,6 +90,15 @@ HOSTILE: dict[str, tuple[Any, list[str], int, str]] = {
     ),
     "someone else's pending change set (no tags)": (
         lambda url: _in_review(url, []), [], 2, "stack nixecs-prod has no nixecs tags",
+    ),
+    "another fleet's stack, --plan": (
+        lambda url: _created(url, [_tag("cluster", "prod"), _tag("fleet", "acme")]), ["--plan"], 2,
+        "stack nixecs-prod belongs to fleet 'acme'",
+    ),
+    "an empty review nobody claims (no tags, no change set)": (
+        _empty_review, [], 2,
+        "stack nixecs-prod is in REVIEW_IN_PROGRESS with no tags and no change set: nothing "
+        "says whose it is",
     ),
     "an earlier nixecs's stack, without --adopt": (
         lambda url: _created(url, [_tag("cluster", "prod")]), [], 2,
@@ -150,3 +176,21 @@ def test_this_fleets_stack_is_updated(moto, fleet, capsys):
 def test_refusal_rules(marks, adopt, expected):
     reason = refusal("nixecs-prod", "prod", "default", marks, adopt=adopt)
     assert (reason is None) if expected is None else (expected in (reason or ""))
+
+
+def test_one_foreign_stack_stops_the_whole_deploy_before_any_change(
+    moto, tmp_path, capsys, monkeypatch
+):
+    """Every cluster's stack is checked before the first change set: a fleet of two whose
+    second name is taken deploys neither."""
+    second = FLEET.replace("clusters:\n", "clusters:\n  old:\n" + OLD_BODY, 1)
+    fleet = deployable_fleet(tmp_path, monkeypatch, second)
+    moto_client(moto.url, "cloudformation").create_stack(
+        StackName="nixecs-prod", TemplateBody=FOREIGN
+    )
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert result.code == 2 and "refusing: deploy prod: stack nixecs-prod" in result.err
+    names = [
+        s["StackName"] for s in moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"]
+    ]
+    assert names == ["nixecs-prod"]  # nixecs-old was not created either

@@ -258,7 +258,8 @@ def deploy(
         summarize,
         verify_scaling,
     )
-    from .session import Session, poll_interval
+    from .ownership import check_stacks
+    from .session import Session, aws_errors, poll_interval
 
     # Everything `validate` checks, and every template rendered, before AWS is asked anything.
     model, report = check_fleet_file(fleet)
@@ -285,6 +286,8 @@ def deploy(
     model, bodies = _pin_images(session, model, bodies)
     echo_err = g.json
     _say(f"region {region}")
+    with aws_errors(session, "deploy"):  # all refused before any change set is made
+        check_stacks(session, selected, model.identity, action="deploy", adopt=adopt)
 
     def show(result: ClusterDeploy) -> None:
         click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)
@@ -597,7 +600,8 @@ def destroy(
     is. With --fleet, also deletes the fleet's stacks left in REVIEW_IN_PROGRESS (a declined
     first deploy); with --fleet and no CLUSTER, only that."""
     from .. import naming
-    from .destroy import check_targets, destroy_cluster, stacks_in_review
+    from .destroy import destroy_cluster, stacks_in_review
+    from .ownership import check_stacks
     from .session import Session, aws_errors, poll_interval
 
     identity = naming.DEFAULT_FLEET
@@ -626,8 +630,8 @@ def destroy(
             _say(f"left alone: {reason}")
     names = list(dict.fromkeys([*clusters, *reviews]))
     targets = [naming.stack_name(c) for c in names]
-    with aws_errors(session, "destroy"):
-        check_targets(session, names, identity, adopt)
+    with aws_errors(session, "destroy"):  # all refused before anything is asked or touched
+        check_stacks(session, names, identity, action="destroy", adopt=adopt)
     if not targets:
         _say(
             "nothing to destroy"

@@ -309,13 +309,3 @@ def stacks_in_review(
         else:
             left.append(reason)
     return sorted(found), left
-
-
-def check_targets(session: Session, clusters: Iterable[str], fleet_id: str, adopt: bool) -> None:
-    """Refuse (NotOurs) before anything is asked or touched when any of the stacks is not
-    this fleet's; destroy_cluster checks each one again right before acting."""
-    cfn = session.client("cloudformation")
-    for cluster in clusters:
-        stack = describe_stack(cfn, naming.stack_name(cluster))
-        if stack is not None:
-            check_stack(cfn, stack, cluster, fleet_id, action=f"destroy {cluster}", adopt=adopt)

@@ -21,6 +21,7 @@ names; what fixes it is another name, `--fleet`, or `--adopt` — the user's inp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ class Marks:
 
     cluster: str | None
     fleet: str | None
+    # a stack in REVIEW_IN_PROGRESS with neither tags nor change sets: nothing says whose
+    empty_review: bool = False
 
     def describe(self) -> str:
         if self.cluster is None and self.fleet is None:
@@ -64,10 +67,13 @@ def stack_marks(cfn: Any, stack: dict[str, Any]) -> Marks:
     """The stack's marks; for a stack in review without tags, its change sets' (all of them
     must agree, or the first differing one is reported)."""
     tags = _tags(stack.get("Tags"))
+    empty = False
     if not tags and stack.get("StackStatus") == "REVIEW_IN_PROGRESS":
         name = str(stack["StackName"])
+        empty = True
         for page in cfn.get_paginator("list_change_sets").paginate(StackName=name):
             for summary in page.get("Summaries", []):
+                empty = False
                 found = _tags(
                     cfn.describe_change_set(
                         StackName=name, ChangeSetName=summary["ChangeSetName"]
@@ -78,7 +84,7 @@ def stack_marks(cfn: Any, stack: dict[str, Any]) -> Marks:
                     break
             if tags:
                 break
-    return Marks(tags.get(naming.TAG_CLUSTER), tags.get(naming.TAG_FLEET))
+    return Marks(tags.get(naming.TAG_CLUSTER), tags.get(naming.TAG_FLEET), empty)
 
 
 def refusal(stack: str, cluster: str, fleet: str, marks: Marks, *, adopt: bool) -> str | None:
@@ -91,6 +97,12 @@ def refusal(stack: str, cluster: str, fleet: str, marks: Marks, *, adopt: bool) 
         return (
             f"stack {stack} was made by an earlier nixecs ({marks.describe()}, no "
             f"{naming.TAG_FLEET}); pass --adopt to claim it for fleet {fleet!r}"
+        )
+    if marks.empty_review:
+        return (
+            f"stack {stack} is in REVIEW_IN_PROGRESS with no tags and no change set: nothing "
+            "says whose it is (it holds no resources; if it is yours, delete it with `aws "
+            f"cloudformation delete-stack --stack-name {stack}`)"
         )
     if marks.fleet is None and marks.cluster is None:
         return f"stack {stack} has {marks.describe()}: nixecs did not make it, it only has the same name"
@@ -154,3 +166,17 @@ def parameter_refusal(name: str, fleet: Any, fleet_file: str | None) -> str | No
         f"({'its parameters: ' + listed if known else 'it references none'}){below}; "
         "pass --outside-fleet to act on it anyway"
     )
+
+
+def check_stacks(
+    session: Any, clusters: Iterable[str], fleet: str, *, action: str, adopt: bool = False
+) -> None:
+    """check_stack for the stack of each of `clusters` that exists: every one is checked
+    before the first is touched, so a refusal leaves all of them as they were."""
+    from .deploy import describe_stack  # deploy imports this module
+
+    cfn = session.client("cloudformation")
+    for cluster in clusters:
+        stack = describe_stack(cfn, naming.stack_name(cluster))
+        if stack is not None:
+            check_stack(cfn, stack, cluster, fleet, action=f"{action} {cluster}", adopt=adopt)
