@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from aws_fixtures import FLEET, deployable_fleet, moto_client, run_cli
+from aws_fixtures import FLEET, deployable_fleet, make_services, moto_client, run_cli
 from nixecs.aws.ownership import Marks, refusal
 from nixecs.aws.session import Session
 
@@ -194,3 +194,18 @@ def test_one_foreign_stack_stops_the_whole_deploy_before_any_change(
         s["StackName"] for s in moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"]
     ]
     assert names == ["nixecs-prod"]  # nixecs-old was not created either
+
+
+def test_a_hand_made_ecs_cluster_of_the_name_is_not_claimed_by_a_new_stack(moto, fleet, capsys):
+    """ECS CreateCluster answers a name in use with the existing cluster, so a CREATE would
+    make the stack own (and destroy later delete) a cluster nixecs did not make."""
+    make_services(moto.url, "prod", ["handmade"])
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert result.code == 2, result.err
+    assert "refusing: deploy prod: ECS cluster prod already exists (arn:aws:ecs:" in result.err
+    assert "no nixecs stack owns it: creating nixecs-prod would claim it" in result.err
+    assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
+    (service,) = moto_client(moto.url, "ecs").describe_services(
+        cluster="prod", services=["handmade"]
+    )["services"]
+    assert service["status"] == "ACTIVE"

@@ -287,7 +287,7 @@ def deploy(
     echo_err = g.json
     _say(f"region {region}")
     with aws_errors(session, "deploy"):  # all refused before any change set is made
-        check_stacks(session, selected, model.identity, action="deploy", adopt=adopt)
+        check_stacks(session, selected, model.identity, action="deploy", adopt=adopt, creating=True)
 
     def show(result: ClusterDeploy) -> None:
         click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)

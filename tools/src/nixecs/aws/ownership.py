@@ -169,10 +169,18 @@ def parameter_refusal(name: str, fleet: Any, fleet_file: str | None) -> str | No
 
 
 def check_stacks(
-    session: Any, clusters: Iterable[str], fleet: str, *, action: str, adopt: bool = False
+    session: Any,
+    clusters: Iterable[str],
+    fleet: str,
+    *,
+    action: str,
+    adopt: bool = False,
+    creating: bool = False,
 ) -> None:
     """check_stack for the stack of each of `clusters` that exists: every one is checked
-    before the first is touched, so a refusal leaves all of them as they were."""
+    before the first is touched, so a refusal leaves all of them as they were. `creating`
+    (deploy): where no stack exists, the stack about to be created must not claim an ECS
+    cluster someone else made (check_ecs_cluster_free)."""
     from .deploy import describe_stack  # deploy imports this module
 
     cfn = session.client("cloudformation")
@@ -180,3 +188,25 @@ def check_stacks(
         stack = describe_stack(cfn, naming.stack_name(cluster))
         if stack is not None:
             check_stack(cfn, stack, cluster, fleet, action=f"{action} {cluster}", adopt=adopt)
+        elif creating:
+            check_ecs_cluster_free(session, cluster, action=f"{action} {cluster}")
+
+
+def check_ecs_cluster_free(session: Any, cluster: str, *, action: str) -> None:
+    """NotOurs when an ACTIVE ECS cluster already has the name the new stack's cluster takes.
+
+    ECS's CreateCluster does not fail on a name in use: it answers with the existing cluster
+    (as Terraform's users found: hashicorp/terraform-provider-aws#38875 and #44817, "creating
+    `aws_ecs_cluster` imports existing cluster automatically if it already exists"). A stack
+    that created it that way would own a cluster it did not make — and `destroy` would then
+    delete it with the stack. So a name in use is refused before the CREATE change set."""
+    ecs = session.client("ecs")
+    name = naming.ecs_cluster_name(cluster)
+    found = ecs.describe_clusters(clusters=[name]).get("clusters", [])
+    active = [c for c in found if c.get("status") == "ACTIVE"]
+    if active:
+        raise NotOurs(
+            f"{action}: ECS cluster {name} already exists ({active[0].get('clusterArn')}) and no "
+            f"nixecs stack owns it: creating {naming.stack_name(cluster)} would claim it; use "
+            "another cluster name (or name_prefix), or delete that ECS cluster"
+        )
