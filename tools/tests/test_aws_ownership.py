@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
-from aws_fixtures import FLEET, deployable_fleet, make_services, moto_client, run_cli
-from nixecs.aws.ownership import Marks, refusal
+from aws_fixtures import FLEET, deployable_fleet, make_services, moto_client, plain_client, run_cli
+from nixecs.aws.ownership import Marks, refusal, stack_marks
 from nixecs.aws.session import Session
 
 pytestmark = pytest.mark.moto
@@ -209,3 +210,44 @@ def test_a_hand_made_ecs_cluster_of_the_name_is_not_claimed_by_a_new_stack(moto,
         cluster="prod", services=["handmade"]
     )["services"]
     assert service["status"] == "ACTIVE"
+
+
+REVIEW = {"StackName": "nixecs-prod", "StackStatus": "REVIEW_IN_PROGRESS"}
+
+
+@pytest.mark.parametrize(
+    ("change_sets", "expected"),
+    [
+        ([[_tag("cluster", "prod"), _tag("fleet", "default")]], None),
+        ([[_tag("cluster", "prod"), _tag("fleet", "default")]] * 2, None),
+        ([[_tag("cluster", "prod"), _tag("fleet", "acme")]], "belongs to fleet 'acme'"),
+        (
+            [[_tag("cluster", "prod"), _tag("fleet", "default")], []],
+            "change sets of different owners (nixecs:cluster=prod, nixecs:fleet=default; "
+            "no nixecs tags)",
+        ),
+        (
+            [[_tag("cluster", "prod"), _tag("fleet", "default")], [_tag("fleet", "acme")]],
+            "none of them alone may change or delete it",
+        ),
+        ([], "with no tags and no change set"),
+    ],
+)
+def test_a_review_without_stack_tags_is_judged_by_all_its_change_sets(change_sets, expected):
+    """Where the stack in review shows no tags (AWS may not copy a CREATE change set's tags
+    onto it; moto does), every pending change set's tags must say it is this fleet's."""
+    cfn = plain_client("cloudformation")
+    stubber = Stubber(cfn)
+    summaries = [{"ChangeSetName": f"cs{n}"} for n in range(len(change_sets))]
+    stubber.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": "nixecs-prod"})
+    for n, tags in enumerate(change_sets):
+        stubber.add_response(
+            "describe_change_set",
+            {"ChangeSetName": f"cs{n}", "Tags": tags},
+            {"StackName": "nixecs-prod", "ChangeSetName": f"cs{n}"},
+        )
+    stubber.activate()
+    marks = stack_marks(cfn, REVIEW)
+    reason = refusal("nixecs-prod", "prod", "default", marks, adopt=True)
+    assert reason is None if expected is None else expected in (reason or ""), reason
+    stubber.assert_no_pending_responses()

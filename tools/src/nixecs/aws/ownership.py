@@ -47,6 +47,8 @@ class Marks:
     fleet: str | None
     # a stack in REVIEW_IN_PROGRESS with neither tags nor change sets: nothing says whose
     empty_review: bool = False
+    # … or whose change sets disagree about whose it is: each one's marks, described
+    mixed: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.cluster is None and self.fleet is None:
@@ -64,27 +66,28 @@ def _tags(items: Any) -> dict[str, str]:
 
 
 def stack_marks(cfn: Any, stack: dict[str, Any]) -> Marks:
-    """The stack's marks; for a stack in review without tags, its change sets' (all of them
-    must agree, or the first differing one is reported)."""
+    """The stack's marks; for a stack in review without tags, its change sets' — all of them
+    must agree (two fleets' pending change sets on one stack are nobody's alone)."""
     tags = _tags(stack.get("Tags"))
-    empty = False
-    if not tags and stack.get("StackStatus") == "REVIEW_IN_PROGRESS":
-        name = str(stack["StackName"])
-        empty = True
-        for page in cfn.get_paginator("list_change_sets").paginate(StackName=name):
-            for summary in page.get("Summaries", []):
-                empty = False
-                found = _tags(
-                    cfn.describe_change_set(
-                        StackName=name, ChangeSetName=summary["ChangeSetName"]
-                    ).get("Tags")
+    if tags or stack.get("StackStatus") != "REVIEW_IN_PROGRESS":
+        return Marks(tags.get(naming.TAG_CLUSTER), tags.get(naming.TAG_FLEET))
+    name = str(stack["StackName"])
+    seen: list[Marks] = []
+    for page in cfn.get_paginator("list_change_sets").paginate(StackName=name):
+        for summary in page.get("Summaries", []):
+            found = _tags(
+                cfn.describe_change_set(StackName=name, ChangeSetName=summary["ChangeSetName"]).get(
+                    "Tags"
                 )
-                if found:
-                    tags = found
-                    break
-            if tags:
-                break
-    return Marks(tags.get(naming.TAG_CLUSTER), tags.get(naming.TAG_FLEET), empty)
+            )
+            marks = Marks(found.get(naming.TAG_CLUSTER), found.get(naming.TAG_FLEET))
+            if marks not in seen:
+                seen.append(marks)
+    if not seen:
+        return Marks(None, None, empty_review=True)
+    if len(seen) > 1:
+        return Marks(None, None, mixed=tuple(m.describe() for m in seen))
+    return seen[0]
 
 
 def refusal(stack: str, cluster: str, fleet: str, marks: Marks, *, adopt: bool) -> str | None:
@@ -97,6 +100,11 @@ def refusal(stack: str, cluster: str, fleet: str, marks: Marks, *, adopt: bool) 
         return (
             f"stack {stack} was made by an earlier nixecs ({marks.describe()}, no "
             f"{naming.TAG_FLEET}); pass --adopt to claim it for fleet {fleet!r}"
+        )
+    if marks.mixed:
+        return (
+            f"stack {stack} is in review with change sets of different owners "
+            f"({'; '.join(marks.mixed)}): none of them alone may change or delete it"
         )
     if marks.empty_review:
         return (
