@@ -16,19 +16,10 @@ from botocore.stub import Stubber
 from aws_fixtures import FLEET, deployable_fleet, make_services, moto_client, plain_client, run_cli
 from nixecs.aws.ownership import Marks, refusal, stack_marks
 from nixecs.aws.session import Session
+from test_aws_prune import OLD
 
 pytestmark = pytest.mark.moto
 
-OLD_BODY = """\
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web:
-        host: ecs-node
-        ami: ami-0123456789abcdef0
-        instance_types: [m6i.large]
-        capacity: {min: 1, max: 4}
-"""
 FOREIGN = json.dumps({"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}})
 
 
@@ -184,7 +175,7 @@ def test_one_foreign_stack_stops_the_whole_deploy_before_any_change(
 ):
     """Every cluster's stack is checked before the first change set: a fleet of two whose
     second name is taken deploys neither."""
-    second = FLEET.replace("clusters:\n", "clusters:\n  old:\n" + OLD_BODY, 1)
+    second = FLEET.replace("clusters:\n", "clusters:\n" + OLD, 1)
     fleet = deployable_fleet(tmp_path, monkeypatch, second)
     moto_client(moto.url, "cloudformation").create_stack(
         StackName="nixecs-prod", TemplateBody=FOREIGN

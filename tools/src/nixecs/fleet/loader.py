@@ -69,6 +69,16 @@ _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-
 KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
+# The top-level keys, in the order the schema and docs/fleet.md list them.
+FLEET_KEYS = (
+    "version",
+    "region",
+    "flake",
+    "name_prefix",
+    "template_bucket",
+    "parameter_prefix",
+    "clusters",
+)
 GROUP_KEYS = (
     "host",
     "ami",
@@ -174,15 +184,7 @@ class _Builder:
             self.doc.value,
             path,
             self.issues,
-            (
-                "version",
-                "region",
-                "flake",
-                "name_prefix",
-                "template_bucket",
-                "parameter_prefix",
-                "clusters",
-            ),
+            FLEET_KEYS,
             ("version", "region", "clusters"),
             what="a fleet mapping",
         )

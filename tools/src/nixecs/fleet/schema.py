@@ -21,6 +21,7 @@ from .loader import (
     AMI_RE,
     BUCKET_RE,
     FLAKE_RE,
+    FLEET_KEYS,
     GROUP_KEYS,
     HOST_RE,
     INSTANCE_TYPE_RE,
@@ -861,15 +862,7 @@ CLUSTER = obj(
 )
 FLEET = obj(
     "a nixecs fleet file",
-    order=(
-        "version",
-        "region",
-        "flake",
-        "name_prefix",
-        "template_bucket",
-        "parameter_prefix",
-        "clusters",
-    ),
+    order=FLEET_KEYS,
     version=req(integer("the fleet file's format", 1, 1, example=1)),
     region=req(string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")),
     flake=string(
