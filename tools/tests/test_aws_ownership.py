@@ -242,3 +242,24 @@ def test_a_review_without_stack_tags_is_judged_by_all_its_change_sets(change_set
     reason = refusal("nixecs-prod", "prod", "default", marks, adopt=True)
     assert reason is None if expected is None else expected in (reason or ""), reason
     stubber.assert_no_pending_responses()
+
+
+def test_stacks_of_an_earlier_nixecs_are_named_with_the_way_to_adopt_them(moto, fleet, capsys):
+    """Not this fleet's (not pruned, not listed as its orphans), but never silently ignored."""
+    moto_client(moto.url, "cloudformation").create_stack(
+        StackName="nixecs-legacy", TemplateBody=FOREIGN, Tags=[_tag("cluster", "legacy")]
+    )
+    deployed = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"])
+    assert deployed.code == 0, deployed.err
+    note = (
+        "stacks of an earlier nixecs (no nixecs:fleet), nobody's until adopted: nixecs-legacy "
+        "(CREATE_COMPLETE); `nixecs deploy FLEET --adopt` claims those a fleet declares"
+    )
+    assert note in deployed.err
+    status = run_cli(
+        capsys, ["--endpoint-url", moto.url, "--output", "json", "status", "--fleet", str(fleet)]
+    )
+    assert status.code == 0, status.err
+    assert status.json()["unclaimed"] == ["nixecs-legacy"] and status.json()["orphans"] == []
+    adopted = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "legacy", "--adopt", "--yes"])
+    assert adopted.code == 0 and adopted.out == "nixecs-legacy: destroyed\n", adopted.err

@@ -400,12 +400,15 @@ def _orphans(
     destroy them after confirmation."""
     from .. import naming
     from .destroy import destroy_cluster
-    from .orphans import describe, orphans
+    from .orphans import adopt_note, describe, earlier, orphans
     from .ownership import NotOurs
     from .session import aws_errors, poll_interval
 
     with aws_errors(session, "deploy: looking for removed clusters"):
         found = orphans(session, model)
+        unclaimed = earlier(session)
+    if unclaimed:
+        _say(adopt_note(unclaimed))
     if not found:
         return found, []
     shared = model.identity == naming.DEFAULT_FLEET
@@ -702,11 +705,15 @@ def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str |
     data = collect(session, cluster)
     if model is not None:
         from .. import naming
-        from .orphans import describe, orphans
+        from .orphans import adopt_note, describe, earlier, orphans
 
         with aws_errors(session, "status: looking for removed clusters"):
             found = orphans(session, model)
+            unclaimed = earlier(session)
         data["orphans"] = [naming.stack_name(c) for c in found]
+        data["unclaimed"] = [naming.stack_name(c) for c in unclaimed]
+        if unclaimed and not g.json:
+            _say(adopt_note(unclaimed))
         if found and not g.json:
             _say(
                 f"stacks of this fleet no longer declared in {fleet_file}: {describe(found)} "

@@ -17,8 +17,9 @@ from .session import Session
 GONE = {"DELETE_COMPLETE"}
 
 
-def fleet_stacks(session: Session, fleet: str) -> dict[str, str]:
-    """cluster → stack status, for every live stack this fleet deployed (one paginated call)."""
+def fleet_stacks(session: Session, fleet: str | None) -> dict[str, str]:
+    """cluster → stack status, for every live stack this fleet deployed (one paginated call);
+    `fleet=None`: the stacks an earlier nixecs deployed (TAG_CLUSTER without TAG_FLEET)."""
     cfn = session.client("cloudformation")
     found: dict[str, str] = {}
     for page in cfn.get_paginator("describe_stacks").paginate():
@@ -38,6 +39,20 @@ def orphans(session: Session, model: Any) -> dict[str, str]:
     """This fleet's stacks whose cluster the fleet no longer declares → their status."""
     live = fleet_stacks(session, model.identity)
     return {c: status for c, status in sorted(live.items()) if c not in model.clusters}
+
+
+def earlier(session: Session) -> dict[str, str]:
+    """Stacks an earlier nixecs made (no TAG_FLEET) → their status: nobody's until adopted."""
+    return dict(sorted(fleet_stacks(session, None).items()))
+
+
+def adopt_note(unclaimed: dict[str, str]) -> str:
+    """What `deploy` and `status --fleet` say about the stacks `earlier` found."""
+    return (
+        f"stacks of an earlier nixecs (no {naming.TAG_FLEET}), nobody's until adopted: "
+        f"{describe(unclaimed)}; `nixecs deploy FLEET --adopt` claims those a fleet declares, "
+        "`nixecs destroy CLUSTER --adopt` removes one"
+    )
 
 
 def describe(found: dict[str, str]) -> str:
