@@ -124,14 +124,19 @@ def deploy_again(a: Account) -> None:
 
 
 def secrets(a: Account) -> None:
-    a.run("secret", "put", "/prod/db/password", "--value-stdin", stdin="s3cr3t-db-password\n")
+    # No fleet here: the names are the caller's own (--outside-fleet); with a fleet,
+    # `--fleet fleet.yml` limits put/rm to its parameters.
+    put = ("secret", "put")
+    a.run(
+        *put, "/prod/db/password", "--value-stdin", "--outside-fleet", stdin="s3cr3t-db-password\n"
+    )
     a.run("secret", "get", "/prod/db/password")
     a.run("secret", "get", "/prod/db/password", "--reveal")
-    a.run("secret", "put", "/prod/api/token", "--generate")
-    a.run("secret", "put", "/prod/api/token", "--generate")
+    a.run(*put, "/prod/api/token", "--generate", "--outside-fleet")
+    a.run(*put, "/prod/api/token", "--generate", "--outside-fleet")
     a.run("--output", "json", "secret", "get", "/prod/api/token")
-    a.run("secret", "rm", "/prod/api/token")
-    a.run("secret", "rm", "/prod/api/token")
+    a.run("secret", "rm", "/prod/api/token", "--outside-fleet", "--yes")
+    a.run("secret", "rm", "/prod/api/token", "--outside-fleet", "--yes")
 
 
 EXAMPLE = REPO / "examples" / "fleet.yml"

@@ -222,6 +222,9 @@ def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    from aws_fixtures import moto_tags_registered_images
+
+    moto_tags_registered_images(monkeypatch)  # what AWS does and moto does not
     return moto_server
 
 

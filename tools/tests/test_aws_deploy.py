@@ -218,6 +218,10 @@ def _stack(status: str) -> dict:
         "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/nixecs-prod/1",
         "StackStatus": status,
         "CreationTime": datetime.datetime(2026, 1, 1),
+        "Tags": [
+            {"Key": "nixecs:cluster", "Value": "prod"},
+            {"Key": "nixecs:fleet", "Value": "default"},
+        ],
     }
 
 

@@ -68,27 +68,22 @@ def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys, monkeyp
         "StackName": "nixecs-prod",
         "StackStatus": "UPDATE_COMPLETE",
         "CreationTime": datetime.datetime(2026, 1, 1),
+        "Tags": [
+            {"Key": "nixecs:cluster", "Value": "prod"},
+            {"Key": "nixecs:fleet", "Value": "default"},
+        ],
     }
-    # the plan (aws/transitions.py) reads the deployed template first
+    # the ownership check of every stack first (aws/ownership.py) ...
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
+    # ... then the plan (aws/transitions.py) reads the deployed template ...
     cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
     cfn.add_response(
         "get_template",
         {"TemplateBody": deployed},
         {"StackName": "nixecs-prod", "TemplateStage": "Original"},
     )
-    cfn.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "nixecs-prod",
-                    "StackStatus": "UPDATE_COMPLETE",
-                    "CreationTime": datetime.datetime(2026, 1, 1),
-                }
-            ]
-        },
-        {"StackName": "nixecs-prod"},
-    )
+    # ... and the cluster's deploy starts
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
     cfn.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": "nixecs-prod"})
     cfn.add_response(
         "get_template",

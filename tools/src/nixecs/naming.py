@@ -8,9 +8,11 @@ DRAIN_HOOK_NAME = "nixecs-drain"
 # DeviceName a launch template must give the root volume's settings to.
 ROOT_DEVICE = "/dev/xvda"
 TAG_CLUSTER = "nixecs:cluster"
-# On every stack `deploy` makes (change set tags): which fleet owns it, so that `deploy` and
-# `status` can tell this fleet's stacks that the fleet no longer declares from another
-# fleet's stacks in the same account and region. A stack without it belongs to DEFAULT_FLEET.
+# On every stack `deploy` makes (change set tags): which fleet owns it (Fleet.identity).
+# `deploy`, `deploy --prune` and `destroy` act only on stacks that carry this fleet's value
+# (aws/ownership.py); a stack with TAG_CLUSTER but without it was made by an earlier nixecs
+# and is claimed only with `--adopt`. DEFAULT_FLEET is the identity every fleet file without
+# `name_prefix` shares: it cannot tell two such fleets apart, so `--prune` refuses it.
 TAG_FLEET = "nixecs:fleet"
 DEFAULT_FLEET = "default"
 TAG_GROUP = "nixecs:group"
@@ -22,7 +24,8 @@ TAG_IMAGE_SHA256 = "nixecs:image-sha256"
 
 
 def fleet_id(name_prefix: str = "") -> str:
-    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one."""
+    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one (read it
+    through Fleet.identity, the one derivation the commands use)."""
     return name_prefix or DEFAULT_FLEET
 
 

@@ -215,6 +215,13 @@ def _distribute(session: Any, result: Any, regions: list[str], accounts: list[st
     help="Only show what would change: make the change sets, show them, delete them (exit 0).",
 )
 @click.option(
+    "--adopt",
+    is_flag=True,
+    help="Claim for this fleet the stacks an earlier nixecs made (tagged nixecs:cluster but "
+    "not nixecs:fleet); the deploy writes the fleet's tag. Never a stack without nixecs tags "
+    "or another fleet's.",
+)
+@click.option(
     "--template-bucket",
     metavar="BUCKET",
     help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
@@ -237,6 +244,7 @@ def deploy(
     create_roles: bool,
     prune: bool,
     plan: bool,
+    adopt: bool,
     template_bucket: str | None,
     accepted: tuple[str, ...],
 ) -> int:
@@ -262,7 +270,8 @@ def deploy(
         verify_scaling,
     )
     from .destroy import DEFAULT_TIMEOUT
-    from .session import Session, poll_interval
+    from .ownership import check_stacks
+    from .session import Session, aws_errors, poll_interval
     from .transitions import (
         Planned,
         lift_removed_groups,
@@ -300,6 +309,8 @@ def deploy(
     model, bodies = _pin_images(session, model, bodies)
     echo_err = g.json
     _say(f"region {region}")
+    with aws_errors(session, "deploy"):  # all refused before any change set is made
+        check_stacks(session, selected, model.identity, action="deploy", adopt=adopt, creating=True)
 
     planned: dict[str, Planned] = {}
 
@@ -350,7 +361,8 @@ def deploy(
                 say=_say,
                 poll=poll_interval(5.0),
                 template_bucket=bucket,
-                fleet_id=naming.fleet_id(model.name_prefix),
+                fleet_id=model.identity,
+                adopt=adopt,
             )
             _say(f"{naming.stack_name(cluster)}: phase 2 of 2")
         planned[cluster] = current
@@ -370,7 +382,8 @@ def deploy(
             poll=poll_interval(5.0),
             template_bucket=bucket,
             plan=plan,
-            fleet_id=naming.fleet_id(model.name_prefix),
+            fleet_id=model.identity,
+            adopt=adopt,
             before_execute=empty_groups if current.transition.removed_groups() else None,
         )
         result.transition = current.transition.to_json()
@@ -445,16 +458,36 @@ def _orphans(
     destroy them after confirmation."""
     from .. import naming
     from .destroy import destroy_cluster
-    from .orphans import describe, orphans
+    from .orphans import adopt_note, describe, earlier, orphans
+    from .ownership import NotOurs
     from .session import aws_errors, poll_interval
 
     with aws_errors(session, "deploy: looking for removed clusters"):
         found = orphans(session, model)
+        unclaimed = earlier(session)
+    if unclaimed:
+        _say(adopt_note(unclaimed))
     if not found:
         return found, []
+    shared = model.identity == naming.DEFAULT_FLEET
+    if prune and shared:
+        # Every fleet file without `name_prefix` tags its stacks with the same identity: these
+        # may be another such file's clusters, and pruning would destroy them.
+        raise NotOurs(
+            f"deploy --prune: {describe(found)} carry {naming.TAG_FLEET}={naming.DEFAULT_FLEET}, "
+            "the identity every fleet file without `name_prefix` shares, so they may be another "
+            "fleet file's; set `name_prefix:` to give this fleet its own identity, or destroy "
+            "them by name (`nixecs destroy CLUSTER`)"
+        )
     if plan or not prune:
         what = "would be destroyed by --prune" if plan else "left in place (--prune destroys them)"
-        _say(f"stacks of this fleet no longer declared in it, {what}: {describe(found)}")
+        whose = (
+            f"stacks of fleet {naming.DEFAULT_FLEET!r} (every fleet file without name_prefix) "
+            "not declared in this one, left in place"
+            if shared
+            else f"stacks of this fleet no longer declared in it, {what}"
+        )
+        _say(f"{whose}: {describe(found)}")
         return found, []
     if not yes:
         _say(f"--prune destroys: {describe(found)}")
@@ -464,7 +497,9 @@ def _orphans(
             raise click.exceptions.Abort()
     pruned = []
     for cluster in found:
-        result = destroy_cluster(session, cluster, say=_say, poll=poll_interval(5.0))
+        result = destroy_cluster(
+            session, cluster, say=_say, poll=poll_interval(5.0), fleet_id=model.identity
+        )
         _say(f"{naming.stack_name(cluster)}: destroyed (pruned)")
         pruned.append(result)
     return found, pruned
@@ -594,24 +629,73 @@ def roll(
     show_default=True,
     help="Seconds to wait for tasks to stop and instances to terminate, per cluster.",
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="The fleet file whose stacks these are: its identity (name_prefix) is what the stacks "
+    "must carry, CLUSTER may be given without the prefix, and its stacks left in "
+    "REVIEW_IN_PROGRESS are deleted too. Without it: fleets without name_prefix.",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also destroy stacks an earlier nixecs made (tagged nixecs:cluster but not "
+    "nixecs:fleet). Never a stack without nixecs tags or another fleet's.",
+)
 @click.pass_obj
-def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> int:
+def destroy(
+    g: Globals,
+    clusters: tuple[str, ...],
+    yes: bool,
+    timeout: int,
+    fleet_file: str | None,
+    adopt: bool,
+) -> int:
     """Tear down each CLUSTER's stack without hanging: services to zero and deleted,
     scale-in protection removed, groups to zero, capacity providers detached, then the
-    stack. Safe to rerun after any failure: it resumes. Always also deletes nixecs stacks
-    left in REVIEW_IN_PROGRESS (a declined first deploy); with no CLUSTER, only that."""
+    stack. Safe to rerun after any failure: it resumes. Only this fleet's stacks (tagged
+    nixecs:fleet with its identity) are touched; anything else is refused, naming whose it
+    is. With --fleet, also deletes the fleet's stacks left in REVIEW_IN_PROGRESS (a declined
+    first deploy); with --fleet and no CLUSTER, only that."""
     from .. import naming
     from .destroy import destroy_cluster, stacks_in_review
+    from .ownership import check_stacks
     from .session import Session, aws_errors, poll_interval
 
-    session = Session.from_globals(g)
-    with aws_errors(session, "destroy"):
-        reviews = [
-            s for s in stacks_in_review(session) if s not in map(naming.stack_name, clusters)
-        ]
-    targets = [naming.stack_name(c) for c in clusters] + reviews
+    identity = naming.DEFAULT_FLEET
+    declared: list[str] = []
+    region = None
+    if fleet_file is not None:
+        from ..commands import check_fleet_file
+
+        model, report = check_fleet_file(fleet_file)
+        report.print(sys.stderr)
+        from .regions import fleet_region
+
+        identity, declared = model.identity, list(model.clusters)
+        region = fleet_region(g, model.region, fleet_file)
+        if model.name_prefix:  # `destroy prod` means `acme-prod`, as in deploy --cluster
+            clusters = tuple(
+                f"{model.name_prefix}-{c}" if f"{model.name_prefix}-{c}" in model.clusters else c
+                for c in clusters
+            )
+    session = Session.from_globals(g, region=region)
+    reviews: list[str] = []
+    if declared:
+        with aws_errors(session, "destroy"):
+            reviews, left = stacks_in_review(session, identity, declared)
+        for reason in left:
+            _say(f"left alone: {reason}")
+    names = list(dict.fromkeys([*clusters, *reviews]))
+    targets = [naming.stack_name(c) for c in names]
+    with aws_errors(session, "destroy"):  # all refused before anything is asked or touched
+        check_stacks(session, names, identity, action="destroy", adopt=adopt)
     if not targets:
-        _say("nothing to destroy")
+        _say(
+            "nothing to destroy"
+            + ("" if fleet_file else " (name the clusters; --fleet FILE also finds its reviews)")
+        )
         if g.json:
             _emit_json({"region": session.region_name(), "clusters": []})
         return 0
@@ -621,13 +705,17 @@ def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> i
             raise click.UsageError("no terminal to confirm on: pass --yes")
         if not click.confirm("Destroy them?", default=False, err=True):
             raise click.exceptions.Abort()
-    prefix = naming.stack_name("")
-    names = list(clusters) + [s[len(prefix) :] for s in reviews]
     results = []
     for cluster in names:
         _say(f"{naming.stack_name(cluster)}: destroying")
         result = destroy_cluster(
-            session, cluster, say=_say, poll=poll_interval(5.0), timeout=float(timeout)
+            session,
+            cluster,
+            say=_say,
+            poll=poll_interval(5.0),
+            timeout=float(timeout),
+            fleet_id=identity,
+            adopt=adopt,
         )
         results.append(result)
         if not g.json:
@@ -708,11 +796,15 @@ def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str |
     data = collect(session, cluster)
     if model is not None:
         from .. import naming
-        from .orphans import describe, orphans
+        from .orphans import adopt_note, describe, earlier, orphans
 
         with aws_errors(session, "status: looking for removed clusters"):
             found = orphans(session, model)
+            unclaimed = earlier(session)
         data["orphans"] = [naming.stack_name(c) for c in found]
+        data["unclaimed"] = [naming.stack_name(c) for c in unclaimed]
+        if unclaimed and not g.json:
+            _say(adopt_note(unclaimed))
         if found and not g.json:
             _say(
                 f"stacks of this fleet no longer declared in {fleet_file}: {describe(found)} "
@@ -739,6 +831,58 @@ def secret() -> None:
     """SecureString secrets in SSM Parameter Store (values never on the command line)."""
 
 
+def _ownership_options(command: Any) -> Any:
+    """--fleet, --outside-fleet and --yes of `secret put` and `secret rm`."""
+    command = click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask before a type change or a deletion."
+    )(command)
+    command = click.option(
+        "--outside-fleet",
+        is_flag=True,
+        help="Act on NAME although no fleet (--fleet) references it.",
+    )(command)
+    return click.option(
+        "--fleet",
+        "fleet_file",
+        type=click.Path(dir_okay=False),
+        help="The fleet file NAME belongs to: it must reference NAME (a group's or container's "
+        "secrets:), unless --outside-fleet.",
+    )(command)
+
+
+def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: bool) -> Any:
+    """The session for `secret put/rm NAME`, once NAME is known to be the fleet's own (or
+    --outside-fleet says to act anyway); NotOurs (exit 2) otherwise, before any AWS call."""
+    from .ownership import NotOurs, parameter_refusal
+    from .session import Session
+
+    model = None
+    region = None
+    if fleet_file is not None:
+        from ..commands import check_fleet_file
+        from .regions import fleet_region
+
+        model, report = check_fleet_file(fleet_file)
+        report.print(sys.stderr)
+        region = fleet_region(g, model.region, fleet_file)
+    if not outside:
+        reason = parameter_refusal(name, model, fleet_file)
+        if reason is not None:
+            raise NotOurs(f"secret: {reason}")
+    return Session.from_globals(g, region=region)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask `question` on the terminal unless --yes; without a terminal, refuse (exit 2)."""
+    if yes:
+        return
+    _say(question)
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to confirm on: pass --yes")
+    if not click.confirm("Go ahead?", default=False, err=True):
+        raise click.exceptions.Abort()
+
+
 @secret.command("put")
 @click.argument("name")
 @click.option(
@@ -756,16 +900,37 @@ def secret() -> None:
     help="KMS key for the SecureString (default: the account's aws/ssm key); use the fleet's "
     "`kms_key:` so that only its group's instances can decrypt it.",
 )
+@_ownership_options
 @click.pass_obj
-def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id: str | None) -> int:
+def secret_put(
+    g: Globals,
+    name: str,
+    value_stdin: bool,
+    generate: bool,
+    key_id: str | None,
+    fleet_file: str | None,
+    outside_fleet: bool,
+    yes: bool,
+) -> int:
     """Store NAME as a SecureString. The value comes from stdin (--value-stdin), a hidden
-    prompt, or --generate (a random password, only when NAME does not exist yet)."""
-    from .secret import check_name, put
-    from .session import Session
+    prompt, or --generate (a random password, only when NAME does not exist yet). NAME must
+    be a parameter the --fleet file references, unless --outside-fleet; an existing String
+    or StringList is turned into a SecureString only after asking (or --yes)."""
+    from .secret import check_name, get, put
 
     check_name(name)
     if value_stdin and generate:
         raise click.UsageError("--value-stdin and --generate exclude each other")
+    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    if not generate:  # --generate never writes over an existing parameter
+        current = get(session, name, reveal=False)
+        if current is not None and current["type"] != "SecureString":
+            _confirm(
+                f"{name} is a {current['type']} (version {current['version']}); storing the "
+                "secret makes it a SecureString, and whatever reads it as plain text will get "
+                "ciphertext.",
+                yes,
+            )
     value: str | None
     if generate:
         value = None
@@ -785,7 +950,6 @@ def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id:
         )
     if value is not None and not value:
         raise click.UsageError("refusing to store an empty value")
-    session = Session.from_globals(g)
     result = put(session, name, value, key_id=key_id)
     if g.json:
         _emit_json(result.to_json())
@@ -829,15 +993,25 @@ def secret_get(g: Globals, name: str, reveal: bool) -> int:
 
 @secret.command("rm")
 @click.argument("name")
+@_ownership_options
 @click.pass_obj
-def secret_rm(g: Globals, name: str) -> int:
-    """Delete NAME. Deleting something that does not exist is not an error."""
-    from .secret import check_name, remove
-    from .session import Session
+def secret_rm(g: Globals, name: str, fleet_file: str | None, outside_fleet: bool, yes: bool) -> int:
+    """Delete NAME, after asking (or --yes). NAME must be a parameter the --fleet file
+    references, unless --outside-fleet. Deleting something that does not exist is not an
+    error."""
+    from .secret import check_name, get, remove
 
     check_name(name)
-    session = Session.from_globals(g)
-    removed = remove(session, name)
+    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    current = get(session, name, reveal=False)
+    if current is not None:
+        _confirm(
+            f"This deletes SSM parameter {name} ({current['type']}, version "
+            f"{current['version']}, every version of it).",
+            yes,
+        )
+    # nothing there: nothing is deleted (a parameter made meanwhile was never asked about)
+    removed = remove(session, name, seen=True) if current is not None else False
     if g.json:
         _emit_json({"name": name, "removed": removed})
     else:

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure
+from .ownership import check_stack
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
@@ -262,11 +263,14 @@ def deploy_cluster(
     plan: bool = False,
     fleet_id: str = naming.DEFAULT_FLEET,
     before_execute: Callable[[], None] | None = None,
+    adopt: bool = False,
 ) -> ClusterDeploy:
     """Create or update the cluster's stack from `body` (the template text) via a change set;
     templates over the inline limit go through `template_bucket`. With `plan`, only show:
     the change set is made, read and deleted (and the stack a CREATE change set made).
-    `before_execute` runs once the change set is confirmed, right before it executes."""
+    `before_execute` runs once the change set is confirmed, right before it executes.
+    An existing stack is changed only when it is this fleet's (`fleet_id`), or with `adopt`
+    an earlier nixecs's (aws/ownership.py); anything else is refused before any change."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = ClusterDeploy(cluster=cluster, stack=stack)
@@ -290,6 +294,8 @@ def deploy_cluster(
     result.change_set = name
     with aws_errors(session, f"deploy {cluster}"):
         current = describe_stack(cfn, stack)
+        if current is not None:
+            check_stack(cfn, current, cluster, fleet_id, action=f"deploy {cluster}", adopt=adopt)
         seen = {e["EventId"] for e in _recent_events(cfn, stack)} if current else set()
         if (
             current

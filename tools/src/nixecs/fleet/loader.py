@@ -71,6 +71,16 @@ _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-
 KMS_KEY_RE = lazy(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
+# The top-level keys, in the order the schema and docs/fleet.md list them.
+FLEET_KEYS = (
+    "version",
+    "region",
+    "flake",
+    "name_prefix",
+    "template_bucket",
+    "parameter_prefix",
+    "clusters",
+)
 GROUP_KEYS = (
     "host",
     "ami",
@@ -178,7 +188,7 @@ class _Builder:
             self.doc.value,
             path,
             self.issues,
-            ("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
+            FLEET_KEYS,
             ("version", "region", "clusters"),
             what="a fleet mapping",
         )
@@ -221,6 +231,19 @@ class _Builder:
             if "template_bucket" in top
             else ""
         )
+        # An SSM path the fleet declares its own: `secret put/rm` act on any parameter under
+        # it, besides those the fleet references (Fleet.owns_parameter; issue 16, item 3).
+        parameter_prefix = (
+            s.check_pattern(
+                top["parameter_prefix"],
+                ("parameter_prefix",),
+                self.issues,
+                s.PARAMETER_RE,
+                s.PARAMETER_RULE,
+            )
+            if "parameter_prefix" in top
+            else ""
+        )
         # Two fleets in one account and region: with `name_prefix: acme` cluster `prod` is
         # `acme-prod` in every AWS name (stack, ECS cluster, groups, roles, log groups, alarms,
         # the host's ECS_CLUSTER) and on the command line; the key in the file stays `prod`.
@@ -261,6 +284,7 @@ class _Builder:
             document=self.doc,
             template_bucket=template_bucket or "",
             name_prefix=prefix,
+            parameter_prefix=parameter_prefix or "",
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:

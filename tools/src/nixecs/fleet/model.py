@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import naming
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .images import ImageRef
@@ -288,6 +289,36 @@ class Fleet:
     document: Document = field(repr=False, compare=False)
     template_bucket: str = ""  # S3 bucket for templates over the inline limit (deploy)
     name_prefix: str = ""  # already part of every cluster's name (the loader applies it)
+    parameter_prefix: str = ""  # an SSM path whose parameters are the fleet's (secret put/rm)
+
+    @property
+    def identity(self) -> str:
+        """The fleet's identity: the value of the `nixecs:fleet` tag on everything it creates,
+        checked before every destructive or adopting call (aws/ownership.py). One string, so
+        that an environment can later be folded into it here and nowhere else."""
+        return naming.fleet_id(self.name_prefix)
+
+    def owns_parameter(self, name: str) -> bool:
+        """Whether `secret put/rm NAME` may act without --outside-fleet: the fleet references
+        NAME, or NAME is below the `parameter_prefix:` it declares (a whole level: /acme owns
+        /acme/db, not /acme-other)."""
+        prefix = self.parameter_prefix
+        return name in self.parameter_uses() or bool(prefix and name.startswith(prefix + "/"))
+
+    def parameter_uses(self) -> dict[str, list[Path]]:
+        """Every SSM parameter the fleet references (groups' `secrets:`, containers'
+        `secrets:`) → where: the fleet's own parameters (`secret put/rm`, preflight E132)."""
+        uses: dict[str, list[Path]] = {}
+        for cluster in self.clusters.values():
+            for group in cluster.groups.values():
+                for key, spec in group.secrets.items():
+                    uses.setdefault(spec.parameter, []).append(
+                        (*group.path, "secrets", key, "parameter")
+                    )
+            for service in cluster.services.values():
+                for where, parameter in service.secret_uses():
+                    uses.setdefault(parameter, []).append(where)
+        return uses
 
     def group(self, key: str) -> Group:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""

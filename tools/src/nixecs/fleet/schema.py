@@ -21,6 +21,7 @@ from .loader import (
     AMI_RE,
     BUCKET_RE,
     FLAKE_RE,
+    FLEET_KEYS,
     GROUP_KEYS,
     HOST_RE,
     INSTANCE_TYPE_RE,
@@ -884,7 +885,7 @@ CLUSTER = obj(
 )
 FLEET = obj(
     "a nixecs fleet file",
-    order=("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
+    order=FLEET_KEYS,
     version=req(integer("the fleet file's format", 1, 1, example=1)),
     region=req(string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")),
     flake=string(
@@ -902,6 +903,12 @@ FLEET = obj(
         pattern=BUCKET_RE.pattern,
         aws="S3 bucket names: 3-63 characters",
         example="acme-templates",
+    ),
+    parameter_prefix=string(
+        "an SSM parameter path the fleet owns: `nixecs secret put/rm` act on any parameter "
+        f"below it without --outside-fleet ({s.PARAMETER_RULE})",
+        aws="SSM parameter names: 1011 characters, 15 levels",
+        example="/acme/prod",
     ),
     clusters=req(mapping("ECS clusters by name", NAME, CLUSTER)),
 )

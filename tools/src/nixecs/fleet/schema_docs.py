@@ -95,7 +95,7 @@ def render_markdown() -> str:
         "",
         "`file:line:col: error[CODE]: message` (E: exit 2) or `warning[CODE]` (W: reported, exit 0); "
         "H: a hazard of a stack update that `deploy --plan` names "
-        "([docs/aws.md](aws.md#plans-and-hazards-issue-17)).",
+        "([docs/aws.md](aws.md#plans-and-hazards)).",
         "",
         "| code | cause | fix |",
         "|---|---|---|",
