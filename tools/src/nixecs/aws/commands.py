@@ -667,7 +667,7 @@ def destroy(
     declared: list[str] = []
     region = None
     if fleet_file is not None:
-        from ..commands import check_fleet_file
+        from ..fleet.checks import check_fleet_file
 
         model, report = check_fleet_file(fleet_file)
         report.print(sys.stderr)
@@ -859,7 +859,7 @@ def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: b
     model = None
     region = None
     if fleet_file is not None:
-        from ..commands import check_fleet_file
+        from ..fleet.checks import check_fleet_file
         from .regions import fleet_region
 
         model, report = check_fleet_file(fleet_file)
