@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure
-from .ownership import check_stack
+from .ownership import check_stack, describe_stack
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
@@ -81,18 +81,6 @@ Say = Callable[[str], None]
 def change_set_name(body: str) -> str:
     """Idempotent: the same template gives the same change set name (and client token)."""
     return "nixecs-" + hashlib.sha256(body.encode()).hexdigest()[:24]
-
-
-def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as error:
-        if error_code(error) == "ValidationError" and "does not exist" in str(error):
-            return None
-        raise
-    return dict(stacks[0]) if stacks else None
 
 
 def _describe_change_set(cfn: Any, stack: str, name: str) -> dict[str, Any] | None:

@@ -36,8 +36,8 @@ from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure
-from .deploy import _all_events, describe_stack, failure_reason, wait_for_stack
-from .ownership import NotOurs, check_stack, refusal, stack_marks
+from .deploy import _all_events, failure_reason, wait_for_stack
+from .ownership import NotOurs, check_stack, describe_stack, refusal, stack_marks
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 

@@ -28,6 +28,21 @@ from typing import Any
 import click
 
 from .. import naming
+from .session import error_code
+
+
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    """The stack's description, or None when it does not exist (here, not in deploy.py:
+    deploy checks ownership before it changes a stack, so it imports this module)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        if error_code(error) == "ValidationError" and "does not exist" in str(error):
+            return None
+        raise
+    return dict(stacks[0]) if stacks else None
 
 
 class NotOurs(click.ClickException):
@@ -189,8 +204,6 @@ def check_stacks(
     before the first is touched, so a refusal leaves all of them as they were. `creating`
     (deploy): where no stack exists, the stack about to be created must not claim an ECS
     cluster someone else made (check_ecs_cluster_free)."""
-    from .deploy import describe_stack  # deploy imports this module
-
     cfn = session.client("cloudformation")
     for cluster in clusters:
         stack = describe_stack(cfn, naming.stack_name(cluster))

@@ -15,7 +15,8 @@ from .. import naming
 from ..cloudformation import transition as cfn_transition
 from ..cloudformation.registry import INSTALL_HINT, Registry
 from ..diagnostics import FIXES
-from .deploy import Change, _parse_template, _template_text, describe_stack
+from .deploy import Change, _parse_template, _template_text
+from .ownership import describe_stack
 from .session import Session, aws_errors
 
 Say = Callable[[str], None]
