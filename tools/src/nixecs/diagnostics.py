@@ -10,6 +10,9 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E17x the final (overridden) template (nixecs.template_checks: E170 the `*` action, E171 an
+  administrator managed policy, E172 IMDSv1, E173 an unencrypted volume, E174 ingress from
+  anywhere, E175 userdata over 16 KB; W170 hop limit above 1, W171 a resource left behind)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -48,7 +51,7 @@ CODES: dict[str, str] = {
     "E117": "ECS refuses this attribute or tag value",
     "E118": "not a variable the ECS agent reads",
     "E119": "agent variable already set by a typed key or the host",
-    "E120": "number out of range (beyond a 64-bit integer or a double)",
+    "E120": "number out of range (beyond a 64-bit integer or a double), or .nan/.inf in overrides",
     "E121": "alarm dimensions missing, or not a set the metric is published with",
     "E122": "no such metric in AWS/ECS or ECS/ContainerInsights",
     "E123": "no such EC2 instance type",
@@ -92,6 +95,12 @@ CODES: dict[str, str] = {
     "E162": "overrides: the path walks through a value that is not an object",
     "E163": "overrides: not a logical id, or not a path under Properties/DependsOn/...",
     "E164": "overrides: cfn-lint finds an error in the overridden template (validate)",
+    "E170": "the final template: a role allows the `*` action (or Allow with NotAction)",
+    "E171": "the final template: a role attaches an administrator AWS managed policy",
+    "E172": "the final template: a launch template leaves IMDSv1 on (HttpTokens not required)",
+    "E173": "the final template: an EBS volume that is not encrypted",
+    "E174": "the final template: ingress from 0.0.0.0/0 or ::/0 to the instances' security group",
+    "E175": "the final template: a launch template's UserData over EC2's 16 KB",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -101,6 +110,8 @@ CODES: dict[str, str] = {
     "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W140": "a task role grants an action that has a resource type on `*`",
+    "W170": "the final template: an override sets the metadata hop limit above 1",
+    "W171": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
@@ -131,7 +142,7 @@ FIXES: dict[str, str] = {
     "E117": "use a value ECS accepts (the message gives its length and characters)",
     "E118": "remove it, or spell the agent variable as the agent reads it",
     "E119": "set it with the typed key or host option the message names",
-    "E120": "use a smaller number",
+    "E120": "use a smaller, finite number",
     "E121": "give the dimensions the metric is published with (see docs/aws.md)",
     "E122": "use a metric name the namespace publishes",
     "E123": "use an existing instance type (aws ec2 describe-instance-types)",
@@ -177,12 +188,20 @@ FIXES: dict[str, str] = {
     "E164": "fix the override so that cfn-lint accepts the template",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
+    "E170": "name the actions the role needs; never `*` or NotAction in an Allow",
+    "E171": "attach a policy with the actions the role needs instead",
+    "E172": "remove the override of MetadataOptions.HttpTokens (nixecs writes required)",
+    "E173": "remove the override of Encrypted (nixecs writes true), or set it to true",
+    "E174": "admit the load balancer's security group or a narrower CIDR, not the internet",
+    "E175": "shorten the overridden UserData, or let nixecs render it (gzip)",
     "E203": "leave only the first lower and the last upper bound open",
     "E204": "use at most 20 steps",
     "E205": "make scaling.min at most scaling.max",
     "E206": "use a capacity of zero or more with ExactCapacity",
     "E301": "write a CSV with a header, ISO timestamps at a fixed spacing and numbers",
     "W101": "set metadata.hop_limit: 1 unless containers must reach IMDS",
+    "W170": "remove the override of HttpPutResponseHopLimit (or set it to 1)",
+    "W171": "remove the override, or keep it and delete the resource by hand after destroy",
     "W140": "name the resources instead of `*`",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",

@@ -35,6 +35,8 @@ class RenderedCluster:
     groups: dict[str, RenderedGroup]
     template: dict[str, object]
     stack_text: str
+    # The final template's warnings (nixecs.template_checks); its errors stop rendering.
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     def resources_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -50,6 +52,9 @@ class RenderedCluster:
 class Rendered:
     fleet: Fleet
     clusters: dict[str, RenderedCluster] = field(default_factory=dict)
+
+    def warnings(self) -> list[Diagnostic]:
+        return [w for cluster in self.clusters.values() for w in cluster.warnings]
 
     def manifest(self, source: str) -> dict[str, object]:
         def sha(data: bytes) -> str:
@@ -112,9 +117,32 @@ def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
             f"stack {stack_name(cluster.name)}: {problem}",
             fleet.document.locate(cluster.path, key=True),
         )
+    report.extend(final_template_problems(fleet, cluster, template))
     if report.has_errors:
         raise InvalidInput(report)
-    return RenderedCluster(cluster.name, groups, template, dump_template(template))
+    return RenderedCluster(cluster.name, groups, template, dump_template(template), report.warnings)
+
+
+def final_template_problems(
+    fleet: Fleet, cluster: Cluster, template: Mapping[str, object]
+) -> list[Diagnostic]:
+    """nixecs.template_checks on the overridden template, each located at the first override
+    of its resource, else at the cluster. A hop limit no override set is the model's own
+    value, which W101 reported already at the group's key."""
+    from .template_checks import check_template
+
+    overridden = {}
+    for override in reversed(cluster.overrides):
+        overridden[override.logical_id] = override.path
+    found = []
+    for finding in check_template(template):
+        path = overridden.get(finding.logical_id)
+        if path is None and finding.code == "W170":
+            continue
+        where = fleet.document.locate(path if path is not None else cluster.path, key=True)
+        message = f"stack {stack_name(cluster.name)}, {finding.logical_id}: {finding.message}"
+        found.append(Diagnostic(finding.code, message, where))
+    return found
 
 
 def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:

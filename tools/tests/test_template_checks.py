@@ -1,0 +1,292 @@
+"""Issue 16 item 6: overrides cannot unmake the security and limit checks.
+
+Each case overrides the rendered stack into something the fleet model would never produce,
+and `render_fleet` (what `validate`, `render` and `deploy` all use) must report it with its
+code at the override's line. Unit cases feed `check_template` templates directly, for what an
+override cannot reach (AWS::EC2::Volume, inline security group rules)."""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from typing import Any
+
+import pytest
+
+from nixecs.cli import run
+from nixecs.diagnostics import CODES, FIXES, InvalidInput
+from nixecs.fleet import parse
+from nixecs.render import render_fleet
+from nixecs.template_checks import check_template
+
+BASE = """\
+version: 1
+region: us-east-1
+flake: github:acme/infra
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web:
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity: {min: 1, max: 3}
+    services:
+      api:
+        group: web
+        image: nginx:1.27
+        memory: 256
+"""
+
+
+def with_overrides(overrides: str) -> str:
+    return BASE.replace(
+        "    groups:\n",
+        "    overrides:\n"
+        + textwrap.indent(textwrap.dedent(overrides), "      ")
+        + "    groups:\n",
+    )
+
+
+def diagnostics(text: str) -> list[tuple[int, str, str]]:
+    """(line, code, message) of every error, or of every warning when there is no error."""
+    fleet = parse(text, "fleet.yml")
+    try:
+        rendered = render_fleet(fleet)
+    except InvalidInput as error:
+        items = error.report.sorted()
+    else:
+        items = rendered.warnings()
+    return [(d.location.line, d.code, d.message) for d in items]
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+CASES = [
+    (
+        "ApiExecutionRole:\n  Properties.Policies: [{PolicyName: x, PolicyDocument: {Statement: [{Effect: Allow, Action: '*', Resource: '*'}]}}]\n",
+        "E170",
+        "the '*' action",
+    ),
+    (
+        "WebInstanceRole:\n  Properties.Policies.0.PolicyDocument.Statement.0: {Effect: Allow, NotAction: 'iam:*', Resource: '*'}\n",
+        "E170",
+        "NotAction",
+    ),
+    (
+        "ApiExecutionRole:\n  Properties.ManagedPolicyArns.0: arn:aws:iam::aws:policy/AdministratorAccess\n",
+        "E171",
+        "AdministratorAccess",
+    ),
+    (
+        "WebInstanceRole:\n  Properties.ManagedPolicyArns: [{'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/PowerUserAccess'}]\n",
+        "E171",
+        "PowerUserAccess",
+    ),
+    (
+        "WebLaunchTemplate:\n  Properties.LaunchTemplateData.MetadataOptions.HttpTokens: optional\n",
+        "E172",
+        "IMDSv1",
+    ),
+    (
+        "WebLaunchTemplate:\n  Properties.LaunchTemplateData.MetadataOptions: null\n",
+        "E172",
+        "'unset'",
+    ),
+    (
+        "WebLaunchTemplate:\n  Properties.LaunchTemplateData.BlockDeviceMappings.0.Ebs.Encrypted: false\n",
+        "E173",
+        "/dev/xvda is not encrypted",
+    ),
+    (
+        "WebLaunchTemplate:\n  Properties.LaunchTemplateData.BlockDeviceMappings.0.Ebs.Encrypted: null\n",
+        "E173",
+        "not encrypted",
+    ),
+    (
+        "WebLaunchTemplate:\n  Properties.LaunchTemplateData.UserData: {'Fn::Base64': "
+        + "x" * 16385
+        + "}\n",
+        "E175",
+        "16385 bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "code", "needle"), CASES, ids=[c[1] for c in CASES])
+def test_an_override_cannot_undo_a_check(overrides: str, code: str, needle: str) -> None:
+    text = with_overrides(overrides)
+    found = diagnostics(text)
+    assert [c for _, c, _ in found] == [code], found
+    line, _, message = found[0]
+    # Located at the resource's (first) override in the fleet file.
+    logical_id = overrides.split(":", 1)[0]
+    assert line == line_of(text, f"      {logical_id}:") + 1
+    assert needle in message and logical_id in message
+
+
+def test_hop_limit_and_retain_are_warnings_and_render_still_writes() -> None:
+    text = with_overrides(
+        """\
+        WebLaunchTemplate:
+          Properties.LaunchTemplateData.MetadataOptions.HttpPutResponseHopLimit: 2
+        ApiLogGroup:
+          DeletionPolicy: Retain
+          UpdateReplacePolicy: Snapshot
+        """
+    )
+    found = diagnostics(text)
+    assert sorted(c for _, c, _ in found) == ["W170", "W171", "W171"], found
+    assert any("HttpPutResponseHopLimit is 2" in m for _, _, m in found)
+
+
+def test_the_models_own_hop_limit_warns_once_as_w101() -> None:
+    from nixecs.fleet.lints import lint_fleet
+
+    text = BASE.replace(
+        "capacity: {min: 1, max: 3}\n",
+        "capacity: {min: 1, max: 3}\n        metadata: {hop_limit: 2}\n",
+    )
+    fleet = parse(text, "fleet.yml")
+    assert [d.code for d in lint_fleet(fleet)] == ["W101"]
+    rendered = render_fleet(fleet)
+    data = rendered.clusters["prod"].template["Resources"]["WebLaunchTemplate"]  # type: ignore[index]
+    assert (
+        data["Properties"]["LaunchTemplateData"]["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    )
+    assert rendered.warnings() == []  # no second warning for the same value
+
+
+def test_a_clean_fleet_has_no_findings() -> None:
+    assert diagnostics(BASE) == []
+
+
+def test_nan_and_inf_in_an_override_are_located_errors() -> None:
+    for value in (".nan", ".inf", "-.Inf"):
+        text = with_overrides(f"ApiLogGroup:\n  Properties.RetentionInDays: {value}\n")
+        with pytest.raises(InvalidInput) as caught:
+            parse(text, "fleet.yml")
+        [error] = caught.value.report.errors
+        assert error.code == "E120" and "CloudFormation template" in error.message
+        assert error.location.line == line_of(text, "RetentionInDays")
+    nested = with_overrides("ApiLogGroup:\n  Properties.Tags: [{Key: a, Value: [1, .nan]}]\n")
+    with pytest.raises(InvalidInput) as caught:
+        parse(nested, "fleet.yml")
+    assert [e.code for e in caught.value.report.errors] == ["E120"]
+
+
+def test_every_new_code_has_a_cause_and_a_fix() -> None:
+    for code in ("E170", "E171", "E172", "E173", "E174", "E175", "W170", "W171"):
+        assert CODES[code] and FIXES[code]
+
+
+def test_validate_render_and_deploy_paths_all_refuse(tmp_path: Any, capsys: Any) -> None:
+    text = with_overrides(
+        "WebLaunchTemplate:\n  Properties.LaunchTemplateData.MetadataOptions.HttpTokens: optional\n"
+    )
+    source = tmp_path / "fleet.yml"
+    source.write_text(text)
+    for args in (["validate", str(source)], ["render", str(source), "-o", str(tmp_path / "out")]):
+        code = run(args)
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"fleet.yml:{line_of(text, 'HttpTokens')}:" in err
+        assert "error[E172]" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    from nixecs.aws.deploy import render_template
+
+    with pytest.raises(InvalidInput):
+        render_template(parse(text, str(source)), "prod")
+
+
+# -- check_template on templates an override cannot produce ----------------------------------
+
+
+def template(resources: dict[str, Any]) -> dict[str, Any]:
+    launch = {
+        "Type": "AWS::EC2::LaunchTemplate",
+        "Properties": {
+            "LaunchTemplateData": {
+                "SecurityGroupIds": ["sg-0a1b2c3d", {"Ref": "Extra"}],
+                "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+                "UserData": base64.b64encode(b"#!/bin/sh\n").decode(),
+            }
+        },
+    }
+    return {"Resources": {"Lt": launch, **resources}}
+
+
+def codes(resources: dict[str, Any]) -> list[str]:
+    return [f.code for f in check_template(template(resources))]
+
+
+def test_open_ingress_to_the_instances_only() -> None:
+    rule = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
+    assert codes(
+        {
+            "R": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {**rule, "GroupId": "sg-0a1b2c3d", "CidrIp": "0.0.0.0/0"},
+            }
+        }
+    ) == ["E174"]
+    assert codes(
+        {
+            "R": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {**rule, "GroupId": "sg-0a1b2c3d", "CidrIpv6": "::/0"},
+            }
+        }
+    ) == ["E174"]
+    # Another group (the load balancer's), or a narrower source: not the instances' exposure.
+    assert (
+        codes(
+            {
+                "R": {
+                    "Type": "AWS::EC2::SecurityGroupIngress",
+                    "Properties": {**rule, "GroupId": "sg-0b1b2c3d", "CidrIp": "0.0.0.0/0"},
+                }
+            }
+        )
+        == []
+    )
+    assert (
+        codes(
+            {
+                "R": {
+                    "Type": "AWS::EC2::SecurityGroupIngress",
+                    "Properties": {**rule, "GroupId": "sg-0a1b2c3d", "CidrIp": "10.0.0.0/8"},
+                }
+            }
+        )
+        == []
+    )
+    inline = {
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {"SecurityGroupIngress": [{**rule, "CidrIp": "0.0.0.0/0"}]},
+    }
+    assert codes({"Extra": inline}) == ["E174"]
+    assert codes({"Unused": inline}) == []
+
+
+def test_unencrypted_volume_resource_and_binary_userdata() -> None:
+    assert codes({"V": {"Type": "AWS::EC2::Volume", "Properties": {"Size": 8}}}) == ["E173"]
+    assert codes({"V": {"Type": "AWS::EC2::Volume", "Properties": {"Encrypted": True}}}) == []
+    big = template({})
+    big["Resources"]["Lt"]["Properties"]["LaunchTemplateData"]["UserData"] = base64.b64encode(
+        b"\x1f\x8b" + b"\0" * 16384
+    ).decode()
+    assert [f.code for f in check_template(big)] == ["E175"]
+
+
+def test_policies_attached_by_separate_resources() -> None:
+    document = {
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "*:*"], "Resource": "*"}]
+    }
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        assert codes({"P": {"Type": kind, "Properties": {"PolicyDocument": document}}}) == ["E170"]
+    deny = {"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+    assert codes({"P": {"Type": "AWS::IAM::Policy", "Properties": {"PolicyDocument": deny}}}) == []
