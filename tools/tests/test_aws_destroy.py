@@ -243,3 +243,167 @@ def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
     assert destroy_module._groups(session, [ASG], said.append, 0, 60) == [ASG]
     assert said == [f"  group {ASG}: 120 instances unprotected, scaling to 0"]
     autoscaling.assert_no_pending_responses()
+
+
+# -- issue 17 item 5: destroy finishes, or says exactly what blocks it ----------------------
+
+
+@pytest.mark.moto
+def test_destroy_stops_standalone_tasks_and_removes_standby_instances(moto, capsys, monkeypatch):
+    """A RunTask/StartTask task belongs to no service and a Standby instance is outside the
+    desired capacity: scaling to zero alone would leave both, and destroy would time out."""
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    _deployed(moto.url)
+    autoscaling = moto_client(moto.url, "autoscaling")
+    ecs = moto_client(moto.url, "ecs")
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ASG])[
+        "AutoScalingGroups"
+    ]
+    first, second = sorted(i["InstanceId"] for i in group["Instances"])
+    document = json.dumps({"instanceId": first, "region": "us-east-1"})
+    registered = ecs.register_container_instance(cluster="prod", instanceIdentityDocument=document)
+    arn = registered["containerInstance"]["containerInstanceArn"]
+    started = ecs.start_task(
+        cluster="prod", taskDefinition="nixecs-prod-bananas", containerInstances=[arn]
+    )
+    task = started["tasks"][0]["taskArn"]
+    autoscaling.enter_standby(
+        AutoScalingGroupName=ASG, InstanceIds=[second], ShouldDecrementDesiredCapacity=True
+    )
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ASG])[
+        "AutoScalingGroups"
+    ]
+    assert {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}[second] == "Standby"
+
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "prod", "--yes"])
+    assert result.code == 0, result.err
+    assert "cluster prod: 1 standalone task(s) stopped" in result.err
+    assert f"group {ASG}: 1 standby instance(s) back in service" in result.err
+    (stopped,) = ecs.describe_tasks(cluster="prod", tasks=[task])["tasks"]
+    assert stopped["desiredStatus"] == "STOPPED"
+    assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
+
+
+def _waiting_group(states: list[str]) -> dict[str, Any]:
+    return {
+        "AutoScalingGroupName": ASG,
+        "MinSize": 0,
+        "MaxSize": 4,
+        "DesiredCapacity": 0,
+        "DefaultCooldown": 300,
+        "AvailabilityZones": ["us-east-1a"],
+        "HealthCheckType": "EC2",
+        "CreatedTime": "2026-01-01T00:00:00Z",
+        "Instances": [
+            {
+                "InstanceId": f"i-{n:017x}",
+                "AvailabilityZone": "us-east-1a",
+                "LifecycleState": state,
+                "HealthStatus": "Healthy",
+                "ProtectedFromScaleIn": False,
+            }
+            for n, state in enumerate(states)
+        ],
+    }
+
+
+def test_pending_lifecycle_actions_are_completed_on_every_hook(stubbed):
+    """Instances held in Terminating:Wait by nixecs-drain and by ECS's managed-draining hook
+    (3600 s heartbeat) are released with CONTINUE on both; a Pending:Wait one is abandoned on
+    the launching hook; an action no longer active is done (moto lacks the calls: Stubber)."""
+    from nixecs.aws import teardown
+
+    autoscaling = stubbed("autoscaling")
+    group = _waiting_group(["Terminating:Wait", "InService", "Pending:Wait"])
+    hooks = [
+        {"LifecycleHookName": "nixecs-drain", "LifecycleTransition": teardown.TERMINATING},
+        {
+            "LifecycleHookName": "ecs-managed-draining-termination-hook",
+            "LifecycleTransition": teardown.TERMINATING,
+        },
+        {"LifecycleHookName": "warm-up", "LifecycleTransition": teardown.LAUNCHING},
+    ]
+    autoscaling.add_response(
+        "describe_lifecycle_hooks", {"LifecycleHooks": hooks}, {"AutoScalingGroupName": ASG}
+    )
+
+    def complete(hook: str, instance: int, result: str) -> dict[str, str]:
+        return {
+            "LifecycleHookName": hook,
+            "AutoScalingGroupName": ASG,
+            "LifecycleActionResult": result,
+            "InstanceId": f"i-{instance:017x}",
+        }
+
+    autoscaling.add_response(
+        "complete_lifecycle_action", {}, complete("nixecs-drain", 0, "CONTINUE")
+    )
+    autoscaling.add_client_error(
+        "complete_lifecycle_action",
+        service_error_code="ValidationError",
+        service_message="No active Lifecycle Action found with instance ID i-00000000000000000",
+        http_status_code=400,
+        expected_params=complete("ecs-managed-draining-termination-hook", 0, "CONTINUE"),
+    )
+    autoscaling.add_response("complete_lifecycle_action", {}, complete("warm-up", 2, "ABANDON"))
+    session = Session(region="us-east-1")
+    said: list[str] = []
+    client = session.client("autoscaling")
+    assert teardown.complete_pending_actions(client, group, said.append) == 2
+    autoscaling.assert_no_pending_responses()
+    assert said == [
+        f"  group {ASG}: i-{0:017x} released from nixecs-drain (CONTINUE)",
+        f"  group {ASG}: i-{2:017x} released from warm-up (ABANDON)",
+    ]
+    # Nothing waiting: not even the hooks are asked for.
+    assert (
+        teardown.complete_pending_actions(client, _waiting_group(["InService"]), said.append) == 0
+    )
+
+
+def test_a_group_that_does_not_empty_names_its_instances(stubbed):
+    autoscaling = stubbed("autoscaling")
+    stuck = _waiting_group(["Terminating:Wait"])
+    stuck["Instances"][0]["ProtectedFromScaleIn"] = True
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [stuck]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "update_auto_scaling_group",
+        {},
+        {"AutoScalingGroupName": ASG, "NewInstancesProtectedFromScaleIn": False},
+    )
+    autoscaling.add_response(
+        "set_instance_protection",
+        {},
+        {
+            "AutoScalingGroupName": ASG,
+            "InstanceIds": [f"i-{0:017x}"],
+            "ProtectedFromScaleIn": False,
+        },
+    )
+    autoscaling.add_response(
+        "update_auto_scaling_group",
+        {},
+        {"AutoScalingGroupName": ASG, "MinSize": 0, "DesiredCapacity": 0},
+    )
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [stuck]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "describe_lifecycle_hooks", {"LifecycleHooks": []}, {"AutoScalingGroupName": ASG}
+    )
+    session = Session(region="us-east-1")
+    from nixecs.diagnostics import OperationalFailure
+
+    with pytest.raises(OperationalFailure) as caught:
+        destroy_module._groups(session, [ASG], lambda _: None, 0, 0)
+    assert (
+        f"1 instances still terminating after 0s: i-{0:017x} ({ASG}: Terminating:Wait, "
+        "protected from scale-in)" in str(caught.value)
+    )
+    autoscaling.assert_no_pending_responses()
