@@ -177,31 +177,36 @@ def test_destroy_asks_and_refuses_without_a_terminal(moto, capsys):
     )
 
 
-def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
-    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
-    instances in batches of 50."""
-    autoscaling = stubbed("autoscaling")
-    instances = [
-        {
-            "InstanceId": f"i-{n:017x}",
-            "AvailabilityZone": "us-east-1a",
-            "LifecycleState": "InService",
-            "HealthStatus": "Healthy",
-            "ProtectedFromScaleIn": True,
-        }
-        for n in range(120)
-    ]
-    group = {
+def _group_of(states: list[str], *, protected: bool = False) -> dict[str, Any]:
+    """A DescribeAutoScalingGroups group of ASG with one instance per lifecycle state."""
+    return {
         "AutoScalingGroupName": ASG,
         "MinSize": 1,
         "MaxSize": 200,
-        "DesiredCapacity": 120,
+        "DesiredCapacity": len(states),
         "DefaultCooldown": 300,
         "AvailabilityZones": ["us-east-1a"],
         "HealthCheckType": "EC2",
         "CreatedTime": "2026-01-01T00:00:00Z",
-        "Instances": instances,
+        "Instances": [
+            {
+                "InstanceId": f"i-{n:017x}",
+                "AvailabilityZone": "us-east-1a",
+                "LifecycleState": state,
+                "HealthStatus": "Healthy",
+                "ProtectedFromScaleIn": protected,
+            }
+            for n, state in enumerate(states)
+        ],
     }
+
+
+def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
+    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
+    instances in batches of 50."""
+    autoscaling = stubbed("autoscaling")
+    group = _group_of(["InService"] * 120, protected=True)
+    instances = group["Instances"]
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [group]},
@@ -284,29 +289,6 @@ def test_destroy_stops_standalone_tasks_and_removes_standby_instances(moto, caps
     assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
 
 
-def _waiting_group(states: list[str]) -> dict[str, Any]:
-    return {
-        "AutoScalingGroupName": ASG,
-        "MinSize": 0,
-        "MaxSize": 4,
-        "DesiredCapacity": 0,
-        "DefaultCooldown": 300,
-        "AvailabilityZones": ["us-east-1a"],
-        "HealthCheckType": "EC2",
-        "CreatedTime": "2026-01-01T00:00:00Z",
-        "Instances": [
-            {
-                "InstanceId": f"i-{n:017x}",
-                "AvailabilityZone": "us-east-1a",
-                "LifecycleState": state,
-                "HealthStatus": "Healthy",
-                "ProtectedFromScaleIn": False,
-            }
-            for n, state in enumerate(states)
-        ],
-    }
-
-
 def test_pending_lifecycle_actions_are_completed_on_every_hook(stubbed):
     """Instances held in Terminating:Wait by nixecs-drain and by ECS's managed-draining hook
     (3600 s heartbeat) are released with CONTINUE on both; a Pending:Wait one is abandoned on
@@ -314,7 +296,7 @@ def test_pending_lifecycle_actions_are_completed_on_every_hook(stubbed):
     from nixecs.aws import teardown
 
     autoscaling = stubbed("autoscaling")
-    group = _waiting_group(["Terminating:Wait", "InService", "Pending:Wait"])
+    group = _group_of(["Terminating:Wait", "InService", "Pending:Wait"])
     hooks = [
         {"LifecycleHookName": "nixecs-drain", "LifecycleTransition": teardown.TERMINATING},
         {
@@ -356,15 +338,12 @@ def test_pending_lifecycle_actions_are_completed_on_every_hook(stubbed):
         f"  group {ASG}: i-{2:017x} released from warm-up (ABANDON)",
     ]
     # Nothing waiting: not even the hooks are asked for.
-    assert (
-        teardown.complete_pending_actions(client, _waiting_group(["InService"]), said.append) == 0
-    )
+    assert teardown.complete_pending_actions(client, _group_of(["InService"]), said.append) == 0
 
 
 def test_a_group_that_does_not_empty_names_its_instances(stubbed):
     autoscaling = stubbed("autoscaling")
-    stuck = _waiting_group(["Terminating:Wait"])
-    stuck["Instances"][0]["ProtectedFromScaleIn"] = True
+    stuck = _group_of(["Terminating:Wait"], protected=True)
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [stuck]},

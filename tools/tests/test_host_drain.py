@@ -82,19 +82,20 @@ class Fleet:
         return described["status"], described["runningTasksCount"]
 
 
+def completion(instance_id: str, hook: str = DRAIN_HOOK_NAME) -> dict[str, str]:
+    """CompleteLifecycleAction's parameters for `hook` and this instance."""
+    return {
+        "LifecycleHookName": hook,
+        "AutoScalingGroupName": GROUP,
+        "LifecycleActionResult": "CONTINUE",
+        "InstanceId": instance_id,
+    }
+
+
 def stubbed_lifecycle(instance_id: str) -> tuple[Any, Stubber]:
     client = boto3.client("autoscaling", region_name="us-east-1")
     stubber = Stubber(client)
-    stubber.add_response(
-        "complete_lifecycle_action",
-        {},
-        {
-            "LifecycleHookName": DRAIN_HOOK_NAME,
-            "AutoScalingGroupName": GROUP,
-            "LifecycleActionResult": "CONTINUE",
-            "InstanceId": instance_id,
-        },
-    )
+    stubber.add_response("complete_lifecycle_action", {}, completion(instance_id))
     stubber.activate()
     return client, stubber
 
@@ -160,12 +161,7 @@ def test_timeout_completes_both_hooks_so_the_timeout_bounds_termination(moto: Mo
     stubber.add_response(
         "complete_lifecycle_action",
         {},
-        {
-            "LifecycleHookName": ECS_MANAGED_DRAIN_HOOK_NAME,
-            "AutoScalingGroupName": GROUP,
-            "LifecycleActionResult": "CONTINUE",
-            "InstanceId": fleet.instance_id,
-        },
+        completion(fleet.instance_id, ECS_MANAGED_DRAIN_HOOK_NAME),
     )
     lines: list[str] = []
     with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:
@@ -190,12 +186,7 @@ def test_timeout_with_ecs_hook_already_done_is_fine(moto: MotoServer) -> None:
         service_error_code="ValidationError",
         service_message=f"No active Lifecycle Action found with instance ID {fleet.instance_id}",
         http_status_code=400,
-        expected_params={
-            "LifecycleHookName": ECS_MANAGED_DRAIN_HOOK_NAME,
-            "AutoScalingGroupName": GROUP,
-            "LifecycleActionResult": "CONTINUE",
-            "InstanceId": fleet.instance_id,
-        },
+        expected_params=completion(fleet.instance_id, ECS_MANAGED_DRAIN_HOOK_NAME),
     )
     lines: list[str] = []
     with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:

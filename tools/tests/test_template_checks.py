@@ -18,35 +18,13 @@ from nixecs.diagnostics import CODES, FIXES, InvalidInput
 from nixecs.fleet import parse
 from nixecs.render import render_fleet
 from nixecs.template_checks import check_template
+from test_fleet_infra import fleet_text
 
-BASE = """\
-version: 1
-region: us-east-1
-flake: github:acme/infra
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web:
-        ami: ami-0123456789abcdef0
-        instance_types: [m6i.large]
-        capacity: {min: 1, max: 3}
-    services:
-      api:
-        group: web
-        image: nginx:1.27
-        memory: 256
-"""
+BASE = fleet_text()
 
 
 def with_overrides(overrides: str) -> str:
-    return BASE.replace(
-        "    groups:\n",
-        "    overrides:\n"
-        + textwrap.indent(textwrap.dedent(overrides), "      ")
-        + "    groups:\n",
-    )
+    return fleet_text("overrides:\n" + textwrap.indent(textwrap.dedent(overrides), "  "))
 
 
 def diagnostics(text: str) -> list[tuple[int, str, str]]:
