@@ -331,12 +331,11 @@ def test_no_wildcard_actions_and_no_star_resource_where_a_scoped_one_exists(exam
             for r in as_list(statement["Resource"]):
                 # A wildcard inside an ARN only where a name or id is unknowable: the KMS
                 # key of a parameter, the id of a container instance, task or ASG, the
-                # repositories of the account (images), the streams of the cluster's logs.
+                # streams of the cluster's logs.
                 if isinstance(r, dict) and "Fn::Sub" in r and "*" in r["Fn::Sub"]:
                     assert re.search(
                         r":key/\*$|:(container-instance|task)/[^/*]+/\*$"
                         r"|:autoScalingGroup:\*:autoScalingGroupName/[^*]+$"
-                        r"|:ecr:\$\{AWS::Region\}:\$\{AWS::AccountId\}:repository/\*$"
                         r"|:log-group:/nixecs/[^/*]+/\*$",
                         r["Fn::Sub"],
                     ), r

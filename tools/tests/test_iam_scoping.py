@@ -502,8 +502,6 @@ def test_every_agent_call_on_its_own_cluster_is_allowed(source: str) -> None:
         for action, resource in (
             ("ecs:DiscoverPollEndpoint", "*"),
             ("ecr:GetAuthorizationToken", "*"),
-            ("ecr:BatchGetImage", f"arn:aws:ecr:{region_account}:repository/app"),
-            ("ecr:GetDownloadUrlForLayer", f"arn:aws:ecr:{region_account}:repository/app"),
             (
                 "logs:CreateLogStream",
                 f"arn:aws:logs:{region_account}:log-group:/nixecs/{cluster}/api",
@@ -562,3 +560,43 @@ def test_ecs_trust_policies_carry_source_account_and_arn() -> None:
             assert arn == f"{ACCOUNT_ARN}:*"
             assert wildcard(arn, ecs_resource("task", "c"))
             assert not wildcard(arn, "arn:aws:ecs:us-east-1:444455556666:task/c/x")
+
+
+def test_ecr_pulls_only_from_the_groups_own_images() -> None:
+    """An instance may pull exactly the private repositories its group's services name:
+    `{ecr: REPO}` in this account and region, a plain ECR reference in another account."""
+    other = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/shared/base:2.1"
+    text = TWO_CLUSTERS.replace(
+        "        image: nginx\n        memory: 256\n        secrets:",
+        '        image: {ecr: app, tag: "1.0"}\n        memory: 256\n        secrets:',
+    ).replace(
+        "    services:\n      api:\n",
+        f"    services:\n      worker:\n        group: b\n        image: {other}\n"
+        "        memory: 128\n      api:\n",
+    )
+    fleet = parse(text, "fleet.yml")
+    assert fleet.clusters["c"].services["api"].containers[0].image.ecr == "app"
+    template = build_stack(fleet, "c")
+    roles = {
+        lid: role_statements(r["Properties"])
+        for lid, r in template["Resources"].items()
+        if lid.endswith("InstanceRole")
+    }
+    own = "arn:aws:ecr:us-east-1:111122223333:repository/app"
+    shared = "arn:aws:ecr:eu-west-1:444455556666:repository/shared/base"
+    for repository in (own, shared):
+        for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+            assert allows(roles["BInstanceRole"], action, repository, {}, template)
+            assert not allows(roles["AInstanceRole"], action, repository, {}, template)
+    for elsewhere in (
+        "arn:aws:ecr:us-east-1:111122223333:repository/other",
+        "arn:aws:ecr:eu-west-1:444455556666:repository/shared/base2",
+        "arn:aws:ecr:us-east-1:444455556666:repository/app",
+    ):
+        assert not allows(roles["BInstanceRole"], "ecr:BatchGetImage", elsewhere, {}, template)
+    # A group whose services all use public images reads no ECR repository at all.
+    assert not any(
+        a.startswith("ecr:") and a != "ecr:GetAuthorizationToken"
+        for statement in roles["NoneInstanceRole"]
+        for a in as_list(statement.get("Action", []))
+    )

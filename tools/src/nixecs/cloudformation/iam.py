@@ -18,6 +18,8 @@ account can hold the same fleet in several regions; deploying needs CAPABILITY_I
 
 from __future__ import annotations
 
+import re
+
 from .. import naming
 from ..fleet.model import Group, Service
 from .context import Context, Resources
@@ -232,11 +234,9 @@ def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
     and the three Submit* actions take the `cluster` resource and no condition key of the
     cluster; Poll, StartTelemetrySession, UpdateContainerInstancesState and
     DescribeContainerInstances take `container-instance` and support `ecs:cluster`;
-    DiscoverPollEndpoint has no resource type. Tasks pull their images and write their logs
-    with their execution role (AmazonECSTaskExecutionRolePolicy), except the awslogs driver,
-    which Docker runs with the instance's credentials unless
-    ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE is set: so the instance keeps ECR reads of this
-    account's repositories and log writes to this cluster's log groups only."""
+    DiscoverPollEndpoint has no resource type. Log writes go to this cluster's log groups
+    only: the awslogs driver runs in Docker with the instance's credentials unless
+    ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE is set. ECR reads: `_ecr_pulls`."""
     cluster_arn = ctx.cluster_arn()
     instances = _container_instances(ctx)
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
@@ -285,16 +285,6 @@ def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
             ],
         },
         {
-            "Sid": "EcrReadThisAccount",
-            "Effect": "Allow",
-            "Action": [
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            "Resource": sub(f"{ARN_PREFIX}:ecr:{REGION_ACCOUNT}:repository/*"),
-        },
-        {
             "Sid": "LogsOwnClusterGroups",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -312,6 +302,59 @@ def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
     ]
 
 
+# Registry host of a private ECR repository named in a plain `image:` reference
+# ("Amazon ECR private registry", ECR user guide: aws_account_id.dkr.ecr.region.amazonaws.com).
+_ECR_IMAGE_RE = re.compile(
+    r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repository>[^:@]+)"
+)
+
+
+def _ecr_pulls(ctx: Context, group: Group) -> list[dict[str, Json]]:
+    """ECR reads of exactly the private repositories the group's services name.
+
+    The ECS agent pulls with the execution role only when ECS marks the container's ECR
+    auth data `UseExecutionRole` (aws/amazon-ecs-agent agent/api/container/container.go,
+    ShouldPullWithExecutionRole), otherwise with the instance's credentials, and "Amazon ECS
+    task execution IAM role" lists ECR pulls among the execution role's uses only for
+    Fargate, Managed Instances and external instances: so the instance keeps the pull
+    actions — but only on the repositories of its own services' images: `{ecr: REPO}` in this
+    account and region, and plain `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO` references
+    (other accounts' too; their repository policy must also allow the pull). Public images
+    need nothing. ecr:GetAuthorizationToken has no resource type (ecs_agent_statements)."""
+    repositories: dict[str, Json] = {}
+    for service in ctx.cluster.services.values():
+        if service.group != group.name:
+            continue
+        for container in service.containers:
+            image = container.image
+            if image.ecr is not None:
+                arn = sub(f"{ARN_PREFIX}:ecr:{REGION_ACCOUNT}:repository/{literal(image.ecr)}")
+                repositories.setdefault(f"own/{image.ecr}", arn)
+            elif image.reference is not None:
+                match = _ECR_IMAGE_RE.match(image.reference)
+                if match:
+                    account, region, name = match.group("account", "region", "repository")
+                    arn = sub(
+                        f"{ARN_PREFIX}:ecr:{literal(region)}:{account}:repository/{literal(name)}"
+                    )
+                    repositories.setdefault(f"{account}/{region}/{name}", arn)
+    if not repositories:
+        return []
+    return [
+        {
+            "Sid": "EcrPullServiceImages",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            "Resource": [repositories[key] for key in sorted(repositories)],
+        }
+    ]
+
+
 def instance_role(ctx: Context, group: Group) -> Resources:
     """The group's instance role and profile: one inline policy with what the ECS agent
     calls (on this cluster only), what the SSM agent needs, and what this group's own
@@ -319,6 +362,7 @@ def instance_role(ctx: Context, group: Group) -> Resources:
     ids = ctx.ids
     statements: list[dict[str, Json]] = [
         *ecs_agent_statements(ctx),
+        *_ecr_pulls(ctx, group),
         {"Sid": "SsmAgent", "Effect": "Allow", "Action": list(SSM_AGENT_ACTIONS), "Resource": "*"},
     ]
     parameters = sorted({spec.parameter for spec in group.secrets.values()})
