@@ -138,6 +138,23 @@ def test_the_models_own_hop_limit_warns_once_as_w101() -> None:
     assert rendered.warnings() == []  # no second warning for the same value
 
 
+def test_a_task_roles_administrator_policy_is_located_at_its_task_role() -> None:
+    """Not only overrides: the fleet's own `task_role:` may attach an admin policy."""
+    text = BASE.replace(
+        "        memory: 256\n",
+        "        memory: 256\n        task_role:\n          managed_policies:\n"
+        "            - arn:aws:iam::aws:policy/AdministratorAccess\n",
+    )
+    assert diagnostics(text) == [
+        (
+            line_of(text, "task_role:"),
+            "E171",
+            "stack nixecs-prod, ApiTaskRole: the role attaches the AWS managed policy "
+            "AdministratorAccess",
+        )
+    ]
+
+
 def test_a_clean_fleet_has_no_findings() -> None:
     assert diagnostics(BASE) == []
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from .atomic import write_atomic
 from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
+from .fleet.yaml12 import Path as FleetPath
 from .naming import stack_name
 from .userdata import UserdataTooLarge, render_userdata
 
@@ -127,11 +128,23 @@ def final_template_problems(
     fleet: Fleet, cluster: Cluster, template: Mapping[str, object]
 ) -> list[Diagnostic]:
     """nixecs.template_checks on the overridden template, each located at the first override
-    of its resource, else at the cluster. A hop limit no override set is the model's own
+    of its resource, else where the fleet file made it (group, service, `task_role:`), else
+    at the cluster. A hop limit no override set is the model's own
     value, which W101 reported already at the group's key."""
+    from .cloudformation.ids import LogicalIds
     from .template_checks import check_template
 
-    overridden = {}
+    # Where the fleet file made each role and launch template (a task role's managed
+    # policies come from `task_role:`), then where an override changed a resource last wins.
+    ids = LogicalIds.for_cluster(cluster)
+    made: dict[str, FleetPath] = {}
+    for group in cluster.groups.values():
+        for kind in ("InstanceRole", "LaunchTemplate"):
+            made[ids.group(group.name, kind)] = group.path
+    for service in cluster.services.values():
+        made[ids.service(service.name, "ExecutionRole")] = service.path
+        made[ids.service(service.name, "TaskRole")] = (*service.path, "task_role")
+    overridden: dict[str, FleetPath] = {}
     for override in reversed(cluster.overrides):
         overridden[override.logical_id] = override.path
     found = []
@@ -139,7 +152,8 @@ def final_template_problems(
         path = overridden.get(finding.logical_id)
         if path is None and finding.code == "W170":
             continue
-        where = fleet.document.locate(path if path is not None else cluster.path, key=True)
+        path = path if path is not None else made.get(finding.logical_id, cluster.path)
+        where = fleet.document.locate(path, key=True)
         message = f"stack {stack_name(cluster.name)}, {finding.logical_id}: {finding.message}"
         found.append(Diagnostic(finding.code, message, where))
     return found
