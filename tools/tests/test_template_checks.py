@@ -285,3 +285,13 @@ def test_policies_attached_by_separate_resources() -> None:
         assert codes({"P": {"Type": kind, "Properties": {"PolicyDocument": document}}}) == ["E170"]
     deny = {"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
     assert codes({"P": {"Type": "AWS::IAM::Policy", "Properties": {"PolicyDocument": deny}}}) == []
+
+
+def test_deploy_renders_with_the_warnings_on_stderr(capsys: Any) -> None:
+    from nixecs.aws.deploy import render_template
+
+    text = with_overrides("ApiLogGroup:\n  DeletionPolicy: Retain\n")
+    body = render_template(parse(text, "fleet.yml"), "prod")
+    assert "DeletionPolicy: Retain" in body
+    err = capsys.readouterr().err
+    assert f"fleet.yml:{line_of(text, 'DeletionPolicy')}:" in err and "warning[W171]" in err
