@@ -435,6 +435,20 @@ def test_no_host_acts_on_another_cluster(source: str) -> None:
         statements = role_statements(role)
         for other in sorted({*fleet.clusters, "elsewhere", "default"} - {cluster}):
             assert cross_cluster_grants(statements, template, other) == set(), (cluster, other)
+            # Nor its Auto Scaling groups' lifecycle actions, nor its services' logs.
+            region_account = f"{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
+            for action, resource in (
+                (
+                    "autoscaling:CompleteLifecycleAction",
+                    f"arn:aws:autoscaling:{region_account}:autoScalingGroup:0a1b:"
+                    f"autoScalingGroupName/nixecs-{other}-a",
+                ),
+                (
+                    "logs:PutLogEvents",
+                    f"arn:aws:logs:{region_account}:log-group:/nixecs/{other}/api:log-stream:x",
+                ),
+            ):
+                assert not allows(statements, action, resource, {}, template), (cluster, action)
         # Actions without a resource type cannot be scoped: only the endpoint lookup.
         unscoped = {
             f"ecs:{a}"
