@@ -43,7 +43,7 @@ TASK_EXECUTION_POLICY = "service-role/AmazonECSTaskExecutionRolePolicy"
 # attach none. AmazonEC2ContainerServiceforEC2Role grants ecs:CreateCluster,
 # ecs:DeregisterContainerInstance, ecs:UpdateContainerInstancesState and ecs:Submit* on `*`,
 # so any host could drain or deregister the container instances of every cluster in the
-# account. ECS_AGENT_STATEMENTS below grants what the agent calls, on its own cluster only.
+# account. ecs_agent_statements below grants what the agent calls, on its own cluster only.
 EXECUTION_MANAGED_POLICIES = (TASK_EXECUTION_POLICY,)
 
 # What the SSM agent needs for Session Manager and for inventory, taken from
@@ -114,9 +114,10 @@ def _assume_role(service: str, *, source_arn: bool = False) -> dict[str, Json]:
     Against the confused deputy ("The confused deputy problem", IAM user guide): ECS passes
     aws:SourceAccount, and for task roles aws:SourceArn (the task's ARN), when it assumes a
     role for a task; "Amazon ECS task IAM role" (AmazonECS developer guide, task-iam-roles)
-    shows exactly these two conditions with `arn:aws:ecs:<region>:<account>:*`. The execution
-    role's page shows no aws:SourceArn, so the execution role carries aws:SourceAccount
-    only."""
+    shows exactly these two conditions with `arn:aws:ecs:<region>:<account>:*`. AWS shows
+    aws:SourceArn for task roles only; the execution role, which the agent uses before and
+    around the task, carries aws:SourceAccount alone rather than a condition ECS is not
+    documented to send for it."""
     statement: dict[str, Json] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
@@ -229,8 +230,9 @@ def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
 
     Resource types and condition keys, per the Service Authorization Reference
     ("Actions, resources, and condition keys for Amazon Elastic Container Service",
-    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html,
-    as recorded in cfn-lint's data/AdditionalSpecs/Policies.json): RegisterContainerInstance
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html;
+    the resource types as cfn-lint records them in data/AdditionalSpecs/Policies.json, the
+    condition keys as udondan/iam-floyd's code generated from it lists them): RegisterContainerInstance
     and the three Submit* actions take the `cluster` resource and no condition key of the
     cluster; Poll, StartTelemetrySession, UpdateContainerInstancesState and
     DescribeContainerInstances take `container-instance` and support `ecs:cluster`;
