@@ -117,7 +117,9 @@ def _assume_role(service: str, *, source_arn: bool = False) -> dict[str, Json]:
     shows exactly these two conditions with `arn:aws:ecs:<region>:<account>:*`. AWS shows
     aws:SourceArn for task roles only; the execution role, which the agent uses before and
     around the task, carries aws:SourceAccount alone rather than a condition ECS is not
-    documented to send for it."""
+    documented to send for it (AWS's own aws/agent-toolkit-for-aws trusts ecs-tasks with
+    aws:SourceAccount alone: skills/.../processing-s3-uploads-with-step-functions/scripts/
+    ecs-trust-policy.json)."""
     statement: dict[str, Json] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
