@@ -386,3 +386,28 @@ def test_a_group_that_does_not_empty_names_its_instances(stubbed):
         "protected from scale-in)" in str(caught.value)
     )
     autoscaling.assert_no_pending_responses()
+
+
+def test_tasks_that_do_not_stop_are_named():
+    from nixecs.aws import teardown
+
+    tasks = [
+        {
+            "taskArn": f"arn:aws:ecs:us-east-1:1:task/prod/{n}",
+            "group": "service:web",
+            "lastStatus": "RUNNING",
+        }
+        for n in range(6)
+    ] + [
+        {
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/prod/x",
+            "startedBy": "me",
+            "lastStatus": "STOPPING",
+        }
+    ]
+    text = teardown.task_blockers(tasks)
+    assert text.startswith("arn:aws:ecs:us-east-1:1:task/prod/0 (service:web, RUNNING); ")
+    assert text.endswith(" and 2 more") and text.count("(service:web, RUNNING)") == 5
+    assert (
+        teardown.task_blockers(tasks[-1:]) == "arn:aws:ecs:us-east-1:1:task/prod/x (me, STOPPING)"
+    )
