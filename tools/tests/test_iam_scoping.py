@@ -486,7 +486,6 @@ AGENT_CALLS = (
     ("ecs:SubmitAttachmentStateChanges", "cluster", {}),
     ("ecs:Poll", "container-instance", {"ecs:cluster": "OWN"}),
     ("ecs:StartTelemetrySession", "container-instance", {"ecs:cluster": "OWN"}),
-    ("ecs:UpdateContainerInstancesState", "container-instance", {"ecs:cluster": "OWN"}),
     (
         "ecs:TagResource",
         "container-instance",
@@ -526,6 +525,20 @@ def test_every_agent_call_on_its_own_cluster_is_allowed(source: str) -> None:
             ),
         ):
             assert allows(statements, action, resource, {}, template), (cluster, action)
+        # Draining (the agent's Spot draining, `nixecs drain`) only where a group needs it.
+        [group] = [
+            g
+            for g in fleet.clusters[cluster].groups.values()
+            if {"Key": "nixecs:group", "Value": g.name} in role["Tags"]
+        ]
+        drains = allows(
+            statements,
+            "ecs:UpdateContainerInstancesState",
+            ecs_resource("container-instance", cluster),
+            {"ecs:cluster": ecs_resource("cluster", cluster)},
+            template,
+        )
+        assert drains == (group.drain is not None or group.ecs.spot_draining), group.key
         # Tagging outside registration, and logs of another cluster, are not.
         own = {"ecs:cluster": ecs_resource("cluster", cluster)}
         assert not allows(

@@ -2,9 +2,9 @@
 
 Least privilege is per group: a host reads exactly its own group's SSM parameters, acts on
 ECS resources of its own cluster only (no managed ECS policy: ecs_agent_statements), and
-only a group that drains on the host may complete its own lifecycle hook. Within its cluster
-a host can still set any container instance DRAINING (the agent's Spot draining needs
-UpdateContainerInstancesState, and no condition key names the calling instance).
+only a group that drains on the host may complete its own lifecycle hook. A host of a group
+with `drain:` or `ecs.spot_draining` can still set any container instance of its own cluster
+DRAINING (UpdateContainerInstancesState: no condition key names the calling instance).
 
 No AmazonSSMManagedInstanceCore: its v2 document (recorded in
 tools/tests/facts/aws_managed_policies.json) allows ssm:GetParameter and ssm:GetParameters on
@@ -215,7 +215,7 @@ def _container_instances(ctx: Context) -> Json:
     return sub(f"{ARN_PREFIX}:ecs:{REGION_ACCOUNT}:container-instance/{cluster}/*")
 
 
-def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
+def ecs_agent_statements(ctx: Context, group: Group) -> list[dict[str, Json]]:
     """What the ECS agent on a host of this cluster calls, scoped to this cluster.
 
     The calls, from aws/amazon-ecs-agent ecs-agent/api/ecs/client/ecs_client.go:
@@ -223,7 +223,8 @@ def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
     SubmitTaskStateChange, SubmitContainerStateChange, SubmitAttachmentStateChanges,
     DiscoverPollEndpoint, ListTagsForResource (GetResourceTags: task metadata with tags),
     UpdateContainerInstancesState (its own DRAINING on a Spot interruption notice,
-    ECS_ENABLE_SPOT_INSTANCE_DRAINING; `nixecs drain` makes the same call); Poll (ACS) and
+    ECS_ENABLE_SPOT_INSTANCE_DRAINING, so only for groups with `ecs.spot_draining`; `nixecs
+    drain` makes the same call, for groups with `drain:`); Poll (ACS) and
     StartTelemetrySession (TCS) are the websocket sessions it opens; ec2:DescribeTags when
     ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM=ec2_instance. Left out of the managed policy:
     ecs:CreateCluster (the agent creates a cluster only when ECS_CLUSTER is empty; nixecs
@@ -264,7 +265,12 @@ def ecs_agent_statements(ctx: Context) -> list[dict[str, Json]]:
             "Action": [
                 "ecs:Poll",
                 "ecs:StartTelemetrySession",
-                "ecs:UpdateContainerInstancesState",
+                # Any instance of the cluster: no condition key names the calling one.
+                *(
+                    ["ecs:UpdateContainerInstancesState"]
+                    if group.drain is not None or group.ecs.spot_draining
+                    else []
+                ),
             ],
             "Resource": instances,
             "Condition": on_cluster,
@@ -365,7 +371,7 @@ def instance_role(ctx: Context, group: Group) -> Resources:
     boot-time secrets and drain need."""
     ids = ctx.ids
     statements: list[dict[str, Json]] = [
-        *ecs_agent_statements(ctx),
+        *ecs_agent_statements(ctx, group),
         *_ecr_pulls(ctx, group),
         {"Sid": "SsmAgent", "Effect": "Allow", "Action": list(SSM_AGENT_ACTIONS), "Resource": "*"},
     ]
