@@ -201,12 +201,9 @@ def _group_of(states: list[str], *, protected: bool = False) -> dict[str, Any]:
     }
 
 
-def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
-    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
-    instances in batches of 50."""
-    autoscaling = stubbed("autoscaling")
-    group = _group_of(["InService"] * 120, protected=True)
-    instances = group["Instances"]
+def _expect_scaling_to_zero(autoscaling: Any, group: dict[str, Any]) -> None:
+    """The group step's calls up to min and desired 0: describe, new instances unprotected,
+    every protected instance unprotected (50 a call), then the capacity to zero."""
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [group]},
@@ -217,8 +214,8 @@ def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
         {},
         {"AutoScalingGroupName": ASG, "NewInstancesProtectedFromScaleIn": False},
     )
-    ids = [i["InstanceId"] for i in instances]
-    for start in (0, 50, 100):
+    ids = [i["InstanceId"] for i in group["Instances"] if i["ProtectedFromScaleIn"]]
+    for start in range(0, len(ids), 50):
         autoscaling.add_response(
             "set_instance_protection",
             {},
@@ -233,6 +230,15 @@ def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
         {},
         {"AutoScalingGroupName": ASG, "MinSize": 0, "DesiredCapacity": 0},
     )
+
+
+def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
+    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
+    instances in batches of 50."""
+    autoscaling = stubbed("autoscaling")
+    group = _group_of(["InService"] * 120, protected=True)
+    instances = group["Instances"]
+    _expect_scaling_to_zero(autoscaling, group)
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [dict(group, Instances=instances[:3])]},
@@ -344,30 +350,7 @@ def test_pending_lifecycle_actions_are_completed_on_every_hook(stubbed):
 def test_a_group_that_does_not_empty_names_its_instances(stubbed):
     autoscaling = stubbed("autoscaling")
     stuck = _group_of(["Terminating:Wait"], protected=True)
-    autoscaling.add_response(
-        "describe_auto_scaling_groups",
-        {"AutoScalingGroups": [stuck]},
-        {"AutoScalingGroupNames": [ASG]},
-    )
-    autoscaling.add_response(
-        "update_auto_scaling_group",
-        {},
-        {"AutoScalingGroupName": ASG, "NewInstancesProtectedFromScaleIn": False},
-    )
-    autoscaling.add_response(
-        "set_instance_protection",
-        {},
-        {
-            "AutoScalingGroupName": ASG,
-            "InstanceIds": [f"i-{0:017x}"],
-            "ProtectedFromScaleIn": False,
-        },
-    )
-    autoscaling.add_response(
-        "update_auto_scaling_group",
-        {},
-        {"AutoScalingGroupName": ASG, "MinSize": 0, "DesiredCapacity": 0},
-    )
+    _expect_scaling_to_zero(autoscaling, stuck)
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [stuck]},
