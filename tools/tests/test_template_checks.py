@@ -218,47 +218,19 @@ def codes(resources: dict[str, Any]) -> list[str]:
     return [f.code for f in check_template(template(resources))]
 
 
+def ingress(group: str, **source: str) -> list[str]:
+    """The findings for one SecurityGroupIngress (SSH) into `group` from `source`."""
+    rule = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "GroupId": group, **source}
+    return codes({"R": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": rule}})
+
+
 def test_open_ingress_to_the_instances_only() -> None:
     rule = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
-    assert codes(
-        {
-            "R": {
-                "Type": "AWS::EC2::SecurityGroupIngress",
-                "Properties": {**rule, "GroupId": "sg-0a1b2c3d", "CidrIp": "0.0.0.0/0"},
-            }
-        }
-    ) == ["E174"]
-    assert codes(
-        {
-            "R": {
-                "Type": "AWS::EC2::SecurityGroupIngress",
-                "Properties": {**rule, "GroupId": "sg-0a1b2c3d", "CidrIpv6": "::/0"},
-            }
-        }
-    ) == ["E174"]
+    assert ingress("sg-0a1b2c3d", CidrIp="0.0.0.0/0") == ["E174"]
+    assert ingress("sg-0a1b2c3d", CidrIpv6="::/0") == ["E174"]
     # Another group (the load balancer's), or a narrower source: not the instances' exposure.
-    assert (
-        codes(
-            {
-                "R": {
-                    "Type": "AWS::EC2::SecurityGroupIngress",
-                    "Properties": {**rule, "GroupId": "sg-0b1b2c3d", "CidrIp": "0.0.0.0/0"},
-                }
-            }
-        )
-        == []
-    )
-    assert (
-        codes(
-            {
-                "R": {
-                    "Type": "AWS::EC2::SecurityGroupIngress",
-                    "Properties": {**rule, "GroupId": "sg-0a1b2c3d", "CidrIp": "10.0.0.0/8"},
-                }
-            }
-        )
-        == []
-    )
+    assert ingress("sg-0b1b2c3d", CidrIp="0.0.0.0/0") == []
+    assert ingress("sg-0a1b2c3d", CidrIp="10.0.0.0/8") == []
     inline = {
         "Type": "AWS::EC2::SecurityGroup",
         "Properties": {"SecurityGroupIngress": [{**rule, "CidrIp": "0.0.0.0/0"}]},
