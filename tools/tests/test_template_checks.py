@@ -8,6 +8,7 @@ override cannot reach (AWS::EC2::Volume, inline security group rules)."""
 from __future__ import annotations
 
 import base64
+import json
 import textwrap
 from typing import Any
 
@@ -267,3 +268,50 @@ def test_deploy_renders_with_the_warnings_on_stderr(capsys: Any) -> None:
     assert "DeletionPolicy: Retain" in body
     err = capsys.readouterr().err
     assert f"fleet.yml:{line_of(text, 'DeletionPolicy')}:" in err and "warning[W171]" in err
+
+
+def role_of(size: int, resource: Any = None) -> dict[str, Any]:
+    """A role whose one inline policy is `size` characters without whitespace."""
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/"}
+    document = {"Statement": [statement]}
+    statement["Resource"] += "x" * (size - len(json.dumps(document, separators=(",", ":"))))
+    if resource is not None:
+        statement["Resource"] = resource
+    policies = [{"PolicyName": "p", "PolicyDocument": document}]
+    return {"Type": "AWS::IAM::Role", "Properties": {"Policies": policies}}
+
+
+def test_inline_policies_up_to_iams_10240_characters() -> None:
+    assert codes({"Role": role_of(10_240)}) == []
+    assert codes({"Role": role_of(10_241)}) == ["E176"]
+    # Fn::Sub counts as resolved (what CloudFormation hands IAM): at the bound in
+    # ap-southeast-4 exactly, under it in us-east-1, over it in us-gov-west-1 (aws-us-gov).
+    empty = len(
+        json.dumps(
+            role_of(0, resource="")["Properties"]["Policies"][0]["PolicyDocument"],
+            separators=(",", ":"),
+        )
+    )
+    fill = 10_240 - empty - len("arn:aws:s3:::ap-southeast-4/")
+    arn = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::Region}/" + "x" * fill}
+    near = template({"Role": role_of(0, resource=arn)})
+    sizes = {
+        region: [f.code for f in check_template(near, region)]
+        for region in ("us-east-1", "ap-southeast-4", "us-gov-west-1")
+    }
+    assert sizes == {"us-east-1": [], "ap-southeast-4": [], "us-gov-west-1": ["E176"]}
+    # Without a region (render always passes the fleet's), the longest region name.
+    assert [f.code for f in check_template(near)] == []
+
+
+def test_many_secrets_overflow_the_instance_role_at_the_group() -> None:
+    secrets = "".join(
+        f"          s{n}: {{parameter: /prod/web/a-long-secret-name-{n:03d}}}\n" for n in range(60)
+    )
+    text = BASE.replace(
+        "        capacity: {min: 1, max: 3}\n",
+        "        capacity: {min: 1, max: 3}\n        secrets:\n" + secrets,
+    )
+    [(line, code, message)] = diagnostics(text)
+    assert code == "E176" and "WebInstanceRole" in message
+    assert line == line_of(text, "      web:")

@@ -12,7 +12,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
 - E17x the final (overridden) template (nixecs.template_checks: E170 the `*` action, E171 an
   administrator managed policy, E172 IMDSv1, E173 an unencrypted volume, E174 ingress from
-  anywhere, E175 userdata over 16 KB; W170 hop limit above 1, W171 a resource left behind)
+  anywhere, E175 userdata over 16 KB, E176 a role's inline policies over 10,240 characters;
+  W170 hop limit above 1, W171 a resource left behind)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -101,6 +102,7 @@ CODES: dict[str, str] = {
     "E173": "the final template: an EBS volume that is not encrypted",
     "E174": "the final template: ingress from 0.0.0.0/0 or ::/0 to the instances' security group",
     "E175": "the final template: a launch template's UserData over EC2's 16 KB",
+    "E176": "the final template: a role's inline policies over IAM's 10,240 characters",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -194,6 +196,7 @@ FIXES: dict[str, str] = {
     "E173": "remove the override of Encrypted (nixecs writes true), or set it to true",
     "E174": "admit the load balancer's security group or a narrower CIDR, not the internet",
     "E175": "shorten the overridden UserData, or let nixecs render it (gzip)",
+    "E176": "split the group (fewer secrets or image repositories each), or shorten names",
     "E203": "leave only the first lower and the last upper bound open",
     "E204": "use at most 20 steps",
     "E205": "make scaling.min at most scaling.max",

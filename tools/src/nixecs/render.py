@@ -148,7 +148,7 @@ def final_template_problems(
     for override in reversed(cluster.overrides):
         overridden[override.logical_id] = override.path
     found = []
-    for finding in check_template(template):
+    for finding in check_template(template, fleet.region):
         path = overridden.get(finding.logical_id)
         if path is None and finding.code == "W170":
             continue

@@ -15,6 +15,10 @@ overrides applied, whichever way a value got there:
 - E173 an EBS volume that is not encrypted (launch template block devices, AWS::EC2::Volume)
 - E174 ingress from 0.0.0.0/0 or ::/0 to a security group the instances use
 - E175 a launch template's UserData over EC2's 16 KB (formats.EC2_USERDATA_LIMIT)
+- E176 a role's inline policies over IAM's 10,240 characters ("the total aggregate policy size
+  (the sum size of all inline policies) per role can't exceed 10,240 characters", IAM and
+  AWS STS quotas, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html;
+  whitespace does not count): many secrets or ECR repositories on one group reach it
 - W171 a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind (Retain,
   RetainExceptOnCreate, Snapshot): `destroy` then finishes with it still in the account
 
@@ -50,6 +54,8 @@ ADMIN_POLICIES = frozenset(
     }
 )
 LEAVES_BEHIND = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
+ROLE_INLINE_POLICY_MAX = 10_240
+ACCOUNT_ID_LENGTH = 12
 OPEN_CIDRS = {"CidrIp": "0.0.0.0/0", "CidrIpv6": "::/0"}
 
 
@@ -113,6 +119,68 @@ def _iam(lid: str, resource: Mapping[str, Any]) -> Iterator[Finding]:
             name = text.split(":policy/", 1)[-1] if text and ":policy/" in text else None
             if name in ADMIN_POLICIES:
                 yield Finding("E171", lid, f"the role attaches the AWS managed policy {name}")
+
+
+def _pseudo(region: str) -> dict[str, str]:
+    """The pseudo parameters' values in `region` (the account id by its length)."""
+    partition = (
+        "aws-cn"
+        if region.startswith("cn-")
+        else "aws-us-gov"
+        if region.startswith("us-gov-")
+        else "aws"
+    )
+    return {
+        "AWS::Partition": partition,
+        "AWS::Region": region,
+        "AWS::AccountId": "0" * ACCOUNT_ID_LENGTH,
+        "AWS::URLSuffix": "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com",
+    }
+
+
+def _resolved(value: Any, pseudo: Mapping[str, str], clusters: Mapping[str, str]) -> Any:
+    """`value` with its intrinsics replaced by what CloudFormation sends IAM, as far as it
+    is known offline: Fn::Sub of pseudo parameters, the cluster's ARN; anything else stays
+    as written (its own length is the estimate)."""
+    if isinstance(value, Mapping):
+        if len(value) == 1 and isinstance(value.get("Fn::Sub"), str):
+            text = str(value["Fn::Sub"])
+            for name, actual in pseudo.items():
+                text = text.replace("${" + name + "}", actual)
+            return text.replace("${!", "${")
+        attribute = value.get("Fn::GetAtt") if len(value) == 1 else None
+        if isinstance(attribute, list) and attribute[1:] == ["Arn"] and attribute[0] in clusters:
+            return (
+                f"arn:{pseudo['AWS::Partition']}:ecs:{pseudo['AWS::Region']}:"
+                f"{pseudo['AWS::AccountId']}:cluster/{clusters[attribute[0]]}"
+            )
+        return {k: _resolved(v, pseudo, clusters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v, pseudo, clusters) for v in value]
+    return value
+
+
+def _policy_sizes(resources: Mapping[str, Any], region: str | None) -> Iterator[Finding]:
+    pseudo = _pseudo(region or "ap-southeast-4")
+    clusters = {
+        lid: str((r.get("Properties") or {}).get("ClusterName", ""))
+        for lid, r in resources.items()
+        if isinstance(r, Mapping) and r.get("Type") == "AWS::ECS::Cluster"
+    }
+    for lid, resource in resources.items():
+        if not isinstance(resource, Mapping) or resource.get("Type") != "AWS::IAM::Role":
+            continue
+        size = sum(
+            len(json.dumps(_resolved(d, pseudo, clusters), separators=(",", ":")))
+            for d in _documents(resource)
+        )
+        if size > ROLE_INLINE_POLICY_MAX:
+            yield Finding(
+                "E176",
+                lid,
+                f"the role's inline policies are {size} characters; IAM accepts "
+                f"{ROLE_INLINE_POLICY_MAX} per role",
+            )
 
 
 def _launch_template(lid: str, data: Mapping[str, Any]) -> Iterator[Finding]:
@@ -204,8 +272,9 @@ def _ingress(resources: Mapping[str, Any]) -> Iterator[Finding]:
                     )
 
 
-def check_template(template: Mapping[str, Any]) -> list[Finding]:
-    """Every finding in `template` (empty when it passes)."""
+def check_template(template: Mapping[str, Any], region: str | None = None) -> list[Finding]:
+    """Every finding in `template` (empty when it passes); `region` sizes the ARNs (without
+    it, the longest region name there is)."""
     resources = template.get("Resources")
     if not isinstance(resources, Mapping):
         return []
@@ -237,4 +306,5 @@ def check_template(template: Mapping[str, Any]) -> list[Finding]:
                     )
                 )
     found += _ingress(resources)
+    found += _policy_sizes(resources, region)
     return found
