@@ -663,7 +663,7 @@ def verify_scaling(session: Session, expected: Expected) -> list[str]:
 def render_template(fleet: Any, cluster: str) -> str:
     """The cluster's template text, exactly as `nixecs render` writes it (DESIGN §7); a
     group's userdata over 16 KB (E111), a stack over CloudFormation's quotas (E115) or a
-    final template that fails nixecs.template_checks (E170-E175) is invalid input, reported
+    final template that fails nixecs.template_checks (E170-E176) is invalid input, reported
     at its place in the fleet file; that check's warnings go to stderr."""
     from ..diagnostics import Report
     from ..render import render_cluster
