@@ -134,25 +134,31 @@ def final_template_problems(
     from .cloudformation.ids import LogicalIds
     from .template_checks import check_template
 
-    # Where the fleet file made each role and launch template (a task role's managed
-    # policies come from `task_role:`), then where an override changed a resource last wins.
-    ids = LogicalIds.for_cluster(cluster)
-    made: dict[str, FleetPath] = {}
-    for group in cluster.groups.values():
-        for kind in ("InstanceRole", "LaunchTemplate"):
-            made[ids.group(group.name, kind)] = group.path
-    for service in cluster.services.values():
-        made[ids.service(service.name, "ExecutionRole")] = service.path
-        made[ids.service(service.name, "TaskRole")] = (*service.path, "task_role")
+    def made() -> dict[str, FleetPath]:
+        """Where the fleet file made each role and launch template (a task role's managed
+        policies come from `task_role:`); only computed when a finding needs it."""
+        ids = LogicalIds.for_cluster(cluster)
+        found: dict[str, FleetPath] = {}
+        for group in cluster.groups.values():
+            for kind in ("InstanceRole", "LaunchTemplate"):
+                found[ids.group(group.name, kind)] = group.path
+        for service in cluster.services.values():
+            found[ids.service(service.name, "ExecutionRole")] = service.path
+            found[ids.service(service.name, "TaskRole")] = (*service.path, "task_role")
+        return found
+
     overridden: dict[str, FleetPath] = {}
     for override in reversed(cluster.overrides):
         overridden[override.logical_id] = override.path
     found = []
+    origins: dict[str, FleetPath] | None = None
     for finding in check_template(template, fleet.region):
         path = overridden.get(finding.logical_id)
         if path is None and finding.code == "W170":
             continue
-        path = path if path is not None else made.get(finding.logical_id, cluster.path)
+        if path is None:
+            origins = made() if origins is None else origins
+            path = origins.get(finding.logical_id, cluster.path)
         where = fleet.document.locate(path, key=True)
         message = f"stack {stack_name(cluster.name)}, {finding.logical_id}: {finding.message}"
         found.append(Diagnostic(finding.code, message, where))
