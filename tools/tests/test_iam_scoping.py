@@ -29,6 +29,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import load_fleet, parse
 from nixecs.fleet.model import Fleet
+from nixecs.fleet.task_role import action_table
 
 FACTS = json.loads((Path(__file__).parent / "facts" / "aws_managed_policies.json").read_text())
 PSEUDO = {
@@ -354,9 +355,6 @@ def test_roles_with_kms_keys_are_cfn_lint_clean(tmp_path: Path) -> None:
 
 # --- issue 17 item 3: no host acts on another cluster ---------------------------------------
 
-POLICIES = (
-    Path(__import__("cfnlint").__file__).parent / "data" / "AdditionalSpecs" / "Policies.json"
-)
 ACCOUNT_ARN = f"arn:aws:ecs:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
 TWO_CLUSTERS = (
     FLEET
@@ -380,12 +378,26 @@ TWO_CLUSTERS = (
 )
 
 
+# Every ECS resource type of the Service Authorization Reference (cfn-lint's Policies.json).
+ECS_RESOURCE_TYPES = (
+    "cluster",
+    "container-instance",
+    "task",
+    "service",
+    "task-set",
+    "capacity-provider",
+    "task-definition",
+)
+
+
 def ecs_actions() -> dict[str, list[str]]:
-    """Every ECS action (lower case, as recorded; IAM compares actions case-insensitively)
-    and its resource types, from the Service Authorization Reference as cfn-lint records it
-    (data/AdditionalSpecs/Policies.json)."""
-    data = json.loads(POLICIES.read_text())["ecs"]["Actions"]
-    return {name: entry.get("Resources", []) for name, entry in data.items()}
+    """Every ECS action (lower case; IAM compares actions case-insensitively) with the
+    resource types to try it on: each action that has a resource type is tried on every
+    ECS resource type (a superset of its own), one without on none. From
+    nixecs/fleet/iam_actions.json, generated from cfn-lint's copy of the Service
+    Authorization Reference (no cfn-lint needed here: the Nix build's check phase has none)."""
+    scoped, unscoped = action_table()["ecs"]
+    return {**{a: list(ECS_RESOURCE_TYPES) for a in scoped}, **{a: [] for a in unscoped}}
 
 
 def ecs_resource(kind: str, cluster: str) -> str:
