@@ -197,31 +197,33 @@ def test_destroy_asks_and_refuses_without_a_terminal(moto, capsys):
     )
 
 
-def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
-    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
-    instances in batches of 50."""
-    autoscaling = stubbed("autoscaling")
-    instances = [
-        {
-            "InstanceId": f"i-{n:017x}",
-            "AvailabilityZone": "us-east-1a",
-            "LifecycleState": "InService",
-            "HealthStatus": "Healthy",
-            "ProtectedFromScaleIn": True,
-        }
-        for n in range(120)
-    ]
-    group = {
+def _group_of(states: list[str], *, protected: bool = False) -> dict[str, Any]:
+    """A DescribeAutoScalingGroups group of ASG with one instance per lifecycle state."""
+    return {
         "AutoScalingGroupName": ASG,
         "MinSize": 1,
         "MaxSize": 200,
-        "DesiredCapacity": 120,
+        "DesiredCapacity": len(states),
         "DefaultCooldown": 300,
         "AvailabilityZones": ["us-east-1a"],
         "HealthCheckType": "EC2",
         "CreatedTime": "2026-01-01T00:00:00Z",
-        "Instances": instances,
+        "Instances": [
+            {
+                "InstanceId": f"i-{n:017x}",
+                "AvailabilityZone": "us-east-1a",
+                "LifecycleState": state,
+                "HealthStatus": "Healthy",
+                "ProtectedFromScaleIn": protected,
+            }
+            for n, state in enumerate(states)
+        ],
     }
+
+
+def _expect_scaling_to_zero(autoscaling: Any, group: dict[str, Any]) -> None:
+    """The group step's calls up to min and desired 0: describe, new instances unprotected,
+    every protected instance unprotected (50 a call), then the capacity to zero."""
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [group]},
@@ -232,8 +234,8 @@ def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
         {},
         {"AutoScalingGroupName": ASG, "NewInstancesProtectedFromScaleIn": False},
     )
-    ids = [i["InstanceId"] for i in instances]
-    for start in (0, 50, 100):
+    ids = [i["InstanceId"] for i in group["Instances"] if i["ProtectedFromScaleIn"]]
+    for start in range(0, len(ids), 50):
         autoscaling.add_response(
             "set_instance_protection",
             {},
@@ -248,6 +250,15 @@ def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
         {},
         {"AutoScalingGroupName": ASG, "MinSize": 0, "DesiredCapacity": 0},
     )
+
+
+def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
+    """The exact AWS calls of the group step (the order aws-cdk#18179 needs), 120 protected
+    instances in batches of 50."""
+    autoscaling = stubbed("autoscaling")
+    group = _group_of(["InService"] * 120, protected=True)
+    instances = group["Instances"]
+    _expect_scaling_to_zero(autoscaling, group)
     autoscaling.add_response(
         "describe_auto_scaling_groups",
         {"AutoScalingGroups": [dict(group, Instances=instances[:3])]},
@@ -265,7 +276,7 @@ def test_protection_is_lifted_before_the_stack_goes_exactly(stubbed):
     autoscaling.assert_no_pending_responses()
 
 
-# --- only what nixecs created (issue 16, item 1): hostile cases and their outcomes ----------
+# --- only what nixecs created: hostile cases and their outcomes ----------
 
 ACME = FLEET.replace("region: us-east-1\n", "region: us-east-1\nname_prefix: acme\n")
 
@@ -458,3 +469,143 @@ def test_a_service_made_by_hand_in_our_cluster_is_refused_not_deleted(moto, caps
         ("handmade", "ACTIVE", 1),
     ]
     assert _stack_status(moto.url, "nixecs-prod") == "CREATE_COMPLETE"
+
+
+# -- destroy finishes, or says exactly what blocks it ----------------------
+
+
+@pytest.mark.moto
+def test_destroy_stops_standalone_tasks_and_removes_standby_instances(moto, capsys, monkeypatch):
+    """A RunTask/StartTask task belongs to no service and a Standby instance is outside the
+    desired capacity: scaling to zero alone would leave both, and destroy would time out."""
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    _deployed(moto.url)
+    autoscaling = moto_client(moto.url, "autoscaling")
+    ecs = moto_client(moto.url, "ecs")
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ASG])[
+        "AutoScalingGroups"
+    ]
+    first, second = sorted(i["InstanceId"] for i in group["Instances"])
+    document = json.dumps({"instanceId": first, "region": "us-east-1"})
+    registered = ecs.register_container_instance(cluster="prod", instanceIdentityDocument=document)
+    arn = registered["containerInstance"]["containerInstanceArn"]
+    started = ecs.start_task(
+        cluster="prod", taskDefinition="nixecs-prod-bananas", containerInstances=[arn]
+    )
+    task = started["tasks"][0]["taskArn"]
+    autoscaling.enter_standby(
+        AutoScalingGroupName=ASG, InstanceIds=[second], ShouldDecrementDesiredCapacity=True
+    )
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ASG])[
+        "AutoScalingGroups"
+    ]
+    assert {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}[second] == "Standby"
+
+    result = run_cli(capsys, ["--endpoint-url", moto.url, "destroy", "prod", "--yes"])
+    assert result.code == 0, result.err
+    assert "cluster prod: 1 standalone task(s) stopped" in result.err
+    assert f"group {ASG}: 1 standby instance(s) back in service" in result.err
+    (stopped,) = ecs.describe_tasks(cluster="prod", tasks=[task])["tasks"]
+    assert stopped["desiredStatus"] == "STOPPED"
+    assert moto_client(moto.url, "cloudformation").describe_stacks()["Stacks"] == []
+
+
+def test_pending_lifecycle_actions_are_completed_on_every_hook(stubbed):
+    """Instances held in Terminating:Wait by nixecs-drain and by ECS's managed-draining hook
+    (3600 s heartbeat) are released with CONTINUE on both; a Pending:Wait one is abandoned on
+    the launching hook; an action no longer active is done (moto lacks the calls: Stubber)."""
+    from nixecs.aws import teardown
+
+    autoscaling = stubbed("autoscaling")
+    group = _group_of(["Terminating:Wait", "InService", "Pending:Wait"])
+    hooks = [
+        {"LifecycleHookName": "nixecs-drain", "LifecycleTransition": teardown.TERMINATING},
+        {
+            "LifecycleHookName": "ecs-managed-draining-termination-hook",
+            "LifecycleTransition": teardown.TERMINATING,
+        },
+        {"LifecycleHookName": "warm-up", "LifecycleTransition": teardown.LAUNCHING},
+    ]
+    autoscaling.add_response(
+        "describe_lifecycle_hooks", {"LifecycleHooks": hooks}, {"AutoScalingGroupName": ASG}
+    )
+
+    def complete(hook: str, instance: int, result: str) -> dict[str, str]:
+        return {
+            "LifecycleHookName": hook,
+            "AutoScalingGroupName": ASG,
+            "LifecycleActionResult": result,
+            "InstanceId": f"i-{instance:017x}",
+        }
+
+    autoscaling.add_response(
+        "complete_lifecycle_action", {}, complete("nixecs-drain", 0, "CONTINUE")
+    )
+    autoscaling.add_client_error(
+        "complete_lifecycle_action",
+        service_error_code="ValidationError",
+        service_message="No active Lifecycle Action found with instance ID i-00000000000000000",
+        http_status_code=400,
+        expected_params=complete("ecs-managed-draining-termination-hook", 0, "CONTINUE"),
+    )
+    autoscaling.add_response("complete_lifecycle_action", {}, complete("warm-up", 2, "ABANDON"))
+    session = Session(region="us-east-1")
+    said: list[str] = []
+    client = session.client("autoscaling")
+    assert teardown.complete_pending_actions(client, group, said.append) == 2
+    autoscaling.assert_no_pending_responses()
+    assert said == [
+        f"  group {ASG}: i-{0:017x} released from nixecs-drain (CONTINUE)",
+        f"  group {ASG}: i-{2:017x} released from warm-up (ABANDON)",
+    ]
+    # Nothing waiting: not even the hooks are asked for.
+    assert teardown.complete_pending_actions(client, _group_of(["InService"]), said.append) == 0
+
+
+def test_a_group_that_does_not_empty_names_its_instances(stubbed):
+    autoscaling = stubbed("autoscaling")
+    stuck = _group_of(["Terminating:Wait"], protected=True)
+    _expect_scaling_to_zero(autoscaling, stuck)
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [stuck]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    autoscaling.add_response(
+        "describe_lifecycle_hooks", {"LifecycleHooks": []}, {"AutoScalingGroupName": ASG}
+    )
+    session = Session(region="us-east-1")
+    from nixecs.diagnostics import OperationalFailure
+
+    with pytest.raises(OperationalFailure) as caught:
+        destroy_module._groups(session, [ASG], lambda _: None, 0, 0)
+    assert (
+        f"1 instances still terminating after 0s: i-{0:017x} ({ASG}: Terminating:Wait, "
+        "protected from scale-in)" in str(caught.value)
+    )
+    autoscaling.assert_no_pending_responses()
+
+
+def test_tasks_that_do_not_stop_are_named():
+    from nixecs.aws import teardown
+
+    tasks = [
+        {
+            "taskArn": f"arn:aws:ecs:us-east-1:1:task/prod/{n}",
+            "group": "service:web",
+            "lastStatus": "RUNNING",
+        }
+        for n in range(6)
+    ] + [
+        {
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/prod/x",
+            "startedBy": "me",
+            "lastStatus": "STOPPING",
+        }
+    ]
+    text = teardown.task_blockers(tasks)
+    assert text.startswith("arn:aws:ecs:us-east-1:1:task/prod/0 (service:web, RUNNING); ")
+    assert text.endswith(" and 2 more") and text.count("(service:web, RUNNING)") == 5
+    assert (
+        teardown.task_blockers(tasks[-1:]) == "arn:aws:ecs:us-east-1:1:task/prod/x (me, STOPPING)"
+    )

@@ -248,7 +248,13 @@ def test_template_of_the_default_alb() -> None:
     http = resources["HttpListener"]["Properties"]
     assert http["Port"] == 80 and http["DefaultActions"][0]["Type"] == "redirect"
     https = resources["HttpsListener"]["Properties"]
-    assert https["Certificates"] == [{"CertificateArn": CERT}] and "SslPolicy" not in https
+    assert https["Certificates"] == [{"CertificateArn": CERT}]
+    # Not the API's default ELBSecurityPolicy-2016-08 (TLS 1.0): AWS's recommended policy.
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert resources["LoadBalancer"]["Properties"]["LoadBalancerAttributes"] == [
+        {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"},
+        {"Key": "deletion_protection.enabled", "Value": "false"},
+    ]
     assert https["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
     ingress = resources["LoadBalancerIngress"]["Properties"]
     assert (ingress["GroupId"], ingress["SourceSecurityGroupId"]) == ("sg-0a1b2c3d", "sg-0b1b2c3d")
@@ -269,6 +275,36 @@ def test_template_of_the_default_alb() -> None:
     assert t["Outputs"]["LoadBalancerDnsName"]["Value"] == {
         "Fn::GetAtt": ["LoadBalancer", "DNSName"]
     }
+
+
+def test_access_logs_and_deletion_protection() -> None:
+    lb = (
+        CREATED_LB
+        + "      access_logs: {bucket: acme-alb-logs, prefix: prod/web}\n"
+        + ("      deletion_protection: true\n")
+    )
+    fleet = load(fleet_text(load_balancer=lb))
+    assert fleet.clusters["prod"].load_balancer is not None
+    assert fleet.clusters["prod"].load_balancer.access_logs == ("acme-alb-logs", "prod/web")
+    attributes = template(fleet_text(load_balancer=lb))["Resources"]["LoadBalancer"]["Properties"][
+        "LoadBalancerAttributes"
+    ]
+    assert {a["Key"]: a["Value"] for a in attributes} == {
+        "routing.http.drop_invalid_header_fields.enabled": "true",
+        "deletion_protection.enabled": "true",
+        "access_logs.s3.enabled": "true",
+        "access_logs.s3.bucket": "acme-alb-logs",
+        "access_logs.s3.prefix": "prod/web",
+    }
+    # Without a prefix ELB writes at the bucket's root: no empty prefix attribute.
+    bare = CREATED_LB + "      access_logs: {bucket: acme-alb-logs}\n"
+    keys = [
+        a["Key"]
+        for a in template(fleet_text(load_balancer=bare))["Resources"]["LoadBalancer"][
+            "Properties"
+        ]["LoadBalancerAttributes"]
+    ]
+    assert "access_logs.s3.prefix" not in keys and "access_logs.s3.bucket" in keys
 
 
 def test_http_and_https_without_redirect_put_a_rule_on_each_listener() -> None:
@@ -531,6 +567,36 @@ def test_service_key_errors_are_located(web: str, code: str, needle: str) -> Non
             "load_balancer",
         ),
         ("    load_balancer: true\n", "E103", "load_balancer"),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {prefix: p}}\n",
+            "E104",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {bucket: Logs_Bucket}}\n",
+            "E107",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {bucket: logs, prefix: /p}}\n",
+            "E107",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {bucket: logs, prefix: a/AWSLogs/b}}\n",
+            "E107",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], deletion_protection: yes}\n",
+            "E103",
+            "load_balancer",
+        ),
+        (
+            f"    load_balancer: {{listener_arn: '{LISTENER}', vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], deletion_protection: true}}\n",
+            "E112",
+            "load_balancer",
+        ),
     ],
 )
 def test_load_balancer_errors_are_located(lb: str, code: str, needle: str) -> None:
@@ -714,6 +780,8 @@ def test_odd_values_are_located_errors_never_tracebacks(key: str) -> None:
         "https",
         "redirect_http_to_https",
         "listener_arn",
+        "access_logs",
+        "deletion_protection",
     ),
 )
 def test_odd_load_balancer_values_are_located_errors(key: str) -> None:

@@ -120,6 +120,7 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
         linted = _lint_overrides(model, rendered)  # E164
         if linted.has_errors:
             raise InvalidInput(linted)
+        report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
         if against_aws:
             from .aws.preflight import check_account
             from .aws.session import Session
@@ -165,6 +166,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
+    report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
     manifest = write_rendered(rendered, out, fleet)
     files = 1 + sum(1 + len(c.groups) for c in rendered.clusters.values())  # + manifest.json
     _emit_report(

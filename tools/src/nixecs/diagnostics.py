@@ -20,6 +20,10 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   `--accept-hazard CODE`)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
+- E4xx the final (overridden) template (nixecs.template_checks: E401 the `*` action, E402 an
+  administrator managed policy, E403 IMDSv1, E404 an unencrypted volume, E405 ingress from
+  anywhere, E406 userdata over 16 KB, E407 a role's inline policies over 10,240 characters;
+  W401 hop limit above 1, W402 a resource left behind)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
   target tracking, W204 a desired count that cannot be honoured)
@@ -56,7 +60,7 @@ CODES: dict[str, str] = {
     "E117": "ECS refuses this attribute or tag value",
     "E118": "not a variable the ECS agent reads",
     "E119": "agent variable already set by a typed key or the host",
-    "E120": "number out of range (beyond a 64-bit integer or a double)",
+    "E120": "number out of range (beyond a 64-bit integer or a double), or .nan/.inf in overrides",
     "E121": "alarm dimensions missing, or not a set the metric is published with",
     "E122": "no such metric in AWS/ECS or ECS/ContainerInsights",
     "E123": "no such EC2 instance type",
@@ -111,6 +115,13 @@ CODES: dict[str, str] = {
     "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
     "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
     "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
+    "E401": "the final template: a role allows the `*` action (or Allow with NotAction)",
+    "E402": "the final template: a role attaches an administrator AWS managed policy",
+    "E403": "the final template: a launch template leaves IMDSv1 on (HttpTokens not required)",
+    "E404": "the final template: an EBS volume that is not encrypted",
+    "E405": "the final template: ingress from 0.0.0.0/0 or ::/0 to the instances' security group",
+    "E406": "the final template: a launch template's UserData over EC2's 16 KB",
+    "E407": "the final template: a role's inline policies over IAM's 10,240 characters",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -120,6 +131,8 @@ CODES: dict[str, str] = {
     "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W140": "a task role grants an action that has a resource type on `*`",
+    "W401": "the final template: an override sets the metadata hop limit above 1",
+    "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
@@ -150,7 +163,7 @@ FIXES: dict[str, str] = {
     "E117": "use a value ECS accepts (the message gives its length and characters)",
     "E118": "remove it, or spell the agent variable as the agent reads it",
     "E119": "set it with the typed key or host option the message names",
-    "E120": "use a smaller number",
+    "E120": "use a smaller, finite number",
     "E121": "give the dimensions the metric is published with (see docs/aws.md)",
     "E122": "use a metric name the namespace publishes",
     "E123": "use an existing instance type (aws ec2 describe-instance-types)",
@@ -207,12 +220,21 @@ FIXES: dict[str, str] = {
     "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
+    "E401": "name the actions the role needs; never `*` or NotAction in an Allow",
+    "E402": "attach a policy with the actions the role needs instead",
+    "E403": "remove the override of MetadataOptions.HttpTokens (nixecs writes required)",
+    "E404": "remove the override of Encrypted (nixecs writes true), or set it to true",
+    "E405": "admit the load balancer's security group or a narrower CIDR, not the internet",
+    "E406": "shorten the overridden UserData, or let nixecs render it (gzip)",
+    "E407": "split the group (fewer secrets or image repositories each), or shorten names",
     "E203": "leave only the first lower and the last upper bound open",
     "E204": "use at most 20 steps",
     "E205": "make scaling.min at most scaling.max",
     "E206": "use a capacity of zero or more with ExactCapacity",
     "E301": "write a CSV with a header, ISO timestamps at a fixed spacing and numbers",
     "W101": "set metadata.hop_limit: 1 unless containers must reach IMDS",
+    "W401": "remove the override of HttpPutResponseHopLimit (or set it to 1)",
+    "W402": "remove the override, or keep it and delete the resource by hand after destroy",
     "W140": "name the resources instead of `*`",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 DRAIN_HOOK_NAME = "nixecs-drain"
+# The termination hook ECS adds to a capacity provider's Auto Scaling group for managed
+# draining ("Configuring Amazon ECS capacity providers to safely shut down instances",
+# enable-managed-instance-draining: the attachment's autoScalingLifecycleHookName).
+ECS_MANAGED_DRAIN_HOOK_NAME = "ecs-managed-draining-termination-hook"
 # The root device of the AMIs `nixecs ami publish` registers (RootDeviceName), and so the
 # DeviceName a launch template must give the root volume's settings to.
 ROOT_DEVICE = "/dev/xvda"

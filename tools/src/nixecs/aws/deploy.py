@@ -12,6 +12,7 @@ looked up through their own service APIs and whatever is missing is reported.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -667,8 +668,12 @@ def verify_scaling(session: Session, expected: Expected) -> list[str]:
 
 def render_template(fleet: Any, cluster: str) -> str:
     """The cluster's template text, exactly as `nixecs render` writes it (DESIGN §7); a
-    group's userdata over 16 KB (E111) or a stack over CloudFormation's quotas (E115) is
-    invalid input, reported at its place in the fleet file."""
+    group's userdata over 16 KB (E111), a stack over CloudFormation's quotas (E115) or a
+    final template that fails nixecs.template_checks (E401-E407) is invalid input, reported
+    at its place in the fleet file; that check's warnings go to stderr."""
+    from ..diagnostics import Report
     from ..render import render_cluster
 
-    return render_cluster(fleet, fleet.clusters[cluster]).stack_text
+    rendered = render_cluster(fleet, fleet.clusters[cluster])
+    Report(list(rendered.warnings)).print(sys.stderr)
+    return rendered.stack_text

@@ -8,12 +8,14 @@ the dependents go first, in the order that lets each step finish:
 
 1. services: desired count 0, then deleted (DeleteService refuses a service that still has
    a desired count unless forced — https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html);
+   standalone tasks stopped (nixecs.aws.teardown);
 2. their tasks stopped (bounded wait), so ECS no longer re-protects instances;
 3. groups: new instances unprotected, every instance's scale-in protection removed
    (SetInstanceProtection, 50 instances a call —
    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html), then min and desired 0 (a scale-in skips
    protected instances — https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html),
-   instances gone (bounded);
+   instances gone (bounded); standby instances are put back in service first, and pending
+   lifecycle actions are completed while waiting (nixecs.aws.teardown);
 4. capacity providers detached from the cluster (PutClusterCapacityProviders with empty lists);
 5. the stack deleted, its events streamed.
 
@@ -36,6 +38,7 @@ from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure
+from . import teardown
 from .deploy import _all_events, failure_reason, wait_for_stack
 from .ownership import NotOurs, check_stack, describe_stack, refusal, stack_marks
 from .progress import Progress, sleep
@@ -100,20 +103,18 @@ def _services(session: Session, cluster_name: str, say: Say, poll: float, timeou
             ecs.update_service(cluster=cluster_name, service=name, desiredCount=0)
         ecs.delete_service(cluster=cluster_name, service=name, force=True)
         say(f"  service {name}: scaled to 0 and deleted")
+    teardown.stop_standalone_tasks(ecs, cluster_name, say)  # no service stops those
     expired = _deadline(timeout)
     with Progress(f"{cluster_name}: tasks stopping", total=None) as progress:
         while True:
-            tasks: list[str] = []
-            for page in ecs.get_paginator("list_tasks").paginate(
-                cluster=cluster_name, desiredStatus="RUNNING"
-            ):
-                tasks += page.get("taskArns", [])
+            tasks = teardown.running_tasks(ecs, cluster_name)
             progress.update(status=f"{len(tasks)} running")
             if not tasks:
                 break
             if expired():
                 raise OperationalFailure(
-                    f"{cluster_name}: {len(tasks)} tasks still running after {timeout:.0f}s; "
+                    f"{cluster_name}: {len(tasks)} tasks still running after {timeout:.0f}s: "
+                    f"{teardown.task_blockers(tasks)}; "
                     "rerun destroy to continue (it resumes where it stopped)"
                 )
             sleep(poll)
@@ -129,6 +130,7 @@ def _groups(session: Session, names: list[str], say: Say, poll: float, timeout: 
     ]
     for group in groups:
         name = group["AutoScalingGroupName"]
+        teardown.exit_standby(autoscaling, group, say)  # else scaling to 0 leaves them
         # first: no new instance comes up protected while we lift the old ones' protection;
         # the capacity drops only afterwards, so that scale-in can pick any instance
         autoscaling.update_auto_scaling_group(
@@ -158,9 +160,12 @@ def _groups(session: Session, names: list[str], say: Say, poll: float, timeout: 
             progress.update(status=f"{left} instances left")
             if not left:
                 break
+            for group in current:  # nothing is left to drain: release the hooks' holds
+                teardown.complete_pending_actions(autoscaling, group, say)
             if expired():
                 raise OperationalFailure(
-                    f"{left} instances still terminating after {timeout:.0f}s; "
+                    f"{left} instances still terminating after {timeout:.0f}s: "
+                    f"{teardown.blockers(current)}; "
                     "rerun destroy to continue (it resumes where it stopped)"
                 )
             sleep(poll)

@@ -31,6 +31,11 @@ from .ids import (
 from .intrinsics import Json, get_att, ref, tags
 
 EPHEMERAL_PORTS = (32768, 65535)
+# The API's default for an HTTPS listener is ELBSecurityPolicy-2016-08 (TLS 1.0 and up); AWS
+# recommends ELBSecurityPolicy-TLS13-1-2-2021-06, TLS 1.3 and 1.2 only, its console default
+# ("Security policies for your Application Load Balancer",
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
+DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 NOT_FOUND: dict[str, Json] = {
     "Type": "fixed-response",
     "FixedResponseConfig": {
@@ -62,6 +67,7 @@ def load_balancer(ctx: Context) -> Resources:
                 "Scheme": lb.scheme,
                 "Subnets": list(loadbalancing.load_balancer_subnets(lb, cluster.subnets)),
                 "SecurityGroups": list(lb.security_groups),
+                "LoadBalancerAttributes": attributes(lb),
                 "Tags": tags(ctx.cluster_tags),
             },
         }
@@ -71,10 +77,9 @@ def load_balancer(ctx: Context) -> Resources:
                 "Port": 443,
                 "Protocol": "HTTPS",
                 "Certificates": [{"CertificateArn": lb.certificate_arn}],
+                "SslPolicy": lb.ssl_policy or DEFAULT_SSL_POLICY,
                 "DefaultActions": [NOT_FOUND],
             }
-            if lb.ssl_policy:
-                https["SslPolicy"] = lb.ssl_policy
             resources[HTTPS_LISTENER] = {
                 "Type": "AWS::ElasticLoadBalancingV2::Listener",
                 "Properties": https,
@@ -114,6 +119,23 @@ def load_balancer(ctx: Context) -> Resources:
             },
         }
     return resources
+
+
+def attributes(lb: LoadBalancer) -> list[dict[str, Json]]:
+    """LoadBalancerAttributes (ELBv2 "Load balancer attributes", application-load-balancers):
+    invalid header fields dropped — AWS Security Hub's ELB.4 asks for it, against request
+    smuggling through malformed headers; access logs and deletion protection as the fleet
+    file says (both off by default, as in the API)."""
+    pairs = [
+        ("routing.http.drop_invalid_header_fields.enabled", "true"),
+        ("deletion_protection.enabled", "true" if lb.deletion_protection else "false"),
+    ]
+    if lb.access_logs is not None:
+        bucket, prefix = lb.access_logs
+        pairs += [("access_logs.s3.enabled", "true"), ("access_logs.s3.bucket", bucket)]
+        if prefix:
+            pairs.append(("access_logs.s3.prefix", prefix))
+    return [{"Key": key, "Value": value} for key, value in pairs]
 
 
 def listeners(ctx: Context) -> list[tuple[str, Json]]:

@@ -15,6 +15,7 @@ test environment), whose text is the EC2 and CloudWatch Logs API references:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -253,6 +254,13 @@ def _json_value(value: object, path: Path, issues: list[Issue]) -> bool:
         return ok
     if isinstance(value, list):
         return all([_json_value(item, (*path, i), issues) for i, item in enumerate(value)])
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML 1.2's .nan and .inf: JSON (RFC 8259 §6) and so a CloudFormation template have
+        # no such number.
+        issues.append(
+            Issue(path, "E120", f"{value!r} is not a number a CloudFormation template can hold")
+        )
+        return False
     return True
 
 

@@ -57,6 +57,12 @@ SCHEMES = ("internet-facing", "internal")
 SUBNET_RE = lazy(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SG_RE = lazy(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 VPC_RE = lazy(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+# Access logs: an S3 bucket name ("General purpose bucket naming rules", S3 user guide) and a
+# key prefix that neither starts nor ends with `/` and does not hold `AWSLogs`, which ELB
+# appends itself ("Enable access logs for your Application Load Balancer", ELB user guide:
+# the prefix "can't include AWSLogs").
+LOG_BUCKET_RE = lazy(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+LOG_PREFIX_RE = lazy(r"(?!/)(?!.*AWSLogs)[!-~]{0,199}(?<!/)")
 CERTIFICATE_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:(?:acm|iam):[a-z0-9-]*:[0-9]{12}:(?:certificate/[0-9a-f-]{36}|server-certificate/[\w+=,.@/-]{1,128})"
 )
@@ -115,6 +121,8 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
             "https",
             "redirect_http_to_https",
             "listener_arn",
+            "access_logs",
+            "deletion_protection",
         ),
         ("security_groups",),
     )
@@ -147,7 +155,15 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     if "listener_arn" in m:
         # An existing listener: the load balancer is someone else's; only its security
         # groups matter here (the instances admit the first one).
-        for key in ("scheme", "subnets", "http", "https", "redirect_http_to_https"):
+        for key in (
+            "scheme",
+            "subnets",
+            "http",
+            "https",
+            "redirect_http_to_https",
+            "access_logs",
+            "deletion_protection",
+        ):
             if key in m:
                 _error(
                     issues,
@@ -217,7 +233,15 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     redirect = s.check_bool(
         m.get("redirect_http_to_https", False), (*path, "redirect_http_to_https"), issues
     )
-    if len(issues) != before or None in (vpc, scheme, http, redirect):
+    protect = s.check_bool(
+        m.get("deletion_protection", False), (*path, "deletion_protection"), issues
+    )
+    access_logs = (
+        _access_logs(m["access_logs"], (*path, "access_logs"), issues)
+        if "access_logs" in m
+        else None
+    )
+    if len(issues) != before or None in (vpc, scheme, http, redirect, protect):
         return None
     if not http and certificate is None:
         _error(issues, path, "E159", "no listener: set http: true or https: {certificate_arn: ...}")
@@ -241,7 +265,36 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
         certificate_arn=certificate,
         ssl_policy=ssl_policy,
         redirect_http_to_https=bool(redirect),
+        access_logs=access_logs,
+        deletion_protection=bool(protect),
     )
+
+
+def _access_logs(value: object, path: Path, issues: list[Issue]) -> tuple[str, str] | None:
+    """`access_logs: {bucket, prefix}`: (bucket, prefix); the bucket's policy must let ELB
+    write to it (docs/aws.md)."""
+    m = s.check_mapping(value, path, issues, ("bucket", "prefix"), ("bucket",))
+    if m is None or "bucket" not in m:
+        return None
+    bucket = s.check_pattern(
+        m["bucket"],
+        (*path, "bucket"),
+        issues,
+        LOG_BUCKET_RE,
+        "an S3 bucket name (3-63 of a-z 0-9 . -)",
+    )
+    prefix = (
+        s.check_pattern(
+            m["prefix"],
+            (*path, "prefix"),
+            issues,
+            LOG_PREFIX_RE,
+            "a key prefix without a leading or trailing / and without AWSLogs",
+        )
+        if "prefix" in m
+        else ""
+    )
+    return None if bucket is None or prefix is None else (bucket, prefix)
 
 
 def load_balancer_subnets(lb: LoadBalancer, cluster_subnets: tuple[str, ...]) -> tuple[str, ...]:

@@ -205,6 +205,9 @@ class LoadBalancer:
     ssl_policy: str | None = None
     redirect_http_to_https: bool = False
     listener_arn: str | None = None
+    # `access_logs: {bucket, prefix}` (None: off) and `deletion_protection:`.
+    access_logs: tuple[str, str] | None = None
+    deletion_protection: bool = False
 
     @property
     def https(self) -> bool:

@@ -786,6 +786,8 @@ LOAD_BALANCER = obj(
         "https",
         "redirect_http_to_https",
         "listener_arn",
+        "access_logs",
+        "deletion_protection",
     ),
     scheme=enum(
         "internet-facing or internal",
@@ -828,6 +830,27 @@ LOAD_BALANCER = obj(
     ),
     redirect_http_to_https=boolean("port 80 redirects to 443", False, example=True),
     listener_arn=string("an existing ALB listener to add the rules to (instead of a new ALB)"),
+    access_logs=obj(
+        "access logs to S3 (the bucket's policy must let ELB write to it)",
+        order=("bucket", "prefix"),
+        bucket=req(
+            string(
+                "the S3 bucket",
+                pattern=loadbalancing.LOG_BUCKET_RE.pattern,
+                example="acme-alb-logs",
+            )
+        ),
+        prefix=string(
+            "a key prefix (no leading or trailing /, no AWSLogs)",
+            pattern=loadbalancing.LOG_PREFIX_RE.pattern,
+            example="prod",
+        ),
+    ),
+    deletion_protection=boolean(
+        "the load balancer refuses deletion (destroy then fails until it is turned off)",
+        False,
+        example=False,
+    ),
 )
 CLUSTER = obj(
     "an ECS cluster, its groups and services (one CloudFormation stack)",
