@@ -196,13 +196,13 @@ class _Builder:
         # Recorded in tags and the nix userdata's header comment: one word, no control characters.
         flake = (
             s.check_pattern(
-                top.get("flake", ""),
+                top["flake"],
                 ("flake",),
                 self.issues,
                 FLAKE_RE,
                 "a flake reference without spaces, e.g. github:acme/infra",
             )
-            if top.get("flake", "") != ""
+            if "flake" in top
             else ""
         )
         # S3 bucket for templates over CloudFormation's inline limit (deploy; E130).

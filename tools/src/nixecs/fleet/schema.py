@@ -730,7 +730,16 @@ SERVICE = obj(
             "health_check_grace_period",
         ),
         minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
-        maximum_percent=integer("percent", 100, 200, default=200, example=150),
+        maximum_percent=integer(
+            "percent",
+            100,
+            2000,
+            default=200,
+            # 200 is AWS's default, not a limit: the ECS API's DeploymentConfiguration and
+            # CloudFormation's AWS::ECS::Service schema (cfn-lint's copy) bound it nowhere.
+            aws="DeploymentConfiguration.maximumPercent: default 200, no AWS maximum (2000: nixecs's typo guard)",
+            example=150,
+        ),
         circuit_breaker=obj(
             "the deployment circuit breaker",
             order=("enable", "rollback"),
