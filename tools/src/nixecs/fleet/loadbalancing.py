@@ -37,8 +37,10 @@ import re
 
 from .. import settings as s
 from ..settings import Issue
+from .decl import section
 from .model import (
     DEFAULT_PLACEMENT,
+    DEPLOYMENT,
     Cluster,
     Deployment,
     HealthCheck,
@@ -275,10 +277,12 @@ def service_extras(
         if m.get("placement") is not None
         else DEFAULT_PLACEMENT
     )
-    deployment = (
-        deployment_of(m["deployment"], (*path, "deployment"), routing is not None, issues)
-        if m.get("deployment") is not None
-        else Deployment()
+    written = m.get("deployment")
+    deployment = deployment_of(
+        written if written is not None else {},
+        (*path, "deployment"),
+        routing is not None,
+        issues,
     )
     if (
         deployment is not None
@@ -567,36 +571,13 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
 def deployment_of(
     value: object, path: Path, routed: bool, issues: list[Issue]
 ) -> Deployment | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        (
-            "minimum_healthy_percent",
-            "maximum_percent",
-            "circuit_breaker",
-            "health_check_grace_period",
-        ),
-    )
+    """`deployment:` (`{}` when left out: the declared defaults)."""
+    before = len(issues)
+    m = section(DEPLOYMENT, value, path, issues)
     if m is None:
         return None
-    before = len(issues)
-    default = Deployment()
-    low = s.check_int(
-        m.get("minimum_healthy_percent", default.minimum_healthy_percent),
-        (*path, "minimum_healthy_percent"),
-        issues,
-        0,
-        100,
-    )
-    high = s.check_int(
-        m.get("maximum_percent", default.maximum_percent),
-        (*path, "maximum_percent"),
-        issues,
-        100,
-        2000,
-    )
-    if low is not None and high is not None and high <= low:
+    low, high = m.get("minimum_healthy_percent"), m.get("maximum_percent")
+    if isinstance(low, int) and isinstance(high, int) and high <= low:
         _error(
             issues,
             (*path, "maximum_percent"),
@@ -604,45 +585,44 @@ def deployment_of(
             f"maximum_percent {high} must be above minimum_healthy_percent {low}: otherwise a "
             "deployment can neither start a new task nor stop an old one",
         )
-    enable: bool | None = default.circuit_breaker
-    rollback: bool | None = default.rollback
-    if m.get("circuit_breaker") is not None:
-        c = s.check_mapping(
-            m["circuit_breaker"], (*path, "circuit_breaker"), issues, ("enable", "rollback")
-        )
-        if c is not None:
-            enable = s.check_bool(
-                c.get("enable", True), (*path, "circuit_breaker", "enable"), issues
-            )
-            rollback = s.check_bool(
-                c.get("rollback", True), (*path, "circuit_breaker", "rollback"), issues
-            )
-            if enable is False and c.get("rollback") is True:
-                _error(
-                    issues,
-                    (*path, "circuit_breaker", "rollback"),
-                    "E112",
-                    "rollback needs the circuit breaker: set enable: true or drop rollback",
-                )
-    grace: int | None = None
-    if "health_check_grace_period" in m:
-        grace = s.check_int(
-            m["health_check_grace_period"],
-            (*path, "health_check_grace_period"),
+    written = m.get("circuit_breaker")
+    breaker = section(
+        DEPLOYMENT.keys["circuit_breaker"],
+        written if written is not None else {},
+        (*path, "circuit_breaker"),
+        issues,
+    )
+    if (
+        breaker is not None
+        and breaker.get("enable") is False
+        and isinstance(written, dict)
+        and written.get("rollback") is True
+    ):
+        _error(
             issues,
-            0,
-            2147483647,
+            (*path, "circuit_breaker", "rollback"),
+            "E112",
+            "rollback needs the circuit breaker: set enable: true or drop rollback",
         )
-        if not routed:
-            _error(
-                issues,
-                (*path, "health_check_grace_period"),
-                "E112",
-                "a health check grace period is for load balanced services: add routing or remove it",
-            )
-    if len(issues) != before or low is None or high is None:
+    grace = m.get("health_check_grace_period")
+    if "health_check_grace_period" in m and not routed:
+        _error(
+            issues,
+            (*path, "health_check_grace_period"),
+            "E112",
+            "a health check grace period is for load balanced services: add routing or remove it",
+        )
+    if len(issues) != before or breaker is None:
         return None
-    return Deployment(low, high, bool(enable), bool(enable) and bool(rollback), grace)
+    assert isinstance(low, int) and isinstance(high, int)
+    enable = breaker.get("enable") is True
+    return Deployment(
+        low,
+        high,
+        enable,
+        enable and breaker.get("rollback") is True,
+        grace if isinstance(grace, int) else None,
+    )
 
 
 # -- checks across services -------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
+from .decl import boolean, default_of, integer, obj
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
@@ -173,14 +174,63 @@ DEFAULT_PLACEMENT = Placement(
 )
 
 
+DEPLOYMENT = obj(
+    "rolling deployment settings",
+    order=(
+        "minimum_healthy_percent",
+        "maximum_percent",
+        "circuit_breaker",
+        "health_check_grace_period",
+    ),
+    minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
+    maximum_percent=integer(
+        "percent",
+        100,
+        2000,
+        default=200,
+        # 200 is AWS's default, not a limit: the ECS API's DeploymentConfiguration and
+        # CloudFormation's AWS::ECS::Service schema (cfn-lint's copy) bound it nowhere.
+        aws="DeploymentConfiguration.maximumPercent: default 200, no AWS maximum (2000: nixecs's typo guard)",
+        example=150,
+    ),
+    circuit_breaker=obj(
+        "the deployment circuit breaker",
+        order=("enable", "rollback"),
+        enable=boolean("stop a failing deployment", True, example=True),
+        rollback=boolean("roll a failed deployment back", True, example=True),
+    ),
+    health_check_grace_period=integer(
+        "seconds the load balancer's health checks are ignored (with routing)",
+        0,
+        2147483647,
+        aws="CreateService healthCheckGracePeriodSeconds: 0-2147483647",
+        example=60,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Deployment:
-    minimum_healthy_percent: int = 100
-    maximum_percent: int = 200
-    circuit_breaker: bool = True
-    rollback: bool = True
+    """`deployment:`, declared by DEPLOYMENT (its defaults are the declaration's)."""
+
+    minimum_healthy_percent: int
+    maximum_percent: int
+    circuit_breaker: bool
+    rollback: bool
     # HealthCheckGracePeriodSeconds; only with routing (None: not load balanced)
-    health_check_grace_period: int | None = None
+    health_check_grace_period: int | None
+
+
+def declared_deployment() -> Deployment:
+    """A service's deployment when its `deployment:` is left out."""
+    breaker = DEPLOYMENT.keys["circuit_breaker"]
+    return Deployment(
+        default_of(DEPLOYMENT, "minimum_healthy_percent", int),
+        default_of(DEPLOYMENT, "maximum_percent", int),
+        default_of(breaker, "enable", bool),
+        default_of(breaker, "rollback", bool),
+        None,
+    )
 
 
 @dataclass(frozen=True)
@@ -223,7 +273,7 @@ class Service:
     # nixecs.fleet.loadbalancing: load balancing, placement and deployment
     routing: Routing | None = None
     placement: Placement = DEFAULT_PLACEMENT
-    deployment: Deployment = field(default_factory=Deployment)
+    deployment: Deployment = field(default_factory=declared_deployment)
     # The task's containers (nixecs.fleet.containers). The shorthand (image, cpu, memory,
     # port, environment, secrets on the service) is one container named after the service;
     # with `containers:`, image/port/environment/secrets above are the first container's and

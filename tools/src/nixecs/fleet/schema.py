@@ -12,11 +12,11 @@ already exports (SERVICE_KEYS, CONTAINER_KEYS, infra.CLUSTER_KEYS, ...) are reus
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
 from .. import settings as s
 from . import containers as c
 from . import images, infra, loadbalancing, task_role
+from .decl import Node as Node
+from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
 from .loader import (
     AMI_RE,
     BUCKET_RE,
@@ -35,70 +35,11 @@ from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
     COMPARISONS,
+    DEPLOYMENT,
     STATISTICS,
     TARGET_METRICS,
     USERDATA_FORMATS,
 )
-
-
-@dataclass(frozen=True)
-class Node:
-    """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
-    keys), map (free keys matching `names`, each a `values` node), list (of `values`), any."""
-
-    kind: str
-    doc: str = ""
-    required: bool = False
-    default: object = None
-    enum: tuple[object, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
-    pattern: str | None = None  # full-match regex (Python; also ECMA 262 where given)
-    aws: str = ""  # the AWS limit or rule the check mirrors
-    example: object = None
-    keys: dict[str, Node] = field(default_factory=dict)  # object
-    values: Node | None = None  # map values, list items
-    names: str | None = None  # map: the keys' pattern
-    any_of: tuple[Node, ...] = ()  # alternatives (e.g. a string or a mapping)
-
-
-def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **keys: Node) -> Node:
-    """An object; `order` (the loader's own key tuple) orders the keys as the loader lists them."""
-    ordered = {k: keys[k] for k in order if k in keys} | keys
-    return Node("object", doc, keys=ordered, example=example)
-
-
-def req(node: Node) -> Node:
-    return replace(node, required=True)
-
-
-def string(doc: str, **kw: object) -> Node:
-    return Node("string", doc, **kw)  # type: ignore[arg-type]
-
-
-def integer(doc: str, low: int | None = None, high: int | None = None, **kw: object) -> Node:
-    return Node("integer", doc, minimum=low, maximum=high, **kw)  # type: ignore[arg-type]
-
-
-def boolean(doc: str, default: bool | None, **kw: object) -> Node:
-    return Node("boolean", doc, default=default, **kw)  # type: ignore[arg-type]
-
-
-def enum(doc: str, values: tuple[object, ...], **kw: object) -> Node:
-    return Node("string", doc, enum=tuple(values), **kw)  # type: ignore[arg-type]
-
-
-def strings(doc: str, item: Node, **kw: object) -> Node:
-    return Node("list", doc, values=item, **kw)  # type: ignore[arg-type]
-
-
-def mapping(doc: str, names: str | None, value: Node, **kw: object) -> Node:
-    return Node("map", doc, names=names, values=value, **kw)  # type: ignore[arg-type]
-
-
-def either(doc: str, *alternatives: Node, **kw: object) -> Node:
-    return Node("any", doc, any_of=alternatives, **kw)  # type: ignore[arg-type]
-
 
 NAME = s.NAME_RE.pattern
 DURATION = s.DURATION_RE.pattern
@@ -721,38 +662,7 @@ SERVICE = obj(
             example=["distinctInstance"],
         ),
     ),
-    deployment=obj(
-        "rolling deployment settings",
-        order=(
-            "minimum_healthy_percent",
-            "maximum_percent",
-            "circuit_breaker",
-            "health_check_grace_period",
-        ),
-        minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
-        maximum_percent=integer(
-            "percent",
-            100,
-            2000,
-            default=200,
-            # 200 is AWS's default, not a limit: the ECS API's DeploymentConfiguration and
-            # CloudFormation's AWS::ECS::Service schema (cfn-lint's copy) bound it nowhere.
-            aws="DeploymentConfiguration.maximumPercent: default 200, no AWS maximum (2000: nixecs's typo guard)",
-            example=150,
-        ),
-        circuit_breaker=obj(
-            "the deployment circuit breaker",
-            order=("enable", "rollback"),
-            enable=boolean("stop a failing deployment", True, example=True),
-            rollback=boolean("roll a failed deployment back", True, example=True),
-        ),
-        health_check_grace_period=integer(
-            "seconds the load balancer's health checks are ignored (with routing)",
-            0,
-            2147483647,
-            example=60,
-        ),
-    ),
+    deployment=DEPLOYMENT,
     enable_execute_command=boolean(
         "ECS Exec: not available on nixecs hosts (true is E157)", False, example=False
     ),

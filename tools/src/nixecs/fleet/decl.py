@@ -1,0 +1,170 @@
+"""The fleet file's declaration language: a `Node` per value (type, required/default, allowed
+values, bounds, pattern, the AWS limit it mirrors, example, description), and the per-value
+checking derived from it.
+
+Each section's nodes are declared once, next to the code that builds its model (the loader
+and its modules), which checks a section's values with `section`/`check` below;
+fleet/schema.py assembles the nodes into the file's tree, from which the JSON Schema
+(`nixecs schema`) and docs/fleet.md are generated. Rules relating several keys stay
+imperative (they are not a value's).
+
+The messages are settings.check_*'s, so a fleet file's diagnostics read the same whether a
+section is declared here or checked by hand (the host's settings are).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from .. import settings as s
+from ..settings import Issue
+
+Path = tuple[object, ...]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
+    keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
+    `rule` explains `pattern` in a message, `code` is the one a value outside it gets."""
+
+    kind: str
+    doc: str = ""
+    required: bool = False
+    default: object = None
+    enum: tuple[object, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None  # full-match regex (Python; also ECMA 262 where given)
+    aws: str = ""  # the AWS limit or rule the check mirrors
+    example: object = None
+    keys: dict[str, Node] = field(default_factory=dict)  # object
+    values: Node | None = None  # map values, list items
+    names: str | None = None  # map: the keys' pattern
+    any_of: tuple[Node, ...] = ()  # alternatives (e.g. a string or a mapping)
+    rule: str = ""
+    code: str = s.E_VALUE
+
+
+def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **keys: Node) -> Node:
+    """An object; `order` (the loader's own key tuple) orders the keys as the loader lists them."""
+    ordered = {k: keys[k] for k in order if k in keys} | keys
+    return Node("object", doc, keys=ordered, example=example)
+
+
+def req(node: Node) -> Node:
+    return replace(node, required=True)
+
+
+def string(doc: str, **kw: object) -> Node:
+    return Node("string", doc, **kw)  # type: ignore[arg-type]
+
+
+def integer(doc: str, low: int | None = None, high: int | None = None, **kw: object) -> Node:
+    return Node("integer", doc, minimum=low, maximum=high, **kw)  # type: ignore[arg-type]
+
+
+def number(doc: str, **kw: object) -> Node:
+    return Node("number", doc, **kw)  # type: ignore[arg-type]
+
+
+def boolean(doc: str, default: bool | None, **kw: object) -> Node:
+    return Node("boolean", doc, default=default, **kw)  # type: ignore[arg-type]
+
+
+def enum(doc: str, values: tuple[object, ...], **kw: object) -> Node:
+    return Node("string", doc, enum=tuple(values), **kw)  # type: ignore[arg-type]
+
+
+def strings(doc: str, item: Node, **kw: object) -> Node:
+    return Node("list", doc, values=item, **kw)  # type: ignore[arg-type]
+
+
+def mapping(doc: str, names: str | None, value: Node, **kw: object) -> Node:
+    return Node("map", doc, names=names, values=value, **kw)  # type: ignore[arg-type]
+
+
+def either(doc: str, *alternatives: Node, **kw: object) -> Node:
+    return Node("any", doc, any_of=alternatives, **kw)  # type: ignore[arg-type]
+
+
+# -- checking a value against its node -------------------------------------------------------
+
+SCALARS = frozenset(("string", "integer", "number", "boolean"))
+
+
+def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object | None:
+    """`value` against a scalar node: type, allowed values, bounds, pattern. Problems go to
+    `issues`; None when there is one."""
+    kind = node.kind
+    if kind == "boolean":
+        return s.check_bool(value, path, issues)
+    if kind == "integer":
+        number = s.check_int(value, path, issues, node.minimum, node.maximum)
+        if number is not None and node.enum and number not in node.enum:
+            shown = ", ".join(map(str, node.enum))
+            issues.append(Issue(path, s.E_VALUE, f"{number} is not one of: {shown}"))
+            return None
+        return number
+    if kind == "number":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            issues.append(
+                Issue(path, s.E_TYPE, f"expected a finite number, got {s.type_name(value)}")
+            )
+            return None
+        return float(value)
+    if kind == "string":
+        if node.enum:
+            return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
+        if node.pattern is not None:
+            return s.check_pattern(
+                value, path, issues, re.compile(node.pattern), node.rule or node.doc, node.code
+            )
+        return s.check_str(value, path, issues)
+    raise TypeError(f"not a scalar node: {kind}")  # pragma: no cover - a declaration bug
+
+
+def section(
+    node: Node, value: object, path: Path, issues: list[Issue], what: str = "a mapping"
+) -> dict[str, object] | None:
+    """An object node's mapping: its keys (unknown and missing ones reported), and each
+    scalar key's checked value, or its declared default when the key is left out. A scalar
+    key whose value is refused, and one left out without a default, is not in the result;
+    the other keys (objects, lists, maps) are returned as written, for their own checks.
+    None when `value` is not a mapping."""
+    required = tuple(k for k, v in node.keys.items() if v.required)
+    m = s.check_mapping(value, path, issues, tuple(node.keys), required, what)
+    if m is None:
+        return None
+    result: dict[str, object] = {}
+    for key, child in node.keys.items():
+        if key not in m:
+            if child.default is not None:
+                result[key] = child.default
+        elif child.kind in SCALARS:
+            checked = check(child, m[key], (*path, key), issues)
+            if checked is not None:
+                result[key] = checked
+        else:
+            result[key] = m[key]
+    return result
+
+
+def defaults(node: Node) -> dict[str, object]:
+    """An object node's declared defaults (the model's defaults are read from here)."""
+    return {k: v.default for k, v in node.keys.items() if v.default is not None}
+
+
+def default_of(node: Node, key: str, kind: type[T]) -> T:
+    """The declared default of an object node's key, as the model's type."""
+    value = node.keys[key].default
+    assert isinstance(value, kind), (key, value)
+    return value
