@@ -168,3 +168,9 @@ def default_of(node: Node, key: str, kind: type[T]) -> T:
     value = node.keys[key].default
     assert isinstance(value, kind), (key, value)
     return value
+
+
+def member(node: Node) -> Node:
+    """A list's item node, or a map's value node."""
+    assert node.values is not None, node.doc
+    return node.values

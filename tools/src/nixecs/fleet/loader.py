@@ -7,7 +7,6 @@ runs at boot.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import replace
@@ -27,12 +26,12 @@ from .containers import (
     parse_container,
     parse_containers,
 )
+from .decl import member, section
 from .model import (
-    ADJUSTMENT_TYPES,
-    AGGREGATIONS,
-    COMPARISONS,
-    STATISTICS,
-    TARGET_METRICS,
+    MAX_DIMENSIONS,
+    NAME_RULE,
+    SCALING,
+    SCALING_ALARM,
     USERDATA_FORMATS,
     Alarm,
     Capacity,
@@ -48,7 +47,6 @@ from .model import (
 from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
-NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
 AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -60,11 +58,9 @@ FLAKE_RE = re.compile(r"[!-~]{1,256}")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
 PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
-MAX_DIMENSIONS = 30
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
 KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
@@ -101,6 +97,27 @@ SERVICE_KEYS = (
 )
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
+
+
+_STEP_POLICY = member(SCALING.keys["step"])
+_STEP = member(_STEP_POLICY.keys["steps"])
+
+
+# The values `decl.section` returns are checked against their nodes; these narrow them to the
+# model's types (a mismatch is a declaration bug, never an input error).
+def _int(value: object) -> int:
+    assert isinstance(value, int) and not isinstance(value, bool), value
+    return value
+
+
+def _float(value: object) -> float:
+    assert isinstance(value, float), value
+    return value
+
+
+def _str(value: object) -> str:
+    assert isinstance(value, str), value
+    return value
 
 
 class _Builder:
@@ -151,21 +168,6 @@ class _Builder:
             for i, item in enumerate(value)
         ]
         return tuple(item for item in items if item is not None)
-
-    def number(self, value: object, path: Path) -> float | None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
-            self.error(path, s.E_TYPE, f"expected a finite number, got {s.type_name(value)}")
-            return None
-        return float(value)
-
-    def optional_number(self, mapping: dict[str, object], key: str, path: Path) -> float | None:
-        if key not in mapping or mapping[key] is None:
-            return None
-        return self.number(mapping[key], (*path, key))
 
     # -- the document --------------------------------------------------------------------
     def fleet(self) -> Fleet | None:
@@ -631,12 +633,10 @@ class _Builder:
         return (container,)
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
-        m = self.mapping(value, path, ("min", "max", "target_tracking", "step"), ("min", "max"))
+        before = len(self.issues)
+        m = section(SCALING, value, path, self.issues)
         if m is None:
             return None
-        before = len(self.issues)
-        low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000) if "min" in m else None
-        high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000) if "max" in m else None
         tracking = (
             self.target_tracking(m["target_tracking"], (*path, "target_tracking"))
             if "target_tracking" in m
@@ -662,101 +662,55 @@ class _Builder:
                         steps.append(policy)
         # Target tracking and step policies together are allowed, as AWS allows them on one
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
-        if len(self.issues) != before or low is None or high is None:
+        if len(self.issues) != before:
             return None
-        return Scaling(low, high, tracking, tuple(steps), path)
+        return Scaling(_int(m["min"]), _int(m["max"]), tracking, tuple(steps), path)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
-        m = self.mapping(
-            value,
-            path,
-            ("metric", "target", "scale_in_cooldown", "scale_out_cooldown", "disable_scale_in"),
-            ("metric", "target"),
-        )
+        before = len(self.issues)
+        m = section(SCALING.keys["target_tracking"], value, path, self.issues)
         if m is None:
             return None
-        before = len(self.issues)
-        metric = (
-            s.check_enum(m["metric"], (*path, "metric"), self.issues, tuple(TARGET_METRICS))
-            if "metric" in m
-            else None
-        )
-        target = self.number(m["target"], (*path, "target")) if "target" in m else None
-        if target is not None and metric == "requests" and not 0 < target <= 1_000_000:
+        metric, target = m.get("metric"), m.get("target")
+        if isinstance(target, float) and metric == "requests" and not 0 < target <= 1_000_000:
             self.error(
                 (*path, "target"),
                 s.E_VALUE,
                 f"target {target:g} must be a request count per target in (0, 1000000]",
             )
-        elif target is not None and metric != "requests" and not 0 < target <= 100:
+        elif isinstance(target, float) and metric != "requests" and not 0 < target <= 100:
             self.error(
                 (*path, "target"),
                 s.E_VALUE,
                 f"target {target:g} must be a utilisation percentage in (0, 100]",
             )
-        scale_in = s.check_int(
-            m.get("scale_in_cooldown", 300), (*path, "scale_in_cooldown"), self.issues, 0, 86400
-        )
-        scale_out = s.check_int(
-            m.get("scale_out_cooldown", 60), (*path, "scale_out_cooldown"), self.issues, 0, 86400
-        )
-        disable = s.check_bool(
-            m.get("disable_scale_in", False), (*path, "disable_scale_in"), self.issues
-        )
-        if len(self.issues) != before or None in (metric, target, scale_in, scale_out, disable):
+        if len(self.issues) != before:
             return None
-        assert metric and target is not None and scale_in is not None and scale_out is not None
-        return TargetTracking(metric, target, scale_in, scale_out, bool(disable), path)
+        return TargetTracking(
+            _str(m["metric"]),
+            _float(m["target"]),
+            _int(m["scale_in_cooldown"]),
+            _int(m["scale_out_cooldown"]),
+            m["disable_scale_in"] is True,
+            path,
+        )
 
     def step_policy(self, value: object, path: Path) -> StepPolicy | None:
-        m = self.mapping(
-            value,
-            path,
-            (
-                "name",
-                "alarm",
-                "adjustment_type",
-                "cooldown",
-                "aggregation",
-                "min_adjustment_magnitude",
-                "steps",
-            ),
-            ("name", "alarm", "steps"),
-        )
+        before = len(self.issues)
+        m = section(_STEP_POLICY, value, path, self.issues)
         if m is None:
             return None
-        before = len(self.issues)
-        name = (
-            s.check_pattern(m["name"], (*path, "name"), self.issues, s.NAME_RE, NAME_RULE, s.E_NAME)
-            if "name" in m
-            else None
-        )
         alarm = self.alarm(m["alarm"], (*path, "alarm")) if "alarm" in m else None
-        adjustment = s.check_enum(
-            m.get("adjustment_type", "ChangeInCapacity"),
-            (*path, "adjustment_type"),
-            self.issues,
-            ADJUSTMENT_TYPES,
-        )
-        cooldown = s.check_int(m.get("cooldown", 300), (*path, "cooldown"), self.issues, 0, 86400)
-        aggregation = s.check_enum(
-            m.get("aggregation", "Average"), (*path, "aggregation"), self.issues, AGGREGATIONS
-        )
-        magnitude: int | None = None
-        if "min_adjustment_magnitude" in m:
-            magnitude = s.check_int(
-                m["min_adjustment_magnitude"],
+        written = value if isinstance(value, dict) else {}
+        if (
+            "min_adjustment_magnitude" in written
+            and m.get("adjustment_type") != "PercentChangeInCapacity"
+        ):
+            self.error(
                 (*path, "min_adjustment_magnitude"),
-                self.issues,
-                1,
-                10000,
+                "E112",
+                "min_adjustment_magnitude is only valid with adjustment_type PercentChangeInCapacity",
             )
-            if adjustment != "PercentChangeInCapacity":
-                self.error(
-                    (*path, "min_adjustment_magnitude"),
-                    "E112",
-                    "min_adjustment_magnitude is only valid with adjustment_type PercentChangeInCapacity",
-                )
         steps: list[Step] = []
         raw = m.get("steps")
         if "steps" in m:
@@ -767,76 +721,46 @@ class _Builder:
                     step = self.step(item, (*path, "steps", index))
                     if step is not None:
                         steps.append(step)
-        if len(self.issues) != before or None in (name, alarm, adjustment, cooldown, aggregation):
+        if len(self.issues) != before or alarm is None:
             return None
-        assert name and alarm and adjustment and cooldown is not None and aggregation
+        magnitude = m.get("min_adjustment_magnitude")
         return StepPolicy(
-            name, alarm, adjustment, cooldown, aggregation, magnitude, tuple(steps), path
+            _str(m["name"]),
+            alarm,
+            _str(m["adjustment_type"]),
+            _int(m["cooldown"]),
+            _str(m["aggregation"]),
+            magnitude if isinstance(magnitude, int) else None,
+            tuple(steps),
+            path,
         )
 
     def step(self, value: object, path: Path) -> Step | None:
-        m = self.mapping(value, path, ("lower", "upper", "change"), ("change",))
-        if m is None:
-            return None
         before = len(self.issues)
-        lower = self.optional_number(m, "lower", path)
-        upper = self.optional_number(m, "upper", path)
-        change = (
-            s.check_int(m["change"], (*path, "change"), self.issues, -100000, 100000)
-            if "change" in m
-            else None
-        )
-        if len(self.issues) != before or change is None:
+        m = section(_STEP, value, path, self.issues)
+        if m is None or len(self.issues) != before:
             return None
-        return Step(lower, upper, change, path)
+        lower, upper = m.get("lower"), m.get("upper")
+        return Step(
+            lower if isinstance(lower, float) else None,
+            upper if isinstance(upper, float) else None,
+            _int(m["change"]),
+            path,
+        )
 
     def alarm(self, value: object, path: Path) -> Alarm | None:
-        m = self.mapping(
-            value,
-            path,
-            (
-                "metric",
-                "namespace",
-                "statistic",
-                "period",
-                "evaluation_periods",
-                "threshold",
-                "comparison",
-                "dimensions",
-            ),
-            ("metric", "threshold", "comparison"),
-        )
+        before = len(self.issues)
+        m = section(SCALING_ALARM, value, path, self.issues)
         if m is None:
             return None
-        before = len(self.issues)
-        metric = (
-            s.check_pattern(
-                m["metric"], (*path, "metric"), self.issues, METRIC_RE, "a CloudWatch metric name"
-            )
-            if "metric" in m
-            else None
-        )
-        namespace = s.check_pattern(
-            m.get("namespace", "AWS/ECS"),
-            (*path, "namespace"),
-            self.issues,
-            METRIC_RE,
-            "a CloudWatch namespace",
-        )
-        statistic = s.check_enum(
-            m.get("statistic", "Average"), (*path, "statistic"), self.issues, STATISTICS
-        )
-        period = s.check_int(m.get("period", 60), (*path, "period"), self.issues, 10, 86400)
-        if period is not None and period not in (10, 20, 30) and period % 60:
+        period, evaluation_periods = m.get("period"), m.get("evaluation_periods")
+        if isinstance(period, int) and period not in (10, 20, 30) and period % 60:
             self.error(
                 (*path, "period"), s.E_VALUE, f"period {period} is not valid: use {VALID_PERIODS}"
             )
-        evaluation_periods = s.check_int(
-            m.get("evaluation_periods", 1), (*path, "evaluation_periods"), self.issues, 1, 100
-        )
         if (
-            period is not None
-            and evaluation_periods is not None
+            isinstance(period, int)
+            and isinstance(evaluation_periods, int)
             and period * evaluation_periods > 86400
         ):
             self.error(
@@ -844,44 +768,21 @@ class _Builder:
                 s.E_VALUE,
                 "period × evaluation_periods must not exceed one day (86400 s)",
             )
-        threshold = self.number(m["threshold"], (*path, "threshold")) if "threshold" in m else None
-        comparison = (
-            s.check_enum(m["comparison"], (*path, "comparison"), self.issues, tuple(COMPARISONS))
-            if "comparison" in m
-            else None
-        )
         dimensions = (
             self.dimensions(m["dimensions"], (*path, "dimensions"))
             if m.get("dimensions") is not None
             else None
         )
-        if len(self.issues) != before or None in (
-            metric,
-            namespace,
-            statistic,
-            period,
-            evaluation_periods,
-            threshold,
-            comparison,
-        ):
+        if len(self.issues) != before:
             return None
-        assert (
-            metric
-            and namespace
-            and statistic
-            and period
-            and evaluation_periods
-            and threshold is not None
-            and comparison
-        )
         return Alarm(
-            metric,
-            namespace,
-            statistic,
-            period,
-            evaluation_periods,
-            threshold,
-            comparison,
+            _str(m["metric"]),
+            _str(m["namespace"]),
+            _str(m["statistic"]),
+            _int(period),
+            _int(evaluation_periods),
+            _float(m["threshold"]),
+            _str(m["comparison"]),
             path,
             dimensions,
         )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import settings as s
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
-from .decl import boolean, default_of, integer, obj
+from .decl import boolean, default_of, enum, integer, mapping, number, obj, req, string, strings
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
@@ -33,6 +34,13 @@ TARGET_METRICS = {
     # PredefinedMetricSpecification, ResourceLabel; nixecs.cloudformation.scaling)
     "requests": "ALBRequestCountPerTarget",
 }
+
+
+NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
+# CloudWatch: metric names and namespaces of 1-255 characters, no control characters;
+# at most 30 dimensions (PutMetricAlarm).
+METRIC = r"[^\x00-\x1f]{1,255}"
+MAX_DIMENSIONS = 30
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,135 @@ class Group:
     @property
     def key(self) -> str:
         return f"{self.cluster}/{self.name}"
+
+
+SCALING_ALARM = obj(
+    "the CloudWatch alarm of a step policy",
+    order=(
+        "metric",
+        "namespace",
+        "statistic",
+        "period",
+        "evaluation_periods",
+        "threshold",
+        "comparison",
+        "dimensions",
+    ),
+    metric=req(
+        string(
+            "the metric name",
+            pattern=METRIC,
+            rule="a CloudWatch metric name",
+            aws="PutMetricAlarm MetricName: 1-255 characters",
+            example="CPUUtilization",
+        )
+    ),
+    namespace=string(
+        "the metric's namespace",
+        default="AWS/ECS",
+        pattern=METRIC,
+        rule="a CloudWatch namespace",
+        example="AWS/ECS",
+    ),
+    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
+    period=integer(
+        "seconds: 10, 20, 30 or a multiple of 60",
+        10,
+        86400,
+        default=60,
+        aws="PutMetricAlarm Period",
+        example=60,
+    ),
+    evaluation_periods=integer(
+        "periods to evaluate (period × this at most one day)", 1, 100, default=1, example=3
+    ),
+    threshold=req(number("the threshold", example=70)),
+    comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
+    dimensions=mapping(
+        "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
+        None,
+        string("a dimension value"),
+        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
+        example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
+    ),
+)
+SCALING = obj(
+    "Application Auto Scaling of the service's desired count",
+    order=("min", "max", "target_tracking", "step"),
+    min=req(integer("minimum tasks", 0, 10000, example=1)),
+    max=req(integer("maximum tasks", 0, 10000, example=4)),
+    target_tracking=obj(
+        "a target tracking policy",
+        order=(
+            "metric",
+            "target",
+            "scale_in_cooldown",
+            "scale_out_cooldown",
+            "disable_scale_in",
+        ),
+        metric=req(enum("the tracked metric", tuple(TARGET_METRICS), example="cpu")),
+        target=req(
+            number(
+                "target value: a percentage (cpu, memory) or requests per target",
+                example=75,
+            )
+        ),
+        scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
+        scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
+        disable_scale_in=boolean("never scale in", False, example=False),
+    ),
+    step=strings(
+        "step scaling policies",
+        obj(
+            "a step scaling policy",
+            order=(
+                "name",
+                "alarm",
+                "adjustment_type",
+                "cooldown",
+                "aggregation",
+                "min_adjustment_magnitude",
+                "steps",
+            ),
+            name=req(
+                string(
+                    "the policy's name",
+                    pattern=s.NAME_RE.pattern,
+                    rule=NAME_RULE,
+                    code=s.E_NAME,
+                    example="cpu-high",
+                )
+            ),
+            alarm=req(SCALING_ALARM),
+            adjustment_type=enum(
+                "how `change` applies",
+                ADJUSTMENT_TYPES,
+                default="ChangeInCapacity",
+                example="PercentChangeInCapacity",
+            ),
+            cooldown=integer("seconds", 0, 86400, default=300, example=60),
+            aggregation=enum(
+                "MetricAggregationType", AGGREGATIONS, default="Average", example="Average"
+            ),
+            min_adjustment_magnitude=integer(
+                "with PercentChangeInCapacity only", 1, 10000, example=1
+            ),
+            steps=req(
+                strings(
+                    "step adjustments (bounds relative to the threshold)",
+                    obj(
+                        "a step adjustment",
+                        order=("lower", "upper", "change"),
+                        lower=number("lower bound (open when omitted)"),
+                        upper=number("upper bound (open when omitted)"),
+                        change=req(integer("the adjustment", -100000, 100000)),
+                    ),
+                    aws="at most 20 step adjustments",
+                )
+            ),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)

@@ -24,22 +24,13 @@ from .loader import (
     GROUP_KEYS,
     HOST_RE,
     INSTANCE_TYPE_RE,
-    MAX_DIMENSIONS,
     PREFIX_RE,
     REGION_RE,
     SERVICE_KEYS,
     SG_RE,
     SUBNET_RE,
 )
-from .model import (
-    ADJUSTMENT_TYPES,
-    AGGREGATIONS,
-    COMPARISONS,
-    DEPLOYMENT,
-    STATISTICS,
-    TARGET_METRICS,
-    USERDATA_FORMATS,
-)
+from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
 
 NAME = s.NAME_RE.pattern
 DURATION = s.DURATION_RE.pattern
@@ -392,113 +383,6 @@ CONTAINER = obj(
         order=("type", "options"),
         type=req(enum("the router", c.FIRELENS_TYPES, example="fluentbit")),
         options=OPTIONS,
-    ),
-)
-
-SCALING_ALARM = obj(
-    "the CloudWatch alarm of a step policy",
-    order=(
-        "metric",
-        "namespace",
-        "statistic",
-        "period",
-        "evaluation_periods",
-        "threshold",
-        "comparison",
-        "dimensions",
-    ),
-    metric=req(string("the metric name", example="CPUUtilization")),
-    namespace=string("the metric's namespace", default="AWS/ECS", example="AWS/ECS"),
-    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
-    period=integer(
-        "seconds: 10, 20, 30 or a multiple of 60",
-        10,
-        86400,
-        default=60,
-        aws="PutMetricAlarm Period",
-        example=60,
-    ),
-    evaluation_periods=integer(
-        "periods to evaluate (period × this at most one day)", 1, 100, default=1, example=3
-    ),
-    threshold=req(Node("number", "the threshold", example=70)),
-    comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
-    dimensions=mapping(
-        "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
-        None,
-        string("a dimension value"),
-        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
-        example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
-    ),
-)
-SCALING = obj(
-    "Application Auto Scaling of the service's desired count",
-    order=("min", "max", "target_tracking", "step"),
-    min=req(integer("minimum tasks", 0, 10000, example=1)),
-    max=req(integer("maximum tasks", 0, 10000, example=4)),
-    target_tracking=obj(
-        "a target tracking policy",
-        order=(
-            "metric",
-            "target",
-            "scale_in_cooldown",
-            "scale_out_cooldown",
-            "disable_scale_in",
-        ),
-        metric=req(enum("the tracked metric", tuple(TARGET_METRICS), example="cpu")),
-        target=req(
-            Node(
-                "number",
-                "target value: a percentage (cpu, memory) or requests per target",
-                example=75,
-            )
-        ),
-        scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
-        scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
-        disable_scale_in=boolean("never scale in", False, example=False),
-    ),
-    step=strings(
-        "step scaling policies",
-        obj(
-            "a step scaling policy",
-            order=(
-                "name",
-                "alarm",
-                "adjustment_type",
-                "cooldown",
-                "aggregation",
-                "min_adjustment_magnitude",
-                "steps",
-            ),
-            name=req(string("the policy's name", pattern=NAME, example="cpu-high")),
-            alarm=req(SCALING_ALARM),
-            adjustment_type=enum(
-                "how `change` applies",
-                ADJUSTMENT_TYPES,
-                default="ChangeInCapacity",
-                example="PercentChangeInCapacity",
-            ),
-            cooldown=integer("seconds", 0, 86400, default=300, example=60),
-            aggregation=enum(
-                "MetricAggregationType", AGGREGATIONS, default="Average", example="Average"
-            ),
-            min_adjustment_magnitude=integer(
-                "with PercentChangeInCapacity only", 1, 10000, example=1
-            ),
-            steps=req(
-                strings(
-                    "step adjustments (bounds relative to the threshold)",
-                    obj(
-                        "a step adjustment",
-                        order=("lower", "upper", "change"),
-                        lower=Node("number", "lower bound (open when omitted)"),
-                        upper=Node("number", "upper bound (open when omitted)"),
-                        change=req(integer("the adjustment", -100000, 100000)),
-                    ),
-                    aws="at most 20 step adjustments",
-                )
-            ),
-        ),
     ),
 )
 
