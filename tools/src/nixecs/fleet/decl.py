@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from .. import settings as s
@@ -26,28 +25,72 @@ Path = tuple[object, ...]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Node:
     """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
     keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
-    `rule` explains `pattern` in a message, `code` is the one a value outside it gets."""
+    `rule` explains `pattern` in a message, `code` is the one a value outside it gets.
 
-    kind: str
-    doc: str = ""
-    required: bool = False
-    default: object = None
-    enum: tuple[object, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
-    pattern: str | None = None  # full-match regex (Python; also ECMA 262 where given)
-    aws: str = ""  # the AWS limit or rule the check mirrors
-    example: object = None
-    keys: dict[str, Node] = field(default_factory=dict)  # object
-    values: Node | None = None  # map values, list items
-    names: str | None = None  # map: the keys' pattern
-    any_of: tuple[Node, ...] = ()  # alternatives (e.g. a string or a mapping)
-    rule: str = ""
-    code: str = s.E_VALUE
+    A plain class, not a dataclass: `validate` builds the declaration at import, and a
+    dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
+
+    __slots__ = (
+        "any_of",
+        "aws",
+        "code",
+        "default",
+        "doc",
+        "enum",
+        "example",
+        "keys",
+        "kind",
+        "maximum",
+        "minimum",
+        "names",
+        "pattern",
+        "required",
+        "rule",
+        "values",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        kind: str,
+        doc: str = "",
+        *,
+        required: bool = False,
+        default: object = None,
+        enum: tuple[object, ...] = (),
+        minimum: int | None = None,
+        maximum: int | None = None,
+        pattern: str | None = None,  # full-match regex (Python; also ECMA 262 where given)
+        aws: str = "",  # the AWS limit or rule the check mirrors
+        example: object = None,
+        keys: dict[str, Node] | None = None,  # object
+        values: Node | None = None,  # map values, list items
+        names: str | None = None,  # map: the keys' pattern
+        any_of: tuple[Node, ...] = (),  # alternatives (e.g. a string or a mapping)
+        rule: str = "",
+        code: str = s.E_VALUE,
+    ) -> None:
+        self.kind = kind
+        self.doc = doc
+        self.required = required
+        self.default = default
+        self.enum = enum
+        self.minimum = minimum
+        self.maximum = maximum
+        self.pattern = pattern
+        self.aws = aws
+        self.example = example
+        self.keys: dict[str, Node] = keys if keys is not None else {}
+        self.values = values
+        self.names = names
+        self.any_of = any_of
+        self.rule = rule
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind!r}, {self.doc!r})"
 
 
 def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **keys: Node) -> Node:
@@ -57,7 +100,11 @@ def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **k
 
 
 def req(node: Node) -> Node:
-    return replace(node, required=True)
+    copied = Node(node.kind)
+    for name in Node.__slots__:
+        setattr(copied, name, getattr(node, name))
+    copied.required = True
+    return copied
 
 
 def string(doc: str, **kw: object) -> Node:
