@@ -177,6 +177,8 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
         bad = next((t for t in _NOT_MATCHING if not compiled.fullmatch(t)), None)
         assert bad is not None, f"no text outside {node.pattern}"
         found.append((f"text outside the pattern ({bad[:10]!r})", bad, False))
+    if node.kind == "list" and node.min_items is not None:
+        found.append(("an empty list", [], node.min_items == 0))
     if found or node.kind == "boolean":
         wrong = wrong_type(alternatives(path))
         if wrong is not None:
@@ -272,7 +274,13 @@ def test_every_bounded_key_is_mutated() -> None:
         ".".join(path)
         for path, node in walk()
         if path
-        and (node.minimum is not None or node.maximum is not None or node.enum or node.pattern)
+        and (
+            node.minimum is not None
+            or node.maximum is not None
+            or node.enum
+            or node.pattern
+            or node.min_items is not None
+        )
         and place(document, path) is None
     ]
     assert missing == []

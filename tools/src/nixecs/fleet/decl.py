@@ -28,7 +28,8 @@ T = TypeVar("T")
 class Node:
     """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
     keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
-    `rule` explains `pattern` in a message, `code` is the one a value outside it gets.
+    `rule` explains `pattern` in a message (for an integer: the whole message for a value
+    out of range, `{value}` standing for it), `code` is the one a value outside it gets.
 
     A plain class, not a dataclass: `validate` builds the declaration at import, and a
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
@@ -43,7 +44,9 @@ class Node:
         "example",
         "keys",
         "kind",
+        "max_items",
         "maximum",
+        "min_items",
         "minimum",
         "names",
         "pattern",
@@ -71,6 +74,8 @@ class Node:
         any_of: tuple[Node, ...] = (),  # alternatives (e.g. a string or a mapping)
         rule: str = "",
         code: str = s.E_VALUE,
+        min_items: int | None = None,  # list
+        max_items: int | None = None,  # list
     ) -> None:
         self.kind = kind
         self.doc = doc
@@ -88,6 +93,8 @@ class Node:
         self.any_of = any_of
         self.rule = rule
         self.code = code
+        self.min_items = min_items
+        self.max_items = max_items
 
     def __repr__(self) -> str:
         return f"Node({self.kind!r}, {self.doc!r})"
@@ -151,6 +158,17 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
     if kind == "boolean":
         return s.check_bool(value, path, issues)
     if kind == "integer":
+        if (
+            node.rule
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and (
+                (node.minimum is not None and value < node.minimum)
+                or (node.maximum is not None and value > node.maximum)
+            )
+        ):
+            issues.append(Issue(path, s.E_VALUE, node.rule.format(value=value)))
+            return None
         number = s.check_int(value, path, issues, node.minimum, node.maximum)
         if number is not None and node.enum and number not in node.enum:
             shown = ", ".join(map(str, node.enum))
@@ -179,21 +197,42 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
     raise TypeError(f"not a scalar node: {kind}")  # pragma: no cover - a declaration bug
 
 
-def section(
+def items(node: Node, value: object, path: Path, issues: list[Issue]) -> tuple[object, ...]:
+    """A list node's value: a list (of at least `min_items`), each scalar item checked; the
+    items that pass."""
+    if not isinstance(value, list):
+        issues.append(Issue(path, s.E_TYPE, f"expected a list, got {s.type_name(value)}"))
+        return ()
+    if node.min_items and not value:
+        issues.append(Issue(path, s.E_VALUE, "must not be empty"))
+    item = member(node)
+    checked = [check(item, entry, (*path, i), issues) for i, entry in enumerate(value)]
+    return tuple(entry for entry in checked if entry is not None)
+
+
+def keys(
     node: Node, value: object, path: Path, issues: list[Issue], what: str = "a mapping"
 ) -> dict[str, object] | None:
-    """An object node's mapping: its keys (unknown and missing ones reported), and each
-    scalar key's checked value, or its declared default when the key is left out. A scalar
-    key whose value is refused, and one left out without a default, is not in the result;
-    the other keys (objects, lists, maps) are returned as written, for their own checks.
-    None when `value` is not a mapping."""
+    """An object node's mapping: its unknown and missing keys reported; None when `value` is
+    not a mapping."""
     required = tuple(k for k, v in node.keys.items() if v.required)
-    m = s.check_mapping(value, path, issues, tuple(node.keys), required, what)
-    if m is None:
-        return None
+    return s.check_mapping(value, path, issues, tuple(node.keys), required, what)
+
+
+def values(
+    node: Node, m: dict[str, object], path: Path, issues: list[Issue], own: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """Each scalar key's checked value, or its declared default when the key is left out. A
+    scalar key whose value is refused, and one left out without a default, is not in the
+    result (`complete` says whether one is missing); the other keys (objects, lists, maps),
+    and the keys the caller checks itself (`own`: a name looked up, a value with its own
+    diagnostic, a key of another module), are returned as written."""
     result: dict[str, object] = {}
     for key, child in node.keys.items():
-        if key not in m:
+        if key in own:
+            if key in m:
+                result[key] = m[key]
+        elif key not in m:
             if child.default is not None:
                 result[key] = child.default
         elif child.kind in SCALARS:
@@ -203,6 +242,32 @@ def section(
         else:
             result[key] = m[key]
     return result
+
+
+def complete(node: Node, v: dict[str, object], own: tuple[str, ...] = ()) -> bool:
+    """Whether `values` has every scalar key the model needs: the required ones and those
+    with a default (a refused or missing one is reported already)."""
+    return all(
+        key in v
+        for key, child in node.keys.items()
+        if child.kind in SCALARS
+        and key not in own
+        and (child.required or child.default is not None)
+    )
+
+
+def section(
+    node: Node,
+    value: object,
+    path: Path,
+    issues: list[Issue],
+    what: str = "a mapping",
+    own: tuple[str, ...] = (),
+) -> dict[str, object] | None:
+    """`keys` and `values` at once, for a caller that counts the mapping's own findings with
+    its values'."""
+    m = keys(node, value, path, issues, what)
+    return None if m is None else values(node, m, path, issues, own)
 
 
 def defaults(node: Node) -> dict[str, object]:

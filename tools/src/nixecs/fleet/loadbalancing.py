@@ -37,7 +37,7 @@ import re
 
 from .. import settings as s
 from ..settings import Issue
-from .decl import section
+from .decl import complete, keys, section, values
 from .model import (
     DEFAULT_PLACEMENT,
     DEPLOYMENT,
@@ -572,10 +572,11 @@ def deployment_of(
     value: object, path: Path, routed: bool, issues: list[Issue]
 ) -> Deployment | None:
     """`deployment:` (`{}` when left out: the declared defaults)."""
-    before = len(issues)
-    m = section(DEPLOYMENT, value, path, issues)
-    if m is None:
+    written_keys = keys(DEPLOYMENT, value, path, issues)
+    if written_keys is None:
         return None
+    before = len(issues)
+    m = values(DEPLOYMENT, written_keys, path, issues)
     low, high = m.get("minimum_healthy_percent"), m.get("maximum_percent")
     if isinstance(low, int) and isinstance(high, int) and high <= low:
         _error(
@@ -612,7 +613,7 @@ def deployment_of(
             "E112",
             "a health check grace period is for load balanced services: add routing or remove it",
         )
-    if len(issues) != before or breaker is None:
+    if len(issues) != before or breaker is None or not complete(DEPLOYMENT, m):
         return None
     assert isinstance(low, int) and isinstance(high, int)
     enable = breaker.get("enable") is True

@@ -26,13 +26,12 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .decl import member, section
+from .decl import complete, items, keys, member, section, values
 from .model import (
     MAX_DIMENSIONS,
     NAME_RULE,
     SCALING,
     SCALING_ALARM,
-    USERDATA_FORMATS,
     Alarm,
     Capacity,
     Cluster,
@@ -44,61 +43,23 @@ from .model import (
     StepPolicy,
     TargetTracking,
 )
+from .schema import CLUSTER, FLEET, GROUP, SERVICE
 from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
-AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
-INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-FLAKE_RE = re.compile(r"[!-~]{1,256}")
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
-BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
 PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
-_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
-KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
-GROUP_KEYS = (
-    "host",
-    "ami",
-    "instance_types",
-    "capacity",
-    "spot",
-    "userdata",
-    "ecs",
-    "secrets",
-    "drain",
-    "metadata",
-    "nixos",
-    "kms_key",
-    *infra.GROUP_KEYS,
-)
-SERVICE_KEYS = (
-    "group",
-    "image",
-    "cpu",
-    "memory",
-    "port",
-    "desired",
-    "environment",
-    "secrets",
-    "scaling",
-    "containers",
-    "network_mode",
-    "task_role",
-    *loadbalancing.SERVICE_KEYS,
-)
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
 
+# group: a name looked up (E108); cpu, memory, port: the shorthand container's or the task's
+# (containers.py); network_mode: awsvpc has its own code (E146); enable_execute_command:
+# loadbalancing.service_extras's
+_SERVICE_OWN = ("group", "cpu", "memory", "port", "network_mode", "enable_execute_command")
 _STEP_POLICY = member(SCALING.keys["step"])
 _STEP = member(_STEP_POLICY.keys["steps"])
 
@@ -149,90 +110,22 @@ class _Builder:
             result[name] = item
         return result
 
-    def string_list(
-        self,
-        value: object,
-        path: Path,
-        pattern: re.Pattern[str],
-        rule: str,
-        *,
-        nonempty: bool = True,
-    ) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            self.error(path, s.E_TYPE, f"expected a list, got {s.type_name(value)}")
-            return ()
-        if nonempty and not value:
-            self.error(path, s.E_VALUE, "must not be empty")
-        items = [
-            s.check_pattern(item, (*path, i), self.issues, pattern, rule)
-            for i, item in enumerate(value)
-        ]
-        return tuple(item for item in items if item is not None)
-
     # -- the document --------------------------------------------------------------------
     def fleet(self) -> Fleet | None:
         path: Path = ()
-        top = s.check_mapping(
-            self.doc.value,
-            path,
-            self.issues,
-            ("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
-            ("version", "region", "clusters"),
-            what="a fleet mapping",
-        )
+        top = section(FLEET, self.doc.value, path, self.issues, what="a fleet mapping")
         if top is None:
             return None
-        if "version" in top and top["version"] != 1:
-            self.error(
-                ("version",),
-                s.E_VALUE,
-                f"unsupported fleet version {top['version']!r}: this nixecs reads version 1",
-            )
-        region = s.check_pattern(
-            top.get("region", "us-east-1"),
-            ("region",),
-            self.issues,
-            REGION_RE,
-            "an AWS region such as us-east-1",
-        )
+        region = top.get("region")
         # Recorded in tags and the nix userdata's header comment: one word, no control characters.
-        flake = (
-            s.check_pattern(
-                top["flake"],
-                ("flake",),
-                self.issues,
-                FLAKE_RE,
-                "a flake reference without spaces, e.g. github:acme/infra",
-            )
-            if "flake" in top
-            else ""
-        )
+        flake = top.get("flake", "")
         # S3 bucket for templates over CloudFormation's inline limit (deploy; E130).
-        template_bucket = (
-            s.check_pattern(
-                top["template_bucket"],
-                ("template_bucket",),
-                self.issues,
-                BUCKET_RE,
-                "an S3 bucket name (3-63 of a-z 0-9 . -)",
-            )
-            if "template_bucket" in top
-            else ""
-        )
+        template_bucket = top.get("template_bucket", "")
         # Two fleets in one account and region: with `name_prefix: acme` cluster `prod` is
         # `acme-prod` in every AWS name (stack, ECS cluster, groups, roles, log groups, alarms,
         # the host's ECS_CLUSTER) and on the command line; the key in the file stays `prod`.
-        prefix = (
-            s.check_pattern(
-                top["name_prefix"],
-                ("name_prefix",),
-                self.issues,
-                PREFIX_RE,
-                "1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
-            )
-            if "name_prefix" in top
-            else ""
-        ) or ""
+        prefix = top.get("name_prefix", "")
+        assert isinstance(prefix, str)
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(
             top.get("clusters", {}), ("clusters",), "clusters"
@@ -265,44 +158,29 @@ class _Builder:
             return None
         return Fleet(
             version=1,
-            region=region or "",
-            flake=flake or "",
+            region=_str(region),
+            flake=_str(flake),
             clusters=clusters,
             document=self.doc,
-            template_bucket=template_bucket or "",
+            template_bucket=_str(template_bucket),
             name_prefix=prefix,
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:
-        m = self.mapping(
-            value,
-            path,
-            (
-                "subnets",
-                "security_groups",
-                "groups",
-                "services",
-                "kms_key",
-                "load_balancer",
-                *infra.CLUSTER_KEYS,
-            ),
-            ("subnets", "security_groups"),
-        )
+        m = section(CLUSTER, value, path, self.issues, own=infra.CLUSTER_KEYS)
         if m is None:
             return None
         extra = infra.cluster_keys(m, path, self.issues)
-        kms_key = self.kms_key(m, path)
-        subnets = self.string_list(
-            m.get("subnets", []),
-            (*path, "subnets"),
-            SUBNET_RE,
-            "a subnet id such as subnet-0a1b2c3d",
+        kms_key = m.get("kms_key")
+        assert kms_key is None or isinstance(kms_key, str)
+        subnets = items(
+            CLUSTER.keys["subnets"], m.get("subnets", []), (*path, "subnets"), self.issues
         )
-        security_groups = self.string_list(
+        security_groups = items(
+            CLUSTER.keys["security_groups"],
             m.get("security_groups", []),
             (*path, "security_groups"),
-            SG_RE,
-            "a security group id such as sg-0a1b2c3d",
+            self.issues,
         )
         groups: dict[str, Group] = {}
         for group_name, group_value in self.named_mapping(
@@ -333,8 +211,8 @@ class _Builder:
         )
         cluster = Cluster(
             name,
-            subnets,
-            security_groups,
+            tuple(map(_str, subnets)),
+            tuple(map(_str, security_groups)),
             groups,
             services,
             path,
@@ -345,65 +223,32 @@ class _Builder:
         loadbalancing.check_cluster(cluster, self.issues)
         return cluster
 
-    def kms_key(self, m: dict[str, object], path: Path) -> str | None:
-        """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
-        kms:Decrypt on a key by its alias in Resource."""
-        if m.get("kms_key") is None:
-            return None
-        return s.check_pattern(
-            m["kms_key"],
-            (*path, "kms_key"),
-            self.issues,
-            KMS_KEY_RE,
-            "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias",
-        )
-
     def group(
         self, cluster: str, name: str, value: object, path: Path, cluster_key: str | None = None
     ) -> Group | None:
-        m = self.mapping(
-            value,
-            path,
-            GROUP_KEYS,
-            ("ami", "instance_types", "capacity"),
-        )
-        if m is None:
+        written = keys(GROUP, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
+        m = values(GROUP, written, path, self.issues, own=infra.GROUP_KEYS)
         extra = infra.group_keys(m, path, self.issues)
-        host = s.check_pattern(
-            m.get("host", "ecs-node"),
-            (*path, "host"),
-            self.issues,
-            HOST_RE,
-            "a nixosConfigurations name such as ecs-node",
-        )
-        ami = (
-            s.check_pattern(
-                m["ami"],
-                (*path, "ami"),
-                self.issues,
-                AMI_RE,
-                "an AMI id such as ami-0123456789abcdef0",
+        instance_types = tuple(
+            map(
+                _str,
+                items(
+                    GROUP.keys["instance_types"],
+                    m.get("instance_types", []),
+                    (*path, "instance_types"),
+                    self.issues,
+                ),
             )
-            if "ami" in m
-            else None
-        )
-        instance_types = self.string_list(
-            m.get("instance_types", []),
-            (*path, "instance_types"),
-            INSTANCE_TYPE_RE,
-            "an instance type such as m6i.large",
         )
         if len(set(instance_types)) != len(instance_types):
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
-        spot = s.check_bool(m.get("spot", False), (*path, "spot"), self.issues)
-        userdata = s.check_enum(
-            m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS
-        )
+        spot = m.get("spot")
         ecs = s.parse_ecs(
-            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=bool(spot)
+            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=spot is True
         )
         secrets = s.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
         drain = (
@@ -411,68 +256,57 @@ class _Builder:
             if m.get("drain") is not None
             else None
         )
-        hop_limit = 1
-        if "metadata" in m:
-            meta = self.mapping(m["metadata"], (*path, "metadata"), ("hop_limit",))
-            if meta is not None and "hop_limit" in meta:
-                hop_limit = (
-                    s.check_int(
-                        meta["hop_limit"], (*path, "metadata", "hop_limit"), self.issues, 1, 64
-                    )
-                    or 1
-                )
-        nixos: str | None = None
-        if "nixos" in m:
-            nixos = s.check_str(m["nixos"], (*path, "nixos"), self.issues)
-            if userdata != "nix":
-                self.error(
-                    (*path, "nixos"),
-                    "E112",
-                    "nixos module text is only used with `userdata: nix`; set it or move these options into the host configuration",
-                )
-        if len(self.issues) != before or None in (
-            host,
-            ami,
-            capacity,
-            spot,
-            userdata,
-            ecs,
-            secrets,
+        metadata = section(
+            GROUP.keys["metadata"], m.get("metadata", {}), (*path, "metadata"), self.issues
+        )
+        nixos = m.get("nixos")
+        if "nixos" in m and m.get("userdata") != "nix":
+            self.error(
+                (*path, "nixos"),
+                "E112",
+                "nixos module text is only used with `userdata: nix`; set it or move these options into the host configuration",
+            )
+        if (
+            len(self.issues) != before
+            or capacity is None
+            or ecs is None
+            or secrets is None
+            or metadata is None
+            or not complete(GROUP, m, infra.GROUP_KEYS)
+            or not complete(GROUP.keys["metadata"], metadata)
         ):
             return None
-        assert host and ami and capacity and userdata and ecs is not None and secrets is not None
+        kms_key = m.get("kms_key", cluster_key)
         return Group(
             name=name,
             cluster=cluster,
-            host=host,
-            ami=ami,
+            host=_str(m["host"]),
+            ami=_str(m["ami"]),
             instance_types=instance_types,
             capacity=capacity,
-            spot=bool(spot),
-            userdata=userdata,
+            spot=spot is True,
+            userdata=_str(m["userdata"]),
             ecs=ecs,
             secrets=secrets,
             drain=drain,
-            hop_limit=hop_limit,
-            nixos=nixos,
+            hop_limit=_int(metadata["hop_limit"]),
+            nixos=_str(nixos) if nixos is not None else None,
             path=path,
-            kms_key=self.kms_key(m, path) or cluster_key,
+            kms_key=_str(kms_key) if kms_key is not None else None,
             **extra,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:
-        m = self.mapping(value, path, ("min", "max", "desired"), ("min", "max"))
-        if m is None or "min" not in m or "max" not in m:
+        node = GROUP.keys["capacity"]
+        written = keys(node, value, path, self.issues)
+        if written is None:
             return None
-        low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000)
-        high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000)
-        desired = (
-            s.check_int(m.get("desired", low), (*path, "desired"), self.issues, 0, 10000)
-            if low is not None
-            else None
-        )
-        if low is None or high is None or desired is None:
+        before = len(self.issues)
+        m = values(node, written, path, self.issues)
+        if len(self.issues) != before or not complete(node, m):
             return None
+        low, high = _int(m["min"]), _int(m["max"])
+        desired = _int(m.get("desired", low))  # DesiredCapacity defaults to MinSize
         if low > high:
             self.error((*path, "min"), "E109", f"min {low} is greater than max {high}")
             return None
@@ -481,15 +315,16 @@ class _Builder:
                 (*path, "desired"), "E109", f"desired {desired} is outside [min {low}, max {high}]"
             )
             return None
-        return Capacity(low, high, desired, desired_given="desired" in m)
+        return Capacity(low, high, desired, desired_given="desired" in written)
 
     def service(
         self, cluster: str, name: str, value: object, path: Path, groups: dict[str, object]
     ) -> Service | None:
-        m = self.mapping(value, path, SERVICE_KEYS, ("group",))
-        if m is None:
+        written = keys(SERVICE, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
+        m = values(SERVICE, written, path, self.issues, own=_SERVICE_OWN)
         group = s.check_str(m["group"], (*path, "group"), self.issues) if "group" in m else None
         if group is not None and group not in groups:
             self.error(
@@ -497,12 +332,17 @@ class _Builder:
                 "E108",
                 f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
             )
-        desired = s.check_int(m.get("desired", 1), (*path, "desired"), self.issues, 0, 10000)
+        desired = m.get("desired")
         task = self.task(name, m, path)
         scaling = (
             self.scaling(m["scaling"], (*path, "scaling")) if m.get("scaling") is not None else None
         )
-        if len(self.issues) != before or group is None or desired is None or task is None:
+        if (
+            len(self.issues) != before
+            or group is None
+            or task is None
+            or not complete(SERVICE, m, _SERVICE_OWN)
+        ):
             return None
         containers, mode, role, task_cpu, task_memory = task
         first = containers[0]
@@ -519,12 +359,12 @@ class _Builder:
             if task_memory is not None
             else sum(c.reserved_memory for c in containers),
             port=port,
-            desired=desired,
+            desired=_int(desired),
             environment=first.environment,
             secrets=first.secrets,
             scaling=scaling,
             path=path,
-            desired_given="desired" in m,
+            desired_given="desired" in written,
             containers=containers,
             network_mode=mode,
             task_role=role,
@@ -539,7 +379,11 @@ class _Builder:
         """The task definition's part of a service: its containers (the `containers:` map, or
         the one-container shorthand), network mode and task role."""
         before = len(self.issues)
-        mode = s.check_str(m.get("network_mode", "bridge"), (*path, "network_mode"), self.issues)
+        mode = s.check_str(
+            m.get("network_mode", SERVICE.keys["network_mode"].default),
+            (*path, "network_mode"),
+            self.issues,
+        )
         if mode == "awsvpc":
             self.error(
                 (*path, "network_mode"),
@@ -633,10 +477,11 @@ class _Builder:
         return (container,)
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
-        before = len(self.issues)
-        m = section(SCALING, value, path, self.issues)
-        if m is None:
+        written = keys(SCALING, value, path, self.issues)
+        if written is None:
             return None
+        before = len(self.issues)
+        m = values(SCALING, written, path, self.issues)
         tracking = (
             self.target_tracking(m["target_tracking"], (*path, "target_tracking"))
             if "target_tracking" in m
@@ -662,15 +507,17 @@ class _Builder:
                         steps.append(policy)
         # Target tracking and step policies together are allowed, as AWS allows them on one
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
-        if len(self.issues) != before:
+        if len(self.issues) != before or not complete(SCALING, m):
             return None
         return Scaling(_int(m["min"]), _int(m["max"]), tracking, tuple(steps), path)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
-        before = len(self.issues)
-        m = section(SCALING.keys["target_tracking"], value, path, self.issues)
-        if m is None:
+        node = SCALING.keys["target_tracking"]
+        written = keys(node, value, path, self.issues)
+        if written is None:
             return None
+        before = len(self.issues)
+        m = values(node, written, path, self.issues)
         metric, target = m.get("metric"), m.get("target")
         if isinstance(target, float) and metric == "requests" and not 0 < target <= 1_000_000:
             self.error(
@@ -684,7 +531,7 @@ class _Builder:
                 s.E_VALUE,
                 f"target {target:g} must be a utilisation percentage in (0, 100]",
             )
-        if len(self.issues) != before:
+        if len(self.issues) != before or not complete(node, m):
             return None
         return TargetTracking(
             _str(m["metric"]),
@@ -696,12 +543,12 @@ class _Builder:
         )
 
     def step_policy(self, value: object, path: Path) -> StepPolicy | None:
-        before = len(self.issues)
-        m = section(_STEP_POLICY, value, path, self.issues)
-        if m is None:
+        written = keys(_STEP_POLICY, value, path, self.issues)
+        if written is None:
             return None
+        before = len(self.issues)
+        m = values(_STEP_POLICY, written, path, self.issues)
         alarm = self.alarm(m["alarm"], (*path, "alarm")) if "alarm" in m else None
-        written = value if isinstance(value, dict) else {}
         if (
             "min_adjustment_magnitude" in written
             and m.get("adjustment_type") != "PercentChangeInCapacity"
@@ -721,7 +568,7 @@ class _Builder:
                     step = self.step(item, (*path, "steps", index))
                     if step is not None:
                         steps.append(step)
-        if len(self.issues) != before or alarm is None:
+        if len(self.issues) != before or alarm is None or not complete(_STEP_POLICY, m):
             return None
         magnitude = m.get("min_adjustment_magnitude")
         return StepPolicy(
@@ -736,9 +583,12 @@ class _Builder:
         )
 
     def step(self, value: object, path: Path) -> Step | None:
+        written = keys(_STEP, value, path, self.issues)
+        if written is None:
+            return None
         before = len(self.issues)
-        m = section(_STEP, value, path, self.issues)
-        if m is None or len(self.issues) != before:
+        m = values(_STEP, written, path, self.issues)
+        if len(self.issues) != before or not complete(_STEP, m):
             return None
         lower, upper = m.get("lower"), m.get("upper")
         return Step(
@@ -749,10 +599,11 @@ class _Builder:
         )
 
     def alarm(self, value: object, path: Path) -> Alarm | None:
-        before = len(self.issues)
-        m = section(SCALING_ALARM, value, path, self.issues)
-        if m is None:
+        written = keys(SCALING_ALARM, value, path, self.issues)
+        if written is None:
             return None
+        before = len(self.issues)
+        m = values(SCALING_ALARM, written, path, self.issues)
         period, evaluation_periods = m.get("period"), m.get("evaluation_periods")
         if isinstance(period, int) and period not in (10, 20, 30) and period % 60:
             self.error(
@@ -773,7 +624,7 @@ class _Builder:
             if m.get("dimensions") is not None
             else None
         )
-        if len(self.issues) != before:
+        if len(self.issues) != before or not complete(SCALING_ALARM, m):
             return None
         return Alarm(
             _str(m["metric"]),

@@ -203,10 +203,12 @@ SCALING = obj(
                         upper=number("upper bound (open when omitted)"),
                         change=req(integer("the adjustment", -100000, 100000)),
                     ),
+                    min_items=1,
                     aws="at most 20 step adjustments",
                 )
             ),
         ),
+        min_items=1,
     ),
 )
 

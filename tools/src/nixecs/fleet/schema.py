@@ -17,22 +17,26 @@ from . import containers as c
 from . import images, infra, loadbalancing, task_role
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
-from .loader import (
-    AMI_RE,
-    BUCKET_RE,
-    FLAKE_RE,
-    GROUP_KEYS,
-    HOST_RE,
-    INSTANCE_TYPE_RE,
-    PREFIX_RE,
-    REGION_RE,
-    SERVICE_KEYS,
-    SG_RE,
-    SUBNET_RE,
-)
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
 
 NAME = s.NAME_RE.pattern
+NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
+_ID = r"(?:[0-9a-f]{8}|[0-9a-f]{17})"  # EC2 ids: 8 or 17 hex digits
+AMI = rf"ami-{_ID}"
+SUBNET = rf"subnet-{_ID}"
+SG = rf"sg-{_ID}"
+REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]"
+INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9-]+"
+HOST = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+FLAKE = r"[!-~]{1,256}"
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+PREFIX = r"[a-z0-9][a-z0-9-]{0,15}"
+BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+# A KMS key ARN or key id. Not an alias: an IAM policy cannot grant kms:Decrypt on a key by
+# its alias in Resource.
+_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+KMS_KEY = rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}"
+KMS_KEY_RULE = "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias"
 DURATION = s.DURATION_RE.pattern
 ENV_NAME = c.ENV_NAME_RE.pattern
 PARAMETER_EXAMPLE = "/prod/db/password"
@@ -125,24 +129,45 @@ SECRET = obj(
 
 GROUP = obj(
     "an Auto Scaling group of NixOS container instances",
-    order=GROUP_KEYS,
+    order=(
+        "host",
+        "ami",
+        "instance_types",
+        "capacity",
+        "spot",
+        "userdata",
+        "ecs",
+        "secrets",
+        "drain",
+        "metadata",
+        "nixos",
+        "kms_key",
+        *infra.GROUP_KEYS,
+    ),
     host=string(
         "the flake's nixosConfigurations name the instances run",
         default="ecs-node",
-        pattern=HOST_RE.pattern,
+        pattern=HOST,
+        rule="a nixosConfigurations name such as ecs-node",
         example="ecs-node",
     ),
     ami=req(
         string(
             "the NixOS AMI the instances boot",
-            pattern=AMI_RE.pattern,
+            pattern=AMI,
+            rule="an AMI id such as ami-0123456789abcdef0",
             example="ami-0123456789abcdef0",
         )
     ),
     instance_types=req(
         strings(
             "EC2 instance types, in order of preference (more than one: a mixed instances policy)",
-            string("an instance type", pattern=INSTANCE_TYPE_RE.pattern),
+            string(
+                "an instance type",
+                pattern=INSTANCE_TYPE,
+                rule="an instance type such as m6i.large",
+            ),
+            min_items=1,
             example=["m6i.large", "m5.large"],
         )
     ),
@@ -196,6 +221,8 @@ GROUP = obj(
     ),
     kms_key=string(
         "KMS key the group's secrets are encrypted with (key ARN or id; not an alias); defaults to the cluster's",
+        pattern=KMS_KEY,
+        rule=KMS_KEY_RULE,
         example=KMS_ARN_EXAMPLE,
     ),
     root_volume=obj(
@@ -459,7 +486,21 @@ ROUTING = obj(
 )
 SERVICE = obj(
     "an ECS service; the one-container shorthand (image, port, environment, secrets) or `containers:`",
-    order=SERVICE_KEYS,
+    order=(
+        "group",
+        "image",
+        "cpu",
+        "memory",
+        "port",
+        "desired",
+        "environment",
+        "secrets",
+        "scaling",
+        "containers",
+        "network_mode",
+        "task_role",
+        *loadbalancing.SERVICE_KEYS,
+    ),
     group=req(string("the group whose instances run it", pattern=NAME, example="web")),
     image=IMAGE,
     cpu=integer(
@@ -622,14 +663,18 @@ CLUSTER = obj(
     subnets=req(
         strings(
             "subnets of the instances",
-            string("a subnet id", pattern=SUBNET_RE.pattern),
+            string("a subnet id", pattern=SUBNET, rule="a subnet id such as subnet-0a1b2c3d"),
+            min_items=1,
             example=["subnet-0a1b2c3d", "subnet-0a1b2c3e"],
         )
     ),
     security_groups=req(
         strings(
             "security groups of the instances",
-            string("a security group id", pattern=SG_RE.pattern),
+            string(
+                "a security group id", pattern=SG, rule="a security group id such as sg-0a1b2c3d"
+            ),
+            min_items=1,
             example=["sg-0a1b2c3d"],
         )
     ),
@@ -637,6 +682,8 @@ CLUSTER = obj(
     services=mapping("services by name", NAME, SERVICE),
     kms_key=string(
         "KMS key the secrets' SSM parameters are encrypted with (key ARN or id; not an alias)",
+        pattern=KMS_KEY,
+        rule=KMS_KEY_RULE,
         example=KMS_ARN_EXAMPLE,
     ),
     load_balancer=LOAD_BALANCER,
@@ -665,21 +712,39 @@ CLUSTER = obj(
 FLEET = obj(
     "a nixecs fleet file",
     order=("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
-    version=req(integer("the fleet file's format", 1, 1, example=1)),
-    region=req(string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")),
+    version=req(
+        integer(
+            "the fleet file's format",
+            1,
+            1,
+            rule="unsupported fleet version {value!r}: this nixecs reads version 1",
+            example=1,
+        )
+    ),
+    region=req(
+        string(
+            "the AWS region",
+            pattern=REGION,
+            rule="an AWS region such as us-east-1",
+            example="us-east-1",
+        )
+    ),
     flake=string(
         "the flake the hosts are built from (recorded in tags)",
-        pattern=FLAKE_RE.pattern,
+        pattern=FLAKE,
+        rule="a flake reference without spaces, e.g. github:acme/infra",
         example="github:acme/infra",
     ),
     name_prefix=string(
         "a prefix of every AWS name (two fleets in one account)",
-        pattern=PREFIX_RE.pattern,
+        pattern=PREFIX,
+        rule="1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
         example="acme",
     ),
     template_bucket=string(
         "an S3 bucket for stacks over CloudFormation's 51,200-byte inline limit",
-        pattern=BUCKET_RE.pattern,
+        pattern=BUCKET,
+        rule="an S3 bucket name (3-63 of a-z 0-9 . -)",
         aws="S3 bucket names: 3-63 characters",
         example="acme-templates",
     ),
@@ -739,7 +804,7 @@ KEYWORDS = frozenset(
     (
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
-        "propertyNames", "items", "anyOf",
+        "propertyNames", "items", "anyOf", "minItems", "maxItems",
     )
 )  # fmt: skip
 
@@ -768,6 +833,10 @@ def _json(node: Node) -> dict[str, object]:
         out["maximum"] = node.maximum
     if node.pattern is not None:
         out["pattern"] = f"^(?:{node.pattern})$"
+    if node.min_items is not None:
+        out["minItems"] = node.min_items
+    if node.max_items is not None:
+        out["maxItems"] = node.max_items
     if node.default is not None:
         out["default"] = node.default
     if node.example is not None:
