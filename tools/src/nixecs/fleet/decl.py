@@ -286,3 +286,20 @@ def member(node: Node) -> Node:
     """A list's item node, or a map's value node."""
     assert node.values is not None, node.doc
     return node.values
+
+
+# `values` checks each value against its node; these narrow one to the model's type (a
+# mismatch is a declaration bug, never an input error).
+def as_int(value: object) -> int:
+    assert isinstance(value, int) and not isinstance(value, bool), value
+    return value
+
+
+def as_float(value: object) -> float:
+    assert isinstance(value, float), value
+    return value
+
+
+def as_str(value: object) -> str:
+    assert isinstance(value, str), value
+    return value

@@ -26,7 +26,7 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .decl import complete, items, keys, member, section, values
+from .decl import as_float, as_int, as_str, complete, items, keys, member, section, values
 from .model import (
     MAX_DIMENSIONS,
     NAME_RULE,
@@ -62,23 +62,6 @@ VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 _SERVICE_OWN = ("group", "cpu", "memory", "port", "network_mode", "enable_execute_command")
 _STEP_POLICY = member(SCALING.keys["step"])
 _STEP = member(_STEP_POLICY.keys["steps"])
-
-
-# The values `decl.section` returns are checked against their nodes; these narrow them to the
-# model's types (a mismatch is a declaration bug, never an input error).
-def _int(value: object) -> int:
-    assert isinstance(value, int) and not isinstance(value, bool), value
-    return value
-
-
-def _float(value: object) -> float:
-    assert isinstance(value, float), value
-    return value
-
-
-def _str(value: object) -> str:
-    assert isinstance(value, str), value
-    return value
 
 
 class _Builder:
@@ -158,11 +141,11 @@ class _Builder:
             return None
         return Fleet(
             version=1,
-            region=_str(region),
-            flake=_str(flake),
+            region=as_str(region),
+            flake=as_str(flake),
             clusters=clusters,
             document=self.doc,
-            template_bucket=_str(template_bucket),
+            template_bucket=as_str(template_bucket),
             name_prefix=prefix,
         )
 
@@ -211,8 +194,8 @@ class _Builder:
         )
         cluster = Cluster(
             name,
-            tuple(map(_str, subnets)),
-            tuple(map(_str, security_groups)),
+            tuple(map(as_str, subnets)),
+            tuple(map(as_str, security_groups)),
             groups,
             services,
             path,
@@ -234,7 +217,7 @@ class _Builder:
         extra = infra.group_keys(m, path, self.issues)
         instance_types = tuple(
             map(
-                _str,
+                as_str,
                 items(
                     GROUP.keys["instance_types"],
                     m.get("instance_types", []),
@@ -280,19 +263,19 @@ class _Builder:
         return Group(
             name=name,
             cluster=cluster,
-            host=_str(m["host"]),
-            ami=_str(m["ami"]),
+            host=as_str(m["host"]),
+            ami=as_str(m["ami"]),
             instance_types=instance_types,
             capacity=capacity,
             spot=spot is True,
-            userdata=_str(m["userdata"]),
+            userdata=as_str(m["userdata"]),
             ecs=ecs,
             secrets=secrets,
             drain=drain,
-            hop_limit=_int(metadata["hop_limit"]),
-            nixos=_str(nixos) if nixos is not None else None,
+            hop_limit=as_int(metadata["hop_limit"]),
+            nixos=as_str(nixos) if nixos is not None else None,
             path=path,
-            kms_key=_str(kms_key) if kms_key is not None else None,
+            kms_key=as_str(kms_key) if kms_key is not None else None,
             **extra,
         )
 
@@ -305,8 +288,8 @@ class _Builder:
         m = values(node, written, path, self.issues)
         if len(self.issues) != before or not complete(node, m):
             return None
-        low, high = _int(m["min"]), _int(m["max"])
-        desired = _int(m.get("desired", low))  # DesiredCapacity defaults to MinSize
+        low, high = as_int(m["min"]), as_int(m["max"])
+        desired = as_int(m.get("desired", low))  # DesiredCapacity defaults to MinSize
         if low > high:
             self.error((*path, "min"), "E109", f"min {low} is greater than max {high}")
             return None
@@ -359,7 +342,7 @@ class _Builder:
             if task_memory is not None
             else sum(c.reserved_memory for c in containers),
             port=port,
-            desired=_int(desired),
+            desired=as_int(desired),
             environment=first.environment,
             secrets=first.secrets,
             scaling=scaling,
@@ -509,7 +492,7 @@ class _Builder:
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
         if len(self.issues) != before or not complete(SCALING, m):
             return None
-        return Scaling(_int(m["min"]), _int(m["max"]), tracking, tuple(steps), path)
+        return Scaling(as_int(m["min"]), as_int(m["max"]), tracking, tuple(steps), path)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
         node = SCALING.keys["target_tracking"]
@@ -534,10 +517,10 @@ class _Builder:
         if len(self.issues) != before or not complete(node, m):
             return None
         return TargetTracking(
-            _str(m["metric"]),
-            _float(m["target"]),
-            _int(m["scale_in_cooldown"]),
-            _int(m["scale_out_cooldown"]),
+            as_str(m["metric"]),
+            as_float(m["target"]),
+            as_int(m["scale_in_cooldown"]),
+            as_int(m["scale_out_cooldown"]),
             m["disable_scale_in"] is True,
             path,
         )
@@ -572,11 +555,11 @@ class _Builder:
             return None
         magnitude = m.get("min_adjustment_magnitude")
         return StepPolicy(
-            _str(m["name"]),
+            as_str(m["name"]),
             alarm,
-            _str(m["adjustment_type"]),
-            _int(m["cooldown"]),
-            _str(m["aggregation"]),
+            as_str(m["adjustment_type"]),
+            as_int(m["cooldown"]),
+            as_str(m["aggregation"]),
             magnitude if isinstance(magnitude, int) else None,
             tuple(steps),
             path,
@@ -594,7 +577,7 @@ class _Builder:
         return Step(
             lower if isinstance(lower, float) else None,
             upper if isinstance(upper, float) else None,
-            _int(m["change"]),
+            as_int(m["change"]),
             path,
         )
 
@@ -627,13 +610,13 @@ class _Builder:
         if len(self.issues) != before or not complete(SCALING_ALARM, m):
             return None
         return Alarm(
-            _str(m["metric"]),
-            _str(m["namespace"]),
-            _str(m["statistic"]),
-            _int(period),
-            _int(evaluation_periods),
-            _float(m["threshold"]),
-            _str(m["comparison"]),
+            as_str(m["metric"]),
+            as_str(m["namespace"]),
+            as_str(m["statistic"]),
+            as_int(period),
+            as_int(evaluation_periods),
+            as_float(m["threshold"]),
+            as_str(m["comparison"]),
             path,
             dimensions,
         )
