@@ -29,7 +29,7 @@ class Node:
     """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
     keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
     `rule` explains `pattern` in a message (for an integer: the whole message for a value
-    out of range, `{value}` standing for it), `code` is the one a value outside it gets.
+    out of range or not allowed, `{value}` standing for it), `code` is the one a value outside it gets.
 
     A plain class, not a dataclass: `validate` builds the declaration at import, and a
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
@@ -165,6 +165,7 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
             and (
                 (node.minimum is not None and value < node.minimum)
                 or (node.maximum is not None and value > node.maximum)
+                or (node.enum and value not in node.enum)
             )
         ):
             issues.append(Issue(path, s.E_VALUE, node.rule.format(value=value)))

@@ -226,40 +226,8 @@ GROUP = obj(
         rule=KMS_KEY_RULE,
         example=KMS_ARN_EXAMPLE,
     ),
-    root_volume=obj(
-        "the root EBS volume (always encrypted)",
-        order=("size_gib", "type", "iops", "throughput", "kms_key"),
-        size_gib=integer(
-            "size in GiB; the AMI's snapshot size when omitted",
-            1,
-            65536,
-            aws="CreateVolume Size: gp2/io1 up to 16384, gp3/io2 up to 65536",
-            example=30,
-        ),
-        type=enum("the volume type", infra.VOLUME_TYPES, default="gp3", example="gp3"),
-        iops=integer(
-            "provisioned IOPS (gp3, io1, io2; required for io1/io2)",
-            100,
-            256000,
-            aws="CreateVolume Iops; gp3 3000-80000 and at most 500 per GiB",
-            example=3000,
-        ),
-        throughput=integer(
-            "throughput in MiB/s (gp3 only)",
-            *infra.THROUGHPUT_MIBS,
-            aws="CreateVolume Throughput 125-2000, at most 0.25 MiB/s per IOPS",
-            example=125,
-        ),
-        kms_key=string(
-            "KMS key of the volume (key id, ARN, alias/NAME or alias ARN); the account's EBS default when omitted",
-            example="alias/ebs",
-        ),
-    ),
-    key_pair=string(
-        "an EC2 key pair for SSH",
-        aws="CreateKeyPair KeyName: up to 255 ASCII characters",
-        example="ops",
-    ),
+    root_volume=infra.ROOT_VOLUME,
+    key_pair=infra.KEY_PAIR,
 )
 
 # -- services --------------------------------------------------------------------------------
@@ -538,27 +506,10 @@ CLUSTER = obj(
         example=KMS_ARN_EXAMPLE,
     ),
     load_balancer=LOAD_BALANCER,
-    container_insights=enum(
-        "CloudWatch Container Insights", infra.CONTAINER_INSIGHTS, example="enabled"
-    ),
-    log_retention_days=integer(
-        "days the services' log groups keep events",
-        default=infra.DEFAULT_LOG_RETENTION_DAYS,
-        enum=infra.LOG_RETENTION_DAYS,
-        aws="CloudWatch Logs RetentionInDays values",
-        example=30,
-    ),
-    log_kms_key=string(
-        "KMS key ARN the log groups are encrypted with",
-        pattern=infra.LOG_KMS_KEY_RE.pattern,
-        example=KMS_ARN_EXAMPLE,
-    ),
-    overrides=mapping(
-        "CloudFormation patches: logical id → {Properties.Path: value, or null to delete}",
-        infra.LOGICAL_ID_RE.pattern,
-        mapping("property paths", None, Node("any", "a JSON value, or null to delete")),
-        example={"Cluster": {"Properties.Tags": [{"Key": "cost-centre", "Value": "42"}]}},
-    ),
+    container_insights=infra.INSIGHTS,
+    log_retention_days=infra.LOG_RETENTION,
+    log_kms_key=infra.LOG_KMS_KEY,
+    overrides=infra.OVERRIDES,
 )
 FLEET = obj(
     "a nixecs fleet file",
