@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from .. import settings as s
 from ..settings import Issue
-from . import images
 from .decl import (
     as_int,
     as_str,
@@ -33,7 +32,7 @@ from .decl import (
     strings,
     values,
 )
-from .images import ImageRef, parse_image
+from .images import IMAGE, ImageRef, parse_image
 from .yaml12 import Path
 
 NETWORK_MODES = ("bridge", "host")
@@ -116,18 +115,6 @@ CONTAINER_KEYS = (
 
 PARAMETER_EXAMPLE = "/prod/db/password"
 
-IMAGE = either(
-    "a Docker image reference, or an ECR repository of the account with a tag or a digest",
-    string("a Docker image reference", example="nginx:1.27"),
-    obj(
-        "an image in the account's ECR (deploy pins a tag to its digest)",
-        order=("ecr", "tag", "digest"),
-        ecr=req(string(images.ECR_REPOSITORY_RULE, example="bananas")),
-        tag=string(images.TAG_RULE, pattern=images.TAG_RE.pattern, example="1.0"),
-        digest=string(images.DIGEST_RULE, pattern=images.DIGEST_RE.pattern),
-    ),
-    example={"ecr": "bananas", "tag": "1.0"},
-)
 ENVIRONMENT = mapping(
     "environment variables of the container",
     ENV_NAME_RE.pattern,

@@ -15,9 +15,10 @@ from __future__ import annotations
 from .. import settings as s
 from . import containers as c
 from . import infra, loadbalancing, task_role
-from .containers import CONTAINER, ENVIRONMENT, IMAGE, SECRET_ENV
+from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
+from .images import IMAGE
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
 
 NAME = s.NAME_RE.pattern
