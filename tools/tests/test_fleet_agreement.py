@@ -35,7 +35,7 @@ from nixecs.testing.fleetgen import generate_fleet
 MAXIMAL = Path(__file__).parent / "fleets" / "maximal.yml"
 FLEETS = [MAXIMAL, *sorted(EXAMPLES.glob("*.yml"))]
 # The codes of a value judged alone (diagnostics.CODES): what the declaration decides.
-PER_VALUE = frozenset(("E101", "E103", "E104", "E105", "E106", "E107", "E116", "E117"))
+PER_VALUE = frozenset(("E101", "E103", "E104", "E105", "E106", "E107", "E116", "E117", "E147"))
 # A name the loader looks up (a group, a container, an agent variable, a logical id): a name
 # outside the declared pattern is refused by the look-up, with the look-up's code.
 LOOKED_UP = frozenset(("E108", "E118", "E163"))
@@ -179,6 +179,12 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
         found.append((f"text outside the pattern ({bad[:10]!r})", bad, False))
     if node.kind == "list" and node.min_items is not None:
         found.append(("an empty list", [], node.min_items == 0))
+    if node.kind == "list" and node.max_items is not None and isinstance(node.example, list):
+        # distinct items (a list may refuse repeats): the example's first, numbered
+        first = str(node.example[0])
+        most = [f"{first}{i}" for i in range(node.max_items)]
+        found.append(("the most items", most, True))
+        found.append(("one item too many", [*most, f"{first}x"], False))
     if found or node.kind == "boolean":
         wrong = wrong_type(alternatives(path))
         if wrong is not None:
@@ -255,7 +261,9 @@ def test_loader_and_json_schema_agree(
     if valid:
         loader_refuses = findings_at(findings, where, PER_VALUE)
     else:
-        loader_refuses = findings_at(findings, where, PER_VALUE | LOOKED_UP)
+        # a list's item may be refused at the list ("expected a list of strings")
+        at = where[:-1] if isinstance(where[-1], int) else where
+        loader_refuses = findings_at(findings, at, PER_VALUE | LOOKED_UP)
     verdict = "accept" if valid else "refuse"
     assert bool(schema_errors) != valid, (
         f"{key} = {value!r:.60}: the declaration says {verdict}, the JSON Schema does not "
@@ -280,6 +288,7 @@ def test_every_bounded_key_is_mutated() -> None:
             or node.enum
             or node.pattern
             or node.min_items is not None
+            or node.max_items is not None
         )
         and place(document, path) is None
     ]

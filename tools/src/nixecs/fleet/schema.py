@@ -17,7 +17,7 @@ from . import containers as c
 from . import infra, loadbalancing, task_role
 from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
-from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
+from .decl import boolean, enum, integer, mapping, obj, req, string, strings
 from .images import IMAGE
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
 
@@ -350,46 +350,7 @@ SERVICE = obj(
     network_mode=enum(
         "the task's network mode", c.NETWORK_MODES, default="bridge", example="bridge"
     ),
-    task_role=obj(
-        "the IAM role the task's containers get",
-        order=("managed_policies", "statements"),
-        managed_policies=strings(
-            "managed policy ARNs",
-            string("a policy ARN", pattern=task_role.MANAGED_POLICY_RE.pattern),
-            aws=f"at most {task_role.MAX_MANAGED} per role",
-            example=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
-        ),
-        statements=strings(
-            "inline policy statements",
-            obj(
-                "a policy statement",
-                order=("effect", "actions", "resources", "conditions"),
-                effect=enum("Allow or Deny", task_role.EFFECTS, default="Allow", example="Allow"),
-                actions=req(
-                    either(
-                        task_role.ACTION_RULE,
-                        string("an action"),
-                        strings("actions", string("an action")),
-                        example=["sqs:ReceiveMessage"],
-                    )
-                ),
-                resources=req(
-                    either(
-                        "resource ARNs or `*`",
-                        string("a resource"),
-                        strings("resources", string("a resource")),
-                        example=["arn:aws:sqs:us-east-1:123456789012:orders"],
-                    )
-                ),
-                conditions=mapping(
-                    "IAM condition operators → condition keys → values",
-                    None,
-                    mapping("condition keys", None, Node("any", "a value or a list of values")),
-                    example={"Bool": {"aws:SecureTransport": True}},
-                ),
-            ),
-        ),
-    ),
+    task_role=task_role.TASK_ROLE,
     routing=ROUTING,
     placement=obj(
         "task placement",
