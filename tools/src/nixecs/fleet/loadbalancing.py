@@ -37,7 +37,21 @@ import re
 
 from .. import settings as s
 from ..settings import Issue
-from .decl import complete, keys, section, values
+from .decl import (
+    as_int,
+    as_str,
+    check,
+    complete,
+    integer,
+    items,
+    keys,
+    obj,
+    req,
+    section,
+    string,
+    strings,
+    values,
+)
 from .model import (
     DEFAULT_PLACEMENT,
     DEPLOYMENT,
@@ -82,6 +96,93 @@ MAX_VALUES_PER_RULE = 5
 DEFAULT_GRACE_PERIOD = 60  # s; ours: the first health checks of a starting task
 MAX_STRATEGIES = 5
 MAX_CONSTRAINTS = 10
+
+
+# The declaration of `routing:` (fleet/decl.py).
+TG = "ELBv2 target group: interval 5-300 s, timeout 2-120 s, thresholds 2-10"
+ROUTING = obj(
+    "a listener rule and target group of the cluster's load balancer for this service",
+    order=(
+        "path_patterns",
+        "host_headers",
+        "priority",
+        "container",
+        "port",
+        "health_check",
+        "deregistration_delay",
+    ),
+    path_patterns=strings(
+        "path patterns of the rule",
+        string(
+            "a path pattern",
+            pattern=PATH_PATTERN_RE.pattern,
+            rule="a path pattern of 1-128 characters such as /api/*",
+        ),
+        aws="3 values per condition, 5 per rule",
+        example=["/api/*"],
+    ),
+    host_headers=strings(
+        "host headers of the rule",
+        string(
+            "a host name pattern",
+            pattern=HOST_HEADER_RE.pattern,
+            rule="a host name pattern of 1-128 characters such as *.example.com",
+        ),
+        aws="3 values per condition, 5 per rule",
+        example=["api.example.com"],
+    ),
+    priority=req(
+        integer(
+            "the rule's priority, unique on the listener",
+            1,
+            MAX_PRIORITY,
+            aws="ELBv2 rule priority 1-50000",
+            example=10,
+        )
+    ),
+    container=string("the container receiving the traffic; the first with a port by default"),
+    port=integer("its container port; its first port by default", 1, 65535),
+    health_check=obj(
+        "the target group's health check",
+        order=(
+            "path",
+            "matcher",
+            "interval",
+            "timeout",
+            "healthy_threshold",
+            "unhealthy_threshold",
+        ),
+        path=string(
+            "the HTTP path",
+            default="/",
+            pattern=HEALTH_PATH_RE.pattern,
+            rule="a path starting with / of at most 1024 printable characters",
+            example="/healthz",
+        ),
+        matcher=string(
+            "HTTP codes of a healthy target",
+            default="200",
+            pattern=MATCHER_RE.pattern,
+            rule='HTTP codes such as "200", "200,202" or "200-299"',
+            example="200-299",
+        ),
+        interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
+        timeout=integer("seconds, below interval", 2, 120, default=5, aws=TG, example=4),
+        healthy_threshold=integer("checks", 2, 10, default=5, aws=TG, example=3),
+        unhealthy_threshold=integer("checks", 2, 10, default=2, aws=TG, example=3),
+    ),
+    deregistration_delay=integer(
+        "seconds",
+        0,
+        3600,
+        default=300,
+        aws="target group deregistration_delay.timeout_seconds 0-3600",
+        example=15,
+    ),
+)
+TARGET_HEALTH = ROUTING.keys["health_check"]
+# container: a name looked up (E108); port: one the container maps (E152)
+_ROUTING_OWN = ("container", "port")
 
 
 def _error(issues: list[Issue], path: Path, code: str, message: str) -> None:
@@ -310,50 +411,33 @@ def service_extras(
 
 
 def routing_of(value: object, path: Path, service: Service, issues: list[Issue]) -> Routing | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        (
-            "path_patterns",
-            "host_headers",
-            "priority",
-            "container",
-            "port",
-            "health_check",
-            "deregistration_delay",
-        ),
-        ("priority",),
-    )
+    m = keys(ROUTING, value, path, issues)
     if m is None:
         return None
     before = len(issues)
-    priority = (
-        s.check_int(m["priority"], (*path, "priority"), issues, 1, MAX_PRIORITY)
-        if "priority" in m
-        else None
-    )
-    paths = (
-        _strings(
-            m["path_patterns"],
-            (*path, "path_patterns"),
-            issues,
-            PATH_PATTERN_RE,
-            "a path pattern of 1-128 characters such as /api/*",
+    v = values(ROUTING, m, path, issues, own=_ROUTING_OWN)
+    priority = v.get("priority")
+    paths = tuple(
+        map(
+            as_str,
+            items(
+                ROUTING.keys["path_patterns"],
+                m.get("path_patterns", []),
+                (*path, "path_patterns"),
+                issues,
+            ),
         )
-        if "path_patterns" in m
-        else ()
     )
-    hosts = (
-        _strings(
-            m["host_headers"],
-            (*path, "host_headers"),
-            issues,
-            HOST_HEADER_RE,
-            "a host name pattern of 1-128 characters such as *.example.com",
+    hosts = tuple(
+        map(
+            as_str,
+            items(
+                ROUTING.keys["host_headers"],
+                m.get("host_headers", []),
+                (*path, "host_headers"),
+                issues,
+            ),
         )
-        if "host_headers" in m
-        else ()
     )
     if len(issues) == before:
         if not paths and not hosts:
@@ -363,13 +447,13 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
                 "E153",
                 "a listener rule needs a condition: give path_patterns, host_headers or both",
             )
-        for key, values in (("path_patterns", paths), ("host_headers", hosts)):
-            if len(values) > MAX_VALUES_PER_CONDITION:
+        for key, given in (("path_patterns", paths), ("host_headers", hosts)):
+            if len(given) > MAX_VALUES_PER_CONDITION:
                 _error(
                     issues,
                     (*path, key),
                     "E155",
-                    f"{len(values)} {key}; a rule condition takes at most {MAX_VALUES_PER_CONDITION} values",
+                    f"{len(given)} {key}; a rule condition takes at most {MAX_VALUES_PER_CONDITION} values",
                 )
         if len(paths) + len(hosts) > MAX_VALUES_PER_RULE:
             _error(
@@ -398,7 +482,7 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
         )
     ports = targets.get(container or "", ())
     port = (
-        s.check_int(m["port"], (*path, "port"), issues, 1, 65535)
+        check(ROUTING.keys["port"], m["port"], (*path, "port"), issues)
         if "port" in m
         else (ports[0] if ports else None)
     )
@@ -418,49 +502,41 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
             f"container {container!r} maps port{'s' if len(ports) > 1 else ''} "
             f"{', '.join(map(str, ports))}, not {port}",
         )
-    health = (
-        health_check_of(m["health_check"], (*path, "health_check"), issues)
-        if m.get("health_check") is not None
-        else HealthCheck()
+    written = m.get("health_check")
+    health = health_check_of(
+        written if written is not None else {}, (*path, "health_check"), issues
     )
-    delay = s.check_int(
-        m.get("deregistration_delay", 300), (*path, "deregistration_delay"), issues, 0, 3600
-    )
-    if len(issues) != before or None in (priority, container, port, health, delay):
+    if (
+        len(issues) != before
+        or container is None
+        or port is None
+        or health is None
+        or not complete(ROUTING, v, _ROUTING_OWN)
+    ):
         return None
-    assert priority is not None and container and port and health and delay is not None
-    return Routing(container, port, priority, paths, hosts, health, delay, path)
+    return Routing(
+        container,
+        as_int(port),
+        as_int(priority),
+        paths,
+        hosts,
+        health,
+        as_int(v["deregistration_delay"]),
+        path,
+    )
 
 
 def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthCheck | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        ("path", "matcher", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"),
-    )
-    if m is None:
+    """`health_check:` (`{}` when left out: the declared defaults)."""
+    written = keys(TARGET_HEALTH, value, path, issues)
+    if written is None:
         return None
+    if type(written.get("matcher")) is int:  # `matcher: 200` reads as an integer in YAML
+        written = {**written, "matcher": str(written["matcher"])}
     before = len(issues)
-    default = HealthCheck()
-    check_path = s.check_pattern(
-        m.get("path", default.path),
-        (*path, "path"),
-        issues,
-        HEALTH_PATH_RE,
-        "a path starting with / of at most 1024 printable characters",
-    )
-    raw_matcher = m.get("matcher", default.matcher)
-    if type(raw_matcher) is int:  # `matcher: 200` reads as an integer in YAML; same meaning
-        raw_matcher = str(raw_matcher)
-    matcher = s.check_pattern(
-        raw_matcher,
-        (*path, "matcher"),
-        issues,
-        MATCHER_RE,
-        'HTTP codes such as "200", "200,202" or "200-299"',
-    )
-    if matcher is not None:
+    v = values(TARGET_HEALTH, written, path, issues)
+    matcher = v.get("matcher")
+    if isinstance(matcher, str):
         codes = [int(c) for c in re.split(r"[,-]", matcher)]
         if any(not 200 <= c <= 499 for c in codes):
             _error(
@@ -469,23 +545,8 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
                 s.E_VALUE,
                 f"{matcher!r}: an Application Load Balancer matches HTTP codes 200-499",
             )
-    interval = s.check_int(m.get("interval", default.interval), (*path, "interval"), issues, 5, 300)
-    timeout = s.check_int(m.get("timeout", default.timeout), (*path, "timeout"), issues, 2, 120)
-    healthy = s.check_int(
-        m.get("healthy_threshold", default.healthy_threshold),
-        (*path, "healthy_threshold"),
-        issues,
-        2,
-        10,
-    )
-    unhealthy = s.check_int(
-        m.get("unhealthy_threshold", default.unhealthy_threshold),
-        (*path, "unhealthy_threshold"),
-        issues,
-        2,
-        10,
-    )
-    if interval is not None and timeout is not None and timeout >= interval:
+    interval, timeout = v.get("interval"), v.get("timeout")
+    if isinstance(interval, int) and isinstance(timeout, int) and timeout >= interval:
         # CreateTargetGroup refuses it: a check must time out before the next one starts.
         _error(
             issues,
@@ -493,10 +554,16 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
             "E154",
             f"timeout {timeout} s must be less than the interval {interval} s",
         )
-    if len(issues) != before:
+    if len(issues) != before or not complete(TARGET_HEALTH, v):
         return None
-    assert check_path and matcher and interval and timeout and healthy and unhealthy
-    return HealthCheck(check_path, matcher, interval, timeout, healthy, unhealthy)
+    return HealthCheck(
+        as_str(v["path"]),
+        as_str(v["matcher"]),
+        as_int(v["interval"]),
+        as_int(v["timeout"]),
+        as_int(v["healthy_threshold"]),
+        as_int(v["unhealthy_threshold"]),
+    )
 
 
 def _bounded_list(

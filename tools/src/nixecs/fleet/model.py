@@ -274,14 +274,15 @@ class Scaling:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """The target group's HTTP health check (CreateTargetGroup's HealthCheck* parameters)."""
+    """The target group's HTTP health check (CreateTargetGroup's HealthCheck* parameters).
+    (Its defaults are the declaration's: loadbalancing.ROUTING.)"""
 
-    path: str = "/"
-    matcher: str = "200"
-    interval: int = 30
-    timeout: int = 5
-    healthy_threshold: int = 5
-    unhealthy_threshold: int = 2
+    path: str
+    matcher: str
+    interval: int
+    timeout: int
+    healthy_threshold: int
+    unhealthy_threshold: int
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, enum, integer, mapping, obj, req, string, strings
 from .images import IMAGE
+from .loadbalancing import ROUTING
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
 
 NAME = s.NAME_RE.pattern
@@ -233,77 +234,6 @@ GROUP = obj(
 
 # -- services --------------------------------------------------------------------------------
 
-TG = "ELBv2 target group: interval 5-300 s, timeout 2-120 s, thresholds 2-10"
-ROUTING = obj(
-    "a listener rule and target group of the cluster's load balancer for this service",
-    order=(
-        "path_patterns",
-        "host_headers",
-        "priority",
-        "container",
-        "port",
-        "health_check",
-        "deregistration_delay",
-    ),
-    path_patterns=strings(
-        "path patterns of the rule",
-        string("a path pattern", pattern=loadbalancing.PATH_PATTERN_RE.pattern),
-        aws="3 values per condition, 5 per rule",
-        example=["/api/*"],
-    ),
-    host_headers=strings(
-        "host headers of the rule",
-        string("a host name pattern", pattern=loadbalancing.HOST_HEADER_RE.pattern),
-        aws="3 values per condition, 5 per rule",
-        example=["api.example.com"],
-    ),
-    priority=req(
-        integer(
-            "the rule's priority, unique on the listener",
-            1,
-            loadbalancing.MAX_PRIORITY,
-            aws="ELBv2 rule priority 1-50000",
-            example=10,
-        )
-    ),
-    container=string("the container receiving the traffic; the first with a port by default"),
-    port=integer("its container port; its first port by default", 1, 65535),
-    health_check=obj(
-        "the target group's health check",
-        order=(
-            "path",
-            "matcher",
-            "interval",
-            "timeout",
-            "healthy_threshold",
-            "unhealthy_threshold",
-        ),
-        path=string(
-            "the HTTP path",
-            default="/",
-            pattern=loadbalancing.HEALTH_PATH_RE.pattern,
-            example="/healthz",
-        ),
-        matcher=string(
-            "HTTP codes of a healthy target",
-            default="200",
-            pattern=loadbalancing.MATCHER_RE.pattern,
-            example="200-299",
-        ),
-        interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
-        timeout=integer("seconds, below interval", 2, 120, default=5, aws=TG, example=4),
-        healthy_threshold=integer("checks", 2, 10, default=5, aws=TG, example=3),
-        unhealthy_threshold=integer("checks", 2, 10, default=2, aws=TG, example=3),
-    ),
-    deregistration_delay=integer(
-        "seconds",
-        0,
-        3600,
-        default=300,
-        aws="target group deregistration_delay.timeout_seconds 0-3600",
-        example=15,
-    ),
-)
 SERVICE = obj(
     "an ECS service; the one-container shorthand (image, port, environment, secrets) or `containers:`",
     order=(
