@@ -42,6 +42,7 @@ from .decl import (
     as_str,
     check,
     complete,
+    either,
     integer,
     items,
     keys,
@@ -159,11 +160,16 @@ ROUTING = obj(
             rule="a path starting with / of at most 1024 printable characters",
             example="/healthz",
         ),
-        matcher=string(
+        # `matcher: 200` reads as an integer in YAML, with the same meaning as "200"
+        matcher=either(
             "HTTP codes of a healthy target",
+            string(
+                "HTTP codes",
+                pattern=MATCHER_RE.pattern,
+                rule='HTTP codes such as "200", "200,202" or "200-299"',
+            ),
+            integer("one HTTP code", 200, 499),
             default="200",
-            pattern=MATCHER_RE.pattern,
-            rule='HTTP codes such as "200", "200,202" or "200-299"',
             example="200-299",
         ),
         interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
@@ -181,6 +187,7 @@ ROUTING = obj(
     ),
 )
 TARGET_HEALTH = ROUTING.keys["health_check"]
+_MATCHER_TEXT = TARGET_HEALTH.keys["matcher"].any_of[0]
 # container: a name looked up (E108); port: one the container maps (E152)
 _ROUTING_OWN = ("container", "port")
 
@@ -531,11 +538,13 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
     written = keys(TARGET_HEALTH, value, path, issues)
     if written is None:
         return None
-    if type(written.get("matcher")) is int:  # `matcher: 200` reads as an integer in YAML
-        written = {**written, "matcher": str(written["matcher"])}
     before = len(issues)
     v = values(TARGET_HEALTH, written, path, issues)
-    matcher = v.get("matcher")
+    raw = v["matcher"]
+    # the codes as text (an integer is one code: the range below is checked for both forms)
+    matcher = check(
+        _MATCHER_TEXT, str(raw) if type(raw) is int else raw, (*path, "matcher"), issues
+    )
     if isinstance(matcher, str):
         codes = [int(c) for c in re.split(r"[,-]", matcher)]
         if any(not 200 <= c <= 499 for c in codes):
@@ -558,7 +567,7 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
         return None
     return HealthCheck(
         as_str(v["path"]),
-        as_str(v["matcher"]),
+        as_str(matcher),
         as_int(v["interval"]),
         as_int(v["timeout"]),
         as_int(v["healthy_threshold"]),
