@@ -211,6 +211,13 @@ def items(node: Node, value: object, path: Path, issues: list[Issue]) -> tuple[o
     return tuple(entry for entry in checked if entry is not None)
 
 
+def texts(
+    parent: Node, m: dict[str, object], key: str, path: Path, issues: list[Issue]
+) -> tuple[str, ...]:
+    """A list of strings at `parent`'s `key` (none when left out): the items that pass."""
+    return tuple(map(as_str, items(parent.keys[key], m.get(key, []), (*path, key), issues)))
+
+
 def keys(
     node: Node, value: object, path: Path, issues: list[Issue], what: str = "a mapping"
 ) -> dict[str, object] | None:

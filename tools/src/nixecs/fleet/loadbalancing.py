@@ -44,13 +44,13 @@ from .decl import (
     complete,
     either,
     integer,
-    items,
     keys,
     obj,
     req,
     section,
     string,
     strings,
+    texts,
     values,
 )
 from .model import (
@@ -424,28 +424,8 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
     before = len(issues)
     v = values(ROUTING, m, path, issues, own=_ROUTING_OWN)
     priority = v.get("priority")
-    paths = tuple(
-        map(
-            as_str,
-            items(
-                ROUTING.keys["path_patterns"],
-                m.get("path_patterns", []),
-                (*path, "path_patterns"),
-                issues,
-            ),
-        )
-    )
-    hosts = tuple(
-        map(
-            as_str,
-            items(
-                ROUTING.keys["host_headers"],
-                m.get("host_headers", []),
-                (*path, "host_headers"),
-                issues,
-            ),
-        )
-    )
+    paths = texts(ROUTING, m, "path_patterns", path, issues)
+    hosts = texts(ROUTING, m, "host_headers", path, issues)
     if len(issues) == before:
         if not paths and not hosts:
             _error(

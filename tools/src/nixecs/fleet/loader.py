@@ -26,7 +26,7 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .decl import as_float, as_int, as_str, complete, items, keys, member, section, values
+from .decl import as_float, as_int, as_str, complete, keys, member, section, texts, values
 from .model import (
     MAX_DIMENSIONS,
     NAME_RULE,
@@ -156,15 +156,8 @@ class _Builder:
         extra = infra.cluster_keys(m, path, self.issues)
         kms_key = m.get("kms_key")
         assert kms_key is None or isinstance(kms_key, str)
-        subnets = items(
-            CLUSTER.keys["subnets"], m.get("subnets", []), (*path, "subnets"), self.issues
-        )
-        security_groups = items(
-            CLUSTER.keys["security_groups"],
-            m.get("security_groups", []),
-            (*path, "security_groups"),
-            self.issues,
-        )
+        subnets = texts(CLUSTER, m, "subnets", path, self.issues)
+        security_groups = texts(CLUSTER, m, "security_groups", path, self.issues)
         groups: dict[str, Group] = {}
         for group_name, group_value in self.named_mapping(
             m.get("groups", {}), (*path, "groups"), "groups"
@@ -194,8 +187,8 @@ class _Builder:
         )
         cluster = Cluster(
             name,
-            tuple(map(as_str, subnets)),
-            tuple(map(as_str, security_groups)),
+            subnets,
+            security_groups,
             groups,
             services,
             path,
@@ -215,17 +208,7 @@ class _Builder:
         before = len(self.issues)
         m = values(GROUP, written, path, self.issues, own=infra.GROUP_KEYS)
         extra = infra.group_keys(m, path, self.issues)
-        instance_types = tuple(
-            map(
-                as_str,
-                items(
-                    GROUP.keys["instance_types"],
-                    m.get("instance_types", []),
-                    (*path, "instance_types"),
-                    self.issues,
-                ),
-            )
-        )
+        instance_types = texts(GROUP, m, "instance_types", path, self.issues)
         if len(set(instance_types)) != len(instance_types):
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None

@@ -59,32 +59,30 @@ MAX_MANAGED = 10
 E_POLICY = "E147"
 
 # The declaration (fleet/decl.py).
+
+
+def _one_or_many(
+    doc: str, what: str, pattern: re.Pattern[str], example: list[str], plural: str
+) -> Node:
+    """A string, or a non-empty list of them (`actions:`, `resources:`); E147 outside it."""
+    item = string(what, pattern=pattern.pattern, code=E_POLICY)
+    return either(doc, item, strings(plural, item, min_items=1), example=example)
+
+
 STATEMENT = obj(
     "a policy statement",
     order=("effect", "actions", "resources", "conditions"),
     effect=enum("Allow or Deny", EFFECTS, default="Allow", example="Allow"),
     actions=req(
-        either(
-            ACTION_RULE,
-            string("an action", pattern=ACTION_RE.pattern, code=E_POLICY),
-            strings(
-                "actions",
-                string("an action", pattern=ACTION_RE.pattern, code=E_POLICY),
-                min_items=1,
-            ),
-            example=["sqs:ReceiveMessage"],
-        )
+        _one_or_many(ACTION_RULE, "an action", ACTION_RE, ["sqs:ReceiveMessage"], "actions")
     ),
     resources=req(
-        either(
+        _one_or_many(
             "resource ARNs or `*`",
-            string("a resource", pattern=RESOURCE_RE.pattern, code=E_POLICY),
-            strings(
-                "resources",
-                string("a resource", pattern=RESOURCE_RE.pattern, code=E_POLICY),
-                min_items=1,
-            ),
-            example=["arn:aws:sqs:us-east-1:123456789012:orders"],
+            "a resource",
+            RESOURCE_RE,
+            ["arn:aws:sqs:us-east-1:123456789012:orders"],
+            "resources",
         )
     ),
     conditions=mapping(
