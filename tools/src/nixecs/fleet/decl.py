@@ -23,6 +23,7 @@ from ..settings import Issue
 
 Path = tuple[object, ...]
 T = TypeVar("T")
+SCALARS = frozenset(("string", "integer", "number", "boolean"))
 
 
 class Node:
@@ -35,6 +36,8 @@ class Node:
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
 
     __slots__ = (
+        "_regex",
+        "_shape",
         "any_of",
         "aws",
         "code",
@@ -95,6 +98,30 @@ class Node:
         self.code = code
         self.min_items = min_items
         self.max_items = max_items
+        # Derived when first checked (validate pays for the sections a file uses only).
+        self._shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
+        self._regex: re.Pattern[str] | None = None
+
+    def shape(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """An object's keys, its required keys, and the scalar keys the model needs (the
+        required ones and those with a default)."""
+        if self._shape is None:
+            self._shape = (
+                tuple(self.keys),
+                tuple(k for k, v in self.keys.items() if v.required),
+                tuple(
+                    k
+                    for k, v in self.keys.items()
+                    if v.kind in SCALARS and (v.required or v.default is not None)
+                ),
+            )
+        return self._shape
+
+    def regex(self) -> re.Pattern[str]:
+        if self._regex is None:
+            assert self.pattern is not None
+            self._regex = re.compile(self.pattern)
+        return self._regex
 
     def __repr__(self) -> str:
         return f"Node({self.kind!r}, {self.doc!r})"
@@ -148,8 +175,6 @@ def either(doc: str, *alternatives: Node, **kw: object) -> Node:
 
 # -- checking a value against its node -------------------------------------------------------
 
-SCALARS = frozenset(("string", "integer", "number", "boolean"))
-
 
 def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object | None:
     """`value` against a scalar node: type, allowed values, bounds, pattern. Problems go to
@@ -192,7 +217,7 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
             return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
         if node.pattern is not None:
             return s.check_pattern(
-                value, path, issues, re.compile(node.pattern), node.rule or node.doc, node.code
+                value, path, issues, node.regex(), node.rule or node.doc, node.code
             )
         return s.check_str(value, path, issues)
     raise TypeError(f"not a scalar node: {kind}")  # pragma: no cover - a declaration bug
@@ -223,8 +248,8 @@ def keys(
 ) -> dict[str, object] | None:
     """An object node's mapping: its unknown and missing keys reported; None when `value` is
     not a mapping."""
-    required = tuple(k for k, v in node.keys.items() if v.required)
-    return s.check_mapping(value, path, issues, tuple(node.keys), required, what)
+    allowed, required, _ = node.shape()
+    return s.check_mapping(value, path, issues, allowed, required, what)
 
 
 def values(
@@ -255,13 +280,7 @@ def values(
 def complete(node: Node, v: dict[str, object], own: tuple[str, ...] = ()) -> bool:
     """Whether `values` has every scalar key the model needs: the required ones and those
     with a default (a refused or missing one is reported already)."""
-    return all(
-        key in v
-        for key, child in node.keys.items()
-        if child.kind in SCALARS
-        and key not in own
-        and (child.required or child.default is not None)
-    )
+    return all(key in v for key in node.shape()[2] if key not in own)
 
 
 def section(

@@ -362,7 +362,17 @@ class Deployment:
 
 
 def declared_deployment() -> Deployment:
-    """A service's deployment when its `deployment:` is left out."""
+    """A service's deployment when its `deployment:` is left out (one, shared: frozen)."""
+    global _DECLARED_DEPLOYMENT
+    if _DECLARED_DEPLOYMENT is None:
+        _DECLARED_DEPLOYMENT = _deployment_defaults()
+    return _DECLARED_DEPLOYMENT
+
+
+_DECLARED_DEPLOYMENT: Deployment | None = None
+
+
+def _deployment_defaults() -> Deployment:
     breaker = DEPLOYMENT.keys["circuit_breaker"]
     return Deployment(
         default_of(DEPLOYMENT, "minimum_healthy_percent", int),
