@@ -27,6 +27,7 @@ import pytest
 from conftest import EXAMPLES
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import loader, parse
+from nixecs.fleet.decl import member
 from nixecs.fleet.schema import Node, json_schema, walk
 from nixecs.fleet.yaml12 import load
 from nixecs.settings import Issue
@@ -180,9 +181,13 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
     if node.kind == "list" and node.min_items is not None:
         found.append(("an empty list", [], node.min_items == 0))
     if node.kind == "list" and node.max_items is not None and isinstance(node.example, list):
-        # distinct items (a list may refuse repeats): the example's first, numbered
+        # distinct items where the item's pattern allows (a list may refuse repeats): the
+        # example's first, numbered; else the example's first repeated
         first = str(node.example[0])
-        most = [f"{first}{i}" for i in range(node.max_items)]
+        item = member(node)
+        numbered = [f"{first}{i}" for i in range(node.max_items)]
+        fits = item.pattern is None or re.fullmatch(item.pattern, numbered[0])
+        most = numbered if fits else [first] * node.max_items
         found.append(("the most items", most, True))
         found.append(("one item too many", [*most, f"{first}x"], False))
     if found or node.kind == "boolean":

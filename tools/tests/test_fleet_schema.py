@@ -102,11 +102,11 @@ def test_loader_and_schema_agree_on_every_mapping(monkeypatch: pytest.MonkeyPatc
 
 
 def test_drift_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The comparison is not vacuous: a key a hand-written check grew (placement's, not yet
+    """The comparison is not vacuous: a key a hand-written check grew (the load balancer's, not yet
     derived from the declaration: fleet/decl.py) is reported."""
 
     class Grown:
-        """The settings module as loadbalancing sees it, its placement check one key larger."""
+        """The settings module as loadbalancing sees it, its load balancer check one key larger."""
 
         def __getattr__(self, name: str) -> object:
             return getattr(settings, name)
@@ -120,15 +120,13 @@ def test_drift_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
             required: tuple[str, ...] = (),
             what: str = "a mapping",
         ) -> dict[str, object] | None:
-            if path[-1:] == ("placement",):
+            if path[-1:] == ("load_balancer",):
                 allowed = (*allowed, "new_key")
             return settings.check_mapping(value, path, issues, allowed, required, what)
 
     monkeypatch.setattr(loadbalancing, "s", Grown())
     found = disagreements(record_mappings(monkeypatch, [MAXIMAL]))
-    assert len(found) == 1 and "clusters.*.services.*.placement: the loader allows" in found[0], (
-        found
-    )
+    assert len(found) == 1 and "clusters.*.load_balancer: the loader allows" in found[0], found
 
 
 def _instances(document: object, path: tuple[str, ...]) -> Iterator[tuple[object, ...]]:

@@ -187,6 +187,32 @@ ROUTING = obj(
     ),
 )
 TARGET_HEALTH = ROUTING.keys["health_check"]
+# PlacementStrategy: random, spread by instanceId/host/attribute:NAME, binpack by cpu/memory
+# (ECS API reference, API_PlacementStrategy); the attribute name as ECS attributes allow.
+STRATEGY_RE = re.compile(
+    r"random|spread:(?:instanceId|host|attribute:[!-~]{1,245})|binpack:(?:cpu|memory)"
+)
+# PlacementConstraint: distinctInstance, or memberOf with a cluster query expression (its
+# length, at most MEMBER_OF_MAX once trimmed, is checked by placement_of).
+CONSTRAINT_RE = re.compile(r"distinctInstance|memberOf:\s*\S[\s\S]*")
+PLACEMENT = obj(
+    "task placement",
+    order=("strategy", "constraints"),
+    strategy=strings(
+        "random, spread:FIELD or binpack:cpu|memory",
+        string("a strategy", pattern=STRATEGY_RE.pattern),
+        max_items=MAX_STRATEGIES,
+        aws=f"at most {MAX_STRATEGIES}",
+        example=["spread:instanceId"],
+    ),
+    constraints=strings(
+        "distinctInstance or memberOf:EXPRESSION",
+        string("a constraint", pattern=CONSTRAINT_RE.pattern),
+        max_items=MAX_CONSTRAINTS,
+        aws=f"at most {MAX_CONSTRAINTS}; expressions of {MEMBER_OF_MAX} characters",
+        example=["distinctInstance"],
+    ),
+)
 _MATCHER_TEXT = TARGET_HEALTH.keys["matcher"].any_of[0]
 # container: a name looked up (E108); port: one the container maps (E152)
 _ROUTING_OWN = ("container", "port")
@@ -555,27 +581,26 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
     )
 
 
-def _bounded_list(
-    m: dict[str, object], key: str, path: Path, maximum: int, noun: str, issues: list[Issue]
-) -> list[object]:
+def _bounded_list(m: dict[str, object], key: str, path: Path, issues: list[Issue]) -> list[object]:
     """`m[key]` as a list (empty when absent or not a list: reported), its length checked
-    against the limit ECS sets."""
+    against the limit ECS sets (PLACEMENT's)."""
     raw = m.get(key, [])
     if not isinstance(raw, list):
         _error(issues, (*path, key), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
         return []
-    if len(raw) > maximum:
+    maximum, noun = PLACEMENT.keys[key].max_items, "strategies" if key == "strategy" else key
+    if maximum is not None and len(raw) > maximum:
         _error(issues, (*path, key), s.E_VALUE, f"{len(raw)} {noun}; ECS allows at most {maximum}")
     return raw
 
 
 def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | None:
-    m = s.check_mapping(value, path, issues, ("strategy", "constraints"))
+    m = keys(PLACEMENT, value, path, issues)
     if m is None:
         return None
     before = len(issues)
     strategies: list[tuple[str, str | None]] = []
-    raw = _bounded_list(m, "strategy", path, MAX_STRATEGIES, "strategies", issues)
+    raw = _bounded_list(m, "strategy", path, issues)
     for index, item in enumerate(raw):
         where = (*path, "strategy", index)
         text = s.check_str(item, where, issues)
@@ -600,7 +625,7 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
                 "binpack:cpu or binpack:memory",
             )
     constraints: list[tuple[str, str | None]] = []
-    raw = _bounded_list(m, "constraints", path, MAX_CONSTRAINTS, "constraints", issues)
+    raw = _bounded_list(m, "constraints", path, issues)
     for index, item in enumerate(raw):
         where = (*path, "constraints", index)
         text = s.check_str(item, where, issues)

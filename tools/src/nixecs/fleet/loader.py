@@ -1,8 +1,9 @@
 """Fleet file → validated model, or every error of the file with its position.
 
-The checks are the settings schema's own `check_*`/`parse_*` functions (settings.py), so a
-group's `ecs`, `secrets` and `drain` sections are validated by exactly the code the host
-runs at boot.
+Each value is checked against its declaration (fleet/schema.py, fleet/decl.py): type,
+required/default, allowed values, bounds, pattern; what is written here are the rules between
+keys. A group's `ecs`, `secrets` and `drain` sections are checked by the settings schema's own
+`parse_*` functions (settings.py), exactly the code the host runs at boot.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
-"""The fleet file's schema, declared: every key with its type, default, allowed values, the AWS
-limit it mirrors, an example and one line of description.
+"""The fleet file's schema: every key with its type, required/default, allowed values, bounds,
+pattern, the AWS limit it mirrors, an example and one line of description, declared once
+(fleet/decl.py's `Node`) and assembled here into the file's tree.
 
-The loader (loader.py and the modules it calls) stays the checker; this tree describes it for
-people and editors: docs/fleet.md (`schema_docs.render_markdown`) and `nixecs schema` (a JSON
-Schema, draft 2020-12, `json_schema`) are generated from it. tests/test_fleet_schema.py keeps
-the two from disagreeing: it records, by wrapping `settings.check_mapping`, the keys the loader
-accepts (and requires) at every path of a fleet that uses every key, compares them with this
-tree in both directions, and loads every example value written here. The key tuples the loader
-already exports (SERVICE_KEYS, CONTAINER_KEYS, infra.CLUSTER_KEYS, ...) are reused below.
+The same declaration drives three things: the loader's per-value checking (each section's
+nodes sit next to the code that builds its model: containers.py, images.py, infra.py,
+loadbalancing.py, task_role.py, model.py, and this file for the loader's own sections, which
+check their values with decl.keys/values/check), docs/fleet.md (`schema_docs.render_markdown`)
+and `nixecs schema` (a JSON Schema, draft 2020-12, `json_schema`). tests/test_fleet_agreement.py
+proves the loader and the JSON Schema agree at every declared bound, enumeration and pattern.
+Not yet derived: the group's `ecs`, `secrets` and `drain` (checked by settings.py, the code the
+host runs at boot, which must not build this tree), the cluster's `load_balancer` and a
+service's `placement` (loadbalancing.py); tests/test_fleet_schema.py still compares their key
+names with the loader's.
 """
 
 from __future__ import annotations
@@ -282,22 +286,7 @@ SERVICE = obj(
     ),
     task_role=task_role.TASK_ROLE,
     routing=ROUTING,
-    placement=obj(
-        "task placement",
-        order=("strategy", "constraints"),
-        strategy=strings(
-            "random, spread:FIELD or binpack:cpu|memory",
-            string("a strategy"),
-            aws=f"at most {loadbalancing.MAX_STRATEGIES}",
-            example=["spread:instanceId"],
-        ),
-        constraints=strings(
-            "distinctInstance or memberOf:EXPRESSION",
-            string("a constraint"),
-            aws=f"at most {loadbalancing.MAX_CONSTRAINTS}; expressions of 2000 characters",
-            example=["distinctInstance"],
-        ),
-    ),
+    placement=loadbalancing.PLACEMENT,
     deployment=DEPLOYMENT,
     enable_execute_command=boolean(
         "ECS Exec: not available on nixecs hosts (true is E157)", False, example=False
