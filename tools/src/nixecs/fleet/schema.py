@@ -9,9 +9,9 @@ check their values with decl.keys/values/check), docs/fleet.md (`schema_docs.ren
 and `nixecs schema` (a JSON Schema, draft 2020-12, `json_schema`). tests/test_fleet_agreement.py
 proves the loader and the JSON Schema agree at every declared bound, enumeration and pattern.
 Not yet derived: the group's `ecs`, `secrets` and `drain` (checked by settings.py, the code the
-host runs at boot, which must not build this tree), the cluster's `load_balancer` and a
-service's `placement` (loadbalancing.py); tests/test_fleet_schema.py still compares their key
-names with the loader's.
+host runs at boot, which must not build this tree) and the cluster's `load_balancer`
+(loadbalancing.py); tests/test_fleet_schema.py still compares their key names with the
+loader's.
 """
 
 from __future__ import annotations
