@@ -334,3 +334,63 @@ def test_every_example_and_generated_fleet_is_accepted_by_both(
     parse(text, name)
     document = load(text, name).value
     assert [e.message for e in validator.iter_errors(document)] == []
+
+
+MINIMAL = """
+version: 1
+region: us-east-1
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
+    services:
+      web:
+        group: web
+        containers: {app: {image: nginx:1.27, memory: 256, ports: [80]}}
+        routing: {priority: 1, path_patterns: [/]}
+    load_balancer:
+      vpc: vpc-0a1b2c3d
+      security_groups: [sg-0b1b2c3d]
+      subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]
+"""
+
+
+def test_the_models_defaults_are_the_declarations() -> None:
+    """A key left out takes the declared default (the model keeps no copy of its own)."""
+    from nixecs.fleet.containers import CONTAINER
+    from nixecs.fleet.infra import ROOT_VOLUME
+    from nixecs.fleet.loadbalancing import ROUTING
+    from nixecs.fleet.model import DEPLOYMENT
+    from nixecs.fleet.schema import GROUP, SERVICE
+
+    fleet = parse(MINIMAL, "minimal.yml")
+    group = fleet.clusters["prod"].groups["web"]
+    service = fleet.clusters["prod"].services["web"]
+    container = service.containers[0]
+    assert group.host == GROUP.keys["host"].default
+    assert group.userdata == GROUP.keys["userdata"].default
+    assert group.spot is GROUP.keys["spot"].default
+    assert group.hop_limit == GROUP.keys["metadata"].keys["hop_limit"].default
+    assert group.root_volume.type == ROOT_VOLUME.keys["type"].default
+    assert service.desired == SERVICE.keys["desired"].default
+    assert service.network_mode == SERVICE.keys["network_mode"].default
+    deployment = service.deployment
+    assert deployment.minimum_healthy_percent == DEPLOYMENT.keys["minimum_healthy_percent"].default
+    assert deployment.maximum_percent == DEPLOYMENT.keys["maximum_percent"].default
+    assert deployment.circuit_breaker is DEPLOYMENT.keys["circuit_breaker"].keys["enable"].default
+    assert service.routing is not None
+    health = service.routing.health_check
+    declared = ROUTING.keys["health_check"].keys
+    assert (health.path, health.matcher, health.interval, health.timeout) == tuple(
+        declared[k].default for k in ("path", "matcher", "interval", "timeout")
+    )
+    assert service.routing.deregistration_delay == ROUTING.keys["deregistration_delay"].default
+    assert container.essential is CONTAINER.keys["essential"].default
+    assert container.cpu == CONTAINER.keys["cpu"].default
+    assert (
+        container.ports[0].protocol
+        == "tcp"
+        == member(CONTAINER.keys["ports"]).any_of[1].keys["protocol"].default
+    )

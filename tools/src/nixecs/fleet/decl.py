@@ -3,7 +3,7 @@ values, bounds, pattern, the AWS limit it mirrors, example, description), and th
 checking derived from it.
 
 Each section's nodes are declared once, next to the code that builds its model (the loader
-and its modules), which checks a section's values with `section`/`check` below;
+and its modules), which checks a section's values with `keys`/`values`/`check` below;
 fleet/schema.py assembles the nodes into the file's tree, from which the JSON Schema
 (`nixecs schema`) and docs/fleet.md are generated. Rules relating several keys stay
 imperative (they are not a value's).

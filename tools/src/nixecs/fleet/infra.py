@@ -26,6 +26,7 @@ from .decl import (
     as_int,
     as_str,
     check,
+    default_of,
     enum,
     integer,
     keys,
@@ -108,7 +109,7 @@ class RootVolume:
     """The group's root EBS volume (always encrypted). size_gib None: the AMI's snapshot
     size; kms_key None: the account's default EBS key (aws/ebs unless changed)."""
 
-    type: str = "gp3"
+    type: str = default_of(ROOT_VOLUME, "type", str)
     size_gib: int | None = None
     iops: int | None = None
     throughput: int | None = None
