@@ -27,7 +27,7 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .decl import as_float, as_int, as_str, complete, keys, member, section, texts, values
+from .decl import as_float, as_int, as_str, check, complete, keys, member, section, texts, values
 from .model import (
     MAX_DIMENSIONS,
     NAME_RULE,
@@ -48,8 +48,6 @@ from .schema import CLUSTER, FLEET, GROUP, SERVICE
 from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
-DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
 PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
@@ -63,6 +61,7 @@ VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 _SERVICE_OWN = ("group", "cpu", "memory", "port", "network_mode", "enable_execute_command")
 _STEP_POLICY = member(SCALING.keys["step"])
 _STEP = member(_STEP_POLICY.keys["steps"])
+_DIMENSIONS = SCALING_ALARM.keys["dimensions"]
 
 
 class _Builder:
@@ -625,22 +624,17 @@ class _Builder:
         pairs: list[tuple[str, str]] = []
         for name, item in value.items():
             where = (*path, name)
-            if not isinstance(name, str) or not DIMENSION_NAME_RE.fullmatch(name):
+            if not isinstance(name, str) or not re.fullmatch(_DIMENSIONS.names or "", name):
                 self.error(
                     where,
                     s.E_NAME,
                     f"dimension name {name!r} is not valid: 1-255 characters, no control characters",
                 )
                 continue
-            text = s.check_pattern(
-                item,
-                where,
-                self.issues,
-                DIMENSION_VALUE_RE,
-                "a dimension value of 1-1024 characters",
-            )
-            if text is None:
+            checked = check(member(_DIMENSIONS), item, where, self.issues)
+            if checked is None:
                 continue
+            text = as_str(checked)
             unknown = [p for p in PLACEHOLDER_RE.findall(text) if p not in metrics.PLACEHOLDERS]
             if unknown:
                 self.error(

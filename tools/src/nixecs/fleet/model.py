@@ -41,6 +41,9 @@ NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
 # at most 30 dimensions (PutMetricAlarm).
 METRIC = r"[^\x00-\x1f]{1,255}"
 MAX_DIMENSIONS = 30
+# PutMetricAlarm's Dimension: a name of 1-255 and a value of 1-1024 characters.
+DIMENSION_NAME = METRIC
+DIMENSION_VALUE = r"[^\x00-\x1f]{1,1024}"
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,12 @@ SCALING_ALARM = obj(
     comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
     dimensions=mapping(
         "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
-        None,
-        string("a dimension value"),
+        DIMENSION_NAME,
+        string(
+            "a dimension value",
+            pattern=DIMENSION_VALUE,
+            rule="a dimension value of 1-1024 characters",
+        ),
         aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
         example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
     ),
