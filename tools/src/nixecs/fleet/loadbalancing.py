@@ -45,6 +45,7 @@ from .decl import (
     either,
     integer,
     keys,
+    member,
     obj,
     req,
     section,
@@ -216,6 +217,10 @@ PLACEMENT = obj(
 _MATCHER_TEXT = TARGET_HEALTH.keys["matcher"].any_of[0]
 # container: a name looked up (E108); port: one the container maps (E152)
 _ROUTING_OWN = ("container", "port")
+
+
+_STRATEGY = member(PLACEMENT.keys["strategy"])
+_CONSTRAINT = member(PLACEMENT.keys["constraints"])
 
 
 def _error(issues: list[Issue], path: Path, code: str, message: str) -> None:
@@ -606,15 +611,9 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
         text = s.check_str(item, where, issues)
         if text is None:
             continue
-        kind, _, field = text.partition(":")
-        if kind == "random" and not field:
-            strategies.append(("random", None))
-        elif kind == "spread" and (
-            field in ("instanceId", "host") or re.fullmatch(r"attribute:[!-~]{1,245}", field)
-        ):
-            strategies.append(("spread", field))
-        elif kind == "binpack" and field in ("cpu", "memory"):
-            strategies.append(("binpack", field))
+        if _STRATEGY.regex().fullmatch(text):
+            kind, _, field = text.partition(":")
+            strategies.append((kind, field or None))
         else:
             _error(
                 issues,
@@ -632,10 +631,8 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
         if text is None:
             continue
         kind, _, expression = text.partition(":")
-        if kind == "distinctInstance" and not expression:
-            constraints.append(("distinctInstance", None))
-        elif kind == "memberOf" and 0 < len(expression.strip()) <= MEMBER_OF_MAX:
-            constraints.append(("memberOf", expression.strip()))
+        if _CONSTRAINT.regex().fullmatch(text) and len(expression.strip()) <= MEMBER_OF_MAX:
+            constraints.append((kind, expression.strip() or None))
         else:
             _error(
                 issues,
