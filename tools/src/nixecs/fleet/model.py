@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import naming
+from .. import settings as s
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
+from .decl import boolean, default_of, enum, integer, mapping, number, obj, req, string, strings
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
@@ -33,6 +35,16 @@ TARGET_METRICS = {
     # PredefinedMetricSpecification, ResourceLabel; nixecs.cloudformation.scaling)
     "requests": "ALBRequestCountPerTarget",
 }
+
+
+NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
+# CloudWatch: metric names and namespaces of 1-255 characters, no control characters;
+# at most 30 dimensions (PutMetricAlarm).
+METRIC = r"[^\x00-\x1f]{1,255}"
+MAX_DIMENSIONS = 30
+# PutMetricAlarm's Dimension: a name of 1-255 and a value of 1-1024 characters.
+DIMENSION_NAME = METRIC
+DIMENSION_VALUE = r"[^\x00-\x1f]{1,1024}"
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,141 @@ class Group:
     @property
     def key(self) -> str:
         return f"{self.cluster}/{self.name}"
+
+
+SCALING_ALARM = obj(
+    "the CloudWatch alarm of a step policy",
+    order=(
+        "metric",
+        "namespace",
+        "statistic",
+        "period",
+        "evaluation_periods",
+        "threshold",
+        "comparison",
+        "dimensions",
+    ),
+    metric=req(
+        string(
+            "the metric name",
+            pattern=METRIC,
+            rule="a CloudWatch metric name",
+            aws="PutMetricAlarm MetricName: 1-255 characters",
+            example="CPUUtilization",
+        )
+    ),
+    namespace=string(
+        "the metric's namespace",
+        default="AWS/ECS",
+        pattern=METRIC,
+        rule="a CloudWatch namespace",
+        example="AWS/ECS",
+    ),
+    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
+    period=integer(
+        "seconds: 10, 20, 30 or a multiple of 60",
+        10,
+        86400,
+        default=60,
+        aws="PutMetricAlarm Period",
+        example=60,
+    ),
+    evaluation_periods=integer(
+        "periods to evaluate (period × this at most one day)", 1, 100, default=1, example=3
+    ),
+    threshold=req(number("the threshold", example=70)),
+    comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
+    dimensions=mapping(
+        "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
+        DIMENSION_NAME,
+        string(
+            "a dimension value",
+            pattern=DIMENSION_VALUE,
+            rule="a dimension value of 1-1024 characters",
+        ),
+        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
+        example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
+    ),
+)
+SCALING = obj(
+    "Application Auto Scaling of the service's desired count",
+    order=("min", "max", "target_tracking", "step"),
+    min=req(integer("minimum tasks", 0, 10000, example=1)),
+    max=req(integer("maximum tasks", 0, 10000, example=4)),
+    target_tracking=obj(
+        "a target tracking policy",
+        order=(
+            "metric",
+            "target",
+            "scale_in_cooldown",
+            "scale_out_cooldown",
+            "disable_scale_in",
+        ),
+        metric=req(enum("the tracked metric", tuple(TARGET_METRICS), example="cpu")),
+        target=req(
+            number(
+                "target value: a percentage (cpu, memory) or requests per target",
+                example=75,
+            )
+        ),
+        scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
+        scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
+        disable_scale_in=boolean("never scale in", False, example=False),
+    ),
+    step=strings(
+        "step scaling policies",
+        obj(
+            "a step scaling policy",
+            order=(
+                "name",
+                "alarm",
+                "adjustment_type",
+                "cooldown",
+                "aggregation",
+                "min_adjustment_magnitude",
+                "steps",
+            ),
+            name=req(
+                string(
+                    "the policy's name",
+                    pattern=s.NAME_RE.pattern,
+                    rule=NAME_RULE,
+                    code=s.E_NAME,
+                    example="cpu-high",
+                )
+            ),
+            alarm=req(SCALING_ALARM),
+            adjustment_type=enum(
+                "how `change` applies",
+                ADJUSTMENT_TYPES,
+                default="ChangeInCapacity",
+                example="PercentChangeInCapacity",
+            ),
+            cooldown=integer("seconds", 0, 86400, default=300, example=60),
+            aggregation=enum(
+                "MetricAggregationType", AGGREGATIONS, default="Average", example="Average"
+            ),
+            min_adjustment_magnitude=integer(
+                "with PercentChangeInCapacity only", 1, 10000, example=1
+            ),
+            steps=req(
+                strings(
+                    "step adjustments (bounds relative to the threshold)",
+                    obj(
+                        "a step adjustment",
+                        order=("lower", "upper", "change"),
+                        lower=number("lower bound (open when omitted)"),
+                        upper=number("upper bound (open when omitted)"),
+                        change=req(integer("the adjustment", -100000, 100000)),
+                    ),
+                    min_items=1,
+                    aws="at most 20 step adjustments",
+                )
+            ),
+        ),
+        min_items=1,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -141,14 +288,15 @@ class Scaling:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """The target group's HTTP health check (CreateTargetGroup's HealthCheck* parameters)."""
+    """The target group's HTTP health check (CreateTargetGroup's HealthCheck* parameters).
+    (Its defaults are the declaration's: loadbalancing.ROUTING.)"""
 
-    path: str = "/"
-    matcher: str = "200"
-    interval: int = 30
-    timeout: int = 5
-    healthy_threshold: int = 5
-    unhealthy_threshold: int = 2
+    path: str
+    matcher: str
+    interval: int
+    timeout: int
+    healthy_threshold: int
+    unhealthy_threshold: int
 
 
 @dataclass(frozen=True)
@@ -180,14 +328,73 @@ DEFAULT_PLACEMENT = Placement(
 )
 
 
+DEPLOYMENT = obj(
+    "rolling deployment settings",
+    order=(
+        "minimum_healthy_percent",
+        "maximum_percent",
+        "circuit_breaker",
+        "health_check_grace_period",
+    ),
+    minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
+    maximum_percent=integer(
+        "percent",
+        100,
+        2000,
+        default=200,
+        # 200 is AWS's default, not a limit: the ECS API's DeploymentConfiguration and
+        # CloudFormation's AWS::ECS::Service schema (cfn-lint's copy) bound it nowhere.
+        aws="DeploymentConfiguration.maximumPercent: default 200, no AWS maximum (2000: nixecs's typo guard)",
+        example=150,
+    ),
+    circuit_breaker=obj(
+        "the deployment circuit breaker",
+        order=("enable", "rollback"),
+        enable=boolean("stop a failing deployment", True, example=True),
+        rollback=boolean("roll a failed deployment back", True, example=True),
+    ),
+    health_check_grace_period=integer(
+        "seconds the load balancer's health checks are ignored (with routing)",
+        0,
+        2147483647,
+        aws="CreateService healthCheckGracePeriodSeconds: 0-2147483647",
+        example=60,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Deployment:
-    minimum_healthy_percent: int = 100
-    maximum_percent: int = 200
-    circuit_breaker: bool = True
-    rollback: bool = True
+    """`deployment:`, declared by DEPLOYMENT (its defaults are the declaration's)."""
+
+    minimum_healthy_percent: int
+    maximum_percent: int
+    circuit_breaker: bool
+    rollback: bool
     # HealthCheckGracePeriodSeconds; only with routing (None: not load balanced)
-    health_check_grace_period: int | None = None
+    health_check_grace_period: int | None
+
+
+def declared_deployment() -> Deployment:
+    """A service's deployment when its `deployment:` is left out (one, shared: frozen)."""
+    global _DECLARED_DEPLOYMENT
+    if _DECLARED_DEPLOYMENT is None:
+        _DECLARED_DEPLOYMENT = _deployment_defaults()
+    return _DECLARED_DEPLOYMENT
+
+
+_DECLARED_DEPLOYMENT: Deployment | None = None
+
+
+def _deployment_defaults() -> Deployment:
+    breaker = DEPLOYMENT.keys["circuit_breaker"]
+    return Deployment(
+        default_of(DEPLOYMENT, "minimum_healthy_percent", int),
+        default_of(DEPLOYMENT, "maximum_percent", int),
+        default_of(breaker, "enable", bool),
+        default_of(breaker, "rollback", bool),
+        None,
+    )
 
 
 @dataclass(frozen=True)
@@ -233,7 +440,7 @@ class Service:
     # nixecs.fleet.loadbalancing: load balancing, placement and deployment
     routing: Routing | None = None
     placement: Placement = DEFAULT_PLACEMENT
-    deployment: Deployment = field(default_factory=Deployment)
+    deployment: Deployment = field(default_factory=declared_deployment)
     # The task's containers (nixecs.fleet.containers). The shorthand (image, cpu, memory,
     # port, environment, secrets on the service) is one container named after the service;
     # with `containers:`, image/port/environment/secrets above are the first container's and
