@@ -50,7 +50,9 @@ def _segments_markdown(path: Path) -> Iterator[tuple[int, str, bool]]:
             fenced = not fenced
             continue
         if fenced:
-            yield number, line, True
+            # A transcript's command lines are code; the lines a command printed are prose
+            # ("... which nixecs did not register").
+            yield number, line, line.startswith(("$ ", "nixecs "))
             continue
         for index, part in enumerate(re.split(r"`+", line)):
             yield number, part, index % 2 == 1
@@ -84,8 +86,9 @@ def mentions() -> Iterator[Mention]:
             for found in MENTION.finditer(text):
                 yield Mention(f"{path.relative_to(REPO)}:{line}", text[found.end() :], code)
     for code, fix in FIXES.items():
-        for found in MENTION.finditer(fix):
-            yield Mention(f"diagnostics.FIXES[{code}]", fix[found.end() :], True)
+        for index, part in enumerate(fix.split("`")):  # `...` is code, the rest prose
+            for found in MENTION.finditer(part):
+                yield Mention(f"diagnostics.FIXES[{code}]", part[found.end() :], index % 2 == 1)
 
 
 def _options(command: click.Command) -> set[str]:

@@ -72,6 +72,12 @@ class LazyGroup(click.Group):
     help="Output format.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
+@click.option(
+    "--env",
+    envvar="NIXECS_ENV",
+    help="The environment of the fleet file (its `environments:` entry) every fleet command "
+    "reads; `validate` without it checks each one.",
+)
 @click.version_option(__version__, prog_name="nixecs")
 @click.pass_context
 def cli(
@@ -81,6 +87,7 @@ def cli(
     endpoint_url: str | None,
     output: str,
     verbose: int,
+    env: str | None,
 ) -> None:
     """NixOS container hosts for Amazon ECS.
 
@@ -92,7 +99,9 @@ def cli(
     (`nixecs deploy fleet.yml --region eu-west-1`); given there, they win.
     """
     explicit = ctx.get_parameter_source("region") == ParameterSource.COMMANDLINE
-    ctx.obj = Globals(region, profile, endpoint_url, output, verbose, region_explicit=explicit)
+    ctx.obj = Globals(
+        region, profile, endpoint_url, output, verbose, region_explicit=explicit, env=env
+    )
 
 
 def _merge_global(ctx: click.Context, param: click.Parameter, value: object) -> None:
@@ -116,6 +125,7 @@ def _global_options() -> list[click.Option]:
     return [
         click.Option(["--region"], default=None, **common),  # type: ignore[arg-type]
         click.Option(["--profile"], default=None, **common),  # type: ignore[arg-type]
+        click.Option(["--env"], default=None, **common),  # type: ignore[arg-type]
         click.Option(["--endpoint-url"], default=None, **common),  # type: ignore[arg-type]
         click.Option(
             ["--output"],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .diagnostics import EXIT_INVALID, EXIT_OK, InvalidInput, Report
-from .globals import Globals
+from .globals import Globals, current_env
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
@@ -108,34 +108,62 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
-    from .fleet.checks import check_fleet_file
-    from .render import inline_limit_problems, render_fleet
+    from .fleet import environments_of
 
     try:
-        model, report = check_fleet_file(fleet)
-        rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
-        too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
-        if too_big.has_errors:
-            raise InvalidInput(too_big)
-        linted = _lint_overrides(model, rendered)  # E164
-        if linted.has_errors:
-            raise InvalidInput(linted)
-        report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
-        if against_aws:
-            from .aws.preflight import check_account
-            from .aws.session import Session
-
-            check_account(
-                Session.from_globals(g, region=model.region),
-                model,
-                create_roles=create_roles,
-                say=lambda text: click.echo(text, err=True),
-            )
+        # A file with environments is valid when each of them is; --env checks one.
+        declared: list[str | None] = [g.env] if g.env else [*environments_of(fleet)]
+        chosen = declared or [None]
+        checked: list[tuple[str | None, Fleet, Report]] = []
+        failed = Report()
+        for env in chosen:
+            try:
+                checked.append((env, *_validate_one(g, fleet, env, against_aws, create_roles)))
+            except InvalidInput as error:  # every environment's errors at once, each once
+                failed.extend([d for d in error.report.items if d not in failed.items])
+        if failed.has_errors:
+            raise InvalidInput(failed)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
-    _emit_report(g, report, f"{fleet}: valid ({_counts(model)}, {len(report.warnings)} warnings)")
+    report = Report()
+    for _, _, found in checked:
+        report.extend([d for d in found.items if d not in report.items])
+    first, model, _ = checked[0]
+    summary = f"{fleet}: valid ({_counts(model)}, {len(report.warnings)} warnings)"
+    if first is not None:
+        names = ", ".join(str(e) for e, _, _ in checked)
+        summary = f"{fleet}: valid in environment{'s' if len(checked) > 1 else ''} {names} ({_counts(model)}, {len(report.warnings)} warnings)"
+    _emit_report(g, report, summary)
     return EXIT_OK
+
+
+def _validate_one(
+    g: Globals, fleet: str, env: str | None, against_aws: bool, create_roles: bool
+) -> tuple[Fleet, Report]:
+    from .fleet.checks import check_fleet_file
+    from .render import inline_limit_problems, render_fleet
+
+    model, report = check_fleet_file(fleet, env=env)
+    rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
+    too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
+    if too_big.has_errors:
+        raise InvalidInput(too_big)
+    linted = _lint_overrides(model, rendered)  # E164
+    if linted.has_errors:
+        raise InvalidInput(linted)
+    report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
+    if against_aws:
+        from .aws.preflight import check_account
+        from .aws.session import Session
+
+        check_account(
+            Session.from_globals(g, region=model.region),
+            model,
+            create_roles=create_roles,
+            say=lambda text: click.echo(text, err=True),
+        )
+    return model, report
 
 
 @click.command()
@@ -156,7 +184,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     from .render import render_fleet, write_rendered
 
     try:
-        model, report = check_fleet_file(fleet)
+        model, report = check_fleet_file(fleet, env=current_env())
         unknown = sorted(set(clusters) - set(model.clusters))
         if unknown:
             raise click.UsageError(
@@ -194,7 +222,7 @@ def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> in
     from .fleet.checks import check_fleet_file
     from .userdata import UserdataTooLarge, render_userdata
 
-    model, _ = check_fleet_file(fleet)
+    model, _ = check_fleet_file(fleet, env=current_env())
     try:
         group = model.group(target)
     except KeyError as error:
@@ -232,7 +260,7 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
     from .fleet.checks import SCALING_RULES, check
 
     try:
-        model = load_fleet(fleet)
+        model = load_fleet(fleet, current_env())
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
@@ -295,7 +323,7 @@ def scaling_simulate(
     from .fleet.checks import SCALING_RULES, check
     from .scaling.sim import plot, simulate, wave
 
-    model = load_fleet(fleet)
+    model = load_fleet(fleet, current_env())
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to simulate
         raise InvalidInput(report)
@@ -401,7 +429,7 @@ def _replay_service(fleet: str, target: str) -> Service:
     from .fleet.checks import SCALING_RULES, check
     from .scaling.replay import find_service
 
-    model = load_fleet(fleet)
+    model = load_fleet(fleet, current_env())
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)

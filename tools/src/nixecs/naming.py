@@ -27,10 +27,12 @@ TAG_NIXOS_LABEL = "nixecs:nixos-label"
 TAG_IMAGE_SHA256 = "nixecs:image-sha256"
 
 
-def fleet_id(name_prefix: str = "") -> str:
-    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one (read it
-    through Fleet.identity, the one derivation the commands use)."""
-    return name_prefix or DEFAULT_FLEET
+def fleet_id(name_prefix: str = "", environment: str = "") -> str:
+    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one, and
+    `/ENVIRONMENT` for a fleet deployed as one of its environments (read it through
+    Fleet.identity, the one derivation the commands use)."""
+    base = name_prefix or DEFAULT_FLEET
+    return f"{base}/{environment}" if environment else base
 
 
 def stack_name(cluster: str) -> str:

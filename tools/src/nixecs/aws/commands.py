@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..globals import Globals
+from ..globals import Globals, current_env
 
 
 def _emit_json(data: Any) -> None:
@@ -283,7 +283,7 @@ def deploy(
     from .transitions import lines as plan_lines
 
     # Everything `validate` checks, and every template rendered, before AWS is asked anything.
-    model, report = check_fleet_file(fleet)
+    model, report = check_fleet_file(fleet, env=current_env())
     report.print(sys.stderr)  # warnings
     if model.name_prefix:  # `--cluster prod` means `acme-prod` in a fleet with a prefix
         clusters = tuple(
@@ -669,7 +669,7 @@ def destroy(
     if fleet_file is not None:
         from ..fleet.checks import check_fleet_file
 
-        model, report = check_fleet_file(fleet_file)
+        model, report = check_fleet_file(fleet_file, env=current_env())
         report.print(sys.stderr)
         from .regions import fleet_region
 
@@ -790,7 +790,7 @@ def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str |
     if fleet_file is not None:
         from ..fleet.checks import check_fleet_file
 
-        model, report = check_fleet_file(fleet_file)
+        model, report = check_fleet_file(fleet_file, env=current_env())
         report.print(sys.stderr)
     session = Session.from_globals(g, region=model.region if model else None)
     data = collect(session, cluster)
@@ -862,7 +862,7 @@ def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: b
         from ..fleet.checks import check_fleet_file
         from .regions import fleet_region
 
-        model, report = check_fleet_file(fleet_file)
+        model, report = check_fleet_file(fleet_file, env=current_env())
         report.print(sys.stderr)
         region = fleet_region(g, model.region, fleet_file)
     if not outside:

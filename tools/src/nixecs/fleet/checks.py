@@ -195,11 +195,14 @@ def check(fleet: Fleet, *, nix: bool = True, only: tuple[str, ...] = ()) -> Repo
     return report
 
 
-def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
-    """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
+def check_fleet_file(
+    path: str, *, nix: bool = True, env: str | None = None
+) -> tuple[Fleet, Report]:
+    """Load FLEET (as environment `env`) and run every check; InvalidInput (exit 2) on errors,
+    warnings returned."""
     from . import load_fleet
 
-    fleet = load_fleet(path)
+    fleet = load_fleet(path, env)
     report = check(fleet, nix=nix)
     if report.has_errors:
         raise InvalidInput(report)

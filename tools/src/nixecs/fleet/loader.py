@@ -12,12 +12,14 @@ import os
 import re
 from dataclasses import replace
 
+import yaml
+
 from .. import settings as s
 from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..lazyre import lazy
 from ..settings import Issue
-from . import infra, loadbalancing, metrics
+from . import environments, infra, loadbalancing, metrics
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -668,10 +670,18 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
     return report
 
 
-def parse(data: bytes | str, path: str) -> Fleet:
-    """Load and validate fleet text; raise InvalidInput with every error of the file."""
+def parse(data: bytes | str, path: str, env: str | None = None) -> Fleet:
+    """Load and validate fleet text; raise InvalidInput with every error of the file. A file
+    that declares `environments:` is read as environment `env` (which it must then name)."""
+
+    def select(root: yaml.Node) -> yaml.Node:
+        missing = environments.need_one(root) if env is None else None
+        if missing is not None:
+            raise missing
+        return environments.select(root, env)
+
     try:
-        document = load(data, path)
+        document = load(data, path, select)
     except YamlError as error:
         report = Report()
         report.add(error.code, error.message, Location(path, error.line, error.column))
@@ -683,12 +693,10 @@ def parse(data: bytes | str, path: str) -> Fleet:
         if not report.has_errors:  # pragma: no cover - a builder bug, never silent
             report.add("E100", "invalid fleet file", Location(path, 1, 1))
         raise InvalidInput(report)
-    return fleet
+    return replace(fleet, environment=env) if env else fleet
 
 
-def load_fleet(path: str | os.PathLike[str]) -> Fleet:
-    """Read and validate a fleet file; InvalidInput (E100) when it cannot be read."""
-    name = os.fspath(path)
+def _read(name: str) -> bytes:
     report = Report()
     try:
         # read_regular: a FIFO or a device (a `validate /dev/stdin` pipe, /dev/zero) neither
@@ -702,4 +710,30 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             "E100", f"over {MAX_FLEET_BYTES >> 20} MiB: not a fleet file", Location(name, 1, 1)
         )
         raise InvalidInput(report)
-    return parse(data, name)
+    return data
+
+
+def environments_of(path: str | os.PathLike[str]) -> list[str]:
+    """The environments a fleet file declares (none: []); InvalidInput when it cannot be read
+    or is not YAML."""
+    name = os.fspath(path)
+    found: list[str] = []
+
+    def record(root: yaml.Node) -> yaml.Node:
+        found.extend(environments.names(root))
+        return root
+
+    try:
+        load(_read(name), name, record)
+    except YamlError as error:
+        report = Report()
+        report.add(error.code, error.message, Location(name, error.line, error.column))
+        raise InvalidInput(report) from None
+    return found
+
+
+def load_fleet(path: str | os.PathLike[str], env: str | None = None) -> Fleet:
+    """Read and validate a fleet file (as environment `env` when it declares environments);
+    InvalidInput (E100) when it cannot be read."""
+    name = os.fspath(path)
+    return parse(_read(name), name, env)

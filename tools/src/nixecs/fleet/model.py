@@ -500,13 +500,15 @@ class Fleet:
     template_bucket: str = ""  # S3 bucket for templates over the inline limit (deploy)
     name_prefix: str = ""  # already part of every cluster's name (the loader applies it)
     parameter_prefix: str = ""  # an SSM path whose parameters are the fleet's (secret put/rm)
+    environment: str = ""  # the `environments:` entry chosen with --env (fleet/environments.py)
 
     @property
     def identity(self) -> str:
         """The fleet's identity: the value of the `nixecs:fleet` tag on everything it creates,
-        checked before every destructive or adopting call (aws/ownership.py). One string, so
-        that an environment can later be folded into it here and nowhere else."""
-        return naming.fleet_id(self.name_prefix)
+        checked before every destructive or adopting call (aws/ownership.py): its name prefix
+        (or `default`), and its environment, so that two environments of one file sharing an
+        account never act on each other's stacks."""
+        return naming.fleet_id(self.name_prefix, self.environment)
 
     def owns_parameter(self, name: str) -> bool:
         """Whether `secret put/rm NAME` may act without --outside-fleet: the fleet references

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .. import settings as s
 from . import containers as c
-from . import infra, loadbalancing, task_role
+from . import environments, infra, loadbalancing, task_role
 from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, enum, integer, mapping, obj, req, string, strings
@@ -443,6 +443,7 @@ FLEET = obj(
         "template_bucket",
         "parameter_prefix",
         "clusters",
+        "environments",
     ),
     version=req(
         integer(
@@ -487,6 +488,35 @@ FLEET = obj(
         example="/acme/prod",
     ),
     clusters=req(mapping("ECS clusters by name", NAME, CLUSTER)),
+    environments=mapping(
+        "environments of this fleet, by name: `--env NAME` reads the file as that one",
+        environments.NAME_RE.pattern,
+        obj(
+            "one environment: what it changes in the fleet",
+            order=environments.ENV_KEYS,
+            region=string(
+                "its AWS region (default: the fleet's)",
+                pattern=REGION,
+                rule="an AWS region such as us-east-1",
+                example="eu-west-1",
+            ),
+            name_prefix=string(
+                "its name prefix (default: the environment's name): two environments never "
+                "name the same stacks",
+                pattern=PREFIX,
+                rule="1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
+                example="stg",
+            ),
+            set=mapping(
+                "keys of the fleet set for this environment, merged into it (mappings key "
+                "by key, any other value replaced, null deletes); checked as the fleet is",
+                None,
+                Node("any", "a fleet value"),
+                example={"clusters": {"prod": {"groups": {"web": {"capacity": {"max": 4}}}}}},
+            ),
+        ),
+        example={"staging": {"region": "eu-west-1"}},
+    ),
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import yaml
@@ -447,8 +448,12 @@ def _first_document(composer: _Composer) -> yaml.Node | None:
     return node
 
 
-def load(data: bytes | str, path: str) -> Document:
-    """Parse one YAML 1.2 document; raise YamlError (with a 1-based position) when it is not one."""
+def load(
+    data: bytes | str, path: str, transform: Callable[[yaml.Node], yaml.Node] | None = None
+) -> Document:
+    """Parse one YAML 1.2 document; raise YamlError (with a 1-based position) when it is not one.
+    `transform` rewrites the composed nodes before values are built (an environment's merge,
+    fleet/environments.py): the values keep the positions they were written at."""
     text = _decode(data) if isinstance(data, bytes) else data
     if "\x00" in text:
         offset = text.index("\x00")
@@ -491,6 +496,8 @@ def load(data: bytes | str, path: str) -> Document:
             gc.enable()
     if node is None:
         return Document(path, None, None, [], text)
+    if transform is not None:
+        node = transform(node)
     gc.disable()
     try:
         value, duplicates = _walk(node)

@@ -59,7 +59,7 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
         raise click.UsageError(
             "local deploy chooses its own endpoint (the emulator); drop --endpoint-url"
         )
-    model, _report = check_fleet_file(fleet)
+    model, _report = check_fleet_file(fleet, env=g.env)
     running, started = emulator.start()
     _say(f"emulator {running.url} ({'started' if started else 'running'}, pid {running.pid})")
     os.environ.update(emulator.FAKE_CREDENTIALS)
