@@ -125,6 +125,14 @@ def test_null_deletes_and_lists_are_replaced(tmp_path: Path) -> None:
         ),
         ("staging", ("{min: 0, max: 2}", "{min: 0, max: -2}"), "max: -2}", "E107", ""),
         ("staging", ("  staging:", "  Staging:"), "Staging:", "E107", "must match"),
+        ("staging", ("region: eu-west-1", "region: Europe"), "region: Europe", "E107", ""),
+        (
+            "production",
+            ("name_prefix: live", "name_prefix: Live!"),
+            "name_prefix: Live!",
+            "E107",
+            "",
+        ),
         (
             "staging",
             ("    set:\n", "    set: [1]\n    other:\n"),
@@ -140,6 +148,8 @@ def test_null_deletes_and_lists_are_replaced(tmp_path: Path) -> None:
         "sets version",
         "bad value",
         "bad name",
+        "bad region",
+        "bad name prefix",
         "set not a mapping",
     ],
 )
