@@ -172,11 +172,12 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
             raise InvalidInput(linted)
         if against_aws:
             from .aws.commands import check_account
+            from .aws.host_amis import resolved
             from .aws.session import Session
 
-            check_account(
-                Session.from_globals(g, region=model.region), model, create_roles=create_roles
-            )
+            session = Session.from_globals(g, region=model.region)
+            model = resolved(session, model, fleet, "validate: finding the hosts' AMIs")
+            check_account(session, model, create_roles=create_roles)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise

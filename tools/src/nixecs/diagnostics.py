@@ -10,6 +10,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E18x your own hosts (E180 unknown host, E181 its architecture, E182 ami.host against host,
+  E183 no published AMI for the host, E184 `nixos:` does not evaluate; W180 not checkable)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -95,6 +97,11 @@ CODES: dict[str, str] = {
     "E165": "an agent variable whose feature this host does not provide (GPU, awsvpc, ...)",
     "E166": "a `gpu: true` group with an instance type that has no NVIDIA GPU",
     "E167": "a container asking for GPUs on a group without `gpu: true`, or for more than its instances have",
+    "E180": "a group's host is not a host (nixosConfigurations) of the fleet's flake",
+    "E181": "a group's host is built for another architecture than the group's instance types",
+    "E182": "`ami: {host: …}` names another host than the group's `host:`",
+    "E183": "no available AMI published for the group's host (and revision) in the region, or two equally new",
+    "E184": "a group's `nixos:` text does not evaluate with its host",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -104,6 +111,7 @@ CODES: dict[str, str] = {
     "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W140": "a task role grants an action that has a resource type on `*`",
+    "W180": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
@@ -181,6 +189,11 @@ FIXES: dict[str, str] = {
     "E165": "remove it; the message names what it needs and the supported way",
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
+    "E180": "name one of the hosts the message lists, or add the host to the flake (lib.mkHosts)",
+    "E181": 'build the host for the instance types\' system (system = "aarch64-linux" for Graviton), or change the instance types',
+    "E182": "write the same host in both, or drop the group's `host:`",
+    "E183": "publish the host's image into the region (`nixecs ami publish --host HOST --fleet FLEET`), or deregister one of two equally new AMIs",
+    "E184": "fix the `nixos:` text at the position shown (the message is Nix's evaluation error)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",
@@ -190,6 +203,7 @@ FIXES: dict[str, str] = {
     "E301": "write a CSV with a header, ISO timestamps at a fixed spacing and numbers",
     "W101": "set metadata.hop_limit: 1 unless containers must reach IMDS",
     "W140": "name the resources instead of `*`",
+    "W180": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",

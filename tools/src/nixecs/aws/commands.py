@@ -272,6 +272,7 @@ def deploy(
 
     region = fleet_region(g, model.region, fleet)
     session = Session.from_globals(g, region=region)
+    model, bodies = _resolve_host_amis(session, model, bodies, fleet)
     if preflight:
         check_account(session, model, create_roles=create_roles)
     model, bodies = _pin_images(session, model, bodies)
@@ -367,6 +368,19 @@ def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, 
         resolution = resolve(session, (i for name in ecr_clusters for i in images(name)))
     pinned = pin_fleet(model, resolution)
     return pinned, {**bodies, **{name: render_template(pinned, name) for name in ecr_clusters}}
+
+
+def _resolve_host_amis(
+    session: Any, model: Any, bodies: dict[str, str], fleet_file: str
+) -> tuple[Any, dict[str, str]]:
+    """`ami: {host: …}` groups given the AMI chosen in this region (aws/host_amis.py), and
+    the templates of their clusters rendered again with it."""
+    from .deploy import render_template
+    from .host_amis import resolved
+
+    found = resolved(session, model, fleet_file, "deploy: finding the hosts' AMIs")
+    changed = [name for name in bodies if found.clusters[name] != model.clusters[name]]
+    return found, {**bodies, **{name: render_template(found, name) for name in changed}}
 
 
 def check_account(session: Any, model: Any, *, create_roles: bool) -> None:

@@ -28,6 +28,7 @@ from .containers import (
     parse_container,
     parse_containers,
 )
+from .host_ami import HOST_RE, parse_group_ami
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
@@ -50,13 +51,11 @@ from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
 NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
-AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
 INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FLAKE_RE = re.compile(r"[!-~]{1,256}")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
@@ -381,17 +380,7 @@ class _Builder:
             HOST_RE,
             "a nixosConfigurations name such as ecs-node",
         )
-        ami = (
-            s.check_pattern(
-                m["ami"],
-                (*path, "ami"),
-                self.issues,
-                AMI_RE,
-                "an AMI id such as ami-0123456789abcdef0",
-            )
-            if "ami" in m
-            else None
-        )
+        host, ami, ami_host = parse_group_ami(m, path, self.issues, host)
         instance_types = self.string_list(
             m.get("instance_types", []),
             (*path, "instance_types"),
@@ -451,6 +440,7 @@ class _Builder:
             cluster=cluster,
             host=host,
             ami=ami,
+            ami_host=ami_host,
             instance_types=instance_types,
             capacity=capacity,
             spot=bool(spot),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
+from .host_ami import AmiByHost
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
@@ -73,6 +74,9 @@ class Group:
     # `gpu: true`: the group's host runs GPU tasks (NVIDIA): its instance types must have GPUs
     # (E166), and only its services' containers may ask for them (`gpu: N`, else E167).
     gpu: bool = False
+    # `ami: {host: web}`: `ami` holds a placeholder until deploy resolves this per region
+    # (aws/host_amis.py) to the newest AMI `nixecs ami publish --host web` tagged.
+    ami_host: AmiByHost | None = None
 
     @property
     def key(self) -> str:

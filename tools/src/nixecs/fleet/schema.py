@@ -16,13 +16,12 @@ from dataclasses import dataclass, field, replace
 
 from .. import settings as s
 from . import containers as c
-from . import images, infra, loadbalancing, task_role
+from . import host_ami, images, infra, loadbalancing, task_role
+from .host_ami import AMI_RE, HOST_RE
 from .loader import (
-    AMI_RE,
     BUCKET_RE,
     FLAKE_RE,
     GROUP_KEYS,
-    HOST_RE,
     INSTANCE_TYPE_RE,
     MAX_DIMENSIONS,
     PREFIX_RE,
@@ -202,10 +201,28 @@ GROUP = obj(
         example="ecs-node",
     ),
     ami=req(
-        string(
-            "the NixOS AMI the instances boot",
-            pattern=AMI_RE.pattern,
-            example="ami-0123456789abcdef0",
+        either(
+            "the NixOS AMI the instances boot: an id, or the newest AMI published for a host",
+            string(
+                "an AMI id (per region: the fleet's `region:`)",
+                pattern=AMI_RE.pattern,
+                example="ami-0123456789abcdef0",
+            ),
+            obj(
+                "the newest available AMI of this account tagged by `nixecs ami publish --host "
+                "HOST` (and the flake revision: `rev:`, else the one `flake:` pins), found in "
+                "the deploy's region by deploy, deploy --plan, roll --fleet and validate --aws "
+                "(E183 when there is none); `host:` of the group defaults to it (E182 when "
+                "they differ)",
+                order=host_ami.AMI_KEYS,
+                host=req(string("the host's nixosConfigurations name", pattern=HOST_RE.pattern)),
+                rev=string(
+                    "a git commit of the fleet's flake: only AMIs tagged with it",
+                    pattern=host_ami.REV_RE.pattern,
+                    example="3f2a9c1",
+                ),
+            ),
+            example={"host": "web"},
         )
     ),
     instance_types=req(
