@@ -1,7 +1,8 @@
 """A fake `nix` for the paths this machine's Nix (2.8, no fetchable flake inputs) cannot run
 for real: a script that records its argv (one JSON list a line) and answers from canned
-responses chosen by the first argument after the experimental-features flags (`--version`,
-`build`, `eval`, `flake`). NIXECS_NIX points nixecs at it (nixecs.flakes.nix_binary)."""
+responses chosen by the first two arguments after the experimental-features flags (or the
+first), optionally by a word of the arguments (`{"match": {word: answer}}`); `{snippet}` in
+an answer is the `.nix` file an `--expr` names (the `nixos:` text validate evaluates). NIXECS_NIX points nixecs at it (nixecs.flakes.nix_binary)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 SCRIPT = """\
-import json, sys
+import json, re, sys
 here = {here!r}
 args = sys.argv[1:]
 with open(here + "/argv.jsonl", "a") as log:
@@ -31,6 +32,8 @@ else:
 if isinstance(answer, dict) and "match" in answer:  # by a word of the arguments
     answer = next((a for word, a in answer["match"].items() if any(word in x for x in args)), answer.get("else", ""))
 out, err, code = (answer, "", 0) if isinstance(answer, str) else (answer.get("out", ""), answer.get("err", ""), answer.get("code", 0))
+snippet = next((m for a in args for m in re.findall(r'"(/[^"]+[.]nix)"', a)), "")
+out, err = out.replace("{{snippet}}", snippet), err.replace("{{snippet}}", snippet)
 sys.stdout.write(out)
 sys.stderr.write(err)
 sys.exit(code)

@@ -97,6 +97,8 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
     # packages.<system>.<host>-ami: the host's own system only.
     assert set(flake["packages"]) == {"x86_64-linux", "aarch64-linux"}
     assert list(flake["packages"]["x86_64-linux"]) == ["web-ami"]
+    # The data `nixecs validate` reads (nix eval --json FLAKE#nixecsHosts), under the real lib.
+    assert flake["nixecsHosts"] == {"web": {"system": "x86_64-linux", "ami": True}}
     assert flake["packages"]["x86_64-linux"]["web-ami"].endswith("-nixecs-web")
     assert flake["packages"]["aarch64-linux"] == {}
 
@@ -165,12 +167,34 @@ def test_the_template_fleet_validates_and_renders(user: Path, tmp_path: Path) ->
             text=True,
             timeout=120,
             cwd=user,
-            env={**os.environ, "PYTHONPATH": str(REPO / "tools" / "src")},
+            # No `nix` with flakes (nixecs.flakes.nix_binary): the hosts are read by the real
+            # nix-instantiate through flake_hosts.nix, the `nixos:` text only parsed.
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO / "tools" / "src"),
+                "NIXECS_NIX": "/nonexistent",
+            },
         )
 
     checked = nixecs("validate", "fleet.yml")
     assert checked.returncode == 0, checked.stderr
-    assert "0 warnings" in checked.stdout
+    assert "1 warnings" in checked.stdout
+    assert checked.stderr.splitlines() == [
+        "fleet.yml:6:1: warning[W180]: the `nixos:` texts were only parse-checked, not evaluated "
+        "(Nix 2.4 or newer (flakes) is not installed)"
+    ]
+    wrong = (user / "fleet.yml").read_text().replace("host: web", "host: api")
+    (tmp_path / "fleet.yml").write_text(wrong)
+    (tmp_path / "flake.nix").symlink_to(user / "flake.nix")
+    bad = subprocess.run(
+        [sys.executable, "-m", "nixecs", "validate", str(tmp_path / "fleet.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "tools" / "src"), "NIXECS_NIX": "/nonexistent"},
+    )
+    assert bad.returncode == 2
+    assert "error[E180]: host 'api' is not a host of the flake '.' (its hosts: web)" in bad.stderr
     out = tmp_path / "out"
     rendered = nixecs("render", "fleet.yml", "-o", str(out))
     assert rendered.returncode == 0, rendered.stderr

@@ -159,10 +159,15 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
+    from .flake_checks import check_fleet as check_against_flake
     from .render import inline_limit_problems, render_fleet
 
     try:
         model, report = check_fleet_file(fleet)
+        # `validate` only (deploy and render do not evaluate NixOS): E180, E181, E184, W180.
+        report.extend(check_against_flake(model))
+        if report.has_errors:
+            raise InvalidInput(report)
         rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
         too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
         if too_big.has_errors:

@@ -83,8 +83,9 @@ def run_nix(binary: str, *args: str, timeout: float | None = EVAL_TIMEOUT) -> st
 
 def hosts(binary: str, ref: str) -> dict[str, str]:
     """The flake's hosts (name → system), from the `nixecsHosts` output lib.mkHosts writes:
-    plain data, evaluated without building (or even instantiating) a system."""
-    data = json.loads(run_nix(binary, "eval", "--json", f"{ref}#nixecsHosts"))
+    plain data, evaluated without building (or even instantiating) a system; --offline:
+    inputs not in the store already are not fetched (validate stays offline), it fails."""
+    data = json.loads(run_nix(binary, "eval", "--offline", "--json", f"{ref}#nixecsHosts"))
     if not isinstance(data, dict):
         raise FlakeError(f"{ref}#nixecsHosts is not an attribute set")
     return {
