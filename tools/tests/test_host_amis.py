@@ -240,3 +240,46 @@ def test_deploy_plan_renders_the_resolved_ami(
     result = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--plan"])
     assert result.code == 0, result.err
     assert seen == {"web": at_rev, "batch": batch}
+
+
+def test_roll_with_the_fleet_refuses_a_launch_template_behind_the_host(
+    moto: Any, tmp_path: Path, capsys
+) -> None:
+    """A new AMI of the host was published after the last deploy: roll would replace the
+    instances with the old image; it says to deploy first (exit 2) and touches nothing."""
+    fleet = write_fleet(tmp_path, fleet_text("{host: web}"))
+    old = publish_like(moto.url, "us-east-1", "web", SHA_A)
+    ec2 = _regional(moto.url, "us-east-1")
+    ec2.create_launch_template(
+        LaunchTemplateName="nixecs-prod-web", LaunchTemplateData={"ImageId": old}
+    )
+    time.sleep(1.1)
+    new = publish_like(moto.url, "us-east-1", "web", SHA_B)
+    base = ["--endpoint-url", moto.url, "--region", "us-east-1"]
+    behind = run_cli(capsys, [*base, "roll", "prod/web", "--fleet", str(fleet)])
+    assert behind.code == 2
+    assert f"the newest AMI of host 'web' in us-east-1 is {new}" in behind.err
+    assert f"boots {old}: run `nixecs deploy {fleet}` first" in behind.err
+    # After the deploy (a new launch template version with the new AMI) the check passes and
+    # roll goes on to the group (none in this account: the refresh fails as before, exit 1).
+    ec2.create_launch_template_version(
+        LaunchTemplateName="nixecs-prod-web", LaunchTemplateData={"ImageId": new}
+    )
+    current = run_cli(capsys, [*base, "roll", "prod/web", "--fleet", str(fleet)])
+    assert f"prod/web: rolling to {new}, the newest AMI of host 'web'" in current.err
+    assert current.code == 1 and "no Auto Scaling group nixecs-prod-web" in current.err
+
+
+def test_status_names_the_host_and_revision_each_ami_was_published_from(moto: Any) -> None:
+    from nixecs.aws.session import Session
+    from nixecs.aws.status import _ami_cell, _ami_hosts
+
+    tagged = publish_like(moto.url, "us-east-1", "web", SHA_A, rev=REV)
+    plain = _regional(moto.url, "us-east-1").register_image(Name="plain")["ImageId"]
+    gone = "ami-0123456789abcdef0"  # deregistered or never there: absent, not an error
+    session = Session(region="us-east-1", endpoint_url=moto.url)
+    hosts = _ami_hosts(session, [tagged, plain, gone])
+    assert hosts == {tagged: ("web", REV), plain: (None, None)}
+    row = {"ami": tagged, "host": "web", "revision": REV}
+    assert _ami_cell(row) == f"{tagged} (web@3f2a9c1)"
+    assert _ami_cell({"ami": plain, "host": None, "revision": None}) == plain

@@ -514,6 +514,13 @@ def _orphans(
 @click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Follow the refresh until it ends."
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="For a group with `ami: {host: …}`: first check that its launch template boots the "
+    "newest AMI of the host in this region (else run deploy first).",
+)
 @click.pass_obj
 def roll(
     g: Globals,
@@ -527,6 +534,7 @@ def roll(
     standby: str,
     rollback_alarms: tuple[str, ...],
     wait: bool,
+    fleet_file: str | None,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
@@ -550,7 +558,16 @@ def roll(
         standby=STANDBY_CHOICES[standby],
         rollback_alarms=tuple(rollback_alarms),
     )
-    session = Session.from_globals(g)
+    if fleet_file is None:
+        session = Session.from_globals(g)
+    else:  # the fleet's region, as deploy acts on it
+        from ..commands import check_fleet_file
+        from .host_amis import check_roll
+        from .regions import fleet_region
+
+        model, _ = check_fleet_file(fleet_file)
+        session = Session.from_globals(g, region=fleet_region(g, model.region, fleet_file))
+        _say(check_roll(session, model, target, fleet_file))
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
     # The region is named: roll takes no fleet whose `region:` could be compared (issue 9.15).
     region = session.region_name()

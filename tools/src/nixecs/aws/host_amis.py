@@ -83,22 +83,30 @@ def publish_command(fleet_file: str, host: str, region: str, rev: str | None) ->
     return f"`nixecs --region {region} ami publish --host {host} --fleet {fleet_file}`{revision}"
 
 
-def resolved(session: Session, fleet: Fleet, fleet_file: str, what: str) -> Fleet:
+def resolved(
+    session: Session, fleet: Fleet, fleet_file: str, what: str, only: str | None = None
+) -> Fleet:
     """`resolve`, bounded and with AWS errors reported as `what`; InvalidInput (exit 2) with
     every group that has no AMI."""
     with aws_errors(session, what):
-        found, report = resolve(session, fleet, fleet_file)
+        found, report = resolve(session, fleet, fleet_file, only)
     if report.has_errors:
         raise InvalidInput(report)
     return found
 
 
-def resolve(session: Session, fleet: Fleet, fleet_file: str) -> tuple[Fleet, Report]:
-    """The fleet with each `ami: {host: …}` group's `ami` set to the AMI chosen in the
-    session's region; a Report with E183 at each group that has none."""
+def resolve(
+    session: Session, fleet: Fleet, fleet_file: str, only: str | None = None
+) -> tuple[Fleet, Report]:
+    """The fleet with each `ami: {host: …}` group's `ami` (or only the group whose key is
+    `only`) set to the AMI chosen in the session's region; a Report with E183 at each group
+    that has none."""
     report = Report()
     groups = [
-        g for c in fleet.clusters.values() for g in c.groups.values() if g.ami_host is not None
+        g
+        for c in fleet.clusters.values()
+        for g in c.groups.values()
+        if g.ami_host is not None and only in (None, g.key)
     ]
     if not groups:
         return fleet, report
@@ -142,3 +150,40 @@ def with_groups(fleet: Fleet, groups: dict[str, Group]) -> Fleet:
         for name, cluster in fleet.clusters.items()
     }
     return replace(fleet, clusters=clusters)
+
+
+def check_roll(session: Session, fleet: Fleet, key: str, fleet_file: str) -> str:
+    """Before `roll --fleet` of an `ami: {host: …}` group: the AMI the group resolves to in
+    this region must be the one its launch template's latest version boots, else the refresh
+    would replace the instances with the same old image. `deploy` makes the new version (the
+    stack owns the launch template: roll does not edit it behind CloudFormation's back).
+    Returns a line saying what the instances will run; UsageError (exit 2) when they differ."""
+    import click
+
+    cluster, _, name = key.partition("/")
+    if fleet.name_prefix and f"{fleet.name_prefix}-{cluster}" in fleet.clusters:
+        cluster = f"{fleet.name_prefix}-{cluster}"
+    try:
+        group = fleet.group(f"{cluster}/{name}")
+    except KeyError as error:
+        raise click.BadParameter(
+            f"{fleet_file}: {error.args[0]}", param_hint="CLUSTER/GROUP"
+        ) from None
+    if group.ami_host is None:
+        return f"{key}: AMI {group.ami} (an id in the fleet file)"
+    chosen = resolved(session, fleet, fleet_file, f"roll {key}", only=group.key)
+    image = chosen.group(group.key).ami
+    template = naming.group_resource_name(cluster, name)
+    with aws_errors(session, f"roll {key}"):
+        versions = session.client("ec2").describe_launch_template_versions(
+            LaunchTemplateName=template, Versions=["$Latest"]
+        )["LaunchTemplateVersions"]
+    current = versions[0].get("LaunchTemplateData", {}).get("ImageId") if versions else None
+    host = group.ami_host.host
+    if current != image:
+        raise click.UsageError(
+            f"{key}: the newest AMI of host {host!r} in {session.region_name()} is {image}, and "
+            f"launch template {template} boots {current or 'nothing'}: run `nixecs deploy "
+            f"{fleet_file}` first (a new launch template version), then roll"
+        )
+    return f"{key}: rolling to {image}, the newest AMI of host {host!r}"
