@@ -64,6 +64,26 @@ def flake(user: Path, nixeval_harness: Nixeval) -> Any:
     )
 
 
+def rebuild(harness: Nixeval, configuration: Path, host: Path, result: str) -> Any:
+    """`result` (Nix, over `c`: the configuration) of what `nixos-rebuild` evaluates on an
+    instance whose image recorded `host` as its <nixecs-host>."""
+    return nix_eval(
+        "-I",
+        f"nixecs-host={host}",
+        "-I",
+        f"nixecs={REPO}",
+        "-E",
+        f"""let
+          c = (import {harness.dir}/eval.nix {{
+            lib = {harness.lib};
+            pkgNames = {PKG_NAMES};
+            modules = [ {configuration} ];
+            raw = true;
+          }}).config;
+        in {result}""",
+    )
+
+
 def test_template_files() -> None:
     names = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*") if p.is_file()}
     assert names == {"flake.nix", "hosts/web.nix", "fleet.yml", ".gitignore", "README.md"}
@@ -130,26 +150,17 @@ def test_nix_userdata_extends_the_recorded_host(
     fleet = load_fleet(user / "fleet.yml")
     configuration = tmp_path / "configuration.nix"
     configuration.write_text(render_nix(fleet, fleet.group("prod/web")), encoding="utf-8")
-    rebuilt = nix_eval(
-        "-I",
-        f"nixecs-host={host}",
-        "-I",
-        f"nixecs={REPO}",
-        "-E",
-        f"""let
-          c = (import {nixeval_harness.dir}/eval.nix {{
-            lib = {nixeval_harness.lib};
-            pkgNames = {PKG_NAMES};
-            modules = [ {configuration} ];
-            raw = true;
-          }}).config;
-        in {{
+    rebuilt = rebuild(
+        nixeval_harness,
+        configuration,
+        host,
+        """{
           sysctl = c.boot.kernel.sysctl;
           cluster = c.nixecs.ecs.cluster;
           attributes = c.nixecs.ecs.attributes;
           inherit (c.nixecs.host) name text;
           failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
-        }}""",
+        }""",
     )
     assert rebuilt["failed"] == []
     assert rebuilt["sysctl"]["net.ipv4.tcp_keepalive_time"] == 300  # hosts/web.nix, still there

@@ -16,7 +16,7 @@ from conftest import REPO, Nixeval
 from nixecs.flake_checks import check_fleet, read_hosts
 from nixecs.fleet import load_fleet
 from nixecs.userdata import render_nix
-from test_user_flake import PKG_NAMES, TEMPLATE, USER_FLAKE, nix_eval
+from test_user_flake import PKG_NAMES, TEMPLATE, USER_FLAKE, nix_eval, rebuild
 
 pytestmark = pytest.mark.nix
 
@@ -104,23 +104,16 @@ def test_each_group_extends_its_own_host(
         )
         configuration = tmp_path / f"{name}-configuration.nix"
         configuration.write_text(render_nix(fleet, fleet.group(f"prod/{name}")), encoding="utf-8")
-        rebuilt[name] = nix_eval(
-            "-I", f"nixecs-host={recorded}",
-            "-I", f"nixecs={REPO}",
-            "-E",
-            f"""let
-              c = (import {nixeval_harness.dir}/eval.nix {{
-                lib = {nixeval_harness.lib};
-                pkgNames = {PKG_NAMES};
-                modules = [ {configuration} ];
-                raw = true;
-              }}).config;
-            in {{
+        rebuilt[name] = rebuild(
+            nixeval_harness,
+            configuration,
+            recorded,
+            """{
               sysctl = c.boot.kernel.sysctl;
               inherit (c.nixecs.host) name;
               failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
-            }}""",
-        )  # fmt: skip
+            }""",
+        )
     web, api = rebuilt["web"], rebuilt["api"]
     assert web["failed"] == [] and api["failed"] == []
     assert (web["name"], api["name"]) == ("web", "api")
