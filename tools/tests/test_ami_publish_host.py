@@ -24,7 +24,7 @@ def raw_image(root: Path) -> Path:
     """A small `nix build .#web-ami` output: image-info.json and a sparse raw disk."""
     image_dir = root / "store" / "nixos-amazon-image"
     (image_dir / "nix-support").mkdir(parents=True)
-    disk = image_dir / f"nixos-amazon-image-{LABEL}-x86_64-linux.raw"
+    disk = image_dir / "nixecs-web.raw"  # lib.mkHost's image.baseName
     with disk.open("wb") as handle:
         handle.truncate(4 * 1024 * 1024)
         handle.write(b"web host" * 70000)
@@ -167,3 +167,14 @@ def test_a_failed_build_is_one_operational_error(
     assert result.code == 1
     assert "does not provide attribute 'packages.x86_64-linux.api-ami'" in result.err
     assert "Traceback" not in result.err
+
+
+def test_an_image_of_another_host_is_refused(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = raw_image(tmp_path)  # nixecs-web.raw: mkHost built it for host web
+    result = run_cli(
+        capsys, ["--region", "us-east-1", "ami", "publish", str(image), "--host", "api"]
+    )
+    assert result.code == 2
+    assert "holds host 'web''s image, not 'api': pass --host web" in result.err

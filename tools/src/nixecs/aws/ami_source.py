@@ -35,6 +35,20 @@ def _flake_of(flake: str | None, fleet_file: Path | None) -> tuple[str, Path] | 
     return model.flake, fleet_file.resolve().parent
 
 
+def _check_host(image_dir: Path, host: str) -> None:
+    """An image lib.mkHost built is named after its host (`image.baseName = "nixecs-<host>"`,
+    lib/default.nix): publishing web's image as `--host api` would make `ami: {host: api}`
+    boot web. Images not named so (built otherwise) are taken as they are."""
+    from .ami import read_image_info
+
+    stem = read_image_info(image_dir).file.stem
+    if stem.startswith("nixecs-") and stem != f"nixecs-{host}":
+        raise click.UsageError(
+            f"{image_dir} holds host {stem.removeprefix('nixecs-')!r}'s image, not {host!r}: "
+            f"pass --host {stem.removeprefix('nixecs-')}"
+        )
+
+
 def source(
     host: str,
     image_dir: Path | None,
@@ -61,6 +75,7 @@ def source(
             image_dir = flakes.build(nix, ref, f"{host}-ami")
         except flakes.FlakeError as error:
             raise OperationalFailure(f"nix build {ref}#{host}-ami failed:\n{error}") from None
+    _check_host(image_dir, host)
     if flake_rev is None and ref is not None and nix is not None:
         try:
             flake_rev = flakes.revision(nix, ref)
