@@ -28,7 +28,9 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .host_ami import HOST_RE, parse_group_ami
+from .host_ami import AMI_RE as AMI_RE  # re-exported (the schema used to read it here)
+from .host_ami import HOST_RE as HOST_RE
+from .host_ami import parse_group_ami
 from .model import (
     ADJUSTMENT_TYPES,
     AGGREGATIONS,
