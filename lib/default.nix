@@ -4,7 +4,7 @@
 #   nixecs.lib.mkHost { name = "web"; modules = [ ./hosts/web.nix ]; system = "x86_64-linux"; src = self; }
 #     → lib.nixosSystem's result (a nixosConfiguration)
 #   nixecs.lib.mkHosts { src = self; hosts.web.modules = [ nixecs.nixosModules.ecs-node ./hosts/web.nix ]; }
-#     → { nixosConfigurations.<host>; packages.<system>.<host>-ami; }
+#     → { nixosConfigurations.<host>; packages.<system>.<host>-ami; nixecsHosts.<host> = { system; ami; }; }
 #
 # Each host's module files are recorded in the image (record.nix, modules/host.nix), so
 # that `nix` userdata on its instances extends that host.
@@ -95,6 +95,14 @@ let
       systemOf = lib.listToAttrs (
         map (e: lib.nameValuePair (configName e.name e.h e.system) e.system) perSystem
       );
+      # Plain data (nothing instantiated): `nixecs validate` reads the hosts' names and systems
+      # with `nix eval --json FLAKE#nixecsHosts` (a group's `host:` must be one; the
+      # architecture of one of its systems must match the group's instance types).
+      nixecsHosts = lib.mapAttrs (_: h: {
+        system = lib.head (systemsOf h);
+        systems = systemsOf h;
+        ami = h.ami or true;
+      }) hosts;
     };
 in
 {

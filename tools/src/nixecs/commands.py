@@ -42,15 +42,26 @@ def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
         return report
     for cluster in clusters:
         try:
-            errors = lint_stack(
-                command, cluster, rendered.clusters[cluster.name].stack_text, fleet.region
-            )
+            errors = lint_stack(command, cluster, _unresolved_amis(cluster, rendered), fleet.region)
         except (OSError, subprocess.SubprocessError, ValueError) as error:
             click.echo(f"note: cluster {cluster.name}: cfn-lint did not run: {error}", err=True)
             continue
         for found in errors:
             report.add(E_LINT, found.message, fleet.document.locate(found.path, key=True))
     return report
+
+
+def _unresolved_amis(cluster: Any, rendered: Rendered) -> str:
+    """The cluster's stack as cfn-lint should see it: an `ami: {host: …}` group's ImageId is a
+    placeholder until deploy resolves it (aws/host_amis.py), stood in for by an id of AMI
+    shape (the pattern cfn-lint checks, AWS::EC2::Image.Id)."""
+    text = rendered.clusters[cluster.name].stack_text
+    placeholders = sorted(
+        (g.ami for g in cluster.groups.values() if g.ami_host is not None), key=len, reverse=True
+    )
+    for placeholder in placeholders:
+        text = text.replace(placeholder, "ami-00000000000000000")
+    return text
 
 
 def _emit_report(
@@ -141,10 +152,15 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
 def _validate_one(
     g: Globals, fleet: str, env: str | None, against_aws: bool, create_roles: bool
 ) -> tuple[Fleet, Report]:
+    from .flake_checks import check_fleet as check_against_flake
     from .fleet.checks import check_fleet_file
     from .render import inline_limit_problems, render_fleet
 
     model, report = check_fleet_file(fleet, env=env)
+    # `validate` only (deploy and render do not evaluate NixOS): E501, E502, E505, W501.
+    report.extend(check_against_flake(model))
+    if report.has_errors:
+        raise InvalidInput(report)
     rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
     too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
     if too_big.has_errors:
@@ -154,14 +170,14 @@ def _validate_one(
         raise InvalidInput(linted)
     report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
     if against_aws:
+        from .aws.host_amis import resolved
         from .aws.preflight import check_account
         from .aws.session import Session
 
+        session = Session.from_globals(g, region=model.region)
+        model = resolved(session, model, fleet, "validate: finding the hosts' AMIs")
         check_account(
-            Session.from_globals(g, region=model.region),
-            model,
-            create_roles=create_roles,
-            say=lambda text: click.echo(text, err=True),
+            session, model, create_roles=create_roles, say=lambda text: click.echo(text, err=True)
         )
     return model, report
 

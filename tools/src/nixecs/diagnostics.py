@@ -18,6 +18,9 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   H105 the load balancer replaced, H106 an ingress rule the security group already has,
   H107 a priority another owner's rule holds on an existing listener (refused unless
   `--accept-hazard CODE`)
+- E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
+  against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate; W501
+  not checkable)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - E4xx the final (overridden) template (nixecs.template_checks: E401 the `*` action, E402 an
@@ -123,6 +126,11 @@ CODES: dict[str, str] = {
     "E405": "the final template: ingress from 0.0.0.0/0 or ::/0 to the instances' security group",
     "E406": "the final template: a launch template's UserData over EC2's 16 KB",
     "E407": "the final template: a role's inline policies over IAM's 10,240 characters",
+    "E501": "a group's host is not a host (nixosConfigurations) of the fleet's flake",
+    "E502": "a group's host is built for another architecture than the group's instance types",
+    "E503": "`ami: {host: …}` names another host than the group's `host:`",
+    "E504": "no available AMI published for the group's host (and revision) in the region, or two equally new",
+    "E505": "a group's `nixos:` text does not evaluate with its host",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -134,6 +142,7 @@ CODES: dict[str, str] = {
     "W140": "a task role grants an action that has a resource type on `*`",
     "W401": "the final template: an override sets the metadata hop limit above 1",
     "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
+    "W501": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
@@ -220,6 +229,11 @@ FIXES: dict[str, str] = {
     "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
     "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
     "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
+    "E501": "name one of the hosts the message lists, or add the host to the flake (lib.mkHosts)",
+    "E502": 'build the host for the instance types\' system (system = "aarch64-linux" for Graviton), or change the instance types',
+    "E503": "write the same host in both, or drop the group's `host:`",
+    "E504": "publish the host's image into the region (`nixecs ami publish --host HOST --fleet FLEET`), or deregister one of two equally new AMIs",
+    "E505": "fix the `nixos:` text at the position shown (the message is Nix's evaluation error)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E401": "name the actions the role needs; never `*` or NotAction in an Allow",
@@ -238,6 +252,7 @@ FIXES: dict[str, str] = {
     "W401": "remove the override of HttpPutResponseHopLimit (or set it to 1)",
     "W402": "remove the override, or keep it and delete the resource by hand after destroy",
     "W140": "name the resources instead of `*`",
+    "W501": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",

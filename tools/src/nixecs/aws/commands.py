@@ -34,7 +34,27 @@ def ami() -> None:
 
 
 @ami.command("publish")
-@click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "image_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--image",
+    "image_option",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The image to publish (the same as IMAGE_DIR).",
+)
+@click.option(
+    "--flake",
+    metavar="FLAKE",
+    help="Without IMAGE_DIR: build FLAKE#HOST-ami with `nix build` (Nix 2.4 or newer); the "
+    "AMI is tagged with FLAKE's locked revision when its tree is clean.",
+)
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use the `flake:` of this fleet file (a relative path is relative to the file) as --flake.",
+)
 @click.option(
     "--via",
     type=click.Choice(["ebs", "s3"]),
@@ -61,9 +81,12 @@ def ami() -> None:
     "--host",
     default="ecs-node",
     show_default=True,
-    help="The nixosConfigurations host the image holds.",
+    help="The nixosConfigurations host the image holds (tag nixecs:host; `ami: {host: …}` "
+    "in a fleet finds it by this).",
 )
-@click.option("--flake-rev", help="Flake revision recorded in the image's tags.")
+@click.option(
+    "--flake-rev", help="Flake revision recorded in the image's tags (default: the flake's)."
+)
 @click.option(
     "--import-role",
     metavar="ROLE",
@@ -91,7 +114,10 @@ def ami() -> None:
 @click.pass_obj
 def ami_publish(
     g: Globals,
-    image_dir: Path,
+    image_dir: Path | None,
+    image_option: Path | None,
+    flake: str | None,
+    fleet_file: Path | None,
     via: str,
     bucket: str | None,
     workers: int,
@@ -104,7 +130,9 @@ def ami_publish(
     accounts: tuple[str, ...],
 ) -> int:
     """Turn IMAGE_DIR (the output of `nix build .#ecs-node-ami`) into an EBS snapshot and
-    register an AMI (ENA, IMDSv2 only, tagged with the image's SHA-256); prints the AMI id.
+    register an AMI (ENA, IMDSv2 only, tagged with the host, the flake revision and the
+    image's SHA-256); prints the AMI id. Without IMAGE_DIR, builds HOST's image from --flake
+    (or the --fleet file's `flake:`) with `nix build FLAKE#HOST-ami`.
 
     By default the raw image is written straight into the snapshot with the EBS direct APIs:
     512 KiB blocks, all-zero blocks skipped, a SHA-256 checksum per block and for the whole
@@ -112,12 +140,17 @@ def ami_publish(
     same image content and never makes a second one.
     """
     from .ami import publish
+    from .ami_source import source
     from .session import Session, poll_interval
 
     copy_regions = _split_values(regions, r"[a-z]{2}(?:-[a-z]+)+-[0-9]", "--regions", "a region")
     share_with = _split_values(accounts, r"[0-9]{12}", "--share", "a 12-digit AWS account id")
     if (copy_regions or share_with) and not wait:
         raise click.UsageError("--regions and --share wait for the AMI: drop --no-wait")
+    if image_dir is not None and image_option is not None:
+        raise click.UsageError("give IMAGE_DIR or --image, not both")
+    built = source(host, image_dir or image_option, flake, fleet_file, flake_rev, _say)
+    image_dir, flake_rev = built.image_dir, built.flake_rev
     session = Session.from_globals(g)
     result = publish(
         session,
@@ -302,6 +335,7 @@ def deploy(
 
     region = fleet_region(g, model.region, fleet)
     session = Session.from_globals(g, region=region)
+    model, bodies = _resolve_host_amis(session, model, bodies, fleet)
     if preflight:
         from .preflight import check_account
 
@@ -451,6 +485,19 @@ def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, 
     return pinned, {**bodies, **{name: render_template(pinned, name) for name in ecr_clusters}}
 
 
+def _resolve_host_amis(
+    session: Any, model: Any, bodies: dict[str, str], fleet_file: str
+) -> tuple[Any, dict[str, str]]:
+    """`ami: {host: …}` groups given the AMI chosen in this region (aws/host_amis.py), and
+    the templates of their clusters rendered again with it."""
+    from .deploy import render_template
+    from .host_amis import resolved
+
+    found = resolved(session, model, fleet_file, "deploy: finding the hosts' AMIs")
+    changed = [name for name in bodies if found.clusters[name] != model.clusters[name]]
+    return found, {**bodies, **{name: render_template(found, name) for name in changed}}
+
+
 def _orphans(
     session: Any, model: Any, *, prune: bool, plan: bool, yes: bool
 ) -> tuple[dict[str, str], list[Any]]:
@@ -559,6 +606,13 @@ def _orphans(
 @click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Follow the refresh until it ends."
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="For a group with `ami: {host: …}`: first check that its launch template boots the "
+    "newest AMI of the host in this region (else run deploy first).",
+)
 @click.pass_obj
 def roll(
     g: Globals,
@@ -572,6 +626,7 @@ def roll(
     standby: str,
     rollback_alarms: tuple[str, ...],
     wait: bool,
+    fleet_file: str | None,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
@@ -595,7 +650,16 @@ def roll(
         standby=STANDBY_CHOICES[standby],
         rollback_alarms=tuple(rollback_alarms),
     )
-    session = Session.from_globals(g)
+    if fleet_file is None:
+        session = Session.from_globals(g)
+    else:  # the fleet's region, as deploy acts on it
+        from ..fleet.checks import check_fleet_file
+        from .host_amis import check_roll
+        from .regions import fleet_region
+
+        model, _ = check_fleet_file(fleet_file, env=g.env)
+        session = Session.from_globals(g, region=fleet_region(g, model.region, fleet_file))
+        _say(check_roll(session, model, target, fleet_file))
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
     # The region is named: roll takes no fleet whose `region:` could be compared (issue 9.15).
     region = session.region_name()

@@ -142,11 +142,7 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
                     where,
                 )
             )
-    kinds = {
-        "arm64" if "arm64" in data.types[n].architectures else "x86_64"
-        for n in group.instance_types
-        if n in data.types and data.types[n].architectures
-    }
+    kinds = group_architectures(group)
     if len(kinds) > 1:
         found.append(
             Diagnostic(
@@ -157,6 +153,16 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
             )
         )
     return found
+
+
+def group_architectures(group: Group) -> set[str]:
+    """The AMI architectures (arm64, x86_64) the group's known instance types boot."""
+    data = tables()
+    return {
+        "arm64" if "arm64" in data.types[n].architectures else "x86_64"
+        for n in group.instance_types
+        if n in data.types and data.types[n].architectures
+    }
 
 
 def check_task_fits(service: Service, group: Group, locate: Locate) -> list[Diagnostic]:

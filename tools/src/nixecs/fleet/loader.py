@@ -30,6 +30,9 @@ from .containers import (
     parse_containers,
 )
 from .decl import as_float, as_int, as_str, check, complete, keys, member, section, texts, values
+from .host_ami import AMI_RE as AMI_RE  # re-exported (the schema used to read it here)
+from .host_ami import HOST_RE as HOST_RE
+from .host_ami import parse_group_ami
 from .model import (
     MAX_DIMENSIONS,
     NAME_RULE,
@@ -213,8 +216,12 @@ class _Builder:
         if written is None:
             return None
         before = len(self.issues)
-        m = values(GROUP, written, path, self.issues, own=infra.GROUP_KEYS)
+        m = values(GROUP, written, path, self.issues, own=(*infra.GROUP_KEYS, "ami"))
         extra = infra.group_keys(m, path, self.issues)
+        # `ami: {host: H}` sets the group's host when `host:` is not written (its declared
+        # default is not a choice the two could disagree on).
+        chosen = {k: v for k, v in m.items() if k != "host" or "host" in written}
+        host, ami, ami_host = parse_group_ami(chosen, path, self.issues, m.get("host"))  # type: ignore[arg-type]
         instance_types = texts(GROUP, m, "instance_types", path, self.issues)
         if len(set(instance_types)) != len(instance_types):
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
@@ -246,7 +253,9 @@ class _Builder:
             or ecs is None
             or secrets is None
             or metadata is None
-            or not complete(GROUP, m, infra.GROUP_KEYS)
+            or not complete(GROUP, m, (*infra.GROUP_KEYS, "ami"))
+            or host is None
+            or ami is None
             or not complete(GROUP.keys["metadata"], metadata)
         ):
             return None
@@ -254,8 +263,9 @@ class _Builder:
         return Group(
             name=name,
             cluster=cluster,
-            host=as_str(m["host"]),
-            ami=as_str(m["ami"]),
+            host=host,
+            ami=ami,
+            ami_host=ami_host,
             instance_types=instance_types,
             capacity=capacity,
             spot=spot is True,

@@ -13,6 +13,7 @@ from .. import settings as s
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .decl import boolean, default_of, enum, integer, mapping, number, obj, req, string, strings
+from .host_ami import AmiByHost
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
@@ -86,6 +87,9 @@ class Group:
     # `gpu: true`: the group's host runs GPU tasks (NVIDIA): its instance types must have GPUs
     # (E166), and only its services' containers may ask for them (`gpu: N`, else E167).
     gpu: bool = False
+    # `ami: {host: web}`: `ami` holds a placeholder until deploy resolves this per region
+    # (aws/host_amis.py) to the newest AMI `nixecs ami publish --host web` tagged.
+    ami_host: AmiByHost | None = None
 
     @property
     def key(self) -> str:
