@@ -66,13 +66,30 @@ def test_hosts_read_by_nix_eval_unknown_host_and_wrong_architecture(
     assert "host 'db' is not a host of the flake '.' (its hosts: api, web)" in unknown.message
 
 
+def test_a_host_built_for_both_architectures_fits_either_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lib.mkHosts' `systems = [ ... ]` (one configuration per system, one host name):
+    nixecsHosts lists them all, and an arm64 group may use the host too."""
+    both = {"system": "x86_64-linux", "systems": ["x86_64-linux", "aarch64-linux"]}
+    install(tmp_path, monkeypatch, {"eval --offline": json.dumps({"web": both, "api": both})})
+    arm = load_fleet(user_flake(tmp_path, types="m7g.large"))
+    assert codes(check_fleet(arm)) == []
+    only_x86 = {"system": "x86_64-linux", "systems": ["x86_64-linux"]}
+    (tmp_path / "b").mkdir()
+    install(tmp_path / "b", monkeypatch, {"eval --offline": json.dumps({"web": only_x86})})
+    assert [
+        d.code for d in check_fleet(load_fleet(user_flake(tmp_path / "b", types="m7g.large")))
+    ] == ["E502"]
+
+
 def test_without_flakes_the_hosts_come_from_real_nix_instantiate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_tool("nix-instantiate")
     monkeypatch.setenv("NIXECS_NIX", str(tmp_path / "no-nix"))
     fleet = load_fleet(user_flake(tmp_path))
-    assert read_hosts(fleet) == ({"web": "x86_64-linux"}, "")
+    assert read_hosts(fleet) == ({"web": ("x86_64-linux",)}, "")
     assert check_fleet(fleet) == []  # no `nixos:` text, the host exists, x86_64 matches
     # A flake whose hosts need another input than nixecs: not checkable, said once.
     flake = tmp_path / "infra" / "flake.nix"

@@ -118,7 +118,9 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
     assert set(flake["packages"]) == {"x86_64-linux", "aarch64-linux"}
     assert list(flake["packages"]["x86_64-linux"]) == ["web-ami"]
     # The data `nixecs validate` reads (nix eval --json FLAKE#nixecsHosts), under the real lib.
-    assert flake["nixecsHosts"] == {"web": {"system": "x86_64-linux", "ami": True}}
+    assert flake["nixecsHosts"] == {
+        "web": {"system": "x86_64-linux", "systems": ["x86_64-linux"], "ami": True}
+    }
     assert flake["packages"]["x86_64-linux"]["web-ami"].endswith("-nixecs-web")
     assert flake["packages"]["aarch64-linux"] == {}
 

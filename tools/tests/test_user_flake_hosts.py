@@ -72,7 +72,7 @@ def test_the_fleet_finds_both_hosts_of_the_flake(
 ) -> None:
     monkeypatch.setenv("NIXECS_NIX", "/nonexistent")  # no flakes: nix-instantiate reads them
     fleet = load_fleet(two_hosts / "fleet.yml")
-    assert read_hosts(fleet) == ({"api": "x86_64-linux", "web": "x86_64-linux"}, "")
+    assert read_hosts(fleet) == ({"api": ("x86_64-linux",), "web": ("x86_64-linux",)}, "")
     assert [d.code for d in check_fleet(fleet)] == ["W501"]  # the `nixos:` text: parsed only
     assert (fleet.group("prod/web").host, fleet.group("prod/api").host) == ("web", "api")
 

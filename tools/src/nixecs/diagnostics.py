@@ -221,7 +221,7 @@ FIXES: dict[str, str] = {
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
     "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
-    "E169": "pass --env NAME with one of the environments the message lists (validate without --env checks them all)",
+    "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
     "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
     "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",
     "H103": "add a copy of the service (new name, new port, the same conditions, a larger priority), deploy, wait until its targets are healthy (nixecs status), then remove the old service and deploy",
