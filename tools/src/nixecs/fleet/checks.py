@@ -111,7 +111,8 @@ def scaling_policies(fleet: Fleet) -> list[Diagnostic]:
 
 
 def lints(fleet: Fleet) -> list[Diagnostic]:
-    """W101 an IMDS hop limit containers can reach, W140/E147 task role scoping (lints.py)."""
+    """W101 an IMDS hop limit containers can reach, W102 a fractional target, W140/E147 task
+    role scoping (lints.py)."""
     from .lints import lint_fleet
 
     return lint_fleet(fleet)
@@ -171,7 +172,7 @@ RULES: tuple[Rule, ...] = (
         "E121 E122 E201-E206 W201-W204",
         scaling_policies,
     ),
-    Rule("lints", "W101 W140 E147", lints),
+    Rule("lints", "W101 W102 W140 E147", lints),
     Rule("aws_limits", "E123-E129 W204", aws_limits),
     Rule("aws_name_clashes", "E114", aws_name_clashes),
     Rule("nixos_syntax", "E113", nixos_syntax),

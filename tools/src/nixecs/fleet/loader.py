@@ -30,6 +30,7 @@ from .containers import (
     parse_containers,
 )
 from .decl import as_float, as_int, as_str, check, complete, keys, member, section, texts, values
+from .hints import hint
 from .host_ami import AMI_RE as AMI_RE  # re-exported (the schema used to read it here)
 from .host_ami import HOST_RE as HOST_RE
 from .host_ami import parse_group_ami
@@ -676,7 +677,8 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
         location = document.locate(
             issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163", "E165")
         )
-        report.add(issue.code, issue.message, location)
+        likely = hint(document, issue)  # looked up only here: a valid fleet never pays
+        report.add(issue.code, f"{issue.message}; {likely}" if likely else issue.message, location)
     return report
 
 
