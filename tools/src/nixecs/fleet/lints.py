@@ -28,6 +28,8 @@ def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
             tracking = service.scaling.target_tracking if service.scaling else None
             policies = tracking if isinstance(tracking, (list, tuple)) else [tracking]
             for policy in policies:
+                if policy is None:
+                    continue
                 metric = getattr(policy, "metric", None)
                 target = getattr(policy, "target", None)
                 if (
