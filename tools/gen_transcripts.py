@@ -158,11 +158,42 @@ def secrets(a: Account) -> None:
     a.run("secret", "rm", "/prod/api/token", *mine)
 
 
+def ownership(a: Account) -> None:
+    """What deploy and destroy say of a stack nixecs did not make (docs/aws.md, ownership)."""
+    import boto3
+
+    cfn = boto3.client(
+        "cloudformation",
+        endpoint_url=a.url,
+        region_name=REGION,
+        aws_access_key_id=a.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=a.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    theirs = '{"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}}'
+    acme = [{"Key": "nixecs:cluster", "Value": "prod"}, {"Key": "nixecs:fleet", "Value": "acme"}]
+    cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs, Tags=acme)
+    a.run("deploy", "fleet.yml", "--yes")
+    cfn.delete_stack(StackName="nixecs-prod")
+    cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs)
+    a.run("destroy", "prod", "--yes")
+
+
+def validate_environments(a: Account) -> None:
+    """Offline: one file, two environments (README)."""
+    (a.cwd / "examples").mkdir()
+    (a.cwd / "examples" / "environments.yml").write_bytes(
+        (REPO / "examples" / "environments.yml").read_bytes()
+    )
+    a.run("validate", "examples/environments.yml")
+
+
 EXAMPLE = REPO / "examples" / "fleet.yml"
 SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "deploy-first": (EXAMPLE, deploy_first),
     "deploy-again": (EXAMPLE, deploy_again),
     "secrets": (None, secrets),
+    "ownership": (EXAMPLE, ownership),
+    "validate-environments": (None, validate_environments),
 }
 
 
