@@ -237,3 +237,14 @@ def _no_deadline_left_armed() -> Iterator[None]:
     watchdog = sys.modules.get("nixecs.aws.watchdog")
     if watchdog is not None:
         watchdog.disarm()
+
+
+def example_fleets() -> list[tuple[Path, str | None]]:
+    """Every example fleet file, once per environment it declares (else once, as itself)."""
+    from nixecs.fleet import environments_of
+
+    return [
+        (path, env)
+        for path in sorted(EXAMPLES.glob("*.yml"))
+        for env in (environments_of(path) or [None])
+    ]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, require
+from conftest import example_fleets, require
 from nixecs.cloudformation import build_stack, dump_template
 from nixecs.diagnostics import InvalidInput, Report
 from nixecs.fleet import load_fleet, parse
@@ -272,8 +272,8 @@ def test_group_desired_capacity_is_not_in_the_template_and_warns(tmp_path: Path)
 
 
 def test_examples_have_no_desired_that_cannot_be_honoured() -> None:
-    for path in sorted(EXAMPLES.glob("*.yml")):
-        fleet = load_fleet(path)
+    for path, env in example_fleets():
+        fleet = load_fleet(path, env)
         assert not any(
             g.capacity.desired_given for c in fleet.clusters.values() for g in c.groups.values()
         ), path

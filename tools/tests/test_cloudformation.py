@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, require
+from conftest import EXAMPLES, example_fleets, require
 from nixecs import naming
 from nixecs.cloudformation import (
     LogicalIds,
@@ -1059,7 +1059,7 @@ def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> No
     Informational findings are checked too (`--include-checks I`): none are accepted."""
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
-    fleets = sorted(EXAMPLES.glob("*.yml"))
+    fleets = example_fleets()
     assert len(fleets) >= 2
     extra = tmp_path / "colliding.yml"
     extra.write_text(COLLIDING)
@@ -1067,9 +1067,9 @@ def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> No
     no_flake = tmp_path / "no-flake.yml"
     no_flake.write_text(COLLIDING.replace("flake: github:acme/infra\n", ""))
     built = [
-        (f"{path.stem}-{name}", t)
-        for path in [*fleets, extra, no_flake]
-        for name, t in templates(load_fleet(path)).items()
+        (f"{path.stem}{'-' + env if env else ''}-{name}", t)
+        for path, env in [*fleets, (extra, None), (no_flake, None)]
+        for name, t in templates(load_fleet(path, env)).items()
     ]
     # And gzip userdata, which goes into the template as a base64 literal.
     fleet = load_fleet(extra)

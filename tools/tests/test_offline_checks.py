@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aws_fixtures import FLEET, run_cli, write_fleet
-from conftest import EXAMPLES
+from conftest import EXAMPLES, example_fleets
 from nixecs.diagnostics import OperationalFailure
 from nixecs.fleet import aws_rules, parse
 from nixecs.fleet.aws_rules import REFERENCE_RE, tables
@@ -64,8 +64,8 @@ def codes(**kwargs: object) -> list[str]:
 
 def test_the_defaults_and_the_examples_pass() -> None:
     assert found() == []
-    for path in sorted(EXAMPLES.glob("*.yml")):
-        fleet = parse(path.read_text(), str(path))
+    for path, env in example_fleets():
+        fleet = parse(path.read_text(), str(path), env)
         assert aws_rules.check_fleet(fleet) == [], path
 
 

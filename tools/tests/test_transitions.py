@@ -41,6 +41,10 @@ from nixecs.diagnostics import InvalidInput
 from nixecs.fleet.checks import check_fleet_file
 from nixecs.render import render_cluster
 
+# Every test here reads cfn-lint's schemas (the autouse fixture below): not in the package's
+# check phase, which has no cfn-lint (pkgs/nixecs/package.nix disabledTestMarks).
+pytestmark = pytest.mark.cfnlint
+
 NETWORK = {
     "vpc": "vpc-0a1b2c3d",
     "subnet_a": "subnet-0a1b2c3d",
