@@ -10,6 +10,9 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
+  a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
+  nixecs.fleet.strategy)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -95,6 +98,9 @@ CODES: dict[str, str] = {
     "E165": "an agent variable whose feature this host does not provide (GPU, awsvpc, ...)",
     "E166": "a `gpu: true` group with an instance type that has no NVIDIA GPU",
     "E167": "a container asking for GPUs on a group without `gpu: true`, or for more than its instances have",
+    "E190": "a capacity provider strategy AWS refuses (two bases, all weights 0, a group twice, over 20 groups)",
+    "E191": "a placement constraint no instance of a group of the service's strategy satisfies",
+    "E192": "a service with secrets across groups whose kms_key differs",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -181,6 +187,9 @@ FIXES: dict[str, str] = {
     "E165": "remove it; the message names what it needs and the supported way",
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
+    "E190": "give one group the base, at least one a weight above 0, and name each group once",
+    "E191": "change the memberOf expression, or drop that group from the service's `group:`",
+    "E192": "give the groups one kms_key (the cluster's `kms_key:`), or run the service on one of them",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

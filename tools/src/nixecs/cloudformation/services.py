@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
-from ..fleet.model import Service
+from ..fleet.model import Service, StrategyItem
 from . import iam, loadbalancer
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
@@ -179,13 +179,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             "DependsOn": [CAPACITY_PROVIDER_ASSOCIATIONS, *loadbalancer.rule_ids(ctx, service)],
             "Properties": properties
             | {
-                "CapacityProviderStrategy": [
-                    {
-                        "CapacityProvider": ref(ids.group(service.group, "CapacityProvider")),
-                        "Base": 0,
-                        "Weight": 1,
-                    }
-                ],
+                "CapacityProviderStrategy": capacity_provider_strategy(ctx, service),
                 "DeploymentConfiguration": {
                     "DeploymentCircuitBreaker": {
                         "Enable": service.deployment.circuit_breaker,
@@ -205,6 +199,20 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             },
         }
     }
+
+
+def capacity_provider_strategy(ctx: Context, service: Service) -> list[Json]:
+    """The service's groups as CapacityProviderStrategyItems (nixecs.fleet.strategy); a
+    one-name `group:` is the one-item strategy {Base 0, Weight 1}."""
+    items = service.strategy or (StrategyItem(service.group, 0, 1, service.path),)
+    return [
+        {
+            "CapacityProvider": ref(ctx.ids.group(item.group, "CapacityProvider")),
+            "Base": item.base,
+            "Weight": item.weight,
+        }
+        for item in items
+    ]
 
 
 def _placement(service: Service) -> dict[str, Json]:

@@ -17,7 +17,7 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import infra, loadbalancing, metrics
+from . import infra, loadbalancing, metrics, strategy
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -346,6 +346,7 @@ class _Builder:
             **extra,
         )
         loadbalancing.check_cluster(cluster, self.issues)
+        strategy.check_cluster(cluster, self.issues)
         return cluster
 
     def kms_key(self, m: dict[str, object], path: Path) -> str | None:
@@ -497,13 +498,12 @@ class _Builder:
         if m is None:
             return None
         before = len(self.issues)
-        group = s.check_str(m["group"], (*path, "group"), self.issues) if "group" in m else None
-        if group is not None and group not in groups:
-            self.error(
-                (*path, "group"),
-                "E108",
-                f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
-            )
+        plan = (
+            strategy.parse_strategy(m["group"], (*path, "group"), self.issues, cluster, groups)
+            if "group" in m
+            else None
+        )
+        group = plan[0].group if plan else None
         desired = s.check_int(m.get("desired", 1), (*path, "desired"), self.issues, 0, 10000)
         task = self.task(name, m, path)
         scaling = (
@@ -537,6 +537,7 @@ class _Builder:
             task_role=role,
             task_cpu=task_cpu,
             task_memory=task_memory,
+            strategy=plan or (),
         )
         return loadbalancing.service_extras(m, path, service, self.issues)
 

@@ -211,6 +211,17 @@ class LoadBalancer:
 
 
 @dataclass(frozen=True)
+class StrategyItem:
+    """One entry of a capacity provider strategy: a group (its capacity provider), the tasks
+    it runs first (`base`) and its share of the rest (`weight`) (nixecs.fleet.strategy)."""
+
+    group: str
+    base: int
+    weight: int
+    path: Path
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     cluster: str
@@ -242,6 +253,14 @@ class Service:
     # Task-level cpu and memory as written in the `containers:` form (None: not set).
     task_cpu: int | None = None
     task_memory: int | None = None
+    # The capacity provider strategy (nixecs.fleet.strategy). `group:` as one name is the
+    # one-entry strategy (base 0, weight 1); `group` above is the strategy's first group.
+    strategy: tuple[StrategyItem, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Every group the service's tasks may run on, in the order written."""
+        return tuple(item.group for item in self.strategy) or (self.group,)
 
     def secret_uses(self) -> list[tuple[Path, str]]:
         """(where it is written, SSM parameter) of every secret of every container."""

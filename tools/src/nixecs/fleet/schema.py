@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from .. import settings as s
 from . import containers as c
-from . import images, infra, loadbalancing, task_role
+from . import images, infra, loadbalancing, strategy, task_role
 from .loader import (
     AMI_RE,
     BUCKET_RE,
@@ -655,7 +655,41 @@ ROUTING = obj(
 SERVICE = obj(
     "an ECS service; the one-container shorthand (image, port, environment, secrets) or `containers:`",
     order=SERVICE_KEYS,
-    group=req(string("the group whose instances run it", pattern=NAME, example="web")),
+    group=req(
+        either(
+            "the group whose instances run it, or a capacity provider strategy across groups "
+            "of the cluster: a list of {group, base, weight}",
+            string("the group whose instances run it", pattern=NAME, example="web"),
+            strings(
+                "a capacity provider strategy: at most one group with a base, at least one "
+                "weight above 0 when there are several (E190)",
+                obj(
+                    "one group of the strategy (CapacityProviderStrategyItem)",
+                    order=strategy.ITEM_KEYS,
+                    group=req(string("a group of the same cluster", pattern=NAME)),
+                    base=integer(
+                        "tasks placed on this group first",
+                        0,
+                        strategy.BASE_MAX,
+                        default=0,
+                        aws="CapacityProviderStrategyItem base 0-100000, on one item only",
+                    ),
+                    weight=integer(
+                        "this group's share of the tasks beyond the base",
+                        0,
+                        strategy.WEIGHT_MAX,
+                        default=0,
+                        aws="CapacityProviderStrategyItem weight 0-1000 (default 0)",
+                    ),
+                ),
+                aws=f"at most {strategy.MAX_PROVIDERS} capacity providers (CreateService)",
+                example=[
+                    {"group": "web", "base": 1, "weight": 1},
+                    {"group": "workers", "weight": 3},
+                ],
+            ),
+        )
+    ),
     image=IMAGE,
     cpu=integer(
         "cpu units: the container's (shorthand, default 256) or the task's (128-196608)",
