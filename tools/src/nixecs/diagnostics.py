@@ -12,7 +12,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
 - E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
   a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
-  nixecs.fleet.strategy)
+  nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -101,6 +101,7 @@ CODES: dict[str, str] = {
     "E190": "a capacity provider strategy AWS refuses (two bases, all weights 0, a group twice, over 20 groups)",
     "E191": "a placement constraint no instance of a group of the service's strategy satisfies",
     "E192": "a service with secrets across groups whose kms_key differs",
+    "E193": "capacity settings that contradict (minimum_step above maximum_step, an on-demand split on an on-demand group)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -190,6 +191,7 @@ FIXES: dict[str, str] = {
     "E190": "give one group the base, at least one a weight above 0, and name each group once",
     "E191": "change the memberOf expression, or drop that group from the service's `group:`",
     "E192": "give the groups one kms_key (the cluster's `kms_key:`), or run the service on one of them",
+    "E193": "lower minimum_step to maximum_step at most; split on-demand/spot only on a `spot: true` group",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

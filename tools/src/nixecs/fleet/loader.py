@@ -17,6 +17,7 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
+from . import capacity as providers
 from . import infra, loadbalancing, metrics, strategy
 from .containers import (
     CPU_MAX,
@@ -88,6 +89,7 @@ GROUP_KEYS = (
     "exec",
     "gpu",
     *infra.GROUP_KEYS,
+    *providers.GROUP_KEYS,
 )
 SERVICE_KEYS = (
     "group",
@@ -288,12 +290,14 @@ class _Builder:
                 "kms_key",
                 "load_balancer",
                 *infra.CLUSTER_KEYS,
+                *providers.CLUSTER_KEYS,
             ),
             ("subnets", "security_groups"),
         )
         if m is None:
             return None
         extra = infra.cluster_keys(m, path, self.issues)
+        provider_keys = providers.cluster_keys(m, path, self.issues, name)
         kms_key = self.kms_key(m, path)
         subnets = self.string_list(
             m.get("subnets", []),
@@ -344,6 +348,7 @@ class _Builder:
             kms_key,
             load_balancer=load_balancer,
             **extra,
+            **provider_keys,
         )
         loadbalancing.check_cluster(cluster, self.issues)
         strategy.check_cluster(cluster, self.issues)
@@ -375,6 +380,7 @@ class _Builder:
             return None
         before = len(self.issues)
         extra = infra.group_keys(m, path, self.issues)
+        provider = providers.group_keys(m, path, self.issues)
         host = s.check_pattern(
             m.get("host", "ecs-node"),
             (*path, "host"),
@@ -466,6 +472,7 @@ class _Builder:
             exec=bool(exec_enabled),
             gpu=bool(gpu),
             **extra,
+            **provider,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:

@@ -45,6 +45,29 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class ManagedScaling:
+    """The group's capacity provider's managed scaling (ECS ManagedScaling; None: AWS's
+    default: 1 and 10000 instances a step, 300 s warm-up; nixecs.fleet.capacity)."""
+
+    target_capacity: int = 100
+    minimum_step: int | None = None
+    maximum_step: int | None = None
+    instance_warmup: int | None = None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A mixed instances policy's InstancesDistribution (nixecs.fleet.capacity). The
+    defaults are the ones nixecs always used: a spot group all spot, price-capacity-optimized;
+    on-demand instance types in the order written."""
+
+    on_demand_base: int = 0
+    on_demand_percent: int = 0
+    spot_allocation: str = "price-capacity-optimized"
+    on_demand_allocation: str = "prioritized"
+
+
+@dataclass(frozen=True)
 class Group:
     name: str
     cluster: str
@@ -73,6 +96,10 @@ class Group:
     # `gpu: true`: the group's host runs GPU tasks (NVIDIA): its instance types must have GPUs
     # (E166), and only its services' containers may ask for them (`gpu: N`, else E167).
     gpu: bool = False
+    # nixecs.fleet.capacity: the capacity provider's managed scaling, and how a mixed group
+    # splits on-demand and spot.
+    managed_scaling: ManagedScaling = field(default_factory=ManagedScaling)
+    distribution: Distribution = field(default_factory=Distribution)
 
     @property
     def key(self) -> str:
@@ -296,6 +323,9 @@ class Cluster:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     log_kms_key: str | None = None
     overrides: tuple[Override, ...] = ()
+    # `default_strategy:` (nixecs.fleet.capacity): the cluster's default capacity provider
+    # strategy; empty: the first group of the file.
+    default_strategy: tuple[StrategyItem, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .. import settings as s
+from . import capacity, images, infra, loadbalancing, strategy, task_role
 from . import containers as c
-from . import images, infra, loadbalancing, strategy, task_role
 from .loader import (
     AMI_RE,
     BUCKET_RE,
@@ -192,6 +192,37 @@ SECRET = obj(
     ),
 )
 
+# -- capacity provider strategies (fleet/strategy.py) ----------------------------------------
+
+STRATEGY = strings(
+    "a capacity provider strategy: at most one group with a base, at least one "
+    "weight above 0 when there are several (E190)",
+    obj(
+        "one group of the strategy (CapacityProviderStrategyItem)",
+        order=strategy.ITEM_KEYS,
+        group=req(string("a group of the same cluster", pattern=NAME)),
+        base=integer(
+            "tasks placed on this group first",
+            0,
+            strategy.BASE_MAX,
+            default=0,
+            aws="CapacityProviderStrategyItem base 0-100000, on one item only",
+        ),
+        weight=integer(
+            "this group's share of the tasks beyond the base",
+            0,
+            strategy.WEIGHT_MAX,
+            default=0,
+            aws="CapacityProviderStrategyItem weight 0-1000 (default 0)",
+        ),
+    ),
+    aws=f"at most {strategy.MAX_PROVIDERS} capacity providers (CreateService)",
+    example=[
+        {"group": "web", "base": 1, "weight": 1},
+        {"group": "workers", "weight": 3},
+    ],
+)
+
 GROUP = obj(
     "an Auto Scaling group of NixOS container instances",
     order=GROUP_KEYS,
@@ -225,6 +256,69 @@ GROUP = obj(
         )
     ),
     spot=boolean("run on spot instances", False, example=False),
+    capacity_provider=obj(
+        "the group's capacity provider's managed scaling (ECS ManagedScaling)",
+        order=capacity.PROVIDER_KEYS,
+        target_capacity=integer(
+            "percent of the group's capacity the tasks should use (below 100 keeps spare instances)",
+            1,
+            100,
+            default=100,
+            aws="ManagedScaling targetCapacity 1-100",
+            example=90,
+        ),
+        minimum_step=integer(
+            "instances a scale-out adds at least (AWS's default 1)",
+            1,
+            capacity.STEP_MAX,
+            aws="minimumScalingStepSize 1-10000",
+            example=1,
+        ),
+        maximum_step=integer(
+            "instances a scale-out adds at most (AWS's default 10000); not below minimum_step (E193)",
+            1,
+            capacity.STEP_MAX,
+            aws="maximumScalingStepSize 1-10000",
+            example=4,
+        ),
+        instance_warmup=integer(
+            "seconds before a new instance counts in the capacity metric (AWS's default 300)",
+            0,
+            capacity.WARMUP_MAX,
+            aws="instanceWarmupPeriod 0-10000 s",
+            example=120,
+        ),
+    ),
+    on_demand_base=integer(
+        "a spot group's instances launched on-demand first (else E193)",
+        0,
+        capacity.ON_DEMAND_BASE_MAX,
+        default=0,
+        aws="InstancesDistribution OnDemandBaseCapacity",
+        example=1,
+    ),
+    on_demand_percent=integer(
+        "a spot group's percent of on-demand instances beyond the base (else E193)",
+        0,
+        100,
+        default=0,
+        aws="InstancesDistribution OnDemandPercentageAboveBaseCapacity 0-100",
+        example=20,
+    ),
+    spot_allocation=enum(
+        "how a spot group picks spot pools (else E193)",
+        capacity.SPOT_ALLOCATIONS,
+        default="price-capacity-optimized",
+        aws="InstancesDistribution SpotAllocationStrategy",
+        example="capacity-optimized",
+    ),
+    on_demand_allocation=enum(
+        "how on-demand instance types are picked: in the order written, or the cheapest",
+        capacity.ON_DEMAND_ALLOCATIONS,
+        default="prioritized",
+        aws="InstancesDistribution OnDemandAllocationStrategy",
+        example="lowest-price",
+    ),
     gpu=boolean(
         "the host runs GPU tasks (NVIDIA): every instance type must have a GPU (E166); only "
         "this group's containers may set `gpu:` (E167)",
@@ -660,34 +754,7 @@ SERVICE = obj(
             "the group whose instances run it, or a capacity provider strategy across groups "
             "of the cluster: a list of {group, base, weight}",
             string("the group whose instances run it", pattern=NAME, example="web"),
-            strings(
-                "a capacity provider strategy: at most one group with a base, at least one "
-                "weight above 0 when there are several (E190)",
-                obj(
-                    "one group of the strategy (CapacityProviderStrategyItem)",
-                    order=strategy.ITEM_KEYS,
-                    group=req(string("a group of the same cluster", pattern=NAME)),
-                    base=integer(
-                        "tasks placed on this group first",
-                        0,
-                        strategy.BASE_MAX,
-                        default=0,
-                        aws="CapacityProviderStrategyItem base 0-100000, on one item only",
-                    ),
-                    weight=integer(
-                        "this group's share of the tasks beyond the base",
-                        0,
-                        strategy.WEIGHT_MAX,
-                        default=0,
-                        aws="CapacityProviderStrategyItem weight 0-1000 (default 0)",
-                    ),
-                ),
-                aws=f"at most {strategy.MAX_PROVIDERS} capacity providers (CreateService)",
-                example=[
-                    {"group": "web", "base": 1, "weight": 1},
-                    {"group": "workers", "weight": 3},
-                ],
-            ),
+            STRATEGY,
         )
     ),
     image=IMAGE,
@@ -872,6 +939,7 @@ CLUSTER = obj(
         "kms_key",
         "load_balancer",
         *infra.CLUSTER_KEYS,
+        *capacity.CLUSTER_KEYS,
     ),
     subnets=req(
         strings(
@@ -914,6 +982,11 @@ CLUSTER = obj(
         infra.LOGICAL_ID_RE.pattern,
         mapping("property paths", None, Node("any", "a JSON value, or null to delete")),
         example={"Cluster": {"Properties.Tags": [{"Key": "cost-centre", "Value": "42"}]}},
+    ),
+    default_strategy=either(
+        "the capacity provider strategy of tasks that name none (default: the first group)",
+        string("one group", pattern=NAME, example="web"),
+        STRATEGY,
     ),
 )
 FLEET = obj(
