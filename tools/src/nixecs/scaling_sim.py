@@ -38,6 +38,13 @@ Sources (read, not remembered):
   missing data puts the alarms in INSUFFICIENT_DATA and then it "cannot scale"; with several
   policies it "scales based on the policy that provides the largest capacity for both scale in
   and scale out".
+[AAS-MULTI] User Guide, "Target tracking scaling policies for Application Auto Scaling"
+  (application-auto-scaling-target-tracking.html), several policies: "It will scale out the
+  scalable target if any of the target tracking policies are ready for scale out, but will
+  scale in only if all of the target tracking policies (with the scale-in portion enabled)
+  are ready to scale in." A scale-out of any policy wins (the largest capacity); a
+  target-tracking scale-in waits until every policy that may scale in asks for one, and then
+  goes to the largest capacity they ask for.
 [AAS-REG] API Reference, RegisterScalableTarget,
   https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html
   — "Application Auto Scaling scaling policies will not scale capacity to values that are
@@ -185,18 +192,16 @@ class PolicySet:
             )
             for p in scaling.step
         )
-        tracking: tuple[TrackingRule, ...] = ()
-        t = scaling.target_tracking
-        if t is not None:
-            tracking = (
-                TrackingRule(
-                    metric=TRACKING_METRICS[t.metric],
-                    target=t.target,
-                    scale_in_cooldown=t.scale_in_cooldown,
-                    scale_out_cooldown=t.scale_out_cooldown,
-                    disable_scale_in=t.disable_scale_in,
-                ),
+        tracking = tuple(
+            TrackingRule(
+                metric=t.custom.key if t.custom is not None else TRACKING_METRICS[t.metric],
+                target=t.target,
+                scale_in_cooldown=t.scale_in_cooldown,
+                scale_out_cooldown=t.scale_out_cooldown,
+                disable_scale_in=t.disable_scale_in,
             )
+            for t in scaling.target_tracking
+        )
         return cls(label, scaling.min, scaling.max, steps, tracking)
 
     @property
@@ -456,6 +461,13 @@ def replay(
                     other.in_until = -1
         else:
             ins = [(n, c) for n, c in wanted if c < desired and minute >= cooldowns[n].in_until]
+            # Several target tracking policies scale in "only if all of the target tracking
+            # policies (with the scale-in portion enabled) are ready to scale in" [AAS-MULTI].
+            tracking_in = {
+                f"target-tracking:{t.metric}" for t in policies.tracking if not t.disable_scale_in
+            }
+            if not tracking_in <= {n for n, _ in ins}:
+                ins = [(n, c) for n, c in ins if n not in tracking_in]
             if ins:
                 name, capacity = max(ins, key=lambda item: item[1])
                 new = max(capacity, low)
@@ -598,12 +610,12 @@ def plot(service: Service, timeline: Timeline, path: str, title: str) -> None:
             linestyle="--",
             label=f"{policy.name}: {policy.alarm.comparison} {policy.alarm.threshold:g}",
         )
-    if scaling.target_tracking is not None:
+    for tracking in scaling.target_tracking:
         top.axhline(
-            scaling.target_tracking.target,
+            tracking.target,
             color="tab:purple",
             linestyle="--",
-            label=f"target {scaling.target_tracking.target:g}",
+            label=f"target {tracking.metric_key} {tracking.target:g}",
         )
     top.set_ylabel("CPU %")
     top.legend(loc="upper right", fontsize="small")

@@ -43,7 +43,8 @@ SERVICE_KINDS = (
     "ListenerRule",  # on the HTTPS listener, or the only one
     "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
 )
-POLICY_KINDS = ("StepPolicy", "Alarm")
+# TargetTrackingPolicy: the second and later `target_tracking:` policies (scaling.py)
+POLICY_KINDS = ("StepPolicy", "Alarm", "TargetTrackingPolicy")
 
 # Cluster-level resources and outputs: one each per template.
 CLUSTER = "Cluster"
@@ -125,6 +126,10 @@ class LogicalIds:
             subjects.append(("service", service.name))
             if service.scaling is not None:
                 subjects.extend(("policy", service.name, p.name) for p in service.scaling.step)
+                subjects.extend(
+                    ("policy", service.name, f"target-tracking-{index}")
+                    for index in range(2, len(service.scaling.target_tracking) + 1)
+                )
         return cls(subjects)
 
     def get(self, subject: Subject, kind: str) -> str:

@@ -697,15 +697,15 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
                 f"service {service.name!r} has routing but cluster {cluster.name!r} has no "
                 "load_balancer: add one (or listener_arn of an existing listener)",
             )
-        tracking = service.scaling.target_tracking if service.scaling else None
-        if tracking is not None and tracking.metric == "requests" and service.routing is None:
-            _error(
-                issues,
-                (*tracking.path, "metric"),
-                "E156",
-                "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
-                "target group: add routing",
-            )
+        for tracking in service.scaling.target_tracking if service.scaling else ():
+            if tracking.metric == "requests" and service.routing is None:
+                _error(
+                    issues,
+                    (*tracking.path, "metric"),
+                    "E156",
+                    "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
+                    "target group: add routing",
+                )
 
 
 def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:

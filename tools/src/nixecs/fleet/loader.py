@@ -18,7 +18,7 @@ from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
 from . import capacity as providers
-from . import infra, loadbalancing, metrics, strategy
+from . import infra, loadbalancing, metrics, strategy, tracking
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -34,7 +34,6 @@ from .model import (
     AGGREGATIONS,
     COMPARISONS,
     STATISTICS,
-    TARGET_METRICS,
     USERDATA_FORMATS,
     Alarm,
     Capacity,
@@ -654,10 +653,12 @@ class _Builder:
         before = len(self.issues)
         low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000) if "min" in m else None
         high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000) if "max" in m else None
-        tracking = (
-            self.target_tracking(m["target_tracking"], (*path, "target_tracking"))
+        policies = (
+            tracking.policies(
+                m["target_tracking"], (*path, "target_tracking"), self.issues, self.target_tracking
+            )
             if "target_tracking" in m
-            else None
+            else ()
         )
         steps: list[StepPolicy] = []
         if "step" in m:
@@ -681,7 +682,7 @@ class _Builder:
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
         if len(self.issues) != before or low is None or high is None:
             return None
-        return Scaling(low, high, tracking, tuple(steps), path)
+        return Scaling(low, high, policies, tuple(steps), path)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
         m = self.mapping(
@@ -693,24 +694,14 @@ class _Builder:
         if m is None:
             return None
         before = len(self.issues)
-        metric = (
-            s.check_enum(m["metric"], (*path, "metric"), self.issues, tuple(TARGET_METRICS))
+        metric, custom = (
+            tracking.metric(m["metric"], (*path, "metric"), self.issues, self.dimensions)
             if "metric" in m
-            else None
+            else (None, None)
         )
         target = self.number(m["target"], (*path, "target")) if "target" in m else None
-        if target is not None and metric == "requests" and not 0 < target <= 1_000_000:
-            self.error(
-                (*path, "target"),
-                s.E_VALUE,
-                f"target {target:g} must be a request count per target in (0, 1000000]",
-            )
-        elif target is not None and metric != "requests" and not 0 < target <= 100:
-            self.error(
-                (*path, "target"),
-                s.E_VALUE,
-                f"target {target:g} must be a utilisation percentage in (0, 100]",
-            )
+        if target is not None and metric is not None:
+            tracking.check_target(metric, target, (*path, "target"), self.issues)
         scale_in = s.check_int(
             m.get("scale_in_cooldown", 300), (*path, "scale_in_cooldown"), self.issues, 0, 86400
         )
@@ -723,7 +714,7 @@ class _Builder:
         if len(self.issues) != before or None in (metric, target, scale_in, scale_out, disable):
             return None
         assert metric and target is not None and scale_in is not None and scale_out is not None
-        return TargetTracking(metric, target, scale_in, scale_out, bool(disable), path)
+        return TargetTracking(metric, target, scale_in, scale_out, bool(disable), path, custom)
 
     def step_policy(self, value: object, path: Path) -> StepPolicy | None:
         m = self.mapping(

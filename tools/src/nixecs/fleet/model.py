@@ -147,20 +147,42 @@ class StepPolicy:
 
 
 @dataclass(frozen=True)
+class CustomMetric:
+    """A target tracking policy's customized metric (CustomizedMetricSpecification):
+    dimension values may hold `${cluster}` / `${service}` (nixecs.fleet.metrics)."""
+
+    namespace: str
+    name: str
+    statistic: str
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class TargetTracking:
-    metric: str
+    metric: str  # a TARGET_METRICS key, or "custom" (then `custom` is set)
     target: float
     scale_in_cooldown: int
     scale_out_cooldown: int
     disable_scale_in: bool
     path: Path
+    custom: CustomMetric | None = None
+
+    @property
+    def metric_key(self) -> str:
+        """What the policy tracks: `cpu`, `memory`, `requests`, or NAMESPACE/NAME."""
+        return self.custom.key if self.custom is not None else self.metric
 
 
 @dataclass(frozen=True)
 class Scaling:
     min: int
     max: int
-    target_tracking: TargetTracking | None
+    # Several policies (issue 21): AWS scales out when any asks, in only when all agree.
+    target_tracking: tuple[TargetTracking, ...]
     step: tuple[StepPolicy, ...]
     path: Path
 

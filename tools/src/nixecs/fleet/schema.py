@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .. import settings as s
-from . import capacity, images, infra, loadbalancing, strategy, task_role
+from . import capacity, images, infra, loadbalancing, strategy, task_role, tracking
 from . import containers as c
 from .loader import (
     AMI_RE,
@@ -604,31 +604,69 @@ SCALING_ALARM = obj(
         example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
     ),
 )
+CUSTOM_METRIC = obj(
+    "a customized metric (CustomizedMetricSpecification)",
+    order=tracking.CUSTOM_KEYS,
+    namespace=req(string("the metric's namespace", example="Acme")),
+    name=req(string("the metric's name", example="QueueDepthPerTask")),
+    dimensions=mapping(
+        "the metric's dimensions; `${cluster}` and `${service}` are replaced",
+        None,
+        string("dimension value"),
+        aws=f"at most {MAX_DIMENSIONS} dimensions",
+        example={"ServiceName": "${service}"},
+    ),
+    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
+)
+TRACKING = obj(
+    "a target tracking policy",
+    order=(
+        "metric",
+        "target",
+        "scale_in_cooldown",
+        "scale_out_cooldown",
+        "disable_scale_in",
+    ),
+    metric=req(
+        either(
+            "the tracked metric: cpu, memory, requests, or a customized metric",
+            enum("a predefined metric", tuple(TARGET_METRICS), example="cpu"),
+            CUSTOM_METRIC,
+        )
+    ),
+    target=req(
+        Node(
+            "number",
+            "target value: a percentage (cpu, memory), requests per target, or the customized "
+            "metric's value",
+            example=75,
+        )
+    ),
+    scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
+    scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
+    disable_scale_in=boolean("never scale in", False, example=False),
+)
 SCALING = obj(
     "Application Auto Scaling of the service's desired count",
     order=("min", "max", "target_tracking", "step"),
     min=req(integer("minimum tasks", 0, 10000, example=1)),
     max=req(integer("maximum tasks", 0, 10000, example=4)),
-    target_tracking=obj(
-        "a target tracking policy",
-        order=(
-            "metric",
-            "target",
-            "scale_in_cooldown",
-            "scale_out_cooldown",
-            "disable_scale_in",
+    target_tracking=either(
+        "a target tracking policy, or a list of them (each on its own metric: AWS scales out "
+        "when any asks, in only when all agree)",
+        TRACKING,
+        strings(
+            "target tracking policies",
+            TRACKING,
+            aws="at most 50 scaling policies per scalable target",
+            example=[
+                {"metric": "cpu", "target": 60},
+                {
+                    "metric": {"namespace": "Acme", "name": "QueueDepthPerTask"},
+                    "target": 20,
+                },
+            ],
         ),
-        metric=req(enum("the tracked metric", tuple(TARGET_METRICS), example="cpu")),
-        target=req(
-            Node(
-                "number",
-                "target value: a percentage (cpu, memory) or requests per target",
-                example=75,
-            )
-        ),
-        scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
-        scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
-        disable_scale_in=boolean("never scale in", False, example=False),
     ),
     step=strings(
         "step scaling policies",
