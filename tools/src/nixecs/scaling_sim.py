@@ -45,6 +45,11 @@ Sources (read, not remembered):
   are ready to scale in." A scale-out of any policy wins (the largest capacity); a
   target-tracking scale-in waits until every policy that may scale in asks for one, and then
   goes to the largest capacity they ask for.
+[AAS-SCHED] User Guide, "Scheduled scaling for Application Auto Scaling": a scheduled action
+  sets the target's minimum and/or maximum at its time; "If the current capacity is below the
+  new minimum, Application Auto Scaling scales out to the new minimum"; above the new maximum
+  it scales in to it. The schedule (at, rate, cron; a time zone) is read by
+  nixecs.fleet.scheduled.fires.
 [AAS-REG] API Reference, RegisterScalableTarget,
   https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html
   — "Application Auto Scaling scaling policies will not scale capacity to values that are
@@ -71,7 +76,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .atomic import write_atomic
-from .fleet.model import Alarm, Scaling, Service
+from .fleet import scheduled as schedules
+from .fleet.model import Alarm, Scaling, ScheduledAction, Service
 
 MINUTE = 60
 TT_OUT_POINTS = 3  # [TT-ALARMS]
@@ -156,6 +162,7 @@ class PolicySet:
     max: int
     steps: tuple[StepRule, ...] = ()
     tracking: tuple[TrackingRule, ...] = ()
+    scheduled: tuple[ScheduledAction, ...] = ()
 
     @classmethod
     def from_scaling(
@@ -202,7 +209,7 @@ class PolicySet:
             )
             for t in scaling.target_tracking
         )
-        return cls(label, scaling.min, scaling.max, steps, tracking)
+        return cls(label, scaling.min, scaling.max, steps, tracking, scaling.scheduled)
 
     @property
     def metrics(self) -> list[str]:
@@ -260,12 +267,24 @@ class Event:
     after: int
 
 
+@dataclass(frozen=True)
+class BoundsChange:
+    """A scheduled action that ran: the scalable target's min/max before and after."""
+
+    minute: int
+    action: str
+    before: tuple[int, int]
+    after: tuple[int, int]
+
+
 @dataclass
 class Outcome:
     """What one policy set did over the load."""
 
     policies: PolicySet
     desired: list[int] = field(default_factory=list)
+    maxima: list[int] = field(default_factory=list)  # the max capacity in force each minute
+    bounds: list[BoundsChange] = field(default_factory=list)
     carrying: list[int] = field(default_factory=list)  # tasks past the start delay
     seen: dict[str, list[float | None]] = field(default_factory=dict)  # metric as replayed
     events: list[Event] = field(default_factory=list)
@@ -401,6 +420,23 @@ def replay(
     absent = [m for m in policies.metrics if m not in load.metrics]  # no data: missing
 
     for minute in range(load.minutes):
+        # Scheduled actions first: they move min/max, and the capacity into them [AAS-SCHED].
+        for action in policies.scheduled:
+            if not schedules.fires(action, load.start + minute * MINUTE, minute):
+                continue
+            before = (low, high)
+            low = action.min if action.min is not None else low
+            high = action.max if action.max is not None else high
+            outcome.bounds.append(BoundsChange(minute, action.name, before, (low, high)))
+            moved = min(max(desired, low), high)
+            if moved != desired:
+                outcome.events.append(Event(minute, f"scheduled:{action.name}", desired, moved))
+                if moved > desired:
+                    ready_at.extend([minute + 1 + start_delay] * (moved - desired))
+                else:
+                    ready_at.sort()
+                    del ready_at[moved:]
+                desired = moved
         carrying = sum(1 for r in ready_at if r <= minute)
         for metric, series in load.metrics.items():
             if metric in SCALES_WITH_TASKS:
@@ -483,6 +519,7 @@ def replay(
                 del ready_at[new:]  # the youngest (still starting) go first
             desired = new
         outcome.desired.append(desired)
+        outcome.maxima.append(high)
         outcome.carrying.append(carrying)
     return outcome
 
@@ -527,7 +564,13 @@ def summary(outcome: Outcome, load: Load) -> dict[str, object]:
         "scale_outs": len(outcome.scale_outs),
         "scale_ins": len(outcome.scale_ins),
         "minutes_above": above,
-        "minutes_at_max": sum(1 for d in outcome.desired if d >= policies.max),
+        "minutes_at_max": sum(
+            1
+            for d, m in zip(
+                outcome.desired, outcome.maxima or [policies.max] * minutes, strict=True
+            )
+            if d >= m
+        ),
         "task_hours": round(sum(outcome.desired) / 60, 2),
         "largest_gap": {"tasks": gap, "minute": gap_minute},
         "start": outcome.desired[0] if outcome.desired else None,
@@ -537,6 +580,16 @@ def summary(outcome: Outcome, load: Load) -> dict[str, object]:
             {"minute": e.minute, "policy": e.policy, "from": e.before, "to": e.after}
             for e in outcome.events
         ],
+        "scheduled": [
+            {
+                "minute": b.minute,
+                "action": b.action,
+                "min": {"from": b.before[0], "to": b.after[0]},
+                "max": {"from": b.before[1], "to": b.after[1]},
+            }
+            for b in outcome.bounds
+        ],
+        "not_modelled": [a.name for a in policies.scheduled if not schedules.modelled(a)],
     }
 
 

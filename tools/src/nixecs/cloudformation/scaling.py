@@ -70,9 +70,32 @@ def scalable_target(ctx: Context, service: Service, scaling: Scaling) -> Resourc
                 "ResourceId": f"service/{ctx.ecs_cluster_name}/{naming.service_name(service.name)}",
                 "MinCapacity": scaling.min,
                 "MaxCapacity": scaling.max,
-            },
+            }
+            | _scheduled(scaling),
         }
     }
+
+
+def _scheduled(scaling: Scaling) -> dict[str, Json]:
+    """`scaling.scheduled:` as the target's ScheduledActions (nixecs.fleet.scheduled)."""
+    if not scaling.scheduled:
+        return {}
+    actions: list[Json] = []
+    for action in scaling.scheduled:
+        bounds: dict[str, Json] = {}
+        if action.min is not None:
+            bounds["MinCapacity"] = action.min
+        if action.max is not None:
+            bounds["MaxCapacity"] = action.max
+        actions.append(
+            {
+                "ScheduledActionName": action.name,
+                "Schedule": action.schedule,
+                "Timezone": action.timezone,
+                "ScalableTargetAction": bounds,
+            }
+        )
+    return {"ScheduledActions": actions}
 
 
 def target_tracking(ctx: Context, service: Service, scaling: Scaling) -> Resources:

@@ -18,7 +18,7 @@ from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
 from . import capacity as providers
-from . import infra, loadbalancing, metrics, strategy, tracking
+from . import infra, loadbalancing, metrics, scheduled, strategy, tracking
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -105,6 +105,7 @@ SERVICE_KEYS = (
     "task_role",
     *loadbalancing.SERVICE_KEYS,
 )
+SCALING_KEYS = ("min", "max", "target_tracking", "step", "scheduled")
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
@@ -647,7 +648,7 @@ class _Builder:
         return (container,)
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
-        m = self.mapping(value, path, ("min", "max", "target_tracking", "step"), ("min", "max"))
+        m = self.mapping(value, path, SCALING_KEYS, ("min", "max"))
         if m is None:
             return None
         before = len(self.issues)
@@ -682,7 +683,12 @@ class _Builder:
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
         if len(self.issues) != before or low is None or high is None:
             return None
-        return Scaling(low, high, policies, tuple(steps), path)
+        plan = (
+            scheduled.parse(m["scheduled"], (*path, "scheduled"), self.issues)
+            if "scheduled" in m
+            else ()
+        )
+        return Scaling(low, high, policies, tuple(steps), path, plan)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
         m = self.mapping(

@@ -178,6 +178,19 @@ class TargetTracking:
 
 
 @dataclass(frozen=True)
+class ScheduledAction:
+    """A ScheduledAction of the scalable target (nixecs.fleet.scheduled): at `schedule` (in
+    `timezone`), set the minimum and/or maximum task count."""
+
+    name: str
+    schedule: str
+    timezone: str
+    min: int | None
+    max: int | None
+    path: Path
+
+
+@dataclass(frozen=True)
 class Scaling:
     min: int
     max: int
@@ -185,6 +198,7 @@ class Scaling:
     target_tracking: tuple[TargetTracking, ...]
     step: tuple[StepPolicy, ...]
     path: Path
+    scheduled: tuple[ScheduledAction, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .. import settings as s
-from . import capacity, images, infra, loadbalancing, strategy, task_role, tracking
+from . import capacity, images, infra, loadbalancing, scheduled, strategy, task_role, tracking
 from . import containers as c
 from .loader import (
     AMI_RE,
@@ -27,6 +27,7 @@ from .loader import (
     MAX_DIMENSIONS,
     PREFIX_RE,
     REGION_RE,
+    SCALING_KEYS,
     SERVICE_KEYS,
     SG_RE,
     SUBNET_RE,
@@ -648,7 +649,7 @@ TRACKING = obj(
 )
 SCALING = obj(
     "Application Auto Scaling of the service's desired count",
-    order=("min", "max", "target_tracking", "step"),
+    order=SCALING_KEYS,
     min=req(integer("minimum tasks", 0, 10000, example=1)),
     max=req(integer("maximum tasks", 0, 10000, example=4)),
     target_tracking=either(
@@ -667,6 +668,25 @@ SCALING = obj(
                 },
             ],
         ),
+    ),
+    scheduled=strings(
+        "scheduled actions: at a time, set the minimum and/or maximum task count",
+        obj(
+            "a ScheduledAction of the scalable target",
+            order=scheduled.KEYS,
+            name=req(string("the action's name", pattern=NAME, example="business-hours")),
+            schedule=req(
+                string(
+                    "at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) or cron(minutes hours "
+                    "day-of-month month day-of-week year)",
+                    example="cron(0 8 ? * MON-FRI *)",
+                )
+            ),
+            timezone=string("an IANA time zone", default="UTC", example="Europe/Paris"),
+            min=integer("the new minimum task count", 0, 10000, example=4),
+            max=integer("the new maximum task count", 0, 10000, example=10),
+        ),
+        aws=f"at most {scheduled.MAX_ACTIONS} scheduled actions per scalable target",
     ),
     step=strings(
         "step scaling policies",
