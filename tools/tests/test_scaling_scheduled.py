@@ -251,3 +251,21 @@ def test_a_scheduled_maximum_scales_in_to_it() -> None:
     load = Load({CPU: [30.0] * 90}, [6] * 90)
     outcome = replay(policies, load, start_capacity=6)
     assert outcome.desired[59] == 6 and outcome.desired[60] == 2
+
+
+def test_the_replay_example_in_docs_scaling_md_is_the_real_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aws_fixtures import run_cli
+
+    repo = Path(__file__).resolve().parents[2]
+    docs = (repo / "docs" / "scaling.md").read_text()
+    block = docs.split("<!-- replay-example:", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    command, _, shown = block.partition("\n")
+    argv = command.removeprefix("$ nixecs ").split()
+    argv = [str(repo / a) if a.startswith("examples/") else a for a in argv]
+    result = run_cli(capsys, argv)
+    assert result.code == 0, result.err
+    assert result.out == shown
+    # the two policies and both scheduled actions are in it
+    assert "scheduled 'business-hours'" in shown and "scheduled 'evening'" in shown

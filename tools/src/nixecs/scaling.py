@@ -28,6 +28,7 @@ import itertools
 import math
 from collections.abc import Callable
 
+from . import scaling_capacity
 from .diagnostics import Diagnostic, Location, Report
 from .fleet import metrics
 from .fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
@@ -313,8 +314,8 @@ def lint_tracking_with_steps(scaling: Scaling, locate: Locate) -> list[Diagnosti
 def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
     scaling = service.scaling
     if scaling is None:
-        return []
-    found: list[Diagnostic] = []
+        return scaling_capacity.check(service, locate)
+    found: list[Diagnostic] = scaling_capacity.check(service, locate)
     if scaling.min > scaling.max:
         found.append(
             Diagnostic(
