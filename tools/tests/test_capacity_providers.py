@@ -6,21 +6,18 @@ JSON Schema agreeing, the template, cfn-lint, and moto where it models the setti
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from conftest import MotoServer, require
+from capacity_fixtures import HEAD, assert_cfn_lint_clean, errors, line_of, load_text
+from conftest import MotoServer
 from nixecs.cloudformation import build_stack
-from nixecs.cloudformation.dump import dump_template
 from nixecs.cloudformation.ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
-from nixecs.fleet.model import Fleet
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
 
@@ -28,14 +25,9 @@ from nixecs.fleet.yaml12 import load
 def fleet_text(od: str = "", spot: str = "", cluster: str = "") -> str:
     """Cluster `prod` with groups od (on-demand, two types) and spot, each with extra
     flow-style lines (indented 8), and extra cluster lines (indented 4)."""
-    return f"""\
-version: 1
-region: us-east-1
-flake: github:acme/infra
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]
-    security_groups: [sg-0a1b2c3d]
+    return (
+        HEAD
+        + f"""\
 {cluster}    groups:
       od:
         ami: ami-0123456789abcdef0
@@ -52,24 +44,11 @@ clusters:
         image: nginx:1.27
         memory: 512
 """
+    )
 
 
 def line(text: str) -> str:
     return f"        {text}\n"
-
-
-def load_text(text: str) -> Fleet:
-    return parse(text, "fleet.yml")
-
-
-def errors(text: str) -> list[tuple[int, str]]:
-    with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
-    return [(d.location.line, d.code) for d in caught.value.report.sorted()]
-
-
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, text_line in enumerate(text.splitlines(), 1) if needle in text_line)
 
 
 def resources(text: str) -> dict[str, Any]:
@@ -232,17 +211,10 @@ FULL = fleet_text(
 
 @pytest.mark.cfnlint
 def test_cfn_lint_accepts_the_settings(tmp_path: Path) -> None:
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
     fleet = load_text(FULL)
-    out = tmp_path / "prod.yaml"
-    out.write_text(dump_template(build_stack(fleet, "prod", {n: b"#x\n" for n in ("od", "spot")})))
-    result = subprocess.run(
-        [str(cfn_lint), "--format", "parseable", "--include-checks", "I", "--regions",
-         "us-east-1", "--", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+    assert_cfn_lint_clean(
+        build_stack(fleet, "prod", {n: b"#x\n" for n in ("od", "spot")}), tmp_path
+    )
 
 
 def _camel(value: Any) -> Any:

@@ -10,34 +10,25 @@ their documented text (the oracle), cited in nixecs.fleet.strategy."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from conftest import require
+from capacity_fixtures import HEAD, assert_cfn_lint_clean, errors, line_of, load_text
 from nixecs.cloudformation import build_stack
-from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import aws_rules, parse
-from nixecs.fleet.model import Fleet
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
 
 
 def fleet_text(group: str = "[{group: od, base: 2, weight: 1}, {group: spot, weight: 3}]",
                extra: str = "", spot_types: str = "[m6i.large, m5.large]") -> str:  # fmt: skip
-    return f"""\
-version: 1
-region: us-east-1
-flake: github:acme/infra
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]
-    security_groups: [sg-0a1b2c3d]
+    return (
+        HEAD
+        + f"""\
     groups:
       od:
         ami: ami-0123456789abcdef0
@@ -56,20 +47,7 @@ clusters:
         image: nginx:1.27
         memory: 512
 {extra}"""
-
-
-def load_text(text: str) -> Fleet:
-    return parse(text, "fleet.yml")
-
-
-def errors(text: str) -> list[tuple[int, int, str]]:
-    with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
-    return [(d.location.line, d.location.column, d.code) for d in caught.value.report.sorted()]
-
-
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+    )
 
 
 def template(text: str) -> dict[str, Any]:
@@ -136,14 +114,14 @@ def test_weight_defaults_to_zero_as_in_aws() -> None:
 def test_odd_strategies_are_located_errors(group: str, needle: str, code: str) -> None:
     text = fleet_text(group=group)
     found = errors(text)
-    assert [c for _, _, c in found] == [code], found
+    assert [c for _, c in found] == [code], found
     assert found[0][0] == line_of(text, needle)
 
 
 def test_more_than_twenty_groups_is_e190() -> None:
     # CreateService: "A capacity provider strategy can contain a maximum of 20 capacity providers"
     items = ", ".join(["{group: od, weight: 1}"] * 21)
-    assert [c for _, _, c in errors(fleet_text(group=f"[{items}]"))] == ["E190"]
+    assert [c for _, c in errors(fleet_text(group=f"[{items}]"))] == ["E190"]
 
 
 def test_a_duplicate_base_names_the_group_that_has_it() -> None:
@@ -224,7 +202,7 @@ def test_a_single_group_is_judged_too() -> None:
     text = fleet_text(
         group="od", extra="        placement: {constraints: ['memberOf:attribute:tier == batch']}\n"
     )
-    assert [c for _, _, c in errors(text)] == ["E191"]
+    assert [c for _, c in errors(text)] == ["E191"]
 
 
 # -- cfn-lint -------------------------------------------------------------------------
@@ -232,16 +210,7 @@ def test_a_single_group_is_judged_too() -> None:
 
 @pytest.mark.cfnlint
 def test_cfn_lint_accepts_the_strategy(tmp_path: Path) -> None:
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
-    out = tmp_path / "prod.yaml"
-    out.write_text(dump_template(template(fleet_text())))
-    result = subprocess.run(
-        [str(cfn_lint), "--format", "parseable", "--include-checks", "I", "--regions",
-         "us-east-1", "--", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+    assert_cfn_lint_clean(template(fleet_text()), tmp_path)
 
 
 def test_secrets_across_groups_of_different_keys_is_e192() -> None:
@@ -250,7 +219,7 @@ def test_secrets_across_groups_of_different_keys_is_e192() -> None:
         "        spot: true\n", f"        spot: true\n        kms_key: {key}\n"
     )
     found = errors(text)
-    assert found == [(line_of(text, "group: ["), found[0][1], "E192")]
+    assert found == [(line_of(text, "group: ["), "E192")]
     # one key for both (none: aws/ssm), or no secrets: fine
     load_text(fleet_text(extra="        secrets: {TOKEN: /prod/token}\n"))
     load_text(text.replace("        secrets: {TOKEN: /prod/token}\n", ""))

@@ -9,24 +9,16 @@ from pathlib import Path
 import pytest
 
 from aws_fixtures import run_cli
+from capacity_fixtures import GROUP_WEB, HEAD, line_of
 from nixecs import scaling
 from nixecs.fleet import parse
 
 
 def fleet_text(group: str = "web", service: str = "") -> str:
-    return f"""\
-version: 1
-region: us-east-1
-flake: github:acme/infra
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web:
-        ami: ami-0123456789abcdef0
-        instance_types: [m6i.large]
-        capacity: {{min: 1, max: 4}}
+    return (
+        HEAD
+        + GROUP_WEB
+        + f"""\
       spot:
         ami: ami-0123456789abcdef0
         instance_types: [m6i.large]
@@ -38,6 +30,7 @@ clusters:
         image: nginx:1.27
         memory: 512
 {service}"""
+    )
 
 
 SCALED = """\
@@ -55,10 +48,6 @@ SCALED = """\
 def found(text: str) -> list[tuple[str, int]]:
     report = scaling.check_fleet(parse(text, "fleet.yml"))
     return [(d.code, d.location.line) for d in report.sorted()]
-
-
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 def test_a_clean_fleet_has_nothing_to_say() -> None:

@@ -6,8 +6,6 @@ where an action changed them."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conftest import require
+from capacity_fixtures import assert_cfn_lint_clean, errors, line_of, load_text, scaled_fleet
 from nixecs.cloudformation import build_stack
-from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
-from nixecs.fleet.model import Fleet, ScheduledAction
+from nixecs.fleet.model import ScheduledAction
 from nixecs.fleet.scheduled import fires, modelled, schedule_error
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
@@ -31,31 +28,7 @@ CPU = "AWS/ECS/CPUUtilization"
 
 
 def fleet_text(scheduled: str) -> str:
-    body = "\n".join("          " + line for line in scheduled.strip("\n").splitlines())
-    return f"""\
-version: 1
-region: us-east-1
-flake: github:acme/infra
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web:
-        ami: ami-0123456789abcdef0
-        instance_types: [m6i.large]
-        capacity: {{min: 1, max: 4}}
-    services:
-      web:
-        group: web
-        image: nginx:1.27
-        memory: 512
-        scaling:
-          min: 1
-          max: 10
-          target_tracking: {{metric: cpu, target: 60}}
-{body}
-"""
+    return scaled_fleet("target_tracking: {metric: cpu, target: 60}\n" + scheduled)
 
 
 GOOD = """\
@@ -63,20 +36,6 @@ scheduled:
   - {name: business-hours, schedule: "cron(0 8 ? * MON-FRI *)", timezone: Europe/Paris, min: 4, max: 12}
   - {name: night, schedule: "cron(0 20 ? * MON-FRI *)", min: 1}
 """
-
-
-def load_text(text: str) -> Fleet:
-    return parse(text, "fleet.yml")
-
-
-def errors(text: str) -> list[tuple[int, str]]:
-    with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
-    return [(d.location.line, d.code) for d in caught.value.report.sorted()]
-
-
-def line_of(text: str, needle: str) -> int:
-    return next(i for i, text_line in enumerate(text.splitlines(), 1) if needle in text_line)
 
 
 def action(
@@ -166,18 +125,9 @@ def test_the_json_schema_rejects_the_shapes_the_loader_rejects(scheduled: str) -
 
 @pytest.mark.cfnlint
 def test_cfn_lint_accepts_scheduled_actions(tmp_path: Path) -> None:
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
-    out = tmp_path / "prod.yaml"
-    out.write_text(
-        dump_template(build_stack(load_text(fleet_text(GOOD)), "prod", {"web": b"#x\n"}))
+    assert_cfn_lint_clean(
+        build_stack(load_text(fleet_text(GOOD)), "prod", {"web": b"#x\n"}), tmp_path
     )
-    result = subprocess.run(
-        [str(cfn_lint), "--format", "parseable", "--include-checks", "I", "--regions",
-         "us-east-1", "--", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
 # -- when an action runs -----------------------------------------------------------------------
