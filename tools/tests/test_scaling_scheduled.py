@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from capacity_fixtures import assert_cfn_lint_clean, errors, line_of, load_text, scaled_fleet
+from conftest import MotoServer
 from nixecs.cloudformation import build_stack
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
@@ -219,3 +220,69 @@ def test_the_replay_example_in_docs_scaling_md_is_the_real_output(
     assert result.out == shown
     # the two policies and both scheduled actions are in it
     assert "scheduled 'business-hours'" in shown and "scheduled 'evening'" in shown
+
+
+def test_moto_keeps_the_rendered_actions_and_policies(moto: MotoServer) -> None:
+    """moto's CloudFormation does not create Application Auto Scaling resources (docs/aws.md,
+    "What moto lacks"); its API keeps scheduled actions and target tracking policies with a
+    customized metric as the template gives them."""
+    import boto3
+
+    text = fleet_text(GOOD).replace(
+        "target_tracking: {metric: cpu, target: 60}",
+        "target_tracking: [{metric: cpu, target: 60}, "
+        '{metric: {namespace: Acme, name: Backlog, dimensions: {Service: "${service}"}}, target: 5}]',
+    )
+    resources: dict[str, Any] = build_stack(load_text(text), "prod", {"web": b"#x\n"})["Resources"]
+    [target] = [r["Properties"] for r in resources.values() if r["Type"].endswith("ScalableTarget")]
+    policies = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+    ]
+    client = boto3.client("application-autoscaling", endpoint_url=moto.url, region_name="us-east-1")
+    key = {k: target[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
+    _, cluster, service = target["ResourceId"].split("/")  # moto wants the ECS service to exist
+    ecs = boto3.client("ecs", endpoint_url=moto.url, region_name="us-east-1")
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 512}]
+    )
+    ecs.create_service(cluster=cluster, serviceName=service, taskDefinition="web", desiredCount=1)
+    client.register_scalable_target(
+        **key, MinCapacity=target["MinCapacity"], MaxCapacity=target["MaxCapacity"]
+    )
+    for action in target["ScheduledActions"]:
+        client.put_scheduled_action(**key, **action)
+    for policy in policies:
+        client.put_scaling_policy(
+            **key,
+            PolicyName=policy["PolicyName"],
+            PolicyType=policy["PolicyType"],
+            TargetTrackingScalingPolicyConfiguration=policy[
+                "TargetTrackingScalingPolicyConfiguration"
+            ],
+        )
+    described = client.describe_scheduled_actions(ServiceNamespace="ecs")["ScheduledActions"]
+    assert sorted(
+        (a["ScheduledActionName"], a["Schedule"], a["Timezone"], a["ScalableTargetAction"])
+        for a in described
+    ) == sorted(
+        (a["ScheduledActionName"], a["Schedule"], a["Timezone"], a["ScalableTargetAction"])
+        for a in target["ScheduledActions"]
+    )
+    kept = client.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    custom = [
+        p["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
+        for p in kept
+        if "CustomizedMetricSpecification" in p["TargetTrackingScalingPolicyConfiguration"]
+    ]
+    assert len(kept) == 2
+    assert custom == [
+        {
+            "MetricName": "Backlog",
+            "Namespace": "Acme",
+            "Dimensions": [{"Name": "Service", "Value": "web"}],
+            "Statistic": "Average",
+        }
+    ]
