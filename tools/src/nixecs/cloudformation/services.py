@@ -187,7 +187,8 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
                     },
                     "MaximumPercent": service.deployment.maximum_percent,
                     "MinimumHealthyPercent": service.deployment.minimum_healthy_percent,
-                },
+                }
+                | _deployment_alarms(service),
                 # By default (model.DEFAULT_PLACEMENT) survive the loss of an Availability
                 # Zone first, then pack by memory so managed scaling can empty instances.
                 **_placement(service),
@@ -197,6 +198,21 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
                 "PropagateTags": "SERVICE",
                 "Tags": tags(ctx.service_tags(service)),
             },
+        }
+    }
+
+
+def _deployment_alarms(service: Service) -> dict[str, Json]:
+    """DeploymentConfiguration Alarms: ECS fails (and, with rollback, rolls back) a deployment
+    when one of them goes into ALARM (nixecs.fleet.deploy_alarms)."""
+    deployment = service.deployment
+    if not deployment.alarms:
+        return {}
+    return {
+        "Alarms": {
+            "AlarmNames": list(deployment.alarms),
+            "Enable": True,
+            "Rollback": deployment.alarm_rollback,
         }
     }
 

@@ -37,6 +37,7 @@ import re
 
 from .. import settings as s
 from ..settings import Issue
+from . import deploy_alarms
 from .model import (
     DEFAULT_PLACEMENT,
     Cluster,
@@ -573,6 +574,7 @@ def deployment_of(
             "maximum_percent",
             "circuit_breaker",
             "health_check_grace_period",
+            "alarms",
         ),
     )
     if m is None:
@@ -637,9 +639,13 @@ def deployment_of(
                 "E112",
                 "a health check grace period is for load balanced services: add routing or remove it",
             )
+    alarms = deploy_alarms.parse(m["alarms"], (*path, "alarms"), issues) if "alarms" in m else None
     if len(issues) != before or low is None or high is None:
         return None
-    return Deployment(low, high, bool(enable), bool(enable) and bool(rollback), grace)
+    names, alarm_rollback = alarms or ((), True)
+    return Deployment(
+        low, high, bool(enable), bool(enable) and bool(rollback), grace, names, alarm_rollback
+    )
 
 
 # -- checks across services -------------------------------------------------------------

@@ -250,6 +250,9 @@ class Deployment:
     rollback: bool = True
     # HealthCheckGracePeriodSeconds; only with routing (None: not load balanced)
     health_check_grace_period: int | None = None
+    # `alarms:` (nixecs.fleet.deploy_alarms): CloudWatch alarms that fail a deployment
+    alarms: tuple[str, ...] = ()
+    alarm_rollback: bool = True
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .. import settings as s
-from . import capacity, images, infra, loadbalancing, scheduled, strategy, task_role, tracking
+from . import (
+    capacity,
+    deploy_alarms,
+    images,
+    infra,
+    loadbalancing,
+    scheduled,
+    strategy,
+    task_role,
+    tracking,
+)
 from . import containers as c
 from .loader import (
     AMI_RE,
@@ -907,6 +917,7 @@ SERVICE = obj(
             "maximum_percent",
             "circuit_breaker",
             "health_check_grace_period",
+            "alarms",
         ),
         minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
         maximum_percent=integer("percent", 100, 200, default=200, example=150),
@@ -921,6 +932,18 @@ SERVICE = obj(
             0,
             2147483647,
             example=60,
+        ),
+        alarms=obj(
+            "CloudWatch alarms that fail a deployment (DeploymentConfiguration alarms)",
+            order=deploy_alarms.KEYS,
+            names=req(
+                strings(
+                    "alarm names",
+                    string("a CloudWatch alarm name", pattern=deploy_alarms.ALARM_NAME_RE.pattern),
+                    example=["web-5xx"],
+                )
+            ),
+            rollback=boolean("roll a failed deployment back", True, example=True),
         ),
     ),
     enable_execute_command=boolean(

@@ -1,0 +1,87 @@
+"""Deployment alarms (issue 21, item 4, first part): `deployment.alarms: {names, rollback}`
+renders to the service's DeploymentConfiguration Alarms (nixecs.fleet.deploy_alarms cites
+ECS's rule); odd values are located errors, the JSON Schema agrees, cfn-lint accepts it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from capacity_fixtures import GROUP_WEB, HEAD, assert_cfn_lint_clean, errors, line_of, load_text
+from nixecs.cloudformation import build_stack
+from nixecs.diagnostics import InvalidInput
+from nixecs.fleet import parse
+from nixecs.fleet.schema import json_schema
+from nixecs.fleet.yaml12 import load
+
+
+def fleet_text(deployment: str) -> str:
+    return (
+        HEAD
+        + GROUP_WEB
+        + "    services:\n      web:\n        group: web\n        image: nginx:1.27\n"
+        + f"        memory: 512\n        deployment: {deployment}\n"
+    )
+
+
+def configuration(text: str) -> dict[str, Any]:
+    fleet = load_text(text)
+    resources = build_stack(fleet, "prod", {"web": b"#x\n"})["Resources"]
+    [service] = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
+    return service["Properties"]["DeploymentConfiguration"]  # type: ignore[no-any-return]
+
+
+def test_alarms_render_with_rollback_by_default() -> None:
+    found = configuration(fleet_text("{alarms: {names: [web-5xx, web-latency]}}"))
+    assert found["Alarms"] == {
+        "AlarmNames": ["web-5xx", "web-latency"],
+        "Enable": True,
+        "Rollback": True,
+    }
+    assert found["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    off = configuration(fleet_text("{alarms: {names: [a], rollback: false}}"))
+    assert off["Alarms"]["Rollback"] is False
+
+
+def test_without_alarms_there_is_no_alarms_block() -> None:
+    assert "Alarms" not in configuration(fleet_text("{minimum_healthy_percent: 50}"))
+
+
+ODD = [
+    ("{alarms: {names: []}}", "E103"),
+    ("{alarms: {names: [a, a]}}", "E107"),
+    ("{alarms: {names: ['a,b']}}", "E107"),
+    ("{alarms: {names: [a], rollback: maybe}}", "E103"),
+    ("{alarms: {names: [a], enable: true}}", "E101"),
+    ("{alarms: {rollback: true}}", "E104"),
+    ("{alarms: [a]}", "E103"),
+]
+
+
+@pytest.mark.parametrize(("deployment", "code"), ODD, ids=[d for d, _ in ODD])
+def test_odd_values_are_located_errors(deployment: str, code: str) -> None:
+    text = fleet_text(deployment)
+    assert errors(text) == [(line_of(text, "deployment:"), code)]
+
+
+# shapes only (an empty list is the loader's rule: the schema has no minItems)
+@pytest.mark.parametrize(
+    "deployment",
+    [d for d, code in ODD if (code in ("E101", "E103", "E104") or "a,b" in d) and "[]" not in d],
+)
+def test_the_json_schema_rejects_the_shapes_the_loader_rejects(deployment: str) -> None:
+    validator = jsonschema.Draft202012Validator(json_schema())
+    document = load(fleet_text(deployment).encode(), "fleet.yml").value
+    assert list(validator.iter_errors(document)), deployment
+    with pytest.raises(InvalidInput):
+        parse(json.dumps(document), "fleet.json")
+
+
+@pytest.mark.cfnlint
+def test_cfn_lint_accepts_deployment_alarms(tmp_path: Path) -> None:
+    fleet = load_text(fleet_text("{alarms: {names: [web-5xx], rollback: true}}"))
+    assert_cfn_lint_clean(build_stack(fleet, "prod", {"web": b"#x\n"}), tmp_path)
