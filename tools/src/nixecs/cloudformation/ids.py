@@ -57,6 +57,10 @@ HTTP_LISTENER = "HttpListener"
 HTTPS_LISTENER = "HttpsListener"
 LOAD_BALANCER_INGRESS = "LoadBalancerIngress"
 OUTPUT_LOAD_BALANCER_DNS = "LoadBalancerDnsName"
+# `notifications:` (notifications.py)
+DEPLOYMENT_FAILED_RULE = "DeploymentFailedRule"
+STOPPED_TASK_RULE = "StoppedTaskRule"
+NOTIFICATION_TOPIC_POLICY = "NotificationTopicPolicy"
 FIXED = (
     CLUSTER,
     CAPACITY_PROVIDER_ASSOCIATIONS,
@@ -67,6 +71,9 @@ FIXED = (
     HTTPS_LISTENER,
     LOAD_BALANCER_INGRESS,
     OUTPUT_LOAD_BALANCER_DNS,
+    DEPLOYMENT_FAILED_RULE,
+    STOPPED_TASK_RULE,
+    NOTIFICATION_TOPIC_POLICY,
 )
 
 _KINDS = {"group": GROUP_KINDS, "service": SERVICE_KINDS, "policy": POLICY_KINDS}

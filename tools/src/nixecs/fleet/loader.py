@@ -18,7 +18,7 @@ from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
 from . import capacity as providers
-from . import infra, loadbalancing, metrics, scheduled, strategy, tracking
+from . import infra, loadbalancing, metrics, notifications, scheduled, strategy, tracking
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -291,6 +291,7 @@ class _Builder:
                 "load_balancer",
                 *infra.CLUSTER_KEYS,
                 *providers.CLUSTER_KEYS,
+                *notifications.CLUSTER_KEYS,
             ),
             ("subnets", "security_groups"),
         )
@@ -298,6 +299,11 @@ class _Builder:
             return None
         extra = infra.cluster_keys(m, path, self.issues)
         provider_keys = providers.cluster_keys(m, path, self.issues, name)
+        notify = (
+            notifications.parse(m["notifications"], (*path, "notifications"), self.issues)
+            if m.get("notifications") is not None
+            else None
+        )
         kms_key = self.kms_key(m, path)
         subnets = self.string_list(
             m.get("subnets", []),
@@ -349,6 +355,7 @@ class _Builder:
             load_balancer=load_balancer,
             **extra,
             **provider_keys,
+            notifications=notify,
         )
         loadbalancing.check_cluster(cluster, self.issues)
         strategy.check_cluster(cluster, self.issues)

@@ -12,6 +12,7 @@ from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
+from .notifications import Notifications
 from .task_role import TaskRole
 from .yaml12 import Document, Path
 
@@ -365,6 +366,8 @@ class Cluster:
     # `default_strategy:` (nixecs.fleet.capacity): the cluster's default capacity provider
     # strategy; empty: the first group of the file.
     default_strategy: tuple[StrategyItem, ...] = ()
+    # `notifications:` (nixecs.fleet.notifications): ECS events to an SNS topic
+    notifications: Notifications | None = None
 
 
 @dataclass(frozen=True)

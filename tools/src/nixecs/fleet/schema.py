@@ -21,6 +21,7 @@ from . import (
     images,
     infra,
     loadbalancing,
+    notifications,
     scheduled,
     strategy,
     task_role,
@@ -1021,6 +1022,7 @@ CLUSTER = obj(
         "load_balancer",
         *infra.CLUSTER_KEYS,
         *capacity.CLUSTER_KEYS,
+        *notifications.CLUSTER_KEYS,
     ),
     subnets=req(
         strings(
@@ -1063,6 +1065,17 @@ CLUSTER = obj(
         infra.LOGICAL_ID_RE.pattern,
         mapping("property paths", None, Node("any", "a JSON value, or null to delete")),
         example={"Cluster": {"Properties.Tags": [{"Key": "cost-centre", "Value": "42"}]}},
+    ),
+    notifications=obj(
+        "ECS deployment failures and stopped essential tasks, sent to an SNS topic (EventBridge)",
+        order=notifications.KEYS,
+        sns_topic=req(
+            string(
+                "a standard SNS topic of the fleet's own: the stack sets its policy",
+                pattern=notifications.TOPIC_ARN_RE.pattern,
+                example="arn:aws:sns:us-east-1:123456789012:ops",
+            )
+        ),
     ),
     default_strategy=either(
         "the capacity provider strategy of tasks that name none (default: the first group)",
