@@ -68,10 +68,11 @@ def test_odd_values_are_located_errors(deployment: str, code: str) -> None:
     assert errors(text) == [(line_of(text, "deployment:"), code)]
 
 
-# shapes only (an empty list is the loader's rule: the schema has no minItems)
+# shapes only: an empty list (the schema has no minItems) and "names or a generated alarm"
+# are the loader's rules
 @pytest.mark.parametrize(
     "deployment",
-    [d for d, code in ODD if (code in ("E101", "E103", "E104") or "a,b" in d) and "[]" not in d],
+    [d for d, code in ODD if (code in ("E101", "E103") or "a,b" in d) and "[]" not in d],
 )
 def test_the_json_schema_rejects_the_shapes_the_loader_rejects(deployment: str) -> None:
     validator = jsonschema.Draft202012Validator(json_schema())
@@ -85,3 +86,49 @@ def test_the_json_schema_rejects_the_shapes_the_loader_rejects(deployment: str) 
 def test_cfn_lint_accepts_deployment_alarms(tmp_path: Path) -> None:
     fleet = load_text(fleet_text("{alarms: {names: [web-5xx], rollback: true}}"))
     assert_cfn_lint_clean(build_stack(fleet, "prod", {"web": b"#x\n"}), tmp_path)
+
+
+ROUTED = (
+    HEAD
+    + "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d]}\n"
+    + GROUP_WEB
+    + "    services:\n      web:\n        group: web\n        image: nginx:1.27\n"
+    + "        memory: 512\n        port: 8080\n"
+    + "        routing: {priority: 10, path_patterns: ['/*']}\n"
+    + "        deployment: {alarms: {names: [mine], http_5xx: 10, unhealthy_hosts: 2, rollback: false}}\n"
+)
+
+
+def test_generated_alarms_watch_the_target_group_and_fail_the_deployment() -> None:
+    fleet = load_text(ROUTED)
+    resources = build_stack(fleet, "prod", {"web": b"#x\n"})["Resources"]
+    alarms = {
+        k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert sorted(alarms) == ["WebHttp5xxAlarm", "WebUnhealthyHostsAlarm"]
+    five = alarms["WebHttp5xxAlarm"]
+    assert (five["Namespace"], five["MetricName"], five["Statistic"], five["Threshold"]) == (
+        "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", 10,
+    )  # fmt: skip
+    assert five["Dimensions"] == [
+        {"Name": "LoadBalancer", "Value": {"Fn::GetAtt": ["LoadBalancer", "LoadBalancerFullName"]}},
+        {"Name": "TargetGroup", "Value": {"Fn::GetAtt": ["WebTargetGroup", "TargetGroupFullName"]}},
+    ]
+    assert five["TreatMissingData"] == "notBreaching"
+    assert alarms["WebUnhealthyHostsAlarm"]["MetricName"] == "UnHealthyHostCount"
+    [service] = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
+    assert service["Properties"]["DeploymentConfiguration"]["Alarms"] == {
+        "AlarmNames": ["mine", {"Ref": "WebHttp5xxAlarm"}, {"Ref": "WebUnhealthyHostsAlarm"}],
+        "Enable": True,
+        "Rollback": False,
+    }
+
+
+def test_generated_alarms_need_routing() -> None:
+    text = fleet_text("{alarms: {http_5xx: 5}}")
+    assert errors(text) == [(line_of(text, "deployment:"), "E112")]
+
+
+@pytest.mark.cfnlint
+def test_cfn_lint_accepts_generated_alarms(tmp_path: Path) -> None:
+    assert_cfn_lint_clean(build_stack(load_text(ROUTED), "prod", {"web": b"#x\n"}), tmp_path)

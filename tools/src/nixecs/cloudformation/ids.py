@@ -42,6 +42,8 @@ SERVICE_KINDS = (
     "TargetGroup",  # loadbalancer.py
     "ListenerRule",  # on the HTTPS listener, or the only one
     "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
+    "Http5xxAlarm",  # deploy_alarms.py: deployment.alarms.http_5xx
+    "UnhealthyHostsAlarm",  # deploy_alarms.py: deployment.alarms.unhealthy_hosts
 )
 # TargetTrackingPolicy: the second and later `target_tracking:` policies (scaling.py)
 POLICY_KINDS = ("StepPolicy", "Alarm", "TargetTrackingPolicy")

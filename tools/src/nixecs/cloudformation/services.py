@@ -6,7 +6,7 @@ from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service, StrategyItem
-from . import iam, loadbalancer
+from . import deploy_alarms, iam, loadbalancer
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
@@ -188,7 +188,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
                     "MaximumPercent": service.deployment.maximum_percent,
                     "MinimumHealthyPercent": service.deployment.minimum_healthy_percent,
                 }
-                | _deployment_alarms(service),
+                | _deployment_alarms(ctx, service),
                 # By default (model.DEFAULT_PLACEMENT) survive the loss of an Availability
                 # Zone first, then pack by memory so managed scaling can empty instances.
                 **_placement(service),
@@ -202,15 +202,17 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
     }
 
 
-def _deployment_alarms(service: Service) -> dict[str, Json]:
+def _deployment_alarms(ctx: Context, service: Service) -> dict[str, Json]:
     """DeploymentConfiguration Alarms: ECS fails (and, with rollback, rolls back) a deployment
-    when one of them goes into ALARM (nixecs.fleet.deploy_alarms)."""
+    when one of them goes into ALARM (nixecs.fleet.deploy_alarms), the named ones and those
+    the stack generates (deploy_alarms.py)."""
     deployment = service.deployment
-    if not deployment.alarms:
+    names: list[Json] = [*deployment.alarms, *deploy_alarms.alarm_refs(ctx, service)]
+    if not names:
         return {}
     return {
         "Alarms": {
-            "AlarmNames": list(deployment.alarms),
+            "AlarmNames": names,
             "Enable": True,
             "Rollback": deployment.alarm_rollback,
         }

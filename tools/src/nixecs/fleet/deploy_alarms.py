@@ -14,22 +14,56 @@ is refused because the API reads "Use a ',' to separate the alarms".
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 from .. import settings as s
 from ..settings import Issue
+from .model import Deployment
 from .yaml12 import Path
 
-KEYS = ("names", "rollback")
+KEYS = ("names", "rollback", "http_5xx", "unhealthy_hosts")
+GENERATED = ("http_5xx", "unhealthy_hosts")
 ALARM_NAME_RE = re.compile(r"[^\x00-\x1f,]{1,255}")
 
 
-def parse(value: object, path: Path, issues: list[Issue]) -> tuple[tuple[str, ...], bool] | None:
-    """(alarm names, rollback), or None with the errors in `issues`."""
-    m = s.check_mapping(value, path, issues, KEYS, ("names",))
-    if m is None or "names" not in m:
+@dataclass(frozen=True)
+class DeploymentAlarms:
+    names: tuple[str, ...]
+    rollback: bool
+    http_5xx: int | None  # threshold: target 5xx responses in a minute
+    unhealthy_hosts: int | None  # threshold: unhealthy targets
+
+
+def parse(value: object, path: Path, issues: list[Issue], routed: bool) -> DeploymentAlarms | None:
+    """The alarms written, or None with the errors in `issues`. `http_5xx` and
+    `unhealthy_hosts` generate alarms on the service's target group: only with routing."""
+    m = s.check_mapping(value, path, issues, KEYS)
+    if m is None:
         return None
     before = len(issues)
-    raw = m["names"]
+    generated = {
+        key: s.check_int(m[key], (*path, key), issues, 1, 1000000) if key in m else None
+        for key in GENERATED
+    }
+    for key in GENERATED:
+        if key in m and not routed:
+            issues.append(
+                Issue(
+                    (*path, key),
+                    "E112",
+                    f"`{key}` watches the service's target group: add routing or remove it",
+                )
+            )
+    if "names" not in m and not any(key in m for key in GENERATED):
+        issues.append(
+            Issue(
+                path,
+                s.E_MISSING,
+                "name alarms (`names`) or generate some (http_5xx, unhealthy_hosts)",
+            )
+        )
+        return None
+    raw = m.get("names", ["-"])
     if not isinstance(raw, list) or not raw:
         issues.append(Issue((*path, "names"), s.E_TYPE, "expected a non-empty list of alarm names"))
         return None
@@ -42,10 +76,28 @@ def parse(value: object, path: Path, issues: list[Issue]) -> tuple[tuple[str, ..
             "a CloudWatch alarm name (1-255 characters, no comma)",
         )
         for index, item in enumerate(raw)
+        if "names" in m
     ]
     if len(set(names)) != len(names):
         issues.append(Issue((*path, "names"), s.E_VALUE, "an alarm is named twice"))
     rollback = s.check_bool(m.get("rollback", True), (*path, "rollback"), issues)
     if len(issues) != before or rollback is None:
         return None
-    return tuple(n for n in names if n is not None), rollback
+    return DeploymentAlarms(
+        tuple(n for n in names if n is not None),
+        rollback,
+        generated["http_5xx"],
+        generated["unhealthy_hosts"],
+    )
+
+
+def apply(deployment: Deployment, alarms: DeploymentAlarms | None) -> Deployment:
+    if alarms is None:
+        return deployment
+    return replace(
+        deployment,
+        alarms=alarms.names,
+        alarm_rollback=alarms.rollback,
+        alarm_http_5xx=alarms.http_5xx,
+        alarm_unhealthy_hosts=alarms.unhealthy_hosts,
+    )

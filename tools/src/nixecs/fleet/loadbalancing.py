@@ -639,13 +639,15 @@ def deployment_of(
                 "E112",
                 "a health check grace period is for load balanced services: add routing or remove it",
             )
-    alarms = deploy_alarms.parse(m["alarms"], (*path, "alarms"), issues) if "alarms" in m else None
+    alarms = (
+        deploy_alarms.parse(m["alarms"], (*path, "alarms"), issues, routed)
+        if "alarms" in m
+        else None
+    )
     if len(issues) != before or low is None or high is None:
         return None
-    names, alarm_rollback = alarms or ((), True)
-    return Deployment(
-        low, high, bool(enable), bool(enable) and bool(rollback), grace, names, alarm_rollback
-    )
+    deployment = Deployment(low, high, bool(enable), bool(enable) and bool(rollback), grace)
+    return deploy_alarms.apply(deployment, alarms)
 
 
 # -- checks across services -------------------------------------------------------------

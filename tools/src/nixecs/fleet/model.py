@@ -254,6 +254,9 @@ class Deployment:
     # `alarms:` (nixecs.fleet.deploy_alarms): CloudWatch alarms that fail a deployment
     alarms: tuple[str, ...] = ()
     alarm_rollback: bool = True
+    # generated alarms on the service's target group (thresholds; None: not generated)
+    alarm_http_5xx: int | None = None
+    alarm_unhealthy_hosts: int | None = None
 
 
 @dataclass(frozen=True)

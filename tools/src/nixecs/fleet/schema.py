@@ -937,14 +937,24 @@ SERVICE = obj(
         alarms=obj(
             "CloudWatch alarms that fail a deployment (DeploymentConfiguration alarms)",
             order=deploy_alarms.KEYS,
-            names=req(
-                strings(
-                    "alarm names",
-                    string("a CloudWatch alarm name", pattern=deploy_alarms.ALARM_NAME_RE.pattern),
-                    example=["web-5xx"],
-                )
+            names=strings(
+                "names of CloudWatch alarms of yours",
+                string("a CloudWatch alarm name", pattern=deploy_alarms.ALARM_NAME_RE.pattern),
+                example=["web-5xx"],
             ),
             rollback=boolean("roll a failed deployment back", True, example=True),
+            http_5xx=integer(
+                "generate an alarm: target 5xx responses in a minute at or above this (with routing)",
+                1,
+                1000000,
+                example=10,
+            ),
+            unhealthy_hosts=integer(
+                "generate an alarm: unhealthy targets at or above this (with routing)",
+                1,
+                1000000,
+                example=1,
+            ),
         ),
     ),
     enable_execute_command=boolean(
