@@ -176,3 +176,16 @@ def test_the_fleets_policies_reach_the_engine() -> None:
     policies = PolicySet.from_scaling("p", scaling)
     assert [t.metric for t in policies.tracking] == [CPU, "Acme/Backlog"]
     assert [t.disable_scale_in for t in policies.tracking] == [False, True]
+
+
+def test_replay_reads_a_customized_metric_with_its_own_dimensions() -> None:
+    from nixecs.aws.metrics import queries_for
+
+    scaling = load_text(fleet_text(TWO)).clusters["prod"].services["web"].scaling
+    assert scaling is not None
+    policies = PolicySet.from_scaling("p", scaling, "nixecs-prod", "web")
+    queries = {q.key: q for q in queries_for([policies], "nixecs-prod", "web")}
+    assert queries[CPU].dimensions == (("ClusterName", "nixecs-prod"), ("ServiceName", "web"))
+    backlog = queries["Acme/Backlog"]
+    assert (backlog.namespace, backlog.metric, backlog.statistic) == ("Acme", "Backlog", "Maximum")
+    assert backlog.dimensions == (("Cluster", "nixecs-prod"), ("Service", "web"))

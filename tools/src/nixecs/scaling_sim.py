@@ -151,6 +151,10 @@ class TrackingRule:
     scale_in_cooldown: int
     scale_out_cooldown: int
     disable_scale_in: bool
+    # A customized metric's dimensions and statistic, as CloudWatch publishes it (None: the
+    # predefined metric's ClusterName and ServiceName)
+    dimensions: tuple[tuple[str, str], ...] | None = None
+    statistic: str = "Average"
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,12 @@ class PolicySet:
                 scale_in_cooldown=t.scale_in_cooldown,
                 scale_out_cooldown=t.scale_out_cooldown,
                 disable_scale_in=t.disable_scale_in,
+                dimensions=tuple(
+                    (n, metrics.resolve(v, cluster, service)) for n, v in t.custom.dimensions
+                )
+                if t.custom is not None
+                else None,
+                statistic=t.custom.statistic if t.custom is not None else "Average",
             )
             for t in scaling.target_tracking
         )

@@ -86,7 +86,10 @@ def queries_for(sets: list[PolicySet], cluster: str, service: str) -> list[Query
                     tracking.metric,
                     namespace,
                     name,
-                    (("ClusterName", cluster), ("ServiceName", service)),
+                    (("ClusterName", cluster), ("ServiceName", service))
+                    if tracking.dimensions is None
+                    else tracking.dimensions,
+                    tracking.statistic,
                 ),
             )
     return list(found.values())
@@ -255,6 +258,10 @@ def deployed(session: Session, cluster: str, service: str) -> PolicySet | None:
                     scale_in_cooldown=int(config.get("ScaleInCooldown", 300)),
                     scale_out_cooldown=int(config.get("ScaleOutCooldown", 300)),
                     disable_scale_in=bool(config.get("DisableScaleIn", False)),
+                    dimensions=tuple((d["Name"], d["Value"]) for d in custom.get("Dimensions", []))
+                    if custom and not predefined
+                    else None,
+                    statistic=custom.get("Statistic", "Average") if custom else "Average",
                 )
             )
     return PolicySet("deployed", low, high, tuple(steps), tuple(tracking))
