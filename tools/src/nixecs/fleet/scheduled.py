@@ -195,7 +195,11 @@ def modelled(action: ScheduledAction) -> bool:
 def fires(action: ScheduledAction, epoch: float, minute: int) -> bool:
     """Whether the action runs in the minute that starts at `epoch` (UTC seconds), the
     `minute`-th of the replay."""
-    local = datetime.fromtimestamp(epoch, UTC).astimezone(ZoneInfo(action.timezone))
+    try:
+        zone = ZoneInfo(action.timezone)
+    except (ZoneInfoNotFoundError, ValueError):  # a deployed action's zone this host lacks
+        return False
+    local = datetime.fromtimestamp(epoch, UTC).astimezone(zone)
     at = AT_RE.fullmatch(action.schedule)
     if at is not None:
         when = datetime.strptime(action.schedule[3:-1], "%Y-%m-%dT%H:%M:%S")
