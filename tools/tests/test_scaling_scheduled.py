@@ -286,3 +286,23 @@ def test_moto_keeps_the_rendered_actions_and_policies(moto: MotoServer) -> None:
             "Statistic": "Average",
         }
     ]
+
+
+def test_simulate_runs_scheduled_actions_and_names_the_metrics_its_wave_lacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aws_fixtures import run_cli
+    from nixecs.fleet import load_fleet
+    from nixecs.scaling_sim import simulate, unsimulated
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "scheduled.yml"
+    service = load_fleet(example).clusters["prod"].services["api"]
+    # minute 0 is 1970-01-01 00:00 UTC, a Thursday: 08:00 in Paris (UTC+1) is minute 420
+    timeline = simulate(service, lambda minute: 10.0, 600)
+    assert timeline.desired[419] == 2 and timeline.desired[420] == 4
+    assert (420, "scheduled:business-hours", 2) in timeline.actions
+    assert unsimulated(service) == ["AWS/ECS/MemoryUtilization"]
+    result = run_cli(capsys, ["--output", "json", "scaling", "simulate", str(example), "prod/api"])
+    assert result.code == 0 and result.json()["missing_metrics"] == ["AWS/ECS/MemoryUtilization"]
+    result = run_cli(capsys, ["scaling", "simulate", str(example), "prod/api"])
+    assert "MemoryUtilization reads as missing data" in result.out

@@ -336,7 +336,7 @@ def scaling_simulate(
     """
     from .fleet import load_fleet
     from .scaling import check_fleet
-    from .scaling_sim import plot, simulate, wave
+    from .scaling_sim import plot, simulate, unsimulated, wave
 
     model = load_fleet(fleet)
     report = check_fleet(model)
@@ -360,6 +360,7 @@ def scaling_simulate(
         "end": timeline.desired[-1],
         "scale_outs": sum(1 for _, _, change in timeline.actions if change > 0),
         "scale_ins": sum(1 for _, _, change in timeline.actions if change < 0),
+        "missing_metrics": unsimulated(service),
     }
     if plot_path:
         plot(
@@ -377,6 +378,11 @@ def scaling_simulate(
             f"({result['scale_outs']} scale-outs, {result['scale_ins']} scale-ins)"
             + (f"; plot: {plot_path}" if plot_path else "")
         )
+        for metric in unsimulated(service):
+            click.echo(
+                f"note: the simulated wave drives CPU only: {metric} reads as missing data "
+                "(target tracking on it cannot scale, nor agree to a scale-in)"
+            )
         if result["scale_outs"] and not result["scale_ins"]:
             click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
     return EXIT_OK

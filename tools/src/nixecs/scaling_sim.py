@@ -652,6 +652,16 @@ def simulate(service: Service, demand: Callable[[int], float], minutes: int) -> 
     return timeline
 
 
+def unsimulated(service: Service) -> list[str]:
+    """The metrics the service's policies use that `simulate`'s wave (CPU only) does not
+    drive: they read as missing data, so target tracking on them cannot scale, and with
+    several policies it never agrees to a scale-in [AAS-TT], [AAS-MULTI]."""
+    if service.scaling is None:
+        return []
+    used = PolicySet.from_scaling("", service.scaling).metrics
+    return [m for m in used if m != "AWS/ECS/CPUUtilization"]
+
+
 def plot(service: Service, timeline: Timeline, path: str, title: str) -> None:
     """A PNG: CPU per task with the alarm thresholds or target above, tasks below."""
     import matplotlib
