@@ -227,7 +227,8 @@ def test_the_period_follows_cloudwatch_retention() -> None:
         metrics.choose_period(now - 500 * day, now)
 
 
-def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
+def _service_on_moto(moto: Any) -> Session:
+    """A session on moto with ECS service prod/bananas (Application Auto Scaling wants it)."""
     session = Session(region="us-east-1", endpoint_url=moto.url)
     ecs = session.client("ecs")
     ecs.create_cluster(clusterName="prod")
@@ -237,6 +238,11 @@ def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
     ecs.create_service(
         cluster="prod", serviceName="bananas", taskDefinition="bananas", desiredCount=1
     )
+    return session
+
+
+def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
+    session = _service_on_moto(moto)
     aas = session.client("application-autoscaling")
     resource = "service/prod/bananas"
     aas.register_scalable_target(
@@ -336,15 +342,7 @@ def test_without_container_insights_tasks_come_from_the_option(
 
 def test_deployed_scheduled_actions_are_read_and_run(moto: Any) -> None:
     """DescribeScheduledActions: the deployed set runs the target's scheduled actions too."""
-    session = Session(region="us-east-1", endpoint_url=moto.url)
-    ecs = session.client("ecs")
-    ecs.create_cluster(clusterName="prod")
-    ecs.register_task_definition(
-        family="bananas", containerDefinitions=[{"name": "app", "image": "nginx", "memory": 512}]
-    )
-    ecs.create_service(
-        cluster="prod", serviceName="bananas", taskDefinition="bananas", desiredCount=1
-    )
+    session = _service_on_moto(moto)
     aas = session.client("application-autoscaling")
     key = {
         "ServiceNamespace": "ecs",
