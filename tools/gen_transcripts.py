@@ -123,15 +123,39 @@ def deploy_again(a: Account) -> None:
     a.run("deploy", "fleet.yml", "--yes")
 
 
+# The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
+SECRETS_FLEET = """\
+version: 1
+region: us-east-1
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
+    services:
+      api:
+        group: web
+        image: nginx:1.27
+        cpu: 256
+        memory: 512
+        desired: 1
+        secrets: {DB_PASSWORD: /prod/db/password, API_TOKEN: /prod/api/token}
+"""
+
+
 def secrets(a: Account) -> None:
-    a.run("secret", "put", "/prod/db/password", "--value-stdin", stdin="s3cr3t-db-password\n")
+    (a.cwd / "fleet.yml").write_text(SECRETS_FLEET, encoding="utf-8")
+    put, mine = ("secret", "put"), ("--fleet", "fleet.yml")
+    a.run(*put, "/prod/db/password", *mine, "--value-stdin", stdin="s3cr3t-db-password\n")
     a.run("secret", "get", "/prod/db/password")
     a.run("secret", "get", "/prod/db/password", "--reveal")
-    a.run("secret", "put", "/prod/api/token", "--generate")
-    a.run("secret", "put", "/prod/api/token", "--generate")
+    a.run(*put, "/prod/api/token", *mine, "--generate")
+    a.run(*put, "/prod/api/token", *mine, "--generate")
     a.run("--output", "json", "secret", "get", "/prod/api/token")
-    a.run("secret", "rm", "/prod/api/token")
-    a.run("secret", "rm", "/prod/api/token")
+    a.run(*put, "/billing/api-key", *mine, "--generate")
+    a.run("secret", "rm", "/prod/api/token", *mine, "--yes")
+    a.run("secret", "rm", "/prod/api/token", *mine)
 
 
 EXAMPLE = REPO / "examples" / "fleet.yml"

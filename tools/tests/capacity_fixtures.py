@@ -14,6 +14,7 @@ from conftest import require
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.model import Fleet
 
 # A fleet up to its cluster `prod`'s keys (indented 4), subnets and security groups written.
@@ -53,10 +54,16 @@ def load_text(text: str) -> Fleet:
     return parse(text, "fleet.yml")
 
 
+def checked(text: str) -> Fleet:
+    """The fleet loaded and through the checks stage (nixecs.fleet.checks), as `validate`
+    runs it (without Nix); InvalidInput on errors."""
+    return check_text(text, "fleet.yml", nix=False)[0]
+
+
 def errors(text: str) -> list[tuple[int, str]]:
-    """(line, code) of every diagnostic the loader reports, in order."""
+    """(line, code) of every error the loader, then the checks stage, reports, in order."""
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        checked(text)
     return [(d.location.line, d.code) for d in caught.value.report.sorted()]
 
 

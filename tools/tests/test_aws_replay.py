@@ -14,8 +14,8 @@ import pytest
 from aws_fixtures import counting, run_cli
 from nixecs.aws import metrics
 from nixecs.aws.session import Session
-from nixecs.scaling_sim import Load, replay
-from nixecs.scaling_trace import read_trace
+from nixecs.scaling.sim import Load, replay
+from nixecs.scaling.trace import read_trace
 
 pytestmark = pytest.mark.moto
 

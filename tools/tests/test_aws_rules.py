@@ -15,10 +15,16 @@ import pytest
 
 from conftest import EXAMPLES, require
 from nixecs.cloudformation import build_stack, dump_template
-from nixecs.commands import check_fleet_file
-from nixecs.diagnostics import InvalidInput
+from nixecs.diagnostics import InvalidInput, Report
 from nixecs.fleet import load_fleet, parse
-from nixecs.scaling import check_fleet
+from nixecs.fleet.checks import SCALING_RULES, check, check_fleet_file
+from nixecs.fleet.model import Fleet
+
+
+def check_fleet(fleet: Fleet) -> Report:
+    """The scaling rules of the checks stage (what `nixecs scaling check` runs)."""
+    return check(fleet, only=SCALING_RULES)
+
 
 FLEET = """\
 version: 1

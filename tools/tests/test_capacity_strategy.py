@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from capacity_fixtures import HEAD, assert_cfn_lint_clean, errors, line_of, load_text
+from capacity_fixtures import HEAD, assert_cfn_lint_clean, checked, errors, line_of, load_text
 from nixecs.cloudformation import build_stack
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import aws_rules, parse
@@ -187,10 +187,10 @@ def test_placement_constraints_must_be_satisfiable_in_each_group(
 ) -> None:
     text = fleet_text(extra=f"        placement: {{constraints: ['{constraint}']}}\n")
     if not refused:
-        load_text(text)
+        checked(text)
         return
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        checked(text)
     report = caught.value.report.sorted()
     assert [d.code for d in report] == ["E191"] * len(refused)
     assert [d.location.line for d in report] == [line_of(text, "placement:")] * len(refused)
@@ -221,5 +221,5 @@ def test_secrets_across_groups_of_different_keys_is_e192() -> None:
     found = errors(text)
     assert found == [(line_of(text, "group: ["), "E192")]
     # one key for both (none: aws/ssm), or no secrets: fine
-    load_text(fleet_text(extra="        secrets: {TOKEN: /prod/token}\n"))
-    load_text(text.replace("        secrets: {TOKEN: /prod/token}\n", ""))
+    checked(fleet_text(extra="        secrets: {TOKEN: /prod/token}\n"))
+    checked(text.replace("        secrets: {TOKEN: /prod/token}\n", ""))

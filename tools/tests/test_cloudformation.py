@@ -335,10 +335,13 @@ def test_no_wildcard_actions_and_no_star_resource_where_a_scoped_one_exists(exam
                 assert set(actions) <= STAR_ACTIONS or not any(map(scopable, actions)), statement
             for r in as_list(statement["Resource"]):
                 # A wildcard inside an ARN only where a name or id is unknowable: the KMS
-                # key of a parameter, the id of a container instance or of an ASG.
+                # key of a parameter, the id of a container instance, task or ASG, the
+                # streams of the cluster's logs.
                 if isinstance(r, dict) and "Fn::Sub" in r and "*" in r["Fn::Sub"]:
                     assert re.search(
-                        r":key/\*$|:container-instance/[^/*]+/\*$|:autoScalingGroup:\*:autoScalingGroupName/[^*]+$",
+                        r":key/\*$|:(container-instance|task)/[^/*]+/\*$"
+                        r"|:autoScalingGroup:\*:autoScalingGroupName/[^*]+$"
+                        r"|:log-group:/nixecs/[^/*]+/\*$",
                         r["Fn::Sub"],
                     ), r
 
@@ -392,7 +395,9 @@ def test_each_group_role_reads_exactly_its_own_parameters(tmp_path: Path) -> Non
     assert read("a") == {f"{PARAMETER_ARN}/c/a/one", f"{PARAMETER_ARN}/c/shared"}
     assert read("b") == {f"{PARAMETER_ARN}/c/b/three"}
     assert read("none") == set()
-    assert [s["Sid"] for s in statements(instance_role(template, "none", "c"))] == ["SsmAgent"]
+    sids = [s["Sid"] for s in statements(instance_role(template, "none", "c"))]
+    assert "ReadGroupSecrets" not in sids and "DecryptThoseViaSsm" not in sids
+    assert sids[-1] == "SsmAgent" and all(s.startswith(("Ecs", "Ecr", "Logs")) for s in sids[:-1])
 
 
 def test_secrets_decrypt_only_via_ssm_for_those_parameters(prod: Template) -> None:
@@ -411,11 +416,9 @@ def test_secrets_decrypt_only_via_ssm_for_those_parameters(prod: Template) -> No
 
 def test_instance_role_managed_policies(prod: Template) -> None:
     for group in ("web", "workers"):
-        arns = [sub_text(a) for a in instance_role(prod, group)["ManagedPolicyArns"]]
-        # No AmazonSSMManagedInstanceCore: it allows ssm:GetParameter(s) on `*`.
-        assert arns == [
-            "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
-        ]
+        # No AmazonSSMManagedInstanceCore (ssm:GetParameter(s) on `*`), no
+        # AmazonEC2ContainerServiceforEC2Role (ecs:* on every cluster): inline statements only.
+        assert "ManagedPolicyArns" not in instance_role(prod, group)
 
 
 def test_drain_permissions_only_for_the_draining_group_and_scoped(prod: Template) -> None:
@@ -434,7 +437,11 @@ def test_drain_permissions_only_for_the_draining_group_and_scoped(prod: Template
         assert sub_text(statement["Resource"]).endswith(":container-instance/prod/*")
     assert web["autoscaling:DescribeAutoScalingInstances"]["Resource"] == "*"
     workers = [a for s in statements(instance_role(prod, "workers")) for a in as_list(s["Action"])]
-    assert not [a for a in workers if a.startswith(("autoscaling:", "ecs:"))]
+    # Without `drain:` only the ECS agent's own calls (nixecs.cloudformation.iam.
+    # ecs_agent_statements), no Auto Scaling and no listing or describing of instances.
+    assert not [a for a in workers if a.startswith("autoscaling:")]
+    assert "ecs:ListContainerInstances" not in workers
+    assert "ecs:DescribeContainerInstances" not in workers
 
 
 def test_execution_role_reads_exactly_the_services_secrets(prod: Template) -> None:

@@ -52,7 +52,7 @@ def test_without_alarms_there_is_no_alarms_block() -> None:
 
 
 ODD = [
-    ("{alarms: {names: []}}", "E103"),
+    ("{alarms: {names: []}}", "E107"),  # the declaration's min_items: "must not be empty"
     ("{alarms: {names: [a, a]}}", "E107"),
     ("{alarms: {names: ['a,b']}}", "E107"),
     ("{alarms: {names: [a], rollback: maybe}}", "E103"),

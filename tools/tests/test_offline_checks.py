@@ -201,7 +201,8 @@ def test_global_options_after_the_subcommand(capsys: pytest.CaptureFixture[str])
     before = run_cli(capsys, ["--output", "json", "validate", fleet])
     after = run_cli(capsys, ["validate", fleet, "--output", "json"])
     assert before.code == after.code == 0
-    assert json.loads(after.out) == json.loads(before.out) == {"valid": True, "diagnostics": []}
+    assert json.loads(after.out) == json.loads(before.out)
+    assert json.loads(after.out)["valid"] is True
     # After the subcommand wins over before it.
     both = run_cli(capsys, ["--output", "json", "validate", "--output", "text", fleet])
     assert both.out.startswith(f"{fleet}: valid")

@@ -10,8 +10,8 @@ import pytest
 
 from aws_fixtures import run_cli
 from capacity_fixtures import GROUP_WEB, HEAD, line_of
-from nixecs import scaling
 from nixecs.fleet import parse
+from nixecs.fleet.checks import SCALING_RULES, check
 
 
 def fleet_text(group: str = "web", service: str = "") -> str:
@@ -46,7 +46,7 @@ SCALED = """\
 
 
 def found(text: str) -> list[tuple[str, int]]:
-    report = scaling.check_fleet(parse(text, "fleet.yml"))
+    report = check(parse(text, "fleet.yml"), only=SCALING_RULES)
     return [(d.code, d.location.line) for d in report.sorted()]
 
 

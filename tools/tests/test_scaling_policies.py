@@ -1,6 +1,6 @@
 """Several target tracking policies and customized metrics (issue 21, item 3): the fleet
 keys, the template, cfn-lint, the JSON Schema agreeing, and the engine's rule for several
-policies (scale out when any asks, in only when all agree; cited in scaling_sim.py
+policies (scale out when any asks, in only when all agree; cited in scaling/sim.py
 [AAS-MULTI])."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
-from nixecs.scaling_sim import Load, PolicySet, TrackingRule, replay
+from nixecs.scaling.sim import Load, PolicySet, TrackingRule, replay
 
 CPU = "AWS/ECS/CPUUtilization"
 MEMORY = "AWS/ECS/MemoryUtilization"

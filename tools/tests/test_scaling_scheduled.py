@@ -22,8 +22,8 @@ from nixecs.fleet.model import ScheduledAction
 from nixecs.fleet.scheduled import fires, modelled, schedule_error
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
-from nixecs.scaling_replay import report, run, text
-from nixecs.scaling_sim import Load, PolicySet, replay
+from nixecs.scaling.replay import report, run, text
+from nixecs.scaling.sim import Load, PolicySet, replay
 
 CPU = "AWS/ECS/CPUUtilization"
 
@@ -293,7 +293,7 @@ def test_simulate_runs_scheduled_actions_and_names_the_metrics_its_wave_lacks(
 ) -> None:
     from aws_fixtures import run_cli
     from nixecs.fleet import load_fleet
-    from nixecs.scaling_sim import simulate, unsimulated
+    from nixecs.scaling.sim import simulate, unsimulated
 
     example = Path(__file__).resolve().parents[2] / "examples" / "scheduled.yml"
     service = load_fleet(example).clusters["prod"].services["api"]

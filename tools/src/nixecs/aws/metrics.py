@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..fleet.model import ScheduledAction
-from ..scaling_sim import MINUTE, AlarmRule, Load, PolicySet, StepRule, TrackingRule
+from ..scaling.sim import MINUTE, AlarmRule, Load, PolicySet, StepRule, TrackingRule
 from .session import Session
 
 BATCH = 500  # GetMetricData: metrics per request

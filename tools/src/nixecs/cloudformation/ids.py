@@ -13,10 +13,10 @@ always gets the same IDs, and a subject without a clash keeps its readable ID.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 
 from ..fleet.model import Cluster
+from ..lazyre import lazy
 
 # Every kind a builder may ask for, per subject type. `LogicalIds.get` refuses any other
 # kind, so the clash analysis below always covers every ID the template contains.
@@ -40,8 +40,10 @@ SERVICE_KINDS = (
     "TargetTrackingPolicy",
     "ServiceName",  # output
     "TargetGroup",  # loadbalancer.py
-    "ListenerRule",  # on the HTTPS listener, or the only one
-    "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
+    # one rule per listener, keyed by the listener (loadbalancer.listeners): adding or
+    # removing the other listener never moves a rule's logical id to another listener
+    "ListenerRule",  # on the HTTPS listener, or on the existing listener_arn
+    "HttpListenerRule",  # on the HTTP listener
     "Http5xxAlarm",  # deploy_alarms.py: deployment.alarms.http_5xx
     "UnhealthyHostsAlarm",  # deploy_alarms.py: deployment.alarms.unhealthy_hosts
 )
@@ -79,7 +81,7 @@ FIXED = (
 )
 
 _KINDS = {"group": GROUP_KINDS, "service": SERVICE_KINDS, "policy": POLICY_KINDS}
-_SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
+_SEPARATORS = lazy(r"[^A-Za-z0-9]+")
 _HASH_START = 6
 
 Subject = tuple[str, ...]  # ("group", name) | ("service", name) | ("policy", service, policy)

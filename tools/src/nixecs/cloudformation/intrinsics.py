@@ -6,9 +6,10 @@ tags, so the template is the same data in YAML and JSON and any tool can read it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from ..lazyre import lazy
 
 Json = Any  # a JSON-shaped value: dict, list, str, int, float, bool
 
@@ -18,7 +19,7 @@ IAM_POLICY_VERSION = "2012-10-17"
 
 # ECS, IAM and CloudWatch Logs accept only these characters in tag values (EC2 and Auto
 # Scaling accept more); one sanitised value everywhere keeps every resource's tags equal.
-_TAG_VALUE_BAD = re.compile(r"[^\w\s+=.:/@-]")
+_TAG_VALUE_BAD = lazy(r"[^\w\s+=.:/@-]")
 _TAG_VALUE_MAX = 256
 
 

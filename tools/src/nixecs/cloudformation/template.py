@@ -48,8 +48,8 @@ def _userdata(
                 f"no userdata for group(s) {', '.join(missing)} of cluster {cluster.name}"
             )
         return userdata
-    # Imported here: the userdata renderer pulls in Jinja2, which a caller that already has
-    # the bytes (`nixecs render`) does not need twice.
+    # Imported here: a caller that already has the bytes (`nixecs render`) does not render
+    # them twice.
     from ..userdata import render_userdata
 
     return {name: render_userdata(fleet, group) for name, group in cluster.groups.items()}

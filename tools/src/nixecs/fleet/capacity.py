@@ -25,21 +25,12 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from .. import settings as s
 from ..settings import Issue
+from .decl import as_int, as_str, check, either, enum, integer, obj, section, string
 from .model import Distribution, ManagedScaling, StrategyItem
-from .strategy import parse_strategy
+from .strategy import NAME, STRATEGY, parse_strategy
 from .yaml12 import Path
 
-GROUP_KEYS = (
-    "capacity_provider",
-    "on_demand_base",
-    "on_demand_percent",
-    "spot_allocation",
-    "on_demand_allocation",
-)
-CLUSTER_KEYS = ("default_strategy",)
-PROVIDER_KEYS = ("target_capacity", "minimum_step", "maximum_step", "instance_warmup")
 STEP_MAX = 10000
 WARMUP_MAX = 10000
 ON_DEMAND_BASE_MAX = 10000  # the group's own capacity bound (loader: capacity max 10000)
@@ -51,6 +42,82 @@ SPOT_ALLOCATIONS = (
 )
 ON_DEMAND_ALLOCATIONS = ("prioritized", "lowest-price")
 SPOT_ONLY = ("on_demand_base", "on_demand_percent", "spot_allocation")
+PROVIDER = obj(
+    "the group's capacity provider's managed scaling (ECS ManagedScaling)",
+    target_capacity=integer(
+        "percent of the group's capacity the tasks should use (below 100 keeps spare instances)",
+        1,
+        100,
+        default=100,
+        aws="ManagedScaling targetCapacity 1-100",
+        example=90,
+    ),
+    minimum_step=integer(
+        "instances a scale-out adds at least (AWS's default 1)",
+        1,
+        STEP_MAX,
+        aws="minimumScalingStepSize 1-10000",
+        example=1,
+    ),
+    maximum_step=integer(
+        "instances a scale-out adds at most (AWS's default 10000); not below minimum_step (E193)",
+        1,
+        STEP_MAX,
+        aws="maximumScalingStepSize 1-10000",
+        example=4,
+    ),
+    instance_warmup=integer(
+        "seconds before a new instance counts in the capacity metric (AWS's default 300)",
+        0,
+        WARMUP_MAX,
+        aws="instanceWarmupPeriod 0-10000 s",
+        example=120,
+    ),
+)
+# The group's keys this module reads (the loader passes them as its own: `values` leaves
+# them alone, and the on-demand split is refused on an on-demand group only when written).
+GROUP_NODES = {
+    "capacity_provider": PROVIDER,
+    "on_demand_base": integer(
+        "a spot group's instances launched on-demand first (else E193)",
+        0,
+        ON_DEMAND_BASE_MAX,
+        default=0,
+        aws="InstancesDistribution OnDemandBaseCapacity",
+        example=1,
+    ),
+    "on_demand_percent": integer(
+        "a spot group's percent of on-demand instances beyond the base (else E193)",
+        0,
+        100,
+        default=0,
+        aws="InstancesDistribution OnDemandPercentageAboveBaseCapacity 0-100",
+        example=20,
+    ),
+    "spot_allocation": enum(
+        "how a spot group picks spot pools (else E193)",
+        SPOT_ALLOCATIONS,
+        default="price-capacity-optimized",
+        aws="InstancesDistribution SpotAllocationStrategy",
+        example="capacity-optimized",
+    ),
+    "on_demand_allocation": enum(
+        "how on-demand instance types are picked: in the order written, or the cheapest",
+        ON_DEMAND_ALLOCATIONS,
+        default="prioritized",
+        aws="InstancesDistribution OnDemandAllocationStrategy",
+        example="lowest-price",
+    ),
+}
+GROUP_KEYS = tuple(GROUP_NODES)
+CLUSTER_NODES = {
+    "default_strategy": either(
+        "the capacity provider strategy of tasks that name none (default: the first group)",
+        string("one group", pattern=NAME),
+        STRATEGY,
+    ),
+}
+CLUSTER_KEYS = tuple(CLUSTER_NODES)
 
 
 class GroupKeys(TypedDict, total=False):
@@ -77,21 +144,15 @@ def group_keys(m: dict[str, object], path: Path, issues: list[Issue]) -> GroupKe
 
 
 def managed_scaling(value: object, path: Path, issues: list[Issue]) -> ManagedScaling | None:
-    m = s.check_mapping(value, path, issues, PROVIDER_KEYS)
-    if m is None:
-        return None
     before = len(issues)
-    target = s.check_int(m.get("target_capacity", 100), (*path, "target_capacity"), issues, 1, 100)
-    low, high, warmup = (
-        s.check_int(m[key], (*path, key), issues, bound_low, bound_high) if key in m else None
-        for key, bound_low, bound_high in (
-            ("minimum_step", 1, STEP_MAX),
-            ("maximum_step", 1, STEP_MAX),
-            ("instance_warmup", 0, WARMUP_MAX),
-        )
-    )
-    if len(issues) != before or target is None:
+    m = section(PROVIDER, value, path, issues)
+    if m is None or len(issues) != before:
         return None
+    target = as_int(m["target_capacity"])
+    low, high, warmup = (
+        as_int(m[key]) if key in m else None
+        for key in ("minimum_step", "maximum_step", "instance_warmup")
+    )
     if low is not None and high is not None and low > high:
         issues.append(
             Issue(
@@ -107,7 +168,6 @@ def managed_scaling(value: object, path: Path, issues: list[Issue]) -> ManagedSc
 
 def _distribution(m: dict[str, object], path: Path, issues: list[Issue]) -> Distribution | None:
     before = len(issues)
-    default = Distribution()
     if m.get("spot") is not True:
         for key in SPOT_ONLY:
             if key in m:
@@ -119,28 +179,18 @@ def _distribution(m: dict[str, object], path: Path, issues: list[Issue]) -> Dist
                         "this group is on-demand: set `spot: true` or remove it",
                     )
                 )
-    base = s.check_int(
-        m.get("on_demand_base", 0), (*path, "on_demand_base"), issues, 0, ON_DEMAND_BASE_MAX
-    )
-    percent = s.check_int(
-        m.get("on_demand_percent", 0), (*path, "on_demand_percent"), issues, 0, 100
-    )
-    spot = s.check_enum(
-        m.get("spot_allocation", default.spot_allocation),
-        (*path, "spot_allocation"),
-        issues,
-        SPOT_ALLOCATIONS,
-    )
-    on_demand = s.check_enum(
-        m.get("on_demand_allocation", default.on_demand_allocation),
-        (*path, "on_demand_allocation"),
-        issues,
-        ON_DEMAND_ALLOCATIONS,
-    )
-    if len(issues) != before or None in (base, percent, spot, on_demand):
+    checked = {
+        key: check(GROUP_NODES[key], m.get(key, GROUP_NODES[key].default), (*path, key), issues)
+        for key in GROUP_KEYS[1:]
+    }
+    if len(issues) != before:
         return None
-    assert base is not None and percent is not None and spot and on_demand
-    return Distribution(base, percent, spot, on_demand)
+    return Distribution(
+        as_int(checked["on_demand_base"]),
+        as_int(checked["on_demand_percent"]),
+        as_str(checked["spot_allocation"]),
+        as_str(checked["on_demand_allocation"]),
+    )
 
 
 def cluster_keys(

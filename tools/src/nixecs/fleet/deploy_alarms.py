@@ -13,17 +13,16 @@ is refused because the API reads "Use a ',' to separate the alarms".
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from .. import settings as s
 from ..settings import Issue
-from .model import Deployment
+from .decl import as_int, section, texts
+from .model import DEPLOYMENT, Deployment
 from .yaml12 import Path
 
-KEYS = ("names", "rollback", "http_5xx", "unhealthy_hosts")
 GENERATED = ("http_5xx", "unhealthy_hosts")
-ALARM_NAME_RE = re.compile(r"[^\x00-\x1f,]{1,255}")
+ALARMS = DEPLOYMENT.keys["alarms"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,10 @@ class DeploymentAlarms:
 def parse(value: object, path: Path, issues: list[Issue], routed: bool) -> DeploymentAlarms | None:
     """The alarms written, or None with the errors in `issues`. `http_5xx` and
     `unhealthy_hosts` generate alarms on the service's target group: only with routing."""
-    m = s.check_mapping(value, path, issues, KEYS)
+    before = len(issues)
+    m = section(ALARMS, value, path, issues)
     if m is None:
         return None
-    before = len(issues)
-    generated = {
-        key: s.check_int(m[key], (*path, key), issues, 1, 1000000) if key in m else None
-        for key in GENERATED
-    }
     for key in GENERATED:
         if key in m and not routed:
             issues.append(
@@ -63,29 +58,15 @@ def parse(value: object, path: Path, issues: list[Issue], routed: bool) -> Deplo
             )
         )
         return None
-    raw = m.get("names", ["-"])
-    if not isinstance(raw, list) or not raw:
-        issues.append(Issue((*path, "names"), s.E_TYPE, "expected a non-empty list of alarm names"))
-        return None
-    names = [
-        s.check_pattern(
-            item,
-            (*path, "names", index),
-            issues,
-            ALARM_NAME_RE,
-            "a CloudWatch alarm name (1-255 characters, no comma)",
-        )
-        for index, item in enumerate(raw)
-        if "names" in m
-    ]
+    names = texts(ALARMS, m, "names", path, issues) if "names" in m else ()
     if len(set(names)) != len(names):
         issues.append(Issue((*path, "names"), s.E_VALUE, "an alarm is named twice"))
-    rollback = s.check_bool(m.get("rollback", True), (*path, "rollback"), issues)
-    if len(issues) != before or rollback is None:
+    if len(issues) != before:
         return None
+    generated = {key: as_int(m[key]) if key in m else None for key in GENERATED}
     return DeploymentAlarms(
-        tuple(n for n in names if n is not None),
-        rollback,
+        names,
+        m["rollback"] is True,
         generated["http_5xx"],
         generated["unhealthy_hosts"],
     )

@@ -13,19 +13,28 @@ the stack sets that policy (AWS::SNS::TopicPolicy), scoped to the two rules by a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from .. import settings as s
 from ..settings import Issue
+from .decl import as_str, obj, req, section, string
 from .yaml12 import Path
 
-CLUSTER_KEYS = ("notifications",)
-KEYS = ("sns_topic",)
 # arn:PARTITION:sns:REGION:ACCOUNT:NAME, a standard topic (names of 1-256 letters, digits,
 # - and _; a FIFO topic's name ends in .fifo and needs a message group id the rule would
 # have to set: not offered)
-TOPIC_ARN_RE = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}")
+TOPIC_ARN = r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}"
+NOTIFICATIONS = obj(
+    "ECS deployment failures and stopped essential tasks, sent to an SNS topic (EventBridge)",
+    sns_topic=req(
+        string(
+            "a standard SNS topic of the fleet's own: the stack sets its policy",
+            pattern=TOPIC_ARN,
+            rule="a standard SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+            aws="SNS topic names: 1-256 letters, digits, - and _ (CreateTopic)",
+            example="arn:aws:sns:us-east-1:123456789012:ops",
+        )
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -35,14 +44,8 @@ class Notifications:
 
 
 def parse(value: object, path: Path, issues: list[Issue]) -> Notifications | None:
-    m = s.check_mapping(value, path, issues, KEYS, ("sns_topic",))
-    if m is None or "sns_topic" not in m:
+    before = len(issues)
+    m = section(NOTIFICATIONS, value, path, issues)
+    if m is None or len(issues) != before or "sns_topic" not in m:
         return None
-    topic = s.check_pattern(
-        m["sns_topic"],
-        (*path, "sns_topic"),
-        issues,
-        TOPIC_ARN_RE,
-        "a standard SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
-    )
-    return Notifications(topic, path) if topic is not None else None
+    return Notifications(as_str(m["sns_topic"]), path)

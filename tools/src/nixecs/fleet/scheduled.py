@@ -11,7 +11,7 @@ Application Auto Scaling scales out to the new minimum; above the new maximum, i
 the new maximum" (User Guide, "Scheduled scaling for Application Auto Scaling",
 https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-scheduled-scaling.html).
 
-`fires` tells the engine (scaling_sim.py) whether an action runs in a given minute: `at` in
+`fires` tells the engine (scaling/sim.py) whether an action runs in a given minute: `at` in
 its minute, `rate` every `value` units from the start of the replay, `cron` when every field
 matches the local time (numbers, names, `*`, `?`, lists, ranges and `/` steps; a field with
 `L`, `W` or `#` is not modelled: such an action never fires in the replay, and the report
@@ -25,16 +25,17 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
-from .model import ScheduledAction
+from .decl import as_int, as_str, section
+from .model import MAX_SCHEDULED_ACTIONS as MAX_ACTIONS
+from .model import SCHEDULED_ACTION, ScheduledAction
 from .yaml12 import Path
 
-KEYS = ("name", "schedule", "timezone", "min", "max")
-MAX_ACTIONS = 200  # Application Auto Scaling quota: scheduled actions per scalable target
-AT_RE = re.compile(r"at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)")
-RATE_RE = re.compile(r"rate\(([1-9][0-9]{0,5}) (minute|minutes|hour|hours|day|days)\)")
-CRON_RE = re.compile(r"cron\(([^()]+)\)")
-CRON_FIELD_RE = re.compile(r"[0-9A-Za-z*?,/#LW-]+")
+AT_RE = lazy(r"at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)")
+RATE_RE = lazy(r"rate\(([1-9][0-9]{0,5}) (minute|minutes|hour|hours|day|days)\)")
+CRON_RE = lazy(r"cron\(([^()]+)\)")
+CRON_FIELD_RE = lazy(r"[0-9A-Za-z*?,/#LW-]+")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 # (low, high, names) of cron's six fields; day-of-week 1-7 is SUN-SAT
@@ -73,18 +74,15 @@ def parse(value: object, path: Path, issues: list[Issue]) -> tuple[ScheduledActi
 
 
 def _action(value: object, path: Path, issues: list[Issue]) -> ScheduledAction | None:
-    m = s.check_mapping(value, path, issues, KEYS, ("name", "schedule"))
-    if m is None or "name" not in m or "schedule" not in m:
-        return None
     before = len(issues)
-    name = s.check_pattern(
-        m["name"], (*path, "name"), issues, s.NAME_RE, "a name (1-64 letters, digits, _ and -)"
-    )
-    schedule = s.check_str(m["schedule"], (*path, "schedule"), issues)
-    if schedule is not None and schedule_error(schedule) is not None:
-        issues.append(Issue((*path, "schedule"), s.E_VALUE, str(schedule_error(schedule))))
-    zone = s.check_str(m.get("timezone", "UTC"), (*path, "timezone"), issues)
-    if zone is not None and not _zone_exists(zone):
+    m = section(SCHEDULED_ACTION, value, path, issues)
+    if m is None or len(issues) != before:
+        return None
+    name, schedule, zone = as_str(m["name"]), as_str(m["schedule"]), as_str(m["timezone"])
+    error = schedule_error(schedule)
+    if error is not None:
+        issues.append(Issue((*path, "schedule"), s.E_VALUE, error))
+    if not _zone_exists(zone):
         issues.append(
             Issue(
                 (*path, "timezone"),
@@ -92,9 +90,9 @@ def _action(value: object, path: Path, issues: list[Issue]) -> ScheduledAction |
                 f"{zone!r} is not an IANA time zone (e.g. Europe/Paris)",
             )
         )
-    low = s.check_int(m["min"], (*path, "min"), issues, 0, 10000) if "min" in m else None
-    high = s.check_int(m["max"], (*path, "max"), issues, 0, 10000) if "max" in m else None
-    if "min" not in m and "max" not in m:
+    low = as_int(m["min"]) if "min" in m else None
+    high = as_int(m["max"]) if "max" in m else None
+    if low is None and high is None:
         issues.append(
             Issue(
                 path,
@@ -102,7 +100,7 @@ def _action(value: object, path: Path, issues: list[Issue]) -> ScheduledAction |
                 "a scheduled action sets `min`, `max` or both (ScalableTargetAction)",
             )
         )
-    if len(issues) != before or not name or not schedule or not zone:
+    if len(issues) != before:
         return None
     return ScheduledAction(name, schedule, zone, low, high, path)
 

@@ -1,118 +1,51 @@
-"""The fleet file's schema, declared: every key with its type, default, allowed values, the AWS
-limit it mirrors, an example and one line of description.
+"""The fleet file's schema: every key with its type, required/default, allowed values, bounds,
+pattern, the AWS limit it mirrors, an example and one line of description, declared once
+(fleet/decl.py's `Node`) and assembled here into the file's tree.
 
-The loader (loader.py and the modules it calls) stays the checker; this tree describes it for
-people and editors: docs/fleet.md (`schema_docs.render_markdown`) and `nixecs schema` (a JSON
-Schema, draft 2020-12, `json_schema`) are generated from it. tests/test_fleet_schema.py keeps
-the two from disagreeing: it records, by wrapping `settings.check_mapping`, the keys the loader
-accepts (and requires) at every path of a fleet that uses every key, compares them with this
-tree in both directions, and loads every example value written here. The key tuples the loader
-already exports (SERVICE_KEYS, CONTAINER_KEYS, infra.CLUSTER_KEYS, ...) are reused below.
+The same declaration drives three things: the loader's per-value checking (each section's
+nodes sit next to the code that builds its model: containers.py, images.py, infra.py,
+loadbalancing.py, task_role.py, model.py, and this file for the loader's own sections, which
+check their values with decl.keys/values/check), docs/fleet.md (`schema_docs.render_markdown`)
+and `nixecs schema` (a JSON Schema, draft 2020-12, `json_schema`). tests/test_fleet_agreement.py
+proves the loader and the JSON Schema agree at every declared bound, enumeration and pattern.
+Not yet derived: the group's `ecs`, `secrets` and `drain` (checked by settings.py, the code the
+host runs at boot, which must not build this tree) and the cluster's `load_balancer`
+(loadbalancing.py); tests/test_fleet_schema.py still compares their key names with the
+loader's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
 from .. import settings as s
-from . import (
-    capacity,
-    deploy_alarms,
-    images,
-    infra,
-    loadbalancing,
-    notifications,
-    scheduled,
-    strategy,
-    task_role,
-    tracking,
-)
+from . import capacity, environments, host_ami, infra, loadbalancing, notifications, task_role
 from . import containers as c
-from .loader import (
-    AMI_RE,
-    BUCKET_RE,
-    FLAKE_RE,
-    GROUP_KEYS,
-    HOST_RE,
-    INSTANCE_TYPE_RE,
-    MAX_DIMENSIONS,
-    PREFIX_RE,
-    REGION_RE,
-    SCALING_KEYS,
-    SERVICE_KEYS,
-    SG_RE,
-    SUBNET_RE,
-)
-from .model import (
-    ADJUSTMENT_TYPES,
-    AGGREGATIONS,
-    COMPARISONS,
-    STATISTICS,
-    TARGET_METRICS,
-    USERDATA_FORMATS,
-)
-
-
-@dataclass(frozen=True)
-class Node:
-    """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
-    keys), map (free keys matching `names`, each a `values` node), list (of `values`), any."""
-
-    kind: str
-    doc: str = ""
-    required: bool = False
-    default: object = None
-    enum: tuple[object, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
-    pattern: str | None = None  # full-match regex (Python; also ECMA 262 where given)
-    aws: str = ""  # the AWS limit or rule the check mirrors
-    example: object = None
-    keys: dict[str, Node] = field(default_factory=dict)  # object
-    values: Node | None = None  # map values, list items
-    names: str | None = None  # map: the keys' pattern
-    any_of: tuple[Node, ...] = ()  # alternatives (e.g. a string or a mapping)
-
-
-def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **keys: Node) -> Node:
-    """An object; `order` (the loader's own key tuple) orders the keys as the loader lists them."""
-    ordered = {k: keys[k] for k in order if k in keys} | keys
-    return Node("object", doc, keys=ordered, example=example)
-
-
-def req(node: Node) -> Node:
-    return replace(node, required=True)
-
-
-def string(doc: str, **kw: object) -> Node:
-    return Node("string", doc, **kw)  # type: ignore[arg-type]
-
-
-def integer(doc: str, low: int | None = None, high: int | None = None, **kw: object) -> Node:
-    return Node("integer", doc, minimum=low, maximum=high, **kw)  # type: ignore[arg-type]
-
-
-def boolean(doc: str, default: bool | None, **kw: object) -> Node:
-    return Node("boolean", doc, default=default, **kw)  # type: ignore[arg-type]
-
-
-def enum(doc: str, values: tuple[object, ...], **kw: object) -> Node:
-    return Node("string", doc, enum=tuple(values), **kw)  # type: ignore[arg-type]
-
-
-def strings(doc: str, item: Node, **kw: object) -> Node:
-    return Node("list", doc, values=item, **kw)  # type: ignore[arg-type]
-
-
-def mapping(doc: str, names: str | None, value: Node, **kw: object) -> Node:
-    return Node("map", doc, names=names, values=value, **kw)  # type: ignore[arg-type]
-
-
-def either(doc: str, *alternatives: Node, **kw: object) -> Node:
-    return Node("any", doc, any_of=alternatives, **kw)  # type: ignore[arg-type]
-
+from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
+from .decl import Node as Node
+from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
+from .host_ami import HOST_RE
+from .images import IMAGE
+from .loadbalancing import ROUTING
+from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
+from .strategy import STRATEGY
 
 NAME = s.NAME_RE.pattern
+NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
+_ID = r"(?:[0-9a-f]{8}|[0-9a-f]{17})"  # EC2 ids: 8 or 17 hex digits
+AMI = rf"ami-{_ID}"
+SUBNET = rf"subnet-{_ID}"
+SG = rf"sg-{_ID}"
+REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]"
+INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9-]+"
+HOST = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+FLAKE = r"[!-~]{1,256}"
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+PREFIX = r"[a-z0-9][a-z0-9-]{0,15}"
+BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+# A KMS key ARN or key id. Not an alias: an IAM policy cannot grant kms:Decrypt on a key by
+# its alias in Resource.
+_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+KMS_KEY = rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}"
+KMS_KEY_RULE = "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias"
 DURATION = s.DURATION_RE.pattern
 ENV_NAME = c.ENV_NAME_RE.pattern
 PARAMETER_EXAMPLE = "/prod/db/password"
@@ -204,57 +137,68 @@ SECRET = obj(
     ),
 )
 
-# -- capacity provider strategies (fleet/strategy.py) ----------------------------------------
-
-STRATEGY = strings(
-    "a capacity provider strategy: at most one group with a base, at least one "
-    "weight above 0 when there are several (E190)",
-    obj(
-        "one group of the strategy (CapacityProviderStrategyItem)",
-        order=strategy.ITEM_KEYS,
-        group=req(string("a group of the same cluster", pattern=NAME)),
-        base=integer(
-            "tasks placed on this group first",
-            0,
-            strategy.BASE_MAX,
-            default=0,
-            aws="CapacityProviderStrategyItem base 0-100000, on one item only",
-        ),
-        weight=integer(
-            "this group's share of the tasks beyond the base",
-            0,
-            strategy.WEIGHT_MAX,
-            default=0,
-            aws="CapacityProviderStrategyItem weight 0-1000 (default 0)",
-        ),
-    ),
-    aws=f"at most {strategy.MAX_PROVIDERS} capacity providers (CreateService)",
-    example=[
-        {"group": "web", "base": 1, "weight": 1},
-        {"group": "workers", "weight": 3},
-    ],
-)
-
 GROUP = obj(
     "an Auto Scaling group of NixOS container instances",
-    order=GROUP_KEYS,
+    order=(
+        "host",
+        "ami",
+        "instance_types",
+        "capacity",
+        "spot",
+        "userdata",
+        "ecs",
+        "secrets",
+        "drain",
+        "metadata",
+        "nixos",
+        "kms_key",
+        "exec",
+        "gpu",
+        *infra.GROUP_KEYS,
+        *capacity.GROUP_KEYS,
+    ),
     host=string(
         "the flake's nixosConfigurations name the instances run",
         default="ecs-node",
-        pattern=HOST_RE.pattern,
+        pattern=HOST,
+        rule="a nixosConfigurations name such as ecs-node",
         example="ecs-node",
     ),
     ami=req(
-        string(
-            "the NixOS AMI the instances boot",
-            pattern=AMI_RE.pattern,
-            example="ami-0123456789abcdef0",
+        either(
+            "the NixOS AMI the instances boot: an id, or the newest AMI published for a host",
+            string(
+                "an AMI id (per region: the fleet's `region:`)",
+                pattern=AMI,
+                rule="an AMI id such as ami-0123456789abcdef0",
+                example="ami-0123456789abcdef0",
+            ),
+            obj(
+                "the newest available AMI of this account tagged by `nixecs ami publish --host "
+                "HOST` (and the flake revision: `rev:`, else the one `flake:` pins), found in "
+                "the deploy's region by deploy, deploy --plan, roll --fleet and validate --aws "
+                "(E504 when there is none); `host:` of the group defaults to it (E503 when "
+                "they differ)",
+                order=host_ami.AMI_KEYS,
+                host=req(string("the host's nixosConfigurations name", pattern=HOST_RE.pattern)),
+                rev=string(
+                    "a git commit of the fleet's flake: only AMIs tagged with it",
+                    pattern=host_ami.REV_RE.pattern,
+                    example="3f2a9c1",
+                ),
+            ),
+            example={"host": "web"},
         )
     ),
     instance_types=req(
         strings(
             "EC2 instance types, in order of preference (more than one: a mixed instances policy)",
-            string("an instance type", pattern=INSTANCE_TYPE_RE.pattern),
+            string(
+                "an instance type",
+                pattern=INSTANCE_TYPE,
+                rule="an instance type such as m6i.large",
+            ),
+            min_items=1,
             example=["m6i.large", "m5.large"],
         )
     ),
@@ -268,69 +212,7 @@ GROUP = obj(
         )
     ),
     spot=boolean("run on spot instances", False, example=False),
-    capacity_provider=obj(
-        "the group's capacity provider's managed scaling (ECS ManagedScaling)",
-        order=capacity.PROVIDER_KEYS,
-        target_capacity=integer(
-            "percent of the group's capacity the tasks should use (below 100 keeps spare instances)",
-            1,
-            100,
-            default=100,
-            aws="ManagedScaling targetCapacity 1-100",
-            example=90,
-        ),
-        minimum_step=integer(
-            "instances a scale-out adds at least (AWS's default 1)",
-            1,
-            capacity.STEP_MAX,
-            aws="minimumScalingStepSize 1-10000",
-            example=1,
-        ),
-        maximum_step=integer(
-            "instances a scale-out adds at most (AWS's default 10000); not below minimum_step (E193)",
-            1,
-            capacity.STEP_MAX,
-            aws="maximumScalingStepSize 1-10000",
-            example=4,
-        ),
-        instance_warmup=integer(
-            "seconds before a new instance counts in the capacity metric (AWS's default 300)",
-            0,
-            capacity.WARMUP_MAX,
-            aws="instanceWarmupPeriod 0-10000 s",
-            example=120,
-        ),
-    ),
-    on_demand_base=integer(
-        "a spot group's instances launched on-demand first (else E193)",
-        0,
-        capacity.ON_DEMAND_BASE_MAX,
-        default=0,
-        aws="InstancesDistribution OnDemandBaseCapacity",
-        example=1,
-    ),
-    on_demand_percent=integer(
-        "a spot group's percent of on-demand instances beyond the base (else E193)",
-        0,
-        100,
-        default=0,
-        aws="InstancesDistribution OnDemandPercentageAboveBaseCapacity 0-100",
-        example=20,
-    ),
-    spot_allocation=enum(
-        "how a spot group picks spot pools (else E193)",
-        capacity.SPOT_ALLOCATIONS,
-        default="price-capacity-optimized",
-        aws="InstancesDistribution SpotAllocationStrategy",
-        example="capacity-optimized",
-    ),
-    on_demand_allocation=enum(
-        "how on-demand instance types are picked: in the order written, or the cheapest",
-        capacity.ON_DEMAND_ALLOCATIONS,
-        default="prioritized",
-        aws="InstancesDistribution OnDemandAllocationStrategy",
-        example="lowest-price",
-    ),
+    **capacity.GROUP_NODES,
     gpu=boolean(
         "the host runs GPU tasks (NVIDIA): every instance type must have a GPU (E166); only "
         "this group's containers may set `gpu:` (E167)",
@@ -383,445 +265,37 @@ GROUP = obj(
     ),
     kms_key=string(
         "KMS key the group's secrets are encrypted with (key ARN or id; not an alias); defaults to the cluster's",
+        pattern=KMS_KEY,
+        rule=KMS_KEY_RULE,
         example=KMS_ARN_EXAMPLE,
     ),
-    root_volume=obj(
-        "the root EBS volume (always encrypted)",
-        order=("size_gib", "type", "iops", "throughput", "kms_key"),
-        size_gib=integer(
-            "size in GiB; the AMI's snapshot size when omitted",
-            1,
-            65536,
-            aws="CreateVolume Size: gp2/io1 up to 16384, gp3/io2 up to 65536",
-            example=30,
-        ),
-        type=enum("the volume type", infra.VOLUME_TYPES, default="gp3", example="gp3"),
-        iops=integer(
-            "provisioned IOPS (gp3, io1, io2; required for io1/io2)",
-            100,
-            256000,
-            aws="CreateVolume Iops; gp3 3000-80000 and at most 500 per GiB",
-            example=3000,
-        ),
-        throughput=integer(
-            "throughput in MiB/s (gp3 only)",
-            *infra.THROUGHPUT_MIBS,
-            aws="CreateVolume Throughput 125-2000, at most 0.25 MiB/s per IOPS",
-            example=125,
-        ),
-        kms_key=string(
-            "KMS key of the volume (key id, ARN, alias/NAME or alias ARN); the account's EBS default when omitted",
-            example="alias/ebs",
-        ),
-    ),
-    key_pair=string(
-        "an EC2 key pair for SSH",
-        aws="CreateKeyPair KeyName: up to 255 ASCII characters",
-        example="ops",
-    ),
+    root_volume=infra.ROOT_VOLUME,
+    key_pair=infra.KEY_PAIR,
 )
 
 # -- services --------------------------------------------------------------------------------
 
-IMAGE = either(
-    "a Docker image reference, or an ECR repository of the account with a tag or a digest",
-    string("a Docker image reference", example="nginx:1.27"),
-    obj(
-        "an image in the account's ECR (deploy pins a tag to its digest)",
-        order=("ecr", "tag", "digest"),
-        ecr=req(string(images.ECR_REPOSITORY_RULE, example="bananas")),
-        tag=string(images.TAG_RULE, pattern=images.TAG_RE.pattern, example="1.0"),
-        digest=string(images.DIGEST_RULE, pattern=images.DIGEST_RE.pattern),
-    ),
-    example={"ecr": "bananas", "tag": "1.0"},
-)
-ENVIRONMENT = mapping(
-    "environment variables of the container",
-    ENV_NAME,
-    string("the value"),
-    example={"LOG_FORMAT": "json"},
-)
-SECRET_ENV = mapping(
-    "environment variables read from SSM parameters (name → parameter)",
-    ENV_NAME,
-    string(s.PARAMETER_RULE),
-    example={"DB_PASSWORD": PARAMETER_EXAMPLE},
-)
-OPTIONS = mapping("options", c.LOG_OPTION_RE.pattern, string("option value"))
-
-HEALTH = {
-    key: integer(
-        f"health check {key} ({'count' if key == 'retries' else 'seconds'})",
-        low,
-        high,
-        default=default,
-        aws="ECS HealthCheck",
-        example=default,
-    )
-    for key, (low, high, default) in c.HEALTH_BOUNDS.items()
-}
-CONTAINER = obj(
-    "a container of the service's task",
-    order=c.CONTAINER_KEYS,
-    image=req(IMAGE),
-    essential=boolean(
-        "the task stops when this container stops (one at least must be)",
-        True,
-        aws="ContainerDefinition.essential: a task needs one essential container",
-        example=True,
-    ),
-    cpu=integer("cpu units reserved", 0, c.CPU_MAX, default=0, example=128),
-    memory=integer(
-        "hard memory limit (MiB)",
-        c.MEMORY_MIN,
-        c.MEMORY_MAX,
-        aws="ContainerDefinition.memory",
-        example=256,
-    ),
-    memory_reservation=integer(
-        "soft memory limit (MiB), below memory",
-        c.MEMORY_MIN,
-        c.MEMORY_MAX,
-        aws="ContainerDefinition.memoryReservation",
-        example=128,
-    ),
-    ports=strings(
-        "container ports; bridge mode maps each to a dynamic host port unless host_port is given",
-        either(
-            "a port",
-            integer("a container port", 1, 65535),
-            obj(
-                "a port mapping",
-                order=("container_port", "host_port", "protocol"),
-                container_port=req(integer("the container's port", 1, 65535, example=9090)),
-                host_port=integer(
-                    "a static host port (0: dynamic; not one the agent reserves: 22, 2375, 2376, 51678, 51679)",
-                    0,
-                    65535,
-                    aws="PortMapping.hostPort",
-                    example=0,
-                ),
-                protocol=enum("the protocol", c.PROTOCOLS, default="tcp", example="tcp"),
-            ),
-        ),
-        example=[8080],
-    ),
-    command=strings("the command (Docker CMD)", string("an argument"), example=["serve"]),
-    entrypoint=strings("the entry point (Docker ENTRYPOINT)", string("an argument")),
-    environment=ENVIRONMENT,
-    secrets=SECRET_ENV,
-    health_check=obj(
-        "the container's health check",
-        order=("command", *c.HEALTH_BOUNDS, "start_period"),
-        command=req(
-            either(
-                "a shell command (CMD-SHELL), or a list starting with CMD or CMD-SHELL",
-                string("a shell command"),
-                strings("CMD or CMD-SHELL, then the arguments", string("an argument")),
-                example="curl -fs http://localhost:8080/healthz",
-            )
-        ),
-        **HEALTH,
-        start_period=integer(
-            "grace (seconds) before failures count",
-            *c.START_PERIOD_BOUNDS,
-            aws="ECS HealthCheck startPeriod 0-300",
-            example=10,
-        ),
-    ),
-    depends_on=mapping(
-        "containers of the task this one waits for, and for what",
-        c.CONTAINER_NAME_RE.pattern,
-        enum("the condition", c.CONDITIONS),
-        aws="ECS ContainerDependency",
-    ),
-    ulimits=mapping(
-        "resource limits: one number (soft = hard) or {soft, hard}",
-        "|".join(c.ULIMIT_NAMES),
-        either(
-            "a limit",
-            integer("soft and hard limit", 0, 2**31 - 1),
-            obj(
-                "soft and hard limits",
-                order=("soft", "hard"),
-                soft=req(integer("soft limit", 0, 2**31 - 1)),
-                hard=req(integer("hard limit", 0, 2**31 - 1)),
-            ),
-        ),
-        aws="ECS Ulimit names",
-        example={"nofile": {"soft": 4096, "hard": 8192}},
-    ),
-    stop_timeout=integer("seconds between SIGTERM and SIGKILL", 1, c.STOP_TIMEOUT_MAX, example=30),
-    read_only_root_filesystem=boolean("mount the root filesystem read-only", False, example=True),
-    user=string(
-        "user, user:group, uid or uid:gid",
-        pattern=c.USER_RE.pattern,
-        aws="ContainerDefinition.user",
-        example="1000",
-    ),
-    log=obj(
-        "where the container logs: the service's log group (awslogs) or the task's FireLens router",
-        order=("driver", "options"),
-        driver=req(enum("the log driver", c.LOG_DRIVERS, example="awslogs")),
-        options=OPTIONS,
-    ),
-    firelens=obj(
-        "makes this container the task's FireLens log router",
-        order=("type", "options"),
-        type=req(enum("the router", c.FIRELENS_TYPES, example="fluentbit")),
-        options=OPTIONS,
-    ),
-    gpu=integer(
-        "NVIDIA GPUs reserved for the container (ResourceRequirements GPU); only on a "
-        "`gpu: true` group whose instance types have that many (else E167)",
-        1,
-        c.GPU_MAX,
-        example=1,
-    ),
-)
-
-SCALING_ALARM = obj(
-    "the CloudWatch alarm of a step policy",
-    order=(
-        "metric",
-        "namespace",
-        "statistic",
-        "period",
-        "evaluation_periods",
-        "threshold",
-        "comparison",
-        "dimensions",
-    ),
-    metric=req(string("the metric name", example="CPUUtilization")),
-    namespace=string("the metric's namespace", default="AWS/ECS", example="AWS/ECS"),
-    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
-    period=integer(
-        "seconds: 10, 20, 30 or a multiple of 60",
-        10,
-        86400,
-        default=60,
-        aws="PutMetricAlarm Period",
-        example=60,
-    ),
-    evaluation_periods=integer(
-        "periods to evaluate (period × this at most one day)", 1, 100, default=1, example=3
-    ),
-    threshold=req(Node("number", "the threshold", example=70)),
-    comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
-    dimensions=mapping(
-        "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
-        None,
-        string("a dimension value"),
-        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
-        example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
-    ),
-)
-CUSTOM_METRIC = obj(
-    "a customized metric (CustomizedMetricSpecification)",
-    order=tracking.CUSTOM_KEYS,
-    namespace=req(string("the metric's namespace", example="Acme")),
-    name=req(string("the metric's name", example="QueueDepthPerTask")),
-    dimensions=mapping(
-        "the metric's dimensions; `${cluster}` and `${service}` are replaced",
-        None,
-        string("dimension value"),
-        aws=f"at most {MAX_DIMENSIONS} dimensions",
-        example={"ServiceName": "${service}"},
-    ),
-    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
-)
-TRACKING = obj(
-    "a target tracking policy",
-    order=(
-        "metric",
-        "target",
-        "scale_in_cooldown",
-        "scale_out_cooldown",
-        "disable_scale_in",
-    ),
-    metric=req(
-        either(
-            "the tracked metric: cpu, memory, requests, or a customized metric",
-            enum("a predefined metric", tuple(TARGET_METRICS), example="cpu"),
-            CUSTOM_METRIC,
-        )
-    ),
-    target=req(
-        Node(
-            "number",
-            "target value: a percentage (cpu, memory), requests per target, or the customized "
-            "metric's value",
-            example=75,
-        )
-    ),
-    scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
-    scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
-    disable_scale_in=boolean("never scale in", False, example=False),
-)
-SCALING = obj(
-    "Application Auto Scaling of the service's desired count",
-    order=SCALING_KEYS,
-    min=req(integer("minimum tasks", 0, 10000, example=1)),
-    max=req(integer("maximum tasks", 0, 10000, example=4)),
-    target_tracking=either(
-        "a target tracking policy, or a list of them (each on its own metric: AWS scales out "
-        "when any asks, in only when all agree)",
-        TRACKING,
-        strings(
-            "target tracking policies",
-            TRACKING,
-            aws="at most 50 scaling policies per scalable target",
-            example=[
-                {"metric": "cpu", "target": 60},
-                {
-                    "metric": {"namespace": "Acme", "name": "QueueDepthPerTask"},
-                    "target": 20,
-                },
-            ],
-        ),
-    ),
-    scheduled=strings(
-        "scheduled actions: at a time, set the minimum and/or maximum task count",
-        obj(
-            "a ScheduledAction of the scalable target",
-            order=scheduled.KEYS,
-            name=req(string("the action's name", pattern=NAME, example="business-hours")),
-            schedule=req(
-                string(
-                    "at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) or cron(minutes hours "
-                    "day-of-month month day-of-week year)",
-                    example="cron(0 8 ? * MON-FRI *)",
-                )
-            ),
-            timezone=string("an IANA time zone", default="UTC", example="Europe/Paris"),
-            min=integer("the new minimum task count", 0, 10000, example=4),
-            max=integer("the new maximum task count", 0, 10000, example=10),
-        ),
-        aws=f"at most {scheduled.MAX_ACTIONS} scheduled actions per scalable target",
-    ),
-    step=strings(
-        "step scaling policies",
-        obj(
-            "a step scaling policy",
-            order=(
-                "name",
-                "alarm",
-                "adjustment_type",
-                "cooldown",
-                "aggregation",
-                "min_adjustment_magnitude",
-                "steps",
-            ),
-            name=req(string("the policy's name", pattern=NAME, example="cpu-high")),
-            alarm=req(SCALING_ALARM),
-            adjustment_type=enum(
-                "how `change` applies",
-                ADJUSTMENT_TYPES,
-                default="ChangeInCapacity",
-                example="PercentChangeInCapacity",
-            ),
-            cooldown=integer("seconds", 0, 86400, default=300, example=60),
-            aggregation=enum(
-                "MetricAggregationType", AGGREGATIONS, default="Average", example="Average"
-            ),
-            min_adjustment_magnitude=integer(
-                "with PercentChangeInCapacity only", 1, 10000, example=1
-            ),
-            steps=req(
-                strings(
-                    "step adjustments (bounds relative to the threshold)",
-                    obj(
-                        "a step adjustment",
-                        order=("lower", "upper", "change"),
-                        lower=Node("number", "lower bound (open when omitted)"),
-                        upper=Node("number", "upper bound (open when omitted)"),
-                        change=req(integer("the adjustment", -100000, 100000)),
-                    ),
-                    aws="at most 20 step adjustments",
-                )
-            ),
-        ),
-    ),
-)
-
-TG = "ELBv2 target group: interval 5-300 s, timeout 2-120 s, thresholds 2-10"
-ROUTING = obj(
-    "a listener rule and target group of the cluster's load balancer for this service",
-    order=(
-        "path_patterns",
-        "host_headers",
-        "priority",
-        "container",
-        "port",
-        "health_check",
-        "deregistration_delay",
-    ),
-    path_patterns=strings(
-        "path patterns of the rule",
-        string("a path pattern", pattern=loadbalancing.PATH_PATTERN_RE.pattern),
-        aws="3 values per condition, 5 per rule",
-        example=["/api/*"],
-    ),
-    host_headers=strings(
-        "host headers of the rule",
-        string("a host name pattern", pattern=loadbalancing.HOST_HEADER_RE.pattern),
-        aws="3 values per condition, 5 per rule",
-        example=["api.example.com"],
-    ),
-    priority=req(
-        integer(
-            "the rule's priority, unique on the listener",
-            1,
-            loadbalancing.MAX_PRIORITY,
-            aws="ELBv2 rule priority 1-50000",
-            example=10,
-        )
-    ),
-    container=string("the container receiving the traffic; the first with a port by default"),
-    port=integer("its container port; its first port by default", 1, 65535),
-    health_check=obj(
-        "the target group's health check",
-        order=(
-            "path",
-            "matcher",
-            "interval",
-            "timeout",
-            "healthy_threshold",
-            "unhealthy_threshold",
-        ),
-        path=string(
-            "the HTTP path",
-            default="/",
-            pattern=loadbalancing.HEALTH_PATH_RE.pattern,
-            example="/healthz",
-        ),
-        matcher=string(
-            "HTTP codes of a healthy target",
-            default="200",
-            pattern=loadbalancing.MATCHER_RE.pattern,
-            example="200-299",
-        ),
-        interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
-        timeout=integer("seconds, below interval", 2, 120, default=5, aws=TG, example=4),
-        healthy_threshold=integer("checks", 2, 10, default=5, aws=TG, example=3),
-        unhealthy_threshold=integer("checks", 2, 10, default=2, aws=TG, example=3),
-    ),
-    deregistration_delay=integer(
-        "seconds",
-        0,
-        3600,
-        default=300,
-        aws="target group deregistration_delay.timeout_seconds 0-3600",
-        example=15,
-    ),
-)
 SERVICE = obj(
     "an ECS service; the one-container shorthand (image, port, environment, secrets) or `containers:`",
-    order=SERVICE_KEYS,
+    order=(
+        "group",
+        "image",
+        "cpu",
+        "memory",
+        "port",
+        "desired",
+        "environment",
+        "secrets",
+        "scaling",
+        "containers",
+        "network_mode",
+        "task_role",
+        *loadbalancing.SERVICE_KEYS,
+    ),
     group=req(
         either(
             "the group whose instances run it, or a capacity provider strategy across groups "
-            "of the cluster: a list of {group, base, weight}",
+            "of the cluster: a list of {group, base, weight} (fleet/strategy.py)",
             string("the group whose instances run it", pattern=NAME, example="web"),
             STRATEGY,
         )
@@ -854,109 +328,10 @@ SERVICE = obj(
     network_mode=enum(
         "the task's network mode", c.NETWORK_MODES, default="bridge", example="bridge"
     ),
-    task_role=obj(
-        "the IAM role the task's containers get",
-        order=("managed_policies", "statements"),
-        managed_policies=strings(
-            "managed policy ARNs",
-            string("a policy ARN", pattern=task_role.MANAGED_POLICY_RE.pattern),
-            aws=f"at most {task_role.MAX_MANAGED} per role",
-            example=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
-        ),
-        statements=strings(
-            "inline policy statements",
-            obj(
-                "a policy statement",
-                order=("effect", "actions", "resources", "conditions"),
-                effect=enum("Allow or Deny", task_role.EFFECTS, default="Allow", example="Allow"),
-                actions=req(
-                    either(
-                        task_role.ACTION_RULE,
-                        string("an action"),
-                        strings("actions", string("an action")),
-                        example=["sqs:ReceiveMessage"],
-                    )
-                ),
-                resources=req(
-                    either(
-                        "resource ARNs or `*`",
-                        string("a resource"),
-                        strings("resources", string("a resource")),
-                        example=["arn:aws:sqs:us-east-1:123456789012:orders"],
-                    )
-                ),
-                conditions=mapping(
-                    "IAM condition operators → condition keys → values",
-                    None,
-                    mapping("condition keys", None, Node("any", "a value or a list of values")),
-                    example={"Bool": {"aws:SecureTransport": True}},
-                ),
-            ),
-        ),
-    ),
+    task_role=task_role.TASK_ROLE,
     routing=ROUTING,
-    placement=obj(
-        "task placement",
-        order=("strategy", "constraints"),
-        strategy=strings(
-            "random, spread:FIELD or binpack:cpu|memory",
-            string("a strategy"),
-            aws=f"at most {loadbalancing.MAX_STRATEGIES}",
-            example=["spread:instanceId"],
-        ),
-        constraints=strings(
-            "distinctInstance or memberOf:EXPRESSION",
-            string("a constraint"),
-            aws=f"at most {loadbalancing.MAX_CONSTRAINTS}; expressions of 2000 characters",
-            example=["distinctInstance"],
-        ),
-    ),
-    deployment=obj(
-        "rolling deployment settings",
-        order=(
-            "minimum_healthy_percent",
-            "maximum_percent",
-            "circuit_breaker",
-            "health_check_grace_period",
-            "alarms",
-        ),
-        minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
-        maximum_percent=integer("percent", 100, 200, default=200, example=150),
-        circuit_breaker=obj(
-            "the deployment circuit breaker",
-            order=("enable", "rollback"),
-            enable=boolean("stop a failing deployment", True, example=True),
-            rollback=boolean("roll a failed deployment back", True, example=True),
-        ),
-        health_check_grace_period=integer(
-            "seconds the load balancer's health checks are ignored (with routing)",
-            0,
-            2147483647,
-            example=60,
-        ),
-        alarms=obj(
-            "CloudWatch alarms that fail a deployment (DeploymentConfiguration alarms)",
-            order=deploy_alarms.KEYS,
-            names=strings(
-                "names of CloudWatch alarms of yours",
-                string("a CloudWatch alarm name", pattern=deploy_alarms.ALARM_NAME_RE.pattern),
-                example=["web-5xx"],
-            ),
-            rollback=boolean("roll a failed deployment back", True, example=True),
-            http_5xx=integer(
-                "generate an alarm: target 5xx responses in a minute at or above this (with routing)",
-                1,
-                1000000,
-                example=10,
-            ),
-            unhealthy_hosts=integer(
-                "generate an alarm: unhealthy targets at or above this (with routing)",
-                1,
-                1000000,
-                example=1,
-            ),
-        ),
-    ),
+    placement=loadbalancing.PLACEMENT,
+    deployment=DEPLOYMENT,
     enable_execute_command=boolean(
         "ECS Exec (EnableExecuteCommand; `nixecs exec`): only on a group with `exec: true` "
         "(else E157); adds the four ssmmessages actions to the task role",
@@ -978,6 +353,8 @@ LOAD_BALANCER = obj(
         "https",
         "redirect_http_to_https",
         "listener_arn",
+        "access_logs",
+        "deletion_protection",
     ),
     scheme=enum(
         "internet-facing or internal",
@@ -1020,6 +397,27 @@ LOAD_BALANCER = obj(
     ),
     redirect_http_to_https=boolean("port 80 redirects to 443", False, example=True),
     listener_arn=string("an existing ALB listener to add the rules to (instead of a new ALB)"),
+    access_logs=obj(
+        "access logs to S3 (the bucket's policy must let ELB write to it)",
+        order=("bucket", "prefix"),
+        bucket=req(
+            string(
+                "the S3 bucket",
+                pattern=loadbalancing.LOG_BUCKET_RE.pattern,
+                example="acme-alb-logs",
+            )
+        ),
+        prefix=string(
+            "a key prefix (no leading or trailing /, no AWSLogs)",
+            pattern=loadbalancing.LOG_PREFIX_RE.pattern,
+            example="prod",
+        ),
+    ),
+    deletion_protection=boolean(
+        "the load balancer refuses deletion (destroy then fails until it is turned off)",
+        False,
+        example=False,
+    ),
 )
 CLUSTER = obj(
     "an ECS cluster, its groups and services (one CloudFormation stack)",
@@ -1032,19 +430,23 @@ CLUSTER = obj(
         "load_balancer",
         *infra.CLUSTER_KEYS,
         *capacity.CLUSTER_KEYS,
-        *notifications.CLUSTER_KEYS,
+        "notifications",
     ),
     subnets=req(
         strings(
             "subnets of the instances",
-            string("a subnet id", pattern=SUBNET_RE.pattern),
+            string("a subnet id", pattern=SUBNET, rule="a subnet id such as subnet-0a1b2c3d"),
+            min_items=1,
             example=["subnet-0a1b2c3d", "subnet-0a1b2c3e"],
         )
     ),
     security_groups=req(
         strings(
             "security groups of the instances",
-            string("a security group id", pattern=SG_RE.pattern),
+            string(
+                "a security group id", pattern=SG, rule="a security group id such as sg-0a1b2c3d"
+            ),
+            min_items=1,
             example=["sg-0a1b2c3d"],
         )
     ),
@@ -1052,69 +454,102 @@ CLUSTER = obj(
     services=mapping("services by name", NAME, SERVICE),
     kms_key=string(
         "KMS key the secrets' SSM parameters are encrypted with (key ARN or id; not an alias)",
+        pattern=KMS_KEY,
+        rule=KMS_KEY_RULE,
         example=KMS_ARN_EXAMPLE,
     ),
     load_balancer=LOAD_BALANCER,
-    container_insights=enum(
-        "CloudWatch Container Insights", infra.CONTAINER_INSIGHTS, example="enabled"
-    ),
-    log_retention_days=integer(
-        "days the services' log groups keep events",
-        default=infra.DEFAULT_LOG_RETENTION_DAYS,
-        enum=infra.LOG_RETENTION_DAYS,
-        aws="CloudWatch Logs RetentionInDays values",
-        example=30,
-    ),
-    log_kms_key=string(
-        "KMS key ARN the log groups are encrypted with",
-        pattern=infra.LOG_KMS_KEY_RE.pattern,
-        example=KMS_ARN_EXAMPLE,
-    ),
-    overrides=mapping(
-        "CloudFormation patches: logical id → {Properties.Path: value, or null to delete}",
-        infra.LOGICAL_ID_RE.pattern,
-        mapping("property paths", None, Node("any", "a JSON value, or null to delete")),
-        example={"Cluster": {"Properties.Tags": [{"Key": "cost-centre", "Value": "42"}]}},
-    ),
-    notifications=obj(
-        "ECS deployment failures and stopped essential tasks, sent to an SNS topic (EventBridge)",
-        order=notifications.KEYS,
-        sns_topic=req(
-            string(
-                "a standard SNS topic of the fleet's own: the stack sets its policy",
-                pattern=notifications.TOPIC_ARN_RE.pattern,
-                example="arn:aws:sns:us-east-1:123456789012:ops",
-            )
-        ),
-    ),
-    default_strategy=either(
-        "the capacity provider strategy of tasks that name none (default: the first group)",
-        string("one group", pattern=NAME, example="web"),
-        STRATEGY,
-    ),
+    container_insights=infra.INSIGHTS,
+    log_retention_days=infra.LOG_RETENTION,
+    log_kms_key=infra.LOG_KMS_KEY,
+    overrides=infra.OVERRIDES,
+    notifications=notifications.NOTIFICATIONS,
+    **capacity.CLUSTER_NODES,
 )
 FLEET = obj(
     "a nixecs fleet file",
-    order=("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
-    version=req(integer("the fleet file's format", 1, 1, example=1)),
-    region=req(string("the AWS region", pattern=REGION_RE.pattern, example="us-east-1")),
+    order=(
+        "version",
+        "region",
+        "flake",
+        "name_prefix",
+        "template_bucket",
+        "parameter_prefix",
+        "clusters",
+        "environments",
+    ),
+    version=req(
+        integer(
+            "the fleet file's format",
+            1,
+            1,
+            rule="unsupported fleet version {value!r}: this nixecs reads version 1",
+            example=1,
+        )
+    ),
+    region=req(
+        string(
+            "the AWS region",
+            pattern=REGION,
+            rule="an AWS region such as us-east-1",
+            example="us-east-1",
+        )
+    ),
     flake=string(
         "the flake the hosts are built from (recorded in tags)",
-        pattern=FLAKE_RE.pattern,
+        pattern=FLAKE,
+        rule="a flake reference without spaces, e.g. github:acme/infra",
         example="github:acme/infra",
     ),
     name_prefix=string(
         "a prefix of every AWS name (two fleets in one account)",
-        pattern=PREFIX_RE.pattern,
+        pattern=PREFIX,
+        rule="1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
         example="acme",
     ),
     template_bucket=string(
         "an S3 bucket for stacks over CloudFormation's 51,200-byte inline limit",
-        pattern=BUCKET_RE.pattern,
+        pattern=BUCKET,
+        rule="an S3 bucket name (3-63 of a-z 0-9 . -)",
         aws="S3 bucket names: 3-63 characters",
         example="acme-templates",
     ),
+    parameter_prefix=string(
+        "an SSM parameter path the fleet owns: `nixecs secret put/rm` act on any parameter "
+        f"below it without --outside-fleet ({s.PARAMETER_RULE})",
+        aws="SSM parameter names: 1011 characters, 15 levels",
+        example="/acme/prod",
+    ),
     clusters=req(mapping("ECS clusters by name", NAME, CLUSTER)),
+    environments=mapping(
+        "environments of this fleet, by name: `--env NAME` reads the file as that one",
+        environments.NAME_RE.pattern,
+        obj(
+            "one environment: what it changes in the fleet",
+            order=environments.ENV_KEYS,
+            region=string(
+                "its AWS region (default: the fleet's)",
+                pattern=REGION,
+                rule="an AWS region such as us-east-1",
+                example="eu-west-1",
+            ),
+            name_prefix=string(
+                "its name prefix (default: the environment's name): two environments never "
+                "name the same stacks",
+                pattern=PREFIX,
+                rule="1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
+                example="stg",
+            ),
+            set=mapping(
+                "keys of the fleet set for this environment, merged into it (mappings key "
+                "by key, any other value replaced, null deletes); checked as the fleet is",
+                None,
+                Node("any", "a fleet value"),
+                example={"clusters": {"prod": {"groups": {"web": {"capacity": {"max": 4}}}}}},
+            ),
+        ),
+        example={"staging": {"region": "eu-west-1"}},
+    ),
 )
 
 
@@ -1170,7 +605,7 @@ KEYWORDS = frozenset(
     (
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
-        "propertyNames", "items", "anyOf",
+        "propertyNames", "items", "anyOf", "minItems", "maxItems",
     )
 )  # fmt: skip
 
@@ -1199,6 +634,10 @@ def _json(node: Node) -> dict[str, object]:
         out["maximum"] = node.maximum
     if node.pattern is not None:
         out["pattern"] = f"^(?:{node.pattern})$"
+    if node.min_items is not None:
+        out["minItems"] = node.min_items
+    if node.max_items is not None:
+        out["maxItems"] = node.max_items
     if node.default is not None:
         out["default"] = node.default
     if node.example is not None:

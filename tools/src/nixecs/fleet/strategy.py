@@ -31,14 +31,44 @@ import fnmatch
 import re
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
+from .decl import as_int, as_str, integer, member, obj, req, section, string, strings
 from .model import Cluster, Group, Service, StrategyItem
 from .yaml12 import Path
 
-ITEM_KEYS = ("group", "base", "weight")
 MAX_PROVIDERS = 20
 BASE_MAX = 100000
 WEIGHT_MAX = 1000
+NAME = s.NAME_RE.pattern
+STRATEGY = strings(
+    "a capacity provider strategy: at most one group with a base, at least one "
+    "weight above 0 when there are several (E190)",
+    obj(
+        "one group of the strategy (CapacityProviderStrategyItem)",
+        group=req(string("a group of the same cluster", pattern=NAME)),
+        base=integer(
+            "tasks placed on this group first",
+            0,
+            BASE_MAX,
+            default=0,
+            aws="CapacityProviderStrategyItem base 0-100000, on one item only",
+        ),
+        weight=integer(
+            "this group's share of the tasks beyond the base",
+            0,
+            WEIGHT_MAX,
+            default=0,
+            aws="CapacityProviderStrategyItem weight 0-1000 (default 0)",
+        ),
+    ),
+    aws=f"at most {MAX_PROVIDERS} capacity providers (CreateService)",
+    example=[
+        {"group": "web", "base": 1, "weight": 1},
+        {"group": "workers", "weight": 3},
+    ],
+)
+ITEM = member(STRATEGY)
 
 
 def parse_strategy(
@@ -90,17 +120,16 @@ def _known(
 def _item(
     raw: object, path: Path, issues: list[Issue], cluster: str, groups: dict[str, object]
 ) -> StrategyItem | None:
-    m = s.check_mapping(raw, path, issues, ITEM_KEYS, ("group",))
+    before = len(issues)
+    m = section(ITEM, raw, path, issues, own=("group",))
     if m is None or "group" not in m:
         return None
     name = s.check_str(m["group"], (*path, "group"), issues)
-    base = s.check_int(m.get("base", 0), (*path, "base"), issues, 0, BASE_MAX)
-    weight = s.check_int(m.get("weight", 0), (*path, "weight"), issues, 0, WEIGHT_MAX)
     if name is None or not _known(name, (*path, "group"), issues, cluster, groups):
         return None
-    if base is None or weight is None:
+    if len(issues) != before:
         return None
-    return StrategyItem(name, base, weight, path)
+    return StrategyItem(as_str(name), as_int(m["base"]), as_int(m["weight"]), path)
 
 
 def _check_items(items: list[StrategyItem], path: Path, issues: list[Issue]) -> None:
@@ -138,12 +167,12 @@ def _check_items(items: list[StrategyItem], path: Path, issues: list[Issue]) -> 
 
 # -- placement constraints against the strategy's groups --------------------------------------
 
-_CLAUSE_RE = re.compile(
+_CLAUSE_RE = lazy(
     r"attribute:(?P<name>[A-Za-z0-9_./\\-]+)\s+"
     r"(?P<op>==|equals|!=|not_equals|in|not_in|!in|=~|matches|!~|not_matches|exists|!exists)"
     r"(?:\s+(?P<arg>.+?))?\s*"
 )
-_AND_RE = re.compile(r"\s+(?:and|&&)\s+")
+_AND_RE = lazy(r"\s+(?:and|&&)\s+")
 
 
 def _values(argument: str) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ tracking policies are ready for scale out, but will scale in only if all of the 
 tracking policies (with the scale-in portion enabled) are ready to scale in" (Application
 Auto Scaling User Guide, "Target tracking scaling policies for Application Auto Scaling",
 https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-target-tracking.html);
-the engine (scaling_sim.py) models exactly that, and `scaling check` refuses two policies on
+the engine (scaling/sim.py) models exactly that, and `scaling check` refuses two policies on
 one metric (E195).
 
 `metric:` is `cpu`, `memory`, `requests`, or a customized metric
@@ -22,18 +22,20 @@ quotas").
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from .. import settings as s
 from ..settings import Issue
-from .model import STATISTICS, TARGET_METRICS, CustomMetric, TargetTracking
+from .decl import as_str, check, section
+from .model import (
+    CUSTOM_METRIC,
+    MAX_TRACKING_POLICIES,
+    TARGET_MAX,
+    TRACKING,
+    CustomMetric,
+    TargetTracking,
+)
 from .yaml12 import Path
-
-MAX_POLICIES = 50
-CUSTOM_KEYS = ("namespace", "name", "dimensions", "statistic")
-TARGET_MAX = 6.174271e107
-METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
 
 
 def policies(
@@ -46,12 +48,12 @@ def policies(
     if not isinstance(value, list):
         one = parse_one(value, path)
         return (one,) if one is not None else ()
-    if not value or len(value) > MAX_POLICIES:
+    if not value or len(value) > MAX_TRACKING_POLICIES:
         issues.append(
             Issue(
                 path,
                 s.E_VALUE,
-                f"expected 1 to {MAX_POLICIES} target tracking policies (Application Auto "
+                f"expected 1 to {MAX_TRACKING_POLICIES} target tracking policies (Application Auto "
                 f"Scaling's quota per scalable target), got {len(value)}",
             )
         )
@@ -68,28 +70,22 @@ def metric(
 ) -> tuple[str | None, CustomMetric | None]:
     """`metric:` → (cpu | memory | requests | custom, the customized metric or None)."""
     if not isinstance(value, dict):
-        return s.check_enum(value, path, issues, tuple(TARGET_METRICS)), None
-    m = s.check_mapping(value, path, issues, CUSTOM_KEYS, ("namespace", "name"))
-    if m is None or "namespace" not in m or "name" not in m:
-        return None, None
+        name = check(TRACKING.keys["metric"].any_of[0], value, path, issues)
+        return (as_str(name) if name is not None else None), None
     before = len(issues)
-    namespace = s.check_pattern(
-        m["namespace"], (*path, "namespace"), issues, METRIC_RE, "a CloudWatch namespace"
-    )
-    name = s.check_pattern(
-        m["name"], (*path, "name"), issues, METRIC_RE, "a CloudWatch metric name"
-    )
-    statistic = s.check_enum(
-        m.get("statistic", "Average"), (*path, "statistic"), issues, STATISTICS
-    )
+    m = section(CUSTOM_METRIC, value, path, issues, own=("dimensions",))
+    if m is None or "namespace" not in m or "name" not in m or "statistic" not in m:
+        return None, None
     pairs = (
         dimensions(m["dimensions"], (*path, "dimensions"))
         if m.get("dimensions") is not None
         else ()
     )
-    if len(issues) != before or not namespace or not name or not statistic:
+    if len(issues) != before:
         return None, None
-    return "custom", CustomMetric(namespace, name, statistic, pairs)
+    return "custom", CustomMetric(
+        as_str(m["namespace"]), as_str(m["name"]), as_str(m["statistic"]), pairs
+    )
 
 
 def check_target(metric_name: str, target: float, path: Path, issues: list[Issue]) -> None:

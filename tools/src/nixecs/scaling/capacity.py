@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .diagnostics import Diagnostic, Location
-from .fleet.model import Service
-from .fleet.yaml12 import Path
+from ..diagnostics import Diagnostic, Location
+from ..fleet.model import Service
+from ..fleet.yaml12 import Path
 
 Locate = Callable[[Path], Location]
 

@@ -75,9 +75,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .atomic import write_atomic
-from .fleet import scheduled as schedules
-from .fleet.model import Alarm, Scaling, ScheduledAction, Service
+from ..atomic import write_atomic
+from ..fleet import scheduled as schedules
+from ..fleet.model import Alarm, Scaling, ScheduledAction, Service
 
 MINUTE = 60
 TT_OUT_POINTS = 3  # [TT-ALARMS]
@@ -175,7 +175,7 @@ class PolicySet:
         """The fleet's policies as nixecs renders them: alarms without DatapointsToAlarm
         (so N of N: PutMetricAlarm uses it "only if you are setting an 'M out of N' alarm") and with TreatMissingData notBreaching (cloudformation/scaling.py);
         `cluster` and `service` (AWS names) fill the alarms' dimension placeholders."""
-        from .fleet import metrics
+        from ..fleet import metrics
 
         def dimensions(alarm: Alarm) -> tuple[tuple[str, str], ...]:
             pairs = alarm.dimensions or metrics.default_dimensions(alarm.namespace, alarm.metric)

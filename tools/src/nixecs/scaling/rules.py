@@ -28,11 +28,11 @@ import itertools
 import math
 from collections.abc import Callable
 
-from . import scaling_capacity
-from .diagnostics import Diagnostic, Location, Report
-from .fleet import metrics
-from .fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
-from .fleet.yaml12 import Path
+from ..diagnostics import Diagnostic, Location
+from ..fleet import metrics
+from ..fleet.model import Alarm, Scaling, Service, Step, StepPolicy
+from ..fleet.yaml12 import Path
+from . import capacity as scaling_capacity
 
 MAX_STEPS = 20
 # Metrics that can never be negative: a scale-in step below -threshold is unreachable.
@@ -351,13 +351,3 @@ def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
             )
         )
     return found
-
-
-def check_fleet(fleet: Fleet) -> Report:
-    """Every AWS scaling rule and lint for every service of the fleet."""
-    report = Report()
-    locate = fleet.document.locate
-    for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
-            report.extend(check_service(service, locate))
-    return report

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from .fleet.model import Fleet, Service
-from .scaling_sim import MINUTE, SCALES_WITH_TASKS, Load, Outcome, PolicySet, replay, summary
+from ..fleet.model import Fleet, Service
+from .sim import MINUTE, SCALES_WITH_TASKS, Load, Outcome, PolicySet, replay, summary
 
 _SINCE = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
