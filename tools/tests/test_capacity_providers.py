@@ -285,3 +285,24 @@ def test_moto_keeps_managed_scaling_and_fills_awss_defaults(moto: MotoServer) ->
         "maximumScalingStepSize": 10000,
         "instanceWarmupPeriod": 300,
     }
+
+
+def test_the_models_capacity_defaults_are_the_declarations() -> None:
+    """Distribution and ManagedScaling keep defaults of their own (Group's default_factory;
+    the model cannot import fleet/capacity.py, which builds them): they must be the declared
+    ones, which the JSON Schema and docs/fleet.md show."""
+    from nixecs.fleet import capacity
+    from nixecs.fleet.model import Distribution, ManagedScaling
+
+    declared = {
+        key: node.default
+        for key, node in capacity.GROUP_NODES.items()
+        if key in ("on_demand_base", "on_demand_percent", "spot_allocation", "on_demand_allocation")
+    }
+    assert Distribution(**declared) == Distribution()  # type: ignore[arg-type]
+    assert ManagedScaling().target_capacity == capacity.PROVIDER.keys["target_capacity"].default
+    assert all(
+        getattr(ManagedScaling(), key) is None and node.default is None
+        for key, node in capacity.PROVIDER.keys.items()
+        if key != "target_capacity"
+    )

@@ -13,6 +13,7 @@ from .. import settings as s
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .decl import (
+    Node,
     boolean,
     default_of,
     either,
@@ -139,6 +140,22 @@ class Group:
         return f"{self.cluster}/{self.name}"
 
 
+def _dimensions(doc: str, example: dict[str, str]) -> Node:
+    """A metric's `{Name: value}` dimensions (a step policy's alarm, a customized metric);
+    the loader's `dimensions` checks them."""
+    return mapping(
+        doc,
+        DIMENSION_NAME,
+        string(
+            "a dimension value",
+            pattern=DIMENSION_VALUE,
+            rule="a dimension value of 1-1024 characters",
+        ),
+        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
+        example=example,
+    )
+
+
 SCALING_ALARM = obj(
     "the CloudWatch alarm of a step policy",
     order=(
@@ -181,16 +198,9 @@ SCALING_ALARM = obj(
     ),
     threshold=req(number("the threshold", example=70)),
     comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
-    dimensions=mapping(
+    dimensions=_dimensions(
         "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
-        DIMENSION_NAME,
-        string(
-            "a dimension value",
-            pattern=DIMENSION_VALUE,
-            rule="a dimension value of 1-1024 characters",
-        ),
-        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
-        example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
+        {"ClusterName": "${cluster}", "ServiceName": "${service}"},
     ),
 )
 # Application Auto Scaling quotas per scalable target: scaling policies, scheduled actions
@@ -216,16 +226,9 @@ CUSTOM_METRIC = obj(
             example="QueueDepthPerTask",
         )
     ),
-    dimensions=mapping(
+    dimensions=_dimensions(
         "the metric's dimensions (none when left out); `${cluster}` and `${service}` are replaced",
-        DIMENSION_NAME,
-        string(
-            "a dimension value",
-            pattern=DIMENSION_VALUE,
-            rule="a dimension value of 1-1024 characters",
-        ),
-        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
-        example={"ServiceName": "${service}"},
+        {"ServiceName": "${service}"},
     ),
     statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
 )
