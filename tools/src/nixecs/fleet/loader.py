@@ -74,11 +74,11 @@ SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
 
-# group: a name looked up (E108); cpu, memory, port: the shorthand container's or the task's
-# (containers.py); network_mode: awsvpc has its own code (E146); enable_execute_command:
-# loadbalancing.service_extras's
 # A group's keys its modules check themselves (infra.py, capacity.py, host_ami.py).
 _GROUP_OWN = (*infra.GROUP_KEYS, *providers.GROUP_KEYS, "ami")
+# group: a name looked up (E108) or a strategy (strategy.py); cpu, memory, port: the shorthand container's or the task's
+# (containers.py); network_mode: awsvpc has its own code (E146); enable_execute_command:
+# loadbalancing.service_extras's
 _SERVICE_OWN = ("group", "cpu", "memory", "port", "network_mode", "enable_execute_command")
 _STEP_POLICY = member(SCALING.keys["step"])
 _STEP = member(_STEP_POLICY.keys["steps"])
