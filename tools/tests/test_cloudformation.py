@@ -244,7 +244,12 @@ def test_capacity_providers_are_managed_and_associated(prod: Template) -> None:
             prod, "AWS::ECS::CapacityProvider", Name=naming.group_resource_name("prod", group)
         )
         settings_ = provider["AutoScalingGroupProvider"]
-        assert settings_["ManagedScaling"] == {"Status": "ENABLED", "TargetCapacity": 100}
+        # the example's workers set `capacity_provider: {target_capacity: 90, maximum_step: 4}`
+        assert settings_["ManagedScaling"] == (
+            {"Status": "ENABLED", "TargetCapacity": 100}
+            if group == "web"
+            else {"Status": "ENABLED", "TargetCapacity": 90, "MaximumScalingStepSize": 4}
+        )
         assert settings_["ManagedTerminationProtection"] == "ENABLED"
         assert settings_["ManagedDraining"] == "ENABLED"
         asg_id = settings_["AutoScalingGroupArn"]["Ref"]

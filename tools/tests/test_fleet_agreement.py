@@ -183,13 +183,20 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
     if node.kind == "list" and node.max_items is not None and isinstance(node.example, list):
         # distinct items where the item's pattern allows (a list may refuse repeats): the
         # example's first, numbered; else the example's first repeated
-        first = str(node.example[0])
         item = member(node)
-        numbered = [f"{first}{i}" for i in range(node.max_items)]
-        fits = item.pattern is None or re.fullmatch(item.pattern, numbered[0])
-        most = numbered if fits else [first] * node.max_items
-        found.append(("the most items", most, True))
-        found.append(("one item too many", [*most, f"{first}x"], False))
+        if item.kind == "object":
+            # a list of mappings (target tracking policies): the example's first, repeated
+            # (a repeat is a cross-field rule's, not the declaration's)
+            most = [node.example[0]] * node.max_items
+            found.append(("the most items", most, True))
+            found.append(("one item too many", [*most, node.example[0]], False))
+        else:
+            first = str(node.example[0])
+            numbered = [f"{first}{i}" for i in range(node.max_items)]
+            fits = item.pattern is None or re.fullmatch(item.pattern, numbered[0])
+            most = numbered if fits else [first] * node.max_items
+            found.append(("the most items", most, True))
+            found.append(("one item too many", [*most, f"{first}x"], False))
     if found or node.kind == "boolean":
         wrong = wrong_type(alternatives(path))
         if wrong is not None:

@@ -337,7 +337,7 @@ def scaling_simulate(
     """
     from .fleet import load_fleet
     from .fleet.checks import SCALING_RULES, check
-    from .scaling.sim import plot, simulate, wave
+    from .scaling.sim import plot, simulate, unsimulated, wave
 
     model = load_fleet(fleet, current_env())
     report = check(model, only=SCALING_RULES)
@@ -361,6 +361,7 @@ def scaling_simulate(
         "end": timeline.desired[-1],
         "scale_outs": sum(1 for _, _, change in timeline.actions if change > 0),
         "scale_ins": sum(1 for _, _, change in timeline.actions if change < 0),
+        "missing_metrics": unsimulated(service),
     }
     if plot_path:
         plot(
@@ -378,6 +379,11 @@ def scaling_simulate(
             f"({result['scale_outs']} scale-outs, {result['scale_ins']} scale-ins)"
             + (f"; plot: {plot_path}" if plot_path else "")
         )
+        for metric in unsimulated(service):
+            click.echo(
+                f"note: the simulated wave drives CPU only: {metric} reads as missing data "
+                "(target tracking on it cannot scale, nor agree to a scale-in)"
+            )
         if result["scale_outs"] and not result["scale_ins"]:
             click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
     return EXIT_OK

@@ -21,6 +21,11 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
   against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate; W501
   not checkable)
+- E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
+  a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
+  nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
+  E194 a scheduled min above its max, E195 two target tracking policies on one metric, W205 a
+  strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - E4xx the final (overridden) template (nixecs.template_checks: E401 the `*` action, E402 an
@@ -131,6 +136,12 @@ CODES: dict[str, str] = {
     "E503": "`ami: {host: …}` names another host than the group's `host:`",
     "E504": "no available AMI published for the group's host (and revision) in the region, or two equally new",
     "E505": "a group's `nixos:` text does not evaluate with its host",
+    "E190": "a capacity provider strategy AWS refuses (two bases, all weights 0, a group twice, over 20 groups)",
+    "E191": "a placement constraint no instance of a group of the service's strategy satisfies",
+    "E192": "a service with secrets across groups whose kms_key differs",
+    "E193": "capacity settings that contradict (minimum_step above maximum_step, an on-demand split on an on-demand group)",
+    "E194": "a scheduled action whose min is above its max",
+    "E195": "two target tracking policies on the same metric",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -148,6 +159,7 @@ CODES: dict[str, str] = {
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
     "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
+    "W205": "a strategy base above the most tasks the service runs: the weights never apply",
 }
 
 
@@ -235,6 +247,12 @@ FIXES: dict[str, str] = {
     "E503": "write the same host in both, or drop the group's `host:`",
     "E504": "publish the host's image into the region (`nixecs ami publish --host HOST --fleet FLEET`), or deregister one of two equally new AMIs",
     "E505": "fix the `nixos:` text at the position shown (the message is Nix's evaluation error)",
+    "E190": "give one group the base, at least one a weight above 0, and name each group once",
+    "E191": "change the memberOf expression, or drop that group from the service's `group:`",
+    "E192": "give the groups one kms_key (the cluster's `kms_key:`), or run the service on one of them",
+    "E193": "lower minimum_step to maximum_step at most; split on-demand/spot only on a `spot: true` group",
+    "E194": "make the action's min at most its max",
+    "E195": "track each metric once: merge the two policies, or track another metric",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E401": "name the actions the role needs; never `*` or NotAction in an Allow",
@@ -259,6 +277,7 @@ FIXES: dict[str, str] = {
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",
     "W204": "remove desired, or set scaling.min / capacity.min to it",
+    "W205": "lower the base to the service's maximum task count or less, or raise the maximum",
 }
 
 

@@ -616,7 +616,7 @@ def expected_scaling(fleet: Any, cluster: str) -> Expected:
         if scaling is None:
             continue
         resource = f"service/{naming.ecs_cluster_name(cluster)}/{naming.service_name(service.name)}"
-        targets[resource] = (1 if scaling.target_tracking is not None else 0) + len(scaling.step)
+        targets[resource] = len(scaling.target_tracking) + len(scaling.step)
         alarms += [naming.alarm_name(cluster, service.name, policy.name) for policy in scaling.step]
     return Expected(targets, alarms)
 

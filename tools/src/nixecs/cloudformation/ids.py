@@ -44,8 +44,11 @@ SERVICE_KINDS = (
     # removing the other listener never moves a rule's logical id to another listener
     "ListenerRule",  # on the HTTPS listener, or on the existing listener_arn
     "HttpListenerRule",  # on the HTTP listener
+    "Http5xxAlarm",  # deploy_alarms.py: deployment.alarms.http_5xx
+    "UnhealthyHostsAlarm",  # deploy_alarms.py: deployment.alarms.unhealthy_hosts
 )
-POLICY_KINDS = ("StepPolicy", "Alarm")
+# TargetTrackingPolicy: the second and later `target_tracking:` policies (scaling.py)
+POLICY_KINDS = ("StepPolicy", "Alarm", "TargetTrackingPolicy")
 
 # Cluster-level resources and outputs: one each per template.
 CLUSTER = "Cluster"
@@ -58,6 +61,10 @@ HTTP_LISTENER = "HttpListener"
 HTTPS_LISTENER = "HttpsListener"
 LOAD_BALANCER_INGRESS = "LoadBalancerIngress"
 OUTPUT_LOAD_BALANCER_DNS = "LoadBalancerDnsName"
+# `notifications:` (notifications.py)
+DEPLOYMENT_FAILED_RULE = "DeploymentFailedRule"
+STOPPED_TASK_RULE = "StoppedTaskRule"
+NOTIFICATION_TOPIC_POLICY = "NotificationTopicPolicy"
 FIXED = (
     CLUSTER,
     CAPACITY_PROVIDER_ASSOCIATIONS,
@@ -68,6 +75,9 @@ FIXED = (
     HTTPS_LISTENER,
     LOAD_BALANCER_INGRESS,
     OUTPUT_LOAD_BALANCER_DNS,
+    DEPLOYMENT_FAILED_RULE,
+    STOPPED_TASK_RULE,
+    NOTIFICATION_TOPIC_POLICY,
 )
 
 _KINDS = {"group": GROUP_KINDS, "service": SERVICE_KINDS, "policy": POLICY_KINDS}
@@ -127,6 +137,10 @@ class LogicalIds:
             subjects.append(("service", service.name))
             if service.scaling is not None:
                 subjects.extend(("policy", service.name, p.name) for p in service.scaling.step)
+                subjects.extend(
+                    ("policy", service.name, f"target-tracking-{index}")
+                    for index in range(2, len(service.scaling.target_tracking) + 1)
+                )
         return cls(subjects)
 
     def get(self, subject: Subject, kind: str) -> str:

@@ -175,16 +175,22 @@ def resource_label(ctx: Context, service: Service) -> Json:
     """ALBRequestCountPerTarget's ResourceLabel: `app/NAME/ID/targetgroup/NAME/ID`, the final
     portions of the load balancer's and the target group's ARNs (Application Auto Scaling
     PredefinedMetricSpecification, https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html)."""
-    lb = ctx.cluster.load_balancer
-    assert lb is not None and service.routing is not None
+    assert service.routing is not None
     target_group = get_att(ctx.ids.service(service.name, "TargetGroup"), "TargetGroupFullName")
+    return {"Fn::Join": ["/", [load_balancer_full_name(ctx), target_group]]}
+
+
+def load_balancer_full_name(ctx: Context) -> Json:
+    """`app/NAME/ID`: the created load balancer's LoadBalancerFullName, or that part of the
+    existing listener's ARN (also the CloudWatch LoadBalancer dimension)."""
+    lb = ctx.cluster.load_balancer
+    assert lb is not None
     if lb.listener_arn is not None:
         match = loadbalancing.LISTENER_ARN_RE.fullmatch(lb.listener_arn)
         assert match is not None  # checked by the loader
         first: Json = match.group(1)
-    else:
-        first = get_att(LOAD_BALANCER, "LoadBalancerFullName")
-    return {"Fn::Join": ["/", [first, target_group]]}
+        return first
+    return get_att(LOAD_BALANCER, "LoadBalancerFullName")
 
 
 def service_routing(ctx: Context, service: Service) -> Resources:

@@ -13,7 +13,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from ..fleet.model import Cluster, Fleet
-from . import compute, iam, loadbalancer, overrides, scaling, services
+from . import (
+    compute,
+    deploy_alarms,
+    iam,
+    loadbalancer,
+    notifications,
+    overrides,
+    scaling,
+    services,
+)
 from .context import Context, Resources
 from .ids import (
     CLUSTER,
@@ -124,7 +133,9 @@ def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[st
         resources.update(services.task_definition(ctx, service))
         resources.update(loadbalancer.service_routing(ctx, service))
         resources.update(services.ecs_service(ctx, service))
+        resources.update(deploy_alarms.service_alarms(ctx, service))
         resources.update(scaling.service_scaling(ctx, service))
+    resources.update(notifications.notifications(ctx))
     # The user's escape hatch, after everything else: OverrideError when one does not fit.
     overrides.apply(resources, cluster.overrides)
 

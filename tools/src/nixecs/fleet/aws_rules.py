@@ -242,9 +242,11 @@ def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diag
         found.extend(check_gpu_group(group, locate))
     for service in cluster.services.values():
         found.extend(check_image(service, locate))
-        if service.group in cluster.groups:
-            found.extend(check_task_fits(service, cluster.groups[service.group], locate))
-            found.extend(check_task_gpus(service, cluster.groups[service.group], locate))
+        # every group of the capacity provider strategy may be given the service's tasks
+        for name in service.groups:
+            if name in cluster.groups:
+                found.extend(check_task_fits(service, cluster.groups[name], locate))
+                found.extend(check_task_gpus(service, cluster.groups[name], locate))
     return found
 
 

@@ -97,8 +97,21 @@ def listener_priorities(fleet: Fleet) -> list[Diagnostic]:
     return _located(fleet, issues)
 
 
+def capacity_strategies(fleet: Fleet) -> list[Diagnostic]:
+    """E191 a memberOf constraint no instance of a group of the service's strategy satisfies,
+    E192 a service with secrets across groups of different KMS keys (strategy.check_cluster)."""
+    from . import strategy
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        strategy.check_cluster(cluster, issues)
+    return _located(fleet, issues)
+
+
 def scaling_policies(fleet: Fleet) -> list[Diagnostic]:
-    """AWS's step scaling rules and the scaling lints, per service (scaling/rules.py)."""
+    """AWS's step scaling rules and the scaling lints, per service (scaling/rules.py); a
+    scheduled min above its max (E194), two target tracking policies on one metric (E195), a
+    strategy base above the service's maximum (W205) (scaling/capacity.py)."""
     from ..scaling.rules import check_service
 
     locate = fleet.document.locate
@@ -167,9 +180,10 @@ RULES: tuple[Rule, ...] = (
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
+    Rule("capacity_strategies", "E191 E192", capacity_strategies),
     Rule(
         "scaling_policies",
-        "E121 E122 E201-E206 W201-W204",
+        "E121 E122 E194 E195 E201-E206 W201-W205",
         scaling_policies,
     ),
     Rule("lints", "W101 W102 W140 E147", lints),

@@ -39,6 +39,7 @@ import re
 from .. import settings as s
 from ..lazyre import lazy
 from ..settings import Issue
+from . import deploy_alarms
 from .decl import (
     as_int,
     as_str,
@@ -743,17 +744,23 @@ def deployment_of(
             "E112",
             "a health check grace period is for load balanced services: add routing or remove it",
         )
+    alarms = (
+        deploy_alarms.parse(m["alarms"], (*path, "alarms"), issues, routed)
+        if m.get("alarms") is not None
+        else None
+    )
     if len(issues) != before or breaker is None or not complete(DEPLOYMENT, m):
         return None
     assert isinstance(low, int) and isinstance(high, int)
     enable = breaker.get("enable") is True
-    return Deployment(
+    deployment = Deployment(
         low,
         high,
         enable,
         enable and breaker.get("rollback") is True,
         grace if isinstance(grace, int) else None,
     )
+    return deploy_alarms.apply(deployment, alarms)
 
 
 # -- checks across services -------------------------------------------------------------
@@ -811,15 +818,15 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
                 f"service {service.name!r} has routing but cluster {cluster.name!r} has no "
                 "load_balancer: add one (or listener_arn of an existing listener)",
             )
-        tracking = service.scaling.target_tracking if service.scaling else None
-        if tracking is not None and tracking.metric == "requests" and service.routing is None:
-            _error(
-                issues,
-                (*tracking.path, "metric"),
-                "E156",
-                "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
-                "target group: add routing",
-            )
+        for tracking in service.scaling.target_tracking if service.scaling else ():
+            if tracking.metric == "requests" and service.routing is None:
+                _error(
+                    issues,
+                    (*tracking.path, "metric"),
+                    "E156",
+                    "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
+                    "target group: add routing",
+                )
 
 
 def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:

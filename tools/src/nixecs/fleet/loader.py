@@ -19,7 +19,17 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..lazyre import lazy
 from ..settings import Issue
-from . import environments, infra, loadbalancing, metrics
+from . import capacity as providers
+from . import (
+    environments,
+    infra,
+    loadbalancing,
+    metrics,
+    notifications,
+    scheduled,
+    strategy,
+    tracking,
+)
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -39,6 +49,7 @@ from .model import (
     NAME_RULE,
     SCALING,
     SCALING_ALARM,
+    TRACKING,
     Alarm,
     Capacity,
     Cluster,
@@ -63,7 +74,9 @@ SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
 
 
-# group: a name looked up (E108); cpu, memory, port: the shorthand container's or the task's
+# A group's keys its modules check themselves (infra.py, capacity.py, host_ami.py).
+_GROUP_OWN = (*infra.GROUP_KEYS, *providers.GROUP_KEYS, "ami")
+# group: a name looked up (E108) or a strategy (strategy.py); cpu, memory, port: the shorthand container's or the task's
 # (containers.py); network_mode: awsvpc has its own code (E146); enable_execute_command:
 # loadbalancing.service_extras's
 _SERVICE_OWN = ("group", "cpu", "memory", "port", "network_mode", "enable_execute_command")
@@ -162,10 +175,22 @@ class _Builder:
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:
-        m = section(CLUSTER, value, path, self.issues, own=infra.CLUSTER_KEYS)
+        m = section(
+            CLUSTER,
+            value,
+            path,
+            self.issues,
+            own=(*infra.CLUSTER_KEYS, *providers.CLUSTER_KEYS, "notifications"),
+        )
         if m is None:
             return None
         extra = infra.cluster_keys(m, path, self.issues)
+        provider_keys = providers.cluster_keys(m, path, self.issues, name)
+        notify = (
+            notifications.parse(m["notifications"], (*path, "notifications"), self.issues)
+            if m.get("notifications") is not None
+            else None
+        )
         kms_key = m.get("kms_key")
         assert kms_key is None or isinstance(kms_key, str)
         subnets = texts(CLUSTER, m, "subnets", path, self.issues)
@@ -207,6 +232,8 @@ class _Builder:
             kms_key,
             load_balancer=load_balancer,
             **extra,
+            **provider_keys,
+            notifications=notify,
         )
         return cluster
 
@@ -217,8 +244,9 @@ class _Builder:
         if written is None:
             return None
         before = len(self.issues)
-        m = values(GROUP, written, path, self.issues, own=(*infra.GROUP_KEYS, "ami"))
+        m = values(GROUP, written, path, self.issues, own=_GROUP_OWN)
         extra = infra.group_keys(m, path, self.issues)
+        provider = providers.group_keys(m, path, self.issues)
         # `ami: {host: H}` sets the group's host when `host:` is not written (its declared
         # default is not a choice the two could disagree on).
         chosen = {k: v for k, v in m.items() if k != "host" or "host" in written}
@@ -254,7 +282,7 @@ class _Builder:
             or ecs is None
             or secrets is None
             or metadata is None
-            or not complete(GROUP, m, (*infra.GROUP_KEYS, "ami"))
+            or not complete(GROUP, m, _GROUP_OWN)
             or host is None
             or ami is None
             or not complete(GROUP.keys["metadata"], metadata)
@@ -281,6 +309,7 @@ class _Builder:
             exec=exec_enabled is True,
             gpu=gpu is True,
             **extra,
+            **provider,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:
@@ -312,13 +341,12 @@ class _Builder:
             return None
         before = len(self.issues)
         m = values(SERVICE, written, path, self.issues, own=_SERVICE_OWN)
-        group = s.check_str(m["group"], (*path, "group"), self.issues) if "group" in m else None
-        if group is not None and group not in groups:
-            self.error(
-                (*path, "group"),
-                "E108",
-                f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
-            )
+        plan = (
+            strategy.parse_strategy(m["group"], (*path, "group"), self.issues, cluster, groups)
+            if "group" in m
+            else None
+        )
+        group = plan[0].group if plan else None
         desired = m.get("desired")
         task = self.task(name, m, path)
         scaling = (
@@ -357,6 +385,7 @@ class _Builder:
             task_role=role,
             task_cpu=task_cpu,
             task_memory=task_memory,
+            strategy=plan or (),
         )
         return loadbalancing.service_extras(m, path, service, self.issues)
 
@@ -467,10 +496,12 @@ class _Builder:
             return None
         before = len(self.issues)
         m = values(SCALING, written, path, self.issues)
-        tracking = (
-            self.target_tracking(m["target_tracking"], (*path, "target_tracking"))
+        policies = (
+            tracking.policies(
+                m["target_tracking"], (*path, "target_tracking"), self.issues, self.target_tracking
+            )
             if "target_tracking" in m
-            else None
+            else ()
         )
         steps: list[StepPolicy] = []
         if "step" in m:
@@ -494,37 +525,39 @@ class _Builder:
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
         if len(self.issues) != before or not complete(SCALING, m):
             return None
-        return Scaling(as_int(m["min"]), as_int(m["max"]), tracking, tuple(steps), path)
+        plan = (
+            scheduled.parse(m["scheduled"], (*path, "scheduled"), self.issues)
+            if "scheduled" in m
+            else ()
+        )
+        if len(self.issues) != before:
+            return None
+        return Scaling(as_int(m["min"]), as_int(m["max"]), policies, tuple(steps), path, plan)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
-        node = SCALING.keys["target_tracking"]
-        written = keys(node, value, path, self.issues)
+        written = keys(TRACKING, value, path, self.issues)
         if written is None:
             return None
         before = len(self.issues)
-        m = values(node, written, path, self.issues)
-        metric, target = m.get("metric"), m.get("target")
-        if isinstance(target, float) and metric == "requests" and not 0 < target <= 1_000_000:
-            self.error(
-                (*path, "target"),
-                s.E_VALUE,
-                f"target {target:g} must be a request count per target in (0, 1000000]",
-            )
-        elif isinstance(target, float) and metric != "requests" and not 0 < target <= 100:
-            self.error(
-                (*path, "target"),
-                s.E_VALUE,
-                f"target {target:g} must be a utilisation percentage in (0, 100]",
-            )
-        if len(self.issues) != before or not complete(node, m):
+        m = values(TRACKING, written, path, self.issues, own=("metric",))
+        metric, custom = (
+            tracking.metric(m["metric"], (*path, "metric"), self.issues, self.dimensions)
+            if "metric" in m
+            else (None, None)
+        )
+        target = m.get("target")
+        if isinstance(target, float) and metric is not None:
+            tracking.check_target(metric, target, (*path, "target"), self.issues)
+        if len(self.issues) != before or metric is None or not complete(TRACKING, m, ("metric",)):
             return None
         return TargetTracking(
-            as_str(m["metric"]),
+            metric,
             as_float(m["target"]),
             as_int(m["scale_in_cooldown"]),
             as_int(m["scale_out_cooldown"]),
             m["disable_scale_in"] is True,
             path,
+            custom,
         )
 
     def step_policy(self, value: object, path: Path) -> StepPolicy | None:

@@ -12,10 +12,24 @@ from .. import naming
 from .. import settings as s
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
-from .decl import boolean, default_of, enum, integer, mapping, number, obj, req, string, strings
+from .decl import (
+    Node,
+    boolean,
+    default_of,
+    either,
+    enum,
+    integer,
+    mapping,
+    number,
+    obj,
+    req,
+    string,
+    strings,
+)
 from .host_ami import AmiByHost
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
+from .notifications import Notifications
 from .task_role import TaskRole
 from .yaml12 import Document, Path
 
@@ -46,6 +60,9 @@ MAX_DIMENSIONS = 30
 # PutMetricAlarm's Dimension: a name of 1-255 and a value of 1-1024 characters.
 DIMENSION_NAME = METRIC
 DIMENSION_VALUE = r"[^\x00-\x1f]{1,1024}"
+# A deployment alarm's name: PutMetricAlarm AlarmName (1-255 characters), no comma
+# (DeploymentAlarms: "Use a ',' to separate the alarms"; fleet/deploy_alarms.py).
+DEPLOY_ALARM_NAME = r"[^\x00-\x1f,]{1,255}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,29 @@ class Capacity:
     # Whether the fleet file wrote `desired:`. The group starts at `min` whatever it says
     # (no DesiredCapacity in the template, docs/aws.md); a written value draws W204.
     desired_given: bool = False
+
+
+@dataclass(frozen=True)
+class ManagedScaling:
+    """The group's capacity provider's managed scaling (ECS ManagedScaling; None: AWS's
+    default: 1 and 10000 instances a step, 300 s warm-up; nixecs.fleet.capacity)."""
+
+    target_capacity: int = 100
+    minimum_step: int | None = None
+    maximum_step: int | None = None
+    instance_warmup: int | None = None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A mixed instances policy's InstancesDistribution (nixecs.fleet.capacity). The
+    defaults are the ones nixecs always used: a spot group all spot, price-capacity-optimized;
+    on-demand instance types in the order written."""
+
+    on_demand_base: int = 0
+    on_demand_percent: int = 0
+    spot_allocation: str = "price-capacity-optimized"
+    on_demand_allocation: str = "prioritized"
 
 
 @dataclass(frozen=True)
@@ -87,6 +127,10 @@ class Group:
     # `gpu: true`: the group's host runs GPU tasks (NVIDIA): its instance types must have GPUs
     # (E166), and only its services' containers may ask for them (`gpu: N`, else E167).
     gpu: bool = False
+    # nixecs.fleet.capacity: the capacity provider's managed scaling, and how a mixed group
+    # splits on-demand and spot.
+    managed_scaling: ManagedScaling = field(default_factory=ManagedScaling)
+    distribution: Distribution = field(default_factory=Distribution)
     # `ami: {host: web}`: `ami` holds a placeholder until deploy resolves this per region
     # (aws/host_amis.py) to the newest AMI `nixecs ami publish --host web` tagged.
     ami_host: AmiByHost | None = None
@@ -94,6 +138,22 @@ class Group:
     @property
     def key(self) -> str:
         return f"{self.cluster}/{self.name}"
+
+
+def _dimensions(doc: str, example: dict[str, str]) -> Node:
+    """A metric's `{Name: value}` dimensions (a step policy's alarm, a customized metric);
+    the loader's `dimensions` checks them."""
+    return mapping(
+        doc,
+        DIMENSION_NAME,
+        string(
+            "a dimension value",
+            pattern=DIMENSION_VALUE,
+            rule="a dimension value of 1-1024 characters",
+        ),
+        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
+        example=example,
+    )
 
 
 SCALING_ALARM = obj(
@@ -138,42 +198,121 @@ SCALING_ALARM = obj(
     ),
     threshold=req(number("the threshold", example=70)),
     comparison=req(enum("the comparison", tuple(COMPARISONS), example=">=")),
-    dimensions=mapping(
+    dimensions=_dimensions(
         "dimensions (default: the service's ClusterName and ServiceName); `${cluster}` and `${service}` are replaced",
-        DIMENSION_NAME,
-        string(
-            "a dimension value",
-            pattern=DIMENSION_VALUE,
-            rule="a dimension value of 1-1024 characters",
-        ),
-        aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
-        example={"ClusterName": "${cluster}", "ServiceName": "${service}"},
+        {"ClusterName": "${cluster}", "ServiceName": "${service}"},
     ),
+)
+# Application Auto Scaling quotas per scalable target: scaling policies, scheduled actions
+# (https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-limits.html)
+MAX_TRACKING_POLICIES = 50
+MAX_SCHEDULED_ACTIONS = 200
+# TargetTrackingScalingPolicyConfiguration TargetValue: 8.515920e-109 to 6.174271e+107
+# (API_TargetTrackingScalingPolicyConfiguration.html; fleet/tracking.py)
+TARGET_MAX = 6.174271e107
+CUSTOM_METRIC = obj(
+    "a customized metric (CustomizedMetricSpecification)",
+    order=("namespace", "name", "dimensions", "statistic"),
+    namespace=req(
+        string(
+            "the metric's namespace", pattern=METRIC, rule="a CloudWatch namespace", example="Acme"
+        )
+    ),
+    name=req(
+        string(
+            "the metric's name",
+            pattern=METRIC,
+            rule="a CloudWatch metric name",
+            example="QueueDepthPerTask",
+        )
+    ),
+    dimensions=_dimensions(
+        "the metric's dimensions (none when left out); `${cluster}` and `${service}` are replaced",
+        {"ServiceName": "${service}"},
+    ),
+    statistic=enum("the statistic", STATISTICS, default="Average", example="Average"),
+)
+TRACKING = obj(
+    "a target tracking policy",
+    order=(
+        "metric",
+        "target",
+        "scale_in_cooldown",
+        "scale_out_cooldown",
+        "disable_scale_in",
+    ),
+    metric=req(
+        either(
+            "the tracked metric: cpu, memory, requests, or a customized metric",
+            enum("a predefined metric", tuple(TARGET_METRICS), example="cpu"),
+            CUSTOM_METRIC,
+        )
+    ),
+    target=req(
+        number(
+            "target value: a percentage (cpu, memory), requests per target, or the customized "
+            "metric's value",
+            example=75,
+        )
+    ),
+    scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
+    scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
+    disable_scale_in=boolean("never scale in", False, example=False),
+)
+SCHEDULED_ACTION = obj(
+    "a ScheduledAction of the scalable target (fleet/scheduled.py checks the schedule)",
+    order=("name", "schedule", "timezone", "min", "max"),
+    name=req(
+        string(
+            "the action's name",
+            pattern=s.NAME_RE.pattern,
+            rule=NAME_RULE,
+            code=s.E_NAME,
+            example="business-hours",
+        )
+    ),
+    schedule=req(
+        string(
+            "at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) or cron(minutes hours "
+            "day-of-month month day-of-week year)",
+            aws="PutScheduledAction Schedule",
+            example="cron(0 8 ? * MON-FRI *)",
+        )
+    ),
+    timezone=string("an IANA time zone", default="UTC", example="Europe/Paris"),
+    min=integer("the new minimum task count", 0, 10000, example=4),
+    max=integer("the new maximum task count", 0, 10000, example=10),
 )
 SCALING = obj(
     "Application Auto Scaling of the service's desired count",
-    order=("min", "max", "target_tracking", "step"),
+    order=("min", "max", "target_tracking", "step", "scheduled"),
     min=req(integer("minimum tasks", 0, 10000, example=1)),
     max=req(integer("maximum tasks", 0, 10000, example=4)),
-    target_tracking=obj(
-        "a target tracking policy",
-        order=(
-            "metric",
-            "target",
-            "scale_in_cooldown",
-            "scale_out_cooldown",
-            "disable_scale_in",
+    target_tracking=either(
+        "a target tracking policy, or a list of them (each on its own metric: AWS scales out "
+        "when any asks, in only when all agree)",
+        TRACKING,
+        strings(
+            "target tracking policies",
+            TRACKING,
+            min_items=1,
+            max_items=MAX_TRACKING_POLICIES,
+            aws=f"at most {MAX_TRACKING_POLICIES} scaling policies per scalable target",
+            example=[
+                {"metric": "cpu", "target": 60},
+                {
+                    "metric": {"namespace": "Acme", "name": "QueueDepthPerTask"},
+                    "target": 20,
+                },
+            ],
         ),
-        metric=req(enum("the tracked metric", tuple(TARGET_METRICS), example="cpu")),
-        target=req(
-            number(
-                "target value: a percentage (cpu, memory) or requests per target",
-                example=75,
-            )
-        ),
-        scale_in_cooldown=integer("seconds", 0, 86400, default=300, example=300),
-        scale_out_cooldown=integer("seconds", 0, 86400, default=60, example=60),
-        disable_scale_in=boolean("never scale in", False, example=False),
+    ),
+    scheduled=strings(
+        "scheduled actions: at a time, set the minimum and/or maximum task count",
+        SCHEDULED_ACTION,
+        min_items=1,
+        max_items=MAX_SCHEDULED_ACTIONS,
+        aws=f"at most {MAX_SCHEDULED_ACTIONS} scheduled actions per scalable target",
     ),
     step=strings(
         "step scaling policies",
@@ -272,12 +411,46 @@ class StepPolicy:
 
 
 @dataclass(frozen=True)
+class CustomMetric:
+    """A target tracking policy's customized metric (CustomizedMetricSpecification):
+    dimension values may hold `${cluster}` / `${service}` (nixecs.fleet.metrics)."""
+
+    namespace: str
+    name: str
+    statistic: str
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class TargetTracking:
-    metric: str
+    metric: str  # a TARGET_METRICS key, or "custom" (then `custom` is set)
     target: float
     scale_in_cooldown: int
     scale_out_cooldown: int
     disable_scale_in: bool
+    path: Path
+    custom: CustomMetric | None = None
+
+    @property
+    def metric_key(self) -> str:
+        """What the policy tracks: `cpu`, `memory`, `requests`, or NAMESPACE/NAME."""
+        return self.custom.key if self.custom is not None else self.metric
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    """A ScheduledAction of the scalable target (nixecs.fleet.scheduled): at `schedule` (in
+    `timezone`), set the minimum and/or maximum task count."""
+
+    name: str
+    schedule: str
+    timezone: str
+    min: int | None
+    max: int | None
     path: Path
 
 
@@ -285,9 +458,11 @@ class TargetTracking:
 class Scaling:
     min: int
     max: int
-    target_tracking: TargetTracking | None
+    # Several policies (issue 21): AWS scales out when any asks, in only when all agree.
+    target_tracking: tuple[TargetTracking, ...]
     step: tuple[StepPolicy, ...]
     path: Path
+    scheduled: tuple[ScheduledAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -339,6 +514,7 @@ DEPLOYMENT = obj(
         "maximum_percent",
         "circuit_breaker",
         "health_check_grace_period",
+        "alarms",
     ),
     minimum_healthy_percent=integer("percent", 0, 100, default=100, example=50),
     maximum_percent=integer(
@@ -364,6 +540,35 @@ DEPLOYMENT = obj(
         aws="CreateService healthCheckGracePeriodSeconds: 0-2147483647",
         example=60,
     ),
+    alarms=obj(
+        "CloudWatch alarms that fail a deployment (DeploymentConfiguration alarms): name "
+        "some, generate some, or both (fleet/deploy_alarms.py)",
+        order=("names", "rollback", "http_5xx", "unhealthy_hosts"),
+        names=strings(
+            "names of CloudWatch alarms of yours",
+            string(
+                "a CloudWatch alarm name",
+                pattern=DEPLOY_ALARM_NAME,
+                rule="a CloudWatch alarm name (1-255 characters, no comma)",
+            ),
+            min_items=1,
+            aws="DeploymentAlarms alarmNames; PutMetricAlarm AlarmName 1-255 characters",
+            example=["web-5xx"],
+        ),
+        rollback=boolean("roll a failed deployment back", True, example=True),
+        http_5xx=integer(
+            "generate an alarm: target 5xx responses in a minute at or above this (with routing)",
+            1,
+            1000000,
+            example=10,
+        ),
+        unhealthy_hosts=integer(
+            "generate an alarm: unhealthy targets at or above this (with routing)",
+            1,
+            1000000,
+            example=1,
+        ),
+    ),
 )
 
 
@@ -377,6 +582,12 @@ class Deployment:
     rollback: bool
     # HealthCheckGracePeriodSeconds; only with routing (None: not load balanced)
     health_check_grace_period: int | None
+    # `alarms:` (nixecs.fleet.deploy_alarms): CloudWatch alarms that fail a deployment
+    alarms: tuple[str, ...] = ()
+    alarm_rollback: bool = True
+    # generated alarms on the service's target group (thresholds; None: not generated)
+    alarm_http_5xx: int | None = None
+    alarm_unhealthy_hosts: int | None = None
 
 
 def declared_deployment() -> Deployment:
@@ -426,6 +637,17 @@ class LoadBalancer:
 
 
 @dataclass(frozen=True)
+class StrategyItem:
+    """One entry of a capacity provider strategy: a group (its capacity provider), the tasks
+    it runs first (`base`) and its share of the rest (`weight`) (nixecs.fleet.strategy)."""
+
+    group: str
+    base: int
+    weight: int
+    path: Path
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     cluster: str
@@ -457,6 +679,14 @@ class Service:
     # Task-level cpu and memory as written in the `containers:` form (None: not set).
     task_cpu: int | None = None
     task_memory: int | None = None
+    # The capacity provider strategy (nixecs.fleet.strategy). `group:` as one name is the
+    # one-entry strategy (base 0, weight 1); `group` above is the strategy's first group.
+    strategy: tuple[StrategyItem, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Every group the service's tasks may run on, in the order written."""
+        return tuple(item.group for item in self.strategy) or (self.group,)
 
     def secret_uses(self) -> list[tuple[Path, str]]:
         """(where it is written, SSM parameter) of every secret of every container."""
@@ -492,6 +722,11 @@ class Cluster:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     log_kms_key: str | None = None
     overrides: tuple[Override, ...] = ()
+    # `default_strategy:` (nixecs.fleet.capacity): the cluster's default capacity provider
+    # strategy; empty: the first group of the file.
+    default_strategy: tuple[StrategyItem, ...] = ()
+    # `notifications:` (nixecs.fleet.notifications): ECS events to an SNS topic
+    notifications: Notifications | None = None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ loader's.
 from __future__ import annotations
 
 from .. import settings as s
+from . import capacity, environments, host_ami, infra, loadbalancing, notifications, task_role
 from . import containers as c
-from . import environments, host_ami, infra, loadbalancing, task_role
 from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
@@ -26,6 +26,7 @@ from .host_ami import HOST_RE
 from .images import IMAGE
 from .loadbalancing import ROUTING
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
+from .strategy import STRATEGY
 
 NAME = s.NAME_RE.pattern
 NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
@@ -154,6 +155,7 @@ GROUP = obj(
         "exec",
         "gpu",
         *infra.GROUP_KEYS,
+        *capacity.GROUP_KEYS,
     ),
     host=string(
         "the flake's nixosConfigurations name the instances run",
@@ -210,6 +212,7 @@ GROUP = obj(
         )
     ),
     spot=boolean("run on spot instances", False, example=False),
+    **capacity.GROUP_NODES,
     gpu=boolean(
         "the host runs GPU tasks (NVIDIA): every instance type must have a GPU (E166); only "
         "this group's containers may set `gpu:` (E167)",
@@ -289,7 +292,14 @@ SERVICE = obj(
         "task_role",
         *loadbalancing.SERVICE_KEYS,
     ),
-    group=req(string("the group whose instances run it", pattern=NAME, example="web")),
+    group=req(
+        either(
+            "the group whose instances run it, or a capacity provider strategy across groups "
+            "of the cluster: a list of {group, base, weight} (fleet/strategy.py)",
+            string("the group whose instances run it", pattern=NAME, example="web"),
+            STRATEGY,
+        )
+    ),
     image=IMAGE,
     cpu=integer(
         "cpu units: the container's (shorthand, default 256) or the task's (128-196608)",
@@ -419,6 +429,8 @@ CLUSTER = obj(
         "kms_key",
         "load_balancer",
         *infra.CLUSTER_KEYS,
+        *capacity.CLUSTER_KEYS,
+        "notifications",
     ),
     subnets=req(
         strings(
@@ -451,6 +463,8 @@ CLUSTER = obj(
     log_retention_days=infra.LOG_RETENTION,
     log_kms_key=infra.LOG_KMS_KEY,
     overrides=infra.OVERRIDES,
+    notifications=notifications.NOTIFICATIONS,
+    **capacity.CLUSTER_NODES,
 )
 FLEET = obj(
     "a nixecs fleet file",
