@@ -204,6 +204,7 @@ def test_a_scheduled_maximum_scales_in_to_it() -> None:
     assert outcome.desired[59] == 6 and outcome.desired[60] == 2
 
 
+@pytest.mark.repo  # docs/ is not in the package's source (its check phase deselects `repo`)
 def test_the_replay_example_in_docs_scaling_md_is_the_real_output(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
