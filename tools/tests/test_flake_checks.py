@@ -17,12 +17,13 @@ import pytest
 
 from conftest import REPO, require_tool
 
-# The fleet template (templates/) is not in the package's source: its check phase deselects
-# `repo` tests.
-pytestmark = pytest.mark.repo
 from fake_nix import install
 from nixecs.flake_checks import check_fleet, read_hosts
 from nixecs.fleet import load_fleet
+
+# The fleet template (templates/) is not in the package's source: its check phase deselects
+# `repo` tests.
+pytestmark = pytest.mark.repo
 
 FEATURES = ["--extra-experimental-features", "nix-command flakes"]
 
