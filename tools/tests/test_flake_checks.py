@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, require_tool
-
 from fake_nix import install
 from nixecs.flake_checks import check_fleet, read_hosts
 from nixecs.fleet import load_fleet
