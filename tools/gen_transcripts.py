@@ -187,6 +187,17 @@ def validate_environments(a: Account) -> None:
     a.run("validate", "examples/environments.yml")
 
 
+def replay_readme(a: Account) -> None:
+    """Offline: the README's replay of three recorded days (its picture is docs/scaling-replay.png)."""
+    (a.cwd / "examples").mkdir(exist_ok=True)
+    for name in ("fleet.yml", "blog.yml", "load-trace.csv"):
+        (a.cwd / "examples" / name).write_bytes((REPO / "examples" / name).read_bytes())
+    a.run(
+        "scaling", "replay", "examples/fleet.yml", "prod/reports",
+        "--trace", "examples/load-trace.csv", "--against", "examples/blog.yml:blog/app",
+    )  # fmt: skip
+
+
 EXAMPLE = REPO / "examples" / "fleet.yml"
 SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "deploy-first": (EXAMPLE, deploy_first),
@@ -194,6 +205,7 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "secrets": (None, secrets),
     "ownership": (EXAMPLE, ownership),
     "validate-environments": (None, validate_environments),
+    "replay": (None, replay_readme),
 }
 
 
