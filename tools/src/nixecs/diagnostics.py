@@ -10,6 +10,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E170-E174 data volumes and mounts (nixecs.fleet.volumes; W170 a read-only root filesystem
+  with nothing writable)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
@@ -95,6 +97,11 @@ CODES: dict[str, str] = {
     "E165": "an agent variable whose feature this host does not provide (GPU, awsvpc, ...)",
     "E166": "a `gpu: true` group with an instance type that has no NVIDIA GPU",
     "E167": "a container asking for GPUs on a group without `gpu: true`, or for more than its instances have",
+    "E170": "a mount naming no volume of the service, or volumes_from naming no other container of it",
+    "E171": "two mounts on one path in a container, or volumes_from naming a container twice",
+    "E172": "a host path, mount path or EFS root directory that is not absolute",
+    "E173": "EFS transit encryption, IAM authorisation or an access point: they need the ECS volume plugin, which the host lacks",
+    "E174": "a Docker volume with autoprovision and `scope: task` (autoprovision is for shared volumes)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -104,6 +111,7 @@ CODES: dict[str, str] = {
     "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W140": "a task role grants an action that has a resource type on `*`",
+    "W170": "a read-only root filesystem with no writable mount: the container can write nowhere",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
@@ -181,6 +189,11 @@ FIXES: dict[str, str] = {
     "E165": "remove it; the message names what it needs and the supported way",
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
+    "E170": "declare the volume under the service's `volumes:`, or name another container of the task",
+    "E171": "mount each path once (one volume per path) and name each container once",
+    "E172": "write an absolute path, starting with /",
+    "E173": "use plain EFS (no transit_encryption, iam or access_point); restrict access with the file system's security group",
+    "E174": "set `scope: shared`, or remove autoprovision",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",
@@ -190,6 +203,7 @@ FIXES: dict[str, str] = {
     "E301": "write a CSV with a header, ISO timestamps at a fixed spacing and numbers",
     "W101": "set metadata.hop_limit: 1 unless containers must reach IMDS",
     "W140": "name the resources instead of `*`",
+    "W170": "mount a volume where the container writes (a `docker: {}` volume is removed with the task), or set read_only_root_filesystem false",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",

@@ -6,7 +6,7 @@ from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service
-from . import iam, loadbalancer
+from . import iam, loadbalancer, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
@@ -104,6 +104,7 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         container["ReadonlyRootFilesystem"] = True
     if c.user is not None:
         container["User"] = c.user
+    container |= volumes.container_mounts(c)
     if c.firelens is not None:
         kind, options = c.firelens
         firelens: dict[str, Json] = {"Type": kind}
@@ -143,6 +144,7 @@ def task_definition(ctx: Context, service: Service) -> Resources:
     if service.task_memory is not None:
         properties["Memory"] = str(service.task_memory)
     properties["ContainerDefinitions"] = [_container(ctx, service, c) for c in service.containers]
+    properties |= volumes.task_volumes(service)
     properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ids.service(service.name, "TaskDefinition"): {

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .. import settings as s
 from ..settings import Issue
+from . import volumes
 from .images import ImageRef, parse_image
 from .yaml12 import Path
 
@@ -90,6 +91,7 @@ CONTAINER_KEYS = (
     "log",
     "firelens",
     "gpu",
+    *volumes.CONTAINER_KEYS,
 )
 # ECS ResourceRequirement GPU: a whole number of physical GPUs the agent reserves for the
 # container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html);
@@ -151,6 +153,9 @@ class Container:
     firelens: tuple[str, tuple[tuple[str, str], ...]] | None  # (type, options): a log router
     path: Path  # the container's mapping; the shorthand's is the service's
     gpu: int | None = None  # NVIDIA GPUs reserved for it (ResourceRequirements GPU)
+    # The service's volumes it mounts, and the containers it takes volumes from (fleet/volumes.py)
+    mounts: tuple[volumes.Mount, ...] = ()
+    volumes_from: tuple[volumes.VolumeFrom, ...] = ()
 
     @property
     def reserved_memory(self) -> int:
@@ -484,6 +489,7 @@ def parse_container(
         if m.get("gpu") is not None
         else None
     )
+    mounts, volumes_from = volumes.parse_mounts(m, path, issues)
     if len(issues) != before or None in (
         image,
         essential,
@@ -517,6 +523,8 @@ def parse_container(
         firelens=firelens,
         path=path,
         gpu=gpu,
+        mounts=mounts,
+        volumes_from=volumes_from,
     )
 
 
@@ -693,6 +701,12 @@ def _check_dependencies(
                     Issue(where, "E145", f"HEALTHY needs a health_check on container {other!r}")
                 )
             edges.setdefault(c.name, []).append(other)
+        # volumes_from: the agent makes a container wait for its source's creation
+        # (aws/amazon-ecs-agent@8dfceca6 agent/api/task/task.go initializeContainerOrdering),
+        # so those edges can close a cycle too (unknown names are E170, fleet/volumes.py).
+        edges.setdefault(c.name, []).extend(
+            v.container for v in c.volumes_from if v.container in by_name and v.container != c.name
+        )
     # A cycle: every container in it waits for another, so the task never starts. Kahn's
     # algorithm (no recursion: a file may hold many containers): what never becomes free of
     # dependencies is on a cycle or waits for one.
@@ -708,8 +722,11 @@ def _check_dependencies(
     stuck = [c for c in containers if waiting[c.name]]
     if stuck:
         names = ", ".join(c.name for c in stuck)
+        what = (
+            "depends_on and volumes_from form"
+            if any(c.volumes_from for c in stuck)
+            else "depends_on forms"
+        )
         issues.append(
-            Issue(
-                (*stuck[0].path, "depends_on"), "E145", f"depends_on forms a cycle among: {names}"
-            )
+            Issue((*stuck[0].path, "depends_on"), "E145", f"{what} a cycle among: {names}")
         )

@@ -15,22 +15,27 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic
 from .model import Fleet
 from .task_role import lint_task_role
+from .volumes import lint_volumes
 
 
 def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
-    return _task_roles(fleet) + [
-        Diagnostic(
-            "W101",
-            f"hop_limit {group.hop_limit} lets IMDSv2 responses reach containers (and the "
-            "instance role's credentials with them); use 1 unless a container must read "
-            "instance metadata (ECS tasks get their own role from 169.254.170.2), and then "
-            "also set nixecs.ecs.allowContainerInstanceMetadata on the host",
-            fleet.document.locate((*group.path, "metadata", "hop_limit")),
-        )
-        for cluster in fleet.clusters.values()
-        for group in cluster.groups.values()
-        if group.hop_limit > 1
-    ]
+    return (
+        _task_roles(fleet)
+        + lint_volumes(fleet)
+        + [
+            Diagnostic(
+                "W101",
+                f"hop_limit {group.hop_limit} lets IMDSv2 responses reach containers (and the "
+                "instance role's credentials with them); use 1 unless a container must read "
+                "instance metadata (ECS tasks get their own role from 169.254.170.2), and then "
+                "also set nixecs.ecs.allowContainerInstanceMetadata on the host",
+                fleet.document.locate((*group.path, "metadata", "hop_limit")),
+            )
+            for cluster in fleet.clusters.values()
+            for group in cluster.groups.values()
+            if group.hop_limit > 1
+        ]
+    )
 
 
 def _task_roles(fleet: Fleet) -> list[Diagnostic]:

@@ -17,7 +17,7 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import infra, loadbalancing, metrics
+from . import infra, loadbalancing, metrics, volumes
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -103,6 +103,7 @@ SERVICE_KEYS = (
     "network_mode",
     "task_role",
     *loadbalancing.SERVICE_KEYS,
+    *volumes.SERVICE_KEYS,
 )
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
@@ -538,6 +539,7 @@ class _Builder:
             task_cpu=task_cpu,
             task_memory=task_memory,
         )
+        service = volumes.with_volumes(m, path, service, self.issues)
         return loadbalancing.service_extras(m, path, service, self.issues)
 
     def task(

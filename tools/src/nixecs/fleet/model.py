@@ -13,6 +13,7 @@ from .containers import Container
 from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
+from .volumes import Volume
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -242,6 +243,8 @@ class Service:
     # Task-level cpu and memory as written in the `containers:` form (None: not set).
     task_cpu: int | None = None
     task_memory: int | None = None
+    # The task's data volumes (fleet/volumes.py), mounted by its containers.
+    volumes: tuple[Volume, ...] = ()
 
     def secret_uses(self) -> list[tuple[Path, str]]:
         """(where it is written, SSM parameter) of every secret of every container."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from .. import settings as s
 from . import containers as c
 from . import images, infra, loadbalancing, task_role
+from . import volumes as v
 from .loader import (
     AMI_RE,
     BUCKET_RE,
@@ -354,6 +355,119 @@ HEALTH = {
     )
     for key, (low, high, default) in c.HEALTH_BOUNDS.items()
 }
+ABSOLUTE_PATH = v.ABSOLUTE_PATH_RE.pattern
+MOUNTS = strings(
+    "volumes of the service mounted in this container",
+    obj(
+        "a mount point",
+        order=v.MOUNT_KEYS,
+        volume=req(
+            string("a volume of the service", pattern=v.VOLUME_NAME_RE.pattern, example="data")
+        ),
+        path=req(
+            string(
+                "where it appears in the container (absolute; one mount per path, else E171)",
+                pattern=ABSOLUTE_PATH,
+                example="/var/lib/app",
+            )
+        ),
+        read_only=boolean("mount it read-only", False, example=False),
+    ),
+    aws="ECS MountPoint: sourceVolume names a Volume of the task definition",
+    example=[{"volume": "data", "path": "/var/lib/app"}],
+)
+VOLUMES_FROM = strings(
+    "containers of the task whose volumes this one mounts too",
+    either(
+        "a container name, or {container, read_only}",
+        string("a container of the task", pattern=c.CONTAINER_NAME_RE.pattern),
+        obj(
+            "a container and how",
+            order=v.VOLUME_FROM_KEYS,
+            container=req(
+                string(
+                    "a container of the task",
+                    pattern=c.CONTAINER_NAME_RE.pattern,
+                    example="log-router",
+                )
+            ),
+            read_only=boolean("mount its volumes read-only", False, example=True),
+        ),
+    ),
+    aws="ECS VolumeFrom",
+)
+VOLUMES = mapping(
+    "the task's data volumes by name: exactly one of host_path, docker or efs each",
+    v.VOLUME_NAME_RE.pattern,
+    obj(
+        "a data volume",
+        order=v.VOLUME_KEYS,
+        host_path=string(
+            "a directory of the instance, bind-mounted (Docker creates it; it outlives the task)",
+            pattern=ABSOLUTE_PATH,
+            aws="Volume.host.sourcePath",
+            example="/var/lib/app",
+        ),
+        docker=obj(
+            "a Docker volume",
+            order=v.DOCKER_KEYS,
+            scope=enum(
+                "task: removed with the task; shared: kept on the instance",
+                v.SCOPES,
+                default="task",
+                example="shared",
+            ),
+            driver=string(
+                "the volume driver (default: Docker's local); others must be installed on the host",
+                pattern=v.DRIVER_RE.pattern,
+                example="local",
+            ),
+            autoprovision=boolean(
+                "create a shared volume when missing (only with `scope: shared`, else E174)",
+                False,
+                aws="DockerVolumeConfiguration.autoprovision: only used if the scope is shared",
+            ),
+            driver_opts=mapping(
+                "driver options",
+                None,
+                string("option value"),
+                example={"type": "tmpfs", "device": "tmpfs"},
+            ),
+            labels=mapping(
+                "labels of the volume", None, string("label value"), example={"team": "payments"}
+            ),
+        ),
+        efs=obj(
+            "an Amazon EFS file system, mounted over NFS 4.1 by the agent (no TLS or IAM: E173)",
+            order=v.EFS_KEYS,
+            file_system_id=req(
+                string("the file system", pattern=v.FILE_SYSTEM_RE.pattern, example="fs-0a1b2c3d")
+            ),
+            root_directory=string(
+                "the directory of the file system to mount (default: its root)",
+                pattern=ABSOLUTE_PATH,
+                example="/app",
+            ),
+            transit_encryption=boolean(
+                "TLS to the file system: needs the ECS volume plugin, not on the host yet (E173)",
+                False,
+                example=False,
+            ),
+            iam=boolean(
+                "IAM authorisation with the task role: needs the ECS volume plugin (E173)",
+                False,
+                example=False,
+            ),
+            access_point=string(
+                "an access point: needs transit encryption, so the ECS volume plugin (E173)",
+                pattern=v.ACCESS_POINT_RE.pattern,
+                aws="AuthorizationConfig.AccessPointId: transit encryption must be on",
+            ),
+        ),
+    ),
+    aws="ECS Volume.name: 1-255 letters, digits, _ and -",
+    example={"data": {"host_path": "/var/lib/app"}},
+)
 CONTAINER = obj(
     "a container of the service's task",
     order=c.CONTAINER_KEYS,
@@ -472,6 +586,8 @@ CONTAINER = obj(
         c.GPU_MAX,
         example=1,
     ),
+    mounts=MOUNTS,
+    volumes_from=VOLUMES_FROM,
 )
 
 SCALING_ALARM = obj(
@@ -770,6 +886,7 @@ SERVICE = obj(
         False,
         example=False,
     ),
+    volumes=VOLUMES,
 )
 
 # -- clusters and the file -------------------------------------------------------------------
