@@ -413,7 +413,8 @@ CASES = [
     ("stop_timeout: 60", "stop_timeout: 0", "E107", "0"),
     ('user: "1000:1000"', 'user: "a b"', "E107", '"a b"'),
     ("MODE: prod}", "1MODE: prod}", "E105", "1MODE"),
-    ("{TOKEN: /prod/envoy/token}", "{TOKEN: not a parameter}", "E107", "not a parameter"),
+    # neither an SSM parameter nor a Secrets Manager secret (fleet/secret_refs.py)
+    ("{TOKEN: /prod/envoy/token}", "{TOKEN: not a parameter}", "E175", "not a parameter"),
     ("environment: {MODE: prod}", "environment: {DB_PASSWORD: x}", "E107", "/prod/db/password"),
     ("  migrate:\n", "  'bad name!':\n", "E105", "'bad name!'"),
     ("      essential: false\n", "      essential: false\n      colour: red\n", "E101", "colour"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .. import naming
 from ..fleet.model import Group, Service
+from . import secret_refs
 from .context import Context, Resources
 from .intrinsics import (
     ARN_PREFIX,
@@ -238,6 +239,8 @@ def execution_role(ctx: Context, service: Service) -> Resources:
                 },
             }
         ]
+    # SSM parameter ARNs and Secrets Manager secrets (cloudformation/secret_refs.py)
+    secret_refs.extend_execution_role(properties, service)
     properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ctx.ids.service(service.name, "ExecutionRole"): {

@@ -6,10 +6,10 @@ from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service
-from . import iam, loadbalancer, volumes
+from . import iam, loadbalancer, secret_refs, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
-from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
+from .intrinsics import Json, get_att, ref, sub, tags
 
 
 def log_group(ctx: Context, service: Service) -> Resources:
@@ -71,11 +71,8 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         container["Environment"] = [
             {"Name": name, "Value": value} for name, value in sorted(c.environment.items())
         ]
-    if c.secrets:
-        container["Secrets"] = [
-            {"Name": name, "ValueFrom": ssm_parameter_arn(parameter)}
-            for name, parameter in sorted(c.secrets.items())
-        ]
+    if c.secrets or c.secret_refs:
+        container["Secrets"] = secret_refs.container_secrets(c)
     if c.health_check is not None:
         check = c.health_check
         health: dict[str, Json] = {

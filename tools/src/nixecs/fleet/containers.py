@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .. import settings as s
 from ..settings import Issue
-from . import volumes
+from . import secret_refs, volumes
 from .images import ImageRef, parse_image
 from .yaml12 import Path
 
@@ -142,7 +142,7 @@ class Container:
     command: tuple[str, ...] | None
     entrypoint: tuple[str, ...] | None
     environment: dict[str, str]
-    secrets: dict[str, str]  # variable → SSM parameter name
+    secrets: dict[str, str]  # variable → SSM parameter name (of the fleet's region)
     health_check: HealthCheck | None
     depends_on: tuple[tuple[str, str], ...]  # (container, condition)
     ulimits: tuple[Ulimit, ...]
@@ -156,6 +156,8 @@ class Container:
     # The service's volumes it mounts, and the containers it takes volumes from (fleet/volumes.py)
     mounts: tuple[volumes.Mount, ...] = ()
     volumes_from: tuple[volumes.VolumeFrom, ...] = ()
+    # Secrets from SSM parameter ARNs and Secrets Manager (fleet/secret_refs.py)
+    secret_refs: tuple[secret_refs.SecretRef, ...] = ()
 
     @property
     def reserved_memory(self) -> int:
@@ -201,7 +203,7 @@ def parse_environment(
         value_max=32768,
     )
     secrets = s.check_string_map(
-        m.get("secrets", {}),
+        secret_refs.plain(m.get("secrets", {})),
         (*path, "secrets"),
         issues,
         key_rule=(ENV_NAME_RE, ENV_NAME_RULE),
@@ -443,6 +445,7 @@ def parse_container(
         _string_list(m["entrypoint"], (*path, "entrypoint"), issues) if "entrypoint" in m else None
     )
     environment, secrets = parse_environment(m, path, issues)
+    refs = secret_refs.parse_refs(m.get("secrets"), (*path, "secrets"), issues, environment)
     health = (
         parse_health_check(m["health_check"], (*path, "health_check"), issues)
         if m.get("health_check") is not None
@@ -525,6 +528,7 @@ def parse_container(
         gpu=gpu,
         mounts=mounts,
         volumes_from=volumes_from,
+        secret_refs=refs,
     )
 
 

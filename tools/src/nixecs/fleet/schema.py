@@ -12,11 +12,13 @@ already exports (SERVICE_KEYS, CONTAINER_KEYS, infra.CLUSTER_KEYS, ...) are reus
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from .. import settings as s
 from . import containers as c
 from . import images, infra, loadbalancing, task_role
+from . import secret_refs as sr
 from . import volumes as v
 from .loader import (
     AMI_RE,
@@ -336,10 +338,55 @@ ENVIRONMENT = mapping(
     string("the value"),
     example={"LOG_FORMAT": "json"},
 )
+
+
+def _unnamed(pattern: str) -> str:
+    """A Python pattern's named groups as plain groups (JSON Schema patterns have none)."""
+    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
+
+
 SECRET_ENV = mapping(
-    "environment variables read from SSM parameters (name → parameter)",
+    "environment variables read from SSM parameters or Secrets Manager secrets (name → secret)",
     ENV_NAME,
-    string(s.PARAMETER_RULE),
+    either(
+        "an SSM parameter name or ARN, a Secrets Manager secret's ARN, or {secretsmanager: NAME, ...}",
+        string(
+            f"{s.PARAMETER_RULE}; or an SSM parameter ARN; or a Secrets Manager secret's full ARN "
+            "(…:secret:NAME-AbCdEf[:json-key:version-stage:version-id])",
+            pattern=_unnamed(f"/.*|{sr.SSM_ARN_RE.pattern}|{sr.SECRET_ARN_RE.pattern}"),
+        ),
+        obj(
+            "a Secrets Manager secret of the fleet's account and region",
+            order=sr.SECRET_KEYS,
+            secretsmanager=req(
+                string(
+                    "the secret's name (or ARN)",
+                    pattern=_unnamed(f"{sr.SECRET_NAME_RE.pattern}|{sr.SECRET_ARN_RE.pattern}"),
+                    example="prod/db",
+                )
+            ),
+            json_key=string(
+                "a key of the secret's JSON value",
+                pattern=sr.JSON_KEY_RE.pattern,
+                example="password",
+            ),
+            version_stage=string(
+                "a staging label (not with version_id)",
+                pattern=sr.VERSION_STAGE_RE.pattern,
+                example="AWSCURRENT",
+            ),
+            version_id=string(
+                "a version id (not with version_stage)", pattern=sr.VERSION_ID_RE.pattern
+            ),
+            kms_key=string(
+                "the secret's customer managed KMS key (id or ARN): the execution role may decrypt "
+                "with it through Secrets Manager",
+                pattern=sr.KMS_KEY_RE.pattern,
+                example=KMS_ARN_EXAMPLE,
+            ),
+        ),
+    ),
+    aws="ECS Secret.valueFrom: a parameter's name or ARN, or a secret's full ARN",
     example={"DB_PASSWORD": PARAMETER_EXAMPLE},
 )
 OPTIONS = mapping("options", c.LOG_OPTION_RE.pattern, string("option value"))
