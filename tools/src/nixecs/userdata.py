@@ -51,6 +51,7 @@ def render_nix(fleet: Fleet, group: Group) -> str:
         header=NixCode(_header(fleet, group)),
         cluster=group.cluster,
         ecs=group.ecs,
+        attributes=settings.instance_attributes(group.name, group.ecs),
         secrets={name: spec.to_json() for name, spec in sorted(group.secrets.items())},
         drain=group.drain,
         extra_module=extra,

@@ -6,7 +6,7 @@ from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service
-from . import iam, loadbalancer, secret_refs, volumes
+from . import daemon, iam, loadbalancer, secret_refs, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, sub, tags
@@ -168,7 +168,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
     # "anytime ... the RegisterScalableTarget API is called, Application Auto Scaling retrieves
     # the current capacity and compares it to the minimum and maximum capacity"). So a scaled
     # service starts at Service.start_count, and a written `desired:` draws W204.
-    return {
+    resources: Resources = {
         ids.service(service.name, "Service"): {
             "Type": "AWS::ECS::Service",
             # A capacity provider strategy needs the provider on the cluster first; on
@@ -204,6 +204,8 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             },
         }
     }
+    daemon.adjust(service, resources[ids.service(service.name, "Service")]["Properties"])
+    return resources
 
 
 def _placement(service: Service) -> dict[str, Json]:

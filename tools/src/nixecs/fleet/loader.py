@@ -17,7 +17,7 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import infra, loadbalancing, metrics, volumes
+from . import daemon, infra, loadbalancing, metrics, volumes
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -104,6 +104,7 @@ SERVICE_KEYS = (
     "task_role",
     *loadbalancing.SERVICE_KEYS,
     *volumes.SERVICE_KEYS,
+    *daemon.SERVICE_KEYS,
 )
 # CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
 VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
@@ -540,7 +541,8 @@ class _Builder:
             task_memory=task_memory,
         )
         service = volumes.with_volumes(m, path, service, self.issues)
-        return loadbalancing.service_extras(m, path, service, self.issues)
+        extended = loadbalancing.service_extras(m, path, service, self.issues)
+        return daemon.with_scheduling(m, path, extended, self.issues) if extended else None
 
     def task(
         self, name: str, m: dict[str, object], path: Path

@@ -245,6 +245,9 @@ class Service:
     task_memory: int | None = None
     # The task's data volumes (fleet/volumes.py), mounted by its containers.
     volumes: tuple[Volume, ...] = ()
+    # "replica" (a desired count, or scaled) or "daemon": one task on every instance of its
+    # group (fleet/daemon.py)
+    scheduling: str = "replica"
 
     def secret_uses(self) -> list[tuple[Path, str]]:
         """(where it is written, SSM parameter) of every secret of every container."""

@@ -934,6 +934,14 @@ SERVICE = obj(
         example=False,
     ),
     volumes=VOLUMES,
+    scheduling=enum(
+        "replica (a desired count, or scaled) or daemon: one task on every instance of the "
+        "group (no desired, scaling or placement strategy: E178)",
+        ("replica", "daemon"),
+        default="replica",
+        aws="ECS SchedulingStrategy REPLICA | DAEMON",
+        example="replica",
+    ),
 )
 
 # -- clusters and the file -------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Daemon services (issue 20, item 3): `scheduling: daemon` runs one task on every container
+instance of the service's group (E178).
+
+ECS's DAEMON strategy places one task on each active container instance that meets the
+service's placement constraints, and "Daemon services don't support placement strategies"
+nor a desired count (ECS developer guide, ecs_services "Daemon";
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html). It uses no
+capacity provider strategy either (CreateService capacityProviderStrategy: "not supported
+with the daemon scheduling strategy"), so the task definition runs with launch type EC2, and
+a memberOf constraint on the attribute every fleet host registers with its group's name
+(settings.GROUP_ATTRIBUTE) keeps it on its own group's instances. Managed scaling does not
+reserve room for daemon tasks: they take what the replica tasks leave (docs/aws.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .. import settings as s
+from ..settings import Issue
+from .model import Service
+from .yaml12 import Path
+
+SERVICE_KEYS = ("scheduling",)
+SCHEDULING = ("replica", "daemon")
+# A daemon's deployment replaces the task on each instance in turn: it cannot start a second
+# copy beside the first (maximumPercent stays at 100, ECS's default for daemon services, whose
+# minimumHealthyPercent defaults to 0; DeploymentConfiguration, ECS API reference). Without
+# `deployment:` a daemon gets those two.
+
+
+def with_scheduling(
+    m: dict[str, object], path: Path, service: Service, issues: list[Issue]
+) -> Service:
+    """`service` with its scheduling; a daemon refuses desired, scaling and placement
+    strategies, and a deployment that would run two tasks on one instance (E178)."""
+    if "scheduling" not in m:
+        return service
+    scheduling = s.check_enum(m["scheduling"], (*path, "scheduling"), issues, SCHEDULING)
+    if scheduling != "daemon":
+        return service
+    for key, why in (
+        ("desired", "a daemon runs one task on every instance of its group"),
+        ("scaling", "a daemon's count follows its group's instances"),
+    ):
+        if key in m:
+            issues.append(Issue((*path, key), "E178", f"`{key}` with scheduling daemon: {why}"))
+    placement = m.get("placement")
+    if isinstance(placement, dict) and "strategy" in placement:
+        issues.append(
+            Issue(
+                (*path, "placement", "strategy"),
+                "E178",
+                "daemon services take no placement strategy (one task on every instance)",
+            )
+        )
+    deployment = m.get("deployment")
+    if isinstance(deployment, dict) and deployment.get("maximum_percent", 100) != 100:
+        issues.append(
+            Issue(
+                (*path, "deployment", "maximum_percent"),
+                "E178",
+                "a daemon runs one task per instance: maximum_percent must be 100",
+            )
+        )
+    deployment_of = service.deployment
+    if "deployment" not in m:
+        deployment_of = dataclasses.replace(
+            deployment_of, minimum_healthy_percent=0, maximum_percent=100
+        )
+    return dataclasses.replace(service, scheduling="daemon", deployment=deployment_of)
