@@ -13,6 +13,7 @@ containers' IMDS traffic (`nixecs.ecs.allowContainerInstanceMetadata`, modules/e
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
+from .image_lints import lint_images
 from .model import Fleet
 from .task_role import lint_task_role
 from .volumes import lint_volumes
@@ -22,6 +23,7 @@ def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
     return (
         _task_roles(fleet)
         + lint_volumes(fleet)
+        + lint_images(fleet)
         + [
             Diagnostic(
                 "W101",
