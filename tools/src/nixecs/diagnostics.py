@@ -10,7 +10,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
-- E178 daemon services (nixecs.fleet.daemon)
+- E178 daemon services (nixecs.fleet.daemon); E179-E180 Linux parameters, privileged
+  (nixecs.fleet.linux)
 - E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
 - E170-E174 data volumes and mounts (nixecs.fleet.volumes; W170 a read-only root filesystem
   with nothing writable)
@@ -108,6 +109,8 @@ CODES: dict[str, str] = {
     "E176": "a Secrets Manager ARN without its 6-character suffix, or a secret name that ends like one",
     "E177": "preflight: a Secrets Manager secret does not exist",
     "E178": "a daemon service with desired, scaling, a placement strategy or maximum_percent other than 100",
+    "E179": "linux.capabilities: a capability listed twice, or both added and dropped",
+    "E180": "a privileged container on a group whose hosts refuse privileged containers",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -205,6 +208,8 @@ FIXES: dict[str, str] = {
     "E176": "write the secret's full ARN (…:secret:NAME-AbCdEf, from `aws secretsmanager describe-secret`)",
     "E177": "create the secret in the fleet's region, or correct its name or ARN",
     "E178": "remove the key: a daemon runs one task on every instance of its group",
+    "E179": "list each capability once, in add or in drop",
+    "E180": "set the group's `ecs.privileged: true` (it allows every task there), or remove `privileged`",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .. import settings as s
 from ..settings import Issue
-from . import secret_refs, volumes
+from . import linux, secret_refs, volumes
 from .images import ImageRef, parse_image
 from .yaml12 import Path
 
@@ -92,6 +92,7 @@ CONTAINER_KEYS = (
     "firelens",
     "gpu",
     *volumes.CONTAINER_KEYS,
+    *linux.CONTAINER_KEYS,
 )
 # ECS ResourceRequirement GPU: a whole number of physical GPUs the agent reserves for the
 # container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html);
@@ -158,6 +159,10 @@ class Container:
     volumes_from: tuple[volumes.VolumeFrom, ...] = ()
     # Secrets from SSM parameter ARNs and Secrets Manager (fleet/secret_refs.py)
     secret_refs: tuple[secret_refs.SecretRef, ...] = ()
+    # linux:, docker_labels:, privileged: (fleet/linux.py)
+    linux: linux.LinuxParameters | None = None
+    docker_labels: tuple[tuple[str, str], ...] = ()
+    privileged: bool = False
 
     @property
     def reserved_memory(self) -> int:
@@ -493,6 +498,9 @@ def parse_container(
         else None
     )
     mounts, volumes_from = volumes.parse_mounts(m, path, issues)
+    parameters, labels, privileged = linux.parse_linux(
+        m, path, issues, tuple(x.container_path for x in mounts)
+    )
     if len(issues) != before or None in (
         image,
         essential,
@@ -529,6 +537,9 @@ def parse_container(
         mounts=mounts,
         volumes_from=volumes_from,
         secret_refs=refs,
+        linux=parameters,
+        docker_labels=labels,
+        privileged=privileged,
     )
 
 

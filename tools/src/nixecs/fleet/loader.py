@@ -17,7 +17,7 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import daemon, infra, loadbalancing, metrics, volumes
+from . import daemon, infra, linux, loadbalancing, metrics, volumes
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -266,6 +266,7 @@ class _Builder:
                             "128 a launch template name may have: shorten the group, cluster or prefix",
                         )
         loadbalancing.check_fleet(clusters, self.issues)
+        linux.check_privileged(dict(clusters), self.issues)
         if self.issues:
             return None
         return Fleet(

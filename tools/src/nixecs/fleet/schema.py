@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from .. import settings as s
 from . import containers as c
 from . import images, infra, loadbalancing, task_role
+from . import linux as lx
 from . import secret_refs as sr
 from . import volumes as v
 from .loader import (
@@ -515,6 +516,75 @@ VOLUMES = mapping(
     aws="ECS Volume.name: 1-255 letters, digits, _ and -",
     example={"data": {"host_path": "/var/lib/app"}},
 )
+LINUX = obj(
+    "Linux parameters of the container (ECS LinuxParameters)",
+    order=lx.LINUX_KEYS,
+    init_process=boolean(
+        "run an init process that reaps zombies and forwards signals (--init)", None, example=True
+    ),
+    capabilities=obj(
+        "kernel capabilities added to or dropped from Docker's default set (API_KernelCapabilities values; each once, not in both: E179)",
+        order=("add", "drop"),
+        add=strings(
+            "capabilities to add", enum("a capability", lx.CAPABILITIES), example=["NET_ADMIN"]
+        ),
+        drop=strings(
+            "capabilities to drop", enum("a capability", lx.CAPABILITIES), example=["ALL"]
+        ),
+    ),
+    shared_memory_mib=integer(
+        "/dev/shm size (MiB)", 1, lx.SIZE_MAX, aws="LinuxParameters.sharedMemorySize", example=64
+    ),
+    tmpfs=strings(
+        "tmpfs mounts (writable: they answer W170)",
+        obj(
+            "a tmpfs mount",
+            order=lx.TMPFS_KEYS,
+            path=req(
+                string(
+                    "where (absolute; not a path a mount takes: E171)",
+                    pattern=v.ABSOLUTE_PATH_RE.pattern,
+                    example="/tmp",
+                )
+            ),
+            size_mib=req(integer("its size (MiB)", 1, lx.SIZE_MAX, example=64)),
+            options=strings(
+                "mount options",
+                string(
+                    "an option ECS allows (mode=1777 and the like)",
+                    pattern=lx.TMPFS_OPTION_RE.pattern,
+                ),
+                aws="API_Tmpfs mountOptions: the valid values",
+                example=["noexec", "mode=1777"],
+            ),
+        ),
+        example=[{"path": "/tmp", "size_mib": 64}],
+    ),
+    devices=strings(
+        "host devices exposed to the container",
+        obj(
+            "a device",
+            order=lx.DEVICE_KEYS,
+            host_path=req(
+                string(
+                    "the device on the host",
+                    pattern=v.ABSOLUTE_PATH_RE.pattern,
+                    example="/dev/fuse",
+                )
+            ),
+            container_path=string(
+                "where in the container (default: the same)",
+                pattern=v.ABSOLUTE_PATH_RE.pattern,
+                example="/dev/fuse",
+            ),
+            permissions=strings(
+                "read, write, mknod (default: all three)",
+                enum("a permission", lx.PERMISSIONS),
+                example=["read", "write"],
+            ),
+        ),
+    ),
+)
 CONTAINER = obj(
     "a container of the service's task",
     order=c.CONTAINER_KEYS,
@@ -635,6 +705,19 @@ CONTAINER = obj(
     ),
     mounts=MOUNTS,
     volumes_from=VOLUMES_FROM,
+    linux=LINUX,
+    docker_labels=mapping(
+        "Docker labels of the container",
+        lx.LABEL_KEY_RE.pattern,
+        string("label value"),
+        aws="ContainerDefinition.dockerLabels",
+        example={"com.example.team": "payments"},
+    ),
+    privileged=boolean(
+        "run privileged: only on a group with `ecs.privileged: true` (else E180)",
+        False,
+        example=False,
+    ),
 )
 
 SCALING_ALARM = obj(

@@ -358,9 +358,11 @@ def with_volumes(
 
 
 def writable(container: Container, by_name: dict[str, Container]) -> bool:
-    """Whether the container can write anywhere but its root filesystem: a writable mount, or
-    a writable volumes_from of a container with one."""
+    """Whether the container can write anywhere but its root filesystem: a writable mount or
+    tmpfs (fleet/linux.py), or a writable volumes_from of a container with a writable mount."""
     if any(not mount.read_only for mount in container.mounts):
+        return True
+    if container.linux is not None and any(t.writable for t in container.linux.tmpfs):
         return True
     return any(
         not source.read_only
