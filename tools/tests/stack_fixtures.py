@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from aws_fixtures import moto_client
 from conftest import require
@@ -38,3 +39,15 @@ def on_moto(text: str, url: str) -> str:
         .replace("security_groups: [sg-0a1b2c3d]", f"security_groups: [{group}]")
         .replace("capacity: {min: 1, max: 3}", "capacity: {min: 0, max: 3}")
     )
+
+
+def deploy_on_moto(text: str, url: str, tmp_path: Path, capsys: Any) -> None:
+    """`nixecs deploy` of the fleet text (made deployable by on_moto) against the moto server,
+    without preflight; fails the test unless it succeeds."""
+    from aws_fixtures import run_cli
+
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(on_moto(text, url), encoding="utf-8")
+    argv = ["--endpoint-url", url, "deploy", str(fleet), "--yes", "--no-preflight"]
+    done = run_cli(capsys, argv)
+    assert done.code == 0, done.out + done.err

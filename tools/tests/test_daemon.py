@@ -24,7 +24,7 @@ from nixecs.fleet import parse
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
 from nixecs.userdata import render_text
-from stack_fixtures import assert_cfn_lint_clean, on_moto
+from stack_fixtures import assert_cfn_lint_clean, deploy_on_moto
 from test_services import HEAD
 
 AGENT = textwrap.dedent(
@@ -157,11 +157,7 @@ def test_a_daemon_deploys(moto, tmp_path: Path, capsys) -> None:
     """moto's CloudFormation creates the service (it drops SchedulingStrategy: moto 5.2.6
     moto/ecs/models.py Service.create_from_cloudformation_json passes on only the count and
     task definition), so the strategy itself is asserted in the template above."""
-    fleet = tmp_path / "fleet.yml"
-    fleet.write_text(on_moto(fleet_text(), moto.url), encoding="utf-8")
-    argv = ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes", "--no-preflight"]
-    done = run_cli(capsys, argv)
-    assert done.code == 0, done.out + done.err
+    deploy_on_moto(fleet_text(), moto.url, tmp_path, capsys)
     ecs = moto_client(moto.url, "ecs")
     (service,) = ecs.describe_services(cluster="prod", services=["node-exporter"])["services"]
     assert service["status"] == "ACTIVE"

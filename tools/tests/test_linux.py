@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from aws_fixtures import moto_client, run_cli
+from aws_fixtures import moto_client
 from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
@@ -20,7 +20,7 @@ from nixecs.fleet import parse
 from nixecs.fleet.lints import lint_fleet
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
-from stack_fixtures import assert_cfn_lint_clean, on_moto
+from stack_fixtures import assert_cfn_lint_clean, deploy_on_moto
 from test_services import HEAD
 
 TOOLS = textwrap.dedent(
@@ -202,11 +202,7 @@ def test_cfn_lint_clean_in_the_fleets_region(tmp_path: Path) -> None:
 
 @pytest.mark.moto
 def test_linux_parameters_deploy_to_ecs(moto, tmp_path: Path, capsys) -> None:
-    fleet = tmp_path / "fleet.yml"
-    fleet.write_text(on_moto(fleet_text(), moto.url), encoding="utf-8")
-    argv = ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes", "--no-preflight"]
-    done = run_cli(capsys, argv)
-    assert done.code == 0, done.out + done.err
+    deploy_on_moto(fleet_text(), moto.url, tmp_path, capsys)
     ecs = moto_client(moto.url, "ecs")
     (arn,) = ecs.list_task_definitions(familyPrefix="nixecs-prod-tools")["taskDefinitionArns"]
     (app,) = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"][
