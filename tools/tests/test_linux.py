@@ -194,6 +194,9 @@ def test_cfn_lint_clean_in_the_fleets_region(tmp_path: Path) -> None:
         "      privileged: true\n      docker_labels:",
         privileged=True,
     )
+    text = text.replace(
+        "      docker_labels:", f"      environment_files: [{ENV_FILE}]\n      docker_labels:"
+    )
     template = build_stack(parse(text, "fleet.yml"), "prod", {"web": b"#nixecs-settings v1\n{}\n"})
     out = tmp_path / "prod.yaml"
     out.write_text(dump_template(template))
@@ -211,3 +214,81 @@ def test_linux_parameters_deploy_to_ecs(moto, tmp_path: Path, capsys) -> None:
     assert app["linuxParameters"]["capabilities"] == {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}
     assert app["linuxParameters"]["tmpfs"][0]["containerPath"] == "/tmp"
     assert app["dockerLabels"] == {"com.example.team": "payments"}
+
+
+# --- environment_files ------------------------------------------------------------------------
+
+ENV_FILE = "arn:aws:s3:::acme-config/prod/app.env"
+
+
+def with_files(files: str) -> str:
+    return tools_with(
+        "      docker_labels:", f"      environment_files: {files}\n      docker_labels:"
+    )
+
+
+def test_environment_files_render_and_only_they_are_readable() -> None:
+    text = with_files(f"[{ENV_FILE}, arn:aws:s3:::acme-shared/common.env]")
+    app = container(text)
+    assert app["EnvironmentFiles"] == [
+        {"Type": "s3", "Value": ENV_FILE},
+        {"Type": "s3", "Value": "arn:aws:s3:::acme-shared/common.env"},
+    ]
+    template = build_stack(parse(text, "fleet.yml"), "prod", {"web": b"#nixecs-settings v1\n{}\n"})
+    (role,) = [
+        r
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and name.endswith("ExecutionRole")
+    ]
+    (policy,) = [
+        p
+        for p in role["Properties"]["Policies"]
+        if p["PolicyName"] == "nixecs-task-environment-files"
+    ]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "ReadEnvironmentFiles",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [
+                "arn:aws:s3:::acme-config/prod/app.env",
+                "arn:aws:s3:::acme-shared/common.env",
+            ],
+        },
+        {
+            "Sid": "LocateTheirBuckets",
+            "Effect": "Allow",
+            "Action": "s3:GetBucketLocation",
+            "Resource": ["arn:aws:s3:::acme-config", "arn:aws:s3:::acme-shared"],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "code", "where"),
+    [
+        ("[arn:aws:s3:::acme-config/prod/app.txt]", "E181", "arn:aws:s3"),
+        ("[s3://acme-config/prod/app.env]", "E181", "s3://"),
+        (f"[{ENV_FILE}, {ENV_FILE}]", "E181", ENV_FILE + "]"),
+        ("[" + ", ".join(f"arn:aws:s3:::b12/{i}.env" for i in range(11)) + "]", "E181", "[arn"),
+        (ENV_FILE, "E103", ENV_FILE),
+        ("[3]", "E103", "3]"),
+    ],
+)
+def test_environment_file_checks_are_located(files: str, code: str, where: str) -> None:
+    found = located(with_files(files))
+    assert [f[0] for f in found] == [code], found
+    assert found[0][1].startswith(where), found
+    assert code in CODES and code in FIXES
+
+
+@pytest.mark.parametrize("value", ["s3://bucket/a.env", 3, "arn:aws:s3:::b/a.env"])
+def test_the_json_schema_and_the_loader_both_refuse_odd_files(value: object) -> None:
+    document = load(fleet_text().encode(), "fleet.yml").value
+    app = document["clusters"]["prod"]["services"]["tools"]["containers"]["app"]  # type: ignore[index]
+    app["environment_files"] = value if value != 3 else [3]
+    if value == "arn:aws:s3:::b/a.env":  # a valid ARN but one bucket name too short for S3
+        app["environment_files"] = [value]
+    assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document))
+    with pytest.raises(InvalidInput):
+        parse(json.dumps(document), "fleet.json")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .. import naming
 from ..fleet.model import Group, Service
-from . import secret_refs
+from . import env_files, secret_refs
 from .context import Context, Resources
 from .intrinsics import (
     ARN_PREFIX,
@@ -241,6 +241,7 @@ def execution_role(ctx: Context, service: Service) -> Resources:
         ]
     # SSM parameter ARNs and Secrets Manager secrets (cloudformation/secret_refs.py)
     secret_refs.extend_execution_role(properties, service)
+    env_files.extend_execution_role(properties, service)  # S3 .env files
     properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ctx.ids.service(service.name, "ExecutionRole"): {

@@ -6,7 +6,7 @@ from .. import naming
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service
-from . import daemon, iam, linux, loadbalancer, secret_refs, volumes
+from . import daemon, env_files, iam, linux, loadbalancer, secret_refs, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, sub, tags
@@ -103,6 +103,7 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         container["User"] = c.user
     container |= volumes.container_mounts(c)
     container |= linux.container_linux(c)
+    container |= env_files.container_env_files(c)
     if c.firelens is not None:
         kind, options = c.firelens
         firelens: dict[str, Json] = {"Type": kind}

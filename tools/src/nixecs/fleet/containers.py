@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .. import settings as s
 from ..settings import Issue
-from . import linux, secret_refs, volumes
+from . import env_files, linux, secret_refs, volumes
 from .images import ImageRef, parse_image
 from .yaml12 import Path
 
@@ -93,6 +93,7 @@ CONTAINER_KEYS = (
     "gpu",
     *volumes.CONTAINER_KEYS,
     *linux.CONTAINER_KEYS,
+    *env_files.CONTAINER_KEYS,
 )
 # ECS ResourceRequirement GPU: a whole number of physical GPUs the agent reserves for the
 # container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html);
@@ -163,6 +164,8 @@ class Container:
     linux: linux.LinuxParameters | None = None
     docker_labels: tuple[tuple[str, str], ...] = ()
     privileged: bool = False
+    # S3 object ARNs of .env files (fleet/env_files.py)
+    environment_files: tuple[str, ...] = ()
 
     @property
     def reserved_memory(self) -> int:
@@ -498,6 +501,7 @@ def parse_container(
         else None
     )
     mounts, volumes_from = volumes.parse_mounts(m, path, issues)
+    files = env_files.parse_env_files(m, path, issues)
     parameters, labels, privileged = linux.parse_linux(
         m, path, issues, tuple(x.container_path for x in mounts)
     )
@@ -540,6 +544,7 @@ def parse_container(
         linux=parameters,
         docker_labels=labels,
         privileged=privileged,
+        environment_files=files,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from .. import settings as s
 from . import containers as c
+from . import env_files as ef
 from . import images, infra, loadbalancing, task_role
 from . import linux as lx
 from . import secret_refs as sr
@@ -717,6 +718,16 @@ CONTAINER = obj(
         "run privileged: only on a group with `ecs.privileged: true` (else E180)",
         False,
         example=False,
+    ),
+    environment_files=strings(
+        "S3 objects of variables (.env files) the agent reads at task start; the execution "
+        "role may read exactly these (E181)",
+        string(
+            "an S3 object ARN",
+            pattern=ef.OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace("?P<key>", ""),
+        ),
+        aws=f"ECS EnvironmentFile: at most {ef.MAX_FILES}, .env extension",
+        example=["arn:aws:s3:::acme-config/prod/app.env"],
     ),
 )
 
