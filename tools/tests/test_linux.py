@@ -191,11 +191,8 @@ def test_privileged_of_the_wrong_type_is_refused_by_both(value: object) -> None:
 def test_cfn_lint_clean_in_the_fleets_region(tmp_path: Path) -> None:
     text = tools_with(
         "      docker_labels:",
-        "      privileged: true\n      docker_labels:",
+        f"      privileged: true\n      environment_files: [{ENV_FILE}]\n      docker_labels:",
         privileged=True,
-    )
-    text = text.replace(
-        "      docker_labels:", f"      environment_files: [{ENV_FILE}]\n      docker_labels:"
     )
     template = build_stack(parse(text, "fleet.yml"), "prod", {"web": b"#nixecs-settings v1\n{}\n"})
     out = tmp_path / "prod.yaml"
