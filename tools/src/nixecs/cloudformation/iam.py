@@ -17,6 +17,7 @@ account can hold the same fleet in several regions; deploying needs CAPABILITY_I
 from __future__ import annotations
 
 from .. import naming
+from ..fleet import firelens
 from ..fleet.model import Group, Service
 from . import env_files, secret_refs
 from .context import Context, Resources
@@ -259,7 +260,11 @@ EXEC_ACTIONS = tuple(a for a in SSM_AGENT_ACTIONS if a.startswith("ssmmessages:"
 
 def has_task_role(service: Service) -> bool:
     """Whether the service's task definition has a TaskRoleArn (`task_role:` or ECS Exec)."""
-    return service.task_role is not None or service.enable_execute_command
+    return (
+        service.task_role is not None
+        or service.enable_execute_command
+        or firelens.writes_own_log_group(service)  # the router's credentials (fleet/firelens.py)
+    )
 
 
 def task_role(ctx: Context, service: Service) -> Resources:
@@ -295,6 +300,18 @@ def task_role(ctx: Context, service: Service) -> Resources:
             statements.append(rendered)
     if service.enable_execute_command:
         statements.append({"Effect": "Allow", "Action": list(EXEC_ACTIONS), "Resource": "*"})
+    if firelens.writes_own_log_group(service):
+        statements.append(
+            {
+                "Sid": "FireLensToOwnLogGroup",
+                "Effect": "Allow",
+                "Action": list(firelens.LOG_ACTIONS),
+                "Resource": sub(
+                    f"{ARN_PREFIX}:logs:{REGION_ACCOUNT}:log-group:"
+                    f"{literal(naming.log_group_name(ctx.cluster.name, service.name))}:*"
+                ),
+            }
+        )
     if statements:
         properties["Policies"] = [
             {

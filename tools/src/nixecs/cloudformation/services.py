@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import naming
+from ..fleet import firelens as router
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service
@@ -114,6 +115,12 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         log: dict[str, Json] = {"LogDriver": "awsfirelens"}
         if c.log.options:
             log["Options"] = dict(c.log.options)
+        if router.to_own_group(c):  # the service's own log group (fleet/firelens.py)
+            log["Options"] = {
+                **dict(c.log.options),
+                **router.own_group_options(ctx.cluster.name, service),
+                "region": ref("AWS::Region"),
+            }
         container["LogConfiguration"] = log
     else:
         container["LogConfiguration"] = {

@@ -13,6 +13,7 @@ containers' IMDS traffic (`nixecs.ecs.allowContainerInstanceMetadata`, modules/e
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
+from .firelens import lint_firelens
 from .image_lints import lint_images
 from .model import Fleet
 from .task_role import lint_task_role
@@ -24,6 +25,7 @@ def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
         _task_roles(fleet)
         + lint_volumes(fleet)
         + lint_images(fleet)
+        + lint_firelens(fleet)
         + [
             Diagnostic(
                 "W101",
