@@ -10,6 +10,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.scheduled)
 - E178 daemon services (nixecs.fleet.daemon); E179-E180 Linux parameters, privileged
   (nixecs.fleet.linux)
 - E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
@@ -112,6 +113,8 @@ CODES: dict[str, str] = {
     "E179": "linux.capabilities: a capability listed twice, or both added and dropped",
     "E180": "a privileged container on a group whose hosts refuse privileged containers",
     "E181": "environment_files: not an S3 object ARN of a .env file, listed twice, or more than 10",
+    "E182": "a cluster task with the name of one of its services",
+    "E183": "a schedule expression outside EventBridge Scheduler's grammar (at, rate, cron)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -213,6 +216,8 @@ FIXES: dict[str, str] = {
     "E179": "list each capability once, in add or in drop",
     "E180": "set the group's `ecs.privileged: true` (it allows every task there), or remove `privileged`",
     "E181": "write arn:aws:s3:::BUCKET/KEY.env, each file once, at most 10",
+    "E182": "rename the task or the service",
+    "E183": "write at(2027-01-01T00:00:00), rate(5 minutes) or cron(0 3 * * ? *) (six fields, one of the days ?)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E203": "leave only the first lower and the last upper bound open",

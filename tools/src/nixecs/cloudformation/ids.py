@@ -42,6 +42,8 @@ SERVICE_KINDS = (
     "TargetGroup",  # loadbalancer.py
     "ListenerRule",  # on the HTTPS listener, or the only one
     "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
+    "Schedule",  # a cluster task's schedule (scheduled.py)
+    "SchedulerRole",
 )
 POLICY_KINDS = ("StepPolicy", "Alarm")
 
@@ -125,6 +127,8 @@ class LogicalIds:
             subjects.append(("service", service.name))
             if service.scaling is not None:
                 subjects.extend(("policy", service.name, p.name) for p in service.scaling.step)
+        # a cluster's tasks share the services' names (fleet/scheduled.py refuses a clash)
+        subjects.extend(("service", name) for name in cluster.tasks)
         return cls(subjects)
 
     def get(self, subject: Subject, kind: str) -> str:

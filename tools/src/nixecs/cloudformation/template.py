@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from ..fleet.model import Cluster, Fleet
-from . import compute, iam, loadbalancer, overrides, scaling, services
+from . import compute, iam, loadbalancer, overrides, scaling, scheduled, services
 from .context import Context, Resources
 from .ids import (
     CLUSTER,
@@ -125,6 +125,8 @@ def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[st
         resources.update(loadbalancer.service_routing(ctx, service))
         resources.update(services.ecs_service(ctx, service))
         resources.update(scaling.service_scaling(ctx, service))
+    for name in sorted(cluster.tasks):
+        resources.update(scheduled.resources(ctx, cluster.tasks[name]))
     # The user's escape hatch, after everything else: OverrideError when one does not fit.
     overrides.apply(resources, cluster.overrides)
 

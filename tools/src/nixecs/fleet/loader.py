@@ -17,7 +17,7 @@ from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
 from ..naming import group_resource_name
 from ..settings import Issue
-from . import daemon, infra, linux, loadbalancing, metrics, volumes
+from . import daemon, infra, linux, loadbalancing, metrics, scheduled, volumes
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
@@ -291,6 +291,7 @@ class _Builder:
                 "kms_key",
                 "load_balancer",
                 *infra.CLUSTER_KEYS,
+                *scheduled.CLUSTER_KEYS,
             ),
             ("subnets", "security_groups"),
         )
@@ -332,6 +333,7 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
+        tasks = scheduled.parse_tasks(self, name, m, path, raw_groups, services)
         load_balancer = (
             loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
             if m.get("load_balancer") is not None
@@ -346,6 +348,7 @@ class _Builder:
             path,
             kms_key,
             load_balancer=load_balancer,
+            tasks=tasks,
             **extra,
         )
         loadbalancing.check_cluster(cluster, self.issues)

@@ -7,6 +7,7 @@ stages (scaling rules, userdata size) report at the right `file:line:col`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
@@ -14,6 +15,9 @@ from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .task_role import TaskRole
 from .volumes import Volume
+
+if TYPE_CHECKING:
+    from .scheduled import ScheduledTask
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -246,7 +250,7 @@ class Service:
     # The task's data volumes (fleet/volumes.py), mounted by its containers.
     volumes: tuple[Volume, ...] = ()
     # "replica" (a desired count, or scaled) or "daemon": one task on every instance of its
-    # group (fleet/daemon.py)
+    # group (fleet/daemon.py); "task" for a cluster's `tasks:` (fleet/scheduled.py)
     scheduling: str = "replica"
 
     def secret_uses(self) -> list[tuple[Path, str]]:
@@ -283,6 +287,8 @@ class Cluster:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     log_kms_key: str | None = None
     overrides: tuple[Override, ...] = ()
+    # `tasks:` — task definitions that are not services (fleet/scheduled.py)
+    tasks: dict[str, ScheduledTask] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from . import containers as c
 from . import env_files as ef
 from . import images, infra, loadbalancing, task_role
 from . import linux as lx
+from . import scheduled as sched
 from . import secret_refs as sr
 from . import volumes as v
 from .loader import (
@@ -1094,6 +1095,23 @@ LOAD_BALANCER = obj(
     redirect_http_to_https=boolean("port 80 redirects to 443", False, example=True),
     listener_arn=string("an existing ALB listener to add the rules to (instead of a new ALB)"),
 )
+TASK = obj(
+    "a task definition that is not a service: run on a schedule, or started by hand (RunTask with the group's capacity provider)",
+    order=sched.TASK_KEYS,
+    **{key: SERVICE.keys[key] for key in sched.TASK_KEYS if key in SERVICE.keys},
+    schedule=either(
+        "an EventBridge Scheduler expression, or {expression, timezone}",
+        string(sched.EXPRESSION_RULE),
+        obj(
+            "a schedule",
+            order=sched.SCHEDULE_KEYS,
+            expression=req(string(sched.EXPRESSION_RULE, example="cron(0 3 * * ? *)")),
+            timezone=string("an IANA time zone (default UTC)", example="Europe/Paris"),
+        ),
+        aws="EventBridge Scheduler schedule types: at, rate, cron (E183)",
+        example="rate(1 hour)",
+    ),
+)
 CLUSTER = obj(
     "an ECS cluster, its groups and services (one CloudFormation stack)",
     order=(
@@ -1104,6 +1122,7 @@ CLUSTER = obj(
         "kms_key",
         "load_balancer",
         *infra.CLUSTER_KEYS,
+        *sched.CLUSTER_KEYS,
     ),
     subnets=req(
         strings(
@@ -1121,6 +1140,11 @@ CLUSTER = obj(
     ),
     groups=mapping("Auto Scaling groups by name", NAME, GROUP),
     services=mapping("services by name", NAME, SERVICE),
+    tasks=mapping(
+        "tasks by name that are not services (names apart from the services': E182)",
+        NAME,
+        TASK,
+    ),
     kms_key=string(
         "KMS key the secrets' SSM parameters are encrypted with (key ARN or id; not an alias)",
         example=KMS_ARN_EXAMPLE,
