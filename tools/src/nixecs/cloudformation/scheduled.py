@@ -28,7 +28,13 @@ def resources(ctx: Context, scheduled: ScheduledTask) -> Resources:
     found.update(services.log_group(ctx, task))
     found.update(iam.execution_role(ctx, task))
     found.update(iam.task_role(ctx, task))
-    found.update(services.task_definition(ctx, task))
+    definition = services.task_definition(ctx, task)
+    # the group, for `nixecs run` to pick its capacity provider (aws/run_task.py)
+    for resource in definition.values():
+        resource_tags = resource["Properties"]["Tags"]
+        assert isinstance(resource_tags, list)
+        resource_tags.append({"Key": naming.TAG_GROUP, "Value": task.group})
+    found.update(definition)
     if scheduled.schedule is not None:
         found.update(_schedule(ctx, scheduled))
     return found
