@@ -17,7 +17,14 @@
       hosts = self.lib.mkHosts {
         src = self;
         hosts = {
-          ecs-node.modules = [ self.nixosModules.ecs-node ];
+          ecs-node = {
+            modules = [ self.nixosModules.ecs-node ];
+            # Graviton too: packages.aarch64-linux.ecs-node-ami (UEFI, as AWS requires for arm64).
+            systems = [
+              "x86_64-linux"
+              "aarch64-linux"
+            ];
+          };
           ci = {
             modules = [ ./hosts/ci ];
             ami = false;
@@ -88,7 +95,7 @@
           import ./tests { pkgs = pkgsFor system; }
           // lib.mapAttrs' (
             name: host: lib.nameValuePair "host-${name}" host.config.system.build.toplevel
-          ) self.nixosConfigurations
+          ) (lib.filterAttrs (name: _: hosts.systemOf.${name} == system) self.nixosConfigurations)
         )
       );
 

@@ -4,7 +4,7 @@
 #   nixecs.lib.mkHost { name = "web"; modules = [ ./hosts/web.nix ]; system = "x86_64-linux"; src = self; }
 #     → lib.nixosSystem's result (a nixosConfiguration)
 #   nixecs.lib.mkHosts { src = self; hosts.web.modules = [ nixecs.nixosModules.ecs-node ./hosts/web.nix ]; }
-#     → { nixosConfigurations.<host>; packages.<system>.<host>-ami; }
+#     → { nixosConfigurations.<host>; packages.<system>.<host>-ami; nixecsHosts.<host> = { system; ami; }; }
 #
 # Each host's module files are recorded in the image (record.nix, modules/host.nix), so
 # that `nix` userdata on its instances extends that host.
@@ -53,30 +53,56 @@ let
       ];
     };
 
-  # hosts.<name> = { modules; system ? "x86_64-linux"; ami ? true; }
+  # hosts.<name> = { modules; system ? "x86_64-linux"; systems ? [ system ]; ami ? true; }
+  # One nixosConfiguration per system: `<name>` for the first, `<name>-<system>` for the
+  # others (e.g. `ecs-node-aarch64-linux` for Graviton), each recorded as host `<name>` so
+  # `ami: {host: <name>}` finds the image of the group's architecture; one
+  # `packages.<system>.<name>-ami` per system.
   mkHosts =
     {
       hosts,
       src ? null,
     }:
     let
-      configurations = lib.mapAttrs (
-        name: h:
-        mkHost {
-          inherit name src;
-          inherit (h) modules;
-          system = h.system or "x86_64-linux";
-        }
-      ) hosts;
+      systemsOf = h: h.systems or [ (h.system or "x86_64-linux") ];
+      configName = name: h: system: if system == lib.head (systemsOf h) then name else "${name}-${system}";
+      perSystem = lib.concatLists (
+        lib.mapAttrsToList (
+          name: h:
+          map (system: {
+            inherit name system h;
+            configuration = mkHost {
+              inherit name src system;
+              inherit (h) modules;
+            };
+          }) (systemsOf h)
+        ) hosts
+      );
       amis =
         system:
-        lib.mapAttrs' (name: _: lib.nameValuePair "${name}-ami" configurations.${name}.config.system.build.images.amazon) (
-          lib.filterAttrs (_: h: (h.ami or true) && (h.system or "x86_64-linux") == system) hosts
+        lib.listToAttrs (
+          map (e: lib.nameValuePair "${e.name}-ami" e.configuration.config.system.build.images.amazon) (
+            lib.filter (e: (e.h.ami or true) && e.system == system) perSystem
+          )
         );
     in
     {
-      nixosConfigurations = configurations;
+      nixosConfigurations = lib.listToAttrs (
+        map (e: lib.nameValuePair (configName e.name e.h e.system) e.configuration) perSystem
+      );
       packages = lib.genAttrs systems amis;
+      # nixosConfiguration name → its system (a flake checks each host on its own system).
+      systemOf = lib.listToAttrs (
+        map (e: lib.nameValuePair (configName e.name e.h e.system) e.system) perSystem
+      );
+      # Plain data (nothing instantiated): `nixecs validate` reads the hosts' names and systems
+      # with `nix eval --json FLAKE#nixecsHosts` (a group's `host:` must be one; the
+      # architecture of one of its systems must match the group's instance types).
+      nixecsHosts = lib.mapAttrs (_: h: {
+        system = lib.head (systemsOf h);
+        systems = systemsOf h;
+        ami = h.ami or true;
+      }) hosts;
     };
 in
 {

@@ -46,7 +46,8 @@ in
       example = "30m";
       description = ''
         How long to wait for the instance's tasks to stop before completing
-        the lifecycle action anyway, as `<n>s`, `<n>m` or `<n>h`, at most
+        the lifecycle action anyway (then ECS's managed-draining hook's too, so
+        this bounds the termination), as `<n>s`, `<n>m` or `<n>h`, at most
         115m (the lifecycle hook's heartbeat allows two hours). `null` takes
         the timeout from the runtime settings (`drain.timeout` in
         `/run/nixecs/settings.json`); without one there, the unit has nothing

@@ -6,7 +6,6 @@ pkgs.mkShell {
     (pkgs.python3.withPackages (
       ps: with ps; [
         pyyaml
-        jinja2
         click
         boto3
         rich

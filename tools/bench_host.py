@@ -23,6 +23,8 @@ import os
 import statistics
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nixecs.settings import DrainSpec, EcsSettings, HostSettings, dumps
@@ -77,6 +79,17 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, round(fraction * len(ordered)) - 1)]
 
 
+@contextmanager
+def bench_imds() -> Iterator[str]:
+    """The IMDSv2 emulator serving the benchmark's settings userdata; yields its URL."""
+    with ImdsEmulator(_settings_userdata()) as imds:
+        yield imds.url
+
+
+def apply_argv(python: str, imds_url: str, root: Path) -> list[str]:
+    return [python, "-m", "nixecs", "apply", "--imds", imds_url, "--root", str(root)]
+
+
 def bench_apply(python: str, runs: int = 30) -> dict[str, float]:
     with (
         tempfile.TemporaryDirectory(prefix="nixecs-bench-") as scratch,
@@ -85,7 +98,7 @@ def bench_apply(python: str, runs: int = 30) -> dict[str, float]:
         work = Path(scratch)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-        argv = [python, "-m", "nixecs", "apply", "--imds", imds.url, "--root", str(work / "root")]
+        argv = apply_argv(python, imds.url, work / "root")
         samples = _spawn_runs(python, argv, runs, env)
         if not (work / "root/run/nixecs/ecs.env").exists():
             raise RuntimeError("nixecs apply wrote no ecs.env during the benchmark")

@@ -37,13 +37,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
+from nixecs.local.emulator import FAKE_CREDENTIALS  # the emulator's, never a real account's
 
 
 class DemoError(RuntimeError):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from nixecs.scaling_sim import Load
-from nixecs.scaling_trace import write_trace
+from nixecs.scaling.sim import Load
+from nixecs.scaling.trace import write_trace
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 DAYS = 3

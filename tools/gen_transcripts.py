@@ -123,15 +123,68 @@ def deploy_again(a: Account) -> None:
     a.run("deploy", "fleet.yml", "--yes")
 
 
+# The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
+SECRETS_FLEET = """\
+version: 1
+region: us-east-1
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
+    services:
+      api:
+        group: web
+        image: nginx:1.27
+        cpu: 256
+        memory: 512
+        desired: 1
+        secrets: {DB_PASSWORD: /prod/db/password, API_TOKEN: /prod/api/token}
+"""
+
+
 def secrets(a: Account) -> None:
-    a.run("secret", "put", "/prod/db/password", "--value-stdin", stdin="s3cr3t-db-password\n")
+    (a.cwd / "fleet.yml").write_text(SECRETS_FLEET, encoding="utf-8")
+    put, mine = ("secret", "put"), ("--fleet", "fleet.yml")
+    a.run(*put, "/prod/db/password", *mine, "--value-stdin", stdin="s3cr3t-db-password\n")
     a.run("secret", "get", "/prod/db/password")
     a.run("secret", "get", "/prod/db/password", "--reveal")
-    a.run("secret", "put", "/prod/api/token", "--generate")
-    a.run("secret", "put", "/prod/api/token", "--generate")
+    a.run(*put, "/prod/api/token", *mine, "--generate")
+    a.run(*put, "/prod/api/token", *mine, "--generate")
     a.run("--output", "json", "secret", "get", "/prod/api/token")
-    a.run("secret", "rm", "/prod/api/token")
-    a.run("secret", "rm", "/prod/api/token")
+    a.run(*put, "/billing/api-key", *mine, "--generate")
+    a.run("secret", "rm", "/prod/api/token", *mine, "--yes")
+    a.run("secret", "rm", "/prod/api/token", *mine)
+
+
+def ownership(a: Account) -> None:
+    """What deploy and destroy say of a stack nixecs did not make (docs/aws.md, ownership)."""
+    import boto3
+
+    cfn = boto3.client(
+        "cloudformation",
+        endpoint_url=a.url,
+        region_name=REGION,
+        aws_access_key_id=a.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=a.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    theirs = '{"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}}'
+    acme = [{"Key": "nixecs:cluster", "Value": "prod"}, {"Key": "nixecs:fleet", "Value": "acme"}]
+    cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs, Tags=acme)
+    a.run("deploy", "fleet.yml", "--yes")
+    cfn.delete_stack(StackName="nixecs-prod")
+    cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs)
+    a.run("destroy", "prod", "--yes")
+
+
+def validate_environments(a: Account) -> None:
+    """Offline: one file, two environments (README)."""
+    (a.cwd / "examples").mkdir()
+    (a.cwd / "examples" / "environments.yml").write_bytes(
+        (REPO / "examples" / "environments.yml").read_bytes()
+    )
+    a.run("validate", "examples/environments.yml")
 
 
 EXAMPLE = REPO / "examples" / "fleet.yml"
@@ -139,6 +192,8 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "deploy-first": (EXAMPLE, deploy_first),
     "deploy-again": (EXAMPLE, deploy_again),
     "secrets": (None, secrets),
+    "ownership": (EXAMPLE, ownership),
+    "validate-environments": (None, validate_environments),
 }
 
 

@@ -22,7 +22,6 @@ python3Packages.buildPythonApplication {
 
   dependencies = with python3Packages; [
     pyyaml
-    jinja2
     click
     boto3
     rich

@@ -82,6 +82,19 @@ def write_fleet(directory: Path, text: str = FLEET) -> Path:
     return path
 
 
+def deployable_fleet(directory: Path, monkeypatch: pytest.MonkeyPatch, text: str = FLEET) -> Path:
+    """A fleet file `deploy` can take to moto: small_template instead of the real templates,
+    no preflight, quick polls."""
+    from nixecs.aws import deploy as deploy_module
+
+    monkeypatch.setattr(
+        deploy_module, "render_template", lambda model, cluster: small_template(model, cluster)
+    )
+    no_preflight(monkeypatch)
+    monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
+    return write_fleet(directory, text)
+
+
 def small_template(fleet: Any, cluster: str, *, marker: str = "1") -> str:
     """A template moto can create: the ECS cluster, an IAM role, an SSM parameter, and per
     scaled service a ScalableTarget, its policies and alarms (which moto skips)."""
@@ -231,6 +244,30 @@ def moto_client(url: str, service: str) -> Any:
     )
 
 
+def alb_network(url: str) -> dict[str, str]:
+    """A VPC with two subnets in two zones and two security groups (instances, load
+    balancer) on the moto server: what a fleet with `load_balancer:` needs."""
+    ec2 = moto_client(url, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate(("us-east-1a", "us-east-1b"))
+    ]
+    groups = [
+        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+        for name in ("instances", "alb")
+    ]
+    return {
+        "vpc": vpc,
+        "subnet_a": subnets[0],
+        "subnet_b": subnets[1],
+        "instances": groups[0],
+        "alb": groups[1],
+    }
+
+
 def stubbed_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Fixture body (register with `pytest.fixture(name="stubbed")(stubbed_clients)`):
     `stubbed("ec2")` → an active botocore Stubber; every Session hands out that client."""
@@ -292,3 +329,31 @@ def image_identity(disk: Path) -> str:
                 digest.update(index.to_bytes(8, "big") + hashlib.sha256(chunk).digest())
             index += 1
     return digest.hexdigest()
+
+
+def moto_tags_registered_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.6 ignores RegisterImage's TagSpecifications; AWS applies them to the new AMI
+    ("The tags to apply to the AMI" — RegisterImage, TagSpecifications,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RegisterImage.html). Here every
+    Session's EC2 client does what AWS does, through CreateTags right after the call, so that
+    `ami publish` finds its own AMI by its tags on moto as it does on AWS."""
+    original = Session.client
+
+    def client(self: Session, service: str) -> Any:
+        made = original(self, service)
+        if service != "ec2" or getattr(made, "_nixecs_register_tags", False):
+            return made
+        register = made.register_image
+
+        def register_image(**params: Any) -> Any:
+            answer = register(**params)
+            for spec in params.get("TagSpecifications", []):
+                if spec.get("ResourceType") == "image":
+                    made.create_tags(Resources=[answer["ImageId"]], Tags=spec["Tags"])
+            return answer
+
+        made.register_image = register_image
+        made._nixecs_register_tags = True
+        return made
+
+    monkeypatch.setattr(Session, "client", client)

@@ -222,4 +222,29 @@ def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    from aws_fixtures import moto_tags_registered_images
+
+    moto_tags_registered_images(monkeypatch)  # what AWS does and moto does not
     return moto_server
+
+
+@pytest.fixture(autouse=True)
+def _no_deadline_left_armed() -> Iterator[None]:
+    """An AWS command run in-process arms a process-wide SIGALRM deadline that `cli.run`
+    disarms; a test that enters the command another way (click's test runner) must not leave
+    it to fire in a later test."""
+    yield
+    watchdog = sys.modules.get("nixecs.aws.watchdog")
+    if watchdog is not None:
+        watchdog.disarm()
+
+
+def example_fleets() -> list[tuple[Path, str | None]]:
+    """Every example fleet file, once per environment it declares (else once, as itself)."""
+    from nixecs.fleet import environments_of
+
+    return [
+        (path, env)
+        for path in sorted(EXAMPLES.glob("*.yml"))
+        for env in (environments_of(path) or [None])
+    ]

@@ -455,7 +455,8 @@ def test_a_name_taken_by_other_content_is_refused(moto, bucket, stubbed, tmp_pat
             "mine",
         ],
     )
-    assert result.code == 1 and "AMI name 'mine' is taken by ami-9" in result.err
+    assert result.code == 2 and "AMI name 'mine' is taken by ami-9" in result.err
+    assert "built from a different image (nixecs:image-sha256 ffffffffffffffff…" in result.err
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ def test_deploy_and_status_of_the_example_fleet():
         "service-linked",
     ):
         assert f"stand-in: {what}" in output, what
-    assert "+ Add     Cluster" in output
+    assert "  + add      Cluster " in output
     assert "nixecs-prod: created (CREATE_COMPLETE)" in output
     assert (
         "warning: nixecs-prod: not found through their own APIs" in output
@@ -47,7 +47,7 @@ def test_deploy_and_status_of_the_example_fleet():
         "BananasTargetGroup ",
         "BananasListenerRule ",
     ):
-        assert f"+ Add     {resource}" in output, resource
+        assert f"  + add      {resource}" in output, resource
     assert any(line.split()[-1:] == ["targets"] for line in output.splitlines())
     rows: dict[str, list[str]] = {}
     for line in output.splitlines():  # the first table that names a subject: groups, services

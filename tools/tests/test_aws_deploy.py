@@ -47,7 +47,7 @@ def test_create_then_no_changes_then_modify(moto, fleet, capsys, monkeypatch):
     base = ["--endpoint-url", moto.url, "deploy", str(fleet), "--yes"]
     first = run_cli(capsys, base)
     assert first.code == 0, first.err
-    assert "+ Add     Cluster" in first.out and "AWS::ECS::Cluster" in first.out
+    assert "  + add      Cluster " in first.out and "AWS::ECS::Cluster" in first.out
     assert "BananasTarget" in first.out  # the summary lists what the template asks for ...
     assert "nixecs-prod: created (CREATE_COMPLETE)" in first.out
     # ... but moto never made the scaling resources: a warning in local mode, naming each
@@ -218,6 +218,10 @@ def _stack(status: str) -> dict:
         "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/nixecs-prod/1",
         "StackStatus": status,
         "CreationTime": datetime.datetime(2026, 1, 1),
+        "Tags": [
+            {"Key": "nixecs:cluster", "Value": "prod"},
+            {"Key": "nixecs:fleet", "Value": "default"},
+        ],
     }
 
 

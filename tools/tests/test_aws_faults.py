@@ -104,8 +104,11 @@ def test_every_command_completes_through_faults_and_nothing_is_created_twice(
 
         for _ in range(2):
             ok(["deploy", str(fleet), "--yes"])
-            ok(["secret", "put", "/prod/db/password", "--value-stdin"], stdin="s3cr3t\n")
-            ok(["secret", "put", "/prod/api/key", "--generate"])
+            ok(
+                ["secret", "put", "/prod/db/password", "--value-stdin", "--outside-fleet"],
+                stdin="s3cr3t\n",
+            )
+            ok(["secret", "put", "/prod/api/key", "--generate", "--outside-fleet"])
             assert ok(["secret", "get", "/prod/db/password", "--reveal"]).out == "s3cr3t\n"
             status = ok(["--output", "json", "status"]).json()
             assert [c["name"] for c in status["clusters"]] == ["prod"]
@@ -168,7 +171,7 @@ def test_secret_put_under_lost_answers_writes_one_version(
         for round in range(2):  # and the second put of the same value writes nothing
             result = run_cli(
                 capsys,
-                [*base, "secret", "put", "/prod/db/password", "--value-stdin"],
+                [*base, "secret", "put", "/prod/db/password", "--value-stdin", "--outside-fleet"],
                 stdin="s3cr3t\n",
             )
             assert result.code == 0, result.err

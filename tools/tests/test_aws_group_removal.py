@@ -12,7 +12,7 @@ import pytest
 
 from aws_fixtures import no_preflight, run_cli, stubbed_clients, write_fleet
 from nixecs.aws.deploy import _parse_template, capacity_provider_conflicts
-from nixecs.commands import check_fleet_file
+from nixecs.fleet.checks import check_fleet_file
 from nixecs.render import render_cluster
 
 _stubbed = pytest.fixture(name="stubbed")(stubbed_clients)
@@ -64,19 +64,26 @@ def test_deploy_refuses_before_any_change_set(tmp_path, stubbed, capsys, monkeyp
     deployed = _stack(tmp_path, TWO_GROUPS)
     fleet = write_fleet(tmp_path, MOVED)
     cfn = stubbed("cloudformation")
+    stack = {
+        "StackName": "nixecs-prod",
+        "StackStatus": "UPDATE_COMPLETE",
+        "CreationTime": datetime.datetime(2026, 1, 1),
+        "Tags": [
+            {"Key": "nixecs:cluster", "Value": "prod"},
+            {"Key": "nixecs:fleet", "Value": "default"},
+        ],
+    }
+    # the ownership check of every stack first (aws/ownership.py) ...
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
+    # ... then the plan (aws/transitions.py) reads the deployed template ...
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
     cfn.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "nixecs-prod",
-                    "StackStatus": "UPDATE_COMPLETE",
-                    "CreationTime": datetime.datetime(2026, 1, 1),
-                }
-            ]
-        },
-        {"StackName": "nixecs-prod"},
+        "get_template",
+        {"TemplateBody": deployed},
+        {"StackName": "nixecs-prod", "TemplateStage": "Original"},
     )
+    # ... and the cluster's deploy starts
+    cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "nixecs-prod"})
     cfn.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": "nixecs-prod"})
     cfn.add_response(
         "get_template",

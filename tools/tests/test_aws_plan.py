@@ -31,8 +31,8 @@ def _stacks(url: str) -> dict[str, str]:
 def test_plan_of_a_new_stack_shows_it_and_leaves_nothing(moto, fleet, capsys):
     result = run_cli(capsys, ["--endpoint-url", moto.url, "deploy", str(fleet), "--plan"])
     assert result.code == 0, result.err
-    assert "+ Add     Cluster" in result.out and "AWS::ECS::Cluster" in result.out
-    assert "to add, 0 to modify, 0 to remove" in result.out
+    assert "  + add      Cluster " in result.out and "AWS::ECS::Cluster" in result.out
+    assert "6 to add, 0 to modify, 0 to replace, 0 to remove" in result.out
     # no stack in REVIEW_IN_PROGRESS (nor anything else) is left behind
     assert _stacks(moto.url) == {}
 
@@ -54,6 +54,11 @@ def test_plan_of_an_update_in_json_leaves_the_stack_untouched(moto, fleet, capsy
     (cluster,) = document["clusters"]
     assert cluster["outcome"] == "planned"
     assert {"action": "Modify", "logical_id": "Marker"}.items() <= cluster["changes"][0].items()
+    # nixecs's own plan: per resource, replacement from createOnlyProperties
+    assert cluster["plan"]["resources"] == [
+        {"logical_id": "Marker", "type": "AWS::SSM::Parameter", "action": "modify", "reason": ""}
+    ]
+    assert cluster["plan"]["hazards"] == [] and cluster["plan"]["replacement_known"]
     assert _stacks(moto.url) == {"nixecs-prod": "CREATE_COMPLETE"}
     cfn = moto_client(moto.url, "cloudformation")
     # the plan's own change set is gone (moto, unlike AWS, keeps the executed one of the deploy)

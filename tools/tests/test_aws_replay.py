@@ -14,7 +14,8 @@ import pytest
 from aws_fixtures import counting, run_cli
 from nixecs.aws import metrics
 from nixecs.aws.session import Session
-from nixecs.scaling_trace import read_trace
+from nixecs.scaling.sim import Load, replay
+from nixecs.scaling.trace import read_trace
 
 pytestmark = pytest.mark.moto
 
@@ -226,7 +227,8 @@ def test_the_period_follows_cloudwatch_retention() -> None:
         metrics.choose_period(now - 500 * day, now)
 
 
-def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
+def _service_on_moto(moto: Any) -> Session:
+    """A session on moto with ECS service prod/bananas (Application Auto Scaling wants it)."""
     session = Session(region="us-east-1", endpoint_url=moto.url)
     ecs = session.client("ecs")
     ecs.create_cluster(clusterName="prod")
@@ -236,6 +238,11 @@ def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
     ecs.create_service(
         cluster="prod", serviceName="bananas", taskDefinition="bananas", desiredCount=1
     )
+    return session
+
+
+def test_deployed_step_policies_are_read_with_their_alarms(moto: Any) -> None:
+    session = _service_on_moto(moto)
     aas = session.client("application-autoscaling")
     resource = "service/prod/bananas"
     aas.register_scalable_target(
@@ -331,3 +338,32 @@ def test_without_container_insights_tasks_come_from_the_option(
     series.write_text("timestamp,running_tasks\nnoon,10\n")
     result = run_cli(capsys, [*base, *window_args, "--tasks", str(series)])
     assert result.code == 2 and f"{series}:2:1: error[E301]" in result.err
+
+
+def test_deployed_scheduled_actions_are_read_and_run(moto: Any) -> None:
+    """DescribeScheduledActions: the deployed set runs the target's scheduled actions too."""
+    session = _service_on_moto(moto)
+    aas = session.client("application-autoscaling")
+    key = {
+        "ServiceNamespace": "ecs",
+        "ResourceId": "service/prod/bananas",
+        "ScalableDimension": "ecs:service:DesiredCount",
+    }
+    aas.register_scalable_target(**key, MinCapacity=1, MaxCapacity=5)
+    aas.put_scheduled_action(
+        **key,
+        ScheduledActionName="morning",
+        Schedule="cron(0 8 * * ? *)",
+        Timezone="Europe/Paris",
+        ScalableTargetAction={"MinCapacity": 3},
+    )
+    policies = metrics.deployed(session, "prod", "bananas")
+    assert policies is not None
+    [action] = policies.scheduled
+    assert (action.name, action.schedule, action.timezone, action.min, action.max) == (
+        "morning", "cron(0 8 * * ? *)", "Europe/Paris", 3, None,
+    )  # fmt: skip
+    start = datetime(2026, 12, 7, 6, 0, tzinfo=UTC).timestamp()  # 07:00 in Paris
+    load = Load({"AWS/ECS/CPUUtilization": [10.0] * 120}, [1] * 120, start=start)
+    outcome = replay(policies, load, start_capacity=1)
+    assert outcome.desired[59] == 1 and outcome.desired[60] == 3

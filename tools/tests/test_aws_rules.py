@@ -13,12 +13,18 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, require
+from conftest import example_fleets, require
 from nixecs.cloudformation import build_stack, dump_template
-from nixecs.commands import check_fleet_file
-from nixecs.diagnostics import InvalidInput
+from nixecs.diagnostics import InvalidInput, Report
 from nixecs.fleet import load_fleet, parse
-from nixecs.scaling import check_fleet
+from nixecs.fleet.checks import SCALING_RULES, check, check_fleet_file
+from nixecs.fleet.model import Fleet
+
+
+def check_fleet(fleet: Fleet) -> Report:
+    """The scaling rules of the checks stage (what `nixecs scaling check` runs)."""
+    return check(fleet, only=SCALING_RULES)
+
 
 FLEET = """\
 version: 1
@@ -267,8 +273,8 @@ def test_group_desired_capacity_is_not_in_the_template_and_warns(tmp_path: Path)
 
 
 def test_examples_have_no_desired_that_cannot_be_honoured() -> None:
-    for path in sorted(EXAMPLES.glob("*.yml")):
-        fleet = load_fleet(path)
+    for path, env in example_fleets():
+        fleet = load_fleet(path, env)
         assert not any(
             g.capacity.desired_given for c in fleet.clusters.values() for g in c.groups.values()
         ), path

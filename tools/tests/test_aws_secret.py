@@ -17,7 +17,9 @@ SECRET = "correct horse battery staple"
 def test_put_from_stdin_then_get_hides_value_unless_revealed(moto, capsys):
     base = ["--endpoint-url", moto.url, "--region", "us-east-1"]
     put = run_cli(
-        capsys, [*base, "secret", "put", "/prod/db/password", "--value-stdin"], stdin=SECRET + "\n"
+        capsys,
+        [*base, "secret", "put", "/prod/db/password", "--value-stdin", "--outside-fleet"],
+        stdin=SECRET + "\n",
     )
     assert put.code == 0, put.err
     assert "created (version 1)" in put.out
@@ -51,6 +53,7 @@ def test_put_same_value_is_unchanged_and_new_value_is_a_new_version(moto, capsys
         "put",
         "/a/b",
         "--value-stdin",
+        "--outside-fleet",
     ]
     assert run_cli(capsys, base, stdin="one").code == 0
     again = run_cli(capsys, base, stdin="one")
@@ -75,6 +78,7 @@ def test_generate_creates_once_and_never_overwrites(moto, capsys):
         "put",
         "/prod/db/pw",
         "--generate",
+        "--outside-fleet",
     ]
     first = run_cli(capsys, base)
     assert first.code == 0 and "created" in first.out
@@ -98,10 +102,10 @@ def test_generated_passwords_are_random_and_long():
 
 def test_rm_is_idempotent_with_a_clear_message(moto, capsys):
     base = ["--endpoint-url", moto.url, "--region", "us-east-1", "secret"]
-    run_cli(capsys, [*base, "put", "/x", "--value-stdin"], stdin="v")
-    first = run_cli(capsys, [*base, "rm", "/x"])
+    run_cli(capsys, [*base, "put", "/x", "--value-stdin", "--outside-fleet"], stdin="v")
+    first = run_cli(capsys, [*base, "rm", "/x", "--outside-fleet", "--yes"])
     assert first.code == 0 and first.out == "/x: removed\n"
-    second = run_cli(capsys, [*base, "rm", "/x"])
+    second = run_cli(capsys, [*base, "rm", "/x", "--outside-fleet", "--yes"])
     assert second.code == 0 and second.out == "/x: does not exist, nothing to remove\n"
     missing = run_cli(capsys, [*base, "get", "/x"])
     assert missing.code == 1 and "does not exist" in missing.err
@@ -109,19 +113,26 @@ def test_rm_is_idempotent_with_a_clear_message(moto, capsys):
 
 def test_value_never_comes_from_argv_or_a_missing_terminal(moto, capsys):
     base = ["--endpoint-url", moto.url, "--region", "us-east-1", "secret", "put", "/x"]
+    base += ["--outside-fleet"]
     assert run_cli(capsys, [*base, "--value", "hunter2"]).code == 2
     no_tty = run_cli(capsys, base, stdin="")
     assert no_tty.code == 2 and "--value-stdin" in no_tty.err
     assert run_cli(capsys, [*base, "--value-stdin"], stdin="\n").code == 2  # empty value
     assert run_cli(capsys, [*base, "--value-stdin", "--generate"], stdin="v").code == 2
-    assert run_cli(capsys, [*base[:-1], "aws/x", "--generate"]).code == 2  # reserved prefix
+    assert run_cli(capsys, [*base[:-2], "aws/x", "--generate"]).code == 2  # reserved prefix
 
 
 def test_an_aws_error_names_the_operation_and_never_echoes_the_value(stubbed, capsys):
     """Real SSM echoes a rejected value in its message; moto does not, so the answer is stubbed."""
     value = "s3cr3t-" + "x" * 20
     ssm = stubbed("ssm")
-    ssm.add_client_error("get_parameter", "ParameterNotFound", "Parameter /big not found.")
+    for decrypt in (False, True):  # the type check's lookup, then put's compare
+        ssm.add_client_error(
+            "get_parameter",
+            "ParameterNotFound",
+            "Parameter /big not found.",
+            expected_params={"Name": "/big", "WithDecryption": decrypt},
+        )
     ssm.add_client_error(
         "put_parameter",
         "ValidationException",
@@ -135,7 +146,9 @@ def test_an_aws_error_names_the_operation_and_never_echoes_the_value(stubbed, ca
         },
     )
     result = run_cli(
-        capsys, ["--region", "us-east-1", "secret", "put", "/big", "--value-stdin"], stdin=value
+        capsys,
+        ["--region", "us-east-1", "secret", "put", "/big", "--value-stdin", "--outside-fleet"],
+        stdin=value,
     )
     assert result.code == 1
     assert result.err.startswith(
@@ -175,7 +188,9 @@ def test_generate_after_a_lost_answer_reports_created(stubbed, capsys, monkeypat
         },
         {"Name": "/pw", "WithDecryption": True},
     )
-    result = run_cli(capsys, ["--region", "us-east-1", "secret", "put", "/pw", "--generate"])
+    result = run_cli(
+        capsys, ["--region", "us-east-1", "secret", "put", "/pw", "--generate", "--outside-fleet"]
+    )
     assert result.code == 0 and result.out == "/pw: created (version 1)\n"
     assert "Generated" not in result.out + result.err
     ssm.assert_no_pending_responses()

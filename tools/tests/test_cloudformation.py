@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, require
+from conftest import EXAMPLES, example_fleets, require
 from nixecs import naming
 from nixecs.cloudformation import (
     LogicalIds,
@@ -244,7 +244,12 @@ def test_capacity_providers_are_managed_and_associated(prod: Template) -> None:
             prod, "AWS::ECS::CapacityProvider", Name=naming.group_resource_name("prod", group)
         )
         settings_ = provider["AutoScalingGroupProvider"]
-        assert settings_["ManagedScaling"] == {"Status": "ENABLED", "TargetCapacity": 100}
+        # the example's workers set `capacity_provider: {target_capacity: 90, maximum_step: 4}`
+        assert settings_["ManagedScaling"] == (
+            {"Status": "ENABLED", "TargetCapacity": 100}
+            if group == "web"
+            else {"Status": "ENABLED", "TargetCapacity": 90, "MaximumScalingStepSize": 4}
+        )
         assert settings_["ManagedTerminationProtection"] == "ENABLED"
         assert settings_["ManagedDraining"] == "ENABLED"
         asg_id = settings_["AutoScalingGroupArn"]["Ref"]
@@ -330,10 +335,13 @@ def test_no_wildcard_actions_and_no_star_resource_where_a_scoped_one_exists(exam
                 assert set(actions) <= STAR_ACTIONS or not any(map(scopable, actions)), statement
             for r in as_list(statement["Resource"]):
                 # A wildcard inside an ARN only where a name or id is unknowable: the KMS
-                # key of a parameter, the id of a container instance or of an ASG.
+                # key of a parameter, the id of a container instance, task or ASG, the
+                # streams of the cluster's logs.
                 if isinstance(r, dict) and "Fn::Sub" in r and "*" in r["Fn::Sub"]:
                     assert re.search(
-                        r":key/\*$|:container-instance/[^/*]+/\*$|:autoScalingGroup:\*:autoScalingGroupName/[^*]+$",
+                        r":key/\*$|:(container-instance|task)/[^/*]+/\*$"
+                        r"|:autoScalingGroup:\*:autoScalingGroupName/[^*]+$"
+                        r"|:log-group:/nixecs/[^/*]+/\*$",
                         r["Fn::Sub"],
                     ), r
 
@@ -387,7 +395,9 @@ def test_each_group_role_reads_exactly_its_own_parameters(tmp_path: Path) -> Non
     assert read("a") == {f"{PARAMETER_ARN}/c/a/one", f"{PARAMETER_ARN}/c/shared"}
     assert read("b") == {f"{PARAMETER_ARN}/c/b/three"}
     assert read("none") == set()
-    assert [s["Sid"] for s in statements(instance_role(template, "none", "c"))] == ["SsmAgent"]
+    sids = [s["Sid"] for s in statements(instance_role(template, "none", "c"))]
+    assert "ReadGroupSecrets" not in sids and "DecryptThoseViaSsm" not in sids
+    assert sids[-1] == "SsmAgent" and all(s.startswith(("Ecs", "Ecr", "Logs")) for s in sids[:-1])
 
 
 def test_secrets_decrypt_only_via_ssm_for_those_parameters(prod: Template) -> None:
@@ -406,11 +416,9 @@ def test_secrets_decrypt_only_via_ssm_for_those_parameters(prod: Template) -> No
 
 def test_instance_role_managed_policies(prod: Template) -> None:
     for group in ("web", "workers"):
-        arns = [sub_text(a) for a in instance_role(prod, group)["ManagedPolicyArns"]]
-        # No AmazonSSMManagedInstanceCore: it allows ssm:GetParameter(s) on `*`.
-        assert arns == [
-            "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
-        ]
+        # No AmazonSSMManagedInstanceCore (ssm:GetParameter(s) on `*`), no
+        # AmazonEC2ContainerServiceforEC2Role (ecs:* on every cluster): inline statements only.
+        assert "ManagedPolicyArns" not in instance_role(prod, group)
 
 
 def test_drain_permissions_only_for_the_draining_group_and_scoped(prod: Template) -> None:
@@ -429,7 +437,11 @@ def test_drain_permissions_only_for_the_draining_group_and_scoped(prod: Template
         assert sub_text(statement["Resource"]).endswith(":container-instance/prod/*")
     assert web["autoscaling:DescribeAutoScalingInstances"]["Resource"] == "*"
     workers = [a for s in statements(instance_role(prod, "workers")) for a in as_list(s["Action"])]
-    assert not [a for a in workers if a.startswith(("autoscaling:", "ecs:"))]
+    # Without `drain:` only the ECS agent's own calls (nixecs.cloudformation.iam.
+    # ecs_agent_statements), no Auto Scaling and no listing or describing of instances.
+    assert not [a for a in workers if a.startswith("autoscaling:")]
+    assert "ecs:ListContainerInstances" not in workers
+    assert "ecs:DescribeContainerInstances" not in workers
 
 
 def test_execution_role_reads_exactly_the_services_secrets(prod: Template) -> None:
@@ -1052,7 +1064,7 @@ def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> No
     Informational findings are checked too (`--include-checks I`): none are accepted."""
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
-    fleets = sorted(EXAMPLES.glob("*.yml"))
+    fleets = example_fleets()
     assert len(fleets) >= 2
     extra = tmp_path / "colliding.yml"
     extra.write_text(COLLIDING)
@@ -1060,9 +1072,9 @@ def test_cfn_lint_every_example_without_errors_or_warnings(tmp_path: Path) -> No
     no_flake = tmp_path / "no-flake.yml"
     no_flake.write_text(COLLIDING.replace("flake: github:acme/infra\n", ""))
     built = [
-        (f"{path.stem}-{name}", t)
-        for path in [*fleets, extra, no_flake]
-        for name, t in templates(load_fleet(path)).items()
+        (f"{path.stem}{'-' + env if env else ''}-{name}", t)
+        for path, env in [*fleets, (extra, None), (no_flake, None)]
+        for name, t in templates(load_fleet(path, env)).items()
     ]
     # And gzip userdata, which goes into the template as a base64 literal.
     fleet = load_fleet(extra)

@@ -50,7 +50,9 @@ def _segments_markdown(path: Path) -> Iterator[tuple[int, str, bool]]:
             fenced = not fenced
             continue
         if fenced:
-            yield number, line, True
+            # A transcript's command lines are code; the lines a command printed are prose
+            # ("... which nixecs did not register").
+            yield number, line, line.startswith(("$ ", "nixecs "))
             continue
         for index, part in enumerate(re.split(r"`+", line)):
             yield number, part, index % 2 == 1
@@ -84,8 +86,9 @@ def mentions() -> Iterator[Mention]:
             for found in MENTION.finditer(text):
                 yield Mention(f"{path.relative_to(REPO)}:{line}", text[found.end() :], code)
     for code, fix in FIXES.items():
-        for found in MENTION.finditer(fix):
-            yield Mention(f"diagnostics.FIXES[{code}]", fix[found.end() :], True)
+        for index, part in enumerate(fix.split("`")):  # `...` is code, the rest prose
+            for found in MENTION.finditer(part):
+                yield Mention(f"diagnostics.FIXES[{code}]", part[found.end() :], index % 2 == 1)
 
 
 def _options(command: click.Command) -> set[str]:
@@ -119,8 +122,10 @@ def resolve(mention: Mention) -> tuple[list[str], list[str]]:
             continue
         if isinstance(command, click.Group):
             names = token.split("|")
-            if all(name in command.commands for name in names):
-                command = command.commands[names[0]]
+            context = click.Context(command)
+            found = [command.get_command(context, name) for name in names]  # lazy groups load
+            if all(found):
+                command = found[0]  # type: ignore[assignment]
                 path.append(names[0])
                 options = _options(command) | _options(cli)
                 continue
@@ -186,11 +191,14 @@ def test_docs_name_no_internal_design_sections_or_issues() -> None:
 
 
 def test_every_flag_a_fix_names_follows_its_command() -> None:
-    """A fix that names a flag names the command too (`nixecs validate --aws`), so the
-    check above can resolve it: a bare `--flag` would escape it."""
+    """A fix that names a flag names the command too (`nixecs validate --aws`, or the AWS
+    CLI's `aws elbv2 describe-rules --listener-arn`), so the check above can resolve ours: a
+    bare `--flag` would escape it."""
     bare = {
         code: fix
         for code, fix in FIXES.items()
-        if re.search(r"(?<![\w-])--[a-z]", fix) and not MENTION.search(fix)
+        if re.search(r"(?<![\w-])--[a-z]", fix)
+        and not MENTION.search(fix)
+        and not re.search(r"`aws [a-z0-9-]+ [a-z0-9-]+", fix)  # the AWS CLI's, not ours
     }
     assert bare == {}

@@ -41,7 +41,8 @@ def test_hop_limit_above_one_warns_at_the_value(tmp_path: Path) -> None:
     fleet = with_hop_limit(tmp_path, 2)
     result = validate(fleet)
     assert result.returncode == 0, result.stderr  # a warning, not an error
-    diagnostics = json.loads(result.stdout)["diagnostics"]
+    # W501: the fleet's `flake:` is a remote reference, whose hosts validate cannot read
+    diagnostics = [d for d in json.loads(result.stdout)["diagnostics"] if d["code"] != "W501"]
     assert [d["code"] for d in diagnostics] == ["W101"], diagnostics
     line = next(i for i, t in enumerate(fleet.read_text().splitlines(), 1) if "hop_limit" in t)
     column = fleet.read_text().splitlines()[line - 1].index("2}") + 1

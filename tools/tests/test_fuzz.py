@@ -12,9 +12,16 @@ from hypothesis import strategies as st
 
 from conftest import EXAMPLES
 from nixecs.cli import run
-from nixecs.diagnostics import InvalidInput
+from nixecs.diagnostics import InvalidInput, Report
 from nixecs.fleet import parse
-from nixecs.scaling import check_fleet
+from nixecs.fleet.checks import SCALING_RULES, check
+from nixecs.fleet.model import Fleet
+
+
+def check_fleet(fleet: Fleet) -> Report:
+    """The scaling rules of the checks stage (what `nixecs scaling check` runs)."""
+    return check(fleet, only=SCALING_RULES)
+
 
 DIAGNOSTIC = re.compile(r"^.+:\d+:\d+: (error|warning)\[[EW]\d{3}\]: .+$")
 SEEDS = [(EXAMPLES / name).read_text(encoding="utf-8") for name in ("fleet.yml", "blog.yml")]

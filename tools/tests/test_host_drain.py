@@ -18,7 +18,7 @@ from host_fixtures import sample_settings
 from nixecs.cli import run
 from nixecs.host.drain import Drainer, cluster_from_settings
 from nixecs.host.imds import ImdsClient
-from nixecs.naming import DRAIN_HOOK_NAME
+from nixecs.naming import DRAIN_HOOK_NAME, ECS_MANAGED_DRAIN_HOOK_NAME
 from nixecs.settings import DrainSpec, HostSettings, Issue, parse_drain
 from nixecs.testing.imds import ImdsEmulator
 
@@ -82,19 +82,20 @@ class Fleet:
         return described["status"], described["runningTasksCount"]
 
 
+def completion(instance_id: str, hook: str = DRAIN_HOOK_NAME) -> dict[str, str]:
+    """CompleteLifecycleAction's parameters for `hook` and this instance."""
+    return {
+        "LifecycleHookName": hook,
+        "AutoScalingGroupName": GROUP,
+        "LifecycleActionResult": "CONTINUE",
+        "InstanceId": instance_id,
+    }
+
+
 def stubbed_lifecycle(instance_id: str) -> tuple[Any, Stubber]:
     client = boto3.client("autoscaling", region_name="us-east-1")
     stubber = Stubber(client)
-    stubber.add_response(
-        "complete_lifecycle_action",
-        {},
-        {
-            "LifecycleHookName": DRAIN_HOOK_NAME,
-            "AutoScalingGroupName": GROUP,
-            "LifecycleActionResult": "CONTINUE",
-            "InstanceId": instance_id,
-        },
-    )
+    stubber.add_response("complete_lifecycle_action", {}, completion(instance_id))
     stubber.activate()
     return client, stubber
 
@@ -151,10 +152,17 @@ def test_drains_on_termination_then_completes_the_lifecycle_action(moto: MotoSer
     assert draining < completed
 
 
-def test_timeout_completes_the_lifecycle_action_anyway(moto: MotoServer) -> None:
+def test_timeout_completes_both_hooks_so_the_timeout_bounds_termination(moto: MotoServer) -> None:
+    """Issue 17 item 5: ECS's managed-draining hook would hold the instance for the task that
+    did not leave; after the drain timeout both hooks are completed, ours first."""
     fleet = Fleet(moto)
     fleet.start_task(fleet.instance_id)
     lifecycle, stubber = stubbed_lifecycle(fleet.instance_id)
+    stubber.add_response(
+        "complete_lifecycle_action",
+        {},
+        completion(fleet.instance_id, ECS_MANAGED_DRAIN_HOOK_NAME),
+    )
     lines: list[str] = []
     with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:
         outcome = drainer(fleet, imds, lifecycle, lines, timeout=0.3).run()
@@ -162,6 +170,34 @@ def test_timeout_completes_the_lifecycle_action_anyway(moto: MotoServer) -> None
     stubber.assert_no_pending_responses()
     assert fleet.status(fleet.instance_id) == ("DRAINING", 1)
     assert any("timed out with 1 task(s) still running" in line for line in lines)
+    assert [line.split(" of ")[0] for line in lines if line.startswith("completed")] == [
+        f"completed lifecycle action {DRAIN_HOOK_NAME}",
+        f"completed lifecycle action {ECS_MANAGED_DRAIN_HOOK_NAME}",
+    ]
+
+
+def test_timeout_with_ecs_hook_already_done_is_fine(moto: MotoServer) -> None:
+    """ECS may have completed (or never installed) its hook: Auto Scaling's refusal is success."""
+    fleet = Fleet(moto)
+    fleet.start_task(fleet.instance_id)
+    lifecycle, stubber = stubbed_lifecycle(fleet.instance_id)
+    stubber.add_client_error(
+        "complete_lifecycle_action",
+        service_error_code="ValidationError",
+        service_message=f"No active Lifecycle Action found with instance ID {fleet.instance_id}",
+        http_status_code=400,
+        expected_params=completion(fleet.instance_id, ECS_MANAGED_DRAIN_HOOK_NAME),
+    )
+    lines: list[str] = []
+    with ImdsEmulator(instance_id=fleet.instance_id, lifecycle_state="Terminated") as imds:
+        outcome = drainer(fleet, imds, lifecycle, lines, timeout=0.2).run()
+    assert outcome.startswith("timed out")
+    stubber.assert_no_pending_responses()
+    assert any(
+        line.startswith(f"lifecycle action {ECS_MANAGED_DRAIN_HOOK_NAME}")
+        and "no longer active" in line
+        for line in lines
+    )
 
 
 def test_unregistered_instance_completes_at_once(moto: MotoServer) -> None:

@@ -29,6 +29,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import load_fleet, parse
 from nixecs.fleet.model import Fleet
+from nixecs.fleet.task_role import action_table
 
 FACTS = json.loads((Path(__file__).parent / "facts" / "aws_managed_policies.json").read_text())
 PSEUDO = {
@@ -286,7 +287,7 @@ def test_the_evaluator_catches_the_managed_ssm_core_policy() -> None:
     role = dict(
         role,
         ManagedPolicyArns=[
-            *role["ManagedPolicyArns"],
+            *role.get("ManagedPolicyArns", []),
             "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
         ],
     )
@@ -350,3 +351,291 @@ def test_roles_with_kms_keys_are_cfn_lint_clean(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+# --- issue 17 item 3: no host acts on another cluster ---------------------------------------
+
+ACCOUNT_ARN = f"arn:aws:ecs:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
+TWO_CLUSTERS = (
+    FLEET
+    + """\
+  d:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      spot:
+        ami: ami-0123456789abcdef0
+        instance_types: [t3.small, t3a.small]
+        spot: true
+        capacity: {min: 0, max: 2}
+        drain: {timeout: 5m}
+    services:
+      web:
+        group: spot
+        image: nginx
+        memory: 256
+"""
+)
+
+
+# Every ECS resource type of the Service Authorization Reference (cfn-lint's Policies.json).
+ECS_RESOURCE_TYPES = (
+    "cluster",
+    "container-instance",
+    "task",
+    "service",
+    "task-set",
+    "capacity-provider",
+    "task-definition",
+)
+
+
+def ecs_actions() -> dict[str, list[str]]:
+    """Every ECS action (lower case; IAM compares actions case-insensitively) with the
+    resource types to try it on: each action that has a resource type is tried on every
+    ECS resource type (a superset of its own), one without on none. From
+    nixecs/fleet/iam_actions.json, generated from cfn-lint's copy of the Service
+    Authorization Reference (no cfn-lint needed here: the Nix build's check phase has none)."""
+    scoped, unscoped = action_table()["ecs"]
+    return {**{a: list(ECS_RESOURCE_TYPES) for a in scoped}, **{a: [] for a in unscoped}}
+
+
+def ecs_resource(kind: str, cluster: str) -> str:
+    """An ARN of resource type `kind` that belongs to `cluster`."""
+    return {
+        "cluster": f"{ACCOUNT_ARN}:cluster/{cluster}",
+        "container-instance": f"{ACCOUNT_ARN}:container-instance/{cluster}/0123abcd",
+        "task": f"{ACCOUNT_ARN}:task/{cluster}/0123abcd",
+        "service": f"{ACCOUNT_ARN}:service/{cluster}/api",
+        "task-set": f"{ACCOUNT_ARN}:task-set/{cluster}/api/ecs-svc-1",
+        "capacity-provider": f"{ACCOUNT_ARN}:capacity-provider/nixecs-{cluster}-a",
+        "task-definition": f"{ACCOUNT_ARN}:task-definition/nixecs-{cluster}-api:1",
+    }.get(kind, f"{ACCOUNT_ARN}:{kind}/{cluster}/x")
+
+
+def cross_cluster_grants(statements: list[dict[str, Any]], template: Any, other: str) -> set[str]:
+    """The ECS actions `statements` allow on a resource of cluster `other`, with every
+    condition key an attacker could set in the request (ecs:cluster is the resource's)."""
+    context = {
+        "ecs:cluster": ecs_resource("cluster", other),
+        "ecs:CreateAction": "RegisterContainerInstance",
+    }
+    found = set()
+    for action, kinds in ecs_actions().items():
+        for kind in kinds:
+            if allows(statements, f"ecs:{action}", ecs_resource(kind, other), context, template):
+                found.add(f"ecs:{action}")
+    return found
+
+
+def all_instance_roles(fleet: Fleet) -> Iterator[tuple[str, Any, Any]]:
+    for cluster_name in fleet.clusters:
+        template = build_stack(fleet, cluster_name)
+        for lid, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::IAM::Role" and lid.endswith("InstanceRole"):
+                yield cluster_name, resource["Properties"], template
+
+
+@pytest.mark.parametrize("source", ["inline", "fleet.yml", "blog.yml"])
+def test_no_host_acts_on_another_cluster(source: str) -> None:
+    fleet = (
+        parse(TWO_CLUSTERS, "fleet.yml") if source == "inline" else load_fleet(EXAMPLES / source)
+    )
+    roles = list(all_instance_roles(fleet))
+    assert roles
+    for cluster, role, template in roles:
+        statements = role_statements(role)
+        for other in sorted({*fleet.clusters, "elsewhere", "default"} - {cluster}):
+            assert cross_cluster_grants(statements, template, other) == set(), (cluster, other)
+            # Nor its Auto Scaling groups' lifecycle actions, nor its services' logs.
+            region_account = f"{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
+            for action, resource in (
+                (
+                    "autoscaling:CompleteLifecycleAction",
+                    f"arn:aws:autoscaling:{region_account}:autoScalingGroup:0a1b:"
+                    f"autoScalingGroupName/nixecs-{other}-a",
+                ),
+                (
+                    "logs:PutLogEvents",
+                    f"arn:aws:logs:{region_account}:log-group:/nixecs/{other}/api:log-stream:x",
+                ),
+            ):
+                assert not allows(statements, action, resource, {}, template), (cluster, action)
+        # Actions without a resource type cannot be scoped: only the endpoint lookup.
+        unscoped = {
+            f"ecs:{a}"
+            for a, kinds in ecs_actions().items()
+            if not kinds and allows(statements, f"ecs:{a}", "*", {}, template)
+        }
+        assert unscoped == {"ecs:discoverpollendpoint"}, cluster
+
+
+def test_the_evaluator_catches_the_managed_ecs_instance_policy() -> None:
+    """The proof fails on the old role: AmazonEC2ContainerServiceforEC2Role acts anywhere."""
+    fleet = parse(TWO_CLUSTERS, "fleet.yml")
+    _, role, template = next(all_instance_roles(fleet))
+    managed = dict(
+        role,
+        ManagedPolicyArns=[
+            "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+        ],
+    )
+    found = cross_cluster_grants(role_statements(managed), template, "d")
+    assert {
+        "ecs:deregistercontainerinstance",
+        "ecs:updatecontainerinstancesstate",
+        "ecs:createcluster",
+        "ecs:submittaskstatechange",
+    } <= found
+
+
+# Every call the ECS agent makes (aws/amazon-ecs-agent ecs-agent/api/ecs/client/
+# ecs_client.go, plus the ACS/TCS websocket sessions), on its own cluster's resources.
+AGENT_CALLS = (
+    ("ecs:RegisterContainerInstance", "cluster", {}),
+    ("ecs:SubmitTaskStateChange", "cluster", {}),
+    ("ecs:SubmitContainerStateChange", "cluster", {}),
+    ("ecs:SubmitAttachmentStateChanges", "cluster", {}),
+    ("ecs:Poll", "container-instance", {"ecs:cluster": "OWN"}),
+    ("ecs:StartTelemetrySession", "container-instance", {"ecs:cluster": "OWN"}),
+    (
+        "ecs:TagResource",
+        "container-instance",
+        {"ecs:cluster": "OWN", "ecs:CreateAction": "RegisterContainerInstance"},
+    ),
+    ("ecs:ListTagsForResource", "task", {}),
+    ("ecs:ListTagsForResource", "container-instance", {}),
+)
+
+
+@pytest.mark.parametrize("source", ["inline", "fleet.yml", "blog.yml"])
+def test_every_agent_call_on_its_own_cluster_is_allowed(source: str) -> None:
+    fleet = (
+        parse(TWO_CLUSTERS, "fleet.yml") if source == "inline" else load_fleet(EXAMPLES / source)
+    )
+    region_account = f"{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
+    for cluster, role, template in all_instance_roles(fleet):
+        statements = role_statements(role)
+        for action, kind, context in AGENT_CALLS:
+            filled = {
+                k: ecs_resource("cluster", cluster) if v == "OWN" else v for k, v in context.items()
+            }
+            assert allows(statements, action, ecs_resource(kind, cluster), filled, template), (
+                cluster,
+                action,
+            )
+        for action, resource in (
+            ("ecs:DiscoverPollEndpoint", "*"),
+            ("ecr:GetAuthorizationToken", "*"),
+            (
+                "logs:CreateLogStream",
+                f"arn:aws:logs:{region_account}:log-group:/nixecs/{cluster}/api",
+            ),
+            (
+                "logs:PutLogEvents",
+                f"arn:aws:logs:{region_account}:log-group:/nixecs/{cluster}/api:log-stream:api/x",
+            ),
+        ):
+            assert allows(statements, action, resource, {}, template), (cluster, action)
+        # Draining (the agent's Spot draining, `nixecs drain`) only where a group needs it.
+        [group] = [
+            g
+            for g in fleet.clusters[cluster].groups.values()
+            if {"Key": "nixecs:group", "Value": g.name} in role["Tags"]
+        ]
+        drains = allows(
+            statements,
+            "ecs:UpdateContainerInstancesState",
+            ecs_resource("container-instance", cluster),
+            {"ecs:cluster": ecs_resource("cluster", cluster)},
+            template,
+        )
+        assert drains == (group.drain is not None or group.ecs.spot_draining), group.key
+        # Tagging outside registration, and logs of another cluster, are not.
+        own = {"ecs:cluster": ecs_resource("cluster", cluster)}
+        assert not allows(
+            statements,
+            "ecs:TagResource",
+            ecs_resource("container-instance", cluster),
+            own,
+            template,
+        )
+        assert not allows(
+            statements,
+            "logs:PutLogEvents",
+            f"arn:aws:logs:{region_account}:log-group:/nixecs/elsewhere/api:log-stream:x",
+            {},
+            template,
+        )
+
+
+def test_ecs_trust_policies_carry_source_account_and_arn() -> None:
+    """Against the confused deputy: ECS assumes these roles only for this account's tasks."""
+    fleet = parse(
+        TWO_CLUSTERS.replace(
+            "        memory: 256\n",
+            '        memory: 256\n        task_role:\n          statements:\n            - {actions: [s3:GetObject], resources: ["arn:aws:s3:::b/*"]}\n',
+            1,
+        ),
+        "fleet.yml",
+    )
+    template = build_stack(fleet, "c")
+    roles = {
+        lid: r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role"
+    }
+    assert "ApiTaskRole" in roles and "ApiExecutionRole" in roles
+    for lid, trust in roles.items():
+        [statement] = trust
+        principal = statement["Principal"]["Service"]
+        if principal == "ec2.amazonaws.com":
+            continue
+        assert principal == "ecs-tasks.amazonaws.com"
+        source_account = statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+        assert source_account == {"Ref": "AWS::AccountId"}, lid
+        if lid.endswith("TaskRole"):
+            arn = resolve(statement["Condition"]["ArnLike"]["aws:SourceArn"], template)
+            assert arn == f"{ACCOUNT_ARN}:*"
+            assert wildcard(arn, ecs_resource("task", "c"))
+            assert not wildcard(arn, "arn:aws:ecs:us-east-1:444455556666:task/c/x")
+
+
+def test_ecr_pulls_only_from_the_groups_own_images() -> None:
+    """An instance may pull exactly the private repositories its group's services name:
+    `{ecr: REPO}` in this account and region, a plain ECR reference in another account."""
+    other = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/shared/base:2.1"
+    text = TWO_CLUSTERS.replace(
+        "        image: nginx\n        memory: 256\n        secrets:",
+        '        image: {ecr: app, tag: "1.0"}\n        memory: 256\n        secrets:',
+    ).replace(
+        "    services:\n      api:\n",
+        f"    services:\n      worker:\n        group: b\n        image: {other}\n"
+        "        memory: 128\n      api:\n",
+    )
+    fleet = parse(text, "fleet.yml")
+    assert fleet.clusters["c"].services["api"].containers[0].image.ecr == "app"
+    template = build_stack(fleet, "c")
+    roles = {
+        lid: role_statements(r["Properties"])
+        for lid, r in template["Resources"].items()
+        if lid.endswith("InstanceRole")
+    }
+    own = "arn:aws:ecr:us-east-1:111122223333:repository/app"
+    shared = "arn:aws:ecr:eu-west-1:444455556666:repository/shared/base"
+    for repository in (own, shared):
+        for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+            assert allows(roles["BInstanceRole"], action, repository, {}, template)
+            assert not allows(roles["AInstanceRole"], action, repository, {}, template)
+    for elsewhere in (
+        "arn:aws:ecr:us-east-1:111122223333:repository/other",
+        "arn:aws:ecr:eu-west-1:444455556666:repository/shared/base2",
+        "arn:aws:ecr:us-east-1:444455556666:repository/app",
+    ):
+        assert not allows(roles["BInstanceRole"], "ecr:BatchGetImage", elsewhere, {}, template)
+    # A group whose services all use public images reads no ECR repository at all.
+    assert not any(
+        a.startswith("ecr:") and a != "ecr:GetAuthorizationToken"
+        for statement in roles["NoneInstanceRole"]
+        for a in as_list(statement.get("Action", []))
+    )

@@ -17,6 +17,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.lints import lint_fleet
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
@@ -67,8 +68,8 @@ def container(text: str) -> dict:
 
 
 def located(text: str) -> list[tuple[str, str, str]]:
-    with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+    with pytest.raises(InvalidInput) as caught:  # the loader's findings, or the checks stage's
+        check_text(text, "fleet.yml", nix=False)
     lines = text.split("\n")
     return [
         (d.code, lines[d.location.line - 1][d.location.column - 1 :], d.message)

@@ -18,6 +18,7 @@ from nixecs.cloudformation.dump import dump_template
 from nixecs.cloudformation.loadbalancer import EPHEMERAL_PORTS
 from nixecs.diagnostics import CODES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.model import DEFAULT_PLACEMENT, Fleet
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
@@ -77,14 +78,15 @@ def load(text: str) -> Fleet:
 
 
 def errors(text: str) -> list[tuple[int, int, str]]:
+    """Loader and checks stage: what `nixecs validate` reports."""
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
     return [(d.location.line, d.location.column, d.code) for d in caught.value.report.sorted()]
 
 
 def messages(text: str) -> str:
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
     return "\n".join(d.format() for d in caught.value.report.sorted())
 
 
@@ -246,7 +248,13 @@ def test_template_of_the_default_alb() -> None:
     http = resources["HttpListener"]["Properties"]
     assert http["Port"] == 80 and http["DefaultActions"][0]["Type"] == "redirect"
     https = resources["HttpsListener"]["Properties"]
-    assert https["Certificates"] == [{"CertificateArn": CERT}] and "SslPolicy" not in https
+    assert https["Certificates"] == [{"CertificateArn": CERT}]
+    # Not the API's default ELBSecurityPolicy-2016-08 (TLS 1.0): AWS's recommended policy.
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert resources["LoadBalancer"]["Properties"]["LoadBalancerAttributes"] == [
+        {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"},
+        {"Key": "deletion_protection.enabled", "Value": "false"},
+    ]
     assert https["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
     ingress = resources["LoadBalancerIngress"]["Properties"]
     assert (ingress["GroupId"], ingress["SourceSecurityGroupId"]) == ("sg-0a1b2c3d", "sg-0b1b2c3d")
@@ -267,6 +275,36 @@ def test_template_of_the_default_alb() -> None:
     assert t["Outputs"]["LoadBalancerDnsName"]["Value"] == {
         "Fn::GetAtt": ["LoadBalancer", "DNSName"]
     }
+
+
+def test_access_logs_and_deletion_protection() -> None:
+    lb = (
+        CREATED_LB
+        + "      access_logs: {bucket: acme-alb-logs, prefix: prod/web}\n"
+        + ("      deletion_protection: true\n")
+    )
+    fleet = load(fleet_text(load_balancer=lb))
+    assert fleet.clusters["prod"].load_balancer is not None
+    assert fleet.clusters["prod"].load_balancer.access_logs == ("acme-alb-logs", "prod/web")
+    attributes = template(fleet_text(load_balancer=lb))["Resources"]["LoadBalancer"]["Properties"][
+        "LoadBalancerAttributes"
+    ]
+    assert {a["Key"]: a["Value"] for a in attributes} == {
+        "routing.http.drop_invalid_header_fields.enabled": "true",
+        "deletion_protection.enabled": "true",
+        "access_logs.s3.enabled": "true",
+        "access_logs.s3.bucket": "acme-alb-logs",
+        "access_logs.s3.prefix": "prod/web",
+    }
+    # Without a prefix ELB writes at the bucket's root: no empty prefix attribute.
+    bare = CREATED_LB + "      access_logs: {bucket: acme-alb-logs}\n"
+    keys = [
+        a["Key"]
+        for a in template(fleet_text(load_balancer=bare))["Resources"]["LoadBalancer"][
+            "Properties"
+        ]["LoadBalancerAttributes"]
+    ]
+    assert "access_logs.s3.prefix" not in keys and "access_logs.s3.bucket" in keys
 
 
 def test_http_and_https_without_redirect_put_a_rule_on_each_listener() -> None:
@@ -329,7 +367,8 @@ def test_priorities_on_one_existing_listener_are_checked_across_clusters() -> No
     other = (
         "  staging:\n"
         "    subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n"
-        "    security_groups: [sg-0a1b2c3d]\n"
+        # its own instance group: sharing prod's would be E168 (one ingress rule, two owners)
+        "    security_groups: [sg-0c1b2c3d]\n"
         + existing
         + "    groups: {web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 0, max: 1}}}\n"
         "    services:\n"
@@ -528,6 +567,36 @@ def test_service_key_errors_are_located(web: str, code: str, needle: str) -> Non
             "load_balancer",
         ),
         ("    load_balancer: true\n", "E103", "load_balancer"),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {prefix: p}}\n",
+            "E104",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {bucket: Logs_Bucket}}\n",
+            "E107",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {bucket: logs, prefix: /p}}\n",
+            "E107",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], access_logs: {bucket: logs, prefix: a/AWSLogs/b}}\n",
+            "E107",
+            "load_balancer",
+        ),
+        (
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], deletion_protection: yes}\n",
+            "E103",
+            "load_balancer",
+        ),
+        (
+            f"    load_balancer: {{listener_arn: '{LISTENER}', vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d], deletion_protection: true}}\n",
+            "E112",
+            "load_balancer",
+        ),
     ],
 )
 def test_load_balancer_errors_are_located(lb: str, code: str, needle: str) -> None:
@@ -711,6 +780,8 @@ def test_odd_values_are_located_errors_never_tracebacks(key: str) -> None:
         "https",
         "redirect_http_to_https",
         "listener_arn",
+        "access_logs",
+        "deletion_protection",
     ),
 )
 def test_odd_load_balancer_values_are_located_errors(key: str) -> None:

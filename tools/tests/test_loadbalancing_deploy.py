@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_fixtures import moto_client, run_cli
+from aws_fixtures import alb_network, moto_client, run_cli
 
 pytestmark = pytest.mark.moto
 
@@ -44,33 +44,11 @@ clusters:
 """
 
 
-def _network(url: str) -> dict[str, str]:
-    ec2 = moto_client(url, "ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"][
-            "SubnetId"
-        ]
-        for i, zone in enumerate(("us-east-1a", "us-east-1b"))
-    ]
-    groups = [
-        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
-        for name in ("instances", "alb")
-    ]
-    return {
-        "vpc": vpc,
-        "subnet_a": subnets[0],
-        "subnet_b": subnets[1],
-        "instances": groups[0],
-        "alb": groups[1],
-    }
-
-
 def test_alb_fronted_service_deploys_and_status_shows_target_health(
     moto, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
-    network = _network(moto.url)
+    network = alb_network(moto.url)
     fleet = tmp_path / "fleet.yml"
     fleet.write_text(FLEET.format(**network))
     deployed = run_cli(
@@ -143,7 +121,7 @@ def test_alb_fronted_service_deploys_and_status_shows_target_health(
 def test_alb_fleet_destroys(moto, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("NIXECS_POLL_INTERVAL", "0.01")
     fleet = tmp_path / "fleet.yml"
-    fleet.write_text(FLEET.format(**_network(moto.url)))
+    fleet.write_text(FLEET.format(**alb_network(moto.url)))
     base = ["--endpoint-url", moto.url]
     deployed = run_cli(capsys, [*base, "deploy", str(fleet), "--yes", "--no-preflight"])
     assert deployed.code == 0, deployed.err

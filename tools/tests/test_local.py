@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, require
+from conftest import EXAMPLES, REPO, require
 
 pytestmark = pytest.mark.moto
 
@@ -254,3 +256,21 @@ def test_groups_moto_cannot_launch_start_empty_in_the_copy(tmp_path: Path) -> No
     assert [g.capacity.max for g in again.clusters["prod"].groups.values()] == [
         g.capacity.max for g in model.clusters["prod"].groups.values()
     ]
+
+
+def test_the_template_fleet_deploys_locally_with_its_host_ami(state: Path, tmp_path: Path) -> None:
+    """`ami: {host: web}` locally: a stand-in AMI tagged as `ami publish --host web` tags
+    one, which the deploy then resolves like any other; status names the host."""
+    _moto_installed()
+    team = tmp_path / "infra"
+    shutil.copytree(REPO / "templates" / "fleet", team)
+    first = nixecs(state, "local", "deploy", str(team / "fleet.yml"))
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"stand-in: AMI ami-[0-9a-f]+ for host web", first.stderr), first.stderr
+    status = nixecs(state, "--output", "json", "status", env=_env_of(state))
+    assert status.returncode == 0, status.stderr
+    [group] = json.loads(status.stdout)["clusters"][0]["groups"]
+    assert group["host"] == "web" and group["ami"].startswith("ami-")
+    again = nixecs(state, "local", "deploy", str(team / "fleet.yml"))
+    assert again.returncode == 0, again.stderr
+    assert "stand-in: AMI" not in again.stderr  # found by its tags, not made twice

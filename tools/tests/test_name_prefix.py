@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from aws_fixtures import FLEET, write_fleet
-from nixecs.commands import check_fleet_file
+from nixecs.fleet.checks import check_fleet_file
 from nixecs.render import render_fleet
 from test_cli_render import nixecs
 

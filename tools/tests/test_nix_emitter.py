@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nixecs.nix import NixCode, NixValueError, environment, nix_attr_name, nix_string, to_nix
+from nixecs.nix import NixValueError, nix_attr_name, nix_string, to_nix
 
 # Fragments that break naive escaping: interpolation, indented-string ends, escapes, quotes,
 # line ends, tabs, non-ASCII (2-, 3- and 4-byte UTF-8), control characters.
@@ -209,22 +209,3 @@ def test_attribute_names_are_bare_only_when_they_are_identifiers() -> None:
     assert nix_attr_name("a.b") == '"a.b"'
     assert nix_attr_name("") == '""'
     assert nix_attr_name("1x") == '"1x"'
-
-
-def test_jinja_environment_turns_every_expression_into_a_literal() -> None:
-    template = environment().from_string(
-        "{ a = {{ value }}; b = {{ code }}; c = {{ items | nix }}; }"
-    )
-    text = template.render(value="${builtins.abort 1}", code=NixCode("1 + 1"), items=[1, "x"])
-    assert 'a = "\\${builtins.abort 1}";' in text
-    assert "b = 1 + 1;" in text
-    assert 'c = [\n  1\n  "x"\n];' in text
-
-
-def test_jinja_environment_rejects_undefined_and_nul() -> None:
-    import jinja2
-
-    with pytest.raises(jinja2.UndefinedError):
-        environment().from_string("{{ missing }}").render()
-    with pytest.raises(NixValueError):
-        environment().from_string("{{ v }}").render(v="a\x00")

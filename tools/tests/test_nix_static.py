@@ -250,7 +250,8 @@ def test_flake_outputs_match_design() -> None:
     }
     assert set(out["lib"]) >= {"mkHost", "mkHosts"}
     assert set(out["templates"]) == {"fleet", "default"}
-    assert set(out["nixosConfigurations"]) == {"ecs-node", "ci"}
+    assert set(out["nixosConfigurations"]) == {"ecs-node", "ecs-node-aarch64-linux", "ci"}
+    assert set(out["packages"]["aarch64-linux"]) >= {"ecs-node-ami"}
     assert set(out["packages"]["x86_64-linux"]) == {
         "nixecs",
         "default",
@@ -269,4 +270,6 @@ def test_flake_outputs_match_design() -> None:
     assert scenarios, "no VM test scenarios in tests/"
     assert {f"vm-{s}" for s in scenarios} <= checks
     assert {"host-ecs-node", "host-ci", "package-nixecs", "package-ecs-node-ami"} <= checks
+    # An aarch64 host is checked on aarch64 builders only (an x86_64 one cannot build it).
+    assert "host-ecs-node-aarch64-linux" not in checks
     assert {"package-bananas", "package-bananas-image", "vm-bananas-image"} <= checks

@@ -15,8 +15,16 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES
+from nixecs.diagnostics import Report
 from nixecs.fleet import load_fleet, parse
-from nixecs.scaling import check_fleet
+from nixecs.fleet.checks import SCALING_RULES, check
+from nixecs.fleet.model import Fleet
+
+
+def check_fleet(fleet: Fleet) -> Report:
+    """The scaling rules of the checks stage (what `nixecs scaling check` runs)."""
+    return check(fleet, only=SCALING_RULES)
+
 
 BASE = """\
 version: 1
@@ -214,7 +222,7 @@ def test_warnings_do_not_fail_validation_but_errors_do(tmp_path: object) -> None
 
 
 def test_simulation_shows_the_article_never_scaling_in_and_the_pair_returning() -> None:
-    from nixecs.scaling_sim import simulate, wave
+    from nixecs.scaling.sim import simulate, wave
 
     blog = load_fleet(EXAMPLES / "blog.yml").clusters["blog"].services["app"]
     timeline = simulate(blog, wave(12, 40, 400), 15 * 60)

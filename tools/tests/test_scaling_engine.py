@@ -1,5 +1,5 @@
 """The scaling engine, rule by rule: each scenario is the smallest one whose outcome AWS's
-documentation states (the sources are cited in nixecs/scaling_sim.py, [CW-EVAL] etc.)."""
+documentation states (the sources are cited in nixecs/scaling/sim.py, [CW-EVAL] etc.)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nixecs.fleet import load_fleet
-from nixecs.scaling_sim import (
+from nixecs.scaling.sim import (
     AlarmRule,
     Load,
     PolicySet,
@@ -217,7 +217,7 @@ def test_new_tasks_carry_load_only_after_the_start_delay() -> None:
 
 
 def test_the_article_policy_never_scales_in_on_the_recorded_trace() -> None:
-    from nixecs.scaling_trace import read_trace
+    from nixecs.scaling.trace import read_trace
 
     load = read_trace(EXAMPLES / "load-trace.csv")
     blog = load_fleet(EXAMPLES / "blog.yml").clusters["blog"].services["app"]
@@ -313,7 +313,7 @@ def test_a_scale_in_happens_only_while_the_alarm_that_drives_it_is_in_alarm(
 
 
 def test_simulate_runs_on_the_replay_engine() -> None:
-    from nixecs.scaling_sim import simulate, wave
+    from nixecs.scaling.sim import simulate, wave
 
     reports = load_fleet(EXAMPLES / "fleet.yml").clusters["prod"].services["reports"]
     assert reports.scaling is not None

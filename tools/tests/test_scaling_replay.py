@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aws_fixtures import run_cli
-from nixecs.scaling_sim import Load
-from nixecs.scaling_trace import format_trace, read_trace, write_trace
+from nixecs.scaling.sim import Load
+from nixecs.scaling.trace import format_trace, read_trace, write_trace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FLEET = str(EXAMPLES / "fleet.yml")

@@ -1,4 +1,4 @@
-"""A cluster's tasks and their schedules (issue 20, item 4; nixecs.fleet.scheduled): the task
+"""A cluster's tasks and their schedules (issue 20, item 4; nixecs.fleet.cluster_tasks): the task
 definition and roles as a service's, an EventBridge Scheduler schedule on the group's
 capacity provider with a role allowed exactly that, the expression grammar (E183), names apart
 from the services' (E182), the JSON Schema agreeing, and cfn-lint."""

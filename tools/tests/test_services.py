@@ -20,6 +20,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import CODES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.lints import lint_fleet
 from nixecs.fleet.task_role import action_table, scopable
 
@@ -97,7 +98,7 @@ def fleet_text(services: str = SHOP) -> str:
 def located(text: str) -> list[tuple[str, str]]:
     """(code, the text of the file from the error's position to the end of that line)."""
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
     lines = text.split("\n")
     found = []
     for d in caught.value.report.sorted():
@@ -451,7 +452,7 @@ CASES = [
 def test_each_check_is_located(old: str, new: str, code: str | None, where: str | None) -> None:
     text = shop_with(old, new)
     if code is None:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
         return
     found = located(text)
     assert found and found[0][0] == code, found
@@ -504,7 +505,7 @@ def test_a_depends_on_cycle_is_e145() -> None:
     (found,) = located(fleet_text(services))
     assert found[0] == "E145" and found[1].startswith("{b: START}")
     with pytest.raises(InvalidInput) as caught:
-        parse(fleet_text(services), "fleet.yml")
+        check_text(fleet_text(services), "fleet.yml", nix=False)
     assert "cycle among: a, b, c, d" in caught.value.report.items[0].message
 
 
@@ -646,7 +647,7 @@ def mutated_shop(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_mutated_services_are_located_errors_or_render(text: str) -> None:
     try:
-        fleet = parse(text, "fleet.yml")
+        fleet, _ = check_text(text, "fleet.yml", nix=False)
     except InvalidInput as error:
         for d in error.report.sorted():
             assert d.location.line >= 1 and d.location.column >= 1 and d.code in CODES

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from aws_fixtures import run_cli
-from nixecs.scaling_trace import MAX_BYTES, read_trace
+from nixecs.scaling.trace import MAX_BYTES, read_trace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FLEET = str(EXAMPLES / "fleet.yml")

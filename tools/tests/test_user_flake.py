@@ -64,6 +64,26 @@ def flake(user: Path, nixeval_harness: Nixeval) -> Any:
     )
 
 
+def rebuild(harness: Nixeval, configuration: Path, host: Path, result: str) -> Any:
+    """`result` (Nix, over `c`: the configuration) of what `nixos-rebuild` evaluates on an
+    instance whose image recorded `host` as its <nixecs-host>."""
+    return nix_eval(
+        "-I",
+        f"nixecs-host={host}",
+        "-I",
+        f"nixecs={REPO}",
+        "-E",
+        f"""let
+          c = (import {harness.dir}/eval.nix {{
+            lib = {harness.lib};
+            pkgNames = {PKG_NAMES};
+            modules = [ {configuration} ];
+            raw = true;
+          }}).config;
+        in {result}""",
+    )
+
+
 def test_template_files() -> None:
     names = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*") if p.is_file()}
     assert names == {"flake.nix", "hosts/web.nix", "fleet.yml", ".gitignore", "README.md"}
@@ -97,14 +117,28 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
     # packages.<system>.<host>-ami: the host's own system only.
     assert set(flake["packages"]) == {"x86_64-linux", "aarch64-linux"}
     assert list(flake["packages"]["x86_64-linux"]) == ["web-ami"]
+    # The data `nixecs validate` reads (nix eval --json FLAKE#nixecsHosts), under the real lib.
+    assert flake["nixecsHosts"] == {
+        "web": {"system": "x86_64-linux", "systems": ["x86_64-linux"], "ami": True}
+    }
     assert flake["packages"]["x86_64-linux"]["web-ami"].endswith("-nixecs-web")
     assert flake["packages"]["aarch64-linux"] == {}
 
 
 def test_our_own_hosts_are_built_by_the_same_functions(flake: Any) -> None:
     ours = flake["ours"]
-    assert set(ours) == {"ecs-node", "ci"}
+    assert set(ours) == {"ecs-node", "ecs-node-aarch64-linux", "ci"}
     assert ours["ecs-node"]["nixecsModules"] == ["hosts/ecs-node"]
+    # Graviton: the same host for aarch64-linux, recorded under the same host name, its AMI
+    # under packages.aarch64-linux (the image variant boots UEFI there: ecs-host.nix).
+    arm = ours["ecs-node-aarch64-linux"]
+    assert (arm["name"], arm["system"], arm["hostPlatform"]) == (
+        "ecs-node",
+        "aarch64-linux",
+        "aarch64-linux",
+    )
+    assert arm["failedAssertions"] == []
+    assert flake["ourArmPackages"]["ecs-node-ami"].endswith("-nixecs-ecs-node")
     assert ours["ci"]["nixecsModules"] == ["hosts/ci"]
     assert all(
         h["modules"] == [] and h["source"] is None and h["warnings"] == [] for h in ours.values()
@@ -128,26 +162,17 @@ def test_nix_userdata_extends_the_recorded_host(
     fleet = load_fleet(user / "fleet.yml")
     configuration = tmp_path / "configuration.nix"
     configuration.write_text(render_nix(fleet, fleet.group("prod/web")), encoding="utf-8")
-    rebuilt = nix_eval(
-        "-I",
-        f"nixecs-host={host}",
-        "-I",
-        f"nixecs={REPO}",
-        "-E",
-        f"""let
-          c = (import {nixeval_harness.dir}/eval.nix {{
-            lib = {nixeval_harness.lib};
-            pkgNames = {PKG_NAMES};
-            modules = [ {configuration} ];
-            raw = true;
-          }}).config;
-        in {{
+    rebuilt = rebuild(
+        nixeval_harness,
+        configuration,
+        host,
+        """{
           sysctl = c.boot.kernel.sysctl;
           cluster = c.nixecs.ecs.cluster;
           attributes = c.nixecs.ecs.attributes;
           inherit (c.nixecs.host) name text;
           failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
-        }}""",
+        }""",
     )
     assert rebuilt["failed"] == []
     assert rebuilt["sysctl"]["net.ipv4.tcp_keepalive_time"] == 300  # hosts/web.nix, still there
@@ -165,12 +190,34 @@ def test_the_template_fleet_validates_and_renders(user: Path, tmp_path: Path) ->
             text=True,
             timeout=120,
             cwd=user,
-            env={**os.environ, "PYTHONPATH": str(REPO / "tools" / "src")},
+            # No `nix` with flakes (nixecs.flakes.nix_binary): the hosts are read by the real
+            # nix-instantiate through flake_hosts.nix, the `nixos:` text only parsed.
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO / "tools" / "src"),
+                "NIXECS_NIX": "/nonexistent",
+            },
         )
 
     checked = nixecs("validate", "fleet.yml")
     assert checked.returncode == 0, checked.stderr
-    assert "0 warnings" in checked.stdout
+    assert "1 warnings" in checked.stdout
+    assert checked.stderr.splitlines() == [
+        "fleet.yml:6:1: warning[W501]: the `nixos:` texts were only parse-checked, not evaluated "
+        "(Nix 2.4 or newer (flakes) is not installed)"
+    ]
+    wrong = (user / "fleet.yml").read_text().replace("host: web", "host: api")
+    (tmp_path / "fleet.yml").write_text(wrong)
+    (tmp_path / "flake.nix").symlink_to(user / "flake.nix")
+    bad = subprocess.run(
+        [sys.executable, "-m", "nixecs", "validate", str(tmp_path / "fleet.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "tools" / "src"), "NIXECS_NIX": "/nonexistent"},
+    )
+    assert bad.returncode == 2
+    assert "error[E501]: host 'api' is not a host of the flake '.' (its hosts: web)" in bad.stderr
     out = tmp_path / "out"
     rendered = nixecs("render", "fleet.yml", "-o", str(out))
     assert rendered.returncode == 0, rendered.stderr

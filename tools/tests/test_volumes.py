@@ -17,6 +17,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.lints import lint_fleet
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
@@ -71,8 +72,8 @@ def files_with(old: str, new: str) -> str:
 
 def located(text: str) -> list[tuple[str, str, str]]:
     """(code, the file's text from the error's position to the end of that line, message)."""
-    with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+    with pytest.raises(InvalidInput) as caught:  # the loader's findings, or the checks stage's
+        check_text(text, "fleet.yml", nix=False)
     lines = text.split("\n")
     found = []
     for d in caught.value.report.sorted():

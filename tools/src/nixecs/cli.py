@@ -25,8 +25,37 @@ from .diagnostics import (
 )
 from .globals import Globals
 
+# Which module registers each top-level command. A command's module is imported only when
+# that command runs (or `--help` lists them all): `nixecs validate` is an editor's command and
+# must not pay for the AWS and host commands' click machinery (issue 18, item 4). A test
+# checks this table against what each module registers.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(("validate", "render", "userdata", "scaling", "schema"), "commands"),
+    **dict.fromkeys(("apply", "secrets", "drain", "gpu-info"), "host.commands"),
+    **dict.fromkeys(
+        ("ami", "deploy", "roll", "status", "destroy", "secret", "image", "exec", "run"),
+        "aws.commands",
+    ),
+    "local": "local.commands",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """The top-level group: subcommands registered by their module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            load_commands(COMMAND_MODULES[cmd_name])
+        return self.commands.get(cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--region", envvar="AWS_REGION", help="AWS region (default: the fleet's region or the SDK's)."
 )
@@ -44,6 +73,12 @@ from .globals import Globals
     help="Output format.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
+@click.option(
+    "--env",
+    envvar="NIXECS_ENV",
+    help="The environment of the fleet file (its `environments:` entry) every fleet command "
+    "reads; `validate` without it checks each one.",
+)
 @click.version_option(__version__, prog_name="nixecs")
 @click.pass_context
 def cli(
@@ -53,6 +88,7 @@ def cli(
     endpoint_url: str | None,
     output: str,
     verbose: int,
+    env: str | None,
 ) -> None:
     """NixOS container hosts for Amazon ECS.
 
@@ -64,7 +100,9 @@ def cli(
     (`nixecs deploy fleet.yml --region eu-west-1`); given there, they win.
     """
     explicit = ctx.get_parameter_source("region") == ParameterSource.COMMANDLINE
-    ctx.obj = Globals(region, profile, endpoint_url, output, verbose, region_explicit=explicit)
+    ctx.obj = Globals(
+        region, profile, endpoint_url, output, verbose, region_explicit=explicit, env=env
+    )
 
 
 def _merge_global(ctx: click.Context, param: click.Parameter, value: object) -> None:
@@ -88,6 +126,7 @@ def _global_options() -> list[click.Option]:
     return [
         click.Option(["--region"], default=None, **common),  # type: ignore[arg-type]
         click.Option(["--profile"], default=None, **common),  # type: ignore[arg-type]
+        click.Option(["--env"], default=None, **common),  # type: ignore[arg-type]
         click.Option(["--endpoint-url"], default=None, **common),  # type: ignore[arg-type]
         click.Option(
             ["--output"],
@@ -111,19 +150,17 @@ def add_global_options(command: click.Command) -> None:
             add_global_options(sub)
 
 
-def _register() -> None:
-    from . import commands
-    from .aws import commands as aws_commands
-    from .host import commands as host_commands
-    from .local import commands as local_commands
-
-    for module in (commands, host_commands, aws_commands, local_commands):
-        module.register(cli)
-    for command in cli.commands.values():
-        add_global_options(command)
-
-
-_register()
+def load_commands(module_name: str) -> None:
+    """Import one command module and add its commands (with the global options) to `cli`."""
+    # __import__ rather than importlib.import_module: the same import, but through the
+    # interpreter's own path, which `python -X importtime` reports (a test reads that list).
+    name = f"{__package__}.{module_name}"
+    __import__(name)
+    module = sys.modules[name]
+    before = set(cli.commands)
+    module.register(cli)
+    for name in set(cli.commands) - before:
+        add_global_options(cli.commands[name])
 
 
 def run(argv: list[str]) -> int:

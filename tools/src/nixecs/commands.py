@@ -1,88 +1,37 @@
 """Fleet commands: validate, render, userdata, scaling check|simulate|replay|export, schema.
 
-Heavy modules (the loader, Jinja2, CloudFormation) are imported inside the commands so that
+Heavy modules (the loader, CloudFormation, boto3) are imported inside the commands so that
 `nixecs --help` and the host-side commands do not pay for them.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .diagnostics import EXIT_INVALID, EXIT_OK, Diagnostic, InvalidInput, Report
-from .globals import Globals
+from .diagnostics import EXIT_INVALID, EXIT_OK, InvalidInput, Report
+from .globals import Globals, current_env
 
 if TYPE_CHECKING:
     from .fleet.model import Fleet, Service
     from .render import Rendered
-    from .scaling_sim import Load
-
-
-def check_fleet_file(path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
-    """Load FLEET and run every check; InvalidInput (exit 2) on errors, warnings returned."""
-    from .fleet import aws_rules, load_fleet
-    from .fleet.lints import lint_fleet
-    from .scaling import check_fleet
-
-    fleet = load_fleet(path)
-    report = check_fleet(fleet)
-    report.extend(lint_fleet(fleet))
-    report.extend(aws_rules.check_fleet(fleet))
-    report.extend(_name_clash_errors(fleet))
-    if nix:
-        report.extend(_nix_module_errors(fleet))
-    if report.has_errors:
-        raise InvalidInput(report)
-    return fleet, report
-
-
-def _name_clash_errors(fleet: Fleet) -> list[Diagnostic]:
-    """AWS names two subjects would share (names are joined with `-`, which they may contain)."""
-    from .cloudformation import name_clashes
-
-    return [
-        Diagnostic("E114", clash.message, fleet.document.locate(path, key=True))
-        for clash in name_clashes(fleet)
-        for path in clash.paths[1:]
-    ]
-
-
-def _nix_module_errors(fleet: Fleet) -> list[Diagnostic]:
-    """Syntax errors in groups' `nixos:` text, found by real Nix when it is installed."""
-    from .nixparse import nix_instantiate, parse_texts
-
-    texts = {
-        f"{cluster.name}/{group.name}": group.nixos
-        for cluster in fleet.clusters.values()
-        for group in cluster.groups.values()
-        if group.nixos
-    }
-    if not texts or nix_instantiate() is None:
-        return []
-    groups = {f"{c.name}/{g.name}": g for c in fleet.clusters.values() for g in c.groups.values()}
-    return [
-        Diagnostic(
-            "E113",
-            f"nixos module text does not parse: {error.message} (line {error.line}, column {error.column} of the text)",
-            fleet.document.locate_in_block((*groups[key].path, "nixos"), error.line, error.column),
-        )
-        for key, error in parse_texts(texts).items()
-    ]
+    from .scaling.sim import Load
 
 
 def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
     """cfn-lint over the stacks of clusters with `overrides:` (cloudformation/lint.py)."""
-    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
-
     report = Report()
     clusters = [c for c in fleet.clusters.values() if c.overrides and c.name in rendered.clusters]
     if not clusters:
         return report
+    import subprocess
+
+    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
+
     command = cfn_lint_command()
     if command is None:
         click.echo(
@@ -93,15 +42,26 @@ def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
         return report
     for cluster in clusters:
         try:
-            errors = lint_stack(
-                command, cluster, rendered.clusters[cluster.name].stack_text, fleet.region
-            )
+            errors = lint_stack(command, cluster, _unresolved_amis(cluster, rendered), fleet.region)
         except (OSError, subprocess.SubprocessError, ValueError) as error:
             click.echo(f"note: cluster {cluster.name}: cfn-lint did not run: {error}", err=True)
             continue
         for found in errors:
             report.add(E_LINT, found.message, fleet.document.locate(found.path, key=True))
     return report
+
+
+def _unresolved_amis(cluster: Any, rendered: Rendered) -> str:
+    """The cluster's stack as cfn-lint should see it: an `ami: {host: …}` group's ImageId is a
+    placeholder until deploy resolves it (aws/host_amis.py), stood in for by an id of AMI
+    shape (the pattern cfn-lint checks, AWS::EC2::Image.Id)."""
+    text = rendered.clusters[cluster.name].stack_text
+    placeholders = sorted(
+        (g.ami for g in cluster.groups.values() if g.ami_host is not None), key=len, reverse=True
+    )
+    for placeholder in placeholders:
+        text = text.replace(placeholder, "ami-00000000000000000")
+    return text
 
 
 def _emit_report(
@@ -159,29 +119,67 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
-    from .render import inline_limit_problems, render_fleet
+    from .fleet import environments_of
 
     try:
-        model, report = check_fleet_file(fleet)
-        rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
-        too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
-        if too_big.has_errors:
-            raise InvalidInput(too_big)
-        linted = _lint_overrides(model, rendered)  # E164
-        if linted.has_errors:
-            raise InvalidInput(linted)
-        if against_aws:
-            from .aws.commands import check_account
-            from .aws.session import Session
-
-            check_account(
-                Session.from_globals(g, region=model.region), model, create_roles=create_roles
-            )
+        # A file with environments is valid when each of them is; --env checks one.
+        declared: list[str | None] = [g.env] if g.env else [*environments_of(fleet)]
+        chosen = declared or [None]
+        checked: list[tuple[str | None, Fleet, Report]] = []
+        failed = Report()
+        for env in chosen:
+            try:
+                checked.append((env, *_validate_one(g, fleet, env, against_aws, create_roles)))
+            except InvalidInput as error:  # every environment's errors at once, each once
+                failed.extend([d for d in error.report.items if d not in failed.items])
+        if failed.has_errors:
+            raise InvalidInput(failed)
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
-    _emit_report(g, report, f"{fleet}: valid ({_counts(model)}, {len(report.warnings)} warnings)")
+    report = Report()
+    for _, _, found in checked:
+        report.extend([d for d in found.items if d not in report.items])
+    first, model, _ = checked[0]
+    summary = f"{fleet}: valid ({_counts(model)}, {len(report.warnings)} warnings)"
+    if first is not None:
+        names = ", ".join(str(e) for e, _, _ in checked)
+        summary = f"{fleet}: valid in environment{'s' if len(checked) > 1 else ''} {names} ({_counts(model)}, {len(report.warnings)} warnings)"
+    _emit_report(g, report, summary)
     return EXIT_OK
+
+
+def _validate_one(
+    g: Globals, fleet: str, env: str | None, against_aws: bool, create_roles: bool
+) -> tuple[Fleet, Report]:
+    from .flake_checks import check_fleet as check_against_flake
+    from .fleet.checks import check_fleet_file
+    from .render import inline_limit_problems, render_fleet
+
+    model, report = check_fleet_file(fleet, env=env)
+    # `validate` only (deploy and render do not evaluate NixOS): E501, E502, E505, W501.
+    report.extend(check_against_flake(model))
+    if report.has_errors:
+        raise InvalidInput(report)
+    rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
+    too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
+    if too_big.has_errors:
+        raise InvalidInput(too_big)
+    linted = _lint_overrides(model, rendered)  # E164
+    if linted.has_errors:
+        raise InvalidInput(linted)
+    report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
+    if against_aws:
+        from .aws.host_amis import resolved
+        from .aws.preflight import check_account
+        from .aws.session import Session
+
+        session = Session.from_globals(g, region=model.region)
+        model = resolved(session, model, fleet, "validate: finding the hosts' AMIs")
+        check_account(
+            session, model, create_roles=create_roles, say=lambda text: click.echo(text, err=True)
+        )
+    return model, report
 
 
 @click.command()
@@ -198,10 +196,11 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     Validates first (as `validate`); nothing is written when the fleet is invalid. Every
     file is written atomically; manifest.json is written last.
     """
+    from .fleet.checks import check_fleet_file
     from .render import render_fleet, write_rendered
 
     try:
-        model, report = check_fleet_file(fleet)
+        model, report = check_fleet_file(fleet, env=current_env())
         unknown = sorted(set(clusters) - set(model.clusters))
         if unknown:
             raise click.UsageError(
@@ -211,6 +210,7 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
+    report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
     manifest = write_rendered(rendered, out, fleet)
     files = 1 + sum(1 + len(c.groups) for c in rendered.clusters.values())  # + manifest.json
     _emit_report(
@@ -235,9 +235,10 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
 def userdata_command(g: Globals, fleet: str, target: str, fmt: str | None) -> int:
     """Print the userdata of one group (CLUSTER/GROUP) to stdout: the exact bytes EC2
     receives (gzip when over 16 KB, so redirect it to a file)."""
+    from .fleet.checks import check_fleet_file
     from .userdata import UserdataTooLarge, render_userdata
 
-    model, _ = check_fleet_file(fleet)
+    model, _ = check_fleet_file(fleet, env=current_env())
     try:
         group = model.group(target)
     except KeyError as error:
@@ -272,14 +273,14 @@ def scaling_check(g: Globals, fleet: str, strict: bool) -> int:
     never in (W202). Exit 2 on errors (or on warnings with --strict).
     """
     from .fleet import load_fleet
-    from .scaling import check_fleet
+    from .fleet.checks import SCALING_RULES, check
 
     try:
-        model = load_fleet(fleet)
+        model = load_fleet(fleet, current_env())
     except InvalidInput as error:
         _invalid_json(g, error)
         raise
-    report = check_fleet(model)
+    report = check(model, only=SCALING_RULES)
     services = sum(
         1 for c in model.clusters.values() for s in c.services.values() if s.scaling is not None
     )
@@ -335,11 +336,11 @@ def scaling_simulate(
     With --plot, write a PNG; the article's policy (examples/blog.yml) visibly never scales in.
     """
     from .fleet import load_fleet
-    from .scaling import check_fleet
-    from .scaling_sim import plot, simulate, wave
+    from .fleet.checks import SCALING_RULES, check
+    from .scaling.sim import plot, simulate, unsimulated, wave
 
-    model = load_fleet(fleet)
-    report = check_fleet(model)
+    model = load_fleet(fleet, current_env())
+    report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to simulate
         raise InvalidInput(report)
     cluster_name, _, service_name = target.partition("/")
@@ -360,6 +361,7 @@ def scaling_simulate(
         "end": timeline.desired[-1],
         "scale_outs": sum(1 for _, _, change in timeline.actions if change > 0),
         "scale_ins": sum(1 for _, _, change in timeline.actions if change < 0),
+        "missing_metrics": unsimulated(service),
     }
     if plot_path:
         plot(
@@ -377,6 +379,11 @@ def scaling_simulate(
             f"({result['scale_outs']} scale-outs, {result['scale_ins']} scale-ins)"
             + (f"; plot: {plot_path}" if plot_path else "")
         )
+        for metric in unsimulated(service):
+            click.echo(
+                f"note: the simulated wave drives CPU only: {metric} reads as missing data "
+                "(target tracking on it cannot scale, nor agree to a scale-in)"
+            )
         if result["scale_outs"] and not result["scale_ins"]:
             click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
     return EXIT_OK
@@ -386,7 +393,7 @@ def _window(since: str | None, start: str | None, end: str | None) -> tuple[floa
     """(start, end, now) in epoch seconds from --since or --from/--to."""
     import time
 
-    from .scaling_replay import parse_since, parse_time
+    from .scaling.replay import parse_since, parse_time
 
     now = time.time()
     try:
@@ -434,18 +441,18 @@ def _tasks(value: str | None) -> int | Load | None:
         if not 1 <= count <= 100000:
             raise click.BadParameter("a count from 1 to 100000", param_hint="--tasks")
         return count
-    from .scaling_trace import read_trace
+    from .scaling.trace import read_trace
 
     return read_trace(value, metrics=False)
 
 
 def _replay_service(fleet: str, target: str) -> Service:
     from .fleet import load_fleet
-    from .scaling import check_fleet
-    from .scaling_replay import find_service
+    from .fleet.checks import SCALING_RULES, check
+    from .scaling.replay import find_service
 
-    model = load_fleet(fleet)
-    report = check_fleet(model)
+    model = load_fleet(fleet, current_env())
+    report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)
     service = find_service(model, target)
@@ -507,7 +514,7 @@ def scaling_replay(
     through AWS's rules (docs/scaling.md); the report gives each set's scale-outs and
     scale-ins, minutes above the target or threshold, minutes at max, task-hours and the
     largest shortfall of tasks."""
-    from .scaling_replay import proposed, report, run, text
+    from .scaling.replay import proposed, report, run, text
 
     service = _replay_service(fleet, target)
     sets = [proposed(service)]
@@ -518,9 +525,9 @@ def scaling_replay(
                 f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
             )
         other_service = _replay_service(other_fleet, other_target)
-        sets.append(proposed(other_service, f"{Path(other_fleet).name} {other_target}"))
+        sets.append(proposed(other_service, f"{os.path.basename(other_fleet)} {other_target}"))
     if trace:
-        from .scaling_trace import read_trace
+        from .scaling.trace import read_trace
 
         if since or start or end or tasks:
             raise click.UsageError("--trace replays the file: no --since/--from/--to/--tasks")
@@ -546,7 +553,7 @@ def scaling_replay(
     result = run(sets, load, start_delay)
     data = report(result, target)
     if plot_path:
-        from .scaling_plot import plot_replay
+        from .scaling.plot import plot_replay
 
         plot_replay(
             load,
@@ -588,8 +595,8 @@ def scaling_export(
     the metrics its policies use and its running tasks, one row per period."""
     from .aws import metrics
     from .aws.session import Session, aws_errors
-    from .scaling_replay import proposed
-    from .scaling_trace import write_trace
+    from .scaling.replay import proposed
+    from .scaling.trace import write_trace
 
     service = _replay_service(fleet, target)
     first, last, now = _window(since, start, end)

@@ -10,14 +10,34 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
-- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.scheduled)
+- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.cluster_tasks)
 - E178 daemon services (nixecs.fleet.daemon); E179-E180 Linux parameters, privileged
   (nixecs.fleet.linux)
 - E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
 - E170-E174 data volumes and mounts (nixecs.fleet.volumes; W170 a read-only root filesystem
   with nothing writable)
+- E168 two clusters owning one load balancer ingress rule (same instance and load balancer
+  security groups)
+- H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
+  H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
+  H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
+  H105 the load balancer replaced, H106 an ingress rule the security group already has,
+  H107 a priority another owner's rule holds on an existing listener (refused unless
+  `--accept-hazard CODE`)
+- E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
+  against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate; W501
+  not checkable)
+- E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
+  a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
+  nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
+  E194 a scheduled min above its max, E195 two target tracking policies on one metric, W205 a
+  strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
+- E4xx the final (overridden) template (nixecs.template_checks: E401 the `*` action, E402 an
+  administrator managed policy, E403 IMDSv1, E404 an unencrypted volume, E405 ingress from
+  anywhere, E406 userdata over 16 KB, E407 a role's inline policies over 10,240 characters;
+  W401 hop limit above 1, W402 a resource left behind)
 - W1xx fleet lints (W101 metadata hop limit above 1: containers reach the instance role)
 - W2xx lints (W201 unreachable step, W202 scales out but never in, W203 step scale-in beside
   target tracking, W204 a desired count that cannot be honoured)
@@ -54,7 +74,7 @@ CODES: dict[str, str] = {
     "E117": "ECS refuses this attribute or tag value",
     "E118": "not a variable the ECS agent reads",
     "E119": "agent variable already set by a typed key or the host",
-    "E120": "number out of range (beyond a 64-bit integer or a double)",
+    "E120": "number out of range (beyond a 64-bit integer or a double), or .nan/.inf in overrides",
     "E121": "alarm dimensions missing, or not a set the metric is published with",
     "E122": "no such metric in AWS/ECS or ECS/ContainerInsights",
     "E123": "no such EC2 instance type",
@@ -115,6 +135,33 @@ CODES: dict[str, str] = {
     "E181": "environment_files: not an S3 object ARN of a .env file, listed twice, or more than 10",
     "E182": "a cluster task with the name of one of its services",
     "E183": "a schedule expression outside EventBridge Scheduler's grammar (at, rate, cron)",
+    "E168": "two clusters would own the same load balancer ingress rule",
+    "E169": "environments: the file declares environments and none was chosen (--env), or --env names none of them",
+    "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
+    "H102": "deploy: listener rules taking priorities other rules hold during the update (PriorityInUse)",
+    "H103": "deploy: a target group replaced while a listener rule forwards to it (503s)",
+    "H104": "deploy: a custom-named resource replaced (CloudFormation cannot)",
+    "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
+    "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
+    "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
+    "E401": "the final template: a role allows the `*` action (or Allow with NotAction)",
+    "E402": "the final template: a role attaches an administrator AWS managed policy",
+    "E403": "the final template: a launch template leaves IMDSv1 on (HttpTokens not required)",
+    "E404": "the final template: an EBS volume that is not encrypted",
+    "E405": "the final template: ingress from 0.0.0.0/0 or ::/0 to the instances' security group",
+    "E406": "the final template: a launch template's UserData over EC2's 16 KB",
+    "E407": "the final template: a role's inline policies over IAM's 10,240 characters",
+    "E501": "a group's host is not a host (nixosConfigurations) of the fleet's flake",
+    "E502": "a group's host is built for another architecture than the group's instance types",
+    "E503": "`ami: {host: …}` names another host than the group's `host:`",
+    "E504": "no available AMI published for the group's host (and revision) in the region, or two equally new",
+    "E505": "a group's `nixos:` text does not evaluate with its host",
+    "E190": "a capacity provider strategy AWS refuses (two bases, all weights 0, a group twice, over 20 groups)",
+    "E191": "a placement constraint no instance of a group of the service's strategy satisfies",
+    "E192": "a service with secrets across groups whose kms_key differs",
+    "E193": "capacity settings that contradict (minimum_step above maximum_step, an on-demand split on an on-demand group)",
+    "E194": "a scheduled action whose min is above its max",
+    "E195": "two target tracking policies on the same metric",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -123,14 +170,19 @@ CODES: dict[str, str] = {
     "E206": "ExactCapacity with a negative capacity",
     "E301": "a load trace (CSV) that does not parse: header, timestamp, spacing or value",
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
+    "W102": "a cpu or memory target tracking target below 1: a fraction where AWS reads a percentage",
     "W140": "a task role grants an action that has a resource type on `*`",
     "W170": "a read-only root filesystem with no writable mount: the container can write nowhere",
     "W171": "an image without a tag or digest: it resolves to :latest and drifts",
     "W172": "a FireLens output needs an action the task role does not allow",
+    "W401": "the final template: an override sets the metadata hop limit above 1",
+    "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
+    "W501": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
     "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
+    "W205": "a strategy base above the most tasks the service runs: the weights never apply",
 }
 
 
@@ -157,7 +209,7 @@ FIXES: dict[str, str] = {
     "E117": "use a value ECS accepts (the message gives its length and characters)",
     "E118": "remove it, or spell the agent variable as the agent reads it",
     "E119": "set it with the typed key or host option the message names",
-    "E120": "use a smaller number",
+    "E120": "use a smaller, finite number",
     "E121": "give the dimensions the metric is published with (see docs/aws.md)",
     "E122": "use a metric name the namespace publishes",
     "E123": "use an existing instance type (aws ec2 describe-instance-types)",
@@ -218,22 +270,54 @@ FIXES: dict[str, str] = {
     "E181": "write arn:aws:s3:::BUCKET/KEY.env, each file once, at most 10",
     "E182": "rename the task or the service",
     "E183": "write at(2027-01-01T00:00:00), rate(5 minutes) or cron(0 3 * * ? *) (six fields, one of the days ?)",
+    "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
+    "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
+    "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
+    "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",
+    "H103": "add a copy of the service (new name, new port, the same conditions, a larger priority), deploy, wait until its targets are healthy (nixecs status), then remove the old service and deploy",
+    "H104": "rename the resource's fleet subject (a new name is created before the old is deleted), or undo the change",
+    "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
+    "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
+    "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
+    "E501": "name one of the hosts the message lists, or add the host to the flake (lib.mkHosts)",
+    "E502": 'build the host for the instance types\' system (system = "aarch64-linux" for Graviton), or change the instance types',
+    "E503": "write the same host in both, or drop the group's `host:`",
+    "E504": "publish the host's image into the region (`nixecs ami publish --host HOST --fleet FLEET`), or deregister one of two equally new AMIs",
+    "E505": "fix the `nixos:` text at the position shown (the message is Nix's evaluation error)",
+    "E190": "give one group the base, at least one a weight above 0, and name each group once",
+    "E191": "change the memberOf expression, or drop that group from the service's `group:`",
+    "E192": "give the groups one kms_key (the cluster's `kms_key:`), or run the service on one of them",
+    "E193": "lower minimum_step to maximum_step at most; split on-demand/spot only on a `spot: true` group",
+    "E194": "make the action's min at most its max",
+    "E195": "track each metric once: merge the two policies, or track another metric",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
+    "E401": "name the actions the role needs; never `*` or NotAction in an Allow",
+    "E402": "attach a policy with the actions the role needs instead",
+    "E403": "remove the override of MetadataOptions.HttpTokens (nixecs writes required)",
+    "E404": "remove the override of Encrypted (nixecs writes true), or set it to true",
+    "E405": "admit the load balancer's security group or a narrower CIDR, not the internet",
+    "E406": "shorten the overridden UserData, or let nixecs render it (gzip)",
+    "E407": "split the group (fewer secrets or image repositories each), or shorten names",
     "E203": "leave only the first lower and the last upper bound open",
     "E204": "use at most 20 steps",
     "E205": "make scaling.min at most scaling.max",
     "E206": "use a capacity of zero or more with ExactCapacity",
     "E301": "write a CSV with a header, ISO timestamps at a fixed spacing and numbers",
     "W101": "set metadata.hop_limit: 1 unless containers must reach IMDS",
+    "W401": "remove the override of HttpPutResponseHopLimit (or set it to 1)",
+    "W402": "remove the override, or keep it and delete the resource by hand after destroy",
+    "W102": "write the percentage: `target: 60` for 60 %",
     "W140": "name the resources instead of `*`",
     "W170": "mount a volume where the container writes (a `docker: {}` volume is removed with the task), or set read_only_root_filesystem false",
     "W171": "give the image a tag (image:1.2.3) or a digest (image@sha256:…)",
     "W172": "add a task_role statement allowing the action the message names (on the output's resource)",
+    "W501": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",
     "W204": "remove desired, or set scaling.min / capacity.min to it",
+    "W205": "lower the base to the service's maximum task count or less, or raise the maximum",
 }
 
 

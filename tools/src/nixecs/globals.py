@@ -20,7 +20,19 @@ class Globals:
     # True when --region was on the command line (not AWS_REGION): only then may a command
     # act on a region other than the fleet's (nixecs.aws.regions.check_fleet_region).
     region_explicit: bool = False
+    # --env: the `environments:` entry of the fleet file every fleet command reads
+    env: str | None = None
 
     @property
     def json(self) -> bool:
         return self.output == "json"
+
+
+def current_env() -> str | None:
+    """--env of the command running now (None outside a command or without it): for code
+    below a command that is not handed its Globals."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    found = context.find_object(Globals) if context is not None else None
+    return found.env if found is not None else None

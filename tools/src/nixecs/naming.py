@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 DRAIN_HOOK_NAME = "nixecs-drain"
+# The termination hook ECS adds to a capacity provider's Auto Scaling group for managed
+# draining ("Configuring Amazon ECS capacity providers to safely shut down instances",
+# enable-managed-instance-draining: the attachment's autoScalingLifecycleHookName).
+ECS_MANAGED_DRAIN_HOOK_NAME = "ecs-managed-draining-termination-hook"
 # The root device of the AMIs `nixecs ami publish` registers (RootDeviceName), and so the
 # DeviceName a launch template must give the root volume's settings to.
 ROOT_DEVICE = "/dev/xvda"
 TAG_CLUSTER = "nixecs:cluster"
-# On every stack `deploy` makes (change set tags): which fleet owns it, so that `deploy` and
-# `status` can tell this fleet's stacks that the fleet no longer declares from another
-# fleet's stacks in the same account and region. A stack without it belongs to DEFAULT_FLEET.
+# On every stack `deploy` makes (change set tags): which fleet owns it (Fleet.identity).
+# `deploy`, `deploy --prune` and `destroy` act only on stacks that carry this fleet's value
+# (aws/ownership.py); a stack with TAG_CLUSTER but without it was made by an earlier nixecs
+# and is claimed only with `--adopt`. DEFAULT_FLEET is the identity every fleet file without
+# `name_prefix` shares: it cannot tell two such fleets apart, so `--prune` refuses it.
 TAG_FLEET = "nixecs:fleet"
 DEFAULT_FLEET = "default"
 TAG_GROUP = "nixecs:group"
@@ -21,9 +27,12 @@ TAG_NIXOS_LABEL = "nixecs:nixos-label"
 TAG_IMAGE_SHA256 = "nixecs:image-sha256"
 
 
-def fleet_id(name_prefix: str = "") -> str:
-    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one."""
-    return name_prefix or DEFAULT_FLEET
+def fleet_id(name_prefix: str = "", environment: str = "") -> str:
+    """The value of TAG_FLEET: the fleet's name prefix, or DEFAULT_FLEET without one, and
+    `/ENVIRONMENT` for a fleet deployed as one of its environments (read it through
+    Fleet.identity, the one derivation the commands use)."""
+    base = name_prefix or DEFAULT_FLEET
+    return f"{base}/{environment}" if environment else base
 
 
 def stack_name(cluster: str) -> str:

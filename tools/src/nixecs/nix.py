@@ -1,23 +1,21 @@
-"""The Nix literal emitter and the Jinja2 environment that renders Nix.
+"""The Nix literal emitter.
 
 Every value that reaches Nix text goes through `to_nix`: strings become double-quoted Nix
 strings with `\\`, `"`, `$` and control characters escaped, so no value can become code
 (`${…}` cannot interpolate, `''` cannot end a string). Raw Nix enters only wrapped in
-`NixCode`, an explicit decision at the call site. The Jinja2 environment's `finalize` hook
-applies `to_nix` to every `{{ }}`, so a template cannot forget.
+`NixCode`, an explicit decision at the call site (userdata.render_nix, the one place Nix
+text is assembled, formats every value with `to_nix`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
-import jinja2
+from .lazyre import lazy
 
 # Nix identifiers that may stand unquoted as attribute names (lexer.l: ID).
-_IDENTIFIER = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'-]*")
+_IDENTIFIER = lazy(r"[a-zA-Z_][a-zA-Z0-9_'-]*")
 # Keywords cannot be bare attribute names; `or` is contextual but quoting it is always safe.
 _KEYWORDS = frozenset({"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"})
 _INT_MIN = -(2**63)
@@ -31,7 +29,7 @@ _ESCAPES = {
     "\r": "\\r",
     "\t": "\\t",
 }
-_NEEDS_ESCAPE = re.compile(r'[\\"$\n\r\t]')
+_NEEDS_ESCAPE = lazy(r'[\\"$\n\r\t]')
 
 
 class NixCode(str):
@@ -106,27 +104,3 @@ def to_nix(value: object, indent: str = "") -> str:
             return "[ ]"
         return "[\n" + "\n".join(f"{inner}{to_nix(item, inner)}" for item in value) + f"\n{indent}]"
     raise NixValueError(f"no Nix literal for a {type(value).__name__}")
-
-
-def _finalize(value: object) -> str:
-    if isinstance(value, jinja2.Undefined):
-        # StrictUndefined raises UndefinedError naming the variable when turned into text.
-        return str(value)
-    return to_nix(value)
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """The Jinja2 environment for Nix templates: every `{{ }}` passes through `to_nix`."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nixecs", "templates"),
-        finalize=_finalize,
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    # `{{ value | nix(indent) }}` for nested values at an indentation; still a literal.
-    env.filters["nix"] = lambda value, indent="": NixCode(to_nix(value, indent))
-    return env

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Mapping
 
-_ERROR_AT = re.compile(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from .lazyre import lazy
+
+_ERROR_AT = lazy(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
+_ANSI = lazy(r"\x1b\[[0-9;]*m")
 
 
 def nix_instantiate() -> str | None:
@@ -33,6 +32,9 @@ def parse_texts(texts: Mapping[str, str], binary: str | None = None) -> dict[str
     All texts go to one `nix-instantiate --parse` call; Nix stops at the first bad file, so
     that file is set aside and the rest parsed again (one more call per bad text).
     """
+    import subprocess  # here: a run whose texts are all cached spawns nothing
+    import tempfile
+
     program = binary or nix_instantiate()
     if program is None:
         raise FileNotFoundError(
@@ -74,4 +76,72 @@ def parse_texts(texts: Mapping[str, str], binary: str | None = None) -> dict[str
                 message, int(match.group("line")), int(match.group("column"))
             )
             pending = pending[pending.index(bad) + 1 :]
+    return errors
+
+
+# The parse-only cache (issue 18, item 4): `validate` runs in editors on every save, and the
+# `nixos:` texts rarely change between two runs; a nix-instantiate process costs more than
+# the rest of validate. A text's parse result depends only on the text and the Nix that parsed
+# it, so the key is a hash of both (the binary's resolved path — a store path names its
+# version — size and mtime). Entries are tiny files written atomically; a cache that cannot
+# be read or written is simply not used.
+_CACHE_VERSION = "1"
+
+
+def cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nixecs", "nix-parse")
+
+
+def _binary_identity(program: str) -> str:
+    real = os.path.realpath(shutil.which(program) or program)
+    info = os.stat(real)
+    return f"{real}\0{info.st_size}\0{info.st_mtime_ns}"
+
+
+def parse_texts_cached(
+    texts: Mapping[str, str], binary: str | None = None, cache: str | None = None
+) -> dict[str, NixParseError]:
+    """`parse_texts`, with each text's result remembered under a hash of (Nix, text)."""
+    import hashlib
+    import json
+
+    from .atomic import write_atomic
+
+    program = binary or nix_instantiate()
+    if program is None:
+        return parse_texts(texts, program)
+    where = cache or cache_dir()
+    identity = _binary_identity(program)
+    digests = {
+        key: hashlib.sha256(f"{_CACHE_VERSION}\0{identity}\0{text}".encode()).hexdigest()
+        for key, text in texts.items()
+    }
+    errors: dict[str, NixParseError] = {}
+    missing: dict[str, str] = {}
+    for key, digest in digests.items():
+        try:
+            with open(os.path.join(where, digest), encoding="utf-8") as handle:
+                entry = json.load(handle)
+        except (OSError, ValueError):
+            missing[key] = texts[key]
+            continue
+        if isinstance(entry, dict) and entry.get("error"):
+            errors[key] = NixParseError(
+                str(entry["error"]), int(entry["line"]), int(entry["column"])
+            )
+    if not missing:
+        return errors
+    found = parse_texts(missing, program)
+    errors.update(found)
+    for key in missing:
+        error = found.get(key)
+        entry = (
+            {"error": error.message, "line": error.line, "column": error.column} if error else {}
+        )
+        try:
+            os.makedirs(where, mode=0o700, exist_ok=True)
+            write_atomic(os.path.join(where, digests[key]), json.dumps(entry), 0o600, durable=False)
+        except OSError:
+            break  # a read-only or full cache: parse again next time
     return errors

@@ -10,13 +10,17 @@ import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import open_existing_directory, read_regular, write_atomic
 from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
+from .fleet.yaml12 import Path as FleetPath
 from .naming import stack_name
 from .userdata import UserdataTooLarge, render_userdata
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -37,6 +41,8 @@ class RenderedCluster:
     groups: dict[str, RenderedGroup]
     template: dict[str, object]
     stack_text: str
+    # The final template's warnings (nixecs.template_checks); its errors stop rendering.
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     def resources_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -52,6 +58,9 @@ class RenderedCluster:
 class Rendered:
     fleet: Fleet
     clusters: dict[str, RenderedCluster] = field(default_factory=dict)
+
+    def warnings(self) -> list[Diagnostic]:
+        return [w for cluster in self.clusters.values() for w in cluster.warnings]
 
     def manifest(self, source: str) -> dict[str, object]:
         def sha(data: bytes) -> str:
@@ -114,9 +123,51 @@ def render_cluster(fleet: Fleet, cluster: Cluster) -> RenderedCluster:
             f"stack {stack_name(cluster.name)}: {problem}",
             fleet.document.locate(cluster.path, key=True),
         )
+    report.extend(final_template_problems(fleet, cluster, template))
     if report.has_errors:
         raise InvalidInput(report)
-    return RenderedCluster(cluster.name, groups, template, dump_template(template))
+    return RenderedCluster(cluster.name, groups, template, dump_template(template), report.warnings)
+
+
+def final_template_problems(
+    fleet: Fleet, cluster: Cluster, template: Mapping[str, object]
+) -> list[Diagnostic]:
+    """nixecs.template_checks on the overridden template, each located at the first override
+    of its resource, else where the fleet file made it (group, service, `task_role:`), else
+    at the cluster. A hop limit no override set is the model's own
+    value, which W101 reported already at the group's key."""
+    from .cloudformation.ids import LogicalIds
+    from .template_checks import check_template
+
+    def made() -> dict[str, FleetPath]:
+        """Where the fleet file made each role and launch template (a task role's managed
+        policies come from `task_role:`); only computed when a finding needs it."""
+        ids = LogicalIds.for_cluster(cluster)
+        found: dict[str, FleetPath] = {}
+        for group in cluster.groups.values():
+            for kind in ("InstanceRole", "LaunchTemplate"):
+                found[ids.group(group.name, kind)] = group.path
+        for service in cluster.services.values():
+            found[ids.service(service.name, "ExecutionRole")] = service.path
+            found[ids.service(service.name, "TaskRole")] = (*service.path, "task_role")
+        return found
+
+    overridden: dict[str, FleetPath] = {}
+    for override in reversed(cluster.overrides):
+        overridden[override.logical_id] = override.path
+    found = []
+    origins: dict[str, FleetPath] | None = None
+    for finding in check_template(template, fleet.region):
+        path = overridden.get(finding.logical_id)
+        if path is None and finding.code == "W401":
+            continue
+        if path is None:
+            origins = made() if origins is None else origins
+            path = origins.get(finding.logical_id, cluster.path)
+        where = fleet.document.locate(path, key=True)
+        message = f"stack {stack_name(cluster.name)}, {finding.logical_id}: {finding.message}"
+        found.append(Diagnostic(finding.code, message, where))
+    return found
 
 
 def render_fleet(fleet: Fleet, clusters: list[str] | None = None) -> Rendered:
@@ -167,6 +218,8 @@ def write_rendered(rendered: Rendered, out: str | os.PathLike[str], source: str)
     """Write every file atomically; the manifest last, so a complete manifest means a complete
     render. OperationalFailure naming the file when one cannot be written."""
     try:
+        from pathlib import Path  # writing only: validate renders in memory
+
         return _write_all(rendered, Path(out), source)
     except OSError as error:
         where = error.filename or out

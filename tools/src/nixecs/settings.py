@@ -15,6 +15,7 @@ import json
 import re
 
 from .agent_vars import AGENT_NEEDS, AGENT_REF, AGENT_VARIABLES
+from .lazyre import lazy
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
@@ -29,13 +30,13 @@ SETTINGS_VERSION = 1
 LOG_LEVELS = ("debug", "info", "warn", "error", "crit")
 IMAGE_PULL_BEHAVIORS = ("default", "always", "once", "prefer-cached")
 
-DURATION_RE = re.compile(r"[0-9]{1,9}[smh]")
-MODE_RE = re.compile(r"0?[0-7]{3}")
+DURATION_RE = lazy(r"[0-9]{1,9}[smh]")
+MODE_RE = lazy(r"0?[0-7]{3}")
 # POSIX portable user/group names, or a numeric id.
-ACCOUNT_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
+ACCOUNT_RE = lazy(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
 MAX_ACCOUNT_ID = 2**32 - 2
 # A secret becomes the file /run/nixecs/secrets/<name>: no separators, no leading dot.
-SECRET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SECRET_NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # SSM parameter names: the one rule for the fleet's `secrets:` (groups and tasks), the host's
 # secret lists and `nixecs secret put|get|rm`. SSM's own constraints (PutParameter API
 # reference, Name: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html,
@@ -46,7 +47,7 @@ SECRET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # names let IAM scope the instance role to them exactly), and `.` and `..` levels are refused
 # (they read as path traversal in logs, policies and /run/nixecs/secrets paths). Always fullmatch:
 # `$` would also match before a trailing newline.
-PARAMETER_RE = re.compile(
+PARAMETER_RE = lazy(
     r"(?=[^\n]{2,1011}\Z)"  # length (and no newline anywhere)
     r"(?!/(?i:aws|ssm))"  # reserved prefixes, case-insensitive
     r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9_.-]+){1,15}"  # 1-15 levels, none of them . or ..
@@ -61,8 +62,8 @@ PARAMETER_RULE = (
 # and spaces, not starting or ending with a space. The agent sends ECS_INSTANCE_ATTRIBUTES
 # unchecked (aws/amazon-ecs-agent v1.105.0 agent/config/parse.go parseInstanceAttributes), so
 # a bad one fails RegisterContainerInstance and the instance never joins.
-ATTRIBUTE_NAME_RE = re.compile(r"[A-Za-z0-9_./\\-]{1,128}")
-ATTRIBUTE_VALUE_RE = re.compile(r"(?! )[A-Za-z0-9_.@/\\: -]{1,128}(?<! )")
+ATTRIBUTE_NAME_RE = lazy(r"[A-Za-z0-9_./\\-]{1,128}")
+ATTRIBUTE_VALUE_RE = lazy(r"(?! )[A-Za-z0-9_.@/\\: -]{1,128}(?<! )")
 ATTRIBUTE_NAME_RULE = "1-128 letters, digits, - _ . / \\ (ECS allows no other character)"
 ATTRIBUTE_VALUE_RULE = (
     "1-128 letters, digits, spaces, - _ . @ / \\ :, not starting or ending with a space"
@@ -98,10 +99,10 @@ DURATION_MINIMUMS = {
     "task_cleanup_wait": (1, "the agent replaces a value below 1s with its default 3h"),
     "container_stop_timeout": (1, "the agent replaces 0 with its default 30s"),
 }
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # C0 controls and DEL: no field of the schema needs them, and in ecs.env or a journal line
 # they could forge a line. JSON's `strict` refuses them raw; this also refuses "\u0001".
-_CONTROL_RE = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_RE = lazy("[\x00-\x1f\x7f]")
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 

@@ -63,6 +63,11 @@ rec {
 
   # Used by flake.nix and tests/default.nix when their outputs' names are checked.
   mapAttrs = builtins.mapAttrs;
+  listToAttrs = builtins.listToAttrs;
+  concatLists = builtins.concatLists;
+  head = builtins.head;
+  filter = builtins.filter;
+  mapAttrsToList = f: set: map (n: f n set.${n}) (builtins.attrNames set);
   genAttrs = names: f: builtins.listToAttrs (map (n: nameValuePair n (f n)) names);
   nameValuePair = name: value: { inherit name value; };
   mapAttrs' = f: set: builtins.listToAttrs (map (n: f n set.${n}) (builtins.attrNames set));

@@ -30,6 +30,7 @@ import click
 from .. import naming
 from ..diagnostics import OperationalFailure
 from .ebs import BlockMap, EmptyImage, ImageChanged, allocated, fingerprint, scan
+from .ownership import check_image
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
@@ -329,14 +330,7 @@ def publish(
         existing = _find_image(ec2, ami_name)
         snapshot_id: str | None = None
         if existing is not None:
-            tagged = {t["Key"]: t["Value"] for t in existing.get("Tags", [])}.get(
-                naming.TAG_IMAGE_SHA256
-            )
-            if tagged and tagged != sha:
-                raise OperationalFailure(
-                    f"AMI name {ami_name!r} is taken by {existing['ImageId']}, built from a different "
-                    f"image (sha256 {tagged[:16]}…); pick another --name"
-                )
+            check_image(existing, ami_name, sha)  # never adopt (nor share) what is not ours
             note(f"{ami_name} is already registered as {existing['ImageId']}")
             result = PublishResult(
                 existing["ImageId"], ami_name, None, region, True, str(existing.get("State"))
@@ -461,10 +455,16 @@ def _register(
     except ClientError as error:
         if error_code(error) != "InvalidAMIName.Duplicate":
             raise
-        existing = _find_image(ec2, name)  # our own retried request registered it
+        existing = _find_image(ec2, name)  # our own retried request registered it…
         if existing is None:
             raise
+        # … or someone registered the name meanwhile: adopted only if it is this image
+        check_image(existing, name, _tag(tags, naming.TAG_IMAGE_SHA256))
         return str(existing["ImageId"])
+
+
+def _tag(tags: list[dict[str, str]], key: str) -> str:
+    return next((t["Value"] for t in tags if t["Key"] == key), "")
 
 
 def snapshots_of(session: Session, image_id: str) -> list[str]:

@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import naming
 from ..diagnostics import OperationalFailure
+from .ownership import NotOurs, check_image
 from .progress import sleep
 from .session import Session, aws_errors
 
@@ -113,6 +115,9 @@ def copy_one(
     with aws_errors(regional, f"ami publish: copy to {region}"):
         existing = _find(ec2, name)
         if existing is not None:
+            # never adopt, tag or share an AMI of that name that is not a copy of this image
+            sha = next((t["Value"] for t in tags if t["Key"] == naming.TAG_IMAGE_SHA256), "")
+            check_image(existing, name, sha, region=region)
             result = RegionCopy(region, str(existing["ImageId"]), str(existing.get("State")), True)
         else:
             response = ec2.copy_image(
@@ -215,9 +220,12 @@ def distribute(
         }
         copies: list[RegionCopy] = []
         failures: list[str] = []
+        refused: list[str] = []
         for region, future in futures.items():
             try:
                 copies.append(future.result())
+            except NotOurs as error:  # a foreign AMI under the name: refused, exit 2
+                refused.append(error.message)
             except Exception as error:  # one region's failure must not hide the others'
                 failures.append(f"{region}: {error}")
     for c in copies:
@@ -231,6 +239,8 @@ def distribute(
             c.shared_with = share(session, c.region, c.image_id, c.snapshot_ids, accounts)
             if say is not None and c.shared_with:
                 say(f"{c.region}: {c.image_id} shared with {', '.join(c.shared_with)}")
+    if refused:
+        raise NotOurs("; ".join(refused + failures))
     if failures:
         raise OperationalFailure(
             "ami publish: " + "; ".join(failures) + " (rerun the same command to complete it)"

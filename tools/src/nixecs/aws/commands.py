@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..globals import Globals
+from ..globals import Globals, current_env
 
 
 def _emit_json(data: Any) -> None:
@@ -34,7 +34,27 @@ def ami() -> None:
 
 
 @ami.command("publish")
-@click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "image_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--image",
+    "image_option",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The image to publish (the same as IMAGE_DIR).",
+)
+@click.option(
+    "--flake",
+    metavar="FLAKE",
+    help="Without IMAGE_DIR: build FLAKE#HOST-ami with `nix build` (Nix 2.4 or newer); the "
+    "AMI is tagged with FLAKE's locked revision when its tree is clean.",
+)
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use the `flake:` of this fleet file (a relative path is relative to the file) as --flake.",
+)
 @click.option(
     "--via",
     type=click.Choice(["ebs", "s3"]),
@@ -61,9 +81,12 @@ def ami() -> None:
     "--host",
     default="ecs-node",
     show_default=True,
-    help="The nixosConfigurations host the image holds.",
+    help="The nixosConfigurations host the image holds (tag nixecs:host; `ami: {host: …}` "
+    "in a fleet finds it by this).",
 )
-@click.option("--flake-rev", help="Flake revision recorded in the image's tags.")
+@click.option(
+    "--flake-rev", help="Flake revision recorded in the image's tags (default: the flake's)."
+)
 @click.option(
     "--import-role",
     metavar="ROLE",
@@ -91,7 +114,10 @@ def ami() -> None:
 @click.pass_obj
 def ami_publish(
     g: Globals,
-    image_dir: Path,
+    image_dir: Path | None,
+    image_option: Path | None,
+    flake: str | None,
+    fleet_file: Path | None,
     via: str,
     bucket: str | None,
     workers: int,
@@ -104,7 +130,9 @@ def ami_publish(
     accounts: tuple[str, ...],
 ) -> int:
     """Turn IMAGE_DIR (the output of `nix build .#ecs-node-ami`) into an EBS snapshot and
-    register an AMI (ENA, IMDSv2 only, tagged with the image's SHA-256); prints the AMI id.
+    register an AMI (ENA, IMDSv2 only, tagged with the host, the flake revision and the
+    image's SHA-256); prints the AMI id. Without IMAGE_DIR, builds HOST's image from --flake
+    (or the --fleet file's `flake:`) with `nix build FLAKE#HOST-ami`.
 
     By default the raw image is written straight into the snapshot with the EBS direct APIs:
     512 KiB blocks, all-zero blocks skipped, a SHA-256 checksum per block and for the whole
@@ -112,12 +140,17 @@ def ami_publish(
     same image content and never makes a second one.
     """
     from .ami import publish
+    from .ami_source import source
     from .session import Session, poll_interval
 
     copy_regions = _split_values(regions, r"[a-z]{2}(?:-[a-z]+)+-[0-9]", "--regions", "a region")
     share_with = _split_values(accounts, r"[0-9]{12}", "--share", "a 12-digit AWS account id")
     if (copy_regions or share_with) and not wait:
         raise click.UsageError("--regions and --share wait for the AMI: drop --no-wait")
+    if image_dir is not None and image_option is not None:
+        raise click.UsageError("give IMAGE_DIR or --image, not both")
+    built = source(host, image_dir or image_option, flake, fleet_file, flake_rev, _say)
+    image_dir, flake_rev = built.image_dir, built.flake_rev
     session = Session.from_globals(g)
     result = publish(
         session,
@@ -215,9 +248,23 @@ def _distribute(session: Any, result: Any, regions: list[str], accounts: list[st
     help="Only show what would change: make the change sets, show them, delete them (exit 0).",
 )
 @click.option(
+    "--adopt",
+    is_flag=True,
+    help="Claim for this fleet the stacks an earlier nixecs made (tagged nixecs:cluster but "
+    "not nixecs:fleet); the deploy writes the fleet's tag. Never a stack without nixecs tags "
+    "or another fleet's.",
+)
+@click.option(
     "--template-bucket",
     metavar="BUCKET",
     help="S3 bucket for templates over CloudFormation's 51,200-byte inline limit.",
+)
+@click.option(
+    "--accept-hazard",
+    "accepted",
+    metavar="CODE",
+    multiple=True,
+    help="Deploy despite a hazard the plan refuses (H103-H107; repeatable).",
 )
 @click.pass_obj
 def deploy(
@@ -230,18 +277,23 @@ def deploy(
     create_roles: bool,
     prune: bool,
     plan: bool,
+    adopt: bool,
     template_bucket: str | None,
+    accepted: tuple[str, ...],
 ) -> int:
     """Create or update each cluster's CloudFormation stack through a change set.
 
-    Shows what will change (add / modify / remove, and replacements), asks unless --yes,
-    executes, and streams stack events. "No changes" is success. Afterwards the scaling
+    Shows what will change (add / modify / replace / remove, replacement decided from the
+    resource types' create-only properties) and the transition's hazards; refuses a hazard
+    it cannot make safe unless --accept-hazard CODE; asks unless --yes, executes, and
+    streams stack events. Listener rules in each other's way are moved in a first update;
+    groups being removed are emptied first. "No changes" is success. Afterwards the scaling
     targets, policies and alarms are looked up through their own APIs (moto's CloudFormation
     skips them): missing ones are an error against AWS, a warning with --endpoint-url.
     """
     from .. import naming
-    from ..commands import check_fleet_file
     from ..diagnostics import OperationalFailure
+    from ..fleet.checks import check_fleet_file
     from .deploy import (
         ClusterDeploy,
         deploy_cluster,
@@ -250,10 +302,21 @@ def deploy(
         summarize,
         verify_scaling,
     )
-    from .session import Session, poll_interval
+    from .destroy import DEFAULT_TIMEOUT
+    from .ownership import check_stacks
+    from .session import Session, aws_errors, poll_interval
+    from .transitions import (
+        Planned,
+        lift_removed_groups,
+        phase_one_body,
+        plan_cluster,
+        refusal,
+        with_change_set,
+    )
+    from .transitions import lines as plan_lines
 
     # Everything `validate` checks, and every template rendered, before AWS is asked anything.
-    model, report = check_fleet_file(fleet)
+    model, report = check_fleet_file(fleet, env=current_env())
     report.print(sys.stderr)  # warnings
     if model.name_prefix:  # `--cluster prod` means `acme-prod` in a fleet with a prefix
         clusters = tuple(
@@ -272,15 +335,28 @@ def deploy(
 
     region = fleet_region(g, model.region, fleet)
     session = Session.from_globals(g, region=region)
+    model, bodies = _resolve_host_amis(session, model, bodies, fleet)
     if preflight:
-        check_account(session, model, create_roles=create_roles)
+        from .preflight import check_account
+
+        check_account(session, model, create_roles=create_roles, say=_say)
     model, bodies = _pin_images(session, model, bodies)
     echo_err = g.json
     _say(f"region {region}")
+    with aws_errors(session, "deploy"):  # all refused before any change set is made
+        check_stacks(session, selected, model.identity, action="deploy", adopt=adopt, creating=True)
+
+    planned: dict[str, Planned] = {}
 
     def show(result: ClusterDeploy) -> None:
         click.echo(f"{result.stack}: change set {result.change_set}", err=echo_err)
-        for line in summarize(result.changes):
+        transition = planned.get(result.cluster)
+        if transition is None:  # phase one of a two-phase update: CloudFormation's own list
+            shown = summarize(result.changes)
+        else:
+            with_change_set(transition.transition, result.changes)
+            shown = plan_lines(transition)
+        for line in shown:
             click.echo(line, err=echo_err)
 
     def confirm(result: ClusterDeploy) -> bool:
@@ -291,8 +367,45 @@ def deploy(
 
     results = []
     failures = []
+    bucket = template_bucket or model.template_bucket or None
+    # every cluster planned first: a refused hazard in one stops the deploy before any stack
+    # is touched
+    plans = {cluster: plan_cluster(session, cluster, bodies[cluster]) for cluster in selected}
+    refused = [r for r in (refusal(p, accepted) for p in plans.values()) if r]
+    if refused and not plan:
+        raise click.UsageError("; ".join(refused))
     for cluster in selected:
         body = bodies[cluster]
+        current = plans[cluster]
+        first = None if plan else phase_one_body(current)
+        if first is not None:
+            _say(
+                f"{naming.stack_name(cluster)}: phase 1 of 2: listener rules moved out of the "
+                "way first ("
+                + ", ".join(
+                    f"{k} to priority {v}" for k, v in current.transition.priority_moves.items()
+                )
+                + ")"
+            )
+            deploy_cluster(
+                session,
+                cluster,
+                first,
+                confirm=confirm,
+                say=_say,
+                poll=poll_interval(5.0),
+                template_bucket=bucket,
+                fleet_id=model.identity,
+                adopt=adopt,
+            )
+            _say(f"{naming.stack_name(cluster)}: phase 2 of 2")
+        planned[cluster] = current
+
+        def empty_groups(current: Planned = current) -> None:
+            lift_removed_groups(
+                session, current, say=_say, poll=poll_interval(5.0), timeout=DEFAULT_TIMEOUT
+            )
+
         result = deploy_cluster(
             session,
             cluster,
@@ -301,10 +414,13 @@ def deploy(
             confirm=confirm,
             say=_say,
             poll=poll_interval(5.0),
-            template_bucket=template_bucket or model.template_bucket or None,
+            template_bucket=bucket,
             plan=plan,
-            fleet_id=naming.fleet_id(model.name_prefix),
+            fleet_id=model.identity,
+            adopt=adopt,
+            before_execute=empty_groups if current.transition.removed_groups() else None,
         )
+        result.transition = current.transition.to_json()
         if plan:
             results.append(result)
             if not g.json:
@@ -369,16 +485,17 @@ def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, 
     return pinned, {**bodies, **{name: render_template(pinned, name) for name in ecr_clusters}}
 
 
-def check_account(session: Any, model: Any, *, create_roles: bool) -> None:
-    """Preflight (E131-E138): InvalidInput with every finding at its fleet key."""
-    from ..diagnostics import InvalidInput
-    from .preflight import preflight
-    from .session import aws_errors
+def _resolve_host_amis(
+    session: Any, model: Any, bodies: dict[str, str], fleet_file: str
+) -> tuple[Any, dict[str, str]]:
+    """`ami: {host: …}` groups given the AMI chosen in this region (aws/host_amis.py), and
+    the templates of their clusters rendered again with it."""
+    from .deploy import render_template
+    from .host_amis import resolved
 
-    with aws_errors(session, "preflight"):
-        found = preflight(session, model, create_roles=create_roles, say=_say)
-    if found.has_errors:
-        raise InvalidInput(found)
+    found = resolved(session, model, fleet_file, "deploy: finding the hosts' AMIs")
+    changed = [name for name in bodies if found.clusters[name] != model.clusters[name]]
+    return found, {**bodies, **{name: render_template(found, name) for name in changed}}
 
 
 def _orphans(
@@ -388,16 +505,36 @@ def _orphans(
     destroy them after confirmation."""
     from .. import naming
     from .destroy import destroy_cluster
-    from .orphans import describe, orphans
+    from .orphans import adopt_note, describe, earlier, orphans
+    from .ownership import NotOurs
     from .session import aws_errors, poll_interval
 
     with aws_errors(session, "deploy: looking for removed clusters"):
         found = orphans(session, model)
+        unclaimed = earlier(session)
+    if unclaimed:
+        _say(adopt_note(unclaimed))
     if not found:
         return found, []
+    shared = model.identity == naming.DEFAULT_FLEET
+    if prune and shared:
+        # Every fleet file without `name_prefix` tags its stacks with the same identity: these
+        # may be another such file's clusters, and pruning would destroy them.
+        raise NotOurs(
+            f"deploy --prune: {describe(found)} carry {naming.TAG_FLEET}={naming.DEFAULT_FLEET}, "
+            "the identity every fleet file without `name_prefix` shares, so they may be another "
+            "fleet file's; set `name_prefix:` to give this fleet its own identity, or destroy "
+            "them by name (`nixecs destroy CLUSTER`)"
+        )
     if plan or not prune:
         what = "would be destroyed by --prune" if plan else "left in place (--prune destroys them)"
-        _say(f"stacks of this fleet no longer declared in it, {what}: {describe(found)}")
+        whose = (
+            f"stacks of fleet {naming.DEFAULT_FLEET!r} (every fleet file without name_prefix) "
+            "not declared in this one, left in place"
+            if shared
+            else f"stacks of this fleet no longer declared in it, {what}"
+        )
+        _say(f"{whose}: {describe(found)}")
         return found, []
     if not yes:
         _say(f"--prune destroys: {describe(found)}")
@@ -407,7 +544,9 @@ def _orphans(
             raise click.exceptions.Abort()
     pruned = []
     for cluster in found:
-        result = destroy_cluster(session, cluster, say=_say, poll=poll_interval(5.0))
+        result = destroy_cluster(
+            session, cluster, say=_say, poll=poll_interval(5.0), fleet_id=model.identity
+        )
         _say(f"{naming.stack_name(cluster)}: destroyed (pruned)")
         pruned.append(result)
     return found, pruned
@@ -467,6 +606,13 @@ def _orphans(
 @click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Follow the refresh until it ends."
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="For a group with `ami: {host: …}`: first check that its launch template boots the "
+    "newest AMI of the host in this region (else run deploy first).",
+)
 @click.pass_obj
 def roll(
     g: Globals,
@@ -480,6 +626,7 @@ def roll(
     standby: str,
     rollback_alarms: tuple[str, ...],
     wait: bool,
+    fleet_file: str | None,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
@@ -503,7 +650,16 @@ def roll(
         standby=STANDBY_CHOICES[standby],
         rollback_alarms=tuple(rollback_alarms),
     )
-    session = Session.from_globals(g)
+    if fleet_file is None:
+        session = Session.from_globals(g)
+    else:  # the fleet's region, as deploy acts on it
+        from ..fleet.checks import check_fleet_file
+        from .host_amis import check_roll
+        from .regions import fleet_region
+
+        model, _ = check_fleet_file(fleet_file, env=g.env)
+        session = Session.from_globals(g, region=fleet_region(g, model.region, fleet_file))
+        _say(check_roll(session, model, target, fleet_file))
     result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
     # The region is named: roll takes no fleet whose `region:` could be compared (issue 9.15).
     region = session.region_name()
@@ -537,24 +693,73 @@ def roll(
     show_default=True,
     help="Seconds to wait for tasks to stop and instances to terminate, per cluster.",
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(dir_okay=False),
+    help="The fleet file whose stacks these are: its identity (name_prefix) is what the stacks "
+    "must carry, CLUSTER may be given without the prefix, and its stacks left in "
+    "REVIEW_IN_PROGRESS are deleted too. Without it: fleets without name_prefix.",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also destroy stacks an earlier nixecs made (tagged nixecs:cluster but not "
+    "nixecs:fleet). Never a stack without nixecs tags or another fleet's.",
+)
 @click.pass_obj
-def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> int:
+def destroy(
+    g: Globals,
+    clusters: tuple[str, ...],
+    yes: bool,
+    timeout: int,
+    fleet_file: str | None,
+    adopt: bool,
+) -> int:
     """Tear down each CLUSTER's stack without hanging: services to zero and deleted,
     scale-in protection removed, groups to zero, capacity providers detached, then the
-    stack. Safe to rerun after any failure: it resumes. Always also deletes nixecs stacks
-    left in REVIEW_IN_PROGRESS (a declined first deploy); with no CLUSTER, only that."""
+    stack. Safe to rerun after any failure: it resumes. Only this fleet's stacks (tagged
+    nixecs:fleet with its identity) are touched; anything else is refused, naming whose it
+    is. With --fleet, also deletes the fleet's stacks left in REVIEW_IN_PROGRESS (a declined
+    first deploy); with --fleet and no CLUSTER, only that."""
     from .. import naming
     from .destroy import destroy_cluster, stacks_in_review
+    from .ownership import check_stacks
     from .session import Session, aws_errors, poll_interval
 
-    session = Session.from_globals(g)
-    with aws_errors(session, "destroy"):
-        reviews = [
-            s for s in stacks_in_review(session) if s not in map(naming.stack_name, clusters)
-        ]
-    targets = [naming.stack_name(c) for c in clusters] + reviews
+    identity = naming.DEFAULT_FLEET
+    declared: list[str] = []
+    region = None
+    if fleet_file is not None:
+        from ..fleet.checks import check_fleet_file
+
+        model, report = check_fleet_file(fleet_file, env=current_env())
+        report.print(sys.stderr)
+        from .regions import fleet_region
+
+        identity, declared = model.identity, list(model.clusters)
+        region = fleet_region(g, model.region, fleet_file)
+        if model.name_prefix:  # `destroy prod` means `acme-prod`, as in deploy --cluster
+            clusters = tuple(
+                f"{model.name_prefix}-{c}" if f"{model.name_prefix}-{c}" in model.clusters else c
+                for c in clusters
+            )
+    session = Session.from_globals(g, region=region)
+    reviews: list[str] = []
+    if declared:
+        with aws_errors(session, "destroy"):
+            reviews, left = stacks_in_review(session, identity, declared)
+        for reason in left:
+            _say(f"left alone: {reason}")
+    names = list(dict.fromkeys([*clusters, *reviews]))
+    targets = [naming.stack_name(c) for c in names]
+    with aws_errors(session, "destroy"):  # all refused before anything is asked or touched
+        check_stacks(session, names, identity, action="destroy", adopt=adopt)
     if not targets:
-        _say("nothing to destroy")
+        _say(
+            "nothing to destroy"
+            + ("" if fleet_file else " (name the clusters; --fleet FILE also finds its reviews)")
+        )
         if g.json:
             _emit_json({"region": session.region_name(), "clusters": []})
         return 0
@@ -564,13 +769,17 @@ def destroy(g: Globals, clusters: tuple[str, ...], yes: bool, timeout: int) -> i
             raise click.UsageError("no terminal to confirm on: pass --yes")
         if not click.confirm("Destroy them?", default=False, err=True):
             raise click.exceptions.Abort()
-    prefix = naming.stack_name("")
-    names = list(clusters) + [s[len(prefix) :] for s in reviews]
     results = []
     for cluster in names:
         _say(f"{naming.stack_name(cluster)}: destroying")
         result = destroy_cluster(
-            session, cluster, say=_say, poll=poll_interval(5.0), timeout=float(timeout)
+            session,
+            cluster,
+            say=_say,
+            poll=poll_interval(5.0),
+            timeout=float(timeout),
+            fleet_id=identity,
+            adopt=adopt,
         )
         results.append(result)
         if not g.json:
@@ -679,19 +888,23 @@ def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str |
 
     model = None
     if fleet_file is not None:
-        from ..commands import check_fleet_file
+        from ..fleet.checks import check_fleet_file
 
-        model, report = check_fleet_file(fleet_file)
+        model, report = check_fleet_file(fleet_file, env=current_env())
         report.print(sys.stderr)
     session = Session.from_globals(g, region=model.region if model else None)
     data = collect(session, cluster)
     if model is not None:
         from .. import naming
-        from .orphans import describe, orphans
+        from .orphans import adopt_note, describe, earlier, orphans
 
         with aws_errors(session, "status: looking for removed clusters"):
             found = orphans(session, model)
+            unclaimed = earlier(session)
         data["orphans"] = [naming.stack_name(c) for c in found]
+        data["unclaimed"] = [naming.stack_name(c) for c in unclaimed]
+        if unclaimed and not g.json:
+            _say(adopt_note(unclaimed))
         if found and not g.json:
             _say(
                 f"stacks of this fleet no longer declared in {fleet_file}: {describe(found)} "
@@ -718,6 +931,58 @@ def secret() -> None:
     """SecureString secrets in SSM Parameter Store (values never on the command line)."""
 
 
+def _ownership_options(command: Any) -> Any:
+    """--fleet, --outside-fleet and --yes of `secret put` and `secret rm`."""
+    command = click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask before a type change or a deletion."
+    )(command)
+    command = click.option(
+        "--outside-fleet",
+        is_flag=True,
+        help="Act on NAME although no fleet (--fleet) references it.",
+    )(command)
+    return click.option(
+        "--fleet",
+        "fleet_file",
+        type=click.Path(dir_okay=False),
+        help="The fleet file NAME belongs to: it must reference NAME (a group's or container's "
+        "secrets:), unless --outside-fleet.",
+    )(command)
+
+
+def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: bool) -> Any:
+    """The session for `secret put/rm NAME`, once NAME is known to be the fleet's own (or
+    --outside-fleet says to act anyway); NotOurs (exit 2) otherwise, before any AWS call."""
+    from .ownership import NotOurs, parameter_refusal
+    from .session import Session
+
+    model = None
+    region = None
+    if fleet_file is not None:
+        from ..fleet.checks import check_fleet_file
+        from .regions import fleet_region
+
+        model, report = check_fleet_file(fleet_file, env=current_env())
+        report.print(sys.stderr)
+        region = fleet_region(g, model.region, fleet_file)
+    if not outside:
+        reason = parameter_refusal(name, model, fleet_file)
+        if reason is not None:
+            raise NotOurs(f"secret: {reason}")
+    return Session.from_globals(g, region=region)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask `question` on the terminal unless --yes; without a terminal, refuse (exit 2)."""
+    if yes:
+        return
+    _say(question)
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to confirm on: pass --yes")
+    if not click.confirm("Go ahead?", default=False, err=True):
+        raise click.exceptions.Abort()
+
+
 @secret.command("put")
 @click.argument("name")
 @click.option(
@@ -735,16 +1000,37 @@ def secret() -> None:
     help="KMS key for the SecureString (default: the account's aws/ssm key); use the fleet's "
     "`kms_key:` so that only its group's instances can decrypt it.",
 )
+@_ownership_options
 @click.pass_obj
-def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id: str | None) -> int:
+def secret_put(
+    g: Globals,
+    name: str,
+    value_stdin: bool,
+    generate: bool,
+    key_id: str | None,
+    fleet_file: str | None,
+    outside_fleet: bool,
+    yes: bool,
+) -> int:
     """Store NAME as a SecureString. The value comes from stdin (--value-stdin), a hidden
-    prompt, or --generate (a random password, only when NAME does not exist yet)."""
-    from .secret import check_name, put
-    from .session import Session
+    prompt, or --generate (a random password, only when NAME does not exist yet). NAME must
+    be a parameter the --fleet file references, unless --outside-fleet; an existing String
+    or StringList is turned into a SecureString only after asking (or --yes)."""
+    from .secret import check_name, get, put
 
     check_name(name)
     if value_stdin and generate:
         raise click.UsageError("--value-stdin and --generate exclude each other")
+    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    if not generate:  # --generate never writes over an existing parameter
+        current = get(session, name, reveal=False)
+        if current is not None and current["type"] != "SecureString":
+            _confirm(
+                f"{name} is a {current['type']} (version {current['version']}); storing the "
+                "secret makes it a SecureString, and whatever reads it as plain text will get "
+                "ciphertext.",
+                yes,
+            )
     value: str | None
     if generate:
         value = None
@@ -764,7 +1050,6 @@ def secret_put(g: Globals, name: str, value_stdin: bool, generate: bool, key_id:
         )
     if value is not None and not value:
         raise click.UsageError("refusing to store an empty value")
-    session = Session.from_globals(g)
     result = put(session, name, value, key_id=key_id)
     if g.json:
         _emit_json(result.to_json())
@@ -808,15 +1093,25 @@ def secret_get(g: Globals, name: str, reveal: bool) -> int:
 
 @secret.command("rm")
 @click.argument("name")
+@_ownership_options
 @click.pass_obj
-def secret_rm(g: Globals, name: str) -> int:
-    """Delete NAME. Deleting something that does not exist is not an error."""
-    from .secret import check_name, remove
-    from .session import Session
+def secret_rm(g: Globals, name: str, fleet_file: str | None, outside_fleet: bool, yes: bool) -> int:
+    """Delete NAME, after asking (or --yes). NAME must be a parameter the --fleet file
+    references, unless --outside-fleet. Deleting something that does not exist is not an
+    error."""
+    from .secret import check_name, get, remove
 
     check_name(name)
-    session = Session.from_globals(g)
-    removed = remove(session, name)
+    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    current = get(session, name, reveal=False)
+    if current is not None:
+        _confirm(
+            f"This deletes SSM parameter {name} ({current['type']}, version "
+            f"{current['version']}, every version of it).",
+            yes,
+        )
+    # nothing there: nothing is deleted (a parameter made meanwhile was never asked about)
+    removed = remove(session, name, seen=True) if current is not None else False
     if g.json:
         _emit_json({"name": name, "removed": removed})
     else:

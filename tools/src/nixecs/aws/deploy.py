@@ -12,12 +12,14 @@ looked up through their own service APIs and whatever is missing is reported.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure
+from .ownership import check_stack, describe_stack
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
@@ -58,6 +60,7 @@ class ClusterDeploy:
     status: str = ""
     changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    transition: dict[str, Any] = field(default_factory=dict)  # aws/transitions.py's plan
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class ClusterDeploy:
             "stack_status": self.status,
             "changes": [c.to_json() for c in self.changes],
             "missing": self.missing,
+            "plan": self.transition,
         }
 
 
@@ -78,18 +82,6 @@ Say = Callable[[str], None]
 def change_set_name(body: str) -> str:
     """Idempotent: the same template gives the same change set name (and client token)."""
     return "nixecs-" + hashlib.sha256(body.encode()).hexdigest()[:24]
-
-
-def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as error:
-        if error_code(error) == "ValidationError" and "does not exist" in str(error):
-            return None
-        raise
-    return dict(stacks[0]) if stacks else None
 
 
 def _describe_change_set(cfn: Any, stack: str, name: str) -> dict[str, Any] | None:
@@ -259,10 +251,15 @@ def deploy_cluster(
     template_bucket: str | None = None,
     plan: bool = False,
     fleet_id: str = naming.DEFAULT_FLEET,
+    before_execute: Callable[[], None] | None = None,
+    adopt: bool = False,
 ) -> ClusterDeploy:
     """Create or update the cluster's stack from `body` (the template text) via a change set;
     templates over the inline limit go through `template_bucket`. With `plan`, only show:
-    the change set is made, read and deleted (and the stack a CREATE change set made)."""
+    the change set is made, read and deleted (and the stack a CREATE change set made).
+    `before_execute` runs once the change set is confirmed, right before it executes.
+    An existing stack is changed only when it is this fleet's (`fleet_id`), or with `adopt`
+    an earlier nixecs's (aws/ownership.py); anything else is refused before any change."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = ClusterDeploy(cluster=cluster, stack=stack)
@@ -286,6 +283,8 @@ def deploy_cluster(
     result.change_set = name
     with aws_errors(session, f"deploy {cluster}"):
         current = describe_stack(cfn, stack)
+        if current is not None:
+            check_stack(cfn, current, cluster, fleet_id, action=f"deploy {cluster}", adopt=adopt)
         seen = {e["EventId"] for e in _recent_events(cfn, stack)} if current else set()
         if (
             current
@@ -352,6 +351,8 @@ def deploy_cluster(
                 import click
 
                 raise click.exceptions.Abort()
+            if before_execute is not None:  # confirmed: what must precede the update
+                before_execute()
             _execute(cfn, stack, name)
         result.outcome = "started"
         if not wait:
@@ -548,11 +549,17 @@ def _create_change_set(
 
 def _delete_change_set(cfn: Any, stack: str, name: str) -> None:
     from botocore.exceptions import ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         cfn.delete_change_set(StackName=stack, ChangeSetName=name)
     except ClientError as error:
         if error_code(error) != "ChangeSetNotFound" and "does not exist" not in str(error):
+            raise
+    except ResponseParserError:
+        # a retry of a delete whose first answer was lost after it took effect: moto answers
+        # it with a body botocore cannot parse. Done if the change set is gone.
+        if _describe_change_set(cfn, stack, name) is not None:
             raise
 
 
@@ -609,7 +616,7 @@ def expected_scaling(fleet: Any, cluster: str) -> Expected:
         if scaling is None:
             continue
         resource = f"service/{naming.ecs_cluster_name(cluster)}/{naming.service_name(service.name)}"
-        targets[resource] = (1 if scaling.target_tracking is not None else 0) + len(scaling.step)
+        targets[resource] = len(scaling.target_tracking) + len(scaling.step)
         alarms += [naming.alarm_name(cluster, service.name, policy.name) for policy in scaling.step]
     return Expected(targets, alarms)
 
@@ -661,8 +668,12 @@ def verify_scaling(session: Session, expected: Expected) -> list[str]:
 
 def render_template(fleet: Any, cluster: str) -> str:
     """The cluster's template text, exactly as `nixecs render` writes it (DESIGN §7); a
-    group's userdata over 16 KB (E111) or a stack over CloudFormation's quotas (E115) is
-    invalid input, reported at its place in the fleet file."""
+    group's userdata over 16 KB (E111), a stack over CloudFormation's quotas (E115) or a
+    final template that fails nixecs.template_checks (E401-E407) is invalid input, reported
+    at its place in the fleet file; that check's warnings go to stderr."""
+    from ..diagnostics import Report
     from ..render import render_cluster
 
-    return render_cluster(fleet, fleet.clusters[cluster]).stack_text
+    rendered = render_cluster(fleet, fleet.clusters[cluster])
+    Report(list(rendered.warnings)).print(sys.stderr)
+    return rendered.stack_text

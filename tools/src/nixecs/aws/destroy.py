@@ -8,30 +8,39 @@ the dependents go first, in the order that lets each step finish:
 
 1. services: desired count 0, then deleted (DeleteService refuses a service that still has
    a desired count unless forced — https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html);
+   standalone tasks stopped (nixecs.aws.teardown);
 2. their tasks stopped (bounded wait), so ECS no longer re-protects instances;
 3. groups: new instances unprotected, every instance's scale-in protection removed
    (SetInstanceProtection, 50 instances a call —
    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html), then min and desired 0 (a scale-in skips
    protected instances — https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html),
-   instances gone (bounded);
+   instances gone (bounded); standby instances are put back in service first, and pending
+   lifecycle actions are completed while waiting (nixecs.aws.teardown);
 4. capacity providers detached from the cluster (PutClusterCapacityProviders with empty lists);
 5. the stack deleted, its events streamed.
 
 Every step looks at what is there first and does only what is left, so a rerun after any
 failure resumes. A stack left in REVIEW_IN_PROGRESS (a first deploy whose change set was
 declined, or `deploy --plan`) holds no resources: it is simply deleted.
+
+Nothing is touched before the stack is found to be this fleet's (aws/ownership.py): a stack
+that merely has the name, or another fleet's, is refused; the services, groups and capacity
+providers acted on are only the stack's own resources (never an ECS cluster that merely has
+the cluster's name).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure
-from .deploy import _all_events, describe_stack, failure_reason, wait_for_stack
+from . import teardown
+from .deploy import _all_events, failure_reason, wait_for_stack
+from .ownership import NotOurs, check_stack, describe_stack, refusal, stack_marks
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
 
@@ -96,20 +105,18 @@ def _services(session: Session, cluster_name: str, say: Say, poll: float, timeou
             ecs.update_service(cluster=cluster_name, service=name, desiredCount=0)
         ecs.delete_service(cluster=cluster_name, service=name, force=True)
         say(f"  service {name}: scaled to 0 and deleted")
+    teardown.stop_standalone_tasks(ecs, cluster_name, say)  # no service stops those
     expired = _deadline(timeout)
     with Progress(f"{cluster_name}: tasks stopping", total=None) as progress:
         while True:
-            tasks: list[str] = []
-            for page in ecs.get_paginator("list_tasks").paginate(
-                cluster=cluster_name, desiredStatus="RUNNING"
-            ):
-                tasks += page.get("taskArns", [])
+            tasks = teardown.running_tasks(ecs, cluster_name)
             progress.update(status=f"{len(tasks)} running")
             if not tasks:
                 break
             if expired():
                 raise OperationalFailure(
-                    f"{cluster_name}: {len(tasks)} tasks still running after {timeout:.0f}s; "
+                    f"{cluster_name}: {len(tasks)} tasks still running after {timeout:.0f}s: "
+                    f"{teardown.task_blockers(tasks)}; "
                     "rerun destroy to continue (it resumes where it stopped)"
                 )
             sleep(poll)
@@ -125,6 +132,7 @@ def _groups(session: Session, names: list[str], say: Say, poll: float, timeout: 
     ]
     for group in groups:
         name = group["AutoScalingGroupName"]
+        teardown.exit_standby(autoscaling, group, say)  # else scaling to 0 leaves them
         # first: no new instance comes up protected while we lift the old ones' protection;
         # the capacity drops only afterwards, so that scale-in can pick any instance
         autoscaling.update_auto_scaling_group(
@@ -154,9 +162,12 @@ def _groups(session: Session, names: list[str], say: Say, poll: float, timeout: 
             progress.update(status=f"{left} instances left")
             if not left:
                 break
+            for group in current:  # nothing is left to drain: release the hooks' holds
+                teardown.complete_pending_actions(autoscaling, group, say)
             if expired():
                 raise OperationalFailure(
-                    f"{left} instances still terminating after {timeout:.0f}s; "
+                    f"{left} instances still terminating after {timeout:.0f}s: "
+                    f"{teardown.blockers(current)}; "
                     "rerun destroy to continue (it resumes where it stopped)"
                 )
             sleep(poll)
@@ -176,6 +187,35 @@ def _detach(session: Session, cluster_name: str) -> list[str]:
     return providers
 
 
+def _refuse_foreign_services(
+    session: Session, cluster: str, stack: str, cluster_name: str, resources: dict[str, list[str]]
+) -> None:
+    """NotOurs when the stack's ECS cluster runs services the stack did not create (made by
+    hand or by another tool): destroy would have to delete them, and they are not ours."""
+    from botocore.exceptions import ClientError
+
+    ecs = session.client("ecs")
+    # A service's physical id is its ARN; the name is its last segment in both ARN formats
+    # (…:service/NAME and …:service/CLUSTER/NAME).
+    ours = {arn.rsplit("/", 1)[-1] for arn in resources.get("AWS::ECS::Service", [])}
+    foreign: list[str] = []
+    try:
+        for page in ecs.get_paginator("list_services").paginate(cluster=cluster_name):
+            foreign += [
+                a.rsplit("/", 1)[-1]
+                for a in page.get("serviceArns", [])
+                if a.rsplit("/", 1)[-1] not in ours
+            ]
+    except ClientError as error:  # a cluster already gone has no services to protect
+        if error_code(error) != "ClusterNotFoundException":
+            raise
+    if foreign:
+        raise NotOurs(
+            f"destroy {cluster}: ECS cluster {cluster_name} runs services that stack {stack} did "
+            f"not create: {', '.join(sorted(foreign))}; delete or move them first"
+        )
+
+
 def destroy_cluster(
     session: Session,
     cluster: str,
@@ -183,8 +223,11 @@ def destroy_cluster(
     say: Say = print,
     poll: float = 5.0,
     timeout: float = DEFAULT_TIMEOUT,
+    fleet_id: str = naming.DEFAULT_FLEET,
+    adopt: bool = False,
 ) -> DestroyResult:
-    """Tear down `cluster`'s stack; idempotent (a rerun resumes; an absent stack is done)."""
+    """Tear down `cluster`'s stack; idempotent (a rerun resumes; an absent stack is done).
+    Only a stack of fleet `fleet_id` (with `adopt`, also an earlier nixecs's) is touched."""
     cfn = session.client("cloudformation")
     stack = naming.stack_name(cluster)
     result = DestroyResult(cluster=cluster, stack=stack)
@@ -193,6 +236,7 @@ def destroy_cluster(
         if current is None:
             result.outcome = "absent"
             return result
+        check_stack(cfn, current, cluster, fleet_id, action=f"destroy {cluster}", adopt=adopt)
         seen = {e["EventId"] for e in _all_events(cfn, stack)}
         status = str(current["StackStatus"])
         if status.endswith("_IN_PROGRESS") and status not in (
@@ -210,10 +254,13 @@ def destroy_cluster(
             )
         if status not in ("REVIEW_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"):
             resources = _stack_resources(cfn, stack)
-            cluster_name = next(
-                iter(resources.get("AWS::ECS::Cluster", [])), naming.ecs_cluster_name(cluster)
-            )
-            count = _services(session, cluster_name, say, poll, timeout)
+            # Only the stack's own ECS cluster: a stack without one (a create that failed
+            # early) has no services to stop, and an ECS cluster that merely has the name is
+            # someone else's.
+            cluster_name = next(iter(resources.get("AWS::ECS::Cluster", [])), None)
+            if cluster_name:
+                _refuse_foreign_services(session, cluster, stack, cluster_name, resources)
+            count = _services(session, cluster_name, say, poll, timeout) if cluster_name else 0
             result.steps.append(f"services deleted: {count}")
             groups = _groups(
                 session,
@@ -223,7 +270,7 @@ def destroy_cluster(
                 timeout,
             )
             result.steps.append(f"groups scaled to 0: {len(groups)}")
-            providers = _detach(session, cluster_name)
+            providers = _detach(session, cluster_name) if cluster_name else []
             if providers:
                 say(f"  cluster {cluster_name}: detached {', '.join(providers)}")
             result.steps.append(f"capacity providers detached: {len(providers)}")
@@ -245,14 +292,27 @@ def destroy_cluster(
     return result
 
 
-def stacks_in_review(session: Session) -> list[str]:
-    """nixecs stacks left in REVIEW_IN_PROGRESS (a declined first deploy, or `deploy --plan`
-    interrupted): they hold no resources."""
+def stacks_in_review(
+    session: Session, fleet_id: str, clusters: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """This fleet's stacks of `clusters` left in REVIEW_IN_PROGRESS (a declined first deploy,
+    or `deploy --plan` interrupted): they hold no resources. Another fleet's review — perhaps
+    a change set someone is reading right now — is never among them, and neither is a stack
+    of a cluster the fleet does not declare (every fleet without `name_prefix` shares the
+    identity DEFAULT_FLEET, so the tag alone cannot tell two such fleets apart).
+    Returns (the clusters whose review stack is ours, why each other one is left alone)."""
     cfn = session.client("cloudformation")
-    prefix = naming.stack_name("")
-    found = []
-    for page in cfn.get_paginator("list_stacks").paginate(StackStatusFilter=["REVIEW_IN_PROGRESS"]):
-        for summary in page.get("StackSummaries", []):
-            if str(summary["StackName"]).startswith(prefix):
-                found.append(str(summary["StackName"]))
-    return sorted(found)
+    found: list[str] = []
+    left: list[str] = []
+    for cluster in clusters:
+        stack = describe_stack(cfn, naming.stack_name(cluster))
+        if stack is None or stack.get("StackStatus") != "REVIEW_IN_PROGRESS":
+            continue
+        reason = refusal(
+            str(stack["StackName"]), cluster, fleet_id, stack_marks(cfn, stack), adopt=False
+        )
+        if reason is None:
+            found.append(cluster)
+        else:
+            left.append(reason)
+    return sorted(found), left

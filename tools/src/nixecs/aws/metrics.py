@@ -27,7 +27,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..scaling_sim import MINUTE, AlarmRule, Load, PolicySet, StepRule, TrackingRule
+from ..fleet.model import ScheduledAction
+from ..scaling.sim import MINUTE, AlarmRule, Load, PolicySet, StepRule, TrackingRule
 from .session import Session
 
 BATCH = 500  # GetMetricData: metrics per request
@@ -86,7 +87,10 @@ def queries_for(sets: list[PolicySet], cluster: str, service: str) -> list[Query
                     tracking.metric,
                     namespace,
                     name,
-                    (("ClusterName", cluster), ("ServiceName", service)),
+                    (("ClusterName", cluster), ("ServiceName", service))
+                    if tracking.dimensions is None
+                    else tracking.dimensions,
+                    tracking.statistic,
                 ),
             )
     return list(found.values())
@@ -255,9 +259,36 @@ def deployed(session: Session, cluster: str, service: str) -> PolicySet | None:
                     scale_in_cooldown=int(config.get("ScaleInCooldown", 300)),
                     scale_out_cooldown=int(config.get("ScaleOutCooldown", 300)),
                     disable_scale_in=bool(config.get("DisableScaleIn", False)),
+                    dimensions=tuple((d["Name"], d["Value"]) for d in custom.get("Dimensions", []))
+                    if custom and not predefined
+                    else None,
+                    statistic=custom.get("Statistic", "Average") if custom else "Average",
                 )
             )
-    return PolicySet("deployed", low, high, tuple(steps), tuple(tracking))
+    return PolicySet(
+        "deployed", low, high, tuple(steps), tuple(tracking), _scheduled(aas, resource)
+    )
+
+
+def _scheduled(aas: Any, resource: str) -> tuple[ScheduledAction, ...]:
+    """The target's scheduled actions (DescribeScheduledActions), for the engine to run."""
+    found: list[ScheduledAction] = []
+    for page in aas.get_paginator("describe_scheduled_actions").paginate(
+        ServiceNamespace="ecs", ResourceId=resource, ScalableDimension="ecs:service:DesiredCount"
+    ):
+        for action in page.get("ScheduledActions", []):
+            bounds = action.get("ScalableTargetAction") or {}
+            found.append(
+                ScheduledAction(
+                    name=action["ScheduledActionName"],
+                    schedule=action["Schedule"],
+                    timezone=action.get("Timezone") or "UTC",
+                    min=bounds.get("MinCapacity"),
+                    max=bounds.get("MaxCapacity"),
+                    path=(),
+                )
+            )
+    return tuple(found)
 
 
 def _alarms_acting_on(

@@ -23,12 +23,12 @@ Lookups use filters, which return what exists instead of failing on the first mi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..diagnostics import Report
+from ..diagnostics import InvalidInput, Report
 from . import secrets_manager
-from .session import Session, error_code
+from .session import Session, aws_errors, error_code
 
 ECS_ROLE = ("AWSServiceRoleForECS", "ecs.amazonaws.com")
 SCALING_ROLE = (
@@ -91,16 +91,7 @@ def _service_linked_roles(
 
 
 def _parameters(session: Session, fleet: Any, report: Report) -> None:
-    uses: dict[str, list[tuple[str, ...]]] = {}
-    for cluster in fleet.clusters.values():
-        for group in cluster.groups.values():
-            for key, spec in group.secrets.items():
-                uses.setdefault(spec.parameter, []).append(
-                    (*group.path, "secrets", key, "parameter")
-                )
-        for service in cluster.services.values():
-            for where, parameter in service.secret_uses():
-                uses.setdefault(parameter, []).append(where)
+    uses = fleet.parameter_uses()
     if not uses:
         return
     ssm = session.client("ssm")
@@ -115,10 +106,10 @@ def _parameters(session: Session, fleet: Any, report: Report) -> None:
         if kind == "SecureString":
             continue
         message = (
-            f"SSM parameter {name} does not exist in this region (create it with `nixecs secret put {name}`)"
+            f"SSM parameter {name} does not exist in this region (create it with `nixecs secret put {name} --fleet FLEET`)"
             if kind is None
             else f"SSM parameter {name} is a {kind}, not a SecureString: store secrets encrypted "
-            f"(`nixecs secret put {name}`)"
+            f"(`nixecs secret put {name} --fleet FLEET`)"
         )
         for path in paths:
             report.add("E132", message, fleet.document.locate(path))
@@ -218,3 +209,13 @@ def preflight(
 
     check_fleet(session, fleet, report)
     return report
+
+
+def check_account(
+    session: Any, model: Any, *, create_roles: bool, say: Callable[[str], None]
+) -> None:
+    """Preflight (E131-E138): InvalidInput with every finding at its fleet key."""
+    with aws_errors(session, "preflight"):
+        found = preflight(session, model, create_roles=create_roles, say=say)
+    if found.has_errors:
+        raise InvalidInput(found)

@@ -1,8 +1,8 @@
-"""`nixecs run CLUSTER/TASK`: start one task of a cluster's `tasks:` (fleet/scheduled.py)
+"""`nixecs run CLUSTER/TASK`: start one task of a cluster's `tasks:` (fleet/cluster_tasks.py)
 with RunTask on its group's capacity provider, optionally wait for it to stop, and report
 each container's exit code and where its logs are (issue 20, item 4).
 
-The group comes from the task definition's `nixecs:group` tag (cloudformation/scheduled.py
+The group comes from the task definition's `nixecs:group` tag (cloudformation/cluster_tasks.py
 puts it there), so no fleet file is needed. Every wait is bounded (`--timeout`).
 """
 

@@ -222,8 +222,10 @@ def get(session: Session, name: str, *, reveal: bool) -> dict[str, Any] | None:
     return info
 
 
-def remove(session: Session, name: str) -> bool:
-    """Delete the parameter; False when there was nothing to delete."""
+def remove(session: Session, name: str, *, seen: bool = False) -> bool:
+    """Delete the parameter; False when there was nothing to delete. `seen`: it existed a
+    moment ago, so ParameterNotFound means our own attempt went through and its answer was
+    lost (botocore retried DeleteParameter): removed."""
     from botocore.exceptions import ClientError
 
     ssm = session.client("ssm")
@@ -232,7 +234,7 @@ def remove(session: Session, name: str) -> bool:
             ssm.delete_parameter(Name=name)
         except ClientError as error:
             if error_code(error) == "ParameterNotFound":
-                return False
+                return seen
             raise
     return True
 

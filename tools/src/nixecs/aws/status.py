@@ -113,9 +113,33 @@ def _groups(session: Session, clusters: list[str]) -> dict[str, list[dict[str, A
                 "ami": ami,
             }
         )
+    hosts = _ami_hosts(
+        session, sorted({g["ami"] for gs in by_cluster.values() for g in gs if g["ami"]})
+    )
     for groups in by_cluster.values():
+        for g in groups:
+            g["host"], g["revision"] = hosts.get(g["ami"] or "", (None, None))
         groups.sort(key=lambda g: str(g["name"]))
     return by_cluster
+
+
+def _ami_hosts(session: Session, amis: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """AMI → (host, flake revision) from the tags `ami publish` wrote: which host
+    configuration, at which commit, each group's launch template boots. A filter, not
+    ImageIds: a deregistered AMI is absent rather than an error."""
+    ec2 = session.client("ec2")
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for chunk in _chunks(amis, 200):
+        for page in ec2.get_paginator("describe_images").paginate(
+            Filters=[{"Name": "image-id", "Values": chunk}], IncludeDeprecated=True
+        ):
+            for image in page.get("Images", []):
+                tags = {t.get("Key"): t.get("Value") for t in image.get("Tags") or []}
+                found[str(image["ImageId"])] = (
+                    tags.get(naming.TAG_HOST),
+                    tags.get(naming.TAG_FLAKE),
+                )
+    return found
 
 
 def _template_images(
@@ -237,6 +261,16 @@ def _task_images(
         )
     seen[task_definition] = images
     return images
+
+
+def _ami_cell(group: dict[str, Any]) -> str:
+    """`ami-… (web@3f2a9c1)`: the AMI and the host (and revision) it was published from."""
+    if not group["ami"]:
+        return "-"
+    host, revision = group.get("host"), group.get("revision")
+    if not host:
+        return str(group["ami"])
+    return f"{group['ami']} ({host}{'@' + str(revision)[:7] if revision else ''})"
 
 
 def _image_cell(image: dict[str, str | None]) -> str:
@@ -444,7 +478,7 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
                 f"{_n(g['min'])}..{_n(g['max'])}",
                 g["launch_template"] or "-",
                 str(g["launch_template_version"] or "-"),
-                g["ami"] or "-",
+                _ami_cell(g),
             )
         if cluster["groups"]:
             console.print(groups)

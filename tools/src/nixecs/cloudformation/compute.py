@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 from .. import formats, naming
-from ..fleet.model import Group
+from ..fleet.model import Group, StrategyItem
 from ..settings import duration_seconds
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS, CLUSTER
@@ -127,12 +127,15 @@ def auto_scaling_group(ctx: Context, group: Group) -> Resources:
         "VPCZoneIdentifier": list(ctx.cluster.subnets),
     }
     if _mixed(group):
+        split = group.distribution  # nixecs.fleet.capacity
         if group.spot:
             distribution: dict[str, Json] = {
-                "OnDemandBaseCapacity": 0,
-                "OnDemandPercentageAboveBaseCapacity": 0,
-                "SpotAllocationStrategy": "price-capacity-optimized",
+                "OnDemandBaseCapacity": split.on_demand_base,
+                "OnDemandPercentageAboveBaseCapacity": split.on_demand_percent,
+                "SpotAllocationStrategy": split.spot_allocation,
             }
+            if split.on_demand_base or split.on_demand_percent:
+                distribution["OnDemandAllocationStrategy"] = split.on_demand_allocation
             # Replace spot instances at elevated interruption risk ahead of time; the
             # capacity provider's managed draining moves their tasks first.
             properties["CapacityRebalance"] = True
@@ -140,8 +143,8 @@ def auto_scaling_group(ctx: Context, group: Group) -> Resources:
             distribution = {
                 "OnDemandBaseCapacity": 0,
                 "OnDemandPercentageAboveBaseCapacity": 100,
-                # The fleet lists instance types in order of preference.
-                "OnDemandAllocationStrategy": "prioritized",
+                # By default the fleet lists instance types in order of preference.
+                "OnDemandAllocationStrategy": split.on_demand_allocation,
             }
         properties["MixedInstancesPolicy"] = {
             "InstancesDistribution": distribution,
@@ -188,7 +191,7 @@ def capacity_provider(ctx: Context, group: Group) -> Resources:
                 "AutoScalingGroupProvider": {
                     # Ref of an Auto Scaling group is its name, which this property accepts.
                     "AutoScalingGroupArn": ref(ctx.ids.group(group.name, "AutoScalingGroup")),
-                    "ManagedScaling": {"Status": "ENABLED", "TargetCapacity": 100},
+                    "ManagedScaling": managed_scaling(group),
                     "ManagedTerminationProtection": "ENABLED",
                     "ManagedDraining": "ENABLED",
                 },
@@ -196,6 +199,21 @@ def capacity_provider(ctx: Context, group: Group) -> Resources:
             },
         }
     }
+
+
+def managed_scaling(group: Group) -> dict[str, Json]:
+    """The capacity provider's ManagedScaling: `capacity_provider:` of the group (AWS's
+    defaults for what it leaves out: nixecs.fleet.capacity)."""
+    settings = group.managed_scaling
+    scaling: dict[str, Json] = {"Status": "ENABLED", "TargetCapacity": settings.target_capacity}
+    for key, value in (
+        ("MinimumScalingStepSize", settings.minimum_step),
+        ("MaximumScalingStepSize", settings.maximum_step),
+        ("InstanceWarmupPeriod", settings.instance_warmup),
+    ):
+        if value is not None:
+            scaling[key] = value
+    return scaling
 
 
 def drain_hook_timeout(group: Group) -> int:
@@ -224,8 +242,8 @@ def drain_hook(ctx: Context, group: Group) -> Resources:
 
 
 def capacity_provider_associations(ctx: Context, first_group: str | None) -> Resources:
-    """Every group's capacity provider on the cluster; the first group of the fleet file is
-    the default for tasks that name none."""
+    """Every group's capacity provider on the cluster; the default strategy for tasks that
+    name none is the cluster's `default_strategy:`, else the first group of the fleet file."""
     if first_group is None:
         return {}
     return {
@@ -239,10 +257,12 @@ def capacity_provider_associations(ctx: Context, first_group: str | None) -> Res
                 ],
                 "DefaultCapacityProviderStrategy": [
                     {
-                        "CapacityProvider": ref(ctx.ids.group(first_group, "CapacityProvider")),
-                        "Base": 0,
-                        "Weight": 1,
+                        "CapacityProvider": ref(ctx.ids.group(item.group, "CapacityProvider")),
+                        "Base": item.base,
+                        "Weight": item.weight,
                     }
+                    for item in ctx.cluster.default_strategy
+                    or (StrategyItem(first_group, 0, 1, ctx.cluster.path),)
                 ],
             },
         }

@@ -25,20 +25,21 @@ import json
 import math
 import re
 
+from ..lazyre import lazy
 from .intrinsics import Json
 
-_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9 _./:@$(){}+=,*-]*")
-_SINGLE = re.compile(r"[\x20-\x7e]*")
+_PLAIN = lazy(r"[A-Za-z_/$][A-Za-z0-9 _./:@$(){}+=,*-]*")
+_SINGLE = lazy(r"[\x20-\x7e]*")
 # Characters a double-quoted scalar must escape beyond what JSON escapes: YAML's
 # non-printable characters, YAML 1.1's extra line breaks (NEL, LS, PS), the BOM and lone
 # surrogates.
-_DOUBLE_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+_DOUBLE_ESCAPE = lazy("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 # Literal blocks: printable text only; no CR, NEL, LS or PS (a YAML reader normalises or
 # breaks lines there) and no BOM.
-_LITERAL_BAD = re.compile(
+_LITERAL_BAD = lazy(
     "[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
 )
-_WHITESPACE_ONLY_LINE = re.compile(r"^[ \t]+$", re.MULTILINE)
+_WHITESPACE_ONLY_LINE = lazy(r"^[ \t]+$", re.MULTILINE)
 # Spelled like a boolean or null by YAML 1.1 or 1.2 (compared in lower case).
 _KEYWORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"})
 
@@ -123,18 +124,30 @@ def _deepen(level: int) -> None:
         _DASHES.append(_PADS[-1] + "- ")
 
 
+# How each distinct string and key is written, decided once per process (issue 18, item 5):
+# a fleet's templates repeat the same property names, types and values in every cluster, and
+# re-deciding their quoting per template was a quarter of the render. Bounded, so a
+# long-lived process (the tests) cannot grow it without end: past the bound it starts over.
+_STRINGS: dict[str, str] = {}
+_KEYS: dict[str, str] = {}
+_CACHE_BOUND = 200_000
+
+
 def dump_template(template: dict[str, Json]) -> str:
     """The template as YAML text; the same data always gives the same text.
 
     The loops below are the render's hot path (400,000 lines for a 1,000-group fleet):
-    scalars are rendered once per distinct value through the two caches, indentation comes
+    scalars are rendered once per distinct value (per process) through the two caches, indentation comes
     ready-made per level, and every line is one append."""
     if not template:
         return "{}\n"
     out: list[str] = []
     write = out.append
-    strings: dict[str, str] = {}
-    keys: dict[str, str] = {}
+    if len(_STRINGS) > _CACHE_BOUND or len(_KEYS) > _CACHE_BOUND:
+        _STRINGS.clear()
+        _KEYS.clear()
+    strings = _STRINGS
+    keys = _KEYS
     pads = _PADS
     dashes = _DASHES
 

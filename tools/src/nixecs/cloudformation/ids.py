@@ -13,10 +13,10 @@ always gets the same IDs, and a subject without a clash keeps its readable ID.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 
 from ..fleet.model import Cluster
+from ..lazyre import lazy
 
 # Every kind a builder may ask for, per subject type. `LogicalIds.get` refuses any other
 # kind, so the clash analysis below always covers every ID the template contains.
@@ -40,12 +40,17 @@ SERVICE_KINDS = (
     "TargetTrackingPolicy",
     "ServiceName",  # output
     "TargetGroup",  # loadbalancer.py
-    "ListenerRule",  # on the HTTPS listener, or the only one
-    "HttpListenerRule",  # on the HTTP listener beside an HTTPS one (no redirect)
-    "Schedule",  # a cluster task's schedule (scheduled.py)
+    # one rule per listener, keyed by the listener (loadbalancer.listeners): adding or
+    # removing the other listener never moves a rule's logical id to another listener
+    "ListenerRule",  # on the HTTPS listener, or on the existing listener_arn
+    "HttpListenerRule",  # on the HTTP listener
+    "Http5xxAlarm",  # deploy_alarms.py: deployment.alarms.http_5xx
+    "UnhealthyHostsAlarm",  # deploy_alarms.py: deployment.alarms.unhealthy_hosts
+    "Schedule",  # a cluster task's schedule (cluster_tasks.py)
     "SchedulerRole",
 )
-POLICY_KINDS = ("StepPolicy", "Alarm")
+# TargetTrackingPolicy: the second and later `target_tracking:` policies (scaling.py)
+POLICY_KINDS = ("StepPolicy", "Alarm", "TargetTrackingPolicy")
 
 # Cluster-level resources and outputs: one each per template.
 CLUSTER = "Cluster"
@@ -58,6 +63,10 @@ HTTP_LISTENER = "HttpListener"
 HTTPS_LISTENER = "HttpsListener"
 LOAD_BALANCER_INGRESS = "LoadBalancerIngress"
 OUTPUT_LOAD_BALANCER_DNS = "LoadBalancerDnsName"
+# `notifications:` (notifications.py)
+DEPLOYMENT_FAILED_RULE = "DeploymentFailedRule"
+STOPPED_TASK_RULE = "StoppedTaskRule"
+NOTIFICATION_TOPIC_POLICY = "NotificationTopicPolicy"
 FIXED = (
     CLUSTER,
     CAPACITY_PROVIDER_ASSOCIATIONS,
@@ -68,10 +77,13 @@ FIXED = (
     HTTPS_LISTENER,
     LOAD_BALANCER_INGRESS,
     OUTPUT_LOAD_BALANCER_DNS,
+    DEPLOYMENT_FAILED_RULE,
+    STOPPED_TASK_RULE,
+    NOTIFICATION_TOPIC_POLICY,
 )
 
 _KINDS = {"group": GROUP_KINDS, "service": SERVICE_KINDS, "policy": POLICY_KINDS}
-_SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
+_SEPARATORS = lazy(r"[^A-Za-z0-9]+")
 _HASH_START = 6
 
 Subject = tuple[str, ...]  # ("group", name) | ("service", name) | ("policy", service, policy)
@@ -127,7 +139,11 @@ class LogicalIds:
             subjects.append(("service", service.name))
             if service.scaling is not None:
                 subjects.extend(("policy", service.name, p.name) for p in service.scaling.step)
-        # a cluster's tasks share the services' names (fleet/scheduled.py refuses a clash)
+                subjects.extend(
+                    ("policy", service.name, f"target-tracking-{index}")
+                    for index in range(2, len(service.scaling.target_tracking) + 1)
+                )
+        # a cluster's tasks share the services' names (fleet/cluster_tasks.py refuses a clash)
         subjects.extend(("service", name) for name in cluster.tasks)
         return cls(subjects)
 

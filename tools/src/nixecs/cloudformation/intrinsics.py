@@ -6,9 +6,10 @@ tags, so the template is the same data in YAML and JSON and any tool can read it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from ..lazyre import lazy
 
 Json = Any  # a JSON-shaped value: dict, list, str, int, float, bool
 
@@ -18,7 +19,7 @@ IAM_POLICY_VERSION = "2012-10-17"
 
 # ECS, IAM and CloudWatch Logs accept only these characters in tag values (EC2 and Auto
 # Scaling accept more); one sanitised value everywhere keeps every resource's tags equal.
-_TAG_VALUE_BAD = re.compile(r"[^\w\s+=.:/@-]")
+_TAG_VALUE_BAD = lazy(r"[^\w\s+=.:/@-]")
 _TAG_VALUE_MAX = 256
 
 
@@ -59,3 +60,14 @@ def tag_value(value: str) -> str:
 def tags(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Json]]:
     """CloudFormation's `[{Key, Value}]` tag list (a fresh list per resource: no sharing)."""
     return [{"Key": key, "Value": value} for key, value in pairs]
+
+
+def kms_key_arn(key: str | None) -> Json:
+    """The KMS key SSM encrypts the secrets under: a customer managed key (an ARN, or a key id
+    in this account and region), or — None — any key of this account and region, which covers
+    aws/ssm (whose ARN is not known in advance)."""
+    if key is None:
+        return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/*")
+    if key.startswith("arn:"):
+        return key
+    return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/{literal(key)}")

@@ -31,6 +31,11 @@ from .ids import (
 from .intrinsics import Json, get_att, ref, tags
 
 EPHEMERAL_PORTS = (32768, 65535)
+# The API's default for an HTTPS listener is ELBSecurityPolicy-2016-08 (TLS 1.0 and up); AWS
+# recommends ELBSecurityPolicy-TLS13-1-2-2021-06, TLS 1.3 and 1.2 only, its console default
+# ("Security policies for your Application Load Balancer",
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
+DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 NOT_FOUND: dict[str, Json] = {
     "Type": "fixed-response",
     "FixedResponseConfig": {
@@ -62,6 +67,7 @@ def load_balancer(ctx: Context) -> Resources:
                 "Scheme": lb.scheme,
                 "Subnets": list(loadbalancing.load_balancer_subnets(lb, cluster.subnets)),
                 "SecurityGroups": list(lb.security_groups),
+                "LoadBalancerAttributes": attributes(lb),
                 "Tags": tags(ctx.cluster_tags),
             },
         }
@@ -71,10 +77,9 @@ def load_balancer(ctx: Context) -> Resources:
                 "Port": 443,
                 "Protocol": "HTTPS",
                 "Certificates": [{"CertificateArn": lb.certificate_arn}],
+                "SslPolicy": lb.ssl_policy or DEFAULT_SSL_POLICY,
                 "DefaultActions": [NOT_FOUND],
             }
-            if lb.ssl_policy:
-                https["SslPolicy"] = lb.ssl_policy
             resources[HTTPS_LISTENER] = {
                 "Type": "AWS::ElasticLoadBalancingV2::Listener",
                 "Properties": https,
@@ -116,8 +121,35 @@ def load_balancer(ctx: Context) -> Resources:
     return resources
 
 
+def attributes(lb: LoadBalancer) -> list[dict[str, Json]]:
+    """LoadBalancerAttributes (ELBv2 "Load balancer attributes", application-load-balancers):
+    invalid header fields dropped — AWS Security Hub's ELB.4 asks for it, against request
+    smuggling through malformed headers; access logs and deletion protection as the fleet
+    file says (both off by default, as in the API)."""
+    pairs = [
+        ("routing.http.drop_invalid_header_fields.enabled", "true"),
+        ("deletion_protection.enabled", "true" if lb.deletion_protection else "false"),
+    ]
+    if lb.access_logs is not None:
+        bucket, prefix = lb.access_logs
+        pairs += [("access_logs.s3.enabled", "true"), ("access_logs.s3.bucket", bucket)]
+        if prefix:
+            pairs.append(("access_logs.s3.prefix", prefix))
+    return [{"Key": key, "Value": value} for key, value in pairs]
+
+
 def listeners(ctx: Context) -> list[tuple[str, Json]]:
-    """(rule kind, listener ARN) for each listener a service's rule goes on."""
+    """(rule kind, listener ARN) for each listener a service's rule goes on.
+
+    The kind is keyed by the listener, never by which listeners exist: were it "the first
+    listener's rule", adding HTTPS to an HTTP-only load balancer would move that logical id
+    to the HTTPS listener (a replacement, ListenerArn being create-only) while a new HTTP
+    rule took its priority before the cleanup deleted the old one: PriorityInUse. The same
+    kind of defect — a rule of one listener derived from the other — was fixed in
+    aws/copilot-cli PR 3769 ("determine http listener rule priority base on http listener":
+    the HTTP rule's priority came from the HTTPS listener and was invalid when a service
+    moved from HTTP to HTTPS). Upgrading a deployed HTTP-only stack from the former naming
+    is itself such a transition; `deploy` makes it in two phases (transition.py, H102)."""
     lb = ctx.cluster.load_balancer
     if lb is None:
         return []
@@ -127,7 +159,7 @@ def listeners(ctx: Context) -> list[tuple[str, Json]]:
     if lb.https:
         found.append(("ListenerRule", ref(HTTPS_LISTENER)))
     if lb.http and not lb.redirect_http_to_https:
-        found.append(("HttpListenerRule" if found else "ListenerRule", ref(HTTP_LISTENER)))
+        found.append(("HttpListenerRule", ref(HTTP_LISTENER)))
     return found
 
 
@@ -143,16 +175,22 @@ def resource_label(ctx: Context, service: Service) -> Json:
     """ALBRequestCountPerTarget's ResourceLabel: `app/NAME/ID/targetgroup/NAME/ID`, the final
     portions of the load balancer's and the target group's ARNs (Application Auto Scaling
     PredefinedMetricSpecification, https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html)."""
-    lb = ctx.cluster.load_balancer
-    assert lb is not None and service.routing is not None
+    assert service.routing is not None
     target_group = get_att(ctx.ids.service(service.name, "TargetGroup"), "TargetGroupFullName")
+    return {"Fn::Join": ["/", [load_balancer_full_name(ctx), target_group]]}
+
+
+def load_balancer_full_name(ctx: Context) -> Json:
+    """`app/NAME/ID`: the created load balancer's LoadBalancerFullName, or that part of the
+    existing listener's ARN (also the CloudWatch LoadBalancer dimension)."""
+    lb = ctx.cluster.load_balancer
+    assert lb is not None
     if lb.listener_arn is not None:
         match = loadbalancing.LISTENER_ARN_RE.fullmatch(lb.listener_arn)
         assert match is not None  # checked by the loader
         first: Json = match.group(1)
-    else:
-        first = get_att(LOAD_BALANCER, "LoadBalancerFullName")
-    return {"Fn::Join": ["/", [first, target_group]]}
+        return first
+    return get_att(LOAD_BALANCER, "LoadBalancerFullName")
 
 
 def service_routing(ctx: Context, service: Service) -> Resources:

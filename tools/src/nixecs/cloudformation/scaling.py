@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from .. import naming
 from ..fleet import metrics
-from ..fleet.model import COMPARISONS, TARGET_METRICS, Scaling, Service, Step, StepPolicy
+from ..fleet.model import (
+    COMPARISONS,
+    TARGET_METRICS,
+    Scaling,
+    Service,
+    Step,
+    StepPolicy,
+    TargetTracking,
+)
 from . import loadbalancer
 from .context import Context, Resources
 from .intrinsics import Json, ref, tags
@@ -62,41 +70,96 @@ def scalable_target(ctx: Context, service: Service, scaling: Scaling) -> Resourc
                 "ResourceId": f"service/{ctx.ecs_cluster_name}/{naming.service_name(service.name)}",
                 "MinCapacity": scaling.min,
                 "MaxCapacity": scaling.max,
-            },
+            }
+            | _scheduled(scaling),
         }
     }
 
 
-def target_tracking(ctx: Context, service: Service, scaling: Scaling) -> Resources:
-    tracking = scaling.target_tracking
-    if tracking is None:
+def _scheduled(scaling: Scaling) -> dict[str, Json]:
+    """`scaling.scheduled:` as the target's ScheduledActions (nixecs.fleet.scheduled)."""
+    if not scaling.scheduled:
         return {}
-    return {
-        ctx.ids.service(service.name, "TargetTrackingPolicy"): {
-            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
-            "Properties": {
-                "PolicyName": naming.scaling_policy_name(
-                    ctx.cluster.name, service.name, naming.TARGET_TRACKING_POLICY
-                ),
-                "PolicyType": "TargetTrackingScaling",
-                "ScalingTargetId": ref(ctx.ids.service(service.name, "ScalableTarget")),
-                "TargetTrackingScalingPolicyConfiguration": {
-                    "PredefinedMetricSpecification": {
-                        "PredefinedMetricType": TARGET_METRICS[tracking.metric]
-                    }
-                    | (
-                        # per target group: app/LB/ID/targetgroup/TG/ID (loadbalancer.py)
-                        {"ResourceLabel": loadbalancer.resource_label(ctx, service)}
-                        if tracking.metric == "requests"
-                        else {}
-                    ),
-                    "TargetValue": number(tracking.target),
-                    "ScaleInCooldown": tracking.scale_in_cooldown,
-                    "ScaleOutCooldown": tracking.scale_out_cooldown,
-                    "DisableScaleIn": tracking.disable_scale_in,
-                },
-            },
+    actions: list[Json] = []
+    for action in scaling.scheduled:
+        bounds: dict[str, Json] = {}
+        if action.min is not None:
+            bounds["MinCapacity"] = action.min
+        if action.max is not None:
+            bounds["MaxCapacity"] = action.max
+        actions.append(
+            {
+                "ScheduledActionName": action.name,
+                "Schedule": action.schedule,
+                "Timezone": action.timezone,
+                "ScalableTargetAction": bounds,
+            }
+        )
+    return {"ScheduledActions": actions}
+
+
+def target_tracking(ctx: Context, service: Service, scaling: Scaling) -> Resources:
+    """One ScalingPolicy per `target_tracking:` entry. The first keeps the logical id and name
+    it always had (a stack update does not replace it); the n-th is `target-tracking-n`."""
+    resources: Resources = {}
+    for index, tracking in enumerate(scaling.target_tracking, 1):
+        suffix = "" if index == 1 else f"-{index}"
+        logical = (
+            ctx.ids.service(service.name, "TargetTrackingPolicy")
+            if index == 1
+            else ctx.ids.policy(service.name, f"target-tracking{suffix}", "TargetTrackingPolicy")
+        )
+        resources[logical] = _tracking_policy(ctx, service, tracking, suffix)
+    return resources
+
+
+def _metric_specification(ctx: Context, service: Service, tracking: TargetTracking) -> Json:
+    custom = tracking.custom
+    if custom is not None:
+        specification: dict[str, Json] = {
+            "Namespace": custom.namespace,
+            "MetricName": custom.name,
+            "Statistic": custom.statistic,
         }
+        if custom.dimensions:
+            service_name = naming.service_name(service.name)
+            specification["Dimensions"] = [
+                {"Name": n, "Value": metrics.resolve(v, ctx.ecs_cluster_name, service_name)}
+                for n, v in custom.dimensions
+            ]
+        return {"CustomizedMetricSpecification": specification}
+    return {
+        "PredefinedMetricSpecification": {"PredefinedMetricType": TARGET_METRICS[tracking.metric]}
+        | (
+            # per target group: app/LB/ID/targetgroup/TG/ID (loadbalancer.py)
+            {"ResourceLabel": loadbalancer.resource_label(ctx, service)}
+            if tracking.metric == "requests"
+            else {}
+        )
+    }
+
+
+def _tracking_policy(
+    ctx: Context, service: Service, tracking: TargetTracking, suffix: str
+) -> dict[str, Json]:
+    specification = _metric_specification(ctx, service, tracking)
+    assert isinstance(specification, dict)
+    return {
+        "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+        "Properties": {
+            "PolicyName": naming.scaling_policy_name(
+                ctx.cluster.name, service.name, naming.TARGET_TRACKING_POLICY + suffix
+            ),
+            "PolicyType": "TargetTrackingScaling",
+            "ScalingTargetId": ref(ctx.ids.service(service.name, "ScalableTarget")),
+            "TargetTrackingScalingPolicyConfiguration": specification
+            | {
+                "TargetValue": number(tracking.target),
+                "ScaleInCooldown": tracking.scale_in_cooldown,
+                "ScaleOutCooldown": tracking.scale_out_cooldown,
+                "DisableScaleIn": tracking.disable_scale_in,
+            },
+        },
     }
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from ..fleet.containers import Container
 from ..fleet.model import Service
 from ..fleet.secret_refs import SecretRef
-from . import iam  # (iam imports this module: only module objects cross the cycle)
 from .intrinsics import (
     ARN_PREFIX,
     IAM_POLICY_VERSION,
     REGION_ACCOUNT,
     Json,
+    kms_key_arn,
     literal,
     ssm_parameter_arn,
     sub,
@@ -115,7 +115,7 @@ def statements(service: Service) -> list[dict[str, Json]]:
                     "Sid": f"DecryptSecretsViaSecretsManager{index}",
                     "Effect": "Allow",
                     "Action": "kms:Decrypt",
-                    "Resource": iam.kms_key_arn(key),
+                    "Resource": kms_key_arn(key),
                     "Condition": {
                         "StringEquals": {"kms:ViaService": _via("secretsmanager", region or None)},
                         "StringLike": {"kms:EncryptionContext:SecretARN": of_key},

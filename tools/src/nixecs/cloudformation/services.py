@@ -6,8 +6,8 @@ from .. import naming
 from ..fleet import firelens as router
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
-from ..fleet.model import Service
-from . import daemon, env_files, iam, linux, loadbalancer, secret_refs, volumes
+from ..fleet.model import Service, StrategyItem
+from . import daemon, deploy_alarms, env_files, iam, linux, loadbalancer, secret_refs, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
 from .intrinsics import Json, get_att, ref, sub, tags
@@ -187,13 +187,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             "DependsOn": [CAPACITY_PROVIDER_ASSOCIATIONS, *loadbalancer.rule_ids(ctx, service)],
             "Properties": properties
             | {
-                "CapacityProviderStrategy": [
-                    {
-                        "CapacityProvider": ref(ids.group(service.group, "CapacityProvider")),
-                        "Base": 0,
-                        "Weight": 1,
-                    }
-                ],
+                "CapacityProviderStrategy": capacity_provider_strategy(ctx, service),
                 "DeploymentConfiguration": {
                     "DeploymentCircuitBreaker": {
                         "Enable": service.deployment.circuit_breaker,
@@ -201,7 +195,8 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
                     },
                     "MaximumPercent": service.deployment.maximum_percent,
                     "MinimumHealthyPercent": service.deployment.minimum_healthy_percent,
-                },
+                }
+                | _deployment_alarms(ctx, service),
                 # By default (model.DEFAULT_PLACEMENT) survive the loss of an Availability
                 # Zone first, then pack by memory so managed scaling can empty instances.
                 **_placement(service),
@@ -215,6 +210,37 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
     }
     daemon.adjust(service, resources[ids.service(service.name, "Service")]["Properties"])
     return resources
+
+
+def _deployment_alarms(ctx: Context, service: Service) -> dict[str, Json]:
+    """DeploymentConfiguration Alarms: ECS fails (and, with rollback, rolls back) a deployment
+    when one of them goes into ALARM (nixecs.fleet.deploy_alarms), the named ones and those
+    the stack generates (deploy_alarms.py)."""
+    deployment = service.deployment
+    names: list[Json] = [*deployment.alarms, *deploy_alarms.alarm_refs(ctx, service)]
+    if not names:
+        return {}
+    return {
+        "Alarms": {
+            "AlarmNames": names,
+            "Enable": True,
+            "Rollback": deployment.alarm_rollback,
+        }
+    }
+
+
+def capacity_provider_strategy(ctx: Context, service: Service) -> list[Json]:
+    """The service's groups as CapacityProviderStrategyItems (nixecs.fleet.strategy); a
+    one-name `group:` is the one-item strategy {Base 0, Weight 1}."""
+    items = service.strategy or (StrategyItem(service.group, 0, 1, service.path),)
+    return [
+        {
+            "CapacityProvider": ref(ctx.ids.group(item.group, "CapacityProvider")),
+            "Base": item.base,
+            "Weight": item.weight,
+        }
+        for item in items
+    ]
 
 
 def _placement(service: Service) -> dict[str, Json]:

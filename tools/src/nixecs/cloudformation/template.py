@@ -13,7 +13,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from ..fleet.model import Cluster, Fleet
-from . import compute, iam, loadbalancer, overrides, scaling, scheduled, services
+from . import (
+    cluster_tasks,
+    compute,
+    deploy_alarms,
+    iam,
+    loadbalancer,
+    notifications,
+    overrides,
+    scaling,
+    services,
+)
 from .context import Context, Resources
 from .ids import (
     CLUSTER,
@@ -39,8 +49,8 @@ def _userdata(
                 f"no userdata for group(s) {', '.join(missing)} of cluster {cluster.name}"
             )
         return userdata
-    # Imported here: the userdata renderer pulls in Jinja2, which a caller that already has
-    # the bytes (`nixecs render`) does not need twice.
+    # Imported here: a caller that already has the bytes (`nixecs render`) does not render
+    # them twice.
     from ..userdata import render_userdata
 
     return {name: render_userdata(fleet, group) for name, group in cluster.groups.items()}
@@ -124,9 +134,11 @@ def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[st
         resources.update(services.task_definition(ctx, service))
         resources.update(loadbalancer.service_routing(ctx, service))
         resources.update(services.ecs_service(ctx, service))
+        resources.update(deploy_alarms.service_alarms(ctx, service))
         resources.update(scaling.service_scaling(ctx, service))
     for name in sorted(cluster.tasks):
-        resources.update(scheduled.resources(ctx, cluster.tasks[name]))
+        resources.update(cluster_tasks.resources(ctx, cluster.tasks[name]))
+    resources.update(notifications.notifications(ctx))
     # The user's escape hatch, after everything else: OverrideError when one does not fit.
     overrides.apply(resources, cluster.overrides)
 

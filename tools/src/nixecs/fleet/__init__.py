@@ -1,6 +1,6 @@
 """The fleet model and its YAML 1.2 loader with positions (DESIGN §4)."""
 
-from .loader import load_fleet, parse
+from .loader import environments_of, load_fleet, parse
 from .model import (
     Alarm,
     Capacity,
@@ -25,6 +25,7 @@ __all__ = [
     "Step",
     "StepPolicy",
     "TargetTracking",
+    "environments_of",
     "load_fleet",
     "parse",
 ]

@@ -7,15 +7,14 @@ behind each code.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
-import re
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 
 from ..diagnostics import Diagnostic, Location
+from ..lazyre import lazy
 from ..settings import duration_seconds
 from .model import Cluster, Fleet, Group, Service
 from .yaml12 import Path
@@ -36,7 +35,7 @@ _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[(?:[a-fA-F0-9:]+)\
 _NAME = rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-REFERENCE_RE = re.compile(rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
+REFERENCE_RE = lazy(rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
 
 
 @dataclass(frozen=True)
@@ -54,26 +53,52 @@ class Tables:
     sources: dict[str, str]
     regions: frozenset[str]
     types: dict[str, InstanceType]
-    offered: dict[str, frozenset[str]]
+    offered: Mapping[str, frozenset[str]]
+
+
+class _Offered(Mapping[str, frozenset[str]]):
+    """region → the instance types offered there, decoded from its bit mask when first asked:
+    a fleet names one region, and decoding all of them was most of `validate`'s checks."""
+
+    def __init__(self, names: list[str], masks: dict[str, str]) -> None:
+        self._names = names
+        self._masks = masks
+        self._decoded: dict[str, frozenset[str]] = {}
+
+    def __getitem__(self, region: str) -> frozenset[str]:
+        found = self._decoded.get(region)
+        if found is None:
+            bits = int(self._masks[region], 16)
+            found = frozenset(n for i, n in enumerate(self._names) if bits >> i & 1)
+            self._decoded[region] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._masks)
+
+    def __len__(self) -> int:
+        return len(self._masks)
 
 
 @functools.cache
 def tables() -> Tables:
-    raw = json.loads(resources.files(__package__).joinpath("aws_tables.json").read_text())
+    # A plain read next to this module (the package is a directory, in the Nix store too):
+    # importlib.resources would cost validate more than the read itself.
+    with open(os.path.join(os.path.dirname(__file__), "aws_tables.json"), encoding="utf-8") as f:
+        raw = json.load(f)
     names = sorted(raw["types"])
     types = {
         name: InstanceType(vcpus, mib, frozenset(a for a in arch.split(",") if a), gpus)
         for name, (vcpus, mib, arch, gpus) in raw["types"].items()
     }
-    offered = {}
-    for region, mask in raw["offered"].items():
-        bits = int(mask, 16)
-        offered[region] = frozenset(n for i, n in enumerate(names) if bits >> i & 1)
+    offered = _Offered(names, raw["offered"])
     regions = frozenset(r for partition in raw["regions"].values() for r in partition)
     return Tables(raw["sources"], regions, types, offered)
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only when a finding wants a "did you mean"
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -117,11 +142,7 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
                     where,
                 )
             )
-    kinds = {
-        "arm64" if "arm64" in data.types[n].architectures else "x86_64"
-        for n in group.instance_types
-        if n in data.types and data.types[n].architectures
-    }
+    kinds = group_architectures(group)
     if len(kinds) > 1:
         found.append(
             Diagnostic(
@@ -132,6 +153,16 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
             )
         )
     return found
+
+
+def group_architectures(group: Group) -> set[str]:
+    """The AMI architectures (arm64, x86_64) the group's known instance types boot."""
+    data = tables()
+    return {
+        "arm64" if "arm64" in data.types[n].architectures else "x86_64"
+        for n in group.instance_types
+        if n in data.types and data.types[n].architectures
+    }
 
 
 def check_task_fits(service: Service, group: Group, locate: Locate) -> list[Diagnostic]:
@@ -211,9 +242,11 @@ def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diag
         found.extend(check_gpu_group(group, locate))
     for service in cluster.services.values():
         found.extend(check_image(service, locate))
-        if service.group in cluster.groups:
-            found.extend(check_task_fits(service, cluster.groups[service.group], locate))
-            found.extend(check_task_gpus(service, cluster.groups[service.group], locate))
+        # every group of the capacity provider strategy may be given the service's tasks
+        for name in service.groups:
+            if name in cluster.groups:
+                found.extend(check_task_fits(service, cluster.groups[name], locate))
+                found.extend(check_task_gpus(service, cluster.groups[name], locate))
     return found
 
 

@@ -13,9 +13,28 @@ import re
 from dataclasses import dataclass
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from . import env_files, linux, secret_refs, volumes
-from .images import ImageRef, parse_image
+from .decl import (
+    as_int,
+    as_str,
+    boolean,
+    check,
+    complete,
+    either,
+    enum,
+    integer,
+    keys,
+    mapping,
+    member,
+    obj,
+    req,
+    string,
+    strings,
+    values,
+)
+from .images import IMAGE, ImageRef, parse_image
 from .yaml12 import Path
 
 NETWORK_MODES = ("bridge", "host")
@@ -53,12 +72,12 @@ HEALTH_BOUNDS = {
 START_PERIOD_BOUNDS = (0, 300)
 # ContainerDefinition.name: "Up to 255 letters (uppercase and lowercase), numbers, underscores,
 # and hyphens are allowed" (ECS API reference, API_ContainerDefinition).
-CONTAINER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+CONTAINER_NAME_RE = lazy(r"[A-Za-z0-9_-]{1,255}")
+ENV_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 ENV_NAME_RULE = "an environment variable name: letters, digits and _, not starting with a digit"
 # ContainerDefinition.user: user, user:group, uid, uid:gid, user:gid, uid:group.
-USER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
-LOG_OPTION_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+USER_RE = lazy(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63})?")
+LOG_OPTION_RE = lazy(r"[A-Za-z0-9_.-]{1,128}")
 # The TCP ports the ECS agent reserves on every Linux instance unless ECS_RESERVED_PORTS says
 # otherwise: SSH 22, Docker 2375/2376, introspection 51678, the task metadata endpoint 51679
 # (aws/amazon-ecs-agent@8dfceca6 agent/config/config_unix.go DefaultConfig ReservedPorts,
@@ -99,6 +118,354 @@ CONTAINER_KEYS = (
 # container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html);
 # the largest EC2 instances have 16.
 GPU_MAX = 16
+
+
+# -- the declaration (fleet/decl.py): what fleet/schema.py, the JSON Schema and docs/fleet.md
+# show, and what parse_container checks each value against ------------------------------------
+
+PARAMETER_EXAMPLE = "/prod/db/password"
+
+ENVIRONMENT = mapping(
+    "environment variables of the container",
+    ENV_NAME_RE.pattern,
+    string("the value"),
+    example={"LOG_FORMAT": "json"},
+)
+
+
+def _unnamed(pattern: str) -> str:
+    """A Python pattern's named groups as plain groups (JSON Schema patterns have none)."""
+    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
+
+
+SECRET_ENV = mapping(
+    "environment variables read from SSM parameters or Secrets Manager secrets (name → secret)",
+    ENV_NAME_RE.pattern,
+    either(
+        "an SSM parameter name or ARN, a Secrets Manager secret's ARN, or {secretsmanager: NAME, ...}",
+        string(
+            f"{s.PARAMETER_RULE}; or an SSM parameter ARN; or a Secrets Manager secret's full ARN "
+            "(…:secret:NAME-AbCdEf[:json-key:version-stage:version-id])",
+            pattern=_unnamed(
+                f"/.*|{secret_refs.SSM_ARN_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
+            ),
+        ),
+        obj(
+            "a Secrets Manager secret of the fleet's account and region",
+            order=secret_refs.SECRET_KEYS,
+            secretsmanager=req(
+                string(
+                    "the secret's name (or ARN)",
+                    pattern=_unnamed(
+                        f"{secret_refs.SECRET_NAME_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
+                    ),
+                    example="prod/db",
+                )
+            ),
+            json_key=string(
+                "a key of the secret's JSON value",
+                pattern=secret_refs.JSON_KEY_RE.pattern,
+                example="password",
+            ),
+            version_stage=string(
+                "a staging label (not with version_id)",
+                pattern=secret_refs.VERSION_STAGE_RE.pattern,
+                example="AWSCURRENT",
+            ),
+            version_id=string(
+                "a version id (not with version_stage)", pattern=secret_refs.VERSION_ID_RE.pattern
+            ),
+            kms_key=string(
+                "the secret's customer managed KMS key (id or ARN): the execution role may decrypt "
+                "with it through Secrets Manager",
+                pattern=secret_refs.KMS_KEY_RE.pattern,
+                example="arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
+            ),
+        ),
+    ),
+    aws="ECS Secret.valueFrom: a parameter's name or ARN, or a secret's full ARN",
+    example={"DB_PASSWORD": PARAMETER_EXAMPLE},
+)
+OPTIONS = mapping("options", LOG_OPTION_RE.pattern, string("option value"))
+
+HEALTH = {
+    key: integer(
+        f"health check {key} ({'count' if key == 'retries' else 'seconds'})",
+        low,
+        high,
+        default=default,
+        aws="ECS HealthCheck",
+        example=default,
+    )
+    for key, (low, high, default) in HEALTH_BOUNDS.items()
+}
+ABSOLUTE_PATH = volumes.ABSOLUTE_PATH_RE.pattern
+MOUNTS = strings(
+    "volumes of the service mounted in this container",
+    obj(
+        "a mount point",
+        order=volumes.MOUNT_KEYS,
+        volume=req(
+            string(
+                "a volume of the service", pattern=volumes.VOLUME_NAME_RE.pattern, example="data"
+            )
+        ),
+        path=req(
+            string(
+                "where it appears in the container (absolute; one mount per path, else E171)",
+                pattern=ABSOLUTE_PATH,
+                example="/var/lib/app",
+            )
+        ),
+        read_only=boolean("mount it read-only", False, example=False),
+    ),
+    aws="ECS MountPoint: sourceVolume names a Volume of the task definition",
+    example=[{"volume": "data", "path": "/var/lib/app"}],
+)
+VOLUMES_FROM = strings(
+    "containers of the task whose volumes this one mounts too",
+    either(
+        "a container name, or {container, read_only}",
+        string("a container of the task", pattern=CONTAINER_NAME_RE.pattern),
+        obj(
+            "a container and how",
+            order=volumes.VOLUME_FROM_KEYS,
+            container=req(
+                string(
+                    "a container of the task",
+                    pattern=CONTAINER_NAME_RE.pattern,
+                    example="log-router",
+                )
+            ),
+            read_only=boolean("mount its volumes read-only", False, example=True),
+        ),
+    ),
+    aws="ECS VolumeFrom",
+)
+LINUX = obj(
+    "Linux parameters of the container (ECS LinuxParameters)",
+    order=linux.LINUX_KEYS,
+    init_process=boolean(
+        "run an init process that reaps zombies and forwards signals (--init)", None, example=True
+    ),
+    capabilities=obj(
+        "kernel capabilities added to or dropped from Docker's default set (API_KernelCapabilities values; each once, not in both: E179)",
+        order=("add", "drop"),
+        add=strings(
+            "capabilities to add", enum("a capability", linux.CAPABILITIES), example=["NET_ADMIN"]
+        ),
+        drop=strings(
+            "capabilities to drop", enum("a capability", linux.CAPABILITIES), example=["ALL"]
+        ),
+    ),
+    shared_memory_mib=integer(
+        "/dev/shm size (MiB)", 1, linux.SIZE_MAX, aws="LinuxParameters.sharedMemorySize", example=64
+    ),
+    tmpfs=strings(
+        "tmpfs mounts (writable: they answer W170)",
+        obj(
+            "a tmpfs mount",
+            order=linux.TMPFS_KEYS,
+            path=req(
+                string(
+                    "where (absolute; not a path a mount takes: E171)",
+                    pattern=volumes.ABSOLUTE_PATH_RE.pattern,
+                    example="/tmp",
+                )
+            ),
+            size_mib=req(integer("its size (MiB)", 1, linux.SIZE_MAX, example=64)),
+            options=strings(
+                "mount options",
+                string(
+                    "an option ECS allows (mode=1777 and the like)",
+                    pattern=linux.TMPFS_OPTION_RE.pattern,
+                ),
+                aws="API_Tmpfs mountOptions: the valid values",
+                example=["noexec", "mode=1777"],
+            ),
+        ),
+        example=[{"path": "/tmp", "size_mib": 64}],
+    ),
+    devices=strings(
+        "host devices exposed to the container",
+        obj(
+            "a device",
+            order=linux.DEVICE_KEYS,
+            host_path=req(
+                string(
+                    "the device on the host",
+                    pattern=volumes.ABSOLUTE_PATH_RE.pattern,
+                    example="/dev/fuse",
+                )
+            ),
+            container_path=string(
+                "where in the container (default: the same)",
+                pattern=volumes.ABSOLUTE_PATH_RE.pattern,
+                example="/dev/fuse",
+            ),
+            permissions=strings(
+                "read, write, mknod (default: all three)",
+                enum("a permission", linux.PERMISSIONS),
+                example=["read", "write"],
+            ),
+        ),
+    ),
+)
+CONTAINER = obj(
+    "a container of the service's task",
+    order=CONTAINER_KEYS,
+    image=req(IMAGE),
+    essential=boolean(
+        "the task stops when this container stops (one at least must be)",
+        True,
+        aws="ContainerDefinition.essential: a task needs one essential container",
+        example=True,
+    ),
+    cpu=integer("cpu units reserved", 0, CPU_MAX, default=0, example=128),
+    memory=integer(
+        "hard memory limit (MiB)",
+        MEMORY_MIN,
+        MEMORY_MAX,
+        aws="ContainerDefinition.memory",
+        example=256,
+    ),
+    memory_reservation=integer(
+        "soft memory limit (MiB), below memory",
+        MEMORY_MIN,
+        MEMORY_MAX,
+        aws="ContainerDefinition.memoryReservation",
+        example=128,
+    ),
+    ports=strings(
+        "container ports; bridge mode maps each to a dynamic host port unless host_port is given",
+        either(
+            "a port",
+            integer("a container port", 1, 65535),
+            obj(
+                "a port mapping",
+                order=("container_port", "host_port", "protocol"),
+                container_port=req(integer("the container's port", 1, 65535, example=9090)),
+                host_port=integer(
+                    "a static host port (0: dynamic; not one the agent reserves: 22, 2375, 2376, 51678, 51679)",
+                    0,
+                    65535,
+                    aws="PortMapping.hostPort",
+                    example=0,
+                ),
+                protocol=enum("the protocol", PROTOCOLS, default="tcp", example="tcp"),
+            ),
+        ),
+        example=[8080],
+    ),
+    command=strings("the command (Docker CMD)", string("an argument"), example=["serve"]),
+    entrypoint=strings("the entry point (Docker ENTRYPOINT)", string("an argument")),
+    environment=ENVIRONMENT,
+    secrets=SECRET_ENV,
+    health_check=obj(
+        "the container's health check",
+        order=("command", *HEALTH_BOUNDS, "start_period"),
+        command=req(
+            either(
+                "a shell command (CMD-SHELL), or a list starting with CMD or CMD-SHELL",
+                string("a shell command"),
+                strings("CMD or CMD-SHELL, then the arguments", string("an argument")),
+                example="curl -fs http://localhost:8080/healthz",
+            )
+        ),
+        **HEALTH,
+        start_period=integer(
+            "grace (seconds) before failures count",
+            *START_PERIOD_BOUNDS,
+            aws="ECS HealthCheck startPeriod 0-300",
+            example=10,
+        ),
+    ),
+    depends_on=mapping(
+        "containers of the task this one waits for, and for what",
+        CONTAINER_NAME_RE.pattern,
+        enum("the condition", CONDITIONS),
+        aws="ECS ContainerDependency",
+    ),
+    ulimits=mapping(
+        "resource limits: one number (soft = hard) or {soft, hard}",
+        "|".join(ULIMIT_NAMES),
+        either(
+            "a limit",
+            integer("soft and hard limit", 0, 2**31 - 1),
+            obj(
+                "soft and hard limits",
+                order=("soft", "hard"),
+                soft=req(integer("soft limit", 0, 2**31 - 1)),
+                hard=req(integer("hard limit", 0, 2**31 - 1)),
+            ),
+        ),
+        aws="ECS Ulimit names",
+        example={"nofile": {"soft": 4096, "hard": 8192}},
+    ),
+    stop_timeout=integer("seconds between SIGTERM and SIGKILL", 1, STOP_TIMEOUT_MAX, example=30),
+    read_only_root_filesystem=boolean("mount the root filesystem read-only", False, example=True),
+    user=string(
+        "user, user:group, uid or uid:gid",
+        pattern=USER_RE.pattern,
+        rule="user, user:group, uid or uid:gid",
+        aws="ContainerDefinition.user",
+        example="1000",
+    ),
+    log=obj(
+        "where the container logs: the service's log group (awslogs) or the task's FireLens router",
+        order=("driver", "options"),
+        driver=req(enum("the log driver", LOG_DRIVERS, example="awslogs")),
+        options=OPTIONS,
+    ),
+    firelens=obj(
+        "makes this container the task's FireLens log router",
+        order=("type", "options"),
+        type=req(enum("the router", FIRELENS_TYPES, example="fluentbit")),
+        options=OPTIONS,
+    ),
+    gpu=integer(
+        "NVIDIA GPUs reserved for the container; only on a `gpu: true` group",
+        1,
+        GPU_MAX,
+        aws="ResourceRequirement GPU: whole physical GPUs",
+        example=1,
+    ),
+    mounts=MOUNTS,
+    volumes_from=VOLUMES_FROM,
+    linux=LINUX,
+    docker_labels=mapping(
+        "Docker labels of the container",
+        linux.LABEL_KEY_RE.pattern,
+        string("label value"),
+        aws="ContainerDefinition.dockerLabels",
+        example={"com.example.team": "payments"},
+    ),
+    privileged=boolean(
+        "run privileged: only on a group with `ecs.privileged: true` (else E180)",
+        False,
+        example=False,
+    ),
+    environment_files=strings(
+        "S3 objects of variables (.env files) the agent reads at task start; the execution "
+        "role may read exactly these (E181)",
+        string(
+            "an S3 object ARN",
+            pattern=env_files.OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace(
+                "?P<key>", ""
+            ),
+        ),
+        aws=f"ECS EnvironmentFile: at most {env_files.MAX_FILES}, .env extension",
+        example=["arn:aws:s3:::acme-config/prod/app.env"],
+    ),
+)
+
+# Checked by their own modules (fleet/volumes.py, linux.py, env_files.py), which relate
+# them to other keys (mount paths, the group's `ecs.privileged`).
+OWN_KEYS = (*volumes.CONTAINER_KEYS, *linux.CONTAINER_KEYS, *env_files.CONTAINER_KEYS)
+
+PORT_NUMBER, PORT_MAPPING = member(CONTAINER.keys["ports"]).any_of
+ULIMIT_NUMBER, ULIMIT_PAIR = member(CONTAINER.keys["ulimits"]).any_of
+CONDITION = member(CONTAINER.keys["depends_on"])
 
 
 @dataclass(frozen=True)
@@ -175,6 +542,9 @@ class Container:
 
 
 AWSLOGS = LogConfig("awslogs", ())
+HEALTH_CHECK = CONTAINER.keys["health_check"]
+LOG = CONTAINER.keys["log"]
+FIRELENS = CONTAINER.keys["firelens"]
 
 
 def _string_list(value: object, path: Path, issues: list[Issue]) -> tuple[str, ...] | None:
@@ -243,30 +613,23 @@ def parse_ports(
     seen: set[tuple[int, str]] = set()
     for index, item in enumerate(value):
         where: Path = (*path, index)
-        protocol: str | None = "tcp"
+        protocol = as_str(PORT_MAPPING.keys["protocol"].default)
         host: int | None = None
         if isinstance(item, dict):
-            m = s.check_mapping(
-                item,
-                where,
-                issues,
-                ("container_port", "host_port", "protocol"),
-                ("container_port",),
-            )
-            if m is None or "container_port" not in m:
+            written = keys(PORT_MAPPING, item, where, issues)
+            if written is None:
                 continue
-            port = s.check_int(m["container_port"], (*where, "container_port"), issues, 1, 65535)
-            protocol = s.check_enum(
-                m.get("protocol", "tcp"), (*where, "protocol"), issues, PROTOCOLS
-            )
-            if "host_port" in m:
-                host = s.check_int(m["host_port"], (*where, "host_port"), issues, 0, 65535)
-                if host is None:
-                    continue
+            before = len(issues)
+            m = values(PORT_MAPPING, written, where, issues)
+            if len(issues) != before or not complete(PORT_MAPPING, m):
+                continue
+            port, protocol = as_int(m["container_port"]), as_str(m["protocol"])
+            host = as_int(m["host_port"]) if "host_port" in m else None
         else:
-            port = s.check_int(item, where, issues, 1, 65535)
-        if port is None or protocol is None:
-            continue
+            checked = check(PORT_NUMBER, item, where, issues)
+            if checked is None:
+                continue
+            port = as_int(checked)
         if mode == "host":
             if host not in (None, port):
                 issues.append(
@@ -300,12 +663,11 @@ def parse_health_check(value: object, path: Path, issues: list[Issue]) -> Health
     """`health_check: {command, interval, timeout, retries, start_period}`. A string command
     runs in the container's shell (CMD-SHELL); a list must start with CMD or CMD-SHELL, as
     HealthCheck.Command requires."""
-    m = s.check_mapping(
-        value, path, issues, ("command", *HEALTH_BOUNDS, "start_period"), ("command",)
-    )
+    m = keys(HEALTH_CHECK, value, path, issues)
     if m is None or "command" not in m:
         return None
     before = len(issues)
+    v = values(HEALTH_CHECK, m, path, issues)
     raw = m["command"]
     command: tuple[str, ...] | None
     if isinstance(raw, str):
@@ -323,20 +685,17 @@ def parse_health_check(value: object, path: Path, issues: list[Issue]) -> Health
                     "arguments) or CMD-SHELL (then one shell command); or write a string",
                 )
             )
-    values = {
-        key: s.check_int(m.get(key, default), (*path, key), issues, low, high)
-        for key, (low, high, default) in HEALTH_BOUNDS.items()
-    }
-    start = (
-        s.check_int(m["start_period"], (*path, "start_period"), issues, *START_PERIOD_BOUNDS)
-        if m.get("start_period") is not None
-        else None
-    )
-    if len(issues) != before or command is None:
+    if len(issues) != before or command is None or not complete(HEALTH_CHECK, v):
         return None
-    interval, timeout, retries = values["interval"], values["timeout"], values["retries"]
-    assert interval is not None and timeout is not None and retries is not None
-    return HealthCheck(command, interval, timeout, retries, start, path)
+    start = v.get("start_period")
+    return HealthCheck(
+        command,
+        as_int(v["interval"]),
+        as_int(v["timeout"]),
+        as_int(v["retries"]),
+        as_int(start) if start is not None else None,
+        path,
+    )
 
 
 def parse_ulimits(value: object, path: Path, issues: list[Issue]) -> tuple[Ulimit, ...]:
@@ -359,15 +718,18 @@ def parse_ulimits(value: object, path: Path, issues: list[Issue]) -> tuple[Ulimi
             )
             continue
         if isinstance(item, dict):
-            m = s.check_mapping(item, where, issues, ("soft", "hard"), ("soft", "hard"))
-            if m is None or "soft" not in m or "hard" not in m:
+            written = keys(ULIMIT_PAIR, item, where, issues)
+            if written is None:
                 continue
-            soft = s.check_int(m["soft"], (*where, "soft"), issues, 0, 2**31 - 1)
-            hard = s.check_int(m["hard"], (*where, "hard"), issues, 0, 2**31 - 1)
+            pair = values(ULIMIT_PAIR, written, where, issues)
+            if not complete(ULIMIT_PAIR, pair):
+                continue
+            soft, hard = as_int(pair["soft"]), as_int(pair["hard"])
         else:
-            soft = hard = s.check_int(item, where, issues, 0, 2**31 - 1)
-        if soft is None or hard is None:
-            continue
+            checked = check(ULIMIT_NUMBER, item, where, issues)
+            if checked is None:
+                continue
+            soft = hard = as_int(checked)
         if soft > hard:
             issues.append(
                 Issue((*where, "soft"), "E149", f"soft limit {soft} is above the hard limit {hard}")
@@ -381,10 +743,10 @@ def parse_log(value: object, path: Path, issues: list[Issue]) -> LogConfig | Non
     """`log: {driver: awslogs}` (the default: the service's log group) or `log: {driver:
     awsfirelens, options: {Name: cloudwatch, ...}}` (the options go to the task's FireLens
     router)."""
-    m = s.check_mapping(value, path, issues, ("driver", "options"), ("driver",))
-    if m is None or "driver" not in m:
+    m = keys(LOG, value, path, issues)
+    if m is None:
         return None
-    driver = s.check_enum(m["driver"], (*path, "driver"), issues, LOG_DRIVERS)
+    driver = values(LOG, m, path, issues).get("driver")
     if driver is None:
         return None
     if driver == "awslogs":
@@ -398,7 +760,7 @@ def parse_log(value: object, path: Path, issues: list[Issue]) -> LogConfig | Non
             )
             return None
         return AWSLOGS
-    return LogConfig(driver, _options(m.get("options", {}), (*path, "options"), issues))
+    return LogConfig(as_str(driver), _options(m.get("options", {}), (*path, "options"), issues))
 
 
 def parse_firelens(
@@ -406,38 +768,26 @@ def parse_firelens(
 ) -> tuple[str, tuple[tuple[str, str], ...]] | None:
     """`firelens: {type: fluentbit, options: {...}}`: this container is the task's log router
     (FirelensConfiguration)."""
-    m = s.check_mapping(value, path, issues, ("type", "options"), ("type",))
-    if m is None or "type" not in m:
+    m = keys(FIRELENS, value, path, issues)
+    if m is None:
         return None
-    kind = s.check_enum(m["type"], (*path, "type"), issues, FIRELENS_TYPES)
+    kind = values(FIRELENS, m, path, issues).get("type")
     if kind is None:
         return None
-    return kind, _options(m.get("options", {}), (*path, "options"), issues)
+    return as_str(kind), _options(m.get("options", {}), (*path, "options"), issues)
 
 
 def parse_container(
     name: str, value: object, path: Path, issues: list[Issue], mode: str
 ) -> Container | None:
-    m = s.check_mapping(value, path, issues, CONTAINER_KEYS, ("image",))
+    m = keys(CONTAINER, value, path, issues)
     if m is None:
         return None
     before = len(issues)
+    v = values(CONTAINER, m, path, issues, OWN_KEYS)
     image = parse_image(m["image"], (*path, "image"), issues) if "image" in m else None
-    essential = s.check_bool(m.get("essential", True), (*path, "essential"), issues)
-    cpu = s.check_int(m.get("cpu", 0), (*path, "cpu"), issues, 0, CPU_MAX)
-    memory = (
-        s.check_int(m["memory"], (*path, "memory"), issues, MEMORY_MIN, MEMORY_MAX)
-        if m.get("memory") is not None
-        else None
-    )
-    reservation = (
-        s.check_int(
-            m["memory_reservation"], (*path, "memory_reservation"), issues, MEMORY_MIN, MEMORY_MAX
-        )
-        if m.get("memory_reservation") is not None
-        else None
-    )
-    if memory is not None and reservation is not None and reservation >= memory:
+    memory, reservation = v.get("memory"), v.get("memory_reservation")
+    if isinstance(memory, int) and isinstance(reservation, int) and reservation >= memory:
         # "If you specify both, memory must be greater than memoryReservation"
         # (ContainerDefinition.memoryReservation, ECS API reference).
         issues.append(
@@ -472,57 +822,48 @@ def parse_container(
             )
         else:
             for other, condition in raw.items():
-                got = s.check_enum(condition, (*path, "depends_on", other), issues, CONDITIONS)
+                if not isinstance(other, str) or not CONTAINER_NAME_RE.fullmatch(other):
+                    # The name's own rule (per value); whether it names a container of the
+                    # task is a rule between keys (fleet/checks.py).
+                    issues.append(
+                        Issue(
+                            (*path, "depends_on", other),
+                            s.E_NAME,
+                            f"depends_on names {other!r}, not a container name",
+                        )
+                    )
+                    continue
+                got = check(CONDITION, condition, (*path, "depends_on", other), issues)
                 if got is not None:
-                    depends.append((str(other), got))
+                    depends.append((str(other), as_str(got)))
     ulimits = parse_ulimits(m["ulimits"], (*path, "ulimits"), issues) if "ulimits" in m else ()
-    stop_timeout = (
-        s.check_int(m["stop_timeout"], (*path, "stop_timeout"), issues, 1, STOP_TIMEOUT_MAX)
-        if m.get("stop_timeout") is not None
-        else None
-    )
-    read_only = s.check_bool(
-        m.get("read_only_root_filesystem", False), (*path, "read_only_root_filesystem"), issues
-    )
-    user = (
-        s.check_pattern(
-            m["user"], (*path, "user"), issues, USER_RE, "user, user:group, uid or uid:gid"
-        )
-        if "user" in m
-        else None
-    )
     log = parse_log(m["log"], (*path, "log"), issues) if "log" in m else AWSLOGS
     firelens = (
         parse_firelens(m["firelens"], (*path, "firelens"), issues) if "firelens" in m else None
     )
-    gpu = (
-        s.check_int(m["gpu"], (*path, "gpu"), issues, 1, GPU_MAX)
-        if m.get("gpu") is not None
-        else None
-    )
+    gpu = v.get("gpu")
     mounts, volumes_from = volumes.parse_mounts(m, path, issues)
     files = env_files.parse_env_files(m, path, issues)
     parameters, labels, privileged = linux.parse_linux(
         m, path, issues, tuple(x.container_path for x in mounts)
     )
-    if len(issues) != before or None in (
-        image,
-        essential,
-        cpu,
-        environment,
-        secrets,
-        read_only,
-        log,
+    if (
+        len(issues) != before
+        or image is None
+        or environment is None
+        or secrets is None
+        or log is None
+        or not complete(CONTAINER, v, OWN_KEYS)
     ):
         return None
-    assert image and cpu is not None and environment is not None and secrets is not None and log
+    stop_timeout, user = v.get("stop_timeout"), v.get("user")
     return Container(
         name=name,
         image=image,
-        essential=bool(essential),
-        cpu=cpu,
-        memory=memory,
-        memory_reservation=reservation,
+        essential=v["essential"] is True,
+        cpu=as_int(v["cpu"]),
+        memory=as_int(memory) if memory is not None else None,
+        memory_reservation=as_int(reservation) if reservation is not None else None,
         ports=ports,
         command=command,
         entrypoint=entrypoint,
@@ -531,13 +872,13 @@ def parse_container(
         health_check=health,
         depends_on=tuple(depends),
         ulimits=ulimits,
-        stop_timeout=stop_timeout,
-        read_only_root_filesystem=bool(read_only),
-        user=user,
+        stop_timeout=as_int(stop_timeout) if stop_timeout is not None else None,
+        read_only_root_filesystem=v["read_only_root_filesystem"] is True,
+        user=as_str(user) if user is not None else None,
         log=log,
         firelens=firelens,
         path=path,
-        gpu=gpu,
+        gpu=as_int(gpu) if gpu is not None else None,
         mounts=mounts,
         volumes_from=volumes_from,
         secret_refs=refs,

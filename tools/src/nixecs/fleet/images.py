@@ -13,29 +13,57 @@ Self-contained on purpose (parse a node into an ImageRef): whoever parses a cont
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
+from .decl import as_str, check, either, keys, obj, req, string, values
 from .yaml12 import Path
 
 # Plain references: any non-blank string here; the Docker reference grammar is checked
 # with the other offline AWS rules (E126, fleet/aws_rules.py).
-PLAIN_RE = re.compile(r"[^\s]{1,255}")
+PLAIN_RE = lazy(r"[^\s]{1,255}")
 # botocore's ECR model (data/ecr/2015-09-21/service-2.json, botocore 1.44): RepositoryName
 # is 2-256 characters of this pattern; ImageTag is 1-300 characters.
-ECR_REPOSITORY_RE = re.compile(
+ECR_REPOSITORY_RE = lazy(
     r"(?=.{2,256}$)[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
 )
 ECR_REPOSITORY_RULE = (
     "an ECR repository name: 2-256 lower-case letters and digits, separated by . _ - or /"
 )
 # A tag as the Docker reference grammar (distribution/reference) allows it; ECR takes these.
-TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+TAG_RE = lazy(r"[\w][\w.-]{0,127}")
 TAG_RULE = "an image tag: up to 128 letters, digits, _ . -, not starting with . or -"
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+DIGEST_RE = lazy(r"sha256:[0-9a-f]{64}")
 DIGEST_RULE = "a digest: sha256: and 64 lower-case hex digits"
+# The declaration (fleet/decl.py).
+PLAIN = string(
+    "a Docker image reference",
+    pattern=PLAIN_RE.pattern,
+    rule="a container image reference",
+    example="nginx:1.27",
+)
+ECR_IMAGE = obj(
+    "an image in the account's ECR (deploy pins a tag to its digest)",
+    order=("ecr", "tag", "digest"),
+    ecr=req(
+        string(
+            ECR_REPOSITORY_RULE,
+            pattern=ECR_REPOSITORY_RE.pattern,
+            rule=ECR_REPOSITORY_RULE,
+            example="bananas",
+        )
+    ),
+    tag=string(TAG_RULE, pattern=TAG_RE.pattern, rule=TAG_RULE, example="1.0"),
+    digest=string(DIGEST_RULE, pattern=DIGEST_RE.pattern, rule=DIGEST_RULE),
+)
+IMAGE = either(
+    "a Docker image reference, or an ECR repository of the account with a tag or a digest",
+    PLAIN,
+    ECR_IMAGE,
+    example={"ecr": "bananas", "tag": "1.0"},
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +113,8 @@ def parse_image(value: object, path: Path, issues: list[Issue]) -> ImageRef | No
     """A fleet file's `image:` node: a string, or a mapping {ecr, tag | digest}. Problems go
     to `issues` at their key; None then."""
     if isinstance(value, str):
-        reference = s.check_pattern(value, path, issues, PLAIN_RE, "a container image reference")
-        return ImageRef(reference=reference) if reference is not None else None
+        reference = check(PLAIN, value, path, issues)
+        return ImageRef(reference=as_str(reference)) if reference is not None else None
     if not isinstance(value, dict):
         issues.append(
             Issue(
@@ -96,21 +124,12 @@ def parse_image(value: object, path: Path, issues: list[Issue]) -> ImageRef | No
             )
         )
         return None
-    m = s.check_mapping(value, path, issues, ("ecr", "tag", "digest"), ("ecr",))
+    m = keys(ECR_IMAGE, value, path, issues)
     if m is None or "ecr" not in m:
         return None
     before = len(issues)
-    repository = s.check_pattern(
-        m["ecr"], (*path, "ecr"), issues, ECR_REPOSITORY_RE, ECR_REPOSITORY_RULE
-    )
-    tag = (
-        s.check_pattern(m["tag"], (*path, "tag"), issues, TAG_RE, TAG_RULE) if "tag" in m else None
-    )
-    digest = (
-        s.check_pattern(m["digest"], (*path, "digest"), issues, DIGEST_RE, DIGEST_RULE)
-        if "digest" in m
-        else None
-    )
+    v = values(ECR_IMAGE, m, path, issues)
+    repository, tag, digest = v.get("ecr"), v.get("tag"), v.get("digest")
     if "tag" in m and "digest" in m:
         issues.append(
             Issue(
@@ -121,4 +140,8 @@ def parse_image(value: object, path: Path, issues: list[Issue]) -> ImageRef | No
         issues.append(Issue(path, s.E_VALUE, "an ecr image needs a tag or a digest"))
     if len(issues) != before or repository is None:
         return None
-    return ImageRef(ecr=repository, tag=tag, digest=digest)
+    return ImageRef(
+        ecr=as_str(repository),
+        tag=as_str(tag) if tag is not None else None,
+        digest=as_str(digest) if digest is not None else None,
+    )

@@ -15,12 +15,27 @@ test environment), whose text is the EC2 and CloudWatch Logs API references:
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass
 from typing import TypedDict
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
+from .decl import (
+    Node,
+    as_int,
+    as_str,
+    check,
+    default_of,
+    enum,
+    integer,
+    keys,
+    mapping,
+    obj,
+    string,
+    values,
+)
 from .yaml12 import Path
 
 # -- groups: root volume --------------------------------------------------------------------
@@ -41,10 +56,53 @@ THROUGHPUT_MIBS = (125, 2000)
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
 _ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
 _ARN = r"arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:"
-VOLUME_KMS_KEY_RE = re.compile(rf"{_KEY_ID}|{_ALIAS}|{_ARN}(?:key/{_KEY_ID}|{_ALIAS})")
+VOLUME_KMS_KEY_RE = lazy(rf"{_KEY_ID}|{_ALIAS}|{_ARN}(?:key/{_KEY_ID}|{_ALIAS})")
 VOLUME_KMS_RULE = "a KMS key id, key ARN, alias/NAME or alias ARN"
 # CreateKeyPair KeyName: "Constraints: Up to 255 ASCII characters".
-KEY_PAIR_RE = re.compile(r"[ -~]{1,255}")
+KEY_PAIR_RE = lazy(r"[ -~]{1,255}")
+
+# The declaration (fleet/decl.py). The size, IOPS and throughput ranges are the union over the
+# volume types (what an editor can check); root_volume checks each against its type's.
+ROOT_VOLUME = obj(
+    "the root EBS volume (always encrypted)",
+    order=("size_gib", "type", "iops", "throughput", "kms_key"),
+    size_gib=integer(
+        "size in GiB; the AMI's snapshot size when omitted",
+        1,
+        65536,
+        aws="CreateVolume Size: gp2/io1 up to 16384, gp3/io2 up to 65536",
+        example=30,
+    ),
+    type=enum("the volume type", VOLUME_TYPES, default="gp3", example="gp3"),
+    iops=integer(
+        "provisioned IOPS (gp3, io1, io2; required for io1/io2)",
+        100,
+        256000,
+        aws="CreateVolume Iops; gp3 3000-80000 and at most 500 per GiB",
+        example=3000,
+    ),
+    throughput=integer(
+        "throughput in MiB/s (gp3 only)",
+        *THROUGHPUT_MIBS,
+        aws="CreateVolume Throughput 125-2000, at most 0.25 MiB/s per IOPS",
+        example=125,
+    ),
+    kms_key=string(
+        "KMS key of the volume (key id, ARN, alias/NAME or alias ARN); the account's EBS default when omitted",
+        pattern=VOLUME_KMS_KEY_RE.pattern,
+        rule=VOLUME_KMS_RULE,
+        example="alias/ebs",
+    ),
+)
+# The size, IOPS and throughput: checked against the volume type's own range (below).
+_BY_TYPE = ("size_gib", "iops", "throughput")
+KEY_PAIR = string(
+    "an EC2 key pair for SSH",
+    pattern=KEY_PAIR_RE.pattern,
+    rule="an EC2 key pair name (1-255 ASCII)",
+    aws="CreateKeyPair KeyName: up to 255 ASCII characters",
+    example="ops",
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +110,7 @@ class RootVolume:
     """The group's root EBS volume (always encrypted). size_gib None: the AMI's snapshot
     size; kms_key None: the account's default EBS key (aws/ebs unless changed)."""
 
-    type: str = "gp3"
+    type: str = default_of(ROOT_VOLUME, "type", str)
     size_gib: int | None = None
     iops: int | None = None
     throughput: int | None = None
@@ -60,11 +118,13 @@ class RootVolume:
 
 
 def root_volume(value: object, path: Path, issues: list[Issue]) -> RootVolume | None:
-    m = s.check_mapping(value, path, issues, ("size_gib", "type", "iops", "throughput", "kms_key"))
+    m = keys(ROOT_VOLUME, value, path, issues)
     if m is None:
         return None
     before = len(issues)
-    kind = s.check_enum(m.get("type", "gp3"), (*path, "type"), issues, VOLUME_TYPES)
+    v = values(ROOT_VOLUME, m, path, issues, own=_BY_TYPE)
+    kind = v.get("type")
+    assert kind is None or isinstance(kind, str)
     size = iops = throughput = None
     if "size_gib" in m:
         low, high = VOLUME_SIZE_GIB.get(kind or "gp3", (1, 65536))
@@ -94,16 +154,10 @@ def root_volume(value: object, path: Path, issues: list[Issue]) -> RootVolume | 
             )
     if kind == "gp3":
         _gp3_ratios(size, iops, throughput, path, issues)
-    kms_key = (
-        s.check_pattern(
-            m["kms_key"], (*path, "kms_key"), issues, VOLUME_KMS_KEY_RE, VOLUME_KMS_RULE
-        )
-        if m.get("kms_key") is not None
-        else None
-    )
+    kms_key = v.get("kms_key")
     if len(issues) != before or kind is None:
         return None
-    return RootVolume(kind, size, iops, throughput, kms_key)
+    return RootVolume(kind, size, iops, throughput, as_str(kms_key) if kms_key else None)
 
 
 # gp3: "the maximum ratio of provisioned IOPS to provisioned volume size is 500 IOPS per GiB"
@@ -141,7 +195,8 @@ def _gp3_ratios(
 
 
 def key_pair(value: object, path: Path, issues: list[Issue]) -> str | None:
-    return s.check_pattern(value, path, issues, KEY_PAIR_RE, "an EC2 key pair name (1-255 ASCII)")
+    checked = check(KEY_PAIR, value, path, issues)
+    return as_str(checked) if checked is not None else None
 
 
 # -- clusters: insights and logs -----------------------------------------------------------
@@ -155,38 +210,46 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 DEFAULT_LOG_RETENTION_DAYS = 30
 # AWS::Logs::LogGroup KmsKeyId is "the Amazon Resource Name (ARN) of the KMS key": an ARN only.
-LOG_KMS_KEY_RE = re.compile(rf"{_ARN}key/{_KEY_ID}")
+LOG_KMS_KEY_RE = lazy(rf"{_ARN}key/{_KEY_ID}")
+KMS_ARN_EXAMPLE = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
+INSIGHTS = enum("CloudWatch Container Insights", CONTAINER_INSIGHTS, example="enabled")
+LOG_RETENTION = integer(
+    "days the services' log groups keep events",
+    default=DEFAULT_LOG_RETENTION_DAYS,
+    enum=LOG_RETENTION_DAYS,
+    rule=f"CloudWatch Logs keeps events for one of {', '.join(map(str, LOG_RETENTION_DAYS))} "
+    "days, not {value}",
+    aws="CloudWatch Logs RetentionInDays values",
+    example=30,
+)
+LOG_KMS_KEY = string(
+    "KMS key ARN the log groups are encrypted with",
+    pattern=LOG_KMS_KEY_RE.pattern,
+    rule="a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)",
+    example=KMS_ARN_EXAMPLE,
+)
 
 
 def container_insights(value: object, path: Path, issues: list[Issue]) -> str | None:
-    return s.check_enum(value, path, issues, CONTAINER_INSIGHTS)
+    checked = check(INSIGHTS, value, path, issues)
+    return as_str(checked) if checked is not None else None
 
 
 def log_retention_days(value: object, path: Path, issues: list[Issue]) -> int | None:
-    days = s.check_int(value, path, issues)
-    if days is not None and days not in LOG_RETENTION_DAYS:
-        issues.append(
-            Issue(
-                path,
-                s.E_VALUE,
-                f"CloudWatch Logs keeps events for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days, not {days}",
-            )
-        )
-        return None
-    return days
+    checked = check(LOG_RETENTION, value, path, issues)
+    return as_int(checked) if checked is not None else None
 
 
 def log_kms_key(value: object, path: Path, issues: list[Issue]) -> str | None:
-    return s.check_pattern(
-        value, path, issues, LOG_KMS_KEY_RE, "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
-    )
+    checked = check(LOG_KMS_KEY, value, path, issues)
+    return as_str(checked) if checked is not None else None
 
 
 # -- clusters: overrides --------------------------------------------------------------------
 
 E_OVERRIDE_SYNTAX = "E163"
 # A CloudFormation logical id: "alphanumeric (A-Za-z0-9)" (template resources section).
-LOGICAL_ID_RE = re.compile(r"[A-Za-z0-9]{1,255}")
+LOGICAL_ID_RE = lazy(r"[A-Za-z0-9]{1,255}")
 # The resource attributes an override may address; `Type` is ours (changing it would make
 # every other generated property meaningless).
 OVERRIDE_ROOTS = (
@@ -197,6 +260,12 @@ OVERRIDE_ROOTS = (
     "UpdatePolicy",
     "CreationPolicy",
     "Metadata",
+)
+OVERRIDES = mapping(
+    "CloudFormation patches: logical id → {Properties.Path: value, or null to delete}",
+    LOGICAL_ID_RE.pattern,
+    mapping("property paths", None, Node("any", "a JSON value, or null to delete")),
+    example={"Cluster": {"Properties.Tags": [{"Key": "cost-centre", "Value": "42"}]}},
 )
 
 
@@ -253,6 +322,13 @@ def _json_value(value: object, path: Path, issues: list[Issue]) -> bool:
         return ok
     if isinstance(value, list):
         return all([_json_value(item, (*path, i), issues) for i, item in enumerate(value)])
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML 1.2's .nan and .inf: JSON (RFC 8259 §6) and so a CloudFormation template have
+        # no such number.
+        issues.append(
+            Issue(path, "E120", f"{value!r} is not a number a CloudFormation template can hold")
+        )
+        return False
     return True
 
 

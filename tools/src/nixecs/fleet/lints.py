@@ -1,5 +1,6 @@
 """Fleet lints: settings that are valid but weaken the hosts (warnings, never errors).
 
+W102: a cpu or memory target tracking target below 1 (a fraction where AWS reads a percentage).
 W101: a group's `metadata.hop_limit` above 1 lets IMDSv2 responses travel one hop further,
 into containers on Docker bridge networks, and with them the instance role's credentials.
 EC2 decrements the response's TTL per hop and 1 keeps it on the instance; AWS raises it to 2
@@ -20,12 +21,44 @@ from .task_role import lint_task_role
 from .volumes import lint_volumes
 
 
+def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
+    """W102: a cpu or memory target tracking target below 1: a fraction (0.6) where AWS reads
+    a percentage (TargetValue of ECSServiceAverageCPUUtilization is percent: 0.6 is 0.6 %, a
+    service that scales out at once and never in)."""
+    found = []
+    for cluster in fleet.clusters.values():
+        for service in cluster.services.values():
+            tracking = service.scaling.target_tracking if service.scaling else None
+            policies = tracking if isinstance(tracking, (list, tuple)) else [tracking]
+            for policy in policies:
+                if policy is None:
+                    continue
+                metric = getattr(policy, "metric", None)
+                target = getattr(policy, "target", None)
+                if (
+                    metric in ("cpu", "memory")
+                    and isinstance(target, (int, float))
+                    and 0 < target < 1
+                ):
+                    found.append(
+                        Diagnostic(
+                            "W102",
+                            f"target {target:g} is {target:g} %: target tracking's target is a "
+                            f"percentage of the service's {metric}; for {target:.0%} write "
+                            f"`target: {round(target * 100)}`",
+                            fleet.document.locate((*policy.path, "target")),
+                        )
+                    )
+    return found
+
+
 def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
     return (
         _task_roles(fleet)
         + lint_volumes(fleet)
         + lint_images(fleet)
         + lint_firelens(fleet)
+        + _fractional_targets(fleet)
         + [
             Diagnostic(
                 "W101",

@@ -12,12 +12,17 @@ group's `ecs.privileged: true`); elsewhere ECS would never place the task (E180)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import settings as s
 from ..settings import Issue
 from .volumes import ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE
 from .yaml12 import Path
+
+if TYPE_CHECKING:
+    from .model import Cluster
 
 CONTAINER_KEYS = ("linux", "docker_labels", "privileged")
 LINUX_KEYS = ("init_process", "capabilities", "shared_memory_mib", "tmpfs", "devices")
@@ -231,15 +236,21 @@ def check_paths(
         seen.add(normal)
 
 
-def check_privileged(clusters: dict[str, object], issues: list[Issue]) -> None:
-    """E180: a privileged container on a group whose agent refuses privileged containers."""
-    from .model import Cluster
-
+def check_privileged(clusters: Mapping[str, Cluster], issues: list[Issue]) -> None:
+    """E180: a privileged container on a group whose agent refuses privileged containers
+    (every group of the service's capacity provider strategy may run it)."""
     for cluster in clusters.values():
-        assert isinstance(cluster, Cluster)
-        for service in cluster.services.values():
-            group = cluster.groups.get(service.group)
-            if group is None or group.ecs.privileged:
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            group = next(
+                (
+                    cluster.groups[name]
+                    for name in service.groups
+                    if name in cluster.groups and not cluster.groups[name].ecs.privileged
+                ),
+                None,
+            )
+            if group is None:
                 continue
             for c in service.containers:
                 if c.privileged:

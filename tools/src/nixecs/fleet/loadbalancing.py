@@ -1,8 +1,9 @@
 """Load balancing, placement and deployment keys of the fleet file (issue 10, items 3 and 4).
 
-The loader calls in through four small hooks: `load_balancer` (a cluster's
-`load_balancer:`), `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
-`enable_execute_command:`), `check_cluster` and `check_fleet` (what needs every service).
+The loader calls in through two small hooks: `load_balancer` (a cluster's
+`load_balancer:`) and `service_extras` (a service's `routing:`, `placement:`, `deployment:`,
+`enable_execute_command:`); the checks stage (checks.py) through `check_cluster` and
+`check_fleet` (what needs every service).
 
 The bounds are AWS's own, so that what AWS would refuse is refused here first:
 
@@ -36,9 +37,29 @@ import dataclasses
 import re
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
+from . import deploy_alarms
+from .decl import (
+    as_int,
+    as_str,
+    check,
+    complete,
+    either,
+    integer,
+    keys,
+    member,
+    obj,
+    req,
+    section,
+    string,
+    strings,
+    texts,
+    values,
+)
 from .model import (
     DEFAULT_PLACEMENT,
+    DEPLOYMENT,
     Cluster,
     Deployment,
     HealthCheck,
@@ -52,26 +73,32 @@ from .yaml12 import Path
 SERVICE_KEYS = ("routing", "placement", "deployment", "enable_execute_command")
 SCHEMES = ("internet-facing", "internal")
 
-SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-VPC_RE = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-CERTIFICATE_RE = re.compile(
+SUBNET_RE = lazy(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SG_RE = lazy(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+VPC_RE = lazy(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+# Access logs: an S3 bucket name ("General purpose bucket naming rules", S3 user guide) and a
+# key prefix that neither starts nor ends with `/` and does not hold `AWSLogs`, which ELB
+# appends itself ("Enable access logs for your Application Load Balancer", ELB user guide:
+# the prefix "can't include AWSLogs").
+LOG_BUCKET_RE = lazy(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+LOG_PREFIX_RE = lazy(r"(?!/)(?!.*AWSLogs)[!-~]{0,199}(?<!/)")
+CERTIFICATE_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:(?:acm|iam):[a-z0-9-]*:[0-9]{12}:(?:certificate/[0-9a-f-]{36}|server-certificate/[\w+=,.@/-]{1,128})"
 )
 # ELBSecurityPolicy-*, the names DescribeSSLPolicies lists
-SSL_POLICY_RE = re.compile(r"ELBSecurityPolicy-[A-Za-z0-9-]{1,100}")
+SSL_POLICY_RE = lazy(r"ELBSecurityPolicy-[A-Za-z0-9-]{1,100}")
 # arn:...:listener/app/NAME/LB-ID/LISTENER-ID; "app/NAME/LB-ID" is the load balancer's full
 # name, the first half of ALBRequestCountPerTarget's ResourceLabel.
-LISTENER_ARN_RE = re.compile(
+LISTENER_ARN_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/"
     r"(app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16})/[0-9a-f]{16}"
 )
 # Path patterns and host headers: up to 128 characters of the characters AWS lists
 # (A-Z a-z 0-9 _ - . $ / ~ " ' @ : + & ( ) ! , ; = * ?); hosts have no / or spaces.
-PATH_PATTERN_RE = re.compile(r"""[A-Za-z0-9_.$/~"'@:+&()!,;=*?-]{1,128}""")
-HOST_HEADER_RE = re.compile(r"[A-Za-z0-9_.*?-]{1,128}")
-HEALTH_PATH_RE = re.compile(r"/[!-~]{0,1023}")
-MATCHER_RE = re.compile(r"[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*")
+PATH_PATTERN_RE = lazy(r"""[A-Za-z0-9_.$/~"'@:+&()!,;=*?-]{1,128}""")
+HOST_HEADER_RE = lazy(r"[A-Za-z0-9_.*?-]{1,128}")
+HEALTH_PATH_RE = lazy(r"/[!-~]{0,1023}")
+MATCHER_RE = lazy(r"[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*")
 MEMBER_OF_MAX = 2000  # PlacementConstraint expression: "maximum length of 2000"
 
 MAX_PRIORITY = 50000
@@ -80,6 +107,129 @@ MAX_VALUES_PER_RULE = 5
 DEFAULT_GRACE_PERIOD = 60  # s; ours: the first health checks of a starting task
 MAX_STRATEGIES = 5
 MAX_CONSTRAINTS = 10
+
+
+# The declaration of `routing:` (fleet/decl.py).
+TG = "ELBv2 target group: interval 5-300 s, timeout 2-120 s, thresholds 2-10"
+ROUTING = obj(
+    "a listener rule and target group of the cluster's load balancer for this service",
+    order=(
+        "path_patterns",
+        "host_headers",
+        "priority",
+        "container",
+        "port",
+        "health_check",
+        "deregistration_delay",
+    ),
+    path_patterns=strings(
+        "path patterns of the rule",
+        string(
+            "a path pattern",
+            pattern=PATH_PATTERN_RE.pattern,
+            rule="a path pattern of 1-128 characters such as /api/*",
+        ),
+        aws="3 values per condition, 5 per rule",
+        example=["/api/*"],
+    ),
+    host_headers=strings(
+        "host headers of the rule",
+        string(
+            "a host name pattern",
+            pattern=HOST_HEADER_RE.pattern,
+            rule="a host name pattern of 1-128 characters such as *.example.com",
+        ),
+        aws="3 values per condition, 5 per rule",
+        example=["api.example.com"],
+    ),
+    priority=req(
+        integer(
+            "the rule's priority, unique on the listener",
+            1,
+            MAX_PRIORITY,
+            aws="ELBv2 rule priority 1-50000",
+            example=10,
+        )
+    ),
+    container=string("the container receiving the traffic; the first with a port by default"),
+    port=integer("its container port; its first port by default", 1, 65535),
+    health_check=obj(
+        "the target group's health check",
+        order=(
+            "path",
+            "matcher",
+            "interval",
+            "timeout",
+            "healthy_threshold",
+            "unhealthy_threshold",
+        ),
+        path=string(
+            "the HTTP path",
+            default="/",
+            pattern=HEALTH_PATH_RE.pattern,
+            rule="a path starting with / of at most 1024 printable characters",
+            example="/healthz",
+        ),
+        # `matcher: 200` reads as an integer in YAML, with the same meaning as "200"
+        matcher=either(
+            "HTTP codes of a healthy target",
+            string(
+                "HTTP codes",
+                pattern=MATCHER_RE.pattern,
+                rule='HTTP codes such as "200", "200,202" or "200-299"',
+            ),
+            integer("one HTTP code", 200, 499),
+            default="200",
+            example="200-299",
+        ),
+        interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
+        timeout=integer("seconds, below interval", 2, 120, default=5, aws=TG, example=4),
+        healthy_threshold=integer("checks", 2, 10, default=5, aws=TG, example=3),
+        unhealthy_threshold=integer("checks", 2, 10, default=2, aws=TG, example=3),
+    ),
+    deregistration_delay=integer(
+        "seconds",
+        0,
+        3600,
+        default=300,
+        aws="target group deregistration_delay.timeout_seconds 0-3600",
+        example=15,
+    ),
+)
+TARGET_HEALTH = ROUTING.keys["health_check"]
+# PlacementStrategy: random, spread by instanceId/host/attribute:NAME, binpack by cpu/memory
+# (ECS API reference, API_PlacementStrategy); the attribute name as ECS attributes allow.
+STRATEGY_RE = re.compile(
+    r"random|spread:(?:instanceId|host|attribute:[!-~]{1,245})|binpack:(?:cpu|memory)"
+)
+# PlacementConstraint: distinctInstance, or memberOf with a cluster query expression (its
+# length, at most MEMBER_OF_MAX once trimmed, is checked by placement_of).
+CONSTRAINT_RE = re.compile(r"distinctInstance|memberOf:\s*\S[\s\S]*")
+PLACEMENT = obj(
+    "task placement",
+    order=("strategy", "constraints"),
+    strategy=strings(
+        "random, spread:FIELD or binpack:cpu|memory",
+        string("a strategy", pattern=STRATEGY_RE.pattern),
+        max_items=MAX_STRATEGIES,
+        aws=f"at most {MAX_STRATEGIES}",
+        example=["spread:instanceId"],
+    ),
+    constraints=strings(
+        "distinctInstance or memberOf:EXPRESSION",
+        string("a constraint", pattern=CONSTRAINT_RE.pattern),
+        max_items=MAX_CONSTRAINTS,
+        aws=f"at most {MAX_CONSTRAINTS}; expressions of {MEMBER_OF_MAX} characters",
+        example=["distinctInstance"],
+    ),
+)
+_MATCHER_TEXT = TARGET_HEALTH.keys["matcher"].any_of[0]
+# container: a name looked up (E108); port: one the container maps (E152)
+_ROUTING_OWN = ("container", "port")
+
+
+_STRATEGY = member(PLACEMENT.keys["strategy"])
+_CONSTRAINT = member(PLACEMENT.keys["constraints"])
 
 
 def _error(issues: list[Issue], path: Path, code: str, message: str) -> None:
@@ -113,6 +263,8 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
             "https",
             "redirect_http_to_https",
             "listener_arn",
+            "access_logs",
+            "deletion_protection",
         ),
         ("security_groups",),
     )
@@ -145,7 +297,15 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     if "listener_arn" in m:
         # An existing listener: the load balancer is someone else's; only its security
         # groups matter here (the instances admit the first one).
-        for key in ("scheme", "subnets", "http", "https", "redirect_http_to_https"):
+        for key in (
+            "scheme",
+            "subnets",
+            "http",
+            "https",
+            "redirect_http_to_https",
+            "access_logs",
+            "deletion_protection",
+        ):
             if key in m:
                 _error(
                     issues,
@@ -215,7 +375,15 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     redirect = s.check_bool(
         m.get("redirect_http_to_https", False), (*path, "redirect_http_to_https"), issues
     )
-    if len(issues) != before or None in (vpc, scheme, http, redirect):
+    protect = s.check_bool(
+        m.get("deletion_protection", False), (*path, "deletion_protection"), issues
+    )
+    access_logs = (
+        _access_logs(m["access_logs"], (*path, "access_logs"), issues)
+        if "access_logs" in m
+        else None
+    )
+    if len(issues) != before or None in (vpc, scheme, http, redirect, protect):
         return None
     if not http and certificate is None:
         _error(issues, path, "E159", "no listener: set http: true or https: {certificate_arn: ...}")
@@ -239,7 +407,36 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
         certificate_arn=certificate,
         ssl_policy=ssl_policy,
         redirect_http_to_https=bool(redirect),
+        access_logs=access_logs,
+        deletion_protection=bool(protect),
     )
+
+
+def _access_logs(value: object, path: Path, issues: list[Issue]) -> tuple[str, str] | None:
+    """`access_logs: {bucket, prefix}`: (bucket, prefix); the bucket's policy must let ELB
+    write to it (docs/aws.md)."""
+    m = s.check_mapping(value, path, issues, ("bucket", "prefix"), ("bucket",))
+    if m is None or "bucket" not in m:
+        return None
+    bucket = s.check_pattern(
+        m["bucket"],
+        (*path, "bucket"),
+        issues,
+        LOG_BUCKET_RE,
+        "an S3 bucket name (3-63 of a-z 0-9 . -)",
+    )
+    prefix = (
+        s.check_pattern(
+            m["prefix"],
+            (*path, "prefix"),
+            issues,
+            LOG_PREFIX_RE,
+            "a key prefix without a leading or trailing / and without AWSLogs",
+        )
+        if "prefix" in m
+        else ""
+    )
+    return None if bucket is None or prefix is None else (bucket, prefix)
 
 
 def load_balancer_subnets(lb: LoadBalancer, cluster_subnets: tuple[str, ...]) -> tuple[str, ...]:
@@ -275,10 +472,12 @@ def service_extras(
         if m.get("placement") is not None
         else DEFAULT_PLACEMENT
     )
-    deployment = (
-        deployment_of(m["deployment"], (*path, "deployment"), routing is not None, issues)
-        if m.get("deployment") is not None
-        else Deployment()
+    written = m.get("deployment")
+    deployment = deployment_of(
+        written if written is not None else {},
+        (*path, "deployment"),
+        routing is not None,
+        issues,
     )
     if (
         deployment is not None
@@ -303,51 +502,14 @@ def service_extras(
 
 
 def routing_of(value: object, path: Path, service: Service, issues: list[Issue]) -> Routing | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        (
-            "path_patterns",
-            "host_headers",
-            "priority",
-            "container",
-            "port",
-            "health_check",
-            "deregistration_delay",
-        ),
-        ("priority",),
-    )
+    m = keys(ROUTING, value, path, issues)
     if m is None:
         return None
     before = len(issues)
-    priority = (
-        s.check_int(m["priority"], (*path, "priority"), issues, 1, MAX_PRIORITY)
-        if "priority" in m
-        else None
-    )
-    paths = (
-        _strings(
-            m["path_patterns"],
-            (*path, "path_patterns"),
-            issues,
-            PATH_PATTERN_RE,
-            "a path pattern of 1-128 characters such as /api/*",
-        )
-        if "path_patterns" in m
-        else ()
-    )
-    hosts = (
-        _strings(
-            m["host_headers"],
-            (*path, "host_headers"),
-            issues,
-            HOST_HEADER_RE,
-            "a host name pattern of 1-128 characters such as *.example.com",
-        )
-        if "host_headers" in m
-        else ()
-    )
+    v = values(ROUTING, m, path, issues, own=_ROUTING_OWN)
+    priority = v.get("priority")
+    paths = texts(ROUTING, m, "path_patterns", path, issues)
+    hosts = texts(ROUTING, m, "host_headers", path, issues)
     if len(issues) == before:
         if not paths and not hosts:
             _error(
@@ -356,13 +518,13 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
                 "E153",
                 "a listener rule needs a condition: give path_patterns, host_headers or both",
             )
-        for key, values in (("path_patterns", paths), ("host_headers", hosts)):
-            if len(values) > MAX_VALUES_PER_CONDITION:
+        for key, given in (("path_patterns", paths), ("host_headers", hosts)):
+            if len(given) > MAX_VALUES_PER_CONDITION:
                 _error(
                     issues,
                     (*path, key),
                     "E155",
-                    f"{len(values)} {key}; a rule condition takes at most {MAX_VALUES_PER_CONDITION} values",
+                    f"{len(given)} {key}; a rule condition takes at most {MAX_VALUES_PER_CONDITION} values",
                 )
         if len(paths) + len(hosts) > MAX_VALUES_PER_RULE:
             _error(
@@ -391,7 +553,7 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
         )
     ports = targets.get(container or "", ())
     port = (
-        s.check_int(m["port"], (*path, "port"), issues, 1, 65535)
+        check(ROUTING.keys["port"], m["port"], (*path, "port"), issues)
         if "port" in m
         else (ports[0] if ports else None)
     )
@@ -411,49 +573,43 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
             f"container {container!r} maps port{'s' if len(ports) > 1 else ''} "
             f"{', '.join(map(str, ports))}, not {port}",
         )
-    health = (
-        health_check_of(m["health_check"], (*path, "health_check"), issues)
-        if m.get("health_check") is not None
-        else HealthCheck()
+    written = m.get("health_check")
+    health = health_check_of(
+        written if written is not None else {}, (*path, "health_check"), issues
     )
-    delay = s.check_int(
-        m.get("deregistration_delay", 300), (*path, "deregistration_delay"), issues, 0, 3600
-    )
-    if len(issues) != before or None in (priority, container, port, health, delay):
+    if (
+        len(issues) != before
+        or container is None
+        or port is None
+        or health is None
+        or not complete(ROUTING, v, _ROUTING_OWN)
+    ):
         return None
-    assert priority is not None and container and port and health and delay is not None
-    return Routing(container, port, priority, paths, hosts, health, delay, path)
+    return Routing(
+        container,
+        as_int(port),
+        as_int(priority),
+        paths,
+        hosts,
+        health,
+        as_int(v["deregistration_delay"]),
+        path,
+    )
 
 
 def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthCheck | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        ("path", "matcher", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"),
-    )
-    if m is None:
+    """`health_check:` (`{}` when left out: the declared defaults)."""
+    written = keys(TARGET_HEALTH, value, path, issues)
+    if written is None:
         return None
     before = len(issues)
-    default = HealthCheck()
-    check_path = s.check_pattern(
-        m.get("path", default.path),
-        (*path, "path"),
-        issues,
-        HEALTH_PATH_RE,
-        "a path starting with / of at most 1024 printable characters",
+    v = values(TARGET_HEALTH, written, path, issues)
+    raw = v["matcher"]
+    # the codes as text (an integer is one code: the range below is checked for both forms)
+    matcher = check(
+        _MATCHER_TEXT, str(raw) if type(raw) is int else raw, (*path, "matcher"), issues
     )
-    raw_matcher = m.get("matcher", default.matcher)
-    if type(raw_matcher) is int:  # `matcher: 200` reads as an integer in YAML; same meaning
-        raw_matcher = str(raw_matcher)
-    matcher = s.check_pattern(
-        raw_matcher,
-        (*path, "matcher"),
-        issues,
-        MATCHER_RE,
-        'HTTP codes such as "200", "200,202" or "200-299"',
-    )
-    if matcher is not None:
+    if isinstance(matcher, str):
         codes = [int(c) for c in re.split(r"[,-]", matcher)]
         if any(not 200 <= c <= 499 for c in codes):
             _error(
@@ -462,23 +618,8 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
                 s.E_VALUE,
                 f"{matcher!r}: an Application Load Balancer matches HTTP codes 200-499",
             )
-    interval = s.check_int(m.get("interval", default.interval), (*path, "interval"), issues, 5, 300)
-    timeout = s.check_int(m.get("timeout", default.timeout), (*path, "timeout"), issues, 2, 120)
-    healthy = s.check_int(
-        m.get("healthy_threshold", default.healthy_threshold),
-        (*path, "healthy_threshold"),
-        issues,
-        2,
-        10,
-    )
-    unhealthy = s.check_int(
-        m.get("unhealthy_threshold", default.unhealthy_threshold),
-        (*path, "unhealthy_threshold"),
-        issues,
-        2,
-        10,
-    )
-    if interval is not None and timeout is not None and timeout >= interval:
+    interval, timeout = v.get("interval"), v.get("timeout")
+    if isinstance(interval, int) and isinstance(timeout, int) and timeout >= interval:
         # CreateTargetGroup refuses it: a check must time out before the next one starts.
         _error(
             issues,
@@ -486,47 +627,46 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
             "E154",
             f"timeout {timeout} s must be less than the interval {interval} s",
         )
-    if len(issues) != before:
+    if len(issues) != before or not complete(TARGET_HEALTH, v):
         return None
-    assert check_path and matcher and interval and timeout and healthy and unhealthy
-    return HealthCheck(check_path, matcher, interval, timeout, healthy, unhealthy)
+    return HealthCheck(
+        as_str(v["path"]),
+        as_str(matcher),
+        as_int(v["interval"]),
+        as_int(v["timeout"]),
+        as_int(v["healthy_threshold"]),
+        as_int(v["unhealthy_threshold"]),
+    )
 
 
-def _bounded_list(
-    m: dict[str, object], key: str, path: Path, maximum: int, noun: str, issues: list[Issue]
-) -> list[object]:
+def _bounded_list(m: dict[str, object], key: str, path: Path, issues: list[Issue]) -> list[object]:
     """`m[key]` as a list (empty when absent or not a list: reported), its length checked
-    against the limit ECS sets."""
+    against the limit ECS sets (PLACEMENT's)."""
     raw = m.get(key, [])
     if not isinstance(raw, list):
         _error(issues, (*path, key), s.E_TYPE, f"expected a list, got {s.type_name(raw)}")
         return []
-    if len(raw) > maximum:
+    maximum, noun = PLACEMENT.keys[key].max_items, "strategies" if key == "strategy" else key
+    if maximum is not None and len(raw) > maximum:
         _error(issues, (*path, key), s.E_VALUE, f"{len(raw)} {noun}; ECS allows at most {maximum}")
     return raw
 
 
 def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | None:
-    m = s.check_mapping(value, path, issues, ("strategy", "constraints"))
+    m = keys(PLACEMENT, value, path, issues)
     if m is None:
         return None
     before = len(issues)
     strategies: list[tuple[str, str | None]] = []
-    raw = _bounded_list(m, "strategy", path, MAX_STRATEGIES, "strategies", issues)
+    raw = _bounded_list(m, "strategy", path, issues)
     for index, item in enumerate(raw):
         where = (*path, "strategy", index)
         text = s.check_str(item, where, issues)
         if text is None:
             continue
-        kind, _, field = text.partition(":")
-        if kind == "random" and not field:
-            strategies.append(("random", None))
-        elif kind == "spread" and (
-            field in ("instanceId", "host") or re.fullmatch(r"attribute:[!-~]{1,245}", field)
-        ):
-            strategies.append(("spread", field))
-        elif kind == "binpack" and field in ("cpu", "memory"):
-            strategies.append(("binpack", field))
+        if _STRATEGY.regex().fullmatch(text):
+            kind, _, field = text.partition(":")
+            strategies.append((kind, field or None))
         else:
             _error(
                 issues,
@@ -537,17 +677,15 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
                 "binpack:cpu or binpack:memory",
             )
     constraints: list[tuple[str, str | None]] = []
-    raw = _bounded_list(m, "constraints", path, MAX_CONSTRAINTS, "constraints", issues)
+    raw = _bounded_list(m, "constraints", path, issues)
     for index, item in enumerate(raw):
         where = (*path, "constraints", index)
         text = s.check_str(item, where, issues)
         if text is None:
             continue
         kind, _, expression = text.partition(":")
-        if kind == "distinctInstance" and not expression:
-            constraints.append(("distinctInstance", None))
-        elif kind == "memberOf" and 0 < len(expression.strip()) <= MEMBER_OF_MAX:
-            constraints.append(("memberOf", expression.strip()))
+        if _CONSTRAINT.regex().fullmatch(text) and len(expression.strip()) <= MEMBER_OF_MAX:
+            constraints.append((kind, expression.strip() or None))
         else:
             _error(
                 issues,
@@ -564,36 +702,14 @@ def placement_of(value: object, path: Path, issues: list[Issue]) -> Placement | 
 def deployment_of(
     value: object, path: Path, routed: bool, issues: list[Issue]
 ) -> Deployment | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        (
-            "minimum_healthy_percent",
-            "maximum_percent",
-            "circuit_breaker",
-            "health_check_grace_period",
-        ),
-    )
-    if m is None:
+    """`deployment:` (`{}` when left out: the declared defaults)."""
+    written_keys = keys(DEPLOYMENT, value, path, issues)
+    if written_keys is None:
         return None
     before = len(issues)
-    default = Deployment()
-    low = s.check_int(
-        m.get("minimum_healthy_percent", default.minimum_healthy_percent),
-        (*path, "minimum_healthy_percent"),
-        issues,
-        0,
-        100,
-    )
-    high = s.check_int(
-        m.get("maximum_percent", default.maximum_percent),
-        (*path, "maximum_percent"),
-        issues,
-        100,
-        2000,
-    )
-    if low is not None and high is not None and high <= low:
+    m = values(DEPLOYMENT, written_keys, path, issues)
+    low, high = m.get("minimum_healthy_percent"), m.get("maximum_percent")
+    if isinstance(low, int) and isinstance(high, int) and high <= low:
         _error(
             issues,
             (*path, "maximum_percent"),
@@ -601,45 +717,50 @@ def deployment_of(
             f"maximum_percent {high} must be above minimum_healthy_percent {low}: otherwise a "
             "deployment can neither start a new task nor stop an old one",
         )
-    enable: bool | None = default.circuit_breaker
-    rollback: bool | None = default.rollback
-    if m.get("circuit_breaker") is not None:
-        c = s.check_mapping(
-            m["circuit_breaker"], (*path, "circuit_breaker"), issues, ("enable", "rollback")
-        )
-        if c is not None:
-            enable = s.check_bool(
-                c.get("enable", True), (*path, "circuit_breaker", "enable"), issues
-            )
-            rollback = s.check_bool(
-                c.get("rollback", True), (*path, "circuit_breaker", "rollback"), issues
-            )
-            if enable is False and c.get("rollback") is True:
-                _error(
-                    issues,
-                    (*path, "circuit_breaker", "rollback"),
-                    "E112",
-                    "rollback needs the circuit breaker: set enable: true or drop rollback",
-                )
-    grace: int | None = None
-    if "health_check_grace_period" in m:
-        grace = s.check_int(
-            m["health_check_grace_period"],
-            (*path, "health_check_grace_period"),
+    written = m.get("circuit_breaker")
+    breaker = section(
+        DEPLOYMENT.keys["circuit_breaker"],
+        written if written is not None else {},
+        (*path, "circuit_breaker"),
+        issues,
+    )
+    if (
+        breaker is not None
+        and breaker.get("enable") is False
+        and isinstance(written, dict)
+        and written.get("rollback") is True
+    ):
+        _error(
             issues,
-            0,
-            2147483647,
+            (*path, "circuit_breaker", "rollback"),
+            "E112",
+            "rollback needs the circuit breaker: set enable: true or drop rollback",
         )
-        if not routed:
-            _error(
-                issues,
-                (*path, "health_check_grace_period"),
-                "E112",
-                "a health check grace period is for load balanced services: add routing or remove it",
-            )
-    if len(issues) != before or low is None or high is None:
+    grace = m.get("health_check_grace_period")
+    if "health_check_grace_period" in m and not routed:
+        _error(
+            issues,
+            (*path, "health_check_grace_period"),
+            "E112",
+            "a health check grace period is for load balanced services: add routing or remove it",
+        )
+    alarms = (
+        deploy_alarms.parse(m["alarms"], (*path, "alarms"), issues, routed)
+        if m.get("alarms") is not None
+        else None
+    )
+    if len(issues) != before or breaker is None or not complete(DEPLOYMENT, m):
         return None
-    return Deployment(low, high, bool(enable), bool(enable) and bool(rollback), grace)
+    assert isinstance(low, int) and isinstance(high, int)
+    enable = breaker.get("enable") is True
+    deployment = Deployment(
+        low,
+        high,
+        enable,
+        enable and breaker.get("rollback") is True,
+        grace if isinstance(grace, int) else None,
+    )
+    return deploy_alarms.apply(deployment, alarms)
 
 
 # -- checks across services -------------------------------------------------------------
@@ -697,20 +818,22 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
                 f"service {service.name!r} has routing but cluster {cluster.name!r} has no "
                 "load_balancer: add one (or listener_arn of an existing listener)",
             )
-        tracking = service.scaling.target_tracking if service.scaling else None
-        if tracking is not None and tracking.metric == "requests" and service.routing is None:
-            _error(
-                issues,
-                (*tracking.path, "metric"),
-                "E156",
-                "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
-                "target group: add routing",
-            )
+        for tracking in service.scaling.target_tracking if service.scaling else ():
+            if tracking.metric == "requests" and service.routing is None:
+                _error(
+                    issues,
+                    (*tracking.path, "metric"),
+                    "E156",
+                    "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
+                    "target group: add routing",
+                )
 
 
 def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
     """Listener rule priorities are unique within a listener (CreateRule: PriorityInUse),
-    across clusters too when they attach to one existing listener."""
+    across clusters too when they attach to one existing listener; the load balancer's
+    ingress to the instances has one owner (E168)."""
+    check_ingress_owners(clusters, issues)
     seen: dict[tuple[str, int], str] = {}
     for cluster in clusters.values():
         for name in sorted(cluster.services):
@@ -727,3 +850,29 @@ def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
                         f"priority {routing.priority} is already used by service {owner} on the "
                         "same listener: listener rule priorities must be unique",
                     )
+
+
+def check_ingress_owners(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
+    """Each cluster with routed services renders the rule admitting its load balancer's first
+    security group to its instances' first one (cloudformation/loadbalancer.py). Two clusters
+    with the same pair would render the same rule twice: EC2 refuses the second,
+    "InvalidPermission.Duplicate: the specified rule already exists" (AuthorizeSecurityGroupIngress,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html), and deleting
+    either stack would revoke the rule the other relies on. So the pair has one owner."""
+    owners: dict[tuple[str, str], str] = {}
+    for cluster in clusters.values():
+        lb = cluster.load_balancer
+        if lb is None or not cluster.security_groups or not lb.security_groups:
+            continue
+        if not any(service.routing is not None for service in cluster.services.values()):
+            continue
+        pair = (cluster.security_groups[0], lb.security_groups[0])
+        owner = owners.setdefault(pair, cluster.name)
+        if owner != cluster.name:
+            _error(
+                issues,
+                (*lb.path, "security_groups"),
+                "E168",
+                f"cluster {owner} already admits load balancer group {pair[1]} to instance "
+                f"group {pair[0]}: both stacks would own the same ingress rule",
+            )

@@ -1,40 +1,58 @@
 """Fleet file → validated model, or every error of the file with its position.
 
-The checks are the settings schema's own `check_*`/`parse_*` functions (settings.py), so a
-group's `ecs`, `secrets` and `drain` sections are validated by exactly the code the host
-runs at boot.
+Each value is checked against its declaration (fleet/schema.py, fleet/decl.py): type,
+required/default, allowed values, bounds, pattern; what is written here are the rules between
+keys. A group's `ecs`, `secrets` and `drain` sections are checked by the settings schema's own
+`parse_*` functions (settings.py), exactly the code the host runs at boot.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import replace
 
+import yaml
+
 from .. import settings as s
 from ..atomic import read_regular
 from ..diagnostics import InvalidInput, Location, Report
-from ..naming import group_resource_name
+from ..lazyre import lazy
 from ..settings import Issue
-from . import daemon, infra, linux, loadbalancing, metrics, scheduled, volumes
+from . import capacity as providers
+from . import (
+    cluster_tasks,
+    daemon,
+    environments,
+    infra,
+    loadbalancing,
+    metrics,
+    notifications,
+    scheduled,
+    strategy,
+    tracking,
+    volumes,
+)
 from .containers import (
     CPU_MAX,
     MEMORY_MAX,
     MEMORY_MIN,
     NETWORK_MODES,
     Container,
-    check_task,
     parse_container,
     parse_containers,
 )
+from .decl import as_float, as_int, as_str, check, complete, keys, member, section, texts, values
+from .hints import hint
+from .host_ami import AMI_RE as AMI_RE  # re-exported (the schema used to read it here)
+from .host_ami import HOST_RE as HOST_RE
+from .host_ami import parse_group_ami
 from .model import (
-    ADJUSTMENT_TYPES,
-    AGGREGATIONS,
-    COMPARISONS,
-    STATISTICS,
-    TARGET_METRICS,
-    USERDATA_FORMATS,
+    MAX_DIMENSIONS,
+    NAME_RULE,
+    SCALING,
+    SCALING_ALARM,
+    TRACKING,
     Alarm,
     Capacity,
     Cluster,
@@ -46,68 +64,37 @@ from .model import (
     StepPolicy,
     TargetTracking,
 )
+from .schema import CLUSTER, FLEET, GROUP, SERVICE
 from .task_role import TaskRole, parse_task_role
 from .yaml12 import Document, Path, YamlError, load
 
-NAME_RULE = "1-64 letters, digits, _ and -, starting with a letter or digit"
-AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SUBNET_RE = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-SG_RE = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
-INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-FLAKE_RE = re.compile(r"[!-~]{1,256}")
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
-BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-METRIC_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_NAME_RE = re.compile(r"[^\x00-\x1f]{1,255}")
-DIMENSION_VALUE_RE = re.compile(r"[^\x00-\x1f]{1,1024}")
-PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}?")
-MAX_DIMENSIONS = 30
+PLACEHOLDER_RE = lazy(r"\$\{[^}]*\}?")
 # A fleet of 10,000 groups and services renders from ~5 MB of YAML; far more is a mistake.
 MAX_FLEET_BYTES = 64 * 1024 * 1024
-_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
-KMS_KEY_RE = re.compile(rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}")
 # The service's keys: the shorthand's (one container) and the task's.
 SHORTHAND_KEYS = ("image", "port", "environment", "secrets")
-GROUP_KEYS = (
-    "host",
-    "ami",
-    "instance_types",
-    "capacity",
-    "spot",
-    "userdata",
-    "ecs",
-    "secrets",
-    "drain",
-    "metadata",
-    "nixos",
-    "kms_key",
-    "exec",
-    "gpu",
-    *infra.GROUP_KEYS,
-)
-SERVICE_KEYS = (
+# CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
+VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
+
+
+# A group's keys its modules check themselves (infra.py, capacity.py, host_ami.py).
+_GROUP_OWN = (*infra.GROUP_KEYS, *providers.GROUP_KEYS, "ami")
+# group: a name looked up (E108) or a strategy (strategy.py); cpu, memory, port: the shorthand container's or the task's
+# (containers.py); network_mode: awsvpc has its own code (E146); enable_execute_command:
+# loadbalancing.service_extras's
+_SERVICE_OWN = (
     "group",
-    "image",
     "cpu",
     "memory",
     "port",
-    "desired",
-    "environment",
-    "secrets",
-    "scaling",
-    "containers",
     "network_mode",
-    "task_role",
-    *loadbalancing.SERVICE_KEYS,
-    *volumes.SERVICE_KEYS,
-    *daemon.SERVICE_KEYS,
+    "enable_execute_command",
+    *volumes.SERVICE_KEYS,  # volumes.with_volumes
+    *daemon.SERVICE_KEYS,  # daemon.with_scheduling
 )
-# CloudWatch periods: 10, 20, 30 (high resolution) or a multiple of 60.
-VALID_PERIODS = "10, 20, 30 or a multiple of 60 seconds"
+_STEP_POLICY = member(SCALING.keys["step"])
+_STEP = member(_STEP_POLICY.keys["steps"])
+_DIMENSIONS = SCALING_ALARM.keys["dimensions"]
 
 
 class _Builder:
@@ -139,105 +126,37 @@ class _Builder:
             result[name] = item
         return result
 
-    def string_list(
-        self,
-        value: object,
-        path: Path,
-        pattern: re.Pattern[str],
-        rule: str,
-        *,
-        nonempty: bool = True,
-    ) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            self.error(path, s.E_TYPE, f"expected a list, got {s.type_name(value)}")
-            return ()
-        if nonempty and not value:
-            self.error(path, s.E_VALUE, "must not be empty")
-        items = [
-            s.check_pattern(item, (*path, i), self.issues, pattern, rule)
-            for i, item in enumerate(value)
-        ]
-        return tuple(item for item in items if item is not None)
-
-    def number(self, value: object, path: Path) -> float | None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
-            self.error(path, s.E_TYPE, f"expected a finite number, got {s.type_name(value)}")
-            return None
-        return float(value)
-
-    def optional_number(self, mapping: dict[str, object], key: str, path: Path) -> float | None:
-        if key not in mapping or mapping[key] is None:
-            return None
-        return self.number(mapping[key], (*path, key))
-
     # -- the document --------------------------------------------------------------------
     def fleet(self) -> Fleet | None:
         path: Path = ()
-        top = s.check_mapping(
-            self.doc.value,
-            path,
-            self.issues,
-            ("version", "region", "flake", "name_prefix", "template_bucket", "clusters"),
-            ("version", "region", "clusters"),
-            what="a fleet mapping",
-        )
+        top = section(FLEET, self.doc.value, path, self.issues, what="a fleet mapping")
         if top is None:
             return None
-        if "version" in top and top["version"] != 1:
-            self.error(
-                ("version",),
-                s.E_VALUE,
-                f"unsupported fleet version {top['version']!r}: this nixecs reads version 1",
-            )
-        region = s.check_pattern(
-            top.get("region", "us-east-1"),
-            ("region",),
-            self.issues,
-            REGION_RE,
-            "an AWS region such as us-east-1",
-        )
+        region = top.get("region")
         # Recorded in tags and the nix userdata's header comment: one word, no control characters.
-        flake = (
-            s.check_pattern(
-                top.get("flake", ""),
-                ("flake",),
-                self.issues,
-                FLAKE_RE,
-                "a flake reference without spaces, e.g. github:acme/infra",
-            )
-            if top.get("flake", "") != ""
-            else ""
-        )
+        flake = top.get("flake", "")
         # S3 bucket for templates over CloudFormation's inline limit (deploy; E130).
-        template_bucket = (
+        template_bucket = top.get("template_bucket", "")
+        # An SSM path the fleet declares its own: `secret put/rm` act on any parameter under
+        # it, besides those the fleet references (Fleet.owns_parameter). Its pattern is
+        # settings.PARAMETER_RE's, which a JSON Schema cannot carry (ECMA-262 has no `\Z`):
+        # checked here, the declaration gives its type.
+        parameter_prefix = (
             s.check_pattern(
-                top["template_bucket"],
-                ("template_bucket",),
+                top["parameter_prefix"],
+                ("parameter_prefix",),
                 self.issues,
-                BUCKET_RE,
-                "an S3 bucket name (3-63 of a-z 0-9 . -)",
+                s.PARAMETER_RE,
+                s.PARAMETER_RULE,
             )
-            if "template_bucket" in top
+            if isinstance(top.get("parameter_prefix"), str)
             else ""
         )
         # Two fleets in one account and region: with `name_prefix: acme` cluster `prod` is
         # `acme-prod` in every AWS name (stack, ECS cluster, groups, roles, log groups, alarms,
         # the host's ECS_CLUSTER) and on the command line; the key in the file stays `prod`.
-        prefix = (
-            s.check_pattern(
-                top["name_prefix"],
-                ("name_prefix",),
-                self.issues,
-                PREFIX_RE,
-                "1-16 of a-z 0-9 and -, starting with a letter or digit, e.g. acme",
-            )
-            if "name_prefix" in top
-            else ""
-        ) or ""
+        prefix = top.get("name_prefix", "")
+        assert isinstance(prefix, str)
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(
             top.get("clusters", {}), ("clusters",), "clusters"
@@ -254,63 +173,45 @@ class _Builder:
             cluster = self.cluster(aws_name, value, ("clusters", name))
             if cluster is not None:
                 clusters[aws_name] = cluster
-                for group in cluster.groups.values():
-                    # the launch template is named like the group: at most 128 characters
-                    # (LaunchTemplateName, botocore's ec2 model)
-                    full = group_resource_name(aws_name, group.name)
-                    if len(full) > 128:
-                        self.error(
-                            group.path,
-                            s.E_NAME,
-                            f"the group's AWS name {full!r} is {len(full)} characters, over the "
-                            "128 a launch template name may have: shorten the group, cluster or prefix",
-                        )
-        loadbalancing.check_fleet(clusters, self.issues)
-        linux.check_privileged(dict(clusters), self.issues)
         if self.issues:
             return None
         return Fleet(
             version=1,
-            region=region or "",
-            flake=flake or "",
+            region=as_str(region),
+            flake=as_str(flake),
             clusters=clusters,
             document=self.doc,
-            template_bucket=template_bucket or "",
+            template_bucket=as_str(template_bucket),
             name_prefix=prefix,
+            parameter_prefix=parameter_prefix or "",
         )
 
     def cluster(self, name: str, value: object, path: Path) -> Cluster | None:
-        m = self.mapping(
+        m = section(
+            CLUSTER,
             value,
             path,
-            (
-                "subnets",
-                "security_groups",
-                "groups",
-                "services",
-                "kms_key",
-                "load_balancer",
+            self.issues,
+            own=(
                 *infra.CLUSTER_KEYS,
-                *scheduled.CLUSTER_KEYS,
+                *providers.CLUSTER_KEYS,
+                "notifications",
+                *cluster_tasks.CLUSTER_KEYS,
             ),
-            ("subnets", "security_groups"),
         )
         if m is None:
             return None
         extra = infra.cluster_keys(m, path, self.issues)
-        kms_key = self.kms_key(m, path)
-        subnets = self.string_list(
-            m.get("subnets", []),
-            (*path, "subnets"),
-            SUBNET_RE,
-            "a subnet id such as subnet-0a1b2c3d",
+        provider_keys = providers.cluster_keys(m, path, self.issues, name)
+        notify = (
+            notifications.parse(m["notifications"], (*path, "notifications"), self.issues)
+            if m.get("notifications") is not None
+            else None
         )
-        security_groups = self.string_list(
-            m.get("security_groups", []),
-            (*path, "security_groups"),
-            SG_RE,
-            "a security group id such as sg-0a1b2c3d",
-        )
+        kms_key = m.get("kms_key")
+        assert kms_key is None or isinstance(kms_key, str)
+        subnets = texts(CLUSTER, m, "subnets", path, self.issues)
+        security_groups = texts(CLUSTER, m, "security_groups", path, self.issues)
         groups: dict[str, Group] = {}
         for group_name, group_value in self.named_mapping(
             m.get("groups", {}), (*path, "groups"), "groups"
@@ -333,7 +234,7 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        tasks = scheduled.parse_tasks(self, name, m, path, raw_groups, services)
+        tasks = cluster_tasks.parse_tasks(self, name, m, path, raw_groups, services)
         load_balancer = (
             loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
             if m.get("load_balancer") is not None
@@ -350,71 +251,33 @@ class _Builder:
             load_balancer=load_balancer,
             tasks=tasks,
             **extra,
+            **provider_keys,
+            notifications=notify,
         )
-        loadbalancing.check_cluster(cluster, self.issues)
         return cluster
-
-    def kms_key(self, m: dict[str, object], path: Path) -> str | None:
-        """`kms_key:` — a KMS key ARN or key id. Not an alias: an IAM policy cannot grant
-        kms:Decrypt on a key by its alias in Resource."""
-        if m.get("kms_key") is None:
-            return None
-        return s.check_pattern(
-            m["kms_key"],
-            (*path, "kms_key"),
-            self.issues,
-            KMS_KEY_RE,
-            "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias",
-        )
 
     def group(
         self, cluster: str, name: str, value: object, path: Path, cluster_key: str | None = None
     ) -> Group | None:
-        m = self.mapping(
-            value,
-            path,
-            GROUP_KEYS,
-            ("ami", "instance_types", "capacity"),
-        )
-        if m is None:
+        written = keys(GROUP, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
+        m = values(GROUP, written, path, self.issues, own=_GROUP_OWN)
         extra = infra.group_keys(m, path, self.issues)
-        host = s.check_pattern(
-            m.get("host", "ecs-node"),
-            (*path, "host"),
-            self.issues,
-            HOST_RE,
-            "a nixosConfigurations name such as ecs-node",
-        )
-        ami = (
-            s.check_pattern(
-                m["ami"],
-                (*path, "ami"),
-                self.issues,
-                AMI_RE,
-                "an AMI id such as ami-0123456789abcdef0",
-            )
-            if "ami" in m
-            else None
-        )
-        instance_types = self.string_list(
-            m.get("instance_types", []),
-            (*path, "instance_types"),
-            INSTANCE_TYPE_RE,
-            "an instance type such as m6i.large",
-        )
+        provider = providers.group_keys(m, path, self.issues)
+        # `ami: {host: H}` sets the group's host when `host:` is not written (its declared
+        # default is not a choice the two could disagree on).
+        chosen = {k: v for k, v in m.items() if k != "host" or "host" in written}
+        host, ami, ami_host = parse_group_ami(chosen, path, self.issues, m.get("host"))  # type: ignore[arg-type]
+        instance_types = texts(GROUP, m, "instance_types", path, self.issues)
         if len(set(instance_types)) != len(instance_types):
             self.error((*path, "instance_types"), s.E_VALUE, "instance types must not repeat")
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
-        spot = s.check_bool(m.get("spot", False), (*path, "spot"), self.issues)
-        exec_enabled = s.check_bool(m.get("exec", False), (*path, "exec"), self.issues)
-        gpu = s.check_bool(m.get("gpu", False), (*path, "gpu"), self.issues)
-        userdata = s.check_enum(
-            m.get("userdata", "settings"), (*path, "userdata"), self.issues, USERDATA_FORMATS
-        )
+        spot = m.get("spot")
+        exec_enabled, gpu = m.get("exec"), m.get("gpu")
         ecs = s.parse_ecs(
-            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=bool(spot)
+            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=spot is True
         )
         secrets = s.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
         drain = (
@@ -422,70 +285,63 @@ class _Builder:
             if m.get("drain") is not None
             else None
         )
-        hop_limit = 1
-        if "metadata" in m:
-            meta = self.mapping(m["metadata"], (*path, "metadata"), ("hop_limit",))
-            if meta is not None and "hop_limit" in meta:
-                hop_limit = (
-                    s.check_int(
-                        meta["hop_limit"], (*path, "metadata", "hop_limit"), self.issues, 1, 64
-                    )
-                    or 1
-                )
-        nixos: str | None = None
-        if "nixos" in m:
-            nixos = s.check_str(m["nixos"], (*path, "nixos"), self.issues)
-            if userdata != "nix":
-                self.error(
-                    (*path, "nixos"),
-                    "E112",
-                    "nixos module text is only used with `userdata: nix`; set it or move these options into the host configuration",
-                )
-        if len(self.issues) != before or None in (
-            host,
-            ami,
-            capacity,
-            spot,
-            userdata,
-            ecs,
-            secrets,
+        metadata = section(
+            GROUP.keys["metadata"], m.get("metadata", {}), (*path, "metadata"), self.issues
+        )
+        nixos = m.get("nixos")
+        if "nixos" in m and m.get("userdata") != "nix":
+            self.error(
+                (*path, "nixos"),
+                "E112",
+                "nixos module text is only used with `userdata: nix`; set it or move these options into the host configuration",
+            )
+        if (
+            len(self.issues) != before
+            or capacity is None
+            or ecs is None
+            or secrets is None
+            or metadata is None
+            or not complete(GROUP, m, _GROUP_OWN)
+            or host is None
+            or ami is None
+            or not complete(GROUP.keys["metadata"], metadata)
         ):
             return None
-        assert host and ami and capacity and userdata and ecs is not None and secrets is not None
+        kms_key = m.get("kms_key", cluster_key)
         return Group(
             name=name,
             cluster=cluster,
             host=host,
             ami=ami,
+            ami_host=ami_host,
             instance_types=instance_types,
             capacity=capacity,
-            spot=bool(spot),
-            userdata=userdata,
+            spot=spot is True,
+            userdata=as_str(m["userdata"]),
             ecs=ecs,
             secrets=secrets,
             drain=drain,
-            hop_limit=hop_limit,
-            nixos=nixos,
+            hop_limit=as_int(metadata["hop_limit"]),
+            nixos=as_str(nixos) if nixos is not None else None,
             path=path,
-            kms_key=self.kms_key(m, path) or cluster_key,
-            exec=bool(exec_enabled),
-            gpu=bool(gpu),
+            kms_key=as_str(kms_key) if kms_key is not None else None,
+            exec=exec_enabled is True,
+            gpu=gpu is True,
             **extra,
+            **provider,
         )
 
     def capacity(self, value: object, path: Path) -> Capacity | None:
-        m = self.mapping(value, path, ("min", "max", "desired"), ("min", "max"))
-        if m is None or "min" not in m or "max" not in m:
+        node = GROUP.keys["capacity"]
+        written = keys(node, value, path, self.issues)
+        if written is None:
             return None
-        low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000)
-        high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000)
-        desired = (
-            s.check_int(m.get("desired", low), (*path, "desired"), self.issues, 0, 10000)
-            if low is not None
-            else None
-        )
-        if low is None or high is None or desired is None:
+        before = len(self.issues)
+        m = values(node, written, path, self.issues)
+        if len(self.issues) != before or not complete(node, m):
             return None
+        low, high = as_int(m["min"]), as_int(m["max"])
+        desired = as_int(m.get("desired", low))  # DesiredCapacity defaults to MinSize
         if low > high:
             self.error((*path, "min"), "E109", f"min {low} is greater than max {high}")
             return None
@@ -494,28 +350,33 @@ class _Builder:
                 (*path, "desired"), "E109", f"desired {desired} is outside [min {low}, max {high}]"
             )
             return None
-        return Capacity(low, high, desired, desired_given="desired" in m)
+        return Capacity(low, high, desired, desired_given="desired" in written)
 
     def service(
         self, cluster: str, name: str, value: object, path: Path, groups: dict[str, object]
     ) -> Service | None:
-        m = self.mapping(value, path, SERVICE_KEYS, ("group",))
-        if m is None:
+        written = keys(SERVICE, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
-        group = s.check_str(m["group"], (*path, "group"), self.issues) if "group" in m else None
-        if group is not None and group not in groups:
-            self.error(
-                (*path, "group"),
-                "E108",
-                f"no group {group!r} in cluster {cluster!r} (groups: {', '.join(sorted(map(str, groups))) or 'none'})",
-            )
-        desired = s.check_int(m.get("desired", 1), (*path, "desired"), self.issues, 0, 10000)
+        m = values(SERVICE, written, path, self.issues, own=_SERVICE_OWN)
+        plan = (
+            strategy.parse_strategy(m["group"], (*path, "group"), self.issues, cluster, groups)
+            if "group" in m
+            else None
+        )
+        group = plan[0].group if plan else None
+        desired = m.get("desired")
         task = self.task(name, m, path)
         scaling = (
             self.scaling(m["scaling"], (*path, "scaling")) if m.get("scaling") is not None else None
         )
-        if len(self.issues) != before or group is None or desired is None or task is None:
+        if (
+            len(self.issues) != before
+            or group is None
+            or task is None
+            or not complete(SERVICE, m, _SERVICE_OWN)
+        ):
             return None
         containers, mode, role, task_cpu, task_memory = task
         first = containers[0]
@@ -532,21 +393,23 @@ class _Builder:
             if task_memory is not None
             else sum(c.reserved_memory for c in containers),
             port=port,
-            desired=desired,
+            desired=as_int(desired),
             environment=first.environment,
             secrets=first.secrets,
             scaling=scaling,
             path=path,
-            desired_given="desired" in m,
+            desired_given="desired" in written,
             containers=containers,
             network_mode=mode,
             task_role=role,
             task_cpu=task_cpu,
             task_memory=task_memory,
+            strategy=plan or (),
         )
         service = volumes.with_volumes(m, path, service, self.issues)
         extended = loadbalancing.service_extras(m, path, service, self.issues)
-        return daemon.with_scheduling(m, path, extended, self.issues) if extended else None
+        # what is written: `values` fills in the default `desired`, which a daemon has none of
+        return daemon.with_scheduling(written, path, extended, self.issues) if extended else None
 
     def task(
         self, name: str, m: dict[str, object], path: Path
@@ -554,7 +417,11 @@ class _Builder:
         """The task definition's part of a service: its containers (the `containers:` map, or
         the one-container shorthand), network mode and task role."""
         before = len(self.issues)
-        mode = s.check_str(m.get("network_mode", "bridge"), (*path, "network_mode"), self.issues)
+        mode = s.check_str(
+            m.get("network_mode", SERVICE.keys["network_mode"].default),
+            (*path, "network_mode"),
+            self.issues,
+        )
         if mode == "awsvpc":
             self.error(
                 (*path, "network_mode"),
@@ -603,8 +470,6 @@ class _Builder:
             containers = parse_containers(
                 m["containers"], (*path, "containers"), self.issues, mode or "bridge"
             )
-            if containers is not None and len(self.issues) == before:
-                check_task(containers, path, self.issues, task_cpu, task_memory)
         else:
             for key in ("image", "memory"):
                 if key not in m:
@@ -648,16 +513,17 @@ class _Builder:
         return (container,)
 
     def scaling(self, value: object, path: Path) -> Scaling | None:
-        m = self.mapping(value, path, ("min", "max", "target_tracking", "step"), ("min", "max"))
-        if m is None:
+        written = keys(SCALING, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
-        low = s.check_int(m["min"], (*path, "min"), self.issues, 0, 10000) if "min" in m else None
-        high = s.check_int(m["max"], (*path, "max"), self.issues, 0, 10000) if "max" in m else None
-        tracking = (
-            self.target_tracking(m["target_tracking"], (*path, "target_tracking"))
+        m = values(SCALING, written, path, self.issues)
+        policies = (
+            tracking.policies(
+                m["target_tracking"], (*path, "target_tracking"), self.issues, self.target_tracking
+            )
             if "target_tracking" in m
-            else None
+            else ()
         )
         steps: list[StepPolicy] = []
         if "step" in m:
@@ -679,101 +545,59 @@ class _Builder:
                         steps.append(policy)
         # Target tracking and step policies together are allowed, as AWS allows them on one
         # scalable target; what is dangerous about the pair is linted (W203, nixecs.scaling).
-        if len(self.issues) != before or low is None or high is None:
+        if len(self.issues) != before or not complete(SCALING, m):
             return None
-        return Scaling(low, high, tracking, tuple(steps), path)
+        plan = (
+            scheduled.parse(m["scheduled"], (*path, "scheduled"), self.issues)
+            if "scheduled" in m
+            else ()
+        )
+        if len(self.issues) != before:
+            return None
+        return Scaling(as_int(m["min"]), as_int(m["max"]), policies, tuple(steps), path, plan)
 
     def target_tracking(self, value: object, path: Path) -> TargetTracking | None:
-        m = self.mapping(
-            value,
-            path,
-            ("metric", "target", "scale_in_cooldown", "scale_out_cooldown", "disable_scale_in"),
-            ("metric", "target"),
-        )
-        if m is None:
+        written = keys(TRACKING, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
-        metric = (
-            s.check_enum(m["metric"], (*path, "metric"), self.issues, tuple(TARGET_METRICS))
+        m = values(TRACKING, written, path, self.issues, own=("metric",))
+        metric, custom = (
+            tracking.metric(m["metric"], (*path, "metric"), self.issues, self.dimensions)
             if "metric" in m
-            else None
+            else (None, None)
         )
-        target = self.number(m["target"], (*path, "target")) if "target" in m else None
-        if target is not None and metric == "requests" and not 0 < target <= 1_000_000:
-            self.error(
-                (*path, "target"),
-                s.E_VALUE,
-                f"target {target:g} must be a request count per target in (0, 1000000]",
-            )
-        elif target is not None and metric != "requests" and not 0 < target <= 100:
-            self.error(
-                (*path, "target"),
-                s.E_VALUE,
-                f"target {target:g} must be a utilisation percentage in (0, 100]",
-            )
-        scale_in = s.check_int(
-            m.get("scale_in_cooldown", 300), (*path, "scale_in_cooldown"), self.issues, 0, 86400
-        )
-        scale_out = s.check_int(
-            m.get("scale_out_cooldown", 60), (*path, "scale_out_cooldown"), self.issues, 0, 86400
-        )
-        disable = s.check_bool(
-            m.get("disable_scale_in", False), (*path, "disable_scale_in"), self.issues
-        )
-        if len(self.issues) != before or None in (metric, target, scale_in, scale_out, disable):
+        target = m.get("target")
+        if isinstance(target, float) and metric is not None:
+            tracking.check_target(metric, target, (*path, "target"), self.issues)
+        if len(self.issues) != before or metric is None or not complete(TRACKING, m, ("metric",)):
             return None
-        assert metric and target is not None and scale_in is not None and scale_out is not None
-        return TargetTracking(metric, target, scale_in, scale_out, bool(disable), path)
+        return TargetTracking(
+            metric,
+            as_float(m["target"]),
+            as_int(m["scale_in_cooldown"]),
+            as_int(m["scale_out_cooldown"]),
+            m["disable_scale_in"] is True,
+            path,
+            custom,
+        )
 
     def step_policy(self, value: object, path: Path) -> StepPolicy | None:
-        m = self.mapping(
-            value,
-            path,
-            (
-                "name",
-                "alarm",
-                "adjustment_type",
-                "cooldown",
-                "aggregation",
-                "min_adjustment_magnitude",
-                "steps",
-            ),
-            ("name", "alarm", "steps"),
-        )
-        if m is None:
+        written = keys(_STEP_POLICY, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
-        name = (
-            s.check_pattern(m["name"], (*path, "name"), self.issues, s.NAME_RE, NAME_RULE, s.E_NAME)
-            if "name" in m
-            else None
-        )
+        m = values(_STEP_POLICY, written, path, self.issues)
         alarm = self.alarm(m["alarm"], (*path, "alarm")) if "alarm" in m else None
-        adjustment = s.check_enum(
-            m.get("adjustment_type", "ChangeInCapacity"),
-            (*path, "adjustment_type"),
-            self.issues,
-            ADJUSTMENT_TYPES,
-        )
-        cooldown = s.check_int(m.get("cooldown", 300), (*path, "cooldown"), self.issues, 0, 86400)
-        aggregation = s.check_enum(
-            m.get("aggregation", "Average"), (*path, "aggregation"), self.issues, AGGREGATIONS
-        )
-        magnitude: int | None = None
-        if "min_adjustment_magnitude" in m:
-            magnitude = s.check_int(
-                m["min_adjustment_magnitude"],
+        if (
+            "min_adjustment_magnitude" in written
+            and m.get("adjustment_type") != "PercentChangeInCapacity"
+        ):
+            self.error(
                 (*path, "min_adjustment_magnitude"),
-                self.issues,
-                1,
-                10000,
+                "E112",
+                "min_adjustment_magnitude is only valid with adjustment_type PercentChangeInCapacity",
             )
-            if adjustment != "PercentChangeInCapacity":
-                self.error(
-                    (*path, "min_adjustment_magnitude"),
-                    "E112",
-                    "min_adjustment_magnitude is only valid with adjustment_type PercentChangeInCapacity",
-                )
         steps: list[Step] = []
         raw = m.get("steps")
         if "steps" in m:
@@ -784,76 +608,50 @@ class _Builder:
                     step = self.step(item, (*path, "steps", index))
                     if step is not None:
                         steps.append(step)
-        if len(self.issues) != before or None in (name, alarm, adjustment, cooldown, aggregation):
+        if len(self.issues) != before or alarm is None or not complete(_STEP_POLICY, m):
             return None
-        assert name and alarm and adjustment and cooldown is not None and aggregation
+        magnitude = m.get("min_adjustment_magnitude")
         return StepPolicy(
-            name, alarm, adjustment, cooldown, aggregation, magnitude, tuple(steps), path
+            as_str(m["name"]),
+            alarm,
+            as_str(m["adjustment_type"]),
+            as_int(m["cooldown"]),
+            as_str(m["aggregation"]),
+            magnitude if isinstance(magnitude, int) else None,
+            tuple(steps),
+            path,
         )
 
     def step(self, value: object, path: Path) -> Step | None:
-        m = self.mapping(value, path, ("lower", "upper", "change"), ("change",))
-        if m is None:
+        written = keys(_STEP, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
-        lower = self.optional_number(m, "lower", path)
-        upper = self.optional_number(m, "upper", path)
-        change = (
-            s.check_int(m["change"], (*path, "change"), self.issues, -100000, 100000)
-            if "change" in m
-            else None
-        )
-        if len(self.issues) != before or change is None:
+        m = values(_STEP, written, path, self.issues)
+        if len(self.issues) != before or not complete(_STEP, m):
             return None
-        return Step(lower, upper, change, path)
+        lower, upper = m.get("lower"), m.get("upper")
+        return Step(
+            lower if isinstance(lower, float) else None,
+            upper if isinstance(upper, float) else None,
+            as_int(m["change"]),
+            path,
+        )
 
     def alarm(self, value: object, path: Path) -> Alarm | None:
-        m = self.mapping(
-            value,
-            path,
-            (
-                "metric",
-                "namespace",
-                "statistic",
-                "period",
-                "evaluation_periods",
-                "threshold",
-                "comparison",
-                "dimensions",
-            ),
-            ("metric", "threshold", "comparison"),
-        )
-        if m is None:
+        written = keys(SCALING_ALARM, value, path, self.issues)
+        if written is None:
             return None
         before = len(self.issues)
-        metric = (
-            s.check_pattern(
-                m["metric"], (*path, "metric"), self.issues, METRIC_RE, "a CloudWatch metric name"
-            )
-            if "metric" in m
-            else None
-        )
-        namespace = s.check_pattern(
-            m.get("namespace", "AWS/ECS"),
-            (*path, "namespace"),
-            self.issues,
-            METRIC_RE,
-            "a CloudWatch namespace",
-        )
-        statistic = s.check_enum(
-            m.get("statistic", "Average"), (*path, "statistic"), self.issues, STATISTICS
-        )
-        period = s.check_int(m.get("period", 60), (*path, "period"), self.issues, 10, 86400)
-        if period is not None and period not in (10, 20, 30) and period % 60:
+        m = values(SCALING_ALARM, written, path, self.issues)
+        period, evaluation_periods = m.get("period"), m.get("evaluation_periods")
+        if isinstance(period, int) and period not in (10, 20, 30) and period % 60:
             self.error(
                 (*path, "period"), s.E_VALUE, f"period {period} is not valid: use {VALID_PERIODS}"
             )
-        evaluation_periods = s.check_int(
-            m.get("evaluation_periods", 1), (*path, "evaluation_periods"), self.issues, 1, 100
-        )
         if (
-            period is not None
-            and evaluation_periods is not None
+            isinstance(period, int)
+            and isinstance(evaluation_periods, int)
             and period * evaluation_periods > 86400
         ):
             self.error(
@@ -861,44 +659,21 @@ class _Builder:
                 s.E_VALUE,
                 "period × evaluation_periods must not exceed one day (86400 s)",
             )
-        threshold = self.number(m["threshold"], (*path, "threshold")) if "threshold" in m else None
-        comparison = (
-            s.check_enum(m["comparison"], (*path, "comparison"), self.issues, tuple(COMPARISONS))
-            if "comparison" in m
-            else None
-        )
         dimensions = (
             self.dimensions(m["dimensions"], (*path, "dimensions"))
             if m.get("dimensions") is not None
             else None
         )
-        if len(self.issues) != before or None in (
-            metric,
-            namespace,
-            statistic,
-            period,
-            evaluation_periods,
-            threshold,
-            comparison,
-        ):
+        if len(self.issues) != before or not complete(SCALING_ALARM, m):
             return None
-        assert (
-            metric
-            and namespace
-            and statistic
-            and period
-            and evaluation_periods
-            and threshold is not None
-            and comparison
-        )
         return Alarm(
-            metric,
-            namespace,
-            statistic,
-            period,
-            evaluation_periods,
-            threshold,
-            comparison,
+            as_str(m["metric"]),
+            as_str(m["namespace"]),
+            as_str(m["statistic"]),
+            as_int(period),
+            as_int(evaluation_periods),
+            as_float(m["threshold"]),
+            as_str(m["comparison"]),
             path,
             dimensions,
         )
@@ -923,22 +698,17 @@ class _Builder:
         pairs: list[tuple[str, str]] = []
         for name, item in value.items():
             where = (*path, name)
-            if not isinstance(name, str) or not DIMENSION_NAME_RE.fullmatch(name):
+            if not isinstance(name, str) or not re.fullmatch(_DIMENSIONS.names or "", name):
                 self.error(
                     where,
                     s.E_NAME,
                     f"dimension name {name!r} is not valid: 1-255 characters, no control characters",
                 )
                 continue
-            text = s.check_pattern(
-                item,
-                where,
-                self.issues,
-                DIMENSION_VALUE_RE,
-                "a dimension value of 1-1024 characters",
-            )
-            if text is None:
+            checked = check(member(_DIMENSIONS), item, where, self.issues)
+            if checked is None:
                 continue
+            text = as_str(checked)
             unknown = [p for p in PLACEHOLDER_RE.findall(text) if p not in metrics.PLACEHOLDERS]
             if unknown:
                 self.error(
@@ -962,14 +732,23 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
         location = document.locate(
             issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163", "E165")
         )
-        report.add(issue.code, issue.message, location)
+        likely = hint(document, issue)  # looked up only here: a valid fleet never pays
+        report.add(issue.code, f"{issue.message}; {likely}" if likely else issue.message, location)
     return report
 
 
-def parse(data: bytes | str, path: str) -> Fleet:
-    """Load and validate fleet text; raise InvalidInput with every error of the file."""
+def parse(data: bytes | str, path: str, env: str | None = None) -> Fleet:
+    """Load and validate fleet text; raise InvalidInput with every error of the file. A file
+    that declares `environments:` is read as environment `env` (which it must then name)."""
+
+    def select(root: yaml.Node) -> yaml.Node:
+        missing = environments.need_one(root) if env is None else None
+        if missing is not None:
+            raise missing
+        return environments.select(root, env)
+
     try:
-        document = load(data, path)
+        document = load(data, path, select)
     except YamlError as error:
         report = Report()
         report.add(error.code, error.message, Location(path, error.line, error.column))
@@ -981,12 +760,10 @@ def parse(data: bytes | str, path: str) -> Fleet:
         if not report.has_errors:  # pragma: no cover - a builder bug, never silent
             report.add("E100", "invalid fleet file", Location(path, 1, 1))
         raise InvalidInput(report)
-    return fleet
+    return replace(fleet, environment=env) if env else fleet
 
 
-def load_fleet(path: str | os.PathLike[str]) -> Fleet:
-    """Read and validate a fleet file; InvalidInput (E100) when it cannot be read."""
-    name = os.fspath(path)
+def _read(name: str) -> bytes:
     report = Report()
     try:
         # read_regular: a FIFO or a device (a `validate /dev/stdin` pipe, /dev/zero) neither
@@ -1000,4 +777,30 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
             "E100", f"over {MAX_FLEET_BYTES >> 20} MiB: not a fleet file", Location(name, 1, 1)
         )
         raise InvalidInput(report)
-    return parse(data, name)
+    return data
+
+
+def environments_of(path: str | os.PathLike[str]) -> list[str]:
+    """The environments a fleet file declares (none: []); InvalidInput when it cannot be read
+    or is not YAML."""
+    name = os.fspath(path)
+    found: list[str] = []
+
+    def record(root: yaml.Node) -> yaml.Node:
+        found.extend(environments.names(root))
+        return root
+
+    try:
+        load(_read(name), name, record)
+    except YamlError as error:
+        report = Report()
+        report.add(error.code, error.message, Location(name, error.line, error.column))
+        raise InvalidInput(report) from None
+    return found
+
+
+def load_fleet(path: str | os.PathLike[str], env: str | None = None) -> Fleet:
+    """Read and validate a fleet file (as environment `env` when it declares environments);
+    InvalidInput (E100) when it cannot be read."""
+    name = os.fspath(path)
+    return parse(_read(name), name, env)

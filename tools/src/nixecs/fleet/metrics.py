@@ -19,8 +19,6 @@ Sources (read, not remembered):
 
 from __future__ import annotations
 
-import difflib
-
 CLUSTER = ("ClusterName",)
 SERVICE = ("ClusterName", "ServiceName")
 FAMILY = ("ClusterName", "TaskDefinitionFamily")
@@ -100,6 +98,8 @@ def default_dimensions(namespace: str, metric: str) -> tuple[tuple[str, str], ..
 def suggestion(namespace: str, metric: str) -> str | None:
     """The catalogued metric name closest to `metric` (CPUUtilisation → CPUUtilization)."""
     names = list(CATALOGUE.get(namespace, {}))
+    import difflib  # only when a finding wants a "did you mean"
+
     close = difflib.get_close_matches(metric, names, n=1, cutoff=0.6)
     if not close:
         lowered = {name.lower(): name for name in names}

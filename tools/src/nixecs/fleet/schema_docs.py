@@ -62,6 +62,13 @@ def _allowed(node: Node) -> str:
         parts.append(f"each: {_allowed(node.values)}")
     if node.kind == "map" and node.names is not None:
         parts.append(f"names match {_code(node.names)}")
+    if node.min_items is not None:
+        parts.append(f"at least {node.min_items}")
+    if node.max_items is not None:
+        parts.append(f"at most {node.max_items}")
+    alternatives = [f"{_type(a)}: {_allowed(a)}" for a in node.any_of if _allowed(a)]
+    if alternatives:
+        parts.append("; ".join(alternatives))
     return "; ".join(parts)
 
 
@@ -93,7 +100,9 @@ def render_markdown() -> str:
     lines += [
         "## Diagnostic codes",
         "",
-        "`file:line:col: error[CODE]: message` (E: exit 2) or `warning[CODE]` (W: reported, exit 0).",
+        "`file:line:col: error[CODE]: message` (E: exit 2) or `warning[CODE]` (W: reported, exit 0); "
+        "H: a hazard of a stack update that `deploy --plan` names "
+        "([docs/aws.md](aws.md#plans-and-hazards)).",
         "",
         "| code | cause | fix |",
         "|---|---|---|",

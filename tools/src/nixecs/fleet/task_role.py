@@ -14,33 +14,107 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 
 from .. import settings as s
 from ..diagnostics import Diagnostic
+from ..lazyre import lazy
 from ..settings import Issue
+from .decl import (
+    Node,
+    as_str,
+    check,
+    either,
+    enum,
+    keys,
+    mapping,
+    member,
+    obj,
+    req,
+    string,
+    strings,
+    values,
+)
 from .yaml12 import Document, Path
 
 EFFECTS = ("Allow", "Deny")
 # IAM matches action names case-insensitively ("IAM JSON policy elements: Action").
-ACTION_RE = re.compile(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
+ACTION_RE = lazy(r"([A-Za-z0-9-]+):([A-Za-z0-9*?]+)")
 ACTION_RULE = "service:Action, e.g. s3:GetObject (IAM allows * and ? in the action part)"
 # A resource: `*` or an ARN (arn:partition:service:region:account:resource; region and account
 # may be empty, and IAM allows wildcards anywhere in it).
-RESOURCE_RE = re.compile(
+RESOURCE_RE = lazy(
     r"\*|arn:(?:aws|aws-[a-z-]+|\*):[a-z0-9*-]*:[a-z0-9*-]*:(?:[0-9]{12}|\*|):[!-~]+"
 )
-MANAGED_POLICY_RE = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(?:aws|[0-9]{12}):policy/[!-~]{1,512}")
+MANAGED_POLICY_RE = lazy(r"arn:aws(?:-[a-z]+)*:iam::(?:aws|[0-9]{12}):policy/[!-~]{1,512}")
 # Condition operators: the IAM condition operators with the set qualifiers and IfExists
 # ("IAM JSON policy elements: Condition operators", IAM user guide).
-OPERATOR_RE = re.compile(r"(?:ForAllValues:|ForAnyValue:)?[A-Za-z]{3,40}(?:IfExists)?|Null")
-CONDITION_KEY_RE = re.compile(r"[A-Za-z0-9-]+:[!-~]{1,256}")
+OPERATOR_RE = lazy(r"(?:ForAllValues:|ForAnyValue:)?[A-Za-z]{3,40}(?:IfExists)?|Null")
+CONDITION_KEY_RE = lazy(r"[A-Za-z0-9-]+:[!-~]{1,256}")
 # "The default limit for managed policies is 10", raised on request to at most 20 (AWS
 # knowledge center, https://repost.aws/knowledge-center/iam-increase-policy-size): an account
 # that has not asked gets 10 per role.
 MAX_MANAGED = 10
+E_POLICY = "E147"
+
+# The declaration (fleet/decl.py).
+
+
+def _one_or_many(
+    doc: str, what: str, pattern: re.Pattern[str], example: list[str], plural: str
+) -> Node:
+    """A string, or a non-empty list of them (`actions:`, `resources:`); E147 outside it."""
+    item = string(what, pattern=pattern.pattern, code=E_POLICY)
+    return either(doc, item, strings(plural, item, min_items=1), example=example)
+
+
+STATEMENT = obj(
+    "a policy statement",
+    order=("effect", "actions", "resources", "conditions"),
+    effect=enum("Allow or Deny", EFFECTS, default="Allow", example="Allow"),
+    actions=req(
+        _one_or_many(ACTION_RULE, "an action", ACTION_RE, ["sqs:ReceiveMessage"], "actions")
+    ),
+    resources=req(
+        _one_or_many(
+            "resource ARNs or `*`",
+            "a resource",
+            RESOURCE_RE,
+            ["arn:aws:sqs:us-east-1:123456789012:orders"],
+            "resources",
+        )
+    ),
+    conditions=mapping(
+        "IAM condition operators → condition keys → values",
+        OPERATOR_RE.pattern,
+        mapping(
+            "condition keys",
+            CONDITION_KEY_RE.pattern,
+            Node("any", "a value or a list of values"),
+        ),
+        example={"Bool": {"aws:SecureTransport": True}},
+    ),
+)
+TASK_ROLE = obj(
+    "the IAM role the task's containers get",
+    order=("managed_policies", "statements"),
+    managed_policies=strings(
+        "managed policy ARNs",
+        string(
+            "a policy ARN",
+            pattern=MANAGED_POLICY_RE.pattern,
+            rule="a managed policy ARN, e.g. arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+        ),
+        max_items=MAX_MANAGED,
+        aws=f"at most {MAX_MANAGED} per role",
+        example=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+    ),
+    statements=strings("inline policy statements", STATEMENT, min_items=1),
+)
+_MANAGED = TASK_ROLE.keys["managed_policies"]
 
 
 @dataclass(frozen=True)
@@ -144,17 +218,11 @@ def parse_conditions(
 
 
 def parse_statement(value: object, path: Path, issues: list[Issue]) -> Statement | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        ("effect", "actions", "resources", "conditions"),
-        ("actions", "resources"),
-    )
+    m = keys(STATEMENT, value, path, issues)
     if m is None or "actions" not in m or "resources" not in m:
         return None
     before = len(issues)
-    effect = s.check_enum(m.get("effect", "Allow"), (*path, "effect"), issues, EFFECTS)
+    effect = values(STATEMENT, m, path, issues).get("effect")
     actions = _strings(m["actions"], (*path, "actions"), issues, "an action")
     for index, action in enumerate(actions or ()):
         where: Path = (
@@ -192,11 +260,11 @@ def parse_statement(value: object, path: Path, issues: list[Issue]) -> Statement
     )
     if len(issues) != before or effect is None or actions is None or resources is None:
         return None
-    return Statement(effect, actions, resources, conditions, path)
+    return Statement(as_str(effect), actions, resources, conditions, path)
 
 
 def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole | None:
-    m = s.check_mapping(value, path, issues, ("managed_policies", "statements"))
+    m = keys(TASK_ROLE, value, path, issues)
     if m is None:
         return None
     before = len(issues)
@@ -212,25 +280,20 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 )
             )
         else:
-            if len(raw) > MAX_MANAGED:
+            most = _MANAGED.max_items
+            if most is not None and len(raw) > most:
                 issues.append(
                     Issue(
                         (*path, "managed_policies"),
                         s.E_VALUE,
-                        f"{len(raw)} managed policies; IAM attaches at most {MAX_MANAGED} to a role",
+                        f"{len(raw)} managed policies; IAM attaches at most {most} to a role",
                     )
                 )
             got = [
-                s.check_pattern(
-                    item,
-                    (*path, "managed_policies", i),
-                    issues,
-                    MANAGED_POLICY_RE,
-                    "a managed policy ARN, e.g. arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
-                )
+                check(member(_MANAGED), item, (*path, "managed_policies", i), issues)
                 for i, item in enumerate(raw)
             ]
-            managed = tuple(item for item in got if item is not None)
+            managed = tuple(as_str(item) for item in got if item is not None)
             if len(set(managed)) != len(managed):
                 issues.append(
                     Issue(
@@ -260,16 +323,37 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
     return TaskRole(managed, tuple(statements), path)
 
 
+class _Actions(Mapping[str, tuple[frozenset[str], frozenset[str]]]):
+    """service prefix → (actions with a resource type, actions without), each service's sets
+    built when first asked: a fleet names a few services of the ~400 in the file."""
+
+    def __init__(self, services: dict[str, dict[str, str]]) -> None:
+        self._services = services
+        self._built: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def __getitem__(self, prefix: str) -> tuple[frozenset[str], frozenset[str]]:
+        found = self._built.get(prefix)
+        if found is None:
+            v = self._services[prefix]
+            found = self._built[prefix] = (
+                frozenset(v["scoped"].split()),
+                frozenset(v["unscoped"].split()),
+            )
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._services)
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+
 @functools.cache
-def action_table() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+def action_table() -> Mapping[str, tuple[frozenset[str], frozenset[str]]]:
     """service prefix → (actions with a resource type, actions without), lower-cased."""
-    data = json.loads(
-        resources.files(__package__).joinpath("iam_actions.json").read_text(encoding="utf-8")
-    )
-    return {
-        prefix: (frozenset(v["scoped"].split()), frozenset(v["unscoped"].split()))
-        for prefix, v in data["services"].items()
-    }
+    with open(os.path.join(os.path.dirname(__file__), "iam_actions.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    return _Actions(data["services"])
 
 
 def scopable(action: str) -> str | None:

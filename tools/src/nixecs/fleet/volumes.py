@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from .. import settings as s
 from ..diagnostics import Diagnostic
 from ..settings import Issue
+from .decl import boolean, enum, mapping, obj, req, string
 from .yaml12 import Document, Path
 
 if TYPE_CHECKING:
@@ -67,6 +68,82 @@ NEEDS_PLUGIN = (
     "needs the ECS volume plugin (amazon-ecs-volume-plugin, ECS_VOLUME_PLUGIN_CAPABILITIES "
     "efsAuth), which the nixecs host does not provide yet: ECS would never place the task. "
     "Plain EFS (NFS, without TLS or IAM) works with the agent alone"
+)
+
+
+# The declaration (fleet/decl.py) of `volumes:`; parse_volumes checks it, as it relates the
+# keys (exactly one source, autoprovision with its scope).
+VOLUMES = mapping(
+    "the task's data volumes by name: exactly one of host_path, docker or efs each",
+    VOLUME_NAME_RE.pattern,
+    obj(
+        "a data volume",
+        order=VOLUME_KEYS,
+        host_path=string(
+            "a directory of the instance, bind-mounted (Docker creates it; it outlives the task)",
+            pattern=ABSOLUTE_PATH_RE.pattern,
+            aws="Volume.host.sourcePath",
+            example="/var/lib/app",
+        ),
+        docker=obj(
+            "a Docker volume",
+            order=DOCKER_KEYS,
+            scope=enum(
+                "task: removed with the task; shared: kept on the instance",
+                SCOPES,
+                default="task",
+                example="shared",
+            ),
+            driver=string(
+                "the volume driver (default: Docker's local); others must be installed on the host",
+                pattern=DRIVER_RE.pattern,
+                example="local",
+            ),
+            autoprovision=boolean(
+                "create a shared volume when missing (only with `scope: shared`, else E174)",
+                False,
+                aws="DockerVolumeConfiguration.autoprovision: only used if the scope is shared",
+            ),
+            driver_opts=mapping(
+                "driver options",
+                None,
+                string("option value"),
+                example={"type": "tmpfs", "device": "tmpfs"},
+            ),
+            labels=mapping(
+                "labels of the volume", None, string("label value"), example={"team": "payments"}
+            ),
+        ),
+        efs=obj(
+            "an Amazon EFS file system, mounted over NFS 4.1 by the agent (no TLS or IAM: E173)",
+            order=EFS_KEYS,
+            file_system_id=req(
+                string("the file system", pattern=FILE_SYSTEM_RE.pattern, example="fs-0a1b2c3d")
+            ),
+            root_directory=string(
+                "the directory of the file system to mount (default: its root)",
+                pattern=ABSOLUTE_PATH_RE.pattern,
+                example="/app",
+            ),
+            transit_encryption=boolean(
+                "TLS to the file system: needs the ECS volume plugin, not on the host yet (E173)",
+                False,
+                example=False,
+            ),
+            iam=boolean(
+                "IAM authorisation with the task role: needs the ECS volume plugin (E173)",
+                False,
+                example=False,
+            ),
+            access_point=string(
+                "an access point: needs transit encryption, so the ECS volume plugin (E173)",
+                pattern=ACCESS_POINT_RE.pattern,
+                aws="AuthorizationConfig.AccessPointId: transit encryption must be on",
+            ),
+        ),
+    ),
+    aws="ECS Volume.name: 1-255 letters, digits, _ and -",
+    example={"data": {"host_path": "/var/lib/app"}},
 )
 
 
@@ -106,7 +183,7 @@ class Mount:
 class VolumeFrom:
     container: str
     read_only: bool
-    path: Path
+    path: Path  # where the container is named (E170 points there)
 
 
 def _string_map(value: object, path: Path, issues: list[Issue]) -> tuple[tuple[str, str], ...]:
@@ -305,9 +382,11 @@ def parse_mounts(
             got = s.check_mapping(item, where, issues, VOLUME_FROM_KEYS, ("container",))
             if got is None or "container" not in got:
                 continue
-            name = s.check_str(got["container"], (*where, "container"), issues)
+            named: Path = (*where, "container")
+            name = s.check_str(got["container"], named, issues)
             read_only = _read_only(got, where, issues)
         else:
+            named = where
             name, read_only = s.check_str(item, where, issues), False
         if name is None:
             continue
@@ -315,7 +394,7 @@ def parse_mounts(
             issues.append(Issue(where, "E171", f"volumes_from names container {name!r} twice"))
             continue
         names.add(name)
-        sources.append(VolumeFrom(name, read_only, where))
+        sources.append(VolumeFrom(name, read_only, named))
     return tuple(mounts), tuple(sources)
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import gc
 import math
-import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import yaml
 
 from ..diagnostics import Location
+from ..lazyre import lazy
 
 if TYPE_CHECKING:
     pass
@@ -50,8 +51,8 @@ MAX_NODES = 2_000_000
 
 PLAIN = "nixecs:plain"  # an untagged plain scalar, resolved by resolve_plain()
 
-_INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT_RE = re.compile(
+_INT_RE = lazy(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT_RE = lazy(
     r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"
 )
 _NULLS = frozenset({"~", "null", "Null", "NULL"})
@@ -174,7 +175,7 @@ class YamlError(Exception):
         self.code = code
 
 
-_UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+_UNREPRESENTABLE = lazy("[\x00\ud800-\udfff]")
 
 
 def _representable(value: object, node: yaml.Node) -> object:
@@ -447,8 +448,12 @@ def _first_document(composer: _Composer) -> yaml.Node | None:
     return node
 
 
-def load(data: bytes | str, path: str) -> Document:
-    """Parse one YAML 1.2 document; raise YamlError (with a 1-based position) when it is not one."""
+def load(
+    data: bytes | str, path: str, transform: Callable[[yaml.Node], yaml.Node] | None = None
+) -> Document:
+    """Parse one YAML 1.2 document; raise YamlError (with a 1-based position) when it is not one.
+    `transform` rewrites the composed nodes before values are built (an environment's merge,
+    fleet/environments.py): the values keep the positions they were written at."""
     text = _decode(data) if isinstance(data, bytes) else data
     if "\x00" in text:
         offset = text.index("\x00")
@@ -491,6 +496,8 @@ def load(data: bytes | str, path: str) -> Document:
             gc.enable()
     if node is None:
         return Document(path, None, None, [], text)
+    if transform is not None:
+        node = transform(node)
     gc.disable()
     try:
         value, duplicates = _walk(node)

@@ -12,7 +12,9 @@ Runs as `nixecs-drain.service` on groups with `drain:` (a termination lifecycle 
    asked only for the cluster name, and only when no settings userdata names it;
 3. `UpdateContainerInstancesState` DRAINING, then wait until `runningTasksCount` is 0 or
    the timeout passes (progress lines on stderr);
-4. `CompleteLifecycleAction` with CONTINUE on the group from `DescribeAutoScalingInstances`.
+4. `CompleteLifecycleAction` with CONTINUE on the group from `DescribeAutoScalingInstances`;
+   after a timeout also on ECS's own managed-draining hook, so that the drain timeout is the
+   bound of the whole termination (docs/host.md "Why nixecs-drain beside managed draining").
 
 If the instance was never registered with ECS there is nothing to drain: the lifecycle
 action is completed at once so that termination is not held up for the hook's timeout.
@@ -24,7 +26,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..naming import DRAIN_HOOK_NAME
+from ..naming import DRAIN_HOOK_NAME, ECS_MANAGED_DRAIN_HOOK_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -173,10 +175,16 @@ class Drainer:
                 raise DrainFailed(f"ECS refused to drain {arn}: {reason}")
             self.log(f"set {arn} to DRAINING (timeout {self.timeout:g}s)")
             outcome = self._wait_for_tasks(arn)
-        self._complete(group, instance_id)
+        self._complete(group, instance_id, DRAIN_HOOK_NAME)
+        if outcome.startswith("timed out"):
+            # ECS's managed-draining hook holds the instance too, and waits for the tasks
+            # that did not leave (standalone tasks are never moved) until its own heartbeat
+            # runs out: the drain timeout would bound nothing. Completing it as well makes
+            # the timeout the bound; the tasks left stop with the instance.
+            self._complete(group, instance_id, ECS_MANAGED_DRAIN_HOOK_NAME)
         return outcome
 
-    def _complete(self, group: str, instance_id: str) -> None:
+    def _complete(self, group: str, instance_id: str, hook: str) -> None:
         """CompleteLifecycleAction CONTINUE; an action that is no longer active is done.
 
         botocore retries a call whose answer was lost (a 5xx or a dropped connection after
@@ -194,7 +202,7 @@ class Drainer:
 
         try:
             self.lifecycle.complete_lifecycle_action(
-                LifecycleHookName=DRAIN_HOOK_NAME,
+                LifecycleHookName=hook,
                 AutoScalingGroupName=group,
                 LifecycleActionResult="CONTINUE",
                 InstanceId=instance_id,
@@ -211,13 +219,11 @@ class Drainer:
                 else "it was completed before, timed out, or the hook does not exist"
             )
             self.log(
-                f"lifecycle action {DRAIN_HOOK_NAME} of {group} for {instance_id} is no longer "
+                f"lifecycle action {hook} of {group} for {instance_id} is no longer "
                 f"active ({why}): nothing left to complete"
             )
             return
-        self.log(
-            f"completed lifecycle action {DRAIN_HOOK_NAME} of {group} for {instance_id} with CONTINUE"
-        )
+        self.log(f"completed lifecycle action {hook} of {group} for {instance_id} with CONTINUE")
 
     def _wait_for_tasks(self, arn: str) -> str:
         deadline = self.clock() + self.timeout

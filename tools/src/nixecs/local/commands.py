@@ -50,8 +50,8 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     """
     from ..aws.commands import deploy
     from ..aws.session import Session
-    from ..commands import check_fleet_file
     from ..diagnostics import OperationalFailure
+    from ..fleet.checks import check_fleet_file
     from . import emulator, standins
 
     g: Globals = ctx.obj
@@ -59,7 +59,7 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
         raise click.UsageError(
             "local deploy chooses its own endpoint (the emulator); drop --endpoint-url"
         )
-    model, _report = check_fleet_file(fleet)
+    model, _report = check_fleet_file(fleet, env=g.env)
     running, started = emulator.start()
     _say(f"emulator {running.url} ({'started' if started else 'running'}, pid {running.pid})")
     os.environ.update(emulator.FAKE_CREDENTIALS)

@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..fleet.model import Fleet
+from ..fleet.model import Fleet, Group
 from ..fleet.yaml12 import Path as FleetPath
 
 # What `local deploy` says it cannot check, every time (docs/aws.md, "moto's gaps").
@@ -166,7 +166,9 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
             out.ids[balancer.listener_arn] = _listener(session, out, vpc, zones)
     for cluster in fleet.clusters.values():
         for group in cluster.groups.values():
-            if group.ami not in out.ids and not reuse(group.ami, "ami"):
+            if group.ami_host is not None:  # found by its tags at deploy, as on AWS
+                _host_ami(ec2, fleet, group, out)
+            elif group.ami not in out.ids and not reuse(group.ami, "ami"):
                 made = _ami(ec2, group.ami, _architecture(ec2, group.instance_types))
                 out.ids[group.ami] = made
                 out.created.append(f"AMI {made} for {group.ami}")
@@ -222,6 +224,31 @@ def capacity_edits(fleet: Fleet) -> dict[FleetPath, str]:
         for group in cluster.groups.values()
         if group.root_volume.size_gib is None and group.capacity.min > 0
     }
+
+
+def _host_ami(ec2: Any, fleet: Fleet, group: Group, out: StandIns) -> None:
+    """For `ami: {host: web}`: a stand-in AMI tagged as `ami publish --host web` tags one
+    (host, an image hash, the pinned revision), unless the emulator already has one; the
+    deploy then resolves it like any other (aws/host_amis.py)."""
+    from .. import naming
+    from ..aws.host_amis import choose, wanted_rev
+
+    assert group.ami_host is not None
+    host, rev = group.ami_host.host, wanted_rev(fleet, group.ami_host)
+    images = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": f"tag:{naming.TAG_HOST}", "Values": [host]}]
+    )["Images"]
+    if choose(images, host, rev).image_id is not None:
+        return
+    made = _ami(ec2, group.ami, _architecture(ec2, group.instance_types))
+    tags = [
+        {"Key": naming.TAG_HOST, "Value": host},
+        {"Key": naming.TAG_IMAGE_SHA256, "Value": "0" * 64},  # no image: a stand-in
+    ]
+    if rev:
+        tags.append({"Key": naming.TAG_FLAKE, "Value": rev})
+    ec2.create_tags(Resources=[made], Tags=tags)
+    out.created.append(f"AMI {made} for host {host}")
 
 
 def _ami(ec2: Any, original: str, architecture: str) -> str:

@@ -38,6 +38,18 @@ Sources (read, not remembered):
   missing data puts the alarms in INSUFFICIENT_DATA and then it "cannot scale"; with several
   policies it "scales based on the policy that provides the largest capacity for both scale in
   and scale out".
+[AAS-MULTI] User Guide, "Target tracking scaling policies for Application Auto Scaling"
+  (application-auto-scaling-target-tracking.html), several policies: "It will scale out the
+  scalable target if any of the target tracking policies are ready for scale out, but will
+  scale in only if all of the target tracking policies (with the scale-in portion enabled)
+  are ready to scale in." A scale-out of any policy wins (the largest capacity); a
+  target-tracking scale-in waits until every policy that may scale in asks for one, and then
+  goes to the largest capacity they ask for.
+[AAS-SCHED] User Guide, "Scheduled scaling for Application Auto Scaling": a scheduled action
+  sets the target's minimum and/or maximum at its time; "If the current capacity is below the
+  new minimum, Application Auto Scaling scales out to the new minimum"; above the new maximum
+  it scales in to it. The schedule (at, rate, cron; a time zone) is read by
+  nixecs.fleet.scheduled.fires.
 [AAS-REG] API Reference, RegisterScalableTarget,
   https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html
   — "Application Auto Scaling scaling policies will not scale capacity to values that are
@@ -63,8 +75,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .atomic import write_atomic
-from .fleet.model import Alarm, Scaling, Service
+from ..atomic import write_atomic
+from ..fleet import scheduled as schedules
+from ..fleet.model import Alarm, Scaling, ScheduledAction, Service
 
 MINUTE = 60
 TT_OUT_POINTS = 3  # [TT-ALARMS]
@@ -138,6 +151,10 @@ class TrackingRule:
     scale_in_cooldown: int
     scale_out_cooldown: int
     disable_scale_in: bool
+    # A customized metric's dimensions and statistic, as CloudWatch publishes it (None: the
+    # predefined metric's ClusterName and ServiceName)
+    dimensions: tuple[tuple[str, str], ...] | None = None
+    statistic: str = "Average"
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,7 @@ class PolicySet:
     max: int
     steps: tuple[StepRule, ...] = ()
     tracking: tuple[TrackingRule, ...] = ()
+    scheduled: tuple[ScheduledAction, ...] = ()
 
     @classmethod
     def from_scaling(
@@ -157,7 +175,7 @@ class PolicySet:
         """The fleet's policies as nixecs renders them: alarms without DatapointsToAlarm
         (so N of N: PutMetricAlarm uses it "only if you are setting an 'M out of N' alarm") and with TreatMissingData notBreaching (cloudformation/scaling.py);
         `cluster` and `service` (AWS names) fill the alarms' dimension placeholders."""
-        from .fleet import metrics
+        from ..fleet import metrics
 
         def dimensions(alarm: Alarm) -> tuple[tuple[str, str], ...]:
             pairs = alarm.dimensions or metrics.default_dimensions(alarm.namespace, alarm.metric)
@@ -185,19 +203,23 @@ class PolicySet:
             )
             for p in scaling.step
         )
-        tracking: tuple[TrackingRule, ...] = ()
-        t = scaling.target_tracking
-        if t is not None:
-            tracking = (
-                TrackingRule(
-                    metric=TRACKING_METRICS[t.metric],
-                    target=t.target,
-                    scale_in_cooldown=t.scale_in_cooldown,
-                    scale_out_cooldown=t.scale_out_cooldown,
-                    disable_scale_in=t.disable_scale_in,
-                ),
+        tracking = tuple(
+            TrackingRule(
+                metric=t.custom.key if t.custom is not None else TRACKING_METRICS[t.metric],
+                target=t.target,
+                scale_in_cooldown=t.scale_in_cooldown,
+                scale_out_cooldown=t.scale_out_cooldown,
+                disable_scale_in=t.disable_scale_in,
+                dimensions=tuple(
+                    (n, metrics.resolve(v, cluster, service)) for n, v in t.custom.dimensions
+                )
+                if t.custom is not None
+                else None,
+                statistic=t.custom.statistic if t.custom is not None else "Average",
             )
-        return cls(label, scaling.min, scaling.max, steps, tracking)
+            for t in scaling.target_tracking
+        )
+        return cls(label, scaling.min, scaling.max, steps, tracking, scaling.scheduled)
 
     @property
     def metrics(self) -> list[str]:
@@ -255,12 +277,24 @@ class Event:
     after: int
 
 
+@dataclass(frozen=True)
+class BoundsChange:
+    """A scheduled action that ran: the scalable target's min/max before and after."""
+
+    minute: int
+    action: str
+    before: tuple[int, int]
+    after: tuple[int, int]
+
+
 @dataclass
 class Outcome:
     """What one policy set did over the load."""
 
     policies: PolicySet
     desired: list[int] = field(default_factory=list)
+    maxima: list[int] = field(default_factory=list)  # the max capacity in force each minute
+    bounds: list[BoundsChange] = field(default_factory=list)
     carrying: list[int] = field(default_factory=list)  # tasks past the start delay
     seen: dict[str, list[float | None]] = field(default_factory=dict)  # metric as replayed
     events: list[Event] = field(default_factory=list)
@@ -396,6 +430,23 @@ def replay(
     absent = [m for m in policies.metrics if m not in load.metrics]  # no data: missing
 
     for minute in range(load.minutes):
+        # Scheduled actions first: they move min/max, and the capacity into them [AAS-SCHED].
+        for action in policies.scheduled:
+            if not schedules.fires(action, load.start + minute * MINUTE, minute):
+                continue
+            before = (low, high)
+            low = action.min if action.min is not None else low
+            high = action.max if action.max is not None else high
+            outcome.bounds.append(BoundsChange(minute, action.name, before, (low, high)))
+            moved = min(max(desired, low), high)
+            if moved != desired:
+                outcome.events.append(Event(minute, f"scheduled:{action.name}", desired, moved))
+                if moved > desired:
+                    ready_at.extend([minute + 1 + start_delay] * (moved - desired))
+                else:
+                    ready_at.sort()
+                    del ready_at[moved:]
+                desired = moved
         carrying = sum(1 for r in ready_at if r <= minute)
         for metric, series in load.metrics.items():
             if metric in SCALES_WITH_TASKS:
@@ -456,6 +507,13 @@ def replay(
                     other.in_until = -1
         else:
             ins = [(n, c) for n, c in wanted if c < desired and minute >= cooldowns[n].in_until]
+            # Several target tracking policies scale in "only if all of the target tracking
+            # policies (with the scale-in portion enabled) are ready to scale in" [AAS-MULTI].
+            tracking_in = {
+                f"target-tracking:{t.metric}" for t in policies.tracking if not t.disable_scale_in
+            }
+            if not tracking_in <= {n for n, _ in ins}:
+                ins = [(n, c) for n, c in ins if n not in tracking_in]
             if ins:
                 name, capacity = max(ins, key=lambda item: item[1])
                 new = max(capacity, low)
@@ -471,6 +529,7 @@ def replay(
                 del ready_at[new:]  # the youngest (still starting) go first
             desired = new
         outcome.desired.append(desired)
+        outcome.maxima.append(high)
         outcome.carrying.append(carrying)
     return outcome
 
@@ -515,7 +574,13 @@ def summary(outcome: Outcome, load: Load) -> dict[str, object]:
         "scale_outs": len(outcome.scale_outs),
         "scale_ins": len(outcome.scale_ins),
         "minutes_above": above,
-        "minutes_at_max": sum(1 for d in outcome.desired if d >= policies.max),
+        "minutes_at_max": sum(
+            1
+            for d, m in zip(
+                outcome.desired, outcome.maxima or [policies.max] * minutes, strict=True
+            )
+            if d >= m
+        ),
         "task_hours": round(sum(outcome.desired) / 60, 2),
         "largest_gap": {"tasks": gap, "minute": gap_minute},
         "start": outcome.desired[0] if outcome.desired else None,
@@ -525,6 +590,16 @@ def summary(outcome: Outcome, load: Load) -> dict[str, object]:
             {"minute": e.minute, "policy": e.policy, "from": e.before, "to": e.after}
             for e in outcome.events
         ],
+        "scheduled": [
+            {
+                "minute": b.minute,
+                "action": b.action,
+                "min": {"from": b.before[0], "to": b.after[0]},
+                "max": {"from": b.before[1], "to": b.after[1]},
+            }
+            for b in outcome.bounds
+        ],
+        "not_modelled": [a.name for a in policies.scheduled if not schedules.modelled(a)],
     }
 
 
@@ -577,6 +652,16 @@ def simulate(service: Service, demand: Callable[[int], float], minutes: int) -> 
     return timeline
 
 
+def unsimulated(service: Service) -> list[str]:
+    """The metrics the service's policies use that `simulate`'s wave (CPU only) does not
+    drive: they read as missing data, so target tracking on them cannot scale, and with
+    several policies it never agrees to a scale-in [AAS-TT], [AAS-MULTI]."""
+    if service.scaling is None:
+        return []
+    used = PolicySet.from_scaling("", service.scaling).metrics
+    return [m for m in used if m != "AWS/ECS/CPUUtilization"]
+
+
 def plot(service: Service, timeline: Timeline, path: str, title: str) -> None:
     """A PNG: CPU per task with the alarm thresholds or target above, tasks below."""
     import matplotlib
@@ -598,12 +683,12 @@ def plot(service: Service, timeline: Timeline, path: str, title: str) -> None:
             linestyle="--",
             label=f"{policy.name}: {policy.alarm.comparison} {policy.alarm.threshold:g}",
         )
-    if scaling.target_tracking is not None:
+    for tracking in scaling.target_tracking:
         top.axhline(
-            scaling.target_tracking.target,
+            tracking.target,
             color="tab:purple",
             linestyle="--",
-            label=f"target {scaling.target_tracking.target:g}",
+            label=f"target {tracking.metric_key} {tracking.target:g}",
         )
     top.set_ylabel("CPU %")
     top.legend(loc="upper right", fontsize="small")

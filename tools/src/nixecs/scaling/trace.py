@@ -19,9 +19,9 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .atomic import read_regular, write_atomic
-from .diagnostics import InvalidInput, Location, Report
-from .scaling_sim import MINUTE, Load
+from ..atomic import read_regular, write_atomic
+from ..diagnostics import InvalidInput, Location, Report
+from .sim import MINUTE, Load
 
 TIMESTAMP = "timestamp"
 TASKS = "running_tasks"

@@ -1,11 +1,11 @@
-"""A cluster's `tasks:` (fleet/scheduled.py): each task's log group, roles and task
+"""A cluster's `tasks:` (fleet/cluster_tasks.py): each task's log group, roles and task
 definition (as a service's), and for a scheduled one an EventBridge Scheduler schedule
 running it on its group's capacity provider, with a role allowed exactly that."""
 
 from __future__ import annotations
 
 from .. import naming
-from ..fleet.scheduled import ScheduledTask
+from ..fleet.cluster_tasks import ScheduledTask
 from . import iam, services
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS, CLUSTER

@@ -28,10 +28,11 @@ import itertools
 import math
 from collections.abc import Callable
 
-from .diagnostics import Diagnostic, Location, Report
-from .fleet import metrics
-from .fleet.model import Alarm, Fleet, Scaling, Service, Step, StepPolicy
-from .fleet.yaml12 import Path
+from ..diagnostics import Diagnostic, Location
+from ..fleet import metrics
+from ..fleet.model import Alarm, Scaling, Service, Step, StepPolicy
+from ..fleet.yaml12 import Path
+from . import capacity as scaling_capacity
 
 MAX_STEPS = 20
 # Metrics that can never be negative: a scale-in step below -threshold is unreachable.
@@ -212,10 +213,9 @@ def _directions(scaling: Scaling) -> tuple[list[str], list[str]]:
     """Names of the policies that can scale out, and of those that can scale in."""
     out: list[str] = []
     into: list[str] = []
-    tracking = scaling.target_tracking
-    if tracking is not None:
+    if scaling.target_tracking:
         out.append("target_tracking")
-        if not tracking.disable_scale_in:
+        if any(not t.disable_scale_in for t in scaling.target_tracking):
             into.append("target_tracking")
     for policy in scaling.step:
         reachable = [s for s in policy.steps if step_is_reachable(s, policy.alarm)]
@@ -289,8 +289,7 @@ def lint_tracking_with_steps(scaling: Scaling, locate: Locate) -> list[Diagnosti
     policies because conflicts between these policies can cause undesirable behavior").
     With `disable_scale_in: true` the step policies are the only scale-in, which is the
     combination AWS documents for a custom scale-in, so no warning."""
-    tracking = scaling.target_tracking
-    if tracking is None or tracking.disable_scale_in:
+    if all(t.disable_scale_in for t in scaling.target_tracking):  # none, or none scales in
         return []
     found: list[Diagnostic] = []
     for policy in scaling.step:
@@ -315,8 +314,8 @@ def lint_tracking_with_steps(scaling: Scaling, locate: Locate) -> list[Diagnosti
 def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
     scaling = service.scaling
     if scaling is None:
-        return []
-    found: list[Diagnostic] = []
+        return scaling_capacity.check(service, locate)
+    found: list[Diagnostic] = scaling_capacity.check(service, locate)
     if scaling.min > scaling.max:
         found.append(
             Diagnostic(
@@ -352,13 +351,3 @@ def check_service(service: Service, locate: Locate) -> list[Diagnostic]:
             )
         )
     return found
-
-
-def check_fleet(fleet: Fleet) -> Report:
-    """Every AWS scaling rule and lint for every service of the fleet."""
-    report = Report()
-    locate = fleet.document.locate
-    for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
-            report.extend(check_service(service, locate))
-    return report

@@ -12,8 +12,8 @@ import io
 import math
 from datetime import UTC, datetime
 
-from .atomic import write_atomic
-from .scaling_sim import SCALES_WITH_TASKS, Load, Outcome
+from ..atomic import write_atomic
+from .sim import SCALES_WITH_TASKS, Load, Outcome
 
 BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85}
 COLOURS = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a")

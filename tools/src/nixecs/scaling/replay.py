@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from .fleet.model import Fleet, Service
-from .scaling_sim import MINUTE, SCALES_WITH_TASKS, Load, Outcome, PolicySet, replay, summary
+from ..fleet.model import Fleet, Service
+from .sim import MINUTE, SCALES_WITH_TASKS, Load, Outcome, PolicySet, replay, summary
 
 _SINCE = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
@@ -76,7 +76,7 @@ def report(result: Replay, target: str) -> dict[str, object]:
     sets = []
     for outcome in result.outcomes:
         figures = summary(outcome, load)
-        for event in figures["events"]:  # type: ignore[attr-defined]
+        for event in [*figures["events"], *figures["scheduled"]]:  # type: ignore[misc]
             event["time"] = _stamp(load, event["minute"])
         gap = figures["largest_gap"]
         if isinstance(gap, dict) and gap.get("minute") is not None:
@@ -123,6 +123,18 @@ def text(data: dict[str, object]) -> list[str]:
             f"above target/threshold: {above or '-'}; largest shortfall {gap['tasks']} task(s)"
             + (f" at {gap['time']}" if gap.get("time") else "")
         )
+        for change in figures["scheduled"]:
+            when = change["time"] or f"minute {change['minute']}"
+            lines.append(
+                f"  {' ' * len(name)}  scheduled {change['action']!r} at {when}: "
+                f"min {change['min']['from']} → {change['min']['to']}, "
+                f"max {change['max']['from']} → {change['max']['to']}"
+            )
+        for action in figures["not_modelled"]:
+            lines.append(
+                f"  {' ' * len(name)}  note: scheduled {action!r} uses L, W or # in its cron "
+                "expression, which the replay does not model: it never runs here"
+            )
     for metric in data["replayed_as_given"]:  # type: ignore[attr-defined]
         lines.append(
             f"  note: {metric} replayed as recorded: it does not change with the task count, so the "

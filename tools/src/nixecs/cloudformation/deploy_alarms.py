@@ -1,0 +1,70 @@
+"""Generated deployment alarms on a routed service's target group (`deployment.alarms`
+`http_5xx` / `unhealthy_hosts`; nixecs.fleet.deploy_alarms): CloudWatch alarms on the
+AWS/ApplicationELB metrics HTTPCode_Target_5XX_Count (Sum over a minute) and
+UnHealthyHostCount (Maximum over a minute), dimensions LoadBalancer and TargetGroup ("CloudWatch
+metrics for your Application Load Balancer",
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html).
+ECS fails the deployment when one goes into ALARM; missing data (no 5xx at all) is not
+breaching."""
+
+from __future__ import annotations
+
+from .. import naming
+from ..fleet.model import Service
+from . import loadbalancer
+from .context import Context, Resources
+from .intrinsics import Json, get_att, ref, tags
+
+# (kind of logical id, policy-like name part, metric, statistic, threshold attribute)
+_ALARMS = (
+    ("Http5xxAlarm", "deployment-5xx", "HTTPCode_Target_5XX_Count", "Sum", "alarm_http_5xx"),
+    (
+        "UnhealthyHostsAlarm",
+        "deployment-unhealthy",
+        "UnHealthyHostCount",
+        "Maximum",
+        "alarm_unhealthy_hosts",
+    ),
+)
+
+
+def _wanted(service: Service) -> list[tuple[str, str, str, str, int]]:
+    found = []
+    for kind, name, metric, statistic, attribute in _ALARMS:
+        threshold = getattr(service.deployment, attribute)
+        if threshold is not None and service.routing is not None:
+            found.append((kind, name, metric, statistic, threshold))
+    return found
+
+
+def alarm_refs(ctx: Context, service: Service) -> list[Json]:
+    """The generated alarms' names (Ref of an AWS::CloudWatch::Alarm is its name)."""
+    return [ref(ctx.ids.service(service.name, kind)) for kind, *_ in _wanted(service)]
+
+
+def service_alarms(ctx: Context, service: Service) -> Resources:
+    resources: Resources = {}
+    for kind, name, metric, statistic, threshold in _wanted(service):
+        target_group = ctx.ids.service(service.name, "TargetGroup")
+        resources[ctx.ids.service(service.name, kind)] = {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmName": naming.alarm_name(ctx.cluster.name, service.name, name),
+                "AlarmDescription": f"nixecs: fails a deployment of service {service.name} "
+                f"in cluster {ctx.cluster.name} ({metric} >= {threshold})",
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": metric,
+                "Dimensions": [
+                    {"Name": "LoadBalancer", "Value": loadbalancer.load_balancer_full_name(ctx)},
+                    {"Name": "TargetGroup", "Value": get_att(target_group, "TargetGroupFullName")},
+                ],
+                "Statistic": statistic,
+                "Period": 60,
+                "EvaluationPeriods": 1,
+                "Threshold": threshold,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+                "Tags": tags(ctx.service_tags(service)),
+            },
+        }
+    return resources

@@ -1,0 +1,201 @@
+"""`validate` against the fleet's own flake (issue 19.3, 19.7), when it can know:
+
+- E501: a group's `host:` is not a host of `flake:`; E502: the host's system is not the
+  architecture of the group's instance types (E129's tables). The hosts are read without
+  building: `nix eval --json FLAKE#nixecsHosts` (lib.mkHosts writes it) with Nix ≥ 2.4, else
+  the flake's `outputs` evaluated by nix-instantiate with a stand-in for the nixecs input
+  whose `lib.mkHosts` returns only that table (flake_hosts.nix: plain Nix, any version, no
+  inputs fetched). A flake that is not a local path, or that needs other inputs for it: one
+  W501 saying the hosts were not checked.
+- E505: a group's `nixos:` text evaluated with its host, `nix eval` of the extended system's
+  `toplevel.drvPath` (builds nothing), offline (the flake's inputs must already be in the
+  store); the error located in the text. Otherwise one W501: the texts were only parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import flakes
+from .diagnostics import Diagnostic, Location
+from .fleet.model import Fleet, Group
+from .nix import nix_string
+from .nixparse import nix_instantiate
+
+ARCHITECTURES = {"x86_64-linux": "x86_64", "aarch64-linux": "arm64"}
+STAND_IN = Path(__file__).with_name("flake_hosts.nix")
+_ERROR_AT = re.compile(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _where(fleet: Fleet) -> Location:
+    return fleet.document.locate(("flake",) if fleet.flake else (), key=True)
+
+
+def _groups(fleet: Fleet) -> list[Group]:
+    return [g for c in fleet.clusters.values() for g in c.groups.values()]
+
+
+def _base(fleet: Fleet) -> Path:
+    return Path(fleet.document.path).resolve().parent
+
+
+def read_hosts(fleet: Fleet) -> tuple[dict[str, tuple[str, ...]] | None, str]:
+    """The flake's hosts (name → systems), or None and why they could not be read."""
+    directory = flakes.local_path(fleet.flake, _base(fleet))
+    if directory is None:
+        return None, f"the flake {fleet.flake!r} is not a local path"
+    if not (directory / "flake.nix").is_file():
+        return None, f"{directory} has no flake.nix"
+    reasons = []
+    nix = flakes.nix_flakes()
+    if nix is not None:
+        try:
+            return flakes.hosts(nix, str(directory)), ""
+        except (flakes.FlakeError, ValueError) as error:
+            reasons.append(f"nix eval: {str(error).splitlines()[-1] if str(error) else error}")
+    program = nix_instantiate()
+    if program is not None:
+        try:
+            return _stand_in_hosts(program, directory), ""
+        except (OSError, subprocess.SubprocessError, ValueError) as error:
+            reasons.append(f"nix-instantiate: {error}")
+    else:
+        reasons.append("Nix is not installed")
+    return None, "; ".join(reasons)
+
+
+def _stand_in_hosts(program: str, directory: Path) -> dict[str, tuple[str, ...]]:
+    result = subprocess.run(
+        [program, "--eval", "--strict", "--json", str(STAND_IN), "--argstr", "dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "NIX_PATH": "",
+            "HOME": "/nonexistent",
+        },
+    )
+    if result.returncode != 0:
+        lines = [x for x in _ANSI.sub("", result.stderr).splitlines() if x.strip()]
+        first = next((x.strip() for x in lines if x.strip().startswith("error")), "failed")
+        raise ValueError(first.removeprefix("error:").strip())
+    data = json.loads(result.stdout)
+    if not isinstance(data, dict):
+        raise ValueError("nixecsHosts is not an attribute set")
+    return {str(k): flakes.host_systems(v) for k, v in data.items() if isinstance(v, dict)}
+
+
+def check_hosts(fleet: Fleet, hosts: dict[str, tuple[str, ...]]) -> list[Diagnostic]:
+    from .fleet.aws_rules import group_architectures
+
+    found: list[Diagnostic] = []
+    for group in _groups(fleet):
+        host_path = (
+            (*group.path, "host") if group.ami_host is None else (*group.ami_host.path, "host")
+        )
+        if group.host not in hosts:
+            found.append(
+                Diagnostic(
+                    "E501",
+                    f"host {group.host!r} is not a host of the flake {fleet.flake!r} (its hosts: "
+                    f"{', '.join(sorted(hosts)) or 'none'})",
+                    fleet.document.locate(host_path),
+                )
+            )
+            continue
+        systems = hosts[group.host]
+        archs = {ARCHITECTURES[s] for s in systems if s in ARCHITECTURES}
+        kinds = group_architectures(group)
+        if archs and kinds and not archs & kinds:
+            system = ", ".join(systems)
+            arch = ", ".join(sorted(archs))
+            found.append(
+                Diagnostic(
+                    "E502",
+                    f"host {group.host!r} is built for {system} ({arch}), and the group's instance "
+                    f"types are {', '.join(sorted(kinds))}: its AMI cannot boot on them",
+                    fleet.document.locate((*group.path, "instance_types")),
+                )
+            )
+    return found
+
+
+def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
+    """E505 per group whose `nixos:` text does not evaluate with its host; and why the texts
+    were not evaluated, if they were not ("" when they were)."""
+    groups = [g for g in _groups(fleet) if g.nixos]
+    if not groups:
+        return [], ""
+    if not fleet.flake:
+        return [], "the fleet has no `flake:` naming its hosts"
+    directory = flakes.local_path(fleet.flake, _base(fleet))
+    if directory is None:
+        return [], f"the flake {fleet.flake!r} is not a local path"
+    nix = flakes.nix_flakes()
+    if nix is None:
+        return [], "Nix 2.4 or newer (flakes) is not installed"
+    found: list[Diagnostic] = []
+    with tempfile.TemporaryDirectory(prefix="nixecs-eval-") as tmp:
+        for group in groups:
+            assert group.nixos is not None
+            snippet = Path(tmp) / f"{group.cluster}-{group.name}.nix"
+            snippet.write_text(group.nixos, encoding="utf-8")
+            # The host extended with the text, as the instance's rebuild extends it; the
+            # derivation's path is computed, nothing built (--offline: nothing fetched).
+            expr = (
+                f"((builtins.getFlake {nix_string(str(directory))}).nixosConfigurations"
+                f".{nix_string(group.host)}.extendModules {{ modules = [ (/. + "
+                f"{nix_string(str(snippet))}) ]; }}).config.system.build.toplevel.drvPath"
+            )
+            try:
+                flakes.run_nix(nix, "eval", "--offline", "--impure", "--raw", "--expr", expr)
+            except flakes.FlakeError as error:
+                text = _ANSI.sub("", str(error))
+                if str(snippet) not in text:
+                    return found, f"the host did not evaluate offline ({text.splitlines()[-1]})"
+                at = next((m for m in _ERROR_AT.finditer(text) if m["file"] == str(snippet)), None)
+                line, column = (int(at["line"]), int(at["column"])) if at else (1, 1)
+                message = (
+                    next(
+                        (x.strip() for x in text.splitlines() if x.strip().startswith("error")),
+                        text.splitlines()[0],
+                    )
+                    .removeprefix("error:")
+                    .strip()
+                )
+                found.append(
+                    Diagnostic(
+                        "E505",
+                        f"nixos module text does not evaluate with host {group.host!r}: {message}"
+                        f" (line {line}, column {column} of the text)",
+                        fleet.document.locate_in_block((*group.path, "nixos"), line, column),
+                    )
+                )
+    return found, ""
+
+
+def check_fleet(fleet: Fleet) -> list[Diagnostic]:
+    """E501/E502/E505, and one W501 naming what could not be checked, and why."""
+    found: list[Diagnostic] = []
+    unchecked = []
+    if fleet.flake:
+        hosts, why = read_hosts(fleet)
+        if hosts is None:
+            unchecked.append(f"the groups' hosts were not checked ({why})")
+        else:
+            found.extend(check_hosts(fleet, hosts))
+    errors, why = check_snippets(fleet)
+    found.extend(errors)
+    if why:
+        unchecked.append(f"the `nixos:` texts were only parse-checked, not evaluated ({why})")
+    if unchecked:
+        found.append(Diagnostic("W501", "; ".join(unchecked), _where(fleet)))
+    return found

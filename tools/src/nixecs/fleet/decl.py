@@ -1,0 +1,332 @@
+"""The fleet file's declaration language: a `Node` per value (type, required/default, allowed
+values, bounds, pattern, the AWS limit it mirrors, example, description), and the per-value
+checking derived from it.
+
+Each section's nodes are declared once, next to the code that builds its model (the loader
+and its modules), which checks a section's values with `keys`/`values`/`check` below;
+fleet/schema.py assembles the nodes into the file's tree, from which the JSON Schema
+(`nixecs schema`) and docs/fleet.md are generated. Rules relating several keys stay
+imperative (they are not a value's).
+
+The messages are settings.check_*'s, so a fleet file's diagnostics read the same whether a
+section is declared here or checked by hand (the host's settings are).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TypeVar
+
+from .. import settings as s
+from ..settings import Issue
+
+Path = tuple[object, ...]
+T = TypeVar("T")
+SCALARS = frozenset(("string", "integer", "number", "boolean"))
+
+
+class Node:
+    """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
+    keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
+    `rule` explains `pattern` in a message (for an integer: the whole message for a value
+    out of range or not allowed, `{value}` standing for it), `code` is the one a value outside it gets.
+
+    A plain class, not a dataclass: `validate` builds the declaration at import, and a
+    dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
+
+    __slots__ = (
+        "_regex",
+        "_shape",
+        "any_of",
+        "aws",
+        "code",
+        "default",
+        "doc",
+        "enum",
+        "example",
+        "keys",
+        "kind",
+        "max_items",
+        "maximum",
+        "min_items",
+        "minimum",
+        "names",
+        "pattern",
+        "required",
+        "rule",
+        "values",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        kind: str,
+        doc: str = "",
+        *,
+        required: bool = False,
+        default: object = None,
+        enum: tuple[object, ...] = (),
+        minimum: int | None = None,
+        maximum: int | None = None,
+        pattern: str | None = None,  # full-match regex (Python; also ECMA 262 where given)
+        aws: str = "",  # the AWS limit or rule the check mirrors
+        example: object = None,
+        keys: dict[str, Node] | None = None,  # object
+        values: Node | None = None,  # map values, list items
+        names: str | None = None,  # map: the keys' pattern
+        any_of: tuple[Node, ...] = (),  # alternatives (e.g. a string or a mapping)
+        rule: str = "",
+        code: str = s.E_VALUE,
+        min_items: int | None = None,  # list
+        max_items: int | None = None,  # list
+    ) -> None:
+        self.kind = kind
+        self.doc = doc
+        self.required = required
+        self.default = default
+        self.enum = enum
+        self.minimum = minimum
+        self.maximum = maximum
+        self.pattern = pattern
+        self.aws = aws
+        self.example = example
+        self.keys: dict[str, Node] = keys if keys is not None else {}
+        self.values = values
+        self.names = names
+        self.any_of = any_of
+        self.rule = rule
+        self.code = code
+        self.min_items = min_items
+        self.max_items = max_items
+        # Derived when first checked (validate pays for the sections a file uses only).
+        self._shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
+        self._regex: re.Pattern[str] | None = None
+
+    def shape(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """An object's keys, its required keys, and the scalar keys the model needs (the
+        required ones and those with a default)."""
+        if self._shape is None:
+            self._shape = (
+                tuple(self.keys),
+                tuple(k for k, v in self.keys.items() if v.required),
+                tuple(
+                    k
+                    for k, v in self.keys.items()
+                    if v.kind in SCALARS and (v.required or v.default is not None)
+                ),
+            )
+        return self._shape
+
+    def regex(self) -> re.Pattern[str]:
+        if self._regex is None:
+            assert self.pattern is not None
+            self._regex = re.compile(self.pattern)
+        return self._regex
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind!r}, {self.doc!r})"
+
+
+def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **keys: Node) -> Node:
+    """An object; `order` (the loader's own key tuple) orders the keys as the loader lists them."""
+    ordered = {k: keys[k] for k in order if k in keys} | keys
+    return Node("object", doc, keys=ordered, example=example)
+
+
+def req(node: Node) -> Node:
+    copied = Node(node.kind)
+    for name in Node.__slots__:
+        setattr(copied, name, getattr(node, name))
+    copied.required = True
+    return copied
+
+
+def string(doc: str, **kw: object) -> Node:
+    return Node("string", doc, **kw)  # type: ignore[arg-type]
+
+
+def integer(doc: str, low: int | None = None, high: int | None = None, **kw: object) -> Node:
+    return Node("integer", doc, minimum=low, maximum=high, **kw)  # type: ignore[arg-type]
+
+
+def number(doc: str, **kw: object) -> Node:
+    return Node("number", doc, **kw)  # type: ignore[arg-type]
+
+
+def boolean(doc: str, default: bool | None, **kw: object) -> Node:
+    return Node("boolean", doc, default=default, **kw)  # type: ignore[arg-type]
+
+
+def enum(doc: str, values: tuple[object, ...], **kw: object) -> Node:
+    return Node("string", doc, enum=tuple(values), **kw)  # type: ignore[arg-type]
+
+
+def strings(doc: str, item: Node, **kw: object) -> Node:
+    return Node("list", doc, values=item, **kw)  # type: ignore[arg-type]
+
+
+def mapping(doc: str, names: str | None, value: Node, **kw: object) -> Node:
+    return Node("map", doc, names=names, values=value, **kw)  # type: ignore[arg-type]
+
+
+def either(doc: str, *alternatives: Node, **kw: object) -> Node:
+    return Node("any", doc, any_of=alternatives, **kw)  # type: ignore[arg-type]
+
+
+# -- checking a value against its node -------------------------------------------------------
+
+
+def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object | None:
+    """`value` against a scalar node: type, allowed values, bounds, pattern. Problems go to
+    `issues`; None when there is one."""
+    kind = node.kind
+    if kind == "boolean":
+        return s.check_bool(value, path, issues)
+    if kind == "integer":
+        if (
+            node.rule
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and (
+                (node.minimum is not None and value < node.minimum)
+                or (node.maximum is not None and value > node.maximum)
+                or (node.enum and value not in node.enum)
+            )
+        ):
+            issues.append(Issue(path, s.E_VALUE, node.rule.format(value=value)))
+            return None
+        number = s.check_int(value, path, issues, node.minimum, node.maximum)
+        if number is not None and node.enum and number not in node.enum:
+            shown = ", ".join(map(str, node.enum))
+            issues.append(Issue(path, s.E_VALUE, f"{number} is not one of: {shown}"))
+            return None
+        return number
+    if kind == "number":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            issues.append(
+                Issue(path, s.E_TYPE, f"expected a finite number, got {s.type_name(value)}")
+            )
+            return None
+        return float(value)
+    if kind == "string":
+        if node.enum:
+            return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
+        if node.pattern is not None:
+            return s.check_pattern(
+                value, path, issues, node.regex(), node.rule or node.doc, node.code
+            )
+        return s.check_str(value, path, issues)
+    raise TypeError(f"not a scalar node: {kind}")  # pragma: no cover - a declaration bug
+
+
+def items(node: Node, value: object, path: Path, issues: list[Issue]) -> tuple[object, ...]:
+    """A list node's value: a list (of at least `min_items`), each scalar item checked; the
+    items that pass."""
+    if not isinstance(value, list):
+        issues.append(Issue(path, s.E_TYPE, f"expected a list, got {s.type_name(value)}"))
+        return ()
+    if node.min_items and not value:
+        issues.append(Issue(path, s.E_VALUE, "must not be empty"))
+    item = member(node)
+    checked = [check(item, entry, (*path, i), issues) for i, entry in enumerate(value)]
+    return tuple(entry for entry in checked if entry is not None)
+
+
+def texts(
+    parent: Node, m: dict[str, object], key: str, path: Path, issues: list[Issue]
+) -> tuple[str, ...]:
+    """A list of strings at `parent`'s `key` (none when left out): the items that pass."""
+    return tuple(map(as_str, items(parent.keys[key], m.get(key, []), (*path, key), issues)))
+
+
+def keys(
+    node: Node, value: object, path: Path, issues: list[Issue], what: str = "a mapping"
+) -> dict[str, object] | None:
+    """An object node's mapping: its unknown and missing keys reported; None when `value` is
+    not a mapping."""
+    allowed, required, _ = node.shape()
+    return s.check_mapping(value, path, issues, allowed, required, what)
+
+
+def values(
+    node: Node, m: dict[str, object], path: Path, issues: list[Issue], own: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """Each scalar key's checked value, or its declared default when the key is left out. A
+    scalar key whose value is refused, and one left out without a default, is not in the
+    result (`complete` says whether one is missing); the other keys (objects, lists, maps),
+    and the keys the caller checks itself (`own`: a name looked up, a value with its own
+    diagnostic, a key of another module), are returned as written."""
+    result: dict[str, object] = {}
+    for key, child in node.keys.items():
+        if key in own:
+            if key in m:
+                result[key] = m[key]
+        elif key not in m:
+            if child.default is not None:
+                result[key] = child.default
+        elif child.kind in SCALARS:
+            checked = check(child, m[key], (*path, key), issues)
+            if checked is not None:
+                result[key] = checked
+        else:
+            result[key] = m[key]
+    return result
+
+
+def complete(node: Node, v: dict[str, object], own: tuple[str, ...] = ()) -> bool:
+    """Whether `values` has every scalar key the model needs: the required ones and those
+    with a default (a refused or missing one is reported already)."""
+    return all(key in v for key in node.shape()[2] if key not in own)
+
+
+def section(
+    node: Node,
+    value: object,
+    path: Path,
+    issues: list[Issue],
+    what: str = "a mapping",
+    own: tuple[str, ...] = (),
+) -> dict[str, object] | None:
+    """`keys` and `values` at once, for a caller that counts the mapping's own findings with
+    its values'."""
+    m = keys(node, value, path, issues, what)
+    return None if m is None else values(node, m, path, issues, own)
+
+
+def defaults(node: Node) -> dict[str, object]:
+    """An object node's declared defaults (the model's defaults are read from here)."""
+    return {k: v.default for k, v in node.keys.items() if v.default is not None}
+
+
+def default_of(node: Node, key: str, kind: type[T]) -> T:
+    """The declared default of an object node's key, as the model's type."""
+    value = node.keys[key].default
+    assert isinstance(value, kind), (key, value)
+    return value
+
+
+def member(node: Node) -> Node:
+    """A list's item node, or a map's value node."""
+    assert node.values is not None, node.doc
+    return node.values
+
+
+# `values` checks each value against its node; these narrow one to the model's type (a
+# mismatch is a declaration bug, never an input error).
+def as_int(value: object) -> int:
+    assert isinstance(value, int) and not isinstance(value, bool), value
+    return value
+
+
+def as_float(value: object) -> float:
+    assert isinstance(value, float), value
+    return value
+
+
+def as_str(value: object) -> str:
+    assert isinstance(value, str), value
+    return value

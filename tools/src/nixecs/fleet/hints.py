@@ -1,0 +1,98 @@
+"""The likely cause of a finding, for the mistakes people new to ECS or to YAML make: a value
+in the wrong unit (`cpu: 0.5` for half a vCPU, `memory: 512MB`, a target of 0.6 for 60 %), a
+quoted version, and a section whose keys lost their indentation. Added to the message the
+loader already wrote (the code and position stay), from what was written at that place.
+
+Looked up only for findings (a valid fleet never reaches here), so validate pays nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..settings import Issue
+from .yaml12 import Document, Path
+
+# ECS: "1024 CPU units is the equivalent of 1 vCPU" (TaskDefinition cpu / ContainerDefinition
+# cpu, Amazon ECS Developer Guide); memory is "the amount (in MiB)".
+_MEMORY_UNIT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|[kmgt]i?b?)\s*", re.I)
+_TO_MIB = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+# The mappings whose keys are often written one level too far left, with their own keys.
+_SECTIONS = {
+    "capacity": ("min", "max", "desired"),
+    "scaling": ("min", "max", "target_tracking", "step", "scheduled"),
+    "metadata": ("hop_limit",),
+    "drain": ("timeout",),
+    "deployment": ("minimum_healthy_percent", "maximum_percent", "circuit_breaker"),
+    "routing": ("priority", "path_patterns", "host_headers", "health_check"),
+    "target_tracking": ("metric", "target", "scale_in_cooldown", "scale_out_cooldown"),
+    "root_volume": ("size_gib", "type", "iops", "throughput", "kms_key"),
+    "load_balancer": ("vpc", "security_groups", "scheme", "https", "http"),
+}
+
+
+def _value_at(document: Document, path: Path) -> tuple[bool, object]:
+    node: object = document.value
+    for part in path:
+        if isinstance(node, dict):
+            if part not in node:
+                return False, None
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False, None
+    return True, node
+
+
+def _units(key: object, value: object) -> str | None:
+    if key == "cpu" and isinstance(value, float) and 0 < value <= 192:
+        return (
+            f"cpu is in CPU units, 1024 to a vCPU: {value:g} vCPU is `cpu: {round(value * 1024)}`"
+        )
+    if key in ("memory", "memory_reservation") and isinstance(value, str):
+        found = _MEMORY_UNIT.fullmatch(value)
+        if found is not None:
+            mib = float(found.group(1)) * _TO_MIB[found.group(2)[0].lower()]
+            if mib >= 1 and mib == int(mib):
+                return f"memory is a number of MiB without a unit: `{key}: {int(mib)}`"
+        return f"memory is a number of MiB without a unit, e.g. `{key}: 512`"
+    if key == "version" and isinstance(value, str) and value.strip() == "1":
+        return 'write it as a number, `version: 1` (quoted, it is the string "1")'
+    return None
+
+
+def _indentation(document: Document, path: Path) -> str | None:
+    """`capacity:` followed by `min:` at its own level: the section is null, its keys unknown
+    in the parent. Names the section the key belongs to."""
+    key = path[-1] if path else None
+    found, parent = _value_at(document, path[:-1])
+    if not found or not isinstance(parent, dict):
+        return None
+    for section, keys in _SECTIONS.items():
+        if key in keys and section in parent and parent[section] is None:
+            return (
+                f"{key!r} is a key of `{section}:`, which is empty here: indent it under "
+                f"`{section}:` (YAML nests by indentation)"
+            )
+    return None
+
+
+def hint(document: Document, issue: Issue) -> str | None:
+    """One sentence on the likely cause of `issue`, or None."""
+    if issue.code == "E101":
+        return _indentation(document, tuple(issue.path))
+    if issue.code in ("E103", "E107") and issue.path:
+        found, value = _value_at(document, tuple(issue.path))
+        units = _units(issue.path[-1], value) if found else None
+        if units is not None:
+            return units
+    if issue.code == "E103" and len(issue.path) >= 2:
+        # `capacity:` with nothing under it (its keys one level too far left)
+        section = issue.path[-1]
+        found, parent = _value_at(document, tuple(issue.path[:-1]))
+        if found and isinstance(parent, dict) and parent.get(section, 0) is None:
+            stray = [k for k in _SECTIONS.get(str(section), ()) if k in parent]
+            if stray:
+                return f"its keys ({', '.join(stray)}) are written beside it: indent them under it"
+    return None

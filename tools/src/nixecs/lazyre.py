@@ -1,0 +1,43 @@
+"""Regular expressions compiled when first used (issue 18, item 4).
+
+A module-level `re.compile` is paid by every process that imports the module, whether it
+matches anything or not: the fleet loader's and the settings schema's few dozen patterns cost
+`validate` and `apply` more than their whole run on a small fleet. `lazy(pattern)` stands in
+for `re.compile(pattern)`: the `pattern` and `flags` attributes are there at once (the JSON
+Schema reads `.pattern`), and the first use of any other attribute compiles the expression and
+keeps the compiled pattern's methods on the object, so later calls cost what a compiled
+pattern's do. Standard library only: the boot path imports it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_METHODS = ("match", "fullmatch", "search", "sub", "subn", "split", "findall", "finditer")
+
+
+class _Lazy:
+    def __init__(self, pattern: str | bytes, flags: int) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> object:  # only for what is not set yet
+        compiled = re.compile(self.pattern, self.flags)
+        for method in _METHODS:
+            setattr(self, method, getattr(compiled, method))
+        self.groups = compiled.groups
+        self.groupindex = compiled.groupindex
+        return getattr(compiled, name)
+
+    def __repr__(self) -> str:
+        return f"lazy({self.pattern!r})"
+
+
+def lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """`re.compile(pattern, flags)`, compiled on first use."""
+    return _Lazy(pattern, flags)  # type: ignore[return-value]
+
+
+def lazy_bytes(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]:
+    """`re.compile(pattern, flags)` for bytes, compiled on first use."""
+    return _Lazy(pattern, flags)  # type: ignore[return-value]

@@ -1,0 +1,417 @@
+"""The loader and the JSON Schema, both derived from the declaration (nixecs.fleet.schema),
+agree on every value the declaration bounds, enumerates or patterns (issue 18, item 1).
+
+For each such key, a valid fleet is mutated in that one key — to each bound and just past it,
+to a value of the wrong type, to each allowed value and one outside the enumeration, to the
+example and a text outside the pattern — and the loader and the JSON Schema must both accept
+it or both refuse it, as the declaration says.
+
+The loader accepts a value when it has no per-value finding (type, range, allowed values,
+pattern, unknown or missing key) at the mutated key: a rule relating several keys (min > max,
+a timeout below its interval, ...) is the checks stage's, not the declaration's, and a value
+at a bound may break one. Where the declared range is the union of ranges another key selects
+(a volume's IOPS by its type), CONTEXT sets that other key so the whole range is reachable.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import EXAMPLES
+from nixecs.diagnostics import InvalidInput
+from nixecs.fleet import loader, parse
+from nixecs.fleet.decl import member
+from nixecs.fleet.schema import Node, json_schema, walk
+from nixecs.fleet.yaml12 import load
+from nixecs.settings import Issue
+from nixecs.testing.fleetgen import generate_fleet
+
+MAXIMAL = Path(__file__).parent / "fleets" / "maximal.yml"
+FLEETS = [MAXIMAL, *sorted(EXAMPLES.glob("*.yml"))]
+# The codes of a value judged alone (diagnostics.CODES): what the declaration decides.
+# Issue 20's keys answer their own codes for a value alone: E172 a path that is not
+# absolute, E175 a secret of neither form, E176 a Secrets Manager ARN's suffix, E181 an
+# environment file, E183 a schedule expression.
+PER_VALUE = frozenset(
+    (
+        *("E101", "E103", "E104", "E105", "E106", "E107", "E116", "E117", "E147"),
+        *("E172", "E175", "E176", "E181", "E183"),
+    )
+)
+# A name the loader looks up (a group, a container, an agent variable, a logical id): a name
+# outside the declared pattern is refused by the look-up, with the look-up's code.
+# E170: a mount's volume, or volumes_from's container, of the task.
+LOOKED_UP = frozenset(("E108", "E118", "E163", "E170"))
+DELETE = object()
+# Sibling keys set before mutating a key whose declared range is a union (see above).
+CONTEXT: dict[str, dict[str, object]] = {
+    # io2: 100-256000 IOPS, 1000 per GiB; throughput is gp3's only
+    # (https://docs.aws.amazon.com/ebs/latest/userguide/provisioned-iops.html)
+    "clusters.*.groups.*.root_volume.iops": {
+        "type": "io2",
+        "size_gib": 1000,
+        "throughput": DELETE,
+    },
+    # gp3: at most 0.25 MiB/s per provisioned IOPS, 500 IOPS per GiB
+    # (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html)
+    "clusters.*.groups.*.root_volume.throughput": {"iops": 8000, "size_gib": 100},
+}
+# A different place than the first for a key whose declared range is that of one form: the
+# service's cpu is the shorthand container's (0-196608); a task's own cpu (with
+# `containers:`) is 128 or more, a rule between two keys.
+PLACE: dict[str, Concrete] = {
+    "clusters.*.services.*.cpu": ("clusters", "prod", "services", "api", "cpu"),
+    "clusters.*.tasks.*.cpu": ("clusters", "prod", "tasks", "once", "cpu"),
+}
+
+Concrete = tuple[object, ...]
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.protocols.Validator:
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def maximal() -> dict[str, object]:
+    value = load(MAXIMAL.read_bytes(), str(MAXIMAL)).value
+    assert isinstance(value, dict)
+    return value
+
+
+def instances(document: object, path: tuple[str, ...]) -> Iterator[Concrete]:
+    """The concrete paths in `document` of schema path `path` (`*`: any key, `[]`: any item)."""
+    if not path:
+        yield ()
+        return
+    head, rest = path[0], path[1:]
+    children: list[tuple[object, object]] = []
+    if head == "*" and isinstance(document, dict):
+        children = list(document.items())
+    elif head == "[]" and isinstance(document, list):
+        children = list(enumerate(document))
+    elif head not in ("*", "[]") and isinstance(document, dict) and head in document:
+        children = [(head, document[head])]
+    for key, child in children:
+        for tail in instances(child, rest):
+            yield (key, *tail)
+
+
+def get(document: object, where: Concrete) -> object:
+    for part in where:
+        document = document[part]  # type: ignore[index]
+    return document
+
+
+def with_value(document: object, where: Concrete, value: object) -> object:
+    copied = copy.deepcopy(document)
+    get(copied, where[:-1])[where[-1]] = value  # type: ignore[index]
+    return copied
+
+
+def without(document: object, where: Concrete) -> object:
+    copied = copy.deepcopy(document)
+    del get(copied, where[:-1])[where[-1]]  # type: ignore[attr-defined]
+    return copied
+
+
+# -- the mutations the declaration implies ------------------------------------------------
+
+_PYTHON_KINDS: list[tuple[object, frozenset[str]]] = [
+    ("7", frozenset(("string",))),
+    (7, frozenset(("integer", "number"))),
+    (7.5, frozenset(("number",))),
+    (True, frozenset(("boolean",))),
+    ([], frozenset(("list",))),
+    ({}, frozenset(("object", "map"))),
+]
+_NOT_MATCHING = ["", " ", "a b", "-", "UPPER", "x" * 2100, "\u00e9", "1", "a"]
+
+
+def place(document: object, path: tuple[str, ...]) -> Concrete | None:
+    """Where to try a key: its first place in `document`, else (a key the fleet leaves out)
+    where it would be written in its first parent."""
+    found = PLACE.get(".".join(path)) or next(instances(document, path), None)
+    if found is None and path[-1] not in ("*", "[]"):
+        parent = next(instances(document, path[:-1]), None)
+        if isinstance(get(document, parent or ()), dict) and parent is not None:
+            found = (*parent, path[-1])
+    return found
+
+
+def alternatives(path: tuple[str, ...]) -> list[Node]:
+    """Every node the declaration has at `path` (an `either` declares several)."""
+    return [node for p, node in walk() if p == path and node.kind != "any"]
+
+
+def wrong_type(nodes: list[Node]) -> object | None:
+    kinds = {node.kind for node in nodes}
+    for value, accepted_by in _PYTHON_KINDS:
+        if not kinds & accepted_by:
+            return value
+    return None
+
+
+def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool]]:
+    """(what, value, valid by the declaration) for one declared node."""
+    found: list[tuple[str, object, bool]] = []
+    if node.kind in ("integer", "number"):
+        if node.minimum is not None:
+            found += [("the minimum", node.minimum, True)]
+            found += [("below the minimum", node.minimum - 1, False)]
+        if node.maximum is not None:
+            found += [("the maximum", node.maximum, True)]
+            found += [("above the maximum", node.maximum + 1, False)]
+        if node.kind == "integer":
+            found.append(("a fraction", 7.5, False))
+    for value in node.enum:
+        found.append((f"allowed value {value!r}", value, True))
+    if node.enum:
+        outside = (
+            "not-an-allowed-value"
+            if node.kind == "string"
+            else next(n for n in (2, 4, -1, 999_999) if n not in node.enum)
+        )
+        found.append(("a value not allowed", outside, False))
+    if node.pattern is not None:
+        compiled = re.compile(node.pattern)
+        if isinstance(node.example, str):
+            found.append(("the example", node.example, True))
+        bad = next((t for t in _NOT_MATCHING if not compiled.fullmatch(t)), None)
+        assert bad is not None, f"no text outside {node.pattern}"
+        found.append((f"text outside the pattern ({bad[:10]!r})", bad, False))
+    if node.kind == "list" and node.min_items is not None:
+        found.append(("an empty list", [], node.min_items == 0))
+    if node.kind == "list" and node.max_items is not None and isinstance(node.example, list):
+        # distinct items where the item's pattern allows (a list may refuse repeats): the
+        # example's first, numbered; else the example's first repeated
+        item = member(node)
+        if item.kind == "object":
+            # a list of mappings (target tracking policies): the example's first, repeated
+            # (a repeat is a cross-field rule's, not the declaration's)
+            most = [node.example[0]] * node.max_items
+            found.append(("the most items", most, True))
+            found.append(("one item too many", [*most, node.example[0]], False))
+        else:
+            first = str(node.example[0])
+            numbered = [f"{first}{i}" for i in range(node.max_items)]
+            fits = item.pattern is None or re.fullmatch(item.pattern, numbered[0])
+            most = numbered if fits else [first] * node.max_items
+            found.append(("the most items", most, True))
+            found.append(("one item too many", [*most, f"{first}x"], False))
+    if found or node.kind == "boolean":
+        wrong = wrong_type(alternatives(path))
+        if wrong is not None:
+            found.append((f"a wrong type ({type(wrong).__name__})", wrong, False))
+    return found
+
+
+def cases() -> Iterator[tuple[str, Concrete, str, object, bool]]:
+    document = maximal()
+    seen: set[tuple[tuple[str, ...], str]] = set()
+    for path, node in walk():
+        if not path:
+            continue
+        key = ".".join(path)
+        where = place(document, path)
+        if where is None:
+            continue
+        for what, value, valid in mutations(path, node):
+            if (path, what) not in seen:
+                seen.add((path, what))
+                yield key, where, what, value, valid
+        if node.kind == "map" and node.names is not None:
+            entry = next(instances(document, (*path, "*")), None)
+            if entry is not None:
+                bad = next(t for t in _NOT_MATCHING if not re.fullmatch(node.names, t))
+                renamed = copy.deepcopy(get(document, entry[:-1]))
+                assert isinstance(renamed, dict)
+                renamed[bad] = renamed.pop(entry[-1])
+                yield key, entry[:-1], f"a name outside the pattern ({bad[:10]!r})", renamed, False
+
+
+CASES = list(cases())
+
+
+def loader_findings(document: object) -> list[Issue]:
+    """Every finding of the loader on `document` (with its path, before positions)."""
+    builder = loader._Builder(load(json.dumps(document), "mutated.yml"))
+    builder.fleet()
+    return builder.issues
+
+
+def findings_at(findings: list[Issue], where: Concrete, codes: frozenset[str]) -> list[Issue]:
+    return [i for i in findings if i.code in codes and tuple(i.path)[: len(where)] == where]
+
+
+def mutate(key: str, where: Concrete, value: object) -> object:
+    document: object = maximal()
+    for sibling, setting in CONTEXT.get(key, {}).items():
+        place = (*where[:-1], sibling)
+        document = (
+            without(document, place) if setting is DELETE else with_value(document, place, setting)
+        )
+    return with_value(document, where, value)
+
+
+@pytest.mark.parametrize(
+    ("key", "where", "what", "value", "valid"),
+    CASES,
+    ids=[f"{key}: {what}" for key, _, what, _, _ in CASES],
+)
+def test_loader_and_json_schema_agree(
+    validator: jsonschema.protocols.Validator,
+    key: str,
+    where: Concrete,
+    what: str,
+    value: object,
+    valid: bool,
+) -> None:
+    mutated = mutate(key, where, value)
+    schema_errors = [
+        f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(mutated)
+    ]
+    findings = loader_findings(mutated)
+    if valid:
+        loader_refuses = findings_at(findings, where, PER_VALUE)
+    else:
+        # a list's item may be refused at the list ("expected a list of strings")
+        at = where[:-1] if isinstance(where[-1], int) else where
+        loader_refuses = findings_at(findings, at, PER_VALUE | LOOKED_UP)
+    verdict = "accept" if valid else "refuse"
+    assert bool(schema_errors) != valid, (
+        f"{key} = {value!r:.60}: the declaration says {verdict}, the JSON Schema does not "
+        f"({schema_errors})"
+    )
+    assert bool(loader_refuses) != valid, (
+        f"{key} = {value!r:.60}: the declaration says {verdict}, the loader does not ({findings})"
+    )
+
+
+def test_every_bounded_key_is_mutated() -> None:
+    """Each declared bound, enumeration and pattern has a place in the maximal fleet to be
+    tried in (else the agreement above says nothing about it)."""
+    document = maximal()
+    missing = [
+        ".".join(path)
+        for path, node in walk()
+        if path
+        and (
+            node.minimum is not None
+            or node.maximum is not None
+            or node.enum
+            or node.pattern
+            or node.min_items is not None
+            or node.max_items is not None
+        )
+        and place(document, path) is None
+        # an environment's region and name prefix are the top level's, merged in before the
+        # loader reads the file: test_environments.py tries them at the environment's place
+        and path[0] != "environments"
+    ]
+    assert missing == []
+
+
+REQUIRED = [
+    (path, node)
+    for path, node in walk()
+    if node.required and next(instances(maximal(), path), None) is not None
+]
+
+
+@pytest.mark.parametrize(("path", "node"), REQUIRED, ids=[".".join(p) for p, _ in REQUIRED])
+def test_a_missing_required_key_is_refused_by_both(
+    validator: jsonschema.protocols.Validator, path: tuple[str, ...], node: Node
+) -> None:
+    document = maximal()
+    where = next(instances(document, path))
+    mutated = without(document, where)
+    assert list(validator.iter_errors(mutated)), f"{'.'.join(path)}: the JSON Schema accepts"
+    with pytest.raises(InvalidInput, match=r"E104"):
+        parse(json.dumps(mutated), "mutated.yml")
+
+
+def generated() -> list[tuple[str, str]]:
+    return [
+        ("small", generate_fleet(1, 8, 8)),
+        ("no-nix", generate_fleet(2, 5, 7, nix_every=0)),
+        *[(path.name, path.read_text(encoding="utf-8")) for path in FLEETS],
+    ]
+
+
+@pytest.mark.parametrize(("name", "text"), generated(), ids=[n for n, _ in generated()])
+def test_every_example_and_generated_fleet_is_accepted_by_both(
+    validator: jsonschema.protocols.Validator, name: str, text: str
+) -> None:
+    document = load(text, name).value
+    for env in (document or {}).get("environments", {}) or [None]:  # type: ignore[union-attr]
+        parse(text, name, env)
+    assert [e.message for e in validator.iter_errors(document)] == []
+
+
+MINIMAL = """
+version: 1
+region: us-east-1
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
+    services:
+      web:
+        group: web
+        containers: {app: {image: nginx:1.27, memory: 256, ports: [80]}}
+        routing: {priority: 1, path_patterns: [/]}
+    load_balancer:
+      vpc: vpc-0a1b2c3d
+      security_groups: [sg-0b1b2c3d]
+      subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]
+"""
+
+
+def test_the_models_defaults_are_the_declarations() -> None:
+    """A key left out takes the declared default (the model keeps no copy of its own)."""
+    from nixecs.fleet.containers import CONTAINER
+    from nixecs.fleet.infra import ROOT_VOLUME
+    from nixecs.fleet.loadbalancing import ROUTING
+    from nixecs.fleet.model import DEPLOYMENT
+    from nixecs.fleet.schema import GROUP, SERVICE
+
+    fleet = parse(MINIMAL, "minimal.yml")
+    group = fleet.clusters["prod"].groups["web"]
+    service = fleet.clusters["prod"].services["web"]
+    container = service.containers[0]
+    assert group.host == GROUP.keys["host"].default
+    assert group.userdata == GROUP.keys["userdata"].default
+    assert group.spot is GROUP.keys["spot"].default
+    assert group.hop_limit == GROUP.keys["metadata"].keys["hop_limit"].default
+    assert group.root_volume.type == ROOT_VOLUME.keys["type"].default
+    assert service.desired == SERVICE.keys["desired"].default
+    assert service.network_mode == SERVICE.keys["network_mode"].default
+    deployment = service.deployment
+    assert deployment.minimum_healthy_percent == DEPLOYMENT.keys["minimum_healthy_percent"].default
+    assert deployment.maximum_percent == DEPLOYMENT.keys["maximum_percent"].default
+    assert deployment.circuit_breaker is DEPLOYMENT.keys["circuit_breaker"].keys["enable"].default
+    assert service.routing is not None
+    health = service.routing.health_check
+    declared = ROUTING.keys["health_check"].keys
+    assert (health.path, health.matcher, health.interval, health.timeout) == tuple(
+        declared[k].default for k in ("path", "matcher", "interval", "timeout")
+    )
+    assert service.routing.deregistration_delay == ROUTING.keys["deregistration_delay"].default
+    assert container.essential is CONTAINER.keys["essential"].default
+    assert container.cpu == CONTAINER.keys["cpu"].default
+    assert (
+        container.ports[0].protocol
+        == "tcp"
+        == member(CONTAINER.keys["ports"]).any_of[1].keys["protocol"].default
+    )

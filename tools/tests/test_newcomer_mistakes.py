@@ -1,0 +1,96 @@
+"""The mistakes people new to ECS or YAML make get a message naming the likely cause and the
+fix, at the usual position with the usual code: a fraction for a percentage, vCPU for CPU
+units, memory with a unit, a quoted version, a section whose keys lost their indentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aws_fixtures import FLEET
+from nixecs.diagnostics import InvalidInput
+from nixecs.fleet.checks import check_fleet_file
+
+
+def _findings(tmp_path: Path, text: str) -> list[tuple[str, int, str]]:
+    path = tmp_path / "fleet.yml"
+    path.write_text(text)
+    try:
+        _, report = check_fleet_file(str(path), nix=False)
+    except InvalidInput as error:
+        report = error.report
+    return [(d.code, d.location.line, d.message) for d in report.items]
+
+
+def _line(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "needle", "says"),
+    [
+        ("cpu: 256", "cpu: 0.5", "E103", "cpu: 0.5", "0.5 vCPU is `cpu: 512`"),
+        ("memory: 512", "memory: 512MB", "E103", "memory: 512MB", "`memory: 512`"),
+        ("memory: 512", "memory: 1GiB", "E103", "memory: 1GiB", "`memory: 1024`"),
+        ("memory: 512", "memory: lots", "E103", "memory: lots", "number of MiB without a unit"),
+        (
+            "version: 1",
+            'version: "1"',
+            "E103",
+            'version: "1"',
+            "write it as a number, `version: 1`",
+        ),
+        (
+            "        capacity: {min: 1, max: 4}",
+            "        capacity:\n        min: 1\n        max: 4",
+            "E101",
+            "        min: 1",
+            "'min' is a key of `capacity:`, which is empty here: indent it under `capacity:`",
+        ),
+        (
+            "        capacity: {min: 1, max: 4}",
+            "        capacity:\n        min: 1\n        max: 4",
+            "E103",
+            "        capacity:",
+            "its keys (min, max) are written beside it: indent them under it",
+        ),
+        (
+            "          step:",
+            "          target_tracking: {metric: cpu, target: 0.6}\n          step:",
+            "W102",
+            "target: 0.6",
+            "for 60% write `target: 60`",
+        ),
+    ],
+    ids=[
+        "vcpu",
+        "memory MB",
+        "memory GiB",
+        "memory word",
+        "quoted version",
+        "unindented key",
+        "empty section",
+        "fraction",
+    ],
+)
+def test_the_likely_cause_is_named(
+    tmp_path: Path, old: str, new: str, code: str, needle: str, says: str
+) -> None:
+    assert old in FLEET
+    text = FLEET.replace(old, new, 1)
+    found = _findings(tmp_path, text)
+    line = _line(text, needle)
+    assert any(c == code and n == line and says in m for c, n, m in found), found
+
+
+def test_right_values_draw_no_hint(tmp_path: Path) -> None:
+    """The hints only ever extend a finding: a valid fleet has none, and a wrong type that is
+    no unit mistake keeps the plain message."""
+    assert [c for c, _, _ in _findings(tmp_path, FLEET)] == []
+    found = _findings(tmp_path, FLEET.replace("cpu: 256", "cpu: [1]"))
+    assert [m for c, _, m in found if c == "E103"] == ["expected an integer, got list"] * 2
+    tracking = FLEET.replace(
+        "          step:", "          target_tracking: {metric: cpu, target: 60}\n          step:"
+    )
+    assert "W102" not in [c for c, _, _ in _findings(tmp_path, tracking)]

@@ -1,0 +1,55 @@
+"""The parse-only cache of `nixos:` texts (issue 18, item 4): keyed by content, so an
+unchanged text is never parsed twice and a changed one always is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import require_tool
+from nixecs.nixparse import parse_texts_cached
+
+GOOD = "{ lib, ... }: { boot.kernel.sysctl.x = 1; }\n"
+BAD = "{ lib, ... }: { boot.kernel.sysctl.x = ; }\n"
+
+
+def counting_nix(tmp_path: Path) -> tuple[str, Path]:
+    """A nix-instantiate that records each call, then runs the real one."""
+    real = require_tool("nix-instantiate")
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "nix-instantiate"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), calls
+
+
+def count(calls: Path) -> int:
+    return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+
+def test_results_are_reused_for_the_same_text_only(tmp_path: Path) -> None:
+    nix, calls = counting_nix(tmp_path)
+    cache = str(tmp_path / "cache")
+    first = parse_texts_cached({"a/web": GOOD, "a/bad": BAD}, nix, cache)
+    assert set(first) == {"a/bad"}
+    assert (first["a/bad"].line, first["a/bad"].column) == (1, 40)
+    made = count(calls)
+    assert made >= 1
+
+    again = parse_texts_cached({"b/web": GOOD, "b/bad": BAD}, nix, cache)  # same texts
+    assert count(calls) == made  # nothing parsed again: the error comes from the cache
+    assert {k: (e.message, e.line, e.column) for k, e in again.items()} == {
+        "b/bad": (first["a/bad"].message, 1, 40)
+    }
+
+    changed = parse_texts_cached({"a/web": GOOD.replace("1", "2")}, nix, cache)
+    assert changed == {}
+    assert count(calls) == made + 1
+
+
+def test_an_unwritable_cache_still_parses(tmp_path: Path) -> None:
+    nix, calls = counting_nix(tmp_path)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    assert set(parse_texts_cached({"x": BAD}, nix, str(blocked / "cache"))) == {"x"}
+    assert set(parse_texts_cached({"x": BAD}, nix, str(blocked / "cache"))) == {"x"}
+    assert count(calls) == 2
