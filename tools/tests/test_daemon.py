@@ -21,6 +21,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
 from nixecs.userdata import render_text
@@ -69,6 +70,18 @@ def test_a_daemon_runs_on_its_groups_instances_only() -> None:
     # ECS's daemon defaults: replace the task on each instance in turn.
     deployment = properties["DeploymentConfiguration"]
     assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (0, 100)
+
+
+def test_a_daemon_deployment_without_maximum_percent_gets_100() -> None:
+    """A daemon's `deployment:` that leaves maximum_percent out renders 100 (ECS's default for
+    daemons), not a replica's default, and passes the checks stage (no E178)."""
+    text = agent_with(
+        "  scheduling: daemon\n",
+        "  scheduling: daemon\n  deployment: {minimum_healthy_percent: 50}\n",
+    )
+    check_text(text, "fleet.yml", nix=False)
+    deployment = ecs_service(text)["DeploymentConfiguration"]
+    assert deployment["MaximumPercent"] == 100 and deployment["MinimumHealthyPercent"] == 50
 
 
 def test_a_replica_service_is_unchanged() -> None:
@@ -121,8 +134,8 @@ CASES = [
 
 @pytest.mark.parametrize(("old", "new", "code", "where"), CASES, ids=[c[1].strip() for c in CASES])
 def test_each_check_is_located(old: str, new: str, code: str, where: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
-        parse(agent_with(old, new), "fleet.yml")
+    with pytest.raises(InvalidInput) as caught:  # the loader's findings, or the checks stage's
+        check_text(agent_with(old, new), "fleet.yml", nix=False)
     lines = agent_with(old, new).split("\n")
     found = [
         (d.code, lines[d.location.line - 1][d.location.column - 1 :])

@@ -47,8 +47,7 @@ PER_VALUE = frozenset(
 )
 # A name the loader looks up (a group, a container, an agent variable, a logical id): a name
 # outside the declared pattern is refused by the look-up, with the look-up's code.
-# E170: a mount's volume, or volumes_from's container, of the task.
-LOOKED_UP = frozenset(("E108", "E118", "E163", "E170"))
+LOOKED_UP = frozenset(("E108", "E118", "E163"))
 DELETE = object()
 # Sibling keys set before mutating a key whose declared range is a union (see above).
 CONTEXT: dict[str, dict[str, object]] = {

@@ -78,6 +78,31 @@ def task_fit(fleet: Fleet) -> list[Diagnostic]:
     return _located(fleet, issues)
 
 
+def task_volumes(fleet: Fleet) -> list[Diagnostic]:
+    """E170: a mount naming no volume of the service, volumes_from naming no other container
+    of the task (volumes.check_references), for services and a cluster's tasks."""
+    from .volumes import check_references
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            check_references(service, issues)
+    return _located(fleet, issues)
+
+
+def daemon_services(fleet: Fleet) -> list[Diagnostic]:
+    """E178: a daemon service with desired, scaling, a placement strategy or maximum_percent
+    other than 100 (daemon.check_daemon)."""
+    from .daemon import check_daemon
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        for service in cluster.services.values():
+            check_daemon(service, issues)
+    return _located(fleet, issues)
+
+
 def privileged_groups(fleet: Fleet) -> list[Diagnostic]:
     """E180: a privileged container on a group (of the service's strategy) whose agent
     refuses privileged containers (linux.check_privileged)."""
@@ -190,9 +215,11 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
 RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
+    Rule("task_volumes", "E170", task_volumes, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
     Rule("capacity_strategies", "E191 E192", capacity_strategies),
+    Rule("daemon_services", "E178", daemon_services),
     Rule("privileged_groups", "E180", privileged_groups),
     Rule(
         "scaling_policies",

@@ -30,23 +30,53 @@ SCHEDULING = ("replica", "daemon")
 
 
 def with_scheduling(
-    m: dict[str, object], path: Path, service: Service, issues: list[Issue]
+    written: dict[str, object], path: Path, service: Service, issues: list[Issue]
 ) -> Service:
-    """`service` with its scheduling; a daemon refuses desired, scaling and placement
-    strategies, and a deployment that would run two tasks on one instance (E178)."""
-    if "scheduling" not in m:
+    """`service` with its scheduling, from the keys as written. A daemon's model leaves out
+    what it does not write: the default placement strategies, and a deployment's
+    maximum_percent above 100 (check_daemon refuses what it does write: E178)."""
+    if "scheduling" not in written:
         return service
-    scheduling = s.check_enum(m["scheduling"], (*path, "scheduling"), issues, SCHEDULING)
+    scheduling = s.check_enum(written["scheduling"], (*path, "scheduling"), issues, SCHEDULING)
     if scheduling != "daemon":
         return service
-    for key, why in (
-        ("desired", "a daemon runs one task on every instance of its group"),
-        ("scaling", "a daemon's count follows its group's instances"),
-    ):
-        if key in m:
-            issues.append(Issue((*path, key), "E178", f"`{key}` with scheduling daemon: {why}"))
-    placement = m.get("placement")
-    if isinstance(placement, dict) and "strategy" in placement:
+    placement = written.get("placement")
+    if not (isinstance(placement, dict) and "strategy" in placement):
+        service = dataclasses.replace(
+            service, placement=dataclasses.replace(service.placement, strategies=())
+        )
+    deployment = written.get("deployment")
+    deployment_of = service.deployment
+    if not (isinstance(deployment, dict) and "maximum_percent" in deployment):
+        deployment_of = dataclasses.replace(deployment_of, maximum_percent=100)
+    if deployment is None:
+        deployment_of = dataclasses.replace(deployment_of, minimum_healthy_percent=0)
+    return dataclasses.replace(service, scheduling="daemon", deployment=deployment_of)
+
+
+def check_daemon(service: Service, issues: list[Issue]) -> None:
+    """E178: a daemon refuses desired, scaling and placement strategies, and a deployment that
+    would run two tasks on one instance (a rule between keys: fleet/checks.py runs it)."""
+    if service.scheduling != "daemon":
+        return
+    path = service.path
+    if service.desired_given:
+        issues.append(
+            Issue(
+                (*path, "desired"),
+                "E178",
+                "`desired` with scheduling daemon: a daemon runs one task on every instance of its group",
+            )
+        )
+    if service.scaling is not None:
+        issues.append(
+            Issue(
+                (*path, "scaling"),
+                "E178",
+                "`scaling` with scheduling daemon: a daemon's count follows its group's instances",
+            )
+        )
+    if service.placement.strategies:
         issues.append(
             Issue(
                 (*path, "placement", "strategy"),
@@ -54,8 +84,7 @@ def with_scheduling(
                 "daemon services take no placement strategy (one task on every instance)",
             )
         )
-    deployment = m.get("deployment")
-    if isinstance(deployment, dict) and deployment.get("maximum_percent", 100) != 100:
+    if service.deployment.maximum_percent != 100:
         issues.append(
             Issue(
                 (*path, "deployment", "maximum_percent"),
@@ -63,9 +92,3 @@ def with_scheduling(
                 "a daemon runs one task per instance: maximum_percent must be 100",
             )
         )
-    deployment_of = service.deployment
-    if "deployment" not in m:
-        deployment_of = dataclasses.replace(
-            deployment_of, minimum_healthy_percent=0, maximum_percent=100
-        )
-    return dataclasses.replace(service, scheduling="daemon", deployment=deployment_of)

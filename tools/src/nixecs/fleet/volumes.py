@@ -53,6 +53,9 @@ SCOPES = ("task", "shared")
 # Volume.name: "Up to 255 letters (uppercase and lowercase), numbers, underscores, and
 # hyphens are allowed" (ECS API reference, API_Volume).
 VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+VOLUME_NAME_RULE = "a volume name: 1-255 letters, digits, _ and -"
+# A container's name has the same rule (ContainerDefinition.name, containers.py)
+CONTAINER_NAME_RULE = "a container name: 1-255 letters, digits, _ and -"
 # An absolute path without control characters: a host path (HostVolumeProperties.sourcePath),
 # a container path (MountPoint.containerPath) or an EFS root directory. Docker refuses a
 # relative bind source or mount destination ("invalid mount config": must be absolute).
@@ -349,7 +352,11 @@ def parse_mounts(
         got = s.check_mapping(item, where, issues, MOUNT_KEYS, ("volume", "path"))
         if got is None or "volume" not in got or "path" not in got:
             continue
-        volume = s.check_str(got["volume"], (*where, "volume"), issues)
+        # The name's own rule (per value); whether the service has that volume is a rule
+        # between keys (check_references, run by fleet/checks.py).
+        volume = s.check_pattern(
+            got["volume"], (*where, "volume"), issues, VOLUME_NAME_RE, VOLUME_NAME_RULE, s.E_NAME
+        )
         target = s.check_pattern(
             got["path"], (*where, "path"), issues, ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE, "E172"
         )
@@ -383,11 +390,16 @@ def parse_mounts(
             if got is None or "container" not in got:
                 continue
             named: Path = (*where, "container")
-            name = s.check_str(got["container"], named, issues)
+            name = s.check_pattern(
+                got["container"], named, issues, VOLUME_NAME_RE, CONTAINER_NAME_RULE, s.E_NAME
+            )
             read_only = _read_only(got, where, issues)
         else:
             named = where
-            name, read_only = s.check_str(item, where, issues), False
+            name = s.check_pattern(
+                item, where, issues, VOLUME_NAME_RE, CONTAINER_NAME_RULE, s.E_NAME
+            )
+            read_only = False
         if name is None:
             continue
         if name in names:
@@ -401,22 +413,25 @@ def parse_mounts(
 def with_volumes(
     m: dict[str, object], path: Path, service: Service, issues: list[Issue]
 ) -> Service:
-    """`service` with its `volumes:`; every mount names one of them and every volumes_from
-    another container of the task (E170)."""
+    """`service` with its `volumes:`."""
     volumes = parse_volumes(m["volumes"], (*path, "volumes"), issues) if "volumes" in m else ()
-    # A volume written but refused has its own error already; only a missing one is E170.
-    raw = m.get("volumes")
-    written = {str(name) for name in raw} if isinstance(raw, dict) else set()
+    return dataclasses.replace(service, volumes=volumes)
+
+
+def check_references(service: Service, issues: list[Issue]) -> None:
+    """E170: every mount names a volume of the service, every volumes_from another container
+    of the task (a rule between keys: fleet/checks.py runs it on the loaded fleet)."""
+    names = {volume.name for volume in service.volumes}
     containers = {c.name for c in service.containers}
     for c in service.containers:
         for mount in c.mounts:
-            if mount.volume not in written:
+            if mount.volume not in names:
                 issues.append(
                     Issue(
                         (*mount.path, "volume"),
                         "E170",
                         f"no volume {mount.volume!r} in this service"
-                        f" (volumes: {', '.join(sorted(written)) or 'none'})",
+                        f" (volumes: {', '.join(sorted(names)) or 'none'})",
                     )
                 )
         for source in c.volumes_from:
@@ -433,7 +448,6 @@ def with_volumes(
                         f" (containers: {', '.join(sorted(containers))})",
                     )
                 )
-    return dataclasses.replace(service, volumes=volumes)
 
 
 def writable(container: Container, by_name: dict[str, Container]) -> bool:
