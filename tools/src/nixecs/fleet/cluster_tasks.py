@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from . import volumes
 from .model import Service
@@ -38,9 +39,9 @@ TASK_KEYS = (
     "schedule",
 )
 SCHEDULE_KEYS = ("expression", "timezone")
-RATE_RE = re.compile(r"rate\((?P<value>[1-9][0-9]{0,8}) (?P<unit>minutes?|hours?|days?)\)")
-AT_RE = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
-CRON_RE = re.compile(r"cron\((?P<fields>[^()]*)\)")
+RATE_RE = lazy(r"rate\((?P<value>[1-9][0-9]{0,8}) (?P<unit>minutes?|hours?|days?)\)")
+AT_RE = lazy(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
+CRON_RE = lazy(r"cron\((?P<fields>[^()]*)\)")
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
 _DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
 # (name, low, high, names, extra forms) of the six cron fields.

@@ -10,9 +10,8 @@ environment files; cloudformation/env_files.py).
 
 from __future__ import annotations
 
-import re
-
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Path
 
@@ -20,7 +19,7 @@ CONTAINER_KEYS = ("environment_files",)
 MAX_FILES = 10
 # An S3 object ARN (arn:PARTITION:s3:::BUCKET/KEY); bucket names: 3-63 lower-case letters,
 # digits, . and - (S3 bucket naming rules).
-OBJECT_ARN_RE = re.compile(
+OBJECT_ARN_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:s3:::(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]{1,1024})"
 )
 

@@ -11,14 +11,13 @@ execution role's pull permissions (docs/aws.md "Images").
 
 from __future__ import annotations
 
-import re
-
 from ..diagnostics import Diagnostic
+from ..lazyre import lazy
 from .model import Fleet, Service
 
 # A private registry host (https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html)
 # and the repository after it.
-ECR_HOST_RE = re.compile(
+ECR_HOST_RE = lazy(
     r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repository>[^:@]+)"
 )

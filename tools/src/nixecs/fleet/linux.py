@@ -11,12 +11,12 @@ group's `ecs.privileged: true`); elsewhere ECS would never place the task (E180)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .volumes import ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE
 from .yaml12 import Path
@@ -46,7 +46,7 @@ TMPFS_OPTIONS = (
     "nostrictatime", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol",
 )  # fmt: skip
 VALUED_OPTIONS = ("mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
-TMPFS_OPTION_RE = re.compile(
+TMPFS_OPTION_RE = lazy(
     "|".join(o for o in TMPFS_OPTIONS if o not in VALUED_OPTIONS)
     + "|(?:"
     + "|".join(VALUED_OPTIONS)
@@ -54,7 +54,7 @@ TMPFS_OPTION_RE = re.compile(
 )
 PERMISSIONS = ("read", "write", "mknod")
 SIZE_MAX = 1048576  # MiB, the bound of a container's memory
-LABEL_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
+LABEL_KEY_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
 
 
 @dataclass(frozen=True)

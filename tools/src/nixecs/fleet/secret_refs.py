@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 
 from .. import settings as s
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Path
 
@@ -37,22 +38,22 @@ SECRET_KEYS = ("secretsmanager", "json_key", "version_stage", "version_id", "kms
 # Secret names: "ASCII letters, numbers, and the following characters: /_+=.@-", at most
 # 512 (Secrets Manager CreateSecret Name).
 _NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
-SECRET_NAME_RE = re.compile(_NAME)
+SECRET_NAME_RE = lazy(_NAME)
 _PARTITION = r"aws(?:-[a-z]+)*"
-SECRET_ARN_RE = re.compile(
+SECRET_ARN_RE = lazy(
     rf"arn:(?P<partition>{_PARTITION}):secretsmanager:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{{12}}):"
     rf"secret:(?P<name>{_NAME})(?::(?P<json_key>[^:]*):(?P<stage>[^:]*):(?P<id>[^:]*))?"
 )
-SSM_ARN_RE = re.compile(
+SSM_ARN_RE = lazy(
     rf"arn:(?P<partition>{_PARTITION}):ssm:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{{12}}):"
     r"parameter(?P<name>/.+)"
 )
 # The suffix Secrets Manager appends to a secret's name in its ARN.
-SUFFIX_RE = re.compile(r".*-[A-Za-z0-9]{6}")
-VERSION_ID_RE = re.compile(r"[A-Za-z0-9-]{32,64}")
-VERSION_STAGE_RE = re.compile(r"[^:\s]{1,256}")
-JSON_KEY_RE = re.compile(r"[^:\n]{1,1024}")
-KMS_KEY_RE = re.compile(
+SUFFIX_RE = lazy(r".*-[A-Za-z0-9]{6}")
+VERSION_ID_RE = lazy(r"[A-Za-z0-9-]{32,64}")
+VERSION_STAGE_RE = lazy(r"[^:\s]{1,256}")
+JSON_KEY_RE = lazy(r"[^:\n]{1,1024}")
+KMS_KEY_RE = lazy(
     rf"[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}"
     rf"|arn:{_PARTITION}:kms:[a-z0-9-]+:[0-9]{{12}}:key/[0-9a-f-]{{36}}"
 )

@@ -27,12 +27,12 @@ AWS::ECS::TaskDefinition AuthorizationConfig.AccessPointId).
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import settings as s
 from ..diagnostics import Diagnostic
+from ..lazyre import lazy
 from ..settings import Issue
 from .decl import boolean, enum, mapping, obj, req, string
 from .yaml12 import Document, Path
@@ -52,21 +52,21 @@ VOLUME_FROM_KEYS = ("container", "read_only")
 SCOPES = ("task", "shared")
 # Volume.name: "Up to 255 letters (uppercase and lowercase), numbers, underscores, and
 # hyphens are allowed" (ECS API reference, API_Volume).
-VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+VOLUME_NAME_RE = lazy(r"[A-Za-z0-9_-]{1,255}")
 VOLUME_NAME_RULE = "a volume name: 1-255 letters, digits, _ and -"
 # A container's name has the same rule (ContainerDefinition.name, containers.py)
 CONTAINER_NAME_RULE = "a container name: 1-255 letters, digits, _ and -"
 # An absolute path without control characters: a host path (HostVolumeProperties.sourcePath),
 # a container path (MountPoint.containerPath) or an EFS root directory. Docker refuses a
 # relative bind source or mount destination ("invalid mount config": must be absolute).
-ABSOLUTE_PATH_RE = re.compile(r"/[^\x00-\x1f]{0,4095}")
+ABSOLUTE_PATH_RE = lazy(r"/[^\x00-\x1f]{0,4095}")
 ABSOLUTE_PATH_RULE = "an absolute path (starting with /)"
 # EFS FileSystemId and AccessPointId (EFS API reference: fs-[0-9a-f]{8,40},
 # fsap-[0-9a-f]{8,40}).
-FILE_SYSTEM_RE = re.compile(r"fs-[0-9a-f]{8,40}")
-ACCESS_POINT_RE = re.compile(r"fsap-[0-9a-f]{8,40}")
+FILE_SYSTEM_RE = lazy(r"fs-[0-9a-f]{8,40}")
+ACCESS_POINT_RE = lazy(r"fsap-[0-9a-f]{8,40}")
 # A Docker volume driver name as `docker plugin ls` shows it (name[:tag]).
-DRIVER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,254}")
+DRIVER_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,254}")
 NEEDS_PLUGIN = (
     "needs the ECS volume plugin (amazon-ecs-volume-plugin, ECS_VOLUME_PLUGIN_CAPABILITIES "
     "efsAuth), which the nixecs host does not provide yet: ECS would never place the task. "
