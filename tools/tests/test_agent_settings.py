@@ -229,7 +229,7 @@ def nix_cfg(host: settings.HostSettings) -> dict[str, object]:
     ecs = host.ecs
     return {
         "cluster": host.cluster,
-        "attributes": ecs.attributes,
+        "attributes": settings.instance_attributes(host.group, ecs),  # with nixecs.group
         "tags": ecs.tags,
         "spotDraining": ecs.spot_draining,
         "reservedMemoryMiB": ecs.reserved_memory_mib,

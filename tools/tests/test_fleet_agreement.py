@@ -36,7 +36,15 @@ from nixecs.testing.fleetgen import generate_fleet
 MAXIMAL = Path(__file__).parent / "fleets" / "maximal.yml"
 FLEETS = [MAXIMAL, *sorted(EXAMPLES.glob("*.yml"))]
 # The codes of a value judged alone (diagnostics.CODES): what the declaration decides.
-PER_VALUE = frozenset(("E101", "E103", "E104", "E105", "E106", "E107", "E116", "E117", "E147"))
+# Issue 20's keys answer their own codes for a value alone: E172 a path that is not
+# absolute, E175 a secret of neither form, E176 a Secrets Manager ARN's suffix, E181 an
+# environment file, E183 a schedule expression.
+PER_VALUE = frozenset(
+    (
+        *("E101", "E103", "E104", "E105", "E106", "E107", "E116", "E117", "E147"),
+        *("E172", "E175", "E176", "E181", "E183"),
+    )
+)
 # A name the loader looks up (a group, a container, an agent variable, a logical id): a name
 # outside the declared pattern is refused by the look-up, with the look-up's code.
 LOOKED_UP = frozenset(("E108", "E118", "E163"))
@@ -59,6 +67,7 @@ CONTEXT: dict[str, dict[str, object]] = {
 # `containers:`) is 128 or more, a rule between two keys.
 PLACE: dict[str, Concrete] = {
     "clusters.*.services.*.cpu": ("clusters", "prod", "services", "api", "cpu"),
+    "clusters.*.tasks.*.cpu": ("clusters", "prod", "tasks", "once", "cpu"),
 }
 
 Concrete = tuple[object, ...]

@@ -83,10 +83,12 @@ def disagreements(
             found.append(f"the loader checks a mapping at {where}, the schema declares none")
             continue
         for allowed, required in variants:
-            if path[-2:-1] == ("services",) and allowed == CONTAINER_KEYS:
+            if path[-2:-1] in (("services",), ("tasks",)) and allowed == CONTAINER_KEYS:
                 # The shorthand is checked once more as a container at the service's own
                 # path (loader._Builder.shorthand), from an item of the shorthand's keys.
-                if not set(SHORTHAND_KEYS) <= set(node.keys):
+                # (a cluster task maps no port: fleet/cluster_tasks.py TASK_KEYS)
+                shorthand = set(SHORTHAND_KEYS) - ({"port"} if path[-2:-1] == ("tasks",) else set())
+                if not shorthand <= set(node.keys):
                     found.append(f"{where}: the shorthand's keys are not all declared")
                 continue
             if list(node.keys) != list(allowed):

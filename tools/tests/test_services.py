@@ -414,7 +414,8 @@ CASES = [
     ("stop_timeout: 60", "stop_timeout: 0", "E107", "0"),
     ('user: "1000:1000"', 'user: "a b"', "E107", '"a b"'),
     ("MODE: prod}", "1MODE: prod}", "E105", "1MODE"),
-    ("{TOKEN: /prod/envoy/token}", "{TOKEN: not a parameter}", "E107", "not a parameter"),
+    # neither an SSM parameter nor a Secrets Manager secret (fleet/secret_refs.py)
+    ("{TOKEN: /prod/envoy/token}", "{TOKEN: not a parameter}", "E175", "not a parameter"),
     ("environment: {MODE: prod}", "environment: {DB_PASSWORD: x}", "E107", "/prod/db/password"),
     ("  migrate:\n", "  'bad name!':\n", "E105", "'bad name!'"),
     ("      essential: false\n", "      essential: false\n      colour: red\n", "E101", "colour"),
@@ -544,7 +545,8 @@ def test_w140_only_for_actions_that_can_be_scoped() -> None:
     assert "not an action" in (scopable("s3:NoSuchAction") or "")
     text = shop_with("actions: s3:ListAllMyBuckets", "actions: [s3:ListAllMyBuckets, s3:GetObject]")
     fleet = parse(text, "fleet.yml")
-    (warning,) = lint_fleet(fleet)
+    # (SHOP's read-only app with no writable mount also draws W170: test_volumes.py)
+    (warning,) = [d for d in lint_fleet(fleet) if d.code.startswith("W14")]
     assert warning.code == "W140" and "s3:GetObject has a resource type" in warning.message
     line = text.split("\n")[warning.location.line - 1][warning.location.column - 1 :]
     assert line.startswith("s3:GetObject]")
@@ -553,7 +555,7 @@ def test_w140_only_for_actions_that_can_be_scoped() -> None:
         "- actions: [s3:ListAllMyBuckets",
         "- effect: Deny\n              actions: [s3:ListAllMyBuckets",
     )
-    assert lint_fleet(parse(denied, "fleet.yml")) == []
+    assert [d for d in lint_fleet(parse(denied, "fleet.yml")) if d.code.startswith("W14")] == []
 
 
 @pytest.mark.cfnlint

@@ -59,7 +59,7 @@ def expected_nix_values(fleet: Fleet, group: Group) -> dict[str, object]:
     return {
         "ecs": {
             "cluster": group.cluster,
-            "attributes": ecs.attributes,
+            "attributes": settings.instance_attributes(group.name, ecs),  # with nixecs.group
             "tags": ecs.tags,
             "spotDraining": ecs.spot_draining,
             "reservedMemoryMiB": ecs.reserved_memory_mib,
@@ -94,7 +94,8 @@ def test_settings_become_the_agent_environment() -> None:
         settings.loads(render_userdata(fleet, fleet.group("prod/web"), "settings").decode())
     )
     assert env["ECS_CLUSTER"] == "prod"
-    assert json.loads(env["ECS_INSTANCE_ATTRIBUTES"]) == {"tier": "web"}
+    # the group's own attributes, and the one every host registers (fleet/daemon.py)
+    assert json.loads(env["ECS_INSTANCE_ATTRIBUTES"]) == {"nixecs.group": "web", "tier": "web"}
     assert env["ECS_RESERVED_MEMORY"] == "256" and env["ECS_DISABLE_PRIVILEGED"] == "true"
     assert (
         env["ECS_IMAGE_PULL_BEHAVIOR"] == "prefer-cached"

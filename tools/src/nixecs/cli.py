@@ -33,7 +33,8 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("validate", "render", "userdata", "scaling", "schema"), "commands"),
     **dict.fromkeys(("apply", "secrets", "drain", "gpu-info"), "host.commands"),
     **dict.fromkeys(
-        ("ami", "deploy", "roll", "status", "destroy", "secret", "image", "exec"), "aws.commands"
+        ("ami", "deploy", "roll", "status", "destroy", "secret", "image", "exec", "run"),
+        "aws.commands",
     ),
     "local": "local.commands",
 }

@@ -10,6 +10,12 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
+- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.cluster_tasks)
+- E178 daemon services (nixecs.fleet.daemon); E179-E180 Linux parameters, privileged
+  (nixecs.fleet.linux)
+- E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
+- E170-E174 data volumes and mounts (nixecs.fleet.volumes; W170 a read-only root filesystem
+  with nothing writable)
 - E168 two clusters owning one load balancer ingress rule (same instance and load balancer
   security groups)
 - H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
@@ -115,6 +121,20 @@ CODES: dict[str, str] = {
     "E165": "an agent variable whose feature this host does not provide (GPU, awsvpc, ...)",
     "E166": "a `gpu: true` group with an instance type that has no NVIDIA GPU",
     "E167": "a container asking for GPUs on a group without `gpu: true`, or for more than its instances have",
+    "E170": "a mount naming no volume of the service, or volumes_from naming no other container of it",
+    "E171": "two mounts on one path in a container, or volumes_from naming a container twice",
+    "E172": "a host path, mount path or EFS root directory that is not absolute",
+    "E173": "EFS transit encryption, IAM authorisation or an access point: they need the ECS volume plugin, which the host lacks",
+    "E174": "a Docker volume with autoprovision and `scope: task` (autoprovision is for shared volumes)",
+    "E175": "a secret that is neither an SSM parameter (name or ARN) nor a Secrets Manager secret (ARN or {secretsmanager: NAME})",
+    "E176": "a Secrets Manager ARN without its 6-character suffix, or a secret name that ends like one",
+    "E177": "preflight: a Secrets Manager secret does not exist",
+    "E178": "a daemon service with desired, scaling, a placement strategy or maximum_percent other than 100",
+    "E179": "linux.capabilities: a capability listed twice, or both added and dropped",
+    "E180": "a privileged container on a group whose hosts refuse privileged containers",
+    "E181": "environment_files: not an S3 object ARN of a .env file, listed twice, or more than 10",
+    "E182": "a cluster task with the name of one of its services",
+    "E183": "a schedule expression outside EventBridge Scheduler's grammar (at, rate, cron)",
     "E168": "two clusters would own the same load balancer ingress rule",
     "E169": "environments: the file declares environments and none was chosen (--env), or --env names none of them",
     "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
@@ -152,6 +172,9 @@ CODES: dict[str, str] = {
     "W101": "metadata.hop_limit above 1: containers can reach the instance metadata service",
     "W102": "a cpu or memory target tracking target below 1: a fraction where AWS reads a percentage",
     "W140": "a task role grants an action that has a resource type on `*`",
+    "W170": "a read-only root filesystem with no writable mount: the container can write nowhere",
+    "W171": "an image without a tag or digest: it resolves to :latest and drifts",
+    "W172": "a FireLens output needs an action the task role does not allow",
     "W401": "the final template: an override sets the metadata hop limit above 1",
     "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
     "W501": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
@@ -233,6 +256,20 @@ FIXES: dict[str, str] = {
     "E165": "remove it; the message names what it needs and the supported way",
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
+    "E170": "declare the volume under the service's `volumes:`, or name another container of the task",
+    "E171": "mount each path once (one volume per path) and name each container once",
+    "E172": "write an absolute path, starting with /",
+    "E173": "use plain EFS (no transit_encryption, iam or access_point); restrict access with the file system's security group",
+    "E174": "set `scope: shared`, or remove autoprovision",
+    "E175": "write /NAME or arn:aws:ssm:…:parameter/NAME, or a secret's full ARN, or {secretsmanager: NAME, json_key: KEY}",
+    "E176": "write the secret's full ARN (…:secret:NAME-AbCdEf, from `aws secretsmanager describe-secret`)",
+    "E177": "create the secret in the fleet's region, or correct its name or ARN",
+    "E178": "remove the key: a daemon runs one task on every instance of its group",
+    "E179": "list each capability once, in add or in drop",
+    "E180": "set the group's `ecs.privileged: true` (it allows every task there), or remove `privileged`",
+    "E181": "write arn:aws:s3:::BUCKET/KEY.env, each file once, at most 10",
+    "E182": "rename the task or the service",
+    "E183": "write at(2027-01-01T00:00:00), rate(5 minutes) or cron(0 3 * * ? *) (six fields, one of the days ?)",
     "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
     "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
     "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
@@ -272,6 +309,9 @@ FIXES: dict[str, str] = {
     "W402": "remove the override, or keep it and delete the resource by hand after destroy",
     "W102": "write the percentage: `target: 60` for 60 %",
     "W140": "name the resources instead of `*`",
+    "W170": "mount a volume where the container writes (a `docker: {}` volume is removed with the task), or set read_only_root_filesystem false",
+    "W171": "give the image a tag (image:1.2.3) or a digest (image@sha256:…)",
+    "W172": "add a task_role statement allowing the action the message names (on the output's resource)",
     "W501": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",

@@ -971,6 +971,19 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
+# The attribute every fleet host registers with its group's name, so that a daemon service
+# runs on its own group's instances only (a memberOf placement constraint,
+# fleet/daemon.py). The agent sends ECS_INSTANCE_ATTRIBUTES as the container instance's
+# custom attributes (aws/amazon-ecs-agent agent/config: InstanceAttributes).
+GROUP_ATTRIBUTE = "nixecs.group"
+
+
+def instance_attributes(group: str, ecs: EcsSettings) -> dict[str, str]:
+    """The custom attributes of a group's container instances: its own, and GROUP_ATTRIBUTE
+    (which wins over one written by hand)."""
+    return {**ecs.attributes, GROUP_ATTRIBUTE: group} if group else dict(ecs.attributes)
+
+
 def agent_environment(settings: HostSettings) -> dict[str, str]:
     """The ECS agent's environment (ecs.config keys) for these settings."""
     ecs = settings.ecs
@@ -986,9 +999,9 @@ def agent_environment(settings: HostSettings) -> dict[str, str]:
         "ECS_CONTAINER_STOP_TIMEOUT": ecs.container_stop_timeout,
         "ECS_DISABLE_PRIVILEGED": _bool(not ecs.privileged),
     }
-    if ecs.attributes:
+    if attributes := instance_attributes(settings.group, ecs):
         env["ECS_INSTANCE_ATTRIBUTES"] = json.dumps(
-            ecs.attributes, sort_keys=True, separators=(",", ":")
+            attributes, sort_keys=True, separators=(",", ":")
         )
     if ecs.tags:
         env["ECS_CONTAINER_INSTANCE_TAGS"] = json.dumps(

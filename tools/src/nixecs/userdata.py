@@ -73,7 +73,7 @@ def render_nix(fleet: Fleet, group: Group) -> str:
         "  ];",
         "  nixecs.ecs = {",
         f"    cluster = {to_nix(group.cluster)};",
-        f"    attributes = {to_nix(ecs.attributes, '    ')};",
+        f"    attributes = {to_nix(settings.instance_attributes(group.name, ecs), '    ')};",
         f"    tags = {to_nix(ecs.tags, '    ')};",
         f"    spotDraining = {to_nix(ecs.spot_draining)};",
         f"    reservedMemoryMiB = {to_nix(ecs.reserved_memory_mib)};",

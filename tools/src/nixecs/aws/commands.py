@@ -827,6 +827,42 @@ def exec_command(g: Globals, target: str, container: str | None, command: tuple[
     )
 
 
+# --- run -------------------------------------------------------------------------------------
+
+
+@click.command("run")
+@click.argument("target", metavar="CLUSTER/TASK")
+@click.option(
+    "--command",
+    "command_text",
+    help="Run this instead of the essential container's command (shell words).",
+)
+@click.option(
+    "--wait", is_flag=True, help="Wait until the task stops; print each container's exit code."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Seconds to wait at most.",
+)
+@click.pass_obj
+def run_command(
+    g: Globals, target: str, command_text: str | None, wait: bool, timeout: float
+) -> int:
+    """Start one task of a cluster's `tasks:` on its group's capacity provider; with --wait,
+    exit with the essential container's exit code."""
+    import shlex
+
+    from .run_task import run
+    from .session import Session
+
+    cluster, task = _split_target(target, "CLUSTER/TASK")
+    command = shlex.split(command_text) if command_text is not None else None
+    return run(Session.from_globals(g), cluster, task, command, wait, _say, timeout=timeout)
+
+
 # --- status ----------------------------------------------------------------------------------
 
 
@@ -1132,5 +1168,5 @@ def image_push(
 
 def register(cli: click.Group) -> None:
     """Add this subject's commands to the top-level group."""
-    for command in (ami, deploy, roll, status, destroy, secret, image, exec_command):
+    for command in (ami, deploy, roll, status, destroy, secret, image, exec_command, run_command):
         cli.add_command(command)

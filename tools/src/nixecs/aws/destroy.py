@@ -99,7 +99,9 @@ def _services(session: Session, cluster_name: str, say: Say, poll: float, timeou
         active += [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
     for service in active:
         name = service["serviceName"]
-        if service.get("desiredCount", 0):
+        # A daemon service takes no desired count ("The daemon scheduling strategy does not
+        # support a desired count", UpdateService); deleting it with force stops its tasks.
+        if service.get("desiredCount", 0) and service.get("schedulingStrategy") != "DAEMON":
             ecs.update_service(cluster=cluster_name, service=name, desiredCount=0)
         ecs.delete_service(cluster=cluster_name, service=name, force=True)
         say(f"  service {name}: scaled to 0 and deleted")

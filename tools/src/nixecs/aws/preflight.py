@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..diagnostics import InvalidInput, Report
+from . import secrets_manager
 from .session import Session, aws_errors, error_code
 
 ECS_ROLE = ("AWSServiceRoleForECS", "ecs.amazonaws.com")
@@ -201,6 +202,7 @@ def preflight(
     report = Report()
     _service_linked_roles(session, fleet, report, create_roles, say)
     _parameters(session, fleet, report)
+    secrets_manager.check_fleet(session, fleet, report)  # E177
     _network(session, fleet, report)
     _images(session, fleet, report)
     from .images import check_fleet

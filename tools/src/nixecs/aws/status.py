@@ -219,6 +219,8 @@ def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
                     "name": s["serviceName"],
                     "status": s.get("status"),
                     "desired": s.get("desiredCount", 0),
+                    # daemon: desired is ECS's count of the group's instances (fleet/daemon.py)
+                    "scheduling": str(s.get("schedulingStrategy", "REPLICA")).lower(),
                     "running": s.get("runningCount", 0),
                     "pending": s.get("pendingCount", 0),
                     "task_definition": str(s.get("taskDefinition", "")).rsplit("/", 1)[-1] or None,
@@ -519,7 +521,9 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
                 _n(s["running"]),
                 _n(s["pending"]),
                 s["task_definition"] or "-",
-                f"{bounds} {kinds}".strip() if scaling else "-",
+                f"{bounds} {kinds}".strip()
+                if scaling
+                else ("daemon" if s.get("scheduling") == "daemon" else "-"),
                 alarms or "-",
                 _targets(s.get("target_groups", [])),
             )

@@ -21,13 +21,16 @@ from __future__ import annotations
 import re
 
 from .. import naming
+from ..fleet import firelens
 from ..fleet.model import Group, Service
+from . import env_files, secret_refs
 from .context import Context, Resources
 from .intrinsics import (
     ARN_PREFIX,
     IAM_POLICY_VERSION,
     REGION_ACCOUNT,
     Json,
+    kms_key_arn,
     literal,
     managed_policy_arn,
     ref,
@@ -95,17 +98,6 @@ UNSCOPABLE_ACTIONS = frozenset(
 )
 # Granted on `*` as AmazonSSMManagedInstanceCore grants them (see SSM_AGENT_ACTIONS).
 STAR_ACTIONS = UNSCOPABLE_ACTIONS | frozenset(SSM_AGENT_ACTIONS)
-
-
-def kms_key_arn(key: str | None) -> Json:
-    """The KMS key SSM encrypts the secrets under: a customer managed key (an ARN, or a key id
-    in this account and region), or — None — any key of this account and region, which covers
-    aws/ssm (whose ARN is not known in advance)."""
-    if key is None:
-        return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/*")
-    if key.startswith("arn:"):
-        return key
-    return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/{literal(key)}")
 
 
 def _assume_role(service: str, *, source_arn: bool = False) -> dict[str, Json]:
@@ -428,6 +420,9 @@ def execution_role(ctx: Context, service: Service) -> Resources:
                 },
             }
         ]
+    # SSM parameter ARNs and Secrets Manager secrets (cloudformation/secret_refs.py)
+    secret_refs.extend_execution_role(properties, service)
+    env_files.extend_execution_role(properties, service)  # S3 .env files
     properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ctx.ids.service(service.name, "ExecutionRole"): {
@@ -445,7 +440,11 @@ EXEC_ACTIONS = tuple(a for a in SSM_AGENT_ACTIONS if a.startswith("ssmmessages:"
 
 def has_task_role(service: Service) -> bool:
     """Whether the service's task definition has a TaskRoleArn (`task_role:` or ECS Exec)."""
-    return service.task_role is not None or service.enable_execute_command
+    return (
+        service.task_role is not None
+        or service.enable_execute_command
+        or firelens.writes_own_log_group(service)  # the router's credentials (fleet/firelens.py)
+    )
 
 
 def task_role(ctx: Context, service: Service) -> Resources:
@@ -481,6 +480,18 @@ def task_role(ctx: Context, service: Service) -> Resources:
             statements.append(rendered)
     if service.enable_execute_command:
         statements.append({"Effect": "Allow", "Action": list(EXEC_ACTIONS), "Resource": "*"})
+    if firelens.writes_own_log_group(service):
+        statements.append(
+            {
+                "Sid": "FireLensToOwnLogGroup",
+                "Effect": "Allow",
+                "Action": list(firelens.LOG_ACTIONS),
+                "Resource": sub(
+                    f"{ARN_PREFIX}:logs:{REGION_ACCOUNT}:log-group:"
+                    f"{literal(naming.log_group_name(ctx.cluster.name, service.name))}:*"
+                ),
+            }
+        )
     if statements:
         properties["Policies"] = [
             {

@@ -46,6 +46,8 @@ SERVICE_KINDS = (
     "HttpListenerRule",  # on the HTTP listener
     "Http5xxAlarm",  # deploy_alarms.py: deployment.alarms.http_5xx
     "UnhealthyHostsAlarm",  # deploy_alarms.py: deployment.alarms.unhealthy_hosts
+    "Schedule",  # a cluster task's schedule (cluster_tasks.py)
+    "SchedulerRole",
 )
 # TargetTrackingPolicy: the second and later `target_tracking:` policies (scaling.py)
 POLICY_KINDS = ("StepPolicy", "Alarm", "TargetTrackingPolicy")
@@ -141,6 +143,8 @@ class LogicalIds:
                     ("policy", service.name, f"target-tracking-{index}")
                     for index in range(2, len(service.scaling.target_tracking) + 1)
                 )
+        # a cluster's tasks share the services' names (fleet/cluster_tasks.py refuses a clash)
+        subjects.extend(("service", name) for name in cluster.tasks)
         return cls(subjects)
 
     def get(self, subject: Subject, kind: str) -> str:

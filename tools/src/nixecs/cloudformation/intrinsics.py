@@ -60,3 +60,14 @@ def tag_value(value: str) -> str:
 def tags(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Json]]:
     """CloudFormation's `[{Key, Value}]` tag list (a fresh list per resource: no sharing)."""
     return [{"Key": key, "Value": value} for key, value in pairs]
+
+
+def kms_key_arn(key: str | None) -> Json:
+    """The KMS key SSM encrypts the secrets under: a customer managed key (an ARN, or a key id
+    in this account and region), or — None — any key of this account and region, which covers
+    aws/ssm (whose ARN is not known in advance)."""
+    if key is None:
+        return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/*")
+    if key.startswith("arn:"):
+        return key
+    return sub(f"{ARN_PREFIX}:kms:{REGION_ACCOUNT}:key/{literal(key)}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from .. import naming
+from ..fleet import firelens as router
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service, StrategyItem
-from . import deploy_alarms, iam, loadbalancer
+from . import daemon, deploy_alarms, env_files, iam, linux, loadbalancer, secret_refs, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
-from .intrinsics import Json, get_att, ref, ssm_parameter_arn, sub, tags
+from .intrinsics import Json, get_att, ref, sub, tags
 
 
 def log_group(ctx: Context, service: Service) -> Resources:
@@ -71,11 +72,8 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         container["Environment"] = [
             {"Name": name, "Value": value} for name, value in sorted(c.environment.items())
         ]
-    if c.secrets:
-        container["Secrets"] = [
-            {"Name": name, "ValueFrom": ssm_parameter_arn(parameter)}
-            for name, parameter in sorted(c.secrets.items())
-        ]
+    if c.secrets or c.secret_refs:
+        container["Secrets"] = secret_refs.container_secrets(c)
     if c.health_check is not None:
         check = c.health_check
         health: dict[str, Json] = {
@@ -104,6 +102,9 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         container["ReadonlyRootFilesystem"] = True
     if c.user is not None:
         container["User"] = c.user
+    container |= volumes.container_mounts(c)
+    container |= linux.container_linux(c)
+    container |= env_files.container_env_files(c)
     if c.firelens is not None:
         kind, options = c.firelens
         firelens: dict[str, Json] = {"Type": kind}
@@ -114,6 +115,12 @@ def _container(ctx: Context, service: Service, c: Container) -> dict[str, Json]:
         log: dict[str, Json] = {"LogDriver": "awsfirelens"}
         if c.log.options:
             log["Options"] = dict(c.log.options)
+        if router.to_own_group(c):  # the service's own log group (fleet/firelens.py)
+            log["Options"] = {
+                **dict(c.log.options),
+                **router.own_group_options(ctx.cluster.name, service),
+                "region": ref("AWS::Region"),
+            }
         container["LogConfiguration"] = log
     else:
         container["LogConfiguration"] = {
@@ -143,6 +150,7 @@ def task_definition(ctx: Context, service: Service) -> Resources:
     if service.task_memory is not None:
         properties["Memory"] = str(service.task_memory)
     properties["ContainerDefinitions"] = [_container(ctx, service, c) for c in service.containers]
+    properties |= volumes.task_volumes(service)
     properties["Tags"] = tags(ctx.service_tags(service))
     return {
         ids.service(service.name, "TaskDefinition"): {
@@ -169,7 +177,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
     # "anytime ... the RegisterScalableTarget API is called, Application Auto Scaling retrieves
     # the current capacity and compares it to the minimum and maximum capacity"). So a scaled
     # service starts at Service.start_count, and a written `desired:` draws W204.
-    return {
+    resources: Resources = {
         ids.service(service.name, "Service"): {
             "Type": "AWS::ECS::Service",
             # A capacity provider strategy needs the provider on the cluster first; on
@@ -200,6 +208,8 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             },
         }
     }
+    daemon.adjust(service, resources[ids.service(service.name, "Service")]["Properties"])
+    return resources
 
 
 def _deployment_alarms(ctx: Context, service: Service) -> dict[str, Json]:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from ..fleet.model import Cluster, Fleet
 from . import (
+    cluster_tasks,
     compute,
     deploy_alarms,
     iam,
@@ -135,6 +136,8 @@ def _build(fleet: Fleet, cluster: Cluster, data: Mapping[str, bytes]) -> dict[st
         resources.update(services.ecs_service(ctx, service))
         resources.update(deploy_alarms.service_alarms(ctx, service))
         resources.update(scaling.service_scaling(ctx, service))
+    for name in sorted(cluster.tasks):
+        resources.update(cluster_tasks.resources(ctx, cluster.tasks[name]))
     resources.update(notifications.notifications(ctx))
     # The user's escape hatch, after everything else: OverrideError when one does not fit.
     overrides.apply(resources, cluster.overrides)

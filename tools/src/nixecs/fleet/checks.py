@@ -70,10 +70,46 @@ def task_fit(fleet: Fleet) -> list[Diagnostic]:
 
     issues: list[Issue] = []
     for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
             check_task(
                 service.containers, service.path, issues, service.task_cpu, service.task_memory
             )
+    return _located(fleet, issues)
+
+
+def task_volumes(fleet: Fleet) -> list[Diagnostic]:
+    """E170: a mount naming no volume of the service, volumes_from naming no other container
+    of the task (volumes.check_references), for services and a cluster's tasks."""
+    from .volumes import check_references
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            check_references(service, issues)
+    return _located(fleet, issues)
+
+
+def daemon_services(fleet: Fleet) -> list[Diagnostic]:
+    """E178: a daemon service with desired, scaling, a placement strategy or maximum_percent
+    other than 100 (daemon.check_daemon)."""
+    from .daemon import check_daemon
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        for service in cluster.services.values():
+            check_daemon(service, issues)
+    return _located(fleet, issues)
+
+
+def privileged_groups(fleet: Fleet) -> list[Diagnostic]:
+    """E180: a privileged container on a group (of the service's strategy) whose agent
+    refuses privileged containers (linux.check_privileged)."""
+    from .linux import check_privileged
+
+    issues: list[Issue] = []
+    check_privileged(fleet.clusters, issues)
     return _located(fleet, issues)
 
 
@@ -125,7 +161,8 @@ def scaling_policies(fleet: Fleet) -> list[Diagnostic]:
 
 def lints(fleet: Fleet) -> list[Diagnostic]:
     """W101 an IMDS hop limit containers can reach, W102 a fractional target, W140/E147 task
-    role scoping (lints.py)."""
+    role scoping, W170 nothing writable, W171 an untagged image, W172 a FireLens output the
+    task role does not allow (lints.py)."""
     from .lints import lint_fleet
 
     return lint_fleet(fleet)
@@ -178,15 +215,18 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
 RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
+    Rule("task_volumes", "E170", task_volumes, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
     Rule("capacity_strategies", "E191 E192", capacity_strategies),
+    Rule("daemon_services", "E178", daemon_services),
+    Rule("privileged_groups", "E180", privileged_groups),
     Rule(
         "scaling_policies",
         "E121 E122 E194 E195 E201-E206 W201-W205",
         scaling_policies,
     ),
-    Rule("lints", "W101 W102 W140 E147", lints),
+    Rule("lints", "W101 W102 W140 E147 W170-W172", lints),
     Rule("aws_limits", "E123-E129 W204", aws_limits),
     Rule("aws_name_clashes", "E114", aws_name_clashes),
     Rule("nixos_syntax", "E113", nixos_syntax),

@@ -9,11 +9,13 @@ docs/aws.md ("Containers") and next to each check below.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .. import settings as s
 from ..lazyre import lazy
 from ..settings import Issue
+from . import env_files, linux, secret_refs, volumes
 from .decl import (
     as_int,
     as_str,
@@ -108,6 +110,9 @@ CONTAINER_KEYS = (
     "log",
     "firelens",
     "gpu",
+    *volumes.CONTAINER_KEYS,
+    *linux.CONTAINER_KEYS,
+    *env_files.CONTAINER_KEYS,
 )
 # ECS ResourceRequirement GPU: a whole number of physical GPUs the agent reserves for the
 # container (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html);
@@ -126,10 +131,59 @@ ENVIRONMENT = mapping(
     string("the value"),
     example={"LOG_FORMAT": "json"},
 )
+
+
+def _unnamed(pattern: str) -> str:
+    """A Python pattern's named groups as plain groups (JSON Schema patterns have none)."""
+    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
+
+
 SECRET_ENV = mapping(
-    "environment variables read from SSM parameters (name → parameter)",
+    "environment variables read from SSM parameters or Secrets Manager secrets (name → secret)",
     ENV_NAME_RE.pattern,
-    string(s.PARAMETER_RULE),
+    either(
+        "an SSM parameter name or ARN, a Secrets Manager secret's ARN, or {secretsmanager: NAME, ...}",
+        string(
+            f"{s.PARAMETER_RULE}; or an SSM parameter ARN; or a Secrets Manager secret's full ARN "
+            "(…:secret:NAME-AbCdEf[:json-key:version-stage:version-id])",
+            pattern=_unnamed(
+                f"/.*|{secret_refs.SSM_ARN_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
+            ),
+        ),
+        obj(
+            "a Secrets Manager secret of the fleet's account and region",
+            order=secret_refs.SECRET_KEYS,
+            secretsmanager=req(
+                string(
+                    "the secret's name (or ARN)",
+                    pattern=_unnamed(
+                        f"{secret_refs.SECRET_NAME_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
+                    ),
+                    example="prod/db",
+                )
+            ),
+            json_key=string(
+                "a key of the secret's JSON value",
+                pattern=secret_refs.JSON_KEY_RE.pattern,
+                example="password",
+            ),
+            version_stage=string(
+                "a staging label (not with version_id)",
+                pattern=secret_refs.VERSION_STAGE_RE.pattern,
+                example="AWSCURRENT",
+            ),
+            version_id=string(
+                "a version id (not with version_stage)", pattern=secret_refs.VERSION_ID_RE.pattern
+            ),
+            kms_key=string(
+                "the secret's customer managed KMS key (id or ARN): the execution role may decrypt "
+                "with it through Secrets Manager",
+                pattern=secret_refs.KMS_KEY_RE.pattern,
+                example="arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
+            ),
+        ),
+    ),
+    aws="ECS Secret.valueFrom: a parameter's name or ARN, or a secret's full ARN",
     example={"DB_PASSWORD": PARAMETER_EXAMPLE},
 )
 OPTIONS = mapping("options", LOG_OPTION_RE.pattern, string("option value"))
@@ -145,6 +199,118 @@ HEALTH = {
     )
     for key, (low, high, default) in HEALTH_BOUNDS.items()
 }
+ABSOLUTE_PATH = volumes.ABSOLUTE_PATH_RE.pattern
+MOUNTS = strings(
+    "volumes of the service mounted in this container",
+    obj(
+        "a mount point",
+        order=volumes.MOUNT_KEYS,
+        volume=req(
+            string(
+                "a volume of the service", pattern=volumes.VOLUME_NAME_RE.pattern, example="data"
+            )
+        ),
+        path=req(
+            string(
+                "where it appears in the container (absolute; one mount per path, else E171)",
+                pattern=ABSOLUTE_PATH,
+                example="/var/lib/app",
+            )
+        ),
+        read_only=boolean("mount it read-only", False, example=False),
+    ),
+    aws="ECS MountPoint: sourceVolume names a Volume of the task definition",
+    example=[{"volume": "data", "path": "/var/lib/app"}],
+)
+VOLUMES_FROM = strings(
+    "containers of the task whose volumes this one mounts too",
+    either(
+        "a container name, or {container, read_only}",
+        string("a container of the task", pattern=CONTAINER_NAME_RE.pattern),
+        obj(
+            "a container and how",
+            order=volumes.VOLUME_FROM_KEYS,
+            container=req(
+                string(
+                    "a container of the task",
+                    pattern=CONTAINER_NAME_RE.pattern,
+                    example="log-router",
+                )
+            ),
+            read_only=boolean("mount its volumes read-only", False, example=True),
+        ),
+    ),
+    aws="ECS VolumeFrom",
+)
+LINUX = obj(
+    "Linux parameters of the container (ECS LinuxParameters)",
+    order=linux.LINUX_KEYS,
+    init_process=boolean(
+        "run an init process that reaps zombies and forwards signals (--init)", None, example=True
+    ),
+    capabilities=obj(
+        "kernel capabilities added to or dropped from Docker's default set (API_KernelCapabilities values; each once, not in both: E179)",
+        order=("add", "drop"),
+        add=strings(
+            "capabilities to add", enum("a capability", linux.CAPABILITIES), example=["NET_ADMIN"]
+        ),
+        drop=strings(
+            "capabilities to drop", enum("a capability", linux.CAPABILITIES), example=["ALL"]
+        ),
+    ),
+    shared_memory_mib=integer(
+        "/dev/shm size (MiB)", 1, linux.SIZE_MAX, aws="LinuxParameters.sharedMemorySize", example=64
+    ),
+    tmpfs=strings(
+        "tmpfs mounts (writable: they answer W170)",
+        obj(
+            "a tmpfs mount",
+            order=linux.TMPFS_KEYS,
+            path=req(
+                string(
+                    "where (absolute; not a path a mount takes: E171)",
+                    pattern=volumes.ABSOLUTE_PATH_RE.pattern,
+                    example="/tmp",
+                )
+            ),
+            size_mib=req(integer("its size (MiB)", 1, linux.SIZE_MAX, example=64)),
+            options=strings(
+                "mount options",
+                string(
+                    "an option ECS allows (mode=1777 and the like)",
+                    pattern=linux.TMPFS_OPTION_RE.pattern,
+                ),
+                aws="API_Tmpfs mountOptions: the valid values",
+                example=["noexec", "mode=1777"],
+            ),
+        ),
+        example=[{"path": "/tmp", "size_mib": 64}],
+    ),
+    devices=strings(
+        "host devices exposed to the container",
+        obj(
+            "a device",
+            order=linux.DEVICE_KEYS,
+            host_path=req(
+                string(
+                    "the device on the host",
+                    pattern=volumes.ABSOLUTE_PATH_RE.pattern,
+                    example="/dev/fuse",
+                )
+            ),
+            container_path=string(
+                "where in the container (default: the same)",
+                pattern=volumes.ABSOLUTE_PATH_RE.pattern,
+                example="/dev/fuse",
+            ),
+            permissions=strings(
+                "read, write, mknod (default: all three)",
+                enum("a permission", linux.PERMISSIONS),
+                example=["read", "write"],
+            ),
+        ),
+    ),
+)
 CONTAINER = obj(
     "a container of the service's task",
     order=CONTAINER_KEYS,
@@ -264,7 +430,38 @@ CONTAINER = obj(
         aws="ResourceRequirement GPU: whole physical GPUs",
         example=1,
     ),
+    mounts=MOUNTS,
+    volumes_from=VOLUMES_FROM,
+    linux=LINUX,
+    docker_labels=mapping(
+        "Docker labels of the container",
+        linux.LABEL_KEY_RE.pattern,
+        string("label value"),
+        aws="ContainerDefinition.dockerLabels",
+        example={"com.example.team": "payments"},
+    ),
+    privileged=boolean(
+        "run privileged: only on a group with `ecs.privileged: true` (else E180)",
+        False,
+        example=False,
+    ),
+    environment_files=strings(
+        "S3 objects of variables (.env files) the agent reads at task start; the execution "
+        "role may read exactly these (E181)",
+        string(
+            "an S3 object ARN",
+            pattern=env_files.OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace(
+                "?P<key>", ""
+            ),
+        ),
+        aws=f"ECS EnvironmentFile: at most {env_files.MAX_FILES}, .env extension",
+        example=["arn:aws:s3:::acme-config/prod/app.env"],
+    ),
 )
+
+# Checked by their own modules (fleet/volumes.py, linux.py, env_files.py), which relate
+# them to other keys (mount paths, the group's `ecs.privileged`).
+OWN_KEYS = (*volumes.CONTAINER_KEYS, *linux.CONTAINER_KEYS, *env_files.CONTAINER_KEYS)
 
 PORT_NUMBER, PORT_MAPPING = member(CONTAINER.keys["ports"]).any_of
 ULIMIT_NUMBER, ULIMIT_PAIR = member(CONTAINER.keys["ulimits"]).any_of
@@ -314,7 +511,7 @@ class Container:
     command: tuple[str, ...] | None
     entrypoint: tuple[str, ...] | None
     environment: dict[str, str]
-    secrets: dict[str, str]  # variable → SSM parameter name
+    secrets: dict[str, str]  # variable → SSM parameter name (of the fleet's region)
     health_check: HealthCheck | None
     depends_on: tuple[tuple[str, str], ...]  # (container, condition)
     ulimits: tuple[Ulimit, ...]
@@ -325,6 +522,17 @@ class Container:
     firelens: tuple[str, tuple[tuple[str, str], ...]] | None  # (type, options): a log router
     path: Path  # the container's mapping; the shorthand's is the service's
     gpu: int | None = None  # NVIDIA GPUs reserved for it (ResourceRequirements GPU)
+    # The service's volumes it mounts, and the containers it takes volumes from (fleet/volumes.py)
+    mounts: tuple[volumes.Mount, ...] = ()
+    volumes_from: tuple[volumes.VolumeFrom, ...] = ()
+    # Secrets from SSM parameter ARNs and Secrets Manager (fleet/secret_refs.py)
+    secret_refs: tuple[secret_refs.SecretRef, ...] = ()
+    # linux:, docker_labels:, privileged: (fleet/linux.py)
+    linux: linux.LinuxParameters | None = None
+    docker_labels: tuple[tuple[str, str], ...] = ()
+    privileged: bool = False
+    # S3 object ARNs of .env files (fleet/env_files.py)
+    environment_files: tuple[str, ...] = ()
 
     @property
     def reserved_memory(self) -> int:
@@ -373,7 +581,7 @@ def parse_environment(
         value_max=32768,
     )
     secrets = s.check_string_map(
-        m.get("secrets", {}),
+        secret_refs.plain(m.get("secrets", {})),
         (*path, "secrets"),
         issues,
         key_rule=(ENV_NAME_RE, ENV_NAME_RULE),
@@ -576,7 +784,7 @@ def parse_container(
     if m is None:
         return None
     before = len(issues)
-    v = values(CONTAINER, m, path, issues)
+    v = values(CONTAINER, m, path, issues, OWN_KEYS)
     image = parse_image(m["image"], (*path, "image"), issues) if "image" in m else None
     memory, reservation = v.get("memory"), v.get("memory_reservation")
     if isinstance(memory, int) and isinstance(reservation, int) and reservation >= memory:
@@ -595,6 +803,7 @@ def parse_container(
         _string_list(m["entrypoint"], (*path, "entrypoint"), issues) if "entrypoint" in m else None
     )
     environment, secrets = parse_environment(m, path, issues)
+    refs = secret_refs.parse_refs(m.get("secrets"), (*path, "secrets"), issues, environment)
     health = (
         parse_health_check(m["health_check"], (*path, "health_check"), issues)
         if m.get("health_check") is not None
@@ -633,13 +842,18 @@ def parse_container(
         parse_firelens(m["firelens"], (*path, "firelens"), issues) if "firelens" in m else None
     )
     gpu = v.get("gpu")
+    mounts, volumes_from = volumes.parse_mounts(m, path, issues)
+    files = env_files.parse_env_files(m, path, issues)
+    parameters, labels, privileged = linux.parse_linux(
+        m, path, issues, tuple(x.container_path for x in mounts)
+    )
     if (
         len(issues) != before
         or image is None
         or environment is None
         or secrets is None
         or log is None
-        or not complete(CONTAINER, v)
+        or not complete(CONTAINER, v, OWN_KEYS)
     ):
         return None
     stop_timeout, user = v.get("stop_timeout"), v.get("user")
@@ -665,6 +879,13 @@ def parse_container(
         firelens=firelens,
         path=path,
         gpu=as_int(gpu) if gpu is not None else None,
+        mounts=mounts,
+        volumes_from=volumes_from,
+        secret_refs=refs,
+        linux=parameters,
+        docker_labels=labels,
+        privileged=privileged,
+        environment_files=files,
     )
 
 
@@ -841,6 +1062,12 @@ def _check_dependencies(
                     Issue(where, "E145", f"HEALTHY needs a health_check on container {other!r}")
                 )
             edges.setdefault(c.name, []).append(other)
+        # volumes_from: the agent makes a container wait for its source's creation
+        # (aws/amazon-ecs-agent@8dfceca6 agent/api/task/task.go initializeContainerOrdering),
+        # so those edges can close a cycle too (unknown names are E170, fleet/volumes.py).
+        edges.setdefault(c.name, []).extend(
+            v.container for v in c.volumes_from if v.container in by_name and v.container != c.name
+        )
     # A cycle: every container in it waits for another, so the task never starts. Kahn's
     # algorithm (no recursion: a file may hold many containers): what never becomes free of
     # dependencies is on a cycle or waits for one.
@@ -856,8 +1083,11 @@ def _check_dependencies(
     stuck = [c for c in containers if waiting[c.name]]
     if stuck:
         names = ", ".join(c.name for c in stuck)
+        what = (
+            "depends_on and volumes_from form"
+            if any(c.volumes_from for c in stuck)
+            else "depends_on forms"
+        )
         issues.append(
-            Issue(
-                (*stuck[0].path, "depends_on"), "E145", f"depends_on forms a cycle among: {names}"
-            )
+            Issue((*stuck[0].path, "depends_on"), "E145", f"{what} a cycle among: {names}")
         )

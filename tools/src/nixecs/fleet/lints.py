@@ -14,8 +14,11 @@ containers' IMDS traffic (`nixecs.ecs.allowContainerInstanceMetadata`, modules/e
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
+from .firelens import lint_firelens
+from .image_lints import lint_images
 from .model import Fleet
 from .task_role import lint_task_role
+from .volumes import lint_volumes
 
 
 def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
@@ -52,6 +55,9 @@ def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
 def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
     return (
         _task_roles(fleet)
+        + lint_volumes(fleet)
+        + lint_images(fleet)
+        + lint_firelens(fleet)
         + _fractional_targets(fleet)
         + [
             Diagnostic(

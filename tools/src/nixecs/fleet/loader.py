@@ -21,6 +21,8 @@ from ..lazyre import lazy
 from ..settings import Issue
 from . import capacity as providers
 from . import (
+    cluster_tasks,
+    daemon,
     environments,
     infra,
     loadbalancing,
@@ -29,6 +31,7 @@ from . import (
     scheduled,
     strategy,
     tracking,
+    volumes,
 )
 from .containers import (
     CPU_MAX,
@@ -79,7 +82,16 @@ _GROUP_OWN = (*infra.GROUP_KEYS, *providers.GROUP_KEYS, "ami")
 # group: a name looked up (E108) or a strategy (strategy.py); cpu, memory, port: the shorthand container's or the task's
 # (containers.py); network_mode: awsvpc has its own code (E146); enable_execute_command:
 # loadbalancing.service_extras's
-_SERVICE_OWN = ("group", "cpu", "memory", "port", "network_mode", "enable_execute_command")
+_SERVICE_OWN = (
+    "group",
+    "cpu",
+    "memory",
+    "port",
+    "network_mode",
+    "enable_execute_command",
+    *volumes.SERVICE_KEYS,  # volumes.with_volumes
+    *daemon.SERVICE_KEYS,  # daemon.with_scheduling
+)
 _STEP_POLICY = member(SCALING.keys["step"])
 _STEP = member(_STEP_POLICY.keys["steps"])
 _DIMENSIONS = SCALING_ALARM.keys["dimensions"]
@@ -180,7 +192,12 @@ class _Builder:
             value,
             path,
             self.issues,
-            own=(*infra.CLUSTER_KEYS, *providers.CLUSTER_KEYS, "notifications"),
+            own=(
+                *infra.CLUSTER_KEYS,
+                *providers.CLUSTER_KEYS,
+                "notifications",
+                *cluster_tasks.CLUSTER_KEYS,
+            ),
         )
         if m is None:
             return None
@@ -217,6 +234,7 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
+        tasks = cluster_tasks.parse_tasks(self, name, m, path, raw_groups, services)
         load_balancer = (
             loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
             if m.get("load_balancer") is not None
@@ -231,6 +249,7 @@ class _Builder:
             path,
             kms_key,
             load_balancer=load_balancer,
+            tasks=tasks,
             **extra,
             **provider_keys,
             notifications=notify,
@@ -387,7 +406,10 @@ class _Builder:
             task_memory=task_memory,
             strategy=plan or (),
         )
-        return loadbalancing.service_extras(m, path, service, self.issues)
+        service = volumes.with_volumes(m, path, service, self.issues)
+        extended = loadbalancing.service_extras(m, path, service, self.issues)
+        # what is written: `values` fills in the default `desired`, which a daemon has none of
+        return daemon.with_scheduling(written, path, extended, self.issues) if extended else None
 
     def task(
         self, name: str, m: dict[str, object], path: Path

@@ -7,6 +7,7 @@ stages (scaling rules, userdata size) report at the right `file:line:col`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import naming
 from .. import settings as s
@@ -31,6 +32,10 @@ from .images import ImageRef
 from .infra import DEFAULT_LOG_RETENTION_DAYS, Override, RootVolume
 from .notifications import Notifications
 from .task_role import TaskRole
+from .volumes import Volume
+
+if TYPE_CHECKING:
+    from .cluster_tasks import ScheduledTask
 from .yaml12 import Document, Path
 
 USERDATA_FORMATS = ("settings", "nix")
@@ -679,6 +684,11 @@ class Service:
     # Task-level cpu and memory as written in the `containers:` form (None: not set).
     task_cpu: int | None = None
     task_memory: int | None = None
+    # The task's data volumes (fleet/volumes.py), mounted by its containers.
+    volumes: tuple[Volume, ...] = ()
+    # "replica" (a desired count, or scaled) or "daemon": one task on every instance of its
+    # group (fleet/daemon.py); "task" for a cluster's `tasks:` (fleet/cluster_tasks.py)
+    scheduling: str = "replica"
     # The capacity provider strategy (nixecs.fleet.strategy). `group:` as one name is the
     # one-entry strategy (base 0, weight 1); `group` above is the strategy's first group.
     strategy: tuple[StrategyItem, ...] = ()
@@ -722,6 +732,8 @@ class Cluster:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     log_kms_key: str | None = None
     overrides: tuple[Override, ...] = ()
+    # `tasks:` — task definitions that are not services (fleet/cluster_tasks.py)
+    tasks: dict[str, ScheduledTask] = field(default_factory=dict)
     # `default_strategy:` (nixecs.fleet.capacity): the cluster's default capacity provider
     # strategy; empty: the first group of the file.
     default_strategy: tuple[StrategyItem, ...] = ()

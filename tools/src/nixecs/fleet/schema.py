@@ -17,7 +17,18 @@ loader's.
 from __future__ import annotations
 
 from .. import settings as s
-from . import capacity, environments, host_ami, infra, loadbalancing, notifications, task_role
+from . import (
+    capacity,
+    cluster_tasks,
+    daemon,
+    environments,
+    host_ami,
+    infra,
+    loadbalancing,
+    notifications,
+    task_role,
+    volumes,
+)
 from . import containers as c
 from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
@@ -291,6 +302,8 @@ SERVICE = obj(
         "network_mode",
         "task_role",
         *loadbalancing.SERVICE_KEYS,
+        *volumes.SERVICE_KEYS,
+        *daemon.SERVICE_KEYS,
     ),
     group=req(
         either(
@@ -337,6 +350,15 @@ SERVICE = obj(
         "(else E157); adds the four ssmmessages actions to the task role",
         False,
         example=False,
+    ),
+    volumes=volumes.VOLUMES,
+    scheduling=enum(
+        "replica (a desired count, or scaled) or daemon: one task on every instance of the "
+        "group (no desired, scaling or placement strategy: E178)",
+        daemon.SCHEDULING,
+        default="replica",
+        aws="ECS SchedulingStrategy REPLICA | DAEMON",
+        example="replica",
     ),
 )
 
@@ -419,6 +441,29 @@ LOAD_BALANCER = obj(
         example=False,
     ),
 )
+TASK = obj(
+    "a task definition that is not a service: run on a schedule, or started by hand (RunTask with the group's capacity provider)",
+    order=cluster_tasks.TASK_KEYS,
+    **{
+        key: SERVICE.keys[key]
+        for key in cluster_tasks.TASK_KEYS
+        if key in SERVICE.keys and key != "group"
+    },
+    # one group: RunTask and the schedule name one capacity provider
+    group=req(string("the group whose instances run it", pattern=NAME, example="web")),
+    schedule=either(
+        "an EventBridge Scheduler expression, or {expression, timezone}",
+        string(cluster_tasks.EXPRESSION_RULE),
+        obj(
+            "a schedule",
+            order=cluster_tasks.SCHEDULE_KEYS,
+            expression=req(string(cluster_tasks.EXPRESSION_RULE, example="cron(0 3 * * ? *)")),
+            timezone=string("an IANA time zone (default UTC)", example="Europe/Paris"),
+        ),
+        aws="EventBridge Scheduler schedule types: at, rate, cron (E183)",
+        example="rate(1 hour)",
+    ),
+)
 CLUSTER = obj(
     "an ECS cluster, its groups and services (one CloudFormation stack)",
     order=(
@@ -431,6 +476,7 @@ CLUSTER = obj(
         *infra.CLUSTER_KEYS,
         *capacity.CLUSTER_KEYS,
         "notifications",
+        *cluster_tasks.CLUSTER_KEYS,
     ),
     subnets=req(
         strings(
@@ -452,6 +498,11 @@ CLUSTER = obj(
     ),
     groups=mapping("Auto Scaling groups by name", NAME, GROUP),
     services=mapping("services by name", NAME, SERVICE),
+    tasks=mapping(
+        "tasks by name that are not services (names apart from the services': E182)",
+        NAME,
+        TASK,
+    ),
     kms_key=string(
         "KMS key the secrets' SSM parameters are encrypted with (key ARN or id; not an alias)",
         pattern=KMS_KEY,

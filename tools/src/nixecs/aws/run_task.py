@@ -1,0 +1,107 @@
+"""`nixecs run CLUSTER/TASK`: start one task of a cluster's `tasks:` (fleet/cluster_tasks.py)
+with RunTask on its group's capacity provider, optionally wait for it to stop, and report
+each container's exit code and where its logs are (issue 20, item 4).
+
+The group comes from the task definition's `nixecs:group` tag (cloudformation/cluster_tasks.py
+puts it there), so no fleet file is needed. Every wait is bounded (`--timeout`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import naming
+from ..diagnostics import OperationalFailure
+from .progress import sleep
+from .session import Session
+
+Say = Callable[[str], None]
+
+
+def _group(tags: list[dict[str, str]], family: str) -> str:
+    for tag in tags:
+        if tag.get("key") == naming.TAG_GROUP:
+            return tag["value"]
+    raise OperationalFailure(
+        f"task definition {family} has no {naming.TAG_GROUP} tag: is it one of a cluster's "
+        "`tasks:`, deployed by this version of nixecs?"
+    )
+
+
+def run(
+    session: Session,
+    cluster: str,
+    task: str,
+    command: list[str] | None,
+    wait: bool,
+    say: Say,
+    timeout: float = 3600.0,
+    poll: float = 5.0,
+) -> int:
+    ecs = session.client("ecs")
+    family = naming.task_family(cluster, task)
+    described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    definition = described["taskDefinition"]
+    group = _group(described.get("tags", []), family)
+    containers = definition.get("containerDefinitions", [])
+    essential = next(
+        (c["name"] for c in containers if c.get("essential", True)), containers[0]["name"]
+    )
+    arguments: dict[str, Any] = {
+        "cluster": naming.ecs_cluster_name(cluster),
+        "taskDefinition": definition["taskDefinitionArn"],
+        "count": 1,
+        "capacityProviderStrategy": [
+            {"capacityProvider": naming.group_resource_name(cluster, group), "weight": 1, "base": 0}
+        ],
+        "enableECSManagedTags": True,
+        "propagateTags": "TASK_DEFINITION",
+        "startedBy": "nixecs-run",
+    }
+    if command:
+        arguments["overrides"] = {"containerOverrides": [{"name": essential, "command": command}]}
+    started = ecs.run_task(**arguments)
+    if started.get("failures") or not started.get("tasks"):
+        reasons = ", ".join(
+            f"{f.get('arn', '?')}: {f.get('reason', '?')}" for f in started.get("failures", [])
+        )
+        raise OperationalFailure(
+            f"{cluster}/{task}: RunTask started nothing ({reasons or 'no reason given'})"
+        )
+    arn = started["tasks"][0]["taskArn"]
+    say(f"{cluster}/{task}: started {arn} on {naming.group_resource_name(cluster, group)}")
+    if not wait:
+        return 0
+    end = time.monotonic() + timeout
+    while True:
+        (state,) = ecs.describe_tasks(cluster=naming.ecs_cluster_name(cluster), tasks=[arn])[
+            "tasks"
+        ]
+        if state.get("lastStatus") == "STOPPED":
+            break
+        if time.monotonic() > end:
+            raise OperationalFailure(
+                f"{cluster}/{task}: still {state.get('lastStatus')} after {timeout:.0f}s ({arn})"
+            )
+        sleep(poll)
+    task_id = arn.rsplit("/", 1)[-1]
+    group_name = naming.log_group_name(cluster, task)
+    code = 1
+    for container in state.get("containers", []):
+        exit_code = container.get("exitCode")
+        shown = (
+            exit_code if exit_code is not None else f"none ({container.get('reason', 'no reason')})"
+        )
+        # awslogs streams are PREFIX/CONTAINER/TASK-ID, the prefix being the task's name
+        # (services.py awslogs-stream-prefix; ECS developer guide, using_awslogs).
+        say(
+            f"  {container['name']}: exit code {shown}; logs: {group_name} "
+            f"{task}/{container['name']}/{task_id}"
+        )
+        if container["name"] == essential:
+            code = exit_code if isinstance(exit_code, int) else 1
+    if state.get("stoppedReason"):
+        say(f"  stopped: {state['stoppedReason']}")
+    return code

@@ -1,0 +1,64 @@
+"""A container's `environment_files:` (issue 20, item 5): S3 objects of variables the agent
+reads at task start (ECS EnvironmentFile, type s3) — E181.
+
+"You can specify up to ten environment files. The file must have a .env file extension"
+(ECS API reference, API_EnvironmentFile; ECS developer guide, use-environment-file); the value
+is the object's ARN. The execution role reads them: s3:GetObject on each object and
+s3:GetBucketLocation on its bucket (the developer guide's required IAM permissions for
+environment files; cloudformation/env_files.py).
+"""
+
+from __future__ import annotations
+
+from .. import settings as s
+from ..lazyre import lazy
+from ..settings import Issue
+from .yaml12 import Path
+
+CONTAINER_KEYS = ("environment_files",)
+MAX_FILES = 10
+# An S3 object ARN (arn:PARTITION:s3:::BUCKET/KEY); bucket names: 3-63 lower-case letters,
+# digits, . and - (S3 bucket naming rules).
+OBJECT_ARN_RE = lazy(
+    r"arn:aws(?:-[a-z]+)*:s3:::(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]{1,1024})"
+)
+
+
+def parse_env_files(m: dict[str, object], path: Path, issues: list[Issue]) -> tuple[str, ...]:
+    if "environment_files" not in m:
+        return ()
+    where: Path = (*path, "environment_files")
+    value = m["environment_files"]
+    if not isinstance(value, list):
+        issues.append(
+            Issue(where, s.E_TYPE, f"expected a list of S3 object ARNs, got {s.type_name(value)}")
+        )
+        return ()
+    if len(value) > MAX_FILES:
+        issues.append(
+            Issue(where, "E181", f"{len(value)} environment files: ECS takes at most {MAX_FILES}")
+        )
+    found: list[str] = []
+    for index, item in enumerate(value):
+        at: Path = (*where, index)
+        arn = s.check_pattern(
+            item, at, issues, OBJECT_ARN_RE, "an S3 object ARN, arn:aws:s3:::BUCKET/KEY.env", "E181"
+        )
+        if arn is None:
+            continue
+        if not arn.endswith(".env"):
+            issues.append(
+                Issue(at, "E181", "an environment file must have the .env extension (ECS)")
+            )
+            continue
+        if arn in found:
+            issues.append(Issue(at, "E181", "this environment file is listed twice"))
+            continue
+        found.append(arn)
+    return tuple(found)
+
+
+def bucket_arn(object_arn: str) -> str:
+    match = OBJECT_ARN_RE.fullmatch(object_arn)
+    assert match is not None
+    return object_arn.split(":::", 1)[0] + ":::" + match["bucket"]

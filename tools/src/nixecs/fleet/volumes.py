@@ -1,0 +1,488 @@
+"""A service's data volumes (`volumes:`) and its containers' `mounts:` and `volumes_from:`
+(issue 20, item 1), with the checks ECS would otherwise make at RegisterTaskDefinition or the
+agent at task start (E170-E174, W170).
+
+A volume is one of:
+
+- `host_path: /abs/path`: a bind mount of the instance's directory (Volume.host.sourcePath;
+  Docker creates it when missing, and it outlives the task);
+- `docker: {scope, driver, autoprovision, driver_opts, labels}`: a Docker volume
+  (DockerVolumeConfiguration; `scope: task`, the default, is removed with the task);
+- `efs: {file_system_id, root_directory}`: an Amazon EFS file system mounted over NFS.
+
+EFS: without the ECS volume plugin the agent mounts an EFS volume through Docker's `local`
+driver as plain NFS 4.1 (`type: nfs`, `addr=FS.efs.REGION.amazonaws.com`,
+aws/amazon-ecs-agent@8dfceca6 agent/taskresource/volume/dockervolume_efs.go
+getDockerLocalDriverOptions; GetDriverOptions picks the plugin only when
+ECS_VOLUME_PLUGIN_CAPABILITIES lists `efsAuth`, agent/config/parse.go), and a Linux agent
+always advertises `ecs.capability.efs` (agent/app/agent_capability_unix.go
+appendEFSCapabilities). Transit encryption (TLS), IAM authorisation and access points are
+mount options of the plugin only (getVolumePluginDriverOptions: `tls`, `iam`, `accesspoint`),
+which the nixecs host does not ship: ECS would never place such a task (it requires
+`ecs.capability.efsAuth`), so they are refused (E173) with the reason. An access point also
+needs transit encryption ("If an access point is used, transit encryption must be on",
+AWS::ECS::TaskDefinition AuthorizationConfig.AccessPointId).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .. import settings as s
+from ..diagnostics import Diagnostic
+from ..lazyre import lazy
+from ..settings import Issue
+from .decl import boolean, enum, mapping, obj, req, string
+from .yaml12 import Document, Path
+
+if TYPE_CHECKING:
+    from .containers import Container
+    from .model import Fleet, Service
+
+SERVICE_KEYS = ("volumes",)
+CONTAINER_KEYS = ("mounts", "volumes_from")
+VOLUME_KEYS = ("host_path", "docker", "efs")
+DOCKER_KEYS = ("scope", "driver", "autoprovision", "driver_opts", "labels")
+EFS_KEYS = ("file_system_id", "root_directory", "transit_encryption", "iam", "access_point")
+MOUNT_KEYS = ("volume", "path", "read_only")
+VOLUME_FROM_KEYS = ("container", "read_only")
+# DockerVolumeConfiguration.scope (ECS API reference, API_DockerVolumeConfiguration).
+SCOPES = ("task", "shared")
+# Volume.name: "Up to 255 letters (uppercase and lowercase), numbers, underscores, and
+# hyphens are allowed" (ECS API reference, API_Volume).
+VOLUME_NAME_RE = lazy(r"[A-Za-z0-9_-]{1,255}")
+VOLUME_NAME_RULE = "a volume name: 1-255 letters, digits, _ and -"
+# A container's name has the same rule (ContainerDefinition.name, containers.py)
+CONTAINER_NAME_RULE = "a container name: 1-255 letters, digits, _ and -"
+# An absolute path without control characters: a host path (HostVolumeProperties.sourcePath),
+# a container path (MountPoint.containerPath) or an EFS root directory. Docker refuses a
+# relative bind source or mount destination ("invalid mount config": must be absolute).
+ABSOLUTE_PATH_RE = lazy(r"/[^\x00-\x1f]{0,4095}")
+ABSOLUTE_PATH_RULE = "an absolute path (starting with /)"
+# EFS FileSystemId and AccessPointId (EFS API reference: fs-[0-9a-f]{8,40},
+# fsap-[0-9a-f]{8,40}).
+FILE_SYSTEM_RE = lazy(r"fs-[0-9a-f]{8,40}")
+ACCESS_POINT_RE = lazy(r"fsap-[0-9a-f]{8,40}")
+# A Docker volume driver name as `docker plugin ls` shows it (name[:tag]).
+DRIVER_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,254}")
+NEEDS_PLUGIN = (
+    "needs the ECS volume plugin (amazon-ecs-volume-plugin, ECS_VOLUME_PLUGIN_CAPABILITIES "
+    "efsAuth), which the nixecs host does not provide yet: ECS would never place the task. "
+    "Plain EFS (NFS, without TLS or IAM) works with the agent alone"
+)
+
+
+# The declaration (fleet/decl.py) of `volumes:`; parse_volumes checks it, as it relates the
+# keys (exactly one source, autoprovision with its scope).
+VOLUMES = mapping(
+    "the task's data volumes by name: exactly one of host_path, docker or efs each",
+    VOLUME_NAME_RE.pattern,
+    obj(
+        "a data volume",
+        order=VOLUME_KEYS,
+        host_path=string(
+            "a directory of the instance, bind-mounted (Docker creates it; it outlives the task)",
+            pattern=ABSOLUTE_PATH_RE.pattern,
+            aws="Volume.host.sourcePath",
+            example="/var/lib/app",
+        ),
+        docker=obj(
+            "a Docker volume",
+            order=DOCKER_KEYS,
+            scope=enum(
+                "task: removed with the task; shared: kept on the instance",
+                SCOPES,
+                default="task",
+                example="shared",
+            ),
+            driver=string(
+                "the volume driver (default: Docker's local); others must be installed on the host",
+                pattern=DRIVER_RE.pattern,
+                example="local",
+            ),
+            autoprovision=boolean(
+                "create a shared volume when missing (only with `scope: shared`, else E174)",
+                False,
+                aws="DockerVolumeConfiguration.autoprovision: only used if the scope is shared",
+            ),
+            driver_opts=mapping(
+                "driver options",
+                None,
+                string("option value"),
+                example={"type": "tmpfs", "device": "tmpfs"},
+            ),
+            labels=mapping(
+                "labels of the volume", None, string("label value"), example={"team": "payments"}
+            ),
+        ),
+        efs=obj(
+            "an Amazon EFS file system, mounted over NFS 4.1 by the agent (no TLS or IAM: E173)",
+            order=EFS_KEYS,
+            file_system_id=req(
+                string("the file system", pattern=FILE_SYSTEM_RE.pattern, example="fs-0a1b2c3d")
+            ),
+            root_directory=string(
+                "the directory of the file system to mount (default: its root)",
+                pattern=ABSOLUTE_PATH_RE.pattern,
+                example="/app",
+            ),
+            transit_encryption=boolean(
+                "TLS to the file system: needs the ECS volume plugin, not on the host yet (E173)",
+                False,
+                example=False,
+            ),
+            iam=boolean(
+                "IAM authorisation with the task role: needs the ECS volume plugin (E173)",
+                False,
+                example=False,
+            ),
+            access_point=string(
+                "an access point: needs transit encryption, so the ECS volume plugin (E173)",
+                pattern=ACCESS_POINT_RE.pattern,
+                aws="AuthorizationConfig.AccessPointId: transit encryption must be on",
+            ),
+        ),
+    ),
+    aws="ECS Volume.name: 1-255 letters, digits, _ and -",
+    example={"data": {"host_path": "/var/lib/app"}},
+)
+
+
+@dataclass(frozen=True)
+class DockerVolume:
+    scope: str  # task: removed with the task; shared: kept on the instance
+    driver: str | None  # None: Docker's `local`
+    autoprovision: bool
+    driver_opts: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class EfsVolume:
+    file_system_id: str
+    root_directory: str | None
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    host_path: str | None
+    docker: DockerVolume | None
+    efs: EfsVolume | None
+    path: Path
+
+
+@dataclass(frozen=True)
+class Mount:
+    volume: str
+    container_path: str
+    read_only: bool
+    path: Path
+
+
+@dataclass(frozen=True)
+class VolumeFrom:
+    container: str
+    read_only: bool
+    path: Path  # where the container is named (E170 points there)
+
+
+def _string_map(value: object, path: Path, issues: list[Issue]) -> tuple[tuple[str, str], ...]:
+    got = s.check_string_map(value, path, issues, value_max=4096, printable=True)
+    return tuple(sorted((got or {}).items()))
+
+
+def _docker(value: object, path: Path, issues: list[Issue]) -> DockerVolume | None:
+    m = s.check_mapping(value, path, issues, DOCKER_KEYS)
+    if m is None:
+        return None
+    before = len(issues)
+    scope = s.check_enum(m.get("scope", "task"), (*path, "scope"), issues, SCOPES)
+    driver = (
+        s.check_pattern(
+            m["driver"], (*path, "driver"), issues, DRIVER_RE, "a Docker volume driver name"
+        )
+        if "driver" in m
+        else None
+    )
+    autoprovision = s.check_bool(m.get("autoprovision", False), (*path, "autoprovision"), issues)
+    if autoprovision and scope == "task":
+        # "This field is only used if the scope is shared" (DockerVolumeConfiguration.
+        # autoprovision, ECS API reference); RegisterTaskDefinition refuses it with task scope.
+        issues.append(
+            Issue(
+                (*path, "autoprovision"),
+                "E174",
+                "autoprovision applies to shared volumes only: set `scope: shared` or remove it",
+            )
+        )
+    driver_opts = _string_map(m.get("driver_opts", {}), (*path, "driver_opts"), issues)
+    labels = _string_map(m.get("labels", {}), (*path, "labels"), issues)
+    if len(issues) != before or scope is None or autoprovision is None:
+        return None
+    return DockerVolume(scope, driver, autoprovision, driver_opts, labels)
+
+
+def _efs(value: object, path: Path, issues: list[Issue]) -> EfsVolume | None:
+    m = s.check_mapping(value, path, issues, EFS_KEYS, ("file_system_id",))
+    if m is None or "file_system_id" not in m:
+        return None
+    before = len(issues)
+    file_system = s.check_pattern(
+        m["file_system_id"],
+        (*path, "file_system_id"),
+        issues,
+        FILE_SYSTEM_RE,
+        "fs- and 8-40 hex digits",
+    )
+    root = (
+        s.check_pattern(
+            m["root_directory"],
+            (*path, "root_directory"),
+            issues,
+            ABSOLUTE_PATH_RE,
+            ABSOLUTE_PATH_RULE,
+            "E172",
+        )
+        if "root_directory" in m
+        else None
+    )
+    for key in ("transit_encryption", "iam"):
+        if s.check_bool(m.get(key, False), (*path, key), issues):
+            issues.append(Issue((*path, key), "E173", f"EFS `{key}: true` {NEEDS_PLUGIN}"))
+    if "access_point" in m and s.check_pattern(
+        m["access_point"],
+        (*path, "access_point"),
+        issues,
+        ACCESS_POINT_RE,
+        "fsap- and 8-40 hex digits",
+    ):
+        issues.append(
+            Issue(
+                (*path, "access_point"),
+                "E173",
+                f"an EFS access point requires transit encryption, which {NEEDS_PLUGIN}",
+            )
+        )
+    if len(issues) != before or file_system is None:
+        return None
+    return EfsVolume(file_system, root)
+
+
+def parse_volumes(value: object, path: Path, issues: list[Issue]) -> tuple[Volume, ...]:
+    """`volumes: {NAME: {host_path | docker | efs}}`."""
+    if not isinstance(value, dict) or not value:
+        issues.append(
+            Issue(
+                path,
+                s.E_TYPE,
+                f"expected a non-empty mapping of volume names to volumes, got {s.type_name(value)}",
+            )
+        )
+        return ()
+    result: list[Volume] = []
+    for name, item in value.items():
+        where: Path = (*path, name)
+        if not isinstance(name, str) or not VOLUME_NAME_RE.fullmatch(name):
+            issues.append(
+                Issue(
+                    where,
+                    s.E_NAME,
+                    f"volume name {name!r} is not valid: 1-255 letters, digits, _ and -",
+                )
+            )
+            continue
+        m = s.check_mapping(item, where, issues, VOLUME_KEYS)
+        if m is None:
+            continue
+        kinds = [key for key in VOLUME_KEYS if key in m]
+        if len(kinds) != 1:
+            # A Volume holds one of host, dockerVolumeConfiguration, efsVolumeConfiguration
+            # (AWS::ECS::TaskDefinition Volume).
+            issues.append(
+                Issue(
+                    (*where, kinds[1]) if kinds else where,
+                    "E102" if kinds else s.E_MISSING,
+                    f"a volume is exactly one of: {', '.join(VOLUME_KEYS)}"
+                    + (f" (this one has {' and '.join(kinds)})" if kinds else ""),
+                )
+            )
+            continue
+        host = (
+            s.check_pattern(
+                m["host_path"],
+                (*where, "host_path"),
+                issues,
+                ABSOLUTE_PATH_RE,
+                ABSOLUTE_PATH_RULE,
+                "E172",
+            )
+            if "host_path" in m
+            else None
+        )
+        docker = _docker(m["docker"], (*where, "docker"), issues) if "docker" in m else None
+        efs = _efs(m["efs"], (*where, "efs"), issues) if "efs" in m else None
+        if host or docker or efs:
+            result.append(Volume(name, host, docker, efs, where))
+    return tuple(result)
+
+
+def _read_only(m: dict[str, object], path: Path, issues: list[Issue]) -> bool:
+    return bool(s.check_bool(m.get("read_only", False), (*path, "read_only"), issues))
+
+
+def parse_mounts(
+    m: dict[str, object], path: Path, issues: list[Issue]
+) -> tuple[tuple[Mount, ...], tuple[VolumeFrom, ...]]:
+    """A container's `mounts: [{volume, path, read_only}]` and `volumes_from: [NAME |
+    {container, read_only}]` (MountPoint, VolumeFrom); names are checked against the task in
+    `with_volumes`. Two mounts on one path, or one container twice, are refused (E171)."""
+    mounts: list[Mount] = []
+    raw = m.get("mounts", [])
+    if not isinstance(raw, list):
+        issues.append(
+            Issue((*path, "mounts"), s.E_TYPE, f"expected a list of mounts, got {s.type_name(raw)}")
+        )
+        raw = []
+    seen: dict[str, Path] = {}
+    for index, item in enumerate(raw):
+        where: Path = (*path, "mounts", index)
+        got = s.check_mapping(item, where, issues, MOUNT_KEYS, ("volume", "path"))
+        if got is None or "volume" not in got or "path" not in got:
+            continue
+        # The name's own rule (per value); whether the service has that volume is a rule
+        # between keys (check_references, run by fleet/checks.py).
+        volume = s.check_pattern(
+            got["volume"], (*where, "volume"), issues, VOLUME_NAME_RE, VOLUME_NAME_RULE, s.E_NAME
+        )
+        target = s.check_pattern(
+            got["path"], (*where, "path"), issues, ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE, "E172"
+        )
+        read_only = _read_only(got, where, issues)
+        if volume is None or target is None:
+            continue
+        normal = target.rstrip("/") or "/"
+        if normal in seen:
+            issues.append(
+                Issue((*where, "path"), "E171", f"two mounts on {normal} in one container")
+            )
+            continue
+        seen[normal] = where
+        mounts.append(Mount(volume, target, read_only, where))
+    sources: list[VolumeFrom] = []
+    raw = m.get("volumes_from", [])
+    if not isinstance(raw, list):
+        issues.append(
+            Issue(
+                (*path, "volumes_from"),
+                s.E_TYPE,
+                f"expected a list of container names, got {s.type_name(raw)}",
+            )
+        )
+        raw = []
+    names: set[str] = set()
+    for index, item in enumerate(raw):
+        where = (*path, "volumes_from", index)
+        if isinstance(item, dict):
+            got = s.check_mapping(item, where, issues, VOLUME_FROM_KEYS, ("container",))
+            if got is None or "container" not in got:
+                continue
+            named: Path = (*where, "container")
+            name = s.check_pattern(
+                got["container"], named, issues, VOLUME_NAME_RE, CONTAINER_NAME_RULE, s.E_NAME
+            )
+            read_only = _read_only(got, where, issues)
+        else:
+            named = where
+            name = s.check_pattern(
+                item, where, issues, VOLUME_NAME_RE, CONTAINER_NAME_RULE, s.E_NAME
+            )
+            read_only = False
+        if name is None:
+            continue
+        if name in names:
+            issues.append(Issue(where, "E171", f"volumes_from names container {name!r} twice"))
+            continue
+        names.add(name)
+        sources.append(VolumeFrom(name, read_only, named))
+    return tuple(mounts), tuple(sources)
+
+
+def with_volumes(
+    m: dict[str, object], path: Path, service: Service, issues: list[Issue]
+) -> Service:
+    """`service` with its `volumes:`."""
+    volumes = parse_volumes(m["volumes"], (*path, "volumes"), issues) if "volumes" in m else ()
+    return dataclasses.replace(service, volumes=volumes)
+
+
+def check_references(service: Service, issues: list[Issue]) -> None:
+    """E170: every mount names a volume of the service, every volumes_from another container
+    of the task (a rule between keys: fleet/checks.py runs it on the loaded fleet)."""
+    names = {volume.name for volume in service.volumes}
+    containers = {c.name for c in service.containers}
+    for c in service.containers:
+        for mount in c.mounts:
+            if mount.volume not in names:
+                issues.append(
+                    Issue(
+                        (*mount.path, "volume"),
+                        "E170",
+                        f"no volume {mount.volume!r} in this service"
+                        f" (volumes: {', '.join(sorted(names)) or 'none'})",
+                    )
+                )
+        for source in c.volumes_from:
+            if source.container == c.name:
+                issues.append(
+                    Issue(source.path, "E170", f"container {c.name!r} takes volumes from itself")
+                )
+            elif source.container not in containers:
+                issues.append(
+                    Issue(
+                        source.path,
+                        "E170",
+                        f"no container {source.container!r} in this service"
+                        f" (containers: {', '.join(sorted(containers))})",
+                    )
+                )
+
+
+def writable(container: Container, by_name: dict[str, Container]) -> bool:
+    """Whether the container can write anywhere but its root filesystem: a writable mount or
+    tmpfs (fleet/linux.py), or a writable volumes_from of a container with a writable mount."""
+    if any(not mount.read_only for mount in container.mounts):
+        return True
+    if container.linux is not None and any(t.writable for t in container.linux.tmpfs):
+        return True
+    return any(
+        not source.read_only
+        and source.container in by_name
+        and any(not mount.read_only for mount in by_name[source.container].mounts)
+        for source in container.volumes_from
+    )
+
+
+def lint_volumes(fleet: Fleet) -> list[Diagnostic]:
+    """W170: `read_only_root_filesystem: true` and nothing writable mounted: the container
+    cannot write anywhere, not even /tmp."""
+    return [
+        _w170(service, c, fleet.document)
+        for cluster in fleet.clusters.values()
+        for service in cluster.services.values()
+        for c in service.containers
+        if c.read_only_root_filesystem
+        and not writable(c, {other.name: other for other in service.containers})
+    ]
+
+
+def _w170(service: Service, c: Container, document: Document) -> Diagnostic:
+    return Diagnostic(
+        "W170",
+        f"container {c.name!r} has a read-only root filesystem and no writable mount: it "
+        "cannot write anywhere, not even /tmp; mount a volume (e.g. `docker: {}`, removed "
+        "with the task) where it writes",
+        document.locate((*c.path, "read_only_root_filesystem")),
+    )
