@@ -21,6 +21,7 @@
     cluster = "prod";
     attributes = {
       tier = "web";
+      "nixecs.group" = "web";
     };
     tags = { };
     spotDraining = false;

@@ -177,7 +177,10 @@ def test_nix_userdata_extends_the_recorded_host(
     assert rebuilt["failed"] == []
     assert rebuilt["sysctl"]["net.ipv4.tcp_keepalive_time"] == 300  # hosts/web.nix, still there
     assert rebuilt["sysctl"]["net.core.somaxconn"] == 4096  # the group's `nixos:` text
-    assert (rebuilt["cluster"], rebuilt["attributes"]) == ("prod", {"tier": "web"})
+    assert (rebuilt["cluster"], rebuilt["attributes"]) == (
+        "prod",
+        {"tier": "web", "nixecs.group": "web"},
+    )  # with the group attribute
     assert rebuilt["name"] == "web"
     assert rebuilt["text"] == web["text"]
 

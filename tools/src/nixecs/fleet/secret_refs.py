@@ -58,7 +58,8 @@ KMS_KEY_RE = lazy(
     rf"|arn:{_PARTITION}:kms:[a-z0-9-]+:[0-9]{{12}}:key/[0-9a-f-]{{36}}"
 )
 FORMS = (
-    "an SSM parameter (/prod/db/password, or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) or a "
+    "an SSM parameter name with a leading slash (/prod/db/password) or its ARN "
+    "(arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), or a "
     "Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf, or "
     "{secretsmanager: NAME, json_key: KEY})"
 )
