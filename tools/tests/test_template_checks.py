@@ -315,3 +315,21 @@ def test_many_secrets_overflow_the_instance_role_at_the_group() -> None:
     [(line, code, message)] = diagnostics(text)
     assert code == "E407" and "WebInstanceRole" in message
     assert line == line_of(text, "      web:")
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {"Cluster": {"Type": "AWS::ECS::Cluster", "Properties": [0]}},
+        {"Role": {"Type": "AWS::IAM::Role", "Properties": "x"}},
+        {"Lt": {"Type": "AWS::EC2::LaunchTemplate", "Properties": {"LaunchTemplateData": [1]}}},
+        {"Vol": {"Type": "AWS::EC2::Volume", "Properties": None}},
+        {"Ingress": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": 7}},
+    ],
+    ids=["cluster list", "role string", "launch template data list", "volume null", "ingress int"],
+)
+def test_an_override_of_any_shape_is_judged_never_a_crash(resources: dict[str, Any]) -> None:
+    """An override may put any value anywhere (the property test in test_fleet_infra found
+    `Cluster: {Properties: [0]}` crashing the checks): what is not a mapping is judged as
+    empty, and CloudFormation refuses the shape itself."""
+    check_template({"Resources": resources}, "us-east-1")

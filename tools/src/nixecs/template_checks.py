@@ -66,6 +66,16 @@ class Finding:
     message: str
 
 
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else empty: an override may put anything anywhere, and
+    the checks must judge what is there, never fail on its shape (CloudFormation refuses it)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _properties(resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _mapping(resource.get("Properties"))
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -85,7 +95,7 @@ def _key(value: Any) -> str:
 
 
 def _documents(resource: Mapping[str, Any]) -> Iterator[Any]:
-    properties = resource.get("Properties") or {}
+    properties = _properties(resource)
     if not isinstance(properties, Mapping):
         return
     kind = resource.get("Type")
@@ -112,7 +122,7 @@ def _iam(lid: str, resource: Mapping[str, Any]) -> Iterator[Finding]:
             for action in _list(statement.get("Action") or []):
                 if action in ("*", "*:*"):
                     yield Finding("E401", lid, f"a policy allows the {action!r} action")
-    properties = resource.get("Properties") or {}
+    properties = _properties(resource)
     if resource.get("Type") == "AWS::IAM::Role" and isinstance(properties, Mapping):
         for arn in _list(properties.get("ManagedPolicyArns") or []):
             text = _text(arn)
@@ -161,7 +171,7 @@ def _policy_sizes(resources: Mapping[str, Any], region: str | None) -> Iterator[
     arns = {
         _compact({"Fn::GetAtt": [lid, "Arn"]}): _compact(
             f"arn:{pseudo['AWS::Partition']}:ecs:{pseudo['AWS::Region']}:"
-            f"{pseudo['AWS::AccountId']}:cluster/{(r.get('Properties') or {}).get('ClusterName', '')}"
+            f"{pseudo['AWS::AccountId']}:cluster/{_properties(r).get('ClusterName', '')}"
         )
         for lid, r in resources.items()
         if isinstance(r, Mapping) and r.get("Type") == "AWS::ECS::Cluster"
@@ -225,7 +235,7 @@ def _instance_groups(resources: Mapping[str, Any]) -> set[str]:
     for resource in resources.values():
         if not isinstance(resource, Mapping) or resource.get("Type") != "AWS::EC2::LaunchTemplate":
             continue
-        data = (resource.get("Properties") or {}).get("LaunchTemplateData") or {}
+        data = _mapping(_properties(resource).get("LaunchTemplateData"))
         if not isinstance(data, Mapping):
             continue
         groups |= {_key(g) for g in _list(data.get("SecurityGroupIds") or [])}
@@ -248,7 +258,7 @@ def _ingress(resources: Mapping[str, Any]) -> Iterator[Finding]:
     for lid, resource in resources.items():
         if not isinstance(resource, Mapping):
             continue
-        properties = resource.get("Properties") or {}
+        properties = _properties(resource)
         if not isinstance(properties, Mapping):
             continue
         kind = resource.get("Type")
@@ -281,7 +291,7 @@ def check_template(template: Mapping[str, Any], region: str | None = None) -> li
         if not isinstance(resource, Mapping):
             continue
         found += _iam(lid, resource)
-        properties = resource.get("Properties") or {}
+        properties = _properties(resource)
         if resource.get("Type") == "AWS::EC2::LaunchTemplate" and isinstance(properties, Mapping):
             data = properties.get("LaunchTemplateData")
             if isinstance(data, Mapping):
