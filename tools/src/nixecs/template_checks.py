@@ -66,7 +66,6 @@ class Finding:
     message: str
 
 
-
 def _mapping(value: object) -> Mapping[str, Any]:
     """`value` when it is a mapping, else empty: an override may put anything anywhere, and
     the checks must judge what is there, never fail on its shape (CloudFormation refuses it)."""
@@ -75,6 +74,7 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 def _properties(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return _mapping(resource.get("Properties"))
+
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
