@@ -78,6 +78,16 @@ def _architecture(ec2: Any, instance_types: tuple[str, ...]) -> str:
     return "arm64" if "arm64" in supported and "x86_64" not in supported else "x86_64"
 
 
+def _referenced(fleet: Fleet, key: str) -> list[str]:
+    """The ids under `key` (subnets, security_groups) of every cluster and its load balancer."""
+    found: set[str] = set()
+    for cluster in fleet.clusters.values():
+        found.update(getattr(cluster, key))
+        if cluster.load_balancer is not None:
+            found.update(getattr(cluster.load_balancer, key))
+    return sorted(found)
+
+
 def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
     """Create what is missing (ids in `known` whose stand-in still exists are reused)."""
     ec2 = session.client("ec2")
@@ -106,15 +116,7 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
             return True
         return False
 
-    subnets = sorted(
-        {s for c in fleet.clusters.values() for s in c.subnets}
-        | {
-            s
-            for c in fleet.clusters.values()
-            if c.load_balancer is not None
-            for s in c.load_balancer.subnets
-        }
-    )
+    subnets = _referenced(fleet, "subnets")
     for index, subnet in enumerate(subnets):
         if reuse(subnet, "subnet"):
             continue
@@ -125,15 +127,7 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
         )["Subnet"]["SubnetId"]
         out.ids[subnet] = made
         out.created.append(f"subnet {made} for {subnet}")
-    groups = sorted(
-        {g for c in fleet.clusters.values() for g in c.security_groups}
-        | {
-            g
-            for c in fleet.clusters.values()
-            if c.load_balancer is not None
-            for g in c.load_balancer.security_groups
-        }
-    )
+    groups = _referenced(fleet, "security_groups")
     for security_group in groups:
         if reuse(security_group, "sg"):
             continue
