@@ -5,6 +5,7 @@
     ./common.nix
     ./ecs-host.nix
     ./ecs-exec.nix
+    ./ecs-gpu.nix
     ./userdata.nix
     ./host.nix
     ./secrets.nix

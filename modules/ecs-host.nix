@@ -26,6 +26,8 @@ let
   badTags = agentEnv.badTags cfg.tags;
   overriddenExtra = agentEnv.overriddenExtra cfg.extraEnvironment;
   unknownExtra = agentEnv.unknownExtra cfg.extraEnvironment;
+  featureExtra = lib.attrNames (lib.intersectAttrs cfg.featureEnvironment cfg.extraEnvironment);
+  otherExtra = removeAttrs cfg.extraEnvironment featureExtra;
 
   # The netfilter rules of ecs-init plus the two a NixOS host needs
   # (lib/ecs-netfilter.nix cites the upstream source of each).
@@ -230,6 +232,18 @@ in
       '';
     };
 
+    featureEnvironment = lib.mkOption {
+      type = lib.types.attrsOf lib.types.str;
+      default = { };
+      internal = true;
+      description = ''
+        Agent variables a feature module sets for the feature it installs
+        (`nixecs.ecs.gpu.enable`: `ECS_ENABLE_GPU_SUPPORT`, `ECS_NVIDIA_RUNTIME`),
+        written to the baked configuration. Not for users: their variables go in
+        {option}`nixecs.ecs.extraEnvironment`.
+      '';
+    };
+
     configFile = lib.mkOption {
       type = lib.types.path;
       readOnly = true;
@@ -290,8 +304,13 @@ in
           message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " unknownExtra}: not a variable the ECS agent ${agentEnv.agentVars.ref} reads (modules/agent-vars.json, generated from its source by tools/gen_agent_vars.py).";
         }
         {
-          assertion = agentEnv.neededExtra cfg.extraEnvironment == [ ];
-          message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded cfg.extraEnvironment}.";
+          # A feature module's variables (ecs-gpu.nix) are the host's own here.
+          assertion = featureExtra == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${lib.concatStringsSep ", " featureExtra} is set by nixecs.ecs.gpu.enable on this host; remove it from extraEnvironment.";
+        }
+        {
+          assertion = agentEnv.neededExtra otherExtra == [ ];
+          message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded otherExtra}.";
         }
         {
           assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);

@@ -51,12 +51,11 @@ _AWSVPC = (
 )
 _GPU = (
     "NVIDIA GPUs",
-    "needs the NVIDIA driver, Docker's nvidia runtime (ECS_NVIDIA_RUNTIME) and "
-    "/var/lib/ecs/gpu/nvidia-gpu-info.json, which ecs-init writes on the ECS GPU AMI "
-    "(ecs-init/gpu/nvidia_gpu_manager.go SaveGPUState) and this host does not: without the "
-    "file the agent registers no GPUs, and one it cannot parse stops it at start "
-    "(agent/gpu/nvidia_gpu_manager_unix.go Initialize, agent/app/agent.go doInit); run GPU "
-    "tasks on an ECS-optimized GPU AMI",
+    "needs the NVIDIA driver, Docker's nvidia runtime and /var/lib/ecs/gpu/nvidia-gpu-info.json "
+    "(the agent reads it at start, agent/gpu/nvidia_gpu_manager_unix.go Initialize: without "
+    "it no GPUs, and one it cannot parse stops the agent, agent/app/agent.go doInit), which a "
+    "host has only with nixecs.ecs.gpu.enable, and that option sets this variable itself: "
+    "enable it on the host and give the group `gpu: true` instead",
 )
 NEEDS: dict[str, tuple[str, str]] = {
     "ECS_ENABLE_TASK_ENI": _AWSVPC,

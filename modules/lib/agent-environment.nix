@@ -240,7 +240,14 @@ rec {
   containerMetadataEnabled = extra: toLower (extra.ECS_ENABLE_CONTAINER_METADATA or "false") == "true";
 
   # Every variable, extraEnvironment under the options (the assertions refuse overlaps).
-  environment = cfg: cfg.extraEnvironment // hostEnvironment cfg // settingsEnvironment cfg;
+  # featureEnvironment: what a feature module sets (ecs-gpu.nix); absent when
+  # this file is evaluated on its own.
+  environment =
+    cfg:
+    cfg.extraEnvironment
+    // (cfg.featureEnvironment or { })
+    // hostEnvironment cfg
+    // settingsEnvironment cfg;
   text = cfg: concatStringsSep "\n" (mapAttrsToList envLine (environment cfg)) + "\n";
   describe = set: concatStringsSep ", " (mapAttrsToList (n: v: "${toJSON n} = ${toJSON v}") set);
   count = set: length (attrNames set);

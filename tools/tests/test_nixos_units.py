@@ -324,3 +324,83 @@ def test_an_aarch64_ecs_host_evaluates_and_boots_uefi() -> None:
     assert _ec2_host("x86_64-linux")["efi"] is False
     forced = _ec2_host("aarch64-linux", "{ ec2.efi = false; }")
     assert any("must boot UEFI" in m for m in forced["failed"]), forced
+
+
+# --- issue 22, item 4: NVIDIA GPUs (nixecs.ecs.gpu.enable) ---------------------------------
+
+GPU_UNITS = ("nixecs-gpu-info", "nvidia-container-toolkit-cdi-generator")
+
+
+def _gpu_host(extra_module: str) -> dict[str, Any]:
+    modules = f"[ (root + /modules) {{ nixecs.ecs.enable = true; }} {extra_module} ]"
+    got: dict[str, Any] = nixeval(
+        modules,
+        "let c = s.config; e = import (root + /modules/lib/agent-environment.nix); in { "
+        "services = builtins.attrNames c.systemd.services; "
+        "agent = { inherit (c.systemd.services.ecs-agent) after requires; }; "
+        "info = let u = c.systemd.services.nixecs-gpu-info or null; in "
+        "if u == null then null else { inherit (u) after before wantedBy; "
+        "exec = u.serviceConfig.ExecStart; }; "
+        "docker = c.virtualisation.docker.daemon.settings; "
+        "env = e.environment c.nixecs.ecs; "
+        'toml = c.environment.etc."nvidia-container-runtime/config.toml".text or null; '
+        "strategy = c.hardware.nvidia-container-toolkit.device-name-strategy; "
+        "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions); }",
+        extra="raw = true;",
+    )
+    return got
+
+
+def test_gpu_host_only_with_the_option() -> None:
+    plain = _gpu_host("{ }")
+    gpu = _gpu_host("{ nixecs.ecs.gpu.enable = true; }")
+    # A host without the option has none of it (issue 22, item 6).
+    assert not set(GPU_UNITS) & set(plain["services"])
+    assert plain["info"] is None and plain["toml"] is None
+    assert "runtimes" not in plain["docker"] and "features" not in plain["docker"]
+    assert not {"ECS_ENABLE_GPU_SUPPORT", "ECS_NVIDIA_RUNTIME"} & set(plain["env"])
+    assert "nixecs-gpu-info.service" not in plain["agent"]["after"]
+
+    assert gpu["failed"] == [], gpu["failed"]
+    assert set(GPU_UNITS) <= set(gpu["services"])
+    # The file before the agent, which needs it (ecs-init's PreStart fails without it);
+    # the device nodes and the CDI specification before the file.
+    assert "nixecs-gpu-info.service" in gpu["agent"]["after"]
+    assert "nixecs-gpu-info.service" in gpu["agent"]["requires"]
+    assert gpu["info"]["before"] == ["ecs-agent.service"]
+    assert "nvidia-container-toolkit-cdi-generator.service" in gpu["info"]["after"]
+    argv = shlex.split(gpu["info"]["exec"])
+    assert argv[0].endswith("/bin/nixecs") and argv[1:3] == ["gpu-info", "--nvidia-smi"]
+    assert argv[3].endswith("/bin/nvidia-smi")
+    # The agent runs GPU containers with Docker's runtime named ECS_NVIDIA_RUNTIME
+    # (agent/api/task/task.go overrideContainerRuntime): dockerd has exactly that one,
+    # nvidia-container-runtime, and CDI on; GPU support is on.
+    assert gpu["env"]["ECS_ENABLE_GPU_SUPPORT"] == "true"
+    runtime = gpu["env"]["ECS_NVIDIA_RUNTIME"]
+    assert list(gpu["docker"]["runtimes"]) == [runtime]
+    assert gpu["docker"]["runtimes"][runtime]["path"].endswith("/bin/nvidia-container-runtime")
+    assert gpu["docker"]["features"] == {"cdi": True}
+    assert "default-runtime" not in gpu["docker"]
+    # NVIDIA_VISIBLE_DEVICES carries GPU UUIDs (from nixecs gpu-info): the runtime, in CDI
+    # mode, asks for nvidia.com/gpu=<uuid>, which the specification names by UUID.
+    assert 'mode = "cdi"' in gpu["toml"] and 'default-kind = "nvidia.com/gpu"' in gpu["toml"]
+    assert gpu["strategy"] == "uuid"
+
+
+def test_gpu_variables_in_extra_environment_name_the_option() -> None:
+    gpu = _gpu_host(
+        '{ nixecs.ecs.gpu.enable = true; nixecs.ecs.extraEnvironment.ECS_NVIDIA_RUNTIME = "x"; }'
+    )
+    assert any("ECS_NVIDIA_RUNTIME is set by nixecs.ecs.gpu.enable" in m for m in gpu["failed"])
+    plain = _gpu_host('{ nixecs.ecs.extraEnvironment.ECS_ENABLE_GPU_SUPPORT = "true"; }')
+    assert any(
+        "ECS_ENABLE_GPU_SUPPORT needs NVIDIA GPUs" in m and "nixecs.ecs.gpu.enable" in m
+        for m in plain["failed"]
+    ), plain["failed"]
+
+
+def test_gpu_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    modules = "[ (root + /modules) { nixecs.ecs.enable = true; nixecs.ecs.gpu.enable = true; } ]"
+    units: dict[str, str] = nixeval(modules, "builtins.mapAttrs (n: v: v.unit) s.services")
+    done = verify(tmp_path, units, ["nixecs-gpu-info", "ecs-agent"])
+    assert done.returncode == 0, done.stderr

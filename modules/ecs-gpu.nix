@@ -1,0 +1,156 @@
+# NVIDIA GPUs for ECS tasks on the native agent: what the ECS-optimized GPU AMI
+# and its ecs-init provide, declared with nixpkgs' own modules.
+#
+# What the ECS agent does with GPUs (aws/amazon-ecs-agent v1.105.0, commit
+# 08583c3f, read in a git mirror):
+# - agent/gpu/nvidia_gpu_manager_unix.go Initialize: with ECS_ENABLE_GPU_SUPPORT
+#   it reads /var/lib/ecs/gpu/nvidia-gpu-info.json ({"DriverVersion": ...,
+#   "GPUIDs": [...]}, the json tags of NvidiaGPUManager) once at start and
+#   registers those GPU ids; without the file it registers none. ecs-init
+#   writes the file on the AMI (ecs-init/gpu/nvidia_gpu_manager.go Setup, from
+#   ecs-init/engine/engine.go PreStart, fatal on error); here
+#   `nixecs gpu-info` (tools/src/nixecs/host/gpu.py) does, in
+#   nixecs-gpu-info.service, ordered before the agent.
+# - agent/api/task/task.go populateGPUEnvironmentVariables and
+#   overrideContainerRuntime: a container given GPUs gets
+#   NVIDIA_VISIBLE_DEVICES=<the GPU ids, comma-separated> and Docker's runtime
+#   named by ECS_NVIDIA_RUNTIME (agent/config/config.go DefaultNvidiaRuntime
+#   "nvidia"). So dockerd must have a runtime of exactly that name that turns
+#   NVIDIA_VISIBLE_DEVICES=GPU-<uuid> into the devices.
+#
+# How nixpkgs provides that (nixos/modules/services/hardware/
+# nvidia-container-toolkit/default.nix and nixos/modules/virtualisation/
+# docker.nix; the pinned 25.11 files could not be read here: NixOS/nixpkgs is
+# too large to mirror and the index's NixOS/nixpkgs copies are older; read in
+# the nixpkgs fork Swarsel/nixpkgs at 4aa6836a, a 2026 nixpkgs with the
+# nixfmt-era modules; the 2024 NixOS/nixpkgs a808f823 has the same toolkit core):
+# - hardware.nvidia-container-toolkit.enable generates a CDI specification
+#   at boot (nvidia-container-toolkit-cdi-generator.service, `nvidia-ctk cdi
+#   generate` into /run/cdi) and turns on Docker's CDI (`features.cdi`).
+#   CDI alone is `docker run --device nvidia.com/gpu=...`, which the ECS agent
+#   never asks for.
+# - virtualisation.docker.enableNvidia is deprecated (a warning with Docker
+#   >= 25, and an assertion that wants 32-bit graphics libraries on x86_64);
+#   what it adds is a `runtimes.nvidia` entry running the toolkit's
+#   nvidia-container-runtime (its "tools" output) with
+#   /etc/nvidia-container-runtime/config.toml in `mode = "cdi"`, and it makes
+#   that runtime Docker's default. That runtime is what the agent uses, so this
+#   module declares the same entry and configuration itself, without making it
+#   the default (only GPU containers run through it, as on the AMI).
+# - In CDI mode nvidia-container-runtime reads NVIDIA_VISIBLE_DEVICES and
+#   qualifies each id with the default kind nvidia.com/gpu
+#   (NVIDIA/nvidia-container-toolkit internal/modifier/cdi.go); the
+#   specification must therefore name devices by UUID:
+#   device-name-strategy = "uuid" (nixpkgs' option; its default "index" names
+#   them 0, 1, ...), matching the UUIDs `nixecs gpu-info` records.
+# - The driver: nixos/modules/hardware/video/nvidia.nix. `hardware.nvidia.enabled`
+#   (read-only) is true when "nvidia" is in services.xserver.videoDrivers or
+#   hardware.nvidia.datacenter.enable is set, and the toolkit asserts one of
+#   them. videoDrivers selects the driver without starting X (services.xserver.enable
+#   stays off); datacenter.enable would also run NVIDIA's fabric manager, which
+#   only NVSwitch systems (p4d, p5) need. Drivers >= 560 leave
+#   hardware.nvidia.open null and assert that it is set: open kernel modules
+#   suit Turing and later (g4dn T4, g5 A10G, g6 L4, p4d/p5), not Volta or
+#   older (p3, g3), hence a default the host may override.
+{
+  config,
+  lib,
+  pkgs,
+  utils,
+  ...
+}:
+let
+  cfg = config.nixecs.ecs.gpu;
+  toolkit = config.hardware.nvidia-container-toolkit.package;
+  # ECS_NVIDIA_RUNTIME and Docker's runtime of that name: one value, so they
+  # cannot differ.
+  runtime = "nvidia";
+in
+{
+  imports = [ ./ecs-host.nix ];
+
+  options.nixecs.ecs.gpu = {
+    enable = lib.mkEnableOption ''
+      NVIDIA GPUs for ECS tasks: the NVIDIA driver, nvidia-container-toolkit as
+      Docker's `nvidia` runtime, the GPU information file the ECS agent reads
+      ({file}`/var/lib/ecs/gpu/nvidia-gpu-info.json`, written before the agent
+      starts) and `ECS_ENABLE_GPU_SUPPORT`. The driver is unfree: allow it in
+      the host's `nixpkgs.config`. Fleet groups on such hosts say `gpu: true`'';
+  };
+
+  config = lib.mkIf (config.nixecs.ecs.enable && cfg.enable) {
+    # The driver, headless.
+    services.xserver.videoDrivers = [ "nvidia" ];
+    hardware.nvidia = {
+      open = lib.mkDefault true;
+      # Keeps the driver loaded and the GPUs initialised with no client, as
+      # the ECS GPU AMI runs nvidia-persistenced.
+      nvidiaPersistenced = lib.mkDefault true;
+      # The X configuration GUI: nothing to configure on a server.
+      nvidiaSettings = lib.mkDefault false;
+    };
+
+    hardware.nvidia-container-toolkit = {
+      enable = true;
+      device-name-strategy = "uuid";
+    };
+
+    environment.etc."nvidia-container-runtime/config.toml".text = ''
+      [nvidia-container-runtime]
+      mode = "cdi"
+      runtimes = ["docker-runc", "runc", "crun"]
+
+      [nvidia-container-runtime.modes.cdi]
+      default-kind = "nvidia.com/gpu"
+      spec-dirs = ["/etc/cdi", "/var/run/cdi"]
+
+      [nvidia-ctk]
+      path = "${lib.getExe' toolkit "nvidia-ctk"}"
+    '';
+
+    virtualisation.docker = {
+      daemon.settings.runtimes.${runtime}.path =
+        "${lib.getOutput "tools" toolkit}/bin/nvidia-container-runtime";
+      extraPackages = [ (lib.getOutput "tools" toolkit) ];
+    };
+
+    nixecs.ecs.featureEnvironment = {
+      ECS_ENABLE_GPU_SUPPORT = "true";
+      ECS_NVIDIA_RUNTIME = runtime;
+    };
+
+    # ecs-init's gpu Setup before the agent: the agent reads the file once,
+    # when it starts, and registers what it lists.
+    systemd.services.nixecs-gpu-info = {
+      description = "Write the NVIDIA GPU information the ECS agent reads";
+      wantedBy = [ "ecs-agent.service" ];
+      before = [ "ecs-agent.service" ];
+      # The device nodes (udev) and the CDI specification first; nvidia-smi
+      # answers faster with the persistence daemon up.
+      after = [
+        "systemd-udev-settle.service"
+        "systemd-modules-load.service"
+        "nvidia-container-toolkit-cdi-generator.service"
+        "nvidia-persistenced.service"
+      ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        TimeoutSec = "120s";
+        ExecStart = utils.escapeSystemdExecArgs [
+          (lib.getExe config.nixecs.package)
+          "gpu-info"
+          "--nvidia-smi"
+          (lib.getExe' config.hardware.nvidia.package "nvidia-smi")
+        ];
+      };
+    };
+
+    # As on the AMI (ecs-init's PreStart fails when the GPU setup does): no
+    # agent registering a GPU instance without its GPUs.
+    systemd.services.ecs-agent = {
+      requires = [ "nixecs-gpu-info.service" ];
+      after = [ "nixecs-gpu-info.service" ];
+    };
+  };
+}
