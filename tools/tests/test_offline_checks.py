@@ -346,3 +346,25 @@ def test_gpu_containers_need_a_gpu_group_with_enough_gpus() -> None:
     assert code == "E167" and "no `gpu: true`" in message
     [(code, message)] = gpu_found("[g4dn.xlarge, g4dn.12xlarge]", 5, group_gpu=True)
     assert code == "E167" and "asks for 5 GPUs" in message and "at most 4" in message
+
+
+@pytest.mark.parametrize("name", ["ECS_ENABLE_GPU_SUPPORT", "ECS_NVIDIA_RUNTIME"])
+def test_gpu_agent_variables_belong_to_the_gpu_host(name: str) -> None:
+    """On a `gpu: true` group the host's nixecs.ecs.gpu.enable sets them (E119, as every
+    variable the host sets); elsewhere the host has no GPU support (E165), and the message
+    names the supported way."""
+    from nixecs.diagnostics import InvalidInput
+
+    def codes(group_gpu: bool) -> list[tuple[str, str]]:
+        text = gpu_fleet("[g4dn.xlarge]", 1, group_gpu).replace(
+            "ecs: {reserved_memory_mib: 256}",
+            f"ecs: {{reserved_memory_mib: 256, extra: {{{name}: 'true'}}}}",
+        )
+        with pytest.raises(InvalidInput) as caught:
+            parse(text, "f.yml")
+        return [(d.code, d.message) for d in caught.value.report.sorted()]
+
+    [(code, message)] = codes(group_gpu=True)
+    assert code == "E119" and "nixecs.ecs.gpu.enable" in message, message
+    [(code, message)] = codes(group_gpu=False)
+    assert code == "E165" and "`gpu: true`" in message and "nixecs.ecs.gpu.enable" in message

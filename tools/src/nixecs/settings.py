@@ -502,6 +502,13 @@ HOST_VARIABLES = {
     "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": "the host option nixecs.ecs.taskIamRole",
     "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE": "the host (true, as ecs-init on the ECS AMI)",
 }
+# What a GPU host sets itself (modules/ecs-gpu.nix, nixecs.ecs.featureEnvironment): on a
+# `gpu: true` group they are the host's, as HOST_VARIABLES are; elsewhere the generated
+# table refuses them (E165: the host has no GPU support).
+GPU_VARIABLES = {
+    "ECS_ENABLE_GPU_SUPPORT": "the GPU host (nixecs.ecs.gpu.enable: true)",
+    "ECS_NVIDIA_RUNTIME": "the GPU host (nixecs.ecs.gpu.enable: Docker's runtime `nvidia`)",
+}
 # The native agent binds ECS_HOST_DATA_DIR + "/" + ECS_DATADIR + "/metadata/..." into task
 # containers (v1.105.0 agent/containermetadata/write_metadata_unix.go createBindsEnv, with
 # the path from utils.go getMetadataFilePath), which is only the real directory when the
@@ -617,8 +624,11 @@ def check_agent_duration(
     return text
 
 
-def check_extra(value: object, path: JsonPath, issues: list[Issue]) -> dict[str, str] | None:
-    """`extra:`: further variables the agent reads, as strings, never one a typed key sets."""
+def check_extra(
+    value: object, path: JsonPath, issues: list[Issue], *, gpu: bool = False
+) -> dict[str, str] | None:
+    """`extra:`: further variables the agent reads, as strings, never one a typed key or the
+    host sets (`gpu`: the group's host is a GPU host, which sets GPU_VARIABLES)."""
     if not isinstance(value, dict):
         issues.append(Issue(path, E_TYPE, f"expected a mapping of strings, got {type_name(value)}"))
         return None
@@ -628,8 +638,9 @@ def check_extra(value: object, path: JsonPath, issues: list[Issue]) -> dict[str,
         if not isinstance(key, str):
             issues.append(Issue(where, E_TYPE, f"keys must be strings, got {type_name(key)}"))
             continue
-        if key in TYPED_VARIABLES or key in HOST_VARIABLES:
-            owner = TYPED_VARIABLES.get(key) or HOST_VARIABLES[key]
+        host_set = {**HOST_VARIABLES, **(GPU_VARIABLES if gpu else {})}
+        if key in TYPED_VARIABLES or key in host_set:
+            owner = TYPED_VARIABLES.get(key) or host_set[key]
             issues.append(
                 Issue(
                     where, E_TYPED_VARIABLE, f"{key} is set by {owner}; set it there, not in extra"
@@ -688,7 +699,12 @@ def check_extra(value: object, path: JsonPath, issues: list[Issue]) -> dict[str,
 
 
 def parse_ecs(
-    value: object, path: JsonPath, issues: list[Issue], *, spot_draining_default: bool = False
+    value: object,
+    path: JsonPath,
+    issues: list[Issue],
+    *,
+    spot_draining_default: bool = False,
+    gpu: bool = False,
 ) -> EcsSettings | None:
     mapping = check_mapping(value, path, issues, _ECS_KEYS)
     if mapping is None:
@@ -742,7 +758,7 @@ def parse_ecs(
     if "privileged" in mapping:
         fields["privileged"] = check_bool(mapping["privileged"], (*path, "privileged"), issues)
     if "extra" in mapping:
-        fields["extra"] = check_extra(mapping["extra"], (*path, "extra"), issues)
+        fields["extra"] = check_extra(mapping["extra"], (*path, "extra"), issues, gpu=gpu)
     if len(issues) != before:
         return None
     return EcsSettings(**fields)  # type: ignore[arg-type]

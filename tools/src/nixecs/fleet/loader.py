@@ -277,7 +277,11 @@ class _Builder:
         spot = m.get("spot")
         exec_enabled, gpu = m.get("exec"), m.get("gpu")
         ecs = s.parse_ecs(
-            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=spot is True
+            m.get("ecs", {}),
+            (*path, "ecs"),
+            self.issues,
+            spot_draining_default=spot is True,
+            gpu=gpu is True,
         )
         secrets = s.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
         drain = (
