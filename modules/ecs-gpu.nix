@@ -37,9 +37,12 @@
 #   that runtime Docker's default. That runtime is what the agent uses, so this
 #   module declares the same entry and configuration itself, without making it
 #   the default (only GPU containers run through it, as on the AMI).
-# - In CDI mode nvidia-container-runtime reads NVIDIA_VISIBLE_DEVICES and
-#   qualifies each id with the default kind nvidia.com/gpu
-#   (NVIDIA/nvidia-container-toolkit internal/modifier/cdi.go); the
+# - In CDI mode nvidia-container-runtime reads NVIDIA_VISIBLE_DEVICES (when
+#   accept-nvidia-visible-devices-envvar-when-unprivileged, as ECS task
+#   containers are unprivileged) and qualifies each id with the default kind,
+#   nvidia.com/gpu=<id> (NVIDIA/nvidia-container-toolkit
+#   internal/modifier/cdi.go getDevicesFromSpec, read at 0134ba42; no id, no
+#   change: containers without GPUs run as with runc). The
 #   specification must therefore name devices by UUID:
 #   device-name-strategy = "uuid" (nixpkgs' option; its default "index" names
 #   them 0, 1, ...), matching the UUIDs `nixecs gpu-info` records.
@@ -96,6 +99,8 @@ in
     };
 
     environment.etc."nvidia-container-runtime/config.toml".text = ''
+      accept-nvidia-visible-devices-envvar-when-unprivileged = true
+
       [nvidia-container-runtime]
       mode = "cdi"
       runtimes = ["docker-runc", "runc", "crun"]

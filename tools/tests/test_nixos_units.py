@@ -384,6 +384,8 @@ def test_gpu_host_only_with_the_option() -> None:
     # NVIDIA_VISIBLE_DEVICES carries GPU UUIDs (from nixecs gpu-info): the runtime, in CDI
     # mode, asks for nvidia.com/gpu=<uuid>, which the specification names by UUID.
     assert 'mode = "cdi"' in gpu["toml"] and 'default-kind = "nvidia.com/gpu"' in gpu["toml"]
+    # ECS task containers are unprivileged (internal/modifier/cdi.go getDevicesFromSpec).
+    assert "accept-nvidia-visible-devices-envvar-when-unprivileged = true" in gpu["toml"]
     assert gpu["strategy"] == "uuid"
 
 
