@@ -18,7 +18,15 @@ ecs-agent.overrideAttrs (_: rec {
     repo = "amazon-ecs-agent";
     rev = "v${version}";
     # The hash nixpkgs records for this tag (pkgs/by-name/ec/ecs-agent/package.nix
-    # at 1.105.0, on a later nixpkgs branch than the pin).
+    # at 1.105.0, on a later nixpkgs branch than the pin), not recomputed here:
+    # a git mirror of aws/amazon-ecs-agent has the tag (v1.105.0 = commit
+    # 08583c3f44312c6c6a63bc6bde1bbe44b7f3d2c2), but its snapshot lacks the
+    # blobs of files of 4 MiB and more, and the tag's tree (12,595 files, no
+    # top-level .gitattributes) has three: agent/handlers.test (a committed
+    # test binary, 5a33dae8) and aws-sdk-go-v2's service/ec2/deserializers.go
+    # under agent/vendor and ecs-agent/vendor (08427909). `git archive` of the
+    # tag therefore fails, and `nix hash path` of the unpacked tree (what
+    # fetchFromGitHub hashes) could not be taken. The first build checks it.
     hash = "sha256-mrhy5rc248ZfGQESEAeQZgJkXAMqCdCo8IqL+5erlik=";
   };
 })
