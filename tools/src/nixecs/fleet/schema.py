@@ -225,8 +225,9 @@ GROUP = obj(
     spot=boolean("run on spot instances", False, example=False),
     **capacity.GROUP_NODES,
     gpu=boolean(
-        "the host runs GPU tasks (NVIDIA): every instance type must have a GPU (E166); only "
-        "this group's containers may set `gpu:` (E167)",
+        "the host runs GPU tasks (NVIDIA; nixecs.ecs.gpu.enable in its configuration): every "
+        "instance type must have a GPU (E166); only this group's containers may set `gpu:` "
+        "(E167)",
         False,
         example=False,
     ),
