@@ -141,7 +141,12 @@ in
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        TimeoutSec = "120s";
+        # The settle (at most 60s) and nvidia-smi (at most 60s, host/gpu.py).
+        TimeoutSec = "180s";
+        # udev creates /dev/nvidia* when the driver loads (nvidia.nix's
+        # rules); gpu-info writes nothing without them. The generator settles
+        # too in newer nixpkgs, but only an ordering holds this unit to it.
+        ExecStartPre = "-${lib.getExe' config.systemd.package "udevadm"} settle --timeout=60";
         ExecStart = utils.escapeSystemdExecArgs [
           (lib.getExe config.nixecs.package)
           "gpu-info"
