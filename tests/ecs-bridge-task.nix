@@ -12,24 +12,15 @@
 # and the firewall are the real ones.
 { pkgs, lib, ... }:
 let
-  # The task image: a root filesystem with a static busybox (sh, wget),
-  # imported with `docker import`. Static, so the image needs no closure
-  # (nixpkgs pkgs/os-specific/linux/busybox/default.nix: `enableStatic`,
-  # `useMusl`; the usual way to get a static busybox from nixpkgs).
-  taskRootfs =
-    pkgs.runCommand "ecs-bridge-task-rootfs.tar" { nativeBuildInputs = [ pkgs.gnutar ]; }
-      ''
-        mkdir -p root/bin
-        cp ${
-          pkgs.busybox.override {
-            enableStatic = true;
-            useMusl = true;
-          }
-        }/bin/busybox root/bin/busybox
-        ln -s busybox root/bin/sh
-        ln -s busybox root/bin/wget
-        tar -C root --owner=0 --group=0 -cf $out .
-      '';
+  # The task image: a static busybox (sh, wget), imported with `docker import`.
+  taskRootfs = import ./lib/busybox-rootfs.nix {
+    inherit pkgs;
+    name = "ecs-bridge-task-rootfs.tar";
+    applets = [
+      "sh"
+      "wget"
+    ];
+  };
 
   # Answers GET requests with fixed JSON per path prefix; argv: address port.
   fakeHttp =

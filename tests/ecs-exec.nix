@@ -24,13 +24,7 @@
         virtualisation.memorySize = 1536;
         virtualisation.diskSize = 4096;
       };
-    plain =
-      { ... }:
-      {
-        imports = [ ../modules ];
-        nixecs.ecs.enable = true;
-        virtualisation.memorySize = 1024;
-      };
+    plain = ./lib/plain-ecs-node.nix;
   };
 
   # A function, so that the agent's store path can be named.

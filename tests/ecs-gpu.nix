@@ -45,33 +45,16 @@ in
         virtualisation.memorySize = 1536;
         virtualisation.diskSize = 4096;
       };
-    plain =
-      { ... }:
-      {
-        imports = [ ../modules ];
-        nixecs.ecs.enable = true;
-        virtualisation.memorySize = 1024;
-      };
+    plain = ./lib/plain-ecs-node.nix;
   };
 
   testScript =
     let
-      # As tests/ecs-bridge-task.nix: a static busybox, imported with `docker import`.
-      rootfs =
-        let
-          pkgs = hostPkgs;
-        in
-        pkgs.runCommand "gpu-test-rootfs.tar" { nativeBuildInputs = [ pkgs.gnutar ]; } ''
-          mkdir -p root/bin
-          cp ${
-            pkgs.busybox.override {
-              enableStatic = true;
-              useMusl = true;
-            }
-          }/bin/busybox root/bin/busybox
-          ln -s busybox root/bin/sh
-          tar -C root --owner=0 --group=0 -cf $out .
-        '';
+      rootfs = import ./lib/busybox-rootfs.nix {
+        pkgs = hostPkgs;
+        name = "gpu-test-rootfs.tar";
+        applets = [ "sh" ];
+      };
     in
     ''
       import json

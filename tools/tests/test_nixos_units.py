@@ -258,16 +258,25 @@ def test_metadata_plumbing_does_not_depend_on_task_roles(task_roles: bool) -> No
 # --- issue 22: ECS Exec is opt-in, and the agent is the pinned release --------------------
 
 
-def _ecs_host(extra_module: str) -> dict[str, Any]:
+def _ecs_eval(extra_module: str, fields: str) -> dict[str, Any]:
+    """`fields` (Nix attribute bindings over `c`, the configuration, and `e`, the agent
+    environment functions) of an ECS host with `extra_module`."""
     modules = f"[ (root + /modules) {{ nixecs.ecs.enable = true; }} {extra_module} ]"
     got: dict[str, Any] = nixeval(
         modules,
-        "let c = s.config; in { tmpfiles = c.systemd.tmpfiles.rules; "
-        "after = c.systemd.services.ecs-agent.after; "
-        "agent = c.services.ecs-agent.package.version; }",
+        "let c = s.config; e = import (root + /modules/lib/agent-environment.nix); "
+        f"in {{ {fields} }}",
         extra="raw = true;",
     )
     return got
+
+
+def _ecs_host(extra_module: str) -> dict[str, Any]:
+    return _ecs_eval(
+        extra_module,
+        "tmpfiles = c.systemd.tmpfiles.rules; after = c.systemd.services.ecs-agent.after; "
+        "agent = c.services.ecs-agent.package.version;",
+    )
 
 
 def test_ecs_exec_layout_only_with_the_option() -> None:
@@ -332,10 +341,8 @@ GPU_UNITS = ("nixecs-gpu-info", "nvidia-container-toolkit-cdi-generator")
 
 
 def _gpu_host(extra_module: str) -> dict[str, Any]:
-    modules = f"[ (root + /modules) {{ nixecs.ecs.enable = true; }} {extra_module} ]"
-    got: dict[str, Any] = nixeval(
-        modules,
-        "let c = s.config; e = import (root + /modules/lib/agent-environment.nix); in { "
+    return _ecs_eval(
+        extra_module,
         "services = builtins.attrNames c.systemd.services; "
         "agent = { inherit (c.systemd.services.ecs-agent) after requires; }; "
         "info = let u = c.systemd.services.nixecs-gpu-info or null; in "
@@ -345,10 +352,8 @@ def _gpu_host(extra_module: str) -> dict[str, Any]:
         "env = e.environment c.nixecs.ecs; "
         'toml = c.environment.etc."nvidia-container-runtime/config.toml".text or null; '
         "strategy = c.hardware.nvidia-container-toolkit.device-name-strategy; "
-        "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions); }",
-        extra="raw = true;",
+        "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);",
     )
-    return got
 
 
 def test_gpu_host_only_with_the_option() -> None:
