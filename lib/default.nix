@@ -103,6 +103,21 @@ let
         systems = systemsOf h;
         ami = h.ami or true;
       }) hosts;
+      # What each host provides that a fleet group declares (`exec: true`, `gpu: true`):
+      # `nixecs validate` reads it with `nix eval --json FLAKE#nixecsHostFeatures` when a
+      # group declares one. Apart from nixecsHosts, as it evaluates the hosts' options (of
+      # the first system's configuration; nothing is built).
+      nixecsHostFeatures = lib.mapAttrs (
+        name: h:
+        let
+          ecs = (lib.findFirst (e: e.name == name) null perSystem).configuration.config.nixecs.ecs;
+          on = feature: (ecs.enable or false) && (ecs.${feature}.enable or false);
+        in
+        {
+          exec = on "exec";
+          gpu = on "gpu";
+        }
+      ) hosts;
     };
 in
 {

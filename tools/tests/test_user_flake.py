@@ -121,6 +121,8 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
     assert flake["nixecsHosts"] == {
         "web": {"system": "x86_64-linux", "systems": ["x86_64-linux"], "ami": True}
     }
+    # What a group's `exec: true`/`gpu: true` is checked against (FLAKE#nixecsHostFeatures).
+    assert flake["nixecsHostFeatures"] == {"web": {"exec": False, "gpu": False}}
     assert flake["packages"]["x86_64-linux"]["web-ami"].endswith("-nixecs-web")
     assert flake["packages"]["aarch64-linux"] == {}
 
@@ -251,7 +253,11 @@ def test_two_hosts_two_systems_and_an_unrecorded_module(
     flake = (user / "flake.nix").read_text()
     arm = """hosts = {
         arm = {
-          modules = [ nixecs.nixosModules.ecs-node ./hosts/web.nix { networking.hostName = "arm"; } ];
+          modules = [
+            nixecs.nixosModules.ecs-node
+            ./hosts/web.nix
+            { networking.hostName = "arm"; nixecs.ecs.exec.enable = true; nixecs.ecs.gpu.enable = true; }
+          ];
           system = "aarch64-linux";
         };
 """
@@ -280,3 +286,8 @@ def test_two_hosts_two_systems_and_an_unrecorded_module(
     (warning,) = arm_host["warnings"]
     assert "(arm): 1 module(s)" in warning and "module #2 (set)" in warning
     assert out["hosts"]["web"]["warnings"] == []
+    # The inline module's options count: the host provides ECS Exec and GPUs.
+    assert out["nixecsHostFeatures"] == {
+        "arm": {"exec": True, "gpu": True},
+        "web": {"exec": False, "gpu": False},
+    }

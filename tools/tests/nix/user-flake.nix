@@ -66,7 +66,7 @@ in
   inputs = builtins.attrNames (import (user + "/flake.nix")).inputs;
   hosts = builtins.mapAttrs (_: host) userOutputs.nixosConfigurations;
   packages = builtins.mapAttrs (_: ps: builtins.mapAttrs (_: toString) ps) userOutputs.packages;
-  inherit (userOutputs) nixecsHosts;
+  inherit (userOutputs) nixecsHosts nixecsHostFeatures;
   # This checkout's own hosts, built by the same functions.
   ours = builtins.mapAttrs (_: host) nixecsOutputs.nixosConfigurations;
   ourPackages = builtins.attrNames nixecsOutputs.packages.x86_64-linux or { };
