@@ -177,3 +177,90 @@ def test_inputs_missing_means_parse_checked_only_once(
     assert (
         "only parse-checked, not evaluated (the host did not evaluate offline" in found[0].message
     )
+
+
+def declaring(fleet_file: Path, keys: str) -> Path:
+    """The fleet's group `web` with GPU instance types and `keys` (e.g. `gpu: true`)."""
+    text = fleet_file.read_text().replace("[m6i.large]", "[g4dn.xlarge]")
+    anchor = "        capacity: {min: 0, max: 2}\n"
+    fleet_file.write_text(text.replace(anchor, anchor + "".join(f"        {keys}\n")))
+    return fleet_file
+
+
+def test_exec_and_gpu_are_checked_against_the_hosts_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E506: `exec: true`/`gpu: true` on a group whose host does not set the option that
+    provides it (nixecsHostFeatures, lib.mkHosts); what the host provides passes."""
+    hosts = json.dumps({"web": {"system": "x86_64-linux"}})
+    features = json.dumps({"web": {"exec": False, "gpu": True}})
+    fake = install(
+        tmp_path,
+        monkeypatch,
+        {"eval --offline": {"match": {"#nixecsHostFeatures": features, "#nixecsHosts": hosts}}},
+    )
+    fleet = load_fleet(declaring(user_flake(tmp_path), "gpu: true\n        exec: true"))
+    [found] = check_fleet(fleet)
+    assert codes([found]) == [("E506", 15, 9)]  # the `exec` key
+    assert found.message == (
+        "group 'web' says `exec: true`, but its host 'web' does not set "
+        "nixecs.ecs.exec.enable: its agent does not advertise execute-command"
+    )
+    directory = str(tmp_path / "infra")
+    assert [*FEATURES, "eval", "--offline", "--json", f"{directory}#nixecsHostFeatures"] in (
+        fake.calls
+    )
+    # A host that provides neither: both refused; a group declaring nothing: not asked.
+    fake.answer(
+        {
+            "--version": "nix (Nix) 2.18.1\n",
+            "eval --offline": {
+                "match": {
+                    "#nixecsHostFeatures": json.dumps({"web": {"exec": False, "gpu": False}}),
+                    "#nixecsHosts": hosts,
+                }
+            },
+        }
+    )
+    assert [d.code for d in check_fleet(fleet)] == ["E506", "E506"]
+    plain = load_fleet(user_flake(tmp_path / "b"))
+    before = len(fake.calls)
+    assert check_fleet(plain) == []
+    assert not any("nixecsHostFeatures" in " ".join(c) for c in fake.calls[before:])
+
+
+def test_exec_and_gpu_unchecked_are_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts = json.dumps({"web": {"system": "x86_64-linux"}})
+    install(
+        tmp_path,
+        monkeypatch,
+        {
+            "eval --offline": {
+                "match": {
+                    "#nixecsHostFeatures": {"err": "error: attribute missing\n", "code": 1},
+                    "#nixecsHosts": hosts,
+                }
+            }
+        },
+    )
+    fleet = load_fleet(declaring(user_flake(tmp_path), "gpu: true"))
+    [warning] = check_fleet(fleet)
+    assert warning.code == "W501"
+    assert "`exec: true`/`gpu: true` were not checked against their hosts (nix eval:" in (
+        warning.message
+    )
+
+
+def test_without_flakes_exec_and_gpu_are_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in that reads the hosts without flakes cannot evaluate their options."""
+    require_tool("nix-instantiate")
+    monkeypatch.setenv("NIXECS_NIX", str(tmp_path / "no-nix"))
+    fleet = load_fleet(declaring(user_flake(tmp_path), "gpu: true"))
+    [warning] = check_fleet(fleet)
+    assert warning.code == "W501" and "Nix 2.4 or newer (flakes) is not installed" in (
+        warning.message
+    )

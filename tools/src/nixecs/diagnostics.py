@@ -25,8 +25,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   H107 a priority another owner's rule holds on an existing listener (refused unless
   `--accept-hazard CODE`)
 - E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
-  against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate; W501
-  not checkable)
+  against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate, E506 `exec:`/`gpu:` the host
+  does not provide; W501 not checkable)
 - E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
   a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
   nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
@@ -156,6 +156,7 @@ CODES: dict[str, str] = {
     "E503": "`ami: {host: …}` names another host than the group's `host:`",
     "E504": "no available AMI published for the group's host (and revision) in the region, or two equally new",
     "E505": "a group's `nixos:` text does not evaluate with its host",
+    "E506": "a group says `exec: true` or `gpu: true` and its host does not set the option that provides it",
     "E190": "a capacity provider strategy AWS refuses (two bases, all weights 0, a group twice, over 20 groups)",
     "E191": "a placement constraint no instance of a group of the service's strategy satisfies",
     "E192": "a service with secrets across groups whose kms_key differs",
@@ -284,6 +285,7 @@ FIXES: dict[str, str] = {
     "E503": "write the same host in both, or drop the group's `host:`",
     "E504": "publish the host's image into the region (`nixecs ami publish --host HOST --fleet FLEET`), or deregister one of two equally new AMIs",
     "E505": "fix the `nixos:` text at the position shown (the message is Nix's evaluation error)",
+    "E506": "set nixecs.ecs.exec.enable / nixecs.ecs.gpu.enable in the host's configuration, or drop the group's `exec: true` / `gpu: true`",
     "E190": "give one group the base, at least one a weight above 0, and name each group once",
     "E191": "change the memberOf expression, or drop that group from the service's `group:`",
     "E192": "give the groups one kms_key (the cluster's `kms_key:`), or run the service on one of them",

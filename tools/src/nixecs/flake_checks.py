@@ -7,6 +7,10 @@
   whose `lib.mkHosts` returns only that table (flake_hosts.nix: plain Nix, any version, no
   inputs fetched). A flake that is not a local path, or that needs other inputs for it: one
   W501 saying the hosts were not checked.
+- E506: a group declares `exec: true` or `gpu: true` and its host does not set the option
+  that provides it (`nixecs.ecs.exec.enable`, `nixecs.ecs.gpu.enable`), read with
+  `nix eval --json FLAKE#nixecsHostFeatures` (lib.mkHosts writes it; the hosts' options are
+  evaluated, nothing built) only when a group declares one; without flakes, one W501.
 - E505: a group's `nixos:` text evaluated with its host, `nix eval` of the extended system's
   `toplevel.drvPath` (builds nothing), offline (the flake's inputs must already be in the
   store); the error located in the text. Otherwise one W501: the texts were only parsed.
@@ -128,20 +132,68 @@ def check_hosts(fleet: Fleet, hosts: dict[str, tuple[str, ...]]) -> list[Diagnos
     return found
 
 
+# What a group's key declares, the host option that provides it, and what is lost without.
+FEATURES = {
+    "exec": ("nixecs.ecs.exec.enable", "its agent does not advertise execute-command"),
+    "gpu": ("nixecs.ecs.gpu.enable", "its instances register no GPUs with ECS"),
+}
+
+
+def _flake_nix(fleet: Fleet) -> tuple[Path, str] | str:
+    """The fleet's local flake directory and a `nix` with flakes, or why there are none."""
+    if not fleet.flake:
+        return "the fleet has no `flake:` naming its hosts"
+    directory = flakes.local_path(fleet.flake, _base(fleet))
+    if directory is None:
+        return f"the flake {fleet.flake!r} is not a local path"
+    nix = flakes.nix_flakes()
+    if nix is None:
+        return "Nix 2.4 or newer (flakes) is not installed"
+    return directory, nix
+
+
+def _declared(group: Group) -> list[str]:
+    return [f for f, on in (("exec", group.exec), ("gpu", group.gpu)) if on]
+
+
+def check_features(fleet: Fleet, hosts: dict[str, tuple[str, ...]]) -> tuple[list[Diagnostic], str]:
+    """E506 per group declaring what its host does not provide; and why the declarations
+    were not checked, if they were not ("" when they were or there are none)."""
+    groups = [g for g in _groups(fleet) if _declared(g) and g.host in hosts]
+    # Without flakes, none: the stand-in that reads the hosts cannot evaluate their options.
+    found_nix = _flake_nix(fleet) if groups else ""
+    if isinstance(found_nix, str):
+        return [], found_nix
+    directory, nix = found_nix
+    try:
+        features = flakes.host_features(nix, str(directory))
+    except (flakes.FlakeError, ValueError) as error:
+        return [], f"nix eval: {str(error).splitlines()[-1] if str(error) else error}"
+    found = []
+    for group in groups:
+        for feature in _declared(group):
+            if feature in features.get(group.host, frozenset()):
+                continue
+            option, lost = FEATURES[feature]
+            found.append(
+                Diagnostic(
+                    "E506",
+                    f"group {group.name!r} says `{feature}: true`, but its host "
+                    f"{group.host!r} does not set {option}: {lost}",
+                    fleet.document.locate((*group.path, feature), key=True),
+                )
+            )
+    return found, ""
+
+
 def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
     """E505 per group whose `nixos:` text does not evaluate with its host; and why the texts
     were not evaluated, if they were not ("" when they were)."""
     groups = [g for g in _groups(fleet) if g.nixos]
-    if not groups:
-        return [], ""
-    if not fleet.flake:
-        return [], "the fleet has no `flake:` naming its hosts"
-    directory = flakes.local_path(fleet.flake, _base(fleet))
-    if directory is None:
-        return [], f"the flake {fleet.flake!r} is not a local path"
-    nix = flakes.nix_flakes()
-    if nix is None:
-        return [], "Nix 2.4 or newer (flakes) is not installed"
+    found_nix = _flake_nix(fleet) if groups else ""
+    if isinstance(found_nix, str):
+        return [], found_nix
+    directory, nix = found_nix
     found: list[Diagnostic] = []
     with tempfile.TemporaryDirectory(prefix="nixecs-eval-") as tmp:
         for group in groups:
@@ -183,7 +235,7 @@ def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
 
 
 def check_fleet(fleet: Fleet) -> list[Diagnostic]:
-    """E501/E502/E505, and one W501 naming what could not be checked, and why."""
+    """E501/E502/E505/E506, and one W501 naming what could not be checked, and why."""
     found: list[Diagnostic] = []
     unchecked = []
     if fleet.flake:
@@ -192,6 +244,13 @@ def check_fleet(fleet: Fleet) -> list[Diagnostic]:
             unchecked.append(f"the groups' hosts were not checked ({why})")
         else:
             found.extend(check_hosts(fleet, hosts))
+            errors, why = check_features(fleet, hosts)
+            found.extend(errors)
+            if why:
+                unchecked.append(
+                    f"the groups' `exec: true`/`gpu: true` were not checked against their "
+                    f"hosts ({why})"
+                )
     errors, why = check_snippets(fleet)
     found.extend(errors)
     if why:

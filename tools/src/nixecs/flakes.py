@@ -102,6 +102,20 @@ def hosts(binary: str, ref: str) -> dict[str, tuple[str, ...]]:
     }
 
 
+def host_features(binary: str, ref: str) -> dict[str, frozenset[str]]:
+    """What each host provides of what a group declares (host → {"exec", "gpu"} subset),
+    from the `nixecsHostFeatures` output lib.mkHosts writes: the hosts' options evaluated,
+    nothing built; --offline as `hosts`."""
+    data = json.loads(run_nix(binary, "eval", "--offline", "--json", f"{ref}#nixecsHostFeatures"))
+    if not isinstance(data, dict):
+        raise FlakeError(f"{ref}#nixecsHostFeatures is not an attribute set")
+    return {
+        str(name): frozenset(k for k, on in value.items() if on is True)
+        for name, value in data.items()
+        if isinstance(value, dict)
+    }
+
+
 def revision(binary: str, ref: str) -> str | None:
     """The flake's locked git revision when its tree is clean (`nix flake metadata` prints
     `revision` only then), else None."""
