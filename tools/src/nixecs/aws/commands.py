@@ -474,7 +474,7 @@ def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, 
     from .session import aws_errors
 
     def images(name: str) -> list[Any]:
-        return [c.image for s in model.clusters[name].services.values() for c in s.containers]
+        return [c.image for s in model.clusters[name].task_definitions for c in s.containers]
 
     ecr_clusters = [name for name in bodies if any(i.is_ecr for i in images(name))]
     if not ecr_clusters:
@@ -856,11 +856,22 @@ def run_command(
     import shlex
 
     from .run_task import run
-    from .session import Session
+    from .session import Session, aws_errors, poll_interval
 
     cluster, task = _split_target(target, "CLUSTER/TASK")
     command = shlex.split(command_text) if command_text is not None else None
-    return run(Session.from_globals(g), cluster, task, command, wait, _say, timeout=timeout)
+    session = Session.from_globals(g)
+    with aws_errors(session, f"run {cluster}/{task}"):
+        return run(
+            session,
+            cluster,
+            task,
+            command,
+            wait,
+            _say,
+            timeout=timeout,
+            poll=poll_interval(5.0),
+        )
 
 
 # --- status ----------------------------------------------------------------------------------

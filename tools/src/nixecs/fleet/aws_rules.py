@@ -240,7 +240,8 @@ def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diag
         found.extend(check_instance_types(fleet, group, locate))
         found.extend(check_drain(group, locate))
         found.extend(check_gpu_group(group, locate))
-    for service in cluster.services.values():
+    # a cluster's `tasks:` run on their group as its services do
+    for service in cluster.task_definitions:
         found.extend(check_image(service, locate))
         # every group of the capacity provider strategy may be given the service's tasks
         for name in service.groups:
