@@ -107,3 +107,23 @@ def test_the_tasks_parameters_are_the_fleets() -> None:
     fleet = parse(tasks_with(MIGRATE, MIGRATE + secrets), "fleet.yml")
     assert "/prod/migrate/token" in fleet.parameter_uses()
     assert fleet.owns_parameter("/prod/migrate/token")
+
+
+def _attributes(count: int) -> str:
+    from test_services import HEAD
+
+    attributes = ", ".join(f"a{i}: v" for i in range(count))
+    line = "        capacity: {min: 1, max: 3}\n"
+    assert line in HEAD
+    return tasks_with(MIGRATE, MIGRATE).replace(
+        line, line + f"        ecs: {{attributes: {{{attributes}}}}}\n", 1
+    )
+
+
+@pytest.mark.parametrize(("count", "refused"), [(9, False), (10, True), (12, True)])
+def test_ecs_custom_attributes_count_the_group_attribute(count: int, refused: bool) -> None:
+    """ECS allows 10 custom attributes a container instance (API_PutAttributes,
+    AttributeLimitExceededException); nixecs.group is the group's eleventh at 10 written."""
+    found = [f for f in findings(_attributes(count)) if f[0] == "E184"]
+    written = ", ".join(f"a{i}: v" for i in range(count))
+    assert found == ([("E184", f"ecs: {{attributes: {{{written}}}}}")] if refused else []), found
