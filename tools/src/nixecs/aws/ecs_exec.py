@@ -18,10 +18,9 @@ import subprocess
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import naming
 from ..diagnostics import OperationalFailure
 from ..signals import terminating
-from .ownership import NotOurs
+from .ownership import ecs_tags_for_cluster
 from .session import Session, aws_errors
 
 PLUGIN = "session-manager-plugin"
@@ -52,14 +51,12 @@ def check_owner(ecs: Any, cluster: str, service: str) -> None:
     services = [s for s in found.get("services", []) if s.get("status") != "INACTIVE"]
     if not services:
         raise OperationalFailure(f"no service {cluster}/{service}")
-    tags = {t.get("key"): t.get("value") for t in services[0].get("tags", [])}
-    owner = tags.get(naming.TAG_CLUSTER)
-    if owner != cluster:
-        whose = f"its {naming.TAG_CLUSTER} tag is {owner!r}" if owner else "it has no nixecs tags"
-        raise NotOurs(
-            f"service {cluster}/{service} is not one nixecs deployed for cluster {cluster} "
-            f"({whose}): no session opened into it"
-        )
+    ecs_tags_for_cluster(
+        services[0].get("tags", []),
+        cluster,
+        f"service {cluster}/{service}",
+        "no session opened into it",
+    )
 
 
 def running_task(ecs: Any, cluster: str, service: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from .. import naming
 from ..diagnostics import OperationalFailure, Terminated
 from ..signals import terminating
-from .ownership import NotOurs
+from .ownership import ecs_tags_for_cluster
 from .progress import sleep
 from .session import Session
 
@@ -26,14 +26,7 @@ def _group(tags: list[dict[str, str]], cluster: str, family: str) -> str:
     """The task's group, from a task definition nixecs registered for this cluster: its
     `nixecs:cluster` tag names the cluster (a family registered by hand under the name, or
     tagged for another cluster, is refused: exit 2) and its `nixecs:group` tag the group."""
-    found = {tag.get("key"): tag.get("value") for tag in tags}
-    owner = found.get(naming.TAG_CLUSTER)
-    if owner != cluster:
-        whose = f"its {naming.TAG_CLUSTER} tag is {owner!r}" if owner else "it has no nixecs tags"
-        raise NotOurs(
-            f"task definition {family} is not one nixecs registered for cluster {cluster} "
-            f"({whose}): not starting it"
-        )
+    found = ecs_tags_for_cluster(tags, cluster, f"task definition {family}", "not starting it")
     group = found.get(naming.TAG_GROUP)
     if not group:
         raise OperationalFailure(
