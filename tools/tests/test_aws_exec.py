@@ -29,7 +29,22 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Session:
     return Session(region="us-east-1")
 
 
+def stub_owner(stubber: Stubber, tags: list[dict[str, str]] | None = None) -> None:
+    """DescribeServices with the service's tags (the fleet's `nixecs:cluster` by default)."""
+    service = {
+        "serviceName": "web",
+        "status": "ACTIVE",
+        "tags": [{"key": "nixecs:cluster", "value": CLUSTER}] if tags is None else tags,
+    }
+    stubber.add_response(
+        "describe_services",
+        {"services": [service], "failures": []},
+        {"cluster": CLUSTER, "services": ["web"], "include": ["TAGS"]},
+    )
+
+
 def stub_calls(stubber: Stubber, container: str | None, tasks: list[str]) -> None:
+    stub_owner(stubber)
     stubber.add_response(
         "list_tasks",
         {"taskArns": tasks},

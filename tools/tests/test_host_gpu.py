@@ -81,7 +81,13 @@ def test_a_failing_nvidia_smi_writes_nothing_and_exits_1(
     ("text", "message"),
     [
         ("", "no GPU"),
-        ("GPU-a, 1.0\nGPU-b, 2.0\n", "several driver versions"),
+        (
+            "GPU-4d3a1c2b-0000-1111-2222-333344445555, 1.0\n"
+            "GPU-9e8f7a6b-6666-7777-8888-999900001111, 2.0\n",
+            "several driver versions",
+        ),
+        ("GPU-a, 1.0\n", "expected 'GPU-<uuid>, <driver>'"),
+        ("GPU-4d3a1c2b-0000-1111-2222-333344445555, 550; rm\n", "expected 'GPU-<uuid>"),
         ("0, 1.0\n", "expected 'GPU-<uuid>, <driver>'"),
         ("GPU-a\n", "expected 'GPU-<uuid>, <driver>'"),
     ],

@@ -69,7 +69,7 @@ class Ecs:
         }
 
 
-GROUP_TAG = [{"key": "nixecs:group", "value": "web"}]
+GROUP_TAG = [{"key": "nixecs:cluster", "value": "prod"}, {"key": "nixecs:group", "value": "web"}]
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_wait_reports_every_container_and_exits_with_the_essential_ones_code(
 @pytest.mark.parametrize(
     ("fake", "says"),
     [
-        (Ecs([], 1), "has no nixecs:group tag"),
+        (Ecs(GROUP_TAG[:1], 1), "has no nixecs:group tag"),
         (Ecs(GROUP_TAG, 1, [{"arn": "x", "reason": "RESOURCE:MEMORY"}]), "RESOURCE:MEMORY"),
         (Ecs(GROUP_TAG, 10**9), "still RUNNING after 1s"),
     ],

@@ -100,6 +100,53 @@ def test_each_form_becomes_its_value_from() -> None:
     }
 
 
+def _agent_secret_id(value_from: str) -> tuple[str, str, str, str]:
+    """The oracle: the ECS agent's reading of a Secrets Manager valueFrom (aws/amazon-ecs-agent
+    agent/taskresource/asmsecret/asmsecret.go getASMParametersFromInput and
+    reconstructASMARN): arn.Parse (6 colon-separated parts, `arn` first), the resource split
+    on `:` — 2 parts: valueFrom is the SecretId; 5: `secret:NAME` rebuilt into the ARN, then
+    json key, version stage, version id; any other count fails the task."""
+    parts = value_from.split(":", 5)
+    assert len(parts) == 6 and parts[0] == "arn" and parts[2] == "secretsmanager", value_from
+    resource = parts[5].split(":")
+    if len(resource) == 2:
+        return value_from, "", "", ""
+    assert len(resource) == 5, f"the agent refuses {value_from}"
+    return ":".join([*parts[:5], *resource[:2]]), resource[2], resource[3], resource[4]
+
+
+def test_a_secret_by_name_is_a_partial_arn_the_agent_reads() -> None:
+    """Never the bare name (API_Secret: Secrets Manager by full ARN only; the agent's
+    arn.Parse fails on a name): the partial ARN `…:secret:NAME`, whose SecretId
+    GetSecretValue resolves by name (cloudformation/secret_refs.value_from)."""
+    task = of_type(stack(fleet_text()), "AWS::ECS::TaskDefinition")
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    values = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
+    account = "arn:aws:secretsmanager:eu-west-1:123456789012"
+
+    def rendered(name: str) -> str:
+        value = values[name]
+        text = value["Fn::Sub"] if isinstance(value, dict) else value
+        return text.replace(
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}", account
+        )
+
+    assert _agent_secret_id(rendered("DB_USER")) == (
+        f"{account}:secret:prod/db",
+        "username",
+        "",
+        "",
+    )
+    assert _agent_secret_id(rendered("DB_HOST")) == (
+        f"{account}:secret:prod/db",
+        "host",
+        "AWSCURRENT",
+        "",
+    )
+    assert _agent_secret_id(rendered("SIGNING_OLD"))[1:] == ("private", "AWSPREVIOUS", "")
+    assert _agent_secret_id(rendered("SIGNING_KEY")) == (SIGNING, "", "", "")
+
+
 # --- the execution role ---------------------------------------------------------------------
 
 

@@ -10,7 +10,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
-- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.cluster_tasks)
+- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.cluster_tasks); E184 more
+  than ECS's 10 custom attributes on a group's container instances (nixecs.fleet.aws_rules)
 - E178 daemon services (nixecs.fleet.daemon); E179-E180 Linux parameters, privileged
   (nixecs.fleet.linux)
 - E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
@@ -135,6 +136,7 @@ CODES: dict[str, str] = {
     "E181": "environment_files: not an S3 object ARN of a .env file, listed twice, or more than 10",
     "E182": "a cluster task with the name of one of its services",
     "E183": "a schedule expression outside EventBridge Scheduler's grammar (at, rate, cron)",
+    "E184": "more than 10 custom attributes on a group's container instances (nixecs.group included)",
     "E168": "two clusters would own the same load balancer ingress rule",
     "E169": "environments: the file declares environments and none was chosen (--env), or --env names none of them",
     "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
@@ -271,6 +273,7 @@ FIXES: dict[str, str] = {
     "E181": "write arn:aws:s3:::BUCKET/KEY.env, each file once, at most 10",
     "E182": "rename the task or the service",
     "E183": "write at(2027-01-01T00:00:00), rate(5 minutes) or cron(0 3 * * ? *) (six fields, one of the days ?)",
+    "E184": "keep a group's ecs.attributes to 9: nixecs adds nixecs.group, and ECS allows 10 custom attributes a container instance",
     "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
     "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
     "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",

@@ -147,7 +147,7 @@ def final_template_problems(
         for group in cluster.groups.values():
             for kind in ("InstanceRole", "LaunchTemplate"):
                 found[ids.group(group.name, kind)] = group.path
-        for service in cluster.services.values():
+        for service in cluster.task_definitions:
             found[ids.service(service.name, "ExecutionRole")] = service.path
             found[ids.service(service.name, "TaskRole")] = (*service.path, "task_role")
         return found

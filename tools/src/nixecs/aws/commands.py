@@ -474,7 +474,7 @@ def _pin_images(session: Any, model: Any, bodies: dict[str, str]) -> tuple[Any, 
     from .session import aws_errors
 
     def images(name: str) -> list[Any]:
-        return [c.image for s in model.clusters[name].services.values() for c in s.containers]
+        return [c.image for s in model.clusters[name].task_definitions for c in s.containers]
 
     ecr_clusters = [name for name in bodies if any(i.is_ecr for i in images(name))]
     if not ecr_clusters:
@@ -830,6 +830,18 @@ def exec_command(g: Globals, target: str, container: str | None, command: tuple[
 # --- run -------------------------------------------------------------------------------------
 
 
+RUN_TIMEOUT_MAX = 7 * 86400.0
+RUN_DEADLINE_MARGIN_S = 300.0  # the calls before and after the wait
+RUN_OVERRIDES_MAX = 8192
+
+
+def _finite(value: float, name: str) -> float:
+    """click's FloatRange lets NaN through (every comparison with it is false)."""
+    if value != value:
+        raise click.BadParameter("not a number", param_hint=name)
+    return value
+
+
 @click.command("run")
 @click.argument("target", metavar="CLUSTER/TASK")
 @click.option(
@@ -842,7 +854,8 @@ def exec_command(g: Globals, target: str, container: str | None, command: tuple[
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=1, max=RUN_TIMEOUT_MAX),
+    callback=lambda _c, _p, value: _finite(value, "--timeout"),
     default=3600.0,
     show_default=True,
     help="Seconds to wait at most.",
@@ -853,14 +866,40 @@ def run_command(
 ) -> int:
     """Start one task of a cluster's `tasks:` on its group's capacity provider; with --wait,
     exit with the essential container's exit code."""
+    import json
+    import os
     import shlex
 
+    from . import watchdog
     from .run_task import run
-    from .session import Session
+    from .session import Session, aws_errors, poll_interval
 
     cluster, task = _split_target(target, "CLUSTER/TASK")
-    command = shlex.split(command_text) if command_text is not None else None
-    return run(Session.from_globals(g), cluster, task, command, wait, _say, timeout=timeout)
+    try:
+        command = shlex.split(command_text) if command_text is not None else None
+    except ValueError as error:  # an unbalanced quote
+        raise click.BadParameter(f"not shell words: {error}", param_hint="--command") from None
+    # "A total of 8192 characters are allowed for overrides. This limit includes the JSON
+    # formatting characters of the override structure" (ECS API Reference, RunTask).
+    if command is not None and len(json.dumps({"command": command})) > RUN_OVERRIDES_MAX:
+        raise click.BadParameter(
+            f"over ECS's {RUN_OVERRIDES_MAX} characters of overrides", param_hint="--command"
+        )
+    # The whole-command deadline (aws/watchdog.py) covers the wait it was asked for.
+    if wait and not os.environ.get(watchdog.ENV):
+        watchdog.arm("nixecs run", timeout + RUN_DEADLINE_MARGIN_S)
+    session = Session.from_globals(g)
+    with aws_errors(session, f"run {cluster}/{task}"):
+        return run(
+            session,
+            cluster,
+            task,
+            command,
+            wait,
+            _say,
+            timeout=timeout,
+            poll=poll_interval(5.0),
+        )
 
 
 # --- status ----------------------------------------------------------------------------------

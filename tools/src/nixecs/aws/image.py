@@ -36,14 +36,13 @@ import signal
 import stat
 import subprocess
 import tempfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..diagnostics import OperationalFailure, Terminated
+from ..diagnostics import OperationalFailure
+from ..signals import terminating
 from .session import Session, aws_errors, error_code
 
 # Untagged images (left behind by re-tagging or failed pushes) expire after two weeks; tagged
@@ -348,24 +347,8 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-@contextlib.contextmanager
-def signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise Terminated for the duration (a systemd stop, a closed
-    terminal), as SIGINT raises KeyboardInterrupt; the previous handlers come back after.
-    Only the main thread can install handlers: elsewhere nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise Terminated(signum, signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+# SIGTERM/SIGHUP → Terminated while pushing (nixecs.signals, shared with other commands)
+signals = terminating
 
 
 def regular_file(path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from ..diagnostics import InvalidInput, Report
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
-from ..fleet.model import Fleet
+from ..fleet.model import Fleet, Service
 from .session import Session, error_code
 
 MAX_IDS = 100
@@ -145,7 +145,7 @@ def _containers(fleet: Fleet) -> list[Container]:
     return [
         container
         for cluster in fleet.clusters.values()
-        for service in cluster.services.values()
+        for service in cluster.task_definitions
         for container in service.containers
     ]
 
@@ -184,12 +184,18 @@ def pin_fleet(fleet: Fleet, resolution: Resolution) -> Fleet:
         digest = resolution.digest_of(container.image)
         return replace(container, image=container.image.pinned(digest)) if digest else container
 
+    def pinned_task(service: Service) -> Service:
+        containers = tuple(pinned(c) for c in service.containers)
+        # Service.image is the first container's (nixecs.fleet.model).
+        return replace(service, containers=containers, image=containers[0].image)
+
     clusters = {}
     for name, cluster in fleet.clusters.items():
-        services = {}
-        for key, service in cluster.services.items():
-            containers = tuple(pinned(c) for c in service.containers)
-            # Service.image is the first container's (nixecs.fleet.model).
-            services[key] = replace(service, containers=containers, image=containers[0].image)
-        clusters[name] = replace(cluster, services=services)
+        services = {key: pinned_task(service) for key, service in cluster.services.items()}
+        # a cluster's `tasks:` (scheduled and one-off) run pinned images as its services do
+        tasks = {
+            key: replace(scheduled, task=pinned_task(scheduled.task))
+            for key, scheduled in cluster.tasks.items()
+        }
+        clusters[name] = replace(cluster, services=services, tasks=tasks)
     return replace(fleet, clusters=clusters)

@@ -231,3 +231,20 @@ def check_ecs_cluster_free(session: Any, cluster: str, *, action: str) -> None:
             f"nixecs stack owns it: creating {naming.stack_name(cluster)} would claim it; use "
             "another cluster name (or name_prefix), or delete that ECS cluster"
         )
+
+
+def ecs_tags_for_cluster(
+    tags: Iterable[dict[str, str]], cluster: str, what: str, refusal: str
+) -> dict[str, str]:
+    """An ECS resource's tags (ECS's lower-case `key`/`value` form), once its `nixecs:cluster`
+    tag names `cluster` (every service and task definition nixecs deploys carries it,
+    cloudformation/context.py); NotOurs otherwise: `what` is not nixecs's for it (`exec` into
+    a service, `run` of a task definition)."""
+    found = {str(t.get("key")): str(t.get("value")) for t in tags}
+    owner = found.get(naming.TAG_CLUSTER)
+    if owner != cluster:
+        whose = f"its {naming.TAG_CLUSTER} tag is {owner!r}" if owner else "it has no nixecs tags"
+        raise NotOurs(
+            f"{what} is not one nixecs deployed for cluster {cluster} ({whose}): {refusal}"
+        )
+    return found

@@ -10,7 +10,8 @@ region, found before a change set exists, each at the fleet key that causes it (
   iam:CreateServiceLinkedRole; `--create-service-linked-roles` creates them up front
   (CreateServiceLinkedRole with AWSServiceName, the service principal —
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateServiceLinkedRole.html).
-- E132 every SSM parameter the fleet references exists and is a SecureString. Looked up with
+- E132 every SSM parameter the fleet references exists and is a SecureString: by name, and by
+  ARN in `secrets:` when the ARN is of the deploying account and region. Looked up with
   DescribeParameters (metadata only: no value, encrypted or not, ever leaves SSM), at most 50
   names a call (ParameterStringFilter Values: max 50, botocore's ssm model).
 - E133 subnets and security groups exist, and all of a cluster's are in one VPC.
@@ -90,8 +91,37 @@ def _service_linked_roles(
         )
 
 
+def _parameter_arns(session: Session, fleet: Any) -> dict[str, list[Any]]:
+    """The SSM parameters containers name by ARN (fleet/secret_refs.py) in the deploying
+    account and region → where: DescribeParameters sees only those (it lists the caller's
+    account and region). A parameter of another account is shared through AWS RAM and
+    readable by the execution role, not necessarily by the deploying credentials; another
+    region's needs that region's endpoint: neither is judged here (as DescribeSecret's
+    AccessDenied is not, aws/secrets_manager.py)."""
+    refs = [
+        ref
+        for cluster in fleet.clusters.values()
+        for service in cluster.task_definitions
+        for c in service.containers
+        for ref in c.secret_refs
+        if ref.service == "ssm" and ref.arn is not None
+    ]
+    if not refs:
+        return {}
+    account = session.client("sts").get_caller_identity()["Account"]
+    found: dict[str, list[Any]] = {}
+    for ref in refs:
+        # arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME (secret_refs.SSM_ARN_RE)
+        _, _, _, region, owner, resource = ref.arn.split(":", 5)
+        if region == session.region_name() and owner == account:
+            found.setdefault(resource[len("parameter") :], []).append(ref.path)
+    return found
+
+
 def _parameters(session: Session, fleet: Any, report: Report) -> None:
     uses = fleet.parameter_uses()
+    for name, paths in _parameter_arns(session, fleet).items():
+        uses.setdefault(name, []).extend(paths)
     if not uses:
         return
     ssm = session.client("ssm")

@@ -13,21 +13,43 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import naming
-from ..diagnostics import OperationalFailure
+from ..diagnostics import OperationalFailure, Terminated
+from ..signals import terminating
+from .ownership import ecs_tags_for_cluster
 from .progress import sleep
 from .session import Session
 
 Say = Callable[[str], None]
 
 
-def _group(tags: list[dict[str, str]], family: str) -> str:
-    for tag in tags:
-        if tag.get("key") == naming.TAG_GROUP:
-            return tag["value"]
-    raise OperationalFailure(
-        f"task definition {family} has no {naming.TAG_GROUP} tag: is it one of a cluster's "
-        "`tasks:`, deployed by this version of nixecs?"
-    )
+def _group(tags: list[dict[str, str]], cluster: str, family: str) -> str:
+    """The task's group, from a task definition nixecs registered for this cluster: its
+    `nixecs:cluster` tag names the cluster (a family registered by hand under the name, or
+    tagged for another cluster, is refused: exit 2) and its `nixecs:group` tag the group."""
+    found = ecs_tags_for_cluster(tags, cluster, f"task definition {family}", "not starting it")
+    group = found.get(naming.TAG_GROUP)
+    if not group:
+        raise OperationalFailure(
+            f"task definition {family} has no {naming.TAG_GROUP} tag: is it one of a "
+            "cluster's `tasks:`, deployed by this version of nixecs?"
+        )
+    return group
+
+
+def _wait(ecs: Any, cluster: str, task: str, arn: str, timeout: float, poll: float) -> Any:
+    """The task once STOPPED (DescribeTasks every `poll` seconds), at most `timeout`."""
+    end = time.monotonic() + timeout
+    while True:
+        (state,) = ecs.describe_tasks(cluster=naming.ecs_cluster_name(cluster), tasks=[arn])[
+            "tasks"
+        ]
+        if state.get("lastStatus") == "STOPPED":
+            return state
+        if time.monotonic() > end:
+            raise OperationalFailure(
+                f"{cluster}/{task}: still {state.get('lastStatus')} after {timeout:.0f}s ({arn})"
+            )
+        sleep(poll)
 
 
 def run(
@@ -44,7 +66,7 @@ def run(
     family = naming.task_family(cluster, task)
     described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
     definition = described["taskDefinition"]
-    group = _group(described.get("tags", []), family)
+    group = _group(described.get("tags", []), cluster, family)
     containers = definition.get("containerDefinitions", [])
     essential = next(
         (c["name"] for c in containers if c.get("essential", True)), containers[0]["name"]
@@ -62,6 +84,10 @@ def run(
     }
     if command:
         arguments["overrides"] = {"containerOverrides": [{"name": essential, "command": command}]}
+    # RunTask's clientToken is an idempotency token botocore fills in once per call, so its
+    # retries after a lost answer carry the same one and ECS starts one task, not two
+    # (botocore's ECS model: RunTaskRequest.clientToken "idempotencyToken": true; ECS API
+    # Reference, ECS_Idempotency).
     started = ecs.run_task(**arguments)
     if started.get("failures") or not started.get("tasks"):
         reasons = ", ".join(
@@ -74,18 +100,13 @@ def run(
     say(f"{cluster}/{task}: started {arn} on {naming.group_resource_name(cluster, group)}")
     if not wait:
         return 0
-    end = time.monotonic() + timeout
-    while True:
-        (state,) = ecs.describe_tasks(cluster=naming.ecs_cluster_name(cluster), tasks=[arn])[
-            "tasks"
-        ]
-        if state.get("lastStatus") == "STOPPED":
-            break
-        if time.monotonic() > end:
-            raise OperationalFailure(
-                f"{cluster}/{task}: still {state.get('lastStatus')} after {timeout:.0f}s ({arn})"
-            )
-        sleep(poll)
+    try:
+        with terminating():
+            state = _wait(ecs, cluster, task, arn, timeout, poll)
+    except (KeyboardInterrupt, Terminated):
+        # The task is ECS's now: stopping waiting does not stop it.
+        say(f"{cluster}/{task}: not waiting any more; {arn} keeps running")
+        raise
     task_id = arn.rsplit("/", 1)[-1]
     group_name = naming.log_group_name(cluster, task)
     code = 1

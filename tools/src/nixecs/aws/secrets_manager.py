@@ -18,7 +18,7 @@ from .session import Session, error_code
 def check_fleet(session: Session, fleet: Any, report: Report) -> None:
     uses: dict[str, list[tuple[object, ...]]] = {}
     for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
+        for service in cluster.task_definitions:
             for c in service.containers:
                 for ref in c.secret_refs:
                     if ref.service == "secretsmanager":

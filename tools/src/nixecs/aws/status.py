@@ -1,4 +1,5 @@
-"""`nixecs status`: clusters, groups, services, scaling policies and alarms at a glance.
+"""`nixecs status`: clusters, groups, services, a cluster's tasks (scheduled and one-off),
+scaling policies and alarms at a glance.
 
 Every list call pages and every describe call is batched (DescribeServices 10 names a call,
 DescribeClusters and DescribeAlarms 100, DescribeScalableTargets 50, Auto Scaling groups and
@@ -240,6 +241,119 @@ def _services(session: Session, cluster: str) -> list[dict[str, Any]]:
     return services
 
 
+def _stack_resources(session: Session, cluster: str) -> dict[str, tuple[str, str]]:
+    """The cluster stack's resources: logical id → (type, physical id); none without a stack."""
+    from botocore.exceptions import ClientError
+
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        for page in (
+            session.client("cloudformation")
+            .get_paginator("list_stack_resources")
+            .paginate(StackName=naming.stack_name(cluster))
+        ):
+            for r in page.get("StackResourceSummaries", []):
+                found[r["LogicalResourceId"]] = (
+                    str(r.get("ResourceType", "")),
+                    str(r.get("PhysicalResourceId", "")),
+                )
+    except ClientError as error:
+        if error_code(error) == "ValidationError" and "does not exist" in str(error):
+            return {}
+        raise
+    return found
+
+
+def _cluster_tasks(
+    session: Session, cluster: str, services: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A cluster's `tasks:` (scheduled and one-off; fleet/cluster_tasks.py): the stack's task
+    definitions no service runs, each with its schedule (expression and time zone from the
+    stack's template, state from EventBridge Scheduler), the number of its tasks running and
+    its images. Calls: the stack's resources and template (one each, paged), ListSchedules
+    (paged) and ListTasks/DescribeTasks (100 a call) only when there are such tasks, and one
+    DescribeTaskDefinition per task definition, as for services."""
+    resources = _stack_resources(session, cluster)
+    service_families = {str(s["task_definition"] or "").rsplit(":", 1)[0] for s in services}
+    prefix = naming.task_family(cluster, "")
+    tasks: dict[str, dict[str, Any]] = {}  # logical id of the task definition → row
+    for logical, (kind, physical) in resources.items():
+        if kind != "AWS::ECS::TaskDefinition" or not physical:
+            continue
+        revision = physical.rsplit("/", 1)[-1]
+        family = revision.rsplit(":", 1)[0]
+        if family in service_families or not family.startswith(prefix):
+            continue
+        tasks[logical] = {
+            "name": family[len(prefix) :],
+            "task_definition": revision,
+            "arn": physical,
+            "schedule": None,
+            "running": 0,
+        }
+    if not tasks:
+        return []
+    ecs = session.client("ecs")
+    _schedules(session, cluster, resources, tasks)
+    counts: dict[str, int] = {}
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(
+        cluster=naming.ecs_cluster_name(cluster), desiredStatus="RUNNING"
+    ):
+        arns += page.get("taskArns", [])
+    for chunk in _chunks(arns, 100):
+        described = ecs.describe_tasks(cluster=naming.ecs_cluster_name(cluster), tasks=chunk)
+        for task in described.get("tasks", []):
+            family = str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1].rsplit(":", 1)[0]
+            counts[family] = counts.get(family, 0) + 1
+    definitions: dict[str, list[dict[str, str | None]]] = {}
+    rows = []
+    for row in tasks.values():
+        row["running"] = counts.get(prefix + row["name"], 0)
+        row["images"] = _task_images(ecs, row.pop("arn"), definitions)
+        rows.append(row)
+    rows.sort(key=lambda r: str(r["name"]))
+    return rows
+
+
+def _schedules(
+    session: Session,
+    cluster: str,
+    resources: dict[str, tuple[str, str]],
+    tasks: dict[str, dict[str, Any]],
+) -> None:
+    """Each schedule as the stack's template declares it (its expression, time zone and the
+    task definition it runs: GetTemplate, one call) and its state in EventBridge Scheduler
+    (ListSchedules, paged), found by the name the stack gave it; a schedule the stack or
+    Scheduler does not have is `missing`."""
+    from .deploy import _parse_template, _template_text
+
+    cfn = session.client("cloudformation")
+    template = _parse_template(_template_text(cfn, naming.stack_name(cluster)))
+    declared = {
+        logical: r.get("Properties", {})
+        for logical, r in template.get("Resources", {}).items()
+        if isinstance(r, dict) and r.get("Type") == "AWS::Scheduler::Schedule"
+    }
+    if not declared:
+        return
+    states: dict[str, str] = {}
+    for page in session.client("scheduler").get_paginator("list_schedules").paginate():
+        states |= {str(s["Name"]): str(s.get("State", "")) for s in page.get("Schedules", [])}
+    for logical, properties in declared.items():
+        target = properties.get("Target", {}).get("EcsParameters", {}).get("TaskDefinitionArn")
+        runs = target.get("Ref") if isinstance(target, dict) else None
+        if runs not in tasks:
+            continue
+        name = resources.get(logical, ("", ""))[1]
+        tasks[runs]["schedule"] = {
+            "name": name or None,
+            "expression": properties.get("ScheduleExpression"),
+            "timezone": properties.get("ScheduleExpressionTimezone"),
+            "state": states.get(name, "missing"),
+        }
+
+
 def _task_images(
     ecs: Any, task_definition: str | None, seen: dict[str, list[dict[str, str | None]]]
 ) -> list[dict[str, str | None]]:
@@ -432,6 +546,11 @@ def collect(session: Session, cluster: str | None = None) -> dict[str, Any]:
                 if ecs_cluster.get("status") == "ACTIVE"
                 else [],
             }
+            clusters[name]["tasks"] = (
+                _cluster_tasks(session, name, clusters[name]["services"])
+                if ecs_cluster.get("status") == "ACTIVE"
+                else []
+            )
         _scaling(session, clusters)
         _target_health(session, clusters)
     return {"region": session.region_name(), "clusters": list(clusters.values())}
@@ -531,18 +650,42 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             console.print(services)
         else:
             console.print("  no services")
+        if cluster.get("tasks"):
+            console.print(_tasks_table(cluster["tasks"]))
         # Image references are long (registry/repository@digest): a table of their own keeps
         # the services table within the width instead of cutting its cells short.
         images = Table(title="images", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
         for column in ("service", "container", "image"):
             images.add_column(column, overflow="fold")
-        for s in cluster["services"]:
+        for s in [*cluster["services"], *cluster.get("tasks", [])]:
             for i in s.get("images", []):
                 images.add_row(str(s["name"]), str(i.get("container") or "-"), _image_cell(i))
         if images.row_count:
             console.print(images)
         console.print()
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines()) + "\n"
+
+
+def _tasks_table(tasks: list[dict[str, Any]]) -> Any:
+    """A cluster's `tasks:`: task definition, schedule (expression, time zone, state) and
+    how many of its tasks run now."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="tasks", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("task", "task definition", "schedule", "running"):
+        table.add_column(column, justify="right" if column == "running" else "left")
+    for t in tasks:
+        schedule = t.get("schedule")
+        cell = (
+            f"{schedule['expression']}"
+            + (f" {schedule['timezone']}" if schedule.get("timezone") else "")
+            + f" ({str(schedule['state']).lower()})"
+            if schedule
+            else "run by hand"
+        )
+        table.add_row(str(t["name"]), str(t["task_definition"]), cell, _n(t["running"]))
+    return table
 
 
 def _targets(groups: list[dict[str, Any]]) -> str:

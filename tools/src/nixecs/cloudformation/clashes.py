@@ -45,7 +45,7 @@ def name_clashes(fleet: Fleet) -> list[NameClash]:
             groups.setdefault(naming.group_resource_name(cluster.name, group.name), []).append(
                 (group.key, group.path)
             )
-        for service in cluster.services.values():
+        for service in cluster.task_definitions:
             families.setdefault(naming.task_family(cluster.name, service.name), []).append(
                 (f"{cluster.name}/{service.name}", service.path)
             )

@@ -325,7 +325,7 @@ def _ecr_pulls(ctx: Context, group: Group) -> list[dict[str, Json]]:
     (other accounts' too; their repository policy must also allow the pull). Public images
     need nothing. ecr:GetAuthorizationToken has no resource type (ecs_agent_statements)."""
     repositories: dict[str, Json] = {}
-    for service in ctx.cluster.services.values():
+    for service in ctx.cluster.task_definitions:
         if service.group != group.name:
             continue
         for container in service.containers:

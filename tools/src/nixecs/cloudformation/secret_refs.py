@@ -20,7 +20,19 @@ from .intrinsics import (
 
 def value_from(ref: SecretRef) -> Json:
     """Secret.valueFrom: the ARN as written, or a secret named in the stack's account and
-    region as its partial ARN; then `:json-key:version-stage:version-id` when any is set."""
+    region as its partial ARN; then `:json-key:version-stage:version-id` when any is set.
+
+    Never the bare name: ECS's Secret.valueFrom takes "the full ARN of the Secrets Manager
+    secret" — only an SSM parameter of the task's region may go by name (ECS API Reference,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Secret.html) — and the agent
+    parses valueFrom with arn.Parse, failing the task on anything else. The partial ARN
+    (`…:secret:NAME`, without the six-character suffix) is what the agent handles: a resource
+    of two parts (`secret:NAME`) is passed whole as GetSecretValue's SecretId, one of five
+    (`secret:NAME:json-key:stage:id`) is cut back to `secret:NAME` by reconstructASMARN
+    (aws/amazon-ecs-agent agent/taskresource/asmsecret/asmsecret.go,
+    getASMParametersFromInput), and GetSecretValue takes "the ARN or name of the secret",
+    a partial ARN included (Secrets Manager API Reference, API_GetSecretValue; a name ending
+    in `-` and six characters would read as a suffix: refused by E176)."""
     if ref.arn is not None:
         return ref.arn + ref.suffix
     assert ref.name is not None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..diagnostics import Diagnostic, Location
 from ..lazyre import lazy
-from ..settings import duration_seconds
+from ..settings import GROUP_ATTRIBUTE, duration_seconds, instance_attributes
 from .model import Cluster, Fleet, Group, Service
 from .yaml12 import Path
 
@@ -240,7 +240,9 @@ def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diag
         found.extend(check_instance_types(fleet, group, locate))
         found.extend(check_drain(group, locate))
         found.extend(check_gpu_group(group, locate))
-    for service in cluster.services.values():
+        found.extend(check_attribute_count(group, locate))
+    # a cluster's `tasks:` run on their group as its services do
+    for service in cluster.task_definitions:
         found.extend(check_image(service, locate))
         # every group of the capacity provider strategy may be given the service's tasks
         for name in service.groups:
@@ -248,6 +250,30 @@ def _cluster_checks(fleet: Fleet, cluster: Cluster, locate: Locate) -> list[Diag
                 found.extend(check_task_fits(service, cluster.groups[name], locate))
                 found.extend(check_task_gpus(service, cluster.groups[name], locate))
     return found
+
+
+# "You can apply up to 10 custom attributes for each resource" (ECS API Reference,
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html, and its
+# AttributeLimitExceededException). The attributes ECS sets itself (ecs.*) are not custom.
+MAX_CUSTOM_ATTRIBUTES = 10
+
+
+def check_attribute_count(group: Group, locate: Locate) -> list[Diagnostic]:
+    """E184: the custom attributes a group's container instances register — its own
+    `ecs.attributes` and the `nixecs.group` nixecs adds (settings.instance_attributes) —
+    within ECS's 10."""
+    count = len(instance_attributes(group.name, group.ecs))
+    if count <= MAX_CUSTOM_ATTRIBUTES:
+        return []
+    return [
+        Diagnostic(
+            "E184",
+            f"group {group.name!r} gives its container instances {count} custom attributes "
+            f"({count - 1} here and {GROUP_ATTRIBUTE}, which nixecs adds to "
+            f"place daemon services); ECS allows {MAX_CUSTOM_ATTRIBUTES} a container instance",
+            locate((*group.path, "ecs", "attributes")),
+        )
+    ]
 
 
 def check_gpu_group(group: Group, locate: Locate) -> list[Diagnostic]:

@@ -70,8 +70,7 @@ def task_fit(fleet: Fleet) -> list[Diagnostic]:
 
     issues: list[Issue] = []
     for cluster in fleet.clusters.values():
-        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
-        for service in [*cluster.services.values(), *tasks]:
+        for service in cluster.task_definitions:
             check_task(
                 service.containers, service.path, issues, service.task_cpu, service.task_memory
             )
@@ -85,8 +84,7 @@ def task_volumes(fleet: Fleet) -> list[Diagnostic]:
 
     issues: list[Issue] = []
     for cluster in fleet.clusters.values():
-        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
-        for service in [*cluster.services.values(), *tasks]:
+        for service in cluster.task_definitions:
             check_references(service, issues)
     return _located(fleet, issues)
 

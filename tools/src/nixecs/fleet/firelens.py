@@ -80,7 +80,7 @@ def _allowed(service: Service, action: str) -> bool:
 def lint_firelens(fleet: Fleet) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
+        for service in cluster.task_definitions:
             for c in service.containers:
                 output = _output(c)
                 action = OUTPUT_ACTIONS.get(output)

@@ -38,7 +38,7 @@ def lint_images(fleet: Fleet) -> list[Diagnostic]:
             fleet.document.locate((*c.path, "image")),
         )
         for cluster in fleet.clusters.values()
-        for service in cluster.services.values()
+        for service in cluster.task_definitions
         for c in service.containers
         if c.image.reference is not None and untagged(c.image.reference)
     ]

@@ -80,7 +80,7 @@ def _task_roles(fleet: Fleet) -> list[Diagnostic]:
     return [
         found
         for cluster in fleet.clusters.values()
-        for service in cluster.services.values()
+        for service in cluster.task_definitions
         if service.task_role is not None
         for found in lint_task_role(service.task_role, fleet.document)
     ]

@@ -240,8 +240,7 @@ def check_privileged(clusters: Mapping[str, Cluster], issues: list[Issue]) -> No
     """E180: a privileged container on a group whose agent refuses privileged containers
     (every group of the service's capacity provider strategy may run it)."""
     for cluster in clusters.values():
-        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
-        for service in [*cluster.services.values(), *tasks]:
+        for service in cluster.task_definitions:
             group = next(
                 (
                     cluster.groups[name]

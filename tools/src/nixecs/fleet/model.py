@@ -740,6 +740,12 @@ class Cluster:
     # `notifications:` (nixecs.fleet.notifications): ECS events to an SNS topic
     notifications: Notifications | None = None
 
+    @property
+    def task_definitions(self) -> tuple[Service, ...]:
+        """Every task definition the cluster registers: its services' and its `tasks:`'
+        (scheduled and one-off), for whatever reads containers, images or secrets."""
+        return (*self.services.values(), *(t.task for t in self.tasks.values()))
+
 
 @dataclass(frozen=True)
 class Fleet:
@@ -778,7 +784,7 @@ class Fleet:
                     uses.setdefault(spec.parameter, []).append(
                         (*group.path, "secrets", key, "parameter")
                     )
-            for service in cluster.services.values():
+            for service in cluster.task_definitions:
                 for where, parameter in service.secret_uses():
                     uses.setdefault(parameter, []).append(where)
         return uses

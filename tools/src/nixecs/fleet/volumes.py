@@ -471,7 +471,7 @@ def lint_volumes(fleet: Fleet) -> list[Diagnostic]:
     return [
         _w170(service, c, fleet.document)
         for cluster in fleet.clusters.values()
-        for service in cluster.services.values()
+        for service in cluster.task_definitions
         for c in service.containers
         if c.read_only_root_filesystem
         and not writable(c, {other.name: other for other in service.containers})

@@ -15,15 +15,22 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import subprocess
 
-from ..atomic import write_atomic
+from ..atomic import open_directory, write_atomic
 from ..diagnostics import OperationalFailure
+from ..signals import terminating
 
 GPU_INFO_FILE = "/var/lib/ecs/gpu/nvidia-gpu-info.json"
 DEVICE_PATTERN = "/dev/nvidia*"  # ecs-init's NvidiaGPUDeviceFilePattern
 QUERY = ("--query-gpu=uuid,driver_version", "--format=csv,noheader")
 NVIDIA_SMI_SECONDS = 60
+# NVML's UUID form (nvmlDeviceGetUUID: "GPU-" and a hex UUID) and a driver version (digits
+# and dots, e.g. 550.127.05): anything else is not nvidia-smi's answer to the query.
+UUID_RE = re.compile(r"GPU-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+DRIVER_RE = re.compile(r"[0-9]+(?:\.[0-9]+){0,3}")
+MAX_OUTPUT = 1 << 20  # bytes of nvidia-smi output read at most (a line a GPU is expected)
 
 
 def parse_query(text: str) -> tuple[str, list[str]]:
@@ -34,7 +41,11 @@ def parse_query(text: str) -> tuple[str, list[str]]:
         if not line.strip():
             continue
         fields = [field.strip() for field in line.split(",")]
-        if len(fields) != 2 or not fields[0].startswith("GPU-") or not fields[1]:
+        if (
+            len(fields) != 2
+            or not UUID_RE.fullmatch(fields[0])
+            or not DRIVER_RE.fullmatch(fields[1])
+        ):
             raise OperationalFailure(f"nvidia-smi line {number}: expected 'GPU-<uuid>, <driver>'")
         ids.append(fields[0])
         drivers.add(fields[1])
@@ -50,24 +61,83 @@ def document(driver: str, ids: list[str]) -> str:
     return json.dumps({"DriverVersion": driver, "GPUIDs": ids}, separators=(",", ":"))
 
 
+def _query(nvidia_smi: str, seconds: float = NVIDIA_SMI_SECONDS) -> str:
+    """nvidia-smi's answer, bounded: at most MAX_OUTPUT bytes read (a few lines a GPU are
+    expected; more is refused without holding it in memory) and `seconds` to answer, after
+    which it is killed. Bytes that are not UTF-8 are replaced (parse_query then refuses them)."""
+    import selectors
+    import time
+
+    try:
+        process = subprocess.Popen(
+            [nvidia_smi, *QUERY], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as error:
+        raise OperationalFailure(f"cannot run {nvidia_smi}: {error}") from None
+    with process, terminating():
+        assert process.stdout is not None and process.stderr is not None
+        chunks: dict[int, list[bytes]] = {1: [], 2: []}
+        sizes = {1: 0, 2: 0}
+        end = time.monotonic() + seconds
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ, 1)
+            selector.register(process.stderr, selectors.EVENT_READ, 2)
+            try:
+                while selector.get_map():
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        raise OperationalFailure(
+                            f"{nvidia_smi} did not answer within {seconds:g}s: killed"
+                        )
+                    for key, _ in selector.select(left):
+                        data = os.read(key.fd, 65536)
+                        if not data:
+                            selector.unregister(key.fileobj)
+                            continue
+                        sizes[key.data] += len(data)
+                        if sizes[key.data] > MAX_OUTPUT:
+                            raise OperationalFailure(
+                                f"{nvidia_smi} wrote over {MAX_OUTPUT} bytes: not its answer "
+                                "to the query; killed"
+                            )
+                        chunks[key.data].append(data)
+                code = process.wait(max(end - time.monotonic(), 0.1))
+            except BaseException:
+                process.kill()  # also on SIGINT/SIGTERM: no nvidia-smi left behind
+                raise
+    out, err = (b"".join(chunks[n]).decode("utf-8", "replace") for n in (1, 2))
+    if code != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1][:200]
+        raise OperationalFailure(f"{nvidia_smi} failed ({code}): {last}")
+    return out
+
+
+def _check_directory(root: str, directory: str) -> None:
+    """The file's directory, reached without following symlinks under `root`, must be ours
+    and writable by nobody else: whoever can rename entries there can swap the file the agent
+    trusts for GPU ids (as for the secrets directory, host/secrets.py)."""
+    fd = open_directory(directory, root, 0o755)
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise OperationalFailure(
+            f"{directory} is owned by uid {info.st_uid} with mode {info.st_mode & 0o7777:04o}: "
+            f"it must belong to uid {os.geteuid()} and be writable by no one else; "
+            "not writing the GPU file there"
+        )
+
+
 def write_gpu_info(root: str, nvidia_smi: str) -> str:
     """Write the file under `root` ("/" on a host); what was done, for the journal."""
     if not glob.glob(os.path.join(root, DEVICE_PATTERN.lstrip("/"))):
         return "no /dev/nvidia* device: nothing written (as ecs-init)"
-    try:
-        done = subprocess.run(
-            [nvidia_smi, *QUERY],
-            capture_output=True,
-            text=True,
-            timeout=NVIDIA_SMI_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise OperationalFailure(f"cannot run {nvidia_smi}: {error}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise OperationalFailure(f"{nvidia_smi} failed ({done.returncode}): {last}")
-    driver, ids = parse_query(done.stdout)
+    driver, ids = parse_query(_query(nvidia_smi))
     target = os.path.join(root, GPU_INFO_FILE.lstrip("/"))
-    write_atomic(target, document(driver, ids) + "\n", 0o644, root=root)
+    try:
+        _check_directory(root, os.path.dirname(target))
+        write_atomic(target, document(driver, ids) + "\n", 0o644, root=root)
+    except OSError as error:  # a symlinked directory on the way (UnsafePath), a full disk
+        raise OperationalFailure(f"cannot write {target}: {error.strerror or error}") from None
     return f"{len(ids)} GPU(s), driver {driver}: wrote {GPU_INFO_FILE}"

@@ -292,7 +292,7 @@ def _parameters(session: Any, fleet: Fleet, out: StandIns) -> None:
         for spec in g.secrets.values()
     }
     names |= {
-        p for c in fleet.clusters.values() for s in c.services.values() for _, p in s.secret_uses()
+        p for c in fleet.clusters.values() for s in c.task_definitions for _, p in s.secret_uses()
     }
     ssm = session.client("ssm")
     for name in sorted(names):
@@ -307,7 +307,7 @@ def _images(session: Any, fleet: Fleet, out: StandIns) -> None:
     ecr = session.client("ecr")
     seen: set[tuple[str, str]] = set()
     for cluster in fleet.clusters.values():
-        for service in cluster.services.values():
+        for service in cluster.task_definitions:
             for container in service.containers:
                 image = container.image
                 if image.ecr is None or (image.ecr, image.tag or image.digest or "") in seen:
