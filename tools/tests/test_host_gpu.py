@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,22 @@ def test_writes_the_agents_format(tmp_path: Path, capsys: pytest.CaptureFixture[
     }
     assert written.read_text().startswith('{"DriverVersion":')  # Go's field order
     assert "2 GPU(s)" in result.err
+    # ecs-init's FilePerm 0700 for the directory; the file only readable by root (the agent).
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
+
+
+def test_a_directory_an_earlier_release_made_0755_is_tightened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = host_root(tmp_path, devices=True)
+    directory = root / GPU_INFO_FILE.lstrip("/")
+    directory.parent.mkdir(parents=True)
+    directory.parent.chmod(0o755)
+    smi = fake_smi(tmp_path, SMI_OUTPUT)
+    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    assert result.code == 0, result.err
+    assert stat.S_IMODE(directory.parent.stat().st_mode) == 0o700
 
 
 def test_without_devices_nothing_is_written(
@@ -65,6 +82,37 @@ def test_without_devices_nothing_is_written(
     result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
     assert result.code == 0 and "nothing written" in result.err
     assert not (root / GPU_INFO_FILE.lstrip("/")).exists()
+
+
+def test_without_devices_a_stale_file_is_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The instance type changed from a GPU type to one without (same root volume): the file
+    # of the old GPUs would make the agent register GPUs that are not there.
+    root = host_root(tmp_path, devices=False)
+    stale = root / GPU_INFO_FILE.lstrip("/")
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"DriverVersion":"550.127.05","GPUIDs":["GPU-4d3a1c2b"]}\n')
+    smi = fake_smi(tmp_path, "", status=1)  # never run
+    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    assert result.code == 0 and "removed the stale" in result.err, result.err
+    assert not stale.exists() and stale.parent.is_dir()
+
+
+def test_a_symlinked_gpu_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = host_root(tmp_path, devices=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "nvidia-gpu-info.json").write_text("{}")
+    gpu_dir = root / GPU_INFO_FILE.lstrip("/")
+    gpu_dir.parent.parent.mkdir(parents=True)
+    gpu_dir.parent.symlink_to(elsewhere)
+    smi = fake_smi(tmp_path, "", status=1)
+    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    assert result.code == 1 and "cannot remove" in result.err and "Traceback" not in result.err
+    assert (elsewhere / "nvidia-gpu-info.json").exists()
 
 
 def test_a_failing_nvidia_smi_writes_nothing_and_exits_1(

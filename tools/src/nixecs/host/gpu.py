@@ -17,10 +17,15 @@ import json
 import os
 import subprocess
 
-from ..atomic import write_atomic
+from ..atomic import open_directory, open_existing_directory, write_atomic
 from ..diagnostics import OperationalFailure
 
-GPU_INFO_FILE = "/var/lib/ecs/gpu/nvidia-gpu-info.json"
+GPU_INFO_DIR = "/var/lib/ecs/gpu"
+GPU_INFO_FILE = GPU_INFO_DIR + "/nvidia-gpu-info.json"
+# ecs-init's FilePerm 0700 (ecs-init/gpu/nvidia_gpu_manager.go WriteToFile: the directory and
+# the file); only root (the agent) reads them. The file is not a program: 0600.
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
 DEVICE_PATTERN = "/dev/nvidia*"  # ecs-init's NvidiaGPUDeviceFilePattern
 QUERY = ("--query-gpu=uuid,driver_version", "--format=csv,noheader")
 NVIDIA_SMI_SECONDS = 60
@@ -53,6 +58,12 @@ def document(driver: str, ids: list[str]) -> str:
 def write_gpu_info(root: str, nvidia_smi: str) -> str:
     """Write the file under `root` ("/" on a host); what was done, for the journal."""
     if not glob.glob(os.path.join(root, DEVICE_PATTERN.lstrip("/"))):
+        try:
+            removed = remove_stale(root)
+        except OSError as error:  # a symlink on the way (UnsafePath), permissions
+            raise OperationalFailure(f"cannot remove {GPU_INFO_FILE}: {error}") from None
+        if removed:
+            return f"no /dev/nvidia* device: removed the stale {GPU_INFO_FILE}"
         return "no /dev/nvidia* device: nothing written (as ecs-init)"
     try:
         done = subprocess.run(
@@ -68,6 +79,35 @@ def write_gpu_info(root: str, nvidia_smi: str) -> str:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise OperationalFailure(f"{nvidia_smi} failed ({done.returncode}): {last}")
     driver, ids = parse_query(done.stdout)
-    target = os.path.join(root, GPU_INFO_FILE.lstrip("/"))
-    write_atomic(target, document(driver, ids) + "\n", 0o644, root=root)
+    try:
+        save(root, document(driver, ids) + "\n")
+    except OSError as error:  # a symlink on the way (UnsafePath), a full disk
+        raise OperationalFailure(f"cannot write {GPU_INFO_FILE}: {error}") from None
     return f"{len(ids)} GPU(s), driver {driver}: wrote {GPU_INFO_FILE}"
+
+
+def save(root: str, text: str) -> None:
+    directory_path = os.path.join(root, GPU_INFO_DIR.lstrip("/"))
+    directory = open_directory(directory_path, root, last_mode=DIRECTORY_MODE)
+    try:  # also one an earlier release created 0755
+        os.fchmod(directory, DIRECTORY_MODE)
+    finally:
+        os.close(directory)
+    write_atomic(os.path.join(root, GPU_INFO_FILE.lstrip("/")), text, FILE_MODE, root=root)
+
+
+def remove_stale(root: str) -> bool:
+    """Remove a file left from when the instance had GPUs (its type changed, the root volume
+    stayed): ecs-init writes nothing without devices but leaves an old file, which the agent
+    would read and register GPUs that are not there. True when one was removed."""
+    try:
+        directory = open_existing_directory(root, GPU_INFO_DIR.strip("/").split("/"))
+    except FileNotFoundError:
+        return False
+    try:
+        os.unlink(os.path.basename(GPU_INFO_FILE), dir_fd=directory)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(directory)
+    return True
