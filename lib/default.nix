@@ -110,7 +110,11 @@ let
       nixecsHostFeatures = lib.mapAttrs (
         name: h:
         let
-          ecs = (lib.findFirst (e: e.name == name) null perSystem).configuration.config.nixecs.ecs;
+          # `or { }`: a host without ecs-host.nix (e.g. only nixosModules.userdata) does
+          # not declare nixecs.ecs and provides neither; one such host must not make the
+          # whole attribute fail to evaluate (validate would then check no group's host).
+          ecs =
+            (lib.findFirst (e: e.name == name) null perSystem).configuration.config.nixecs.ecs or { };
           on = feature: (ecs.enable or false) && (ecs.${feature}.enable or false);
         in
         {

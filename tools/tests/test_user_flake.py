@@ -291,3 +291,39 @@ def test_two_hosts_two_systems_and_an_unrecorded_module(
         "arm": {"exec": True, "gpu": True},
         "web": {"exec": False, "gpu": False},
     }
+
+
+def test_host_features_of_a_host_without_ecs_host(tmp_path: Path, nixeval_harness: Nixeval) -> None:
+    """A host that imports only nixosModules.userdata (nixecs.ecs not declared) provides
+    neither feature, and the fleet's other hosts are still read: one such host must not make
+    `nix eval FLAKE#nixecsHostFeatures` fail as a whole (validate's E506 would degrade to
+    W501 for every group)."""
+    user = tmp_path / "infra"
+    shutil.copytree(TEMPLATE, user)
+    flake = (user / "flake.nix").read_text()
+    bare = """hosts = {
+        bare = {
+          modules = [ nixecs.nixosModules.userdata { networking.hostName = "bare"; } ];
+          ami = false;
+        };
+        gpu = {
+          modules = [
+            nixecs.nixosModules.ecs-node
+            ./hosts/web.nix
+            { networking.hostName = "gpu"; nixecs.ecs.gpu.enable = true; }
+          ];
+        };
+"""
+    assert "hosts = {\n" in flake
+    (user / "flake.nix").write_text(flake.replace("hosts = {\n", bare, 1))
+    features = nix_eval(
+        *("--arg", "root", str(REPO), "--arg", "user", str(user)),
+        *("--arg", "nixeval", str(nixeval_harness.dir)),
+        *("--arg", "libDir", str(nixeval_harness.lib)),
+        *("--arg", "pkgNames", PKG_NAMES, str(USER_FLAKE), "-A", "nixecsHostFeatures"),
+    )
+    assert features == {
+        "bare": {"exec": False, "gpu": False},
+        "gpu": {"exec": False, "gpu": True},
+        "web": {"exec": False, "gpu": False},
+    }
