@@ -106,16 +106,23 @@ let
       # What each host provides that a fleet group declares (`exec: true`, `gpu: true`):
       # `nixecs validate` reads it with `nix eval --json FLAKE#nixecsHostFeatures` when a
       # group declares one. Apart from nixecsHosts, as it evaluates the hosts' options (of
-      # the first system's configuration; nothing is built).
+      # the first system's configuration; nothing is built). `nvidiaOpen`: a GPU host with
+      # NVIDIA's open kernel modules (ecs-gpu.nix's default), which support no GPU older
+      # than Turing: validate warns of such instance types in its groups (W502).
       nixecsHostFeatures = lib.mapAttrs (
         name: h:
         let
-          ecs = (lib.findFirst (e: e.name == name) null perSystem).configuration.config.nixecs.ecs;
+          c = (lib.findFirst (e: e.name == name) null perSystem).configuration.config;
+          # `or { }`: a host without ecs-host.nix (e.g. only nixosModules.userdata) does
+          # not declare nixecs.ecs and provides neither; one such host must not make the
+          # whole attribute fail to evaluate (validate would then check no group's host).
+          ecs = c.nixecs.ecs or { };
           on = feature: (ecs.enable or false) && (ecs.${feature}.enable or false);
         in
         {
           exec = on "exec";
           gpu = on "gpu";
+          nvidiaOpen = on "gpu" && (c.hardware.nvidia.open or null) == true;
         }
       ) hosts;
     };

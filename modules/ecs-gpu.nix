@@ -9,8 +9,8 @@
 #   registers those GPU ids; without the file it registers none. ecs-init
 #   writes the file on the AMI (ecs-init/gpu/nvidia_gpu_manager.go Setup, from
 #   ecs-init/engine/engine.go PreStart, fatal on error); here
-#   `nixecs gpu-info` (tools/src/nixecs/host/gpu.py) does, in
-#   nixecs-gpu-info.service, ordered before the agent.
+#   `nixecs gpu-info` (tools/src/nixecs/host/gpu.py) does, as the agent
+#   unit's first ExecStartPre.
 # - agent/api/task/task.go populateGPUEnvironmentVariables and
 #   overrideContainerRuntime: a container given GPUs gets
 #   NVIDIA_VISIBLE_DEVICES=<the GPU ids, comma-separated> and Docker's runtime
@@ -82,6 +82,18 @@ in
   };
 
   config = lib.mkIf (config.nixecs.ecs.enable && cfg.enable) {
+    # nixpkgs' docker.nix (nixos/modules/virtualisation/docker.nix) with
+    # enableNvidia writes its own environment.etc."nvidia-container-runtime/
+    # config.toml".text; `text` is `lines`, so the two would be concatenated
+    # into one file with every table twice, which is not TOML. `or false`: the
+    # option is deprecated and may be gone from a later nixpkgs.
+    assertions = [
+      {
+        assertion = !(config.virtualisation.docker.enableNvidia or false);
+        message = "nixecs.ecs.gpu.enable provides Docker's nvidia runtime and its /etc/nvidia-container-runtime/config.toml itself; virtualisation.docker.enableNvidia writes that file too (the two would make one invalid file): set virtualisation.docker.enableNvidia = false.";
+      }
+    ];
+
     # The driver, headless.
     services.xserver.videoDrivers = [ "nvidia" ];
     hardware.nvidia = {
@@ -124,43 +136,49 @@ in
       ECS_NVIDIA_RUNTIME = runtime;
     };
 
-    # ecs-init's gpu Setup before the agent: the agent reads the file once,
-    # when it starts, and registers what it lists.
-    systemd.services.nixecs-gpu-info = {
-      description = "Write the NVIDIA GPU information the ECS agent reads";
-      wantedBy = [ "ecs-agent.service" ];
-      before = [ "ecs-agent.service" ];
-      # The device nodes (udev) and the CDI specification first; nvidia-smi
-      # answers faster with the persistence daemon up.
+    # ecs-init's gpu Setup, where ecs-init runs it: on the AMI the agent's unit
+    # runs `amazon-ecs-init pre-start` as its ExecStartPre, with
+    # Restart=on-failure (aws/amazon-ecs-agent v1.105.0
+    # packaging/generic-rpm-integrated/ecs.service), and PreStart sets up the
+    # GPUs first (ecs-init/engine/engine.go PreStart → PreStartGPU, a failure
+    # fails the start). So the file is rewritten on every start of the agent,
+    # which reads it once when it starts, and a failure (nvidia-smi before
+    # the driver is ready, a driver updated under a running one) is retried
+    # with the agent's Restart=. A unit of its own that the agent required
+    # would leave the agent dependency-failed for good after one failure at
+    # boot, and restart it with every switch that touches that unit.
+    nixecs.ecs.featureExecStartPre = [
+      # udev creates /dev/nvidia* when the driver loads (nvidia.nix's rules);
+      # gpu-info writes nothing without them. "-": a settle that times out
+      # leaves gpu-info to decide.
+      "-${
+        utils.escapeSystemdExecArgs [
+          (lib.getExe' config.systemd.package "udevadm")
+          "settle"
+          "--timeout=60"
+        ]
+      }"
+      (utils.escapeSystemdExecArgs [
+        (lib.getExe config.nixecs.package)
+        "gpu-info"
+        "--nvidia-smi"
+        (lib.getExe' config.hardware.nvidia.package "nvidia-smi")
+      ])
+    ];
+
+    systemd.services.ecs-agent = {
+      # Ordering only (nothing required, see above): the device nodes and the
+      # CDI specification before the file; nvidia-smi answers faster with the
+      # persistence daemon up.
       after = [
         "systemd-udev-settle.service"
         "systemd-modules-load.service"
         "nvidia-container-toolkit-cdi-generator.service"
         "nvidia-persistenced.service"
       ];
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        # The settle (at most 60s) and nvidia-smi (at most 60s, host/gpu.py).
-        TimeoutSec = "180s";
-        # udev creates /dev/nvidia* when the driver loads (nvidia.nix's
-        # rules); gpu-info writes nothing without them. The generator settles
-        # too in newer nixpkgs, but only an ordering holds this unit to it.
-        ExecStartPre = "-${lib.getExe' config.systemd.package "udevadm"} settle --timeout=60";
-        ExecStart = utils.escapeSystemdExecArgs [
-          (lib.getExe config.nixecs.package)
-          "gpu-info"
-          "--nvidia-smi"
-          (lib.getExe' config.hardware.nvidia.package "nvidia-smi")
-        ];
-      };
-    };
-
-    # As on the AMI (ecs-init's PreStart fails when the GPU setup does): no
-    # agent registering a GPU instance without its GPUs.
-    systemd.services.ecs-agent = {
-      requires = [ "nixecs-gpu-info.service" ];
-      after = [ "nixecs-gpu-info.service" ];
+      # The settle (at most 60s) and nvidia-smi (at most 60s, host/gpu.py)
+      # before the agent itself: more than systemd's default 90s.
+      serviceConfig.TimeoutStartSec = "180s";
     };
   };
 }

@@ -244,6 +244,22 @@ in
       '';
     };
 
+    featureExecStartPre = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [ ];
+      internal = true;
+      description = ''
+        Commands a feature module runs before the agent, ahead of the ones
+        below (`nixecs.ecs.gpu.enable`: the GPU information file), as
+        ecs-init's `pre-start` runs its feature setup first (v1.105.0
+        ecs-init/engine/engine.go PreStart calls PreStartGPU before anything
+        else). Each is one escaped Exec line (utils.escapeSystemdExecArgs).
+        In the agent's unit rather than a unit of their own: a failure is
+        retried with the agent (Restart=), where a failed required unit would
+        leave the agent stopped.
+      '';
+    };
+
     configFile = lib.mkOption {
       type = lib.types.path;
       readOnly = true;
@@ -430,7 +446,8 @@ in
         # dockerd has started, which this unit is ordered after; -e ignores
         # the key when IPv6 is off.
         # utils.escapeSystemdExecArgs, as every Exec line here (userdata.nix).
-        ExecStartPre = [
+        # The features' commands first (featureExecStartPre).
+        ExecStartPre = cfg.featureExecStartPre ++ [
           (utils.escapeSystemdExecArgs [
             "${pkgs.procps}/bin/sysctl"
             "-e"

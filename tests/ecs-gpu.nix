@@ -1,12 +1,16 @@
 # GPU hosts (issue 22, item 4): with nixecs.ecs.gpu.enable the ECS agent gets
 # ECS_ENABLE_GPU_SUPPORT and Docker a runtime of the name it asks for
-# (ECS_NVIDIA_RUNTIME), and nixecs-gpu-info runs before the agent
-# (modules/ecs-gpu.nix cites the agent's source). What needs no GPU is
-# checked here: the VM has none, so the GPU file is not written (as ecs-init,
-# which writes nothing without /dev/nvidia*), the agent still starts after
-# the unit, and nvidia-container-runtime runs a container that asks for no
-# GPU (its configuration parses, it hands over to runc). Whether a GPU
-# reaches a task is for a GPU instance (docs/host.md).
+# (ECS_NVIDIA_RUNTIME), and `nixecs gpu-info` runs as the agent's first
+# ExecStartPre, as ecs-init's pre-start (modules/ecs-gpu.nix cites the
+# agent's source). What needs no GPU is checked here: the VM has none, so the
+# GPU file is not written (as ecs-init, which writes nothing without
+# /dev/nvidia*) and a stale one is removed, the agent still starts,
+# nvidia-container-runtime runs a container that asks for no GPU (its
+# configuration parses, it hands over to runc), and a container given a GPU id
+# the way the agent gives it (NVIDIA_VISIBLE_DEVICES, unprivileged) is
+# refused naming the CDI device nvidia.com/gpu=<id>: CDI mode, the variable
+# accepted, the default kind. Whether a GPU reaches a task is for a GPU
+# instance (docs/host.md).
 #
 # The NVIDIA driver is unfree: the nodes get a package set that allows exactly
 # the driver's packages (runNixOSTest sets node.pkgs to its own pkgsLinux,
@@ -63,23 +67,29 @@ in
       gpu.wait_for_unit("docker.service")
       plain.wait_for_unit("docker.service")
 
-      with subtest("no GPU in the VM: the file is not written, and the agent starts after the unit"):
+      with subtest("no GPU in the VM: gpu-info runs first in the agent's start, writes no file"):
           gpu.fail("ls /dev/nvidia*")
-          gpu.wait_for_unit("nixecs-gpu-info.service")
-          gpu.succeed("journalctl -u nixecs-gpu-info.service | grep -q 'no /dev/nvidia'")
-          gpu.fail("test -e /var/lib/ecs/gpu/nvidia-gpu-info.json")
-          after = gpu.succeed("systemctl show -p After --value ecs-agent.service")
+          pre = gpu.succeed("systemctl show -p ExecStartPre --value ecs-agent.service")
+          # udevadm settle, then gpu-info, before the unit's own ExecStartPre lines.
+          assert pre.index("/bin/udevadm") < pre.index("gpu-info") < pre.index("accept_ra"), pre
           requires = gpu.succeed("systemctl show -p Requires --value ecs-agent.service")
-          assert "nixecs-gpu-info.service" in after.split(), after
-          assert "nixecs-gpu-info.service" in requires.split(), requires
-          # The agent started (it then fails to reach ECS and restarts: no AWS here),
-          # and only once the unit had finished.
+          assert "gpu" not in requires, requires
+          # The agent started (it then fails to reach ECS and restarts: no AWS here);
+          # each start ran gpu-info first.
           gpu.wait_until_succeeds(
               "test $(systemctl show -p ExecMainStartTimestampMonotonic --value ecs-agent.service) -gt 0"
           )
-          info = int(gpu.succeed("systemctl show -p ActiveEnterTimestampMonotonic --value nixecs-gpu-info.service"))
-          agent = int(gpu.succeed("systemctl show -p ExecMainStartTimestampMonotonic --value ecs-agent.service"))
-          assert 0 < info <= agent, (info, agent)
+          gpu.wait_until_succeeds("journalctl -u ecs-agent.service | grep -q 'no /dev/nvidia'")
+          gpu.fail("test -e /var/lib/ecs/gpu/nvidia-gpu-info.json")
+
+      with subtest("a stale GPU file (the instance type had GPUs) is removed at the next start"):
+          gpu.succeed(
+              "mkdir -p /var/lib/ecs/gpu",
+              "echo '{\"DriverVersion\":\"550.127.05\",\"GPUIDs\":[\"GPU-1\"]}' > /var/lib/ecs/gpu/nvidia-gpu-info.json",
+              "systemctl restart ecs-agent.service",
+          )
+          gpu.wait_until_succeeds("journalctl -u ecs-agent.service | grep -q 'removed the stale'")
+          gpu.fail("test -e /var/lib/ecs/gpu/nvidia-gpu-info.json")
 
       with subtest("the agent's variables: GPU support, and the runtime Docker has"):
           config = gpu.succeed("cat /etc/ecs/ecs.nixos.config")
@@ -99,8 +109,21 @@ in
           out = gpu.succeed("docker run --rm --runtime nvidia --network none gpu-test:latest /bin/sh -c 'echo ran'")
           assert out.strip() == "ran", out
 
+      with subtest("a GPU id in NVIDIA_VISIBLE_DEVICES becomes the CDI device nvidia.com/gpu=<id>"):
+          # As the agent starts a container given a GPU (unprivileged, the id in the
+          # variable, task.go populateGPUEnvironmentVariables): the runtime in CDI mode
+          # qualifies the id with the default kind and finds no such device here.
+          uuid = "GPU-00000000-0000-0000-0000-000000000000"
+          status, out = gpu.execute(
+              f"docker run --rm --runtime nvidia --network none -e NVIDIA_VISIBLE_DEVICES={uuid}"
+              " gpu-test:latest /bin/sh -c true 2>&1"
+          )
+          assert status != 0, out
+          assert f"nvidia.com/gpu={uuid}" in out, out
+
       with subtest("a host without the option has none of it"):
-          plain.fail("systemctl cat nixecs-gpu-info.service")
+          pre = plain.succeed("systemctl show -p ExecStartPre --value ecs-agent.service")
+          assert "gpu-info" not in pre, pre
           plain.fail("systemctl cat nvidia-container-toolkit-cdi-generator.service")
           plain.fail("grep -q GPU /etc/ecs/ecs.nixos.config")
           runtimes = json.loads(plain.succeed("docker info --format '{{json .Runtimes}}'"))

@@ -229,6 +229,47 @@ def test_exec_and_gpu_are_checked_against_the_hosts_options(
     assert not any("nixecsHostFeatures" in " ".join(c) for c in fake.calls[before:])
 
 
+def test_pre_turing_gpus_with_the_open_kernel_modules_are_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """W502: p3 (Volta) and g3 (Maxwell) GPUs on a host with NVIDIA's open kernel modules
+    (nvidiaOpen, ecs-gpu.nix's default), which support Turing and later only; not with the
+    proprietary ones, and not for Turing types (g4dn)."""
+    hosts = json.dumps({"web": {"system": "x86_64-linux"}})
+    open_modules = json.dumps({"web": {"exec": False, "gpu": True, "nvidiaOpen": True}})
+    fake = install(
+        tmp_path,
+        monkeypatch,
+        {"eval --offline": {"match": {"#nixecsHostFeatures": open_modules, "#nixecsHosts": hosts}}},
+    )
+    fleet_file = declaring(
+        user_flake(tmp_path, types="g4dn.xlarge, p3.2xlarge, g3s.xlarge"), "gpu: true"
+    )
+    found = check_fleet(load_fleet(fleet_file))
+    line = next(
+        n for n, text in enumerate(fleet_file.read_text().splitlines(), 1) if "p3.2xlarge" in text
+    )
+    column = fleet_file.read_text().splitlines()[line - 1].index("p3.2xlarge") + 1
+    assert codes(found) == [("W502", line, column), ("W502", line, column + len("p3.2xlarge, "))]
+    assert found[0].message == (
+        "instance type 'p3.2xlarge' of group 'web' has Volta GPUs, which the open NVIDIA kernel "
+        "modules of host 'web' (hardware.nvidia.open) do not support: its instances would "
+        "register no GPUs with ECS"
+    )
+    assert "Maxwell" in found[1].message
+    # hardware.nvidia.open = false on the host: nothing to say.
+    proprietary = json.dumps({"web": {"exec": False, "gpu": True, "nvidiaOpen": False}})
+    fake.answer(
+        {
+            "--version": "nix (Nix) 2.18.1\n",
+            "eval --offline": {
+                "match": {"#nixecsHostFeatures": proprietary, "#nixecsHosts": hosts}
+            },
+        }
+    )
+    assert check_fleet(load_fleet(fleet_file)) == []
+
+
 def test_exec_and_gpu_unchecked_are_said_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
 
-from aws_fixtures import run_cli
+from aws_fixtures import Result, run_cli
 from nixecs.diagnostics import OperationalFailure
 from nixecs.host.gpu import GPU_INFO_FILE, parse_query
 
@@ -31,19 +32,32 @@ def fake_smi(tmp_path: Path, output: str, status: int = 0) -> Path:
     return smi
 
 
-def host_root(tmp_path: Path, devices: bool) -> Path:
+def gpu_info(
+    capsys: pytest.CaptureFixture[str], root: Path, output: str = "", status: int = 1
+) -> Result:
+    """`nixecs gpu-info` under `root` with a fake nvidia-smi beside it (by default one that
+    fails: for the cases that must not run it)."""
+    smi = fake_smi(root.parent, output, status)
+    return run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+
+
+def host_root(tmp_path: Path, devices: bool, gpu_dir_mode: int | None = None) -> Path:
+    """A host's root; with `gpu_dir_mode`, /var/lib/ecs/gpu already there in that mode."""
     root = tmp_path / "root"
     (root / "dev").mkdir(parents=True)
     if devices:
         (root / "dev" / "nvidia0").touch()
         (root / "dev" / "nvidiactl").touch()
+    if gpu_dir_mode is not None:
+        gpu_dir = root / GPU_INFO_FILE.lstrip("/")
+        gpu_dir.parent.mkdir(parents=True)
+        gpu_dir.parent.chmod(gpu_dir_mode)
     return root
 
 
 def test_writes_the_agents_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = host_root(tmp_path, devices=True)
-    smi = fake_smi(tmp_path, SMI_OUTPUT)
-    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    result = gpu_info(capsys, root, SMI_OUTPUT, 0)
     assert result.code == 0, result.err
     written = root / GPU_INFO_FILE.lstrip("/")
     assert json.loads(written.read_text()) == {
@@ -55,24 +69,62 @@ def test_writes_the_agents_format(tmp_path: Path, capsys: pytest.CaptureFixture[
     }
     assert written.read_text().startswith('{"DriverVersion":')  # Go's field order
     assert "2 GPU(s)" in result.err
+    # ecs-init's FilePerm 0700 for the directory; the file only readable by root (the agent).
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
+
+
+def test_a_directory_an_earlier_release_made_0755_is_tightened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = host_root(tmp_path, devices=True, gpu_dir_mode=0o755)
+    result = gpu_info(capsys, root, SMI_OUTPUT, 0)
+    assert result.code == 0, result.err
+    assert stat.S_IMODE((root / GPU_INFO_FILE.lstrip("/")).parent.stat().st_mode) == 0o700
 
 
 def test_without_devices_nothing_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = host_root(tmp_path, devices=False)
-    smi = fake_smi(tmp_path, "", status=1)  # never run
-    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    result = gpu_info(capsys, root)  # never run
     assert result.code == 0 and "nothing written" in result.err
     assert not (root / GPU_INFO_FILE.lstrip("/")).exists()
+
+
+def test_without_devices_a_stale_file_is_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The instance type changed from a GPU type to one without (same root volume): the file
+    # of the old GPUs would make the agent register GPUs that are not there.
+    root = host_root(tmp_path, devices=False, gpu_dir_mode=0o700)
+    stale = root / GPU_INFO_FILE.lstrip("/")
+    stale.write_text('{"DriverVersion":"550.127.05","GPUIDs":["GPU-4d3a1c2b"]}\n')
+    result = gpu_info(capsys, root)  # never run
+    assert result.code == 0 and "removed the stale" in result.err, result.err
+    assert not stale.exists() and stale.parent.is_dir()
+
+
+def test_a_symlinked_gpu_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = host_root(tmp_path, devices=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "nvidia-gpu-info.json").write_text("{}")
+    gpu_dir = root / GPU_INFO_FILE.lstrip("/")
+    gpu_dir.parent.parent.mkdir(parents=True)
+    gpu_dir.parent.symlink_to(elsewhere)
+    result = gpu_info(capsys, root)
+    assert result.code == 1 and "cannot remove" in result.err and "Traceback" not in result.err
+    assert (elsewhere / "nvidia-gpu-info.json").exists()
 
 
 def test_a_failing_nvidia_smi_writes_nothing_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = host_root(tmp_path, devices=True)
-    smi = fake_smi(tmp_path, "NVIDIA-SMI has failed", status=12)
-    result = run_cli(capsys, ["gpu-info", "--root", str(root), "--nvidia-smi", str(smi)])
+    result = gpu_info(capsys, root, "NVIDIA-SMI has failed", 12)
     assert result.code == 1 and "failed (12)" in result.err and "Traceback" not in result.err
     assert not (root / GPU_INFO_FILE.lstrip("/")).exists()
 

@@ -337,17 +337,16 @@ def test_an_aarch64_ecs_host_evaluates_and_boots_uefi() -> None:
 
 # --- issue 22, item 4: NVIDIA GPUs (nixecs.ecs.gpu.enable) ---------------------------------
 
-GPU_UNITS = ("nixecs-gpu-info", "nvidia-container-toolkit-cdi-generator")
+GPU_UNITS = ("nvidia-container-toolkit-cdi-generator",)
 
 
 def _gpu_host(extra_module: str) -> dict[str, Any]:
     return _ecs_eval(
         extra_module,
         "services = builtins.attrNames c.systemd.services; "
-        "agent = { inherit (c.systemd.services.ecs-agent) after requires; }; "
-        "info = let u = c.systemd.services.nixecs-gpu-info or null; in "
-        "if u == null then null else { inherit (u) after before wantedBy; "
-        "exec = u.serviceConfig.ExecStart; }; "
+        "agent = let a = c.systemd.services.ecs-agent; in { inherit (a) after requires; "
+        "pre = a.serviceConfig.ExecStartPre; timeout = a.serviceConfig.TimeoutStartSec or null; "
+        "restart = a.serviceConfig.Restart; }; "
         "docker = c.virtualisation.docker.daemon.settings; "
         "env = e.environment c.nixecs.ecs; "
         'toml = c.environment.etc."nvidia-container-runtime/config.toml".text or null; '
@@ -356,27 +355,42 @@ def _gpu_host(extra_module: str) -> dict[str, Any]:
     )
 
 
+def _gpu_info_lines(pre: list[str]) -> list[list[str]]:
+    return [shlex.split(line) for line in pre if "gpu-info" in line]
+
+
 def test_gpu_host_only_with_the_option() -> None:
     plain = _gpu_host("{ }")
     gpu = _gpu_host("{ nixecs.ecs.gpu.enable = true; }")
     # A host without the option has none of it (issue 22, item 6).
     assert not set(GPU_UNITS) & set(plain["services"])
-    assert plain["info"] is None and plain["toml"] is None
+    assert plain["toml"] is None
     assert "runtimes" not in plain["docker"] and "features" not in plain["docker"]
     assert not {"ECS_ENABLE_GPU_SUPPORT", "ECS_NVIDIA_RUNTIME"} & set(plain["env"])
-    assert "nixecs-gpu-info.service" not in plain["agent"]["after"]
+    assert _gpu_info_lines(plain["agent"]["pre"]) == []
+    assert "nvidia-container-toolkit-cdi-generator.service" not in plain["agent"]["after"]
 
     assert gpu["failed"] == [], gpu["failed"]
     assert set(GPU_UNITS) <= set(gpu["services"])
-    # The file before the agent, which needs it (ecs-init's PreStart fails without it);
-    # the device nodes and the CDI specification before the file.
-    assert "nixecs-gpu-info.service" in gpu["agent"]["after"]
-    assert "nixecs-gpu-info.service" in gpu["agent"]["requires"]
-    assert gpu["info"]["before"] == ["ecs-agent.service"]
-    assert "nvidia-container-toolkit-cdi-generator.service" in gpu["info"]["after"]
-    argv = shlex.split(gpu["info"]["exec"])
-    assert argv[0].endswith("/bin/nixecs") and argv[1:3] == ["gpu-info", "--nvidia-smi"]
-    assert argv[3].endswith("/bin/nvidia-smi")
+    # The file is written by the agent's own unit, first of its ExecStartPre lines, as
+    # ecs.service runs `amazon-ecs-init pre-start` (GPU setup first) with Restart=on-failure
+    # (aws/amazon-ecs-agent v1.105.0 packaging/generic-rpm-integrated/ecs.service,
+    # ecs-init/engine/engine.go PreStart): a failure is retried with the agent, and no unit
+    # of its own can leave the agent dependency-failed.
+    assert not any("gpu" in unit for unit in gpu["services"]), gpu["services"]
+    assert gpu["agent"]["requires"] == plain["agent"]["requires"]
+    assert gpu["agent"]["restart"] == "on-failure"
+    pre = gpu["agent"]["pre"]
+    assert pre[len(pre) - len(plain["agent"]["pre"]) :] == plain["agent"]["pre"]
+    settle, info = (shlex.split(line) for line in pre[:2])
+    assert settle[0].startswith("-") and settle[0].endswith("/bin/udevadm"), settle
+    assert settle[1:] == ["settle", "--timeout=60"]
+    assert info[0].endswith("/bin/nixecs") and info[1:3] == ["gpu-info", "--nvidia-smi"]
+    assert info[3].endswith("/bin/nvidia-smi")
+    # Ordering only: the device nodes and the CDI specification before the file; time for
+    # the settle (60s) and nvidia-smi (60s) in the start.
+    assert "nvidia-container-toolkit-cdi-generator.service" in gpu["agent"]["after"]
+    assert gpu["agent"]["timeout"] == "180s"
     # The agent runs GPU containers with Docker's runtime named ECS_NVIDIA_RUNTIME
     # (agent/api/task/task.go overrideContainerRuntime): dockerd has exactly that one,
     # nvidia-container-runtime, and CDI on; GPU support is on.
@@ -394,6 +408,17 @@ def test_gpu_host_only_with_the_option() -> None:
     assert gpu["strategy"] == "uuid"
 
 
+def test_gpu_with_dockers_enable_nvidia_is_refused() -> None:
+    # nixpkgs' docker.nix writes the same config.toml (`lines`: concatenated, invalid TOML).
+    both = _gpu_host("{ nixecs.ecs.gpu.enable = true; virtualisation.docker.enableNvidia = true; }")
+    assert any(
+        "set virtualisation.docker.enableNvidia = false" in m and "nixecs.ecs.gpu.enable" in m
+        for m in both["failed"]
+    ), both["failed"]
+    alone = _gpu_host("{ virtualisation.docker.enableNvidia = true; }")
+    assert not any("enableNvidia" in m for m in alone["failed"]), alone["failed"]
+
+
 def test_gpu_variables_in_extra_environment_name_the_option() -> None:
     gpu = _gpu_host(
         '{ nixecs.ecs.gpu.enable = true; nixecs.ecs.extraEnvironment.ECS_NVIDIA_RUNTIME = "x"; }'
@@ -409,5 +434,5 @@ def test_gpu_variables_in_extra_environment_name_the_option() -> None:
 def test_gpu_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     modules = "[ (root + /modules) { nixecs.ecs.enable = true; nixecs.ecs.gpu.enable = true; } ]"
     units: dict[str, str] = nixeval(modules, "builtins.mapAttrs (n: v: v.unit) s.services")
-    done = verify(tmp_path, units, ["nixecs-gpu-info", "ecs-agent"])
+    done = verify(tmp_path, units, ["ecs-agent"])
     assert done.returncode == 0, done.stderr

@@ -122,7 +122,9 @@ def test_the_template_host_evaluates_with_its_change(flake: Any, user: Path) -> 
         "web": {"system": "x86_64-linux", "systems": ["x86_64-linux"], "ami": True}
     }
     # What a group's `exec: true`/`gpu: true` is checked against (FLAKE#nixecsHostFeatures).
-    assert flake["nixecsHostFeatures"] == {"web": {"exec": False, "gpu": False}}
+    assert flake["nixecsHostFeatures"] == {
+        "web": {"exec": False, "gpu": False, "nvidiaOpen": False}
+    }
     assert flake["packages"]["x86_64-linux"]["web-ami"].endswith("-nixecs-web")
     assert flake["packages"]["aarch64-linux"] == {}
 
@@ -288,6 +290,55 @@ def test_two_hosts_two_systems_and_an_unrecorded_module(
     assert out["hosts"]["web"]["warnings"] == []
     # The inline module's options count: the host provides ECS Exec and GPUs.
     assert out["nixecsHostFeatures"] == {
-        "arm": {"exec": True, "gpu": True},
-        "web": {"exec": False, "gpu": False},
+        "arm": {"exec": True, "gpu": True, "nvidiaOpen": True},
+        "web": {"exec": False, "gpu": False, "nvidiaOpen": False},
+    }
+
+
+def test_host_features_of_a_host_without_ecs_host(tmp_path: Path, nixeval_harness: Nixeval) -> None:
+    """A host that imports only nixosModules.userdata (nixecs.ecs not declared) provides
+    neither feature, and the fleet's other hosts are still read: one such host must not make
+    `nix eval FLAKE#nixecsHostFeatures` fail as a whole (validate's E506 would degrade to
+    W501 for every group). `nvidiaOpen` follows hardware.nvidia.open of a GPU host."""
+    user = tmp_path / "infra"
+    shutil.copytree(TEMPLATE, user)
+    flake = (user / "flake.nix").read_text()
+    bare = """hosts = {
+        bare = {
+          modules = [ nixecs.nixosModules.userdata { networking.hostName = "bare"; } ];
+          ami = false;
+        };
+        gpu = {
+          modules = [
+            nixecs.nixosModules.ecs-node
+            ./hosts/web.nix
+            { networking.hostName = "gpu"; nixecs.ecs.gpu.enable = true; }
+          ];
+        };
+        volta = {
+          modules = [
+            nixecs.nixosModules.ecs-node
+            ./hosts/web.nix
+            {
+              networking.hostName = "volta";
+              nixecs.ecs.gpu.enable = true;
+              hardware.nvidia.open = false;
+            }
+          ];
+        };
+"""
+    assert "hosts = {\n" in flake
+    (user / "flake.nix").write_text(flake.replace("hosts = {\n", bare, 1))
+    features = nix_eval(
+        *("--arg", "root", str(REPO), "--arg", "user", str(user)),
+        *("--arg", "nixeval", str(nixeval_harness.dir)),
+        *("--arg", "libDir", str(nixeval_harness.lib)),
+        *("--arg", "pkgNames", PKG_NAMES, str(USER_FLAKE), "-A", "nixecsHostFeatures"),
+    )
+    assert features == {
+        "bare": {"exec": False, "gpu": False, "nvidiaOpen": False},
+        "gpu": {"exec": False, "gpu": True, "nvidiaOpen": True},
+        # The proprietary modules (p3, g3): validate's W502 does not apply.
+        "volta": {"exec": False, "gpu": True, "nvidiaOpen": False},
+        "web": {"exec": False, "gpu": False, "nvidiaOpen": False},
     }

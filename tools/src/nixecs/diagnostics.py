@@ -27,7 +27,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   `--accept-hazard CODE`)
 - E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
   against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate, E506 `exec:`/`gpu:` the host
-  does not provide; W501 not checkable)
+  does not provide; W501 not checkable; W502 pre-Turing GPUs with the open NVIDIA modules)
 - E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
   a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
   nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
@@ -181,6 +181,7 @@ CODES: dict[str, str] = {
     "W401": "the final template: an override sets the metadata hop limit above 1",
     "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
     "W501": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
+    "W502": "a `gpu: true` group's instance type has GPUs older than Turing (p3, g3, p2, g2) and its host uses NVIDIA's open kernel modules, which do not support them",
     "W201": "a step its alarm can never reach",
     "W202": "a service that can scale out but never in",
     "W203": "a step scale-in beside target tracking's scale-in",
@@ -318,6 +319,7 @@ FIXES: dict[str, str] = {
     "W171": "give the image a tag (image:1.2.3) or a digest (image@sha256:…)",
     "W172": "add a task_role statement allowing the action the message names (on the output's resource)",
     "W501": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
+    "W502": "set `hardware.nvidia.open = false;` on the host (the proprietary modules; Kepler, p2 and g2, also needs the 470 legacy driver branch, the last that supports it, as `hardware.nvidia.package`), or use Turing or later instance types (g4dn, g5, g6, p4d, p5)",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",

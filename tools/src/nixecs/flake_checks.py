@@ -11,6 +11,8 @@
   that provides it (`nixecs.ecs.exec.enable`, `nixecs.ecs.gpu.enable`), read with
   `nix eval --json FLAKE#nixecsHostFeatures` (lib.mkHosts writes it; the hosts' options are
   evaluated, nothing built) only when a group declares one; without flakes, one W501.
+- W502: a `gpu: true` group's instance type has GPUs older than Turing (p3, g3, ...) and its
+  host uses NVIDIA's open kernel modules (`nixecsHostFeatures`' `nvidiaOpen`).
 - E505: a group's `nixos:` text evaluated with its host, `nix eval` of the extended system's
   `toplevel.drvPath` (builds nothing), offline (the flake's inputs must already be in the
   store); the error located in the text. Otherwise one W501: the texts were only parsed.
@@ -138,6 +140,24 @@ FEATURES = {
     "gpu": ("nixecs.ecs.gpu.enable", "its instances register no GPUs with ECS"),
 }
 
+# Instance families whose NVIDIA GPUs are older than Turing (AWS, "Accelerated computing
+# instances", https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html: P3/P3dn Tesla
+# V100, G3/G3s Tesla M60, P2 Tesla K80, G2 GRID K520). NVIDIA's open kernel modules support
+# Turing and later only ("For older GPUs from the Maxwell, Pascal, or Volta architectures,
+# the open-source GPU kernel modules are not compatible", developer.nvidia.com/blog/
+# nvidia-transitions-fully-towards-open-source-gpu-kernel-modules/): with them the driver
+# does not load, no /dev/nvidia*, and the agent registers no GPUs. By family name, not from
+# E129's tables: their recording (moto's DescribeInstanceTypes) has no GPU model for p3,
+# g3, p2 or g2 (p3dn's alone: V100).
+PRE_TURING = {
+    "p3": "Volta",
+    "p3dn": "Volta",
+    "g3": "Maxwell",
+    "g3s": "Maxwell",
+    "p2": "Kepler",
+    "g2": "Kepler",
+}
+
 
 def _flake_nix(fleet: Fleet) -> tuple[Path, str] | str:
     """The fleet's local flake directory and a `nix` with flakes, or why there are none."""
@@ -183,7 +203,30 @@ def check_features(fleet: Fleet, hosts: dict[str, tuple[str, ...]]) -> tuple[lis
                     fleet.document.locate((*group.path, feature), key=True),
                 )
             )
+        if group.gpu and {"gpu", "nvidiaOpen"} <= features.get(group.host, frozenset()):
+            found.extend(check_open_modules(fleet, group))
     return found, ""
+
+
+def check_open_modules(fleet: Fleet, group: Group) -> list[Diagnostic]:
+    """W502 per instance type of a `gpu: true` group whose GPU the host's open kernel modules
+    (hardware.nvidia.open, nixecs.ecs.gpu.enable's default) do not support."""
+    found = []
+    for index, name in enumerate(group.instance_types):
+        architecture = PRE_TURING.get(name.split(".", 1)[0])
+        if architecture is None:
+            continue
+        found.append(
+            Diagnostic(
+                "W502",
+                f"instance type {name!r} of group {group.name!r} has {architecture} GPUs, "
+                f"which the open NVIDIA kernel modules of host {group.host!r} "
+                "(hardware.nvidia.open) do not support: its instances would register no "
+                "GPUs with ECS",
+                fleet.document.locate((*group.path, "instance_types", index)),
+            )
+        )
+    return found
 
 
 def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
@@ -235,7 +278,7 @@ def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
 
 
 def check_fleet(fleet: Fleet) -> list[Diagnostic]:
-    """E501/E502/E505/E506, and one W501 naming what could not be checked, and why."""
+    """E501/E502/E505/E506/W502, and one W501 naming what could not be checked, and why."""
     found: list[Diagnostic] = []
     unchecked = []
     if fleet.flake:

@@ -18,11 +18,16 @@ import os
 import re
 import subprocess
 
-from ..atomic import open_directory, write_atomic
+from ..atomic import open_directory, open_existing_directory, write_atomic
 from ..diagnostics import OperationalFailure
 from ..signals import terminating
 
-GPU_INFO_FILE = "/var/lib/ecs/gpu/nvidia-gpu-info.json"
+GPU_INFO_DIR = "/var/lib/ecs/gpu"
+GPU_INFO_FILE = GPU_INFO_DIR + "/nvidia-gpu-info.json"
+# ecs-init's FilePerm 0700 (ecs-init/gpu/nvidia_gpu_manager.go WriteToFile: the directory and
+# the file); only root (the agent) reads them. The file is not a program: 0600.
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
 DEVICE_PATTERN = "/dev/nvidia*"  # ecs-init's NvidiaGPUDeviceFilePattern
 QUERY = ("--query-gpu=uuid,driver_version", "--format=csv,noheader")
 NVIDIA_SMI_SECONDS = 60
@@ -116,28 +121,52 @@ def _check_directory(root: str, directory: str) -> None:
     """The file's directory, reached without following symlinks under `root`, must be ours
     and writable by nobody else: whoever can rename entries there can swap the file the agent
     trusts for GPU ids (as for the secrets directory, host/secrets.py)."""
-    fd = open_directory(directory, root, 0o755)
+    fd = open_directory(directory, root, 0o755, last_mode=DIRECTORY_MODE)
     try:
         info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise OperationalFailure(
+                f"{directory} is owned by uid {info.st_uid} with mode "
+                f"{info.st_mode & 0o7777:04o}: it must belong to uid {os.geteuid()} and be "
+                "writable by no one else; not writing the GPU file there"
+            )
+        os.fchmod(fd, DIRECTORY_MODE)  # ecs-init's 0700, also where a release made it 0755
     finally:
         os.close(fd)
-    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise OperationalFailure(
-            f"{directory} is owned by uid {info.st_uid} with mode {info.st_mode & 0o7777:04o}: "
-            f"it must belong to uid {os.geteuid()} and be writable by no one else; "
-            "not writing the GPU file there"
-        )
 
 
 def write_gpu_info(root: str, nvidia_smi: str) -> str:
     """Write the file under `root` ("/" on a host); what was done, for the journal."""
     if not glob.glob(os.path.join(root, DEVICE_PATTERN.lstrip("/"))):
+        try:
+            removed = remove_stale(root)
+        except OSError as error:  # a symlink on the way (UnsafePath), permissions
+            raise OperationalFailure(f"cannot remove {GPU_INFO_FILE}: {error}") from None
+        if removed:
+            return f"no /dev/nvidia* device: removed the stale {GPU_INFO_FILE}"
         return "no /dev/nvidia* device: nothing written (as ecs-init)"
     driver, ids = parse_query(_query(nvidia_smi))
     target = os.path.join(root, GPU_INFO_FILE.lstrip("/"))
     try:
         _check_directory(root, os.path.dirname(target))
-        write_atomic(target, document(driver, ids) + "\n", 0o644, root=root)
+        write_atomic(target, document(driver, ids) + "\n", FILE_MODE, root=root)
     except OSError as error:  # a symlinked directory on the way (UnsafePath), a full disk
         raise OperationalFailure(f"cannot write {target}: {error.strerror or error}") from None
     return f"{len(ids)} GPU(s), driver {driver}: wrote {GPU_INFO_FILE}"
+
+
+def remove_stale(root: str) -> bool:
+    """Remove a file left from when the instance had GPUs (its type changed, the root volume
+    stayed): ecs-init writes nothing without devices but leaves an old file, which the agent
+    would read and register GPUs that are not there. True when one was removed."""
+    try:
+        directory = open_existing_directory(root, GPU_INFO_DIR.strip("/").split("/"))
+    except FileNotFoundError:
+        return False
+    try:
+        os.unlink(os.path.basename(GPU_INFO_FILE), dir_fd=directory)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(directory)
+    return True
