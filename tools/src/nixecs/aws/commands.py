@@ -610,8 +610,16 @@ def _orphans(
     "--fleet",
     "fleet_file",
     type=click.Path(dir_okay=False),
-    help="For a group with `ami: {host: …}`: first check that its launch template boots the "
-    "newest AMI of the host in this region (else run deploy first).",
+    help="The fleet file whose group this is: its identity (name_prefix, environment) is what "
+    "the group's stack must carry, and CLUSTER may be given without the prefix. For a group "
+    "with `ami: {host: …}`: first checks that its launch template boots the newest AMI of the "
+    "host in this region (else run deploy first). Without it: fleets without name_prefix.",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also roll a group whose stack an earlier nixecs made (tagged nixecs:cluster but not "
+    "nixecs:fleet). Never one without nixecs tags or another fleet's.",
 )
 @click.pass_obj
 def roll(
@@ -627,10 +635,13 @@ def roll(
     rollback_alarms: tuple[str, ...],
     wait: bool,
     fleet_file: str | None,
+    adopt: bool,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
-    cancelled or rolls back."""
+    cancelled or rolls back. Only this fleet's groups (their stack tagged nixecs:fleet with
+    its identity) are rolled; anything else is refused (exit 2), naming whose it is."""
+    from .. import naming
     from .roll import PROTECTED_CHOICES, STANDBY_CHOICES, RollOptions, parse_checkpoints
     from .roll import roll as run_roll
     from .session import Session, poll_interval
@@ -650,6 +661,7 @@ def roll(
         standby=STANDBY_CHOICES[standby],
         rollback_alarms=tuple(rollback_alarms),
     )
+    identity = naming.DEFAULT_FLEET
     if fleet_file is None:
         session = Session.from_globals(g)
     else:  # the fleet's region, as deploy acts on it
@@ -660,7 +672,20 @@ def roll(
         model, _ = check_fleet_file(fleet_file, env=g.env)
         session = Session.from_globals(g, region=fleet_region(g, model.region, fleet_file))
         _say(check_roll(session, model, target, fleet_file))
-    result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
+        identity = model.identity
+        cluster, _, group = target.partition("/")
+        if model.name_prefix and f"{model.name_prefix}-{cluster}" in model.clusters:
+            target = f"{model.name_prefix}-{cluster}/{group}"  # `roll prod/web` as in destroy
+    result = run_roll(
+        session,
+        target,
+        options,
+        wait=wait,
+        poll=poll_interval(15.0),
+        say=_say,
+        fleet=identity,
+        adopt=adopt,
+    )
     # The region is named: roll takes no fleet whose `region:` could be compared (issue 9.15).
     region = session.region_name()
     if g.json:
