@@ -975,9 +975,12 @@ def _ownership_options(command: Any) -> Any:
     )(command)
 
 
-def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: bool) -> Any:
-    """The session for `secret put/rm NAME`, once NAME is known to be the fleet's own (or
-    --outside-fleet says to act anyway); NotOurs (exit 2) otherwise, before any AWS call."""
+def _parameter_session(
+    g: Globals, name: str, fleet_file: str | None, outside: bool
+) -> tuple[Any, Any]:
+    """The session for `secret put/rm NAME` and the --fleet model (None without it), once
+    NAME is known to be the fleet's own (or --outside-fleet says to act anyway); NotOurs
+    (exit 2) otherwise, before any AWS call."""
     from .ownership import NotOurs, parameter_refusal
     from .session import Session
 
@@ -994,7 +997,22 @@ def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: b
         reason = parameter_refusal(name, model, fleet_file)
         if reason is not None:
             raise NotOurs(f"secret: {reason}")
-    return Session.from_globals(g, region=region)
+    return Session.from_globals(g, region=region), model
+
+
+def _check_parameter_mark(
+    session: Any, name: str, model: Any, outside: bool, *, claiming: bool = False
+) -> None:
+    """NotOurs unless the existing parameter NAME carries the fleet's mark (ownership.
+    parameter_tag_refusal); --outside-fleet skips it, as it skips the reference check."""
+    if outside or model is None:
+        return
+    from .ownership import NotOurs, parameter_tag_refusal
+    from .secret import tags_of
+
+    reason = parameter_tag_refusal(name, tags_of(session, name), model.identity, claiming=claiming)
+    if reason is not None:
+        raise NotOurs(f"secret: {reason}")
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -1046,9 +1064,12 @@ def secret_put(
     check_name(name)
     if value_stdin and generate:
         raise click.UsageError("--value-stdin and --generate exclude each other")
-    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    session, model = _parameter_session(g, name, fleet_file, outside_fleet)
     if not generate:  # --generate never writes over an existing parameter
         current = get(session, name, reveal=False)
+        if current is not None:  # a new value claims an untagged SecureString, nothing else
+            claiming = current["type"] == "SecureString"
+            _check_parameter_mark(session, name, model, outside_fleet, claiming=claiming)
         if current is not None and current["type"] != "SecureString":
             _confirm(
                 f"{name} is a {current['type']} (version {current['version']}); storing the "
@@ -1075,7 +1096,9 @@ def secret_put(
         )
     if value is not None and not value:
         raise click.UsageError("refusing to store an empty value")
-    result = put(session, name, value, key_id=key_id)
+    # the fleet's marks on what it owns; none on what only --outside-fleet lets us touch
+    tags = model.parameter_tags(name) if model is not None and model.owns_parameter(name) else {}
+    result = put(session, name, value, key_id=key_id, tags=tags)
     if g.json:
         _emit_json(result.to_json())
     else:
@@ -1127,9 +1150,10 @@ def secret_rm(g: Globals, name: str, fleet_file: str | None, outside_fleet: bool
     from .secret import check_name, get, remove
 
     check_name(name)
-    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    session, model = _parameter_session(g, name, fleet_file, outside_fleet)
     current = get(session, name, reveal=False)
     if current is not None:
+        _check_parameter_mark(session, name, model, outside_fleet)
         _confirm(
             f"This deletes SSM parameter {name} ({current['type']}, version "
             f"{current['version']}, every version of it).",

@@ -240,6 +240,31 @@ def parameter_refusal(name: str, fleet: Any, fleet_file: str | None) -> str | No
     )
 
 
+def parameter_tag_refusal(
+    name: str, tags: dict[str, str], fleet: str, *, claiming: bool = False
+) -> str | None:
+    """Why `secret rm` (or a `put` that changes the type) may not act on the existing
+    parameter NAME without --outside-fleet, judged by the mark `secret put --fleet` writes:
+    naming.TAG_FLEET equal to the fleet's identity. Another fleet's mark is always refused;
+    no mark is refused unless `claiming` (a `put` of a new SecureString value over one the
+    fleet references: it writes the mark, as `deploy --adopt` claims an earlier stack)."""
+    found = tags.get(naming.TAG_FLEET)
+    if found == fleet:
+        return None
+    if found is not None:
+        return (
+            f"{name} belongs to fleet {found!r} ({naming.TAG_FLEET}={found}), not to this fleet "
+            f"{fleet!r}; pass --outside-fleet to act on it anyway"
+        )
+    if claiming:
+        return None
+    return (
+        f"{name} has no {naming.TAG_FLEET} tag: `secret put --fleet` did not make it for "
+        f"fleet {fleet!r} (it was made by hand, or before nixecs tagged parameters; a "
+        "`secret put --fleet` of a new value tags it); pass --outside-fleet to act on it anyway"
+    )
+
+
 def check_stacks(
     session: Any,
     clusters: Iterable[str],
