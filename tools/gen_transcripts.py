@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -158,17 +159,21 @@ def secrets(a: Account) -> None:
     a.run("secret", "rm", "/prod/api/token", *mine)
 
 
-def ownership(a: Account) -> None:
-    """What deploy and destroy say of a stack nixecs did not make (docs/aws.md, ownership)."""
+def _client(a: Account, service: str) -> Any:
     import boto3
 
-    cfn = boto3.client(
-        "cloudformation",
+    return boto3.client(
+        service,
         endpoint_url=a.url,
         region_name=REGION,
         aws_access_key_id=a.env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=a.env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def ownership(a: Account) -> None:
+    """What deploy and destroy say of a stack nixecs did not make (docs/aws.md, ownership)."""
+    cfn = _client(a, "cloudformation")
     theirs = '{"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}}'
     acme = [{"Key": "nixecs:cluster", "Value": "prod"}, {"Key": "nixecs:fleet", "Value": "acme"}]
     cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs, Tags=acme)
@@ -176,6 +181,74 @@ def ownership(a: Account) -> None:
     cfn.delete_stack(StackName="nixecs-prod")
     cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs)
     a.run("destroy", "prod", "--yes")
+
+
+def local_deploy(a: Account) -> None:
+    """Set-up: `nixecs local deploy` of the example, so the scaling resources the emulator's
+    CloudFormation skips are made through their APIs (local/gaps.py), as docs/aws.md says."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nixecs", "local", "deploy", str(EXAMPLE)],
+        env={k: v for k, v in a.env.items() if k != "NIXECS_ENDPOINT_URL"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"nixecs local deploy: {done.stderr}")
+
+
+def roll(a: Account) -> None:
+    """`roll` against the emulator's instance refresh stand-in (local/refresh.py): a refresh
+    that succeeds, then one that an alarm in ALARM rolls back."""
+    local_deploy(a)
+    a.run("roll", "prod/web", "--checkpoints", "50,100")
+    cloudwatch = _client(a, "cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="web-5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="5xx")
+    a.run("roll", "prod/web", "--rollback-alarm", "web-5xx")
+
+
+def status_scaling(a: Account) -> None:
+    """`deploy` again and `status` after `local deploy` made the scaling resources."""
+    local_deploy(a)
+    a.run("deploy", "fleet.yml", "--yes")
+    a.run("status")
+
+
+def _image_dir(a: Account) -> None:
+    """`./result` as nixpkgs' amazon-image.nix writes it (the tests' fake image: 1 MiB and a
+    little of deterministic bytes, no NixOS inside), and the bucket it is uploaded to."""
+    sys.path.insert(0, str(HERE / "tests"))
+    from test_aws_ami import make_image
+
+    make_image(a.cwd, 1024 * 1024 + 512)
+    _client(a, "s3").create_bucket(Bucket="images")
+
+
+def ami_publish_s3(a: Account) -> None:
+    """`ami publish --via s3` against the emulator's import-snapshot stand-in (local/imports.py),
+    then again: the AMI of this image is found by name and reused."""
+    _image_dir(a)
+    a.run(
+        "ami", "publish", "./result", "--via", "s3", "--bucket", "images", "--flake-rev", "abc123"
+    )
+    a.run(
+        "--output", "json", "ami", "publish", "./result", "--via", "s3", "--bucket", "images",
+        "--flake-rev", "abc123",
+    )  # fmt: skip
+
+
+def ami_publish_taken(a: Account) -> None:
+    """The name asked for is an AMI nixecs did not register (made here by hand)."""
+    _image_dir(a)
+    _client(a, "ec2").register_image(
+        Name="golden", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+    )
+    a.run("ami", "publish", "./result", "--via", "s3", "--bucket", "images", "--name", "golden")
 
 
 def validate_environments(a: Account) -> None:
@@ -203,7 +276,11 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "deploy-first": (EXAMPLE, deploy_first),
     "deploy-again": (EXAMPLE, deploy_again),
     "secrets": (None, secrets),
+    "ami-publish-s3": (None, ami_publish_s3),
+    "ami-publish-taken": (None, ami_publish_taken),
     "ownership": (EXAMPLE, ownership),
+    "roll": (EXAMPLE, roll),
+    "status-scaling": (EXAMPLE, status_scaling),
     "validate-environments": (None, validate_environments),
     "replay": (None, replay_readme),
 }
