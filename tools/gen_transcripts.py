@@ -251,6 +251,57 @@ def ami_publish_taken(a: Account) -> None:
     a.run("ami", "publish", "./result", "--via", "s3", "--bucket", "images", "--name", "golden")
 
 
+def host_half(a: Account) -> None:
+    """The instance's side, against the emulator: the userdata EC2 would hand the example's
+    web instances (`nixecs userdata`), served by the package's IMDSv2 emulator
+    (nixecs.testing.imds); `apply` and `secrets fetch` re-rooted in ./host, the parameter
+    read from the emulator's SSM (the stand-in `local deploy --plan` made: a random value)."""
+    from nixecs.testing.imds import ImdsEmulator
+
+    userdata = subprocess.run(
+        [sys.executable, "-m", "nixecs", "userdata", "fleet.yml", "prod/web"],
+        env=a.env,
+        cwd=a.cwd,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    with ImdsEmulator(userdata=userdata) as imds:
+        a.run("apply", "--imds", imds.url, "--root", "host")
+        a.run("secrets", "fetch", "--root", "host", "--imds", imds.url)
+
+
+# Mistakes newcomers make (README): keys that lost their indentation under `capacity:`, a
+# vCPU count as `cpu:`, a unit on `memory:`.
+BROKEN_FLEET = """\
+version: 1
+region: us-east-1
+clusters:
+  prod:
+    subnets: [subnet-0a1b2c3d]
+    security_groups: [sg-0a1b2c3d]
+    groups:
+      web:
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity:
+        min: 1
+        max: 4
+    services:
+      api:
+        group: web
+        image: nginx:1.27
+        cpu: 0.5
+        memory: 512MB
+"""
+
+
+def validate_errors(a: Account) -> None:
+    """Offline: every error of a file at once, each located (README)."""
+    (a.cwd / "fleet.yml").write_text(BROKEN_FLEET, encoding="utf-8")
+    a.run("validate", "fleet.yml")
+
+
 def validate_environments(a: Account) -> None:
     """Offline: one file, two environments (README)."""
     (a.cwd / "examples").mkdir()
@@ -280,8 +331,10 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "ami-publish-taken": (None, ami_publish_taken),
     "ownership": (EXAMPLE, ownership),
     "roll": (EXAMPLE, roll),
+    "host-half": (EXAMPLE, host_half),
     "status-scaling": (EXAMPLE, status_scaling),
     "validate-environments": (None, validate_environments),
+    "validate-errors": (None, validate_errors),
     "replay": (None, replay_readme),
 }
 
@@ -305,6 +358,9 @@ VOLATILE = [
         lambda m: m.group(0) if m.group(0).isalpha() else "<id>",
     ),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
+    # Not root (a developer's machine), `secrets fetch` cannot give a file to root and says
+    # so in one more line; as root (CI, the docs' run) it does not. The rest is the same.
+    (re.compile(r"(?m)^nixecs secrets: warning: not root: .*\n"), ""),
     (re.compile(r"─+"), "─"),
     (re.compile(r"[ \t]+"), " "),
 ]
