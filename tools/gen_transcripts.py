@@ -124,8 +124,8 @@ def deploy_again(a: Account) -> None:
     a.run("deploy", "fleet.yml", "--yes")
 
 
-# The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
-SECRETS_FLEET = """\
+# One cluster's opening, shared by the small fleets the scenarios write.
+PROD = """\
 version: 1
 region: us-east-1
 clusters:
@@ -133,6 +133,9 @@ clusters:
     subnets: [subnet-0a1b2c3d]
     security_groups: [sg-0a1b2c3d]
     groups:
+"""
+# The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
+SECRETS_FLEET = PROD + """\
       web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
     services:
       api:
@@ -273,14 +276,7 @@ def host_half(a: Account) -> None:
 
 # Mistakes newcomers make (README): keys that lost their indentation under `capacity:`, a
 # vCPU count as `cpu:`, a unit on `memory:`.
-BROKEN_FLEET = """\
-version: 1
-region: us-east-1
-clusters:
-  prod:
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
+BROKEN_FLEET = PROD + """\
       web:
         ami: ami-0123456789abcdef0
         instance_types: [m6i.large]

@@ -264,23 +264,11 @@ def test_put_marks_the_parameter_as_the_fleets_and_rm_reads_the_mark(moto, fleet
     assert removed.code == 0 and removed.out == f"{OURS}: removed\n"
 
 
-TWO_CLUSTERS = """\
-version: 1
-region: us-east-1
-parameter_prefix: /acme
-clusters:
-""" + "".join(
-    f"""\
-  {name}:
-    subnets: [subnet-0a1b2c3d]
-    security_groups: [sg-0a1b2c3d]
-    groups:
-      web:
-        ami: ami-0123456789abcdef0
-        instance_types: [m6i.large]
-        capacity: {{min: 1, max: 2}}
-        secrets: {{db: {{parameter: /{name}/db}}, shared: {{parameter: /acme/shared}}}}
-"""
+# Two clusters (in flow style: one group each) sharing /acme/shared, each with its own /NAME/db.
+TWO_CLUSTERS = "version: 1\nregion: us-east-1\nparameter_prefix: /acme\nclusters:\n" + "".join(
+    f"  {name}: {{subnets: [subnet-0a1b2c3d], security_groups: [sg-0a1b2c3d], groups: {{web: "
+    "{ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}, "
+    f"secrets: {{db: {{parameter: /{name}/db}}, shared: {{parameter: /acme/shared}}}}}}}}}}\n"
     for name in ("prod", "staging")
 )
 
