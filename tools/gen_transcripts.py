@@ -135,7 +135,9 @@ clusters:
     groups:
 """
 # The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
-SECRETS_FLEET = PROD + """\
+SECRETS_FLEET = (
+    PROD
+    + """\
       web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
     services:
       api:
@@ -146,6 +148,7 @@ SECRETS_FLEET = PROD + """\
         desired: 1
         secrets: {DB_PASSWORD: /prod/db/password, API_TOKEN: /prod/api/token}
 """
+)
 
 
 def secrets(a: Account) -> None:
@@ -276,7 +279,9 @@ def host_half(a: Account) -> None:
 
 # Mistakes newcomers make (README): keys that lost their indentation under `capacity:`, a
 # vCPU count as `cpu:`, a unit on `memory:`.
-BROKEN_FLEET = PROD + """\
+BROKEN_FLEET = (
+    PROD
+    + """\
       web:
         ami: ami-0123456789abcdef0
         instance_types: [m6i.large]
@@ -290,6 +295,7 @@ BROKEN_FLEET = PROD + """\
         cpu: 0.5
         memory: 512MB
 """
+)
 
 
 def validate_errors(a: Account) -> None:
