@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class Account:
     env: dict[str, str]
     cwd: Path
     out: list[str]
+    # pictures the scenario drew → where they go in the docs (written, never compared)
+    pictures: dict[Path, Path] = field(default_factory=dict)
 
     def run(self, *argv: str, stdin: str | None = None, shown: str | None = None) -> int:
         """`nixecs ARGV` as a user types it (the endpoint comes from the environment, so the
@@ -223,6 +225,16 @@ def status_scaling(a: Account) -> None:
     local_deploy(a)
     a.run("deploy", "fleet.yml", "--yes")
     a.run("status")
+    picture = a.cwd / "aws-status.png"
+    subprocess.run(
+        [sys.executable, "-m", "nixecs", "status", "--plot", str(picture)],
+        env=a.env,
+        cwd=a.cwd,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    a.pictures[picture] = REPO / "docs" / "aws-status.png"
 
 
 def _image_dir(a: Account) -> None:
@@ -341,10 +353,16 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
 }
 
 
-def produce(name: str) -> str:
+def produce(name: str, *, draw: bool = False) -> str:
+    """The scenario's transcript; with `draw`, its pictures are copied into the docs too (a
+    PNG is not compared: matplotlib's bytes differ between versions)."""
     fleet, scenario = SCENARIOS[name]
     with account(fleet) as a:
         scenario(a)
+        if draw:
+            for source, target in a.pictures.items():
+                write_atomic(target, source.read_bytes(), durable=False)
+                print(f"wrote {target.relative_to(REPO)}")
         return "".join(a.out)
 
 
@@ -388,7 +406,11 @@ def main(argv: list[str]) -> int:
     if unknown or found - set(SCENARIOS):
         print(f"unknown transcript(s): {', '.join(unknown or sorted(found - set(SCENARIOS)))}")
         return 2
-    produced = {name: produce(name) for name in sorted(found) if not wanted or name in wanted}
+    produced = {
+        name: produce(name, draw=not check)
+        for name in sorted(found)
+        if not wanted or name in wanted
+    }
     stale = 0
     for path in DOCS:
         text = path.read_text(encoding="utf-8")
