@@ -47,8 +47,10 @@ class Account:
     env: dict[str, str]
     cwd: Path
     out: list[str]
-    # pictures the scenario drew → where they go in the docs (written, never compared)
-    pictures: dict[Path, Path] = field(default_factory=dict)
+    # pictures for the docs: where each goes → the `nixecs` arguments that draw it into the
+    # path given last (drawn only when writing: a PNG is not compared, and matplotlib, the
+    # `plot` extra, is not needed to check the transcripts)
+    pictures: dict[Path, list[str]] = field(default_factory=dict)
 
     def run(self, *argv: str, stdin: str | None = None, shown: str | None = None) -> int:
         """`nixecs ARGV` as a user types it (the endpoint comes from the environment, so the
@@ -225,16 +227,7 @@ def status_scaling(a: Account) -> None:
     local_deploy(a)
     a.run("deploy", "fleet.yml", "--yes")
     a.run("status")
-    picture = a.cwd / "aws-status.png"
-    subprocess.run(
-        [sys.executable, "-m", "nixecs", "status", "--plot", str(picture)],
-        env=a.env,
-        cwd=a.cwd,
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    a.pictures[picture] = REPO / "docs" / "aws-status.png"
+    a.pictures[REPO / "docs" / "aws-status.png"] = ["status", "--plot"]
 
 
 def _image_dir(a: Account) -> None:
@@ -354,14 +347,22 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
 
 
 def produce(name: str, *, draw: bool = False) -> str:
-    """The scenario's transcript; with `draw`, its pictures are copied into the docs too (a
-    PNG is not compared: matplotlib's bytes differ between versions)."""
+    """The scenario's transcript; with `draw`, its pictures are drawn into the docs too."""
     fleet, scenario = SCENARIOS[name]
     with account(fleet) as a:
         scenario(a)
         if draw:
-            for source, target in a.pictures.items():
-                write_atomic(target, source.read_bytes(), durable=False)
+            for target, argv in a.pictures.items():
+                drawn = a.cwd / target.name
+                subprocess.run(
+                    [sys.executable, "-m", "nixecs", *argv, str(drawn)],
+                    env=a.env,
+                    cwd=a.cwd,
+                    capture_output=True,
+                    check=True,
+                    timeout=120,
+                )
+                write_atomic(target, drawn.read_bytes(), durable=False)
                 print(f"wrote {target.relative_to(REPO)}")
         return "".join(a.out)
 
