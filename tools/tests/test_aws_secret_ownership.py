@@ -259,9 +259,21 @@ def test_put_marks_the_parameter_as_the_fleets_and_rm_reads_the_mark(moto, fleet
     claimed = run_cli(capsys, [*base, "put", OURS, *mine, "--value-stdin"], stdin="two\n")
     assert claimed.code == 0, claimed.err
     assert claimed.out == f"{OURS}: updated (version 2)\n"
+    assert f"{OURS}: tagged nixecs:fleet=default (it had no owner mark)" in claimed.err
     assert _tags(moto.url, OURS) == {"nixecs:fleet": "default", "nixecs:cluster": "prod"}
     removed = run_cli(capsys, [*base, "rm", OURS, *mine, "--yes"])
     assert removed.code == 0 and removed.out == f"{OURS}: removed\n"
+    # another fleet's parameter: --outside-fleet writes the value, and leaves its mark alone
+    ssm.put_parameter(
+        Name=OURS,
+        Value="theirs",
+        Type="SecureString",
+        Tags=[{"Key": "nixecs:fleet", "Value": "acme"}],
+    )
+    outside = [*base, "put", OURS, *mine, "--outside-fleet", "--value-stdin"]
+    acted = run_cli(capsys, outside, stdin="three\n")
+    assert acted.code == 0 and acted.out == f"{OURS}: updated (version 2)\n", acted.err
+    assert _tags(moto.url, OURS) == {"nixecs:fleet": "acme"}
 
 
 # Two clusters (in flow style: one group each) sharing /acme/shared, each with its own /NAME/db.

@@ -1000,19 +1000,22 @@ def _parameter_session(
     return Session.from_globals(g, region=region), model
 
 
-def _check_parameter_mark(
+def _parameter_marks(
     session: Any, name: str, model: Any, outside: bool, *, claiming: bool = False
-) -> None:
-    """NotOurs unless the existing parameter NAME carries the fleet's mark (ownership.
-    parameter_tag_refusal); --outside-fleet skips it, as it skips the reference check."""
-    if outside or model is None:
-        return
+) -> dict[str, str] | None:
+    """The tags of the existing parameter NAME (None without --fleet), once they are found
+    to carry the fleet's mark (ownership.parameter_tag_refusal); NotOurs otherwise.
+    --outside-fleet skips the check, as it skips the reference check."""
+    if model is None:
+        return None
     from .ownership import NotOurs, parameter_tag_refusal
     from .secret import tags_of
 
-    reason = parameter_tag_refusal(name, tags_of(session, name), model.identity, claiming=claiming)
-    if reason is not None:
+    tags = tags_of(session, name)
+    reason = parameter_tag_refusal(name, tags, model.identity, claiming=claiming)
+    if reason is not None and not outside:
         raise NotOurs(f"secret: {reason}")
+    return tags
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -1059,17 +1062,19 @@ def secret_put(
     prompt, or --generate (a random password, only when NAME does not exist yet). NAME must
     be a parameter the --fleet file references, unless --outside-fleet; an existing String
     or StringList is turned into a SecureString only after asking (or --yes)."""
+    from .. import naming
     from .secret import check_name, get, put
 
     check_name(name)
     if value_stdin and generate:
         raise click.UsageError("--value-stdin and --generate exclude each other")
     session, model = _parameter_session(g, name, fleet_file, outside_fleet)
+    found: dict[str, str] | None = None  # the existing parameter's tags
     if not generate:  # --generate never writes over an existing parameter
         current = get(session, name, reveal=False)
         if current is not None:  # a new value claims an untagged SecureString, nothing else
             claiming = current["type"] == "SecureString"
-            _check_parameter_mark(session, name, model, outside_fleet, claiming=claiming)
+            found = _parameter_marks(session, name, model, outside_fleet, claiming=claiming)
         if current is not None and current["type"] != "SecureString":
             _confirm(
                 f"{name} is a {current['type']} (version {current['version']}); storing the "
@@ -1096,9 +1101,15 @@ def secret_put(
         )
     if value is not None and not value:
         raise click.UsageError("refusing to store an empty value")
-    # the fleet's marks on what it owns; none on what only --outside-fleet lets us touch
+    # The fleet's marks on what it owns; none on what only --outside-fleet lets us touch, and
+    # never over another fleet's mark (--outside-fleet acts on it, it does not claim it).
     tags = model.parameter_tags(name) if model is not None and model.owns_parameter(name) else {}
+    mark = (found or {}).get(naming.TAG_FLEET)
+    if mark is not None and model is not None and mark != model.identity:
+        tags = {}
     result = put(session, name, value, key_id=key_id, tags=tags)
+    if tags and found is not None and mark is None:
+        _say(f"{name}: tagged {naming.TAG_FLEET}={tags[naming.TAG_FLEET]} (it had no owner mark)")
     if g.json:
         _emit_json(result.to_json())
     else:
@@ -1153,7 +1164,7 @@ def secret_rm(g: Globals, name: str, fleet_file: str | None, outside_fleet: bool
     session, model = _parameter_session(g, name, fleet_file, outside_fleet)
     current = get(session, name, reveal=False)
     if current is not None:
-        _check_parameter_mark(session, name, model, outside_fleet)
+        _parameter_marks(session, name, model, outside_fleet)
         _confirm(
             f"This deletes SSM parameter {name} ({current['type']}, version "
             f"{current['version']}, every version of it).",
