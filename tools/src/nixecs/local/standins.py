@@ -34,7 +34,7 @@ LIMITS = (
     "its CloudFormation skips scalable targets, scaling policies and their alarms (made "
     "here through their own APIs from the template, so no CloudFormation rule on them is "
     "checked)",
-    "an instance refresh (`roll`) is a stand-in: it steps to Successful (or rolls back on a "
+    "an instance refresh (`roll`) is emulated: it steps to Successful (or rolls back on a "
     "--rollback-alarm in ALARM) without replacing, draining or health-checking an instance",
     "no task runs and no target registers (nothing boots NixOS or the ECS agent)",
     "groups whose root volume takes its size from the AMI launch no instance "
