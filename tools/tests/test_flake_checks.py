@@ -180,15 +180,16 @@ def test_inputs_missing_means_parse_checked_only_once(
 
 
 @pytest.mark.parametrize(
-    ("host", "ami", "warned"),
+    ("host", "ami", "extra", "warned"),
     [
-        ("ecs-node", "ami-0123456789abcdef0", False),  # the default host: nothing to mistype
-        ("web", "ami-0123456789abcdef0", True),  # a host named: it may not exist
-        ("webb", "{host: webb}", True),  # … by the AMI too
+        ("ecs-node", "ami-0123456789abcdef0", "", False),  # the default host: nothing to mistype
+        ("web", "ami-0123456789abcdef0", "", True),  # a host named: it may not exist
+        ("webb", "{host: webb}", "", True),  # … by the AMI too
+        ("ecs-node", "ami-0123456789abcdef0", "        exec: true\n", True),  # host must provide
     ],
 )
 def test_a_remote_flake_warns_only_when_a_group_names_a_host(
-    tmp_path: Path, host: str, ami: str, warned: bool
+    tmp_path: Path, host: str, ami: str, extra: str, warned: bool
 ) -> None:
     """A `flake:` that is not a local path cannot be read: the hosts are not checked. Said
     (W501) only when some group names a host other than the default; otherwise every
@@ -198,7 +199,7 @@ def test_a_remote_flake_warns_only_when_a_group_names_a_host(
         "version: 1\nregion: us-east-1\nflake: github:acme/infra\nclusters:\n  prod:\n"
         "    subnets: [subnet-0a1b2c3d]\n    security_groups: [sg-0a1b2c3d]\n    groups:\n"
         f"      web:\n        host: {host}\n        ami: {ami}\n"
-        "        instance_types: [m6i.large]\n        capacity: {min: 0, max: 2}\n"
+        "        instance_types: [m6i.large]\n        capacity: {min: 0, max: 2}\n" + extra
     )
     found = check_fleet(load_fleet(fleet))
     assert [d.code for d in found] == (["W501"] if warned else [])

@@ -189,10 +189,12 @@ def _default_host() -> str:
 
 
 def _names_hosts(fleet: Fleet) -> bool:
-    """Whether some group names a host other than the default one (its `host:`, which an
-    `ami: {host: …}` must equal, E503): only then can a host name be mistyped."""
+    """Whether the flake's hosts matter to the fleet beyond the default: some group names a
+    host other than the default one (its `host:`, which an `ami: {host: …}` must equal,
+    E503), a name that can be mistyped, or declares `exec: true`/`gpu: true`, which its
+    host must provide."""
     default = _default_host()
-    return any(g.host != default for g in _groups(fleet))
+    return any(g.host != default or g.exec or g.gpu for g in _groups(fleet))
 
 
 def check_fleet(fleet: Fleet) -> list[Diagnostic]:
@@ -200,7 +202,7 @@ def check_fleet(fleet: Fleet) -> list[Diagnostic]:
 
     A remote `flake:` (github:…, a URL) cannot be read offline, so the hosts are never checked
     there; that is said only when some group names a host other than the default (a name that
-    could be mistyped). A fleet whose groups all run the default host would otherwise get the
+    could be mistyped) or declares `exec: true`/`gpu: true` (which its host must provide). A fleet whose groups all run the default host would otherwise get the
     same warning on every `validate`, with nothing the user could do about it but move the
     flake onto the disk. A local flake whose hosts could not be read (no Nix, no flake.nix,
     an evaluation error) is always said: that is fixable, and the hosts may be wrong."""
