@@ -21,8 +21,9 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -46,6 +47,10 @@ class Account:
     env: dict[str, str]
     cwd: Path
     out: list[str]
+    # pictures for the docs: where each goes → the `nixecs` arguments that draw it into the
+    # path given last (drawn only when writing: a PNG is not compared, and matplotlib, the
+    # `plot` extra, is not needed to check the transcripts)
+    pictures: dict[Path, list[str]] = field(default_factory=dict)
 
     def run(self, *argv: str, stdin: str | None = None, shown: str | None = None) -> int:
         """`nixecs ARGV` as a user types it (the endpoint comes from the environment, so the
@@ -123,8 +128,8 @@ def deploy_again(a: Account) -> None:
     a.run("deploy", "fleet.yml", "--yes")
 
 
-# The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
-SECRETS_FLEET = """\
+# One cluster's opening, shared by the small fleets the scenarios write.
+PROD = """\
 version: 1
 region: us-east-1
 clusters:
@@ -132,6 +137,11 @@ clusters:
     subnets: [subnet-0a1b2c3d]
     security_groups: [sg-0a1b2c3d]
     groups:
+"""
+# The fleet `secret put/rm --fleet` reads: the parameters its service uses are its own.
+SECRETS_FLEET = (
+    PROD
+    + """\
       web: {ami: ami-0123456789abcdef0, instance_types: [m6i.large], capacity: {min: 1, max: 2}}
     services:
       api:
@@ -142,6 +152,7 @@ clusters:
         desired: 1
         secrets: {DB_PASSWORD: /prod/db/password, API_TOKEN: /prod/api/token}
 """
+)
 
 
 def secrets(a: Account) -> None:
@@ -158,17 +169,21 @@ def secrets(a: Account) -> None:
     a.run("secret", "rm", "/prod/api/token", *mine)
 
 
-def ownership(a: Account) -> None:
-    """What deploy and destroy say of a stack nixecs did not make (docs/aws.md, ownership)."""
+def _client(a: Account, service: str) -> Any:
     import boto3
 
-    cfn = boto3.client(
-        "cloudformation",
+    return boto3.client(
+        service,
         endpoint_url=a.url,
         region_name=REGION,
         aws_access_key_id=a.env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=a.env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def ownership(a: Account) -> None:
+    """What deploy and destroy say of a stack nixecs did not make (docs/aws.md, ownership)."""
+    cfn = _client(a, "cloudformation")
     theirs = '{"Resources": {"Theirs": {"Type": "AWS::Logs::LogGroup"}}}'
     acme = [{"Key": "nixecs:cluster", "Value": "prod"}, {"Key": "nixecs:fleet", "Value": "acme"}]
     cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs, Tags=acme)
@@ -176,6 +191,122 @@ def ownership(a: Account) -> None:
     cfn.delete_stack(StackName="nixecs-prod")
     cfn.create_stack(StackName="nixecs-prod", TemplateBody=theirs)
     a.run("destroy", "prod", "--yes")
+
+
+def local_deploy(a: Account) -> None:
+    """Set-up: `nixecs local deploy` of the example, so the scaling resources the emulator's
+    CloudFormation skips are made through their APIs (local/gaps.py), as docs/aws.md says."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nixecs", "local", "deploy", str(EXAMPLE)],
+        env={k: v for k, v in a.env.items() if k != "NIXECS_ENDPOINT_URL"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"nixecs local deploy: {done.stderr}")
+
+
+def roll(a: Account) -> None:
+    """`roll` against the emulator's instance refresh stand-in (local/refresh.py): a refresh
+    that succeeds, then one that an alarm in ALARM rolls back."""
+    local_deploy(a)
+    a.run("roll", "prod/web", "--checkpoints", "50,100")
+    cloudwatch = _client(a, "cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="web-5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="5xx")
+    a.run("roll", "prod/web", "--rollback-alarm", "web-5xx")
+
+
+def status_scaling(a: Account) -> None:
+    """`deploy` again and `status` after `local deploy` made the scaling resources."""
+    local_deploy(a)
+    a.run("deploy", "fleet.yml", "--yes")
+    a.run("status")
+    a.pictures[REPO / "docs" / "aws-status.png"] = ["status", "--plot"]
+
+
+def _image_dir(a: Account) -> None:
+    """`./result` as nixpkgs' amazon-image.nix writes it (the tests' fake image: 1 MiB and a
+    little of deterministic bytes, no NixOS inside), and the bucket it is uploaded to."""
+    sys.path.insert(0, str(HERE / "tests"))
+    from test_aws_ami import make_image
+
+    make_image(a.cwd, 1024 * 1024 + 512)
+    _client(a, "s3").create_bucket(Bucket="images")
+
+
+def ami_publish_s3(a: Account) -> None:
+    """`ami publish --via s3` against the emulator's import-snapshot stand-in (local/imports.py),
+    then again: the AMI of this image is found by name and reused."""
+    _image_dir(a)
+    a.run(
+        "ami", "publish", "./result", "--via", "s3", "--bucket", "images", "--flake-rev", "abc123"
+    )
+    a.run(
+        "--output", "json", "ami", "publish", "./result", "--via", "s3", "--bucket", "images",
+        "--flake-rev", "abc123",
+    )  # fmt: skip
+
+
+def ami_publish_taken(a: Account) -> None:
+    """The name asked for is an AMI nixecs did not register (made here by hand)."""
+    _image_dir(a)
+    _client(a, "ec2").register_image(
+        Name="golden", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+    )
+    a.run("ami", "publish", "./result", "--via", "s3", "--bucket", "images", "--name", "golden")
+
+
+def host_half(a: Account) -> None:
+    """The instance's side, against the emulator: the userdata EC2 would hand the example's
+    web instances (`nixecs userdata`), served by the package's IMDSv2 emulator
+    (nixecs.testing.imds); `apply` and `secrets fetch` re-rooted in ./host, the parameter
+    read from the emulator's SSM (the stand-in `local deploy --plan` made: a random value)."""
+    from nixecs.testing.imds import ImdsEmulator
+
+    userdata = subprocess.run(
+        [sys.executable, "-m", "nixecs", "userdata", "fleet.yml", "prod/web"],
+        env=a.env,
+        cwd=a.cwd,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    with ImdsEmulator(userdata=userdata) as imds:
+        a.run("apply", "--imds", imds.url, "--root", "host")
+        a.run("secrets", "fetch", "--root", "host", "--imds", imds.url)
+
+
+# Mistakes newcomers make (README): keys that lost their indentation under `capacity:`, a
+# vCPU count as `cpu:`, a unit on `memory:`.
+BROKEN_FLEET = (
+    PROD
+    + """\
+      web:
+        ami: ami-0123456789abcdef0
+        instance_types: [m6i.large]
+        capacity:
+        min: 1
+        max: 4
+    services:
+      api:
+        group: web
+        image: nginx:1.27
+        cpu: 0.5
+        memory: 512MB
+"""
+)
+
+
+def validate_errors(a: Account) -> None:
+    """Offline: every error of a file at once, each located (README)."""
+    (a.cwd / "fleet.yml").write_text(BROKEN_FLEET, encoding="utf-8")
+    a.run("validate", "fleet.yml")
 
 
 def validate_environments(a: Account) -> None:
@@ -203,16 +334,36 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "deploy-first": (EXAMPLE, deploy_first),
     "deploy-again": (EXAMPLE, deploy_again),
     "secrets": (None, secrets),
+    "ami-publish-s3": (None, ami_publish_s3),
+    "ami-publish-taken": (None, ami_publish_taken),
     "ownership": (EXAMPLE, ownership),
+    "roll": (EXAMPLE, roll),
+    "host-half": (EXAMPLE, host_half),
+    "status-scaling": (EXAMPLE, status_scaling),
     "validate-environments": (None, validate_environments),
+    "validate-errors": (None, validate_errors),
     "replay": (None, replay_readme),
 }
 
 
-def produce(name: str) -> str:
+def produce(name: str, *, draw: bool = False) -> str:
+    """The scenario's transcript; with `draw`, its pictures are drawn into the docs too."""
     fleet, scenario = SCENARIOS[name]
     with account(fleet) as a:
         scenario(a)
+        if draw:
+            for target, argv in a.pictures.items():
+                drawn = a.cwd / target.name
+                subprocess.run(
+                    [sys.executable, "-m", "nixecs", *argv, str(drawn)],
+                    env=a.env,
+                    cwd=a.cwd,
+                    capture_output=True,
+                    check=True,
+                    timeout=120,
+                )
+                write_atomic(target, drawn.read_bytes(), durable=False)
+                print(f"wrote {target.relative_to(REPO)}")
         return "".join(a.out)
 
 
@@ -228,6 +379,9 @@ VOLATILE = [
         lambda m: m.group(0) if m.group(0).isalpha() else "<id>",
     ),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
+    # Not root (a developer's machine), `secrets fetch` cannot give a file to root and says
+    # so in one more line; as root (CI, the docs' run) it does not. The rest is the same.
+    (re.compile(r"(?m)^nixecs secrets: warning: not root: .*\n"), ""),
     (re.compile(r"─+"), "─"),
     (re.compile(r"[ \t]+"), " "),
 ]
@@ -253,7 +407,11 @@ def main(argv: list[str]) -> int:
     if unknown or found - set(SCENARIOS):
         print(f"unknown transcript(s): {', '.join(unknown or sorted(found - set(SCENARIOS)))}")
         return 2
-    produced = {name: produce(name) for name in sorted(found) if not wanted or name in wanted}
+    produced = {
+        name: produce(name, draw=not check)
+        for name in sorted(found)
+        if not wanted or name in wanted
+    }
     stale = 0
     for path in DOCS:
         text = path.read_text(encoding="utf-8")

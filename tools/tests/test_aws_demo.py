@@ -85,3 +85,25 @@ def test_a_failing_step_raises_with_its_output(tmp_path):
     with pytest.raises(demo.DemoError) as error:
         demo.deploy_and_status(bad, sys.executable)
     assert "`nixecs local deploy" in str(error.value) and "exited 2" in str(error.value)
+
+
+def test_without_skopeo_or_the_registry_the_demo_says_what_it_skipped(moto, monkeypatch):
+    """`make demo` on a machine without skopeo and docker-registry: the example's image is not
+    pushed, its tag is recorded in the emulator's ECR directly (so the deploy's preflight
+    finds it), and the output says which tools are missing and what was skipped."""
+    import shutil
+
+    from aws_fixtures import moto_client
+
+    real = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == "skopeo" else real(name, *a, **k)
+    )
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    output = _demo().push_example_image(moto.url, "us-east-1", env, sys.executable)
+    assert (
+        "skopeo or docker-registry is not installed (Debian: apt-get install skopeo "
+        "docker-registry): not pushed; bananas:1.0 recorded in moto's ECR as sha256:"
+    ) in output
+    images = moto_client(moto.url, "ecr").describe_images(repositoryName="bananas")
+    assert [i["imageTags"] for i in images["imageDetails"]] == [["1.0"]]

@@ -17,6 +17,36 @@ _stubbed = pytest.fixture(name="stubbed")(stubbed_clients)
 ASG = "nixecs-prod-web"
 
 
+def _tag(key: str, value: str) -> dict[str, Any]:
+    return {
+        "ResourceId": ASG,
+        "ResourceType": "auto-scaling-group",
+        "Key": key,
+        "Value": value,
+        "PropagateAtLaunch": True,
+    }
+
+
+def _expect_stack(stubbed: Any, tags: dict[str, str] | None = None) -> None:
+    """The cluster's stack, as `deploy` tags it (the ownership check reads it first)."""
+    if tags is None:
+        tags = {"nixecs:cluster": "prod", "nixecs:fleet": "default"}
+    stubbed("cloudformation").add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": "nixecs-prod",
+                    "CreationTime": datetime.datetime(2026, 1, 1),
+                    "StackStatus": "UPDATE_COMPLETE",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ]
+        },
+        {"StackName": "nixecs-prod"},
+    )
+
+
 def _group(version: str = "3", mixed: bool = False) -> dict[str, Any]:
     group: dict[str, Any] = {
         "AutoScalingGroupName": ASG,
@@ -27,6 +57,7 @@ def _group(version: str = "3", mixed: bool = False) -> dict[str, Any]:
         "AvailabilityZones": ["us-east-1a"],
         "HealthCheckType": "EC2",
         "CreatedTime": datetime.datetime(2026, 1, 1),
+        "Tags": [_tag("nixecs:cluster", "prod"), _tag("nixecs:group", "web")],
     }
     spec = {"LaunchTemplateId": "lt-0abc", "LaunchTemplateName": ASG, "Version": version}
     if mixed:
@@ -56,7 +87,11 @@ def _refresh(status: str, percent: int, reason: str = "") -> dict[str, Any]:
 
 
 def _expect_start(
-    stubbed: Any, group: dict[str, Any], preferences: dict[str, Any], desired: dict[str, Any]
+    stubbed: Any,
+    group: dict[str, Any],
+    preferences: dict[str, Any],
+    desired: dict[str, Any],
+    stack_tags: dict[str, str] | None = None,
 ) -> Any:
     autoscaling = stubbed("autoscaling")
     ec2 = stubbed("ec2")
@@ -65,6 +100,7 @@ def _expect_start(
         {"AutoScalingGroups": [group]},
         {"AutoScalingGroupNames": [ASG]},
     )
+    _expect_stack(stubbed, stack_tags)
     autoscaling.add_response(
         "describe_instance_refreshes", {"InstanceRefreshes": []}, {"AutoScalingGroupName": ASG}
     )
@@ -196,6 +232,7 @@ def test_a_refresh_already_running_is_followed_not_duplicated(stubbed, capsys):
         {"AutoScalingGroups": [_group()]},
         {"AutoScalingGroupNames": [ASG]},
     )
+    _expect_stack(stubbed)
     autoscaling.add_response(
         "describe_instance_refreshes",
         {
@@ -281,3 +318,91 @@ def test_busy_groups_options_and_rollback_alarms_are_sent_exactly(stubbed, capsy
 def test_bad_protected_choice_is_a_usage_error(stubbed, capsys):
     result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web", "--protected", "later"])
     assert result.code == 2 and "later" in result.err
+
+
+def _expect_group(stubbed: Any, group: dict[str, Any]) -> Any:
+    autoscaling = stubbed("autoscaling")
+    autoscaling.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [group]},
+        {"AutoScalingGroupNames": [ASG]},
+    )
+    return autoscaling
+
+
+@pytest.mark.parametrize(
+    ("group_tags", "stack_tags", "adopt", "refusal"),
+    [
+        # a group someone made by hand with our name: no nixecs tags, no stack is asked
+        ({}, None, False, "nixecs-prod-web has no nixecs tags: nixecs did not make it"),
+        # another fleet's group (its stack's tags propagated to it)
+        (
+            {"nixecs:cluster": "prod", "nixecs:fleet": "acme"},
+            None,
+            False,
+            "nixecs-prod-web belongs to fleet 'acme' (nixecs:cluster=prod, nixecs:fleet=acme), "
+            "not to this fleet 'default'",
+        ),
+        # made by another stack
+        (
+            {"nixecs:cluster": "prod", "aws:cloudformation:stack-name": "theirs"},
+            None,
+            False,
+            "was made by stack theirs, not by nixecs-prod",
+        ),
+        # the group's tags look right, but its stack is another fleet's
+        (
+            {"nixecs:cluster": "prod"},
+            {"nixecs:cluster": "prod", "nixecs:fleet": "acme"},
+            False,
+            "stack nixecs-prod belongs to fleet 'acme'",
+        ),
+        # an earlier nixecs's stack: only with --adopt
+        (
+            {"nixecs:cluster": "prod"},
+            {"nixecs:cluster": "prod"},
+            False,
+            "made by an earlier nixecs (nixecs:cluster=prod, no nixecs:fleet); pass --adopt",
+        ),
+    ],
+)
+def test_roll_refuses_a_group_that_is_not_this_fleets(
+    stubbed, capsys, group_tags, stack_tags, adopt, refusal
+):
+    """Like deploy and destroy: nothing is started on a group this fleet's stack did not make;
+    the refusal (exit 2) names what was found. No StartInstanceRefresh is stubbed, so any
+    refresh call would fail the test."""
+    group = _group() | {"Tags": [_tag(k, v) for k, v in group_tags.items()]}
+    autoscaling = _expect_group(stubbed, group)
+    if stack_tags is not None:
+        _expect_stack(stubbed, stack_tags)
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web"])
+    assert result.code == 2, result.err
+    assert "refusing: roll prod/web: " in result.err and refusal in result.err
+    assert "Traceback" not in result.err
+    autoscaling.assert_no_pending_responses()
+    if stack_tags is not None:
+        stubbed("cloudformation").assert_no_pending_responses()
+
+
+def test_roll_refuses_a_group_without_its_stack(stubbed, capsys):
+    _expect_group(stubbed, _group())
+    stubbed("cloudformation").add_client_error(
+        "describe_stacks",
+        service_error_code="ValidationError",
+        service_message="Stack with id nixecs-prod does not exist",
+        http_status_code=400,
+        expected_params={"StackName": "nixecs-prod"},
+    )
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web"])
+    assert result.code == 2, result.err
+    assert "nixecs-prod-web has no stack nixecs-prod" in result.err
+
+
+def test_roll_adopts_an_earlier_nixecs_stack_only_when_asked(stubbed, capsys):
+    preferences = {"MinHealthyPercentage": 90, "SkipMatching": True, "AutoRollback": True, **BUSY}
+    earlier = {"nixecs:cluster": "prod"}  # no nixecs:fleet: refused above without --adopt
+    autoscaling = _expect_start(stubbed, _group("3"), preferences, LT4, stack_tags=earlier)
+    result = run_cli(capsys, ["--region", "us-east-1", "roll", "prod/web", "--adopt", "--no-wait"])
+    assert result.code == 0, result.err
+    autoscaling.assert_no_pending_responses()

@@ -305,3 +305,32 @@ def test_without_flakes_exec_and_gpu_are_not_checked(
     assert warning.code == "W501" and "Nix 2.4 or newer (flakes) is not installed" in (
         warning.message
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "ami", "extra", "warned"),
+    [
+        ("ecs-node", "ami-0123456789abcdef0", "", False),  # the default host: nothing to mistype
+        ("web", "ami-0123456789abcdef0", "", True),  # a host named: it may not exist
+        ("webb", "{host: webb}", "", True),  # … by the AMI too
+        ("ecs-node", "ami-0123456789abcdef0", "        exec: true\n", True),  # host must provide
+    ],
+)
+def test_a_remote_flake_warns_only_when_a_group_names_a_host(
+    tmp_path: Path, host: str, ami: str, extra: str, warned: bool
+) -> None:
+    """A `flake:` that is not a local path cannot be read: the hosts are not checked. Said
+    (W501) only when some group names a host other than the default; otherwise every
+    `validate` of such a fleet would warn with nothing to fix."""
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text(
+        "version: 1\nregion: us-east-1\nflake: github:acme/infra\nclusters:\n  prod:\n"
+        "    subnets: [subnet-0a1b2c3d]\n    security_groups: [sg-0a1b2c3d]\n    groups:\n"
+        f"      web:\n        host: {host}\n        ami: {ami}\n"
+        "        instance_types: [m6i.large]\n        capacity: {min: 0, max: 2}\n" + extra
+    )
+    found = check_fleet(load_fleet(fleet))
+    assert [d.code for d in found] == (["W501"] if warned else [])
+    if warned:
+        assert "the flake 'github:acme/infra' is not a local path" in found[0].message
+        assert (found[0].location.line, found[0].location.column) == (3, 1)

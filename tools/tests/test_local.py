@@ -102,6 +102,17 @@ def test_the_loop_deploy_status_again_destroy_stop(state: Path, tmp_path: Path) 
     clusters = json.loads(status.stdout)["clusters"]
     assert [c["name"] for c in clusters] == ["prod"]
     assert {s["name"] for s in clusters[0]["services"]} >= {"bananas", "reports"}
+    # The scaling the emulator's CloudFormation skips was made through its own APIs, so
+    # status shows the template's bounds and policies (and deploy finds nothing missing).
+    scaling = {s["name"]: s["scaling"] for s in clusters[0]["services"]}
+    assert (scaling["reports"]["min"], scaling["reports"]["max"]) == (1, 12)
+    assert sorted(p["name"] for p in scaling["reports"]["policies"]) == [
+        "nixecs-prod-reports-cpu-high",
+        "nixecs-prod-reports-cpu-low",
+    ]
+    assert "made through Application Auto Scaling and CloudWatch" in first.stderr
+
+    _roll_in_the_emulator(state, env)
 
     again = nixecs(state, "local", "deploy", str(fleet))
     assert again.returncode == 0, again.stderr
@@ -121,6 +132,56 @@ def test_the_loop_deploy_status_again_destroy_stop(state: Path, tmp_path: Path) 
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     gone = nixecs(state, "local", "env")
     assert gone.returncode == 1 and "no emulator is running" in gone.stderr
+
+
+def _roll_in_the_emulator(state: Path, env: dict[str, str]) -> None:
+    """`roll` against the emulator's instance refresh stand-in (local/refresh.py): it
+    succeeds step by step; an alarm of --rollback-alarm in ALARM makes it roll back (exit 1);
+    a group that nixecs did not make is refused before any refresh (exit 2)."""
+    import boto3
+
+    done = nixecs(state, "roll", "prod/web", env={**env, "NIXECS_POLL_INTERVAL": "0.01"})
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"nixecs-prod-web \(us-east-1\): instance refresh \S+ Successful \(100%\)\n", done.stdout
+    )
+    assert "(InProgress, 1 to update)" in done.stderr  # the web group's 2 instances, one a step
+
+    def client(service: str) -> object:
+        return boto3.client(
+            service,
+            endpoint_url=env["NIXECS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    cloudwatch: object = client("cloudwatch")
+    cloudwatch.put_metric_alarm(  # type: ignore[attr-defined]
+        AlarmName="web-5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="test")  # type: ignore[attr-defined]
+    failed = nixecs(
+        state, "roll", "prod/web", "--rollback-alarm", "web-5xx",
+        env={**env, "NIXECS_POLL_INTERVAL": "0.01"},
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert "RollbackSuccessful" in failed.stdout and "alarm web-5xx is in ALARM" in failed.stdout
+
+    autoscaling: object = client("autoscaling")
+    autoscaling.create_auto_scaling_group(  # type: ignore[attr-defined]
+        AutoScalingGroupName="nixecs-prod-byhand", MinSize=0, MaxSize=1,
+        LaunchTemplate={"LaunchTemplateName": "nixecs-prod-web", "Version": "1"},
+        AvailabilityZones=["us-east-1a"],
+    )  # fmt: skip
+    refused = nixecs(state, "roll", "prod/byhand", env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        "refusing: roll prod/byhand: Auto Scaling group nixecs-prod-byhand has no nixecs tags"
+        in refused.stderr
+    )
 
 
 def test_an_invalid_fleet_is_located_in_the_users_file_and_starts_nothing(
@@ -274,3 +335,64 @@ def test_the_template_fleet_deploys_locally_with_its_host_ami(state: Path, tmp_p
     again = nixecs(state, "local", "deploy", str(team / "fleet.yml"))
     assert again.returncode == 0, again.stderr
     assert "stand-in: AMI" not in again.stderr  # found by its tags, not made twice
+
+
+def test_the_emulators_import_snapshot_and_instance_refresh_stand_ins(state: Path) -> None:
+    """What local/imports.py and local/refresh.py add to moto, as the API behaves: the same
+    ClientToken is the same import task; a missing object is refused; a task steps to
+    `completed` with a snapshot the emulator's EC2 holds; RegisterImage keeps its image tags;
+    a second instance refresh while one is active is InstanceRefreshInProgress."""
+    _moto_installed()
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from nixecs.local import emulator
+
+    os.environ["NIXECS_LOCAL_DIR"] = str(state)
+    try:
+        running, _ = emulator.start()
+    finally:
+        del os.environ["NIXECS_LOCAL_DIR"]
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    ec2, s3, autoscaling = (
+        boto3.client(s, endpoint_url=running.url, region_name="us-east-1", **keys)
+        for s in ("ec2", "s3", "autoscaling")
+    )
+    s3.create_bucket(Bucket="images")
+    s3.put_object(Bucket="images", Key="disk.vhd", Body=b"x" * 4096)
+    disk = {"Format": "VHD", "UserBucket": {"S3Bucket": "images", "S3Key": "disk.vhd"}}
+    first = ec2.import_snapshot(ClientToken="t1", DiskContainer=disk)["ImportTaskId"]
+    assert ec2.import_snapshot(ClientToken="t1", DiskContainer=disk)["ImportTaskId"] == first
+    missing = {"Format": "VHD", "UserBucket": {"S3Bucket": "images", "S3Key": "nope"}}
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        ec2.import_snapshot(ClientToken="t2", DiskContainer=missing)
+    states = []
+    for _ in range(2):  # each poll by id is a step
+        [task] = ec2.describe_import_snapshot_tasks(ImportTaskIds=[first])["ImportSnapshotTasks"]
+        detail = task["SnapshotTaskDetail"]
+        states.append((detail["Status"], detail.get("StatusMessage"), detail.get("Progress")))
+    assert states == [("active", "converting", "40"), ("completed", None, None)]
+    snapshot = task["SnapshotTaskDetail"]["SnapshotId"]
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["VolumeSize"] == 1
+
+    image = ec2.register_image(
+        Name="tagged",
+        RootDeviceName="/dev/xvda",
+        TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )["ImageId"]
+    [described] = ec2.describe_images(ImageIds=[image])["Images"]
+    assert described["Tags"] == [{"Key": "k", "Value": "v"}]
+
+    template = ec2.create_launch_template(
+        LaunchTemplateName="lt", LaunchTemplateData={"ImageId": image}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="g", MinSize=0, MaxSize=1,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+        AvailabilityZones=["us-east-1a"],
+    )  # fmt: skip
+    autoscaling.start_instance_refresh(AutoScalingGroupName="g")
+    with pytest.raises(ClientError, match="InstanceRefreshInProgress"):
+        autoscaling.start_instance_refresh(AutoScalingGroupName="g")
+    with pytest.raises(ClientError, match="ValidationError"):
+        autoscaling.start_instance_refresh(AutoScalingGroupName="nope")

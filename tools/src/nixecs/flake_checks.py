@@ -277,14 +277,39 @@ def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
     return found, ""
 
 
+def _default_host() -> str:
+    from .fleet.schema import GROUP
+
+    return str(GROUP.keys["host"].default)
+
+
+def _names_hosts(fleet: Fleet) -> bool:
+    """Whether the flake's hosts matter to the fleet beyond the default: some group names a
+    host other than the default one (its `host:`, which an `ami: {host: …}` must equal,
+    E503), a name that can be mistyped, or declares `exec: true`/`gpu: true`, which its
+    host must provide."""
+    default = _default_host()
+    return any(g.host != default or g.exec or g.gpu for g in _groups(fleet))
+
+
 def check_fleet(fleet: Fleet) -> list[Diagnostic]:
-    """E501/E502/E505/E506/W502, and one W501 naming what could not be checked, and why."""
+    """E501/E502/E505/E506/W502, and one W501 naming what could not be checked, and why.
+
+    A remote `flake:` (github:…, a URL) cannot be read offline, so the hosts are never checked
+    there; that is said only when some group names a host other than the default (a name that
+    could be mistyped) or declares `exec: true`/`gpu: true` (which its host must provide). A
+    fleet whose groups all run the default host would otherwise get the same warning on every
+    `validate`, with nothing the user could do about it but move the flake onto the disk. A
+    local flake whose hosts could not be read (no Nix, no flake.nix,
+    an evaluation error) is always said: that is fixable, and the hosts may be wrong."""
     found: list[Diagnostic] = []
     unchecked = []
     if fleet.flake:
         hosts, why = read_hosts(fleet)
+        remote = flakes.local_path(fleet.flake, _base(fleet)) is None
         if hosts is None:
-            unchecked.append(f"the groups' hosts were not checked ({why})")
+            if not remote or _names_hosts(fleet):
+                unchecked.append(f"the groups' hosts were not checked ({why})")
         else:
             found.extend(check_hosts(fleet, hosts))
             errors, why = check_features(fleet, hosts)

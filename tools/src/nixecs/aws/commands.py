@@ -610,8 +610,16 @@ def _orphans(
     "--fleet",
     "fleet_file",
     type=click.Path(dir_okay=False),
-    help="For a group with `ami: {host: …}`: first check that its launch template boots the "
-    "newest AMI of the host in this region (else run deploy first).",
+    help="The fleet file whose group this is: its identity (name_prefix, environment) is what "
+    "the group's stack must carry, and CLUSTER may be given without the prefix. For a group "
+    "with `ami: {host: …}`: first checks that its launch template boots the newest AMI of the "
+    "host in this region (else run deploy first). Without it: fleets without name_prefix.",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also roll a group whose stack an earlier nixecs made (tagged nixecs:cluster but not "
+    "nixecs:fleet). Never one without nixecs tags or another fleet's.",
 )
 @click.pass_obj
 def roll(
@@ -627,10 +635,13 @@ def roll(
     rollback_alarms: tuple[str, ...],
     wait: bool,
     fleet_file: str | None,
+    adopt: bool,
 ) -> int:
     """Replace the instances of CLUSTER/GROUP with an instance refresh (rolling, by the
     group's latest launch template version). Exit 0 when it succeeds, 1 when it fails, is
-    cancelled or rolls back."""
+    cancelled or rolls back. Only this fleet's groups (their stack tagged nixecs:fleet with
+    its identity) are rolled; anything else is refused (exit 2), naming whose it is."""
+    from .. import naming
     from .roll import PROTECTED_CHOICES, STANDBY_CHOICES, RollOptions, parse_checkpoints
     from .roll import roll as run_roll
     from .session import Session, poll_interval
@@ -650,6 +661,7 @@ def roll(
         standby=STANDBY_CHOICES[standby],
         rollback_alarms=tuple(rollback_alarms),
     )
+    identity = naming.DEFAULT_FLEET
     if fleet_file is None:
         session = Session.from_globals(g)
     else:  # the fleet's region, as deploy acts on it
@@ -660,7 +672,20 @@ def roll(
         model, _ = check_fleet_file(fleet_file, env=g.env)
         session = Session.from_globals(g, region=fleet_region(g, model.region, fleet_file))
         _say(check_roll(session, model, target, fleet_file))
-    result = run_roll(session, target, options, wait=wait, poll=poll_interval(15.0), say=_say)
+        identity = model.identity
+        cluster, _, group = target.partition("/")
+        if model.name_prefix and f"{model.name_prefix}-{cluster}" in model.clusters:
+            target = f"{model.name_prefix}-{cluster}/{group}"  # `roll prod/web` as in destroy
+    result = run_roll(
+        session,
+        target,
+        options,
+        wait=wait,
+        poll=poll_interval(15.0),
+        say=_say,
+        fleet=identity,
+        adopt=adopt,
+    )
     # The region is named: roll takes no fleet whose `region:` could be compared (issue 9.15).
     region = session.region_name()
     if g.json:
@@ -989,9 +1014,12 @@ def _ownership_options(command: Any) -> Any:
     )(command)
 
 
-def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: bool) -> Any:
-    """The session for `secret put/rm NAME`, once NAME is known to be the fleet's own (or
-    --outside-fleet says to act anyway); NotOurs (exit 2) otherwise, before any AWS call."""
+def _parameter_session(
+    g: Globals, name: str, fleet_file: str | None, outside: bool
+) -> tuple[Any, Any]:
+    """The session for `secret put/rm NAME` and the --fleet model (None without it), once
+    NAME is known to be the fleet's own (or --outside-fleet says to act anyway); NotOurs
+    (exit 2) otherwise, before any AWS call."""
     from .ownership import NotOurs, parameter_refusal
     from .session import Session
 
@@ -1008,7 +1036,25 @@ def _parameter_session(g: Globals, name: str, fleet_file: str | None, outside: b
         reason = parameter_refusal(name, model, fleet_file)
         if reason is not None:
             raise NotOurs(f"secret: {reason}")
-    return Session.from_globals(g, region=region)
+    return Session.from_globals(g, region=region), model
+
+
+def _parameter_marks(
+    session: Any, name: str, model: Any, outside: bool, *, claiming: bool = False
+) -> dict[str, str] | None:
+    """The tags of the existing parameter NAME (None without --fleet), once they are found
+    to carry the fleet's mark (ownership.parameter_tag_refusal); NotOurs otherwise.
+    --outside-fleet skips the check, as it skips the reference check."""
+    if model is None:
+        return None
+    from .ownership import NotOurs, parameter_tag_refusal
+    from .secret import tags_of
+
+    tags = tags_of(session, name)
+    reason = parameter_tag_refusal(name, tags, model.identity, claiming=claiming)
+    if reason is not None and not outside:
+        raise NotOurs(f"secret: {reason}")
+    return tags
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -1055,14 +1101,19 @@ def secret_put(
     prompt, or --generate (a random password, only when NAME does not exist yet). NAME must
     be a parameter the --fleet file references, unless --outside-fleet; an existing String
     or StringList is turned into a SecureString only after asking (or --yes)."""
+    from .. import naming
     from .secret import check_name, get, put
 
     check_name(name)
     if value_stdin and generate:
         raise click.UsageError("--value-stdin and --generate exclude each other")
-    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    session, model = _parameter_session(g, name, fleet_file, outside_fleet)
+    found: dict[str, str] | None = None  # the existing parameter's tags
     if not generate:  # --generate never writes over an existing parameter
         current = get(session, name, reveal=False)
+        if current is not None:  # a new value claims an untagged SecureString, nothing else
+            claiming = current["type"] == "SecureString"
+            found = _parameter_marks(session, name, model, outside_fleet, claiming=claiming)
         if current is not None and current["type"] != "SecureString":
             _confirm(
                 f"{name} is a {current['type']} (version {current['version']}); storing the "
@@ -1089,7 +1140,15 @@ def secret_put(
         )
     if value is not None and not value:
         raise click.UsageError("refusing to store an empty value")
-    result = put(session, name, value, key_id=key_id)
+    # The fleet's marks on what it owns; none on what only --outside-fleet lets us touch, and
+    # never over another fleet's mark (--outside-fleet acts on it, it does not claim it).
+    tags = model.parameter_tags(name) if model is not None and model.owns_parameter(name) else {}
+    mark = (found or {}).get(naming.TAG_FLEET)
+    if mark is not None and model is not None and mark != model.identity:
+        tags = {}
+    result = put(session, name, value, key_id=key_id, tags=tags)
+    if tags and found is not None and mark is None:
+        _say(f"{name}: tagged {naming.TAG_FLEET}={tags[naming.TAG_FLEET]} (it had no owner mark)")
     if g.json:
         _emit_json(result.to_json())
     else:
@@ -1141,9 +1200,10 @@ def secret_rm(g: Globals, name: str, fleet_file: str | None, outside_fleet: bool
     from .secret import check_name, get, remove
 
     check_name(name)
-    session = _parameter_session(g, name, fleet_file, outside_fleet)
+    session, model = _parameter_session(g, name, fleet_file, outside_fleet)
     current = get(session, name, reveal=False)
     if current is not None:
+        _parameter_marks(session, name, model, outside_fleet)
         _confirm(
             f"This deletes SSM parameter {name} ({current['type']}, version "
             f"{current['version']}, every version of it).",

@@ -149,6 +149,55 @@ def check_stack(
     return marks
 
 
+def check_group(
+    session: Any,
+    group: dict[str, Any],
+    cluster: str,
+    fleet: str,
+    *,
+    action: str,
+    adopt: bool = False,
+) -> None:
+    """Raise NotOurs unless the Auto Scaling group `group` (named for `cluster`) is one this
+    fleet's stack made. `deploy` tags every group naming.TAG_CLUSTER itself (its template's
+    Tags); CloudFormation may add the stack's tags (naming.TAG_FLEET among them) and
+    `aws:cloudformation:stack-name`, but "the propagation of stack-level tags to resources
+    ... varies by resource type"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-resource-tags.html),
+    so their absence proves nothing. Hence: the group must carry this cluster's TAG_CLUSTER;
+    a TAG_FLEET or stack name it does carry must be this fleet's; and the cluster's stack,
+    which always carries TAG_FLEET, must pass check_stack (a group whose stack is gone, or
+    is another fleet's, is not replaced)."""
+    name = str(group["AutoScalingGroupName"])
+    tags = _tags(group.get("Tags"))
+    marks = Marks(tags.get(naming.TAG_CLUSTER), tags.get(naming.TAG_FLEET))
+    if marks.fleet is not None and marks.fleet != fleet:
+        raise NotOurs(
+            f"{action}: Auto Scaling group {name} belongs to fleet {marks.fleet!r} "
+            f"({marks.describe()}), not to this fleet {fleet!r}"
+        )
+    if marks.cluster != cluster:
+        raise NotOurs(
+            f"{action}: Auto Scaling group {name} has {marks.describe()}: nixecs did not make "
+            f"it for cluster {cluster!r}, it only has the same name"
+        )
+    stack = naming.stack_name(cluster)
+    made_by = tags.get("aws:cloudformation:stack-name")
+    if made_by is not None and made_by != stack:
+        raise NotOurs(
+            f"{action}: Auto Scaling group {name} was made by stack {made_by}, not by {stack}"
+        )
+    cfn = session.client("cloudformation")
+    described = describe_stack(cfn, stack)
+    if described is None:
+        raise NotOurs(
+            f"{action}: Auto Scaling group {name} has no stack {stack} (nixecs makes every "
+            "group through its cluster's stack): it was not made by a nixecs deploy of this "
+            "fleet, or its stack is gone"
+        )
+    check_stack(cfn, described, cluster, fleet, action=action, adopt=adopt)
+
+
 def check_image(image: dict[str, Any], name: str, sha: str, *, region: str = "") -> None:
     """Raise NotOurs unless the AMI found under `name` is one `ami publish` registered from
     this very image: tagged naming.TAG_IMAGE_SHA256 with `sha`. An AMI without that tag (made
@@ -188,6 +237,31 @@ def parameter_refusal(name: str, fleet: Any, fleet_file: str | None) -> str | No
         f"{name} is not a parameter {fleet_file} references "
         f"({'its parameters: ' + listed if known else 'it references none'}){below}; "
         "pass --outside-fleet to act on it anyway"
+    )
+
+
+def parameter_tag_refusal(
+    name: str, tags: dict[str, str], fleet: str, *, claiming: bool = False
+) -> str | None:
+    """Why `secret rm` (or a `put` that changes the type) may not act on the existing
+    parameter NAME without --outside-fleet, judged by the mark `secret put --fleet` writes:
+    naming.TAG_FLEET equal to the fleet's identity. Another fleet's mark is always refused;
+    no mark is refused unless `claiming` (a `put` of a new SecureString value over one the
+    fleet references: it writes the mark, as `deploy --adopt` claims an earlier stack)."""
+    found = tags.get(naming.TAG_FLEET)
+    if found == fleet:
+        return None
+    if found is not None:
+        return (
+            f"{name} belongs to fleet {found!r} ({naming.TAG_FLEET}={found}), not to this fleet "
+            f"{fleet!r}; pass --outside-fleet to act on it anyway"
+        )
+    if claiming:
+        return None
+    return (
+        f"{name} has no {naming.TAG_FLEET} tag: `secret put --fleet` did not make it for "
+        f"fleet {fleet!r} (it was made by hand, or before nixecs tagged parameters; a "
+        "`secret put --fleet` of a new value tags it); pass --outside-fleet to act on it anyway"
     )
 
 

@@ -151,8 +151,14 @@ def roll(
     wait: bool = True,
     poll: float = 15.0,
     say: Any = None,
+    fleet: str = naming.DEFAULT_FLEET,
+    adopt: bool = False,
 ) -> RollResult:
+    """Refresh the group `key` (CLUSTER/GROUP) names, once it is found to be fleet `fleet`'s
+    (ownership.check_group: nothing is started on a group someone else made)."""
     from botocore.exceptions import ClientError
+
+    from .ownership import check_group
 
     cluster, _, group_name = key.partition("/")
     asg_name = naming.group_resource_name(cluster, group_name)
@@ -166,6 +172,7 @@ def roll(
                 f"roll {key}: no Auto Scaling group {asg_name} (deploy the cluster first)"
             )
         group = groups[0]
+        check_group(session, group, cluster, fleet, action=f"roll {key}", adopt=adopt)
         result = RollResult(group=key, auto_scaling_group=asg_name, refresh_id="", status="")
 
         running = [r for r in _refreshes(autoscaling, asg_name) if r.get("Status") in ACTIVE]

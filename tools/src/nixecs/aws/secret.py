@@ -64,11 +64,45 @@ def _current(ssm: Any, name: str, decrypt: bool) -> dict[str, Any] | None:
         raise
 
 
-def put(session: Session, name: str, value: str | None, *, key_id: str | None = None) -> PutResult:
-    """Store `value` as a SecureString; `value=None` means generate one only if none exists."""
+def tags_of(session: Session, name: str) -> dict[str, str]:
+    """The tags of parameter NAME (ListTagsForResource; {} when it has none)."""
+    ssm = session.client("ssm")
+    with aws_errors(session, f"secret {name}"):
+        found = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+    return {str(t["Key"]): str(t["Value"]) for t in found.get("TagList", [])}
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def _add_tags(ssm: Any, name: str, tags: dict[str, str]) -> None:
+    """Tag an existing parameter. PutParameter refuses Tags together with Overwrite=true
+    ("tags and overwrite can't be used together ... To update tags for an existing
+    parameter, please use AddTagsToResource": the AWS error, which moto 5.2
+    ssm/models.py put_parameter reproduces), and its API reference says "To add tags to an
+    existing Systems Manager parameter, use the AddTagsToResource operation"
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+    Adding a tag that is already there is no change (AddTagsToResource adds or overwrites)."""
+    if tags:
+        ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=_tag_list(tags))
+
+
+def put(
+    session: Session,
+    name: str,
+    value: str | None,
+    *,
+    key_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> PutResult:
+    """Store `value` as a SecureString; `value=None` means generate one only if none exists.
+    `tags` (the fleet's marks, Fleet.parameter_tags) go on a parameter this call creates, and
+    onto an existing one it writes."""
     from botocore.exceptions import ClientError
 
     ssm = session.client("ssm")
+    tags = tags or {}
     with aws_errors(session, f"secret {name}"):
         if value is None:
             existing = _current(ssm, name, decrypt=False)
@@ -81,6 +115,8 @@ def put(session: Session, name: str, value: str | None, *, key_id: str | None = 
                 "Type": "SecureString",
                 "Overwrite": False,
             }
+            if tags:
+                args["Tags"] = _tag_list(tags)
             if key_id:
                 args["KeyId"] = key_id
             try:
@@ -99,7 +135,11 @@ def put(session: Session, name: str, value: str | None, *, key_id: str | None = 
             return PutResult(name, "created", int(response["Version"]))
 
         session.secret(value)
-        return _put_value(session, ssm, name, value, key_id)
+        result = _put_value(session, ssm, name, value, key_id, tags)
+        # Also after a create: the version written may be an overwrite of a parameter created
+        # meanwhile (ParameterAlreadyExists, then Overwrite=true), which carried no tags.
+        _add_tags(ssm, name, tags)
+        return result
 
 
 # botocore 1.44.8, botocore/retries/standard.py: TransientRetryableChecker (these codes, HTTP
@@ -140,7 +180,14 @@ def _transient(error: BaseException) -> bool:
     return False
 
 
-def _put_value(session: Session, ssm: Any, name: str, value: str, key_id: str | None) -> PutResult:
+def _put_value(
+    session: Session,
+    ssm: Any,
+    name: str,
+    value: str,
+    key_id: str | None,
+    tags: dict[str, str],
+) -> PutResult:
     """PutParameter with a compare before every attempt, so a retry never adds a version.
 
     botocore would retry a PutParameter whose answer was lost (it acted, then a 5xx or a
@@ -182,6 +229,8 @@ def _put_value(session: Session, ssm: Any, name: str, value: str, key_id: str | 
             "Type": "SecureString",
             "Overwrite": existing is not None,
         }
+        if existing is None and tags:  # never with Overwrite (see _add_tags)
+            args["Tags"] = _tag_list(tags)
         if key_id:
             args["KeyId"] = key_id
         written = True

@@ -616,8 +616,18 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
             "alarms",
             "targets",
         ):
+            # The task definition (family:revision) is what a reader looks up: kept whole, so
+            # the narrower table wraps the scaling and alarm cells instead of cutting it short.
+            whole = column == "task definition"
             services.add_column(
-                column, justify="right" if column in ("desired", "running", "pending") else "left"
+                column,
+                justify="right" if column in ("desired", "running", "pending") else "left",
+                no_wrap=whole,
+                min_width=max(
+                    [len(s["task_definition"] or "-") for s in cluster["services"]], default=1
+                )
+                if whole
+                else None,
             )
         for s in cluster["services"]:
             scaling = s["scaling"] or {}

@@ -789,6 +789,30 @@ class Fleet:
                     uses.setdefault(parameter, []).append(where)
         return uses
 
+    def parameter_tags(self, name: str) -> dict[str, str]:
+        """The tags `secret put` gives the fleet's own parameter NAME, as the stacks tag what
+        they make: naming.TAG_FLEET (its identity, the ownership mark `secret rm` checks) and
+        naming.TAG_CLUSTER when exactly one cluster references NAME (a tag holds one value;
+        a parameter shared by clusters, or only below `parameter_prefix:`, has none)."""
+        tags = {naming.TAG_FLEET: self.identity}
+        clusters = [
+            cluster.name
+            for cluster in self.clusters.values()
+            if any(
+                name == spec.parameter
+                for g in cluster.groups.values()
+                for spec in g.secrets.values()
+            )
+            or any(
+                name == parameter
+                for s in cluster.services.values()
+                for _, parameter in s.secret_uses()
+            )
+        ]
+        if len(clusters) == 1:
+            tags[naming.TAG_CLUSTER] = clusters[0]
+        return tags
+
     def group(self, key: str) -> Group:
         """`CLUSTER/GROUP` → the group; KeyError naming what is missing."""
         cluster_name, _, group_name = key.partition("/")

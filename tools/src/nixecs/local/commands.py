@@ -104,10 +104,15 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     except OperationalFailure as error:
         raise OperationalFailure(f"{error} (local copy of {fleet}: {copy})") from None
     if not plan:
-        from .gaps import attach_load_balancers
+        from .gaps import attach_load_balancers, create_scaling
 
         for line in attach_load_balancers(session, model):
             _say(f"set through ECS (the emulator's CloudFormation drops LoadBalancers): {line}")
+        for line in create_scaling(session, model):
+            _say(
+                "made through Application Auto Scaling and CloudWatch (the emulator's "
+                f"CloudFormation skips them): {line}"
+            )
     return code
 
 

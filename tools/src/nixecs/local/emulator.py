@@ -4,7 +4,7 @@
 Its state (URL, process id, what was stood in for each fleet) lives in one directory:
 $NIXECS_LOCAL_DIR, else $XDG_STATE_HOME/nixecs/local, else ~/.local/state/nixecs/local —
 created 0700 and owned by the user, every file in it written atomically. `stop` ends only a
-process that is still the moto server this state started (its command line is checked), never
+process that is still the emulator's server (local/server.py) this state started (its command line is checked), never
 another that reused the pid.
 """
 
@@ -35,6 +35,7 @@ FAKE_CREDENTIALS = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
+SERVER = "nixecs.local.server"
 START_SECONDS = 60.0
 STOP_SECONDS = 10.0
 
@@ -96,7 +97,7 @@ def _is_ours(emulator: Emulator) -> bool:
         cmdline = Path(f"/proc/{emulator.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"moto.server" in cmdline and str(emulator.port).encode() in cmdline
+    return SERVER.encode() in cmdline and str(emulator.port).encode() in cmdline
 
 
 def current() -> Emulator | None:
@@ -145,7 +146,8 @@ def start(say: object = None) -> tuple[Emulator, bool]:
     log = (directory / "emulator.log").open("ab")
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            # moto's server with the emulator's stand-ins installed (local/server.py)
+            [sys.executable, "-m", SERVER, "-H", "127.0.0.1", "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -12,7 +12,8 @@ The stand-ins then pass the same preflight a real account gets (E131-E138), whic
 deploy` runs: what the fleet needs from its account is exactly the list made here.
 
 What the emulator cannot do is said, not hidden (`LIMITS`): moto creates no scaling
-resources from CloudFormation, runs no tasks, launches instances only with a sized root
+resources from CloudFormation (local/gaps.py makes them through their APIs), has no instance
+refresh (local/refresh.py stands in), runs no tasks, launches instances only with a sized root
 volume, and enforces few of AWS's rules on changes (docs/aws.md lists each).
 """
 
@@ -30,7 +31,11 @@ from ..fleet.yaml12 import Path as FleetPath
 # What `local deploy` says it cannot check, every time (docs/aws.md, "moto's gaps").
 LIMITS = (
     "IAM policies are not evaluated (every call is allowed)",
-    "scalable targets, scaling policies and alarms are not created by its CloudFormation",
+    "its CloudFormation skips scalable targets, scaling policies and their alarms (made "
+    "here through their own APIs from the template, so no CloudFormation rule on them is "
+    "checked)",
+    "an instance refresh (`roll`) is emulated: it steps to Successful (or rolls back on a "
+    "--rollback-alarm in ALARM) without replacing, draining or health-checking an instance",
     "no task runs and no target registers (nothing boots NixOS or the ECS agent)",
     "groups whose root volume takes its size from the AMI launch no instance "
     "(their capacity is 0 here; give root_volume.size_gib to see them launch)",
