@@ -103,10 +103,10 @@ def parse_texts_cached(
     texts: Mapping[str, str], binary: str | None = None, cache: str | None = None
 ) -> dict[str, NixParseError]:
     """`parse_texts`, with each text's result remembered under a hash of (Nix, text)."""
-    import hashlib
     import json
 
     from .atomic import write_atomic
+    from .sha import sha256
 
     program = binary or nix_instantiate()
     if program is None:
@@ -114,7 +114,7 @@ def parse_texts_cached(
     where = cache or cache_dir()
     identity = _binary_identity(program)
     digests = {
-        key: hashlib.sha256(f"{_CACHE_VERSION}\0{identity}\0{text}".encode()).hexdigest()
+        key: sha256(f"{_CACHE_VERSION}\0{identity}\0{text}".encode()).hexdigest()
         for key, text in texts.items()
     }
     errors: dict[str, NixParseError] = {}

@@ -3,13 +3,11 @@ atomically under an output directory with a manifest (DESIGN §6)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .atomic import open_existing_directory, read_regular, write_atomic
@@ -17,6 +15,8 @@ from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
 from .fleet.yaml12 import Path as FleetPath
 from .naming import stack_name
+from .records import dataclass, field
+from .sha import sha256 as new_sha256
 from .userdata import UserdataTooLarge, render_userdata
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Rendered:
 
     def manifest(self, source: str) -> dict[str, object]:
         def sha(data: bytes) -> str:
-            return hashlib.sha256(data).hexdigest()
+            return new_sha256(data).hexdigest()
 
         return {
             "version": 1,
@@ -314,7 +314,7 @@ def _remove_if_unchanged(root: str, parts: list[str], sha256: str) -> bool:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_OWNED_BYTES:
                 return False
-            digest = hashlib.sha256()
+            digest = new_sha256()
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
         finally:

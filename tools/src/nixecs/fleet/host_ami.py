@@ -9,9 +9,9 @@ out (it is the mapping's host); when both are written they must agree (E503).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .. import settings as s
+from ..records import dataclass
 from ..settings import Issue
 from .yaml12 import Path
 
