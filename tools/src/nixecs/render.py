@@ -16,7 +16,6 @@ from .fleet.model import Cluster, Fleet
 from .fleet.yaml12 import Path as FleetPath
 from .naming import stack_name
 from .records import dataclass, field
-from .sha import sha256 as new_sha256
 from .userdata import UserdataTooLarge, render_userdata
 
 if TYPE_CHECKING:
@@ -63,8 +62,12 @@ class Rendered:
         return [w for cluster in self.clusters.values() for w in cluster.warnings]
 
     def manifest(self, source: str) -> dict[str, object]:
+        # hashlib (OpenSSL) here, not nixecs.sha: megabytes of templates hash several times
+        # faster there, and only writing a render needs the digests (`validate` does not).
+        import hashlib
+
         def sha(data: bytes) -> str:
-            return new_sha256(data).hexdigest()
+            return hashlib.sha256(data).hexdigest()
 
         return {
             "version": 1,
@@ -314,7 +317,9 @@ def _remove_if_unchanged(root: str, parts: list[str], sha256: str) -> bool:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_OWNED_BYTES:
                 return False
-            digest = new_sha256()
+            import hashlib  # as in Rendered.manifest
+
+            digest = hashlib.sha256()
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
         finally:
