@@ -156,13 +156,38 @@ def test_what_it_does_not_handle_is_the_standard_librarys() -> None:
     assert repr(Own(1)) == "own"
 
 
-def test_the_init_is_compiled_only_when_first_used() -> None:
+def test_the_init_is_compiled_only_after_a_few_instances() -> None:
     @records.dataclass(frozen=True)
     class Lazy:
         a: int
+        b: list[int] = dataclasses.field(default_factory=list)
 
     stub = Lazy.__dict__["__init__"]
     assert stub.__code__.co_varnames[:3] == ("self", "args", "kwargs")
-    assert Lazy(a=1).a == 1
+    first = [Lazy(a=index) for index in range(records._COMPILE_AFTER)]
+    assert Lazy.__dict__["__init__"] is stub  # bound generically, nothing compiled
+    assert [x.a for x in first] == list(range(records._COMPILE_AFTER))
+    assert first[0].b is not first[1].b
+    later = Lazy(7, [1])
     assert Lazy.__dict__["__init__"] is not stub
-    assert Lazy.__dict__["__init__"].__code__.co_varnames[:2] == ("self", "a")
+    assert Lazy.__dict__["__init__"].__code__.co_varnames[:3] == ("self", "a", "b")
+    assert (later.a, later.b) == (7, [1])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c(),
+        lambda c: c(1, "a", [], 0.5, 9),
+        lambda c: c(1, x=2),
+        lambda c: c(1, nope=2),
+        lambda c: c(1, seen=[]),
+    ],
+)
+def test_a_wrong_call_raises_what_dataclasses_raises(call: Any) -> None:
+    standard, ours = _pair(frozen=True)
+    with pytest.raises(TypeError) as expected:
+        call(standard)
+    with pytest.raises(TypeError) as got:
+        call(ours)
+    assert str(got.value) == str(expected.value)

@@ -6,8 +6,9 @@ Why (issue 18, item 4): `nixecs validate` imports some sixty dataclasses, and Py
 of `validate`'s whole CPU time on a small fleet. Here the comparison, hashing, repr and frozen
 methods are written once, below, for every class (operator.attrgetter makes the tuples they
 compare and hash, as the generated code does), and `__init__`, the one method whose speed
-matters at scale, is still generated as the standard library does, but when the class is
-first instantiated: a class the command never builds compiles nothing.
+matters at scale, is still generated as the standard library does, but only once the class
+has built a few instances (the first ones bind their arguments generically): a class the
+command builds a few times, or never, compiles nothing.
 
 The field processing itself (defaults, `field()`, `__dataclass_fields__`, `__match_args__`)
 is the standard library's, so `dataclasses.fields`, `replace` and `asdict` work unchanged.
@@ -19,11 +20,11 @@ What this does not handle goes to `dataclasses.dataclass` as written: options ot
 
 from __future__ import annotations
 
+import _thread
 import copy
 import dataclasses
 import operator
 import reprlib
-import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ _OWN = frozenset(
     {"__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__slots__"}
 )
 _PSEUDO = ("InitVar", "ClassVar", "KW_ONLY")
-_LOCK = threading.Lock()
+_LOCK = _thread.allocate_lock()  # not `threading`: its import costs validate a millisecond
 
 
 def _plain(cls: type) -> bool:
@@ -188,14 +189,67 @@ def _freeze(cls: Any, names: frozenset[str]) -> None:
     cls.__delattr__ = __delattr__
 
 
-def _lazy_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
-    """An `__init__` that compiles the real one on its first call and hands over to it."""
+# Instances a class builds through the generic `__init__` below before its own is compiled:
+# `validate` builds a few of each class, a render of a large fleet thousands.
+_COMPILE_AFTER = 16
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+
+def _lazy_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
+    """An `__init__` that binds its arguments generically (nothing compiled) for the first
+    few instances, then compiles the standard library's and hands over to it. A call it does
+    not bind plainly (too many arguments, an unknown or repeated keyword, a missing one) goes
+    to the compiled one at once, which raises the standard library's TypeError. One
+    difference, unobservable but for factories with side effects: an omitted argument's
+    default_factory is called while binding, before an `init=False` field's."""
+    init = [f for f in fields if f.init]
+    names = tuple(f.name for f in init)
+    known = frozenset(names)
+    defaults = {f.name: f.default for f in init if f.default is not dataclasses.MISSING}
+    factories = {
+        f.name: f.default_factory for f in init if f.default_factory is not dataclasses.MISSING
+    }
+    later = [
+        (f.name, f.default_factory)
+        for f in fields
+        if not f.init and f.default_factory is not dataclasses.MISSING
+    ]
+    order = tuple(f.name for f in fields)
+    assign = object.__setattr__ if frozen else setattr
+    post_init = hasattr(cls, "__post_init__")
+    built = 0
+
+    def compiled() -> Any:
         with _LOCK:
             if cls.__dict__["__init__"] is __init__:
                 cls.__init__ = _compile_init(cls, fields, frozen)  # type: ignore[misc]
-        cls.__init__(self, *args, **kwargs)  # type: ignore[misc]
+        return cls.__init__  # type: ignore[misc]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        if built > _COMPILE_AFTER or len(args) > len(names):
+            return compiled()(self, *args, **kwargs)  # type: ignore[no-any-return]
+        values = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in known or key in values:
+                return compiled()(self, *args, **kwargs)  # type: ignore[no-any-return]
+            values[key] = value
+        for name in names[len(args) :]:
+            if name not in values:
+                if name in defaults:
+                    values[name] = defaults[name]
+                elif name in factories:
+                    values[name] = factories[name]()
+                else:
+                    return compiled()(self, *args, **kwargs)  # type: ignore[no-any-return]
+        for name, factory in later:
+            values[name] = factory()
+        for name in order:
+            if name in values:
+                assign(self, name, values[name])
+        if post_init:
+            self.__post_init__()
+        return None
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__
