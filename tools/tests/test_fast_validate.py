@@ -144,3 +144,19 @@ def test_globals_read_as_click_reads_them(monkeypatch: pytest.MonkeyPatch) -> No
     g, _ = fast.parse(["validate", "f.yml", "--region", "us-east-1"]) or pytest.fail("parsed")
     assert (g.region, g.region_explicit, g.env) == ("us-east-1", True, "prod")
     assert os.environ["NIXECS_ENV"] == "prod"
+
+
+def test_what_needs_click_or_aws_is_left_to_click() -> None:
+    """--aws talks to the account (and its flags are validate's own, not global options):
+    the fast path never reads such a command line, so click runs it as before."""
+    for argv in (
+        ["validate", "f.yml", "--aws"],
+        ["validate", "--aws", "--create-service-linked-roles", "f.yml"],
+        ["validate", "f.yml", "--create-service-linked-roles"],
+        ["--version"],
+        ["-h"],
+        ["render", "f.yml", "-o", "out"],
+        ["validate", "-", "--env", "x"],
+    ):
+        assert fast.parse(argv) is None, argv
+    assert fast.parse(["validate", "f.yml"]) is not None
