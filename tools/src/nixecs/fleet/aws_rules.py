@@ -149,13 +149,14 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
     found: list[Diagnostic] = []
     offered = data.offered.get(fleet.region)
     for index, name in enumerate(group.instance_types):
-        where = locate((*group.path, "instance_types", index))
+        # a position only for a finding (issue 18, item 4): most types are fine
+        where = (*group.path, "instance_types", index)
         if name not in data.types:
             found.append(
                 Diagnostic(
                     "E123",
                     f"no EC2 instance type {name!r}" + _did_you_mean(name, sorted(data.types)),
-                    where,
+                    locate(where),
                 )
             )
         elif offered is not None and name not in offered:
@@ -163,7 +164,7 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
                 Diagnostic(
                     "E124",
                     f"instance type {name!r} is not offered in {fleet.region}",
-                    where,
+                    locate(where),
                 )
             )
     kinds = group_architectures(group)
