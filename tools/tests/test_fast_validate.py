@@ -160,3 +160,21 @@ def test_what_needs_click_or_aws_is_left_to_click() -> None:
     ):
         assert fast.parse(argv) is None, argv
     assert fast.parse(["validate", "f.yml"]) is not None
+
+
+@pytest.mark.parametrize("line", [line for line, fast_reads in LINES if fast_reads])
+def test_main_takes_the_fast_path_for_what_it_reads(
+    line: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nixecs.cli
+
+    def no_click(argv: list[str]) -> int:
+        raise AssertionError(f"click ran {argv}")
+
+    monkeypatch.setattr(nixecs.cli, "run", no_click)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    argv = [part.replace("{fleet}", str(EXAMPLES / "fleet.yml")) for part in line.split()]
+    assert main(argv) in (0, 2)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         from .host.boot import main as boot_main
 
         return boot_main(args)
-    if _subcommand(args) == "validate":
+    if "validate" in args:  # nixecs.fast reads the command line itself (--env too)
         from .fast import run as run_fast
 
         done = run_fast(args)
