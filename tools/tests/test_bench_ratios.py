@@ -47,3 +47,16 @@ def test_the_floor_loads_the_yaml_and_writes_the_bundle(tmp_path: Path) -> None:
         timeout=60,
     )
     assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+
+
+def test_each_budget_is_judged_against_its_target() -> None:
+    bench = pytest.importorskip("bench", reason="tools/bench.py is not here")
+    found = bench.verdicts({"validate_ratio": 7.9, "apply_ratio": 2.01, "render_floor_ratio": 1.5})
+    assert {key: verdict["met"] for key, verdict in found.items()} == {
+        "validate_ratio": True,
+        "apply_ratio": False,
+        "render_floor_ratio": True,
+    }
+    assert found["validate_ratio"]["target"] == 8.0
+    missing = bench.verdicts({})
+    assert not any(verdict["met"] for verdict in missing.values())

@@ -28,3 +28,37 @@ def test_bytes_patterns() -> None:
     digits = lazy_bytes(rb"[0-9]+")
     assert digits.fullmatch(b"123") is not None
     assert digits.search(b"ab") is None
+
+
+def test_an_import_with_deferred_compiles_behaves_the_same() -> None:
+    """PyYAML imported through import_deferring_compiles (nixecs.fleet does) compiles none of
+    its patterns at import, and its pure-Python loader still resolves every implicit type."""
+    import subprocess
+    import sys
+
+    code = """
+import re
+real = re.compile
+import nixecs.fleet
+assert re.compile is real, "re.compile restored"
+import yaml
+from yaml.reader import Reader
+assert type(Reader.NON_PRINTABLE).__name__ == "_Lazy", Reader.NON_PRINTABLE
+loaded = yaml.load(
+    "a: 2001-12-14\\nb: 1_000\\nc: 0x1F\\nd: .5\\ne: yes\\nf: ~\\ng: 6.5e+2\\n", Loader=yaml.Loader
+)
+print(sorted((k, type(v).__name__, str(v)) for k, v in loaded.items()))
+try:
+    Reader("a\\x07b")
+except yaml.reader.ReaderError as error:
+    print("refused", error.character)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "[('a', 'date', '2001-12-14'), ('b', 'int', '1000'), ('c', 'int', '31'), "
+        "('d', 'float', '0.5'), ('e', 'bool', 'True'), ('f', 'NoneType', 'None'), "
+        "('g', 'float', '650.0')]",
+        "refused 7",  # the character code
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import require_tool
 from nixecs.nixparse import parse_texts_cached
 
@@ -53,3 +55,25 @@ def test_an_unwritable_cache_still_parses(tmp_path: Path) -> None:
     assert set(parse_texts_cached({"x": BAD}, nix, str(blocked / "cache"))) == {"x"}
     assert set(parse_texts_cached({"x": BAD}, nix, str(blocked / "cache"))) == {"x"}
     assert count(calls) == 2
+
+
+def test_which_finds_what_shutil_which_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from nixecs.nixparse import which
+
+    bin_a, bin_b = tmp_path / "a", tmp_path / "b"
+    bin_a.mkdir()
+    bin_b.mkdir()
+    (bin_a / "tool").write_text("#!/bin/sh\n")  # not executable: skipped
+    (bin_b / "tool").write_text("#!/bin/sh\n")
+    (bin_b / "tool").chmod(0o755)
+    (bin_a / "dir-tool").mkdir()  # a directory: skipped
+    for path in (f"{bin_a}:{bin_b}", f"{bin_b}:{bin_a}", "", ":", f"{bin_a}"):
+        monkeypatch.setenv("PATH", path)
+        for program in ("tool", "dir-tool", "missing", str(bin_b / "tool"), str(bin_a / "tool")):
+            assert which(program) == shutil.which(program), (path, program)
+    monkeypatch.setenv("PATH", f"{bin_a}:{bin_b}")
+    assert which("tool") == str(bin_b / "tool")  # the comparison above found something

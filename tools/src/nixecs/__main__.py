@@ -2,7 +2,9 @@
 
 `nixecs apply` runs at every boot on the smallest instances, so it must not pay for click,
 the YAML loader or boto3 (DESIGN §11, invariant 1): it is dispatched here, before anything
-else is imported, to the lean `nixecs.host.boot` module. Everything else goes to the click CLI.
+else is imported, to the lean `nixecs.host.boot` module. `nixecs validate`, an editor's command
+run on every save, skips click the same way (nixecs.fast, issue 18 item 4) unless its command
+line needs click (`--help`, `--aws`, a usage error). Everything else goes to the click CLI.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         from .host.boot import main as boot_main
 
         return boot_main(args)
+    if "validate" in args:  # nixecs.fast reads the command line itself (--env too)
+        from .fast import run as run_fast
+
+        done = run_fast(args)
+        if done is not None:
+            return done
     from .cli import run
 
     return run(args)

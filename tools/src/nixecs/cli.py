@@ -14,16 +14,9 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .diagnostics import (
-    EXIT_FAILURE,
-    EXIT_INVALID,
-    EXIT_OK,
-    DeadlineReached,
-    InvalidInput,
-    OperationalFailure,
-    Terminated,
-)
+from .diagnostics import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, DeadlineReached, Terminated
 from .globals import Globals
+from .outcome import exit_status
 
 # Which module registers each top-level command. A command's module is imported only when
 # that command runs (or `--help` lists them all): `nixecs validate` is an editor's command and
@@ -172,12 +165,6 @@ def run(argv: list[str]) -> int:
     gc.set_threshold(200_000, 20, 100)
     try:
         result = cli.main(args=argv, prog_name="nixecs", standalone_mode=False)
-    except InvalidInput as error:
-        error.report.print(sys.stderr)
-        return EXIT_INVALID
-    except OperationalFailure as error:
-        click.echo(f"nixecs: error: {error}", err=True)
-        return EXIT_FAILURE
     except click.exceptions.Abort as abort:
         # click turns Ctrl-C into Abort when not standalone: still an interrupt, exit 130
         if isinstance(abort.__cause__, KeyboardInterrupt):
@@ -185,28 +172,13 @@ def run(argv: list[str]) -> int:
             return 130
         click.echo("nixecs: aborted", err=True)
         return EXIT_FAILURE
-    except DeadlineReached as error:  # an operator command's whole deadline (aws/watchdog.py)
-        click.echo(f"nixecs: error: {error}", err=True)
-        return EXIT_FAILURE
-    except Terminated as ended:
-        click.echo(f"nixecs: terminated ({ended.name})", err=True)
-        return 128 + ended.signum
     except click.ClickException as error:
         error.show()
         return EXIT_INVALID if error.exit_code == 2 else error.exit_code
     except click.exceptions.Exit as done:
         return int(done.exit_code)
-    except KeyboardInterrupt:
-        click.echo("nixecs: interrupted", err=True)
-        return 130
-    except Exception as error:  # a bug: say so plainly; the details only with -v
-        if verbose:
-            raise
-        # The message is left out on purpose: it may quote data (an AWS answer, a secret).
-        click.echo(
-            f"nixecs: internal error ({type(error).__name__}); run with -v for details", err=True
-        )
-        return EXIT_FAILURE
+    except (Exception, KeyboardInterrupt, Terminated, DeadlineReached) as error:
+        return exit_status(error, verbose)  # as `validate`'s fast path (nixecs.fast)
     finally:
         gc.set_threshold(*thresholds)
         if "nixecs.aws.watchdog" in sys.modules:  # armed by an AWS command's first Session

@@ -15,84 +15,14 @@ import click
 
 from .diagnostics import EXIT_INVALID, EXIT_OK, InvalidInput, Report
 from .globals import Globals, current_env
+from .validate import counts as _counts
+from .validate import emit_report as _emit_report
+from .validate import invalid_json as _invalid_json
+from .validate import validate_fleet
 
 if TYPE_CHECKING:
-    from .fleet.model import Fleet, Service
-    from .render import Rendered
+    from .fleet.model import Service
     from .scaling.sim import Load
-
-
-def _lint_overrides(fleet: Fleet, rendered: Rendered) -> Report:
-    """cfn-lint over the stacks of clusters with `overrides:` (cloudformation/lint.py)."""
-    report = Report()
-    clusters = [c for c in fleet.clusters.values() if c.overrides and c.name in rendered.clusters]
-    if not clusters:
-        return report
-    import subprocess
-
-    from .cloudformation.lint import E_LINT, cfn_lint_command, lint_stack
-
-    command = cfn_lint_command()
-    if command is None:
-        click.echo(
-            "note: the clusters' overrides were applied but not linted: install cfn-lint "
-            "(pip install cfn-lint) to have validate check the overridden stacks",
-            err=True,
-        )
-        return report
-    for cluster in clusters:
-        try:
-            errors = lint_stack(command, cluster, _unresolved_amis(cluster, rendered), fleet.region)
-        except (OSError, subprocess.SubprocessError, ValueError) as error:
-            click.echo(f"note: cluster {cluster.name}: cfn-lint did not run: {error}", err=True)
-            continue
-        for found in errors:
-            report.add(E_LINT, found.message, fleet.document.locate(found.path, key=True))
-    return report
-
-
-def _unresolved_amis(cluster: Any, rendered: Rendered) -> str:
-    """The cluster's stack as cfn-lint should see it: an `ami: {host: …}` group's ImageId is a
-    placeholder until deploy resolves it (aws/host_amis.py), stood in for by an id of AMI
-    shape (the pattern cfn-lint checks, AWS::EC2::Image.Id)."""
-    text = rendered.clusters[cluster.name].stack_text
-    placeholders = sorted(
-        (g.ami for g in cluster.groups.values() if g.ami_host is not None), key=len, reverse=True
-    )
-    for placeholder in placeholders:
-        text = text.replace(placeholder, "ami-00000000000000000")
-    return text
-
-
-def _emit_report(
-    g: Globals, report: Report, summary: str, extra: dict[str, object] | None = None
-) -> None:
-    report.print(sys.stderr)
-    if g.json:
-        payload: dict[str, object] = {
-            "valid": not report.has_errors,
-            "diagnostics": [d.to_json() for d in report.sorted()],
-        }
-        payload.update(extra or {})
-        click.echo(json.dumps(payload, indent=2))
-    else:
-        click.echo(summary)
-
-
-def _counts(fleet: Fleet) -> str:
-    groups = sum(len(c.groups) for c in fleet.clusters.values())
-    services = sum(len(c.services) for c in fleet.clusters.values())
-    return f"{len(fleet.clusters)} clusters, {groups} groups, {services} services"
-
-
-def _invalid_json(g: Globals, error: InvalidInput) -> None:
-    if g.json:
-        click.echo(
-            json.dumps(
-                {"valid": False, "diagnostics": [d.to_json() for d in error.report.sorted()]},
-                indent=2,
-            )
-        )
 
 
 @click.command()
@@ -119,67 +49,7 @@ def validate(g: Globals, fleet: str, against_aws: bool, create_roles: bool) -> i
     Diagnostics go to stderr as `file:line:col: error[CODE]: message` (or warning).
     Exit 0 when valid (warnings allowed), 2 when not.
     """
-    from .fleet import environments_of
-
-    try:
-        # A file with environments is valid when each of them is; --env checks one.
-        declared: list[str | None] = [g.env] if g.env else [*environments_of(fleet)]
-        chosen = declared or [None]
-        checked: list[tuple[str | None, Fleet, Report]] = []
-        failed = Report()
-        for env in chosen:
-            try:
-                checked.append((env, *_validate_one(g, fleet, env, against_aws, create_roles)))
-            except InvalidInput as error:  # every environment's errors at once, each once
-                failed.extend([d for d in error.report.items if d not in failed.items])
-        if failed.has_errors:
-            raise InvalidInput(failed)
-    except InvalidInput as error:
-        _invalid_json(g, error)
-        raise
-    report = Report()
-    for _, _, found in checked:
-        report.extend([d for d in found.items if d not in report.items])
-    first, model, _ = checked[0]
-    summary = f"{fleet}: valid ({_counts(model)}, {len(report.warnings)} warnings)"
-    if first is not None:
-        names = ", ".join(str(e) for e, _, _ in checked)
-        summary = f"{fleet}: valid in environment{'s' if len(checked) > 1 else ''} {names} ({_counts(model)}, {len(report.warnings)} warnings)"
-    _emit_report(g, report, summary)
-    return EXIT_OK
-
-
-def _validate_one(
-    g: Globals, fleet: str, env: str | None, against_aws: bool, create_roles: bool
-) -> tuple[Fleet, Report]:
-    from .flake_checks import check_fleet as check_against_flake
-    from .fleet.checks import check_fleet_file
-    from .render import inline_limit_problems, render_fleet
-
-    model, report = check_fleet_file(fleet, env=env)
-    # `validate` only (deploy and render do not evaluate NixOS): E501, E502, E505, W501.
-    report.extend(check_against_flake(model))
-    if report.has_errors:
-        raise InvalidInput(report)
-    rendered = render_fleet(model)  # in memory: userdata sizes (E111), stack quotas (E115)
-    too_big = inline_limit_problems(rendered)  # E130: deploy would need an S3 bucket
-    if too_big.has_errors:
-        raise InvalidInput(too_big)
-    linted = _lint_overrides(model, rendered)  # E164
-    if linted.has_errors:
-        raise InvalidInput(linted)
-    report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
-    if against_aws:
-        from .aws.host_amis import resolved
-        from .aws.preflight import check_account
-        from .aws.session import Session
-
-        session = Session.from_globals(g, region=model.region)
-        model = resolved(session, model, fleet, "validate: finding the hosts' AMIs")
-        check_account(
-            session, model, create_roles=create_roles, say=lambda text: click.echo(text, err=True)
-        )
-    return model, report
+    return validate_fleet(g, fleet, against_aws, create_roles)
 
 
 @click.command()

@@ -47,8 +47,9 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TextIO
+
+from .records import dataclass, field
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # operational: AWS, network, IMDS

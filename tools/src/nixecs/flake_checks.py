@@ -22,21 +22,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import tempfile
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import flakes
 from .diagnostics import Diagnostic, Location
 from .fleet.model import Fleet, Group
+from .lazyre import lazy
 from .nix import nix_string
 from .nixparse import nix_instantiate
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# subprocess, tempfile and pathlib are imported where used: checking a fleet whose flake is
+# not a local path needs none of them (`validate`, issue 18 item 4).
+
 ARCHITECTURES = {"x86_64-linux": "x86_64", "aarch64-linux": "arm64"}
-STAND_IN = Path(__file__).with_name("flake_hosts.nix")
-_ERROR_AT = re.compile(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STAND_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flake_hosts.nix")
+_ERROR_AT = lazy(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
+_ANSI = lazy(r"\x1b\[[0-9;]*m")
 
 
 def _where(fleet: Fleet) -> Location:
@@ -47,13 +51,18 @@ def _groups(fleet: Fleet) -> list[Group]:
     return [g for c in fleet.clusters.values() for g in c.groups.values()]
 
 
-def _base(fleet: Fleet) -> Path:
-    return Path(fleet.document.path).resolve().parent
+def _local_flake(fleet: Fleet) -> Path | None:
+    """The fleet's flake directory when it is a local path (relative to the fleet file)."""
+    if not flakes.is_local(fleet.flake):
+        return None
+    from pathlib import Path
+
+    return flakes.local_path(fleet.flake, Path(fleet.document.path).resolve().parent)
 
 
 def read_hosts(fleet: Fleet) -> tuple[dict[str, tuple[str, ...]] | None, str]:
     """The flake's hosts (name → systems), or None and why they could not be read."""
-    directory = flakes.local_path(fleet.flake, _base(fleet))
+    directory = _local_flake(fleet)
     if directory is None:
         return None, f"the flake {fleet.flake!r} is not a local path"
     if not (directory / "flake.nix").is_file():
@@ -67,6 +76,8 @@ def read_hosts(fleet: Fleet) -> tuple[dict[str, tuple[str, ...]] | None, str]:
             reasons.append(f"nix eval: {str(error).splitlines()[-1] if str(error) else error}")
     program = nix_instantiate()
     if program is not None:
+        import subprocess
+
         try:
             return _stand_in_hosts(program, directory), ""
         except (OSError, subprocess.SubprocessError, ValueError) as error:
@@ -77,8 +88,10 @@ def read_hosts(fleet: Fleet) -> tuple[dict[str, tuple[str, ...]] | None, str]:
 
 
 def _stand_in_hosts(program: str, directory: Path) -> dict[str, tuple[str, ...]]:
+    import subprocess
+
     result = subprocess.run(
-        [program, "--eval", "--strict", "--json", str(STAND_IN), "--argstr", "dir", str(directory)],
+        [program, "--eval", "--strict", "--json", STAND_IN, "--argstr", "dir", str(directory)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -163,7 +176,7 @@ def _flake_nix(fleet: Fleet) -> tuple[Path, str] | str:
     """The fleet's local flake directory and a `nix` with flakes, or why there are none."""
     if not fleet.flake:
         return "the fleet has no `flake:` naming its hosts"
-    directory = flakes.local_path(fleet.flake, _base(fleet))
+    directory = _local_flake(fleet)
     if directory is None:
         return f"the flake {fleet.flake!r} is not a local path"
     nix = flakes.nix_flakes()
@@ -237,6 +250,9 @@ def check_snippets(fleet: Fleet) -> tuple[list[Diagnostic], str]:
     if isinstance(found_nix, str):
         return [], found_nix
     directory, nix = found_nix
+    import tempfile
+    from pathlib import Path
+
     found: list[Diagnostic] = []
     with tempfile.TemporaryDirectory(prefix="nixecs-eval-") as tmp:
         for group in groups:
@@ -306,7 +322,7 @@ def check_fleet(fleet: Fleet) -> list[Diagnostic]:
     unchecked = []
     if fleet.flake:
         hosts, why = read_hosts(fleet)
-        remote = flakes.local_path(fleet.flake, _base(fleet)) is None
+        remote = _local_flake(fleet) is None
         if hosts is None:
             if not remote or _names_hosts(fleet):
                 unchecked.append(f"the groups' hosts were not checked ({why})")

@@ -12,15 +12,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .lazyre import lazy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# shutil, subprocess and pathlib are imported where used: `validate` on a fleet whose flake
+# is not a local path (or has none) needs none of them (issue 18, item 4).
 
 # `nix flake` and `nix eval FLAKE#…` need both (https://nix.dev/manual/nix/2.24/development/experimental-features#xp-feature-flakes).
 FEATURES = ("--extra-experimental-features", "nix-command flakes")
 EVAL_TIMEOUT = 600.0  # seconds: an evaluation that fetches inputs the first time
-_VERSION = re.compile(r"(\d+)\.(\d+)")
-_LOCAL = re.compile(r"^(?:path:|git\+file://)?(?P<path>\.{1,2}(?:/.*)?|/.*)$")
+_VERSION = lazy(r"(\d+)\.(\d+)")
+_LOCAL = lazy(r"^(?:path:|git\+file://)?(?P<path>\.{1,2}(?:/.*)?|/.*)$")
 
 
 class FlakeError(Exception):
@@ -28,6 +34,8 @@ class FlakeError(Exception):
 
 
 def nix_binary() -> str | None:
+    import shutil
+
     return os.environ.get("NIXECS_NIX") or shutil.which("nix")
 
 
@@ -36,6 +44,8 @@ def nix_flakes() -> str | None:
     binary = nix_binary()
     if binary is None:
         return None
+    import subprocess
+
     try:
         out = subprocess.run(
             [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
@@ -44,6 +54,11 @@ def nix_flakes() -> str | None:
         return None
     found = _VERSION.search(out)
     return binary if found and (int(found[1]), int(found[2])) >= (2, 4) else None
+
+
+def is_local(flake: str) -> bool:
+    """Whether `local_path` finds a directory in `flake` (without needing its base)."""
+    return _LOCAL.match(flake.split("?", 1)[0]) is not None
 
 
 def local_path(flake: str, base: Path) -> Path | None:
@@ -63,6 +78,8 @@ def flake_ref(flake: str, base: Path) -> str:
 
 def run_nix(binary: str, *args: str, timeout: float | None = EVAL_TIMEOUT) -> str:
     """`nix` with flakes on; its stdout, or FlakeError with the end of its stderr."""
+    import subprocess
+
     try:
         result = subprocess.run(
             [binary, *FEATURES, *args],
@@ -133,4 +150,6 @@ def build(binary: str, ref: str, attribute: str) -> Path:
     paths = [line.strip() for line in out.splitlines() if line.strip()]
     if len(paths) != 1:
         raise FlakeError(f"`nix build {ref}#{attribute}` printed {len(paths)} outputs, not one")
+    from pathlib import Path
+
     return Path(paths[0])

@@ -5,7 +5,7 @@ A module of its own so that command modules can name the type without importing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import dataclass
 
 
 @dataclass

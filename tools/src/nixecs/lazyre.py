@@ -41,3 +41,25 @@ def lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
 def lazy_bytes(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]:
     """`re.compile(pattern, flags)` for bytes, compiled on first use."""
     return _Lazy(pattern, flags)  # type: ignore[return-value]
+
+
+def import_deferring_compiles(name: str) -> None:
+    """Import module `name` with every `re.compile` its import runs deferred to first use.
+
+    For PyYAML: importing it compiles some twenty patterns (its pure-Python reader's, resolver's
+    and constructor's; ~20 ms, more than `validate` spends checking a small fleet), none of
+    which the libyaml parser nixecs uses ever matches (fleet/yaml12.py resolves scalars
+    itself). A module-level `re.compile` reads the attribute when it runs, so swapping it for
+    the duration of the import is enough; what does get used later compiles then, the same.
+    Nothing happens when the module is already imported.
+    """
+    import sys
+
+    if name in sys.modules:
+        return
+    saved = re.compile
+    re.compile = lazy  # type: ignore[assignment]
+    try:
+        __import__(name)
+    finally:
+        re.compile = saved

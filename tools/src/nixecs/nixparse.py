@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 
 from .lazyre import lazy
@@ -12,8 +11,38 @@ _ERROR_AT = lazy(r"at (?P<file>/\S+?\.nix):(?P<line>\d+):(?P<column>\d+)")
 _ANSI = lazy(r"\x1b\[[0-9;]*m")
 
 
+def which(program: str) -> str | None:
+    """`shutil.which(program)` on POSIX, without importing shutil: its import loads the zlib,
+    bz2 and lzma extensions (~4 ms), which `validate` never uses (issue 18, item 4)."""
+
+    def runnable(path: str) -> bool:  # shutil's `_access_check`
+        return (
+            os.path.exists(path) and os.access(path, os.F_OK | os.X_OK) and not os.path.isdir(path)
+        )
+
+    if os.path.dirname(program):
+        return program if runnable(program) else None
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH") or os.defpath
+        except (AttributeError, ValueError):
+            path = os.defpath
+    if not path:
+        return None  # PATH='' finds nothing (PATH=':' looks in the current directory)
+    seen = set()
+    for directory in path.split(os.pathsep):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, program)
+        if runnable(candidate):
+            return candidate
+    return None
+
+
 def nix_instantiate() -> str | None:
-    return os.environ.get("NIXECS_NIX_INSTANTIATE") or shutil.which("nix-instantiate")
+    return os.environ.get("NIXECS_NIX_INSTANTIATE") or which("nix-instantiate")
 
 
 class NixParseError:
@@ -94,7 +123,7 @@ def cache_dir() -> str:
 
 
 def _binary_identity(program: str) -> str:
-    real = os.path.realpath(shutil.which(program) or program)
+    real = os.path.realpath(which(program) or program)
     info = os.stat(real)
     return f"{real}\0{info.st_size}\0{info.st_mtime_ns}"
 
@@ -103,10 +132,10 @@ def parse_texts_cached(
     texts: Mapping[str, str], binary: str | None = None, cache: str | None = None
 ) -> dict[str, NixParseError]:
     """`parse_texts`, with each text's result remembered under a hash of (Nix, text)."""
-    import hashlib
     import json
 
     from .atomic import write_atomic
+    from .sha import sha256
 
     program = binary or nix_instantiate()
     if program is None:
@@ -114,7 +143,7 @@ def parse_texts_cached(
     where = cache or cache_dir()
     identity = _binary_identity(program)
     digests = {
-        key: hashlib.sha256(f"{_CACHE_VERSION}\0{identity}\0{text}".encode()).hexdigest()
+        key: sha256(f"{_CACHE_VERSION}\0{identity}\0{text}".encode()).hexdigest()
         for key, text in texts.items()
     }
     errors: dict[str, NixParseError] = {}

@@ -3,13 +3,11 @@ atomically under an output directory with a manifest (DESIGN §6)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .atomic import open_existing_directory, read_regular, write_atomic
@@ -17,6 +15,7 @@ from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
 from .fleet.yaml12 import Path as FleetPath
 from .naming import stack_name
+from .records import dataclass, field
 from .userdata import UserdataTooLarge, render_userdata
 
 if TYPE_CHECKING:
@@ -63,6 +62,10 @@ class Rendered:
         return [w for cluster in self.clusters.values() for w in cluster.warnings]
 
     def manifest(self, source: str) -> dict[str, object]:
+        # hashlib (OpenSSL) here, not nixecs.sha: megabytes of templates hash several times
+        # faster there, and only writing a render needs the digests (`validate` does not).
+        import hashlib
+
         def sha(data: bytes) -> str:
             return hashlib.sha256(data).hexdigest()
 
@@ -314,6 +317,8 @@ def _remove_if_unchanged(root: str, parts: list[str], sha256: str) -> bool:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_OWNED_BYTES:
                 return False
+            import hashlib  # as in Rendered.manifest
+
             digest = hashlib.sha256()
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)

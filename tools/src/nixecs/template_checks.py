@@ -32,10 +32,10 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .formats import EC2_USERDATA_LIMIT
+from .records import dataclass
 
 # AWS managed policies that grant everything or the means to grant oneself everything: `*` on
 # `*` (AdministratorAccess), everything but IAM and Organizations (PowerUserAccess, which

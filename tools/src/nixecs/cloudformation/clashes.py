@@ -12,11 +12,10 @@ instead, before anything is rendered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import naming
 from ..fleet.model import Fleet
 from ..fleet.yaml12 import Path
+from ..records import dataclass
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@ and the tags, computed once per cluster rather than once per resource."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import naming
 from ..fleet.model import Cluster, Fleet, Group, Service
+from ..records import dataclass, field
 from .ids import CLUSTER, LogicalIds
 from .intrinsics import Json, get_att, ref, tag_value
 

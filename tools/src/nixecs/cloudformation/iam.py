@@ -18,11 +18,10 @@ account can hold the same fleet in several regions; deploying needs CAPABILITY_I
 
 from __future__ import annotations
 
-import re
-
 from .. import naming
 from ..fleet import firelens
 from ..fleet.model import Group, Service
+from ..lazyre import lazy
 from . import env_files, secret_refs
 from .context import Context, Resources
 from .intrinsics import (
@@ -306,7 +305,7 @@ def ecs_agent_statements(ctx: Context, group: Group) -> list[dict[str, Json]]:
 
 # Registry host of a private ECR repository named in a plain `image:` reference
 # ("Amazon ECR private registry", ECR user guide: aws_account_id.dkr.ecr.region.amazonaws.com).
-_ECR_IMAGE_RE = re.compile(
+_ECR_IMAGE_RE = lazy(
     r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
     r"/(?P<repository>[^:@]+)"
 )

@@ -12,11 +12,11 @@ always gets the same IDs, and a subject without a clash keeps its readable ID.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 from ..fleet.model import Cluster
 from ..lazyre import lazy
+from ..sha import sha256
 
 # Every kind a builder may ask for, per subject type. `LogicalIds.get` refuses any other
 # kind, so the clash analysis below always covers every ID the template contains.
@@ -96,7 +96,7 @@ def camel(name: str) -> str:
 
 def _digest(subject: Subject) -> str:
     # NUL cannot occur in a name, so the joined text identifies the subject exactly.
-    return hashlib.sha256("\0".join(subject).encode()).hexdigest()
+    return sha256("\0".join(subject).encode()).hexdigest()
 
 
 class LogicalIds:

@@ -17,11 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 
 from ..fleet.infra import Override
 from ..fleet.model import Cluster
 from ..fleet.yaml12 import Path
+from ..records import dataclass
 
 E_LINT = "E164"
 TIMEOUT = 300  # seconds for one stack; cfn-lint takes ~2 s for a cluster of a few services

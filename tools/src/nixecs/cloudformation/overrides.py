@@ -20,12 +20,11 @@ different template:
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..fleet.infra import Override
 from ..fleet.yaml12 import Path
+from ..records import dataclass
 from .context import Resources
 from .intrinsics import Json
 
@@ -69,6 +68,8 @@ def _index(node: list[Json], segment: str) -> int | None:
 
 def _apply_one(resources: Resources, override: Override) -> Problem | None:
     if override.logical_id not in resources:
+        import difflib  # only for a mistake (`validate` imports this module; issue 18)
+
         close = difflib.get_close_matches(override.logical_id, list(resources), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return Problem(

@@ -40,9 +40,9 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..records import dataclass, field
 from .registry import Pointer, Registry
 
 ADD, MODIFY, REPLACE, REMOVE = "add", "modify", "replace", "remove"

@@ -11,10 +11,11 @@ import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from typing import Any
 
 from ..diagnostics import Diagnostic, Location
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import GROUP_ATTRIBUTE, duration_seconds, instance_attributes
 from .model import Cluster, Fleet, Group, Service
 from .yaml12 import Path
@@ -52,7 +53,7 @@ class Tables:
 
     sources: dict[str, str]
     regions: frozenset[str]
-    types: dict[str, InstanceType]
+    types: Mapping[str, InstanceType]
     offered: Mapping[str, frozenset[str]]
 
 
@@ -80,6 +81,32 @@ class _Offered(Mapping[str, frozenset[str]]):
         return len(self._masks)
 
 
+class _Types(Mapping[str, InstanceType]):
+    """name → instance type, each made when first asked: a fleet names a few of the ~900
+    types, and making all of them was half of reading the tables (`validate`, issue 18)."""
+
+    def __init__(self, raw: dict[str, list[Any]]) -> None:
+        self._raw = raw
+        self._made: dict[str, InstanceType] = {}
+
+    def __getitem__(self, name: str) -> InstanceType:
+        found = self._made.get(name)
+        if found is None:
+            vcpus, mib, arch, gpus = self._raw[name]
+            found = InstanceType(vcpus, mib, frozenset(a for a in arch.split(",") if a), gpus)
+            self._made[name] = found
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @functools.cache
 def tables() -> Tables:
     # A plain read next to this module (the package is a directory, in the Nix store too):
@@ -87,10 +114,7 @@ def tables() -> Tables:
     with open(os.path.join(os.path.dirname(__file__), "aws_tables.json"), encoding="utf-8") as f:
         raw = json.load(f)
     names = sorted(raw["types"])
-    types = {
-        name: InstanceType(vcpus, mib, frozenset(a for a in arch.split(",") if a), gpus)
-        for name, (vcpus, mib, arch, gpus) in raw["types"].items()
-    }
+    types = _Types(raw["types"])
     offered = _Offered(names, raw["offered"])
     regions = frozenset(r for partition in raw["regions"].values() for r in partition)
     return Tables(raw["sources"], regions, types, offered)
@@ -125,13 +149,14 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
     found: list[Diagnostic] = []
     offered = data.offered.get(fleet.region)
     for index, name in enumerate(group.instance_types):
-        where = locate((*group.path, "instance_types", index))
+        # a position only for a finding (issue 18, item 4): most types are fine
+        where = (*group.path, "instance_types", index)
         if name not in data.types:
             found.append(
                 Diagnostic(
                     "E123",
                     f"no EC2 instance type {name!r}" + _did_you_mean(name, sorted(data.types)),
-                    where,
+                    locate(where),
                 )
             )
         elif offered is not None and name not in offered:
@@ -139,7 +164,7 @@ def check_instance_types(fleet: Fleet, group: Group, locate: Locate) -> list[Dia
                 Diagnostic(
                     "E124",
                     f"instance type {name!r} is not offered in {fleet.region}",
-                    where,
+                    locate(where),
                 )
             )
     kinds = group_architectures(group)

@@ -18,10 +18,10 @@ Heavy modules are imported inside the rules: `validate` pays only for what it ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..diagnostics import Diagnostic, InvalidInput, Report
+from ..records import dataclass
 
 if TYPE_CHECKING:
     from ..settings import Issue

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import datetime
 import re
-import zoneinfo
-from dataclasses import dataclass
 from typing import Any
 
 from .. import settings as s
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from . import volumes
 from .model import Service
@@ -73,6 +72,14 @@ class ScheduledTask:
 
     task: Service
     schedule: Schedule | None
+
+
+def _timezones() -> set[str]:
+    # Imported here: zoneinfo costs milliseconds (it reads sysconfig) that only a fleet
+    # naming a time zone needs (`validate`, issue 18 item 4).
+    import zoneinfo
+
+    return zoneinfo.available_timezones()
 
 
 def _cron_field(text: str, low: int, high: int, names: str, extra: str) -> bool:
@@ -155,7 +162,7 @@ def _schedule(value: object, path: Path, issues: list[Issue]) -> Schedule | None
         return None
     expression = s.check_str(m["expression"], (*path, "expression"), issues)
     timezone = s.check_str(m["timezone"], (*path, "timezone"), issues) if "timezone" in m else None
-    if timezone is not None and timezone not in zoneinfo.available_timezones():
+    if timezone is not None and timezone not in _timezones():
         issues.append(
             Issue(
                 (*path, "timezone"),

@@ -10,10 +10,10 @@ docs/aws.md ("Containers") and next to each check below.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .. import settings as s
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from . import env_files, linux, secret_refs, volumes
 from .decl import (

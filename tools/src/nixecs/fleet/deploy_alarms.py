@@ -13,9 +13,10 @@ is refused because the API reads "Use a ',' to separate the alarms".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .. import settings as s
+from ..records import dataclass
 from ..settings import Issue
 from .decl import as_int, section, texts
 from .model import DEPLOYMENT, Deployment

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 
+from ..lazyre import lazy
 from ..settings import Issue
 from .yaml12 import Document, Path
 
 # ECS: "1024 CPU units is the equivalent of 1 vCPU" (TaskDefinition cpu / ContainerDefinition
 # cpu, Amazon ECS Developer Guide); memory is "the amount (in MiB)".
-_MEMORY_UNIT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|[kmgt]i?b?)\s*", re.I)
+_MEMORY_UNIT = lazy(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|[kmgt]i?b?)\s*", re.I)
 _TO_MIB = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 # The mappings whose keys are often written one level too far left, with their own keys.
 _SECTIONS = {

@@ -8,21 +8,20 @@ out (it is the mapping's host); when both are written they must agree (E503).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from .. import settings as s
+from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .yaml12 import Path
 
-AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+AMI_RE = lazy(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+HOST_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # A git commit, abbreviated (7+) or whole; matched as a prefix of the AMI's nixecs:flake tag.
-REV_RE = re.compile(r"[0-9a-f]{7,40}")
+REV_RE = lazy(r"[0-9a-f]{7,40}")
 AMI_KEYS = ("host", "rev")
 E_HOST_MISMATCH = "E503"
 # A flake reference that pins a revision: `…?rev=<sha>` / `&rev=`, or github:owner/repo/<sha>.
-_FLAKE_REV = re.compile(r"(?:[?&]rev=|^(?:github|gitlab|sourcehut):[^/]+/[^/?]+/)([0-9a-f]{40})")
+_FLAKE_REV = lazy(r"(?:[?&]rev=|^(?:github|gitlab|sourcehut):[^/]+/[^/?]+/)([0-9a-f]{40})")
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ Self-contained on purpose (parse a node into an ImageRef): whoever parses a cont
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .. import settings as s
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .decl import as_str, check, either, keys, obj, req, string, values
 from .yaml12 import Path

@@ -16,11 +16,11 @@ test environment), whose text is the EC2 and CloudWatch Logs API references:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TypedDict
 
 from .. import settings as s
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .decl import (
     Node,

@@ -12,11 +12,11 @@ group's `ecs.privileged: true`); elsewhere ECS would never place the task (E180)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import settings as s
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .volumes import ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE
 from .yaml12 import Path

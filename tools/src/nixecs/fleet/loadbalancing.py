@@ -199,12 +199,12 @@ ROUTING = obj(
 TARGET_HEALTH = ROUTING.keys["health_check"]
 # PlacementStrategy: random, spread by instanceId/host/attribute:NAME, binpack by cpu/memory
 # (ECS API reference, API_PlacementStrategy); the attribute name as ECS attributes allow.
-STRATEGY_RE = re.compile(
+STRATEGY_RE = lazy(
     r"random|spread:(?:instanceId|host|attribute:[!-~]{1,245})|binpack:(?:cpu|memory)"
 )
 # PlacementConstraint: distinctInstance, or memberOf with a cluster query expression (its
 # length, at most MEMBER_OF_MAX once trimmed, is checked by placement_of).
-CONSTRAINT_RE = re.compile(r"distinctInstance|memberOf:\s*\S[\s\S]*")
+CONSTRAINT_RE = lazy(r"distinctInstance|memberOf:\s*\S[\s\S]*")
 PLACEMENT = obj(
     "task placement",
     order=("strategy", "constraints"),

@@ -6,11 +6,11 @@ stages (scaling rules, userdata size) report at the right `file:line:col`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import naming
 from .. import settings as s
+from ..records import dataclass, field
 from ..settings import DrainSpec, EcsSettings, HostSettings, SecretSpec
 from .containers import Container
 from .decl import (

@@ -13,8 +13,7 @@ the stack sets that policy (AWS::SNS::TopicPolicy), scoped to the two rules by a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..records import dataclass
 from ..settings import Issue
 from .decl import as_str, obj, req, section, string
 from .yaml12 import Path

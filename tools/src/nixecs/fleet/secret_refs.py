@@ -27,10 +27,10 @@ so such names are refused (E176): write the full ARN instead.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .. import settings as s
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .yaml12 import Path
 

@@ -17,11 +17,11 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from .. import settings as s
 from ..diagnostics import Diagnostic
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .decl import (
     Node,

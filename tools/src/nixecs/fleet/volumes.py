@@ -27,12 +27,12 @@ AWS::ECS::TaskDefinition AuthorizationConfig.AccessPointId).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import settings as s
 from ..diagnostics import Diagnostic
 from ..lazyre import lazy
+from ..records import dataclass
 from ..settings import Issue
 from .decl import boolean, enum, mapping, obj, req, string
 from .yaml12 import Document, Path

@@ -27,6 +27,7 @@ import time
 from .. import formats
 from ..atomic import open_directory, write_atomic
 from ..settings import NAME_RE, SettingsError, agent_environment, format_env_file, loads
+from ..sha import sha256_hex as _sha256_hex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,18 +52,6 @@ class ApplyInvalid(Exception):
 
 class ApplyFailed(Exception):
     """An operational failure (rebuild, script, file system): exit 1."""
-
-
-def _sha256_hex(data: bytes) -> str:
-    # hashlib loads OpenSSL (~6 ms here); the builtin module is enough for one digest.
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - Python builds without it, or 3.12+ (_sha2)
-        try:
-            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
-        except ImportError:
-            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
-    return str(sha256(data).hexdigest())
 
 
 class Layout:
