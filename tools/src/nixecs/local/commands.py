@@ -104,7 +104,10 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     except OperationalFailure as error:
         raise OperationalFailure(f"{error} (local copy of {fleet}: {copy})") from None
     if not plan:
-        from .gaps import attach_load_balancers, create_scaling
+        from .gaps import attach_load_balancers, create_scaling, tag_ecs_resources
+
+        for line in tag_ecs_resources(session, model):
+            _say(f"tagged through ECS (the emulator's CloudFormation does not tag them): {line}")
 
         for line in attach_load_balancers(session, model):
             _say(f"set through ECS (the emulator's CloudFormation drops LoadBalancers): {line}")

@@ -12,6 +12,11 @@ deploy, so `status` shows what it would show against AWS.
   upsert, so a second local deploy updates them — from the template's own properties, its
   Refs and GetAtts resolved against the stack's resources. `destroy` deletes the stack, not
   these (AWS deletes them with it; the emulator keeps them until `local stop`).
+- The Tags of ECS services and task definitions (moto 5.2's CloudFormation registers both
+  untagged: ecs/models.py TaskDefinition/Service.create_from_cloudformation_json pass no
+  tags): set through ECS TagResource from the template's own Tags, so `run` and `exec`,
+  which only touch what carries this cluster's `nixecs:cluster` tag, work locally as
+  against AWS.
 """
 
 from __future__ import annotations
@@ -167,4 +172,32 @@ def attach_load_balancers(session: Any, fleet: Fleet) -> list[str]:
                 f"{name}/{properties['ServiceName']}: target group "
                 + ", ".join(b["targetGroupArn"].rsplit(":", 1)[-1] for b in balancers)
             )
+    return done
+
+
+def tag_ecs_resources(session: Any, fleet: Fleet) -> list[str]:
+    """Tag each deployed ECS service and task definition as its template says; one line per
+    cluster naming how many were tagged."""
+    from ..cloudformation import build_stack
+
+    ecs = session.client("ecs")
+    done: list[str] = []
+    for name in fleet.clusters:
+        template: Any = build_stack(fleet, name)
+        physical = _physical(session, name)
+        count = 0
+        for logical, resource in template["Resources"].items():
+            kind = resource["Type"]
+            if kind not in ("AWS::ECS::TaskDefinition", "AWS::ECS::Service"):
+                continue
+            tags = resource["Properties"].get("Tags")
+            arn = physical.get(logical, "")
+            if not tags or not arn.startswith("arn:"):
+                continue
+            ecs.tag_resource(
+                resourceArn=arn, tags=[{"key": t["Key"], "value": t["Value"]} for t in tags]
+            )
+            count += 1
+        if count:
+            done.append(f"{name}: {count} services and task definitions")
     return done

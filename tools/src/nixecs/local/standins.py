@@ -2,7 +2,8 @@
 copy of the fleet that names them.
 
 A fleet names things that exist in its account before it: subnets, security groups, a VPC,
-AMIs, a certificate or listener, key pairs, a template bucket, SSM parameters, ECR images. The
+AMIs, a certificate or listener, key pairs, a template bucket, SSM parameters, Secrets
+Manager secrets, ECR images. The
 emulator has none of them, and it makes up its own ids (moto 5.2 has no way to choose an EC2
 id), so each is created there and the fleet is copied with every such id replaced by its
 stand-in's, token by token, at the places the model says they are written. Names the user
@@ -184,6 +185,7 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
             s3.create_bucket(**kwargs)
             out.created.append(f"bucket {fleet.template_bucket}")
     _parameters(session, fleet, out)
+    _secrets(session, fleet, out)
     _images(session, fleet, out)
     _service_linked_roles(session, out)
     out.edits.update(capacity_edits(fleet))
@@ -304,6 +306,55 @@ def _parameters(session: Any, fleet: Fleet, out: StandIns) -> None:
         with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
             ssm.put_parameter(Name=name, Value=secrets.token_urlsafe(24), Type="SecureString")
             out.created.append(f"SSM parameter {name} (a random value)")
+
+
+def _secrets(session: Any, fleet: Fleet, out: StandIns) -> None:
+    """Every Secrets Manager secret the containers read, with a random value (a JSON object of
+    random values for the keys read from it). One named by its ARN is created under the ARN's
+    name and the copy names the stand-in's ARN (Secrets Manager adds its own six-character
+    suffix to the ARN; CreateSecret takes a name, not an ARN:
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html);
+    only ARNs of the fleet's region
+    are stood in (the emulator's client is of that region; preflight does not judge others)."""
+    keys: dict[str, set[str]] = {}
+    arns: dict[str, str] = {}
+    for cluster in fleet.clusters.values():
+        for service in cluster.task_definitions:
+            for container in service.containers:
+                for ref in container.secret_refs:
+                    if ref.service != "secretsmanager":
+                        continue
+                    if ref.arn is not None:
+                        if ref.region not in (None, fleet.region):
+                            continue
+                        # secret:NAME-AbCdEf: the name, without the six-character suffix
+                        resource = ref.arn.split(":", 6)[6]
+                        name = resource.rsplit("-", 1)[0] if "-" in resource else resource
+                        arns[ref.arn] = name
+                    else:
+                        name = str(ref.name)
+                    keys.setdefault(name, set())
+                    if ref.json_key:
+                        keys[name].add(ref.json_key)
+    if not keys:
+        return
+    client = session.client("secretsmanager")
+    made: dict[str, str] = {}
+    for name in sorted(keys):
+        try:
+            made[name] = client.describe_secret(SecretId=name)["ARN"]
+            continue
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        value = (
+            json.dumps({k: secrets.token_urlsafe(24) for k in sorted(keys[name])})
+            if keys[name]
+            else secrets.token_urlsafe(24)
+        )
+        made[name] = client.create_secret(Name=name, SecretString=value)["ARN"]
+        out.created.append(f"Secrets Manager secret {name} (a random value)")
+    for arn, name in arns.items():
+        out.ids[arn] = made[name]
 
 
 def _images(session: Any, fleet: Fleet, out: StandIns) -> None:
