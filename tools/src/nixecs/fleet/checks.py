@@ -78,6 +78,21 @@ def task_fit(fleet: Fleet) -> list[Diagnostic]:
     return _located(fleet, issues)
 
 
+def task_names(fleet: Fleet) -> list[Diagnostic]:
+    """E182: a cluster task named as one of the cluster's services: the two would share the
+    task definition family (naming.task_family) and the log group."""
+    return [
+        Diagnostic(
+            "E182",
+            f"{name!r} is also a service of this cluster: tasks and services share names (task family, log group)",
+            fleet.document.locate(scheduled.task.path),
+        )
+        for cluster in fleet.clusters.values()
+        for name, scheduled in cluster.tasks.items()
+        if name in cluster.services
+    ]
+
+
 def task_volumes(fleet: Fleet) -> list[Diagnostic]:
     """E170: a mount naming no volume of the service, volumes_from naming no other container
     of the task (volumes.check_references), for services and a cluster's tasks."""
@@ -214,6 +229,7 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
 
 RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
+    Rule("task_names", "E182", task_names, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("task_volumes", "E170", task_volumes, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),

@@ -249,7 +249,51 @@ def keys(
     """An object node's mapping: its unknown and missing keys reported; None when `value` is
     not a mapping."""
     allowed, required, _ = node.shape()
-    return s.check_mapping(value, path, issues, allowed, required, what)
+    m = s.check_mapping(value, path, issues, allowed, required, what)
+    if m is None or None not in m.values():
+        return m
+    return _without_nulls(node, m, path, issues)
+
+
+# What a key's null is refused as: `key:` with nothing after it is YAML's null.
+_EXPECTED = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "map": "a mapping",
+    "list": "a list",
+    "any": "a value",
+}
+
+
+def _without_nulls(
+    node: Node, m: dict[str, object], path: Path, issues: list[Issue]
+) -> dict[str, object]:
+    """`m` without its null keys, each reported (E103) unless its node takes any value.
+
+    A key written with nothing after it (`drain:`) is null in YAML, and almost always a value
+    forgotten: taken as absent it would silently mean the default (no draining, no scaling,
+    no health check), which is not what whoever wrote the key asked for. The JSON Schema
+    refuses null for the same keys (their `type` has no "null"), so an editor and `validate`
+    say the same (tests/test_fleet_agreement.py tries null at every optional key). Only a
+    node of any value (an override's, an environment's `set:`) gives null a meaning."""
+    kept: dict[str, object] = {}
+    for key, item in m.items():
+        child = node.keys.get(key)
+        if item is None and child is not None and (child.kind != "any" or child.any_of):
+            issues.append(
+                Issue(
+                    (*path, key),
+                    s.E_TYPE,
+                    f"expected {_EXPECTED[child.kind if not child.any_of else 'any']}, got null "
+                    f"(`{key}:` has nothing after it): write its value, or leave the key out",
+                )
+            )
+            continue
+        kept[key] = item
+    return kept
 
 
 def values(

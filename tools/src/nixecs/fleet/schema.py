@@ -450,7 +450,9 @@ TASK = obj(
         if key in SERVICE.keys and key != "group"
     },
     # one group: RunTask and the schedule name one capacity provider
-    group=req(string("the group whose instances run it", pattern=NAME, example="web")),
+    group=req(
+        string("the group whose instances run it", pattern=NAME, rule=NAME_RULE, example="web")
+    ),
     schedule=either(
         "an EventBridge Scheduler expression, or {expression, timezone}",
         string(cluster_tasks.EXPRESSION_RULE),
