@@ -106,6 +106,31 @@ def task_volumes(fleet: Fleet) -> list[Diagnostic]:
     return _located(fleet, issues)
 
 
+def mount_paths(fleet: Fleet) -> list[Diagnostic]:
+    """E171: two mounts (volume or tmpfs) on one path of a container, volumes_from naming a
+    container twice (volumes.check_mount_paths), for services and a cluster's tasks."""
+    from .volumes import check_mount_paths
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            check_mount_paths(service, issues)
+    return _located(fleet, issues)
+
+
+def shared_volume_autoprovision(fleet: Fleet) -> list[Diagnostic]:
+    """E174: autoprovision on a Docker volume of task scope (volumes.check_autoprovision)."""
+    from .volumes import check_autoprovision
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            check_autoprovision(service, issues)
+    return _located(fleet, issues)
+
+
 def daemon_services(fleet: Fleet) -> list[Diagnostic]:
     """E178: a daemon service with desired, scaling, a placement strategy or maximum_percent
     other than 100 (daemon.check_daemon)."""
@@ -232,6 +257,8 @@ RULES: tuple[Rule, ...] = (
     Rule("task_names", "E182", task_names, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("task_volumes", "E170", task_volumes, structural=True),
+    Rule("mount_paths", "E171", mount_paths, structural=True),
+    Rule("shared_volume_autoprovision", "E174", shared_volume_autoprovision, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
     Rule("capacity_strategies", "E191 E192", capacity_strategies),

@@ -199,49 +199,7 @@ HEALTH = {
     )
     for key, (low, high, default) in HEALTH_BOUNDS.items()
 }
-ABSOLUTE_PATH = volumes.ABSOLUTE_PATH_RE.pattern
-MOUNTS = strings(
-    "volumes of the service mounted in this container",
-    obj(
-        "a mount point",
-        order=volumes.MOUNT_KEYS,
-        volume=req(
-            string(
-                "a volume of the service", pattern=volumes.VOLUME_NAME_RE.pattern, example="data"
-            )
-        ),
-        path=req(
-            string(
-                "where it appears in the container (absolute; one mount per path, else E171)",
-                pattern=ABSOLUTE_PATH,
-                example="/var/lib/app",
-            )
-        ),
-        read_only=boolean("mount it read-only", False, example=False),
-    ),
-    aws="ECS MountPoint: sourceVolume names a Volume of the task definition",
-    example=[{"volume": "data", "path": "/var/lib/app"}],
-)
-VOLUMES_FROM = strings(
-    "containers of the task whose volumes this one mounts too",
-    either(
-        "a container name, or {container, read_only}",
-        string("a container of the task", pattern=CONTAINER_NAME_RE.pattern),
-        obj(
-            "a container and how",
-            order=volumes.VOLUME_FROM_KEYS,
-            container=req(
-                string(
-                    "a container of the task",
-                    pattern=CONTAINER_NAME_RE.pattern,
-                    example="log-router",
-                )
-            ),
-            read_only=boolean("mount its volumes read-only", False, example=True),
-        ),
-    ),
-    aws="ECS VolumeFrom",
-)
+MOUNTS, VOLUMES_FROM = volumes.MOUNTS, volumes.VOLUMES_FROM
 LINUX = obj(
     "Linux parameters of the container (ECS LinuxParameters)",
     order=linux.LINUX_KEYS,
@@ -844,9 +802,7 @@ def parse_container(
     gpu = v.get("gpu")
     mounts, volumes_from = volumes.parse_mounts(m, path, issues)
     files = env_files.parse_env_files(m, path, issues)
-    parameters, labels, privileged = linux.parse_linux(
-        m, path, issues, tuple(x.container_path for x in mounts)
-    )
+    parameters, labels, privileged = linux.parse_linux(m, path, issues)
     if (
         len(issues) != before
         or image is None

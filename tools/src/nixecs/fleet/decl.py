@@ -29,8 +29,10 @@ SCALARS = frozenset(("string", "integer", "number", "boolean"))
 class Node:
     """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
     keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
-    `rule` explains `pattern` in a message (for an integer: the whole message for a value
-    out of range or not allowed, `{value}` standing for it), `code` is the one a value outside it gets.
+    `rule` explains `pattern` in a message (the whole message when it holds `{value}`, which
+    stands for the value; for an integer: for a value out of range or not allowed; for a map:
+    for a name outside `names`, `{name}` standing for it), `code` is the one a value (a map's
+    name) outside it gets; a map's `min_items` counts its entries.
 
     A plain class, not a dataclass: `validate` builds the declaration at import, and a
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
@@ -118,9 +120,11 @@ class Node:
         return self._shape
 
     def regex(self) -> re.Pattern[str]:
+        """The compiled `pattern` (a map's: its `names`)."""
         if self._regex is None:
-            assert self.pattern is not None
-            self._regex = re.compile(self.pattern)
+            pattern = self.pattern if self.pattern is not None else self.names
+            assert pattern is not None
+            self._regex = re.compile(pattern)
         return self._regex
 
     def __repr__(self) -> str:
@@ -215,6 +219,20 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
     if kind == "string":
         if node.enum:
             return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
+        if node.pattern is not None and "{value" in node.rule:
+            # The rule is the whole message: a number written for a text in another form (a
+            # duration's `15` for `15m`) is told the form, not only the type.
+            regex = node.regex()
+            if isinstance(value, str) and regex.fullmatch(value):
+                return value
+            if isinstance(value, str) or (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and not regex.fullmatch(str(value))
+            ):
+                issues.append(Issue(path, node.code, node.rule.format(value=value)))
+                return None
+            return s.check_str(value, path, issues)  # the right form, unquoted: its type
         if node.pattern is not None:
             return s.check_pattern(
                 value, path, issues, node.regex(), node.rule or node.doc, node.code
@@ -294,6 +312,31 @@ def _without_nulls(
             continue
         kept[key] = item
     return kept
+
+
+def entries(
+    node: Node, value: object, path: Path, issues: list[Issue], what: str, code: str = s.E_TYPE
+) -> dict[str, object] | None:
+    """A map node's mapping, its entries whose name passes: a value that is not a mapping
+    (`what` names it), one of fewer than `min_items` entries, reported with `code`; a name
+    outside `names` with the node's `code` and `rule` (`{name}` standing for the name). None
+    when `value` is not a mapping; its values are the caller's to check (`member`)."""
+    if not isinstance(value, dict):
+        issues.append(Issue(path, code, f"expected {what}, got {s.type_name(value)}"))
+        return None
+    if node.min_items and len(value) < node.min_items:
+        issues.append(Issue(path, code, f"expected {what}, got an empty mapping"))
+        return None
+    if node.names is None:
+        return value
+    regex = node.regex()
+    passed: dict[str, object] = {}
+    for name, item in value.items():
+        if isinstance(name, str) and regex.fullmatch(name):
+            passed[name] = item
+        else:
+            issues.append(Issue((*path, name), node.code, node.rule.format(name=name)))
+    return passed
 
 
 def values(

@@ -176,10 +176,10 @@ def _devices(value: object, path: Path, issues: list[Issue]) -> tuple[Device, ..
 
 
 def parse_linux(
-    m: dict[str, object], path: Path, issues: list[Issue], mount_paths: tuple[str, ...]
+    m: dict[str, object], path: Path, issues: list[Issue]
 ) -> tuple[LinuxParameters | None, tuple[tuple[str, str], ...], bool]:
-    """A container's `linux:`, `docker_labels:` and `privileged:`; a tmpfs must not take a
-    path a volume mount (`mount_paths`) or another tmpfs takes."""
+    """A container's `linux:`, `docker_labels:` and `privileged:` (a tmpfs on a path a mount
+    takes is the checks stage's: volumes.check_mount_paths)."""
     linux: LinuxParameters | None = None
     if "linux" in m:
         where: Path = (*path, "linux")
@@ -207,7 +207,6 @@ def parse_linux(
                 _devices(got["devices"], (*where, "devices"), issues) if "devices" in got else ()
             )
             linux = LinuxParameters(init, add, drop, shm, tmpfs, devices)
-            check_paths(linux, mount_paths, issues)
     labels = s.check_string_map(
         m.get("docker_labels", {}),
         (*path, "docker_labels"),
@@ -218,22 +217,6 @@ def parse_linux(
     )
     privileged = s.check_bool(m.get("privileged", False), (*path, "privileged"), issues)
     return linux, tuple(sorted((labels or {}).items())), bool(privileged)
-
-
-def check_paths(
-    linux: LinuxParameters | None, mounts: tuple[str, ...], issues: list[Issue]
-) -> None:
-    """A tmpfs on a path another tmpfs or a volume mount already takes (E171)."""
-    if linux is None:
-        return
-    seen = {p.rstrip("/") or "/" for p in mounts}
-    for tmpfs in linux.tmpfs:
-        normal = tmpfs.container_path.rstrip("/") or "/"
-        if normal in seen:
-            issues.append(
-                Issue((*tmpfs.path, "path"), "E171", f"two mounts on {normal} in one container")
-            )
-        seen.add(normal)
 
 
 def check_privileged(clusters: Mapping[str, Cluster], issues: list[Issue]) -> None:

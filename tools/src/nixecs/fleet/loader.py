@@ -2,8 +2,8 @@
 
 Each value is checked against its declaration (fleet/schema.py, fleet/decl.py): type,
 required/default, allowed values, bounds, pattern; what is written here are the rules between
-keys. A group's `ecs`, `secrets` and `drain` sections are checked by the settings schema's own
-`parse_*` functions (settings.py), exactly the code the host runs at boot.
+keys. A group's `ecs`, `secrets` and `drain` sections are declared in host_sections.py, which
+builds the settings records the host reads back at boot.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from . import (
     cluster_tasks,
     daemon,
     environments,
+    host_sections,
     infra,
     loadbalancing,
     metrics,
@@ -276,13 +277,11 @@ class _Builder:
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
         spot = m.get("spot")
         exec_enabled, gpu = m.get("exec"), m.get("gpu")
-        ecs = s.parse_ecs(
-            m.get("ecs", {}), (*path, "ecs"), self.issues, spot_draining_default=spot is True
-        )
-        secrets = s.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
+        ecs = host_sections.parse_ecs(m.get("ecs", {}), (*path, "ecs"), self.issues, spot is True)
+        secrets = host_sections.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
         drain = (
-            s.parse_drain(m["drain"], (*path, "drain"), self.issues)
-            if m.get("drain") is not None
+            host_sections.parse_drain(m["drain"], (*path, "drain"), self.issues)
+            if "drain" in m
             else None
         )
         metadata = section(
