@@ -34,7 +34,6 @@ from . import containers as c
 from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
-from .host_ami import HOST_RE
 from .images import IMAGE
 from .loadbalancing import ROUTING
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
@@ -99,20 +98,7 @@ GROUP = obj(
                 rule="an AMI id such as ami-0123456789abcdef0",
                 example="ami-0123456789abcdef0",
             ),
-            obj(
-                "the newest available AMI of this account tagged by `nixecs ami publish --host "
-                "HOST` (and the flake revision: `rev:`, else the one `flake:` pins), found in "
-                "the deploy's region by deploy, deploy --plan, roll --fleet and validate --aws "
-                "(E504 when there is none); `host:` of the group defaults to it (E503 when "
-                "they differ)",
-                order=host_ami.AMI_KEYS,
-                host=req(string("the host's nixosConfigurations name", pattern=HOST_RE.pattern)),
-                rev=string(
-                    "a git commit of the fleet's flake: only AMIs tagged with it",
-                    pattern=host_ami.REV_RE.pattern,
-                    example="3f2a9c1",
-                ),
-            ),
+            host_ami.BY_HOST,
             example={"host": "web"},
         )
     ),
