@@ -187,7 +187,9 @@ def parse_tasks(
     schedule_node = next(a for a in node.keys["schedule"].any_of if a.kind == "object")
     found: dict[str, ScheduledTask] = {}
     issues: list[Issue] = builder.issues
-    for name, value in builder.named_mapping(m["tasks"], (*path, "tasks"), "tasks").items():
+    for name, value in builder.named_mapping(
+        CLUSTER.keys["tasks"], m["tasks"], (*path, "tasks"), "tasks"
+    ).items():
         where: Path = (*path, "tasks", name)
         written = keys(node, value, where, issues)
         if written is None:

@@ -43,14 +43,26 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .decl import as_float, as_int, as_str, check, complete, keys, member, section, texts, values
+from .decl import (
+    Node,
+    as_float,
+    as_int,
+    as_str,
+    check,
+    complete,
+    entries,
+    keys,
+    member,
+    section,
+    texts,
+    values,
+)
 from .hints import hint
 from .host_ami import AMI_RE as AMI_RE  # re-exported (the schema used to read it here)
 from .host_ami import HOST_RE as HOST_RE
 from .host_ami import parse_group_ami
 from .model import (
     MAX_DIMENSIONS,
-    NAME_RULE,
     SCALING,
     SCALING_ALARM,
     TRACKING,
@@ -112,20 +124,10 @@ class _Builder:
     ) -> dict[str, object] | None:
         return s.check_mapping(value, path, self.issues, allowed, required)
 
-    def named_mapping(self, value: object, path: Path, what: str) -> dict[str, object]:
-        """A mapping whose keys are resource names; bad names are reported and dropped."""
-        if not isinstance(value, dict):
-            self.error(path, s.E_TYPE, f"expected a mapping of {what}, got {s.type_name(value)}")
-            return {}
-        result: dict[str, object] = {}
-        for name, item in value.items():
-            if not isinstance(name, str) or not s.NAME_RE.fullmatch(name):
-                self.error(
-                    (*path, name), s.E_NAME, f"{what[:-1]} name {name!r} is not valid: {NAME_RULE}"
-                )
-                continue
-            result[name] = item
-        return result
+    def named_mapping(self, node: Node, value: object, path: Path, what: str) -> dict[str, object]:
+        """A map of resources by name (`node`'s declaration): bad names are reported and
+        dropped."""
+        return entries(node, value, path, self.issues, f"a mapping of {what}") or {}
 
     # -- the document --------------------------------------------------------------------
     def fleet(self) -> Fleet | None:
@@ -160,7 +162,7 @@ class _Builder:
         assert isinstance(prefix, str)
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(
-            top.get("clusters", {}), ("clusters",), "clusters"
+            FLEET.keys["clusters"], top.get("clusters", {}), ("clusters",), "clusters"
         ).items():
             aws_name = f"{prefix}-{name}" if prefix else name
             if not s.NAME_RE.fullmatch(aws_name):
@@ -215,7 +217,7 @@ class _Builder:
         security_groups = texts(CLUSTER, m, "security_groups", path, self.issues)
         groups: dict[str, Group] = {}
         for group_name, group_value in self.named_mapping(
-            m.get("groups", {}), (*path, "groups"), "groups"
+            CLUSTER.keys["groups"], m.get("groups", {}), (*path, "groups"), "groups"
         ).items():
             group = self.group(
                 name, group_name, group_value, (*path, "groups", group_name), kms_key
@@ -228,7 +230,7 @@ class _Builder:
         declared = m.get("groups")
         raw_groups: dict[str, object] = declared if isinstance(declared, dict) else {}
         for service_name, service_value in self.named_mapping(
-            m.get("services", {}), (*path, "services"), "services"
+            CLUSTER.keys["services"], m.get("services", {}), (*path, "services"), "services"
         ).items():
             service = self.service(
                 name, service_name, service_value, (*path, "services", service_name), raw_groups

@@ -60,6 +60,12 @@ KMS_KEY_RULE = "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not
 ENV_NAME = c.ENV_NAME_RE.pattern
 KMS_ARN_EXAMPLE = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
 
+
+def _named(what: str) -> dict[str, object]:
+    """A map of resources by name: a name outside NAME is E105, said as the loader says it."""
+    return {"rule": f"{what} name {{name!r}} is not valid: {NAME_RULE}", "code": s.E_NAME}
+
+
 # -- groups ----------------------------------------------------------------------------------
 
 GROUP = obj(
@@ -385,12 +391,13 @@ CLUSTER = obj(
             example=["sg-0a1b2c3d"],
         )
     ),
-    groups=mapping("Auto Scaling groups by name", NAME, GROUP),
-    services=mapping("services by name", NAME, SERVICE),
+    groups=mapping("Auto Scaling groups by name", NAME, GROUP, **_named("group")),
+    services=mapping("services by name", NAME, SERVICE, **_named("service")),
     tasks=mapping(
         "tasks by name that are not services (names apart from the services': E182)",
         NAME,
         TASK,
+        **_named("task"),
     ),
     kms_key=string(
         "KMS key the secrets' SSM parameters are encrypted with (key ARN or id; not an alias)",
@@ -460,7 +467,7 @@ FLEET = obj(
         aws="SSM parameter names: 1011 characters, 15 levels",
         example="/acme/prod",
     ),
-    clusters=req(mapping("ECS clusters by name", NAME, CLUSTER)),
+    clusters=req(mapping("ECS clusters by name", NAME, CLUSTER, **_named("cluster"))),
     environments=mapping(
         "environments of this fleet, by name: `--env NAME` reads the file as that one",
         environments.NAME_RE.pattern,
