@@ -170,26 +170,24 @@ def _schedule(value: object, path: Path, issues: list[Issue], node: Node) -> Sch
 
 def parse_tasks(
     builder: Any,
+    tasks: Node,
     cluster: str,
     m: dict[str, object],
     path: Path,
     groups: dict[str, object],
 ) -> dict[str, ScheduledTask]:
     """`tasks: {NAME: {group, containers | image+memory, task_role, volumes, schedule}}`,
-    each checked against its declaration (fleet/schema.py TASK) and parsed with the loader's
+    each checked against its declaration (`tasks`: fleet/schema.py's, which imports this
+    module) and parsed with the loader's
     own task parsing (`builder.task`). A task named as a service is the checks stage's
     (E182, checks.task_names)."""
     if "tasks" not in m:
         return {}
-    from .schema import CLUSTER  # the declaration imports this module's key tuples
-
-    node = member(CLUSTER.keys["tasks"])
+    node = member(tasks)
     schedule_node = next(a for a in node.keys["schedule"].any_of if a.kind == "object")
     found: dict[str, ScheduledTask] = {}
     issues: list[Issue] = builder.issues
-    for name, value in builder.named_mapping(
-        CLUSTER.keys["tasks"], m["tasks"], (*path, "tasks"), "tasks"
-    ).items():
+    for name, value in builder.named_mapping(tasks, m["tasks"], (*path, "tasks"), "tasks").items():
         where: Path = (*path, "tasks", name)
         written = keys(node, value, where, issues)
         if written is None:

@@ -237,7 +237,7 @@ class _Builder:
             )
             if service is not None:
                 services[service_name] = service
-        tasks = cluster_tasks.parse_tasks(self, name, m, path, raw_groups)
+        tasks = cluster_tasks.parse_tasks(self, CLUSTER.keys["tasks"], name, m, path, raw_groups)
         load_balancer = (
             loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
             if m.get("load_balancer") is not None
