@@ -43,6 +43,12 @@ def _duration(doc: str, **kw: object) -> Node:
     return string(doc, pattern=DURATION, rule=DURATION_RULE, code=s.E_DURATION, **kw)
 
 
+def _account(doc: str) -> Node:
+    return string(
+        doc, default="root", pattern=s.ACCOUNT_RE.pattern, rule=ACCOUNT_RULE, example="root"
+    )
+
+
 ATTRIBUTES = mapping(
     "custom container-instance attributes (placement constraints match them)",
     s.ATTRIBUTE_NAME_RE.pattern,
@@ -124,20 +130,8 @@ SECRET = obj(
             example=PARAMETER_EXAMPLE,
         )
     ),
-    owner=string(
-        "the file's owner (user name or uid)",
-        default="root",
-        pattern=s.ACCOUNT_RE.pattern,
-        rule=ACCOUNT_RULE,
-        example="root",
-    ),
-    group=string(
-        "the file's group (group name or gid)",
-        default="root",
-        pattern=s.ACCOUNT_RE.pattern,
-        rule=ACCOUNT_RULE,
-        example="root",
-    ),
+    owner=_account("the file's owner (user name or uid)"),
+    group=_account("the file's group (group name or gid)"),
     mode=string(
         "the file's octal mode, quoted",
         default="0400",

@@ -34,7 +34,7 @@ from .decl import (
     string,
     strings,
 )
-from .volumes import ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE
+from .volumes import absolute_path
 from .yaml12 import Path
 
 if TYPE_CHECKING:
@@ -98,11 +98,8 @@ LINUX = obj(
             "a tmpfs mount",
             order=TMPFS_KEYS,
             path=req(
-                string(
+                absolute_path(
                     "where (absolute; not a path a mount takes: E171)",
-                    pattern=ABSOLUTE_PATH_RE.pattern,
-                    rule=ABSOLUTE_PATH_RULE,
-                    code="E172",
                     example="/tmp",
                 )
             ),
@@ -126,19 +123,13 @@ LINUX = obj(
             "a device",
             order=DEVICE_KEYS,
             host_path=req(
-                string(
+                absolute_path(
                     "the device on the host",
-                    pattern=ABSOLUTE_PATH_RE.pattern,
-                    rule=ABSOLUTE_PATH_RULE,
-                    code="E172",
                     example="/dev/fuse",
                 )
             ),
-            container_path=string(
+            container_path=absolute_path(
                 "where in the container (default: the same)",
-                pattern=ABSOLUTE_PATH_RE.pattern,
-                rule=ABSOLUTE_PATH_RULE,
-                code="E172",
                 example="/dev/fuse",
             ),
             permissions=strings(

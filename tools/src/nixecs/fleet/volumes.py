@@ -35,6 +35,7 @@ from ..diagnostics import Diagnostic
 from ..lazyre import lazy
 from ..settings import Issue
 from .decl import (
+    Node,
     as_str,
     boolean,
     check,
@@ -91,6 +92,12 @@ NEEDS_PLUGIN = (
 )
 
 
+def absolute_path(doc: str, **kw: object) -> Node:
+    """A declared absolute path (E172 outside it): a host path, a container path, an EFS
+    root directory, a tmpfs or a device."""
+    return string(doc, pattern=ABSOLUTE_PATH_RE.pattern, rule=ABSOLUTE_PATH_RULE, code="E172", **kw)
+
+
 # The declaration (fleet/decl.py) of `volumes:`; parse_volumes checks it, as it relates the
 # keys (exactly one source, autoprovision with its scope).
 VOLUMES = mapping(
@@ -99,11 +106,8 @@ VOLUMES = mapping(
     obj(
         "a data volume",
         order=VOLUME_KEYS,
-        host_path=string(
+        host_path=absolute_path(
             "a directory of the instance, bind-mounted (Docker creates it; it outlives the task)",
-            pattern=ABSOLUTE_PATH_RE.pattern,
-            rule=ABSOLUTE_PATH_RULE,
-            code="E172",
             aws="Volume.host.sourcePath",
             example="/var/lib/app",
         ),
@@ -148,11 +152,8 @@ VOLUMES = mapping(
                     example="fs-0a1b2c3d",
                 )
             ),
-            root_directory=string(
+            root_directory=absolute_path(
                 "the directory of the file system to mount (default: its root)",
-                pattern=ABSOLUTE_PATH_RE.pattern,
-                rule=ABSOLUTE_PATH_RULE,
-                code="E172",
                 example="/app",
             ),
             transit_encryption=boolean(
@@ -196,11 +197,8 @@ MOUNTS = strings(
             )
         ),
         path=req(
-            string(
+            absolute_path(
                 "where it appears in the container (absolute; one mount per path, else E171)",
-                pattern=ABSOLUTE_PATH_RE.pattern,
-                rule=ABSOLUTE_PATH_RULE,
-                code="E172",
                 example="/var/lib/app",
             )
         ),
