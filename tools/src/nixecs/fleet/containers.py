@@ -141,7 +141,7 @@ SECRET_ENV = mapping(
             f"{s.PARAMETER_RULE}; or an SSM parameter ARN; or a Secrets Manager secret's full ARN "
             "(…:secret:NAME-AbCdEf[:json-key:version-stage:version-id])",
             pattern=secret_refs.unnamed(
-                f"/.*|{secret_refs.SSM_ARN_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
+                f"/.*|{secret_refs.SSM_ARN_RE.pattern}|{secret_refs.DECLARED_ARN}"
             ),
         ),
         secret_refs.SECRETS_MANAGER,

@@ -51,6 +51,12 @@ SSM_ARN_RE = lazy(
 )
 # The suffix Secrets Manager appends to a secret's name in its ARN.
 SUFFIX_RE = lazy(r".*-[A-Za-z0-9]{6}")
+# E176 as the declaration (and so the JSON Schema) states it: an ARN's name ends in the
+# suffix, a name given alone does not (SUFFIX_RE); 512 characters at most either way.
+_SUFFIXED = r"[A-Za-z0-9/_+=.@-]{0,505}-[A-Za-z0-9]{6}"
+DECLARED_ARN = SECRET_ARN_RE.pattern.replace(f"(?P<name>{_NAME})", f"(?P<name>{_SUFFIXED})")
+DECLARED_BARE_ARN = DECLARED_ARN.split("(?::(?P<json_key>")[0]  # without parameters
+DECLARED_NAME = rf"(?![A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}$){_NAME}"
 VERSION_ID_RE = lazy(r"[A-Za-z0-9-]{32,64}")
 VERSION_STAGE_RE = lazy(r"[^:\s]{1,256}")
 JSON_KEY_RE = lazy(r"[^:\n]{1,1024}")
@@ -77,7 +83,7 @@ SECRETS_MANAGER = obj(
     secretsmanager=req(
         string(
             "the secret's name (or ARN)",
-            pattern=unnamed(f"{SECRET_NAME_RE.pattern}|{SECRET_ARN_RE.pattern}"),
+            pattern=unnamed(f"{DECLARED_NAME}|{DECLARED_BARE_ARN}"),
             example="prod/db",
         )
     ),
