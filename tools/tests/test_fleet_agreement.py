@@ -190,6 +190,12 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
         found.append((f"text outside the pattern ({bad[:10]!r})", bad, False))
     if node.kind == "map" and node.min_items:
         found.append(("an empty mapping", {}, False))
+    if node.kind == "map" and node.max_items is not None and isinstance(node.example, dict):
+        # the example's first entry, numbered (the map's names must take the number)
+        name, entry = next(iter(node.example.items()))
+        most = {f"{name}{i}": entry for i in range(node.max_items)}
+        found.append(("the most entries", most, True))
+        found.append(("one entry too many", {**most, f"{name}x": entry}, False))
     if node.kind == "list" and node.min_items is not None:
         found.append(("an empty list", [], node.min_items == 0))
     if node.kind == "list" and node.max_items is not None and isinstance(node.example, list):

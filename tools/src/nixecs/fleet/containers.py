@@ -22,6 +22,7 @@ from .decl import (
     check,
     complete,
     either,
+    entries,
     enum,
     integer,
     keys,
@@ -301,6 +302,16 @@ CONTAINER = obj(
     environment_files=env_files.ENVIRONMENT_FILES,
 )
 
+
+CONTAINERS = mapping(
+    "the task's containers by name (the first is the main one)",
+    CONTAINER_NAME_RE.pattern,
+    CONTAINER,
+    rule="container name {name!r} is not valid: 1-255 letters, digits, _ and -",
+    code=s.E_NAME,
+    min_items=1,
+    aws="ContainerDefinition.name: 1-255 letters, digits, _ and -",
+)
 
 PORT_NUMBER, PORT_MAPPING = member(CONTAINER.keys["ports"]).any_of
 ULIMIT_NUMBER, ULIMIT_PAIR = member(CONTAINER.keys["ulimits"]).any_of
@@ -730,27 +741,12 @@ def parse_containers(
     value: object, path: Path, issues: list[Issue], mode: str
 ) -> tuple[Container, ...] | None:
     """`containers: {name: {...}, ...}`, in the order written (the first is the main one)."""
-    if not isinstance(value, dict) or not value:
-        issues.append(
-            Issue(
-                path,
-                s.E_TYPE,
-                f"expected a non-empty mapping of container names to containers, got {s.type_name(value)}",
-            )
-        )
-        return None
     before = len(issues)
+    named = entries(
+        CONTAINERS, value, path, issues, "a non-empty mapping of container names to containers"
+    )
     result: list[Container] = []
-    for name, item in value.items():
-        if not isinstance(name, str) or not CONTAINER_NAME_RE.fullmatch(name):
-            issues.append(
-                Issue(
-                    (*path, name),
-                    s.E_NAME,
-                    f"container name {name!r} is not valid: 1-255 letters, digits, _ and -",
-                )
-            )
-            continue
+    for name, item in (named or {}).items():
         container = parse_container(name, item, (*path, name), issues, mode)
         if container is not None:
             result.append(container)

@@ -73,6 +73,7 @@ ECS = obj(
         None,
         string("tag value"),
         aws=f"at most {s.TAG_MAX_COUNT} tags, keys of {s.TAG_KEY_MAX} and values of {s.TAG_VALUE_MAX} characters, no aws: prefix",
+        max_items=s.TAG_MAX_COUNT,
         example={"team": "payments"},
     ),
     spot_draining=boolean(

@@ -31,7 +31,7 @@ from . import (
     volumes,
 )
 from . import containers as c
-from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
+from .containers import ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
 from .images import IMAGE
@@ -225,12 +225,7 @@ SERVICE = obj(
     environment=ENVIRONMENT,
     secrets=SECRET_ENV,
     scaling=SCALING,
-    containers=mapping(
-        "the task's containers by name (the first is the main one)",
-        c.CONTAINER_NAME_RE.pattern,
-        CONTAINER,
-        aws="ContainerDefinition.name: 1-255 letters, digits, _ and -",
-    ),
+    containers=c.CONTAINERS,
     network_mode=enum(
         "the task's network mode", c.NETWORK_MODES, default="bridge", example="bridge"
     ),
