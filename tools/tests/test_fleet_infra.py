@@ -4,7 +4,9 @@ the rendered CloudFormation, E160-E164, and `nixecs validate` on them."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,7 +22,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.overrides import OverrideError
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
-from nixecs.fleet.infra import LOG_RETENTION_DAYS, split_path
+from nixecs.fleet.infra import LOG_RETENTION_DAYS, OVERRIDE_ROOTS, PROPERTY_PATH, split_path
 from nixecs.render import render_fleet
 
 GROUP = """\
@@ -357,6 +359,22 @@ def test_override_syntax_errors(overrides: str, needle: str, code: str) -> None:
     ((line, column, found),) = errors(text)
     assert (line, found) == (line_of(text, needle), code)
     assert text.splitlines()[line - 1][column - 1 :].startswith(needle.split(":")[0])
+
+
+def test_the_declared_property_path_is_what_split_path_accepts() -> None:
+    """The declaration's pattern (the JSON Schema's too) accepts a property path exactly when
+    split_path gives a root and no empty segment: every text of up to six of `.`, `\\`, `a`
+    after a root, another word and nothing."""
+    tried = 0
+    for head in ("Properties", "Type", ""):
+        for size in range(7):
+            for tail in itertools.product(".\\a", repeat=size):
+                text = head + "".join(tail)
+                segments = split_path(text)
+                expected = segments[0] in OVERRIDE_ROOTS and all(segments)
+                assert bool(re.fullmatch(PROPERTY_PATH, text)) == expected, text
+                tried += 1
+    assert tried == 3 * sum(3**n for n in range(7))
 
 
 def test_overrides_not_a_mapping() -> None:

@@ -16,6 +16,7 @@ from nixecs.cloudformation import build_stack
 from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
 from stack_fixtures import assert_cfn_lint_clean
@@ -54,8 +55,9 @@ def stack(text: str) -> dict:
 
 
 def located(text: str) -> list[tuple[str, str, str]]:
+    """The loader's findings, or the checks stage's (E182) when it loads."""
     with pytest.raises(InvalidInput) as caught:
-        parse(text, "fleet.yml")
+        check_text(text, "fleet.yml", nix=False)
     lines = text.split("\n")
     return [
         (d.code, lines[d.location.line - 1][d.location.column - 1 :], d.message)

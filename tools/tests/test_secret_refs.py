@@ -322,6 +322,11 @@ ODD = [
     ("a bad version id", "DB_USER", {"secretsmanager": "prod/db", "version_id": "nope"}),
     ("a json key with a colon", "DB_USER", {"secretsmanager": "prod/db", "json_key": "a:b"}),
     ("a list", "DB_USER", ["prod/db"]),
+    # E176 declared too: an ARN's name ends in Secrets Manager's suffix, a bare name does not
+    ("a secret's ARN without its suffix", "SIGNING_KEY", SIGNING[:-7]),
+    ("a name ending like a suffix", "DB_USER", {"secretsmanager": "prod/db-AbCdEf"}),
+    ("an ARN without its suffix by name", "DB_USER", {"secretsmanager": SIGNING[:-7]}),
+    ("an ARN with parameters by name", "DB_USER", {"secretsmanager": f"{SIGNING}:password::"}),
 ]
 
 
@@ -339,6 +344,12 @@ def test_the_json_schema_and_the_loader_both_refuse(
 def test_the_json_schema_accepts_every_form() -> None:
     document = load(fleet_text().encode(), "fleet.yml").value
     assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document)) == []
+    # a secret's full ARN by name, with parameters where the string form takes them
+    secrets = document["clusters"]["prod"]["services"]["app"]["secrets"]  # type: ignore[index]
+    secrets["DB_USER"] = {"secretsmanager": SIGNING}
+    secrets["SIGNING_KEY"] = f"{SIGNING}:password::"
+    assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document)) == []
+    parse(json.dumps(document), "fleet.json")
 
 
 # --- cfn-lint and preflight ---------------------------------------------------------------------

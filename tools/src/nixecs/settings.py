@@ -1,8 +1,11 @@
 """The settings-userdata schema: one module for both ends.
 
 The renderer writes `#nixecs-settings v1` userdata through `dumps`; the host-side applier
-reads it back through `loads`; the fleet loader validates a group's `ecs`, `secrets` and
-`drain` sections with the same `parse_*` functions. The two ends therefore cannot drift.
+reads it back through `loads`. The fleet loader checks a group's `ecs`, `secrets` and `drain`
+sections against their declaration (fleet/host_sections.py, which this boot-path module must
+not import) and runs this module's functions for what the declaration cannot state (tags,
+agent variables, duration ranges); tests/test_fleet_agreement.py proves the two ends accept
+and refuse alike at every declared bound.
 
 This module is on the boot path (`nixecs apply`): it imports only `json` and `re` at run
 time. `dataclasses` and `typing` cost tens of milliseconds to import, so the records below

@@ -77,6 +77,21 @@ def task_fit(fleet: Fleet) -> list[Diagnostic]:
     return _located(fleet, issues)
 
 
+def task_names(fleet: Fleet) -> list[Diagnostic]:
+    """E182: a cluster task named as one of the cluster's services: the two would share the
+    task definition family (naming.task_family) and the log group."""
+    return [
+        Diagnostic(
+            "E182",
+            f"{name!r} is also a service of this cluster: tasks and services share names (task family, log group)",
+            fleet.document.locate(scheduled.task.path),
+        )
+        for cluster in fleet.clusters.values()
+        for name, scheduled in cluster.tasks.items()
+        if name in cluster.services
+    ]
+
+
 def task_volumes(fleet: Fleet) -> list[Diagnostic]:
     """E170: a mount naming no volume of the service, volumes_from naming no other container
     of the task (volumes.check_references), for services and a cluster's tasks."""
@@ -86,6 +101,31 @@ def task_volumes(fleet: Fleet) -> list[Diagnostic]:
     for cluster in fleet.clusters.values():
         for service in cluster.task_definitions:
             check_references(service, issues)
+    return _located(fleet, issues)
+
+
+def mount_paths(fleet: Fleet) -> list[Diagnostic]:
+    """E171: two mounts (volume or tmpfs) on one path of a container, volumes_from naming a
+    container twice (volumes.check_mount_paths), for services and a cluster's tasks."""
+    from .volumes import check_mount_paths
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            check_mount_paths(service, issues)
+    return _located(fleet, issues)
+
+
+def shared_volume_autoprovision(fleet: Fleet) -> list[Diagnostic]:
+    """E174: autoprovision on a Docker volume of task scope (volumes.check_autoprovision)."""
+    from .volumes import check_autoprovision
+
+    issues: list[Issue] = []
+    for cluster in fleet.clusters.values():
+        tasks = [scheduled.task for scheduled in cluster.tasks.values()]
+        for service in [*cluster.services.values(), *tasks]:
+            check_autoprovision(service, issues)
     return _located(fleet, issues)
 
 
@@ -212,8 +252,11 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
 
 RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
+    Rule("task_names", "E182", task_names, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("task_volumes", "E170", task_volumes, structural=True),
+    Rule("mount_paths", "E171", mount_paths, structural=True),
+    Rule("shared_volume_autoprovision", "E174", shared_volume_autoprovision, structural=True),
     Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
     Rule("listener_priorities", "E151", listener_priorities),
     Rule("capacity_strategies", "E191 E192", capacity_strategies),

@@ -1,6 +1,7 @@
 """A cluster's `tasks:` (issue 20, item 4): task definitions that are not services —
 containers, task role and volumes as a service's — run on a schedule (`schedule:`, an
-EventBridge Scheduler schedule) or by hand (E182, E183).
+EventBridge Scheduler schedule) or by hand (E183; a task named as a service: E182, the
+checks stage's).
 
 Schedule expressions follow EventBridge Scheduler's grammar ("Schedule types",
 https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html):
@@ -20,6 +21,7 @@ from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
 from . import volumes
+from .decl import Node, as_str, keys, member, section, values
 from .model import Service
 from .yaml12 import Path
 
@@ -38,6 +40,8 @@ TASK_KEYS = (
     "schedule",
 )
 SCHEDULE_KEYS = ("expression", "timezone")
+# The keys the loader's task parsing checks itself (as a service's: loader._SERVICE_OWN).
+TASK_OWN = ("cpu", "memory", "network_mode", *volumes.SERVICE_KEYS)
 RATE_RE = lazy(r"rate\((?P<value>[1-9][0-9]{0,8}) (?P<unit>minutes?|hours?|days?)\)")
 AT_RE = lazy(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
 CRON_RE = lazy(r"cron\((?P<fields>[^()]*)\)")
@@ -147,22 +151,17 @@ def check_expression(text: str, path: Path, issues: list[Issue]) -> bool:
     return False
 
 
-def _schedule(value: object, path: Path, issues: list[Issue]) -> Schedule | None:
+def _schedule(value: object, path: Path, issues: list[Issue], node: Node) -> Schedule | None:
+    """`schedule:`, an expression or {expression, timezone} (`node`: the mapping's
+    declaration)."""
     if isinstance(value, str):
         return Schedule(value, None, path) if check_expression(value, path, issues) else None
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        SCHEDULE_KEYS,
-        ("expression",),
-        "an expression or {expression, timezone}",
-    )
+    m = section(node, value, path, issues, "an expression or {expression, timezone}")
     if m is None or "expression" not in m:
         return None
-    expression = s.check_str(m["expression"], (*path, "expression"), issues)
-    timezone = s.check_str(m["timezone"], (*path, "timezone"), issues) if "timezone" in m else None
-    if timezone is not None and timezone not in _timezones():
+    expression = as_str(m["expression"])
+    timezone = m.get("timezone")
+    if isinstance(timezone, str) and timezone not in _timezones():
         issues.append(
             Issue(
                 (*path, "timezone"),
@@ -171,50 +170,49 @@ def _schedule(value: object, path: Path, issues: list[Issue]) -> Schedule | None
             )
         )
         return None
-    if expression is None or not check_expression(expression, (*path, "expression"), issues):
+    if not check_expression(expression, (*path, "expression"), issues):
         return None
-    return Schedule(expression, timezone, path)
+    return Schedule(expression, as_str(timezone) if timezone is not None else None, path)
 
 
 def parse_tasks(
     builder: Any,
+    tasks: Node,
     cluster: str,
     m: dict[str, object],
     path: Path,
     groups: dict[str, object],
-    services: dict[str, Service],
 ) -> dict[str, ScheduledTask]:
     """`tasks: {NAME: {group, containers | image+memory, task_role, volumes, schedule}}`,
-    parsed with the loader's own task parsing (`builder.task`)."""
+    each checked against its declaration (`tasks`: fleet/schema.py's, which imports this
+    module) and parsed with the loader's
+    own task parsing (`builder.task`). A task named as a service is the checks stage's
+    (E182, checks.task_names)."""
     if "tasks" not in m:
         return {}
+    node = member(tasks)
+    schedule_node = next(a for a in node.keys["schedule"].any_of if a.kind == "object")
     found: dict[str, ScheduledTask] = {}
     issues: list[Issue] = builder.issues
-    for name, value in builder.named_mapping(m["tasks"], (*path, "tasks"), "tasks").items():
+    for name, value in builder.named_mapping(tasks, m["tasks"], (*path, "tasks"), "tasks").items():
         where: Path = (*path, "tasks", name)
-        if name in services:
-            issues.append(
-                Issue(
-                    where,
-                    "E182",
-                    f"{name!r} is also a service of this cluster: tasks and services share names (task family, log group)",
-                )
-            )
-            continue
-        t = builder.mapping(value, where, TASK_KEYS, ("group",))
-        if t is None:
+        written = keys(node, value, where, issues)
+        if written is None:
             continue
         before = len(issues)
-        group = s.check_str(t["group"], (*where, "group"), issues) if "group" in t else None
-        if group is not None and group not in groups:
+        t = values(node, written, where, issues, own=TASK_OWN)
+        group = t.get("group")
+        if isinstance(group, str) and group not in groups:
             issues.append(
                 Issue((*where, "group"), "E108", f"no group {group!r} in cluster {cluster!r}")
             )
         parsed = builder.task(name, t, where)
         schedule = (
-            _schedule(t["schedule"], (*where, "schedule"), issues) if "schedule" in t else None
+            _schedule(t["schedule"], (*where, "schedule"), issues, schedule_node)
+            if "schedule" in t
+            else None
         )
-        if len(issues) != before or parsed is None or group is None:
+        if len(issues) != before or parsed is None or not isinstance(group, str):
             continue
         containers, mode, role, task_cpu, task_memory = parsed
         task = Service(

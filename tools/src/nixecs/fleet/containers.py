@@ -9,8 +9,6 @@ docs/aws.md ("Containers") and next to each check below.
 
 from __future__ import annotations
 
-import re
-
 from .. import settings as s
 from ..lazyre import lazy
 from ..records import dataclass
@@ -23,6 +21,7 @@ from .decl import (
     check,
     complete,
     either,
+    entries,
     enum,
     integer,
     keys,
@@ -133,11 +132,6 @@ ENVIRONMENT = mapping(
 )
 
 
-def _unnamed(pattern: str) -> str:
-    """A Python pattern's named groups as plain groups (JSON Schema patterns have none)."""
-    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
-
-
 SECRET_ENV = mapping(
     "environment variables read from SSM parameters or Secrets Manager secrets (name → secret)",
     ENV_NAME_RE.pattern,
@@ -146,42 +140,11 @@ SECRET_ENV = mapping(
         string(
             f"{s.PARAMETER_RULE}; or an SSM parameter ARN; or a Secrets Manager secret's full ARN "
             "(…:secret:NAME-AbCdEf[:json-key:version-stage:version-id])",
-            pattern=_unnamed(
-                f"/.*|{secret_refs.SSM_ARN_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
+            pattern=secret_refs.unnamed(
+                f"/.*|{secret_refs.SSM_ARN_RE.pattern}|{secret_refs.DECLARED_ARN}"
             ),
         ),
-        obj(
-            "a Secrets Manager secret of the fleet's account and region",
-            order=secret_refs.SECRET_KEYS,
-            secretsmanager=req(
-                string(
-                    "the secret's name (or ARN)",
-                    pattern=_unnamed(
-                        f"{secret_refs.SECRET_NAME_RE.pattern}|{secret_refs.SECRET_ARN_RE.pattern}"
-                    ),
-                    example="prod/db",
-                )
-            ),
-            json_key=string(
-                "a key of the secret's JSON value",
-                pattern=secret_refs.JSON_KEY_RE.pattern,
-                example="password",
-            ),
-            version_stage=string(
-                "a staging label (not with version_id)",
-                pattern=secret_refs.VERSION_STAGE_RE.pattern,
-                example="AWSCURRENT",
-            ),
-            version_id=string(
-                "a version id (not with version_stage)", pattern=secret_refs.VERSION_ID_RE.pattern
-            ),
-            kms_key=string(
-                "the secret's customer managed KMS key (id or ARN): the execution role may decrypt "
-                "with it through Secrets Manager",
-                pattern=secret_refs.KMS_KEY_RE.pattern,
-                example="arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
-            ),
-        ),
+        secret_refs.SECRETS_MANAGER,
     ),
     aws="ECS Secret.valueFrom: a parameter's name or ARN, or a secret's full ARN",
     example={"DB_PASSWORD": PARAMETER_EXAMPLE},
@@ -199,118 +162,8 @@ HEALTH = {
     )
     for key, (low, high, default) in HEALTH_BOUNDS.items()
 }
-ABSOLUTE_PATH = volumes.ABSOLUTE_PATH_RE.pattern
-MOUNTS = strings(
-    "volumes of the service mounted in this container",
-    obj(
-        "a mount point",
-        order=volumes.MOUNT_KEYS,
-        volume=req(
-            string(
-                "a volume of the service", pattern=volumes.VOLUME_NAME_RE.pattern, example="data"
-            )
-        ),
-        path=req(
-            string(
-                "where it appears in the container (absolute; one mount per path, else E171)",
-                pattern=ABSOLUTE_PATH,
-                example="/var/lib/app",
-            )
-        ),
-        read_only=boolean("mount it read-only", False, example=False),
-    ),
-    aws="ECS MountPoint: sourceVolume names a Volume of the task definition",
-    example=[{"volume": "data", "path": "/var/lib/app"}],
-)
-VOLUMES_FROM = strings(
-    "containers of the task whose volumes this one mounts too",
-    either(
-        "a container name, or {container, read_only}",
-        string("a container of the task", pattern=CONTAINER_NAME_RE.pattern),
-        obj(
-            "a container and how",
-            order=volumes.VOLUME_FROM_KEYS,
-            container=req(
-                string(
-                    "a container of the task",
-                    pattern=CONTAINER_NAME_RE.pattern,
-                    example="log-router",
-                )
-            ),
-            read_only=boolean("mount its volumes read-only", False, example=True),
-        ),
-    ),
-    aws="ECS VolumeFrom",
-)
-LINUX = obj(
-    "Linux parameters of the container (ECS LinuxParameters)",
-    order=linux.LINUX_KEYS,
-    init_process=boolean(
-        "run an init process that reaps zombies and forwards signals (--init)", None, example=True
-    ),
-    capabilities=obj(
-        "kernel capabilities added to or dropped from Docker's default set (API_KernelCapabilities values; each once, not in both: E179)",
-        order=("add", "drop"),
-        add=strings(
-            "capabilities to add", enum("a capability", linux.CAPABILITIES), example=["NET_ADMIN"]
-        ),
-        drop=strings(
-            "capabilities to drop", enum("a capability", linux.CAPABILITIES), example=["ALL"]
-        ),
-    ),
-    shared_memory_mib=integer(
-        "/dev/shm size (MiB)", 1, linux.SIZE_MAX, aws="LinuxParameters.sharedMemorySize", example=64
-    ),
-    tmpfs=strings(
-        "tmpfs mounts (writable: they answer W170)",
-        obj(
-            "a tmpfs mount",
-            order=linux.TMPFS_KEYS,
-            path=req(
-                string(
-                    "where (absolute; not a path a mount takes: E171)",
-                    pattern=volumes.ABSOLUTE_PATH_RE.pattern,
-                    example="/tmp",
-                )
-            ),
-            size_mib=req(integer("its size (MiB)", 1, linux.SIZE_MAX, example=64)),
-            options=strings(
-                "mount options",
-                string(
-                    "an option ECS allows (mode=1777 and the like)",
-                    pattern=linux.TMPFS_OPTION_RE.pattern,
-                ),
-                aws="API_Tmpfs mountOptions: the valid values",
-                example=["noexec", "mode=1777"],
-            ),
-        ),
-        example=[{"path": "/tmp", "size_mib": 64}],
-    ),
-    devices=strings(
-        "host devices exposed to the container",
-        obj(
-            "a device",
-            order=linux.DEVICE_KEYS,
-            host_path=req(
-                string(
-                    "the device on the host",
-                    pattern=volumes.ABSOLUTE_PATH_RE.pattern,
-                    example="/dev/fuse",
-                )
-            ),
-            container_path=string(
-                "where in the container (default: the same)",
-                pattern=volumes.ABSOLUTE_PATH_RE.pattern,
-                example="/dev/fuse",
-            ),
-            permissions=strings(
-                "read, write, mknod (default: all three)",
-                enum("a permission", linux.PERMISSIONS),
-                example=["read", "write"],
-            ),
-        ),
-    ),
-)
+MOUNTS, VOLUMES_FROM = volumes.MOUNTS, volumes.VOLUMES_FROM
+LINUX = linux.LINUX
 CONTAINER = obj(
     "a container of the service's task",
     order=CONTAINER_KEYS,
@@ -445,23 +298,19 @@ CONTAINER = obj(
         False,
         example=False,
     ),
-    environment_files=strings(
-        "S3 objects of variables (.env files) the agent reads at task start; the execution "
-        "role may read exactly these (E181)",
-        string(
-            "an S3 object ARN",
-            pattern=env_files.OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace(
-                "?P<key>", ""
-            ),
-        ),
-        aws=f"ECS EnvironmentFile: at most {env_files.MAX_FILES}, .env extension",
-        example=["arn:aws:s3:::acme-config/prod/app.env"],
-    ),
+    environment_files=env_files.ENVIRONMENT_FILES,
 )
 
-# Checked by their own modules (fleet/volumes.py, linux.py, env_files.py), which relate
-# them to other keys (mount paths, the group's `ecs.privileged`).
-OWN_KEYS = (*volumes.CONTAINER_KEYS, *linux.CONTAINER_KEYS, *env_files.CONTAINER_KEYS)
+
+CONTAINERS = mapping(
+    "the task's containers by name (the first is the main one)",
+    CONTAINER_NAME_RE.pattern,
+    CONTAINER,
+    rule="container name {name!r} is not valid: 1-255 letters, digits, _ and -",
+    code=s.E_NAME,
+    min_items=1,
+    aws="ContainerDefinition.name: 1-255 letters, digits, _ and -",
+)
 
 PORT_NUMBER, PORT_MAPPING = member(CONTAINER.keys["ports"]).any_of
 ULIMIT_NUMBER, ULIMIT_PAIR = member(CONTAINER.keys["ulimits"]).any_of
@@ -784,7 +633,7 @@ def parse_container(
     if m is None:
         return None
     before = len(issues)
-    v = values(CONTAINER, m, path, issues, OWN_KEYS)
+    v = values(CONTAINER, m, path, issues)
     image = parse_image(m["image"], (*path, "image"), issues) if "image" in m else None
     memory, reservation = v.get("memory"), v.get("memory_reservation")
     if isinstance(memory, int) and isinstance(reservation, int) and reservation >= memory:
@@ -844,16 +693,14 @@ def parse_container(
     gpu = v.get("gpu")
     mounts, volumes_from = volumes.parse_mounts(m, path, issues)
     files = env_files.parse_env_files(m, path, issues)
-    parameters, labels, privileged = linux.parse_linux(
-        m, path, issues, tuple(x.container_path for x in mounts)
-    )
+    parameters, labels, privileged = linux.parse_linux(v, path, issues)
     if (
         len(issues) != before
         or image is None
         or environment is None
         or secrets is None
         or log is None
-        or not complete(CONTAINER, v, OWN_KEYS)
+        or not complete(CONTAINER, v)
     ):
         return None
     stop_timeout, user = v.get("stop_timeout"), v.get("user")
@@ -893,27 +740,12 @@ def parse_containers(
     value: object, path: Path, issues: list[Issue], mode: str
 ) -> tuple[Container, ...] | None:
     """`containers: {name: {...}, ...}`, in the order written (the first is the main one)."""
-    if not isinstance(value, dict) or not value:
-        issues.append(
-            Issue(
-                path,
-                s.E_TYPE,
-                f"expected a non-empty mapping of container names to containers, got {s.type_name(value)}",
-            )
-        )
-        return None
     before = len(issues)
+    named = entries(
+        CONTAINERS, value, path, issues, "a non-empty mapping of container names to containers"
+    )
     result: list[Container] = []
-    for name, item in value.items():
-        if not isinstance(name, str) or not CONTAINER_NAME_RE.fullmatch(name):
-            issues.append(
-                Issue(
-                    (*path, name),
-                    s.E_NAME,
-                    f"container name {name!r} is not valid: 1-255 letters, digits, _ and -",
-                )
-            )
-            continue
+    for name, item in (named or {}).items():
         container = parse_container(name, item, (*path, name), issues, mode)
         if container is not None:
             result.append(container)

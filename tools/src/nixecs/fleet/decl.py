@@ -29,8 +29,10 @@ SCALARS = frozenset(("string", "integer", "number", "boolean"))
 class Node:
     """One value of the fleet file. `kind`: string, integer, number, boolean, object (fixed
     keys), map (free keys matching `names`, each a `values` node), list (of `values`), any.
-    `rule` explains `pattern` in a message (for an integer: the whole message for a value
-    out of range or not allowed, `{value}` standing for it), `code` is the one a value outside it gets.
+    `rule` explains `pattern` in a message (the whole message when it holds `{value}`, which
+    stands for the value; for an integer: for a value out of range or not allowed; for a map:
+    for a name outside `names`, `{name}` standing for it), `code` is the one a value (a map's
+    name) outside it gets; a map's `min_items` counts its entries.
 
     A plain class, not a dataclass: `validate` builds the declaration at import, and a
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
@@ -118,9 +120,11 @@ class Node:
         return self._shape
 
     def regex(self) -> re.Pattern[str]:
+        """The compiled `pattern` (a map's: its `names`)."""
         if self._regex is None:
-            assert self.pattern is not None
-            self._regex = re.compile(self.pattern)
+            pattern = self.pattern if self.pattern is not None else self.names
+            assert pattern is not None
+            self._regex = re.compile(pattern)
         return self._regex
 
     def __repr__(self) -> str:
@@ -215,6 +219,20 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
     if kind == "string":
         if node.enum:
             return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
+        if node.pattern is not None and "{value" in node.rule:
+            # The rule is the whole message: a number written for a text in another form (a
+            # duration's `15` for `15m`) is told the form, not only the type.
+            regex = node.regex()
+            if isinstance(value, str) and regex.fullmatch(value):
+                return value
+            if isinstance(value, str) or (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and not regex.fullmatch(str(value))
+            ):
+                issues.append(Issue(path, node.code, node.rule.format(value=value)))
+                return None
+            return s.check_str(value, path, issues)  # the right form, unquoted: its type
         if node.pattern is not None:
             return s.check_pattern(
                 value, path, issues, node.regex(), node.rule or node.doc, node.code
@@ -249,7 +267,76 @@ def keys(
     """An object node's mapping: its unknown and missing keys reported; None when `value` is
     not a mapping."""
     allowed, required, _ = node.shape()
-    return s.check_mapping(value, path, issues, allowed, required, what)
+    m = s.check_mapping(value, path, issues, allowed, required, what)
+    if m is None or None not in m.values():
+        return m
+    return _without_nulls(node, m, path, issues)
+
+
+# What a key's null is refused as: `key:` with nothing after it is YAML's null.
+_EXPECTED = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "map": "a mapping",
+    "list": "a list",
+    "any": "a value",
+}
+
+
+def _without_nulls(
+    node: Node, m: dict[str, object], path: Path, issues: list[Issue]
+) -> dict[str, object]:
+    """`m` without its null keys, each reported (E103) unless its node takes any value.
+
+    A key written with nothing after it (`drain:`) is null in YAML, and almost always a value
+    forgotten: taken as absent it would silently mean the default (no draining, no scaling,
+    no health check), which is not what whoever wrote the key asked for. The JSON Schema
+    refuses null for the same keys (their `type` has no "null"), so an editor and `validate`
+    say the same (tests/test_fleet_agreement.py tries null at every optional key). Only a
+    node of any value (an override's, an environment's `set:`) gives null a meaning."""
+    kept: dict[str, object] = {}
+    for key, item in m.items():
+        child = node.keys.get(key)
+        if item is None and child is not None and (child.kind != "any" or child.any_of):
+            issues.append(
+                Issue(
+                    (*path, key),
+                    s.E_TYPE,
+                    f"expected {_EXPECTED[child.kind if not child.any_of else 'any']}, got null "
+                    f"(`{key}:` has nothing after it): write its value, or leave the key out",
+                )
+            )
+            continue
+        kept[key] = item
+    return kept
+
+
+def entries(
+    node: Node, value: object, path: Path, issues: list[Issue], what: str, code: str = s.E_TYPE
+) -> dict[str, object] | None:
+    """A map node's mapping, its entries whose name passes: a value that is not a mapping
+    (`what` names it), one of fewer than `min_items` entries, reported with `code`; a name
+    outside `names` with the node's `code` and `rule` (`{name}` standing for the name). None
+    when `value` is not a mapping; its values are the caller's to check (`member`)."""
+    if not isinstance(value, dict):
+        issues.append(Issue(path, code, f"expected {what}, got {s.type_name(value)}"))
+        return None
+    if node.min_items and len(value) < node.min_items:
+        issues.append(Issue(path, code, f"expected {what}, got an empty mapping"))
+        return None
+    if node.names is None:
+        return value
+    regex = node.regex()
+    passed: dict[str, object] = {}
+    for name, item in value.items():
+        if isinstance(name, str) and regex.fullmatch(name):
+            passed[name] = item
+        else:
+            issues.append(Issue((*path, name), node.code, node.rule.format(name=name)))
+    return passed
 
 
 def values(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import settings as s
 from ..lazyre import lazy
 from ..settings import Issue
+from .decl import as_str, check, member, string, strings
 from .yaml12 import Path
 
 CONTAINER_KEYS = ("environment_files",)
@@ -21,6 +22,20 @@ MAX_FILES = 10
 # digits, . and - (S3 bucket naming rules).
 OBJECT_ARN_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:s3:::(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]{1,1024})"
+)
+
+OBJECT_ARN_RULE = "an S3 object ARN, arn:aws:s3:::BUCKET/KEY.env"
+ENVIRONMENT_FILES = strings(
+    "S3 objects of variables (.env files) the agent reads at task start; the execution "
+    "role may read exactly these (E181)",
+    string(
+        "an S3 object ARN",
+        pattern=OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace("?P<key>", ""),
+        rule=OBJECT_ARN_RULE,
+        code="E181",
+    ),
+    aws=f"ECS EnvironmentFile: at most {MAX_FILES}, .env extension",
+    example=["arn:aws:s3:::acme-config/prod/app.env"],
 )
 
 
@@ -41,11 +56,11 @@ def parse_env_files(m: dict[str, object], path: Path, issues: list[Issue]) -> tu
     found: list[str] = []
     for index, item in enumerate(value):
         at: Path = (*where, index)
-        arn = s.check_pattern(
-            item, at, issues, OBJECT_ARN_RE, "an S3 object ARN, arn:aws:s3:::BUCKET/KEY.env", "E181"
-        )
-        if arn is None:
+        checked = check(member(ENVIRONMENT_FILES), item, at, issues)
+        if checked is None:
             continue
+        arn = as_str(checked)
+        # the list's own rules: the extension, each file once, at most MAX_FILES
         if not arn.endswith(".env"):
             issues.append(
                 Issue(at, "E181", "an environment file must have the .env extension (ECS)")

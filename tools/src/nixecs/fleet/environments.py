@@ -17,7 +17,7 @@ from __future__ import annotations
 import yaml
 
 from ..lazyre import lazy
-from .yaml12 import YamlError
+from .yaml12 import NULL, NULLS, PLAIN, YamlError
 
 KEY = "environments"
 ENV_KEYS = ("region", "name_prefix", "set")
@@ -28,6 +28,16 @@ FIXED = ("version", KEY)
 
 def _scalar(node: yaml.Node) -> str | None:
     return str(node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
+def _null(node: yaml.Node) -> bool:
+    """A null as written: `~`, `null` or nothing, untagged (yaml12 resolves plain scalars
+    late, so their tag is PLAIN here), or tagged `!!null`."""
+    if not isinstance(node, yaml.ScalarNode):
+        return False
+    if node.tag == PLAIN:
+        return not node.value or node.value in NULLS
+    return bool(node.tag == NULL)
 
 
 def _error(message: str, node: yaml.Node, code: str) -> YamlError:
@@ -67,7 +77,7 @@ def names(root: yaml.Node | None) -> list[str]:
 def merge(base: yaml.Node, patch: yaml.Node) -> yaml.Node | None:
     """`patch` over `base`: mappings merged key by key, anything else replaced; a null in the
     patch deletes (None)."""
-    if isinstance(patch, yaml.ScalarNode) and patch.tag.endswith(":null"):
+    if _null(patch):
         return None
     if not (isinstance(base, yaml.MappingNode) and isinstance(patch, yaml.MappingNode)):
         return patch
@@ -81,11 +91,7 @@ def merge(base: yaml.Node, patch: yaml.Node) -> yaml.Node | None:
                 merged.append((key, new))
         else:
             merged.append((key, value))
-    merged += [
-        (key, value)
-        for key, value in patches.values()
-        if not (isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null"))
-    ]
+    merged += [(key, value) for key, value in patches.values() if not _null(value)]
     return yaml.MappingNode(base.tag, merged, base.start_mark, base.end_mark, base.flow_style)
 
 

@@ -12,6 +12,7 @@ from .. import settings as s
 from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
+from .decl import obj, req, section, string
 from .yaml12 import Path
 
 AMI_RE = lazy(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -22,6 +23,29 @@ AMI_KEYS = ("host", "rev")
 E_HOST_MISMATCH = "E503"
 # A flake reference that pins a revision: `…?rev=<sha>` / `&rev=`, or github:owner/repo/<sha>.
 _FLAKE_REV = lazy(r"(?:[?&]rev=|^(?:github|gitlab|sourcehut):[^/]+/[^/?]+/)([0-9a-f]{40})")
+
+
+BY_HOST = obj(
+    "the newest available AMI of this account tagged by `nixecs ami publish --host "
+    "HOST` (and the flake revision: `rev:`, else the one `flake:` pins), found in "
+    "the deploy's region by deploy, deploy --plan, roll --fleet and validate --aws "
+    "(E504 when there is none); `host:` of the group defaults to it (E503 when "
+    "they differ)",
+    order=AMI_KEYS,
+    host=req(
+        string(
+            "the host's nixosConfigurations name",
+            pattern=HOST_RE.pattern,
+            rule="a nixosConfigurations name such as web",
+        )
+    ),
+    rev=string(
+        "a git commit of the fleet's flake: only AMIs tagged with it",
+        pattern=REV_RE.pattern,
+        rule="a git commit of the fleet's flake (7 to 40 lowercase hex digits)",
+        example="3f2a9c1",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -63,25 +87,13 @@ def parse_group_ami(
         )
         return host, ami, None
     ami_path = (*path, "ami")
-    spec = s.check_mapping(value, ami_path, issues, AMI_KEYS, ("host",), what="a mapping")
-    if spec is None or "host" not in spec:
+    before = len(issues)
+    spec = section(BY_HOST, value, ami_path, issues)
+    if spec is None or len(issues) != before or "host" not in spec:
         return host, None, None
-    named = s.check_pattern(
-        spec["host"], (*ami_path, "host"), issues, HOST_RE, "a nixosConfigurations name such as web"
-    )
-    rev = (
-        s.check_pattern(
-            spec["rev"],
-            (*ami_path, "rev"),
-            issues,
-            REV_RE,
-            "a git commit of the fleet's flake (7 to 40 lowercase hex digits)",
-        )
-        if "rev" in spec
-        else None
-    )
-    if named is None or ("rev" in spec and rev is None):
-        return host, None, None
+    named = str(spec["host"])
+    given = spec.get("rev")
+    rev = str(given) if given is not None else None
     if "host" in m and host is not None and host != named:
         issues.append(
             Issue(

@@ -28,10 +28,12 @@ from .decl import (
     as_str,
     check,
     default_of,
+    entries,
     enum,
     integer,
     keys,
     mapping,
+    member,
     obj,
     string,
     values,
@@ -261,10 +263,26 @@ OVERRIDE_ROOTS = (
     "CreationPolicy",
     "Metadata",
 )
+# A property path: a root, then `.`-separated segments, none empty, `\.` a literal dot in one
+# (split_path); a backslash before anything else is itself.
+PROPERTY_PATH = rf"(?:{'|'.join(OVERRIDE_ROOTS)})(?:\.(?:[^.\\]|\\\.|\\(?!\.))+)*"
 OVERRIDES = mapping(
     "CloudFormation patches: logical id → {Properties.Path: value, or null to delete}",
     LOGICAL_ID_RE.pattern,
-    mapping("property paths", None, Node("any", "a JSON value, or null to delete")),
+    mapping(
+        "property paths",
+        PROPERTY_PATH,
+        Node("any", "a JSON value, or null to delete"),
+        rule="{name!r} is not a property path: one of "
+        + ", ".join(OVERRIDE_ROOTS)
+        + ", then .Path.To.Key without an empty segment (`\\.` for a literal dot); a "
+        "resource's Type cannot be overridden",
+        code=E_OVERRIDE_SYNTAX,
+        min_items=1,
+    ),
+    rule="{name!r} is not a CloudFormation logical id (letters and digits; see the ids in "
+    "`nixecs render`'s stack.yaml)",
+    code=E_OVERRIDE_SYNTAX,
     example={"Cluster": {"Properties.Tags": [{"Key": "cost-centre", "Value": "42"}]}},
 )
 
@@ -333,69 +351,27 @@ def _json_value(value: object, path: Path, issues: list[Issue]) -> bool:
 
 
 def overrides(value: object, path: Path, issues: list[Issue]) -> tuple[Override, ...]:
-    if not isinstance(value, dict):
-        issues.append(
-            Issue(
-                path,
-                s.E_TYPE,
-                f"expected a mapping of logical ids to {{Path.To.Key: value}}, got {s.type_name(value)}",
-            )
-        )
-        return ()
+    """`overrides:` checked against its declaration (OVERRIDES): logical ids, non-empty
+    mappings of property paths; each value one a template can hold."""
+    ids = entries(
+        OVERRIDES, value, path, issues, "a mapping of logical ids to {Path.To.Key: value}"
+    )
+    by_path = member(OVERRIDES)
     result: list[Override] = []
-    for logical_id, entries in value.items():
+    for logical_id, written in (ids or {}).items():
         where = (*path, logical_id)
-        if not isinstance(logical_id, str) or not LOGICAL_ID_RE.fullmatch(logical_id):
-            issues.append(
-                Issue(
-                    where,
-                    E_OVERRIDE_SYNTAX,
-                    f"{logical_id!r} is not a CloudFormation logical id (letters and digits; "
-                    "see the ids in `nixecs render`'s stack.yaml)",
-                )
-            )
-            continue
-        if not isinstance(entries, dict) or not entries:
-            issues.append(
-                Issue(
-                    where,
-                    E_OVERRIDE_SYNTAX,
-                    f"expected a non-empty mapping of property paths to values, got {s.type_name(entries)}",
-                )
-            )
-            continue
-        for key, item in entries.items():
+        paths = entries(
+            by_path,
+            written,
+            where,
+            issues,
+            "a non-empty mapping of property paths to values",
+            E_OVERRIDE_SYNTAX,
+        )
+        for key, item in (paths or {}).items():
             at = (*where, key)
-            if not isinstance(key, str):
-                issues.append(Issue(at, E_OVERRIDE_SYNTAX, f"{key!r} is not a property path"))
-                continue
-            segments = split_path(key)
-            if any(seg == "" for seg in segments):
-                issues.append(
-                    Issue(
-                        at,
-                        E_OVERRIDE_SYNTAX,
-                        f"{key!r} has an empty segment: write Properties.Path.To.Key (`\\.` for a literal dot)",
-                    )
-                )
-                continue
-            if segments[0] not in OVERRIDE_ROOTS:
-                issues.append(
-                    Issue(
-                        at,
-                        E_OVERRIDE_SYNTAX,
-                        f"{key!r} must start with one of {', '.join(OVERRIDE_ROOTS)}"
-                        + (
-                            " (a resource's Type cannot be overridden)"
-                            if segments[0] == "Type"
-                            else ""
-                        ),
-                    )
-                )
-                continue
-            if not _json_value(item, at, issues):
-                continue
-            result.append(Override(logical_id, tuple(segments), item, item is None, at))
+            if _json_value(item, at, issues):
+                result.append(Override(logical_id, tuple(split_path(key)), item, item is None, at))
     return tuple(result)
 
 

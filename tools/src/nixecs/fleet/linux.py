@@ -18,7 +18,23 @@ from .. import settings as s
 from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
-from .volumes import ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE
+from .decl import (
+    Node,
+    as_int,
+    as_str,
+    boolean,
+    check,
+    complete,
+    enum,
+    integer,
+    member,
+    obj,
+    req,
+    section,
+    string,
+    strings,
+)
+from .volumes import absolute_path
 from .yaml12 import Path
 
 if TYPE_CHECKING:
@@ -55,6 +71,78 @@ TMPFS_OPTION_RE = lazy(
 PERMISSIONS = ("read", "write", "mknod")
 SIZE_MAX = 1048576  # MiB, the bound of a container's memory
 LABEL_KEY_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
+TMPFS_OPTION_RULE = (
+    f"a tmpfs mount option ECS allows: {', '.join(TMPFS_OPTIONS)} (mode=1777 and the like)"
+)
+
+LINUX = obj(
+    "Linux parameters of the container (ECS LinuxParameters)",
+    order=LINUX_KEYS,
+    init_process=boolean(
+        "run an init process that reaps zombies and forwards signals (--init)", None, example=True
+    ),
+    capabilities=obj(
+        "kernel capabilities added to or dropped from Docker's default set (API_KernelCapabilities values; each once, not in both: E179)",
+        order=("add", "drop"),
+        add=strings(
+            "capabilities to add", enum("a capability", CAPABILITIES), example=["NET_ADMIN"]
+        ),
+        drop=strings("capabilities to drop", enum("a capability", CAPABILITIES), example=["ALL"]),
+    ),
+    shared_memory_mib=integer(
+        "/dev/shm size (MiB)", 1, SIZE_MAX, aws="LinuxParameters.sharedMemorySize", example=64
+    ),
+    tmpfs=strings(
+        "tmpfs mounts (writable: they answer W170)",
+        obj(
+            "a tmpfs mount",
+            order=TMPFS_KEYS,
+            path=req(
+                absolute_path(
+                    "where (absolute; not a path a mount takes: E171)",
+                    example="/tmp",
+                )
+            ),
+            size_mib=req(integer("its size (MiB)", 1, SIZE_MAX, example=64)),
+            options=strings(
+                "mount options",
+                string(
+                    "an option ECS allows (mode=1777 and the like)",
+                    pattern=TMPFS_OPTION_RE.pattern,
+                    rule=TMPFS_OPTION_RULE,
+                ),
+                aws="API_Tmpfs mountOptions: the valid values",
+                example=["noexec", "mode=1777"],
+            ),
+        ),
+        example=[{"path": "/tmp", "size_mib": 64}],
+    ),
+    devices=strings(
+        "host devices exposed to the container",
+        obj(
+            "a device",
+            order=DEVICE_KEYS,
+            host_path=req(
+                absolute_path(
+                    "the device on the host",
+                    example="/dev/fuse",
+                )
+            ),
+            container_path=absolute_path(
+                "where in the container (default: the same)",
+                example="/dev/fuse",
+            ),
+            permissions=strings(
+                "read, write, mknod (default: all three)",
+                enum("a permission", PERMISSIONS),
+                example=["read", "write"],
+            ),
+        ),
+    ),
+)
+CAPABILITY_LISTS = LINUX.keys["capabilities"]
+TMPFS = member(LINUX.keys["tmpfs"])
+DEVICE = member(LINUX.keys["devices"])
 
 
 @dataclass(frozen=True)
@@ -96,16 +184,19 @@ def _list(value: object, path: Path, issues: list[Issue], what: str) -> list[obj
 def _capabilities(
     value: object, path: Path, issues: list[Issue]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    m = s.check_mapping(value, path, issues, ("add", "drop"))
+    m = section(CAPABILITY_LISTS, value, path, issues)
     if m is None:
         return (), ()
     found: dict[str, list[str]] = {"add": [], "drop": []}
     for key in ("add", "drop"):
+        item_node = member(CAPABILITY_LISTS.keys[key])
         for index, item in enumerate(_list(m.get(key, []), (*path, key), issues, "capabilities")):
             where: Path = (*path, key, index)
-            name = s.check_enum(item, where, issues, CAPABILITIES)
-            if name is None:
+            checked = check(item_node, item, where, issues)
+            if checked is None:
                 continue
+            name = as_str(checked)
+            # each list's own rule (its items), and add against drop
             if name in found[key]:
                 issues.append(Issue(where, "E179", f"capability {name} is listed twice"))
                 continue
@@ -117,29 +208,28 @@ def _capabilities(
     return tuple(found["add"]), tuple(found["drop"])
 
 
+def _strings(
+    m: dict[str, object], node: Node, key: str, path: Path, issues: list[Issue], what: str
+) -> tuple[str, ...]:
+    """The items of list `key` of a declared object `node` that pass their declaration."""
+    item = member(node.keys[key])
+    found = [
+        check(item, value, (*path, key, n), issues)
+        for n, value in enumerate(_list(m.get(key, []), (*path, key), issues, what))
+    ]
+    return tuple(as_str(f) for f in found if f is not None)
+
+
 def _tmpfs(value: object, path: Path, issues: list[Issue]) -> tuple[Tmpfs, ...]:
     found: list[Tmpfs] = []
     for index, item in enumerate(_list(value, path, issues, "tmpfs mounts")):
         where: Path = (*path, index)
-        m = s.check_mapping(item, where, issues, TMPFS_KEYS, ("path", "size_mib"))
-        if m is None or "path" not in m or "size_mib" not in m:
+        m = section(TMPFS, item, where, issues)
+        if m is None:
             continue
-        target = s.check_pattern(
-            m["path"], (*where, "path"), issues, ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE, "E172"
-        )
-        size = s.check_int(m["size_mib"], (*where, "size_mib"), issues, 1, SIZE_MAX)
-        options: list[str] = []
-        for n, option in enumerate(
-            _list(m.get("options", []), (*where, "options"), issues, "mount options")
-        ):
-            got = s.check_pattern(
-                option, (*where, "options", n), issues, TMPFS_OPTION_RE,
-                f"a tmpfs mount option ECS allows: {', '.join(TMPFS_OPTIONS)} (mode=1777 and the like)",
-            )  # fmt: skip
-            if got is not None:
-                options.append(got)
-        if target is not None and size is not None:
-            found.append(Tmpfs(target, size, tuple(options), where))
+        options = _strings(m, TMPFS, "options", where, issues, "mount options")
+        if complete(TMPFS, m):
+            found.append(Tmpfs(as_str(m["path"]), as_int(m["size_mib"]), options, where))
     return tuple(found)
 
 
@@ -147,93 +237,65 @@ def _devices(value: object, path: Path, issues: list[Issue]) -> tuple[Device, ..
     found: list[Device] = []
     for index, item in enumerate(_list(value, path, issues, "devices")):
         where: Path = (*path, index)
-        m = s.check_mapping(item, where, issues, DEVICE_KEYS, ("host_path",))
-        if m is None or "host_path" not in m:
+        m = section(DEVICE, item, where, issues)
+        if m is None:
             continue
-        host = s.check_pattern(
-            m["host_path"],
-            (*where, "host_path"),
-            issues,
-            ABSOLUTE_PATH_RE,
-            ABSOLUTE_PATH_RULE,
-            "E172",
+        # a permission written twice is given once
+        permissions = tuple(
+            dict.fromkeys(_strings(m, DEVICE, "permissions", where, issues, "permissions"))
         )
-        inside = (
-            s.check_pattern(m["container_path"], (*where, "container_path"), issues, ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE, "E172")
-            if "container_path" in m
-            else None
-        )  # fmt: skip
-        permissions: list[str] = []
-        for n, item2 in enumerate(
-            _list(m.get("permissions", []), (*where, "permissions"), issues, "permissions")
-        ):
-            got = s.check_enum(item2, (*where, "permissions", n), issues, PERMISSIONS)
-            if got is not None and got not in permissions:
-                permissions.append(got)
-        if host is not None:
-            found.append(Device(host, inside, tuple(permissions)))
+        inside = m.get("container_path")
+        if complete(DEVICE, m):
+            found.append(
+                Device(
+                    as_str(m["host_path"]),
+                    as_str(inside) if inside is not None else None,
+                    permissions,
+                )
+            )
     return tuple(found)
 
 
 def parse_linux(
-    m: dict[str, object], path: Path, issues: list[Issue], mount_paths: tuple[str, ...]
+    v: dict[str, object], path: Path, issues: list[Issue]
 ) -> tuple[LinuxParameters | None, tuple[tuple[str, str], ...], bool]:
-    """A container's `linux:`, `docker_labels:` and `privileged:`; a tmpfs must not take a
-    path a volume mount (`mount_paths`) or another tmpfs takes."""
+    """A container's `linux:`, `docker_labels:` and `privileged:` (`v`: the container's
+    values checked against its declaration; a tmpfs on a path a mount takes is the checks
+    stage's: volumes.check_mount_paths)."""
     linux: LinuxParameters | None = None
-    if "linux" in m:
+    if "linux" in v:
         where: Path = (*path, "linux")
-        got = s.check_mapping(m["linux"], where, issues, LINUX_KEYS)
+        got = section(LINUX, v["linux"], where, issues)
         if got is not None:
-            init = (
-                s.check_bool(got["init_process"], (*where, "init_process"), issues)
-                if "init_process" in got
-                else None
-            )
+            init, shm = got.get("init_process"), got.get("shared_memory_mib")
             add, drop = (
                 _capabilities(got["capabilities"], (*where, "capabilities"), issues)
                 if "capabilities" in got
                 else ((), ())
             )
-            shm = (
-                s.check_int(
-                    got["shared_memory_mib"], (*where, "shared_memory_mib"), issues, 1, SIZE_MAX
-                )
-                if "shared_memory_mib" in got
-                else None
-            )
             tmpfs = _tmpfs(got["tmpfs"], (*where, "tmpfs"), issues) if "tmpfs" in got else ()
             devices = (
                 _devices(got["devices"], (*where, "devices"), issues) if "devices" in got else ()
             )
-            linux = LinuxParameters(init, add, drop, shm, tmpfs, devices)
-            check_paths(linux, mount_paths, issues)
+            linux = LinuxParameters(
+                init if isinstance(init, bool) else None,
+                add,
+                drop,
+                as_int(shm) if shm is not None else None,
+                tmpfs,
+                devices,
+            )
+    # docker_labels: settings' string map (control characters, lengths) with the declared
+    # key pattern
     labels = s.check_string_map(
-        m.get("docker_labels", {}),
+        v.get("docker_labels", {}),
         (*path, "docker_labels"),
         issues,
         key_rule=(LABEL_KEY_RE, "1-255 letters, digits, . _ / -"),
         value_max=4096,
         printable=True,
     )
-    privileged = s.check_bool(m.get("privileged", False), (*path, "privileged"), issues)
-    return linux, tuple(sorted((labels or {}).items())), bool(privileged)
-
-
-def check_paths(
-    linux: LinuxParameters | None, mounts: tuple[str, ...], issues: list[Issue]
-) -> None:
-    """A tmpfs on a path another tmpfs or a volume mount already takes (E171)."""
-    if linux is None:
-        return
-    seen = {p.rstrip("/") or "/" for p in mounts}
-    for tmpfs in linux.tmpfs:
-        normal = tmpfs.container_path.rstrip("/") or "/"
-        if normal in seen:
-            issues.append(
-                Issue((*tmpfs.path, "path"), "E171", f"two mounts on {normal} in one container")
-            )
-        seen.add(normal)
+    return linux, tuple(sorted((labels or {}).items())), v.get("privileged") is True
 
 
 def check_privileged(clusters: Mapping[str, Cluster], issues: list[Issue]) -> None:

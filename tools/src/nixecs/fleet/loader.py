@@ -2,8 +2,8 @@
 
 Each value is checked against its declaration (fleet/schema.py, fleet/decl.py): type,
 required/default, allowed values, bounds, pattern; what is written here are the rules between
-keys. A group's `ecs`, `secrets` and `drain` sections are checked by the settings schema's own
-`parse_*` functions (settings.py), exactly the code the host runs at boot.
+keys. A group's `ecs`, `secrets` and `drain` sections are declared in host_sections.py, which
+builds the settings records the host reads back at boot.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from . import (
     cluster_tasks,
     daemon,
     environments,
+    host_sections,
     infra,
     loadbalancing,
     metrics,
@@ -42,14 +43,26 @@ from .containers import (
     parse_container,
     parse_containers,
 )
-from .decl import as_float, as_int, as_str, check, complete, keys, member, section, texts, values
+from .decl import (
+    Node,
+    as_float,
+    as_int,
+    as_str,
+    check,
+    complete,
+    entries,
+    keys,
+    member,
+    section,
+    texts,
+    values,
+)
 from .hints import hint
 from .host_ami import AMI_RE as AMI_RE  # re-exported (the schema used to read it here)
 from .host_ami import HOST_RE as HOST_RE
 from .host_ami import parse_group_ami
 from .model import (
     MAX_DIMENSIONS,
-    NAME_RULE,
     SCALING,
     SCALING_ALARM,
     TRACKING,
@@ -111,20 +124,10 @@ class _Builder:
     ) -> dict[str, object] | None:
         return s.check_mapping(value, path, self.issues, allowed, required)
 
-    def named_mapping(self, value: object, path: Path, what: str) -> dict[str, object]:
-        """A mapping whose keys are resource names; bad names are reported and dropped."""
-        if not isinstance(value, dict):
-            self.error(path, s.E_TYPE, f"expected a mapping of {what}, got {s.type_name(value)}")
-            return {}
-        result: dict[str, object] = {}
-        for name, item in value.items():
-            if not isinstance(name, str) or not s.NAME_RE.fullmatch(name):
-                self.error(
-                    (*path, name), s.E_NAME, f"{what[:-1]} name {name!r} is not valid: {NAME_RULE}"
-                )
-                continue
-            result[name] = item
-        return result
+    def named_mapping(self, node: Node, value: object, path: Path, what: str) -> dict[str, object]:
+        """A map of resources by name (`node`'s declaration): bad names are reported and
+        dropped."""
+        return entries(node, value, path, self.issues, f"a mapping of {what}") or {}
 
     # -- the document --------------------------------------------------------------------
     def fleet(self) -> Fleet | None:
@@ -159,7 +162,7 @@ class _Builder:
         assert isinstance(prefix, str)
         clusters: dict[str, Cluster] = {}
         for name, value in self.named_mapping(
-            top.get("clusters", {}), ("clusters",), "clusters"
+            FLEET.keys["clusters"], top.get("clusters", {}), ("clusters",), "clusters"
         ).items():
             aws_name = f"{prefix}-{name}" if prefix else name
             if not s.NAME_RE.fullmatch(aws_name):
@@ -214,7 +217,7 @@ class _Builder:
         security_groups = texts(CLUSTER, m, "security_groups", path, self.issues)
         groups: dict[str, Group] = {}
         for group_name, group_value in self.named_mapping(
-            m.get("groups", {}), (*path, "groups"), "groups"
+            CLUSTER.keys["groups"], m.get("groups", {}), (*path, "groups"), "groups"
         ).items():
             group = self.group(
                 name, group_name, group_value, (*path, "groups", group_name), kms_key
@@ -227,14 +230,14 @@ class _Builder:
         declared = m.get("groups")
         raw_groups: dict[str, object] = declared if isinstance(declared, dict) else {}
         for service_name, service_value in self.named_mapping(
-            m.get("services", {}), (*path, "services"), "services"
+            CLUSTER.keys["services"], m.get("services", {}), (*path, "services"), "services"
         ).items():
             service = self.service(
                 name, service_name, service_value, (*path, "services", service_name), raw_groups
             )
             if service is not None:
                 services[service_name] = service
-        tasks = cluster_tasks.parse_tasks(self, name, m, path, raw_groups, services)
+        tasks = cluster_tasks.parse_tasks(self, CLUSTER.keys["tasks"], name, m, path, raw_groups)
         load_balancer = (
             loadbalancing.load_balancer(m["load_balancer"], (*path, "load_balancer"), self.issues)
             if m.get("load_balancer") is not None
@@ -276,17 +279,13 @@ class _Builder:
         capacity = self.capacity(m["capacity"], (*path, "capacity")) if "capacity" in m else None
         spot = m.get("spot")
         exec_enabled, gpu = m.get("exec"), m.get("gpu")
-        ecs = s.parse_ecs(
-            m.get("ecs", {}),
-            (*path, "ecs"),
-            self.issues,
-            spot_draining_default=spot is True,
-            gpu=gpu is True,
+        ecs = host_sections.parse_ecs(
+            m.get("ecs", {}), (*path, "ecs"), self.issues, spot is True, gpu=gpu is True
         )
-        secrets = s.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
+        secrets = host_sections.parse_secrets(m.get("secrets", {}), (*path, "secrets"), self.issues)
         drain = (
-            s.parse_drain(m["drain"], (*path, "drain"), self.issues)
-            if m.get("drain") is not None
+            host_sections.parse_drain(m["drain"], (*path, "drain"), self.issues)
+            if "drain" in m
             else None
         )
         metadata = section(

@@ -23,6 +23,7 @@ from . import (
     daemon,
     environments,
     host_ami,
+    host_sections,
     infra,
     loadbalancing,
     notifications,
@@ -30,10 +31,9 @@ from . import (
     volumes,
 )
 from . import containers as c
-from .containers import CONTAINER, ENVIRONMENT, SECRET_ENV
+from .containers import ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
-from .host_ami import HOST_RE
 from .images import IMAGE
 from .loadbalancing import ROUTING
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
@@ -57,96 +57,16 @@ BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
 KMS_KEY = rf"{_KEY_ID}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{{12}}:key/{_KEY_ID}"
 KMS_KEY_RULE = "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id; not an alias"
-DURATION = s.DURATION_RE.pattern
 ENV_NAME = c.ENV_NAME_RE.pattern
-PARAMETER_EXAMPLE = "/prod/db/password"
 KMS_ARN_EXAMPLE = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
 
+
+def _named(what: str) -> dict[str, object]:
+    """A map of resources by name: a name outside NAME is E105, said as the loader says it."""
+    return {"rule": f"{what} name {{name!r}} is not valid: {NAME_RULE}", "code": s.E_NAME}
+
+
 # -- groups ----------------------------------------------------------------------------------
-
-ECS = obj(
-    "ECS agent settings of the group's instances (written to the agent's ecs.config)",
-    order=s._ECS_KEYS,  # the settings module's own key tuple
-    attributes=mapping(
-        "custom container-instance attributes (placement constraints match them)",
-        s.ATTRIBUTE_NAME_RE.pattern,
-        string("attribute value", pattern=s.ATTRIBUTE_VALUE_RE.pattern),
-        aws="ECS Attribute: name 1-128 of letters, digits - _ . / \\; value 1-128 characters",
-        example={"tier": "web"},
-    ),
-    tags=mapping(
-        "tags of the container instance (ECS_CONTAINER_INSTANCE_TAGS)",
-        None,
-        string("tag value"),
-        aws=f"at most {s.TAG_MAX_COUNT} tags, keys of {s.TAG_KEY_MAX} and values of {s.TAG_VALUE_MAX} characters, no aws: prefix",
-        example={"team": "payments"},
-    ),
-    spot_draining=boolean(
-        "drain tasks on a spot interruption notice (ECS_ENABLE_SPOT_INSTANCE_DRAINING); defaults to the group's `spot`",
-        None,
-        example=True,
-    ),
-    reserved_memory_mib=integer(
-        "memory (MiB) ECS does not place tasks on (ECS_RESERVED_MEMORY)",
-        0,
-        s.RESERVED_MEMORY_MAX,
-        aws="the agent reads a 16-bit number",
-        example=256,
-    ),
-    log_level=enum("the agent's log level (ECS_LOGLEVEL)", s.LOG_LEVELS, example="info"),
-    image_pull_behavior=enum(
-        "when the agent pulls images (ECS_IMAGE_PULL_BEHAVIOR)",
-        s.IMAGE_PULL_BEHAVIORS,
-        example="prefer-cached",
-    ),
-    task_cleanup_wait=string(
-        "how long a stopped task's containers are kept (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION)",
-        pattern=DURATION,
-        example="1h",
-    ),
-    container_stop_timeout=string(
-        "how long the agent waits for a container to stop before killing it (ECS_CONTAINER_STOP_TIMEOUT)",
-        pattern=DURATION,
-        example="30s",
-    ),
-    privileged=boolean(
-        "allow privileged containers (ECS_DISABLE_PRIVILEGED false)", False, example=False
-    ),
-    extra=mapping(
-        "further ECS agent variables by name (only ones the agent reads, honours on this host "
-        "(E165 names what the others need) and no typed key sets)",
-        "ECS_[A-Z0-9_]+",
-        string("the variable's value"),
-        example={"ECS_CONTAINER_START_TIMEOUT": "3m"},
-    ),
-)
-
-SECRET = obj(
-    "a secret the host writes to /run/nixecs/secrets/NAME at boot",
-    order=("parameter", "owner", "group", "mode"),
-    parameter=req(
-        string(
-            f"the SecureString SSM parameter: {s.PARAMETER_RULE}",
-            aws="SSM parameter names: 1011 characters, 15 levels",
-            example=PARAMETER_EXAMPLE,
-        )
-    ),
-    owner=string(
-        "the file's owner (user name or uid)",
-        default="root",
-        pattern=s.ACCOUNT_RE.pattern,
-        example="root",
-    ),
-    group=string(
-        "the file's group (group name or gid)",
-        default="root",
-        pattern=s.ACCOUNT_RE.pattern,
-        example="root",
-    ),
-    mode=string(
-        "the file's octal mode, quoted", default="0400", pattern=s.MODE_RE.pattern, example="0400"
-    ),
-)
 
 GROUP = obj(
     "an Auto Scaling group of NixOS container instances",
@@ -184,20 +104,7 @@ GROUP = obj(
                 rule="an AMI id such as ami-0123456789abcdef0",
                 example="ami-0123456789abcdef0",
             ),
-            obj(
-                "the newest available AMI of this account tagged by `nixecs ami publish --host "
-                "HOST` (and the flake revision: `rev:`, else the one `flake:` pins), found in "
-                "the deploy's region by deploy, deploy --plan, roll --fleet and validate --aws "
-                "(E504 when there is none); `host:` of the group defaults to it (E503 when "
-                "they differ)",
-                order=host_ami.AMI_KEYS,
-                host=req(string("the host's nixosConfigurations name", pattern=HOST_RE.pattern)),
-                rev=string(
-                    "a git commit of the fleet's flake: only AMIs tagged with it",
-                    pattern=host_ami.REV_RE.pattern,
-                    example="3f2a9c1",
-                ),
-            ),
+            host_ami.BY_HOST,
             example={"host": "web"},
         )
     ),
@@ -243,23 +150,9 @@ GROUP = obj(
         default="settings",
         example="settings",
     ),
-    ecs=ECS,
-    secrets=mapping(
-        "secrets written to files on the host, by file name",
-        s.SECRET_NAME_RE.pattern,
-        SECRET,
-        example={"db-password": {"parameter": PARAMETER_EXAMPLE}},
-    ),
-    drain=obj(
-        "draining on scale-in (a termination lifecycle hook)",
-        timeout=string(
-            "how long the host drains its tasks at most",
-            default="15m",
-            pattern=DURATION,
-            aws="a lifecycle hook waits at most 7200 s; nixecs adds 5 minutes",
-            example="15m",
-        ),
-    ),
+    ecs=host_sections.ECS,
+    secrets=host_sections.SECRETS,
+    drain=host_sections.DRAIN,
     metadata=obj(
         "the instance metadata service (IMDSv2 only)",
         hop_limit=integer(
@@ -333,12 +226,7 @@ SERVICE = obj(
     environment=ENVIRONMENT,
     secrets=SECRET_ENV,
     scaling=SCALING,
-    containers=mapping(
-        "the task's containers by name (the first is the main one)",
-        c.CONTAINER_NAME_RE.pattern,
-        CONTAINER,
-        aws="ContainerDefinition.name: 1-255 letters, digits, _ and -",
-    ),
+    containers=c.CONTAINERS,
     network_mode=enum(
         "the task's network mode", c.NETWORK_MODES, default="bridge", example="bridge"
     ),
@@ -451,7 +339,9 @@ TASK = obj(
         if key in SERVICE.keys and key != "group"
     },
     # one group: RunTask and the schedule name one capacity provider
-    group=req(string("the group whose instances run it", pattern=NAME, example="web")),
+    group=req(
+        string("the group whose instances run it", pattern=NAME, rule=NAME_RULE, example="web")
+    ),
     schedule=either(
         "an EventBridge Scheduler expression, or {expression, timezone}",
         string(cluster_tasks.EXPRESSION_RULE),
@@ -497,12 +387,13 @@ CLUSTER = obj(
             example=["sg-0a1b2c3d"],
         )
     ),
-    groups=mapping("Auto Scaling groups by name", NAME, GROUP),
-    services=mapping("services by name", NAME, SERVICE),
+    groups=mapping("Auto Scaling groups by name", NAME, GROUP, **_named("group")),
+    services=mapping("services by name", NAME, SERVICE, **_named("service")),
     tasks=mapping(
         "tasks by name that are not services (names apart from the services': E182)",
         NAME,
         TASK,
+        **_named("task"),
     ),
     kms_key=string(
         "KMS key the secrets' SSM parameters are encrypted with (key ARN or id; not an alias)",
@@ -572,7 +463,7 @@ FLEET = obj(
         aws="SSM parameter names: 1011 characters, 15 levels",
         example="/acme/prod",
     ),
-    clusters=req(mapping("ECS clusters by name", NAME, CLUSTER)),
+    clusters=req(mapping("ECS clusters by name", NAME, CLUSTER, **_named("cluster"))),
     environments=mapping(
         "environments of this fleet, by name: `--env NAME` reads the file as that one",
         environments.NAME_RE.pattern,
@@ -657,7 +548,8 @@ KEYWORDS = frozenset(
     (
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
-        "propertyNames", "items", "anyOf", "minItems", "maxItems",
+        "propertyNames", "items", "anyOf", "minItems", "maxItems", "minProperties",
+        "maxProperties",
     )
 )  # fmt: skip
 
@@ -686,10 +578,12 @@ def _json(node: Node) -> dict[str, object]:
         out["maximum"] = node.maximum
     if node.pattern is not None:
         out["pattern"] = f"^(?:{node.pattern})$"
+    # a map's entries are counted as a list's items
+    counts = ("minProperties", "maxProperties") if node.kind == "map" else ("minItems", "maxItems")
     if node.min_items is not None:
-        out["minItems"] = node.min_items
+        out[counts[0]] = node.min_items
     if node.max_items is not None:
-        out["maxItems"] = node.max_items
+        out[counts[1]] = node.max_items
     if node.default is not None:
         out["default"] = node.default
     if node.example is not None:

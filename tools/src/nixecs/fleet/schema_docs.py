@@ -19,7 +19,10 @@ description as a JSON Schema for editors). Paths use `*` for a name you choose (
 group, service, container ...) and `[]` for a list's items. A required key is marked
 **required**; otherwise the default is given where there is one. The **AWS limit** column
 names the AWS rule the check mirrors; the rules between keys (a routed port the container
-maps, min ≤ desired ≤ max, ...) are the loader's and listed with the diagnostic codes below.
+maps, min ≤ desired ≤ max, ...) are the checks stage's and listed with the diagnostic codes
+below. A key written with nothing after it (`drain:`) is YAML's null, which no key of a type
+takes (E103): write the value, or leave the key out to get its default. Only a value of any
+type (an override's, an environment's `set:`) takes null, and there it deletes.
 
 For editors (yaml-language-server), the first line of a fleet file:
 

@@ -32,6 +32,7 @@ from .. import settings as s
 from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
+from .decl import obj, req, section, string
 from .yaml12 import Path
 
 SECRET_KEYS = ("secretsmanager", "json_key", "version_stage", "version_id", "kms_key")
@@ -50,6 +51,12 @@ SSM_ARN_RE = lazy(
 )
 # The suffix Secrets Manager appends to a secret's name in its ARN.
 SUFFIX_RE = lazy(r".*-[A-Za-z0-9]{6}")
+# E176 as the declaration (and so the JSON Schema) states it: an ARN's name ends in the
+# suffix, a name given alone does not (SUFFIX_RE); 512 characters at most either way.
+_SUFFIXED = r"[A-Za-z0-9/_+=.@-]{0,505}-[A-Za-z0-9]{6}"
+DECLARED_ARN = SECRET_ARN_RE.pattern.replace(f"(?P<name>{_NAME})", f"(?P<name>{_SUFFIXED})")
+DECLARED_BARE_ARN = DECLARED_ARN.split("(?::(?P<json_key>")[0]  # without parameters
+DECLARED_NAME = rf"(?![A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}$){_NAME}"
 VERSION_ID_RE = lazy(r"[A-Za-z0-9-]{32,64}")
 VERSION_STAGE_RE = lazy(r"[^:\s]{1,256}")
 JSON_KEY_RE = lazy(r"[^:\n]{1,1024}")
@@ -63,6 +70,51 @@ FORMS = (
     "Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf, or "
     "{secretsmanager: NAME, json_key: KEY})"
 )
+
+
+def unnamed(pattern: str) -> str:
+    """A Python pattern's named groups as plain groups (JSON Schema patterns have none)."""
+    return re.sub(r"\(\?P<[a-z_]+>", "(?:", pattern)
+
+
+SECRETS_MANAGER = obj(
+    "a Secrets Manager secret of the fleet's account and region",
+    order=SECRET_KEYS,
+    secretsmanager=req(
+        string(
+            "the secret's name (or ARN)",
+            pattern=unnamed(f"{DECLARED_NAME}|{DECLARED_BARE_ARN}"),
+            example="prod/db",
+        )
+    ),
+    json_key=string(
+        "a key of the secret's JSON value",
+        pattern=JSON_KEY_RE.pattern,
+        rule="1-1024 characters, no colon",
+        example="password",
+    ),
+    version_stage=string(
+        "a staging label (not with version_id)",
+        pattern=VERSION_STAGE_RE.pattern,
+        rule="a staging label, e.g. AWSCURRENT",
+        example="AWSCURRENT",
+    ),
+    version_id=string(
+        "a version id (not with version_stage)",
+        pattern=VERSION_ID_RE.pattern,
+        rule="a version id (32-64 letters, digits, -)",
+    ),
+    kms_key=string(
+        "the secret's customer managed KMS key (id or ARN): the execution role may decrypt "
+        "with it through Secrets Manager",
+        pattern=KMS_KEY_RE.pattern,
+        rule="a KMS key id or key ARN",
+        example="arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
+    ),
+)
+# secretsmanager: a name, or an ARN without parameters, each with its own diagnostic (E175,
+# E176), checked in _ref.
+_OWN = ("secretsmanager",)
 
 
 @dataclass(frozen=True)
@@ -143,22 +195,16 @@ def _ref(variable: str, item: object, where: Path, issues: list[Issue]) -> Secre
     if not isinstance(item, dict):
         issues.append(Issue(where, s.E_TYPE, f"expected {FORMS}; got {s.type_name(item)}"))
         return None
-    m = s.check_mapping(item, where, issues, SECRET_KEYS, ("secretsmanager",))
+    before = len(issues)
+    m = section(SECRETS_MANAGER, item, where, issues, own=_OWN)
     if m is None or "secretsmanager" not in m:
         return None
-    before = len(issues)
     if "version_stage" in m and "version_id" in m:
         issues.append(
             Issue((*where, "version_id"), "E102", "give version_stage or version_id, not both")
         )
-    json_key = _optional(m, "json_key", where, issues, JSON_KEY_RE, "1-1024 characters, no colon")
-    stage = _optional(
-        m, "version_stage", where, issues, VERSION_STAGE_RE, "a staging label, e.g. AWSCURRENT"
-    )
-    version = _optional(
-        m, "version_id", where, issues, VERSION_ID_RE, "a version id (32-64 letters, digits, -)"
-    )
-    kms_key = _optional(m, "kms_key", where, issues, KMS_KEY_RE, "a KMS key id or key ARN")
+    json_key, stage, version = (str(m.get(k, "")) for k in SECRET_KEYS[1:4])
+    kms_key = str(m.get("kms_key", ""))
     secret = s.check_str(m["secretsmanager"], (*where, "secretsmanager"), issues)
     if secret is None or len(issues) != before:
         return None
@@ -191,19 +237,6 @@ def _ref(variable: str, item: object, where: Path, issues: list[Issue]) -> Secre
     return SecretRef(
         variable, "secretsmanager", None, secret, json_key, stage, version, kms_key, where
     )
-
-
-def _optional(
-    m: dict[str, object],
-    key: str,
-    where: Path,
-    issues: list[Issue],
-    rule: re.Pattern[str],
-    text: str,
-) -> str:
-    if key not in m:
-        return ""
-    return s.check_pattern(m[key], (*where, key), issues, rule, text) or ""
 
 
 def _secret_arn(

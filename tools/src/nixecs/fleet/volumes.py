@@ -34,7 +34,25 @@ from ..diagnostics import Diagnostic
 from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
-from .decl import boolean, enum, mapping, obj, req, string
+from .decl import (
+    Node,
+    as_str,
+    boolean,
+    check,
+    complete,
+    either,
+    entries,
+    enum,
+    keys,
+    mapping,
+    member,
+    obj,
+    req,
+    section,
+    string,
+    strings,
+    values,
+)
 from .yaml12 import Document, Path
 
 if TYPE_CHECKING:
@@ -74,6 +92,12 @@ NEEDS_PLUGIN = (
 )
 
 
+def absolute_path(doc: str, **kw: object) -> Node:
+    """A declared absolute path (E172 outside it): a host path, a container path, an EFS
+    root directory, a tmpfs or a device."""
+    return string(doc, pattern=ABSOLUTE_PATH_RE.pattern, rule=ABSOLUTE_PATH_RULE, code="E172", **kw)
+
+
 # The declaration (fleet/decl.py) of `volumes:`; parse_volumes checks it, as it relates the
 # keys (exactly one source, autoprovision with its scope).
 VOLUMES = mapping(
@@ -82,9 +106,8 @@ VOLUMES = mapping(
     obj(
         "a data volume",
         order=VOLUME_KEYS,
-        host_path=string(
+        host_path=absolute_path(
             "a directory of the instance, bind-mounted (Docker creates it; it outlives the task)",
-            pattern=ABSOLUTE_PATH_RE.pattern,
             aws="Volume.host.sourcePath",
             example="/var/lib/app",
         ),
@@ -100,6 +123,7 @@ VOLUMES = mapping(
             driver=string(
                 "the volume driver (default: Docker's local); others must be installed on the host",
                 pattern=DRIVER_RE.pattern,
+                rule="a Docker volume driver name",
                 example="local",
             ),
             autoprovision=boolean(
@@ -121,11 +145,15 @@ VOLUMES = mapping(
             "an Amazon EFS file system, mounted over NFS 4.1 by the agent (no TLS or IAM: E173)",
             order=EFS_KEYS,
             file_system_id=req(
-                string("the file system", pattern=FILE_SYSTEM_RE.pattern, example="fs-0a1b2c3d")
+                string(
+                    "the file system",
+                    pattern=FILE_SYSTEM_RE.pattern,
+                    rule="fs- and 8-40 hex digits",
+                    example="fs-0a1b2c3d",
+                )
             ),
-            root_directory=string(
+            root_directory=absolute_path(
                 "the directory of the file system to mount (default: its root)",
-                pattern=ABSOLUTE_PATH_RE.pattern,
                 example="/app",
             ),
             transit_encryption=boolean(
@@ -141,13 +169,67 @@ VOLUMES = mapping(
             access_point=string(
                 "an access point: needs transit encryption, so the ECS volume plugin (E173)",
                 pattern=ACCESS_POINT_RE.pattern,
+                rule="fsap- and 8-40 hex digits",
                 aws="AuthorizationConfig.AccessPointId: transit encryption must be on",
             ),
         ),
     ),
+    rule="volume name {name!r} is not valid: 1-255 letters, digits, _ and -",
+    code=s.E_NAME,
+    min_items=1,
     aws="ECS Volume.name: 1-255 letters, digits, _ and -",
     example={"data": {"host_path": "/var/lib/app"}},
 )
+VOLUME = member(VOLUMES)
+DOCKER, EFS = VOLUME.keys["docker"], VOLUME.keys["efs"]
+MOUNTS = strings(
+    "volumes of the service mounted in this container",
+    obj(
+        "a mount point",
+        order=MOUNT_KEYS,
+        volume=req(
+            string(
+                "a volume of the service",
+                pattern=VOLUME_NAME_RE.pattern,
+                rule=VOLUME_NAME_RULE,
+                code=s.E_NAME,
+                example="data",
+            )
+        ),
+        path=req(
+            absolute_path(
+                "where it appears in the container (absolute; one mount per path, else E171)",
+                example="/var/lib/app",
+            )
+        ),
+        read_only=boolean("mount it read-only", False, example=False),
+    ),
+    aws="ECS MountPoint: sourceVolume names a Volume of the task definition",
+    example=[{"volume": "data", "path": "/var/lib/app"}],
+)
+_CONTAINER = string(
+    "a container of the task",
+    pattern=VOLUME_NAME_RE.pattern,  # ContainerDefinition.name has the same rule
+    rule=CONTAINER_NAME_RULE,
+    code=s.E_NAME,
+    example="log-router",
+)
+VOLUMES_FROM = strings(
+    "containers of the task whose volumes this one mounts too (each once, else E171)",
+    either(
+        "a container name, or {container, read_only}",
+        _CONTAINER,
+        obj(
+            "a container and how",
+            order=VOLUME_FROM_KEYS,
+            container=req(_CONTAINER),
+            read_only=boolean("mount its volumes read-only", False, example=True),
+        ),
+    ),
+    aws="ECS VolumeFrom",
+)
+MOUNT = member(MOUNTS)
+_SOURCE = member(VOLUMES_FROM).any_of[1]
 
 
 @dataclass(frozen=True)
@@ -195,70 +277,33 @@ def _string_map(value: object, path: Path, issues: list[Issue]) -> tuple[tuple[s
 
 
 def _docker(value: object, path: Path, issues: list[Issue]) -> DockerVolume | None:
-    m = s.check_mapping(value, path, issues, DOCKER_KEYS)
+    before = len(issues)
+    m = section(DOCKER, value, path, issues)
     if m is None:
         return None
-    before = len(issues)
-    scope = s.check_enum(m.get("scope", "task"), (*path, "scope"), issues, SCOPES)
-    driver = (
-        s.check_pattern(
-            m["driver"], (*path, "driver"), issues, DRIVER_RE, "a Docker volume driver name"
-        )
-        if "driver" in m
-        else None
-    )
-    autoprovision = s.check_bool(m.get("autoprovision", False), (*path, "autoprovision"), issues)
-    if autoprovision and scope == "task":
-        # "This field is only used if the scope is shared" (DockerVolumeConfiguration.
-        # autoprovision, ECS API reference); RegisterTaskDefinition refuses it with task scope.
-        issues.append(
-            Issue(
-                (*path, "autoprovision"),
-                "E174",
-                "autoprovision applies to shared volumes only: set `scope: shared` or remove it",
-            )
-        )
     driver_opts = _string_map(m.get("driver_opts", {}), (*path, "driver_opts"), issues)
     labels = _string_map(m.get("labels", {}), (*path, "labels"), issues)
-    if len(issues) != before or scope is None or autoprovision is None:
+    if len(issues) != before or not complete(DOCKER, m):
         return None
-    return DockerVolume(scope, driver, autoprovision, driver_opts, labels)
+    driver = m.get("driver")
+    return DockerVolume(
+        as_str(m["scope"]),
+        as_str(driver) if driver is not None else None,
+        m["autoprovision"] is True,
+        driver_opts,
+        labels,
+    )
 
 
 def _efs(value: object, path: Path, issues: list[Issue]) -> EfsVolume | None:
-    m = s.check_mapping(value, path, issues, EFS_KEYS, ("file_system_id",))
-    if m is None or "file_system_id" not in m:
-        return None
     before = len(issues)
-    file_system = s.check_pattern(
-        m["file_system_id"],
-        (*path, "file_system_id"),
-        issues,
-        FILE_SYSTEM_RE,
-        "fs- and 8-40 hex digits",
-    )
-    root = (
-        s.check_pattern(
-            m["root_directory"],
-            (*path, "root_directory"),
-            issues,
-            ABSOLUTE_PATH_RE,
-            ABSOLUTE_PATH_RULE,
-            "E172",
-        )
-        if "root_directory" in m
-        else None
-    )
+    m = section(EFS, value, path, issues)
+    if m is None:
+        return None
     for key in ("transit_encryption", "iam"):
-        if s.check_bool(m.get(key, False), (*path, key), issues):
+        if m.get(key) is True:
             issues.append(Issue((*path, key), "E173", f"EFS `{key}: true` {NEEDS_PLUGIN}"))
-    if "access_point" in m and s.check_pattern(
-        m["access_point"],
-        (*path, "access_point"),
-        issues,
-        ACCESS_POINT_RE,
-        "fsap- and 8-40 hex digits",
-    ):
+    if "access_point" in m:
         issues.append(
             Issue(
                 (*path, "access_point"),
@@ -266,35 +311,19 @@ def _efs(value: object, path: Path, issues: list[Issue]) -> EfsVolume | None:
                 f"an EFS access point requires transit encryption, which {NEEDS_PLUGIN}",
             )
         )
-    if len(issues) != before or file_system is None:
+    if len(issues) != before or "file_system_id" not in m:
         return None
-    return EfsVolume(file_system, root)
+    root = m.get("root_directory")
+    return EfsVolume(as_str(m["file_system_id"]), as_str(root) if root is not None else None)
 
 
 def parse_volumes(value: object, path: Path, issues: list[Issue]) -> tuple[Volume, ...]:
     """`volumes: {NAME: {host_path | docker | efs}}`."""
-    if not isinstance(value, dict) or not value:
-        issues.append(
-            Issue(
-                path,
-                s.E_TYPE,
-                f"expected a non-empty mapping of volume names to volumes, got {s.type_name(value)}",
-            )
-        )
-        return ()
+    named = entries(VOLUMES, value, path, issues, "a non-empty mapping of volume names to volumes")
     result: list[Volume] = []
-    for name, item in value.items():
+    for name, item in (named or {}).items():
         where: Path = (*path, name)
-        if not isinstance(name, str) or not VOLUME_NAME_RE.fullmatch(name):
-            issues.append(
-                Issue(
-                    where,
-                    s.E_NAME,
-                    f"volume name {name!r} is not valid: 1-255 letters, digits, _ and -",
-                )
-            )
-            continue
-        m = s.check_mapping(item, where, issues, VOLUME_KEYS)
+        m = keys(VOLUME, item, where, issues)
         if m is None:
             continue
         kinds = [key for key in VOLUME_KEYS if key in m]
@@ -310,104 +339,106 @@ def parse_volumes(value: object, path: Path, issues: list[Issue]) -> tuple[Volum
                 )
             )
             continue
-        host = (
-            s.check_pattern(
-                m["host_path"],
-                (*where, "host_path"),
-                issues,
-                ABSOLUTE_PATH_RE,
-                ABSOLUTE_PATH_RULE,
-                "E172",
-            )
-            if "host_path" in m
-            else None
-        )
+        v = values(VOLUME, m, where, issues)
+        host = v.get("host_path")
         docker = _docker(m["docker"], (*where, "docker"), issues) if "docker" in m else None
         efs = _efs(m["efs"], (*where, "efs"), issues) if "efs" in m else None
         if host or docker or efs:
-            result.append(Volume(name, host, docker, efs, where))
+            result.append(
+                Volume(name, as_str(host) if host is not None else None, docker, efs, where)
+            )
     return tuple(result)
 
 
-def _read_only(m: dict[str, object], path: Path, issues: list[Issue]) -> bool:
-    return bool(s.check_bool(m.get("read_only", False), (*path, "read_only"), issues))
+def _list(
+    m: dict[str, object], key: str, path: Path, issues: list[Issue], what: str
+) -> list[object]:
+    raw = m.get(key, [])
+    if isinstance(raw, list):
+        return raw
+    issues.append(
+        Issue((*path, key), s.E_TYPE, f"expected a list of {what}, got {s.type_name(raw)}")
+    )
+    return []
 
 
 def parse_mounts(
     m: dict[str, object], path: Path, issues: list[Issue]
 ) -> tuple[tuple[Mount, ...], tuple[VolumeFrom, ...]]:
     """A container's `mounts: [{volume, path, read_only}]` and `volumes_from: [NAME |
-    {container, read_only}]` (MountPoint, VolumeFrom); names are checked against the task in
-    `with_volumes`. Two mounts on one path, or one container twice, are refused (E171)."""
+    {container, read_only}]` (MountPoint, VolumeFrom), checked against their declarations
+    (MOUNTS, VOLUMES_FROM). Whether the names are the task's (E170) and whether two mounts
+    take one path (E171) are rules between keys: fleet/checks.py."""
     mounts: list[Mount] = []
-    raw = m.get("mounts", [])
-    if not isinstance(raw, list):
-        issues.append(
-            Issue((*path, "mounts"), s.E_TYPE, f"expected a list of mounts, got {s.type_name(raw)}")
-        )
-        raw = []
-    seen: dict[str, Path] = {}
-    for index, item in enumerate(raw):
+    for index, item in enumerate(_list(m, "mounts", path, issues, "mounts")):
         where: Path = (*path, "mounts", index)
-        got = s.check_mapping(item, where, issues, MOUNT_KEYS, ("volume", "path"))
-        if got is None or "volume" not in got or "path" not in got:
-            continue
-        # The name's own rule (per value); whether the service has that volume is a rule
-        # between keys (check_references, run by fleet/checks.py).
-        volume = s.check_pattern(
-            got["volume"], (*where, "volume"), issues, VOLUME_NAME_RE, VOLUME_NAME_RULE, s.E_NAME
-        )
-        target = s.check_pattern(
-            got["path"], (*where, "path"), issues, ABSOLUTE_PATH_RE, ABSOLUTE_PATH_RULE, "E172"
-        )
-        read_only = _read_only(got, where, issues)
-        if volume is None or target is None:
-            continue
-        normal = target.rstrip("/") or "/"
-        if normal in seen:
-            issues.append(
-                Issue((*where, "path"), "E171", f"two mounts on {normal} in one container")
+        got = section(MOUNT, item, where, issues)
+        if got is not None and complete(MOUNT, got):
+            mounts.append(
+                Mount(as_str(got["volume"]), as_str(got["path"]), got["read_only"] is True, where)
             )
-            continue
-        seen[normal] = where
-        mounts.append(Mount(volume, target, read_only, where))
     sources: list[VolumeFrom] = []
-    raw = m.get("volumes_from", [])
-    if not isinstance(raw, list):
-        issues.append(
-            Issue(
-                (*path, "volumes_from"),
-                s.E_TYPE,
-                f"expected a list of container names, got {s.type_name(raw)}",
-            )
-        )
-        raw = []
-    names: set[str] = set()
-    for index, item in enumerate(raw):
+    for index, item in enumerate(_list(m, "volumes_from", path, issues, "container names")):
         where = (*path, "volumes_from", index)
         if isinstance(item, dict):
-            got = s.check_mapping(item, where, issues, VOLUME_FROM_KEYS, ("container",))
-            if got is None or "container" not in got:
-                continue
-            named: Path = (*where, "container")
-            name = s.check_pattern(
-                got["container"], named, issues, VOLUME_NAME_RE, CONTAINER_NAME_RULE, s.E_NAME
-            )
-            read_only = _read_only(got, where, issues)
+            got = section(_SOURCE, item, where, issues)
+            if got is not None and complete(_SOURCE, got):
+                named: Path = (*where, "container")
+                sources.append(
+                    VolumeFrom(as_str(got["container"]), got["read_only"] is True, named)
+                )
         else:
-            named = where
-            name = s.check_pattern(
-                item, where, issues, VOLUME_NAME_RE, CONTAINER_NAME_RULE, s.E_NAME
-            )
-            read_only = False
-        if name is None:
-            continue
-        if name in names:
-            issues.append(Issue(where, "E171", f"volumes_from names container {name!r} twice"))
-            continue
-        names.add(name)
-        sources.append(VolumeFrom(name, read_only, named))
+            name = check(_SOURCE.keys["container"], item, where, issues)
+            if name is not None:
+                sources.append(VolumeFrom(as_str(name), False, where))
     return tuple(mounts), tuple(sources)
+
+
+def check_mount_paths(service: Service, issues: list[Issue]) -> None:
+    """E171: two mounts or tmpfs mounts (fleet/linux.py) on one path of a container, or
+    volumes_from naming one container twice (Docker refuses a duplicate mount point)."""
+    for c in service.containers:
+        seen: set[str] = set()
+        targets = [(mount.container_path, mount.path) for mount in c.mounts]
+        if c.linux is not None:
+            targets += [(tmpfs.container_path, tmpfs.path) for tmpfs in c.linux.tmpfs]
+        for target, where in targets:
+            normal = target.rstrip("/") or "/"
+            if normal in seen:
+                issues.append(
+                    Issue((*where, "path"), "E171", f"two mounts on {normal} in one container")
+                )
+            seen.add(normal)
+        names: set[str] = set()
+        for source in c.volumes_from:
+            if source.container in names:
+                issues.append(
+                    Issue(
+                        source.path,
+                        "E171",
+                        f"volumes_from names container {source.container!r} twice",
+                    )
+                )
+            names.add(source.container)
+
+
+def check_autoprovision(service: Service, issues: list[Issue]) -> None:
+    """E174: autoprovision on a task-scoped Docker volume. "This field is only used if the
+    scope is shared" (DockerVolumeConfiguration.autoprovision, ECS API reference);
+    RegisterTaskDefinition refuses it with task scope."""
+    for volume in service.volumes:
+        if (
+            volume.docker is not None
+            and volume.docker.autoprovision
+            and volume.docker.scope == "task"
+        ):
+            issues.append(
+                Issue(
+                    (*volume.path, "docker", "autoprovision"),
+                    "E174",
+                    "autoprovision applies to shared volumes only: set `scope: shared` or remove it",
+                )
+            )
 
 
 def with_volumes(

@@ -55,7 +55,7 @@ _INT_RE = lazy(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT_RE = lazy(
     r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"
 )
-_NULLS = frozenset({"~", "null", "Null", "NULL"})
+NULLS = frozenset({"~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 
@@ -103,7 +103,7 @@ def resolve_plain(text: str) -> object:
     """An untagged plain scalar under the YAML 1.2 core schema
     (https://yaml.org/spec/1.2.2/#1032-tag-resolution): `no` and `yes` stay strings,
     `0755` is the integer 755, `0o17` is 15."""
-    if not text or text in _NULLS:
+    if not text or text in NULLS:
         return None
     first = text[0]
     if first in "tTfF":
