@@ -396,3 +396,31 @@ def test_the_emulators_import_snapshot_and_instance_refresh_stand_ins(state: Pat
         autoscaling.start_instance_refresh(AutoScalingGroupName="g")
     with pytest.raises(ClientError, match="ValidationError"):
         autoscaling.start_instance_refresh(AutoScalingGroupName="nope")
+
+
+def test_a_fleet_with_tasks_and_secrets_manager_deploys_and_runs_locally(state: Path) -> None:
+    """examples/workloads.yml reads a Secrets Manager secret (stood in, so its preflight
+    passes) and declares a one-off task: `run` starts it (the task definition tagged as its
+    template says, moto's CloudFormation leaving it untagged) and it stays PROVISIONING, as on
+    AWS while no instance can take it (moto alone answers RunTask with HTTP 500)."""
+    _moto_installed()
+    fleet = str(EXAMPLES / "workloads.yml")
+    done = nixecs(state, "local", "deploy", fleet)
+    assert done.returncode == 0, done.stderr
+    assert "stand-in: Secrets Manager secret prod/db" in done.stderr, done.stderr
+    assert "tagged through ECS" in done.stderr, done.stderr
+    env = _env_of(state)
+    started = nixecs(state, "run", "jobs/migrate", env=env)
+    assert started.returncode == 0, started.stderr
+    assert re.search(
+        r"jobs/migrate: started arn:aws:ecs:\S+:task/jobs/\S+ on nixecs-jobs-web",
+        started.stdout + started.stderr,
+    ), started
+    waited = nixecs(state, "run", "jobs/migrate", "--wait", "--timeout", "2", env=env)
+    assert waited.returncode == 1, waited
+    assert "still PROVISIONING after 2s" in waited.stderr, waited.stderr
+    status = nixecs(state, "--output", "json", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    [cluster] = json.loads(status.stdout)["clusters"]
+    [migrate] = [t for t in cluster["tasks"] if t["name"] == "migrate"]
+    assert (migrate["running"], migrate["pending"]) == (0, 2), migrate

@@ -290,12 +290,16 @@ def _cluster_tasks(
             "arn": physical,
             "schedule": None,
             "running": 0,
+            "pending": 0,
         }
     if not tasks:
         return []
     ecs = session.client("ecs")
     _schedules(session, cluster, resources, tasks)
-    counts: dict[str, int] = {}
+    # ListTasks' desiredStatus RUNNING lists the tasks ECS wants running, those still on their
+    # way too (only a task's lastStatus says where it is): API_ListTasks.html, desiredStatus,
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/
+    counts: dict[tuple[str, bool], int] = {}
     arns: list[str] = []
     for page in ecs.get_paginator("list_tasks").paginate(
         cluster=naming.ecs_cluster_name(cluster), desiredStatus="RUNNING"
@@ -305,11 +309,13 @@ def _cluster_tasks(
         described = ecs.describe_tasks(cluster=naming.ecs_cluster_name(cluster), tasks=chunk)
         for task in described.get("tasks", []):
             family = str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1].rsplit(":", 1)[0]
-            counts[family] = counts.get(family, 0) + 1
+            key = (family, task.get("lastStatus") not in _ON_THE_WAY)
+            counts[key] = counts.get(key, 0) + 1
     definitions: dict[str, list[dict[str, str | None]]] = {}
     rows = []
     for row in tasks.values():
-        row["running"] = counts.get(prefix + row["name"], 0)
+        row["running"] = counts.get((prefix + row["name"], True), 0)
+        row["pending"] = counts.get((prefix + row["name"], False), 0)
         row["images"] = _task_images(ecs, row.pop("arn"), definitions)
         rows.append(row)
     rows.sort(key=lambda r: str(r["name"]))
@@ -676,15 +682,20 @@ def render(data: dict[str, Any], *, width: int | None = None) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines()) + "\n"
 
 
+# A task's states before RUNNING (the task lifecycle: PROVISIONING, PENDING, ACTIVATING;
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html).
+_ON_THE_WAY = ("PROVISIONING", "PENDING", "ACTIVATING")
+
+
 def _tasks_table(tasks: list[dict[str, Any]]) -> Any:
     """A cluster's `tasks:`: task definition, schedule (expression, time zone, state) and
-    how many of its tasks run now."""
+    how many of its tasks run now and how many are on their way (PROVISIONING, PENDING)."""
     from rich import box
     from rich.table import Table
 
     table = Table(title="tasks", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("task", "task definition", "schedule", "running"):
-        table.add_column(column, justify="right" if column == "running" else "left")
+    for column in ("task", "task definition", "schedule", "running", "pending"):
+        table.add_column(column, justify="right" if column in ("running", "pending") else "left")
     for t in tasks:
         schedule = t.get("schedule")
         cell = (
@@ -694,7 +705,13 @@ def _tasks_table(tasks: list[dict[str, Any]]) -> Any:
             if schedule
             else "run by hand"
         )
-        table.add_row(str(t["name"]), str(t["task_definition"]), cell, _n(t["running"]))
+        table.add_row(
+            str(t["name"]),
+            str(t["task_definition"]),
+            cell,
+            _n(t["running"]),
+            _n(t.get("pending", 0)),
+        )
     return table
 
 
