@@ -17,7 +17,7 @@ from conftest import EXAMPLES, REPO
 from nixecs import settings
 from nixecs.cli import cli
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
-from nixecs.fleet import environments_of, load_fleet, loadbalancing, parse
+from nixecs.fleet import decl, environments_of, load_fleet, parse
 from nixecs.fleet.containers import CONTAINER_KEYS
 from nixecs.fleet.environments import ENV_KEYS
 from nixecs.fleet.loader import SHORTHAND_KEYS
@@ -117,11 +117,11 @@ def test_loader_and_schema_agree_on_every_mapping(monkeypatch: pytest.MonkeyPatc
 
 
 def test_drift_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The comparison is not vacuous: a key a hand-written check grew (the load balancer's, not yet
-    derived from the declaration: fleet/decl.py) is reported."""
+    """The comparison is not vacuous: a key the loader's check of a mapping grew (here the
+    load balancer's, through fleet/decl.py's `keys`) is reported."""
 
     class Grown:
-        """The settings module as loadbalancing sees it, its load balancer check one key larger."""
+        """The settings module as fleet/decl.py sees it, its load balancer check one key larger."""
 
         def __getattr__(self, name: str) -> object:
             return getattr(settings, name)
@@ -139,7 +139,7 @@ def test_drift_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
                 allowed = (*allowed, "new_key")
             return settings.check_mapping(value, path, issues, allowed, required, what)
 
-    monkeypatch.setattr(loadbalancing, "s", Grown())
+    monkeypatch.setattr(decl, "s", Grown())
     found = disagreements(record_mappings(monkeypatch, [MAXIMAL]))
     assert len(found) == 1 and "clusters.*.load_balancer: the loader allows" in found[0], found
 

@@ -18,6 +18,9 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   with nothing writable)
 - E168 two clusters owning one load balancer ingress rule (same instance and load balancer
   security groups)
+- E184-E187 Network Load Balancers (nixecs.fleet.loadbalancing: E184 a key of the other load
+  balancer type, E185 a listener port taken twice, E186 a listener protocol against what it
+  forwards to, E187 a health check the type does not allow)
 - H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
   H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
   H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
@@ -136,6 +139,10 @@ CODES: dict[str, str] = {
     "E182": "a cluster task with the name of one of its services",
     "E183": "a schedule expression outside EventBridge Scheduler's grammar (at, rate, cron)",
     "E168": "two clusters would own the same load balancer ingress rule",
+    "E184": "a key of the other load balancer type (an ALB's with type: network, or an NLB's with an ALB)",
+    "E185": "two routing entries taking one Network Load Balancer listener port",
+    "E186": "a Network Load Balancer listener's protocol and what it forwards to disagree (TLS without a certificate, UDP without one fixed host port for udp and tcp)",
+    "E187": "a health check the load balancer's type does not allow (TCP on an ALB, HTTP codes out of range, a path on a TCP check)",
     "E169": "environments: the file declares environments and none was chosen (--env), or --env names none of them",
     "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
     "H102": "deploy: listener rules taking priorities other rules hold during the update (PriorityInUse)",
@@ -271,6 +278,10 @@ FIXES: dict[str, str] = {
     "E182": "rename the task or the service",
     "E183": "write at(2027-01-01T00:00:00), rate(5 minutes) or cron(0 3 * * ? *) (six fields, one of the days ?)",
     "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
+    "E184": "remove the key, or change the load balancer's type: an NLB entry has `listener: {port, protocol}`, an ALB entry a priority and path_patterns/host_headers; http_5xx and request-count scaling are an ALB's",
+    "E185": "give one of the entries another listener port",
+    "E186": "give a TLS listener certificate_arn (and ssl_policy) and no other listener; for UDP/TCP_UDP map the container port over udp and tcp to the same fixed host_port",
+    "E187": "an ALB checks over HTTP/HTTPS with codes 200-499; an NLB over TCP (no path or matcher), HTTP or HTTPS with codes 200-599",
     "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
     "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
     "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",

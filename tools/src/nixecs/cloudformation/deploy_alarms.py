@@ -44,6 +44,7 @@ def alarm_refs(ctx: Context, service: Service) -> list[Json]:
 
 def service_alarms(ctx: Context, service: Service) -> Resources:
     resources: Resources = {}
+    lb = ctx.cluster.load_balancer
     for kind, name, metric, statistic, threshold in _wanted(service):
         target_group = ctx.ids.service(service.name, "TargetGroup")
         resources[ctx.ids.service(service.name, kind)] = {
@@ -52,7 +53,11 @@ def service_alarms(ctx: Context, service: Service) -> Resources:
                 "AlarmName": naming.alarm_name(ctx.cluster.name, service.name, name),
                 "AlarmDescription": f"nixecs: fails a deployment of service {service.name} "
                 f"in cluster {ctx.cluster.name} ({metric} >= {threshold})",
-                "Namespace": "AWS/ApplicationELB",
+                # an NLB's UnHealthyHostCount is AWS/NetworkELB's ("CloudWatch metrics for
+                # your Network Load Balancer"; http_5xx is refused there: E184)
+                "Namespace": "AWS/NetworkELB"
+                if lb is not None and lb.network
+                else "AWS/ApplicationELB",
                 "MetricName": metric,
                 "Dimensions": [
                     {"Name": "LoadBalancer", "Value": loadbalancer.load_balancer_full_name(ctx)},

@@ -114,8 +114,10 @@ def privileged_groups(fleet: Fleet) -> list[Diagnostic]:
 
 
 def load_balancer_routing(fleet: Fleet) -> list[Diagnostic]:
-    """E150 routing without a load balancer, E156 tracking requests without routing, E159 an
-    ALB in fewer than two subnets (loadbalancing.check_cluster)."""
+    """E150 routing without a load balancer, E156 tracking requests without an ALB's routing,
+    E159 an ALB in fewer than two subnets, E184 a routing entry or alarm of the other load
+    balancer type, E104/E153 an ALB entry without priority or conditions
+    (loadbalancing.check_cluster)."""
     from . import loadbalancing
 
     issues: list[Issue] = []
@@ -125,7 +127,8 @@ def load_balancer_routing(fleet: Fleet) -> list[Diagnostic]:
 
 
 def listener_priorities(fleet: Fleet) -> list[Diagnostic]:
-    """E151: listener rule priorities unique per listener, across clusters sharing one."""
+    """E151: listener rule priorities unique per listener, across clusters sharing one; E185
+    NLB listener ports unique per load balancer; E168 one owner per ingress rule."""
     from . import loadbalancing
 
     issues: list[Issue] = []
@@ -216,8 +219,13 @@ RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
     Rule("task_fit", "E140-E145 E148", task_fit, structural=True),
     Rule("task_volumes", "E170", task_volumes, structural=True),
-    Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
-    Rule("listener_priorities", "E151", listener_priorities),
+    Rule(
+        "load_balancer_routing",
+        "E104 E150 E153 E156 E159 E184",
+        load_balancer_routing,
+        structural=True,
+    ),
+    Rule("listener_priorities", "E151 E168 E185", listener_priorities),
     Rule("capacity_strategies", "E191 E192", capacity_strategies),
     Rule("daemon_services", "E178", daemon_services),
     Rule("privileged_groups", "E180", privileged_groups),
