@@ -9,6 +9,7 @@ protocols, timeouts and matcher ranges, ECS's five target groups per service."""
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import textwrap
@@ -359,3 +360,68 @@ def test_the_rendered_nlb_resources_are_accepted_by_the_elbv2_api(moto) -> None:
         groups["TCP"]["HealthCheckProtocol"] == "HTTP"
         and groups["TCP"]["HealthCheckPath"] == "/health"
     )
+
+
+# -- deploy --plan: what an update of an NLB does ---------------------------------------------
+
+
+@pytest.fixture
+def registry() -> Any:
+    import importlib.util
+
+    from nixecs.cloudformation.registry import Registry
+
+    require(importlib.util.find_spec("cfnlint") is not None, "cfn-lint is not installed")
+    return Registry()
+
+
+def test_changing_the_type_replaces_the_load_balancer_and_is_refused(registry: Any) -> None:
+    """Type is create-only on AWS::ElasticLoadBalancingV2::LoadBalancer (cfn-lint's registry
+    schema): application → network is a new load balancer, a new DNS name (H105)."""
+    from nixecs.cloudformation import transition as t
+
+    alb = (
+        "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-0b1b2c3d],"
+        " subnets: [subnet-0a1b2c3d, subnet-0a1b2c3e]}\n"
+    )
+    old = template(fleet_text("routing: {priority: 10, path_patterns: ['/*'], port: 8053}", alb))
+    new = template(
+        fleet_text("routing: {listener: {port: 80}, port: 8053, health_check: {interval: 30}}")
+    )
+    result = t.plan(old, new, registry)
+    assert result.action("LoadBalancer") == t.REPLACE
+    assert next(r for r in result.resources if r.logical_id == "LoadBalancer").reason == "Type"
+    assert "H105" in [h.code for h in result.refused()]
+
+
+def test_a_target_group_replaced_under_an_nlb_listener_is_refused(registry: Any) -> None:
+    """Port is create-only on a target group: the listener's default action moves to the new,
+    empty group before the tasks are registered in it (H103, as under a listener rule)."""
+    from nixecs.cloudformation import transition as t
+
+    routing = "routing: {listener: {port: 80}, port: %d, health_check: {interval: 30}}"
+    old = template(fleet_text(routing % 8053, ports="[8053, 8054]"))
+    new = template(fleet_text(routing % 8054, ports="[8053, 8054]"))
+    result = t.plan(old, new, registry)
+    assert result.action("DnsTargetGroup") == t.REPLACE
+    (hazard,) = result.refused()
+    assert hazard.code == "H103" and "DnsListener forwards to it" in hazard.message
+
+
+def test_security_groups_on_an_nlb_created_without_them_are_refused(registry: Any) -> None:
+    """An NLB created without security groups (by hand, or by an older template) can never
+    get one; one created with them can never lose them all (H108)."""
+    from nixecs.cloudformation import transition as t
+
+    new = template(
+        fleet_text("routing: {listener: {port: 80}, port: 8053, health_check: {interval: 30}}")
+    )
+    old = copy.deepcopy(new)
+    del old["Resources"]["LoadBalancer"]["Properties"]["SecurityGroups"]
+    result = t.plan(old, new, registry)
+    assert result.action("LoadBalancer") == t.MODIFY  # SecurityGroups is not create-only
+    (hazard,) = result.refused()
+    assert hazard.code == "H108" and "without security groups" in hazard.message
+    assert [h.code for h in t.plan(new, old, registry).refused()] == ["H108"]
+    assert t.plan(new, new, registry).refused() == []
+    assert FIXES["H108"]
