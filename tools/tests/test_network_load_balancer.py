@@ -10,8 +10,6 @@ protocols, timeouts and matcher ranges, ECS's five target groups per service."""
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,10 @@ import pytest
 from aws_fixtures import alb_network, moto_client
 from conftest import require
 from nixecs.cloudformation import build_stack
-from nixecs.cloudformation.dump import dump_template
 from nixecs.diagnostics import FIXES, InvalidInput
 from nixecs.fleet import parse
 from nixecs.fleet.checks import check_text
+from test_loadbalancing import cfn_lint_clean
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"
 NLB = """\
@@ -271,31 +269,10 @@ def test_alb_only_metrics_are_refused_on_an_nlb() -> None:
 
 
 def test_cfn_lint_network_load_balanced_stacks(tmp_path: Path) -> None:
-    cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    require(cfn_lint.exists(), "cfn-lint is not installed in this environment")
     tcp = "routing: {listener: {port: 5432}, port: 8053, health_check: {interval: 30}}"
-    files = []
-    for name, text in (("two", fleet_text(TWO_ROUTES)), ("tcp", fleet_text(tcp))):
-        out = tmp_path / f"{name}.yaml"
-        out.write_text(dump_template(template(text)))
-        files.append(str(out))
-    result = subprocess.run(
-        [
-            str(cfn_lint),
-            "--format",
-            "parseable",
-            "--include-checks",
-            "I",
-            "--regions",
-            "us-east-1",
-            "--",
-            *files,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    cfn_lint_clean(
+        tmp_path, {"two": template(fleet_text(TWO_ROUTES)), "tcp": template(fleet_text(tcp))}
     )
-    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
 @pytest.mark.moto
