@@ -15,8 +15,9 @@ from . import loadbalancer
 from .context import Context, Resources
 from .intrinsics import Json, get_att, ref, tags
 
-# (kind of logical id, policy-like name part, metric, statistic, threshold attribute)
-_ALARMS = (
+# (kind of logical id, policy-like name part, metric, statistic, threshold attribute);
+# cloudformation/clashes.py checks the names against the step policies' alarms
+ALARMS = (
     ("Http5xxAlarm", "deployment-5xx", "HTTPCode_Target_5XX_Count", "Sum", "alarm_http_5xx"),
     (
         "UnhealthyHostsAlarm",
@@ -30,7 +31,7 @@ _ALARMS = (
 
 def _wanted(service: Service) -> list[tuple[str, str, str, str, int]]:
     found = []
-    for kind, name, metric, statistic, attribute in _ALARMS:
+    for kind, name, metric, statistic, attribute in ALARMS:
         threshold = getattr(service.deployment, attribute)
         if threshold is not None and service.routing is not None:
             found.append((kind, name, metric, statistic, threshold))
