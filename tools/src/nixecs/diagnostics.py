@@ -32,7 +32,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate; W501
   not checkable)
 - E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
-  a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
+  a group of the strategy cannot satisfy, W191 a spread on an attribute a group of the
+  strategy does not set, E192 secrets across groups of different KMS keys;
   nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
   E194 a scheduled min above its max, E195 two target tracking policies on one metric, W205 a
   strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity)
@@ -192,6 +193,7 @@ CODES: dict[str, str] = {
     "W203": "a step scale-in beside target tracking's scale-in",
     "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
     "W205": "a strategy base above the most tasks the service runs: the weights never apply",
+    "W191": "a placement spread on an attribute a group of the service's strategy does not set",
 }
 
 
@@ -331,6 +333,7 @@ FIXES: dict[str, str] = {
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",
     "W204": "remove desired, or set scaling.min / capacity.min to it",
+    "W191": "set the attribute on every group of the strategy (ecs.attributes), or spread on another one (e.g. attribute:ecs.availability-zone)",
     "W205": "lower the base to the service's maximum task count or less, or raise the maximum",
 }
 

@@ -226,7 +226,7 @@ RULES: tuple[Rule, ...] = (
         structural=True,
     ),
     Rule("listener_priorities", "E151 E168 E185", listener_priorities),
-    Rule("capacity_strategies", "E191 E192", capacity_strategies),
+    Rule("capacity_strategies", "E191 E192 W191", capacity_strategies),
     Rule("daemon_services", "E178", daemon_services),
     Rule("privileged_groups", "E180", privileged_groups),
     Rule(
