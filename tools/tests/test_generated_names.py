@@ -58,3 +58,21 @@ def test_the_same_step_name_in_another_service_is_no_clash() -> None:
     check_text(MAXIMAL, "fleet.yml", nix=False)  # cpu-high: no clash
     text = MAXIMAL.replace(STEP, "            - name: target-tracking-2\n")
     check_text(text, "fleet.yml", nix=False)  # web has one tracking policy: no -2
+
+
+def test_deploy_looks_up_the_generated_deployment_alarms() -> None:
+    """moto's CloudFormation skips AWS::CloudWatch::Alarm (DESIGN §8): after a deploy,
+    `deploy` looks the generated deployment alarms up through CloudWatch, as it does the step
+    policies' alarms, and warns about those it cannot find (the demo's transcript in
+    docs/aws.md shows the warning on the emulator)."""
+    from conftest import EXAMPLES
+    from nixecs.aws.deploy import expected_scaling
+    from nixecs.fleet import load_fleet
+
+    fleet = load_fleet(EXAMPLES / "fleet.yml")
+    alarms = expected_scaling(fleet, "prod").alarms
+    assert {
+        "nixecs-prod-bananas-deployment-5xx",
+        "nixecs-prod-bananas-deployment-unhealthy",
+    } <= set(alarms)
+    assert "nixecs-prod-reports-cpu-high" in alarms
