@@ -402,3 +402,14 @@ def test_security_groups_on_an_nlb_created_without_them_are_refused(registry: An
     assert [h.code for h in t.plan(new, old, registry).refused()] == ["H108"]
     assert t.plan(new, new, registry).refused() == []
     assert FIXES["H108"]
+
+
+def test_local_deploy_refuses_an_nlb_the_emulator_cannot_make(capsys) -> None:
+    """Before starting the emulator: exit 1, saying why (moto's gap), naming the cluster."""
+    from aws_fixtures import run_cli
+    from conftest import EXAMPLES
+
+    result = run_cli(capsys, ["local", "deploy", str(EXAMPLES / "network.yml"), "--plan"])
+    assert result.code == 1
+    assert "cannot create a Network Load Balancer (cluster edge)" in result.err
+    assert "emulator http" not in result.out + result.err  # nothing was started
