@@ -646,7 +646,6 @@ def test_the_kernels_ephemeral_range_is_inside_the_admitted_ports() -> None:
     assert EPHEMERAL_PORTS[0] <= 49153 and EPHEMERAL_PORTS[1] >= 65535
 
 
-@pytest.mark.cfnlint
 def cfn_lint_clean(tmp_path: Path, templates: dict[str, dict[str, Any]]) -> None:
     """Each template lints clean under cfn-lint in us-east-1 (informational checks included)."""
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
@@ -675,6 +674,7 @@ def cfn_lint_clean(tmp_path: Path, templates: dict[str, dict[str, Any]]) -> None
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
+@pytest.mark.cfnlint
 def test_cfn_lint_load_balanced_stacks(tmp_path: Path) -> None:
     variants = {
         "redirect": fleet_text(

@@ -268,6 +268,7 @@ def test_alb_only_metrics_are_refused_on_an_nlb() -> None:
     assert alarm["Namespace"] == "AWS/NetworkELB"
 
 
+@pytest.mark.cfnlint
 def test_cfn_lint_network_load_balanced_stacks(tmp_path: Path) -> None:
     tcp = "routing: {listener: {port: 5432}, port: 8053, health_check: {interval: 30}}"
     cfn_lint_clean(
@@ -352,6 +353,7 @@ def registry() -> Any:
     return Registry()
 
 
+@pytest.mark.cfnlint
 def test_changing_the_type_replaces_the_load_balancer_and_is_refused(registry: Any) -> None:
     """Type is create-only on AWS::ElasticLoadBalancingV2::LoadBalancer (cfn-lint's registry
     schema): application → network is a new load balancer, a new DNS name (H105)."""
@@ -371,6 +373,7 @@ def test_changing_the_type_replaces_the_load_balancer_and_is_refused(registry: A
     assert "H105" in [h.code for h in result.refused()]
 
 
+@pytest.mark.cfnlint
 def test_a_target_group_replaced_under_an_nlb_listener_is_refused(registry: Any) -> None:
     """Port is create-only on a target group: the listener's default action moves to the new,
     empty group before the tasks are registered in it (H103, as under a listener rule)."""
@@ -385,6 +388,7 @@ def test_a_target_group_replaced_under_an_nlb_listener_is_refused(registry: Any)
     assert hazard.code == "H103" and "DnsListener forwards to it" in hazard.message
 
 
+@pytest.mark.cfnlint
 def test_security_groups_on_an_nlb_created_without_them_are_refused(registry: Any) -> None:
     """An NLB created without security groups (by hand, or by an older template) can never
     get one; one created with them can never lose them all (H108)."""
