@@ -417,3 +417,12 @@ def test_local_deploy_refuses_an_nlb_the_emulator_cannot_make(capsys) -> None:
     assert result.code == 1
     assert "cannot create a Network Load Balancer (cluster edge)" in result.err
     assert "emulator http" not in result.out + result.err  # nothing was started
+
+
+def test_a_listener_that_lost_its_indentation_is_named() -> None:
+    """`routing:` left empty and `listener:` one level too far left: the hint says where it
+    belongs (nixecs.fleet.hints)."""
+    text = fleet_text("routing:\nlistener: {port: 53}")
+    found = errors(text)
+    assert [c for _, c, _ in found] == ["E101"], found
+    assert "'listener' is a key of `routing:`, which is empty here" in found[0][2]
