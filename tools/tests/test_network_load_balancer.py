@@ -426,3 +426,21 @@ def test_a_listener_that_lost_its_indentation_is_named() -> None:
     found = errors(text)
     assert [c for _, c, _ in found] == ["E101"], found
     assert "'listener' is a key of `routing:`, which is empty here" in found[0][2]
+
+
+def test_a_fixed_host_port_is_admitted_once_per_cluster() -> None:
+    """Two routing entries on one fixed host port (here the same container port behind two
+    listeners): one ingress rule per (port, protocol) in the stack, else EC2 refuses the
+    second (InvalidPermission.Duplicate)."""
+    routing = """\
+routing:
+  - {listener: {port: 53, protocol: UDP}, port: 53}
+  - {listener: {port: 5353, protocol: UDP}, port: 53}
+"""
+    resources = template(fleet_text(routing))["Resources"]
+    rules = sorted(
+        (k, r["Properties"]["IpProtocol"], r["Properties"]["FromPort"])
+        for k, r in resources.items()
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress" and r["Properties"]["FromPort"] == 53
+    )
+    assert rules == [("DnsTcpIngress", "tcp", 53), ("DnsUdpIngress", "udp", 53)]

@@ -305,19 +305,41 @@ def _route(ctx: Context, service: Service, index: int, routing: Routing) -> Reso
     return resources
 
 
-def _fixed_port_ingress(ctx: Context, service: Service, index: int, routing: Routing) -> Resources:
-    """A fixed host port below the dynamic range is admitted on its own: over TCP (the
-    health checks, and a TCP listener's traffic) and, for a UDP listener, over UDP."""
-    lb = ctx.cluster.load_balancer
-    assert lb is not None
+def _fixed_port_protocols(routing: Routing) -> list[str]:
+    """The protocols a routing entry's fixed host port needs its own ingress rule for: TCP
+    below the dynamic range (the health checks, a TCP listener's traffic), UDP for a UDP
+    listener."""
     port = routing.host_port
     protocols = []
     if port and port < EPHEMERAL_PORTS[0]:
         protocols.append("tcp")
     if port and routing.udp:
         protocols.append("udp")
+    return protocols
+
+
+def _ingress_owner(cluster: Cluster, port: int, protocol: str) -> tuple[str, int]:
+    """The first (service, entry index), in name order, whose fixed host port needs the rule:
+    the one that renders it. Two identical rules in one stack would be refused by EC2
+    (InvalidPermission.Duplicate), as two stacks' are (E168, H106)."""
+    return min(
+        (name, index)
+        for name, service in cluster.services.items()
+        for index, routing in enumerate(service.routes)
+        if routing.host_port == port and protocol in _fixed_port_protocols(routing)
+    )
+
+
+def _fixed_port_ingress(ctx: Context, service: Service, index: int, routing: Routing) -> Resources:
+    """A fixed host port outside the rule for dynamic ports is admitted on its own, once per
+    cluster (port, protocol)."""
+    lb = ctx.cluster.load_balancer
+    assert lb is not None
+    port = routing.host_port
     resources: Resources = {}
-    for protocol in protocols:
+    for protocol in _fixed_port_protocols(routing):
+        if _ingress_owner(ctx.cluster, port, protocol) != (service.name, index):
+            continue
         kind = route_kind(f"{protocol.capitalize()}Ingress", index)
         resources[ctx.ids.service(service.name, kind)] = {
             "Type": "AWS::EC2::SecurityGroupIngress",
