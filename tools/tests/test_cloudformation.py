@@ -644,7 +644,18 @@ def test_step_policy_pair_gets_two_alarms(prod: Template) -> None:
         "nixecs-prod-reports-cpu-low",
         "nixecs-prod-orders-backlog-high",
         "nixecs-prod-orders-backlog-low",
+        # bananas' deployment.alarms (http_5xx, unhealthy_hosts): no actions, ECS watches them
+        "nixecs-prod-bananas-deployment-5xx",
+        "nixecs-prod-bananas-deployment-unhealthy",
     }
+    assert "AlarmActions" not in alarms["nixecs-prod-bananas-deployment-5xx"]
+    bananas = of_type(prod, "AWS::ECS::Service")["BananasService"]["Properties"]
+    watched = bananas["DeploymentConfiguration"]["Alarms"]
+    assert watched["Enable"] is True and watched["Rollback"] is True
+    assert watched["AlarmNames"] == [
+        {"Ref": "BananasHttp5xxAlarm"},
+        {"Ref": "BananasUnhealthyHostsAlarm"},
+    ]
     # a queue metric: its dimensions as written, the namespace as given
     backlog = alarms["nixecs-prod-orders-backlog-high"]
     assert (backlog["Namespace"], backlog["Dimensions"]) == (

@@ -223,9 +223,6 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
 
 
 NULL = "null (the key written with nothing after it)"
-# The load balancer's own keys are still checked by hand (loadbalancing.load_balancer), to
-# be declared with the Network Load Balancer (issue 18); the section itself is declared.
-HAND_CHECKED = ("clusters", "*", "load_balancer")
 
 
 def takes_null(path: tuple[str, ...], node: Node) -> bool:
@@ -236,7 +233,6 @@ def takes_null(path: tuple[str, ...], node: Node) -> bool:
         path[-1] not in ("*", "[]")
         and not node.required
         and (node.kind != "any" or bool(node.any_of))
-        and not (path[: len(HAND_CHECKED)] == HAND_CHECKED and len(path) > len(HAND_CHECKED))
     )
 
 

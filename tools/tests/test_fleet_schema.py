@@ -14,43 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import EXAMPLES, REPO
-from nixecs import settings
 from nixecs.cli import cli
 from nixecs.diagnostics import CODES, FIXES, InvalidInput
-from nixecs.fleet import environments_of, load_fleet, loadbalancing, parse
+from nixecs.fleet import load_fleet, parse
 from nixecs.fleet.environments import ENV_KEYS
-from nixecs.fleet.schema import KEYWORDS, Node, json_schema, objects, schema_path, walk
+from nixecs.fleet.schema import KEYWORDS, Node, json_schema, objects, walk
 from nixecs.fleet.yaml12 import load
 
 MAXIMAL = Path(__file__).parent / "fleets" / "maximal.yml"
 FLEETS = [MAXIMAL, *sorted(EXAMPLES.glob("*.yml"))]
-
-
-def record_mappings(
-    monkeypatch: pytest.MonkeyPatch, files: list[Path]
-) -> dict[tuple[str, ...], set[tuple[tuple[str, ...], tuple[str, ...]]]]:
-    """The keys the loader allows and requires at every mapping it checks, by schema path.
-    Every mapping check of the loader and its modules goes through settings.check_mapping
-    (they call it as `s.check_mapping` or, in settings, by its global name)."""
-    seen: dict[tuple[str, ...], set[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
-    original = settings.check_mapping
-
-    def spy(
-        value: object,
-        path: tuple[object, ...],
-        issues: list[settings.Issue],
-        allowed: tuple[str, ...],
-        required: tuple[str, ...] = (),
-        what: str = "a mapping",
-    ) -> dict[str, object] | None:
-        seen.setdefault(schema_path(tuple(path)), set()).add((allowed, required))
-        return original(value, path, issues, allowed, required, what)
-
-    monkeypatch.setattr(settings, "check_mapping", spy)
-    for file in files:
-        for env in environments_of(file) or [None]:
-            load_fleet(file, env)
-    return seen
 
 
 # `environments:` is taken out of the document before the loader reads it (an environment is
@@ -66,86 +38,6 @@ def test_environment_keys_are_the_declared_ones() -> None:
 
 def test_the_maximal_fleet_is_valid() -> None:
     load_fleet(MAXIMAL)
-
-
-# The one subtree whose mappings the loader still checks by hand (loadbalancing.py), to be
-# declared with the Network Load Balancer; every other mapping is checked through the
-# declaration (decl.keys), so its keys cannot drift from it.
-HAND_PARSED = ("clusters", "*", "load_balancer")
-
-
-def _hand_parsed(path: tuple[str, ...]) -> bool:
-    return path[: len(HAND_PARSED)] == HAND_PARSED
-
-
-def disagreements(
-    seen: dict[tuple[str, ...], set[tuple[tuple[str, ...], tuple[str, ...]]]],
-) -> list[str]:
-    """Where the recorded loader and the declared schema differ, in both directions, in the
-    hand-parsed subtree."""
-    declared = {path: node for path, node in objects().items() if _hand_parsed(path)}
-    seen = {path: variants for path, variants in seen.items() if _hand_parsed(path)}
-    found: list[str] = []
-    for path, variants in seen.items():
-        where = ".".join(path) or "(top level)"
-        node = declared.get(path)
-        if node is None:
-            found.append(f"the loader checks a mapping at {where}, the schema declares none")
-            continue
-        for allowed, required in variants:
-            if list(node.keys) != list(allowed):
-                found.append(
-                    f"{where}: the loader allows {allowed}, the schema declares {tuple(node.keys)}"
-                )
-            declared_required = {k for k, v in node.keys.items() if v.required}
-            if declared_required != set(required):
-                found.append(
-                    f"{where}: the loader requires {required}, the schema {declared_required}"
-                )
-    found += [
-        f"{'.'.join(path)} is declared, and the loader never checked it"
-        for path in declared
-        if path not in seen
-    ]
-    return found
-
-
-def test_loader_and_schema_agree_on_the_hand_parsed_mappings(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Both directions, for the load balancer (HAND_PARSED): every mapping the loader checks
-    is declared with the same keys (and required keys) in the schema, and every mapping
-    declared is checked by the loader while loading the fleets (so a key declared but not
-    accepted, or accepted but not declared, fails here)."""
-    assert disagreements(record_mappings(monkeypatch, FLEETS)) == []
-
-
-def test_drift_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The comparison is not vacuous: a key a hand-written check grew (the load balancer's, not yet
-    derived from the declaration: fleet/decl.py) is reported."""
-
-    class Grown:
-        """The settings module as loadbalancing sees it, its load balancer check one key larger."""
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(settings, name)
-
-        def check_mapping(
-            self,
-            value: object,
-            path: tuple[object, ...],
-            issues: list[settings.Issue],
-            allowed: tuple[str, ...],
-            required: tuple[str, ...] = (),
-            what: str = "a mapping",
-        ) -> dict[str, object] | None:
-            if path[-1:] == ("load_balancer",):
-                allowed = (*allowed, "new_key")
-            return settings.check_mapping(value, path, issues, allowed, required, what)
-
-    monkeypatch.setattr(loadbalancing, "s", Grown())
-    found = disagreements(record_mappings(monkeypatch, [MAXIMAL]))
-    assert len(found) == 1 and "clusters.*.load_balancer: the loader allows" in found[0], found
 
 
 def _instances(document: object, path: tuple[str, ...]) -> Iterator[tuple[object, ...]]:

@@ -10,7 +10,7 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
 - E15x load balancing, placement and deployment (nixecs.fleet.loadbalancing)
 - E16x `overrides:` (E160 unknown logical id, E161 nothing to delete, E162 path through a
   non-object, E163 path syntax, E164 cfn-lint error in the overridden stack)
-- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.cluster_tasks); E184 more
+- E182-E183 a cluster's tasks and their schedules (nixecs.fleet.cluster_tasks); E188 more
   than ECS's 10 custom attributes on a group's container instances (nixecs.fleet.aws_rules)
 - E178 daemon services (nixecs.fleet.daemon); E179-E180 Linux parameters, privileged
   (nixecs.fleet.linux)
@@ -19,17 +19,22 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   with nothing writable)
 - E168 two clusters owning one load balancer ingress rule (same instance and load balancer
   security groups)
+- E184-E187 Network Load Balancers (nixecs.fleet.loadbalancing: E184 a key of the other load
+  balancer type, E185 a listener port taken twice, E186 a listener protocol against what it
+  forwards to, E187 a health check the type does not allow)
 - H1xx hazards of a stack update, shown by `deploy --plan` (cloudformation/transition.py):
   H101 a group deleted, H102 listener rule priorities colliding (both made safe by `deploy`),
   H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
   H105 the load balancer replaced, H106 an ingress rule the security group already has,
-  H107 a priority another owner's rule holds on an existing listener (refused unless
+  H107 a priority another owner's rule holds on an existing listener, H108 a Network Load
+  Balancer's security groups added after creation or all removed (refused unless
   `--accept-hazard CODE`)
 - E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
   against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate, E506 `exec:`/`gpu:` the host
   does not provide; W501 not checkable; W502 pre-Turing GPUs with the open NVIDIA modules)
 - E19x capacity (E190 a capacity provider strategy AWS refuses, E191 a placement constraint
-  a group of the strategy cannot satisfy, E192 secrets across groups of different KMS keys;
+  a group of the strategy cannot satisfy, W191 a spread on an attribute a group of the
+  strategy does not set, E192 secrets across groups of different KMS keys;
   nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
   E194 a scheduled min above its max, E195 two target tracking policies on one metric, W205 a
   strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity)
@@ -70,7 +75,7 @@ CODES: dict[str, str] = {
     "E111": "userdata too large for EC2 (16 KB after gzip)",
     "E112": "option not allowed with this setting",
     "E113": "nixos module text does not parse as Nix",
-    "E114": "two fleet subjects would share an AWS name",
+    "E114": "two fleet subjects would share an AWS name (or a step policy a name nixecs generates: a deployment alarm, a target tracking policy)",
     "E115": "a cluster's stack is over CloudFormation's quotas",
     "E116": "ECS refuses this attribute name or tag key (or this many tags)",
     "E117": "ECS refuses this attribute or tag value",
@@ -137,8 +142,12 @@ CODES: dict[str, str] = {
     "E181": "environment_files: not an S3 object ARN of a .env file, listed twice, or more than 10",
     "E182": "a cluster task with the name of one of its services",
     "E183": "a schedule expression outside EventBridge Scheduler's grammar (at, rate, cron)",
-    "E184": "more than 10 custom attributes on a group's container instances (nixecs.group included)",
+    "E188": "more than 10 custom attributes on a group's container instances (nixecs.group included)",
     "E168": "two clusters would own the same load balancer ingress rule",
+    "E184": "a key of the other load balancer type (an ALB's with type: network, or an NLB's with an ALB)",
+    "E185": "two routing entries taking one Network Load Balancer listener port",
+    "E186": "a Network Load Balancer listener's protocol and what it forwards to disagree (TLS without a certificate, UDP without one fixed host port for udp and tcp)",
+    "E187": "a health check the load balancer's type does not allow (TCP on an ALB, HTTP codes out of range, a path on a TCP check)",
     "E169": "environments: the file declares environments and none was chosen (--env), or --env names none of them",
     "H101": "deploy: an Auto Scaling group deleted while its instances may be protected from scale-in",
     "H102": "deploy: listener rules taking priorities other rules hold during the update (PriorityInUse)",
@@ -147,6 +156,7 @@ CODES: dict[str, str] = {
     "H105": "deploy: the load balancer replaced (new DNS name, listeners recreated)",
     "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
     "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
+    "H108": "deploy: a Network Load Balancer's security groups added to one created without, or all removed",
     "E401": "the final template: a role allows the `*` action (or Allow with NotAction)",
     "E402": "the final template: a role attaches an administrator AWS managed policy",
     "E403": "the final template: a launch template leaves IMDSv1 on (HttpTokens not required)",
@@ -188,6 +198,7 @@ CODES: dict[str, str] = {
     "W203": "a step scale-in beside target tracking's scale-in",
     "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
     "W205": "a strategy base above the most tasks the service runs: the weights never apply",
+    "W191": "a placement spread on an attribute a group of the service's strategy does not set",
 }
 
 
@@ -208,7 +219,7 @@ FIXES: dict[str, str] = {
     "E111": "shorten `nixos:` and the secrets, or move settings into the host configuration",
     "E112": "remove the option, or change the setting it depends on",
     "E113": "fix the Nix syntax at the line and column given (of the `nixos:` text)",
-    "E114": "rename one of the two subjects",
+    "E114": "rename one of the two subjects (a step policy, rather than the generated name: deployment-5xx, deployment-unhealthy and target-tracking[-N] are taken)",
     "E115": "split the cluster into two clusters",
     "E116": "use a name ECS accepts (1-128 allowed characters, no aws: prefix, at most 50 tags)",
     "E117": "use a value ECS accepts (the message gives its length and characters)",
@@ -275,8 +286,12 @@ FIXES: dict[str, str] = {
     "E181": "write arn:aws:s3:::BUCKET/KEY.env, each file once, at most 10",
     "E182": "rename the task or the service",
     "E183": "write at(2027-01-01T00:00:00), rate(5 minutes) or cron(0 3 * * ? *) (six fields, one of the days ?)",
-    "E184": "keep a group's ecs.attributes to 9: nixecs adds nixecs.group, and ECS allows 10 custom attributes a container instance",
+    "E188": "keep a group's ecs.attributes to 9: nixecs adds nixecs.group, and ECS allows 10 custom attributes a container instance",
     "E168": "give the clusters different instance security groups (their first security_groups entry) or load balancer security groups",
+    "E184": "remove the key, or change the load balancer's type: an NLB entry has `listener: {port, protocol}`, an ALB entry a priority and path_patterns/host_headers; http_5xx and request-count scaling are an ALB's",
+    "E185": "give one of the entries another listener port",
+    "E186": "give a TLS listener certificate_arn (and ssl_policy) and no other listener; for UDP/TCP_UDP map the container port over udp and tcp to the same fixed host_port",
+    "E187": "an ALB checks over HTTP/HTTPS with codes 200-499; an NLB over TCP (no path or matcher), HTTP or HTTPS with codes 200-599",
     "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
     "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
     "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",
@@ -285,6 +300,7 @@ FIXES: dict[str, str] = {
     "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
     "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
     "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
+    "H108": "keep the load balancer's security groups as created; or change its scheme or type (a replacement, H105) or create a second cluster with the new load balancer and move DNS to it",
     "E501": "name one of the hosts the message lists, or add the host to the flake (lib.mkHosts)",
     "E502": 'build the host for the instance types\' system (system = "aarch64-linux" for Graviton), or change the instance types',
     "E503": "write the same host in both, or drop the group's `host:`",
@@ -325,6 +341,7 @@ FIXES: dict[str, str] = {
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",
     "W204": "remove desired, or set scaling.min / capacity.min to it",
+    "W191": "set the attribute on every group of the strategy (ecs.attributes), or spread on another one (e.g. attribute:ecs.availability-zone)",
     "W205": "lower the base to the service's maximum task count or less, or raise the maximum",
 }
 

@@ -608,10 +608,19 @@ class Expected:
 
 
 def expected_scaling(fleet: Any, cluster: str) -> Expected:
+    from ..cloudformation.deploy_alarms import ALARMS as DEPLOYMENT_ALARMS
+
     model = fleet.clusters[cluster]
     targets: dict[str, int] = {}
     alarms: list[str] = []
     for service in model.services.values():
+        # the generated deployment alarms (cloudformation/deploy_alarms.py), which moto's
+        # CloudFormation skips as it skips the step policies' alarms
+        alarms += [
+            naming.alarm_name(cluster, service.name, part)
+            for _, part, _, _, attribute in DEPLOYMENT_ALARMS
+            if getattr(service.deployment, attribute) is not None and service.routes
+        ]
         scaling = service.scaling
         if scaling is None:
             continue

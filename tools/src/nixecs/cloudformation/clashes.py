@@ -8,6 +8,14 @@ unique in an account and region, so such a fleet would fail at deploy time, half
 through. Capacity provider names allow no character outside the fleet's own name alphabet,
 so no separator could make the join unambiguous; `nixecs validate` reports the clash
 instead, before anything is rendered.
+
+Generated names take part too: the deployment alarms `deployment.alarms.http_5xx` /
+`unhealthy_hosts` generate (`nixecs-CLUSTER-SERVICE-deployment-5xx|unhealthy`,
+deploy_alarms.py) against the step policies' alarms (a step policy named `deployment-5xx`),
+and the target tracking policies' names (`target-tracking`, `target-tracking-2`, ...,
+scaling.py) against the service's step policy names: a scaling policy's name is unique per
+scalable target (PutScalingPolicy with an existing name replaces that policy). The
+generated name is registered first, so the error points at the name the user chose.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from .. import naming
 from ..fleet.model import Fleet
 from ..fleet.yaml12 import Path
 from ..records import dataclass
+from . import deploy_alarms
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,57 @@ def name_clashes(fleet: Fleet) -> list[NameClash]:
             families.setdefault(naming.task_family(cluster.name, service.name), []).append(
                 (f"{cluster.name}/{service.name}", service.path)
             )
+            owner = f"{cluster.name}/{service.name}"
+            for _, part, _, _, attribute in deploy_alarms.ALARMS:
+                kind = attribute.removeprefix("alarm_")
+                if getattr(service.deployment, attribute) is not None:
+                    alarms.setdefault(
+                        naming.alarm_name(cluster.name, service.name, part), []
+                    ).append(
+                        (
+                            f"{owner} deployment.alarms.{kind}",
+                            (*service.path, "deployment", "alarms", kind),
+                        )
+                    )
             for policy in service.scaling.step if service.scaling else ():
                 alarms.setdefault(
                     naming.alarm_name(cluster.name, service.name, policy.name), []
-                ).append((f"{cluster.name}/{service.name}/{policy.name}", policy.path))
-    return [
+                ).append((f"{owner}/{policy.name}", policy.path))
+    clashes = [
         NameClash(what, name, tuple(o for o, _ in owners), tuple(p for _, p in owners))
         for what, names in kinds.items()
         for name, owners in names.items()
         if len(owners) > 1
     ]
+    return clashes + _policy_clashes(fleet)
+
+
+def _policy_clashes(fleet: Fleet) -> list[NameClash]:
+    """A step policy named as one of the service's generated target tracking policies (per
+    scalable target: the same service only)."""
+    found = []
+    for cluster in fleet.clusters.values():
+        for service in cluster.services.values():
+            scaling = service.scaling
+            if scaling is None:
+                continue
+            owner = f"{cluster.name}/{service.name}"
+            names: dict[str, list[tuple[str, Path]]] = {}
+            for index, tracking in enumerate(scaling.target_tracking, 1):
+                part = naming.TARGET_TRACKING_POLICY + ("" if index == 1 else f"-{index}")
+                names.setdefault(part, []).append(
+                    (f"{owner} target_tracking policy {index}", tracking.path)
+                )
+            for policy in scaling.step:
+                names.setdefault(policy.name, []).append((f"{owner}/{policy.name}", policy.path))
+            found += [
+                NameClash(
+                    "Application Auto Scaling policy",
+                    naming.scaling_policy_name(cluster.name, service.name, name),
+                    tuple(o for o, _ in owners),
+                    tuple(p for _, p in owners),
+                )
+                for name, owners in names.items()
+                if len(owners) > 1
+            ]
+    return found

@@ -15,8 +15,9 @@ from . import loadbalancer
 from .context import Context, Resources
 from .intrinsics import Json, get_att, ref, tags
 
-# (kind of logical id, policy-like name part, metric, statistic, threshold attribute)
-_ALARMS = (
+# (kind of logical id, policy-like name part, metric, statistic, threshold attribute);
+# cloudformation/clashes.py checks the names against the step policies' alarms
+ALARMS = (
     ("Http5xxAlarm", "deployment-5xx", "HTTPCode_Target_5XX_Count", "Sum", "alarm_http_5xx"),
     (
         "UnhealthyHostsAlarm",
@@ -30,7 +31,7 @@ _ALARMS = (
 
 def _wanted(service: Service) -> list[tuple[str, str, str, str, int]]:
     found = []
-    for kind, name, metric, statistic, attribute in _ALARMS:
+    for kind, name, metric, statistic, attribute in ALARMS:
         threshold = getattr(service.deployment, attribute)
         if threshold is not None and service.routing is not None:
             found.append((kind, name, metric, statistic, threshold))
@@ -44,6 +45,7 @@ def alarm_refs(ctx: Context, service: Service) -> list[Json]:
 
 def service_alarms(ctx: Context, service: Service) -> Resources:
     resources: Resources = {}
+    lb = ctx.cluster.load_balancer
     for kind, name, metric, statistic, threshold in _wanted(service):
         target_group = ctx.ids.service(service.name, "TargetGroup")
         resources[ctx.ids.service(service.name, kind)] = {
@@ -52,7 +54,11 @@ def service_alarms(ctx: Context, service: Service) -> Resources:
                 "AlarmName": naming.alarm_name(ctx.cluster.name, service.name, name),
                 "AlarmDescription": f"nixecs: fails a deployment of service {service.name} "
                 f"in cluster {ctx.cluster.name} ({metric} >= {threshold})",
-                "Namespace": "AWS/ApplicationELB",
+                # an NLB's UnHealthyHostCount is AWS/NetworkELB's ("CloudWatch metrics for
+                # your Network Load Balancer"; http_5xx is refused there: E184)
+                "Namespace": "AWS/NetworkELB"
+                if lb is not None and lb.network
+                else "AWS/ApplicationELB",
                 "MetricName": metric,
                 "Dimensions": [
                     {"Name": "LoadBalancer", "Value": loadbalancer.load_balancer_full_name(ctx)},

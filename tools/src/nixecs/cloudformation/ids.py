@@ -30,6 +30,10 @@ GROUP_KINDS = (
     "AutoScalingGroupName",  # output
     "CapacityProviderName",  # output
 )
+# Per routing entry (loadbalancer.py): a Network Load Balancer's listener, and the rules
+# admitting the load balancer to a fixed host port (TCP; UDP for a UDP listener).
+ROUTE_KINDS = ("Listener", "TcpIngress", "UdpIngress")
+MAX_ROUTES = 5  # loadbalancing.MAX_TARGET_GROUPS
 SERVICE_KINDS = (
     "LogGroup",
     "ExecutionRole",
@@ -48,6 +52,13 @@ SERVICE_KINDS = (
     "UnhealthyHostsAlarm",  # deploy_alarms.py: deployment.alarms.unhealthy_hosts
     "Schedule",  # a cluster task's schedule (cluster_tasks.py)
     "SchedulerRole",
+    *ROUTE_KINDS,
+    # the second to fifth routing entries' (loadbalancer.route_kind)
+    *(
+        f"{kind}{n}"
+        for kind in ("TargetGroup", "ListenerRule", "HttpListenerRule", *ROUTE_KINDS)
+        for n in range(2, MAX_ROUTES + 1)
+    ),
 )
 # TargetTrackingPolicy: the second and later `target_tracking:` policies (scaling.py)
 POLICY_KINDS = ("StepPolicy", "Alarm", "TargetTrackingPolicy")

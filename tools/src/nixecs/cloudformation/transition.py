@@ -33,6 +33,15 @@ Hazards (codes and fixes in diagnostics.FIXES, docs/aws.md "Plans and hazards"):
 - H107 a rule taking a priority that a rule of another owner holds on an existing listener
   (`listener_arn:`; PriorityInUse) — refused; aws/transitions.py asks ELBv2 which
   priorities are foreign, and temporary priorities avoid them too.
+- H108 a Network Load Balancer's security groups going from none to some or from some to
+  none in an update: AWS cannot do either ("If you create a Network Load Balancer without
+  associating any security groups, you can't associate them with the load balancer later";
+  SetSecurityGroups: "You can't perform this operation on a Network Load Balancer unless you
+  specified a security group for the load balancer when you created it",
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-security-groups.html),
+  and SecurityGroups is not create-only in the registry schema, so CloudFormation tries an
+  update that fails — refused. (Changing `type:` or `scheme:` replaces the load balancer,
+  both create-only: H105.)
 """
 
 from __future__ import annotations
@@ -59,6 +68,8 @@ H_NAMED = "H104"
 H_LOAD_BALANCER = "H105"
 H_INGRESS = "H106"
 H_FOREIGN_PRIORITY = "H107"
+H_NLB_SECURITY_GROUPS = "H108"
+LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 INGRESS = "AWS::EC2::SecurityGroupIngress"
 HANDLED = {H_GROUP_REMOVED, H_PRIORITY}  # made safe by `deploy` itself
 
@@ -388,17 +399,26 @@ def _replacement_hazards(
     transition: Transition,
     registry: Registry,
 ) -> list[Hazard]:
-    hazards = []
+    hazards = _nlb_security_group_hazards(old_res, new_res)
     for item in transition.resources:
         if item.action != REPLACE:
             continue
         logical, kind = item.logical_id, item.resource_type
         if kind == TARGET_GROUP:
+            # a listener rule's forward action, or an NLB listener's default action
             rules = sorted(
                 rule
                 for rule, resource in old_res.items()
-                if resource.get("Type") == LISTENER_RULE
-                and logical in _references(_properties(resource).get("Actions"))
+                if (
+                    (
+                        resource.get("Type") == LISTENER_RULE
+                        and logical in _references(_properties(resource).get("Actions"))
+                    )
+                    or (
+                        resource.get("Type") == LISTENER
+                        and logical in _references(_properties(resource).get("DefaultActions"))
+                    )
+                )
                 and rule in new_res
             )
             if rules:
@@ -436,6 +456,36 @@ def _replacement_hazards(
                     )
                 )
                 break
+    return hazards
+
+
+def _nlb_security_group_hazards(
+    old_res: dict[str, dict[str, Any]], new_res: dict[str, dict[str, Any]]
+) -> list[Hazard]:
+    """H108: an NLB kept (same logical id, still `network`, not replaced) whose security
+    groups go from none to some, or from some to none."""
+    hazards = []
+    for logical, resource in new_res.items():
+        before = old_res.get(logical)
+        if resource.get("Type") != LOAD_BALANCER or before is None:
+            continue
+        old_props, new_props = _properties(before), _properties(resource)
+        if old_props.get("Type") != "network" or new_props.get("Type") != "network":
+            continue  # a type change replaces it (H105)
+        had, has = bool(old_props.get("SecurityGroups")), bool(new_props.get("SecurityGroups"))
+        if had != has:
+            hazards.append(
+                Hazard(
+                    H_NLB_SECURITY_GROUPS,
+                    logical,
+                    f"{logical} is a Network Load Balancer created "
+                    + (
+                        "with security groups: they can be changed but never all removed"
+                        if had
+                        else "without security groups: none can be added to it later"
+                    ),
+                )
+            )
     return hazards
 
 

@@ -284,7 +284,7 @@ MAX_CUSTOM_ATTRIBUTES = 10
 
 
 def check_attribute_count(group: Group, locate: Locate) -> list[Diagnostic]:
-    """E184: the custom attributes a group's container instances register — its own
+    """E188: the custom attributes a group's container instances register — its own
     `ecs.attributes` and the `nixecs.group` nixecs adds (settings.instance_attributes) —
     within ECS's 10."""
     count = len(instance_attributes(group.name, group.ecs))
@@ -292,7 +292,7 @@ def check_attribute_count(group: Group, locate: Locate) -> list[Diagnostic]:
         return []
     return [
         Diagnostic(
-            "E184",
+            "E188",
             f"group {group.name!r} gives its container instances {count} custom attributes "
             f"({count - 1} here and {GROUP_ATTRIBUTE}, which nixecs adds to "
             f"place daemon services); ECS allows {MAX_CUSTOM_ATTRIBUTES} a container instance",

@@ -152,8 +152,10 @@ def privileged_groups(fleet: Fleet) -> list[Diagnostic]:
 
 
 def load_balancer_routing(fleet: Fleet) -> list[Diagnostic]:
-    """E150 routing without a load balancer, E156 tracking requests without routing, E159 an
-    ALB in fewer than two subnets (loadbalancing.check_cluster)."""
+    """E150 routing without a load balancer, E156 tracking requests without an ALB's routing,
+    E159 an ALB in fewer than two subnets, E184 a routing entry or alarm of the other load
+    balancer type, E104/E153 an ALB entry without priority or conditions
+    (loadbalancing.check_cluster)."""
     from . import loadbalancing
 
     issues: list[Issue] = []
@@ -163,7 +165,8 @@ def load_balancer_routing(fleet: Fleet) -> list[Diagnostic]:
 
 
 def listener_priorities(fleet: Fleet) -> list[Diagnostic]:
-    """E151: listener rule priorities unique per listener, across clusters sharing one."""
+    """E151: listener rule priorities unique per listener, across clusters sharing one; E185
+    NLB listener ports unique per load balancer; E168 one owner per ingress rule."""
     from . import loadbalancing
 
     issues: list[Issue] = []
@@ -257,9 +260,14 @@ RULES: tuple[Rule, ...] = (
     Rule("task_volumes", "E170", task_volumes, structural=True),
     Rule("mount_paths", "E171", mount_paths, structural=True),
     Rule("shared_volume_autoprovision", "E174", shared_volume_autoprovision, structural=True),
-    Rule("load_balancer_routing", "E150 E156 E159", load_balancer_routing, structural=True),
-    Rule("listener_priorities", "E151", listener_priorities),
-    Rule("capacity_strategies", "E191 E192", capacity_strategies),
+    Rule(
+        "load_balancer_routing",
+        "E104 E150 E153 E156 E159 E184",
+        load_balancer_routing,
+        structural=True,
+    ),
+    Rule("listener_priorities", "E151 E168 E185", listener_priorities),
+    Rule("capacity_strategies", "E191 E192 W191", capacity_strategies),
     Rule("daemon_services", "E178", daemon_services),
     Rule("privileged_groups", "E180", privileged_groups),
     Rule(

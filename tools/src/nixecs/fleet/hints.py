@@ -25,10 +25,10 @@ _SECTIONS = {
     "metadata": ("hop_limit",),
     "drain": ("timeout",),
     "deployment": ("minimum_healthy_percent", "maximum_percent", "circuit_breaker"),
-    "routing": ("priority", "path_patterns", "host_headers", "health_check"),
+    "routing": ("priority", "path_patterns", "host_headers", "listener", "health_check"),
     "target_tracking": ("metric", "target", "scale_in_cooldown", "scale_out_cooldown"),
     "root_volume": ("size_gib", "type", "iops", "throughput", "kms_key"),
-    "load_balancer": ("vpc", "security_groups", "scheme", "https", "http"),
+    "load_balancer": ("type", "vpc", "security_groups", "scheme", "https", "http"),
 }
 
 

@@ -43,9 +43,11 @@ from . import deploy_alarms
 from .decl import (
     as_int,
     as_str,
+    boolean,
     check,
     complete,
     either,
+    enum,
     integer,
     keys,
     member,
@@ -63,6 +65,7 @@ from .model import (
     Cluster,
     Deployment,
     HealthCheck,
+    Listener,
     LoadBalancer,
     Placement,
     Routing,
@@ -72,6 +75,7 @@ from .yaml12 import Path
 
 SERVICE_KEYS = ("routing", "placement", "deployment", "enable_execute_command")
 SCHEMES = ("internet-facing", "internal")
+TYPES = ("application", "network")
 
 SUBNET_RE = lazy(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SG_RE = lazy(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -107,6 +111,37 @@ MAX_VALUES_PER_RULE = 5
 DEFAULT_GRACE_PERIOD = 60  # s; ours: the first health checks of a starting task
 MAX_STRATEGIES = 5
 MAX_CONSTRAINTS = 10
+# "You can't attach more than five target groups to a service" ("Use a Network Load Balancer
+# for Amazon ECS", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/nlb.html; the
+# ALB page says the same): at most five routing entries.
+MAX_TARGET_GROUPS = 5
+# A Network Load Balancer's listener protocols (CreateListener Protocol: "For Network Load
+# Balancers, the supported protocols are TCP, TLS, UDP, TCP_UDP, QUIC, and TCP_QUIC";
+# the QUIC ones are for targets speaking QUIC, not offered here) and health check protocols
+# (CreateTargetGroup HealthCheckProtocol: "The GENEVE, TLS, UDP, TCP_UDP, QUIC, and TCP_QUIC
+# protocols are not supported for health checks"; "The TCP protocol is not supported for
+# health checks if the protocol of the target group is HTTP or HTTPS"), both from botocore's
+# elbv2 service model (botocore/data/elbv2/2015-12-01/service-2.json).
+NLB_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
+HEALTH_PROTOCOLS = ("HTTP", "HTTPS", "TCP")
+# CreateTargetGroup HealthCheckTimeoutSeconds: "For target groups with a protocol of HTTP,
+# the default is 6 seconds. For target groups with a protocol of TCP, TLS or HTTPS, the
+# default is 10 seconds"; Matcher: "For Network Load Balancers, you can specify values between
+# 200 and 599, with the default value being 200-399" (botocore, as above).
+NLB_TIMEOUT = {"HTTP": 6, "HTTPS": 10, "TCP": 10}
+NLB_MATCHER = "200-399"
+CERTIFICATE = string(
+    "an ACM or IAM certificate ARN",
+    pattern=CERTIFICATE_RE.pattern,
+    rule="an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)",
+    example="arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
+)
+SSL_POLICY = string(
+    "an ELBSecurityPolicy-* name (default ELBSecurityPolicy-TLS13-1-2-2021-06)",
+    pattern=SSL_POLICY_RE.pattern,
+    rule="an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06",
+    example="ELBSecurityPolicy-TLS13-1-2-2021-06",
+)
 
 
 # The declaration of `routing:` (fleet/decl.py).
@@ -117,6 +152,7 @@ ROUTING = obj(
         "path_patterns",
         "host_headers",
         "priority",
+        "listener",
         "container",
         "port",
         "health_check",
@@ -142,26 +178,56 @@ ROUTING = obj(
         aws="3 values per condition, 5 per rule",
         example=["api.example.com"],
     ),
-    priority=req(
-        integer(
-            "the rule's priority, unique on the listener",
-            1,
-            MAX_PRIORITY,
-            aws="ELBv2 rule priority 1-50000",
-            example=10,
-        )
+    priority=integer(
+        "the rule's priority, unique on the listener (an Application Load Balancer's: required)",
+        1,
+        MAX_PRIORITY,
+        aws="ELBv2 rule priority 1-50000",
+        example=10,
+    ),
+    listener=obj(
+        "the Network Load Balancer listener this entry owns (a Network Load Balancer's: "
+        "required); it forwards to the entry's target group",
+        order=("port", "protocol", "certificate_arn", "ssl_policy"),
+        port=req(
+            integer(
+                "the listener's port, unique on the load balancer",
+                1,
+                65535,
+                aws="CreateListener Port 1-65535",
+                example=5432,
+            )
+        ),
+        protocol=enum(
+            "TCP, TLS (terminated at the load balancer), UDP or TCP_UDP (UDP and TCP_UDP: "
+            "the container maps the port over TCP and UDP on one fixed host port, E186)",
+            NLB_PROTOCOLS,
+            default="TCP",
+            aws="CreateListener Protocol (NLB): TCP, TLS, UDP, TCP_UDP",
+            example="TLS",
+        ),
+        certificate_arn=CERTIFICATE,
+        ssl_policy=SSL_POLICY,
     ),
     container=string("the container receiving the traffic; the first with a port by default"),
     port=integer("its container port; its first port by default", 1, 65535),
     health_check=obj(
         "the target group's health check",
         order=(
+            "protocol",
             "path",
             "matcher",
             "interval",
             "timeout",
             "healthy_threshold",
             "unhealthy_threshold",
+        ),
+        protocol=enum(
+            "HTTP or HTTPS; a Network Load Balancer's also TCP, its default (an "
+            "Application Load Balancer's default: HTTP)",
+            HEALTH_PROTOCOLS,
+            aws="CreateTargetGroup HealthCheckProtocol (TCP: NLB only)",
+            example="HTTP",
         ),
         path=string(
             "the HTTP path",
@@ -178,12 +244,20 @@ ROUTING = obj(
                 pattern=MATCHER_RE.pattern,
                 rule='HTTP codes such as "200", "200,202" or "200-299"',
             ),
-            integer("one HTTP code", 200, 499),
+            integer("one HTTP code", 200, 599),
             default="200",
             example="200-299",
         ),
         interval=integer("seconds", 5, 300, default=30, aws=TG, example=10),
-        timeout=integer("seconds, below interval", 2, 120, default=5, aws=TG, example=4),
+        timeout=integer(
+            "seconds, below interval (a Network Load Balancer's default: 6 for HTTP, 10 "
+            "for TCP and HTTPS)",
+            2,
+            120,
+            default=5,
+            aws=TG,
+            example=4,
+        ),
         healthy_threshold=integer("checks", 2, 10, default=5, aws=TG, example=3),
         unhealthy_threshold=integer("checks", 2, 10, default=2, aws=TG, example=3),
     ),
@@ -197,6 +271,20 @@ ROUTING = obj(
     ),
 )
 TARGET_HEALTH = ROUTING.keys["health_check"]
+LISTENER = ROUTING.keys["listener"]
+# `routing:` one entry, or a list of up to five (one target group each)
+ROUTES = either(
+    "the service behind the cluster's load balancer: one entry, or a list of entries (one "
+    "target group each, e.g. one per container port)",
+    ROUTING,
+    strings(
+        "routing entries",
+        ROUTING,
+        min_items=1,
+        max_items=MAX_TARGET_GROUPS,
+        aws=f"at most {MAX_TARGET_GROUPS} target groups per ECS service",
+    ),
+)
 # PlacementStrategy: random, spread by instanceId/host/attribute:NAME, binpack by cpu/memory
 # (ECS API reference, API_PlacementStrategy); the attribute name as ECS attributes allow.
 STRATEGY_RE = lazy(
@@ -248,38 +336,117 @@ def _strings(
 
 # -- the cluster's `load_balancer:` ------------------------------------------------------
 
+# ALB-only keys: the HTTP/HTTPS listeners and an existing listener. A Network Load
+# Balancer's listeners are its routing entries' (`routing: {listener: ...}`).
+ALB_KEYS = ("http", "https", "redirect_http_to_https", "listener_arn")
+LOAD_BALANCER = obj(
+    "the cluster's load balancer: an Application Load Balancer (created, or an existing "
+    "listener) or a Network Load Balancer (`type: network`)",
+    order=(
+        "type",
+        "scheme",
+        "vpc",
+        "subnets",
+        "security_groups",
+        "http",
+        "https",
+        "redirect_http_to_https",
+        "listener_arn",
+        "access_logs",
+        "deletion_protection",
+    ),
+    type=enum(
+        "application (HTTP/HTTPS, listener rules) or network (TCP/TLS/UDP listeners, one per "
+        "routing entry); changing it replaces the load balancer (H105)",
+        TYPES,
+        default="application",
+        aws="ELBv2 LoadBalancer Type (create-only)",
+        example="application",
+    ),
+    scheme=enum(
+        "internet-facing or internal (changing it replaces the load balancer)",
+        SCHEMES,
+        default="internet-facing",
+        example="internet-facing",
+    ),
+    vpc=string(
+        "the VPC of the target groups (required)",
+        pattern=VPC_RE.pattern,
+        rule="a VPC id such as vpc-0a1b2c3d",
+        example="vpc-0a1b2c3d",
+    ),
+    subnets=strings(
+        "the load balancer's subnets (an ALB: two at least; an NLB: one or more); the "
+        "cluster's by default",
+        string(
+            "a subnet id", pattern=SUBNET_RE.pattern, rule="a subnet id such as subnet-0a1b2c3d"
+        ),
+        example=["subnet-0a1b2c3d", "subnet-0a1b2c3e"],
+    ),
+    security_groups=req(
+        strings(
+            "the load balancer's security groups (an NLB's only at creation: docs/aws.md)",
+            string(
+                "a security group id",
+                pattern=SG_RE.pattern,
+                rule="a security group id such as sg-0a1b2c3d",
+            ),
+            min_items=1,
+            aws="a Network Load Balancer created without security groups can never have any",
+            example=["sg-0b1b2c3d"],
+        )
+    ),
+    http=boolean("an HTTP listener on port 80 (ALB)", True, example=True),
+    https=obj(
+        "an HTTPS listener on port 443 (ALB)",
+        order=("certificate_arn", "ssl_policy"),
+        certificate_arn=req(CERTIFICATE),
+        ssl_policy=SSL_POLICY,
+    ),
+    redirect_http_to_https=boolean("port 80 redirects to 443 (ALB)", False, example=True),
+    listener_arn=string(
+        "an existing ALB listener to add the rules to (instead of a new ALB)",
+        pattern=LISTENER_ARN_RE.pattern,
+        rule="an Application Load Balancer listener ARN "
+        "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)",
+    ),
+    access_logs=obj(
+        "access logs to S3 (the bucket's policy must let ELB write to it; an NLB logs its "
+        "TLS listeners only)",
+        order=("bucket", "prefix"),
+        bucket=req(
+            string(
+                "the S3 bucket",
+                pattern=LOG_BUCKET_RE.pattern,
+                rule="an S3 bucket name (3-63 of a-z 0-9 . -)",
+                example="acme-alb-logs",
+            )
+        ),
+        prefix=string(
+            "a key prefix (no leading or trailing /, no AWSLogs)",
+            pattern=LOG_PREFIX_RE.pattern,
+            rule="a key prefix without a leading or trailing / and without AWSLogs",
+            example="prod",
+        ),
+    ),
+    deletion_protection=boolean(
+        "the load balancer refuses deletion (destroy then fails until it is turned off)",
+        False,
+        example=False,
+    ),
+)
+_LB_OWN = ("vpc",)  # its absence has its own message
+
 
 def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalancer | None:
-    m = s.check_mapping(
-        value,
-        path,
-        issues,
-        (
-            "scheme",
-            "vpc",
-            "subnets",
-            "security_groups",
-            "http",
-            "https",
-            "redirect_http_to_https",
-            "listener_arn",
-            "access_logs",
-            "deletion_protection",
-        ),
-        ("security_groups",),
-    )
+    m = keys(LOAD_BALANCER, value, path, issues)
     if m is None:
         return None
     before = len(issues)
-    groups = _strings(
-        m.get("security_groups", []),
-        (*path, "security_groups"),
-        issues,
-        SG_RE,
-        "a security group id such as sg-0a1b2c3d",
+    v = values(LOAD_BALANCER, m, path, issues, own=_LB_OWN)
+    groups = (
+        texts(LOAD_BALANCER, m, "security_groups", path, issues) if "security_groups" in m else ()
     )
-    if "security_groups" in m and not groups and len(issues) == before:
-        _error(issues, (*path, "security_groups"), s.E_VALUE, "must not be empty")
     # Target groups of instances need their VPC (cfn-lint E3681, CreateTargetGroup VpcId),
     # whoever owns the load balancer.
     if "vpc" not in m:
@@ -289,15 +456,40 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
             s.E_MISSING,
             "missing required key 'vpc' (the VPC of the instances: target groups need it)",
         )
-    vpc = (
-        s.check_pattern(m["vpc"], (*path, "vpc"), issues, VPC_RE, "a VPC id such as vpc-0a1b2c3d")
-        if "vpc" in m
+    vpc = check(LOAD_BALANCER.keys["vpc"], m["vpc"], (*path, "vpc"), issues) if "vpc" in m else None
+    subnets = texts(LOAD_BALANCER, m, "subnets", path, issues)
+    https = (
+        section(LOAD_BALANCER.keys["https"], m["https"], (*path, "https"), issues)
+        if m.get("https") is not None
         else None
     )
+    access_logs = (
+        section(LOAD_BALANCER.keys["access_logs"], m["access_logs"], (*path, "access_logs"), issues)
+        if "access_logs" in m
+        else None
+    )
+    kind = v.get("type")
+    if kind == "network":
+        for key in ALB_KEYS:
+            if key in m:
+                _error(
+                    issues,
+                    (*path, key),
+                    "E184",
+                    f"{key} is an Application Load Balancer's; a Network Load Balancer's "
+                    "listeners are its services' routing entries (routing: {listener: "
+                    "{port, protocol}}): remove it, or use type: application",
+                )
+    if len(issues) != before or vpc is None or not complete(LOAD_BALANCER, v, _LB_OWN):
+        return None
+    logs = None
+    if access_logs is not None:
+        logs = (as_str(access_logs["bucket"]), str(access_logs.get("prefix", "")))
     if "listener_arn" in m:
         # An existing listener: the load balancer is someone else's; only its security
         # groups matter here (the instances admit the first one).
         for key in (
+            "type",
             "scheme",
             "subnets",
             "http",
@@ -314,78 +506,32 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
                     f"{key} describes a load balancer nixecs creates; with listener_arn the "
                     "load balancer exists already: remove one of the two",
                 )
-        arn = s.check_pattern(
-            m["listener_arn"],
-            (*path, "listener_arn"),
-            issues,
-            LISTENER_ARN_RE,
-            "an Application Load Balancer listener ARN "
-            "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)",
-        )
-        if len(issues) != before or arn is None or vpc is None:
+        if len(issues) != before:
             return None
-        return LoadBalancer(security_groups=groups, path=path, vpc=vpc, listener_arn=arn)
-    scheme = s.check_enum(m.get("scheme", "internet-facing"), (*path, "scheme"), issues, SCHEMES)
-    subnets: tuple[str, ...] = ()
-    if "subnets" in m:
-        subnets = _strings(
-            m["subnets"],
+        return LoadBalancer(
+            security_groups=groups,
+            path=path,
+            vpc=as_str(vpc),
+            listener_arn=as_str(m["listener_arn"]),
+        )
+    network = kind == "network"
+    # CreateLoadBalancer: an Application Load Balancer needs subnets in at least two
+    # Availability Zones (two distinct subnets is what can be checked offline); a Network
+    # Load Balancer "can specify subnets from one or more Availability Zones" (the
+    # AWS::ElasticLoadBalancingV2::LoadBalancer Subnets property, cfn-lint's registry schema).
+    if "subnets" in m and len(set(subnets)) < 2 and not network:
+        _error(
+            issues,
             (*path, "subnets"),
-            issues,
-            SUBNET_RE,
-            "a subnet id such as subnet-0a1b2c3d",
+            "E159",
+            "an Application Load Balancer needs at least two subnets, in two Availability Zones",
         )
-        # CreateLoadBalancer: an Application Load Balancer needs subnets in at least two
-        # Availability Zones; two distinct subnets is what can be checked offline.
-        if len(set(subnets)) < 2 and len(issues) == before:
-            _error(
-                issues,
-                (*path, "subnets"),
-                "E159",
-                "an Application Load Balancer needs at least two subnets, in two Availability Zones",
-            )
-    http = s.check_bool(m.get("http", True), (*path, "http"), issues)
-    certificate: str | None = None
-    ssl_policy: str | None = None
-    if m.get("https") is not None:
-        h = s.check_mapping(
-            m["https"],
-            (*path, "https"),
-            issues,
-            ("certificate_arn", "ssl_policy"),
-            ("certificate_arn",),
-        )
-        if h is not None:
-            if "certificate_arn" in h:
-                certificate = s.check_pattern(
-                    h["certificate_arn"],
-                    (*path, "https", "certificate_arn"),
-                    issues,
-                    CERTIFICATE_RE,
-                    "an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)",
-                )
-            if "ssl_policy" in h:
-                ssl_policy = s.check_pattern(
-                    h["ssl_policy"],
-                    (*path, "https", "ssl_policy"),
-                    issues,
-                    SSL_POLICY_RE,
-                    "an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06",
-                )
-    redirect = s.check_bool(
-        m.get("redirect_http_to_https", False), (*path, "redirect_http_to_https"), issues
-    )
-    protect = s.check_bool(
-        m.get("deletion_protection", False), (*path, "deletion_protection"), issues
-    )
-    access_logs = (
-        _access_logs(m["access_logs"], (*path, "access_logs"), issues)
-        if "access_logs" in m
-        else None
-    )
-    if len(issues) != before or None in (vpc, scheme, http, redirect, protect):
         return None
-    if not http and certificate is None:
+    certificate = as_str(https["certificate_arn"]) if https is not None else None
+    ssl_policy = str(https["ssl_policy"]) if https is not None and "ssl_policy" in https else None
+    http = v["http"] is True and not network
+    redirect = v["redirect_http_to_https"] is True
+    if not network and not http and certificate is None:
         _error(issues, path, "E159", "no listener: set http: true or https: {certificate_arn: ...}")
         return None
     if redirect and (certificate is None or not http):
@@ -396,47 +542,20 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
             "redirecting HTTP to HTTPS needs both listeners: http: true and https: {certificate_arn: ...}",
         )
         return None
-    assert vpc and scheme
     return LoadBalancer(
         security_groups=groups,
         path=path,
-        vpc=vpc,
-        scheme=scheme,
+        type=as_str(kind),
+        vpc=as_str(vpc),
+        scheme=as_str(v["scheme"]),
         subnets=subnets,
-        http=bool(http),
+        http=http,
         certificate_arn=certificate,
         ssl_policy=ssl_policy,
-        redirect_http_to_https=bool(redirect),
-        access_logs=access_logs,
-        deletion_protection=bool(protect),
+        redirect_http_to_https=redirect,
+        access_logs=logs,
+        deletion_protection=v["deletion_protection"] is True,
     )
-
-
-def _access_logs(value: object, path: Path, issues: list[Issue]) -> tuple[str, str] | None:
-    """`access_logs: {bucket, prefix}`: (bucket, prefix); the bucket's policy must let ELB
-    write to it (docs/aws.md)."""
-    m = s.check_mapping(value, path, issues, ("bucket", "prefix"), ("bucket",))
-    if m is None or "bucket" not in m:
-        return None
-    bucket = s.check_pattern(
-        m["bucket"],
-        (*path, "bucket"),
-        issues,
-        LOG_BUCKET_RE,
-        "an S3 bucket name (3-63 of a-z 0-9 . -)",
-    )
-    prefix = (
-        s.check_pattern(
-            m["prefix"],
-            (*path, "prefix"),
-            issues,
-            LOG_PREFIX_RE,
-            "a key prefix without a leading or trailing / and without AWSLogs",
-        )
-        if "prefix" in m
-        else ""
-    )
-    return None if bucket is None or prefix is None else (bucket, prefix)
 
 
 def load_balancer_subnets(lb: LoadBalancer, cluster_subnets: tuple[str, ...]) -> tuple[str, ...]:
@@ -447,13 +566,24 @@ def load_balancer_subnets(lb: LoadBalancer, cluster_subnets: tuple[str, ...]) ->
 # -- a service's keys -------------------------------------------------------------------
 
 
-def routed_targets(service: Service) -> dict[str, tuple[int, ...]]:
-    """Container name → the TCP container ports it maps, in the order written: what a
-    target group can forward to (an ALB speaks HTTP over TCP). The one place that knows the
-    container model (nixecs.fleet.containers)."""
+def routed_targets(service: Service, protocol: str = "tcp") -> dict[str, tuple[int, ...]]:
+    """Container name → the container ports it maps over `protocol`, in the order written:
+    what a target group can forward to. The one place that knows the container model
+    (nixecs.fleet.containers)."""
     return {
-        c.name: tuple(p.container_port for p in c.ports if p.protocol == "tcp")
+        c.name: tuple(p.container_port for p in c.ports if p.protocol == protocol)
         for c in service.containers
+    }
+
+
+def _host_ports(service: Service, container: str, port: int) -> dict[str, int]:
+    """protocol → the host port (0: dynamic) `container` maps `port` to."""
+    return {
+        p.protocol: p.host_port
+        for c in service.containers
+        if c.name == container
+        for p in c.ports
+        if p.container_port == port
     }
 
 
@@ -462,10 +592,10 @@ def service_extras(
 ) -> Service | None:
     """`service` with its routing, placement and deployment; None after an error."""
     before = len(issues)
-    routing = (
-        routing_of(m["routing"], (*path, "routing"), service, issues)
+    routes = (
+        routes_of(m["routing"], (*path, "routing"), service, issues)
         if m.get("routing") is not None
-        else None
+        else ()
     )
     placement = (
         placement_of(m["placement"], (*path, "placement"), issues)
@@ -476,32 +606,83 @@ def service_extras(
     deployment = deployment_of(
         written if written is not None else {},
         (*path, "deployment"),
-        routing is not None,
+        bool(routes),
         issues,
     )
-    if (
-        deployment is not None
-        and routing is not None
-        and deployment.health_check_grace_period is None
-    ):
+    if deployment is not None and routes and deployment.health_check_grace_period is None:
         deployment = dataclasses.replace(deployment, health_check_grace_period=DEFAULT_GRACE_PERIOD)
     enable_exec = (
         s.check_bool(m["enable_execute_command"], (*path, "enable_execute_command"), issues)
         if "enable_execute_command" in m
         else False
     )
-    if len(issues) != before or placement is None or deployment is None:
+    if len(issues) != before or routes is None or placement is None or deployment is None:
         return None
     return dataclasses.replace(
         service,
-        routing=routing,
+        routes=routes,
         placement=placement,
         deployment=deployment,
         enable_execute_command=bool(enable_exec),
     )
 
 
+def routes_of(
+    value: object, path: Path, service: Service, issues: list[Issue]
+) -> tuple[Routing, ...] | None:
+    """`routing:` as one entry or a list of entries (ROUTES)."""
+    if not isinstance(value, list):
+        one = routing_of(value, path, service, issues)
+        return None if one is None else (one,)
+    before = len(issues)
+    if not value:
+        _error(issues, path, s.E_VALUE, "must not be empty")
+    elif len(value) > MAX_TARGET_GROUPS:
+        _error(
+            issues,
+            path,
+            s.E_VALUE,
+            f"{len(value)} routing entries; an ECS service has at most {MAX_TARGET_GROUPS} "
+            "target groups",
+        )
+    entries = [routing_of(item, (*path, i), service, issues) for i, item in enumerate(value)]
+    if len(issues) != before:
+        return None
+    return tuple(e for e in entries if e is not None)
+
+
+def _listener(m: dict[str, object], path: Path, issues: list[Issue]) -> Listener | None:
+    where = (*path, "listener")
+    v = section(LISTENER, m["listener"], where, issues)
+    if v is None or not complete(LISTENER, v):
+        return None
+    protocol = as_str(v["protocol"])
+    certificate = v.get("certificate_arn")
+    if protocol == "TLS" and certificate is None:
+        _error(
+            issues,
+            where,
+            "E186",
+            "a TLS listener needs its certificate: certificate_arn (ACM or IAM)",
+        )
+        return None
+    for key in ("certificate_arn", "ssl_policy"):
+        if key in v and protocol != "TLS":
+            _error(
+                issues, (*where, key), "E186", f"{key} is a TLS listener's: protocol is {protocol}"
+            )
+            return None
+    return Listener(
+        as_int(v["port"]),
+        protocol,
+        None if certificate is None else as_str(certificate),
+        None if v.get("ssl_policy") is None else as_str(v["ssl_policy"]),
+    )
+
+
 def routing_of(value: object, path: Path, service: Service, issues: list[Issue]) -> Routing | None:
+    """One routing entry. Whether it is an ALB's (priority, conditions) or an NLB's
+    (listener) is judged against the cluster's load balancer by `check_cluster`."""
     m = keys(ROUTING, value, path, issues)
     if m is None:
         return None
@@ -510,14 +691,8 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
     priority = v.get("priority")
     paths = texts(ROUTING, m, "path_patterns", path, issues)
     hosts = texts(ROUTING, m, "host_headers", path, issues)
+    listener = _listener(m, path, issues) if m.get("listener") is not None else None
     if len(issues) == before:
-        if not paths and not hosts:
-            _error(
-                issues,
-                path,
-                "E153",
-                "a listener rule needs a condition: give path_patterns, host_headers or both",
-            )
         for key, given in (("path_patterns", paths), ("host_headers", hosts)):
             if len(given) > MAX_VALUES_PER_CONDITION:
                 _error(
@@ -534,9 +709,11 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
                 f"{len(paths) + len(hosts)} path_patterns and host_headers together; a listener "
                 f"rule takes at most {MAX_VALUES_PER_RULE} values",
             )
-    targets = routed_targets(service)
-    # Default: the first container that maps a TCP port, and that container's first port.
-    default = next((name for name, ports in targets.items() if ports), None)
+    udp = listener is not None and listener.protocol in ("UDP", "TCP_UDP")
+    targets = routed_targets(service, "udp" if udp else "tcp")
+    # Default: the first container that maps a port (over UDP for a UDP listener), and that
+    # container's first such port.
+    default = next((name for name, ports in targets.items() if ports), next(iter(targets), None))
     container = (
         s.check_str(m["container"], (*path, "container"), issues)
         if "container" in m
@@ -557,12 +734,13 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
         if "port" in m
         else (ports[0] if ports else None)
     )
+    kind = "UDP " if udp else ""
     if known and not ports:
         _error(
             issues,
             path,
             "E152",
-            f"container {container!r} of service {service.name!r} maps no TCP port: give it "
+            f"container {container!r} of service {service.name!r} maps no {'UDP' if udp else 'TCP'} port: give it "
             "one (`port:`, or `ports:` in `containers:`) for the load balancer to forward to",
         )
     elif known and port is not None and port not in ports:
@@ -570,12 +748,34 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
             issues,
             (*path, "port"),
             "E152",
-            f"container {container!r} maps port{'s' if len(ports) > 1 else ''} "
+            f"container {container!r} maps {kind}port{'s' if len(ports) > 1 else ''} "
             f"{', '.join(map(str, ports))}, not {port}",
         )
+    host_port = 0
+    if known and isinstance(port, int) and port in ports and container is not None:
+        mapped = _host_ports(service, container, port)
+        host_port = mapped.get("udp" if udp else "tcp", 0)
+        if udp and (mapped.get("tcp") is None or not host_port or mapped["tcp"] != host_port):
+            # ECS registers one host port per task; a UDP target group is health checked
+            # over TCP (HTTP/HTTPS/TCP only: CreateTargetGroup HealthCheckProtocol) on that
+            # port, and a dynamic host port is chosen per protocol.
+            assert listener is not None
+            _error(
+                issues,
+                (*path, "port"),
+                "E186",
+                f"a {listener.protocol} listener forwards to one host port that its target group "
+                f"health checks over TCP: container {container!r} must map port {port} over "
+                "both udp and tcp to one fixed host_port (e.g. ports: [{container_port: "
+                f"{port}, protocol: udp, host_port: {port}}}, {{container_port: {port}, "
+                f"host_port: {port}}}])",
+            )
     written = m.get("health_check")
     health = health_check_of(
-        written if written is not None else {}, (*path, "health_check"), issues
+        written if written is not None else {},
+        (*path, "health_check"),
+        issues,
+        network=listener is not None,
     )
     if (
         len(issues) != before
@@ -588,44 +788,76 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
     return Routing(
         container,
         as_int(port),
-        as_int(priority),
+        as_int(priority) if priority is not None else 0,
         paths,
         hosts,
         health,
         as_int(v["deregistration_delay"]),
         path,
+        listener=listener,
+        host_port=host_port,
+        udp=udp,
     )
 
 
-def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthCheck | None:
-    """`health_check:` (`{}` when left out: the declared defaults)."""
+def health_check_of(
+    value: object, path: Path, issues: list[Issue], *, network: bool = False
+) -> HealthCheck | None:
+    """`health_check:` (`{}` when left out: the declared defaults; a Network Load
+    Balancer's protocol, timeout and matcher default to AWS's for it)."""
     written = keys(TARGET_HEALTH, value, path, issues)
     if written is None:
         return None
     before = len(issues)
     v = values(TARGET_HEALTH, written, path, issues)
-    raw = v["matcher"]
+    protocol = as_str(v.get("protocol", "TCP" if network else "HTTP"))
+    if protocol == "TCP" and not network:
+        _error(
+            issues,
+            (*path, "protocol"),
+            "E187",
+            "an Application Load Balancer health checks over HTTP or HTTPS (TCP is a Network "
+            "Load Balancer's)",
+        )
+    if protocol == "TCP":
+        for key in ("path", "matcher"):
+            if key in written:
+                _error(
+                    issues,
+                    (*path, key),
+                    "E187",
+                    f"{key} is an HTTP health check's: set protocol: HTTP (or HTTPS), or remove it",
+                )
+    raw = v["matcher"] if "matcher" in written or not network else NLB_MATCHER
     # the codes as text (an integer is one code: the range below is checked for both forms)
     matcher = check(
         _MATCHER_TEXT, str(raw) if type(raw) is int else raw, (*path, "matcher"), issues
     )
     if isinstance(matcher, str):
         codes = [int(c) for c in re.split(r"[,-]", matcher)]
-        if any(not 200 <= c <= 499 for c in codes):
+        # Matcher HttpCode: an ALB's 200-499, an NLB's 200-599 (botocore elbv2 Matcher)
+        high = 599 if network else 499
+        if any(not 200 <= c <= 599 for c in codes):
+            _error(issues, (*path, "matcher"), s.E_VALUE, f"{matcher!r}: HTTP codes are 200-599")
+        elif any(not 200 <= c <= high for c in codes):
             _error(
                 issues,
                 (*path, "matcher"),
-                s.E_VALUE,
-                f"{matcher!r}: an Application Load Balancer matches HTTP codes 200-499",
+                "E187",
+                f"{matcher!r}: an Application Load Balancer matches HTTP codes 200-{high}",
             )
-    interval, timeout = v.get("interval"), v.get("timeout")
+    interval = v.get("interval")
+    timeout = v.get("timeout")
+    if network and "timeout" not in written:
+        timeout = NLB_TIMEOUT[protocol]
     if isinstance(interval, int) and isinstance(timeout, int) and timeout >= interval:
         # CreateTargetGroup refuses it: a check must time out before the next one starts.
         _error(
             issues,
             (*path, "timeout"),
             "E154",
-            f"timeout {timeout} s must be less than the interval {interval} s",
+            f"timeout {timeout} s must be less than the interval {interval} s"
+            + ("" if "timeout" in written else " (AWS's default timeout for this protocol)"),
         )
     if len(issues) != before or not complete(TARGET_HEALTH, v):
         return None
@@ -633,9 +865,10 @@ def health_check_of(value: object, path: Path, issues: list[Issue]) -> HealthChe
         as_str(v["path"]),
         as_str(matcher),
         as_int(v["interval"]),
-        as_int(v["timeout"]),
+        as_int(timeout),
         as_int(v["healthy_threshold"]),
         as_int(v["unhealthy_threshold"]),
+        protocol,
     )
 
 
@@ -775,6 +1008,8 @@ def listener_keys(cluster: Cluster) -> tuple[str, ...]:
         return ()
     if lb.listener_arn is not None:
         return (lb.listener_arn,)
+    if lb.network:
+        return ()
     keys = []
     if lb.https:
         keys.append(f"{cluster.name}/https")
@@ -788,6 +1023,7 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
     if (
         lb is not None
         and lb.listener_arn is None
+        and not lb.network
         and len(set(load_balancer_subnets(lb, cluster.subnets))) < 2
     ):
         _error(
@@ -810,16 +1046,29 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
                 "nixecs.ecs.exec.enable = true in the host's configuration and `exec: true` on "
                 "the group (or reach the host with Session Manager and use docker exec)",
             )
-        if service.routing is not None and cluster.load_balancer is None:
+        for routing in service.routes:
+            if lb is None:
+                _error(
+                    issues,
+                    (*routing.path,),
+                    "E150",
+                    f"service {service.name!r} has routing but cluster {cluster.name!r} has no "
+                    "load_balancer: add one (or listener_arn of an existing listener)",
+                )
+            else:
+                check_routing_type(lb, routing, issues)
+        if lb is not None and lb.network and service.deployment.alarm_http_5xx is not None:
             _error(
                 issues,
-                (*service.routing.path,),
-                "E150",
-                f"service {service.name!r} has routing but cluster {cluster.name!r} has no "
-                "load_balancer: add one (or listener_arn of an existing listener)",
+                (*service.path, "deployment", "alarms", "http_5xx"),
+                "E184",
+                "http_5xx watches HTTPCode_Target_5XX_Count, an Application Load Balancer's "
+                "metric: a Network Load Balancer counts no HTTP responses (use unhealthy_hosts)",
             )
         for tracking in service.scaling.target_tracking if service.scaling else ():
-            if tracking.metric == "requests" and service.routing is None:
+            if tracking.metric != "requests":
+                continue
+            if service.routing is None:
                 _error(
                     issues,
                     (*tracking.path, "metric"),
@@ -827,6 +1076,64 @@ def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
                     "target tracking on requests (ALBRequestCountPerTarget) needs the service's "
                     "target group: add routing",
                 )
+            elif lb is not None and lb.network:
+                _error(
+                    issues,
+                    (*tracking.path, "metric"),
+                    "E156",
+                    "target tracking on requests is ALBRequestCountPerTarget, an Application "
+                    "Load Balancer's metric: a Network Load Balancer's target group has none "
+                    "(track cpu or memory, or a custom metric)",
+                )
+
+
+def check_routing_type(lb: LoadBalancer, routing: Routing, issues: list[Issue]) -> None:
+    """A routing entry against its load balancer's type: an ALB's has a priority and
+    conditions (a listener rule), an NLB's a listener of its own (E184 a key of the other
+    type, E153 a rule without conditions)."""
+    if lb.network:
+        if routing.listener is None:
+            _error(
+                issues,
+                routing.path,
+                "E184",
+                "a Network Load Balancer forwards by listener: give this entry "
+                "`listener: {port, protocol}`",
+            )
+        for key, given in (
+            ("priority", routing.priority),
+            ("path_patterns", routing.path_patterns),
+            ("host_headers", routing.host_headers),
+        ):
+            if given:
+                _error(
+                    issues,
+                    (*routing.path, key),
+                    "E184",
+                    f"{key} describes an Application Load Balancer's listener rule; a Network "
+                    "Load Balancer has no rules: remove it",
+                )
+        return
+    if routing.listener is not None:
+        _error(
+            issues,
+            (*routing.path, "listener"),
+            "E184",
+            "listener is a Network Load Balancer's (type: network); an Application Load "
+            "Balancer routes by priority and path_patterns/host_headers",
+        )
+        return
+    if routing.health_check.protocol == "TCP":
+        return  # reported by the loader (E187)
+    if not routing.priority:
+        _error(issues, routing.path, s.E_MISSING, "missing required key 'priority'")
+    if not routing.path_patterns and not routing.host_headers:
+        _error(
+            issues,
+            routing.path,
+            "E153",
+            "a listener rule needs a condition: give path_patterns, host_headers or both",
+        )
 
 
 def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
@@ -836,20 +1143,33 @@ def check_fleet(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
     check_ingress_owners(clusters, issues)
     seen: dict[tuple[str, int], str] = {}
     for cluster in clusters.values():
+        ports: dict[int, str] = {}
+        network = cluster.load_balancer is not None and cluster.load_balancer.network
         for name in sorted(cluster.services):
-            routing = cluster.services[name].routing
-            if routing is None:
-                continue
-            for listener in listener_keys(cluster):
-                owner = seen.setdefault((listener, routing.priority), f"{cluster.name}/{name}")
-                if owner != f"{cluster.name}/{name}":
-                    _error(
-                        issues,
-                        (*routing.path, "priority"),
-                        "E151",
-                        f"priority {routing.priority} is already used by service {owner} on the "
-                        "same listener: listener rule priorities must be unique",
-                    )
+            for index, routing in enumerate(cluster.services[name].routes):
+                me = f"{cluster.name}/{name}" + (f" (routing entry {index})" if index else "")
+                if network and routing.listener is not None:
+                    # CreateListener: DuplicateListener, one listener per port
+                    owner = ports.setdefault(routing.listener.port, me)
+                    if owner != me:
+                        _error(
+                            issues,
+                            (*routing.path, "listener", "port"),
+                            "E185",
+                            f"listener port {routing.listener.port} is already service "
+                            f"{owner}'s: a load balancer has one listener per port",
+                        )
+                    continue
+                for listener in listener_keys(cluster):
+                    owner = seen.setdefault((listener, routing.priority), me)
+                    if owner != me:
+                        _error(
+                            issues,
+                            (*routing.path, "priority"),
+                            "E151",
+                            f"priority {routing.priority} is already used by service {owner} "
+                            "on the same listener: listener rule priorities must be unique",
+                        )
 
 
 def check_ingress_owners(clusters: dict[str, Cluster], issues: list[Issue]) -> None:
@@ -864,7 +1184,7 @@ def check_ingress_owners(clusters: dict[str, Cluster], issues: list[Issue]) -> N
         lb = cluster.load_balancer
         if lb is None or not cluster.security_groups or not lb.security_groups:
             continue
-        if not any(service.routing is not None for service in cluster.services.values()):
+        if not any(service.routes for service in cluster.services.values()):
             continue
         pair = (cluster.security_groups[0], lb.security_groups[0])
         owner = owners.setdefault(pair, cluster.name)

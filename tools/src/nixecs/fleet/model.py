@@ -472,8 +472,9 @@ class Scaling:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """The target group's HTTP health check (CreateTargetGroup's HealthCheck* parameters).
-    (Its defaults are the declaration's: loadbalancing.ROUTING.)"""
+    """The target group's health check (CreateTargetGroup's HealthCheck* parameters).
+    (Its defaults are the declaration's: loadbalancing.ROUTING; a Network Load Balancer's
+    protocol, matcher and timeout defaults are AWS's for it: loadbalancing.health_check_of.)"""
 
     path: str
     matcher: str
@@ -481,11 +482,29 @@ class HealthCheck:
     timeout: int
     healthy_threshold: int
     unhealthy_threshold: int
+    protocol: str = "HTTP"  # HTTP | HTTPS | TCP (TCP: a Network Load Balancer's only)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A Network Load Balancer listener a routing entry owns (it forwards to the entry's
+    target group alone: an NLB listener has no rules)."""
+
+    port: int
+    protocol: str  # TCP | TLS | UDP | TCP_UDP
+    certificate_arn: str | None = None  # TLS
+    ssl_policy: str | None = None  # TLS
+
+    @property
+    def target_protocol(self) -> str:
+        """The target group's protocol: TLS is terminated at the load balancer."""
+        return "TCP" if self.protocol == "TLS" else self.protocol
 
 
 @dataclass(frozen=True)
 class Routing:
-    """A service behind its cluster's load balancer: one listener rule and one target group
+    """One `routing:` entry of a service: a target group, and a listener rule on the cluster's
+    Application Load Balancer or a listener of its Network Load Balancer
     (nixecs.fleet.loadbalancing)."""
 
     container: str
@@ -496,6 +515,10 @@ class Routing:
     health_check: HealthCheck
     deregistration_delay: int
     path: Path
+    listener: Listener | None = None  # a Network Load Balancer's (priority etc. unused then)
+    # the container port's fixed host port (0: dynamic), and whether it maps it over UDP
+    host_port: int = 0
+    udp: bool = False
 
 
 @dataclass(frozen=True)
@@ -619,11 +642,13 @@ def _deployment_defaults() -> Deployment:
 
 @dataclass(frozen=True)
 class LoadBalancer:
-    """A cluster's Application Load Balancer: created (`listener_arn` None) or an existing
-    listener to attach rules to."""
+    """A cluster's load balancer: an Application Load Balancer created (`listener_arn` None)
+    or an existing listener to attach rules to; or a Network Load Balancer (`type:
+    network`), whose listeners the routing entries own."""
 
     security_groups: tuple[str, ...]
     path: Path
+    type: str = "application"  # application | network
     vpc: str | None = None
     scheme: str = "internet-facing"
     subnets: tuple[str, ...] = ()
@@ -639,6 +664,10 @@ class LoadBalancer:
     @property
     def https(self) -> bool:
         return self.certificate_arn is not None
+
+    @property
+    def network(self) -> bool:
+        return self.type == "network"
 
 
 @dataclass(frozen=True)
@@ -668,8 +697,9 @@ class Service:
     path: Path
     # Whether the fleet file wrote `desired:` (a scaled service cannot honour it: W204).
     desired_given: bool = False
-    # nixecs.fleet.loadbalancing: load balancing, placement and deployment
-    routing: Routing | None = None
+    # nixecs.fleet.loadbalancing: load balancing (`routing:`, one entry or several: one
+    # target group each), placement and deployment
+    routes: tuple[Routing, ...] = ()
     placement: Placement = DEFAULT_PLACEMENT
     deployment: Deployment = field(default_factory=declared_deployment)
     # The task's containers (nixecs.fleet.containers). The shorthand (image, cpu, memory,
@@ -692,6 +722,12 @@ class Service:
     # The capacity provider strategy (nixecs.fleet.strategy). `group:` as one name is the
     # one-entry strategy (base 0, weight 1); `group` above is the strategy's first group.
     strategy: tuple[StrategyItem, ...] = ()
+
+    @property
+    def routing(self) -> Routing | None:
+        """The first `routing:` entry: the target group the service's request-count scaling
+        and generated deployment alarms watch."""
+        return self.routes[0] if self.routes else None
 
     @property
     def groups(self) -> tuple[str, ...]:

@@ -9,9 +9,8 @@ check their values with decl.keys/values/check), docs/fleet.md (`schema_docs.ren
 and `nixecs schema` (a JSON Schema, draft 2020-12, `json_schema`). tests/test_fleet_agreement.py
 proves the loader and the JSON Schema agree at every declared bound, enumeration and pattern.
 Not yet derived: the group's `ecs`, `secrets` and `drain` (checked by settings.py, the code the
-host runs at boot, which must not build this tree) and the cluster's `load_balancer`
-(loadbalancing.py); tests/test_fleet_schema.py still compares their key names with the
-loader's.
+host runs at boot, which must not build this tree); tests/test_fleet_schema.py still compares
+their key names with the loader's.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from .containers import ENVIRONMENT, SECRET_ENV
 from .decl import Node as Node
 from .decl import boolean, either, enum, integer, mapping, obj, req, string, strings
 from .images import IMAGE
-from .loadbalancing import ROUTING
+from .loadbalancing import ROUTES
 from .model import DEPLOYMENT, SCALING, USERDATA_FORMATS
 from .strategy import STRATEGY
 
@@ -231,7 +230,7 @@ SERVICE = obj(
         "the task's network mode", c.NETWORK_MODES, default="bridge", example="bridge"
     ),
     task_role=task_role.TASK_ROLE,
-    routing=ROUTING,
+    routing=ROUTES,
     placement=loadbalancing.PLACEMENT,
     deployment=DEPLOYMENT,
     enable_execute_command=boolean(
@@ -253,83 +252,7 @@ SERVICE = obj(
 
 # -- clusters and the file -------------------------------------------------------------------
 
-LOAD_BALANCER = obj(
-    "an Application Load Balancer of the cluster (created, or an existing listener)",
-    order=(
-        "scheme",
-        "vpc",
-        "subnets",
-        "security_groups",
-        "http",
-        "https",
-        "redirect_http_to_https",
-        "listener_arn",
-        "access_logs",
-        "deletion_protection",
-    ),
-    scheme=enum(
-        "internet-facing or internal",
-        loadbalancing.SCHEMES,
-        default="internet-facing",
-        example="internet-facing",
-    ),
-    vpc=string(
-        "the VPC of the target groups",
-        pattern=loadbalancing.VPC_RE.pattern,
-        example="vpc-0a1b2c3d",
-    ),
-    subnets=strings(
-        "the load balancer's subnets (two at least); the cluster's by default",
-        string("a subnet id", pattern=loadbalancing.SUBNET_RE.pattern),
-        example=["subnet-0a1b2c3d", "subnet-0a1b2c3e"],
-    ),
-    security_groups=req(
-        strings(
-            "the load balancer's security groups",
-            string("a security group id", pattern=loadbalancing.SG_RE.pattern),
-            example=["sg-0b1b2c3d"],
-        )
-    ),
-    http=boolean("an HTTP listener on port 80", True, example=True),
-    https=obj(
-        "an HTTPS listener on port 443",
-        order=("certificate_arn", "ssl_policy"),
-        certificate_arn=req(
-            string(
-                "an ACM or IAM certificate ARN",
-                example="arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
-            )
-        ),
-        ssl_policy=string(
-            "an ELBSecurityPolicy-* name",
-            pattern=loadbalancing.SSL_POLICY_RE.pattern,
-            example="ELBSecurityPolicy-TLS13-1-2-2021-06",
-        ),
-    ),
-    redirect_http_to_https=boolean("port 80 redirects to 443", False, example=True),
-    listener_arn=string("an existing ALB listener to add the rules to (instead of a new ALB)"),
-    access_logs=obj(
-        "access logs to S3 (the bucket's policy must let ELB write to it)",
-        order=("bucket", "prefix"),
-        bucket=req(
-            string(
-                "the S3 bucket",
-                pattern=loadbalancing.LOG_BUCKET_RE.pattern,
-                example="acme-alb-logs",
-            )
-        ),
-        prefix=string(
-            "a key prefix (no leading or trailing /, no AWSLogs)",
-            pattern=loadbalancing.LOG_PREFIX_RE.pattern,
-            example="prod",
-        ),
-    ),
-    deletion_protection=boolean(
-        "the load balancer refuses deletion (destroy then fails until it is turned off)",
-        False,
-        example=False,
-    ),
-)
+LOAD_BALANCER = loadbalancing.LOAD_BALANCER
 TASK = obj(
     "a task definition that is not a service: run on a schedule, or started by hand (RunTask with the group's capacity provider)",
     order=cluster_tasks.TASK_KEYS,

@@ -231,7 +231,8 @@ def unsatisfiable(expression: str, group: Group, managed: set[str]) -> bool:
 
 def check_cluster(cluster: Cluster, issues: list[Issue]) -> None:
     """E191: a memberOf constraint that excludes every instance of a group of the strategy;
-    E192: a service with secrets across groups of different KMS keys."""
+    E192: a service with secrets across groups of different KMS keys; W191: a spread on an
+    attribute a group of the strategy does not set."""
     managed = {name for g in cluster.groups.values() for name in g.ecs.attributes}
     for service in cluster.services.values():
         _check_service(service, cluster, managed, issues)
@@ -257,9 +258,44 @@ def _check_keys(service: Service, cluster: Cluster, issues: list[Issue]) -> None
         )
 
 
+def _check_spread(
+    service: Service, cluster: Cluster, managed: set[str], issues: list[Issue]
+) -> None:
+    """W191: `spread:attribute:NAME` on a custom attribute the fleet file manages (some group
+    of the cluster sets it in `ecs.attributes`) that a group of the service's strategy does
+    not set: ECS spreads tasks across the attribute's values ("Amazon ECS task placement
+    strategies", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html),
+    and that group's instances have none, so its tasks are not spread by it. The `ecs.*`
+    attributes the agent sets itself are on every instance."""
+    for index, (kind, field) in enumerate(service.placement.strategies):
+        if kind != "spread" or field is None or not field.startswith("attribute:"):
+            continue
+        name = field.removeprefix("attribute:")
+        if name.startswith("ecs.") or name not in managed:
+            continue
+        lacking = [
+            group
+            for group in service.groups
+            if group in cluster.groups and name not in cluster.groups[group].ecs.attributes
+        ]
+        if lacking:
+            issues.append(
+                Issue(
+                    (*service.path, "placement", "strategy", index),
+                    "W191",
+                    f"spread:attribute:{name} spreads service {service.name!r} across the values "
+                    f"of {name!r}, which group{'s' if len(lacking) > 1 else ''} "
+                    f"{', '.join(map(repr, lacking))} of its strategy do"
+                    f"{'' if len(lacking) > 1 else 'es'} not set (ecs.attributes): its tasks "
+                    "there are not spread by it",
+                )
+            )
+
+
 def _check_service(
     service: Service, cluster: Cluster, managed: set[str], issues: list[Issue]
 ) -> None:
+    _check_spread(service, cluster, managed, issues)
     for index, (kind, expression) in enumerate(service.placement.constraints):
         if kind != "memberOf" or expression is None:
             continue

@@ -60,6 +60,19 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
             "local deploy chooses its own endpoint (the emulator); drop --endpoint-url"
         )
     model, _report = check_fleet_file(fleet, env=g.env)
+    networked = [
+        name
+        for name, cluster in model.clusters.items()
+        if cluster.load_balancer is not None and cluster.load_balancer.network
+    ]
+    if networked:
+        # moto 5.2.5 elbv2/models.py FakeLoadBalancer.create_from_cloudformation_json passes
+        # no Type: every load balancer is an application one, and the NLB's listeners fail
+        raise OperationalFailure(
+            f"the emulator's CloudFormation cannot create a Network Load Balancer (cluster "
+            f"{', '.join(networked)}): it makes every load balancer an application one. "
+            "`nixecs validate` and `render` check the fleet offline; deploy it to AWS"
+        )
     running, started = emulator.start()
     _say(f"emulator {running.url} ({'started' if started else 'running'}, pid {running.pid})")
     os.environ.update(emulator.FAKE_CREDENTIALS)

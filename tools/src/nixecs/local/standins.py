@@ -178,7 +178,7 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
                 with contextlib.suppress(ec2.exceptions.ClientError):
                     ec2.create_key_pair(KeyName=group.key_pair)
                     out.created.append(f"key pair {group.key_pair}")
-    if fleet.template_bucket:
+    if fleet.template_bucket and not _bucket_exists(session, fleet.template_bucket):
         s3 = session.client("s3")
         with contextlib.suppress(s3.exceptions.ClientError):
             kwargs: dict[str, Any] = {"Bucket": fleet.template_bucket}
@@ -289,6 +289,19 @@ def _listener(session: Any, out: StandIns, vpc: str, zones: list[str]) -> str:
     )["Listeners"][0]["ListenerArn"]
     out.created.append(f"load balancer listener {listener}")
     return str(listener)
+
+
+def _bucket_exists(session: Any, bucket: str) -> bool:
+    """Whether the stand-in bucket is there already: CreateBucket of a bucket one owns
+    "returns 200 OK" again in us-east-1 (BucketAlreadyOwnedByYou elsewhere; CreateBucket,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html), so a second run
+    would say it made it again."""
+    s3 = session.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        return False
+    return True
 
 
 def _parameters(session: Any, fleet: Fleet, out: StandIns) -> None:
