@@ -261,6 +261,10 @@ def texts(
     return tuple(map(as_str, items(parent.keys[key], m.get(key, []), (*path, key), issues)))
 
 
+# The advice on a null value, which a hint on the likely cause replaces (fleet/loader.py).
+NULL_ADVICE = ": write its value, or leave the key out"
+
+
 def keys(
     node: Node, value: object, path: Path, issues: list[Issue], what: str = "a mapping"
 ) -> dict[str, object] | None:
@@ -306,7 +310,7 @@ def _without_nulls(
                     (*path, key),
                     s.E_TYPE,
                     f"expected {_EXPECTED[child.kind if not child.any_of else 'any']}, got null "
-                    f"(`{key}:` has nothing after it): write its value, or leave the key out",
+                    f"(`{key}:` has nothing after it){NULL_ADVICE}",
                 )
             )
             continue

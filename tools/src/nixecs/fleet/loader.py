@@ -44,6 +44,7 @@ from .containers import (
     parse_containers,
 )
 from .decl import (
+    NULL_ADVICE,
     Node,
     as_float,
     as_int,
@@ -736,7 +737,10 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
             issue.path, key=issue.code in ("E101", "E105", "E116", "E118", "E119", "E163", "E165")
         )
         likely = hint(document, issue)  # looked up only here: a valid fleet never pays
-        report.add(issue.code, f"{issue.message}; {likely}" if likely else issue.message, location)
+        message = issue.message
+        if likely and message.endswith(NULL_ADVICE):  # the likely cause says what to do
+            message = message[: -len(NULL_ADVICE)]
+        report.add(issue.code, f"{message}; {likely}" if likely else message, location)
     return report
 
 
