@@ -341,7 +341,7 @@ def _expect_group(stubbed: Any, group: dict[str, Any]) -> Any:
             None,
             False,
             "nixecs-prod-web belongs to fleet 'acme' (nixecs:cluster=prod, nixecs:fleet=acme), "
-            "not to this fleet 'default'",
+            "not to this fleet 'default'; if it is yours, name its fleet file with --fleet",
         ),
         # made by another stack
         (

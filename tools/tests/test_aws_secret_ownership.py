@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from aws_fixtures import FLEET, moto_client, run_cli, stubbed_clients, write_fleet
+from conftest import EXAMPLES
 
 pytestmark = pytest.mark.moto
 _stubbed = pytest.fixture(name="stubbed")(stubbed_clients)
@@ -293,3 +294,20 @@ def test_a_parameter_of_two_clusters_or_only_below_the_prefix_has_no_cluster_mar
     assert model.parameter_tags("/staging/db")["nixecs:cluster"] == "staging"
     assert model.parameter_tags("/acme/shared") == {"nixecs:fleet": "default"}  # two clusters
     assert model.parameter_tags("/acme/other") == {"nixecs:fleet": "default"}  # prefix only
+
+
+def test_a_parameter_a_clusters_task_reads_carries_that_clusters_mark(tmp_path):
+    """A cluster's `tasks:` read parameters as its services do: one read only by a task is
+    that cluster's (as `parameter_uses` and `owns_parameter` already say)."""
+    from nixecs.fleet.checks import check_fleet_file
+
+    text = (EXAMPLES / "workloads.yml").read_text(encoding="utf-8")
+    marker = "      migrate:  # `nixecs run jobs/migrate --wait`\n        group: web\n"
+    assert marker in text
+    text = text.replace(marker, marker + "        secrets: {DB: /jobs/db/password}\n")
+    model, _ = check_fleet_file(str(write_fleet(tmp_path, text)))
+    assert model.owns_parameter("/jobs/db/password")
+    assert model.parameter_tags("/jobs/db/password") == {
+        "nixecs:fleet": "default",
+        "nixecs:cluster": "jobs",
+    }

@@ -69,3 +69,25 @@ def test_help_still_lists_every_command(capsys: object) -> None:
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     for name in COMMAND_MODULES:
         assert f"  {name} " in out or f"  {name}\n" in out, name
+
+
+def test_the_entry_point_knows_every_global_option_that_takes_a_value() -> None:
+    """__main__ finds the subcommand by skipping global options and their values: one it did
+    not know would have its value taken for the command (`nixecs --env prod validate f.yml`
+    would miss validate's fast path; `--env apply` would be taken for the boot command), and
+    fast.py reads the same options."""
+    import click
+
+    from nixecs import __main__ as entry
+    from nixecs import fast
+    from nixecs.cli import cli as group
+
+    valued = {
+        name
+        for param in group.params
+        if isinstance(param, click.Option) and not param.is_flag and not param.count
+        for name in param.opts
+        if name.startswith("--")
+    }
+    assert set(entry._VALUE_OPTIONS) == valued
+    assert set(fast._VALUED) == valued

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 
-# Global options that take a value; used only to find the subcommand's name.
-_VALUE_OPTIONS = frozenset({"--region", "--profile", "--endpoint-url", "--output"})
+# Global options that take a value (cli.py's; tests/test_cli_lazy.py holds the two together);
+# used only to find the subcommand's name.
+_VALUE_OPTIONS = frozenset({"--region", "--profile", "--endpoint-url", "--output", "--env"})
 
 
 def _subcommand(argv: list[str]) -> str | None:

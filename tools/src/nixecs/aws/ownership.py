@@ -175,6 +175,11 @@ def check_group(
         raise NotOurs(
             f"{action}: Auto Scaling group {name} belongs to fleet {marks.fleet!r} "
             f"({marks.describe()}), not to this fleet {fleet!r}"
+            + (
+                "; if it is yours, name its fleet file with --fleet (and --env)"
+                if fleet == naming.DEFAULT_FLEET
+                else ""
+            )
         )
     if marks.cluster != cluster:
         raise NotOurs(

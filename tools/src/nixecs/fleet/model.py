@@ -841,7 +841,7 @@ class Fleet:
             )
             or any(
                 name == parameter
-                for s in cluster.services.values()
+                for s in cluster.task_definitions  # services and the cluster's `tasks:`
                 for _, parameter in s.secret_uses()
             )
         ]
