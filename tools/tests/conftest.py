@@ -58,10 +58,17 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(f"{PREREQUISITE}{reason}")
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_unconfigure(config: pytest.Config) -> None:
     """How many tests a missing system tool skipped, by reason: `make test` ends with it, so
     a fresh machine's partial run says so instead of looking complete (the README's table
-    names each tool and its Debian package)."""
+    names each tool and its Debian package). Printed after the summary's `N passed, M
+    skipped` line, not in pytest_terminal_summary: there `-ra`'s list of every skip would
+    follow it and bury it on a machine without the tools."""
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    if terminalreporter is None or not any(
+        terminalreporter.stats.get(kind) for kind in ("passed", "failed", "skipped", "error")
+    ):
+        return  # an xdist worker (no terminal), or nothing ran
     reasons: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []):
         longrepr = getattr(report, "longrepr", None)

@@ -12,13 +12,12 @@ In CI (`CI=true`) a missing `nix-instantiate` fails these tests instead of skipp
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import require
+from conftest import require_tool
 
 pytestmark = pytest.mark.nix
 
@@ -36,10 +35,7 @@ MODULE_FILES = sorted((ROOT / "modules").glob("*.nix")) + sorted(
 
 
 def nix_instantiate() -> str:
-    exe = shutil.which("nix-instantiate")
-    require(exe is not None, "nix-instantiate is not installed (Debian: apt-get install nix-bin)")
-    assert exe is not None
-    return exe
+    return require_tool("nix-instantiate")
 
 
 def run_nix(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, Nixeval
+from conftest import REPO, Nixeval, require_tool
 from nixecs.flake_checks import check_fleet, read_hosts
 from nixecs.fleet import load_fleet
 from nixecs.userdata import render_nix
@@ -70,6 +70,7 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_fleet_finds_both_hosts_of_the_flake(
     two_hosts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    require_tool("nix-instantiate")  # it reads the flake's hosts
     monkeypatch.setenv("NIXECS_NIX", "/nonexistent")  # no flakes: nix-instantiate reads them
     fleet = load_fleet(two_hosts / "fleet.yml")
     assert read_hosts(fleet) == ({"api": ("x86_64-linux",), "web": ("x86_64-linux",)}, "")
