@@ -13,7 +13,7 @@
 { pkgs, lib, ... }:
 let
   # The task image: a static busybox (sh, wget), imported with `docker import`.
-  taskRootfs = import ./lib/busybox-rootfs.nix {
+  taskRootfs = import ./lib/pkgs/busybox-rootfs.nix {
     inherit pkgs;
     name = "ecs-bridge-task-rootfs.tar";
     applets = [

@@ -54,7 +54,7 @@ in
 
   testScript =
     let
-      rootfs = import ./lib/busybox-rootfs.nix {
+      rootfs = import ./lib/pkgs/busybox-rootfs.nix {
         pkgs = hostPkgs;
         name = "gpu-test-rootfs.tar";
         applets = [ "sh" ];

@@ -29,6 +29,8 @@ PINNED_NAR_HASH = "sha256-Ti+ZBvW6yrWWAg2szExVTwCd4qOJ3KlVr1tFHfyfi8Q="
 PINNED_LAST_MODIFIED = 1778430510
 
 # NixOS module files: each is scanned for option declarations.
+# tests/lib holds the VM tests' shared NixOS modules; builders of packages (functions of
+# `pkgs`, not modules) live in tests/lib/pkgs, which this does not read.
 MODULE_FILES = sorted((ROOT / "modules").glob("*.nix")) + sorted(
     (ROOT / "tests" / "lib").glob("*.nix")
 )
