@@ -1,5 +1,7 @@
-"""Every error of a fleet file at once: the checks stage's rules on one service or task (E171,
-E174, E182) are reported beside a loader error elsewhere in the file, not hidden by it."""
+"""Every error of a fleet file at once, and each once: the checks stage's rules on one service
+or task (E171, E174, E182) are reported beside a loader error elsewhere in the file, not
+hidden by it; a refused null (E103) is the one error of its key, not followed by the key
+found missing or empty."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from aws_fixtures import FLEET
 from conftest import EXAMPLES
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet.checks import check_fleet_file
@@ -16,11 +19,11 @@ WORKLOADS = (EXAMPLES / "workloads.yml").read_text()
 TYPO = ("        port: 9100\n", "        prot: 9100\n")
 
 
-def _codes(tmp_path: Path, text: str) -> list[tuple[str, int]]:
+def _codes(tmp_path: Path, text: str, env: str | None = None) -> list[tuple[str, int]]:
     path = tmp_path / "fleet.yml"
     path.write_text(text)
     with pytest.raises(InvalidInput) as caught:
-        check_fleet_file(str(path), nix=False)
+        check_fleet_file(str(path), nix=False, env=env)
     return [(d.code, d.location.line) for d in caught.value.report.sorted()]
 
 
@@ -46,3 +49,46 @@ def test_a_rule_on_one_service_is_reported_with_a_loader_error(
     assert sorted(_codes(tmp_path, text)) == sorted([(code, at), ("E101", _line(text, "prot:"))])
     # alone, each is the one finding (the rule is the checks stage's)
     assert _codes(tmp_path, WORKLOADS.replace(old, new, 1)) == [(code, at)]
+
+
+APPLES_IMAGE = "        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/apples:1.0\n"
+NULLS = [
+    (FLEET, APPLES_IMAGE, "        image:\n"),
+    (FLEET, "        memory: 512\n        desired: 1\n", "        memory:\n        desired: 1\n"),
+    (FLEET, APPLES_IMAGE, "        containers:\n"),
+    (FLEET, "        desired: 1\n", "        desired: 1\n        task_role: {statements: null}\n"),
+    (FLEET, "    subnets: [subnet-0a1b2c3d]\n", "    subnets:\n"),
+    (FLEET, "        instance_types: [m6i.large]\n", "        instance_types:\n"),
+    (
+        (EXAMPLES / "fleet.yml").read_text(),
+        '          path_patterns: ["/*"]\n',
+        "          path_patterns:\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("base", "old", "new"), NULLS, ids=[n[2].strip() for n in NULLS])
+def test_a_refused_null_is_one_error(tmp_path: Path, base: str, old: str, new: str) -> None:
+    assert base.count(old) >= 1
+    text = base.replace(old, new, 1)
+    # the line written null: the one of `new` with nothing after its key, else its last
+    lines = new.rstrip("\n").split("\n")
+    null = next((line for line in lines if line.endswith(":")), lines[-1])
+    at = next(n for n, line in enumerate(text.splitlines(), 1) if line == null)
+    assert _codes(tmp_path, text) == [("E103", at)]
+
+
+def test_a_required_key_deleted_by_an_environment_is_located_at_its_set_entry(
+    tmp_path: Path,
+) -> None:
+    base = (EXAMPLES / "environments.yml").read_text()
+    old = "          subnets: [subnet-2c3d4e5f, subnet-3d4e5f6a]\n"
+    assert old in base
+    text = base.replace(old, "          subnets:\n", 1)
+    assert _codes(tmp_path, text, "staging") == [("E104", _line(text, "          subnets:"))]
+    # an optional key a null deletes is simply gone (the group's `spot:` default)
+    optional = base.replace(old, old + "          kms_key: null\n", 1)
+    path = tmp_path / "optional.yml"
+    path.write_text(optional)
+    fleet, _ = check_fleet_file(str(path), nix=False, env="staging")
+    assert fleet.clusters["staging-shop"].kms_key is None

@@ -257,8 +257,13 @@ def items(node: Node, value: object, path: Path, issues: list[Issue]) -> tuple[o
 def texts(
     parent: Node, m: dict[str, object], key: str, path: Path, issues: list[Issue]
 ) -> tuple[str, ...]:
-    """A list of strings at `parent`'s `key` (none when left out): the items that pass."""
-    return tuple(map(as_str, items(parent.keys[key], m.get(key, []), (*path, key), issues)))
+    """A list of strings at `parent`'s `key` (none when left out): the items that pass.
+
+    A key left out is no list to find empty: a required one is reported missing (E104), a
+    refused null (`_without_nulls`) is its own one error."""
+    if key not in m:
+        return ()
+    return tuple(map(as_str, items(parent.keys[key], m[key], (*path, key), issues)))
 
 
 # The advice on a null value, which a hint on the likely cause replaces (fleet/loader.py).
@@ -275,6 +280,13 @@ def keys(
     if m is None or None not in m.values():
         return m
     return _without_nulls(node, m, path, issues)
+
+
+def refused(issues: list[Issue], path: Path) -> bool:
+    """Whether the key at `path` was written null and refused (`_without_nulls` drops it): a
+    rule that would find it missing (a required key, one of several, a non-empty list) says
+    nothing more, one mistake being one error."""
+    return any(i.path == path and i.message.endswith(NULL_ADVICE) for i in issues)
 
 
 # What a key's null is refused as: `key:` with nothing after it is YAML's null.

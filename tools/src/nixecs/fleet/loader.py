@@ -54,6 +54,7 @@ from .decl import (
     entries,
     keys,
     member,
+    refused,
     section,
     texts,
     values,
@@ -482,7 +483,10 @@ class _Builder:
             )
         else:
             for key in ("image", "memory"):
-                if key not in m:
+                # a refused `containers:` or `image:` null is the one error
+                if key not in m and not any(
+                    refused(self.issues, (*path, k)) for k in (key, "containers")
+                ):
                     self.error(
                         path,
                         s.E_MISSING,

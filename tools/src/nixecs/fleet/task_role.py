@@ -33,6 +33,7 @@ from .decl import (
     mapping,
     member,
     obj,
+    refused,
     req,
     string,
     strings,
@@ -316,7 +317,12 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 statement = parse_statement(item, (*path, "statements", index), issues)
                 if statement is not None:
                     statements.append(statement)
-    if not managed and not statements and len(issues) == before:
+    if (
+        not managed
+        and not statements
+        and len(issues) == before
+        and not any(refused(issues, (*path, k)) for k in ("managed_policies", "statements"))
+    ):
         issues.append(Issue(path, s.E_MISSING, "a task role needs managed_policies or statements"))
     if len(issues) != before:
         return None
