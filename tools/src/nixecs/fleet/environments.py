@@ -104,20 +104,12 @@ def merge(base: yaml.Node, patch: yaml.Node, path: tuple[str | None, ...] = ()) 
 
 
 def _required(path: tuple[str | None, ...]) -> bool:
-    """Whether the declaration (fleet/schema.py) requires the key at `path` (a map's entries
-    being any name); asked only for a key a null deletes."""
-    from .schema import FLEET
+    """Whether the declaration (fleet/schema.py) requires the key at `path`; asked only for
+    a key a null deletes."""
+    from .schema import node_at
 
-    node = FLEET
-    for part in path[:-1]:
-        if node.kind == "object" and part in node.keys:
-            node = node.keys[part]
-        elif node.kind == "map" and node.values is not None:
-            node = node.values
-        else:
-            return False
-    child = node.keys.get(path[-1] or "") if node.kind == "object" else None
-    return child is not None and child.required
+    node = node_at(tuple("" if part is None else part for part in path))
+    return node is not None and node.required
 
 
 def select(root: yaml.Node, env: str | None) -> yaml.Node:
