@@ -92,3 +92,76 @@ def test_a_required_key_deleted_by_an_environment_is_located_at_its_set_entry(
     path.write_text(optional)
     fleet, _ = check_fleet_file(str(path), nix=False, env="staging")
     assert fleet.clusters["staging-shop"].kms_key is None
+
+
+APP = "        containers:\n          app:\n            image: nginx:1.27\n            memory: 64\n"
+NULL_SAYS = [
+    (APPLES_IMAGE, "        image:\n", "an image reference or a mapping {ecr, tag | digest}"),
+    (
+        "        ami: ami-0123456789abcdef0\n",
+        "        ami:\n",
+        "an AMI id or a mapping {host, rev}",
+    ),
+    (
+        "        group: web\n        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/apples",
+        "        group:\n        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/apples",
+        "a group name or a list of {group, base, weight}",
+    ),
+    ("          min: 1\n", "          min: 1\n          target_tracking:\n", "a target"),
+    ("        desired: 1\n", "        desired: 1\n        environment:\n", "a mapping of strings"),
+    (
+        "        desired: 1\n",
+        "        desired: 1\n        task_role: {statements: [{resources: '*', actions: null}]}\n",
+        "an action or a non-empty list of them",
+    ),
+    (APPLES_IMAGE, APP + "            ports:\n", "a list of ports"),
+    (
+        APPLES_IMAGE,
+        APP + "            linux: {capabilities: {add: null}}\n",
+        "a list of capabilities",
+    ),
+    (
+        APPLES_IMAGE,
+        APP + "            depends_on:\n",
+        "a mapping of container names to conditions (START, COMPLETE, SUCCESS, HEALTHY)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "says"), NULL_SAYS, ids=[n[2] for n in NULL_SAYS])
+def test_a_null_is_told_what_its_key_takes(tmp_path: Path, old: str, new: str, says: str) -> None:
+    assert old in FLEET
+    text = FLEET.replace(old, new, 1)
+    path = tmp_path / "fleet.yml"
+    path.write_text(text)
+    with pytest.raises(InvalidInput) as caught:
+        check_fleet_file(str(path), nix=False)
+    nulls = [d.message for d in caught.value.report.items if "got null" in d.message]
+    assert len(nulls) == 1 and nulls[0].startswith(f"expected {says}"), nulls
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        (
+            "capacity: {min: 1, max: 4}",
+            "capacity: {min: 1, max: 4}\n        drain: {timeout: true}",
+            "bad duration True: write",
+        ),
+        (
+            "capacity: {min: 1, max: 4}",
+            "capacity: {min: 1, max: 4}\n        ecs: {task_cleanup_wait: [1h]}",
+            "bad duration list: write",
+        ),
+    ],
+)
+def test_a_duration_of_another_type_is_a_bad_duration(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    """E106 as the host's own settings parser says it (settings.check_duration)."""
+    text = FLEET.replace(old, new, 1)
+    path = tmp_path / "fleet.yml"
+    path.write_text(text)
+    with pytest.raises(InvalidInput) as caught:
+        check_fleet_file(str(path), nix=False)
+    assert [(d.code, d.message[: len(says)]) for d in caught.value.report.items] == [("E106", says)]

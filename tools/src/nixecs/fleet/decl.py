@@ -32,7 +32,8 @@ class Node:
     `rule` explains `pattern` in a message (the whole message when it holds `{value}`, which
     stands for the value; for an integer: for a value out of range or not allowed; for a map:
     for a name outside `names`, `{name}` standing for it), `code` is the one a value (a map's
-    name) outside it gets; a map's `min_items` counts its entries.
+    name) outside it gets; a map's `min_items` counts its entries. `what` is what a value of
+    the wrong type is told was expected ("a list of ports"; default: its type's name).
 
     A plain class, not a dataclass: `validate` builds the declaration at import, and a
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
@@ -58,6 +59,7 @@ class Node:
         "required",
         "rule",
         "values",
+        "what",
     )  # fmt: skip
 
     def __init__(
@@ -81,6 +83,7 @@ class Node:
         code: str = s.E_VALUE,
         min_items: int | None = None,  # list
         max_items: int | None = None,  # list
+        what: str = "",
     ) -> None:
         self.kind = kind
         self.doc = doc
@@ -100,6 +103,7 @@ class Node:
         self.code = code
         self.min_items = min_items
         self.max_items = max_items
+        self.what = what
         # Derived when first checked (validate pays for the sections a file uses only).
         self._shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
         self._regex: re.Pattern[str] | None = None
@@ -217,6 +221,10 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
             return None
         return float(value)
     if kind == "string":
+        if node.code == s.E_DURATION:
+            # the host's own parser (settings.check_duration), whose messages a group's
+            # durations must read the same in (tests/test_fleet_agreement.py)
+            return s.check_duration(value, path, issues)
         if node.enum:
             return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
         if node.pattern is not None and "{value" in node.rule:
@@ -302,6 +310,16 @@ _EXPECTED = {
 }
 
 
+def expected(node: Node) -> str:
+    """What a value of `node` is, as a message tells it: its `what`, else its type's name
+    (each alternative's: "a string or a list")."""
+    if node.what:
+        return node.what
+    if node.any_of:
+        return " or ".join(dict.fromkeys(expected(a) for a in node.any_of))
+    return _EXPECTED[node.kind]
+
+
 def _without_nulls(
     node: Node, m: dict[str, object], path: Path, issues: list[Issue]
 ) -> dict[str, object]:
@@ -321,8 +339,8 @@ def _without_nulls(
                 Issue(
                     (*path, key),
                     s.E_TYPE,
-                    f"expected {_EXPECTED[child.kind if not child.any_of else 'any']}, got null "
-                    f"(`{key}:` has nothing after it){NULL_ADVICE}",
+                    f"expected {expected(child)}, got null (`{key}:` has nothing after it)"
+                    f"{NULL_ADVICE}",
                 )
             )
             continue

@@ -311,6 +311,7 @@ SCALING = obj(
                 },
             ],
         ),
+        what="a target tracking policy {metric, target} or a list of them",
     ),
     scheduled=strings(
         "scheduled actions: at a time, set the minimum and/or maximum task count",

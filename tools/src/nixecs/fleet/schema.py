@@ -105,6 +105,7 @@ GROUP = obj(
             ),
             host_ami.BY_HOST,
             example={"host": "web"},
+            what="an AMI id or a mapping {host, rev}",
         )
     ),
     instance_types=req(
@@ -204,6 +205,7 @@ SERVICE = obj(
             "of the cluster: a list of {group, base, weight} (fleet/strategy.py)",
             string("the group whose instances run it", pattern=NAME, example="web"),
             STRATEGY,
+            what="a group name or a list of {group, base, weight}",
         )
     ),
     image=IMAGE,

@@ -69,7 +69,13 @@ def _one_or_many(
 ) -> Node:
     """A string, or a non-empty list of them (`actions:`, `resources:`); E147 outside it."""
     item = string(what, pattern=pattern.pattern, code=E_POLICY)
-    return either(doc, item, strings(plural, item, min_items=1), example=example)
+    return either(
+        doc,
+        item,
+        strings(plural, item, min_items=1),
+        example=example,
+        what=f"{what} or a non-empty list of them",
+    )
 
 
 STATEMENT = obj(
