@@ -11,7 +11,7 @@ import pytest
 
 from aws_fixtures import FLEET
 from conftest import EXAMPLES
-from nixecs.diagnostics import InvalidInput
+from nixecs.diagnostics import Diagnostic, InvalidInput
 from nixecs.fleet.checks import check_fleet_file
 
 WORKLOADS = (EXAMPLES / "workloads.yml").read_text()
@@ -19,12 +19,17 @@ WORKLOADS = (EXAMPLES / "workloads.yml").read_text()
 TYPO = ("        port: 9100\n", "        prot: 9100\n")
 
 
-def _codes(tmp_path: Path, text: str, env: str | None = None) -> list[tuple[str, int]]:
+def _refused(tmp_path: Path, text: str, env: str | None = None) -> list[Diagnostic]:
+    """The findings of `text` as a fleet file, which is refused."""
     path = tmp_path / "fleet.yml"
     path.write_text(text)
     with pytest.raises(InvalidInput) as caught:
         check_fleet_file(str(path), nix=False, env=env)
-    return [(d.code, d.location.line) for d in caught.value.report.sorted()]
+    return caught.value.report.sorted()
+
+
+def _codes(tmp_path: Path, text: str, env: str | None = None) -> list[tuple[str, int]]:
+    return [(d.code, d.location.line) for d in _refused(tmp_path, text, env)]
 
 
 def _line(text: str, needle: str) -> int:
@@ -131,12 +136,8 @@ NULL_SAYS = [
 @pytest.mark.parametrize(("old", "new", "says"), NULL_SAYS, ids=[n[2] for n in NULL_SAYS])
 def test_a_null_is_told_what_its_key_takes(tmp_path: Path, old: str, new: str, says: str) -> None:
     assert old in FLEET
-    text = FLEET.replace(old, new, 1)
-    path = tmp_path / "fleet.yml"
-    path.write_text(text)
-    with pytest.raises(InvalidInput) as caught:
-        check_fleet_file(str(path), nix=False)
-    nulls = [d.message for d in caught.value.report.items if "got null" in d.message]
+    found = _refused(tmp_path, FLEET.replace(old, new, 1))
+    nulls = [d.message for d in found if "got null" in d.message]
     assert len(nulls) == 1 and nulls[0].startswith(f"expected {says}"), nulls
 
 
@@ -159,9 +160,5 @@ def test_a_duration_of_another_type_is_a_bad_duration(
     tmp_path: Path, old: str, new: str, says: str
 ) -> None:
     """E106 as the host's own settings parser says it (settings.check_duration)."""
-    text = FLEET.replace(old, new, 1)
-    path = tmp_path / "fleet.yml"
-    path.write_text(text)
-    with pytest.raises(InvalidInput) as caught:
-        check_fleet_file(str(path), nix=False)
-    assert [(d.code, d.message[: len(says)]) for d in caught.value.report.items] == [("E106", says)]
+    found = _refused(tmp_path, FLEET.replace(old, new, 1))
+    assert [(d.code, d.message[: len(says)]) for d in found] == [("E106", says)]

@@ -90,7 +90,7 @@ def merge(base: yaml.Node, patch: yaml.Node, path: tuple[str | None, ...] = ()) 
             given = patches.pop(name)[1]
             if _null(given) and _required((*path, name)):
                 raise _error(
-                    f"set: deletes {name!r}, a required key: give it a value instead of null",
+                    f"this null deletes {name!r}, a key the fleet requires: give it a value instead",
                     given,
                     "E104",
                 )
