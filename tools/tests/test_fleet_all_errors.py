@@ -101,6 +101,17 @@ def test_a_required_key_deleted_by_an_environment_is_located_at_its_set_entry(
 
 APP = "        containers:\n          app:\n            image: nginx:1.27\n            memory: 64\n"
 NULL_SAYS = [
+    (APPLES_IMAGE, "        containers:\n", "a non-empty mapping of container names to containers"),
+    (
+        "        capacity: {min: 1, max: 4}\n",
+        "        capacity: {min: 1, max: 4}\n        drain: {timeout: null}\n",
+        "a duration such as 30s, 15m or 3h",
+    ),
+    (
+        "        desired: 1\n",
+        "        desired: 1\n        task_role: {statements: null}\n",
+        "a non-empty list of statements",
+    ),
     (APPLES_IMAGE, "        image:\n", "an image reference or a mapping {ecr, tag | digest}"),
     (
         "        ami: ami-0123456789abcdef0\n",

@@ -314,6 +314,7 @@ CONTAINERS = mapping(
     code=s.E_NAME,
     min_items=1,
     aws="ContainerDefinition.name: 1-255 letters, digits, _ and -",
+    what="a non-empty mapping of container names to containers",
 )
 
 PORT_NUMBER, PORT_MAPPING = member(CONTAINER.keys["ports"]).any_of
@@ -745,9 +746,7 @@ def parse_containers(
 ) -> tuple[Container, ...] | None:
     """`containers: {name: {...}, ...}`, in the order written (the first is the main one)."""
     before = len(issues)
-    named = entries(
-        CONTAINERS, value, path, issues, "a non-empty mapping of container names to containers"
-    )
+    named = entries(CONTAINERS, value, path, issues, CONTAINERS.what)
     result: list[Container] = []
     for name, item in (named or {}).items():
         container = parse_container(name, item, (*path, name), issues, mode)

@@ -543,7 +543,7 @@ class _Builder:
         if "step" in m:
             raw = m["step"]
             if not isinstance(raw, list) or not raw:
-                self.error((*path, "step"), s.E_TYPE, "expected a non-empty list of step policies")
+                self.error((*path, "step"), s.E_TYPE, f"expected {SCALING.keys['step'].what}")
             else:
                 names: set[str] = set()
                 for index, item in enumerate(raw):

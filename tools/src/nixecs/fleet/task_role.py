@@ -118,8 +118,14 @@ TASK_ROLE = obj(
         max_items=MAX_MANAGED,
         aws=f"at most {MAX_MANAGED} per role",
         example=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+        what="a list of policy ARNs",
     ),
-    statements=strings("inline policy statements", STATEMENT, min_items=1),
+    statements=strings(
+        "inline policy statements",
+        STATEMENT,
+        min_items=1,
+        what="a non-empty list of statements",
+    ),
 )
 _MANAGED = TASK_ROLE.keys["managed_policies"]
 
@@ -283,7 +289,7 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 Issue(
                     (*path, "managed_policies"),
                     s.E_TYPE,
-                    f"expected a list of policy ARNs, got {s.type_name(raw)}",
+                    f"expected {_MANAGED.what}, got {s.type_name(raw)}",
                 )
             )
         else:
@@ -315,7 +321,7 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 Issue(
                     (*path, "statements"),
                     s.E_TYPE,
-                    f"expected a non-empty list of statements, got {s.type_name(raw)}",
+                    f"expected {TASK_ROLE.keys['statements'].what}, got {s.type_name(raw)}",
                 )
             )
         else:
