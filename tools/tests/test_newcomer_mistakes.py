@@ -94,3 +94,27 @@ def test_right_values_draw_no_hint(tmp_path: Path) -> None:
         "          step:", "          target_tracking: {metric: cpu, target: 60}\n          step:"
     )
     assert "W102" not in [c for c, _, _ in _findings(tmp_path, tracking)]
+
+
+def test_an_empty_load_balancer_names_only_its_own_stray_keys(tmp_path: Path) -> None:
+    """A cluster has `security_groups` of its own (also a load balancer's key): written beside
+    an empty `load_balancer:`, it is the cluster's, not a key that lost its indentation; the
+    load balancer's keys the cluster does not have (E101) are."""
+    old = "    security_groups: [sg-0a1b2c3d]\n"
+    assert old in FLEET
+    alone = FLEET.replace(old, old + "    load_balancer:\n", 1)
+    found = _findings(tmp_path, alone)
+    assert [(c, m) for c, _, m in found] == [
+        (
+            "E103",
+            "expected a mapping, got null (`load_balancer:` has nothing after it): write its "
+            "value, or leave the key out",
+        )
+    ]
+    stray = FLEET.replace(old, old + "    load_balancer:\n    vpc: vpc-0a1b2c3d\n", 1)
+    found = _findings(tmp_path, stray)
+    null = [m for c, _, m in found if c == "E103"]
+    assert [c for c, _, _ in found].count("E101") == 1
+    assert len(null) == 1 and null[0].endswith(
+        "its keys (vpc) are written beside it: indent them under it"
+    ), null

@@ -282,6 +282,11 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# The structural rules that look at one service or task (or a cluster's names) alone: the
+# loader runs them on what it built when other errors stop the load, so that they are
+# reported with those errors (fleet/loader.py `parse`), as they were when the loader ran them.
+PER_SERVICE = ("task_names", "mount_paths", "shared_volume_autoprovision")
+
 # What `scaling check|simulate|replay` run: the scaling rules and the structural rules before
 # them (what the loader alone refused before the checks stage existed).
 SCALING_RULES = ("load_balancer_routing", "listener_priorities", "scaling_policies")

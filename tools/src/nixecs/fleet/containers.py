@@ -129,6 +129,7 @@ ENVIRONMENT = mapping(
     ENV_NAME_RE.pattern,
     string("the value"),
     example={"LOG_FORMAT": "json"},
+    what="a mapping of strings",
 )
 
 
@@ -209,6 +210,7 @@ CONTAINER = obj(
             ),
         ),
         example=[8080],
+        what="a list of ports",
     ),
     command=strings("the command (Docker CMD)", string("an argument"), example=["serve"]),
     entrypoint=strings("the entry point (Docker ENTRYPOINT)", string("an argument")),
@@ -238,6 +240,7 @@ CONTAINER = obj(
         CONTAINER_NAME_RE.pattern,
         enum("the condition", CONDITIONS),
         aws="ECS ContainerDependency",
+        what=f"a mapping of container names to conditions ({', '.join(CONDITIONS)})",
     ),
     ulimits=mapping(
         "resource limits: one number (soft = hard) or {soft, hard}",
@@ -300,6 +303,7 @@ CONTAINER = obj(
     ),
     environment_files=env_files.ENVIRONMENT_FILES,
 )
+_DEPENDS_ON = CONTAINER.keys["depends_on"]
 
 
 CONTAINERS = mapping(
@@ -310,6 +314,7 @@ CONTAINERS = mapping(
     code=s.E_NAME,
     min_items=1,
     aws="ContainerDefinition.name: 1-255 letters, digits, _ and -",
+    what="a non-empty mapping of container names to containers",
 )
 
 PORT_NUMBER, PORT_MAPPING = member(CONTAINER.keys["ports"]).any_of
@@ -666,7 +671,7 @@ def parse_container(
                 Issue(
                     (*path, "depends_on"),
                     s.E_TYPE,
-                    f"expected a mapping of container names to conditions ({', '.join(CONDITIONS)}), got {s.type_name(raw)}",
+                    f"expected {_DEPENDS_ON.what}, got {s.type_name(raw)}",
                 )
             )
         else:
@@ -741,9 +746,7 @@ def parse_containers(
 ) -> tuple[Container, ...] | None:
     """`containers: {name: {...}, ...}`, in the order written (the first is the main one)."""
     before = len(issues)
-    named = entries(
-        CONTAINERS, value, path, issues, "a non-empty mapping of container names to containers"
-    )
+    named = entries(CONTAINERS, value, path, issues, CONTAINERS.what)
     result: list[Container] = []
     for name, item in (named or {}).items():
         container = parse_container(name, item, (*path, name), issues, mode)

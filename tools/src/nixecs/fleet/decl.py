@@ -32,7 +32,8 @@ class Node:
     `rule` explains `pattern` in a message (the whole message when it holds `{value}`, which
     stands for the value; for an integer: for a value out of range or not allowed; for a map:
     for a name outside `names`, `{name}` standing for it), `code` is the one a value (a map's
-    name) outside it gets; a map's `min_items` counts its entries.
+    name) outside it gets; a map's `min_items` counts its entries. `what` is what a value of
+    the wrong type is told was expected ("a list of ports"; default: its type's name).
 
     A plain class, not a dataclass: `validate` builds the declaration at import, and a
     dataclass's generated methods cost more than the few hundred nodes (`make bench`)."""
@@ -58,6 +59,7 @@ class Node:
         "required",
         "rule",
         "values",
+        "what",
     )  # fmt: skip
 
     def __init__(
@@ -81,6 +83,7 @@ class Node:
         code: str = s.E_VALUE,
         min_items: int | None = None,  # list
         max_items: int | None = None,  # list
+        what: str = "",
     ) -> None:
         self.kind = kind
         self.doc = doc
@@ -100,6 +103,7 @@ class Node:
         self.code = code
         self.min_items = min_items
         self.max_items = max_items
+        self.what = what
         # Derived when first checked (validate pays for the sections a file uses only).
         self._shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
         self._regex: re.Pattern[str] | None = None
@@ -217,6 +221,10 @@ def check(node: Node, value: object, path: Path, issues: list[Issue]) -> object 
             return None
         return float(value)
     if kind == "string":
+        if node.code == s.E_DURATION:
+            # the host's own parser (settings.check_duration), whose messages a group's
+            # durations must read the same in (tests/test_fleet_agreement.py)
+            return s.check_duration(value, path, issues)
         if node.enum:
             return s.check_enum(value, path, issues, node.enum)  # type: ignore[arg-type]
         if node.pattern is not None and "{value" in node.rule:
@@ -257,8 +265,13 @@ def items(node: Node, value: object, path: Path, issues: list[Issue]) -> tuple[o
 def texts(
     parent: Node, m: dict[str, object], key: str, path: Path, issues: list[Issue]
 ) -> tuple[str, ...]:
-    """A list of strings at `parent`'s `key` (none when left out): the items that pass."""
-    return tuple(map(as_str, items(parent.keys[key], m.get(key, []), (*path, key), issues)))
+    """A list of strings at `parent`'s `key` (none when left out): the items that pass.
+
+    A key left out is no list to find empty: a required one is reported missing (E104), a
+    refused null (`_without_nulls`) is its own one error."""
+    if key not in m:
+        return ()
+    return tuple(map(as_str, items(parent.keys[key], m[key], (*path, key), issues)))
 
 
 # The advice on a null value, which a hint on the likely cause replaces (fleet/loader.py).
@@ -277,6 +290,13 @@ def keys(
     return _without_nulls(node, m, path, issues)
 
 
+def refused(issues: list[Issue], path: Path) -> bool:
+    """Whether the key at `path` was written null and refused (`_without_nulls` drops it): a
+    rule that would find it missing (a required key, one of several, a non-empty list) says
+    nothing more, one mistake being one error."""
+    return any(i.path == path and i.message.endswith(NULL_ADVICE) for i in issues)
+
+
 # What a key's null is refused as: `key:` with nothing after it is YAML's null.
 _EXPECTED = {
     "string": "a string",
@@ -288,6 +308,16 @@ _EXPECTED = {
     "list": "a list",
     "any": "a value",
 }
+
+
+def expected(node: Node) -> str:
+    """What a value of `node` is, as a message tells it: its `what`, else its type's name
+    (each alternative's: "a string or a list")."""
+    if node.what:
+        return node.what
+    if node.any_of:
+        return " or ".join(dict.fromkeys(expected(a) for a in node.any_of))
+    return _EXPECTED[node.kind]
 
 
 def _without_nulls(
@@ -309,8 +339,8 @@ def _without_nulls(
                 Issue(
                     (*path, key),
                     s.E_TYPE,
-                    f"expected {_EXPECTED[child.kind if not child.any_of else 'any']}, got null "
-                    f"(`{key}:` has nothing after it){NULL_ADVICE}",
+                    f"expected {expected(child)}, got null (`{key}:` has nothing after it)"
+                    f"{NULL_ADVICE}",
                 )
             )
             continue

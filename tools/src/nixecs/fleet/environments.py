@@ -74,9 +74,10 @@ def names(root: yaml.Node | None) -> list[str]:
     return [name for key, _ in found[1].value if (name := _scalar(key)) is not None]
 
 
-def merge(base: yaml.Node, patch: yaml.Node) -> yaml.Node | None:
-    """`patch` over `base`: mappings merged key by key, anything else replaced; a null in the
-    patch deletes (None)."""
+def merge(base: yaml.Node, patch: yaml.Node, path: tuple[str | None, ...] = ()) -> yaml.Node | None:
+    """`patch` over `base` (at `path` of the document): mappings merged key by key, anything
+    else replaced; a null in the patch deletes (None), but not a required key (E104 at the
+    null: the fleet would miss the key, reported where it was deleted)."""
     if _null(patch):
         return None
     if not (isinstance(base, yaml.MappingNode) and isinstance(patch, yaml.MappingNode)):
@@ -86,13 +87,29 @@ def merge(base: yaml.Node, patch: yaml.Node) -> yaml.Node | None:
     for key, value in base.value:
         name = _scalar(key)
         if name in patches:
-            new = merge(value, patches.pop(name)[1])
+            given = patches.pop(name)[1]
+            if _null(given) and _required((*path, name)):
+                raise _error(
+                    f"this null deletes {name!r}, a key the fleet requires: give it a value instead",
+                    given,
+                    "E104",
+                )
+            new = merge(value, given, (*path, name))
             if new is not None:
                 merged.append((key, new))
         else:
             merged.append((key, value))
     merged += [(key, value) for key, value in patches.values() if not _null(value)]
     return yaml.MappingNode(base.tag, merged, base.start_mark, base.end_mark, base.flow_style)
+
+
+def _required(path: tuple[str | None, ...]) -> bool:
+    """Whether the declaration (fleet/schema.py) requires the key at `path`; asked only for
+    a key a null deletes."""
+    from .schema import node_at
+
+    node = node_at(tuple("" if part is None else part for part in path))
+    return node is not None and node.required
 
 
 def select(root: yaml.Node, env: str | None) -> yaml.Node:

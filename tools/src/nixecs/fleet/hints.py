@@ -93,7 +93,13 @@ def hint(document: Document, issue: Issue) -> str | None:
         section = issue.path[-1]
         found, parent = _value_at(document, tuple(issue.path[:-1]))
         if found and isinstance(parent, dict) and parent.get(section, 0) is None:
-            stray = [k for k in _SECTIONS.get(str(section), ()) if k in parent]
+            # the section's keys written beside it, unknown there (E101): a key the parent
+            # has of its own (a cluster's `security_groups`) is not the section's
+            from .schema import node_at
+
+            own = node_at(tuple(issue.path[:-1]))
+            allowed = own.keys if own is not None and own.kind == "object" else {}
+            stray = [k for k in _SECTIONS.get(str(section), ()) if k in parent and k not in allowed]
             if stray:
                 return f"its keys ({', '.join(stray)}) are written beside it: indent them under it"
     return None

@@ -40,7 +40,8 @@ ACCOUNT_RULE = "a user or group name (lowercase letters, digits, _ and -) or a n
 
 
 def _duration(doc: str, **kw: object) -> Node:
-    return string(doc, pattern=DURATION, rule=DURATION_RULE, code=s.E_DURATION, **kw)
+    what = "a duration such as 30s, 15m or 3h"
+    return string(doc, pattern=DURATION, rule=DURATION_RULE, code=s.E_DURATION, what=what, **kw)
 
 
 def _account(doc: str) -> Node:
@@ -75,6 +76,7 @@ ECS = obj(
         aws=f"at most {s.TAG_MAX_COUNT} tags, keys of {s.TAG_KEY_MAX} and values of {s.TAG_VALUE_MAX} characters, no aws: prefix",
         max_items=s.TAG_MAX_COUNT,
         example={"team": "payments"},
+        what="a mapping of strings",
     ),
     spot_draining=boolean(
         "drain tasks on a spot interruption notice (ECS_ENABLE_SPOT_INSTANCE_DRAINING); defaults to the group's `spot`",

@@ -64,6 +64,7 @@ IMAGE = either(
     PLAIN,
     ECR_IMAGE,
     example={"ecr": "bananas", "tag": "1.0"},
+    what="an image reference or a mapping {ecr, tag | digest}",
 )
 
 
@@ -121,7 +122,7 @@ def parse_image(value: object, path: Path, issues: list[Issue]) -> ImageRef | No
             Issue(
                 path,
                 s.E_TYPE,
-                f"expected an image reference or a mapping {{ecr, tag | digest}}, got {s.type_name(value)}",
+                f"expected {IMAGE.what}, got {s.type_name(value)}",
             )
         )
         return None

@@ -85,9 +85,17 @@ LINUX = obj(
         "kernel capabilities added to or dropped from Docker's default set (API_KernelCapabilities values; each once, not in both: E179)",
         order=("add", "drop"),
         add=strings(
-            "capabilities to add", enum("a capability", CAPABILITIES), example=["NET_ADMIN"]
+            "capabilities to add",
+            enum("a capability", CAPABILITIES),
+            example=["NET_ADMIN"],
+            what="a list of capabilities",
         ),
-        drop=strings("capabilities to drop", enum("a capability", CAPABILITIES), example=["ALL"]),
+        drop=strings(
+            "capabilities to drop",
+            enum("a capability", CAPABILITIES),
+            example=["ALL"],
+            what="a list of capabilities",
+        ),
     ),
     shared_memory_mib=integer(
         "/dev/shm size (MiB)", 1, SIZE_MAX, aws="LinuxParameters.sharedMemorySize", example=64

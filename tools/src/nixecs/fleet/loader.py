@@ -54,6 +54,7 @@ from .decl import (
     entries,
     keys,
     member,
+    refused,
     section,
     texts,
     values,
@@ -115,6 +116,9 @@ class _Builder:
     def __init__(self, document: Document) -> None:
         self.doc = document
         self.issues: list[Issue] = []
+        # The clusters built so far, as a fleet: what the checks stage's per-service rules
+        # run on when other errors stop the load (`parse`).
+        self.partial: Fleet | None = None
 
     # -- small helpers over settings.check_* --------------------------------------------
     def error(self, path: Path, code: str, message: str) -> None:
@@ -178,6 +182,9 @@ class _Builder:
             if cluster is not None:
                 clusters[aws_name] = cluster
         if self.issues:
+            self.partial = Fleet(
+                version=1, region="", flake="", clusters=clusters, document=self.doc
+            )
             return None
         return Fleet(
             version=1,
@@ -476,7 +483,10 @@ class _Builder:
             )
         else:
             for key in ("image", "memory"):
-                if key not in m:
+                # a refused `containers:` or `image:` null is the one error
+                if key not in m and not any(
+                    refused(self.issues, (*path, k)) for k in (key, "containers")
+                ):
                     self.error(
                         path,
                         s.E_MISSING,
@@ -533,7 +543,7 @@ class _Builder:
         if "step" in m:
             raw = m["step"]
             if not isinstance(raw, list) or not raw:
-                self.error((*path, "step"), s.E_TYPE, "expected a non-empty list of step policies")
+                self.error((*path, "step"), s.E_TYPE, f"expected {SCALING.keys['step'].what}")
             else:
                 names: set[str] = set()
                 for index, item in enumerate(raw):
@@ -763,6 +773,13 @@ def parse(data: bytes | str, path: str, env: str | None = None) -> Fleet:
     builder = _Builder(document)
     fleet = builder.fleet()
     report = diagnose(document, builder.issues)
+    if builder.partial is not None:
+        # Every error at once: the rules on one service or task alone (two mounts on one
+        # path, ...) run on the services that loaded, beside the loader's errors.
+        from .checks import PER_SERVICE
+        from .checks import check as check_rules
+
+        report.extend(check_rules(builder.partial, nix=False, only=PER_SERVICE).errors)
     if fleet is None or report.has_errors:
         if not report.has_errors:  # pragma: no cover - a builder bug, never silent
             report.add("E100", "invalid fleet file", Location(path, 1, 1))

@@ -311,6 +311,7 @@ SCALING = obj(
                 },
             ],
         ),
+        what="a target tracking policy {metric, target} or a list of them",
     ),
     scheduled=strings(
         "scheduled actions: at a time, set the minimum and/or maximum task count",
@@ -318,6 +319,7 @@ SCALING = obj(
         min_items=1,
         max_items=MAX_SCHEDULED_ACTIONS,
         aws=f"at most {MAX_SCHEDULED_ACTIONS} scheduled actions per scalable target",
+        what=f"a list of 1 to {MAX_SCHEDULED_ACTIONS} scheduled actions",
     ),
     step=strings(
         "step scaling policies",
@@ -371,6 +373,7 @@ SCALING = obj(
             ),
         ),
         min_items=1,
+        what="a non-empty list of step policies",
     ),
 )
 

@@ -29,7 +29,7 @@ from ..lazyre import lazy
 from ..settings import Issue
 from .decl import as_int, as_str, section
 from .model import MAX_SCHEDULED_ACTIONS as MAX_ACTIONS
-from .model import SCHEDULED_ACTION, ScheduledAction
+from .model import SCALING, SCHEDULED_ACTION, ScheduledAction
 from .yaml12 import Path
 
 AT_RE = lazy(r"at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)")
@@ -52,9 +52,7 @@ _UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
 
 def parse(value: object, path: Path, issues: list[Issue]) -> tuple[ScheduledAction, ...]:
     if not isinstance(value, list) or not value or len(value) > MAX_ACTIONS:
-        issues.append(
-            Issue(path, s.E_TYPE, f"expected a list of 1 to {MAX_ACTIONS} scheduled actions")
-        )
+        issues.append(Issue(path, s.E_TYPE, f"expected {SCALING.keys['scheduled'].what}"))
         return ()
     actions: list[ScheduledAction] = []
     for index, item in enumerate(value):

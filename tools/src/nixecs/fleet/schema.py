@@ -105,6 +105,7 @@ GROUP = obj(
             ),
             host_ami.BY_HOST,
             example={"host": "web"},
+            what="an AMI id or a mapping {host, rev}",
         )
     ),
     instance_types=req(
@@ -204,6 +205,7 @@ SERVICE = obj(
             "of the cluster: a list of {group, base, weight} (fleet/strategy.py)",
             string("the group whose instances run it", pattern=NAME, example="web"),
             STRATEGY,
+            what="a group name or a list of {group, base, weight}",
         )
     ),
     image=IMAGE,
@@ -439,10 +441,11 @@ def objects() -> dict[tuple[str, ...], Node]:
     return {path: node for path, node in walk() if node.kind == "object"}
 
 
-def schema_path(path: tuple[object, ...]) -> tuple[str, ...]:
-    """A loader path (names and list indices) as a schema path (`*` and `[]`)."""
+def _steps(path: tuple[object, ...]) -> list[tuple[str, Node | None]]:
+    """Each part of a loader path as a schema path's (`*` and `[]`), with the node it leads
+    to (None beyond the declaration's keys); KeyError when the path goes into a scalar."""
     node: Node | None = FLEET
-    result: list[str] = []
+    steps: list[tuple[str, Node | None]] = []
     for part in path:
         if node is None:
             raise KeyError(path)
@@ -450,17 +453,32 @@ def schema_path(path: tuple[object, ...]) -> tuple[str, ...]:
             kinds = ("list",) if isinstance(part, int) else ("object", "map")
             node = next(a for a in node.any_of if a.kind in kinds)
         if node.kind == "object":
-            result.append(str(part))
             node = node.keys.get(str(part))
+            steps.append((str(part), node))
         elif node.kind == "map":
-            result.append("*")
             node = node.values
+            steps.append(("*", node))
         elif node.kind == "list":
-            result.append("[]")
             node = node.values
+            steps.append(("[]", node))
         else:
             raise KeyError(path)
-    return tuple(result)
+    return steps
+
+
+def schema_path(path: tuple[object, ...]) -> tuple[str, ...]:
+    """A loader path (names and list indices) as a schema path (`*` and `[]`)."""
+    return tuple(part for part, _ in _steps(path))
+
+
+def node_at(path: tuple[object, ...]) -> Node | None:
+    """The declaration of the value at a loader path (the document's root at ()), or None
+    where the file goes beyond it (an unknown key, into a scalar)."""
+    try:
+        steps = _steps(path)
+    except (KeyError, StopIteration):
+        return None
+    return steps[-1][1] if steps else FLEET
 
 
 # -- JSON Schema -----------------------------------------------------------------------------

@@ -22,7 +22,8 @@ names the AWS rule the check mirrors; the rules between keys (a routed port the 
 maps, min ≤ desired ≤ max, ...) are the checks stage's and listed with the diagnostic codes
 below. A key written with nothing after it (`drain:`) is YAML's null, which no key of a type
 takes (E103): write the value, or leave the key out to get its default. Only a value of any
-type (an override's, an environment's `set:`) takes null, and there it deletes.
+type (an override's, an environment's `set:`) takes null, and there it deletes (a `set:`
+null on a required key is refused, E104 at the null).
 
 For editors (yaml-language-server), the first line of a fleet file:
 

@@ -33,6 +33,7 @@ from .decl import (
     mapping,
     member,
     obj,
+    refused,
     req,
     string,
     strings,
@@ -68,7 +69,13 @@ def _one_or_many(
 ) -> Node:
     """A string, or a non-empty list of them (`actions:`, `resources:`); E147 outside it."""
     item = string(what, pattern=pattern.pattern, code=E_POLICY)
-    return either(doc, item, strings(plural, item, min_items=1), example=example)
+    return either(
+        doc,
+        item,
+        strings(plural, item, min_items=1),
+        example=example,
+        what=f"{what} or a non-empty list of them",
+    )
 
 
 STATEMENT = obj(
@@ -111,8 +118,14 @@ TASK_ROLE = obj(
         max_items=MAX_MANAGED,
         aws=f"at most {MAX_MANAGED} per role",
         example=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+        what="a list of policy ARNs",
     ),
-    statements=strings("inline policy statements", STATEMENT, min_items=1),
+    statements=strings(
+        "inline policy statements",
+        STATEMENT,
+        min_items=1,
+        what="a non-empty list of statements",
+    ),
 )
 _MANAGED = TASK_ROLE.keys["managed_policies"]
 
@@ -276,7 +289,7 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 Issue(
                     (*path, "managed_policies"),
                     s.E_TYPE,
-                    f"expected a list of policy ARNs, got {s.type_name(raw)}",
+                    f"expected {_MANAGED.what}, got {s.type_name(raw)}",
                 )
             )
         else:
@@ -308,7 +321,7 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 Issue(
                     (*path, "statements"),
                     s.E_TYPE,
-                    f"expected a non-empty list of statements, got {s.type_name(raw)}",
+                    f"expected {TASK_ROLE.keys['statements'].what}, got {s.type_name(raw)}",
                 )
             )
         else:
@@ -316,7 +329,12 @@ def parse_task_role(value: object, path: Path, issues: list[Issue]) -> TaskRole 
                 statement = parse_statement(item, (*path, "statements", index), issues)
                 if statement is not None:
                     statements.append(statement)
-    if not managed and not statements and len(issues) == before:
+    if (
+        not managed
+        and not statements
+        and len(issues) == before
+        and not any(refused(issues, (*path, k)) for k in ("managed_policies", "statements"))
+    ):
         issues.append(Issue(path, s.E_MISSING, "a task role needs managed_policies or statements"))
     if len(issues) != before:
         return None

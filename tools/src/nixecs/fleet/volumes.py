@@ -179,6 +179,7 @@ VOLUMES = mapping(
     min_items=1,
     aws="ECS Volume.name: 1-255 letters, digits, _ and -",
     example={"data": {"host_path": "/var/lib/app"}},
+    what="a non-empty mapping of volume names to volumes",
 )
 VOLUME = member(VOLUMES)
 DOCKER, EFS = VOLUME.keys["docker"], VOLUME.keys["efs"]
@@ -319,7 +320,7 @@ def _efs(value: object, path: Path, issues: list[Issue]) -> EfsVolume | None:
 
 def parse_volumes(value: object, path: Path, issues: list[Issue]) -> tuple[Volume, ...]:
     """`volumes: {NAME: {host_path | docker | efs}}`."""
-    named = entries(VOLUMES, value, path, issues, "a non-empty mapping of volume names to volumes")
+    named = entries(VOLUMES, value, path, issues, VOLUMES.what)
     result: list[Volume] = []
     for name, item in (named or {}).items():
         where: Path = (*path, name)
