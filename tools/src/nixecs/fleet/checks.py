@@ -304,14 +304,20 @@ def check(fleet: Fleet, *, nix: bool = True, only: tuple[str, ...] = ()) -> Repo
     return report
 
 
+def per_service(fleet: Fleet) -> list[Diagnostic]:
+    """The PER_SERVICE rules' errors on the part of a fleet that loaded (the loader reports
+    them beside its own errors: every error at once)."""
+    return check(fleet, nix=False, only=PER_SERVICE).errors
+
+
 def check_fleet_file(
     path: str, *, nix: bool = True, env: str | None = None
 ) -> tuple[Fleet, Report]:
     """Load FLEET (as environment `env`) and run every check; InvalidInput (exit 2) on errors,
     warnings returned."""
-    from . import load_fleet
+    from .loader import load_fleet
 
-    fleet = load_fleet(path, env)
+    fleet = load_fleet(path, env, partial=per_service)
     report = check(fleet, nix=nix)
     if report.has_errors:
         raise InvalidInput(report)
@@ -320,9 +326,9 @@ def check_fleet_file(
 
 def check_text(text: str, path: str, *, nix: bool = True) -> tuple[Fleet, Report]:
     """`check_fleet_file` for fleet text in memory."""
-    from . import parse
+    from .loader import parse
 
-    fleet = parse(text, path)
+    fleet = parse(text, path, partial=per_service)
     report = check(fleet, nix=nix)
     if report.has_errors:
         raise InvalidInput(report)

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import yaml
 
-from ..lazyre import lazy
+from .environment_keys import ENV_KEYS, KEY, NAME_RE
 from .yaml12 import NULL, NULLS, PLAIN, YamlError
 
-KEY = "environments"
-ENV_KEYS = ("region", "name_prefix", "set")
-NAME_RE = lazy(r"[a-z][a-z0-9-]{0,31}")
+__all__ = ["ENV_KEYS", "KEY", "NAME_RE", "merge", "names", "need_one", "select"]
 # What an environment may not change with `set:` (they are not per environment).
 FIXED = ("version", KEY)
 

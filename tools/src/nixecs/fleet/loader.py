@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import yaml
 
 from .. import settings as s
 from ..atomic import read_regular
-from ..diagnostics import InvalidInput, Location, Report
+from ..diagnostics import Diagnostic, InvalidInput, Location, Report
 from ..lazyre import lazy
 from ..settings import Issue
 from . import capacity as providers
@@ -754,9 +755,16 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
     return report
 
 
-def parse(data: bytes | str, path: str, env: str | None = None) -> Fleet:
+def parse(
+    data: bytes | str,
+    path: str,
+    env: str | None = None,
+    *,
+    partial: Callable[[Fleet], list[Diagnostic]] | None = None,
+) -> Fleet:
     """Load and validate fleet text; raise InvalidInput with every error of the file. A file
-    that declares `environments:` is read as environment `env` (which it must then name)."""
+    that declares `environments:` is read as environment `env` (which it must then name).
+    `partial`: rules to run, beside the loader's errors, on the part of a fleet that loaded."""
 
     def select(root: yaml.Node) -> yaml.Node:
         missing = environments.need_one(root) if env is None else None
@@ -773,13 +781,12 @@ def parse(data: bytes | str, path: str, env: str | None = None) -> Fleet:
     builder = _Builder(document)
     fleet = builder.fleet()
     report = diagnose(document, builder.issues)
-    if builder.partial is not None:
+    if builder.partial is not None and partial is not None:
         # Every error at once: the rules on one service or task alone (two mounts on one
-        # path, ...) run on the services that loaded, beside the loader's errors.
-        from .checks import PER_SERVICE
-        from .checks import check as check_rules
-
-        report.extend(check_rules(builder.partial, nix=False, only=PER_SERVICE).errors)
+        # path, ...) run on the services that loaded, beside the loader's errors. They are
+        # the checks stage's (fleet/checks.py passes them in: the stage imports the loader,
+        # never the other way round).
+        report.extend(partial(builder.partial))
     if fleet is None or report.has_errors:
         if not report.has_errors:  # pragma: no cover - a builder bug, never silent
             report.add("E100", "invalid fleet file", Location(path, 1, 1))
@@ -823,8 +830,13 @@ def environments_of(path: str | os.PathLike[str]) -> list[str]:
     return found
 
 
-def load_fleet(path: str | os.PathLike[str], env: str | None = None) -> Fleet:
+def load_fleet(
+    path: str | os.PathLike[str],
+    env: str | None = None,
+    *,
+    partial: Callable[[Fleet], list[Diagnostic]] | None = None,
+) -> Fleet:
     """Read and validate a fleet file (as environment `env` when it declares environments);
-    InvalidInput (E100) when it cannot be read."""
+    InvalidInput (E100) when it cannot be read. `partial`: as for `parse`."""
     name = os.fspath(path)
-    return parse(_read(name), name, env)
+    return parse(_read(name), name, env, partial=partial)

@@ -20,7 +20,7 @@ from . import (
     capacity,
     cluster_tasks,
     daemon,
-    environments,
+    environment_keys,
     host_ami,
     host_sections,
     infra,
@@ -391,10 +391,10 @@ FLEET = obj(
     clusters=req(mapping("ECS clusters by name", NAME, CLUSTER, **_named("cluster"))),
     environments=mapping(
         "environments of this fleet, by name: `--env NAME` reads the file as that one",
-        environments.NAME_RE.pattern,
+        environment_keys.NAME_RE.pattern,
         obj(
             "one environment: what it changes in the fleet",
-            order=environments.ENV_KEYS,
+            order=environment_keys.ENV_KEYS,
             region=string(
                 "its AWS region (default: the fleet's)",
                 pattern=REGION,
