@@ -6,7 +6,6 @@ Heavy modules (the loader, CloudFormation, boto3) are imported inside the comman
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -67,13 +66,6 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     Validates first (as `validate`); nothing is written when the fleet is invalid. Every
     file is written atomically; manifest.json is written last.
     """
-    try:
-        return _render(g, fleet, out, clusters)
-    finally:
-        gc.unfreeze()  # what _render froze goes back to the collector's care
-
-
-def _render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     from .fleet.checks import check_fleet_file
     from .render import render_fleet, write_rendered
 
@@ -84,11 +76,6 @@ def _render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
             raise click.UsageError(
                 f"no cluster {', '.join(unknown)} in {fleet} (clusters: {', '.join(model.clusters)})"
             )
-        # The checked fleet lives until the end and holds no garbage: frozen, the cyclic
-        # collector no longer walks its hundreds of thousands of objects each time building
-        # the templates triggers a pass (~4 % of a 1,000-group render, issue 18 item 5).
-        # Reference counting still frees what the model drops; `render` unfreezes it.
-        gc.freeze()
         rendered = render_fleet(model, list(clusters) or None)
     except InvalidInput as error:
         _invalid_json(g, error)
