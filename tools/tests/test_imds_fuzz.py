@@ -297,3 +297,48 @@ def test_well_formed_content_length_reply_gives_the_body(
     outcome, seconds, peak = call(server)
     check_bounded(outcome, seconds, peak)
     assert outcome == body
+
+
+# The grammar checks are bytes methods (no `re` on the boot path); each must answer exactly
+# what its regular expression (the grammar's statement in nixecs.host.imds) answers.
+_LINE_BYTES = b'HTP/1.0295 \t:;="\\!#~|aZz-\r\n\x00\x7f\x80\xff\x1f'
+_LINE_SEEDS = [
+    b"HTTP/1.1 200",
+    b"HTTP/1.0 599 OK",
+    b"HTTP/1.1 100",
+    b"Content-Length:",
+    b"1f;a=",
+    b"0",
+]
+lines = st.binary(max_size=16) | st.builds(
+    lambda seed, tail: seed + tail,
+    st.sampled_from(_LINE_SEEDS),
+    st.lists(st.sampled_from(list(_LINE_BYTES)), max_size=10).map(bytes),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(lines)
+def test_grammar_checks_agree_with_the_regular_expressions(line: bytes) -> None:
+    from nixecs.host import imds
+
+    status = imds.STATUS_LINE.fullmatch(line)
+    assert imds.status_code(line) == (int(status.group(1)) if status else None)
+    field = imds.FIELD_LINE.fullmatch(line)
+    assert imds.field_line(line) == (field.group(1, 2) if field else None)
+    chunk = imds.CHUNK_LINE.fullmatch(line)
+    assert imds.chunk_size_digits(line) == (chunk.group(1) if chunk else None)
+
+
+def test_boot_path_grammar_imports_no_re() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from nixecs.host import imds; "
+        "r = imds.parse_response(b'HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n"
+        "3\\r\\nabc\\r\\n0\\r\\nX-T: 1\\r\\n\\r\\n'); "
+        "print(r, 're' in sys.modules, 'enum' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(200, b'abc') False False"

@@ -7,22 +7,24 @@ not import) and runs this module's functions for what the declaration cannot sta
 agent variables, duration ranges); tests/test_fleet_agreement.py proves the two ends accept
 and refuse alike at every declared bound.
 
-This module is on the boot path (`nixecs apply`): it imports only `json` and `re` at run
-time. `dataclasses` and `typing` cost tens of milliseconds to import, so the records below
-are plain classes and every annotation is evaluated lazily.
+This module is on the boot path (`nixecs apply`): it imports neither `json` nor `re` (with
+`enum`, which `re` imports, ~10 ms: half of apply's budget; issue 18 item 4): JSON goes through
+nixecs.jsonc (json's own C scanner and encoder), and every pattern a settings document is
+checked against carries a plain-Python test (lazyre's `test`) that answers fullmatch.
+`dataclasses` and `typing` cost tens of milliseconds to import, so the records below are plain
+classes and every annotation is evaluated lazily.
 """
 
 from __future__ import annotations
 
-import json
-import re
-
+from . import jsonc
 from .agent_vars import AGENT_NEEDS, AGENT_REF, AGENT_VARIABLES
 from .lazyre import lazy
 
 TYPE_CHECKING = False  # not `from typing import`: typing costs ~6 ms on the boot path
 
 if TYPE_CHECKING:
+    import re
     from collections.abc import Mapping
 
     JsonPath = tuple[object, ...]
@@ -33,13 +35,95 @@ SETTINGS_VERSION = 1
 LOG_LEVELS = ("debug", "info", "warn", "error", "crit")
 IMAGE_PULL_BEHAVIORS = ("default", "always", "once", "prefer-cached")
 
-DURATION_RE = lazy(r"[0-9]{1,9}[smh]")
-MODE_RE = lazy(r"0?[0-7]{3}")
+# Plain-Python equivalents of the patterns below, for the boot path (see the module's
+# docstring); tests/test_lazyre.py compares each with its pattern on generated text.
+_DIGITS = "0123456789"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_ALNUM = _DIGITS + _LOWER + _LOWER.upper()
+
+
+def _only(text: str, allowed: str) -> bool:
+    # strip() removes every leading character in `allowed`: nothing is left exactly when
+    # every character is one of them (and it runs in C).
+    return not text.strip(allowed)
+
+
+def _is_duration(text: str) -> bool:
+    return 2 <= len(text) <= 10 and text[-1] in "smh" and _only(text[:-1], _DIGITS)
+
+
+_OCTAL = "01234567"
+
+
+def _is_mode(text: str) -> bool:
+    digits = text[1:] if len(text) == 4 and text[0] == "0" else text
+    return len(digits) == 3 and _only(digits, _OCTAL)
+
+
+_ACCOUNT_REST = _LOWER + _DIGITS + "_-"
+
+
+def _is_account(text: str) -> bool:
+    if 1 <= len(text) <= 10 and _only(text, _DIGITS):
+        return True
+    name = text[:-1] if text.endswith("$") else text
+    return (
+        1 <= len(name) <= 32
+        and (name[0] in _LOWER or name[0] == "_")
+        and _only(name, _ACCOUNT_REST)
+    )
+
+
+_SECRET_NAME_CHARS = _ALNUM + "._-"
+
+
+def _is_secret_name(text: str) -> bool:
+    return 1 <= len(text) <= 128 and text[0] in _ALNUM and _only(text, _SECRET_NAME_CHARS)
+
+
+_PARAMETER_CHARS = _ALNUM + "_.-"
+
+
+def _is_parameter(text: str) -> bool:
+    if not (2 <= len(text) <= 1011 and text[0] == "/") or text[1:4].lower() in ("aws", "ssm"):
+        return False
+    levels = text[1:].split("/")
+    return len(levels) <= 15 and all(
+        level not in ("", ".", "..") and _only(level, _PARAMETER_CHARS) for level in levels
+    )
+
+
+_ATTRIBUTE_NAME_CHARS = _ALNUM + "_./\\-"
+_ATTRIBUTE_VALUE_CHARS = _ALNUM + "_.@/\\: -"
+
+
+def _is_attribute_name(text: str) -> bool:
+    return 1 <= len(text) <= 128 and _only(text, _ATTRIBUTE_NAME_CHARS)
+
+
+def _is_attribute_value(text: str) -> bool:
+    return (
+        1 <= len(text) <= 128
+        and text[0] != " "
+        and text[-1] != " "
+        and _only(text, _ATTRIBUTE_VALUE_CHARS)
+    )
+
+
+_NAME_CHARS = _ALNUM + "_-"
+
+
+def _is_name(text: str) -> bool:
+    return 1 <= len(text) <= 64 and text[0] in _ALNUM and _only(text, _NAME_CHARS)
+
+
+DURATION_RE = lazy(r"[0-9]{1,9}[smh]", test=_is_duration)
+MODE_RE = lazy(r"0?[0-7]{3}", test=_is_mode)
 # POSIX portable user/group names, or a numeric id.
-ACCOUNT_RE = lazy(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}")
+ACCOUNT_RE = lazy(r"[a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10}", test=_is_account)
 MAX_ACCOUNT_ID = 2**32 - 2
 # A secret becomes the file /run/nixecs/secrets/<name>: no separators, no leading dot.
-SECRET_NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SECRET_NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", test=_is_secret_name)
 # SSM parameter names: the one rule for the fleet's `secrets:` (groups and tasks), the host's
 # secret lists and `nixecs secret put|get|rm`. SSM's own constraints (PutParameter API
 # reference, Name: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html,
@@ -53,7 +137,8 @@ SECRET_NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 PARAMETER_RE = lazy(
     r"(?=[^\n]{2,1011}\Z)"  # length (and no newline anywhere)
     r"(?!/(?i:aws|ssm))"  # reserved prefixes, case-insensitive
-    r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9_.-]+){1,15}"  # 1-15 levels, none of them . or ..
+    r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9_.-]+){1,15}",  # 1-15 levels, none of them . or ..
+    test=_is_parameter,
 )
 PARAMETER_RULE = (
     "an SSM parameter name with a leading slash, e.g. /prod/db/password: at most 15 levels of "
@@ -65,8 +150,8 @@ PARAMETER_RULE = (
 # and spaces, not starting or ending with a space. The agent sends ECS_INSTANCE_ATTRIBUTES
 # unchecked (aws/amazon-ecs-agent v1.105.0 agent/config/parse.go parseInstanceAttributes), so
 # a bad one fails RegisterContainerInstance and the instance never joins.
-ATTRIBUTE_NAME_RE = lazy(r"[A-Za-z0-9_./\\-]{1,128}")
-ATTRIBUTE_VALUE_RE = lazy(r"(?! )[A-Za-z0-9_.@/\\: -]{1,128}(?<! )")
+ATTRIBUTE_NAME_RE = lazy(r"[A-Za-z0-9_./\\-]{1,128}", test=_is_attribute_name)
+ATTRIBUTE_VALUE_RE = lazy(r"(?! )[A-Za-z0-9_.@/\\: -]{1,128}(?<! )", test=_is_attribute_value)
 ATTRIBUTE_NAME_RULE = "1-128 letters, digits, - _ . / \\ (ECS allows no other character)"
 ATTRIBUTE_VALUE_RULE = (
     "1-128 letters, digits, spaces, - _ . @ / \\ :, not starting or ending with a space"
@@ -102,10 +187,19 @@ DURATION_MINIMUMS = {
     "task_cleanup_wait": (1, "the agent replaces a value below 1s with its default 3h"),
     "container_stop_timeout": (1, "the agent replaces 0 with its default 30s"),
 }
-NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+NAME_RE = lazy(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", test=_is_name)
 # C0 controls and DEL: no field of the schema needs them, and in ecs.env or a journal line
 # they could forge a line. JSON's `strict` refuses them raw; this also refuses "\u0001".
-_CONTROL_RE = lazy("[\x00-\x1f\x7f]")
+_CONTROLS = "".join(map(chr, range(32))) + "\x7f"
+_DROP_CONTROLS = str.maketrans("", "", _CONTROLS)
+
+
+def first_control(text: str) -> str | None:
+    """The first C0 control or DEL in `text`, or None (what [\x00-\x1f\x7f] would find)."""
+    if len(text.translate(_DROP_CONTROLS)) == len(text):
+        return None
+    return next(char for char in text if char in _CONTROLS)
+
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -449,9 +543,9 @@ def check_string_map(
         text = check_str(item, where, issues)
         if text is None:
             continue
-        if printable and (found := _CONTROL_RE.search(key + text)) is not None:
+        if printable and (found := first_control(key + text)) is not None:
             issues.append(
-                Issue(where, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
+                Issue(where, E_VALUE, f"contains the control character U+{ord(found):04X}")
             )
             continue
         if value_rule is not None and not value_rule[0].fullmatch(text):
@@ -677,20 +771,20 @@ def check_extra(
                     where,
                     E_TYPE,
                     f"expected a string, got {type_name(item)}: quote it, e.g. {key}: "
-                    f'"{json.dumps(item)}"',
+                    f'"{jsonc.dumps(item)}"',
                 )
             )
             continue
         text = check_str(item, where, issues)
         if text is None:
             continue
-        if (found := _CONTROL_RE.search(text)) is not None:
+        if (found := first_control(text)) is not None:
             # The host refuses control characters anywhere (decode_json): so does the fleet.
             issues.append(
                 Issue(
                     where,
                     E_VALUE,
-                    f"agent variables cannot contain control characters (U+{ord(found.group()):04X})",
+                    f"agent variables cannot contain control characters (U+{ord(found):04X})",
                 )
             )
             continue
@@ -920,7 +1014,9 @@ def parse_settings_object(value: object) -> HostSettings:
 
 def dumps(settings: HostSettings) -> str:
     """The settings userdata text: the header line, then one compact, sorted JSON object."""
-    body = json.dumps(settings.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = jsonc.dumps(
+        settings.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return f"{SETTINGS_HEADER}\n{body}\n"
 
 
@@ -943,7 +1039,7 @@ def decode_json(text: str, what: str) -> object:
     """json.loads as strict as the fleet loader: duplicate keys, NaN/Infinity and control
     characters in strings (keys included) are refused. SettingsError names the first."""
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        value = jsonc.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except RecursionError:
         raise SettingsError([Issue((), E_TYPE, f"{what} is nested too deeply")]) from None
     except ValueError as error:
@@ -959,13 +1055,13 @@ def decode_json(text: str, what: str) -> object:
                 pending.append(((*path, key), child))
         elif isinstance(item, list):
             pending.extend(((*path, index), child) for index, child in enumerate(item))
-        elif isinstance(item, str) and (found := _CONTROL_RE.search(item)) is not None:
+        elif isinstance(item, str) and (found := first_control(item)) is not None:
             # The path may hold the very key at fault: shown escaped, never raw in a log line.
             shown = tuple(
-                repr(p) if isinstance(p, str) and _CONTROL_RE.search(p) else p for p in path
+                repr(p) if isinstance(p, str) and first_control(p) is not None else p for p in path
             )
             issues.append(
-                Issue(shown, E_VALUE, f"contains the control character U+{ord(found.group()):04X}")
+                Issue(shown, E_VALUE, f"contains the control character U+{ord(found):04X}")
             )
     if issues:
         raise SettingsError(sorted(issues, key=str))
@@ -1019,11 +1115,11 @@ def agent_environment(settings: HostSettings) -> dict[str, str]:
         "ECS_DISABLE_PRIVILEGED": _bool(not ecs.privileged),
     }
     if attributes := instance_attributes(settings.group, ecs):
-        env["ECS_INSTANCE_ATTRIBUTES"] = json.dumps(
+        env["ECS_INSTANCE_ATTRIBUTES"] = jsonc.dumps(
             attributes, sort_keys=True, separators=(",", ":")
         )
     if ecs.tags:
-        env["ECS_CONTAINER_INSTANCE_TAGS"] = json.dumps(
+        env["ECS_CONTAINER_INSTANCE_TAGS"] = jsonc.dumps(
             ecs.tags, sort_keys=True, separators=(",", ":")
         )
     return env

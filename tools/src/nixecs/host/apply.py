@@ -19,12 +19,11 @@ Boot path: standard library and nixecs.settings/formats/atomic only (see boot.py
 
 from __future__ import annotations
 
-import json
 import os
 import stat  # already imported by os
 import time
 
-from .. import formats
+from .. import formats, jsonc
 from ..atomic import open_directory, write_atomic
 from ..settings import NAME_RE, SettingsError, agent_environment, format_env_file, loads
 from ..sha import sha256_hex as _sha256_hex
@@ -82,7 +81,9 @@ def read_state(layout: Layout) -> dict[str, object]:
     """The recorded state; an unreadable or corrupt file counts as none (apply again)."""
     try:
         with open(_open_no_follow(layout.state_file), "rb") as handle:
-            value = json.loads(handle.read(MAX_STATE + 1))
+            # Our own file, written as ASCII JSON: UTF-8 only (json.loads(bytes) would also
+            # guess UTF-16/32, which no nixecs ever wrote; such a file counts as none).
+            value = jsonc.loads(handle.read(MAX_STATE + 1).decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
@@ -214,14 +215,14 @@ class Applier:
         # The whole read-modify-write of the state, and what it records, under one lock.
         with StateLock(self.layout, self.lock_wait, self.log):
             state = read_state(self.layout)
-            recorded = json.dumps(state, sort_keys=True)
+            recorded = jsonc.dumps(state, sort_keys=True)
             if settings is not None:
                 summary = self._apply_settings(settings)
             elif kind == "nix":
                 summary = self._apply_nix(text, digest, state, header)
             else:
                 summary = self._apply_script(text, digest, state)
-            unchanged = json.dumps(state, sort_keys=True) == recorded
+            unchanged = jsonc.dumps(state, sort_keys=True) == recorded
             if not (unchanged and (state.get("format"), state.get("sha256")) == (kind, digest)):
                 self._record(state, kind, digest)
         return summary
@@ -236,7 +237,7 @@ class Applier:
 
     def _apply_settings(self, settings: HostSettings) -> str:
         env_text = format_env_file(agent_environment(settings))
-        settings_text = json.dumps(settings.to_json(), indent=2, sort_keys=True) + "\n"
+        settings_text = jsonc.dumps_indented(settings.to_json()) + "\n"
         written = []
         # ecs.env first: it is what the agent reads; settings.json (secrets, drain) follows.
         # A run killed between the two is repaired by the next one, which compares contents.
@@ -365,7 +366,7 @@ class Applier:
         )
         write_atomic(
             self.layout.state_file,
-            json.dumps(state, indent=2, sort_keys=True) + "\n",
+            jsonc.dumps_indented(state) + "\n",
             0o600,
             root=self.layout.root,
         )

@@ -1,7 +1,7 @@
 """`nixecs apply`: the boot-time entry point, dispatched by `nixecs.__main__` before click.
 
 It runs on every boot of the smallest instances, so it imports only the standard library
-(`os`, `json`, `re`, `socket`, `time`) and nixecs.settings/formats/atomic — never click, yaml,
+(`os`, `_json`, `_socket`, `time`) and nixecs.settings/formats/atomic — never click, yaml,
 jinja2, boto3, dataclasses or typing (DESIGN §10/§11; a test checks the import list). Hence
 the small hand-written option parser: argparse alone costs more than the rest of the run.
 

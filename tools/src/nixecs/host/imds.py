@@ -5,7 +5,10 @@ Why raw sockets and not `http.client` or `urllib.request`: `nixecs apply` has a 
 35-65 ms to import (it pulls in `email`), `urllib.request` more. Even the `socket` module
 costs ~4 ms (it builds IntEnum classes at import), so this uses the C module `_socket`
 directly: it has everything a client needs (getaddrinfo, connect with a timeout, sendall,
-recv), and its errors are the same OSError/TimeoutError classes. IMDS is plain HTTP/1.1 on a
+recv), and its errors are the same OSError/TimeoutError classes. For the same reason the
+response grammar is checked with bytes methods, not `re` (which imports `enum`: ~8 ms); the
+regular expressions below stay the grammar's statement, and tests/test_imds_fuzz.py proves the
+checks equal to them on generated lines. IMDS is plain HTTP/1.1 on a
 link-local address, so a small client suffices: one request per connection with
 `Connection: close`, a parsed status line and headers, a body bounded by Content-Length or
 chunked encoding or EOF, and no TLS, redirects or proxies (IMDS must not be proxied anyway).
@@ -19,8 +22,9 @@ tokens). 404 is an answer (`None`), not an error: e.g. an instance without userd
 from __future__ import annotations
 
 import _socket
-import re
 import time
+
+from ..lazyre import lazy_bytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,10 +91,10 @@ def parse_endpoint(url: str) -> tuple[str, int]:
 #         then CRLF
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
+STATUS_LINE = lazy_bytes(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
 # Linear on purpose: OWS is stripped in Python, as a regex would backtrack over it.
-_FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):([^\r\n\x00]*)")
-_CHUNK_LINE = re.compile(
+FIELD_LINE = lazy_bytes(rb"(" + _TOKEN + rb"):([^\r\n\x00]*)")
+CHUNK_LINE = lazy_bytes(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*"
     + _TOKEN
     + rb"(?:[ \t]*=[ \t]*(?:"
@@ -99,7 +103,47 @@ _CHUNK_LINE = re.compile(
     + _QUOTED
     + rb"))?)*"
 )
-_DIGITS = re.compile(rb"[0-9]+")
+# The same grammar with bytes methods (bytes.translate(None, allowed) is empty exactly when
+# every byte is allowed; bytes.isdigit() is ASCII-only).
+_TOKEN_BYTES = b"!#$%&'*+.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-"
+_REASON_BYTES = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_HEX_BYTES = b"0123456789ABCDEFabcdef"
+
+
+def status_code(line: bytes) -> int | None:
+    """The status code of a valid status-line (STATUS_LINE.fullmatch), else None."""
+    if len(line) < 12 or line[:7] != b"HTTP/1." or line[7] not in b"01" or line[8] != 0x20:
+        return None
+    code = line[9:12]
+    if code[0] not in b"12345" or not code[1:].isdigit():
+        return None
+    reason = line[12:]
+    if reason and (reason[0] != 0x20 or reason[1:].translate(None, _REASON_BYTES)):
+        return None
+    return int(code)
+
+
+def field_line(line: bytes) -> tuple[bytes, bytes] | None:
+    """(name, raw value) of a valid field-line (FIELD_LINE.fullmatch), else None."""
+    name, colon, value = line.partition(b":")
+    if not colon or not name or name.translate(None, _TOKEN_BYTES):
+        return None
+    if b"\r" in value or b"\n" in value or b"\x00" in value:
+        return None
+    return name, value
+
+
+def chunk_size_digits(line: bytes) -> bytes | None:
+    """The hex digits of a valid chunk-size line (CHUNK_LINE.fullmatch), else None. A line
+    with chunk extensions (never sent by IMDS) is checked by the regular expression."""
+    if b";" in line:
+        match = CHUNK_LINE.fullmatch(line)
+        return None if match is None else match.group(1)
+    if not line or line.translate(None, _HEX_BYTES):
+        return None
+    return line
+
+
 # A chunk-size line or a trailer line longer than this, or more header lines than this
 # (http.client's own limit), is not IMDS talking.
 _MAX_LINE = 4096
@@ -119,18 +163,17 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
     lines = head.split(b"\r\n", _MAX_FIELDS + 1)
     if len(lines) > _MAX_FIELDS + 1:
         raise ImdsInvalid(f"IMDS sent more than {_MAX_FIELDS} header lines")
-    status_match = _STATUS_LINE.fullmatch(lines[0])
-    if status_match is None:
+    status = status_code(lines[0])
+    if status is None:
         raise ImdsInvalid(f"IMDS sent a malformed status line {lines[0][:40]!r}")
-    status = int(status_match.group(1))
     if status < 200:
         raise ImdsInvalid(f"IMDS sent an interim response (HTTP {status}) to a plain request")
     fields: dict[bytes, list[bytes]] = {}
     for line in lines[1:]:
-        field = _FIELD_LINE.fullmatch(line)
+        field = field_line(line)
         if field is None:
             raise ImdsInvalid(f"IMDS sent a malformed header line {line[:40]!r}")
-        fields.setdefault(field.group(1).lower(), []).append(field.group(2).strip(b" \t"))
+        fields.setdefault(field[0].lower(), []).append(field[1].strip(b" \t"))
     coding = fields.get(b"transfer-encoding")
     lengths = fields.get(b"content-length")
     if coding is not None:
@@ -153,7 +196,7 @@ def _content_length(values: list[bytes], received: int) -> int:
     """§6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT; several fields or a list are
     valid only when every value is the same; anything else is unrecoverable."""
     items = [item.strip() for value in values for item in value.split(b",")]
-    if not all(_DIGITS.fullmatch(item) for item in items):
+    if not all(item.isdigit() for item in items):  # [0-9]+
         raise ImdsInvalid("IMDS sent a bad Content-Length")
     # Compared as digit strings: never int() thousands of digits (Python refuses more than
     # 4300); anything longer than MAX_RESPONSE's digits is too large anyway.
@@ -185,10 +228,10 @@ def _dechunk(data: bytes) -> bytes:
     position = 0
     while True:
         line, start = _line(data, position)
-        match = _CHUNK_LINE.fullmatch(line)
-        if match is None:
+        size_digits = chunk_size_digits(line)
+        if size_digits is None:
             raise ImdsInvalid(f"IMDS sent a bad chunk-size line {line[:40]!r}")
-        digits = match.group(1).lstrip(b"0")
+        digits = size_digits.lstrip(b"0")
         if len(digits) > 8 or (digits and int(digits, 16) > MAX_RESPONSE):
             raise ImdsInvalid(f"IMDS announced a chunk larger than {MAX_RESPONSE} bytes")
         size = int(digits, 16) if digits else 0
@@ -206,7 +249,7 @@ def _dechunk(data: bytes) -> bytes:
         line, start = _line(data, start)
         if not line:
             break
-        if _FIELD_LINE.fullmatch(line) is None:
+        if field_line(line) is None:
             raise ImdsInvalid(f"IMDS sent a malformed trailer line {line[:40]!r}")
     if start != len(data):
         raise ImdsInvalid("IMDS sent data after the end of a chunked body")
