@@ -14,6 +14,8 @@
 | manifest.json a symlink to a foreign manifest        | not read; nothing removed                 |
 | manifest.json truncated (killed midway)              | nothing removed; render written           |
 | a stale file with the manifest's hash                | removed, and its emptied directories      |
+| temporaries a killed render left (an hour old)       | removed; a fresh one (a render running    |
+|                                                      |   now) and other names kept               |
 """
 
 from __future__ import annotations
@@ -138,3 +140,28 @@ def test_a_hostile_manifest_removes_nothing(capsys: Any, tmp_path: Path, kind: s
     assert (out / "old" / "stack.yaml").is_file()  # not known to be ours: kept
     assert json.loads(manifest.read_text())["clusters"].keys() == {"prod"}
     assert not manifest.is_symlink()
+
+
+def test_a_killed_renders_temporaries_are_removed_and_a_running_ones_kept(
+    capsys: Any, tmp_path: Path
+) -> None:
+    """Each directory is opened once for all its files (render._write_files): its stale
+    temporaries, for every file written there, are found in one scan of it."""
+    from nixecs.atomic import TEMP_MARK
+
+    out = _first_render(capsys, tmp_path)
+    old = [
+        out / "prod" / f".stack.yaml{TEMP_MARK}{'ab' * 8}",
+        out / "prod" / "groups" / f".web.userdata{TEMP_MARK}{'cd' * 8}",
+        out / "prod" / "groups" / f".batch.userdata{TEMP_MARK}{'ef' * 8}",
+    ]
+    fresh = out / "prod" / "groups" / f".web.userdata{TEMP_MARK}{'12' * 8}"
+    unrelated = out / "prod" / "groups" / f".notes{TEMP_MARK}{'34' * 8}"
+    for path in [*old, fresh, unrelated]:
+        path.write_text("partial")
+    for path in old:
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    result = render(capsys, TWO_CLUSTERS, tmp_path)
+    assert result.code == 0, result.err
+    assert [p for p in old if p.exists()] == []
+    assert fresh.exists() and unrelated.exists()

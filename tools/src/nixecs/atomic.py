@@ -136,18 +136,20 @@ def _is_our_temporary(entry: str, name: str) -> bool:
     return entry.startswith(legacy) and entry[len(legacy) :].isdigit()
 
 
-def remove_stale_temporaries(directory: int, name: str) -> list[str]:
-    """Remove what a killed run left for target `name` in the directory open as `directory`:
-    only our own temporary names, only regular files owned by this user, only when older
-    than STALE_SECONDS (a concurrent writer's temporary is seconds old; removing it would
-    fail that writer's rename). Returns the names removed."""
+def remove_stale_temporaries(directory: int, *names: str) -> list[str]:
+    """Remove what a killed run left for the targets `names` in the directory open as
+    `directory` (one scan of it): only our own temporary names, only regular files owned by
+    this user, only when older than STALE_SECONDS (a concurrent writer's temporary is seconds
+    old; removing it would fail that writer's rename). Returns the names removed."""
     import time
 
     removed = []
     euid = os.geteuid()
     cutoff = time.time() - STALE_SECONDS
     with os.scandir(directory) as entries:
-        candidates = [e.name for e in entries if _is_our_temporary(e.name, name)]
+        candidates = [
+            e.name for e in entries if any(_is_our_temporary(e.name, name) for name in names)
+        ]
     for entry in candidates:
         try:
             info = os.stat(entry, dir_fd=directory, follow_symlinks=False)
@@ -191,41 +193,57 @@ def write_atomic(
     """
     target = os.fspath(path)
     directory_path, name = os.path.split(target)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     directory = open_directory(directory_path or ".", root)
     try:
         if root is not None:
             remove_stale_temporaries(directory, name)
-        temporary, fd = _create_temporary(directory, name, mode)
-        try:
-            view = memoryview(payload)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if uid != -1 or gid != -1:
-                os.fchown(fd, uid, gid)
-            os.fchmod(fd, mode)
-            if durable:
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temporary, dir_fd=directory)
-            raise
-        os.close(fd)
-        try:
-            # rename(2) replaces the name itself: a symlink planted at the target is replaced,
-            # never followed.
-            os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
-        except BaseException:
-            os.unlink(temporary, dir_fd=directory)
-            raise
-        if durable:
-            try:  # noqa: SIM105 - as above
-                os.fsync(directory)
-            except OSError:  # pragma: no cover - some filesystems refuse
-                pass
+        write_in(directory, name, data, mode, uid=uid, gid=gid, durable=durable)
     finally:
         os.close(directory)
+
+
+def write_in(
+    directory: int,
+    name: str,
+    data: bytes | str,
+    mode: int = 0o644,
+    *,
+    uid: int = -1,
+    gid: int = -1,
+    durable: bool = True,
+) -> None:
+    """`write_atomic` of file `name` in the directory open as `directory` (the caller's
+    descriptor, opened as open_directory opens it, kept open): for a writer of many files in
+    one directory, which opens it once (render: a thousand files)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    temporary, fd = _create_temporary(directory, name, mode)
+    try:
+        view = memoryview(payload)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(temporary, dir_fd=directory)
+        raise
+    os.close(fd)
+    try:
+        # rename(2) replaces the name itself: a symlink planted at the target is replaced,
+        # never followed.
+        os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        os.unlink(temporary, dir_fd=directory)
+        raise
+    if durable:
+        try:  # noqa: SIM105 - as above
+            os.fsync(directory)
+        except OSError:  # pragma: no cover - some filesystems refuse
+            pass
 
 
 def read_regular(path: str, limit: int, *, follow: bool = True) -> bytes:

@@ -66,22 +66,25 @@ def render(g: Globals, fleet: str, out: str, clusters: tuple[str, ...]) -> int:
     Validates first (as `validate`); nothing is written when the fleet is invalid. Every
     file is written atomically; manifest.json is written last.
     """
+    from .collector import paused
     from .fleet.checks import check_fleet_file
     from .render import render_fleet, write_rendered
 
-    try:
-        model, report = check_fleet_file(fleet, env=current_env())
-        unknown = sorted(set(clusters) - set(model.clusters))
-        if unknown:
-            raise click.UsageError(
-                f"no cluster {', '.join(unknown)} in {fleet} (clusters: {', '.join(model.clusters)})"
-            )
-        rendered = render_fleet(model, list(clusters) or None)
-    except InvalidInput as error:
-        _invalid_json(g, error)
-        raise
-    report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
-    manifest = write_rendered(rendered, out, fleet)
+    with paused():  # a one-shot build of acyclic data: nixecs.collector says why
+        try:
+            model, report = check_fleet_file(fleet, env=current_env())
+            unknown = sorted(set(clusters) - set(model.clusters))
+            if unknown:
+                raise click.UsageError(
+                    f"no cluster {', '.join(unknown)} in {fleet} "
+                    f"(clusters: {', '.join(model.clusters)})"
+                )
+            rendered = render_fleet(model, list(clusters) or None)
+        except InvalidInput as error:
+            _invalid_json(g, error)
+            raise
+        report.extend(rendered.warnings())  # the final templates' (nixecs.template_checks)
+        manifest = write_rendered(rendered, out, fleet)
     files = 1 + sum(1 + len(c.groups) for c in rendered.clusters.values())  # + manifest.json
     _emit_report(
         g,

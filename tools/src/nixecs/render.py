@@ -10,7 +10,14 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .atomic import open_existing_directory, read_regular, write_atomic
+from .atomic import (
+    open_directory,
+    open_existing_directory,
+    read_regular,
+    remove_stale_temporaries,
+    write_atomic,
+    write_in,
+)
 from .diagnostics import Diagnostic, InvalidInput, OperationalFailure, Report
 from .fleet.model import Cluster, Fleet
 from .fleet.yaml12 import Path as FleetPath
@@ -233,16 +240,16 @@ def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
     # `root=`: below the output directory no symlink is followed (atomic.open_directory) — a
     # cluster directory planted as a link to /etc is refused, never written through. The
     # output directory itself is the caller's choice, and followed.
+    # Each directory is opened (and checked) once for all its files, not once per file: a
+    # thousand-group render opened it a few thousand times (issue 18, item 5).
     top = str(root)
     for name, cluster in rendered.clusters.items():
-        write_atomic(root / name / "stack.yaml", cluster.stack_text, durable=False, root=top)
-        for group in cluster.groups.values():
-            write_atomic(
-                root / name / "groups" / f"{group.group}.userdata",
-                group.data,
-                durable=False,
-                root=top,
-            )
+        _write_files(top, str(root / name), {"stack.yaml": cluster.stack_text})
+        _write_files(
+            top,
+            str(root / name / "groups"),
+            {f"{group.group}.userdata": group.data for group in cluster.groups.values()},
+        )
     manifest = root / "manifest.json"
     _remove_stale(rendered, root, manifest)
     write_atomic(
@@ -252,6 +259,26 @@ def _write_all(rendered: Rendered, root: Path, source: str) -> Path:
         root=top,
     )
     return manifest
+
+
+def _write_files(top: str, directory: str, files: dict[str, bytes | str]) -> None:
+    """Write `files` (name → content) atomically into `directory` below `top`, which is
+    opened once, with no symlink followed below `top`; our temporaries a killed render left
+    there are removed first (atomic.write_atomic's `root=` behaviour)."""
+    if not files:
+        return
+    fd = open_directory(directory, top)
+    try:
+        remove_stale_temporaries(fd, *files)
+        for name, data in files.items():
+            try:
+                write_in(fd, name, data, durable=False)
+            except OSError as error:
+                if error.filename is None:  # name the file, as write_atomic's errors do
+                    error.filename = os.path.join(directory, name)
+                raise
+    finally:
+        os.close(fd)
 
 
 def _owned_files(manifest: Path) -> dict[str, dict[str, str]]:
