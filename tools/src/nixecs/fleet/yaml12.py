@@ -11,13 +11,13 @@ test showed at once that it accepts malformed YAML libyaml rejects, e.g. an empt
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import yaml
 
+from ..collector import paused
 from ..diagnostics import Location
 from ..lazyre import lazy
 
@@ -463,47 +463,42 @@ def load(
         )
     composer = None
     # Composing creates hundreds of thousands of objects and no reference cycles; with the
-    # cyclic garbage collector running through them all the time it takes five times as long.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        composer = _Composer(text)
-        node = _first_document(composer)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        message = (
-            " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
-        )
-        if mark is None:
-            raise YamlError(message, 1, 1) from None
-        raise YamlError(message, mark.line + 1, mark.column + 1) from None
-    except yaml.reader.ReaderError as error:
-        offset = max(0, min(int(error.position), len(text)))
-        line = text.count("\n", 0, offset) + 1
-        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        raise YamlError(
-            f"character #x{error.character:04x} is not allowed in YAML", line, column
-        ) from None
-    except yaml.YAMLError as error:
-        raise YamlError(
-            str(error).splitlines()[0] if str(error) else "invalid YAML", 1, 1
-        ) from None
-    finally:
-        dispose = getattr(composer, "dispose", None) if composer is not None else None
-        if dispose is not None:
-            dispose()
-        if collecting:
-            gc.enable()
+    # cyclic garbage collector running through them all the time it takes five times as long
+    # (nixecs.collector).
+    with paused():
+        try:
+            composer = _Composer(text)
+            node = _first_document(composer)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            message = (
+                " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+            )
+            if mark is None:
+                raise YamlError(message, 1, 1) from None
+            raise YamlError(message, mark.line + 1, mark.column + 1) from None
+        except yaml.reader.ReaderError as error:
+            offset = max(0, min(int(error.position), len(text)))
+            line = text.count("\n", 0, offset) + 1
+            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+            raise YamlError(
+                f"character #x{error.character:04x} is not allowed in YAML", line, column
+            ) from None
+        except yaml.YAMLError as error:
+            raise YamlError(
+                str(error).splitlines()[0] if str(error) else "invalid YAML", 1, 1
+            ) from None
+        finally:
+            dispose = getattr(composer, "dispose", None) if composer is not None else None
+            if dispose is not None:
+                dispose()
     if node is None:
         return Document(path, None, None, [], text)
     if transform is not None:
         node = transform(node)
-    gc.disable()
-    try:
-        value, duplicates = _walk(node)
-    except RecursionError:
-        raise YamlError("document is nested too deeply", 1, 1) from None
-    finally:
-        if collecting:
-            gc.enable()
+    with paused():
+        try:
+            value, duplicates = _walk(node)
+        except RecursionError:
+            raise YamlError("document is nested too deeply", 1, 1) from None
     return Document(path, value, node, duplicates, text)

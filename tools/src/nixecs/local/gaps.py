@@ -140,16 +140,11 @@ def attach_load_balancers(session: Any, fleet: Fleet) -> list[str]:
     """Give each deployed service the LoadBalancers of its template; one line per service."""
     from ..cloudformation import build_stack
 
-    cloudformation, ecs = session.client("cloudformation"), session.client("ecs")
+    ecs = session.client("ecs")
     done: list[str] = []
     for name in fleet.clusters:
         template: Any = build_stack(fleet, name)
-        resources = cloudformation.describe_stack_resources(StackName=naming.stack_name(name))
-        physical = {  # moto lists some resources without their ids: those are skipped
-            r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in resources["StackResources"]
-            if "LogicalResourceId" in r and "PhysicalResourceId" in r
-        }
+        physical = _physical(session, name)
         for resource in template["Resources"].values():
             properties = resource["Properties"]
             if resource["Type"] != "AWS::ECS::Service" or "LoadBalancers" not in properties:
