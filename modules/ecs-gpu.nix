@@ -58,12 +58,24 @@
 {
   config,
   lib,
-  pkgs,
+  options,
   utils,
   ...
 }:
 let
   cfg = config.nixecs.ecs.gpu;
+  # Every NixOS evaluation (nixos/lib/eval-config.nix, lib.nixosSystem) declares
+  # these: nvidia.nix and the toolkit's module are in nixos/modules/module-list.nix,
+  # services.xserver in xserver.nix. A module set of stand-ins that lacks them
+  # (an evaluator of nixecs' modules that declares only the upstream options the
+  # other modules touch) would fail on the first definition below, even with
+  # the option off (a definition of an undeclared option is an error under
+  # mkIf false too); there the GPU configuration is left out, with a warning.
+  # `options` holds declarations only, so reading it here cannot recurse.
+  haveNvidia =
+    options ? hardware.nvidia.package
+    && options ? hardware.nvidia-container-toolkit.enable
+    && options ? services.xserver.videoDrivers;
   toolkit = config.hardware.nvidia-container-toolkit.package;
   # ECS_NVIDIA_RUNTIME and Docker's runtime of that name: one value, so they
   # cannot differ.
@@ -81,104 +93,113 @@ in
       the host's `nixpkgs.config`. Fleet groups on such hosts say `gpu: true`'';
   };
 
-  config = lib.mkIf (config.nixecs.ecs.enable && cfg.enable) {
-    # nixpkgs' docker.nix (nixos/modules/virtualisation/docker.nix) with
-    # enableNvidia writes its own environment.etc."nvidia-container-runtime/
-    # config.toml".text; `text` is `lines`, so the two would be concatenated
-    # into one file with every table twice, which is not TOML. `or false`: the
-    # option is deprecated and may be gone from a later nixpkgs.
-    assertions = [
+  config = lib.mkIf (config.nixecs.ecs.enable && cfg.enable) (
+    if !haveNvidia then
       {
-        assertion = !(config.virtualisation.docker.enableNvidia or false);
-        message = "nixecs.ecs.gpu.enable provides Docker's nvidia runtime and its /etc/nvidia-container-runtime/config.toml itself; virtualisation.docker.enableNvidia writes that file too (the two would make one invalid file): set virtualisation.docker.enableNvidia = false.";
+        warnings = [
+          "nixecs.ecs.gpu.enable: this evaluation lacks nixpkgs' NVIDIA modules (hardware.nvidia, hardware.nvidia-container-toolkit, services.xserver.videoDrivers), so the host gets no GPU configuration; build it with nixpkgs' lib.nixosSystem, which declares them."
+        ];
       }
-    ];
+    else
+      {
+        # nixpkgs' docker.nix (nixos/modules/virtualisation/docker.nix) with
+        # enableNvidia writes its own environment.etc."nvidia-container-runtime/
+        # config.toml".text; `text` is `lines`, so the two would be concatenated
+        # into one file with every table twice, which is not TOML. `or false`: the
+        # option is deprecated and may be gone from a later nixpkgs.
+        assertions = [
+          {
+            assertion = !(config.virtualisation.docker.enableNvidia or false);
+            message = "nixecs.ecs.gpu.enable provides Docker's nvidia runtime and its /etc/nvidia-container-runtime/config.toml itself; virtualisation.docker.enableNvidia writes that file too (the two would make one invalid file): set virtualisation.docker.enableNvidia = false.";
+          }
+        ];
 
-    # The driver, headless.
-    services.xserver.videoDrivers = [ "nvidia" ];
-    hardware.nvidia = {
-      open = lib.mkDefault true;
-      # Keeps the driver loaded and the GPUs initialised with no client, as
-      # the ECS GPU AMI runs nvidia-persistenced.
-      nvidiaPersistenced = lib.mkDefault true;
-      # The X configuration GUI: nothing to configure on a server.
-      nvidiaSettings = lib.mkDefault false;
-    };
+        # The driver, headless.
+        services.xserver.videoDrivers = [ "nvidia" ];
+        hardware.nvidia = {
+          open = lib.mkDefault true;
+          # Keeps the driver loaded and the GPUs initialised with no client, as
+          # the ECS GPU AMI runs nvidia-persistenced.
+          nvidiaPersistenced = lib.mkDefault true;
+          # The X configuration GUI: nothing to configure on a server.
+          nvidiaSettings = lib.mkDefault false;
+        };
 
-    hardware.nvidia-container-toolkit = {
-      enable = true;
-      device-name-strategy = "uuid";
-    };
+        hardware.nvidia-container-toolkit = {
+          enable = true;
+          device-name-strategy = "uuid";
+        };
 
-    environment.etc."nvidia-container-runtime/config.toml".text = ''
-      accept-nvidia-visible-devices-envvar-when-unprivileged = true
+        environment.etc."nvidia-container-runtime/config.toml".text = ''
+          accept-nvidia-visible-devices-envvar-when-unprivileged = true
 
-      [nvidia-container-runtime]
-      mode = "cdi"
-      runtimes = ["docker-runc", "runc", "crun"]
+          [nvidia-container-runtime]
+          mode = "cdi"
+          runtimes = ["docker-runc", "runc", "crun"]
 
-      [nvidia-container-runtime.modes.cdi]
-      default-kind = "nvidia.com/gpu"
-      spec-dirs = ["/etc/cdi", "/var/run/cdi"]
+          [nvidia-container-runtime.modes.cdi]
+          default-kind = "nvidia.com/gpu"
+          spec-dirs = ["/etc/cdi", "/var/run/cdi"]
 
-      [nvidia-ctk]
-      path = "${lib.getExe' toolkit "nvidia-ctk"}"
-    '';
+          [nvidia-ctk]
+          path = "${lib.getExe' toolkit "nvidia-ctk"}"
+        '';
 
-    virtualisation.docker = {
-      daemon.settings.runtimes.${runtime}.path =
-        "${lib.getOutput "tools" toolkit}/bin/nvidia-container-runtime";
-      extraPackages = [ (lib.getOutput "tools" toolkit) ];
-    };
+        virtualisation.docker = {
+          daemon.settings.runtimes.${runtime}.path =
+            "${lib.getOutput "tools" toolkit}/bin/nvidia-container-runtime";
+          extraPackages = [ (lib.getOutput "tools" toolkit) ];
+        };
 
-    nixecs.ecs.featureEnvironment = {
-      ECS_ENABLE_GPU_SUPPORT = "true";
-      ECS_NVIDIA_RUNTIME = runtime;
-    };
+        nixecs.ecs.featureEnvironment = {
+          ECS_ENABLE_GPU_SUPPORT = "true";
+          ECS_NVIDIA_RUNTIME = runtime;
+        };
 
-    # ecs-init's gpu Setup, where ecs-init runs it: on the AMI the agent's unit
-    # runs `amazon-ecs-init pre-start` as its ExecStartPre, with
-    # Restart=on-failure (aws/amazon-ecs-agent v1.105.0
-    # packaging/generic-rpm-integrated/ecs.service), and PreStart sets up the
-    # GPUs first (ecs-init/engine/engine.go PreStart → PreStartGPU, a failure
-    # fails the start). So the file is rewritten on every start of the agent,
-    # which reads it once when it starts, and a failure (nvidia-smi before
-    # the driver is ready, a driver updated under a running one) is retried
-    # with the agent's Restart=. A unit of its own that the agent required
-    # would leave the agent dependency-failed for good after one failure at
-    # boot, and restart it with every switch that touches that unit.
-    nixecs.ecs.featureExecStartPre = [
-      # udev creates /dev/nvidia* when the driver loads (nvidia.nix's rules);
-      # gpu-info writes nothing without them. "-": a settle that times out
-      # leaves gpu-info to decide.
-      "-${
-        utils.escapeSystemdExecArgs [
-          (lib.getExe' config.systemd.package "udevadm")
-          "settle"
-          "--timeout=60"
-        ]
-      }"
-      (utils.escapeSystemdExecArgs [
-        (lib.getExe config.nixecs.package)
-        "gpu-info"
-        "--nvidia-smi"
-        (lib.getExe' config.hardware.nvidia.package "nvidia-smi")
-      ])
-    ];
+        # ecs-init's gpu Setup, where ecs-init runs it: on the AMI the agent's unit
+        # runs `amazon-ecs-init pre-start` as its ExecStartPre, with
+        # Restart=on-failure (aws/amazon-ecs-agent v1.105.0
+        # packaging/generic-rpm-integrated/ecs.service), and PreStart sets up the
+        # GPUs first (ecs-init/engine/engine.go PreStart → PreStartGPU, a failure
+        # fails the start). So the file is rewritten on every start of the agent,
+        # which reads it once when it starts, and a failure (nvidia-smi before
+        # the driver is ready, a driver updated under a running one) is retried
+        # with the agent's Restart=. A unit of its own that the agent required
+        # would leave the agent dependency-failed for good after one failure at
+        # boot, and restart it with every switch that touches that unit.
+        nixecs.ecs.featureExecStartPre = [
+          # udev creates /dev/nvidia* when the driver loads (nvidia.nix's rules);
+          # gpu-info writes nothing without them. "-": a settle that times out
+          # leaves gpu-info to decide.
+          "-${
+            utils.escapeSystemdExecArgs [
+              (lib.getExe' config.systemd.package "udevadm")
+              "settle"
+              "--timeout=60"
+            ]
+          }"
+          (utils.escapeSystemdExecArgs [
+            (lib.getExe config.nixecs.package)
+            "gpu-info"
+            "--nvidia-smi"
+            (lib.getExe' config.hardware.nvidia.package "nvidia-smi")
+          ])
+        ];
 
-    systemd.services.ecs-agent = {
-      # Ordering only (nothing required, see above): the device nodes and the
-      # CDI specification before the file; nvidia-smi answers faster with the
-      # persistence daemon up.
-      after = [
-        "systemd-udev-settle.service"
-        "systemd-modules-load.service"
-        "nvidia-container-toolkit-cdi-generator.service"
-        "nvidia-persistenced.service"
-      ];
-      # The settle (at most 60s) and nvidia-smi (at most 60s, host/gpu.py)
-      # before the agent itself: more than systemd's default 90s.
-      serviceConfig.TimeoutStartSec = "180s";
-    };
-  };
+        systemd.services.ecs-agent = {
+          # Ordering only (nothing required, see above): the device nodes and the
+          # CDI specification before the file; nvidia-smi answers faster with the
+          # persistence daemon up.
+          after = [
+            "systemd-udev-settle.service"
+            "systemd-modules-load.service"
+            "nvidia-container-toolkit-cdi-generator.service"
+            "nvidia-persistenced.service"
+          ];
+          # The settle (at most 60s) and nvidia-smi (at most 60s, host/gpu.py)
+          # before the agent itself: more than systemd's default 90s.
+          serviceConfig.TimeoutStartSec = "180s";
+        };
+      }
+  );
 }

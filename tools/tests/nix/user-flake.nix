@@ -1,7 +1,7 @@
 # A user's flake (templates/fleet instantiated in `user`) with this checkout as its `nixecs`
 # input, evaluated without nixpkgs: nixpkgs' real lib (nixeval's copy) stands in for the
 # nixpkgs input, and its `nixosSystem` is nixeval's eval.nix (upstream NixOS options stood
-# in). Returns what tools/tests/test_user_flake.py checks of the host and its outputs.
+# in) with the NVIDIA modules every NixOS evaluation has (upstream-nvidia.nix). Returns what tools/tests/test_user_flake.py checks of the host and its outputs.
 {
   root,
   user,
@@ -14,7 +14,12 @@ let
   nixosSystem =
     { modules, ... }:
     import (nixeval + "/eval.nix") {
-      inherit lib modules pkgNames;
+      inherit lib;
+      modules = modules ++ [ ./upstream-nvidia.nix ];
+      pkgNames = pkgNames ++ [
+        "nvidia-x11"
+        "nvidia-container-toolkit"
+      ];
       raw = true;
     };
   nixpkgs = {
