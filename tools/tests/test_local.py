@@ -424,3 +424,101 @@ def test_a_fleet_with_tasks_and_secrets_manager_deploys_and_runs_locally(state: 
     [cluster] = json.loads(status.stdout)["clusters"]
     [migrate] = [t for t in cluster["tasks"] if t["name"] == "migrate"]
     assert (migrate["running"], migrate["pending"]) == (0, 2), migrate
+    # The scheduled task's schedule: made by the stack (local/schedules.py registers the type
+    # moto's CloudFormation lacks), found by the name the stack gave it, as against AWS.
+    scheduled = [t for t in cluster["tasks"] if t.get("schedule")]
+    assert scheduled, cluster["tasks"]
+    for task in scheduled:
+        assert task["schedule"]["state"] == "ENABLED" and task["schedule"]["name"], task
+
+
+def _schedule_template(name: str | None = None, expression: str = "rate(1 hour)") -> str:
+    """A stack of one schedule in the shape cloudformation/cluster_tasks.py writes (a capacity
+    provider strategy in CloudFormation's capitalised keys)."""
+    properties: dict[str, object] = {
+        "ScheduleExpression": expression,
+        "ScheduleExpressionTimezone": "Europe/Paris",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED",
+        "Target": {
+            "Arn": "arn:aws:ecs:us-east-1:123456789012:cluster/jobs",
+            "RoleArn": "arn:aws:iam::123456789012:role/run",
+            "EcsParameters": {
+                "TaskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1",
+                "TaskCount": 1,
+                "CapacityProviderStrategy": [{"CapacityProvider": "cp", "Base": 0, "Weight": 1}],
+            },
+        },
+    }
+    if name is not None:
+        properties["Name"] = name
+    return json.dumps(
+        {
+            "Resources": {
+                "Nightly": {"Type": "AWS::Scheduler::Schedule", "Properties": properties}
+            },
+            "Outputs": {
+                "Name": {"Value": {"Ref": "Nightly"}},
+                "Arn": {"Value": {"Fn::GetAtt": ["Nightly", "Arn"]}},
+            },
+        }
+    )
+
+
+def test_the_emulators_cloudformation_keeps_schedules(state: Path) -> None:
+    """local/schedules.py: a stack's AWS::Scheduler::Schedule lives in the emulator's
+    Scheduler as on AWS, through the sequence a fleet's edits make — created (Ref is its
+    name, GetAtt its ARN, the strategy in the API's keys), updated in place, replaced when
+    renamed, gone with the stack — and a schedule deleted by hand does not fail the stack's
+    delete. A long stack name still gives a name Scheduler takes (1-64 characters)."""
+    _moto_installed()
+    import boto3
+
+    from nixecs.local import emulator
+
+    os.environ["NIXECS_LOCAL_DIR"] = str(state)
+    try:
+        running, _ = emulator.start()
+    finally:
+        del os.environ["NIXECS_LOCAL_DIR"]
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    cfn, scheduler = (
+        boto3.client(s, endpoint_url=running.url, region_name="us-east-1", **keys)
+        for s in ("cloudformation", "scheduler")
+    )
+
+    def names() -> list[str]:
+        return sorted(s["Name"] for s in scheduler.list_schedules()["Schedules"])
+
+    def outputs(stack: str) -> dict[str, str]:
+        [described] = cfn.describe_stacks(StackName=stack)["Stacks"]
+        return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+    stack = "nixecs-" + "j" * 80  # CloudFormation's made-up name would pass 64 characters
+    cfn.create_stack(StackName=stack, TemplateBody=_schedule_template())
+    [made] = names()
+    assert 1 <= len(made) <= 64 and made.startswith("nixecs-j"), made
+    [resource] = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    assert resource["PhysicalResourceId"] == made == outputs(stack)["Name"]
+    got = scheduler.get_schedule(Name=made)
+    assert outputs(stack)["Arn"] == got["Arn"]
+    assert got["State"] == "ENABLED" and got["ScheduleExpressionTimezone"] == "Europe/Paris"
+    assert got["Target"]["EcsParameters"]["CapacityProviderStrategy"] == [
+        {"capacityProvider": "cp", "base": 0, "weight": 1}
+    ]
+
+    cfn.update_stack(StackName=stack, TemplateBody=_schedule_template(expression="rate(2 hours)"))
+    assert names() == [made]
+    assert scheduler.get_schedule(Name=made)["ScheduleExpression"] == "rate(2 hours)"
+
+    cfn.update_stack(StackName=stack, TemplateBody=_schedule_template(name="nightly"))
+    assert names() == ["nightly"]  # Name is createOnly: replaced, the old one gone
+
+    scheduler.delete_schedule(Name="nightly")  # by hand, behind the stack's back
+    cfn.delete_stack(StackName=stack)
+    deleted = cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
+    assert stack in {d["StackName"] for d in deleted}
+
+    cfn.create_stack(StackName="short", TemplateBody=_schedule_template(name="kept"))
+    cfn.delete_stack(StackName="short")
+    assert names() == []

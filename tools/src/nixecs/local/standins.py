@@ -39,7 +39,8 @@ LIMITS = (
     "--rollback-alarm in ALARM) without replacing, draining or health-checking an instance",
     "no task runs and no target registers (nothing boots NixOS or the ECS agent): a task "
     "`run` starts stays PROVISIONING, as on AWS while no instance can take it",
-    "its CloudFormation skips EventBridge Scheduler schedules (`status` shows them missing)",
+    "an EventBridge Scheduler schedule is kept as the stack says (its CloudFormation type is "
+    "added here) but never fires",
     "groups whose root volume takes its size from the AMI launch no instance "
     "(their capacity is 0 here; give root_volume.size_gib to see them launch)",
     "few of AWS's rules on updates are enforced (listener-rule priorities, replacements, "
