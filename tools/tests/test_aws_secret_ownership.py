@@ -311,3 +311,36 @@ def test_a_parameter_a_clusters_task_reads_carries_that_clusters_mark(tmp_path):
         "nixecs:fleet": "default",
         "nixecs:cluster": "jobs",
     }
+
+
+def test_a_second_cluster_reading_a_parameter_removes_its_cluster_mark(moto, tmp_path, capsys):
+    """The fleet edit: /acme/shared read by staging alone (marked nixecs:cluster=staging),
+    then by prod too. AddTagsToResource adds or overwrites, never removes, so the next `put`
+    removes the mark the fleet no longer gives (RemoveTagsFromResource) instead of leaving
+    it naming staging; a mark of a cluster still the only reader is kept."""
+    base = ["--endpoint-url", moto.url, "--region", "us-east-1", "secret", "put"]
+    staging_only = TWO_CLUSTERS.replace(
+        "shared: {parameter: /acme/shared}", "other: {parameter: /acme/x}", 1
+    )
+    assert staging_only != TWO_CLUSTERS
+    (tmp_path / "one").mkdir()
+    (tmp_path / "both").mkdir()
+    one = write_fleet(tmp_path / "one", staging_only)
+    first = run_cli(
+        capsys, [*base, "/acme/shared", "--fleet", str(one), "--value-stdin"], stdin="a\n"
+    )
+    assert first.code == 0, first.err
+    assert _tags(moto.url, "/acme/shared")["nixecs:cluster"] == "staging"
+    both = write_fleet(tmp_path / "both", TWO_CLUSTERS)
+    again = run_cli(
+        capsys, [*base, "/acme/shared", "--fleet", str(both), "--value-stdin"], stdin="b\n"
+    )
+    assert again.code == 0, again.err
+    assert _tags(moto.url, "/acme/shared") == {"nixecs:fleet": "default"}
+    # a parameter still read by one cluster keeps its mark through a new value
+    for stdin in ("c\n", "d\n"):
+        kept = run_cli(
+            capsys, [*base, "/prod/db", "--fleet", str(both), "--value-stdin"], stdin=stdin
+        )
+        assert kept.code == 0, kept.err
+    assert _tags(moto.url, "/prod/db") == {"nixecs:fleet": "default", "nixecs:cluster": "prod"}

@@ -1146,7 +1146,14 @@ def secret_put(
     mark = (found or {}).get(naming.TAG_FLEET)
     if mark is not None and model is not None and mark != model.identity:
         tags = {}
-    result = put(session, name, value, key_id=key_id, tags=tags)
+    # A cluster mark the fleet no longer gives (a second cluster reads the parameter now, or
+    # none but the prefix does): removed, so it names no cluster wrongly.
+    untag = (
+        (naming.TAG_CLUSTER,)
+        if tags and found and naming.TAG_CLUSTER in found and naming.TAG_CLUSTER not in tags
+        else ()
+    )
+    result = put(session, name, value, key_id=key_id, tags=tags, untag=untag)
     if tags and found is not None and mark is None:
         _say(f"{name}: tagged {naming.TAG_FLEET}={tags[naming.TAG_FLEET]} (it had no owner mark)")
     if g.json:

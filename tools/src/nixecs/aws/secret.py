@@ -95,10 +95,12 @@ def put(
     *,
     key_id: str | None = None,
     tags: dict[str, str] | None = None,
+    untag: tuple[str, ...] = (),
 ) -> PutResult:
     """Store `value` as a SecureString; `value=None` means generate one only if none exists.
     `tags` (the fleet's marks, Fleet.parameter_tags) go on a parameter this call creates, and
-    onto an existing one it writes."""
+    onto an existing one it writes; the keys in `untag` (a mark the fleet no longer gives
+    it) are removed from an existing one it writes."""
     from botocore.exceptions import ClientError
 
     ssm = session.client("ssm")
@@ -139,6 +141,13 @@ def put(
         # Also after a create: the version written may be an overwrite of a parameter created
         # meanwhile (ParameterAlreadyExists, then Overwrite=true), which carried no tags.
         _add_tags(ssm, name, tags)
+        if untag:
+            # AddTagsToResource adds or overwrites, never removes: a mark the fleet stopped
+            # giving (nixecs:cluster once a second cluster reads the parameter) goes through
+            # RemoveTagsFromResource (SSM API reference), or it would name one cluster still.
+            ssm.remove_tags_from_resource(
+                ResourceType="Parameter", ResourceId=name, TagKeys=list(untag)
+            )
         return result
 
 
