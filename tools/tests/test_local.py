@@ -374,6 +374,7 @@ def test_the_emulators_import_snapshot_and_instance_refresh_stand_ins(state: Pat
     assert states == [("active", "converting", "40"), ("completed", None, None)]
     snapshot = task["SnapshotTaskDetail"]["SnapshotId"]
     assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["VolumeSize"] == 1
+    assert ec2.describe_volumes()["Volumes"] == []  # the import leaves no volume behind
 
     image = ec2.register_image(
         Name="tagged",

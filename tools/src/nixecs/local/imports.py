@@ -10,8 +10,8 @@ What is emulated, and what is not (docs/aws.md says the same):
   TagSpecifications; the same ClientToken returns the same task, as the API's idempotency
   token does (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportSnapshot.html).
 - Each DescribeImportSnapshotTasks that names a task advances it: `active`/`pending` 0%,
-  `active`/`converting` 40%, then `completed` with a snapshot moto's EC2 now holds (of a
-  volume sized to the object, in whole GiB). Nothing is converted: the disk's contents, its
+  `active`/`converting` 40%, then `completed` with a snapshot moto's EC2 now holds (sized to
+  the object, in whole GiB; the volume moto needs to make it is deleted, as AWS leaves none). Nothing is converted: the disk's contents, its
   format and the vmimport role are not checked.
 - RegisterImage keeps its TagSpecifications: moto 5.2 (ec2/responses/amis.py register_image)
   reads only Name and Description, so an AMI `ami publish` registered carried none of the
@@ -84,6 +84,9 @@ def _complete(task: ImportTask, ec2: Any, region: str) -> None:
     size_gib = max(1, -(-task.size // GIB))
     volume = ec2.create_volume(size=size_gib, zone_name=f"{region}a")
     snapshot = ec2.create_snapshot(volume.id, f"Created by the local emulator for {task.id}")
+    # moto makes a snapshot only of a volume; AWS's import leaves none behind (the snapshot
+    # keeps its size), so a publish leaves no stray volume in `describe-volumes`.
+    ec2.delete_volume(volume.id)
     task.snapshot, task.status = snapshot.id, "completed"
 
 
