@@ -5,6 +5,8 @@ found missing or empty."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,60 @@ def test_a_duration_of_another_type_is_a_bad_duration(
     """E106 as the host's own settings parser says it (settings.check_duration)."""
     found = _refused(tmp_path, FLEET.replace(old, new, 1))
     assert [(d.code, d.message[: len(says)]) for d in found] == [("E106", says)]
+
+
+def _keys_of(value: object, path: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
+    """The path of every mapping key in `value`, depth first."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*path, key)
+            yield from _keys_of(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _keys_of(child, (*path, index))
+
+
+# Fleets with `environments:` are left out: there a key's null in an override deletes it
+# (tests/test_environments.py), and a base key an environment sets is not the file's value.
+VALID_EXAMPLES = sorted(
+    p
+    for p in EXAMPLES.glob("*.yml")
+    if "clusters:" in (text := p.read_text(encoding="utf-8")) and "\nenvironments:" not in text
+)
+
+
+@pytest.mark.parametrize("example", VALID_EXAMPLES, ids=[p.name for p in VALID_EXAMPLES])
+def test_every_key_written_null_is_its_one_error(tmp_path: Path, example: Path) -> None:
+    """Each key of each example, written null in turn (what `key:` with nothing after it
+    is): exactly one finding, E103 naming that key — not also the rules that read it with
+    others (a redirect without `https:`, a volume of no kind, an alarm section with nothing
+    to watch, references to a refused `groups:`, a port's protocol defaulted and found
+    twice, ...), which the swept examples found before."""
+    import yaml
+
+    base = yaml.safe_load(example.read_text(encoding="utf-8"))
+    env = None
+    check_fleet_file(str(example), nix=False)  # valid as written
+    wrong: list[str] = []
+    count = 0
+    for path in _keys_of(base):
+        edited = copy.deepcopy(base)
+        parent = edited
+        for step in path[:-1]:
+            parent = parent[step]
+        if parent[path[-1]] is None:
+            continue
+        parent[path[-1]] = None
+        count += 1
+        target = tmp_path / "fleet.yml"
+        target.write_text(yaml.safe_dump(edited, sort_keys=False), encoding="utf-8")
+        try:
+            check_fleet_file(str(target), nix=False, env=env)
+        except InvalidInput as refused:
+            found = [(d.code, d.message) for d in refused.report.sorted()]
+            if len(found) == 1 and found[0][0] == "E103" and f"`{path[-1]}:`" in found[0][1]:
+                continue
+            wrong.append(f"{'.'.join(map(str, path))}: {found}")
+        else:
+            wrong.append(f"{'.'.join(map(str, path))}: accepted")
+    assert count > 20 and not wrong, "\n".join(wrong)

@@ -470,10 +470,12 @@ def parse_ports(
         protocol = as_str(PORT_MAPPING.keys["protocol"].default)
         host: int | None = None
         if isinstance(item, dict):
+            # from before the keys: a key refused there (a null protocol) leaves the port
+            # unjudged, not defaulted to tcp and found mapped twice
+            before = len(issues)
             written = keys(PORT_MAPPING, item, where, issues)
             if written is None:
                 continue
-            before = len(issues)
             m = values(PORT_MAPPING, written, where, issues)
             if len(issues) != before or not complete(PORT_MAPPING, m):
                 continue

@@ -284,6 +284,17 @@ def keys(
     """An object node's mapping: its unknown and missing keys reported; None when `value` is
     not a mapping."""
     allowed, required, _ = node.shape()
+    if value is None and path and isinstance(path[-1], str):
+        # A named entry (a cluster, group, service...) written with nothing after it: told
+        # as a key's null is (`_without_nulls`), which is what it is.
+        issues.append(
+            Issue(
+                path,
+                s.E_TYPE,
+                f"expected {what}, got null (`{path[-1]}:` has nothing after it){NULL_ADVICE}",
+            )
+        )
+        return None
     m = s.check_mapping(value, path, issues, allowed, required, what)
     if m is None or None not in m.values():
         return m
@@ -295,6 +306,19 @@ def refused(issues: list[Issue], path: Path) -> bool:
     rule that would find it missing (a required key, one of several, a non-empty list) says
     nothing more, one mistake being one error."""
     return any(i.path == path and i.message.endswith(NULL_ADVICE) for i in issues)
+
+
+def refused_below(issues: list[Issue], path: Path, names: tuple[str, ...]) -> bool:
+    """Whether a key named one of `names` at or below `path` was written null and refused: a
+    rule on what such keys say together (a service's ports) stays quiet about it."""
+    depth = len(path)
+    return any(
+        i.path[:depth] == path
+        and len(i.path) > depth
+        and i.path[-1] in names
+        and i.message.endswith(NULL_ADVICE)
+        for i in issues
+    )
 
 
 # What a key's null is refused as: `key:` with nothing after it is YAML's null.

@@ -18,7 +18,7 @@ from dataclasses import replace
 from .. import settings as s
 from ..records import dataclass
 from ..settings import Issue
-from .decl import as_int, section, texts
+from .decl import as_int, refused, section, texts
 from .model import DEPLOYMENT, Deployment
 from .yaml12 import Path
 
@@ -50,7 +50,11 @@ def parse(value: object, path: Path, issues: list[Issue], routed: bool) -> Deplo
                     f"`{key}` watches the service's target group: add routing or remove it",
                 )
             )
-    if "names" not in m and not any(key in m for key in GENERATED):
+    if (
+        "names" not in m
+        and not any(key in m for key in GENERATED)
+        and not any(refused(issues, (*path, key)) for key in ("names", *GENERATED))
+    ):
         issues.append(
             Issue(
                 path,

@@ -19,7 +19,7 @@ from .. import settings as s
 from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
-from .decl import as_str, check, either, keys, obj, req, string, values
+from .decl import as_str, check, either, keys, obj, refused, req, string, values
 from .yaml12 import Path
 
 # Plain references: any non-blank string here; the Docker reference grammar is checked
@@ -138,7 +138,12 @@ def parse_image(value: object, path: Path, issues: list[Issue]) -> ImageRef | No
                 path, s.E_VALUE, "give a tag or a digest, not both: a digest already pins the image"
             )
         )
-    elif "tag" not in m and "digest" not in m:
+    elif (
+        "tag" not in m
+        and "digest" not in m
+        and not refused(issues, (*path, "tag"))
+        and not refused(issues, (*path, "digest"))
+    ):
         issues.append(Issue(path, s.E_VALUE, "an ecr image needs a tag or a digest"))
     if len(issues) != before or repository is None:
         return None

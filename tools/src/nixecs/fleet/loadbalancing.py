@@ -52,6 +52,8 @@ from .decl import (
     keys,
     member,
     obj,
+    refused,
+    refused_below,
     req,
     section,
     string,
@@ -449,7 +451,7 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     )
     # Target groups of instances need their VPC (cfn-lint E3681, CreateTargetGroup VpcId),
     # whoever owns the load balancer.
-    if "vpc" not in m:
+    if "vpc" not in m and not refused(issues, (*path, "vpc")):
         _error(
             issues,
             path,
@@ -534,7 +536,12 @@ def load_balancer(value: object, path: Path, issues: list[Issue]) -> LoadBalance
     if not network and not http and certificate is None:
         _error(issues, path, "E159", "no listener: set http: true or https: {certificate_arn: ...}")
         return None
-    if redirect and (certificate is None or not http):
+    if (
+        redirect
+        and (certificate is None or not http)
+        and not refused(issues, (*path, "https"))
+        and not refused(issues, (*path, "http"))
+    ):
         _error(
             issues,
             (*path, "redirect_http_to_https"),
@@ -606,7 +613,9 @@ def service_extras(
     deployment = deployment_of(
         written if written is not None else {},
         (*path, "deployment"),
-        bool(routes),
+        # Written counts, valid or not (refused as null too): a mistake in `routing:` is
+        # reported there, once, not again as "add routing" on every key that needs it.
+        "routing" in m or refused(issues, (*path, "routing")),
         issues,
     )
     if deployment is not None and routes and deployment.health_check_grace_period is None:
@@ -658,7 +667,13 @@ def _listener(m: dict[str, object], path: Path, issues: list[Issue]) -> Listener
         return None
     protocol = as_str(v["protocol"])
     certificate = v.get("certificate_arn")
-    if protocol == "TLS" and certificate is None:
+    if refused(issues, (*where, "protocol")):
+        return None  # what the listener is was not said: its TLS keys cannot be judged
+    if (
+        protocol == "TLS"
+        and certificate is None
+        and not refused(issues, (*where, "certificate_arn"))
+    ):
         _error(
             issues,
             where,
@@ -735,7 +750,7 @@ def routing_of(value: object, path: Path, service: Service, issues: list[Issue])
         else (ports[0] if ports else None)
     )
     kind = "UDP " if udp else ""
-    if known and not ports:
+    if known and not ports and not refused_below(issues, service.path, ("port", "ports")):
         _error(
             issues,
             path,
@@ -810,6 +825,8 @@ def health_check_of(
         return None
     before = len(issues)
     v = values(TARGET_HEALTH, written, path, issues)
+    if refused(issues, (*path, "protocol")):
+        return None  # the protocol the other keys depend on was not said (reported there)
     protocol = as_str(v.get("protocol", "TCP" if network else "HTTP"))
     if protocol == "TCP" and not network:
         _error(

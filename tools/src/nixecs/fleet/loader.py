@@ -113,6 +113,14 @@ _STEP = member(_STEP_POLICY.keys["steps"])
 _DIMENSIONS = SCALING_ALARM.keys["dimensions"]
 
 
+class _AnyGroup(dict[str, object]):
+    """The groups of a cluster whose `groups:` was refused: every name is in it, so that a
+    service's or task's reference is not reported as unknown too (one mistake, one error)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
 class _Builder:
     def __init__(self, document: Document) -> None:
         self.doc = document
@@ -236,8 +244,10 @@ class _Builder:
         services: dict[str, Service] = {}
         # References are checked against every key written, so a badly named group is
         # reported once (E105), not again by each service that uses it.
+        # A `groups:` refused itself (null, not a mapping, left out: reported there) names no
+        # group to check against: every reference is taken as known, not reported again.
         declared = m.get("groups")
-        raw_groups: dict[str, object] = declared if isinstance(declared, dict) else {}
+        raw_groups: dict[str, object] = declared if isinstance(declared, dict) else _AnyGroup()
         for service_name, service_value in self.named_mapping(
             CLUSTER.keys["services"], m.get("services", {}), (*path, "services"), "services"
         ).items():
@@ -301,7 +311,11 @@ class _Builder:
             GROUP.keys["metadata"], m.get("metadata", {}), (*path, "metadata"), self.issues
         )
         nixos = m.get("nixos")
-        if "nixos" in m and m.get("userdata") != "nix":
+        if (
+            "nixos" in m
+            and m.get("userdata") != "nix"
+            and not refused(self.issues, (*path, "userdata"))
+        ):
             self.error(
                 (*path, "nixos"),
                 "E112",
@@ -749,6 +763,10 @@ def diagnose(document: Document, issues: list[Issue]) -> Report:
         )
         likely = hint(document, issue)  # looked up only here: a valid fleet never pays
         message = issue.message
+        if message.endswith(", got null") and issue.path and isinstance(issue.path[-1], str):
+            # A null entry of a map (an environment variable, a tag, a dimension) checked by
+            # the value's own rule: told as a key's null is (decl._without_nulls).
+            message += f" (`{issue.path[-1]}:` has nothing after it){NULL_ADVICE}"
         if likely and message.endswith(NULL_ADVICE):  # the likely cause says what to do
             message = message[: -len(NULL_ADVICE)]
         report.add(issue.code, f"{message}; {likely}" if likely else message, location)

@@ -193,7 +193,7 @@ def _ref(variable: str, item: object, where: Path, issues: list[Issue]) -> Secre
         issues.append(Issue(where, "E175", f"{item!r} is neither {FORMS}"))
         return None
     if not isinstance(item, dict):
-        issues.append(Issue(where, s.E_TYPE, f"expected {FORMS}; got {s.type_name(item)}"))
+        issues.append(Issue(where, s.E_TYPE, f"expected {FORMS}, got {s.type_name(item)}"))
         return None
     before = len(issues)
     m = section(SECRETS_MANAGER, item, where, issues, own=_OWN)

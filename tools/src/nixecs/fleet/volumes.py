@@ -47,6 +47,7 @@ from .decl import (
     mapping,
     member,
     obj,
+    refused,
     req,
     section,
     string,
@@ -328,6 +329,8 @@ def parse_volumes(value: object, path: Path, issues: list[Issue]) -> tuple[Volum
         if m is None:
             continue
         kinds = [key for key in VOLUME_KEYS if key in m]
+        if not kinds and any(refused(issues, (*where, key)) for key in VOLUME_KEYS):
+            continue  # the kind written null is the one error
         if len(kinds) != 1:
             # A Volume holds one of host, dockerVolumeConfiguration, efsVolumeConfiguration
             # (AWS::ECS::TaskDefinition Volume).
