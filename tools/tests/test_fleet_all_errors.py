@@ -197,19 +197,23 @@ VALID_EXAMPLES = sorted(
 )
 
 
+@pytest.mark.parametrize("wrong", [None, [[7]]], ids=["null", "a list of a list"])
 @pytest.mark.parametrize("example", VALID_EXAMPLES, ids=[p.name for p in VALID_EXAMPLES])
-def test_every_key_written_null_is_its_one_error(tmp_path: Path, example: Path) -> None:
-    """Each key of each example, written null in turn (what `key:` with nothing after it
-    is): exactly one finding, E103 naming that key — not also the rules that read it with
-    others (a redirect without `https:`, a volume of no kind, an alarm section with nothing
-    to watch, references to a refused `groups:`, a port's protocol defaulted and found
-    twice, ...), which the swept examples found before."""
+def test_every_key_written_wrong_is_its_one_error(
+    tmp_path: Path, example: Path, wrong: object
+) -> None:
+    """Each key of each example, written null (what `key:` with nothing after it is) or as
+    a value no key takes, in turn: exactly one finding (for a null, E103 naming the key) —
+    not also the rules that read it with others (a redirect without `https:`, a
+    volume of no kind, an alarm section with nothing to watch, references to a refused
+    `groups:`, a port's protocol defaulted and found twice, a listener's TLS keys without
+    its protocol, ...), which this sweep found before."""
     import yaml
 
     base = yaml.safe_load(example.read_text(encoding="utf-8"))
     env = None
     check_fleet_file(str(example), nix=False)  # valid as written
-    wrong: list[str] = []
+    extra: list[str] = []
     count = 0
     for path in _keys_of(base):
         edited = copy.deepcopy(base)
@@ -218,7 +222,7 @@ def test_every_key_written_null_is_its_one_error(tmp_path: Path, example: Path) 
             parent = parent[step]
         if parent[path[-1]] is None:
             continue
-        parent[path[-1]] = None
+        parent[path[-1]] = copy.deepcopy(wrong)
         count += 1
         target = tmp_path / "fleet.yml"
         target.write_text(yaml.safe_dump(edited, sort_keys=False), encoding="utf-8")
@@ -226,9 +230,10 @@ def test_every_key_written_null_is_its_one_error(tmp_path: Path, example: Path) 
             check_fleet_file(str(target), nix=False, env=env)
         except InvalidInput as refused:
             found = [(d.code, d.message) for d in refused.report.sorted()]
-            if len(found) == 1 and found[0][0] == "E103" and f"`{path[-1]}:`" in found[0][1]:
+            null_told = found and found[0][0] == "E103" and f"`{path[-1]}:`" in found[0][1]
+            if len(found) == 1 and (wrong is not None or null_told):
                 continue
-            wrong.append(f"{'.'.join(map(str, path))}: {found}")
+            extra.append(f"{'.'.join(map(str, path))}: {found}")
         else:
-            wrong.append(f"{'.'.join(map(str, path))}: accepted")
-    assert count > 20 and not wrong, "\n".join(wrong)
+            extra.append(f"{'.'.join(map(str, path))}: accepted")
+    assert count > 20 and not extra, "\n".join(extra)

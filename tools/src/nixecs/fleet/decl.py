@@ -302,10 +302,11 @@ def keys(
 
 
 def refused(issues: list[Issue], path: Path) -> bool:
-    """Whether the key at `path` was written null and refused (`_without_nulls` drops it): a
-    rule that would find it missing (a required key, one of several, a non-empty list) says
-    nothing more, one mistake being one error."""
-    return any(i.path == path and i.message.endswith(NULL_ADVICE) for i in issues)
+    """Whether the key at `path` was refused: written null (`_without_nulls` drops it) or with
+    a value its own rule refused, reported at the key. A rule that would find it missing (a
+    required key, one of several, a non-empty list) or read it with others (a listener's
+    protocol, an image's tag) says nothing more, one mistake being one error."""
+    return any(i.path == path for i in issues)
 
 
 def refused_below(issues: list[Issue], path: Path, names: tuple[str, ...]) -> bool:
