@@ -26,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -337,14 +338,9 @@ def test_the_template_fleet_deploys_locally_with_its_host_ami(state: Path, tmp_p
     assert "stand-in: AMI" not in again.stderr  # found by its tags, not made twice
 
 
-def test_the_emulators_import_snapshot_and_instance_refresh_stand_ins(state: Path) -> None:
-    """What local/imports.py and local/refresh.py add to moto, as the API behaves: the same
-    ClientToken is the same import task; a missing object is refused; a task steps to
-    `completed` with a snapshot the emulator's EC2 holds; RegisterImage keeps its image tags;
-    a second instance refresh while one is active is InstanceRefreshInProgress."""
-    _moto_installed()
+def _emulator_clients(state: Path, *services: str) -> list[Any]:
+    """An emulator started in this process (its state in `state`) and boto3 clients of it."""
     import boto3
-    from botocore.exceptions import ClientError
 
     from nixecs.local import emulator
 
@@ -354,10 +350,20 @@ def test_the_emulators_import_snapshot_and_instance_refresh_stand_ins(state: Pat
     finally:
         del os.environ["NIXECS_LOCAL_DIR"]
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    ec2, s3, autoscaling = (
-        boto3.client(s, endpoint_url=running.url, region_name="us-east-1", **keys)
-        for s in ("ec2", "s3", "autoscaling")
-    )
+    return [
+        boto3.client(s, endpoint_url=running.url, region_name="us-east-1", **keys) for s in services
+    ]
+
+
+def test_the_emulators_import_snapshot_and_instance_refresh_stand_ins(state: Path) -> None:
+    """What local/imports.py and local/refresh.py add to moto, as the API behaves: the same
+    ClientToken is the same import task; a missing object is refused; a task steps to
+    `completed` with a snapshot the emulator's EC2 holds; RegisterImage keeps its image tags;
+    a second instance refresh while one is active is InstanceRefreshInProgress."""
+    _moto_installed()
+    from botocore.exceptions import ClientError
+
+    ec2, s3, autoscaling = _emulator_clients(state, "ec2", "s3", "autoscaling")
     s3.create_bucket(Bucket="images")
     s3.put_object(Bucket="images", Key="disk.vhd", Body=b"x" * 4096)
     disk = {"Format": "VHD", "UserBucket": {"S3Bucket": "images", "S3Key": "disk.vhd"}}
@@ -473,20 +479,7 @@ def test_the_emulators_cloudformation_keeps_schedules(state: Path) -> None:
     renamed, gone with the stack — and a schedule deleted by hand does not fail the stack's
     delete. A long stack name still gives a name Scheduler takes (1-64 characters)."""
     _moto_installed()
-    import boto3
-
-    from nixecs.local import emulator
-
-    os.environ["NIXECS_LOCAL_DIR"] = str(state)
-    try:
-        running, _ = emulator.start()
-    finally:
-        del os.environ["NIXECS_LOCAL_DIR"]
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    cfn, scheduler = (
-        boto3.client(s, endpoint_url=running.url, region_name="us-east-1", **keys)
-        for s in ("cloudformation", "scheduler")
-    )
+    cfn, scheduler = _emulator_clients(state, "cloudformation", "scheduler")
 
     def names() -> list[str]:
         return sorted(s["Name"] for s in scheduler.list_schedules()["Schedules"])
