@@ -15,6 +15,7 @@ Hostile cases and their outcomes:
 | an environment name outside [a-z][a-z0-9-]{0,31}  | E107 at the name                               |
 | `set:` that is not a mapping                      | E103                                           |
 | one environment invalid, the other valid          | validate: exit 2, the error once, located      |
+| a finding of one environment at the fleet's text  | validate names the environment it is in        |
 | destroy of one environment                        | the other's stacks stand (ownership by env)    |
 """
 
@@ -199,6 +200,46 @@ def test_validate_checks_every_environment_and_reports_each_error_once(
     rendered = run_cli(capsys, ["render", str(path), "-o", str(out), "--env", "staging"])
     assert rendered.code == 0, rendered.err
     assert (out / "staging-prod" / "stack.yaml").is_file()
+
+
+def test_a_finding_of_some_environments_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule between a key an environment sets and one it does not is located at the
+    fleet's own text (here the load balancer, given the one subnet staging sets): without
+    --env, the finding says which environment has it; one every environment has does not."""
+    text = (
+        (FLEET + ENVIRONMENTS)
+        .replace(
+            "    subnets: [subnet-0a1b2c3d]\n    security_groups: [sg-0a1b2c3d]\n",
+            "    subnets: [subnet-0a1b2c3d, subnet-1b2c3d4e]\n    security_groups: [sg-0a1b2c3d]\n"
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-1b2c3d4e], http: true}\n",
+        )
+        .replace(
+            "      clusters:\n        prod:\n",
+            "      clusters:\n        prod:\n          subnets: [subnet-0a1b2c3d]\n",
+        )
+    )
+    assert "load_balancer:" in text and "          subnets: [subnet-0a1b2c3d]" in text
+    text = text.replace(
+        "        memory: 512\n        scaling:",
+        "        memory: 512\n        desired: 3\n        scaling:",
+    )
+    path = _write(tmp_path, text)
+    every = run_cli(capsys, ["validate", str(path)])
+    assert every.code == 2
+    lines = [line for line in every.err.splitlines() if "[E159]" in line or "[W204]" in line]
+    balancer = _line_of(text, "load_balancer:")
+    assert lines == [
+        f"{path}:{balancer}:20: error[E159]: an Application Load Balancer needs at least two "
+        "subnets, in two Availability Zones: the cluster has one; give the load balancer its "
+        "own `subnets:` (in environment staging)",
+        *[line for line in lines if "[W204]" in line],
+    ], every.err
+    # W204 (a desired beside scaling) is in both environments: not told apart.
+    assert len(lines) == 2 and "(in environment" not in lines[1], every.err
+    alone = run_cli(capsys, ["--env", "staging", "validate", str(path)])
+    assert alone.code == 2 and "[E159]" in alone.err and "(in environment" not in alone.err
 
 
 def test_the_example_and_the_json_schema(tmp_path: Path) -> None:
