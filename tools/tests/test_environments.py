@@ -279,6 +279,19 @@ def test_two_environments_share_an_account_without_touching_each_other(
     }
     assert tags["nixecs-staging-prod"]["nixecs:fleet"] == "staging/staging"
     assert tags["nixecs-live-prod"]["nixecs:fleet"] == "live/production"
+    url = ["--endpoint-url", moto.url]
+    # status --fleet acts in the environment's region, never silently in AWS_REGION's.
+    with monkeypatch.context() as shell:
+        shell.setenv("AWS_REGION", "eu-west-1")
+        elsewhere = run_cli(capsys, [*url, "--env", "production", "status", "--fleet", str(path)])
+    assert elsewhere.code == 2 and "AWS_REGION is eu-west-1" in elsewhere.err, elsewhere.err
+    # --fleet alone destroys no deployed cluster, and says how to name them.
+    nothing = run_cli(capsys, [*url, "--env", "staging", "destroy", "--fleet", str(path), "--yes"])
+    assert nothing.code == 0
+    assert (
+        f"nothing to destroy (name the clusters to destroy: nixecs --env staging destroy prod "
+        f"--fleet {path})" in nothing.err
+    ), nothing.err
     # Production's fleet cannot destroy staging's stack, nor the other way round ...
     refused = run_cli(
         capsys,
