@@ -242,6 +242,25 @@ def test_a_finding_of_some_environments_names_them(
     assert alone.code == 2 and "[E159]" in alone.err and "(in environment" not in alone.err
 
 
+def test_a_service_named_as_the_file_writes_it_is_told_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --env, a cluster's name carries the environment's prefix (`staging-prod`), which
+    the file does not show: CLUSTER/SERVICE as written there is refused naming the names."""
+    path = _write(tmp_path, FLEET + ENVIRONMENTS)
+    for command in ("simulate", "replay"):
+        wrong = run_cli(capsys, ["--env", "staging", "scaling", command, str(path), "prod/bananas"])
+        assert wrong.code == 2
+        assert (
+            f"no service with scaling named 'prod/bananas' in {path} (its scaled services: "
+            "staging-prod/bananas)" in " ".join(wrong.err.split())
+        ), wrong.err
+    right = run_cli(
+        capsys, ["--env", "staging", "scaling", "simulate", str(path), "staging-prod/bananas"]
+    )
+    assert right.code == 0, right.err
+
+
 def test_the_example_and_the_json_schema(tmp_path: Path) -> None:
     example = EXAMPLES / "environments.yml"
     assert environments_of(example) == ["staging", "production"]

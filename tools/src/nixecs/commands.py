@@ -21,7 +21,7 @@ from .validate import invalid_json as _invalid_json
 from .validate import validate_fleet
 
 if TYPE_CHECKING:
-    from .fleet.model import Service
+    from .fleet.model import Fleet, Service
     from .scaling.sim import Load
 
 
@@ -216,13 +216,7 @@ def scaling_simulate(
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to simulate
         raise InvalidInput(report)
-    cluster_name, _, service_name = target.partition("/")
-    cluster = model.clusters.get(cluster_name)
-    service = cluster.services.get(service_name) if cluster else None
-    if service is None or service.scaling is None:
-        raise click.BadParameter(
-            f"no service with scaling named {target!r} in {fleet}", param_hint="CLUSTER/SERVICE"
-        )
+    service = _scaled_service(model, fleet, target)
     minutes = int(
         hours * 60 * 1.25
     )  # a quarter more after the wave, to see whether it scales back in
@@ -322,18 +316,34 @@ def _tasks(value: str | None) -> int | Load | None:
 def _replay_service(fleet: str, target: str) -> Service:
     from .fleet import load_fleet
     from .fleet.checks import SCALING_RULES, check
-    from .scaling.replay import find_service
 
     model = load_fleet(fleet, current_env())
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)
+    return _scaled_service(model, fleet, target)
+
+
+def _scaled_service(model: Fleet, fleet: str, target: str) -> Service:
+    """CLUSTER/SERVICE of the fleet, with scaling; else a usage error naming the ones there
+    are. A cluster's name includes the fleet's `name_prefix:` (an environment's, with --env),
+    which the file does not show where the cluster is written."""
+    from .scaling.replay import find_service
+
     service = find_service(model, target)
-    if service is None:
-        raise click.BadParameter(
-            f"no service with scaling named {target!r} in {fleet}", param_hint="CLUSTER/SERVICE"
-        )
-    return service
+    if service is not None:
+        return service
+    scaled = [
+        f"{cluster.name}/{name}"
+        for cluster in model.clusters.values()
+        for name, candidate in cluster.services.items()
+        if candidate.scaling is not None
+    ]
+    raise click.BadParameter(
+        f"no service with scaling named {target!r} in {fleet}"
+        + (f" (its scaled services: {', '.join(scaled)})" if scaled else " (it scales none)"),
+        param_hint="CLUSTER/SERVICE",
+    )
 
 
 @scaling.command("replay")
