@@ -1,6 +1,7 @@
 """The likely cause of a finding, for the mistakes people new to ECS or to YAML make: a value
 in the wrong unit (`cpu: 0.5` for half a vCPU, `memory: 512MB`, a target of 0.6 for 60 %), a
-quoted version, and a section whose keys lost their indentation. Added to the message the
+quoted version, a section whose keys lost their indentation, and a named entry (a group, a
+service) written one level too far left, beside the section it belongs to. Added to the message the
 loader already wrote (the code and position stay), from what was written at that place.
 
 Looked up only for findings (a valid fleet never reaches here), so validate pays nothing.
@@ -74,6 +75,30 @@ def _indentation(document: Document, path: Path) -> str | None:
         if key in keys and section in parent and parent[section] is None:
             return (
                 f"{key!r} is a key of `{section}:`, which is empty here: indent it under "
+                f"`{section}:` (YAML nests by indentation)"
+            )
+    return _dedented_entry(path, parent.get(key))
+
+
+def _dedented_entry(path: Path, value: object) -> str | None:
+    """A named entry one level too far left (`web:` of a cluster's `groups:` written at the
+    cluster's own keys): an unknown key whose mapping has only keys an entry of one of the
+    parent's named sections takes, and all its required ones. Names that section."""
+    if not isinstance(value, dict) or not value:
+        return None
+    from .schema import node_at
+
+    own = node_at(tuple(path[:-1]))
+    if own is None or own.kind != "object":
+        return None
+    for section, node in own.keys.items():
+        entry = node.values if node.kind == "map" else None
+        if entry is None or entry.kind != "object":
+            continue
+        required = {name for name, child in entry.keys.items() if child.required}
+        if set(value) <= set(entry.keys) and required <= set(value):
+            return (
+                f"its keys are those of an entry of `{section}:`: indent {path[-1]!r} under "
                 f"`{section}:` (YAML nests by indentation)"
             )
     return None
