@@ -246,7 +246,8 @@ def test_a_service_named_as_the_file_writes_it_is_told_its_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With --env, a cluster's name carries the environment's prefix (`staging-prod`), which
-    the file does not show: CLUSTER/SERVICE as written there is refused naming the names."""
+    the file does not show: CLUSTER/SERVICE as written there is refused naming the names.
+    And `replay --against` a fleet without environments reads that one as it is."""
     path = _write(tmp_path, FLEET + ENVIRONMENTS)
     for command in ("simulate", "replay"):
         wrong = run_cli(capsys, ["--env", "staging", "scaling", command, str(path), "prod/bananas"])
@@ -259,6 +260,17 @@ def test_a_service_named_as_the_file_writes_it_is_told_its_name(
         capsys, ["--env", "staging", "scaling", "simulate", str(path), "staging-prod/bananas"]
     )
     assert right.code == 0, right.err
+    # --env is the replayed fleet's: one to compare with that has no environments is read as is.
+    compared = run_cli(
+        capsys,
+        [
+            "--env", "staging", "scaling", "replay", str(path), "staging-prod/bananas",
+            "--trace", str(EXAMPLES / "load-trace.csv"),
+            "--against", f"{EXAMPLES / 'blog.yml'}:blog/app",
+        ],
+    )  # fmt: skip
+    assert compared.code == 0, compared.err
+    assert "blog.yml blog/app:" in compared.out
 
 
 def test_the_example_and_the_json_schema(tmp_path: Path) -> None:

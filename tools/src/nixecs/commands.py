@@ -313,11 +313,11 @@ def _tasks(value: str | None) -> int | Load | None:
     return read_trace(value, metrics=False)
 
 
-def _replay_service(fleet: str, target: str) -> Service:
+def _replay_service(fleet: str, target: str, env: str | None) -> Service:
     from .fleet import load_fleet
     from .fleet.checks import SCALING_RULES, check
 
-    model = load_fleet(fleet, current_env())
+    model = load_fleet(fleet, env)
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)
@@ -397,9 +397,10 @@ def scaling_replay(
     through AWS's rules (docs/scaling.md); the report gives each set's scale-outs and
     scale-ins, minutes above the target or threshold, minutes at max, task-hours and the
     largest shortfall of tasks."""
+    from .fleet import environments_of
     from .scaling.replay import proposed, report, run, text
 
-    service = _replay_service(fleet, target)
+    service = _replay_service(fleet, target, current_env())
     sets = [proposed(service)]
     for other in against:
         other_fleet, colon, other_target = other.rpartition(":")
@@ -407,7 +408,10 @@ def scaling_replay(
             raise click.BadParameter(
                 f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
             )
-        other_service = _replay_service(other_fleet, other_target)
+        # --env is the replayed fleet's; a fleet to compare with that has no environments
+        # (examples/blog.yml) is read as it is
+        other_env = current_env() if environments_of(other_fleet) else None
+        other_service = _replay_service(other_fleet, other_target, other_env)
         sets.append(proposed(other_service, f"{os.path.basename(other_fleet)} {other_target}"))
     if trace:
         from .scaling.trace import read_trace
@@ -481,7 +485,7 @@ def scaling_export(
     from .scaling.replay import proposed
     from .scaling.trace import write_trace
 
-    service = _replay_service(fleet, target)
+    service = _replay_service(fleet, target, current_env())
     first, last, now = _window(since, start, end)
     session = Session.from_globals(g)
     with aws_errors(session, "scaling export"):
