@@ -246,10 +246,18 @@ def scaling_simulate(
             f"({result['scale_outs']} scale-outs, {result['scale_ins']} scale-ins)"
             + (f"; plot: {plot_path}" if plot_path else "")
         )
+        assert service.scaling is not None
+        stepped = {f"{p.alarm.namespace}/{p.alarm.metric}" for p in service.scaling.step}
         for metric in unsimulated(service):
+            # a step policy's alarm treats missing data as not breaching (scaling/sim.py)
+            effect = (
+                "a step policy's alarm on it stays OK, so that policy never acts"
+                if metric in stepped
+                else "target tracking on it cannot scale, nor agree to a scale-in"
+            )
             click.echo(
                 f"note: the simulated wave drives CPU only: {metric} reads as missing data "
-                "(target tracking on it cannot scale, nor agree to a scale-in)"
+                f"({effect}); `nixecs scaling replay --trace` replays a trace with every metric"
             )
         if result["scale_outs"] and not result["scale_ins"]:
             click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
