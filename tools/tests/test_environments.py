@@ -173,9 +173,18 @@ def test_hostile_environments_are_located(
     ), errors
 
 
-def test_env_on_a_file_without_environments(tmp_path: Path) -> None:
+def test_env_on_a_file_without_environments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NIXECS_ENV", raising=False)
     errors = _errors(_write(tmp_path, FLEET), "staging")
-    assert errors == ["1:E169:--env staging: this fleet file declares no environments"]
+    assert errors == ["1:E169:--env staging: this fleet file declares no environments: drop --env"]
+    # Chosen by NIXECS_ENV (easily left set in a shell): the message says so.
+    monkeypatch.setenv("NIXECS_ENV", "staging")
+    errors = _errors(_write(tmp_path, FLEET), "staging")
+    assert errors == [
+        "1:E169:NIXECS_ENV=staging: this fleet file declares no environments: unset NIXECS_ENV"
+    ]
 
 
 def test_validate_checks_every_environment_and_reports_each_error_once(
