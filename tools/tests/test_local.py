@@ -92,6 +92,7 @@ def test_the_loop_deploy_status_again_destroy_stop(state: Path, tmp_path: Path) 
     ):
         assert f"stand-in: {what}" in first.stderr
     assert "the emulator cannot check: IAM policies are not evaluated" in first.stderr
+    assert "CloudWatch records no metrics (nothing runs): `scaling replay` reads" in first.stderr
     assert "nixecs-prod: created (CREATE_COMPLETE)" in first.stdout + first.stderr
 
     env = _env_of(state)

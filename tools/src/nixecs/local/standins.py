@@ -43,6 +43,8 @@ LIMITS = (
     "`run` starts stays PROVISIONING, as on AWS while no instance can take it",
     "an EventBridge Scheduler schedule is kept as the stack says (its CloudFormation type is "
     "added here) but never fires",
+    "CloudWatch records no metrics (nothing runs): `scaling replay` reads a recorded trace "
+    "(--trace), `scaling check` and `scaling simulate` need no AWS",
     "groups whose root volume takes its size from the AMI launch no instance "
     "(their capacity is 0 here; give root_volume.size_gib to see them launch)",
     "few of AWS's rules on updates are enforced (listener-rule priorities, replacements, "
