@@ -77,6 +77,13 @@ def _indentation(document: Document, path: Path) -> str | None:
                 f"{key!r} is a key of `{section}:`, which is empty here: indent it under "
                 f"`{section}:` (YAML nests by indentation)"
             )
+    if key == "region" and len(path) > 1:
+        # one fleet is one region; a cluster elsewhere is the fleet in another environment
+        return (
+            "a region is the fleet's (top level), or an environment's: for clusters in "
+            "another region, declare `environments: {NAME: {region: ...}}` and deploy with "
+            "--env NAME"
+        )
     return _dedented_entry(path, parent.get(key))
 
 
