@@ -173,6 +173,24 @@ def test_hostile_environments_are_located(
     ), errors
 
 
+def test_a_misspelt_name_in_set_is_told_it_adds_an_entry(tmp_path: Path) -> None:
+    """`set:` adds what the fleet does not have: `webb:` for `web:` is a new group missing its
+    required keys, said so at the misspelt name; a new entry unlike any is left as it is."""
+    text = (FLEET + ENVIRONMENTS).replace(
+        "            web: {capacity: {min: 0, max: 2}}",
+        "            webb: {capacity: {min: 0, max: 2}}",
+    )
+    errors = _errors(_write(tmp_path, text), "staging")
+    line = _line_of(text, "webb:")
+    assert errors == [
+        f"{line}:E104:missing required key {key!r}; the environment adds 'webb' as a new entry "
+        "beside 'web' of the fleet: to change that one, write its name ('web') under set:"
+        for key in ("ami", "instance_types")
+    ], errors
+    other = text.replace("webb:", "batch:")
+    assert all("adds 'batch'" not in e for e in _errors(_write(tmp_path, other), "staging"))
+
+
 def test_env_on_a_file_without_environments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

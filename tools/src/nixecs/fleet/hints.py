@@ -111,10 +111,58 @@ def _dedented_entry(path: Path, value: object) -> str | None:
     return None
 
 
+def _environments_lines(text: str) -> range:
+    """The lines (1-based) of the top-level `environments:` block as written, or none."""
+    lines = text.splitlines()
+    start = next((n for n, line in enumerate(lines, 1) if line.startswith("environments:")), 0)
+    if not start:
+        return range(0)
+    end = next(
+        (
+            n
+            for n, line in enumerate(lines[start:], start + 1)
+            if line[:1] not in ("", " ", "\t", "#", "-")
+        ),
+        len(lines) + 1,
+    )
+    return range(start, end)
+
+
+def _misspelt_in_environment(document: Document, path: Path) -> str | None:
+    """A named entry an environment's `set:` adds that misses required keys, named like one
+    the fleet has (`apii:` for `api:`): set: added it instead of changing the other."""
+    if len(path) < 2 or not isinstance(path[-1], str):
+        return None
+    inside = _environments_lines(document.text)
+    found, siblings = _value_at(document, path[:-1])
+    if not inside or not found or not isinstance(siblings, dict):
+        return None
+    if document.locate(path).line not in inside:
+        return None
+    own = [
+        name
+        for name in siblings
+        if isinstance(name, str)
+        and name != path[-1]
+        and document.locate((*path[:-1], name)).line not in inside
+    ]
+    import difflib
+
+    close = difflib.get_close_matches(path[-1], own, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return (
+        f"the environment adds {path[-1]!r} as a new entry beside {close[0]!r} of the fleet: "
+        f"to change that one, write its name ({close[0]!r}) under set:"
+    )
+
+
 def hint(document: Document, issue: Issue) -> str | None:
     """One sentence on the likely cause of `issue`, or None."""
     if issue.code == "E101":
         return _indentation(document, tuple(issue.path))
+    if issue.code == "E104":
+        return _misspelt_in_environment(document, tuple(issue.path))
     if issue.code in ("E103", "E107") and issue.path:
         found, value = _value_at(document, tuple(issue.path))
         units = _units(issue.path[-1], value) if found else None
