@@ -1,8 +1,10 @@
 """The likely cause of a finding, for the mistakes people new to ECS or to YAML make: a value
 in the wrong unit (`cpu: 0.5` for half a vCPU, `memory: 512MB`, a target of 0.6 for 60 %), a
-quoted version, a section whose keys lost their indentation, and a named entry (a group, a
-service) written one level too far left, beside the section it belongs to. Added to the message the
-loader already wrote (the code and position stay), from what was written at that place.
+quoted version, a section whose keys lost their indentation, a named entry (a group, a
+service) written one level too far left beside the section it belongs to, a cluster's own
+`region:`, and a misspelt name under an environment's `set:` (which adds an entry). Added to
+the message the loader already wrote (the code and position stay), from what was written at
+that place.
 
 Looked up only for findings (a valid fleet never reaches here), so validate pays nothing.
 """
