@@ -336,9 +336,17 @@ def test_environments_and_fleets_share_one_emulator(state: Path, tmp_path: Path)
     shell = _env_of(state)
     assert shell["AWS_REGION"] == "eu-west-1"
     # In that shell: another environment, in another region (us-east-1).
-    production = nixecs(state, "local", "deploy", str(fleet), "--env", "production", env=shell)
+    production = nixecs(
+        state, "--output", "json", "local", "deploy", str(fleet), "--env", "production", env=shell
+    )
     assert production.returncode == 0, production.stderr
-    assert "nixecs-prod-shop: created" in production.stdout + production.stderr
+    answer = json.loads(production.stdout)  # deploy's, with what local deploy adds
+    assert [(c["stack"], c["outcome"]) for c in answer["clusters"]] == [
+        ("nixecs-prod-shop", "created")
+    ]
+    assert answer["local"]["emulator"] == shell["NIXECS_ENDPOINT_URL"]
+    assert any(s.startswith("subnet ") for s in answer["local"]["stand_ins"])
+    assert answer["local"]["cannot_check"][0].startswith("IAM policies are not evaluated")
     assert "this shell's AWS_REGION=eu-west-1 is not this fleet's" in production.stderr
     assert _env_of(state)["AWS_REGION"] == "us-east-1"
     again = nixecs(state, "--env", "staging", "local", "deploy", str(fleet), env=shell)

@@ -16,6 +16,9 @@ import click
 
 from ..globals import Globals, current_env
 
+# The key under which `local deploy` hands deploy's --output json what it adds to it.
+LOCAL_JSON = "nixecs.local"
+
 
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
@@ -458,6 +461,8 @@ def deploy(
                 "clusters": [r.to_json() for r in results],
                 "orphans": [naming.stack_name(c) for c in orphaned],
                 "pruned": [r.stack for r in pruned],
+                # `local deploy`'s emulator, stand-ins and limits (local/commands.py)
+                **click.get_current_context().meta.get(LOCAL_JSON, {}),
             }
         )
     if failures:

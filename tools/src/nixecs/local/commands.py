@@ -48,7 +48,7 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     The copy and what was stood in are kept in the emulator's state directory; a second run
     reuses both, so `local deploy` after an edit is an update, as against AWS.
     """
-    from ..aws.commands import deploy
+    from ..aws.commands import LOCAL_JSON, deploy
     from ..aws.session import Session
     from ..diagnostics import OperationalFailure
     from ..fleet.checks import check_fleet_file
@@ -111,6 +111,13 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     recorded[source] = {"copy": str(copy), **made.to_json()}
     write_atomic(known_file, json.dumps(recorded, indent=2, sort_keys=True) + "\n", durable=False)
     _say("the emulator cannot check: " + "; ".join(standins.LIMITS))
+    ctx.meta[LOCAL_JSON] = {
+        "local": {
+            "emulator": running.url,
+            "stand_ins": made.created,
+            "cannot_check": list(standins.LIMITS),
+        }
+    }
     try:
         code = int(
             ctx.invoke(
