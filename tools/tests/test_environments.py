@@ -212,6 +212,8 @@ def test_validate_checks_every_environment_and_reports_each_error_once(
     ok = run_cli(capsys, ["validate", str(path)])
     assert ok.code == 0, ok.err
     assert "valid in environments staging, production" in ok.err + ok.out
+    answer = run_cli(capsys, ["--output", "json", "validate", str(path)]).json()
+    assert answer["valid"] and answer["environments"] == ["staging", "production"]
     broken = tmp_path / "broken.yml"
     broken.write_text((FLEET + ENVIRONMENTS).replace("{min: 0, max: 2}", "{min: 0, max: -2}"))
     bad = run_cli(capsys, ["validate", str(broken)])

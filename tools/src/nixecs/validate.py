@@ -128,7 +128,10 @@ def validate_fleet(g: Globals, fleet: str, against_aws: bool, create_roles: bool
     if first is not None:
         names = ", ".join(str(e) for e, _ in checked)
         summary = f"{fleet}: valid in environment{'s' if len(checked) > 1 else ''} {names} ({counts(model)}, {len(report.warnings)} warnings)"
-    emit_report(g, report, summary)
+    envs: dict[str, object] | None = (
+        {"environments": [e for e, _ in checked]} if first is not None else None
+    )
+    emit_report(g, report, summary, envs)
     return EXIT_OK
 
 
