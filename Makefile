@@ -13,7 +13,7 @@ OUT := out
 help:
 	@echo "make demo   validate and render examples/fleet.yml into out/, simulate a boot, deploy locally"
 	@echo "make test   the whole test suite (lint, types, pytest incl. Nix, moto and cfn-lint tests)"
-	@echo "make bench  performance figures (DESIGN §10)"
+	@echo "make bench  performance figures (the README's Performance table)"
 	@echo "make skips  (root) the test suite with the README's system tools hidden: how many tests skip"
 
 $(STAMP): tools/pyproject.toml

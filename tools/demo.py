@@ -91,18 +91,20 @@ def main() -> int:
     )
     options = parser.parse_args()
     out = (REPO / options.out).resolve()
+    # shown relative to the repository (where the commands run); an --out elsewhere as given
+    shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
     fleet = "examples/fleet.yml"
 
     step("1. Validate and render the example fleet")
     nixecs("validate", fleet)
-    nixecs("render", fleet, "-o", str(out.relative_to(REPO)))
+    nixecs("render", fleet, "-o", str(shown))
 
     step("2. What was rendered")
     summary(out)
 
     step("3. The article's scaling policy, checked — and drawn")
     nixecs("scaling", "check", "examples/blog.yml")
-    rel = out.relative_to(REPO)
+    rel = shown
     nixecs(
         "scaling",
         "simulate",
@@ -137,7 +139,7 @@ def main() -> int:
 
     userdata = out / "prod" / "groups" / "web.userdata"
     console.print(
-        f"[bold cyan]$ nixecs apply --imds <emulator> --root {(out / 'sim').relative_to(REPO)}   # userdata: {userdata.relative_to(REPO)}"
+        f"[bold cyan]$ nixecs apply --imds <emulator> --root {shown / 'sim'}   # userdata: {shown / 'prod' / 'groups' / 'web.userdata'}"
     )
     env = simulate_boot(userdata, out / "sim", sys.executable)
     console.print("/run/nixecs/ecs.env (the ECS agent's EnvironmentFile):", style="bold")
@@ -151,7 +153,7 @@ def main() -> int:
 
     step("Done")
     console.print(
-        f"Rendered files are in {out.relative_to(REPO)}/; see README.md for the next steps (nix build .#ecs-node-ami)."
+        f"Rendered files are in {shown}/; see README.md for the next steps (nix build .#ecs-node-ami)."
     )
     return 0
 

@@ -329,6 +329,17 @@ def replay_readme(a: Account) -> None:
     )  # fmt: skip
 
 
+def replay_scheduled(a: Account) -> None:
+    """Offline: docs/scaling.md's replay of two policies and a schedule over a recorded Monday."""
+    (a.cwd / "examples").mkdir(exist_ok=True)
+    for name in ("scheduled.yml", "load-trace-api.csv"):
+        (a.cwd / "examples" / name).write_bytes((REPO / "examples" / name).read_bytes())
+    a.run(
+        "scaling", "replay", "examples/scheduled.yml", "prod/api",
+        "--trace", "examples/load-trace-api.csv", "--no-deployed",
+    )  # fmt: skip
+
+
 EXAMPLE = REPO / "examples" / "fleet.yml"
 SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "deploy-first": (EXAMPLE, deploy_first),
@@ -343,6 +354,7 @@ SCENARIOS: dict[str, tuple[Path | None, Callable[[Account], None]]] = {
     "validate-environments": (None, validate_environments),
     "validate-errors": (None, validate_errors),
     "replay": (None, replay_readme),
+    "replay-scheduled": (None, replay_scheduled),
 }
 
 

@@ -203,6 +203,10 @@ def test_no_running_task_count_asks_for_tasks(fleet: str, moto: Any, capsys: Any
         ["--endpoint-url", moto.url, "scaling", "replay", fleet, "prod/bananas", "--since", "2h"],
     )
     assert result.code == 2 and "--tasks" in result.err
+    # Container Insights may be on and have recorded nothing yet (or an emulator, nothing)
+    said = " ".join(result.err.split())
+    assert "Container Insights is off, or recorded nothing there" in said, said
+    assert "replay a recorded trace with --trace FILE.csv" in said
 
 
 def test_queries_go_in_batches_of_500(moto: Any) -> None:

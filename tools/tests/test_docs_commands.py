@@ -182,8 +182,17 @@ INTERNAL = re.compile(r"\bDESIGN\b|§\s*\d+(?!\.\d)|(?<!nixpkgs )(?<!, )\bissue 
 
 
 def test_docs_name_no_internal_design_sections_or_issues() -> None:
+    """The README, docs/, and what else a user reads: the example fleets' comments, the
+    template a team starts from, `make help`."""
     found = []
-    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+    readable = [
+        REPO / "README.md",
+        REPO / "Makefile",
+        *sorted((REPO / "docs").glob("*.md")),
+        *sorted((REPO / "examples").glob("*.yml")),
+        *sorted(p for p in (REPO / "templates").rglob("*") if p.is_file()),
+    ]
+    for path in readable:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             # RFC sections (`RFC 9110 §8.6`) are a reader's to look up; ours are not.
             if INTERNAL.search(re.sub(r"RFC \d+ §[\d.]+", "", line)):

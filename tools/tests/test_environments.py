@@ -15,6 +15,7 @@ Hostile cases and their outcomes:
 | an environment name outside [a-z][a-z0-9-]{0,31}  | E107 at the name                               |
 | `set:` that is not a mapping                      | E103                                           |
 | one environment invalid, the other valid          | validate: exit 2, the error once, located      |
+| a finding of one environment at the fleet's text  | validate names the environment it is in        |
 | destroy of one environment                        | the other's stacks stand (ownership by env)    |
 """
 
@@ -172,9 +173,36 @@ def test_hostile_environments_are_located(
     ), errors
 
 
-def test_env_on_a_file_without_environments(tmp_path: Path) -> None:
+def test_a_misspelt_name_in_set_is_told_it_adds_an_entry(tmp_path: Path) -> None:
+    """`set:` adds what the fleet does not have: `webb:` for `web:` is a new group missing its
+    required keys, said so at the misspelt name; a new entry unlike any is left as it is."""
+    text = (FLEET + ENVIRONMENTS).replace(
+        "            web: {capacity: {min: 0, max: 2}}",
+        "            webb: {capacity: {min: 0, max: 2}}",
+    )
+    errors = _errors(_write(tmp_path, text), "staging")
+    line = _line_of(text, "webb:")
+    assert errors == [
+        f"{line}:E104:missing required key {key!r}; the environment adds 'webb' as a new entry "
+        "beside 'web' of the fleet: to change that one, write its name ('web') under set:"
+        for key in ("ami", "instance_types")
+    ], errors
+    other = text.replace("webb:", "batch:")
+    assert all("adds 'batch'" not in e for e in _errors(_write(tmp_path, other), "staging"))
+
+
+def test_env_on_a_file_without_environments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NIXECS_ENV", raising=False)
     errors = _errors(_write(tmp_path, FLEET), "staging")
-    assert errors == ["1:E169:--env staging: this fleet file declares no environments"]
+    assert errors == ["1:E169:--env staging: this fleet file declares no environments: drop --env"]
+    # Chosen by NIXECS_ENV (easily left set in a shell): the message says so.
+    monkeypatch.setenv("NIXECS_ENV", "staging")
+    errors = _errors(_write(tmp_path, FLEET), "staging")
+    assert errors == [
+        "1:E169:NIXECS_ENV=staging: this fleet file declares no environments: unset NIXECS_ENV"
+    ]
 
 
 def test_validate_checks_every_environment_and_reports_each_error_once(
@@ -184,6 +212,8 @@ def test_validate_checks_every_environment_and_reports_each_error_once(
     ok = run_cli(capsys, ["validate", str(path)])
     assert ok.code == 0, ok.err
     assert "valid in environments staging, production" in ok.err + ok.out
+    answer = run_cli(capsys, ["--output", "json", "validate", str(path)]).json()
+    assert answer["valid"] and answer["environments"] == ["staging", "production"]
     broken = tmp_path / "broken.yml"
     broken.write_text((FLEET + ENVIRONMENTS).replace("{min: 0, max: 2}", "{min: 0, max: -2}"))
     bad = run_cli(capsys, ["validate", str(broken)])
@@ -199,6 +229,77 @@ def test_validate_checks_every_environment_and_reports_each_error_once(
     rendered = run_cli(capsys, ["render", str(path), "-o", str(out), "--env", "staging"])
     assert rendered.code == 0, rendered.err
     assert (out / "staging-prod" / "stack.yaml").is_file()
+
+
+def test_a_finding_of_some_environments_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule between a key an environment sets and one it does not is located at the
+    fleet's own text (here the load balancer, given the one subnet staging sets): without
+    --env, the finding says which environment has it; one every environment has does not."""
+    text = (
+        (FLEET + ENVIRONMENTS)
+        .replace(
+            "    subnets: [subnet-0a1b2c3d]\n    security_groups: [sg-0a1b2c3d]\n",
+            "    subnets: [subnet-0a1b2c3d, subnet-1b2c3d4e]\n    security_groups: [sg-0a1b2c3d]\n"
+            "    load_balancer: {vpc: vpc-0a1b2c3d, security_groups: [sg-1b2c3d4e], http: true}\n",
+        )
+        .replace(
+            "      clusters:\n        prod:\n",
+            "      clusters:\n        prod:\n          subnets: [subnet-0a1b2c3d]\n",
+        )
+    )
+    assert "load_balancer:" in text and "          subnets: [subnet-0a1b2c3d]" in text
+    text = text.replace(
+        "        memory: 512\n        scaling:",
+        "        memory: 512\n        desired: 3\n        scaling:",
+    )
+    path = _write(tmp_path, text)
+    every = run_cli(capsys, ["validate", str(path)])
+    assert every.code == 2
+    lines = [line for line in every.err.splitlines() if "[E159]" in line or "[W204]" in line]
+    balancer = _line_of(text, "load_balancer:")
+    assert lines == [
+        f"{path}:{balancer}:20: error[E159]: an Application Load Balancer needs at least two "
+        "subnets, in two Availability Zones: the cluster has one; give the load balancer its "
+        "own `subnets:` (in environment staging)",
+        *[line for line in lines if "[W204]" in line],
+    ], every.err
+    # W204 (a desired beside scaling) is in both environments: not told apart.
+    assert len(lines) == 2 and "(in environment" not in lines[1], every.err
+    alone = run_cli(capsys, ["--env", "staging", "validate", str(path)])
+    assert alone.code == 2 and "[E159]" in alone.err and "(in environment" not in alone.err
+
+
+def test_a_service_named_as_the_file_writes_it_is_told_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --env, a cluster's name carries the environment's prefix (`staging-prod`), which
+    the file does not show: CLUSTER/SERVICE as written there is refused naming the names.
+    And `replay --against` a fleet without environments reads that one as it is."""
+    path = _write(tmp_path, FLEET + ENVIRONMENTS)
+    for command in ("simulate", "replay"):
+        wrong = run_cli(capsys, ["--env", "staging", "scaling", command, str(path), "prod/bananas"])
+        assert wrong.code == 2
+        assert (
+            f"no service with scaling named 'prod/bananas' in {path} (its scaled services: "
+            "staging-prod/bananas)" in " ".join(wrong.err.split())
+        ), wrong.err
+    right = run_cli(
+        capsys, ["--env", "staging", "scaling", "simulate", str(path), "staging-prod/bananas"]
+    )
+    assert right.code == 0, right.err
+    # --env is the replayed fleet's: one to compare with that has no environments is read as is.
+    compared = run_cli(
+        capsys,
+        [
+            "--env", "staging", "scaling", "replay", str(path), "staging-prod/bananas",
+            "--trace", str(EXAMPLES / "load-trace.csv"),
+            "--against", f"{EXAMPLES / 'blog.yml'}:blog/app",
+        ],
+    )  # fmt: skip
+    assert compared.code == 0, compared.err
+    assert "blog.yml blog/app:" in compared.out
 
 
 def test_the_example_and_the_json_schema(tmp_path: Path) -> None:
@@ -238,6 +339,19 @@ def test_two_environments_share_an_account_without_touching_each_other(
     }
     assert tags["nixecs-staging-prod"]["nixecs:fleet"] == "staging/staging"
     assert tags["nixecs-live-prod"]["nixecs:fleet"] == "live/production"
+    url = ["--endpoint-url", moto.url]
+    # status --fleet acts in the environment's region, never silently in AWS_REGION's.
+    with monkeypatch.context() as shell:
+        shell.setenv("AWS_REGION", "eu-west-1")
+        elsewhere = run_cli(capsys, [*url, "--env", "production", "status", "--fleet", str(path)])
+    assert elsewhere.code == 2 and "AWS_REGION is eu-west-1" in elsewhere.err, elsewhere.err
+    # --fleet alone destroys no deployed cluster, and says how to name them.
+    nothing = run_cli(capsys, [*url, "--env", "staging", "destroy", "--fleet", str(path), "--yes"])
+    assert nothing.code == 0
+    assert (
+        f"nothing to destroy (name the clusters to destroy: nixecs --env staging destroy prod "
+        f"--fleet {path})" in nothing.err
+    ), nothing.err
     # Production's fleet cannot destroy staging's stack, nor the other way round ...
     refused = run_cli(
         capsys,

@@ -13,6 +13,8 @@ Hostile cases, each with its outcome:
 | emulator killed behind our back                  | `local env` says none runs (exit 1)          |
 | moto not installed                               | exit 1 naming `pip install 'nixecs[local]'`  |
 | second deploy of the same fleet                  | stand-ins reused, "no changes"               |
+| two environments of one file, a second fleet     | each its own stand-ins and copy; no overlap  |
+| a shell `local env` pointed elsewhere            | not taken for --endpoint-url/--region; said  |
 | an id inside a longer token                      | not replaced in the local copy               |
 """
 
@@ -91,6 +93,7 @@ def test_the_loop_deploy_status_again_destroy_stop(state: Path, tmp_path: Path) 
     ):
         assert f"stand-in: {what}" in first.stderr
     assert "the emulator cannot check: IAM policies are not evaluated" in first.stderr
+    assert "CloudWatch records no metrics (nothing runs): `scaling replay` reads" in first.stderr
     assert "nixecs-prod: created (CREATE_COMPLETE)" in first.stdout + first.stderr
 
     env = _env_of(state)
@@ -318,6 +321,57 @@ def test_groups_moto_cannot_launch_start_empty_in_the_copy(tmp_path: Path) -> No
     assert [g.capacity.max for g in again.clusters["prod"].groups.values()] == [
         g.capacity.max for g in model.clusters["prod"].groups.values()
     ]
+
+
+def test_environments_and_fleets_share_one_emulator(state: Path, tmp_path: Path) -> None:
+    """`local deploy --env E` for each environment of one file, in a shell `local env` has
+    pointed at the emulator, and a second fleet in the same region: each keeps its own
+    stand-ins and copy (a redeploy is "no changes"), stand-in subnets never overlap, and the
+    shell's endpoint and region from `local env` are not taken for flags."""
+    _moto_installed()
+    fleet = tmp_path / "fleet.yml"
+    fleet.write_text((EXAMPLES / "environments.yml").read_text())
+    staging = nixecs(state, "--env", "staging", "local", "deploy", str(fleet))
+    assert staging.returncode == 0, staging.stderr
+    assert "nixecs-staging-shop: created" in staging.stdout + staging.stderr
+    shell = _env_of(state)
+    assert shell["AWS_REGION"] == "eu-west-1"
+    # In that shell: another environment, in another region (us-east-1).
+    production = nixecs(
+        state, "--output", "json", "local", "deploy", str(fleet), "--env", "production", env=shell
+    )
+    assert production.returncode == 0, production.stderr
+    answer = json.loads(production.stdout)  # deploy's, with what local deploy adds
+    assert [(c["stack"], c["outcome"]) for c in answer["clusters"]] == [
+        ("nixecs-prod-shop", "created")
+    ]
+    assert answer["local"]["emulator"] == shell["NIXECS_ENDPOINT_URL"]
+    assert any(s.startswith("subnet ") for s in answer["local"]["stand_ins"])
+    assert answer["local"]["cannot_check"][0].startswith("IAM policies are not evaluated")
+    assert "this shell's AWS_REGION=eu-west-1 is not this fleet's" in production.stderr
+    assert _env_of(state)["AWS_REGION"] == "us-east-1"
+    again = nixecs(state, "--env", "staging", "local", "deploy", str(fleet), env=shell)
+    assert again.returncode == 0, again.stderr
+    assert "stand-in:" not in again.stderr  # staging's, kept beside production's
+    assert "nixecs-staging-shop: no changes" in again.stdout + again.stderr
+    assert "this shell's" not in again.stderr
+    # A second fleet in staging's region: subnets of its own, beside staging's.
+    other = tmp_path / "other.yml"
+    other.write_text(
+        fleet.read_text().replace(
+            "    region: eu-west-1\n", "    region: eu-west-1\n    name_prefix: other\n"
+        )
+    )
+    second = nixecs(state, "--env", "staging", "local", "deploy", str(other))
+    assert second.returncode == 0, second.stderr
+    assert re.search(r"stand-in: subnet subnet-\S+ for subnet-2c3d4e5f", second.stderr)
+    status = nixecs(state, "--output", "json", "status", env=shell)
+    assert status.returncode == 0, status.stderr
+    names = [c["name"] for c in json.loads(status.stdout)["clusters"]]
+    assert sorted(names) == ["other-shop", "staging-shop"]
+    # --endpoint-url written on the line is still refused.
+    refused = nixecs(state, "local", "deploy", str(fleet), "--endpoint-url", "http://x", env=shell)
+    assert refused.returncode == 2 and "drop --endpoint-url" in refused.stderr
 
 
 def test_the_template_fleet_deploys_locally_with_its_host_ami(state: Path, tmp_path: Path) -> None:

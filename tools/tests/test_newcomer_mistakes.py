@@ -1,6 +1,7 @@
 """The mistakes people new to ECS or YAML make get a message naming the likely cause and the
 fix, at the usual position with the usual code: a fraction for a percentage, vCPU for CPU
-units, memory with a unit, a quoted version, a section whose keys lost their indentation."""
+units, memory with a unit, a quoted version, a section whose keys lost their indentation, a
+group or service written one level too far left, a cluster's own `region:`."""
 
 from __future__ import annotations
 
@@ -62,6 +63,27 @@ def _line(text: str, needle: str) -> int:
             "target: 0.6",
             "for 60% write `target: 60`",
         ),
+        (
+            "      apples:\n        group: web",
+            "    apples:\n        group: web",
+            "E101",
+            "    apples:",
+            "its keys are those of an entry of `services:`: indent 'apples' under `services:`",
+        ),
+        (
+            "      web:\n        host: ecs-node",
+            "    web:\n        host: ecs-node",
+            "E101",
+            "    web:",
+            "its keys are those of an entry of `groups:`: indent 'web' under `groups:`",
+        ),
+        (
+            "    subnets: [subnet-0a1b2c3d]",
+            "    region: eu-west-1\n    subnets: [subnet-0a1b2c3d]",
+            "E101",
+            "    region: eu-west-1",
+            "for clusters in another region, declare `environments: {NAME: {region: ...}}`",
+        ),
     ],
     ids=[
         "vcpu",
@@ -72,6 +94,9 @@ def _line(text: str, needle: str) -> int:
         "unindented key",
         "empty section",
         "fraction",
+        "dedented service",
+        "dedented group",
+        "cluster region",
     ],
 )
 def test_the_likely_cause_is_named(

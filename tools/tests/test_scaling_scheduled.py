@@ -212,8 +212,10 @@ def test_the_replay_example_in_docs_scaling_md_is_the_real_output(
 
     repo = Path(__file__).resolve().parents[2]
     docs = (repo / "docs" / "scaling.md").read_text()
-    block = docs.split("<!-- replay-example:", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
-    command, _, shown = block.partition("\n")
+    # written by tools/gen_transcripts.py (scenario replay-scheduled), run here on its own
+    block = docs.split("<!-- transcript: replay-scheduled -->", 1)[1]
+    block = block.split("```\n", 1)[1].split("```", 1)[0]
+    command, _, shown = block.removesuffix("[exit 0]\n").partition("\n")
     argv = command.removeprefix("$ nixecs ").split()
     argv = [str(repo / a) if a.startswith("examples/") else a for a in argv]
     result = run_cli(capsys, argv)
@@ -307,3 +309,13 @@ def test_simulate_runs_scheduled_actions_and_names_the_metrics_its_wave_lacks(
     assert result.code == 0 and result.json()["missing_metrics"] == ["AWS/ECS/MemoryUtilization"]
     result = run_cli(capsys, ["scaling", "simulate", str(example), "prod/api"])
     assert "MemoryUtilization reads as missing data" in result.out
+    assert "target tracking on it cannot scale" in result.out
+    # A step policy on a metric the wave lacks: its alarm (missing data not breaching) stays OK.
+    fleet = example.parent / "fleet.yml"
+    result = run_cli(capsys, ["scaling", "simulate", str(fleet), "prod/orders"])
+    assert result.code == 0, result.err
+    assert (
+        "note: the simulated wave drives CPU only: AWS/SQS/ApproximateNumberOfMessagesVisible "
+        "reads as missing data (a step policy's alarm on it stays OK, so that policy never "
+        "acts); `nixecs scaling replay --trace` replays a trace with every metric"
+    ) in result.out, result.out

@@ -21,7 +21,7 @@ from .validate import invalid_json as _invalid_json
 from .validate import validate_fleet
 
 if TYPE_CHECKING:
-    from .fleet.model import Service
+    from .fleet.model import Fleet, Service
     from .scaling.sim import Load
 
 
@@ -216,13 +216,7 @@ def scaling_simulate(
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to simulate
         raise InvalidInput(report)
-    cluster_name, _, service_name = target.partition("/")
-    cluster = model.clusters.get(cluster_name)
-    service = cluster.services.get(service_name) if cluster else None
-    if service is None or service.scaling is None:
-        raise click.BadParameter(
-            f"no service with scaling named {target!r} in {fleet}", param_hint="CLUSTER/SERVICE"
-        )
+    service = _scaled_service(model, fleet, target)
     minutes = int(
         hours * 60 * 1.25
     )  # a quarter more after the wave, to see whether it scales back in
@@ -252,10 +246,18 @@ def scaling_simulate(
             f"({result['scale_outs']} scale-outs, {result['scale_ins']} scale-ins)"
             + (f"; plot: {plot_path}" if plot_path else "")
         )
+        assert service.scaling is not None
+        stepped = {f"{p.alarm.namespace}/{p.alarm.metric}" for p in service.scaling.step}
         for metric in unsimulated(service):
+            # a step policy's alarm treats missing data as not breaching (scaling/sim.py)
+            effect = (
+                "a step policy's alarm on it stays OK, so that policy never acts"
+                if metric in stepped
+                else "target tracking on it cannot scale, nor agree to a scale-in"
+            )
             click.echo(
                 f"note: the simulated wave drives CPU only: {metric} reads as missing data "
-                "(target tracking on it cannot scale, nor agree to a scale-in)"
+                f"({effect}); `nixecs scaling replay --trace` replays a trace with every metric"
             )
         if result["scale_outs"] and not result["scale_ins"]:
             click.echo(f"{target} never scaled in: see `nixecs scaling check {fleet}`")
@@ -319,21 +321,37 @@ def _tasks(value: str | None) -> int | Load | None:
     return read_trace(value, metrics=False)
 
 
-def _replay_service(fleet: str, target: str) -> Service:
+def _replay_service(fleet: str, target: str, env: str | None) -> Service:
     from .fleet import load_fleet
     from .fleet.checks import SCALING_RULES, check
-    from .scaling.replay import find_service
 
-    model = load_fleet(fleet, current_env())
+    model = load_fleet(fleet, env)
     report = check(model, only=SCALING_RULES)
     if report.has_errors:  # AWS would refuse these policies: nothing to replay
         raise InvalidInput(report)
+    return _scaled_service(model, fleet, target)
+
+
+def _scaled_service(model: Fleet, fleet: str, target: str) -> Service:
+    """CLUSTER/SERVICE of the fleet, with scaling; else a usage error naming the ones there
+    are. A cluster's name includes the fleet's `name_prefix:` (an environment's, with --env),
+    which the file does not show where the cluster is written."""
+    from .scaling.replay import find_service
+
     service = find_service(model, target)
-    if service is None:
-        raise click.BadParameter(
-            f"no service with scaling named {target!r} in {fleet}", param_hint="CLUSTER/SERVICE"
-        )
-    return service
+    if service is not None:
+        return service
+    scaled = [
+        f"{cluster.name}/{name}"
+        for cluster in model.clusters.values()
+        for name, candidate in cluster.services.items()
+        if candidate.scaling is not None
+    ]
+    raise click.BadParameter(
+        f"no service with scaling named {target!r} in {fleet}"
+        + (f" (its scaled services: {', '.join(scaled)})" if scaled else " (it scales none)"),
+        param_hint="CLUSTER/SERVICE",
+    )
 
 
 @scaling.command("replay")
@@ -387,9 +405,10 @@ def scaling_replay(
     through AWS's rules (docs/scaling.md); the report gives each set's scale-outs and
     scale-ins, minutes above the target or threshold, minutes at max, task-hours and the
     largest shortfall of tasks."""
+    from .fleet import environments_of
     from .scaling.replay import proposed, report, run, text
 
-    service = _replay_service(fleet, target)
+    service = _replay_service(fleet, target, current_env())
     sets = [proposed(service)]
     for other in against:
         other_fleet, colon, other_target = other.rpartition(":")
@@ -397,7 +416,10 @@ def scaling_replay(
             raise click.BadParameter(
                 f"{other!r} is not FLEET:CLUSTER/SERVICE", param_hint="--against"
             )
-        other_service = _replay_service(other_fleet, other_target)
+        # --env is the replayed fleet's; a fleet to compare with that has no environments
+        # (examples/blog.yml) is read as it is
+        other_env = current_env() if environments_of(other_fleet) else None
+        other_service = _replay_service(other_fleet, other_target, other_env)
         sets.append(proposed(other_service, f"{os.path.basename(other_fleet)} {other_target}"))
     if trace:
         from .scaling.trace import read_trace
@@ -471,7 +493,7 @@ def scaling_export(
     from .scaling.replay import proposed
     from .scaling.trace import write_trace
 
-    service = _replay_service(fleet, target)
+    service = _replay_service(fleet, target, current_env())
     first, last, now = _window(since, start, end)
     session = Session.from_globals(g)
     with aws_errors(session, "scaling export"):

@@ -292,7 +292,7 @@ FIXES: dict[str, str] = {
     "E185": "give one of the entries another listener port",
     "E186": "give a TLS listener certificate_arn (and ssl_policy) and no other listener; for UDP/TCP_UDP map the container port over udp and tcp to the same fixed host_port",
     "E187": "an ALB checks over HTTP/HTTPS with codes 200-499; an NLB over TCP (no path or matcher), HTTP or HTTPS with codes 200-599",
-    "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all)",
+    "E169": "run `nixecs --env NAME ...` with one of the environments the message lists (`nixecs validate` without it checks them all); on a file without environments, drop --env (or unset NIXECS_ENV)",
     "H101": "nothing: deploy lifts scale-in protection, scales the group to 0 and waits first, as destroy does",
     "H102": "nothing: deploy first moves the rules in the way to free priorities in an update of its own",
     "H103": "add a copy of the service (new name, new port, the same conditions, a larger priority), deploy, wait until its targets are healthy (nixecs status), then remove the old service and deploy",

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import EXIT_OK, InvalidInput, Report
+from .diagnostics import EXIT_OK, Diagnostic, InvalidInput, Report
 from .outcome import echo
 
 if TYPE_CHECKING:
@@ -103,28 +103,61 @@ def validate_fleet(g: Globals, fleet: str, against_aws: bool, create_roles: bool
         # A file with environments is valid when each of them is; --env checks one.
         declared: list[str | None] = [g.env] if g.env else [*environments_of(fleet)]
         chosen = declared or [None]
-        checked: list[tuple[str | None, Fleet, Report]] = []
-        failed = Report()
+        checked: list[tuple[str | None, Fleet]] = []
+        found: dict[Diagnostic, list[str | None]] = {}  # each finding once, with its envs
         for env in chosen:
             try:
-                checked.append((env, *_validate_one(g, fleet, env, against_aws, create_roles)))
-            except InvalidInput as error:  # every environment's errors at once, each once
-                failed.extend([d for d in error.report.items if d not in failed.items])
-        if failed.has_errors:
-            raise InvalidInput(failed)
+                model, report = _validate_one(g, fleet, env, against_aws, create_roles)
+                checked.append((env, model))
+                items = report.items
+            except InvalidInput as error:
+                items = error.report.items
+            for diagnostic in items:
+                seen = found.setdefault(diagnostic, [])
+                if env not in seen:
+                    seen.append(env)
+        complete = [env for env, _ in checked]
+        report = Report([_in_environments(d, e, chosen, complete) for d, e in found.items()])
+        if len(checked) < len(chosen):
+            raise InvalidInput(report)
     except InvalidInput as error:
         invalid_json(g, error)
         raise
-    report = Report()
-    for _, _, found in checked:
-        report.extend([d for d in found.items if d not in report.items])
-    first, model, _ = checked[0]
+    first, model = checked[0]
     summary = f"{fleet}: valid ({counts(model)}, {len(report.warnings)} warnings)"
     if first is not None:
-        names = ", ".join(str(e) for e, _, _ in checked)
+        names = ", ".join(str(e) for e, _ in checked)
         summary = f"{fleet}: valid in environment{'s' if len(checked) > 1 else ''} {names} ({counts(model)}, {len(report.warnings)} warnings)"
-    emit_report(g, report, summary)
+    envs: dict[str, object] | None = (
+        {"environments": [e for e, _ in checked]} if first is not None else None
+    )
+    emit_report(g, report, summary, envs)
     return EXIT_OK
+
+
+def _in_environments(
+    diagnostic: Diagnostic,
+    envs: list[str | None],
+    chosen: list[str | None],
+    complete: list[str | None],
+) -> Diagnostic:
+    """A finding of some of the environments checked, not all, names them: its position may
+    be the fleet's own text (a rule between a key the environment sets and one it does not,
+    such as a load balancer with the one subnet an environment gives the cluster). A warning
+    is told apart only from environments checked to the end (one that stopped at its errors
+    never reached the stage that warns); an error from any (each stage reports all of its)."""
+    lacking = [env for env in chosen if env not in envs]
+    if not diagnostic.is_error:
+        lacking = [env for env in lacking if env in complete]
+    if not lacking:
+        return diagnostic
+    names = ", ".join(str(env) for env in envs)
+    plural = "s" if len(envs) > 1 else ""
+    return Diagnostic(
+        diagnostic.code,
+        f"{diagnostic.message} (in environment{plural} {names})",
+        diagnostic.location,
+    )
 
 
 def _validate_one(

@@ -16,6 +16,9 @@ import click
 
 from ..globals import Globals, current_env
 
+# The key under which `local deploy` hands deploy's --output json what it adds to it.
+LOCAL_JSON = "nixecs.local"
+
 
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
@@ -458,6 +461,8 @@ def deploy(
                 "clusters": [r.to_json() for r in results],
                 "orphans": [naming.stack_name(c) for c in orphaned],
                 "pruned": [r.stack for r in pruned],
+                # `local deploy`'s emulator, stand-ins and limits (local/commands.py)
+                **click.get_current_context().meta.get(LOCAL_JSON, {}),
             }
         )
     if failures:
@@ -755,6 +760,7 @@ def destroy(
     identity = naming.DEFAULT_FLEET
     declared: list[str] = []
     region = None
+    hint = "name the clusters; --fleet FILE also finds its reviews"
     if fleet_file is not None:
         from ..fleet.checks import check_fleet_file
 
@@ -764,6 +770,14 @@ def destroy(
 
         identity, declared = model.identity, list(model.clusters)
         region = fleet_region(g, model.region, fleet_file)
+        # --fleet alone deletes only a declined first deploy's stacks: the fleet's deployed
+        # clusters are named, never implied.
+        env = f"--env {model.environment} " if model.environment else ""
+        short = [c.removeprefix(f"{model.name_prefix}-") for c in declared]
+        hint = (
+            f"name the clusters to destroy: nixecs {env}destroy {' '.join(short)} "
+            f"--fleet {fleet_file}"
+        )
         if model.name_prefix:  # `destroy prod` means `acme-prod`, as in deploy --cluster
             clusters = tuple(
                 f"{model.name_prefix}-{c}" if f"{model.name_prefix}-{c}" in model.clusters else c
@@ -781,10 +795,7 @@ def destroy(
     with aws_errors(session, "destroy"):  # all refused before anything is asked or touched
         check_stacks(session, names, identity, action="destroy", adopt=adopt)
     if not targets:
-        _say(
-            "nothing to destroy"
-            + ("" if fleet_file else " (name the clusters; --fleet FILE also finds its reviews)")
-        )
+        _say(f"nothing to destroy ({hint})")
         if g.json:
             _emit_json({"region": session.region_name(), "clusters": []})
         return 0
@@ -953,9 +964,13 @@ def status(g: Globals, cluster: str | None, plot: Path | None, fleet_file: str |
     model = None
     if fleet_file is not None:
         from ..fleet.checks import check_fleet_file
+        from .regions import fleet_region
 
         model, report = check_fleet_file(fleet_file, env=current_env())
         report.print(sys.stderr)
+        # As deploy and destroy: the fleet's region (an environment's own), never silently
+        # another that AWS_REGION names (`local env` exports the last local deploy's).
+        g.region = fleet_region(g, model.region, fleet_file)
     session = Session.from_globals(g, region=model.region if model else None)
     data = collect(session, cluster)
     if model is not None:

@@ -174,9 +174,11 @@ def history(
     insights = any(v is not None for v in counts)
     if not insights and tasks is None:
         raise LookupError(
-            f"no ECS/ContainerInsights RunningTaskCount for {cluster}/{service}: turn Container Insights "
-            "on, or pass --tasks N (the count that ran over the window) or --tasks FILE.csv "
-            "(timestamp,running_tasks)"
+            f"no ECS/ContainerInsights RunningTaskCount for {cluster}/{service} in the window: "
+            "Container Insights is off, or recorded nothing there (it records from when it is "
+            "turned on; an emulator records nothing): pass --tasks N (the count that ran over "
+            "the window) or --tasks FILE.csv (timestamp,running_tasks), or replay a recorded "
+            "trace with --trace FILE.csv"
         )
     task_series: list[int | None]
     if insights:

@@ -38,6 +38,13 @@ def _null(node: yaml.Node) -> bool:
     return bool(node.tag == NULL)
 
 
+def _given(env: str) -> str:
+    """How the user chose `env`, for a message: NIXECS_ENV in the shell is easy to forget."""
+    import os
+
+    return f"NIXECS_ENV={env}" if os.environ.get("NIXECS_ENV") == env else f"--env {env}"
+
+
 def _error(message: str, node: yaml.Node, code: str) -> YamlError:
     return YamlError(message, node.start_mark.line + 1, node.start_mark.column + 1, code)
 
@@ -116,7 +123,12 @@ def select(root: yaml.Node, env: str | None) -> yaml.Node:
     found = _block(root)
     if found is None:
         if env is not None:
-            raise _error(f"--env {env}: this fleet file declares no environments", root, "E169")
+            raise _error(
+                f"{_given(env)}: this fleet file declares no environments: "
+                + ("unset NIXECS_ENV" if _given(env) != f"--env {env}" else "drop --env"),
+                root,
+                "E169",
+            )
         return root
     key_node, block = found
     assert isinstance(root, yaml.MappingNode)
@@ -157,7 +169,7 @@ def select(root: yaml.Node, env: str | None) -> yaml.Node:
     chosen = next((spec for n, spec in block.value if _scalar(n) == env), None)
     if chosen is None:
         declared = ", ".join(names(root))
-        raise _error(f"--env {env}: no such environment (declared: {declared})", key_node, "E169")
+        raise _error(f"{_given(env)}: no such environment (declared: {declared})", key_node, "E169")
     assert isinstance(chosen, yaml.MappingNode)
     patch_items = []
     given = {_scalar(k): v for k, v in chosen.value}

@@ -1,7 +1,10 @@
 """The likely cause of a finding, for the mistakes people new to ECS or to YAML make: a value
 in the wrong unit (`cpu: 0.5` for half a vCPU, `memory: 512MB`, a target of 0.6 for 60 %), a
-quoted version, and a section whose keys lost their indentation. Added to the message the
-loader already wrote (the code and position stay), from what was written at that place.
+quoted version, a section whose keys lost their indentation, a named entry (a group, a
+service) written one level too far left beside the section it belongs to, a cluster's own
+`region:`, and a misspelt name under an environment's `set:` (which adds an entry). Added to
+the message the loader already wrote (the code and position stay), from what was written at
+that place.
 
 Looked up only for findings (a valid fleet never reaches here), so validate pays nothing.
 """
@@ -76,13 +79,92 @@ def _indentation(document: Document, path: Path) -> str | None:
                 f"{key!r} is a key of `{section}:`, which is empty here: indent it under "
                 f"`{section}:` (YAML nests by indentation)"
             )
+    if key == "region" and len(path) > 1:
+        # one fleet is one region; a cluster elsewhere is the fleet in another environment
+        return (
+            "a region is the fleet's (top level), or an environment's: for clusters in "
+            "another region, declare `environments: {NAME: {region: ...}}` and deploy with "
+            "--env NAME"
+        )
+    return _dedented_entry(path, parent.get(key))
+
+
+def _dedented_entry(path: Path, value: object) -> str | None:
+    """A named entry one level too far left (`web:` of a cluster's `groups:` written at the
+    cluster's own keys): an unknown key whose mapping has only keys an entry of one of the
+    parent's named sections takes, and all its required ones. Names that section."""
+    if not isinstance(value, dict) or not value:
+        return None
+    from .schema import node_at
+
+    own = node_at(tuple(path[:-1]))
+    if own is None or own.kind != "object":
+        return None
+    for section, node in own.keys.items():
+        entry = node.values if node.kind == "map" else None
+        if entry is None or entry.kind != "object":
+            continue
+        required = {name for name, child in entry.keys.items() if child.required}
+        if set(value) <= set(entry.keys) and required <= set(value):
+            return (
+                f"its keys are those of an entry of `{section}:`: indent {path[-1]!r} under "
+                f"`{section}:` (YAML nests by indentation)"
+            )
     return None
+
+
+def _environments_lines(text: str) -> range:
+    """The lines (1-based) of the top-level `environments:` block as written, or none."""
+    lines = text.splitlines()
+    start = next((n for n, line in enumerate(lines, 1) if line.startswith("environments:")), 0)
+    if not start:
+        return range(0)
+    end = next(
+        (
+            n
+            for n, line in enumerate(lines[start:], start + 1)
+            if line[:1] not in ("", " ", "\t", "#", "-")
+        ),
+        len(lines) + 1,
+    )
+    return range(start, end)
+
+
+def _misspelt_in_environment(document: Document, path: Path) -> str | None:
+    """A named entry an environment's `set:` adds that misses required keys, named like one
+    the fleet has (`apii:` for `api:`): set: added it instead of changing the other."""
+    if len(path) < 2 or not isinstance(path[-1], str):
+        return None
+    inside = _environments_lines(document.text)
+    found, siblings = _value_at(document, path[:-1])
+    if not inside or not found or not isinstance(siblings, dict):
+        return None
+    if document.locate(path).line not in inside:
+        return None
+    own = [
+        name
+        for name in siblings
+        if isinstance(name, str)
+        and name != path[-1]
+        and document.locate((*path[:-1], name)).line not in inside
+    ]
+    import difflib
+
+    close = difflib.get_close_matches(path[-1], own, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return (
+        f"the environment adds {path[-1]!r} as a new entry beside {close[0]!r} of the fleet: "
+        f"to change that one, write its name ({close[0]!r}) under set:"
+    )
 
 
 def hint(document: Document, issue: Issue) -> str | None:
     """One sentence on the likely cause of `issue`, or None."""
     if issue.code == "E101":
         return _indentation(document, tuple(issue.path))
+    if issue.code == "E104":
+        return _misspelt_in_environment(document, tuple(issue.path))
     if issue.code in ("E103", "E107") and issue.path:
         found, value = _value_at(document, tuple(issue.path))
         units = _units(issue.path[-1], value) if found else None

@@ -48,14 +48,18 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     The copy and what was stood in are kept in the emulator's state directory; a second run
     reuses both, so `local deploy` after an edit is an update, as against AWS.
     """
-    from ..aws.commands import deploy
+    from ..aws.commands import LOCAL_JSON, deploy
     from ..aws.session import Session
     from ..diagnostics import OperationalFailure
     from ..fleet.checks import check_fleet_file
     from . import emulator, standins
 
     g: Globals = ctx.obj
-    if g.endpoint_url:
+    # What `eval "$(nixecs local env)"` exported (NIXECS_ENDPOINT_URL, AWS_REGION) is not a
+    # choice made for this command: a second `local deploy` in that shell, or one of another
+    # environment, is the loop the docs describe. Only flags written on the line are.
+    shell = {name: os.environ.get(name) for name in ("NIXECS_ENDPOINT_URL", "AWS_REGION")}
+    if g.endpoint_url and g.endpoint_url != shell["NIXECS_ENDPOINT_URL"]:
         raise click.UsageError(
             "local deploy chooses its own endpoint (the emulator); drop --endpoint-url"
         )
@@ -79,7 +83,8 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     os.environ.pop("AWS_PROFILE", None)
     g.profile = None
     g.endpoint_url = running.url
-    region = g.region or model.region
+    region = g.region if g.region_explicit and g.region else model.region
+    g.region, g.region_explicit = region, True
     session = Session(region=region, endpoint_url=running.url)
     emulator.remember(dataclasses.replace(running, region=region))
 
@@ -90,6 +95,10 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     except (OSError, ValueError):
         recorded = {}
     source = str(Path(fleet).resolve())
+    # Each environment of a file is a fleet of its own here: its stand-ins (in its region)
+    # and its copy, so deploying one never loses the other's.
+    if g.env is not None:
+        source = f"{source} --env {g.env}"
     made = standins.create(session, model, recorded.get(source, {}).get("ids", {}))
     for line in made.created:
         _say(f"stand-in: {line}")
@@ -102,6 +111,13 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
     recorded[source] = {"copy": str(copy), **made.to_json()}
     write_atomic(known_file, json.dumps(recorded, indent=2, sort_keys=True) + "\n", durable=False)
     _say("the emulator cannot check: " + "; ".join(standins.LIMITS))
+    ctx.meta[LOCAL_JSON] = {
+        "local": {
+            "emulator": running.url,
+            "stand_ins": made.created,
+            "cannot_check": list(standins.LIMITS),
+        }
+    }
     try:
         code = int(
             ctx.invoke(
@@ -129,6 +145,13 @@ def local_deploy(ctx: click.Context, fleet: str, plan: bool, yes: bool) -> int:
                 "made through Application Auto Scaling and CloudWatch (the emulator's "
                 f"CloudFormation skips them): {line}"
             )
+    here = {"NIXECS_ENDPOINT_URL": running.url, "AWS_REGION": region}
+    stale = [f"{n}={v}" for n, v in sorted(shell.items()) if v is not None and v != here[n]]
+    if stale:  # the shell still points where an earlier `local env` said
+        _say(
+            f"note: this shell's {', '.join(stale)} is not this fleet's emulator and region: "
+            'run `eval "$(nixecs local env)"` again'
+        )
     return code
 
 

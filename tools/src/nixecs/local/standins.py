@@ -23,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..diagnostics import OperationalFailure
 from ..fleet.model import Fleet, Group
 from ..fleet.yaml12 import Path as FleetPath
 
@@ -41,6 +43,8 @@ LIMITS = (
     "`run` starts stays PROVISIONING, as on AWS while no instance can take it",
     "an EventBridge Scheduler schedule is kept as the stack says (its CloudFormation type is "
     "added here) but never fires",
+    "CloudWatch records no metrics (nothing runs): `scaling replay` reads a recorded trace "
+    "(--trace), `scaling check` and `scaling simulate` need no AWS",
     "groups whose root volume takes its size from the AMI launch no instance "
     "(their capacity is 0 here; give root_volume.size_gib to see them launch)",
     "few of AWS's rules on updates are enforced (listener-rule priorities, replacements, "
@@ -87,6 +91,21 @@ def _architecture(ec2: Any, instance_types: tuple[str, ...]) -> str:
     return "arm64" if "arm64" in supported and "x86_64" not in supported else "x86_64"
 
 
+def _free_cidrs(ec2: Any, vpc: str) -> Iterator[str]:
+    """/24 blocks of the default VPC (172.31.0.0/16, whose default subnets are /20s below
+    172.31.96.0) that no subnet holds yet: another fleet, or another environment of this
+    one, deployed to the emulator before has taken some (CreateSubnet refuses an overlap)."""
+    answer = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    taken = {subnet["CidrBlock"] for subnet in answer.get("Subnets", [])}
+    for third in range(128, 256):
+        if f"172.31.{third}.0/24" not in taken:
+            yield f"172.31.{third}.0/24"
+    raise OperationalFailure(
+        f"the emulator's default VPC {vpc} has no free /24 block for a further stand-in "
+        "subnet: `nixecs local stop` forgets them all"
+    )
+
+
 def _referenced(fleet: Fleet, key: str) -> list[str]:
     """The ids under `key` (subnets, security_groups) of every cluster and its load balancer."""
     found: set[str] = set()
@@ -126,12 +145,13 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
         return False
 
     subnets = _referenced(fleet, "subnets")
+    cidrs = _free_cidrs(ec2, vpc)
     for index, subnet in enumerate(subnets):
         if reuse(subnet, "subnet"):
             continue
         made = ec2.create_subnet(
             VpcId=vpc,
-            CidrBlock=f"172.31.{128 + index}.0/24",
+            CidrBlock=next(cidrs),
             AvailabilityZone=zones[index % len(zones)],
         )["Subnet"]["SubnetId"]
         out.ids[subnet] = made
