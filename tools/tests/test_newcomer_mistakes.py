@@ -143,3 +143,16 @@ def test_an_empty_load_balancer_names_only_its_own_stray_keys(tmp_path: Path) ->
     assert len(null) == 1 and null[0].endswith(
         "its keys (vpc) are written beside it: indent them under it"
     ), null
+
+
+def test_a_dedented_group_is_one_error_not_also_every_reference(tmp_path: Path) -> None:
+    """The group written beside `groups:` is the cluster's unknown key (E101, with the
+    indentation hint; `groups:` left with nothing is E103); the services naming it are not
+    also told it does not exist (E108) — with another group left in `groups:` too."""
+    old, new = "      web:\n        host: ecs-node", "    web:\n        host: ecs-node"
+    assert old in FLEET
+    found = _findings(tmp_path, FLEET.replace(old, new, 1))
+    assert sorted(c for c, _, _ in found) == ["E101", "E103"], found
+    kept = FLEET.replace(old, "      spare:\n        host: ecs-node\n" + new, 1)
+    found = _findings(tmp_path, kept)
+    assert "E108" not in [c for c, _, _ in found] and "E101" in [c for c, _, _ in found], found

@@ -248,6 +248,17 @@ class _Builder:
         # group to check against: every reference is taken as known, not reported again.
         declared = m.get("groups")
         raw_groups: dict[str, object] = declared if isinstance(declared, dict) else _AnyGroup()
+        if isinstance(declared, dict) and isinstance(value, dict):
+            # A group written one level too far left is the cluster's unknown key (E101,
+            # with the indentation hint): references to it are not reported again.
+            raw_groups = {
+                **{
+                    k: v
+                    for k, v in value.items()
+                    if isinstance(k, str) and k not in CLUSTER.keys and isinstance(v, dict)
+                },
+                **declared,
+            }
         for service_name, service_value in self.named_mapping(
             CLUSTER.keys["services"], m.get("services", {}), (*path, "services"), "services"
         ).items():
