@@ -219,7 +219,7 @@ FIXES: dict[str, str] = {
     "E111": "shorten `nixos:` and the secrets, or move settings into the host configuration",
     "E112": "remove the option, or change the setting it depends on",
     "E113": "fix the Nix syntax at the line and column given (of the `nixos:` text)",
-    "E114": "rename one of the two subjects (a step policy, rather than the generated name: deployment-5xx, deployment-unhealthy and target-tracking[-N] are taken)",
+    "E114": "rename one of the two subjects (a step policy, rather than the generated name: deployment-5xx[-N], deployment-unhealthy[-N] and target-tracking[-N] are taken)",
     "E115": "split the cluster into two clusters",
     "E116": "use a name ECS accepts (1-128 allowed characters, no aws: prefix, at most 50 tags)",
     "E117": "use a value ECS accepts (the message gives its length and characters)",

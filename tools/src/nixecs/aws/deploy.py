@@ -608,7 +608,7 @@ class Expected:
 
 
 def expected_scaling(fleet: Any, cluster: str) -> Expected:
-    from ..cloudformation.deploy_alarms import ALARMS as DEPLOYMENT_ALARMS
+    from ..cloudformation.deploy_alarms import generated as generated_alarms
 
     model = fleet.clusters[cluster]
     targets: dict[str, int] = {}
@@ -617,9 +617,8 @@ def expected_scaling(fleet: Any, cluster: str) -> Expected:
         # the generated deployment alarms (cloudformation/deploy_alarms.py), which moto's
         # CloudFormation skips as it skips the step policies' alarms
         alarms += [
-            naming.alarm_name(cluster, service.name, part)
-            for _, part, _, _, attribute in DEPLOYMENT_ALARMS
-            if getattr(service.deployment, attribute) is not None and service.routes
+            naming.alarm_name(cluster, service.name, alarm.name)
+            for alarm in generated_alarms(service)
         ]
         scaling = service.scaling
         if scaling is None:
