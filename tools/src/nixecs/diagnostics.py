@@ -37,7 +37,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   strategy does not set, E192 secrets across groups of different KMS keys;
   nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
   E194 a scheduled min above its max, E195 two target tracking policies on one metric, W205 a
-  strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity)
+  strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity;
+  E196 two clusters' notifications on one SNS topic, nixecs.fleet.notifications)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - E4xx the final (overridden) template (nixecs.template_checks: E401 the `*` action, E402 an
@@ -176,6 +177,7 @@ CODES: dict[str, str] = {
     "E193": "capacity settings that contradict (minimum_step above maximum_step, an on-demand split on an on-demand group)",
     "E194": "a scheduled action whose min is above its max (or, setting one bound only, beyond every bound the target can then have)",
     "E195": "two target tracking policies on the same metric",
+    "E196": "two clusters sending notifications to one SNS topic (each stack replaces the topic's policy)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -313,6 +315,7 @@ FIXES: dict[str, str] = {
     "E193": "lower minimum_step to maximum_step at most; split on-demand/spot only on a `spot: true` group",
     "E194": "make the action's min at most its max; an action setting only min (max) also sets a max (min) that holds it, or raise scaling max (lower scaling min)",
     "E195": "track each metric once: merge the two policies, or track another metric",
+    "E196": "give each cluster's notifications a topic of its own (subscribe the same people to both)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E401": "name the actions the role needs; never `*` or NotAction in an Allow",

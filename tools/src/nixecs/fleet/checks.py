@@ -253,6 +253,14 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
     ]
 
 
+def notification_topics(fleet: Fleet) -> list[Diagnostic]:
+    """E196: two clusters sending their notifications to one SNS topic, whose policy each
+    cluster's stack replaces (notifications.shared_topics)."""
+    from .notifications import shared_topics
+
+    return _located(fleet, shared_topics(fleet))
+
+
 RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
     Rule("task_names", "E182", task_names, structural=True),
@@ -270,6 +278,7 @@ RULES: tuple[Rule, ...] = (
     Rule("capacity_strategies", "E191 E192 W191", capacity_strategies),
     Rule("daemon_services", "E178", daemon_services),
     Rule("privileged_groups", "E180", privileged_groups),
+    Rule("notification_topics", "E196", notification_topics),
     Rule(
         "scaling_policies",
         "E121 E122 E194 E195 E201-E206 W201-W205",
