@@ -22,6 +22,7 @@ from ..diagnostics import OperationalFailure
 from .ownership import check_stack, describe_stack
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
+from .topics import check_topics
 
 TEMPLATE_BODY_LIMIT = 51_200
 TEMPLATE_URL_LIMIT = 1_000_000
@@ -285,6 +286,8 @@ def deploy_cluster(
         current = describe_stack(cfn, stack)
         if current is not None:
             check_stack(cfn, current, cluster, fleet_id, action=f"deploy {cluster}", adopt=adopt)
+        # the SNS topic whose policy the stack sets (`notifications:`): only one that is ours
+        check_topics(session, stack, _parse_template(body), action=f"deploy {cluster}")
         seen = {e["EventId"] for e in _recent_events(cfn, stack)} if current else set()
         if (
             current
