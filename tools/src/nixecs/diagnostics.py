@@ -201,6 +201,7 @@ CODES: dict[str, str] = {
     "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
     "W205": "a strategy base above the most tasks the service runs: the weights never apply",
     "W191": "a placement spread on an attribute a group of the service's strategy does not set",
+    "W193": "on_demand_allocation on a group that launches no on-demand instances by it (one instance type, or a spot group without an on-demand split)",
 }
 
 
@@ -344,6 +345,7 @@ FIXES: dict[str, str] = {
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",
     "W204": "remove desired, or set scaling.min / capacity.min to it",
+    "W193": "remove on_demand_allocation, or give the group several instance types (an on-demand group) or an on_demand_base / on_demand_percent (a spot group)",
     "W191": "set the attribute on every group of the strategy (ecs.attributes), or spread on another one (e.g. attribute:ecs.availability-zone)",
     "W205": "lower the base to the service's maximum task count or less, or raise the maximum",
 }
