@@ -306,3 +306,47 @@ def test_the_models_capacity_defaults_are_the_declarations() -> None:
         for key, node in capacity.PROVIDER.keys.items()
         if key != "target_capacity"
     )
+
+
+def _warnings(text: str) -> list[tuple[str, int]]:
+    from nixecs.fleet.checks import check_text
+
+    _, report = check_text(text, "fleet.yml", nix=False)
+    return [(d.code, d.location.line) for d in report.sorted() if d.code == "W193"]
+
+
+@pytest.mark.parametrize(
+    ("od", "spot", "warned"),
+    [
+        # a spot group without an on-demand split launches no on-demand instance
+        ("", line("on_demand_allocation: lowest-price"), "spot"),
+        # an on-demand group of one instance type has no mixed instances policy
+        (line("on_demand_allocation: lowest-price"), "", "od"),
+        # used: a split on the spot group, several types on the on-demand group
+        ("", line("on_demand_percent: 20") + line("on_demand_allocation: lowest-price"), None),
+        ("", line("on_demand_base: 1") + line("on_demand_allocation: lowest-price"), None),
+        # the default written out is not told
+        ("", line("on_demand_allocation: prioritized"), None),
+    ],
+)
+def test_an_on_demand_allocation_nothing_uses_is_w193(
+    od: str, spot: str, warned: str | None
+) -> None:
+    text = fleet_text(od=od, spot=spot)
+    if warned == "od":  # one instance type on the on-demand group
+        text = text.replace(
+            "instance_types: [m6i.large, m5.large]\n        capacity: {min: 1",
+            "instance_types: [m6i.large]\n        capacity: {min: 1",
+        )
+    template_has = [
+        r["Properties"].get("MixedInstancesPolicy", {}).get("InstancesDistribution", {})
+        for r in resources(text).values()
+        if r["Type"] == "AWS::AutoScaling::AutoScalingGroup"
+    ]
+    found = _warnings(text)
+    if warned is None:
+        assert found == []
+        return
+    assert found == [("W193", line_of(text, "on_demand_allocation"))]
+    # … and indeed the template carries no on-demand allocation strategy for it
+    assert not any(d.get("OnDemandAllocationStrategy") == "lowest-price" for d in template_has)

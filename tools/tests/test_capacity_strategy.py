@@ -223,3 +223,69 @@ def test_secrets_across_groups_of_different_keys_is_e192() -> None:
     # one key for both (none: aws/ssm), or no secrets: fine
     checked(fleet_text(extra="        secrets: {TOKEN: /prod/token}\n"))
     checked(text.replace("        secrets: {TOKEN: /prod/token}\n", ""))
+
+
+# -- a fleet edit: the strategy of a deployed service changes -----------------------------------
+
+
+def ecs_refuses_update(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The oracle of ECS's UpdateService rule, which moto does not enforce: "When switching
+    from launch type to capacity provider strategy on an existing service, or making a change
+    to a capacity provider strategy on a service that is already using one, you must force a
+    new deployment" (InvalidParameterException; CloudFormation rolls the stack update back,
+    aws/aws-cdk#34631). CloudFormation asks for the forced deployment when the template's
+    ForceNewDeployment is enabled and its nonce changed (AWS::ECS::Service
+    ForceNewDeployment: "When you change the ForceNewDeploymentNonce value in your template,
+    it signals ECS to start a new deployment")."""
+    if old.get("CapacityProviderStrategy") == new.get("CapacityProviderStrategy"):
+        return None
+    before, after = old.get("ForceNewDeployment") or {}, new.get("ForceNewDeployment") or {}
+    if after.get("EnableForceNewDeployment") is True and after.get(
+        "ForceNewDeploymentNonce"
+    ) != before.get("ForceNewDeploymentNonce"):
+        return None
+    return "InvalidParameterException: you must force a new deployment"
+
+
+def service_properties(text: str) -> dict[str, Any]:
+    resources = template(text)["Resources"]
+    [service] = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
+    return service["Properties"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("od", "[{group: od, base: 1}, {group: spot, weight: 1}]"),  # one group → a strategy
+        ("od", "spot"),  # another group
+        ("[{group: od, base: 2, weight: 1}, {group: spot, weight: 3}]",
+         "[{group: od, base: 1, weight: 1}, {group: spot, weight: 3}]"),  # a base
+        ("[{group: od, weight: 1}, {group: spot, weight: 3}]", "od"),  # back to one group
+    ],
+)  # fmt: skip
+def test_a_changed_strategy_forces_a_new_deployment(before: str, after: str) -> None:
+    old, new = service_properties(fleet_text(before)), service_properties(fleet_text(after))
+    assert old["CapacityProviderStrategy"] != new["CapacityProviderStrategy"]
+    assert ecs_refuses_update(old, new) is None
+    # the oracle refuses the same edit without the forced deployment (as ECS does)
+    bare = {k: v for k, v in new.items() if k != "ForceNewDeployment"}
+    assert ecs_refuses_update(old, bare) is not None
+
+
+def test_the_nonce_moves_only_with_the_strategy() -> None:
+    """Another edit of the service leaves the nonce alone (no new property change of its
+    own); the same strategy written as one name or as its one-item list is the same."""
+    base = service_properties(fleet_text("od"))
+    bigger = service_properties(fleet_text("od").replace("memory: 512", "memory: 1024"))
+    listed = service_properties(fleet_text("[{group: od, weight: 1}]"))
+    assert (
+        base["ForceNewDeployment"] == bigger["ForceNewDeployment"] == listed["ForceNewDeployment"]
+    )
+    assert base["ForceNewDeployment"]["EnableForceNewDeployment"] is True
+
+
+def test_a_daemon_has_no_strategy_and_no_forced_deployment() -> None:
+    text = fleet_text("od", extra="        scheduling: daemon\n")
+    properties = service_properties(text)
+    assert "CapacityProviderStrategy" not in properties
+    assert "ForceNewDeployment" not in properties

@@ -15,6 +15,7 @@ from capacity_fixtures import GROUP_WEB, HEAD, assert_cfn_lint_clean, errors, li
 from nixecs.cloudformation import build_stack
 from nixecs.diagnostics import InvalidInput
 from nixecs.fleet import parse
+from nixecs.fleet.checks import check_text
 from nixecs.fleet.schema import json_schema
 from nixecs.fleet.yaml12 import load
 
@@ -132,3 +133,85 @@ def test_generated_alarms_need_routing() -> None:
 @pytest.mark.cfnlint
 def test_cfn_lint_accepts_generated_alarms(tmp_path: Path) -> None:
     assert_cfn_lint_clean(build_stack(load_text(ROUTED), "prod", {"web": b"#x\n"}), tmp_path)
+
+
+TWO_ROUTES = ROUTED.replace(
+    "        image: nginx:1.27\n        memory: 512\n        port: 8080\n",
+    "        containers:\n          web: {image: nginx:1.27, memory: 512, ports: [8080, 9090]}\n",
+).replace(
+    "        routing: {priority: 10, path_patterns: ['/*']}\n",
+    "        routing:\n"
+    "          - {priority: 20, path_patterns: ['/admin/*'], port: 9090}\n"
+    "          - {priority: 10, path_patterns: ['/*'], port: 8080}\n",
+)
+
+
+def test_every_target_group_of_several_routing_entries_is_watched() -> None:
+    """With several `routing:` entries (a target group each, issue 21 item 5) the generated
+    alarms watch each target group: unhealthy targets behind the second entry fail the
+    deployment as those behind the first do. The first entry's keep their names."""
+    assert TWO_ROUTES != ROUTED
+    fleet = load_text(TWO_ROUTES)
+    resources = build_stack(fleet, "prod", {"web": b"#x\n"})["Resources"]
+    alarms = {
+        k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert sorted(alarms) == [
+        "WebHttp5xxAlarm",
+        "WebHttp5xxAlarm2",
+        "WebUnhealthyHostsAlarm",
+        "WebUnhealthyHostsAlarm2",
+    ]
+    watched = {
+        alarms[k]["AlarmName"]: (alarms[k]["MetricName"], alarms[k]["Dimensions"][1]["Value"])
+        for k in alarms
+    }
+    assert watched == {
+        "nixecs-prod-web-deployment-5xx": (
+            "HTTPCode_Target_5XX_Count",
+            {"Fn::GetAtt": ["WebTargetGroup", "TargetGroupFullName"]},
+        ),
+        "nixecs-prod-web-deployment-5xx-2": (
+            "HTTPCode_Target_5XX_Count",
+            {"Fn::GetAtt": ["WebTargetGroup2", "TargetGroupFullName"]},
+        ),
+        "nixecs-prod-web-deployment-unhealthy": (
+            "UnHealthyHostCount",
+            {"Fn::GetAtt": ["WebTargetGroup", "TargetGroupFullName"]},
+        ),
+        "nixecs-prod-web-deployment-unhealthy-2": (
+            "UnHealthyHostCount",
+            {"Fn::GetAtt": ["WebTargetGroup2", "TargetGroupFullName"]},
+        ),
+    }
+    assert "WebTargetGroup2" in resources
+    [service] = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
+    assert service["Properties"]["DeploymentConfiguration"]["Alarms"]["AlarmNames"] == [
+        "mine",
+        {"Ref": "WebHttp5xxAlarm"},
+        {"Ref": "WebHttp5xxAlarm2"},
+        {"Ref": "WebUnhealthyHostsAlarm"},
+        {"Ref": "WebUnhealthyHostsAlarm2"},
+    ]
+    # deploy looks each of them up after a deploy (moto's CloudFormation skips alarms)
+    from nixecs.aws.deploy import expected_scaling
+
+    assert sorted(expected_scaling(fleet, "prod").alarms) == sorted(watched)
+
+
+def test_a_step_policy_named_like_a_further_entrys_alarm_is_refused() -> None:
+    step = (
+        "        scaling:\n          min: 1\n          max: 4\n          step:\n"
+        "            - name: deployment-unhealthy-2\n"
+        "              alarm: {metric: CPUUtilization, namespace: AWS/ECS, statistic: Average,\n"
+        "                      period: 60, evaluation_periods: 1, threshold: 80, comparison: '>='}\n"
+        "              adjustment_type: ChangeInCapacity\n"
+        "              steps: [{lower: 0, change: 1}]\n"
+    )
+    assert [code for _, code in errors(TWO_ROUTES + step) if code[0] == "E"] == ["E114"]
+    check_text(ROUTED + step, "fleet.yml", nix=False)  # one target group: no -2 alarm
+
+
+@pytest.mark.cfnlint
+def test_cfn_lint_accepts_alarms_on_several_target_groups(tmp_path: Path) -> None:
+    assert_cfn_lint_clean(build_stack(load_text(TWO_ROUTES), "prod", {"web": b"#x\n"}), tmp_path)

@@ -64,6 +64,36 @@ def test_a_scheduled_min_above_its_max_is_e194() -> None:
 
 
 @pytest.mark.parametrize(
+    ("actions", "needle"),
+    [
+        # min only, above the target's max 6 and every scheduled max
+        ('{name: peak, schedule: "rate(1 day)", min: 8}', "name: peak"),
+        # max only, below the target's min 1 and every scheduled min
+        ('{name: night, schedule: "rate(1 day)", max: 0}', "name: night"),
+    ],
+)
+def test_a_one_sided_action_beyond_every_other_bound_is_e194(actions: str, needle: str) -> None:
+    """AWS: with only one size given, "you must include both sizes to ensure that the new
+    minimum capacity is not greater than the maximum capacity, or the new maximum capacity is
+    not less than the minimum capacity" (scheduled-scaling-policy-overview.html)."""
+    text = fleet_text(service=SCALED + f"            - {actions}\n")
+    assert found(text) == [("E194", line_of(text, needle))]
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        # min 8 without a max is held by another action's max 10, min 0 likewise
+        '{name: peak, schedule: "rate(1 day)", min: 8}\n            - {name: wide, schedule: "rate(2 days)", min: 0, max: 10}',
+        '{name: peak, schedule: "rate(1 day)", min: 6}',  # equal to the max: holds
+        '{name: night, schedule: "rate(1 day)", max: 1}',  # equal to the min: holds
+    ],
+)
+def test_a_one_sided_action_some_bound_holds_is_accepted(actions: str) -> None:
+    assert found(fleet_text(service=SCALED + f"            - {actions}\n")) == []
+
+
+@pytest.mark.parametrize(
     "second",
     ["{metric: cpu, target: 80}", "{metric: {namespace: Acme, name: X}, target: 1}"],
 )

@@ -37,7 +37,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   strategy does not set, E192 secrets across groups of different KMS keys;
   nixecs.fleet.strategy; E193 group capacity settings that contradict, nixecs.fleet.capacity;
   E194 a scheduled min above its max, E195 two target tracking policies on one metric, W205 a
-  strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity)
+  strategy base above the service's maximum: `scaling check`, nixecs.scaling.capacity;
+  E196 two clusters' notifications on one SNS topic, nixecs.fleet.notifications)
 - E2xx AWS scaling rules (E201 overlap, E202 gap, E203 null bounds, E204 > 20 steps, E205 min > max)
 - E3xx scaling replay input (E301 a load trace CSV that does not parse)
 - E4xx the final (overridden) template (nixecs.template_checks: E401 the `*` action, E402 an
@@ -174,8 +175,9 @@ CODES: dict[str, str] = {
     "E191": "a placement constraint no instance of a group of the service's strategy satisfies",
     "E192": "a service with secrets across groups whose kms_key differs",
     "E193": "capacity settings that contradict (minimum_step above maximum_step, an on-demand split on an on-demand group)",
-    "E194": "a scheduled action whose min is above its max",
+    "E194": "a scheduled action whose min is above its max (or, setting one bound only, beyond every bound the target can then have)",
     "E195": "two target tracking policies on the same metric",
+    "E196": "two clusters sending notifications to one SNS topic (each stack replaces the topic's policy)",
     "E201": "step adjustments overlap",
     "E202": "gap between step adjustments",
     "E203": "null bounds: only the first lower and the last upper bound may be open",
@@ -199,6 +201,7 @@ CODES: dict[str, str] = {
     "W204": "a desired count that cannot be honoured (scaled service, Auto Scaling group)",
     "W205": "a strategy base above the most tasks the service runs: the weights never apply",
     "W191": "a placement spread on an attribute a group of the service's strategy does not set",
+    "W193": "on_demand_allocation on a group that launches no on-demand instances by it (one instance type, or a spot group without an on-demand split)",
 }
 
 
@@ -219,7 +222,7 @@ FIXES: dict[str, str] = {
     "E111": "shorten `nixos:` and the secrets, or move settings into the host configuration",
     "E112": "remove the option, or change the setting it depends on",
     "E113": "fix the Nix syntax at the line and column given (of the `nixos:` text)",
-    "E114": "rename one of the two subjects (a step policy, rather than the generated name: deployment-5xx, deployment-unhealthy and target-tracking[-N] are taken)",
+    "E114": "rename one of the two subjects (a step policy, rather than the generated name: deployment-5xx[-N], deployment-unhealthy[-N] and target-tracking[-N] are taken)",
     "E115": "split the cluster into two clusters",
     "E116": "use a name ECS accepts (1-128 allowed characters, no aws: prefix, at most 50 tags)",
     "E117": "use a value ECS accepts (the message gives its length and characters)",
@@ -311,8 +314,9 @@ FIXES: dict[str, str] = {
     "E191": "change the memberOf expression, or drop that group from the service's `group:`",
     "E192": "give the groups one kms_key (the cluster's `kms_key:`), or run the service on one of them",
     "E193": "lower minimum_step to maximum_step at most; split on-demand/spot only on a `spot: true` group",
-    "E194": "make the action's min at most its max",
+    "E194": "make the action's min at most its max; an action setting only min (max) also sets a max (min) that holds it, or raise scaling max (lower scaling min)",
     "E195": "track each metric once: merge the two policies, or track another metric",
+    "E196": "give each cluster's notifications a topic of its own (subscribe the same people to both)",
     "E201": "make the steps' bounds not overlap",
     "E202": "make each step's lower bound the previous step's upper bound",
     "E401": "name the actions the role needs; never `*` or NotAction in an Allow",
@@ -341,6 +345,7 @@ FIXES: dict[str, str] = {
     "W202": "add a scale-in policy (or target tracking)",
     "W203": "drop the step scale-in, or disable target tracking's scale-in",
     "W204": "remove desired, or set scaling.min / capacity.min to it",
+    "W193": "remove on_demand_allocation, or give the group several instance types (an on-demand group) or an on_demand_base / on_demand_percent (a spot group)",
     "W191": "set the attribute on every group of the strategy (ecs.attributes), or spread on another one (e.g. attribute:ecs.availability-zone)",
     "W205": "lower the base to the service's maximum task count or less, or raise the maximum",
 }

@@ -22,6 +22,7 @@ from ..diagnostics import OperationalFailure
 from .ownership import check_stack, describe_stack
 from .progress import Progress, sleep
 from .session import Session, aws_errors, error_code
+from .topics import check_topics
 
 TEMPLATE_BODY_LIMIT = 51_200
 TEMPLATE_URL_LIMIT = 1_000_000
@@ -285,6 +286,8 @@ def deploy_cluster(
         current = describe_stack(cfn, stack)
         if current is not None:
             check_stack(cfn, current, cluster, fleet_id, action=f"deploy {cluster}", adopt=adopt)
+        # the SNS topic whose policy the stack sets (`notifications:`): only one that is ours
+        check_topics(session, stack, _parse_template(body), action=f"deploy {cluster}")
         seen = {e["EventId"] for e in _recent_events(cfn, stack)} if current else set()
         if (
             current
@@ -608,7 +611,7 @@ class Expected:
 
 
 def expected_scaling(fleet: Any, cluster: str) -> Expected:
-    from ..cloudformation.deploy_alarms import ALARMS as DEPLOYMENT_ALARMS
+    from ..cloudformation.deploy_alarms import generated as generated_alarms
 
     model = fleet.clusters[cluster]
     targets: dict[str, int] = {}
@@ -617,9 +620,8 @@ def expected_scaling(fleet: Any, cluster: str) -> Expected:
         # the generated deployment alarms (cloudformation/deploy_alarms.py), which moto's
         # CloudFormation skips as it skips the step policies' alarms
         alarms += [
-            naming.alarm_name(cluster, service.name, part)
-            for _, part, _, _, attribute in DEPLOYMENT_ALARMS
-            if getattr(service.deployment, attribute) is not None and service.routes
+            naming.alarm_name(cluster, service.name, alarm.name)
+            for alarm in generated_alarms(service)
         ]
         scaling = service.scaling
         if scaling is None:

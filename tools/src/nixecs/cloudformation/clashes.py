@@ -10,8 +10,8 @@ so no separator could make the join unambiguous; `nixecs validate` reports the c
 instead, before anything is rendered.
 
 Generated names take part too: the deployment alarms `deployment.alarms.http_5xx` /
-`unhealthy_hosts` generate (`nixecs-CLUSTER-SERVICE-deployment-5xx|unhealthy`,
-deploy_alarms.py) against the step policies' alarms (a step policy named `deployment-5xx`),
+`unhealthy_hosts` generate (`nixecs-CLUSTER-SERVICE-deployment-5xx|unhealthy`, with `-2`,
+`-3`, … for the target groups of further routing entries, deploy_alarms.py) against the step policies' alarms (a step policy named `deployment-5xx`),
 and the target tracking policies' names (`target-tracking`, `target-tracking-2`, ...,
 scaling.py) against the service's step policy names: a scaling policy's name is unique per
 scalable target (PutScalingPolicy with an existing name replaces that policy). The
@@ -58,17 +58,15 @@ def name_clashes(fleet: Fleet) -> list[NameClash]:
                 (f"{cluster.name}/{service.name}", service.path)
             )
             owner = f"{cluster.name}/{service.name}"
-            for _, part, _, _, attribute in deploy_alarms.ALARMS:
-                kind = attribute.removeprefix("alarm_")
-                if getattr(service.deployment, attribute) is not None:
-                    alarms.setdefault(
-                        naming.alarm_name(cluster.name, service.name, part), []
-                    ).append(
-                        (
-                            f"{owner} deployment.alarms.{kind}",
-                            (*service.path, "deployment", "alarms", kind),
-                        )
+            for alarm in deploy_alarms.generated(service):
+                alarms.setdefault(
+                    naming.alarm_name(cluster.name, service.name, alarm.name), []
+                ).append(
+                    (
+                        f"{owner} deployment.alarms.{alarm.key}",
+                        (*service.path, "deployment", "alarms", alarm.key),
                     )
+                )
             for policy in service.scaling.step if service.scaling else ():
                 alarms.setdefault(
                     naming.alarm_name(cluster.name, service.name, policy.name), []

@@ -19,7 +19,12 @@ def adjust(service: Service, properties: dict[str, Json]) -> None:
     """Turn a replica service's properties into the daemon's, in place."""
     if service.scheduling != "daemon":
         return
-    for key in ("DesiredCount", "CapacityProviderStrategy", "PlacementStrategies"):
+    for key in (
+        "DesiredCount",
+        "CapacityProviderStrategy",
+        "ForceNewDeployment",
+        "PlacementStrategies",
+    ):
         properties.pop(key, None)
     properties["SchedulingStrategy"] = "DAEMON"
     properties["LaunchType"] = "EC2"

@@ -56,7 +56,14 @@ SERVICE_KINDS = (
     # the second to fifth routing entries' (loadbalancer.route_kind)
     *(
         f"{kind}{n}"
-        for kind in ("TargetGroup", "ListenerRule", "HttpListenerRule", *ROUTE_KINDS)
+        for kind in (
+            "TargetGroup",
+            "ListenerRule",
+            "HttpListenerRule",
+            "Http5xxAlarm",
+            "UnhealthyHostsAlarm",
+            *ROUTE_KINDS,
+        )
         for n in range(2, MAX_ROUTES + 1)
     ),
 )

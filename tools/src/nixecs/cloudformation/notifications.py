@@ -11,6 +11,9 @@ from .context import Context, Resources
 from .ids import DEPLOYMENT_FAILED_RULE, NOTIFICATION_TOPIC_POLICY, STOPPED_TASK_RULE
 from .intrinsics import IAM_POLICY_VERSION, Json, get_att, sub
 
+# the statement's Sid: how `deploy` knows the statement for its own (aws/topics.py)
+STATEMENT_SID = "NixecsEcsEvents"
+
 
 def notifications(ctx: Context) -> Resources:
     settings = ctx.cluster.notifications
@@ -58,7 +61,7 @@ def notifications(ctx: Context) -> Resources:
                     "Version": IAM_POLICY_VERSION,
                     "Statement": [
                         {
-                            "Sid": "NixecsEcsEvents",
+                            "Sid": STATEMENT_SID,
                             "Effect": "Allow",
                             "Principal": {"Service": "events.amazonaws.com"},
                             "Action": "sns:Publish",

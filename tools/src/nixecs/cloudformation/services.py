@@ -7,6 +7,7 @@ from ..fleet import firelens as router
 from ..fleet.containers import Container
 from ..fleet.images import ImageRef
 from ..fleet.model import Service, StrategyItem
+from ..sha import sha256_hex
 from . import daemon, deploy_alarms, env_files, iam, linux, loadbalancer, secret_refs, volumes
 from .context import Context, Resources
 from .ids import CAPACITY_PROVIDER_ASSOCIATIONS
@@ -188,6 +189,7 @@ def ecs_service(ctx: Context, service: Service) -> Resources:
             "Properties": properties
             | {
                 "CapacityProviderStrategy": capacity_provider_strategy(ctx, service),
+                "ForceNewDeployment": strategy_deployment(service),
                 "DeploymentConfiguration": {
                     "DeploymentCircuitBreaker": {
                         "Enable": service.deployment.circuit_breaker,
@@ -241,6 +243,25 @@ def capacity_provider_strategy(ctx: Context, service: Service) -> list[Json]:
         }
         for item in items
     ]
+
+
+def strategy_deployment(service: Service) -> dict[str, Json]:
+    """ForceNewDeployment with a nonce that changes exactly when the capacity provider
+    strategy does. ECS refuses to change an existing service's strategy without a forced
+    new deployment: "InvalidParameterException: When switching from launch type to capacity
+    provider strategy on an existing service, or making a change to a capacity provider
+    strategy on a service that is already using one, you must force a new deployment"
+    (UpdateService; CloudFormation passes the refusal on and rolls the stack back,
+    aws/aws-cdk#34631, and CDK added this property for it, aws/aws-cdk PR 36586). "When you
+    change the ForceNewDeploymentNonce value in your template, it signals ECS to start a new
+    deployment" (AWS::ECS::Service ForceNewDeployment, registry schema). moto accepts the
+    change without it: tests/test_capacity_strategy.py holds the oracle."""
+    items = service.strategy or (StrategyItem(service.group, 0, 1, service.path),)
+    text = ";".join(f"{i.group}:{i.base}:{i.weight}" for i in items)
+    return {
+        "EnableForceNewDeployment": True,
+        "ForceNewDeploymentNonce": "strategy-" + sha256_hex(text.encode())[:16],
+    }
 
 
 def _placement(service: Service) -> dict[str, Json]:

@@ -203,7 +203,7 @@ def scaling_policies(fleet: Fleet) -> list[Diagnostic]:
 def lints(fleet: Fleet) -> list[Diagnostic]:
     """W101 an IMDS hop limit containers can reach, W102 a fractional target, W140/E147 task
     role scoping, W170 nothing writable, W171 an untagged image, W172 a FireLens output the
-    task role does not allow (lints.py)."""
+    task role does not allow, W193 an on-demand allocation nothing uses (lints.py)."""
     from .lints import lint_fleet
 
     return lint_fleet(fleet)
@@ -253,6 +253,14 @@ def nixos_syntax(fleet: Fleet) -> list[Diagnostic]:
     ]
 
 
+def notification_topics(fleet: Fleet) -> list[Diagnostic]:
+    """E196: two clusters sending their notifications to one SNS topic, whose policy each
+    cluster's stack replaces (notifications.shared_topics)."""
+    from .notifications import shared_topics
+
+    return _located(fleet, shared_topics(fleet))
+
+
 RULES: tuple[Rule, ...] = (
     Rule("group_name_lengths", "E105", group_name_lengths, structural=True),
     Rule("task_names", "E182", task_names, structural=True),
@@ -270,12 +278,13 @@ RULES: tuple[Rule, ...] = (
     Rule("capacity_strategies", "E191 E192 W191", capacity_strategies),
     Rule("daemon_services", "E178", daemon_services),
     Rule("privileged_groups", "E180", privileged_groups),
+    Rule("notification_topics", "E196", notification_topics),
     Rule(
         "scaling_policies",
         "E121 E122 E194 E195 E201-E206 W201-W205",
         scaling_policies,
     ),
-    Rule("lints", "W101 W102 W140 E147 W170-W172", lints),
+    Rule("lints", "W101 W102 W140 E147 W170-W172 W193", lints),
     Rule("aws_limits", "E123-E129 W204", aws_limits),
     Rule("aws_name_clashes", "E114", aws_name_clashes),
     Rule("nixos_syntax", "E113", nixos_syntax),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic
 from .firelens import lint_firelens
 from .image_lints import lint_images
-from .model import Fleet
+from .model import Distribution, Fleet
 from .task_role import lint_task_role
 from .volumes import lint_volumes
 
@@ -52,9 +52,43 @@ def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
     return found
 
 
+def _idle_on_demand_allocation(fleet: Fleet) -> list[Diagnostic]:
+    """W193: `on_demand_allocation` where no instance is picked by it: it orders the
+    on-demand instance types of a mixed instances policy (InstancesDistribution
+    OnDemandAllocationStrategy, "The allocation strategy to apply to your On-Demand Instances
+    when they are launched",
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstancesDistribution.html),
+    and a group of one on-demand instance type has no such policy, while a spot group without
+    on_demand_base or on_demand_percent launches no on-demand instance (the template leaves
+    it out: cloudformation/compute.py). Only a value other than the default is told: the
+    default written out says nothing wrong."""
+    found = []
+    default = Distribution().on_demand_allocation
+    for cluster in fleet.clusters.values():
+        for group in cluster.groups.values():
+            split = group.distribution
+            if split.on_demand_allocation == default:
+                continue
+            if group.spot and not (split.on_demand_base or split.on_demand_percent):
+                why = "this spot group launches no on-demand instance (on_demand_base and on_demand_percent are 0)"
+            elif not group.spot and len(group.instance_types) == 1:
+                why = "this group has one instance type: there is nothing to choose between"
+            else:
+                continue
+            found.append(
+                Diagnostic(
+                    "W193",
+                    f"on_demand_allocation {split.on_demand_allocation!r} has no effect: {why}",
+                    fleet.document.locate((*group.path, "on_demand_allocation")),
+                )
+            )
+    return found
+
+
 def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
     return (
         _task_roles(fleet)
+        + _idle_on_demand_allocation(fleet)
         + lint_volumes(fleet)
         + lint_images(fleet)
         + lint_firelens(fleet)

@@ -3,7 +3,7 @@ copy of the fleet that names them.
 
 A fleet names things that exist in its account before it: subnets, security groups, a VPC,
 AMIs, a certificate or listener, key pairs, a template bucket, SSM parameters, Secrets
-Manager secrets, ECR images. The
+Manager secrets, ECR images, the SNS topic of `notifications:`. The
 emulator has none of them, and it makes up its own ids (moto 5.2 has no way to choose an EC2
 id), so each is created there and the fleet is copied with every such id replaced by its
 stand-in's, token by token, at the places the model says they are written. Names the user
@@ -208,6 +208,7 @@ def create(session: Any, fleet: Fleet, known: dict[str, str]) -> StandIns:
             s3.create_bucket(**kwargs)
             out.created.append(f"bucket {fleet.template_bucket}")
     _parameters(session, fleet, out)
+    _topics(session, fleet, out)
     _secrets(session, fleet, out)
     _images(session, fleet, out)
     _service_linked_roles(session, out)
@@ -342,6 +343,25 @@ def _parameters(session: Any, fleet: Fleet, out: StandIns) -> None:
         with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
             ssm.put_parameter(Name=name, Value=secrets.token_urlsafe(24), Type="SecureString")
             out.created.append(f"SSM parameter {name} (a random value)")
+
+
+def _topics(session: Any, fleet: Fleet, out: StandIns) -> None:
+    """The SNS topic of each cluster's `notifications:`, under the ARN's name, with SNS's
+    default policy (a new topic's): `deploy` refuses a topic that does not exist or whose
+    policy is not its own (aws/topics.py). The emulator's account and region make the ARN;
+    where they differ from the fleet's, the copy names the stand-in's."""
+    sns = session.client("sns")
+    for cluster in fleet.clusters.values():
+        settings = cluster.notifications
+        if settings is None or settings.sns_topic in out.ids:
+            continue
+        name = settings.sns_topic.rpartition(":")[2]
+        existing = {t["TopicArn"] for t in sns.list_topics().get("Topics", [])}
+        made = str(sns.create_topic(Name=name)["TopicArn"])  # idempotent: the same ARN again
+        if made not in existing:
+            out.created.append(f"SNS topic {made}")
+        if made != settings.sns_topic:
+            out.ids[settings.sns_topic] = made
 
 
 def _secrets(session: Any, fleet: Fleet, out: StandIns) -> None:
