@@ -215,6 +215,16 @@ def _policy(topic: str, rule_arns: list[str]) -> dict[str, Any]:
 
 
 RULES = {"nixecs-prod-DeploymentFailedRule-ABC", "nixecs-prod-StoppedTaskRule-DEF"}
+ACCOUNT = "123456789012"
+# SNS's default statement of a new topic of ACCOUNT, as the stack's policy keeps it too
+DEFAULT = {
+    "Sid": "__default_statement_ID",
+    "Effect": "Allow",
+    "Principal": {"AWS": "*"},
+    "Action": ["SNS:GetTopicAttributes", "SNS:Publish", "SNS:Subscribe", "SNS:Receive"],
+    "Resource": f"arn:aws:sns:us-east-1:{ACCOUNT}:ops",
+    "Condition": {"StringEquals": {"AWS:SourceOwner": ACCOUNT}},
+}
 OURS = {
     "Sid": "NixecsEcsEvents",
     "Condition": {
@@ -232,7 +242,23 @@ OURS = {
     [
         (None, []),  # no Policy attribute at all
         ("", []),
-        (json.dumps({"Statement": [{"Sid": "__default_statement_ID"}, OURS]}), []),
+        (json.dumps({"Statement": [DEFAULT, OURS]}), []),
+        # SNS's Sid alone is not its statement: another account's, another principal, more
+        # actions, another condition, a Deny are the user's own
+        (
+            json.dumps({"Statement": [{"Sid": "__default_statement_ID"}]}),
+            ["__default_statement_ID"],
+        ),
+        *(
+            (json.dumps({"Statement": [{**DEFAULT, **change}]}), ["__default_statement_ID"])
+            for change in (
+                {"Condition": {"StringEquals": {"AWS:SourceOwner": "210987654321"}}},
+                {"Principal": {"AWS": "arn:aws:iam::210987654321:root"}},
+                {"Action": ["SNS:Publish", "SNS:*"]},
+                {"Condition": {"StringEquals": {"AWS:SourceOwner": "123456789012"}, "Bool": {}}},
+                {"Effect": "Deny"},
+            )
+        ),
         (json.dumps({"Statement": OURS}), []),  # one statement, not in a list
         ("{not json", ["(a policy that is not JSON)"]),
         (json.dumps([1, 2]), []),  # not an object: no statements of anyone's
@@ -277,7 +303,7 @@ OURS = {
 def test_foreign_statements_of_hostile_policies(policy: str | None, foreign: list[str]) -> None:
     from nixecs.aws.topics import foreign_statements
 
-    assert foreign_statements(policy, RULES) == foreign
+    assert foreign_statements(policy, RULES, ACCOUNT) == foreign
 
 
 def test_our_statement_is_another_stacks_before_this_stack_has_rules() -> None:
@@ -285,4 +311,6 @@ def test_our_statement_is_another_stacks_before_this_stack_has_rules() -> None:
     another stack's, whose events the new policy would cut off."""
     from nixecs.aws.topics import foreign_statements
 
-    assert foreign_statements(json.dumps({"Statement": [OURS]}), set()) == ["NixecsEcsEvents"]
+    assert foreign_statements(json.dumps({"Statement": [OURS]}), set(), ACCOUNT) == [
+        "NixecsEcsEvents"
+    ]

@@ -56,7 +56,12 @@ def test_two_rules_and_a_topic_policy_scoped_to_them() -> None:
     }
     policy = found["NotificationTopicPolicy"]["Properties"]
     assert policy["Topics"] == [TOPIC]
-    [statement] = policy["PolicyDocument"]["Statement"]
+    # SNS's default statement, kept (the account's own publishers, CloudWatch alarm actions
+    # among them), then the rules' own
+    default, statement = policy["PolicyDocument"]["Statement"]
+    assert default["Sid"] == "__default_statement_ID" and default["Principal"] == {"AWS": "*"}
+    assert default["Condition"] == {"StringEquals": {"AWS:SourceOwner": {"Ref": "AWS::AccountId"}}}
+    assert "SNS:Publish" in default["Action"] and default["Resource"] == TOPIC
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Action"] == "sns:Publish" and statement["Resource"] == TOPIC
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [

@@ -18,11 +18,10 @@ import json
 from typing import Any
 
 from ..cloudformation.ids import DEPLOYMENT_FAILED_RULE, STOPPED_TASK_RULE
-from ..cloudformation.notifications import STATEMENT_SID
+from ..cloudformation.notifications import DEFAULT_ACTIONS_FOUND, DEFAULT_SID, STATEMENT_SID
 from .ownership import NotOurs
 from .session import error_code
 
-DEFAULT_SID = "__default_statement_ID"  # the statement SNS gives every new topic
 TOPIC_POLICY = "AWS::SNS::TopicPolicy"
 
 
@@ -58,6 +57,29 @@ def _as_list(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
+def _default(statement: dict[str, Any], account: str) -> bool:
+    """SNS's default statement as SNS writes it (its Sid alone is not enough: a statement
+    edited under that Sid, e.g. for another account, is the user's): Allow, to any principal
+    of the topic's own `account` (AWS:SourceOwner), of the default actions only."""
+    if statement.get("Sid") != DEFAULT_SID or statement.get("Effect") != "Allow":
+        return False
+    principal = statement.get("Principal")
+    if principal not in ("*", {"AWS": "*"}):
+        return False
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict) or list(condition) != ["StringEquals"]:
+        return False
+    equals = condition["StringEquals"]
+    if not isinstance(equals, dict) or [k.lower() for k in equals] != ["aws:sourceowner"]:
+        return False
+    if _as_list(next(iter(equals.values()))) != [account]:
+        return False
+    allowed = {a.lower() for a in DEFAULT_ACTIONS_FOUND}
+    return all(
+        isinstance(a, str) and a.lower() in allowed for a in _as_list(statement.get("Action"))
+    )
+
+
 def _ours(statement: dict[str, Any], rules: set[str]) -> bool:
     if statement.get("Sid") != STATEMENT_SID:
         return False
@@ -68,9 +90,9 @@ def _ours(statement: dict[str, Any], rules: set[str]) -> bool:
     return bool(names) and len(names) == len(arns) and all(n in rules for n in names)
 
 
-def foreign_statements(policy_text: str | None, rules: set[str]) -> list[str]:
-    """What the topic's policy holds besides SNS's default and this stack's statement: each
-    as its Sid (or its position)."""
+def foreign_statements(policy_text: str | None, rules: set[str], account: str) -> list[str]:
+    """What the topic's policy holds besides SNS's default statement (for the topic's own
+    `account`) and this stack's: each as its Sid (or its position)."""
     try:
         policy = json.loads(policy_text or "{}")
     except ValueError:
@@ -80,7 +102,7 @@ def foreign_statements(policy_text: str | None, rules: set[str]) -> list[str]:
     for index, statement in enumerate(_as_list(statements)):
         if not isinstance(statement, dict):
             found.append(f"statement {index + 1}")
-        elif statement.get("Sid") != DEFAULT_SID and not _ours(statement, rules):
+        elif not _default(statement, account) and not _ours(statement, rules):
             found.append(str(statement.get("Sid") or f"statement {index + 1}"))
     return found
 
@@ -106,7 +128,9 @@ def check_topics(session: Any, stack: str, template: dict[str, Any], *, action: 
                     "it first (a standard topic for this cluster alone)"
                 ) from None
             raise
-        foreign = foreign_statements(attributes.get("Policy"), rules)
+        # arn:PARTITION:sns:REGION:ACCOUNT:NAME
+        account = topic.split(":")[4] if topic.count(":") >= 5 else ""
+        foreign = foreign_statements(attributes.get("Policy"), rules, account)
         if foreign:
             raise NotOurs(
                 f"{action}: SNS topic {topic} has a policy of its own (statements "

@@ -11,6 +11,26 @@ from .context import Context, Resources
 from .ids import DEPLOYMENT_FAILED_RULE, NOTIFICATION_TOPIC_POLICY, STOPPED_TASK_RULE
 from .intrinsics import IAM_POLICY_VERSION, Json, get_att, sub
 
+# SNS's default statement, which every new topic's policy holds (Sid __default_statement_ID:
+# its account may publish, subscribe and manage the topic, whoever in it asks, CloudWatch
+# alarm actions included). The stack's TopicPolicy replaces the whole policy, so it keeps
+# this statement as SNS writes it, or the account's other publishers would lose the topic
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html; the actions
+# as the default policy of a new topic lists them).
+DEFAULT_SID = "__default_statement_ID"
+DEFAULT_ACTIONS = (
+    "SNS:GetTopicAttributes",
+    "SNS:SetTopicAttributes",
+    "SNS:AddPermission",
+    "SNS:RemovePermission",
+    "SNS:DeleteTopic",
+    "SNS:Subscribe",
+    "SNS:ListSubscriptionsByTopic",
+    "SNS:Publish",
+)
+# Older topics' default statement also lists SNS:Receive, which is no IAM action (cfn-lint
+# W3037 knows none): accepted on a topic found, never written.
+DEFAULT_ACTIONS_FOUND = (*DEFAULT_ACTIONS, "SNS:Receive")
 # the statement's Sid: how `deploy` knows the statement for its own (aws/topics.py)
 STATEMENT_SID = "NixecsEcsEvents"
 
@@ -61,6 +81,16 @@ def notifications(ctx: Context) -> Resources:
                     "Version": IAM_POLICY_VERSION,
                     "Statement": [
                         {
+                            "Sid": DEFAULT_SID,
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "*"},
+                            "Action": list(DEFAULT_ACTIONS),
+                            "Resource": settings.sns_topic,
+                            "Condition": {
+                                "StringEquals": {"AWS:SourceOwner": {"Ref": "AWS::AccountId"}}
+                            },
+                        },
+                        {
                             "Sid": STATEMENT_SID,
                             "Effect": "Allow",
                             "Principal": {"Service": "events.amazonaws.com"},
@@ -75,7 +105,7 @@ def notifications(ctx: Context) -> Resources:
                                     ]
                                 }
                             },
-                        }
+                        },
                     ],
                 },
             },
