@@ -275,6 +275,18 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    # The variable table (../agent-vars.json) and every check of
+    # extraEnvironment were read from one agent release, which
+    # ../pkgs/ecs-agent builds (its tag = the table's ref; test_agent_settings.py
+    # holds the two together). An agent set here by hand may read other
+    # variables: say so rather than check against the wrong table.
+    warnings =
+      let
+        runs = config.services.ecs-agent.package.version or "unknown";
+        table = lib.removePrefix "v" agentEnv.agentVars.ref;
+      in
+      lib.optional (runs != table) "nixecs.ecs: services.ecs-agent.package is ECS agent ${runs}, but the variable table nixecs checks agent settings against (modules/agent-vars.json, the fleet's ecs.extra) was generated from ${agentEnv.agentVars.ref}: variables added or removed since are refused or accepted wrongly. Leave the package at its default (pkgs/ecs-agent, ${table}), or regenerate the table for ${runs} with tools/gen_agent_vars.py and bump pkgs/ecs-agent with it.";
+
     # Graviton (arm64) instance types boot UEFI only (EC2 DescribeInstanceTypes
     # SupportedBootModes; "uefi on Graviton instance types",
     # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-boot-mode.html).

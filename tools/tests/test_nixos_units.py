@@ -302,6 +302,22 @@ def test_ecs_exec_layout_only_with_the_option() -> None:
     assert plain["agent"] == enabled["agent"] == AGENT_REF.removeprefix("v")
 
 
+def test_an_agent_other_than_the_tables_release_is_warned() -> None:
+    # The package's version is what the host runs; the table's ref is what the checks read.
+    fields = "warnings = c.warnings; agent = c.services.ecs-agent.package.version;"
+    pinned = _ecs_eval("{ }", fields)
+    assert pinned["agent"] == "1.105.0" and pinned["warnings"] == [], pinned
+    other = _ecs_eval(
+        "({ pkgs, ... }: { services.ecs-agent.package = "
+        'pkgs.ecs-agent.overrideAttrs { version = "1.106.0"; }; })',
+        fields,
+    )
+    assert other["agent"] == "1.106.0", other
+    [warning] = [w for w in other["warnings"] if "variable table" in w]
+    assert "ECS agent 1.106.0" in warning and "generated from v1.105.0" in warning, warning
+    assert "tools/gen_agent_vars.py" in warning
+
+
 # --- issue 22, item 5: a Graviton (aarch64-linux) ECS host boots UEFI ---------------------
 
 AARCH64_HOST = """[
