@@ -341,6 +341,10 @@ in
           message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded otherExtra}.";
         }
         {
+          assertion = agentEnv.secretExtra cfg.extraEnvironment == [ ];
+          message = ''nixecs.ecs.extraEnvironment: ECS_ENGINE_AUTH_DATA holds registry credentials, and extraEnvironment is written to the world-readable Nix store: keep the agent's JSON configuration {"EngineAuthType": ..., "EngineAuthData": ...} in an SSM SecureString, fetch it with nixecs.secrets.<name> and set ECS_AGENT_CONFIG_FILE_PATH to its path (nixecs.secrets.<name>.path) instead (aws/amazon-ecs-agent agent/dockerclient/dockerauth/doc.go).'';
+        }
+        {
           assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);
           message = "nixecs.ecs.extraEnvironment: ECS_ENABLE_CONTAINER_METADATA does not work with the native agent: it mounts ECS_HOST_DATA_DIR + ECS_DATADIR (agent/containermetadata/write_metadata_unix.go), an empty directory on this host; use the task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4) instead.";
         }

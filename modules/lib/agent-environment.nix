@@ -232,6 +232,12 @@ rec {
         n: "${n} needs ${agentVars.needs.${n}.feature}, which this host does not provide: it ${agentVars.needs.${n}.message}"
       ) (neededExtra extra)
     );
+  # Credentials (settings.py SECRET_VARIABLES): extraEnvironment is written to
+  # the world-readable Nix store; the agent reads them from its JSON
+  # configuration file too (v1.105.0 agent/dockerclient/dockerauth/doc.go,
+  # agent/config/config.go fileConfig), which nixecs.secrets can provide.
+  secretVariables = [ "ECS_ENGINE_AUTH_DATA" ];
+  secretExtra = extra: filter (n: builtins.elem n secretVariables) (attrNames extra);
   # The native agent bind-mounts ECS_HOST_DATA_DIR + "/" + ECS_DATADIR +
   # "/metadata/..." into task containers (v1.105.0
   # agent/containermetadata/write_metadata_unix.go createBindsEnv, the path

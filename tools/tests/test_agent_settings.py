@@ -44,6 +44,12 @@ clusters:
 ECS_LINE = 12  # the line of `ecs:` above
 
 MANY_TAGS = {f"k{i}": "v" for i in range(51)}
+# A docker-type ECS_ENGINE_AUTH_DATA (agent/dockerclient/dockerauth/doc.go); the password is
+# looked for in every message.
+REGISTRY_PASSWORD = "s3cr3t-registry-pass"
+REGISTRY_AUTH = json.dumps(
+    {"https://registry.example.com": {"username": "u", "password": REGISTRY_PASSWORD}}
+)
 
 # (ecs mapping, code, the offending key's path under ecs, whether the key is located)
 INVALID: list[tuple[dict[str, object], str, tuple[str, ...], bool]] = [
@@ -94,6 +100,15 @@ INVALID: list[tuple[dict[str, object], str, tuple[str, ...], bool]] = [
         True,
     ),
     ({"extra": {"ECS_BACKEND_HOST": "a\nb"}}, "E107", ("extra", "ECS_BACKEND_HOST"), False),
+    # Credentials never go in userdata: refused whatever the value's type (located, as
+    # every E107, at the value).
+    (
+        {"extra": {"ECS_ENGINE_AUTH_DATA": REGISTRY_AUTH}},
+        "E107",
+        ("extra", "ECS_ENGINE_AUTH_DATA"),
+        False,
+    ),
+    ({"extra": {"ECS_ENGINE_AUTH_DATA": 1}}, "E107", ("extra", "ECS_ENGINE_AUTH_DATA"), False),
 ]
 
 VALID: list[dict[str, object]] = [
@@ -170,6 +185,11 @@ def test_messages_say_what_the_agent_accepts() -> None:
     assert "/images/amazon-ecs-pause.tar" in task_eni and "exits 5" in task_eni
     assert "network_mode bridge or host" in task_eni
     assert "nvidia-gpu-info.json" in message({"extra": {"ECS_ENABLE_GPU_SUPPORT": "true"}})
+    auth = message({"extra": {"ECS_ENGINE_AUTH_DATA": REGISTRY_AUTH}})
+    assert "userdata" in auth and "ECS_AGENT_CONFIG_FILE_PATH" in auth and "secrets:" in auth
+    assert REGISTRY_PASSWORD not in auth
+    # The type of credentials alone is no secret.
+    assert parse(fleet_text({"extra": {"ECS_ENGINE_AUTH_TYPE": "docker"}}), "fleet.yml")
     assert 'quote it, e.g. ECS_POLL_METRICS: "true"' in message(
         {"extra": {"ECS_POLL_METRICS": True}}
     )
@@ -407,6 +427,7 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         {"ECS_NVIDIA_RUNTIME": "nvidia"},
         {"ECS_ENABLE_TASK_ENI": "false"},
         {"ECS_EXTERNAL": "true"},
+        {"ECS_ENGINE_AUTH_DATA": REGISTRY_AUTH},
     ]
     durations = ["0s", "1s", "0001s", "3h", "2562047h", "2562048h", "999999999m", "153722867m"]
     expression = (
@@ -416,7 +437,8 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         f"tags = map (t: e.validTag t t) {nix_value(TAG_TEXTS)}; "
         f"durations = map e.agentHonoursDuration {nix_value(durations)}; "
         f"extras = map (x: e.overriddenExtra x != [ ] || e.unknownExtra x != [ ] "
-        f"|| e.neededExtra x != [ ] || e.containerMetadataEnabled x) {nix_value(extras)}; "
+        f"|| e.neededExtra x != [ ] || e.secretExtra x != [ ] || e.containerMetadataEnabled x) "
+        f"{nix_value(extras)}; secrets = e.secretVariables; "
         "drivers = e.amiLoggingDrivers; known = e.knownLoggingDrivers; "
         "typed = builtins.attrNames e.typedVariables; }"
     )
@@ -434,6 +456,7 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         ok({"task_cleanup_wait": d, "container_stop_timeout": d}) for d in durations
     ]
     assert nix["extras"] == [not ok({"extra": x}) for x in extras]
+    assert nix["secrets"] == sorted(settings.SECRET_VARIABLES)
     # Sanity: the corpus has both outcomes for every check.
     for key in ("names", "values", "tags", "durations", "extras"):
         assert set(nix[key]) == {True, False}, key

@@ -318,6 +318,21 @@ def test_an_agent_other_than_the_tables_release_is_warned() -> None:
     assert "tools/gen_agent_vars.py" in warning
 
 
+def test_registry_credentials_stay_out_of_the_store() -> None:
+    fields = "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);"
+    auth = _ecs_eval('{ nixecs.ecs.extraEnvironment.ECS_ENGINE_AUTH_DATA = "{}"; }', fields)
+    [message] = [m for m in auth["failed"] if "ECS_ENGINE_AUTH_DATA" in m]
+    assert "world-readable Nix store" in message and "nixecs.secrets" in message, message
+    # The way the message names passes: the agent's JSON file from a secret.
+    way = _ecs_eval(
+        '({ config, ... }: { nixecs.secrets.registry.parameter = "/prod/registry-auth"; '
+        "nixecs.ecs.extraEnvironment.ECS_AGENT_CONFIG_FILE_PATH = "
+        "config.nixecs.secrets.registry.path; })",
+        fields,
+    )
+    assert way["failed"] == [], way
+
+
 # --- issue 22, item 5: a Graviton (aarch64-linux) ECS host boots UEFI ---------------------
 
 AARCH64_HOST = """[
