@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -523,12 +524,7 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
     assert document["ref"] == agent_vars.AGENT_REF == "v1.105.0"
     assert sorted(agent_vars.AGENT_VARIABLES) == document["variables"]
     # Re-rendering from the recorded data reproduces both files byte for byte.
-    sys.path.insert(0, str(GENERATOR.parent))
-    try:
-        import gen_agent_vars
-    finally:
-        sys.path.remove(str(GENERATOR.parent))
-    py, js = gen_agent_vars.render(document["commit"], document["sources"], document["variables"])
+    py, js = _generator().render(document["commit"], document["sources"], document["variables"])
     assert Path(agent_vars.__file__).read_text() == py
     assert AGENT_VARS_JSON.read_text() == js
     # Every typed and host variable is one the agent reads (or ecs-init's introspection one).
@@ -545,6 +541,53 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
     )
 
 
+def _generator() -> ModuleType:
+    sys.path.insert(0, str(GENERATOR.parent))
+    try:
+        import gen_agent_vars
+    finally:
+        sys.path.remove(str(GENERATOR.parent))
+    return gen_agent_vars
+
+
+def test_generator_reads_getenv_calls_outside_agent_config() -> None:
+    # The forms the agent's own code uses (agent/api/task/task.go, agent/app/run.go,
+    # ecs-agent/gmsacredclient): a constant of the file, a literal, a typed constant.
+    go = """
+const (
+	pauseLabelsEnvVar = "ECS_PAUSE_LABELS"
+	ECS_AGENT_HEALTHCHECK_HOST_ENV_VAR string = "ECS_AGENT_HEALTHCHECK_HOST"
+)
+func f() {
+	if l := os.Getenv(pauseLabelsEnvVar); l != "" {}
+	h := os.Getenv(ECS_AGENT_HEALTHCHECK_HOST_ENV_VAR)
+	d := os.Getenv("CREDENTIALS_FETCHER_HOST_DIR")
+	v, ok := os.LookupEnv( "ECS_X" )
+	os.Getenv(notAConstantHere)
+}
+"""
+    generator = _generator()
+    names = generator.getenv_names(go)
+    assert names == {
+        "ECS_PAUSE_LABELS",
+        "ECS_AGENT_HEALTHCHECK_HOST",
+        "CREDENTIALS_FETCHER_HOST_DIR",
+        "ECS_X",
+    }
+    not_the_agent = generator.NOT_THE_AGENT
+    for path in (
+        "agent/engine/common_integ_testutil.go",
+        "agent/version/gen/version-gen.go",
+        "agent/vendor/x/y.go",
+    ):
+        assert not_the_agent.search(path), path
+    for path in ("agent/api/task/task.go", "agent/app/run.go"):
+        assert not not_the_agent.search(path), path
+    # What the committed table took from outside agent/config.
+    sources = json.loads(AGENT_VARS_JSON.read_text())["sources"]
+    assert {"agent/api/task/task.go", "agent/app/run.go"} <= set(sources)
+
+
 # The variables issue 22 names as stopping the agent, or as features the host lacks: each is
 # in the "needs" half of the table, and every needs message cites the agent's source and
 # says what to do instead.
@@ -559,6 +602,10 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
         "ECS_ENABLE_INF_SUPPORT",
         "ECS_GMSA_SUPPORTED",
         "ECS_EXTERNAL",
+        # Read outside agent/config (task.go, run.go, ecs-agent's credential providers).
+        "ECS_PAUSE_LABELS",
+        "ECS_AGENT_HEALTHCHECK_HOST",
+        "ECS_ALTERNATE_CREDENTIAL_PROFILE",
     ],
 )
 def test_features_this_host_lacks_are_refused_at_both_ends(name: str) -> None:
