@@ -189,6 +189,18 @@ rec {
     ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE = "true";
   };
 
+  # ecs-init's settings that stay the host's and the fleet's to change
+  # (extraEnvironment, ecs.extra: later, so they win). The agent's JSON
+  # configuration file: ecs-init points the agent at /etc/ecs/ecs.config.json
+  # (v1.105.0 ecs-init/docker/docker.go getContainerConfig,
+  # ecs-init/config/common.go AgentJSONConfigFile, /etc/ecs bind-mounted at
+  # the same path), where a native agent would read
+  # /etc/ecs_container_agent/config.json (agent/config/config.go
+  # defaultConfigFileName).
+  defaultEnvironment = {
+    ECS_AGENT_CONFIG_FILE_PATH = "/etc/ecs/ecs.config.json";
+  };
+
   # Variables an option sets, with the option to use instead; extraEnvironment
   # may not set them (settings.py TYPED_VARIABLES and HOST_VARIABLES).
   typedVariables = {
@@ -250,7 +262,8 @@ rec {
   # this file is evaluated on its own.
   environment =
     cfg:
-    cfg.extraEnvironment
+    defaultEnvironment
+    // cfg.extraEnvironment
     // (cfg.featureEnvironment or { })
     // hostEnvironment cfg
     // settingsEnvironment cfg;

@@ -308,6 +308,11 @@ def test_nix_module_environment_equals_the_settings_environment(nix_instantiate:
         assert comparable(result["settings"]) == comparable(python_env), host.group
         # The baked file: the same values plus what the host adds, none of them overridden.
         host_only = set(result["all"]) - set(python_env)
+        # ecs-init's JSON configuration path, a default `extra` may change.
+        assert result["all"]["ECS_AGENT_CONFIG_FILE_PATH"] == python_env.get(
+            "ECS_AGENT_CONFIG_FILE_PATH", "/etc/ecs/ecs.config.json"
+        )
+        host_only.discard("ECS_AGENT_CONFIG_FILE_PATH")
         assert host_only == {
             "ECS_DATADIR",
             "ECS_HOST_DATA_DIR",
@@ -413,6 +418,30 @@ def test_systemd_reads_both_env_files_as_meant(nix_instantiate: str, tmp_path: P
 ATTRIBUTE_NAMES = ["a", "a.b", "a\\b", "a/b", "a-b_c", "a@b", "a b", "a:b", "", "x" * 128]
 ATTRIBUTE_VALUES = ["a b", "x@y:z", "a\\b", " a", "a ", "a$b", "a]b", "", "v" * 129, "é"]
 TAG_TEXTS = ["team", "日本 key", "a+b=c", "x@y:z/w", "a$b", 'a"b', "x{", "a\\b", "a\tb", "aws:x"]
+
+
+@pytest.mark.nix
+@pytest.mark.nix
+def test_the_agents_json_configuration_is_where_ecs_init_puts_it(nix_instantiate: str) -> None:
+    # ecs-init: ECS_AGENT_CONFIG_FILE_PATH=/etc/ecs/ecs.config.json; the native agent's own
+    # default is /etc/ecs_container_agent/config.json. A default: extra may point elsewhere
+    # (e.g. at a secret holding registry credentials), at both ends.
+    own = "/run/nixecs/secrets/registry-auth"
+    cfgs = [
+        {**nix_cfg(example_settings()[0]), "extraEnvironment": extra}
+        for extra in ({}, {"ECS_AGENT_CONFIG_FILE_PATH": own})
+    ]
+    paths = nix_eval(
+        nix_instantiate,
+        f"let e = import {AGENT_ENV_NIX}; in map (cfg: let x = e.environment cfg; in "
+        f"[ x.ECS_AGENT_CONFIG_FILE_PATH (e.overriddenExtra cfg.extraEnvironment) ]) "
+        f"{nix_value(cfgs)}",
+    )
+    assert paths == [["/etc/ecs/ecs.config.json", []], [own, []]]
+    host = settings.parse_settings_object(
+        host_document({"extra": {"ECS_AGENT_CONFIG_FILE_PATH": own}})
+    )
+    assert settings.agent_environment(host)["ECS_AGENT_CONFIG_FILE_PATH"] == own
 
 
 @pytest.mark.nix
