@@ -232,6 +232,21 @@ in
       '';
     };
 
+    osFamilyDetailed = lib.mkOption {
+      type = lib.types.strMatching "[A-Za-z0-9._-]+";
+      internal = true;
+      # ecs-init's GetLinuxOSFamily: os-release's ID and VERSION_ID joined by
+      # "_" (aws/amazon-ecs-agent v1.105.0 ecs-init/config/os_family.go), which
+      # NixOS writes from these two options (nixos/modules/misc/version.nix).
+      default = "${config.system.nixos.distroId or "nixos"}_${config.system.nixos.release}";
+      defaultText = lib.literalExpression ''"''${config.system.nixos.distroId}_''${config.system.nixos.release}"'';
+      description = ''
+        The detailed OS family the agent reports (`ECS_DETAILED_OS_FAMILY`,
+        registered as the attribute `ecs.os-type-detailed`), as ecs-init sets
+        it on the AMI; without it the native agent reports `LINUX`.
+      '';
+    };
+
     featureEnvironment = lib.mkOption {
       type = lib.types.attrsOf lib.types.str;
       default = { };

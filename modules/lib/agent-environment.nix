@@ -197,9 +197,16 @@ rec {
   # the same path), where a native agent would read
   # /etc/ecs_container_agent/config.json (agent/config/config.go
   # defaultConfigFileName).
-  defaultEnvironment = {
-    ECS_AGENT_CONFIG_FILE_PATH = "/etc/ecs/ecs.config.json";
-  };
+  # The detailed OS family (`ID_VERSION_ID` of os-release, ecs-init/config/
+  # os_family.go GetLinuxOSFamily), which the agent registers as the attribute
+  # ecs.os-type-detailed (ecs-agent/api/ecs/client/ecs_client.go); unset, the
+  # native agent says "LINUX" (agent/config/parse_linux.go GetDetailedOSFamily).
+  defaultEnvironment =
+    cfg:
+    {
+      ECS_AGENT_CONFIG_FILE_PATH = "/etc/ecs/ecs.config.json";
+    }
+    // (if cfg ? osFamilyDetailed then { ECS_DETAILED_OS_FAMILY = cfg.osFamilyDetailed; } else { });
 
   # Variables an option sets, with the option to use instead; extraEnvironment
   # may not set them (settings.py TYPED_VARIABLES and HOST_VARIABLES).
@@ -262,7 +269,7 @@ rec {
   # this file is evaluated on its own.
   environment =
     cfg:
-    defaultEnvironment
+    defaultEnvironment cfg
     // cfg.extraEnvironment
     // (cfg.featureEnvironment or { })
     // hostEnvironment cfg

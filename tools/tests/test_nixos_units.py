@@ -318,6 +318,24 @@ def test_an_agent_other_than_the_tables_release_is_warned() -> None:
     assert "tools/gen_agent_vars.py" in warning
 
 
+def test_the_agent_gets_what_ecs_init_would_set_on_this_os() -> None:
+    # ecs-init's ECS_DETAILED_OS_FAMILY (os-release ID_VERSION_ID) and its JSON configuration
+    # path, in the baked environment; extraEnvironment may change either.
+    fields = "env = e.environment c.nixecs.ecs; failed = map (a: a.message) "
+    fields += "(builtins.filter (a: !a.assertion) c.assertions);"
+    baked = _ecs_eval("{ }", fields)
+    assert baked["env"]["ECS_DETAILED_OS_FAMILY"] == "nixos_25.11", baked["env"]
+    assert baked["env"]["ECS_AGENT_CONFIG_FILE_PATH"] == "/etc/ecs/ecs.config.json"
+    changed = _ecs_eval(
+        '{ nixecs.ecs.extraEnvironment = { ECS_DETAILED_OS_FAMILY = "x_1"; '
+        'ECS_AGENT_CONFIG_FILE_PATH = "/etc/agent.json"; }; }',
+        fields,
+    )
+    assert changed["failed"] == [], changed["failed"]
+    assert changed["env"]["ECS_DETAILED_OS_FAMILY"] == "x_1"
+    assert changed["env"]["ECS_AGENT_CONFIG_FILE_PATH"] == "/etc/agent.json"
+
+
 def test_registry_credentials_stay_out_of_the_store() -> None:
     fields = "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);"
     auth = _ecs_eval('{ nixecs.ecs.extraEnvironment.ECS_ENGINE_AUTH_DATA = "{}"; }', fields)
