@@ -421,7 +421,6 @@ TAG_TEXTS = ["team", "日本 key", "a+b=c", "x@y:z/w", "a$b", 'a"b', "x{", "a\\b
 
 
 @pytest.mark.nix
-@pytest.mark.nix
 def test_the_agents_json_configuration_is_where_ecs_init_puts_it(nix_instantiate: str) -> None:
     # ecs-init: ECS_AGENT_CONFIG_FILE_PATH=/etc/ecs/ecs.config.json; the native agent's own
     # default is /etc/ecs_container_agent/config.json. A default: extra may point elsewhere
@@ -579,6 +578,7 @@ def _generator() -> ModuleType:
     return gen_agent_vars
 
 
+@pytest.mark.nix  # reads tools/gen_agent_vars.py, outside the package's source set
 def test_generator_reads_getenv_calls_outside_agent_config() -> None:
     # The forms the agent's own code uses (agent/api/task/task.go, agent/app/run.go,
     # ecs-agent/gmsacredclient): a constant of the file, a literal, a typed constant.
