@@ -51,6 +51,18 @@ def override() -> dict[str, object]:
     return got
 
 
+def run_post_patch(attrs: dict[str, object], tree: Path) -> subprocess.CompletedProcess[str]:
+    """The override's postPatch in `tree`, as the build's bash runs it."""
+    return subprocess.run(
+        [require_tool("bash"), "-euo", "pipefail", "-c", str(attrs["postPatch"])],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 @pytest.mark.nix
 def test_no_store_path_is_left_in_the_sources(tmp_path: Path) -> None:
     attrs = override()
@@ -60,14 +72,7 @@ def test_no_store_path_is_left_in_the_sources(tmp_path: Path) -> None:
         file = tmp_path / path
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text("".join(f"\tx := []string{{{nixpkgs}}}\n" for _, nixpkgs in pairs))
-    done = subprocess.run(
-        [require_tool("bash"), "-euo", "pipefail", "-c", str(attrs["postPatch"])],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_post_patch(attrs, tmp_path)
     assert done.returncode == 0, done.stderr
     for path, pairs in NIXPKGS_SUBSTITUTIONS.items():
         text = (tmp_path / path).read_text()
@@ -89,13 +94,6 @@ def test_a_store_path_left_fails_the_patch_phase(tmp_path: Path) -> None:
         file.write_text("")
     unknown = tmp_path / "agent/managedInstances/fingerprint/hardwareInfo_unix.go"
     unknown.write_text(f'\tcmd := "{STORE}/{HASH}-pciutils-3.13/bin/lspci"\n')
-    done = subprocess.run(
-        [require_tool("bash"), "-euo", "pipefail", "-c", str(attrs["postPatch"])],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_post_patch(attrs, tmp_path)
     assert done.returncode != 0
     assert "hardwareInfo_unix.go" in done.stdout + done.stderr
