@@ -232,6 +232,21 @@ in
       '';
     };
 
+    osFamilyDetailed = lib.mkOption {
+      type = lib.types.strMatching "[A-Za-z0-9._-]+";
+      internal = true;
+      # ecs-init's GetLinuxOSFamily: os-release's ID and VERSION_ID joined by
+      # "_" (aws/amazon-ecs-agent v1.105.0 ecs-init/config/os_family.go), which
+      # NixOS writes from these two options (nixos/modules/misc/version.nix).
+      default = "${config.system.nixos.distroId or "nixos"}_${config.system.nixos.release}";
+      defaultText = lib.literalExpression ''"''${config.system.nixos.distroId}_''${config.system.nixos.release}"'';
+      description = ''
+        The detailed OS family the agent reports (`ECS_DETAILED_OS_FAMILY`,
+        registered as the attribute `ecs.os-type-detailed`), as ecs-init sets
+        it on the AMI; without it the native agent reports `LINUX`.
+      '';
+    };
+
     featureEnvironment = lib.mkOption {
       type = lib.types.attrsOf lib.types.str;
       default = { };
@@ -275,6 +290,18 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    # The variable table (../agent-vars.json) and every check of
+    # extraEnvironment were read from one agent release, which
+    # ../pkgs/ecs-agent builds (its tag = the table's ref; test_agent_settings.py
+    # holds the two together). An agent set here by hand may read other
+    # variables: say so rather than check against the wrong table.
+    warnings =
+      let
+        runs = config.services.ecs-agent.package.version or "unknown";
+        table = lib.removePrefix "v" agentEnv.agentVars.ref;
+      in
+      lib.optional (runs != table) "nixecs.ecs: services.ecs-agent.package is ECS agent ${runs}, but the variable table nixecs checks agent settings against (modules/agent-vars.json, the fleet's ecs.extra) was generated from ${agentEnv.agentVars.ref}: variables added or removed since are refused or accepted wrongly. Leave the package at its default (pkgs/ecs-agent, ${table}), or regenerate the table for ${runs} with tools/gen_agent_vars.py and bump pkgs/ecs-agent with it.";
+
     # Graviton (arm64) instance types boot UEFI only (EC2 DescribeInstanceTypes
     # SupportedBootModes; "uefi on Graviton instance types",
     # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-boot-mode.html).
@@ -327,6 +354,10 @@ in
         {
           assertion = agentEnv.neededExtra otherExtra == [ ];
           message = "nixecs.ecs.extraEnvironment: ${agentEnv.describeNeeded otherExtra}.";
+        }
+        {
+          assertion = agentEnv.secretExtra cfg.extraEnvironment == [ ];
+          message = ''nixecs.ecs.extraEnvironment: ECS_ENGINE_AUTH_DATA holds registry credentials, and extraEnvironment is written to the world-readable Nix store: keep the agent's JSON configuration {"EngineAuthType": ..., "EngineAuthData": ...} in an SSM SecureString, fetch it with nixecs.secrets.<name> and set ECS_AGENT_CONFIG_FILE_PATH to its path (nixecs.secrets.<name>.path) instead (aws/amazon-ecs-agent agent/dockerclient/dockerauth/doc.go).'';
         }
         {
           assertion = !(agentEnv.containerMetadataEnabled cfg.extraEnvironment);

@@ -13,7 +13,12 @@ Which names count as "read by the agent" (aws/amazon-ecs-agent at AGENT_REF):
   parse.go, config_unix.go, parse_linux.go ...), without tests and without the files built
   only for other systems (`*_windows.go`, `*_unsupported.go`, `*_unknown.go`);
 - the `*_ENV_VAR` constants of ecs-agent/logger/log.go (ECS_LOGLEVEL, ECS_LOGFILE, ...),
-  which the logger reads itself.
+  which the logger reads itself;
+- every other `os.Getenv(X)` / `os.LookupEnv(X)` of the agent's own Linux code (agent/ and
+  ecs-agent/, without vendor/, tests, integration-test helpers and agent/version/gen, a
+  build-time program), X a string literal or a constant of the same file: e.g.
+  agent/api/task/task.go `pauseLabelsEnvVar` (ECS_PAUSE_LABELS), agent/app/run.go
+  (ECS_AGENT_HEALTHCHECK_HOST), ecs-agent/credentials/providers (ECS_ALTERNATE_CREDENTIAL_PROFILE).
 
 Which of them this host honours: every one but those of NEEDS below, which name a feature
 the ECS-optimized AMI provides around the agent (ecs-init, its packages, its paths) and a
@@ -103,11 +108,34 @@ NEEDS: dict[str, tuple[str, str]] = {
         "registers the host as an external (ECS Anywhere) instance with SSM credentials "
         "(agent/app/agent.go), which a nixecs EC2 instance is not; leave it unset",
     ),
+    "ECS_ALTERNATE_CREDENTIAL_PROFILE": (
+        "ECS Anywhere",
+        "selects the profile of the rotating shared credentials an external (ECS Anywhere) "
+        "instance gets from SSM (ecs-agent/credentials/providers/"
+        "rotating_shared_credentials_provider_v2.go), and a nixecs EC2 instance uses its "
+        "instance role; leave it unset",
+    ),
+    "ECS_PAUSE_LABELS": (
+        "the ECS pause container image",
+        "labels the pause containers of awsvpc tasks and Service Connect (agent/api/task/task.go "
+        "dockerConfig), which need the pause image tarball /images/amazon-ecs-pause.tar "
+        "(agent/config/config.go pauseContainerTarballPath) this host does not have; use "
+        "network_mode bridge or host",
+    ),
+    "ECS_AGENT_HEALTHCHECK_HOST": (
+        "ecs-init's agent container",
+        "is read only by `agent --healthcheck` (agent/app/run.go), the Docker health check of "
+        "the agent's container on the ECS-optimized AMI; here the agent is a systemd unit "
+        "(Restart=on-failure) and nothing runs that check; leave it unset",
+    ),
 }
 
 NAME_RE = re.compile(r'"((?:ECS|NON_ECS|NONECS)_[A-Z0-9_]+)"')
 LOGGER_RE = re.compile(r'^\s*[A-Z_]+_ENV_VAR\s*=\s*"([A-Z0-9_]+)"', re.MULTILINE)
 OTHER_SYSTEMS = ("_windows.go", "_unsupported.go", "_unknown.go", "_test.go")
+GETENV_RE = re.compile(r"os\.(?:Getenv|LookupEnv)\(\s*([A-Za-z_][A-Za-z0-9_]*|\"[^\"]*\")\s*\)")
+# Not the agent at run time: test helpers built with the integration tag, a go:generate program.
+NOT_THE_AGENT = re.compile(r"(^|/)(vendor|version/gen)/|integ|_testutil\.go$")
 
 
 def git(git_dir: str, *args: str) -> str:
@@ -129,11 +157,52 @@ def extract(git_dir: str, ref: str = AGENT_REF) -> tuple[str, list[str], list[st
         names.update(NAME_RE.findall(git(git_dir, "show", f"{commit}:{path}")))
     logger = "ecs-agent/logger/log.go"
     names.update(LOGGER_RE.findall(git(git_dir, "show", f"{commit}:{logger}")))
+    elsewhere: list[str] = []
+    for path in getenv_files(git_dir, commit):
+        found = {
+            n
+            for n in getenv_names(git(git_dir, "show", f"{commit}:{path}"))
+            if NAME_RE.fullmatch(f'"{n}"')
+        }
+        if path not in files and path != logger and found - names:
+            elsewhere.append(path)
+        names.update(found)
     gone = sorted(set(NEEDS) - names)
     if gone:
         # An entry for a variable the agent no longer reads would hide a renamed one.
         raise SystemExit(f"NEEDS names variables {AGENT_REF} does not read: {', '.join(gone)}")
-    return commit, [*files, logger], sorted(names)
+    return commit, [*files, logger, *elsewhere], sorted(names)
+
+
+def getenv_files(git_dir: str, commit: str) -> list[str]:
+    """The agent's own Linux Go files that read the environment (agent/, ecs-agent/)."""
+    listed = git(
+        git_dir,
+        "grep",
+        "-l",
+        "-E",
+        r"os\.(Getenv|LookupEnv)\(",
+        commit,
+        "--",
+        "agent/*.go",
+        "ecs-agent/*.go",
+        ":!*/vendor/*",
+    )
+    paths = sorted(line.split(":", 1)[1] for line in listed.splitlines())
+    return [p for p in paths if not p.endswith(OTHER_SYSTEMS) and not NOT_THE_AGENT.search(p)]
+
+
+def getenv_names(text: str) -> set[str]:
+    """Names a Go file passes to os.Getenv/os.LookupEnv: literals, or its own constants."""
+    found: set[str] = set()
+    for argument in GETENV_RE.findall(text):
+        if argument.startswith('"'):
+            found.add(argument.strip('"'))
+            continue
+        constant = re.search(rf'^\s*{argument}\s*(?:string\s*)?=\s*"([^"]*)"', text, re.MULTILINE)
+        if constant:
+            found.add(constant.group(1))
+    return found
 
 
 def render(commit: str, files: list[str], names: list[str]) -> tuple[str, str]:

@@ -189,6 +189,25 @@ rec {
     ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE = "true";
   };
 
+  # ecs-init's settings that stay the host's and the fleet's to change
+  # (extraEnvironment, ecs.extra: later, so they win). The agent's JSON
+  # configuration file: ecs-init points the agent at /etc/ecs/ecs.config.json
+  # (v1.105.0 ecs-init/docker/docker.go getContainerConfig,
+  # ecs-init/config/common.go AgentJSONConfigFile, /etc/ecs bind-mounted at
+  # the same path), where a native agent would read
+  # /etc/ecs_container_agent/config.json (agent/config/config.go
+  # defaultConfigFileName).
+  # The detailed OS family (`ID_VERSION_ID` of os-release, ecs-init/config/
+  # os_family.go GetLinuxOSFamily), which the agent registers as the attribute
+  # ecs.os-type-detailed (ecs-agent/api/ecs/client/ecs_client.go); unset, the
+  # native agent says "LINUX" (agent/config/parse_linux.go GetDetailedOSFamily).
+  defaultEnvironment =
+    cfg:
+    {
+      ECS_AGENT_CONFIG_FILE_PATH = "/etc/ecs/ecs.config.json";
+    }
+    // (if cfg ? osFamilyDetailed then { ECS_DETAILED_OS_FAMILY = cfg.osFamilyDetailed; } else { });
+
   # Variables an option sets, with the option to use instead; extraEnvironment
   # may not set them (settings.py TYPED_VARIABLES and HOST_VARIABLES).
   typedVariables = {
@@ -232,6 +251,12 @@ rec {
         n: "${n} needs ${agentVars.needs.${n}.feature}, which this host does not provide: it ${agentVars.needs.${n}.message}"
       ) (neededExtra extra)
     );
+  # Credentials (settings.py SECRET_VARIABLES): extraEnvironment is written to
+  # the world-readable Nix store; the agent reads them from its JSON
+  # configuration file too (v1.105.0 agent/dockerclient/dockerauth/doc.go,
+  # agent/config/config.go fileConfig), which nixecs.secrets can provide.
+  secretVariables = [ "ECS_ENGINE_AUTH_DATA" ];
+  secretExtra = extra: filter (n: builtins.elem n secretVariables) (attrNames extra);
   # The native agent bind-mounts ECS_HOST_DATA_DIR + "/" + ECS_DATADIR +
   # "/metadata/..." into task containers (v1.105.0
   # agent/containermetadata/write_metadata_unix.go createBindsEnv, the path
@@ -244,7 +269,8 @@ rec {
   # this file is evaluated on its own.
   environment =
     cfg:
-    cfg.extraEnvironment
+    defaultEnvironment cfg
+    // cfg.extraEnvironment
     // (cfg.featureEnvironment or { })
     // hostEnvironment cfg
     // settingsEnvironment cfg;

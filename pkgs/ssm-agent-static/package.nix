@@ -4,7 +4,7 @@
 # where neither the Nix store nor its loader exists. nixpkgs' package
 # (pkgs/by-name/am/amazon-ssm-agent/package.nix) is built for the host instead:
 # cgo on, /nix/store paths substituted for uname, hostname, lsb_release and
-# util-linux's `script` (postPatch), and the main binary wrapped in a shell
+# util-linux's `script`, and on Linux dmidecode (postPatch), and the main binary wrapped in a shell
 # script (postFixup). This override builds them as AWS does: static (cgo off)
 # and with the source's own command names, so that they use the container's
 # tools. `allowedReferences = [ ]` makes the build fail if any store path is
@@ -17,7 +17,12 @@ amazon-ssm-agent.overrideAttrs (old: {
   };
   # Undo nixpkgs' substitutions, whatever store paths they put in: back to the
   # upstream strings (aws/amazon-ssm-agent agent/platform/platform_unix.go,
-  # agent/session/shell/shell_unix.go).
+  # agent/session/shell/shell_unix.go, and agent/managedInstances/fingerprint/
+  # hardwareInfo_unix.go `dmidecodeCommand`, which nixpkgs substitutes on Linux
+  # and `amazon-ssm-agent -register` links in). Then no Go source may name the
+  # store (tools/tests/test_ssm_agent_static.py runs this on sources as
+  # nixpkgs' postPatch leaves them): a substitution added to nixpkgs later fails
+  # here, naming its file, before allowedReferences fails with a bare path.
   postPatch = (old.postPatch or "") + ''
     sed -i -E \
       -e 's#"${builtins.storeDir}/[^"]*/bin/uname"#"/usr/bin/uname"#g' \
@@ -26,7 +31,9 @@ amazon-ssm-agent.overrideAttrs (old: {
       agent/platform/platform_unix.go
     sed -i -E -e 's#"${builtins.storeDir}/[^"]*/bin/script"#"script"#g' \
       agent/session/shell/shell_unix.go
-    if grep -n '${builtins.storeDir}/' agent/platform/platform_unix.go agent/session/shell/shell_unix.go; then
+    sed -i -E -e 's#"${builtins.storeDir}/[^"]*/bin/dmidecode"#"/usr/sbin/dmidecode"#g' \
+      agent/managedInstances/fingerprint/hardwareInfo_unix.go
+    if grep -rn --include='*.go' '${builtins.storeDir}/' .; then
       echo "amazon-ssm-agent-static: a store path is left in the sources above" >&2
       exit 1
     fi

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -44,6 +45,12 @@ clusters:
 ECS_LINE = 12  # the line of `ecs:` above
 
 MANY_TAGS = {f"k{i}": "v" for i in range(51)}
+# A docker-type ECS_ENGINE_AUTH_DATA (agent/dockerclient/dockerauth/doc.go); the password is
+# looked for in every message.
+REGISTRY_PASSWORD = "s3cr3t-registry-pass"
+REGISTRY_AUTH = json.dumps(
+    {"https://registry.example.com": {"username": "u", "password": REGISTRY_PASSWORD}}
+)
 
 # (ecs mapping, code, the offending key's path under ecs, whether the key is located)
 INVALID: list[tuple[dict[str, object], str, tuple[str, ...], bool]] = [
@@ -94,6 +101,15 @@ INVALID: list[tuple[dict[str, object], str, tuple[str, ...], bool]] = [
         True,
     ),
     ({"extra": {"ECS_BACKEND_HOST": "a\nb"}}, "E107", ("extra", "ECS_BACKEND_HOST"), False),
+    # Credentials never go in userdata: refused whatever the value's type (located, as
+    # every E107, at the value).
+    (
+        {"extra": {"ECS_ENGINE_AUTH_DATA": REGISTRY_AUTH}},
+        "E107",
+        ("extra", "ECS_ENGINE_AUTH_DATA"),
+        False,
+    ),
+    ({"extra": {"ECS_ENGINE_AUTH_DATA": 1}}, "E107", ("extra", "ECS_ENGINE_AUTH_DATA"), False),
 ]
 
 VALID: list[dict[str, object]] = [
@@ -170,6 +186,11 @@ def test_messages_say_what_the_agent_accepts() -> None:
     assert "/images/amazon-ecs-pause.tar" in task_eni and "exits 5" in task_eni
     assert "network_mode bridge or host" in task_eni
     assert "nvidia-gpu-info.json" in message({"extra": {"ECS_ENABLE_GPU_SUPPORT": "true"}})
+    auth = message({"extra": {"ECS_ENGINE_AUTH_DATA": REGISTRY_AUTH}})
+    assert "userdata" in auth and "ECS_AGENT_CONFIG_FILE_PATH" in auth and "secrets:" in auth
+    assert REGISTRY_PASSWORD not in auth
+    # The type of credentials alone is no secret.
+    assert parse(fleet_text({"extra": {"ECS_ENGINE_AUTH_TYPE": "docker"}}), "fleet.yml")
     assert 'quote it, e.g. ECS_POLL_METRICS: "true"' in message(
         {"extra": {"ECS_POLL_METRICS": True}}
     )
@@ -287,6 +308,11 @@ def test_nix_module_environment_equals_the_settings_environment(nix_instantiate:
         assert comparable(result["settings"]) == comparable(python_env), host.group
         # The baked file: the same values plus what the host adds, none of them overridden.
         host_only = set(result["all"]) - set(python_env)
+        # ecs-init's JSON configuration path, a default `extra` may change.
+        assert result["all"]["ECS_AGENT_CONFIG_FILE_PATH"] == python_env.get(
+            "ECS_AGENT_CONFIG_FILE_PATH", "/etc/ecs/ecs.config.json"
+        )
+        host_only.discard("ECS_AGENT_CONFIG_FILE_PATH")
         assert host_only == {
             "ECS_DATADIR",
             "ECS_HOST_DATA_DIR",
@@ -395,6 +421,29 @@ TAG_TEXTS = ["team", "日本 key", "a+b=c", "x@y:z/w", "a$b", 'a"b', "x{", "a\\b
 
 
 @pytest.mark.nix
+def test_the_agents_json_configuration_is_where_ecs_init_puts_it(nix_instantiate: str) -> None:
+    # ecs-init: ECS_AGENT_CONFIG_FILE_PATH=/etc/ecs/ecs.config.json; the native agent's own
+    # default is /etc/ecs_container_agent/config.json. A default: extra may point elsewhere
+    # (e.g. at a secret holding registry credentials), at both ends.
+    own = "/run/nixecs/secrets/registry-auth"
+    cfgs = [
+        {**nix_cfg(example_settings()[0]), "extraEnvironment": extra}
+        for extra in ({}, {"ECS_AGENT_CONFIG_FILE_PATH": own})
+    ]
+    paths = nix_eval(
+        nix_instantiate,
+        f"let e = import {AGENT_ENV_NIX}; in map (cfg: let x = e.environment cfg; in "
+        f"[ x.ECS_AGENT_CONFIG_FILE_PATH (e.overriddenExtra cfg.extraEnvironment) ]) "
+        f"{nix_value(cfgs)}",
+    )
+    assert paths == [["/etc/ecs/ecs.config.json", []], [own, []]]
+    host = settings.parse_settings_object(
+        host_document({"extra": {"ECS_AGENT_CONFIG_FILE_PATH": own}})
+    )
+    assert settings.agent_environment(host)["ECS_AGENT_CONFIG_FILE_PATH"] == own
+
+
+@pytest.mark.nix
 def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
     extras = [
         {"ECS_CLUSTER": "x"},
@@ -407,6 +456,7 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         {"ECS_NVIDIA_RUNTIME": "nvidia"},
         {"ECS_ENABLE_TASK_ENI": "false"},
         {"ECS_EXTERNAL": "true"},
+        {"ECS_ENGINE_AUTH_DATA": REGISTRY_AUTH},
     ]
     durations = ["0s", "1s", "0001s", "3h", "2562047h", "2562048h", "999999999m", "153722867m"]
     expression = (
@@ -416,7 +466,8 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         f"tags = map (t: e.validTag t t) {nix_value(TAG_TEXTS)}; "
         f"durations = map e.agentHonoursDuration {nix_value(durations)}; "
         f"extras = map (x: e.overriddenExtra x != [ ] || e.unknownExtra x != [ ] "
-        f"|| e.neededExtra x != [ ] || e.containerMetadataEnabled x) {nix_value(extras)}; "
+        f"|| e.neededExtra x != [ ] || e.secretExtra x != [ ] || e.containerMetadataEnabled x) "
+        f"{nix_value(extras)}; secrets = e.secretVariables; "
         "drivers = e.amiLoggingDrivers; known = e.knownLoggingDrivers; "
         "typed = builtins.attrNames e.typedVariables; }"
     )
@@ -434,6 +485,7 @@ def test_nix_and_python_checks_agree(nix_instantiate: str) -> None:
         ok({"task_cleanup_wait": d, "container_stop_timeout": d}) for d in durations
     ]
     assert nix["extras"] == [not ok({"extra": x}) for x in extras]
+    assert nix["secrets"] == sorted(settings.SECRET_VARIABLES)
     # Sanity: the corpus has both outcomes for every check.
     for key in ("names", "values", "tags", "durations", "extras"):
         assert set(nix[key]) == {True, False}, key
@@ -500,12 +552,7 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
     assert document["ref"] == agent_vars.AGENT_REF == "v1.105.0"
     assert sorted(agent_vars.AGENT_VARIABLES) == document["variables"]
     # Re-rendering from the recorded data reproduces both files byte for byte.
-    sys.path.insert(0, str(GENERATOR.parent))
-    try:
-        import gen_agent_vars
-    finally:
-        sys.path.remove(str(GENERATOR.parent))
-    py, js = gen_agent_vars.render(document["commit"], document["sources"], document["variables"])
+    py, js = _generator().render(document["commit"], document["sources"], document["variables"])
     assert Path(agent_vars.__file__).read_text() == py
     assert AGENT_VARS_JSON.read_text() == js
     # Every typed and host variable is one the agent reads (or ecs-init's introspection one).
@@ -522,6 +569,54 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
     )
 
 
+def _generator() -> ModuleType:
+    sys.path.insert(0, str(GENERATOR.parent))
+    try:
+        import gen_agent_vars
+    finally:
+        sys.path.remove(str(GENERATOR.parent))
+    return gen_agent_vars
+
+
+@pytest.mark.nix  # reads tools/gen_agent_vars.py, outside the package's source set
+def test_generator_reads_getenv_calls_outside_agent_config() -> None:
+    # The forms the agent's own code uses (agent/api/task/task.go, agent/app/run.go,
+    # ecs-agent/gmsacredclient): a constant of the file, a literal, a typed constant.
+    go = """
+const (
+	pauseLabelsEnvVar = "ECS_PAUSE_LABELS"
+	ECS_AGENT_HEALTHCHECK_HOST_ENV_VAR string = "ECS_AGENT_HEALTHCHECK_HOST"
+)
+func f() {
+	if l := os.Getenv(pauseLabelsEnvVar); l != "" {}
+	h := os.Getenv(ECS_AGENT_HEALTHCHECK_HOST_ENV_VAR)
+	d := os.Getenv("CREDENTIALS_FETCHER_HOST_DIR")
+	v, ok := os.LookupEnv( "ECS_X" )
+	os.Getenv(notAConstantHere)
+}
+"""
+    generator = _generator()
+    names = generator.getenv_names(go)
+    assert names == {
+        "ECS_PAUSE_LABELS",
+        "ECS_AGENT_HEALTHCHECK_HOST",
+        "CREDENTIALS_FETCHER_HOST_DIR",
+        "ECS_X",
+    }
+    not_the_agent = generator.NOT_THE_AGENT
+    for path in (
+        "agent/engine/common_integ_testutil.go",
+        "agent/version/gen/version-gen.go",
+        "agent/vendor/x/y.go",
+    ):
+        assert not_the_agent.search(path), path
+    for path in ("agent/api/task/task.go", "agent/app/run.go"):
+        assert not not_the_agent.search(path), path
+    # What the committed table took from outside agent/config.
+    sources = json.loads(AGENT_VARS_JSON.read_text())["sources"]
+    assert {"agent/api/task/task.go", "agent/app/run.go"} <= set(sources)
+
+
 # The variables issue 22 names as stopping the agent, or as features the host lacks: each is
 # in the "needs" half of the table, and every needs message cites the agent's source and
 # says what to do instead.
@@ -536,6 +631,10 @@ def test_generated_outputs_are_committed_and_consistent() -> None:
         "ECS_ENABLE_INF_SUPPORT",
         "ECS_GMSA_SUPPORTED",
         "ECS_EXTERNAL",
+        # Read outside agent/config (task.go, run.go, ecs-agent's credential providers).
+        "ECS_PAUSE_LABELS",
+        "ECS_AGENT_HEALTHCHECK_HOST",
+        "ECS_ALTERNATE_CREDENTIAL_PROFILE",
     ],
 )
 def test_features_this_host_lacks_are_refused_at_both_ends(name: str) -> None:

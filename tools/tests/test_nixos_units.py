@@ -302,6 +302,55 @@ def test_ecs_exec_layout_only_with_the_option() -> None:
     assert plain["agent"] == enabled["agent"] == AGENT_REF.removeprefix("v")
 
 
+def test_an_agent_other_than_the_tables_release_is_warned() -> None:
+    # The package's version is what the host runs; the table's ref is what the checks read.
+    fields = "warnings = c.warnings; agent = c.services.ecs-agent.package.version;"
+    pinned = _ecs_eval("{ }", fields)
+    assert pinned["agent"] == "1.105.0" and pinned["warnings"] == [], pinned
+    other = _ecs_eval(
+        "({ pkgs, ... }: { services.ecs-agent.package = "
+        'pkgs.ecs-agent.overrideAttrs { version = "1.106.0"; }; })',
+        fields,
+    )
+    assert other["agent"] == "1.106.0", other
+    [warning] = [w for w in other["warnings"] if "variable table" in w]
+    assert "ECS agent 1.106.0" in warning and "generated from v1.105.0" in warning, warning
+    assert "tools/gen_agent_vars.py" in warning
+
+
+def test_the_agent_gets_what_ecs_init_would_set_on_this_os() -> None:
+    # ecs-init's ECS_DETAILED_OS_FAMILY (os-release ID_VERSION_ID) and its JSON configuration
+    # path, in the baked environment; extraEnvironment may change either.
+    fields = "env = e.environment c.nixecs.ecs; failed = map (a: a.message) "
+    fields += "(builtins.filter (a: !a.assertion) c.assertions);"
+    baked = _ecs_eval("{ }", fields)
+    assert baked["env"]["ECS_DETAILED_OS_FAMILY"] == "nixos_25.11", baked["env"]
+    assert baked["env"]["ECS_AGENT_CONFIG_FILE_PATH"] == "/etc/ecs/ecs.config.json"
+    changed = _ecs_eval(
+        '{ nixecs.ecs.extraEnvironment = { ECS_DETAILED_OS_FAMILY = "x_1"; '
+        'ECS_AGENT_CONFIG_FILE_PATH = "/etc/agent.json"; }; }',
+        fields,
+    )
+    assert changed["failed"] == [], changed["failed"]
+    assert changed["env"]["ECS_DETAILED_OS_FAMILY"] == "x_1"
+    assert changed["env"]["ECS_AGENT_CONFIG_FILE_PATH"] == "/etc/agent.json"
+
+
+def test_registry_credentials_stay_out_of_the_store() -> None:
+    fields = "failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);"
+    auth = _ecs_eval('{ nixecs.ecs.extraEnvironment.ECS_ENGINE_AUTH_DATA = "{}"; }', fields)
+    [message] = [m for m in auth["failed"] if "ECS_ENGINE_AUTH_DATA" in m]
+    assert "world-readable Nix store" in message and "nixecs.secrets" in message, message
+    # The way the message names passes: the agent's JSON file from a secret.
+    way = _ecs_eval(
+        '({ config, ... }: { nixecs.secrets.registry.parameter = "/prod/registry-auth"; '
+        "nixecs.ecs.extraEnvironment.ECS_AGENT_CONFIG_FILE_PATH = "
+        "config.nixecs.secrets.registry.path; })",
+        fields,
+    )
+    assert way["failed"] == [], way
+
+
 # --- issue 22, item 5: a Graviton (aarch64-linux) ECS host boots UEFI ---------------------
 
 AARCH64_HOST = """[

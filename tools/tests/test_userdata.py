@@ -34,7 +34,7 @@ clusters:
           attributes: {"a.b": "x y", "with": "a/b@c:d", "in": "\\\\ back"}
           tags: {"日本 key": "é ünï 値 ５", "a+b=c": "x@y:z/w", "empty": ""}
           # ECS refuses these characters in attributes and tags; `extra` carries them instead.
-          extra: {ECS_BACKEND_HOST: "${builtins.abort 1}", ECS_ENGINE_AUTH_DATA: "quote\\" '' $${x} dollar$ é😀 tab"}
+          extra: {ECS_BACKEND_HOST: "${builtins.abort 1}", ECS_CGROUP_PATH: "quote\\" '' $${x} dollar$ é😀 tab"}
           reserved_memory_mib: 0
         secrets:
           db.password: {parameter: /prod/db/password, owner: "1000", group: users, mode: "600"}

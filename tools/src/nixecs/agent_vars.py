@@ -16,6 +16,9 @@
 #   agent/config/types.go
 #   agent/config/types_unix.go
 #   ecs-agent/logger/log.go
+#   agent/api/task/task.go
+#   agent/app/run.go
+#   ecs-agent/credentials/providers/rotating_shared_credentials_provider_v2.go
 """Names of the environment variables the ECS agent reads (generated)."""
 
 AGENT_REPO = "aws/amazon-ecs-agent"
@@ -25,6 +28,8 @@ AGENT_COMMIT = "08583c3f44312c6c6a63bc6bde1bbe44b7f3d2c2"
 AGENT_VARIABLES = frozenset(
     (
         "ECS_AGENT_CONFIG_FILE_PATH",
+        "ECS_AGENT_HEALTHCHECK_HOST",
+        "ECS_ALTERNATE_CREDENTIAL_PROFILE",
         "ECS_APPARMOR_CAPABLE",
         "ECS_AUDIT_LOGFILE",
         "ECS_AUDIT_LOGFILE_DISABLED",
@@ -93,6 +98,7 @@ AGENT_VARIABLES = frozenset(
         "ECS_MANIFEST_PULL_TIMEOUT",
         "ECS_NUM_IMAGES_DELETE_PER_CYCLE",
         "ECS_NVIDIA_RUNTIME",
+        "ECS_PAUSE_LABELS",
         "ECS_POLLING_METRICS_WAIT_DURATION",
         "ECS_POLL_METRICS",
         "ECS_PROPAGATE_TASK_MEMORY_LIMIT_CGROUPV2",
@@ -116,6 +122,14 @@ AGENT_VARIABLES = frozenset(
 # Variables whose feature this host does not provide: name -> (what it needs, why and
 # the supported way). Every other variable of AGENT_VARIABLES is honoured here.
 AGENT_NEEDS = {
+    "ECS_AGENT_HEALTHCHECK_HOST": (
+        "ecs-init's agent container",
+        "is read only by `agent --healthcheck` (agent/app/run.go), the Docker health check of the agent's container on the ECS-optimized AMI; here the agent is a systemd unit (Restart=on-failure) and nothing runs that check; leave it unset",
+    ),
+    "ECS_ALTERNATE_CREDENTIAL_PROFILE": (
+        "ECS Anywhere",
+        "selects the profile of the rotating shared credentials an external (ECS Anywhere) instance gets from SSM (ecs-agent/credentials/providers/rotating_shared_credentials_provider_v2.go), and a nixecs EC2 instance uses its instance role; leave it unset",
+    ),
     "ECS_APPARMOR_CAPABLE": (
         "AppArmor",
         "advertises AppArmor profiles to ECS (agent/app/agent_capability.go), and nixecs does not load Docker's AppArmor profiles: tasks asking for one would be placed here and fail",
@@ -163,6 +177,10 @@ AGENT_NEEDS = {
     "ECS_NVIDIA_RUNTIME": (
         "NVIDIA GPUs",
         "needs the NVIDIA driver, Docker's nvidia runtime and /var/lib/ecs/gpu/nvidia-gpu-info.json (the agent reads it at start, agent/gpu/nvidia_gpu_manager_unix.go Initialize: without it no GPUs, and one it cannot parse stops the agent, agent/app/agent.go doInit), which a host has only with nixecs.ecs.gpu.enable, and that option sets this variable itself: enable it on the host and give the group `gpu: true` instead",
+    ),
+    "ECS_PAUSE_LABELS": (
+        "the ECS pause container image",
+        "labels the pause containers of awsvpc tasks and Service Connect (agent/api/task/task.go dockerConfig), which need the pause image tarball /images/amazon-ecs-pause.tar (agent/config/config.go pauseContainerTarballPath) this host does not have; use network_mode bridge or host",
     ),
     "ECS_SELINUX_CAPABLE": (
         "SELinux",

@@ -618,6 +618,22 @@ REFUSED_VARIABLES = {
     ),
 }
 
+# Credentials: `extra` is written into EC2 userdata and the stack's launch template in the
+# clear (and extraEnvironment into the world-readable Nix store), where secrets never go.
+# The agent also reads them from its JSON configuration file (aws/amazon-ecs-agent v1.105.0
+# agent/dockerclient/dockerauth/doc.go; agent/config/config.go fileConfig), which a group's
+# `secrets:` can put on the host from an SSM SecureString.
+SECRET_VARIABLES = {
+    "ECS_ENGINE_AUTH_DATA": (
+        "it holds registry credentials, and ecs.extra goes into EC2 userdata and the "
+        "CloudFormation template in the clear: keep the agent's JSON configuration "
+        '{"EngineAuthType": ..., "EngineAuthData": ...} in an SSM SecureString, fetch it '
+        "with the group's secrets: (e.g. registry-auth: {parameter: /prod/registry-auth}) "
+        "and set ECS_AGENT_CONFIG_FILE_PATH: /run/nixecs/secrets/registry-auth instead "
+        "(agent/dockerclient/dockerauth/doc.go); images in ECR need no credentials here"
+    ),
+}
+
 
 def check_tag_text(text: str) -> bool:
     """The Tag pattern ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$ of the ECS API reference."""
@@ -753,6 +769,10 @@ def check_extra(
                     "(see tools/src/nixecs/agent_vars.py, generated from the agent's source)",
                 )
             )
+            continue
+        if key in SECRET_VARIABLES:
+            # Any value: the value itself must not be repeated, here or anywhere.
+            issues.append(Issue(where, E_VALUE, f"{key}: {SECRET_VARIABLES[key]}"))
             continue
         if key in AGENT_NEEDS:
             # Any value: the feature is absent, and some of these stop the agent at start.
