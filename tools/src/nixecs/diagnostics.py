@@ -16,7 +16,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   (nixecs.fleet.linux)
 - E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
 - E170-E174 data volumes and mounts (nixecs.fleet.volumes; W170 a read-only root filesystem
-  with nothing writable)
+  with nothing writable, W173 a shared volume nothing autoprovisions, W174 one shared volume
+  declared differently)
 - E168 two clusters owning one load balancer ingress rule (same instance and load balancer
   security groups)
 - E184-E187 Network Load Balancers (nixecs.fleet.loadbalancing: E184 a key of the other load
@@ -189,6 +190,8 @@ CODES: dict[str, str] = {
     "W170": "a read-only root filesystem with no writable mount: the container can write nowhere",
     "W171": "an image without a tag or digest: it resolves to :latest and drifts",
     "W172": "a FireLens output needs an action the task role does not allow",
+    "W173": "a shared Docker volume that nothing autoprovisions: the task starts only where it exists",
+    "W174": "one shared Docker volume name declared differently by tasks that share instances",
     "W401": "the final template: an override sets the metadata hop limit above 1",
     "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
     "W501": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
@@ -335,6 +338,8 @@ FIXES: dict[str, str] = {
     "W170": "mount a volume where the container writes (a `docker: {}` volume is removed with the task), or set read_only_root_filesystem false",
     "W171": "give the image a tag (image:1.2.3) or a digest (image@sha256:…)",
     "W172": "add a task_role statement allowing the action the message names (on the output's resource)",
+    "W173": "set `autoprovision: true` (or create the volume on the host, e.g. a systemd unit running `docker volume create`)",
+    "W174": "give the volumes different names, or declare them alike (driver, driver_opts, labels) everywhere",
     "W501": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
     "W502": "set `hardware.nvidia.open = false;` on the host (the proprietary modules; Kepler, p2 and g2, also needs the 470 legacy driver branch, the last that supports it, as `hardware.nvidia.package`), or use Turing or later instance types (g4dn, g5, g6, p4d, p5)",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",

@@ -18,7 +18,7 @@ from .firelens import lint_firelens
 from .image_lints import lint_images
 from .model import Fleet
 from .task_role import lint_task_role
-from .volumes import lint_volumes
+from .volumes import lint_shared_volumes, lint_volumes
 
 
 def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
@@ -56,6 +56,7 @@ def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
     return (
         _task_roles(fleet)
         + lint_volumes(fleet)
+        + lint_shared_volumes(fleet)
         + lint_images(fleet)
         + lint_firelens(fleet)
         + _fractional_targets(fleet)
