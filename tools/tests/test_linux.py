@@ -126,6 +126,8 @@ CASES = [
     ("shared_memory_mib: 128", "shared_memory_mib: lots", "E103", "lots"),
     ("{path: /tmp, size_mib: 64,", "{path: tmp, size_mib: 64,", "E172", "tmp,"),
     ("{path: /var/cache/nginx, size_mib: 32}", "{path: /tmp/, size_mib: 32}", "E171", "/tmp/"),
+    ("{path: /var/cache/nginx, size_mib: 32}", "{path: /x/../tmp, size_mib: 32}", "E171", "/x/"),
+    ("{path: /var/cache/nginx, size_mib: 32}", "{path: //, size_mib: 32}", "E171", "//,"),
     ("{path: /var/cache/nginx, size_mib: 32}", "{path: /var/cache/nginx}", "E104", "{path"),
     ("mode=1777]", "mode=1777, exec=yes]", "E107", "exec=yes"),
     ("mode=1777]", "mode=1777, nosuchopt]", "E107", "nosuchopt"),

@@ -152,6 +152,25 @@ CASES = [
         "/srv/}",
         "two mounts on /srv",
     ),
+    # Docker cleans a destination before it compares (moby's mount parser): these are /srv
+    (
+        "{volume: cache, path: /var/cache/nginx}",
+        "{volume: cache, path: /var/../srv}",
+        "E171",
+        "/var/../srv}",
+        "two mounts on /srv",
+    ),
+    (
+        "{volume: cache, path: /var/cache/nginx}",
+        "{volume: cache, path: //srv/.}",
+        "E171",
+        "//srv/.}",
+        "two mounts on /srv",
+    ),
+    # "destination can't be '/'" (moby TestCreateTmpfsMountsTarget: /, // alike)
+    ("{volume: data, path: /srv}", "{volume: data, path: /}", "E171", "/}", "container's root"),
+    ("{volume: data, path: /srv}", "{volume: data, path: //}", "E171", "//}", "container's root"),
+    ("{volume: data, path: /srv}", "{volume: data, path: /srv/..}", "E171", "/srv/..}", "root"),
     ("volumes_from: [app]", "volumes_from: [app, app]", "E171", "app]", "twice"),
     ("{host_path: /var/lib/files}", "{host_path: var/lib/files}", "E172", "var/lib", "absolute"),
     ("path: /srv}", "path: srv}", "E172", "srv}", "absolute"),

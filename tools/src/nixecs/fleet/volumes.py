@@ -27,6 +27,7 @@ AWS::ECS::TaskDefinition AuthorizationConfig.AccessPointId).
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from typing import TYPE_CHECKING
 
 from .. import settings as s
@@ -398,16 +399,36 @@ def parse_mounts(
     return tuple(mounts), tuple(sources)
 
 
+def mount_target(path: str) -> str:
+    """A mount destination as Docker reads it: lexically cleaned (Go's path.Clean: repeated
+    slashes, `.` and `..` resolved; moby volume/mounts/linux_parser.go cleans the target before
+    it compares or mounts), so `/srv/../tmp`, `//tmp` and `/tmp/.` are all `/tmp`."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
 def check_mount_paths(service: Service, issues: list[Issue]) -> None:
-    """E171: two mounts or tmpfs mounts (fleet/linux.py) on one path of a container, or
-    volumes_from naming one container twice (Docker refuses a duplicate mount point)."""
+    """E171: two mounts or tmpfs mounts (fleet/linux.py) on one path of a container (Docker
+    refuses a duplicate mount point), a mount on the container's root (Docker: "invalid
+    specification: destination can't be '/'", for `/`, `//` and `/..` alike: moby
+    integration/container/create_test.go TestCreateTmpfsMountsTarget), or volumes_from
+    naming one container twice."""
     for c in service.containers:
         seen: set[str] = set()
         targets = [(mount.container_path, mount.path) for mount in c.mounts]
         if c.linux is not None:
             targets += [(tmpfs.container_path, tmpfs.path) for tmpfs in c.linux.tmpfs]
         for target, where in targets:
-            normal = target.rstrip("/") or "/"
+            normal = mount_target(target)
+            if normal == "/":
+                issues.append(
+                    Issue(
+                        (*where, "path"),
+                        "E171",
+                        f"a mount on {target} is on the container's root: Docker refuses "
+                        "the destination /",
+                    )
+                )
+                continue
             if normal in seen:
                 issues.append(
                     Issue((*where, "path"), "E171", f"two mounts on {normal} in one container")
