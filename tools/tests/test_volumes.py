@@ -405,6 +405,77 @@ def test_a_cluster_task_counts_as_a_task_of_its_group() -> None:
     assert found == [("W174", "backfill"), ("W174", "files")], found
 
 
+# --- H109: a shared volume edited between deploys -----------------------------------------
+
+
+def _stack(text: str) -> dict:
+    return build_stack(parse(text, "fleet.yml"), "prod", {"web": b"#nixecs-settings v1\n{}\n"})
+
+
+def _h109(old: str, new: str) -> list[tuple[str, str]]:
+    from nixecs.cloudformation import transition as t
+    from nixecs.cloudformation.registry import Registry
+
+    return [
+        (h.subject, h.message)
+        for h in t.plan(_stack(old), _stack(new), Registry()).refused()
+        if h.code == "H109"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("labels: {team: files}", "labels: {team: other}"),
+        ("o: size=64m", "o: size=1g"),
+        ("driver: local", "driver: rexray/ebs"),
+        ("labels: {team: files}", "labels: {}"),
+    ],
+)
+def test_a_shared_volume_edited_after_a_deploy_is_refused_until_accepted(
+    old: str, new: str
+) -> None:
+    """The agent uses an instance's existing shared volume as it is (by name): the edit would
+    reach new instances only, silently. moto cannot tell (it runs no agent); the rule is the
+    agent's (addSharedVolumes, ECS_SHARED_VOLUME_MATCH_FULL_CONFIG false by default)."""
+    from nixecs.cloudformation import transition as t
+    from nixecs.cloudformation.registry import Registry
+
+    ((subject, message),) = _h109(fleet_text(), files_with(old, new))
+    assert subject == "FilesTaskDefinition" and "'state'" in message and "roll" in message
+    plan = t.plan(_stack(fleet_text()), _stack(files_with(old, new)), Registry())
+    assert [h for h in plan.refused(["H109"]) if h.code == "H109"] == []
+    assert "H109" in CODES and "H109" in FIXES
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("driver: local,", ""),  # Docker's default driver written out or not
+        ("cache: {docker: {}}", "cache: {docker: {labels: {a: b}}}"),  # task scope: per task
+        ("media: {efs:", "state2: {docker: {scope: shared, labels: {x: y}}}\n    media: {efs:"),
+        ("{volume: data, path: /srv}", "{volume: data, path: /data}"),
+    ],
+)
+def test_edits_that_leave_shared_volumes_alike_are_no_hazard(old: str, new: str) -> None:
+    assert _h109(fleet_text(), files_with(old, new)) == []
+    assert _h109(fleet_text(), fleet_text()) == []
+
+
+def test_a_shared_volume_moving_to_another_service_is_compared_by_name() -> None:
+    """One Docker volume per name on an instance, whichever task definition declares it."""
+    # files renames its volume `gone`; other now declares `state`, as files did
+    moved = (
+        with_other("{" + STATE + "}")
+        .replace("state:\n", "gone:\n", 1)
+        .replace("{volume: state, path: /state}", "{volume: gone, path: /state}", 1)
+    )
+    check_text(moved, "fleet.yml", nix=False)  # a valid fleet
+    assert _h109(fleet_text(), moved) == []
+    changed = with_other("{" + STATE.replace("team: files", "team: x") + "}")
+    assert [subject for subject, _ in _h109(fleet_text(), changed)] == ["OtherTaskDefinition"]
+
+
 # --- the JSON Schema agrees with the loader on odd values -----------------------------------
 
 ODD = [

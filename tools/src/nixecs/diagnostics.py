@@ -28,8 +28,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
   H105 the load balancer replaced, H106 an ingress rule the security group already has,
   H107 a priority another owner's rule holds on an existing listener, H108 a Network Load
-  Balancer's security groups added after creation or all removed (refused unless
-  `--accept-hazard CODE`)
+  Balancer's security groups added after creation or all removed, H109 a shared Docker
+  volume declared another way than deployed (refused unless `--accept-hazard CODE`)
 - E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
   against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate, E506 `exec:`/`gpu:` the host
   does not provide; W501 not checkable; W502 pre-Turing GPUs with the open NVIDIA modules)
@@ -158,6 +158,7 @@ CODES: dict[str, str] = {
     "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
     "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
     "H108": "deploy: a Network Load Balancer's security groups added to one created without, or all removed",
+    "H109": "deploy: a shared Docker volume given another driver, options or labels than deployed (instances that have it keep it)",
     "E401": "the final template: a role allows the `*` action (or Allow with NotAction)",
     "E402": "the final template: a role attaches an administrator AWS managed policy",
     "E403": "the final template: a launch template leaves IMDSv1 on (HttpTokens not required)",
@@ -303,6 +304,7 @@ FIXES: dict[str, str] = {
     "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
     "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
     "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
+    "H109": "deploy with `--accept-hazard H109` and then `nixecs roll` the group (new instances make the volume anew), or give the volume a new name",
     "H108": "keep the load balancer's security groups as created; or change its scheme or type (a replacement, H105) or create a second cluster with the new load balancer and move DNS to it",
     "E501": "name one of the hosts the message lists, or add the host to the flake (lib.mkHosts)",
     "E502": 'build the host for the instance types\' system (system = "aarch64-linux" for Graviton), or change the instance types',
