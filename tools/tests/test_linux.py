@@ -282,12 +282,21 @@ def test_environment_file_checks_are_located(files: str, code: str, where: str) 
     assert code in CODES and code in FIXES
 
 
-@pytest.mark.parametrize("value", ["s3://bucket/a.env", 3, "arn:aws:s3:::b/a.env"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3://bucket/a.env",
+        3,
+        "arn:aws:s3:::b/a.env",  # a valid ARN but one bucket name too short for S3
+        "arn:aws:s3:::acme-config/prod/app.txt",  # not a .env file (API_EnvironmentFile)
+        "arn:aws:s3:::acme-config/prod/app.env.bak",
+    ],
+)
 def test_the_json_schema_and_the_loader_both_refuse_odd_files(value: object) -> None:
     document = load(fleet_text().encode(), "fleet.yml").value
     app = document["clusters"]["prod"]["services"]["tools"]["containers"]["app"]  # type: ignore[index]
     app["environment_files"] = value if value != 3 else [3]
-    if value == "arn:aws:s3:::b/a.env":  # a valid ARN but one bucket name too short for S3
+    if isinstance(value, str) and value.startswith("arn:"):
         app["environment_files"] = [value]
     assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document))
     with pytest.raises(InvalidInput):
