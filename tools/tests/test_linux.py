@@ -166,6 +166,9 @@ ODD = [
     ("an unknown permission", ("devices", 0, "permissions", 0), "execute"),
     ("an unknown key", ("cgroups",), {}),
     ("init as a string", ("init_process",), "yes"),
+    # duplicates (E179): the schema's uniqueItems
+    ("a capability added twice", ("capabilities", "add"), ["NET_ADMIN", "NET_ADMIN"]),
+    ("a capability dropped twice", ("capabilities", "drop"), ["ALL", "ALL"]),
 ]
 
 
@@ -290,6 +293,8 @@ def test_environment_file_checks_are_located(files: str, code: str, where: str) 
         "arn:aws:s3:::b/a.env",  # a valid ARN but one bucket name too short for S3
         "arn:aws:s3:::acme-config/prod/app.txt",  # not a .env file (API_EnvironmentFile)
         "arn:aws:s3:::acme-config/prod/app.env.bak",
+        [ENV_FILE, ENV_FILE],  # listed twice (uniqueItems)
+        [f"arn:aws:s3:::acme-config/{i}.env" for i in range(11)],  # ECS takes 10 (maxItems)
     ],
 )
 def test_the_json_schema_and_the_loader_both_refuse_odd_files(value: object) -> None:
@@ -298,6 +303,8 @@ def test_the_json_schema_and_the_loader_both_refuse_odd_files(value: object) -> 
     app["environment_files"] = value if value != 3 else [3]
     if isinstance(value, str) and value.startswith("arn:"):
         app["environment_files"] = [value]
+    if isinstance(value, list):
+        app["environment_files"] = value
     assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document))
     with pytest.raises(InvalidInput):
         parse(json.dumps(document), "fleet.json")

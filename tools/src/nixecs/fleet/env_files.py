@@ -40,6 +40,8 @@ ENVIRONMENT_FILES = strings(
         code="E181",
     ),
     aws=f"ECS EnvironmentFile: at most {MAX_FILES}, .env extension",
+    unique=True,  # E181: a file listed twice
+    max_items=MAX_FILES,
     example=["arn:aws:s3:::acme-config/prod/app.env"],
 )
 

@@ -503,7 +503,7 @@ KEYWORDS = frozenset(
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
         "propertyNames", "items", "anyOf", "minItems", "maxItems", "minProperties",
-        "maxProperties",
+        "maxProperties", "uniqueItems",
     )
 )  # fmt: skip
 
@@ -556,6 +556,8 @@ def _json(node: Node) -> dict[str, object]:
     elif node.kind == "list":
         assert node.values is not None
         out["items"] = _json(node.values)
+        if node.unique:
+            out["uniqueItems"] = True
     if node.any_of:
         out["anyOf"] = [_json(a) for a in node.any_of]
     return out
