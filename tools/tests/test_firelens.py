@@ -135,3 +135,55 @@ def test_cfn_lint_clean_in_the_fleets_region(tmp_path: Path) -> None:
         )
     )
     assert_cfn_lint_clean([out], "eu-west-1")
+
+
+S3_CONFIG = (
+    "firelens: {type: fluentbit, options: {config-file-type: s3, "
+    "config-file-value: arn:aws:s3:::acme-logging/fluent-bit/extra.conf}}"
+)
+
+
+def test_a_router_configured_from_s3_lets_the_execution_role_read_exactly_that_file() -> None:
+    """The agent downloads the router's S3 configuration with the execution role's
+    credentials (initializeFirelensResource: task.ExecutionCredentialsID), so that role reads
+    the object and locates its bucket; nothing else."""
+    text = fleet_text(LOGS.replace("firelens: {type: fluentbit}", S3_CONFIG))
+    role = one(resources(text), "AWS::IAM::Role", "ExecutionRole")["Properties"]
+    (policy,) = [p for p in role["Policies"] if p["PolicyName"] == "nixecs-firelens-config"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "ReadFireLensConfig",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": ["arn:aws:s3:::acme-logging/fluent-bit/extra.conf"],
+        },
+        {
+            "Sid": "LocateTheirBuckets",
+            "Effect": "Allow",
+            "Action": "s3:GetBucketLocation",
+            "Resource": ["arn:aws:s3:::acme-logging"],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "{type: fluentbit}",
+        # a file inside the router's image: the agent reads nothing
+        "{type: fluentbit, options: {config-file-type: file, config-file-value: /extra.conf}}",
+    ],
+)
+def test_a_router_without_an_s3_configuration_gets_no_s3_grant(options: str) -> None:
+    text = fleet_text(LOGS.replace("firelens: {type: fluentbit}", f"firelens: {options}"))
+    role = one(resources(text), "AWS::IAM::Role", "ExecutionRole")["Properties"]
+    assert [p["PolicyName"] for p in role.get("Policies", [])] == []
+
+
+@pytest.mark.cfnlint
+def test_an_s3_configured_router_is_cfn_lint_clean(tmp_path: Path) -> None:
+    text = fleet_text(LOGS.replace("firelens: {type: fluentbit}", S3_CONFIG))
+    template = build_stack(parse(text, "fleet.yml"), "prod", {"web": b"#nixecs-settings v1\n{}\n"})
+    out = tmp_path / "prod.yaml"
+    out.write_text(dump_template(template))
+    assert_cfn_lint_clean([out], "eu-west-1")

@@ -209,12 +209,24 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
             found.append(("the most items", most, True))
             found.append(("one item too many", [*most, node.example[0]], False))
         else:
+            # numbered at the end, or before an extension the pattern wants (app0.env)
             first = str(node.example[0])
-            numbered = [f"{first}{i}" for i in range(node.max_items)]
-            fits = item.pattern is None or re.fullmatch(item.pattern, numbered[0])
-            most = numbered if fits else [first] * node.max_items
+            stem, dot, extension = first.rpartition(".")
+            forms = [lambda i: f"{first}{i}"]
+            if dot:
+                forms.append(lambda i: f"{stem}{i}.{extension}")
+            form = next(
+                (f for f in forms if item.pattern is None or re.fullmatch(item.pattern, f(0))),
+                None,
+            )
+            if form is None:
+                most = [first] * node.max_items
+                extra = f"{first}x"
+            else:
+                most = [form(i) for i in range(node.max_items)]
+                extra = form(node.max_items)
             found.append(("the most items", most, True))
-            found.append(("one item too many", [*most, f"{first}x"], False))
+            found.append(("one item too many", [*most, extra], False))
     if found or node.kind == "boolean":
         wrong = wrong_type(alternatives(path))
         if wrong is not None:

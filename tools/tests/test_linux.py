@@ -126,6 +126,8 @@ CASES = [
     ("shared_memory_mib: 128", "shared_memory_mib: lots", "E103", "lots"),
     ("{path: /tmp, size_mib: 64,", "{path: tmp, size_mib: 64,", "E172", "tmp,"),
     ("{path: /var/cache/nginx, size_mib: 32}", "{path: /tmp/, size_mib: 32}", "E171", "/tmp/"),
+    ("{path: /var/cache/nginx, size_mib: 32}", "{path: /x/../tmp, size_mib: 32}", "E171", "/x/"),
+    ("{path: /var/cache/nginx, size_mib: 32}", "{path: //, size_mib: 32}", "E171", "//,"),
     ("{path: /var/cache/nginx, size_mib: 32}", "{path: /var/cache/nginx}", "E104", "{path"),
     ("mode=1777]", "mode=1777, exec=yes]", "E107", "exec=yes"),
     ("mode=1777]", "mode=1777, nosuchopt]", "E107", "nosuchopt"),
@@ -164,6 +166,9 @@ ODD = [
     ("an unknown permission", ("devices", 0, "permissions", 0), "execute"),
     ("an unknown key", ("cgroups",), {}),
     ("init as a string", ("init_process",), "yes"),
+    # duplicates (E179): the schema's uniqueItems
+    ("a capability added twice", ("capabilities", "add"), ["NET_ADMIN", "NET_ADMIN"]),
+    ("a capability dropped twice", ("capabilities", "drop"), ["ALL", "ALL"]),
 ]
 
 
@@ -280,13 +285,26 @@ def test_environment_file_checks_are_located(files: str, code: str, where: str) 
     assert code in CODES and code in FIXES
 
 
-@pytest.mark.parametrize("value", ["s3://bucket/a.env", 3, "arn:aws:s3:::b/a.env"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3://bucket/a.env",
+        3,
+        "arn:aws:s3:::b/a.env",  # a valid ARN but one bucket name too short for S3
+        "arn:aws:s3:::acme-config/prod/app.txt",  # not a .env file (API_EnvironmentFile)
+        "arn:aws:s3:::acme-config/prod/app.env.bak",
+        [ENV_FILE, ENV_FILE],  # listed twice (uniqueItems)
+        [f"arn:aws:s3:::acme-config/{i}.env" for i in range(11)],  # ECS takes 10 (maxItems)
+    ],
+)
 def test_the_json_schema_and_the_loader_both_refuse_odd_files(value: object) -> None:
     document = load(fleet_text().encode(), "fleet.yml").value
     app = document["clusters"]["prod"]["services"]["tools"]["containers"]["app"]  # type: ignore[index]
     app["environment_files"] = value if value != 3 else [3]
-    if value == "arn:aws:s3:::b/a.env":  # a valid ARN but one bucket name too short for S3
+    if isinstance(value, str) and value.startswith("arn:"):
         app["environment_files"] = [value]
+    if isinstance(value, list):
+        app["environment_files"] = value
     assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document))
     with pytest.raises(InvalidInput):
         parse(json.dumps(document), "fleet.json")

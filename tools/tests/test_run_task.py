@@ -30,16 +30,17 @@ class Ecs:
         self.failures = failures or []
         self.run_arguments: dict[str, Any] = {}
         self.described = 0
+        self.containers: list[dict[str, Any]] = [
+            {"name": "sidecar", "essential": False, "logConfiguration": AWSLOGS},
+            {"name": "report", "essential": True, "logConfiguration": AWSLOGS},
+        ]
 
     def describe_task_definition(self, taskDefinition: str, include: list[str]) -> dict[str, Any]:
         assert taskDefinition == "nixecs-prod-report" and include == ["TAGS"]
         return {
             "taskDefinition": {
                 "taskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/nixecs-prod-report:3",
-                "containerDefinitions": [
-                    {"name": "sidecar", "essential": False},
-                    {"name": "report", "essential": True},
-                ],
+                "containerDefinitions": self.containers,
             },
             "tags": self.tags,
         }
@@ -69,6 +70,15 @@ class Ecs:
         }
 
 
+# The logConfiguration ECS holds for the stack's awslogs containers (services.py).
+AWSLOGS = {
+    "logDriver": "awslogs",
+    "options": {
+        "awslogs-group": "/nixecs/prod/report",
+        "awslogs-region": "eu-west-1",
+        "awslogs-stream-prefix": "report",
+    },
+}
 GROUP_TAG = [{"key": "nixecs:cluster", "value": "prod"}, {"key": "nixecs:group", "value": "web"}]
 
 
@@ -105,6 +115,51 @@ def test_wait_reports_every_container_and_exits_with_the_essential_ones_code(
     text = done.out + done.err
     assert "sidecar: exit code 0; logs: /nixecs/prod/report report/sidecar/0123456789abcdef" in text
     assert "report: exit code 3; logs: /nixecs/prod/report report/report/0123456789abcdef" in text
+
+
+def firelens(**options: str) -> dict[str, Any]:
+    return {"logDriver": "awsfirelens", "options": options}
+
+
+@pytest.mark.parametrize(
+    ("log", "where"),
+    [
+        # the stack's FireLens output to the task's own group (cloudformation/services.py):
+        # the agent tags records CONTAINER-firelens-TASK-ID, the plugin appends the tag
+        (
+            firelens(
+                Name="cloudwatch_logs",
+                log_group_name="/nixecs/prod/report",
+                log_stream_prefix="report/",
+                region="eu-west-1",
+            ),
+            "/nixecs/prod/report report/report-firelens-0123456789abcdef",
+        ),
+        (
+            firelens(Name="cloudwatch", log_group_name="/other", log_stream_name="fixed"),
+            "/other fixed",
+        ),
+        (
+            firelens(Name="kinesis_firehose", delivery_stream="s"),
+            "through FireLens to kinesis_firehose",
+        ),
+        ({"logDriver": "awslogs", "options": {"awslogs-group": "/g"}}, "/g (a stream named by"),
+        (None, "none (no log configuration)"),
+    ],
+)
+def test_wait_says_where_each_containers_logs_are_from_its_log_configuration(
+    ecs: Ecs, log: dict[str, Any] | None, where: str, capsys
+) -> None:
+    """Not every container logs to PREFIX/CONTAINER/TASK-ID: a FireLens output's stream is
+    named by its plugin, and a FireLens or unconfigured container's is not awslogs' at all."""
+    ecs.containers[1] = {"name": "report", "essential": True, "logConfiguration": log}
+    done = run_cli(capsys, ["--region", "eu-west-1", "run", "prod/report", "--wait"])
+    assert done.code == 3, done.out + done.err
+    assert f"report: exit code 3; logs: {where}" in done.out + done.err
+    # the other container's awslogs stream, as before
+    assert "sidecar: exit code 0; logs: /nixecs/prod/report report/sidecar/0123456789abcdef" in (
+        done.out + done.err
+    )
 
 
 @pytest.mark.parametrize(

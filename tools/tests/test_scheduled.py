@@ -110,9 +110,16 @@ CASES = [
     ('"cron(15 3 ? * MON-FRI *)"', '"cron(15 3 ? 13 * *)"', "E183", "month"),
     ('"cron(15 3 ? * MON-FRI *)"', '"rate(1 hours)"', "E183", "singular"),
     ('"cron(15 3 ? * MON-FRI *)"', '"rate(5 minute)"', "E183", "singular"),
-    ('"cron(15 3 ? * MON-FRI *)"', '"rate(0 minutes)"', "E183", "not a schedule expression"),
+    # not one of the three forms: the declared pattern's message (the JSON Schema refuses it too)
+    ('"cron(15 3 ? * MON-FRI *)"', '"rate(0 minutes)"', "E183", "a schedule expression is at("),
     ('"cron(15 3 ? * MON-FRI *)"', '"at(2027-02-30T00:00:00)"', "E183", "not a date"),
-    ('"cron(15 3 ? * MON-FRI *)"', '"every day"', "E183", "not a schedule expression"),
+    ('"cron(15 3 ? * MON-FRI *)"', '"every day"', "E183", "a schedule expression is at("),
+    (
+        '"cron(15 3 ? * MON-FRI *)"',
+        '"at(２０２７-02-01T00:00:00)"',
+        "E183",
+        "a schedule expression is",
+    ),
     ("timezone: Europe/Paris", "timezone: Mars/Olympus", "E107", "IANA"),
     ("timezone: Europe/Paris", "tz: Europe/Paris", "E101", "unknown key"),
     ("  migrate:\n", "  web:\n", "E182", "also a service"),
@@ -136,11 +143,21 @@ def test_each_check_is_located(old: str, new: str, code: str, says: str) -> None
 )  # fmt: skip
 def test_valid_expressions_load(expression: str) -> None:
     parse(tasks_with('"cron(15 3 ? * MON-FRI *)"', f'"{expression}"'), "fleet.yml")
+    # and the JSON Schema takes them, in either form
+    document = load(fleet_text().encode(), "fleet.yml").value
+    report = document["clusters"]["prod"]["tasks"]["report"]  # type: ignore[index]
+    for written in (expression, {"expression": expression}):
+        report["schedule"] = written
+        assert not list(jsonschema.Draft202012Validator(json_schema()).iter_errors(document))
 
 
 @pytest.mark.parametrize(
     ("where", "value"),
-    [(("schedule",), 5), (("schedule",), {"timezone": "UTC"}), (("schedule", "every"), 1), (("colour",), "x"), (("group",), 3)],
+    [(("schedule",), 5), (("schedule",), {"timezone": "UTC"}), (("schedule", "every"), 1), (("colour",), "x"), (("group",), 3),
+     # none of the three forms, as the string or the mapping's expression (the declared pattern)
+     (("schedule",), "every day"), (("schedule",), "rate(0 minutes)"), (("schedule", "expression"), "rate(0 hours)"),
+     (("schedule", "expression"), "at(2027-01-01 00:00:00)"), (("schedule",), "cron(0 (1) * * ? *)"),
+     (("schedule",), "at(\uff12027-01-01T00:00:00)")],
 )  # fmt: skip
 def test_the_json_schema_and_the_loader_both_refuse(where: tuple, value: object) -> None:
     document = load(fleet_text().encode(), "fleet.yml").value

@@ -152,6 +152,25 @@ CASES = [
         "/srv/}",
         "two mounts on /srv",
     ),
+    # Docker cleans a destination before it compares (moby's mount parser): these are /srv
+    (
+        "{volume: cache, path: /var/cache/nginx}",
+        "{volume: cache, path: /var/../srv}",
+        "E171",
+        "/var/../srv}",
+        "two mounts on /srv",
+    ),
+    (
+        "{volume: cache, path: /var/cache/nginx}",
+        "{volume: cache, path: //srv/.}",
+        "E171",
+        "//srv/.}",
+        "two mounts on /srv",
+    ),
+    # "destination can't be '/'" (moby TestCreateTmpfsMountsTarget: /, // alike)
+    ("{volume: data, path: /srv}", "{volume: data, path: /}", "E171", "/}", "container's root"),
+    ("{volume: data, path: /srv}", "{volume: data, path: //}", "E171", "//}", "container's root"),
+    ("{volume: data, path: /srv}", "{volume: data, path: /srv/..}", "E171", "/srv/..}", "root"),
     ("volumes_from: [app]", "volumes_from: [app, app]", "E171", "app]", "twice"),
     ("{host_path: /var/lib/files}", "{host_path: var/lib/files}", "E172", "var/lib", "absolute"),
     ("path: /srv}", "path: srv}", "E172", "srv}", "absolute"),
@@ -279,6 +298,182 @@ def test_writable_volumes_from_counts_only_when_the_source_has_a_writable_mount(
     # backup now takes audit's volumes, and audit mounts nothing of its own.
     (message,) = _w170(text)
     assert "container 'backup'" in message
+
+
+# --- W173, W174: shared Docker volumes, one per instance by name --------------------------
+
+STATE = "docker: {scope: shared, driver: local, driver_opts: {type: tmpfs, device: tmpfs, o: size=64m}, labels: {team: files}}"
+
+
+def _shared(text: str) -> list[tuple[str, str, str]]:
+    """(code, the line's text from the warning's position, message) of W173/W174."""
+    lines = text.split("\n")
+    return [
+        (d.code, lines[d.location.line - 1][d.location.column - 1 :].strip(), d.message)
+        for d in lint_fleet(parse(text, "fleet.yml"))
+        if d.code in ("W173", "W174")
+    ]
+
+
+def with_other(volume: str, group: str = "web") -> str:
+    """FILES and a second service `other` mounting its own declaration of `state`."""
+    other = textwrap.dedent(
+        f"""\
+        other:
+          group: {group}
+          memory: 64
+          volumes:
+            state: {volume}
+          containers:
+            other: {{image: busybox:1.36, memory: 64, mounts: [{{volume: state, path: /state}}]}}
+        """
+    )
+    text = fleet_text(FILES + other)
+    if group != "web":
+        text = text.replace(
+            "    groups:\n",
+            "    groups:\n      batch:\n        ami: ami-0123456789abcdef0\n"
+            "        instance_types: [m6i.large]\n        capacity: {min: 1, max: 3}\n",
+            1,
+        )
+    return text
+
+
+def test_a_shared_volume_nothing_autoprovisions_is_warned_at_its_docker_key() -> None:
+    """The agent fails the task where a shared, non-autoprovisioned volume does not exist
+    ("volume detection failed, volume '%s' does not exist and autoprovision is set to false",
+    agent/api/task/task.go addSharedVolumes), and nixecs hosts create no Docker volumes."""
+    assert _shared(fleet_text()) == []
+    text = files_with("scope: shared, autoprovision: true,", "scope: shared,")
+    ((code, at, message),) = _shared(text)
+    assert code == "W173" and at.startswith("{scope: shared, driver: local")
+    assert "'state'" in message and "not autoprovisioned" in message
+    assert "W173" in CODES and "W173" in FIXES
+
+
+def test_a_shared_volume_another_task_on_the_group_autoprovisions_is_not_warned() -> None:
+    # declared alike (the driver written out or left to Docker's local), without autoprovision
+    assert _shared(with_other("{" + STATE + "}")) == []
+    assert _shared(with_other("{" + STATE.replace("driver: local, ", "") + "}")) == []
+
+
+def test_one_shared_volume_declared_differently_on_a_group_is_warned_on_both() -> None:
+    """One Docker volume of a name per instance, made by the first task to start there; the
+    agent matches an existing one by name only (ECS_SHARED_VOLUME_MATCH_FULL_CONFIG defaults
+    to false, agent/config/config_unix.go)."""
+    for changed in (
+        STATE.replace("team: files", "team: other"),
+        STATE.replace("o: size=64m", "o: size=1g"),
+        STATE.replace("driver: local", "driver: rexray/ebs"),
+    ):
+        found = _shared(with_other("{" + changed + "}"))
+        assert sorted(
+            (code, message.split(" by ")[1].split(" ")[0]) for code, _, message in found
+        ) == [
+            ("W174", "files"),
+            ("W174", "other"),
+        ], found
+    assert "W174" in CODES and "W174" in FIXES
+
+
+def test_shared_volumes_of_groups_apart_never_meet() -> None:
+    """Tasks of different groups never share an instance: no W174; but nothing on `batch`
+    autoprovisions other's volume (W173)."""
+    found = _shared(with_other("{docker: {scope: shared, labels: {x: y}}}", group="batch"))
+    assert [(code, at) for code, at, _ in found] == [("W173", "{scope: shared, labels: {x: y}}}")]
+
+
+def test_a_cluster_task_counts_as_a_task_of_its_group() -> None:
+    text = fleet_text() + textwrap.indent(
+        textwrap.dedent(
+            """\
+            tasks:
+              backfill:
+                group: web
+                volumes:
+                  state: {docker: {scope: shared}}
+                containers:
+                  backfill: {image: busybox:1.36, memory: 64, mounts: [{volume: state, path: /s}]}
+            """
+        ),
+        "    ",
+    )
+    found = sorted(
+        (code, message.split(" by ")[1].split(" ")[0]) for code, _, message in _shared(text)
+    )
+    # files autoprovisions `state` on web, so backfill's is made; but not alike
+    assert found == [("W174", "backfill"), ("W174", "files")], found
+
+
+# --- H109: a shared volume edited between deploys -----------------------------------------
+
+
+def _stack(text: str) -> dict:
+    return build_stack(parse(text, "fleet.yml"), "prod", {"web": b"#nixecs-settings v1\n{}\n"})
+
+
+def _h109(old: str, new: str) -> list[tuple[str, str]]:
+    from nixecs.cloudformation import transition as t
+    from nixecs.cloudformation.registry import Registry
+
+    return [
+        (h.subject, h.message)
+        for h in t.plan(_stack(old), _stack(new), Registry()).refused()
+        if h.code == "H109"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("labels: {team: files}", "labels: {team: other}"),
+        ("o: size=64m", "o: size=1g"),
+        ("driver: local", "driver: rexray/ebs"),
+        ("labels: {team: files}", "labels: {}"),
+    ],
+)
+def test_a_shared_volume_edited_after_a_deploy_is_refused_until_accepted(
+    old: str, new: str
+) -> None:
+    """The agent uses an instance's existing shared volume as it is (by name): the edit would
+    reach new instances only, silently. moto cannot tell (it runs no agent); the rule is the
+    agent's (addSharedVolumes, ECS_SHARED_VOLUME_MATCH_FULL_CONFIG false by default)."""
+    from nixecs.cloudformation import transition as t
+    from nixecs.cloudformation.registry import Registry
+
+    ((subject, message),) = _h109(fleet_text(), files_with(old, new))
+    assert subject == "FilesTaskDefinition" and "'state'" in message and "roll" in message
+    plan = t.plan(_stack(fleet_text()), _stack(files_with(old, new)), Registry())
+    assert [h for h in plan.refused(["H109"]) if h.code == "H109"] == []
+    assert "H109" in CODES and "H109" in FIXES
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("driver: local,", ""),  # Docker's default driver written out or not
+        ("cache: {docker: {}}", "cache: {docker: {labels: {a: b}}}"),  # task scope: per task
+        ("media: {efs:", "state2: {docker: {scope: shared, labels: {x: y}}}\n    media: {efs:"),
+        ("{volume: data, path: /srv}", "{volume: data, path: /data}"),
+    ],
+)
+def test_edits_that_leave_shared_volumes_alike_are_no_hazard(old: str, new: str) -> None:
+    assert _h109(fleet_text(), files_with(old, new)) == []
+    assert _h109(fleet_text(), fleet_text()) == []
+
+
+def test_a_shared_volume_moving_to_another_service_is_compared_by_name() -> None:
+    """One Docker volume per name on an instance, whichever task definition declares it."""
+    # files renames its volume `gone`; other now declares `state`, as files did
+    moved = (
+        with_other("{" + STATE + "}")
+        .replace("state:\n", "gone:\n", 1)
+        .replace("{volume: state, path: /state}", "{volume: gone, path: /state}", 1)
+    )
+    check_text(moved, "fleet.yml", nix=False)  # a valid fleet
+    assert _h109(fleet_text(), moved) == []
+    changed = with_other("{" + STATE.replace("team: files", "team: x") + "}")
+    assert [subject for subject, _ in _h109(fleet_text(), changed)] == ["OtherTaskDefinition"]
 
 
 # --- the JSON Schema agrees with the loader on odd values -----------------------------------

@@ -16,7 +16,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   (nixecs.fleet.linux)
 - E175-E177 secrets by ARN and from Secrets Manager (nixecs.fleet.secret_refs; E177 preflight)
 - E170-E174 data volumes and mounts (nixecs.fleet.volumes; W170 a read-only root filesystem
-  with nothing writable)
+  with nothing writable, W173 a shared volume nothing autoprovisions, W174 one shared volume
+  declared differently)
 - E168 two clusters owning one load balancer ingress rule (same instance and load balancer
   security groups)
 - E184-E187 Network Load Balancers (nixecs.fleet.loadbalancing: E184 a key of the other load
@@ -27,8 +28,8 @@ A diagnostic prints as `path:line:col: error[CODE]: message` (DESIGN §6). Codes
   H103 a target group replaced under a listener rule, H104 a custom-named resource replaced,
   H105 the load balancer replaced, H106 an ingress rule the security group already has,
   H107 a priority another owner's rule holds on an existing listener, H108 a Network Load
-  Balancer's security groups added after creation or all removed (refused unless
-  `--accept-hazard CODE`)
+  Balancer's security groups added after creation or all removed, H109 a shared Docker
+  volume declared another way than deployed (refused unless `--accept-hazard CODE`)
 - E5xx your own hosts and flake (E501 unknown host, E502 its architecture, E503 ami.host
   against host, E504 no published AMI for the host, E505 `nixos:` does not evaluate, E506 `exec:`/`gpu:` the host
   does not provide; W501 not checkable; W502 pre-Turing GPUs with the open NVIDIA modules)
@@ -130,7 +131,7 @@ CODES: dict[str, str] = {
     "E166": "a `gpu: true` group with an instance type that has no NVIDIA GPU",
     "E167": "a container asking for GPUs on a group without `gpu: true`, or for more than its instances have",
     "E170": "a mount naming no volume of the service, or volumes_from naming no other container of it",
-    "E171": "two mounts on one path in a container, or volumes_from naming a container twice",
+    "E171": "two mounts on one path in a container (as Docker cleans it), a mount on /, or volumes_from naming a container twice",
     "E172": "a host path, mount path or EFS root directory that is not absolute",
     "E173": "EFS transit encryption, IAM authorisation or an access point: they need the ECS volume plugin, which the host lacks",
     "E174": "a Docker volume with autoprovision and `scope: task` (autoprovision is for shared volumes)",
@@ -158,6 +159,7 @@ CODES: dict[str, str] = {
     "H106": "deploy: an ingress rule its security group already has (InvalidPermission.Duplicate)",
     "H107": "deploy: a listener rule priority held by a rule of another owner on an existing listener",
     "H108": "deploy: a Network Load Balancer's security groups added to one created without, or all removed",
+    "H109": "deploy: a shared Docker volume given another driver, options or labels than deployed (instances that have it keep it)",
     "E401": "the final template: a role allows the `*` action (or Allow with NotAction)",
     "E402": "the final template: a role attaches an administrator AWS managed policy",
     "E403": "the final template: a launch template leaves IMDSv1 on (HttpTokens not required)",
@@ -191,6 +193,8 @@ CODES: dict[str, str] = {
     "W170": "a read-only root filesystem with no writable mount: the container can write nowhere",
     "W171": "an image without a tag or digest: it resolves to :latest and drifts",
     "W172": "a FireLens output needs an action the task role does not allow",
+    "W173": "a shared Docker volume that nothing autoprovisions: the task starts only where it exists",
+    "W174": "one shared Docker volume name declared differently by tasks that share instances",
     "W401": "the final template: an override sets the metadata hop limit above 1",
     "W402": "the final template: a DeletionPolicy or UpdateReplacePolicy that leaves a resource behind",
     "W501": "the fleet's hosts (or `nixos:` texts) could not be checked against its flake",
@@ -276,7 +280,7 @@ FIXES: dict[str, str] = {
     "E166": "use GPU instance types (g4dn, g5, g6, p4d, ...) in the group, or drop `gpu: true`",
     "E167": "run the service on a `gpu: true` group whose instance types have that many GPUs",
     "E170": "declare the volume under the service's `volumes:`, or name another container of the task",
-    "E171": "mount each path once (one volume per path) and name each container once",
+    "E171": "mount each path once (one volume per path), never on / itself, and name each container once",
     "E172": "write an absolute path, starting with /",
     "E173": "use plain EFS (no transit_encryption, iam or access_point); restrict access with the file system's security group",
     "E174": "set `scope: shared`, or remove autoprovision",
@@ -303,6 +307,7 @@ FIXES: dict[str, str] = {
     "H105": "undo the change; or create a second cluster with the new load balancer, move DNS to it, then remove the old one",
     "H106": "give this cluster its own instance or load balancer security group (the first entry of each), or remove the other rule if it is stale",
     "H107": "give the service's routing another priority (`aws elbv2 describe-rules --listener-arn ARN` lists those in use)",
+    "H109": "deploy with `--accept-hazard H109` and then `nixecs roll` the group (new instances make the volume anew), or give the volume a new name",
     "H108": "keep the load balancer's security groups as created; or change its scheme or type (a replacement, H105) or create a second cluster with the new load balancer and move DNS to it",
     "E501": "name one of the hosts the message lists, or add the host to the flake (lib.mkHosts)",
     "E502": 'build the host for the instance types\' system (system = "aarch64-linux" for Graviton), or change the instance types',
@@ -339,6 +344,8 @@ FIXES: dict[str, str] = {
     "W170": "mount a volume where the container writes (a `docker: {}` volume is removed with the task), or set read_only_root_filesystem false",
     "W171": "give the image a tag (image:1.2.3) or a digest (image@sha256:…)",
     "W172": "add a task_role statement allowing the action the message names (on the output's resource)",
+    "W173": "set `autoprovision: true` (or create the volume on the host, e.g. a systemd unit running `docker volume create`)",
+    "W174": "give the volumes different names, or declare them alike (driver, driver_opts, labels) everywhere",
     "W501": "make `flake:` a local path and install Nix with flakes (or use lib.mkHosts, whose nixecsHosts output is read), or ignore",
     "W502": "set `hardware.nvidia.open = false;` on the host (the proprietary modules; Kepler, p2 and g2, also needs the 470 legacy driver branch, the last that supports it, as `hardware.nvidia.package`), or use Turing or later instance types (g4dn, g5, g6, p4d, p5)",
     "W201": "change the step's bounds or the alarm's threshold so it can be reached",

@@ -267,7 +267,7 @@ def _distribute(session: Any, result: Any, regions: list[str], accounts: list[st
     "accepted",
     metavar="CODE",
     multiple=True,
-    help="Deploy despite a hazard the plan refuses (H103-H108; repeatable).",
+    help="Deploy despite a hazard the plan refuses (H103-H109; repeatable).",
 )
 @click.pass_obj
 def deploy(

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import naming
 from ..diagnostics import OperationalFailure, Terminated
+from ..fleet.firelens import CLOUDWATCH
 from ..signals import terminating
 from .ownership import ecs_tags_for_cluster
 from .progress import sleep
@@ -50,6 +51,38 @@ def _wait(ecs: Any, cluster: str, task: str, arn: str, timeout: float, poll: flo
                 f"{cluster}/{task}: still {state.get('lastStatus')} after {timeout:.0f}s ({arn})"
             )
         sleep(poll)
+
+
+def _logs(definition: dict[str, Any], task_id: str) -> str:
+    """Where a container's logs are, read from its registered logConfiguration (the container
+    definition as ECS holds it, so what the stack or an override made it):
+
+    - awslogs: stream PREFIX/CONTAINER/TASK-ID in `awslogs-group` (ECS developer guide,
+      using_awslogs: "prefix-name/container-name/ecs-task-id");
+    - awsfirelens to CloudWatch Logs: the agent tags the container's records
+      CONTAINER-firelens-TASK-ID (aws/amazon-ecs-agent@8dfceca6
+      agent/engine/docker_task_engine.go fluentTagDockerFormat "%s-firelens-%s"), and both
+      CloudWatch plugins name the stream `log_stream_prefix` + tag unless `log_stream_name`
+      is given (fluent-bit docs pipeline/outputs/cloudwatch; amazon-cloudwatch-logs-for-fluent-bit
+      README), in `log_group_name`;
+    - anything else: the output, which nixecs cannot find a stream in."""
+    name = definition["name"]
+    config = definition.get("logConfiguration") or {}
+    options = config.get("options") or {}
+    driver = config.get("logDriver")
+    if driver == "awslogs" and options.get("awslogs-group"):
+        prefix = options.get("awslogs-stream-prefix")
+        stream = f"{prefix}/{name}/{task_id}" if prefix else "(a stream named by its container id)"
+        return f"{options['awslogs-group']} {stream}"
+    if driver == "awsfirelens" and options.get("Name") in CLOUDWATCH:
+        group = options.get("log_group_name", "?")
+        stream = options.get("log_stream_name") or (
+            f"{options.get('log_stream_prefix', '')}{name}-firelens-{task_id}"
+        )
+        return f"{group} {stream}"
+    if driver == "awsfirelens":
+        return f"through FireLens to {options.get('Name', 'its router')}"
+    return f"with the {driver} log driver" if driver else "none (no log configuration)"
 
 
 def run(
@@ -108,19 +141,15 @@ def run(
         say(f"{cluster}/{task}: not waiting any more; {arn} keeps running")
         raise
     task_id = arn.rsplit("/", 1)[-1]
-    group_name = naming.log_group_name(cluster, task)
+    definitions = {c["name"]: c for c in containers}
     code = 1
     for container in state.get("containers", []):
         exit_code = container.get("exitCode")
         shown = (
             exit_code if exit_code is not None else f"none ({container.get('reason', 'no reason')})"
         )
-        # awslogs streams are PREFIX/CONTAINER/TASK-ID, the prefix being the task's name
-        # (services.py awslogs-stream-prefix; ECS developer guide, using_awslogs).
-        say(
-            f"  {container['name']}: exit code {shown}; logs: {group_name} "
-            f"{task}/{container['name']}/{task_id}"
-        )
+        logs = _logs(definitions.get(container["name"], {"name": container["name"]}), task_id)
+        say(f"  {container['name']}: exit code {shown}; logs: {logs}")
         if container["name"] == essential:
             code = exit_code if isinstance(exit_code, int) else 1
     if state.get("stoppedReason"):

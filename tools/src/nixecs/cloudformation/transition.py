@@ -42,6 +42,12 @@ Hazards (codes and fixes in diagnostics.FIXES, docs/aws.md "Plans and hazards"):
   and SecurityGroups is not create-only in the registry schema, so CloudFormation tries an
   update that fails — refused. (Changing `type:` or `scheme:` replaces the load balancer,
   both create-only: H105.)
+- H109 a shared Docker volume (DockerVolumeConfiguration scope `shared`) given another driver,
+  driver options or labels than a deployed task definition gives that name: a shared volume
+  is one Docker volume per instance, and the agent uses one that exists as it is, matching by
+  name only (ECS_SHARED_VOLUME_MATCH_FULL_CONFIG defaults to false: aws/amazon-ecs-agent
+  agent/api/task/task.go addSharedVolumes, agent/config/config_unix.go), so the change
+  reaches new instances only — refused, until the group is rolled or the volume renamed.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ H_LOAD_BALANCER = "H105"
 H_INGRESS = "H106"
 H_FOREIGN_PRIORITY = "H107"
 H_NLB_SECURITY_GROUPS = "H108"
+H_SHARED_VOLUME = "H109"
+TASK_DEFINITION = "AWS::ECS::TaskDefinition"
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 INGRESS = "AWS::EC2::SecurityGroupIngress"
 HANDLED = {H_GROUP_REMOVED, H_PRIORITY}  # made safe by `deploy` itself
@@ -278,7 +286,56 @@ def plan(
     result.priority_moves = moves
     result.hazards += collisions
     result.hazards += _replacement_hazards(old_res, new_res, result, registry)
+    result.hazards += _shared_volume_hazards(old_res, new_res)
     return result
+
+
+def _shared_volumes(
+    resources: dict[str, dict[str, Any]],
+) -> dict[str, list[tuple[str, str]]]:
+    """Per shared Docker volume name, the task definitions declaring it and how (driver,
+    options and labels as one comparable string; no driver is Docker's `local`)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for logical, resource in resources.items():
+        if resource.get("Type") != TASK_DEFINITION:
+            continue
+        for volume in _properties(resource).get("Volumes") or []:
+            config = isinstance(volume, dict) and volume.get("DockerVolumeConfiguration")
+            if not isinstance(config, dict) or config.get("Scope") != "shared":
+                continue
+            how = json.dumps(
+                [
+                    config.get("Driver") or "local",
+                    config.get("DriverOpts") or {},
+                    config.get("Labels") or {},
+                ],
+                sort_keys=True,
+            )
+            found.setdefault(str(volume.get("Name")), []).append((logical, how))
+    return found
+
+
+def _shared_volume_hazards(
+    old_res: dict[str, dict[str, Any]], new_res: dict[str, dict[str, Any]]
+) -> list[Hazard]:
+    """H109: a shared volume name the deployed stack declares, declared another way now."""
+    deployed = _shared_volumes(old_res)
+    hazards = []
+    for name, declared in sorted(_shared_volumes(new_res).items()):
+        before = {how for _, how in deployed.get(name, [])}
+        changed = sorted({logical for logical, how in declared if before and how not in before})
+        if changed:
+            hazards.append(
+                Hazard(
+                    H_SHARED_VOLUME,
+                    ", ".join(changed),
+                    f"shared Docker volume {name!r} gets another driver, options or labels "
+                    f"({', '.join(changed)}): instances that already have it keep it as it is "
+                    "(the agent finds a shared volume by name), so only new instances get the "
+                    "change; roll the group after the deploy, or give the volume a new name",
+                )
+            )
+    return hazards
 
 
 def _group_hazards(transition: Transition) -> list[Hazard]:

@@ -203,7 +203,8 @@ def scaling_policies(fleet: Fleet) -> list[Diagnostic]:
 def lints(fleet: Fleet) -> list[Diagnostic]:
     """W101 an IMDS hop limit containers can reach, W102 a fractional target, W140/E147 task
     role scoping, W170 nothing writable, W171 an untagged image, W172 a FireLens output the
-    task role does not allow, W193 an on-demand allocation nothing uses (lints.py)."""
+    task role does not allow, W173/W174 shared Docker volumes, W193 an on-demand allocation
+    nothing uses (lints.py)."""
     from .lints import lint_fleet
 
     return lint_fleet(fleet)
@@ -284,7 +285,7 @@ RULES: tuple[Rule, ...] = (
         "E121 E122 E194 E195 E201-E206 W201-W205",
         scaling_policies,
     ),
-    Rule("lints", "W101 W102 W140 E147 W170-W172 W193", lints),
+    Rule("lints", "W101 W102 W140 E147 W170-W174 W193", lints),
     Rule("aws_limits", "E123-E129 W204", aws_limits),
     Rule("aws_name_clashes", "E114", aws_name_clashes),
     Rule("nixos_syntax", "E113", nixos_syntax),

@@ -21,7 +21,7 @@ from ..lazyre import lazy
 from ..records import dataclass
 from ..settings import Issue
 from . import volumes
-from .decl import Node, as_str, keys, member, section, values
+from .decl import Node, as_str, check, keys, member, section, values
 from .model import Service
 from .yaml12 import Path
 
@@ -59,6 +59,15 @@ CRON_FIELDS = (
 EXPRESSION_RULE = (
     "at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) or "
     "cron(minutes hours day-of-month month day-of-week year)"
+)
+EXPRESSION_FORMS = f"a schedule expression is {EXPRESSION_RULE}"
+# The expression's form, declared (so the JSON Schema refuses what is none of the three, and
+# a rate of 0): the three forms check_expression tells apart; what it checks inside them (a
+# real date, cron's fields and ranges, a rate's singular or plural unit) stays its own.
+EXPRESSION_PATTERN = (
+    r"rate\([1-9][0-9]{0,8} (?:minutes?|hours?|days?)\)"
+    r"|at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\)"
+    r"|cron\([^()]*\)"
 )
 
 
@@ -155,6 +164,8 @@ def _schedule(value: object, path: Path, issues: list[Issue], node: Node) -> Sch
     """`schedule:`, an expression or {expression, timezone} (`node`: the mapping's
     declaration)."""
     if isinstance(value, str):
+        if check(node.keys["expression"], value, path, issues) is None:
+            return None  # not one of the three forms (the declared pattern)
         return Schedule(value, None, path) if check_expression(value, path, issues) else None
     m = section(node, value, path, issues, "an expression or {expression, timezone}")
     if m is None or "expression" not in m:

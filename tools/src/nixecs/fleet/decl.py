@@ -58,6 +58,7 @@ class Node:
         "pattern",
         "required",
         "rule",
+        "unique",
         "values",
         "what",
     )  # fmt: skip
@@ -84,6 +85,7 @@ class Node:
         min_items: int | None = None,  # list
         max_items: int | None = None,  # list
         what: str = "",
+        unique: bool = False,  # list: each item once (the loader refuses a repeat itself)
     ) -> None:
         self.kind = kind
         self.doc = doc
@@ -104,6 +106,7 @@ class Node:
         self.min_items = min_items
         self.max_items = max_items
         self.what = what
+        self.unique = unique
         # Derived when first checked (validate pays for the sections a file uses only).
         self._shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
         self._regex: re.Pattern[str] | None = None

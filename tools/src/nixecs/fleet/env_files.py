@@ -24,17 +24,24 @@ OBJECT_ARN_RE = lazy(
     r"arn:aws(?:-[a-z]+)*:s3:::(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]{1,1024})"
 )
 
-OBJECT_ARN_RULE = "an S3 object ARN, arn:aws:s3:::BUCKET/KEY.env"
+OBJECT_ARN_RULE = "an S3 object ARN of a .env file, arn:aws:s3:::BUCKET/KEY.env"
+# The declared pattern holds the extension too, so the JSON Schema refuses what the loader
+# does ("The file must have a .env file extension", API_EnvironmentFile).
+ENV_FILE_PATTERN = OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace(
+    "(?P<key>[^\\s]{1,1024})", "(?:[^\\s]{0,1020}\\.env)"
+)
 ENVIRONMENT_FILES = strings(
     "S3 objects of variables (.env files) the agent reads at task start; the execution "
     "role may read exactly these (E181)",
     string(
         "an S3 object ARN",
-        pattern=OBJECT_ARN_RE.pattern.replace("?P<bucket>", "").replace("?P<key>", ""),
+        pattern=ENV_FILE_PATTERN,
         rule=OBJECT_ARN_RULE,
         code="E181",
     ),
     aws=f"ECS EnvironmentFile: at most {MAX_FILES}, .env extension",
+    unique=True,  # E181: a file listed twice
+    max_items=MAX_FILES,
     example=["arn:aws:s3:::acme-config/prod/app.env"],
 )
 
@@ -60,12 +67,8 @@ def parse_env_files(m: dict[str, object], path: Path, issues: list[Issue]) -> tu
         if checked is None:
             continue
         arn = as_str(checked)
-        # the list's own rules: the extension, each file once, at most MAX_FILES
-        if not arn.endswith(".env"):
-            issues.append(
-                Issue(at, "E181", "an environment file must have the .env extension (ECS)")
-            )
-            continue
+        # the list's own rules (the extension is the declared pattern's): each file once, at
+        # most MAX_FILES
         if arn in found:
             issues.append(Issue(at, "E181", "this environment file is listed twice"))
             continue

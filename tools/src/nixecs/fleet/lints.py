@@ -18,7 +18,7 @@ from .firelens import lint_firelens
 from .image_lints import lint_images
 from .model import Distribution, Fleet
 from .task_role import lint_task_role
-from .volumes import lint_volumes
+from .volumes import lint_shared_volumes, lint_volumes
 
 
 def _fractional_targets(fleet: Fleet) -> list[Diagnostic]:
@@ -90,6 +90,7 @@ def lint_fleet(fleet: Fleet) -> list[Diagnostic]:
         _task_roles(fleet)
         + _idle_on_demand_allocation(fleet)
         + lint_volumes(fleet)
+        + lint_shared_volumes(fleet)
         + lint_images(fleet)
         + lint_firelens(fleet)
         + _fractional_targets(fleet)

@@ -87,12 +87,14 @@ LINUX = obj(
         add=strings(
             "capabilities to add",
             enum("a capability", CAPABILITIES),
+            unique=True,  # E179: a capability listed twice
             example=["NET_ADMIN"],
             what="a list of capabilities",
         ),
         drop=strings(
             "capabilities to drop",
             enum("a capability", CAPABILITIES),
+            unique=True,  # E179: a capability listed twice
             example=["ALL"],
             what="a list of capabilities",
         ),

@@ -269,11 +269,24 @@ TASK = obj(
     ),
     schedule=either(
         "an EventBridge Scheduler expression, or {expression, timezone}",
-        string(cluster_tasks.EXPRESSION_RULE),
+        string(
+            cluster_tasks.EXPRESSION_RULE,
+            pattern=cluster_tasks.EXPRESSION_PATTERN,
+            rule=cluster_tasks.EXPRESSION_FORMS,
+            code="E183",
+        ),
         obj(
             "a schedule",
             order=cluster_tasks.SCHEDULE_KEYS,
-            expression=req(string(cluster_tasks.EXPRESSION_RULE, example="cron(0 3 * * ? *)")),
+            expression=req(
+                string(
+                    cluster_tasks.EXPRESSION_RULE,
+                    pattern=cluster_tasks.EXPRESSION_PATTERN,
+                    rule=cluster_tasks.EXPRESSION_FORMS,
+                    code="E183",
+                    example="cron(0 3 * * ? *)",
+                )
+            ),
             timezone=string("an IANA time zone (default UTC)", example="Europe/Paris"),
         ),
         aws="EventBridge Scheduler schedule types: at, rate, cron (E183)",
@@ -490,7 +503,7 @@ KEYWORDS = frozenset(
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
         "propertyNames", "items", "anyOf", "minItems", "maxItems", "minProperties",
-        "maxProperties",
+        "maxProperties", "uniqueItems",
     )
 )  # fmt: skip
 
@@ -543,6 +556,8 @@ def _json(node: Node) -> dict[str, object]:
     elif node.kind == "list":
         assert node.values is not None
         out["items"] = _json(node.values)
+        if node.unique:
+            out["uniqueItems"] = True
     if node.any_of:
         out["anyOf"] = [_json(a) for a in node.any_of]
     return out

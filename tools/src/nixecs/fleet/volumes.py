@@ -27,6 +27,7 @@ AWS::ECS::TaskDefinition AuthorizationConfig.AccessPointId).
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from typing import TYPE_CHECKING
 
 from .. import settings as s
@@ -398,16 +399,36 @@ def parse_mounts(
     return tuple(mounts), tuple(sources)
 
 
+def mount_target(path: str) -> str:
+    """A mount destination as Docker reads it: lexically cleaned (Go's path.Clean: repeated
+    slashes, `.` and `..` resolved; moby volume/mounts/linux_parser.go cleans the target before
+    it compares or mounts), so `/srv/../tmp`, `//tmp` and `/tmp/.` are all `/tmp`."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
 def check_mount_paths(service: Service, issues: list[Issue]) -> None:
-    """E171: two mounts or tmpfs mounts (fleet/linux.py) on one path of a container, or
-    volumes_from naming one container twice (Docker refuses a duplicate mount point)."""
+    """E171: two mounts or tmpfs mounts (fleet/linux.py) on one path of a container (Docker
+    refuses a duplicate mount point), a mount on the container's root (Docker: "invalid
+    specification: destination can't be '/'", for `/`, `//` and `/..` alike: moby
+    integration/container/create_test.go TestCreateTmpfsMountsTarget), or volumes_from
+    naming one container twice."""
     for c in service.containers:
         seen: set[str] = set()
         targets = [(mount.container_path, mount.path) for mount in c.mounts]
         if c.linux is not None:
             targets += [(tmpfs.container_path, tmpfs.path) for tmpfs in c.linux.tmpfs]
         for target, where in targets:
-            normal = target.rstrip("/") or "/"
+            normal = mount_target(target)
+            if normal == "/":
+                issues.append(
+                    Issue(
+                        (*where, "path"),
+                        "E171",
+                        f"a mount on {target} is on the container's root: Docker refuses "
+                        "the destination /",
+                    )
+                )
+                continue
             if normal in seen:
                 issues.append(
                     Issue((*where, "path"), "E171", f"two mounts on {normal} in one container")
@@ -511,6 +532,68 @@ def lint_volumes(fleet: Fleet) -> list[Diagnostic]:
         if c.read_only_root_filesystem
         and not writable(c, {other.name: other for other in service.containers})
     ]
+
+
+def lint_shared_volumes(fleet: Fleet) -> list[Diagnostic]:
+    """W173, W174: a shared Docker volume is one Docker volume per instance, found by its name
+    alone. The agent uses one that exists as it is; only when it is missing does it create it,
+    and then only with autoprovision ("initialize volume: volume detection failed, volume
+    '%s' does not exist and autoprovision is set to false"); whether an existing volume's
+    labels and driver options match the task's is checked only under
+    ECS_SHARED_VOLUME_MATCH_FULL_CONFIG, which defaults to false ("only requiring shared
+    volumes to match on name, which is default docker behavior"): aws/amazon-ecs-agent
+    agent/api/task/task.go addSharedVolumes, agent/config/config_unix.go DefaultConfig.
+
+    - W173: no task definition on the volume's groups autoprovisions it: nixecs hosts create
+      no Docker volumes, so the task fails to start on every instance where nothing else has.
+    - W174: task definitions that can share an instance (a group in common) declare one
+      shared volume name with different driver, options or labels: whichever task starts
+      first on an instance makes the volume, and the others get it as it is."""
+    found: list[Diagnostic] = []
+    for cluster in fleet.clusters.values():
+        shared = [
+            (service, volume, volume.docker)
+            for service in cluster.task_definitions
+            for volume in service.volumes
+            if volume.docker is not None and volume.docker.scope == "shared"
+        ]
+        for service, volume, docker in shared:
+            others = [
+                (other, v, d)
+                for other, v, d in shared
+                if v.name == volume.name and set(other.groups) & set(service.groups)
+            ]
+            if not any(d.autoprovision for _, _, d in others):
+                found.append(
+                    Diagnostic(
+                        "W173",
+                        f"shared Docker volume {volume.name!r} is not autoprovisioned, and no "
+                        "task on its group creates it: the agent starts the task only where "
+                        "the volume already exists, and nixecs hosts make none",
+                        fleet.document.locate((*volume.path, "docker")),
+                    )
+                )
+            config = (docker.driver or "local", docker.driver_opts, docker.labels)
+            differ = sorted(
+                {
+                    other.name
+                    for other, _, d in others
+                    if other is not service
+                    and (d.driver or "local", d.driver_opts, d.labels) != config
+                }
+            )
+            if differ:
+                found.append(
+                    Diagnostic(
+                        "W174",
+                        f"shared Docker volume {volume.name!r} is declared with another driver, "
+                        f"options or labels by {', '.join(differ)} on the same group: an "
+                        "instance has one volume of that name, made by whichever task starts "
+                        "there first, and the agent matches it by name only",
+                        fleet.document.locate((*volume.path, "docker")),
+                    )
+                )
+    return found
 
 
 def _w170(service: Service, c: Container, document: Document) -> Diagnostic:
