@@ -416,6 +416,7 @@ FLEET = obj(
                 example={"clusters": {"prod": {"groups": {"web": {"capacity": {"max": 4}}}}}},
             ),
         ),
+        min_items=1,  # `environments: {}` is refused (environments.select, E103)
         example={"staging": {"region": "eu-west-1"}},
     ),
 )
