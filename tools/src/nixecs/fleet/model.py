@@ -156,6 +156,11 @@ def _dimensions(doc: str, example: dict[str, str]) -> Node:
             pattern=DIMENSION_VALUE,
             rule="a dimension value of 1-1024 characters",
         ),
+        min_items=1,  # left out for none; written, at least one (the loader's `dimensions`)
+        max_items=MAX_DIMENSIONS,
+        rule="dimension name {name!r} is not valid: 1-255 characters, no control characters",
+        code=s.E_NAME,
+        what="a non-empty mapping of dimension names to values",
         aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
         example=example,
     )

@@ -8,9 +8,9 @@ loadbalancing.py, task_role.py, model.py, and this file for the loader's own sec
 check their values with decl.keys/values/check), docs/fleet.md (`schema_docs.render_markdown`)
 and `nixecs schema` (a JSON Schema, draft 2020-12, `json_schema`). tests/test_fleet_agreement.py
 proves the loader and the JSON Schema agree at every declared bound, enumeration and pattern.
-Not yet derived: the group's `ecs`, `secrets` and `drain` (checked by settings.py, the code the
-host runs at boot, which must not build this tree); tests/test_fleet_schema.py still compares
-their key names with the loader's.
+The group's `ecs`, `secrets` and `drain` are declared in host_sections.py like the rest; the
+host reads them back at boot with settings.py's own parser (the boot path cannot build this
+tree), which the same test holds to the declaration at each of those bounds.
 """
 
 from __future__ import annotations
@@ -210,10 +210,11 @@ SERVICE = obj(
     ),
     image=IMAGE,
     cpu=integer(
-        "cpu units: the container's (shorthand, default 256) or the task's (128-196608)",
+        f"cpu units: the container's (shorthand, default {c.SHORTHAND_CPU}) or the task's "
+        f"({c.TASK_CPU_MIN}-{c.CPU_MAX})",
         0,
         c.CPU_MAX,
-        aws="RegisterTaskDefinition cpu on EC2: 128-196608 units",
+        aws=f"RegisterTaskDefinition cpu on EC2: {c.TASK_CPU_MIN}-{c.CPU_MAX} units",
         example=256,
     ),
     memory=integer(
