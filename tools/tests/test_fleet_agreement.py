@@ -501,3 +501,50 @@ def test_the_parameter_patterns_agree() -> None:
         assert (declared.fullmatch(name) is not None) == host, (name[:40], host)
     assert any(settings.PARAMETER_RE.fullmatch(n) for n in names)  # both answers are tried
     assert not all(settings.PARAMETER_RE.fullmatch(n) for n in names)
+
+
+def one_of_cases() -> Iterator[tuple[str, Concrete, object]]:
+    """For each object that needs one of several keys (decl `one_of`): the object without any
+    of them, and (exactly one: `only_one`) with two of them, from two places of the fleet."""
+    document = maximal()
+    for path, node in walk():
+        if node.kind != "object" or not node.one_of or path[:1] == ("environments",):
+            continue
+        places = list(instances(document, path))
+        assert places, f"the maximal fleet has no {'.'.join(path)}"
+        written = get(document, places[0])
+        assert isinstance(written, dict)
+        bare = {k: v for k, v in written.items() if k not in node.one_of}
+        yield f"{'.'.join(path)}: none of {', '.join(node.one_of)}", places[0], bare
+        if node.only_one:
+            kinds: dict[str, object] = {}
+            for where in places:
+                value = get(document, where)
+                assert isinstance(value, dict)
+                kinds |= {k: value[k] for k in node.one_of if k in value and k not in kinds}
+            assert len(kinds) >= 2, f"the maximal fleet has one kind of {'.'.join(path)}"
+            two = dict(list(kinds.items())[:2])
+            yield f"{'.'.join(path)}: both {' and '.join(two)}", places[0], {**written, **two}
+
+
+ONE_OF = list(one_of_cases())
+
+
+@pytest.mark.parametrize(("what", "where", "value"), ONE_OF, ids=[w for w, _, _ in ONE_OF])
+def test_one_of_several_keys_is_refused_by_both(
+    validator: jsonschema.protocols.Validator, what: str, where: Concrete, value: object
+) -> None:
+    mutated = with_value(maximal(), where, value)
+    assert list(validator.iter_errors(mutated)), f"{what}: the JSON Schema accepts"
+    refusals = findings_at(loader_findings(mutated), where, frozenset(("E102", "E104")))
+    assert refusals, f"{what}: the loader accepts"
+
+
+def test_one_of_is_declared_where_the_loader_needs_one() -> None:
+    """The objects whose loader rule needs one of several keys say so in the declaration."""
+    declared = {".".join(p): n.one_of for p, n in walk() if n.kind == "object" and n.one_of}
+    assert set(declared) >= {
+        "clusters.*.services.*.deployment.alarms",
+        "clusters.*.services.*.task_role",
+        "clusters.*.services.*.volumes.*",
+    }

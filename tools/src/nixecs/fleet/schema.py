@@ -492,7 +492,7 @@ KEYWORDS = frozenset(
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
         "propertyNames", "items", "anyOf", "minItems", "maxItems", "minProperties",
-        "maxProperties",
+        "maxProperties", "oneOf",
     )
 )  # fmt: skip
 
@@ -537,6 +537,8 @@ def _json(node: Node) -> dict[str, object]:
         required = [k for k, v in node.keys.items() if v.required]
         if required:
             out["required"] = required
+        if node.one_of:
+            out["oneOf" if node.only_one else "anyOf"] = [{"required": [k]} for k in node.one_of]
     elif node.kind == "map":
         assert node.values is not None
         out["additionalProperties"] = _json(node.values)

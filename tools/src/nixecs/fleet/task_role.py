@@ -36,6 +36,7 @@ from .decl import (
     mapping,
     member,
     obj,
+    one_of,
     refused,
     req,
     string,
@@ -149,6 +150,7 @@ TASK_ROLE = obj(
         what="a non-empty list of statements",
     ),
 )
+one_of(TASK_ROLE, ("managed_policies", "statements"))  # parse_task_role's E104
 _MANAGED = TASK_ROLE.keys["managed_policies"]
 
 
