@@ -2,7 +2,8 @@
 
 Each value is checked against its declaration (fleet/schema.py, fleet/decl.py): type,
 required/default, allowed values, bounds, pattern; what is written here are the rules between
-keys. A group's `ecs`, `secrets` and `drain` sections are declared in host_sections.py, which
+the keys of one section it builds (min <= desired <= max, ...); the rules across sections,
+services and clusters are the checks stage's (fleet/checks.py). A group's `ecs`, `secrets` and `drain` sections are declared in host_sections.py, which
 builds the settings records the host reads back at boot.
 """
 
