@@ -14,6 +14,8 @@ Hostile cases and their outcomes:
 | a bad value an environment sets                   | the usual code, at the environment's line      |
 | an environment name outside [a-z][a-z0-9-]{0,31}  | E107 at the name                               |
 | `set:` that is not a mapping                      | E103                                           |
+| `environments:` empty or not a mapping            | E103 at it, with or without --env; the JSON    |
+|                                                   | Schema refuses it too                          |
 | one environment invalid, the other valid          | validate: exit 2, the error once, located      |
 | a finding of one environment at the fleet's text  | validate names the environment it is in        |
 | destroy of one environment                        | the other's stacks stand (ownership by env)    |
@@ -315,6 +317,25 @@ def test_the_example_and_the_json_schema(tmp_path: Path) -> None:
         jsonschema.Draft202012Validator(schema).validate(
             {**yaml.safe_load(example.read_text()), "environments": {"Bad Name": {}}}
         )
+
+
+@pytest.mark.parametrize(
+    ("block", "code"),
+    [("environments: {}\n", "E103"), ("environments: [staging]\n", "E103")],
+    ids=["empty", "a list"],
+)
+def test_what_the_merge_refuses_the_json_schema_refuses(
+    tmp_path: Path, block: str, code: str
+) -> None:
+    """`environments:` never reaches the loader (environments.select takes it out first), so
+    tests/test_fleet_agreement.py does not try it: an empty or mistyped block, here."""
+    import yaml
+
+    text = FLEET + block
+    errors = _errors(_write(tmp_path, text), None)
+    assert errors[0].startswith(f"{_line_of(text, block.strip())}:{code}:"), errors
+    refused = jsonschema.Draft202012Validator(json_schema()).iter_errors(yaml.safe_load(text))
+    assert [list(e.absolute_path) for e in refused] == [["environments"]]
 
 
 @pytest.mark.moto

@@ -188,16 +188,17 @@ def mutations(path: tuple[str, ...], node: Node) -> list[tuple[str, object, bool
         bad = next((t for t in _NOT_MATCHING if not compiled.fullmatch(t)), None)
         assert bad is not None, f"no text outside {node.pattern}"
         found.append((f"text outside the pattern ({bad[:10]!r})", bad, False))
-    if node.kind == "map" and node.min_items:
-        found.append(("an empty mapping", {}, False))
+    if node.kind == "map":
+        # declared not empty, or empty and accepted (a loader's own "non-empty" is declared)
+        found.append(("an empty mapping", {}, not node.min_items))
     if node.kind == "map" and node.max_items is not None and isinstance(node.example, dict):
         # the example's first entry, numbered (the map's names must take the number)
         name, entry = next(iter(node.example.items()))
         most = {f"{name}{i}": entry for i in range(node.max_items)}
         found.append(("the most entries", most, True))
         found.append(("one entry too many", {**most, f"{name}x": entry}, False))
-    if node.kind == "list" and node.min_items is not None:
-        found.append(("an empty list", [], node.min_items == 0))
+    if node.kind == "list":
+        found.append(("an empty list", [], not node.min_items))
     if node.kind == "list" and node.max_items is not None and isinstance(node.example, list):
         # distinct items where the item's pattern allows (a list may refuse repeats): the
         # example's first, numbered; else the example's first repeated
@@ -252,7 +253,9 @@ def cases() -> Iterator[tuple[str, Concrete, str, object, bool]]:
     document = maximal()
     seen: set[tuple[tuple[str, ...], str]] = set()
     for path, node in walk():
-        if not path:
+        # `environments:` is taken out before the loader reads the file (environments.select
+        # checks it): test_environments.py holds it against the JSON Schema
+        if not path or path[0] == "environments":
             continue
         key = ".".join(path)
         where = place(document, path)
@@ -489,3 +492,71 @@ def test_the_models_defaults_are_the_declarations() -> None:
         == "tcp"
         == member(CONTAINER.keys["ports"]).any_of[1].keys["protocol"].default
     )
+
+
+def test_the_parameter_patterns_agree() -> None:
+    """A secret's `parameter:` is checked with the host's settings.PARAMETER_RE; the JSON
+    Schema carries its ECMA-262 spelling (host_sections.PARAMETER): both answer alike on names
+    at each edge of the rule (length, levels, reserved prefixes, . and .. levels, newlines)."""
+    import itertools
+
+    from nixecs.fleet.host_sections import PARAMETER
+
+    declared = re.compile(PARAMETER)
+    levels = ["a", ".", "..", "...", "aws", "AwS", "ssm", "sSm", "awsx", "x.y", "-", "_", "é", ""]
+    names = ["", "/", "a", "a/b", "/a\n", "/a\nb", "\n/a", "//a", "/a/", "/a//b"]
+    names += ["/" + "/".join(p) for n in (1, 2) for p in itertools.product(levels, repeat=n)]
+    names += ["/a" * 15, "/a" * 16, "/" + "a" * 1010, "/" + "a" * 1011, "/" + "a" * 1009 + "\n"]
+    names += [f"/{'a' * 500}/{'b' * 509}", f"/{'a' * 500}/{'b' * 510}"]
+    for name in names:
+        host = settings.PARAMETER_RE.fullmatch(name) is not None
+        assert (declared.fullmatch(name) is not None) == host, (name[:40], host)
+    assert any(settings.PARAMETER_RE.fullmatch(n) for n in names)  # both answers are tried
+    assert not all(settings.PARAMETER_RE.fullmatch(n) for n in names)
+
+
+def one_of_cases() -> Iterator[tuple[str, Concrete, object]]:
+    """For each object that needs one of several keys (decl `one_of`): the object without any
+    of them, and (exactly one: `only_one`) with two of them, from two places of the fleet."""
+    document = maximal()
+    for path, node in walk():
+        if node.kind != "object" or not node.one_of or path[:1] == ("environments",):
+            continue
+        places = list(instances(document, path))
+        assert places, f"the maximal fleet has no {'.'.join(path)}"
+        written = get(document, places[0])
+        assert isinstance(written, dict)
+        bare = {k: v for k, v in written.items() if k not in node.one_of}
+        yield f"{'.'.join(path)}: none of {', '.join(node.one_of)}", places[0], bare
+        if node.only_one:
+            kinds: dict[str, object] = {}
+            for where in places:
+                value = get(document, where)
+                assert isinstance(value, dict)
+                kinds |= {k: value[k] for k in node.one_of if k in value and k not in kinds}
+            assert len(kinds) >= 2, f"the maximal fleet has one kind of {'.'.join(path)}"
+            two = dict(list(kinds.items())[:2])
+            yield f"{'.'.join(path)}: both {' and '.join(two)}", places[0], {**written, **two}
+
+
+ONE_OF = list(one_of_cases())
+
+
+@pytest.mark.parametrize(("what", "where", "value"), ONE_OF, ids=[w for w, _, _ in ONE_OF])
+def test_one_of_several_keys_is_refused_by_both(
+    validator: jsonschema.protocols.Validator, what: str, where: Concrete, value: object
+) -> None:
+    mutated = with_value(maximal(), where, value)
+    assert list(validator.iter_errors(mutated)), f"{what}: the JSON Schema accepts"
+    refusals = findings_at(loader_findings(mutated), where, frozenset(("E102", "E104")))
+    assert refusals, f"{what}: the loader accepts"
+
+
+def test_one_of_is_declared_where_the_loader_needs_one() -> None:
+    """The objects whose loader rule needs one of several keys say so in the declaration."""
+    declared = {".".join(p): n.one_of for p, n in walk() if n.kind == "object" and n.one_of}
+    assert set(declared) >= {
+        "clusters.*.services.*.deployment.alarms",
+        "clusters.*.services.*.task_role",
+        "clusters.*.services.*.volumes.*",
+    }

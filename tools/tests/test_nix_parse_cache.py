@@ -77,3 +77,49 @@ def test_which_finds_what_shutil_which_finds(
             assert which(program) == shutil.which(program), (path, program)
     monkeypatch.setenv("PATH", f"{bin_a}:{bin_b}")
     assert which("tool") == str(bin_b / "tool")  # the comparison above found something
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        '{"error": "x"}',  # no place
+        '{"error": "x", "line": "one", "column": 1}',
+        '{"error": "x", "line": 0, "column": 1}',
+        '{"error": "", "line": 1, "column": 1}',
+        '{"error": "x", "line": true, "column": 1}',
+        "[]",
+        '"ok"',
+        "{",
+        "fifo",  # a FIFO in the cache: opening it must not wait for a writer
+    ],
+)
+def test_a_damaged_entry_is_a_miss(tmp_path: Path, entry: str) -> None:
+    """Whatever sits at a text's place in the cache, validate parses the text again: no
+    traceback, no hang, and the right answer."""
+    import os
+
+    nix, calls = counting_nix(tmp_path)
+    cache = tmp_path / "cache"
+    first = parse_texts_cached({"bad": BAD}, nix, str(cache))
+    (written,) = list(cache.iterdir())
+    written.unlink()
+    if entry == "fifo":
+        os.mkfifo(written)
+    else:
+        written.write_text(entry)
+    import signal
+
+    def hung(*_: object) -> None:
+        raise AssertionError("reading the cache waited on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        again = parse_texts_cached({"bad": BAD}, nix, str(cache))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert {k: (e.message, e.line, e.column) for k, e in again.items()} == {
+        "bad": (first["bad"].message, 1, 40)
+    }
+    assert count(calls) == 2  # parsed again

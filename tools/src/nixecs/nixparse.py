@@ -128,6 +128,34 @@ def _binary_identity(program: str) -> str:
     return f"{real}\0{info.st_size}\0{info.st_mtime_ns}"
 
 
+_ENTRY_BYTES = 64 * 1024  # an entry is one error message and its place
+
+
+def _cached(path: str) -> NixParseError | bool | None:
+    """A cache entry: True for a text that parses, its error, or None (a miss) for anything
+    else: no file, a FIFO or device (read_regular never blocks on one), an entry too big or
+    not of the shape written below. A damaged cache costs a parse, never a traceback."""
+    import json
+
+    from .atomic import read_regular
+
+    try:
+        data = read_regular(path, _ENTRY_BYTES)
+        entry = json.loads(data) if len(data) <= _ENTRY_BYTES else None
+    except (OSError, ValueError):
+        return None
+    if entry == {}:
+        return True
+    if not isinstance(entry, dict) or set(entry) != {"error", "line", "column"}:
+        return None
+    message, line, column = entry["error"], entry["line"], entry["column"]
+    if not (isinstance(message, str) and message):
+        return None
+    if not all(type(n) is int and n >= 1 for n in (line, column)):
+        return None
+    return NixParseError(message, line, column)
+
+
 def parse_texts_cached(
     texts: Mapping[str, str], binary: str | None = None, cache: str | None = None
 ) -> dict[str, NixParseError]:
@@ -149,16 +177,11 @@ def parse_texts_cached(
     errors: dict[str, NixParseError] = {}
     missing: dict[str, str] = {}
     for key, digest in digests.items():
-        try:
-            with open(os.path.join(where, digest), encoding="utf-8") as handle:
-                entry = json.load(handle)
-        except (OSError, ValueError):
+        hit = _cached(os.path.join(where, digest))
+        if hit is None:
             missing[key] = texts[key]
-            continue
-        if isinstance(entry, dict) and entry.get("error"):
-            errors[key] = NixParseError(
-                str(entry["error"]), int(entry["line"]), int(entry["column"])
-            )
+        elif isinstance(hit, NixParseError):
+            errors[key] = hit
     if not missing:
         return errors
     found = parse_texts(missing, program)

@@ -88,6 +88,10 @@ AGENT_RESERVED_TCP_PORTS = (22, 2375, 2376, 51678, 51679)
 STOP_TIMEOUT_MAX = 3600
 MEMORY_MIN, MEMORY_MAX = 4, 1048576
 CPU_MAX = 196608
+# A task's own cpu (a service with `containers:`): 128-196608 units on EC2 (loader.task)
+TASK_CPU_MIN = 128
+# The one-container shorthand's cpu when left out (loader.shorthand)
+SHORTHAND_CPU = 256
 
 CONTAINER_KEYS = (
     "image",
@@ -212,8 +216,11 @@ CONTAINER = obj(
         example=[8080],
         what="a list of ports",
     ),
-    command=strings("the command (Docker CMD)", string("an argument"), example=["serve"]),
-    entrypoint=strings("the entry point (Docker ENTRYPOINT)", string("an argument")),
+    # left out for the image's own; written, not empty (`_string_list`)
+    command=strings(
+        "the command (Docker CMD)", string("an argument"), min_items=1, example=["serve"]
+    ),
+    entrypoint=strings("the entry point (Docker ENTRYPOINT)", string("an argument"), min_items=1),
     environment=ENVIRONMENT,
     secrets=SECRET_ENV,
     health_check=obj(
@@ -223,7 +230,7 @@ CONTAINER = obj(
             either(
                 "a shell command (CMD-SHELL), or a list starting with CMD or CMD-SHELL",
                 string("a shell command"),
-                strings("CMD or CMD-SHELL, then the arguments", string("an argument")),
+                strings("CMD or CMD-SHELL, then the arguments", string("an argument"), min_items=2),
                 example="curl -fs http://localhost:8080/healthz",
             )
         ),
@@ -239,6 +246,9 @@ CONTAINER = obj(
         "containers of the task this one waits for, and for what",
         CONTAINER_NAME_RE.pattern,
         enum("the condition", CONDITIONS),
+        min_items=1,
+        rule="depends_on names {name!r}, not a container name",
+        code=s.E_NAME,
         aws="ECS ContainerDependency",
         what=f"a mapping of container names to conditions ({', '.join(CONDITIONS)})",
     ),
@@ -667,31 +677,14 @@ def parse_container(
     )
     depends: list[tuple[str, str]] = []
     if "depends_on" in m:
-        raw = m["depends_on"]
-        if not isinstance(raw, dict) or not raw:
-            issues.append(
-                Issue(
-                    (*path, "depends_on"),
-                    s.E_TYPE,
-                    f"expected {_DEPENDS_ON.what}, got {s.type_name(raw)}",
-                )
-            )
-        else:
-            for other, condition in raw.items():
-                if not isinstance(other, str) or not CONTAINER_NAME_RE.fullmatch(other):
-                    # The name's own rule (per value); whether it names a container of the
-                    # task is a rule between keys (fleet/checks.py).
-                    issues.append(
-                        Issue(
-                            (*path, "depends_on", other),
-                            s.E_NAME,
-                            f"depends_on names {other!r}, not a container name",
-                        )
-                    )
-                    continue
-                got = check(CONDITION, condition, (*path, "depends_on", other), issues)
-                if got is not None:
-                    depends.append((str(other), as_str(got)))
+        # Each name's own rule, per value (the declaration's); whether it names a container of
+        # the task is a rule between keys (fleet/checks.py).
+        where = (*path, "depends_on")
+        named = entries(_DEPENDS_ON, m["depends_on"], where, issues, _DEPENDS_ON.what)
+        for other, condition in (named or {}).items():
+            got = check(CONDITION, condition, (*where, other), issues)
+            if got is not None:
+                depends.append((str(other), as_str(got)))
     ulimits = parse_ulimits(m["ulimits"], (*path, "ulimits"), issues) if "ulimits" in m else ()
     log = parse_log(m["log"], (*path, "log"), issues) if "log" in m else AWSLOGS
     firelens = (

@@ -55,6 +55,8 @@ class Node:
         "min_items",
         "minimum",
         "names",
+        "one_of",
+        "only_one",
         "pattern",
         "required",
         "rule",
@@ -86,6 +88,8 @@ class Node:
         max_items: int | None = None,  # list
         what: str = "",
         unique: bool = False,  # list: each item once (the loader refuses a repeat itself)
+        one_of: tuple[str, ...] = (),  # object: at least one of these keys (exactly one: only_one)
+        only_one: bool = False,
     ) -> None:
         self.kind = kind
         self.doc = doc
@@ -107,6 +111,8 @@ class Node:
         self.max_items = max_items
         self.what = what
         self.unique = unique
+        self.one_of = one_of
+        self.only_one = only_one
         # Derived when first checked (validate pays for the sections a file uses only).
         self._shape: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
         self._regex: re.Pattern[str] | None = None
@@ -142,6 +148,14 @@ def obj(doc: str, /, *, order: tuple[str, ...] = (), example: object = None, **k
     """An object; `order` (the loader's own key tuple) orders the keys as the loader lists them."""
     ordered = {k: keys[k] for k in order if k in keys} | keys
     return Node("object", doc, keys=ordered, example=example)
+
+
+def one_of(node: Node, keys: tuple[str, ...], *, only: bool = False) -> Node:
+    """`node`, an object that needs at least one of `keys` (`only`: exactly one). The loader's
+    rule reports it in its own words (E104, E102); the JSON Schema and the reference state it."""
+    assert node.kind == "object" and all(k in node.keys for k in keys), keys
+    node.one_of, node.only_one = keys, only
+    return node
 
 
 def req(node: Node) -> Node:

@@ -50,10 +50,8 @@ def parse(value: object, path: Path, issues: list[Issue], routed: bool) -> Deplo
                     f"`{key}` watches the service's target group: add routing or remove it",
                 )
             )
-    if (
-        "names" not in m
-        and not any(key in m for key in GENERATED)
-        and not any(refused(issues, (*path, key)) for key in ("names", *GENERATED))
+    if not any(key in m for key in ALARMS.one_of) and not any(
+        refused(issues, (*path, key)) for key in ALARMS.one_of
     ):
         issues.append(
             Issue(

@@ -59,11 +59,23 @@ def _block(root: yaml.Node) -> tuple[yaml.Node, yaml.Node] | None:
     return None
 
 
+def _not_a_mapping(block: yaml.Node) -> bool:
+    return not isinstance(block, yaml.MappingNode) or not block.value
+
+
+def _shape_error(block: yaml.Node) -> YamlError:
+    return _error(
+        "environments must be a mapping of NAME: {region, name_prefix, set}", block, "E103"
+    )
+
+
 def need_one(root: yaml.Node) -> YamlError | None:
     """The error for reading a file that declares environments as none of them."""
     found = _block(root)
     if found is None:
         return None
+    if _not_a_mapping(found[1]):  # no names to list: what is wrong is the block itself
+        return _shape_error(found[1])
     return _error(
         f"this fleet file declares environments ({', '.join(names(root))}): pass --env NAME",
         found[0],
@@ -133,10 +145,8 @@ def select(root: yaml.Node, env: str | None) -> yaml.Node:
     key_node, block = found
     assert isinstance(root, yaml.MappingNode)
     rest = [(k, v) for k, v in root.value if k is not key_node]
-    if not isinstance(block, yaml.MappingNode) or not block.value:
-        raise _error(
-            "environments must be a mapping of NAME: {region, name_prefix, set}", block, "E103"
-        )
+    if _not_a_mapping(block):
+        raise _shape_error(block)
     for name_node, spec in block.value:
         name = _scalar(name_node)
         if name is None or not NAME_RE.fullmatch(name):

@@ -36,6 +36,16 @@ from .yaml12 import Path
 DURATION = s.DURATION_RE.pattern
 DURATION_RULE = "bad duration {value!r}: write a whole number and s, m or h, e.g. 30s, 15m, 3h"
 PARAMETER_EXAMPLE = "/prod/db/password"
+# settings.PARAMETER_RE (which the host runs) written in the syntax Python and ECMA 262 share,
+# for the JSON Schema: `$` for `\Z` (no newline can precede it: none is allowed), the reserved
+# prefixes spelled out instead of `(?i:…)`. tests/test_fleet_agreement.py holds the two to the
+# same answers at the declared example and outside it, test_the_parameter_patterns_agree on
+# every name near the rule's edges.
+PARAMETER = (
+    r"(?=[^\n]{2,1011}$)"
+    r"(?!/[Aa][Ww][Ss]|/[Ss][Ss][Mm])"
+    r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9_.-]+){1,15}"
+)
 ACCOUNT_RULE = "a user or group name (lowercase letters, digits, _ and -) or a numeric id"
 
 
@@ -129,6 +139,8 @@ SECRET = obj(
     parameter=req(
         string(
             f"the SecureString SSM parameter: {s.PARAMETER_RULE}",
+            pattern=PARAMETER,
+            rule=s.PARAMETER_RULE,
             aws="SSM parameter names: 1011 characters, 15 levels",
             example=PARAMETER_EXAMPLE,
         )
@@ -152,8 +164,9 @@ SECRETS = mapping(
     code=s.E_NAME,
     example={"db-password": {"parameter": PARAMETER_EXAMPLE}},
 )
-# parameter: settings.PARAMETER_RE, which a JSON Schema cannot carry (ECMA-262 has no `\Z`);
-# mode: a number has its own message (YAML 1.2 reads 0400 as 400).
+# parameter: checked with settings.PARAMETER_RE, the host's own (the declared PARAMETER is its
+# ECMA-262 spelling, for the JSON Schema); mode: a number has its own message (YAML 1.2 reads
+# 0400 as 400).
 _SECRET_OWN = ("parameter", "mode")
 
 DRAIN = obj(

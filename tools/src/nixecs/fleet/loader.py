@@ -2,14 +2,14 @@
 
 Each value is checked against its declaration (fleet/schema.py, fleet/decl.py): type,
 required/default, allowed values, bounds, pattern; what is written here are the rules between
-keys. A group's `ecs`, `secrets` and `drain` sections are declared in host_sections.py, which
+the keys of one section it builds (min <= desired <= max, ...); the rules across sections,
+services and clusters are the checks stage's (fleet/checks.py). A group's `ecs`, `secrets` and `drain` sections are declared in host_sections.py, which
 builds the settings records the host reads back at boot.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -37,9 +37,9 @@ from . import (
 )
 from .containers import (
     CPU_MAX,
-    MEMORY_MAX,
-    MEMORY_MIN,
     NETWORK_MODES,
+    SHORTHAND_CPU,
+    TASK_CPU_MIN,
     Container,
     parse_container,
     parse_containers,
@@ -108,6 +108,9 @@ _SERVICE_OWN = (
     *volumes.SERVICE_KEYS,  # volumes.with_volumes
     *daemon.SERVICE_KEYS,  # daemon.with_scheduling
 )
+# The service's own `port:` and `memory:` (their bounds the declaration's: fleet/schema.py).
+_PORT = SERVICE.keys["port"]
+_MEMORY = SERVICE.keys["memory"]
 _STEP_POLICY = member(SCALING.keys["step"])
 _STEP = member(_STEP_POLICY.keys["steps"])
 _DIMENSIONS = SCALING_ALARM.keys["dimensions"]
@@ -493,15 +496,13 @@ class _Builder:
             # Task cpu on EC2: "Supported values are between 128 CPU units (0.125 vCPUs) and
             # 196608 CPU units (192 vCPUs)" (RegisterTaskDefinition cpu, ECS API reference).
             task_cpu = (
-                s.check_int(m["cpu"], (*path, "cpu"), self.issues, 128, CPU_MAX)
+                s.check_int(m["cpu"], (*path, "cpu"), self.issues, TASK_CPU_MIN, CPU_MAX)
                 if m.get("cpu") is not None
                 else None
             )
-            task_memory = (
-                s.check_int(m["memory"], (*path, "memory"), self.issues, MEMORY_MIN, MEMORY_MAX)
-                if m.get("memory") is not None
-                else None
-            )
+            if m.get("memory") is not None:
+                memory = check(_MEMORY, m["memory"], (*path, "memory"), self.issues)
+                task_memory = as_int(memory) if memory is not None else None
             # Parsed even when the network mode is wrong, so that every error of the file
             # is reported at once (as bridge, the default).
             containers = parse_containers(
@@ -533,11 +534,11 @@ class _Builder:
         item: dict[str, object] = {
             key: m[key] for key in ("image", "memory", "environment", "secrets") if key in m
         }
-        item["cpu"] = m.get("cpu", 256)
+        item["cpu"] = m.get("cpu", SHORTHAND_CPU)
         before = len(self.issues)
         if m.get("port") is not None:
             # Checked here, so that an error points at `port:` itself.
-            port = s.check_int(m["port"], (*path, "port"), self.issues, 1, 65535)
+            port = check(_PORT, m["port"], (*path, "port"), self.issues)
             if port is not None:
                 item["ports"] = [port]
         # Parsed as a container at the service's own path, so each diagnostic points at the
@@ -722,13 +723,10 @@ class _Builder:
         """`{Name: value}`: CloudWatch allows 30 dimensions, names of 1-255 and values of
         1-1024 characters (PutMetricAlarm's Dimension type). A value is literal text, in which
         `${cluster}` and `${service}` stand for the ECS cluster's and service's names."""
-        if not isinstance(value, dict) or not value:
-            self.error(
-                path,
-                s.E_TYPE,
-                f"expected a non-empty mapping of dimension names to values, got {s.type_name(value)}",
-            )
+        named = entries(_DIMENSIONS, value, path, self.issues, _DIMENSIONS.what)
+        if named is None:
             return ()
+        assert isinstance(value, dict)  # `entries` found it a mapping
         if len(value) > MAX_DIMENSIONS:
             self.error(
                 path,
@@ -736,15 +734,8 @@ class _Builder:
                 f"{len(value)} dimensions; CloudWatch allows at most {MAX_DIMENSIONS}",
             )
         pairs: list[tuple[str, str]] = []
-        for name, item in value.items():
+        for name, item in named.items():
             where = (*path, name)
-            if not isinstance(name, str) or not re.fullmatch(_DIMENSIONS.names or "", name):
-                self.error(
-                    where,
-                    s.E_NAME,
-                    f"dimension name {name!r} is not valid: 1-255 characters, no control characters",
-                )
-                continue
             checked = check(member(_DIMENSIONS), item, where, self.issues)
             if checked is None:
                 continue

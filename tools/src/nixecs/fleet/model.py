@@ -23,6 +23,7 @@ from .decl import (
     mapping,
     number,
     obj,
+    one_of,
     req,
     string,
     strings,
@@ -156,6 +157,11 @@ def _dimensions(doc: str, example: dict[str, str]) -> Node:
             pattern=DIMENSION_VALUE,
             rule="a dimension value of 1-1024 characters",
         ),
+        min_items=1,  # left out for none; written, at least one (the loader's `dimensions`)
+        max_items=MAX_DIMENSIONS,
+        rule="dimension name {name!r} is not valid: 1-255 characters, no control characters",
+        code=s.E_NAME,
+        what="a non-empty mapping of dimension names to values",
         aws=f"PutMetricAlarm: at most {MAX_DIMENSIONS} dimensions",
         example=example,
     )
@@ -276,15 +282,26 @@ SCHEDULED_ACTION = obj(
             example="business-hours",
         )
     ),
+    # The patterns are the values' shapes, for the JSON Schema (an editor flags `8am`); their
+    # grammar and whether the zone exists are fleet/scheduled.py's, with the same words.
     schedule=req(
         string(
             "at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) or cron(minutes hours "
             "day-of-month month day-of-week year)",
+            pattern=r"at\([^()]*\)|rate\([^()]*\)|cron\([^()]*\)",
+            rule="{value!r} is not a schedule: at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) "
+            "or cron(minutes hours day-of-month month day-of-week year)",
             aws="PutScheduledAction Schedule",
             example="cron(0 8 ? * MON-FRI *)",
         )
     ),
-    timezone=string("an IANA time zone", default="UTC", example="Europe/Paris"),
+    timezone=string(
+        "an IANA time zone",
+        default="UTC",
+        pattern=r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*",
+        rule="{value!r} is not an IANA time zone (e.g. Europe/Paris)",
+        example="Europe/Paris",
+    ),
     min=integer("the new minimum task count", 0, 10000, example=4),
     max=integer("the new maximum task count", 0, 10000, example=10),
 )
@@ -571,34 +588,37 @@ DEPLOYMENT = obj(
         aws="CreateService healthCheckGracePeriodSeconds: 0-2147483647",
         example=60,
     ),
-    alarms=obj(
-        "CloudWatch alarms that fail a deployment (DeploymentConfiguration alarms): name "
-        "some, generate some, or both (fleet/deploy_alarms.py)",
-        order=("names", "rollback", "http_5xx", "unhealthy_hosts"),
-        names=strings(
-            "names of CloudWatch alarms of yours",
-            string(
-                "a CloudWatch alarm name",
-                pattern=DEPLOY_ALARM_NAME,
-                rule="a CloudWatch alarm name (1-255 characters, no comma)",
+    alarms=one_of(
+        obj(
+            "CloudWatch alarms that fail a deployment (DeploymentConfiguration alarms): name "
+            "some, generate some, or both (fleet/deploy_alarms.py)",
+            order=("names", "rollback", "http_5xx", "unhealthy_hosts"),
+            names=strings(
+                "names of CloudWatch alarms of yours",
+                string(
+                    "a CloudWatch alarm name",
+                    pattern=DEPLOY_ALARM_NAME,
+                    rule="a CloudWatch alarm name (1-255 characters, no comma)",
+                ),
+                min_items=1,
+                aws="DeploymentAlarms alarmNames; PutMetricAlarm AlarmName 1-255 characters",
+                example=["web-5xx"],
             ),
-            min_items=1,
-            aws="DeploymentAlarms alarmNames; PutMetricAlarm AlarmName 1-255 characters",
-            example=["web-5xx"],
+            rollback=boolean("roll a failed deployment back", True, example=True),
+            http_5xx=integer(
+                "generate an alarm: target 5xx responses in a minute at or above this (with routing)",
+                1,
+                1000000,
+                example=10,
+            ),
+            unhealthy_hosts=integer(
+                "generate an alarm: unhealthy targets at or above this (with routing)",
+                1,
+                1000000,
+                example=1,
+            ),
         ),
-        rollback=boolean("roll a failed deployment back", True, example=True),
-        http_5xx=integer(
-            "generate an alarm: target 5xx responses in a minute at or above this (with routing)",
-            1,
-            1000000,
-            example=10,
-        ),
-        unhealthy_hosts=integer(
-            "generate an alarm: unhealthy targets at or above this (with routing)",
-            1,
-            1000000,
-            example=1,
-        ),
+        ("names", "http_5xx", "unhealthy_hosts"),
     ),
 )
 

@@ -8,9 +8,9 @@ loadbalancing.py, task_role.py, model.py, and this file for the loader's own sec
 check their values with decl.keys/values/check), docs/fleet.md (`schema_docs.render_markdown`)
 and `nixecs schema` (a JSON Schema, draft 2020-12, `json_schema`). tests/test_fleet_agreement.py
 proves the loader and the JSON Schema agree at every declared bound, enumeration and pattern.
-Not yet derived: the group's `ecs`, `secrets` and `drain` (checked by settings.py, the code the
-host runs at boot, which must not build this tree); tests/test_fleet_schema.py still compares
-their key names with the loader's.
+The group's `ecs`, `secrets` and `drain` are declared in host_sections.py like the rest; the
+host reads them back at boot with settings.py's own parser (the boot path cannot build this
+tree), which the same test holds to the declaration at each of those bounds.
 """
 
 from __future__ import annotations
@@ -210,10 +210,11 @@ SERVICE = obj(
     ),
     image=IMAGE,
     cpu=integer(
-        "cpu units: the container's (shorthand, default 256) or the task's (128-196608)",
+        f"cpu units: the container's (shorthand, default {c.SHORTHAND_CPU}) or the task's "
+        f"({c.TASK_CPU_MIN}-{c.CPU_MAX})",
         0,
         c.CPU_MAX,
-        aws="RegisterTaskDefinition cpu on EC2: 128-196608 units",
+        aws=f"RegisterTaskDefinition cpu on EC2: {c.TASK_CPU_MIN}-{c.CPU_MAX} units",
         example=256,
     ),
     memory=integer(
@@ -429,6 +430,7 @@ FLEET = obj(
                 example={"clusters": {"prod": {"groups": {"web": {"capacity": {"max": 4}}}}}},
             ),
         ),
+        min_items=1,  # `environments: {}` is refused (environments.select, E103)
         example={"staging": {"region": "eu-west-1"}},
     ),
 )
@@ -503,7 +505,7 @@ KEYWORDS = frozenset(
         "$schema", "title", "description", "type", "enum", "minimum", "maximum", "pattern",
         "default", "examples", "properties", "additionalProperties", "required",
         "propertyNames", "items", "anyOf", "minItems", "maxItems", "minProperties",
-        "maxProperties", "uniqueItems",
+        "maxProperties", "uniqueItems", "oneOf",
     )
 )  # fmt: skip
 
@@ -548,6 +550,8 @@ def _json(node: Node) -> dict[str, object]:
         required = [k for k, v in node.keys.items() if v.required]
         if required:
             out["required"] = required
+        if node.one_of:
+            out["oneOf" if node.only_one else "anyOf"] = [{"required": [k]} for k in node.one_of]
     elif node.kind == "map":
         assert node.values is not None
         out["additionalProperties"] = _json(node.values)

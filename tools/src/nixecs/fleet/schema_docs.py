@@ -85,6 +85,13 @@ def _row(key: str, node: Node) -> str:
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
+def _one_of(node: Node) -> list[str]:
+    if not node.one_of:
+        return []
+    keys = ", ".join(f"`{k}`" for k in node.one_of)
+    return [f"{'Exactly' if node.only_one else 'At least'} one of {keys}.", ""]
+
+
 def render_markdown() -> str:
     lines = [HEADER]
     for path, node in walk(FLEET):
@@ -96,6 +103,7 @@ def render_markdown() -> str:
             "",
             node.doc[0].upper() + node.doc[1:] + ".",
             "",
+            *_one_of(node),
             "| key | type | required / default | allowed | AWS limit | example | description |",
             "|---|---|---|---|---|---|---|",
         ]

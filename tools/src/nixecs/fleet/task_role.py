@@ -26,13 +26,17 @@ from ..settings import Issue
 from .decl import (
     Node,
     as_str,
+    boolean,
     check,
     either,
+    entries,
     enum,
+    integer,
     keys,
     mapping,
     member,
     obj,
+    one_of,
     refused,
     req,
     string,
@@ -78,6 +82,11 @@ def _one_or_many(
     )
 
 
+# A condition's value as the policy's JSON writes it (`_scalar_text`): text, a whole number or
+# a boolean.
+_CONDITION_VALUE = (string("text"), integer("a whole number"), boolean("a boolean", None))
+CONDITION_VALUE_WHAT = "a string, integer or boolean, or a non-empty list of them"
+
 STATEMENT = obj(
     "a policy statement",
     order=("effect", "actions", "resources", "conditions"),
@@ -100,11 +109,25 @@ STATEMENT = obj(
         mapping(
             "condition keys",
             CONDITION_KEY_RE.pattern,
-            Node("any", "a value or a list of values"),
+            either(
+                "a value or a non-empty list of values",
+                *_CONDITION_VALUE,
+                strings("values", either("a value", *_CONDITION_VALUE), min_items=1),
+                what=CONDITION_VALUE_WHAT,
+            ),
+            min_items=1,
+            rule="{name!r} is not a condition key (service:key, e.g. aws:SourceVpc)",
+            code=E_POLICY,
         ),
+        min_items=1,
+        rule="{name!r} is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool)",
+        code=E_POLICY,
         example={"Bool": {"aws:SecureTransport": True}},
     ),
 )
+_CONDITIONS = STATEMENT.keys["conditions"]
+_CONDITION_KEYS = member(_CONDITIONS)
+
 TASK_ROLE = obj(
     "the IAM role the task's containers get",
     order=("managed_policies", "statements"),
@@ -127,6 +150,7 @@ TASK_ROLE = obj(
         what="a non-empty list of statements",
     ),
 )
+one_of(TASK_ROLE, ("managed_policies", "statements"))  # parse_task_role's E104
 _MANAGED = TASK_ROLE.keys["managed_policies"]
 
 
@@ -171,62 +195,26 @@ def _scalar_text(value: object) -> str | None:
 def parse_conditions(
     value: object, path: Path, issues: list[Issue]
 ) -> dict[str, dict[str, tuple[str, ...]]]:
-    """`conditions: {StringEquals: {aws:SourceVpce: vpce-1a2b}}` — operator → key → value(s)."""
-    if not isinstance(value, dict) or not value:
-        issues.append(
-            Issue(
-                path,
-                s.E_TYPE,
-                f"expected a mapping of condition operators, got {s.type_name(value)}",
-            )
-        )
-        return {}
+    """`conditions: {StringEquals: {aws:SourceVpce: vpce-1a2b}}` — operator → key → value(s),
+    each level checked against its declaration (`_CONDITIONS`: names E147, not empty)."""
+    operators = entries(_CONDITIONS, value, path, issues, "a mapping of condition operators")
     result: dict[str, dict[str, tuple[str, ...]]] = {}
-    for operator, block in value.items():
+    for operator, block in (operators or {}).items():
         where: Path = (*path, operator)
-        if not isinstance(operator, str) or not OPERATOR_RE.fullmatch(operator):
-            issues.append(
-                Issue(
-                    where,
-                    "E147",
-                    f"{operator!r} is not an IAM condition operator (e.g. StringEquals, ArnLike, Bool)",
-                )
-            )
-            continue
-        if not isinstance(block, dict) or not block:
-            issues.append(
-                Issue(
-                    where,
-                    s.E_TYPE,
-                    f"expected a mapping of condition keys to values, got {s.type_name(block)}",
-                )
-            )
+        found = entries(
+            _CONDITION_KEYS, block, where, issues, "a mapping of condition keys to values"
+        )
+        if found is None:
             continue
         keys: dict[str, tuple[str, ...]] = {}
-        for key, raw in block.items():
-            at: Path = (*where, key)
-            if not isinstance(key, str) or not CONDITION_KEY_RE.fullmatch(key):
-                issues.append(
-                    Issue(
-                        at,
-                        "E147",
-                        f"{key!r} is not a condition key (service:key, e.g. aws:SourceVpc)",
-                    )
-                )
-                continue
+        for key, raw in found.items():
             items = raw if isinstance(raw, list) else [raw]
             texts = [_scalar_text(item) for item in items]
             if not items or None in texts:
-                issues.append(
-                    Issue(
-                        at,
-                        s.E_TYPE,
-                        "expected a string, number or boolean, or a non-empty list of them",
-                    )
-                )
+                issues.append(Issue((*where, key), s.E_TYPE, f"expected {CONDITION_VALUE_WHAT}"))
                 continue
-            keys[key] = tuple(t for t in texts if t is not None)
-        result[operator] = keys
+            keys[str(key)] = tuple(t for t in texts if t is not None)
+        result[str(operator)] = keys
     return result
 
 

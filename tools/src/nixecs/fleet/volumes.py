@@ -48,6 +48,7 @@ from .decl import (
     mapping,
     member,
     obj,
+    one_of,
     refused,
     req,
     section,
@@ -183,7 +184,7 @@ VOLUMES = mapping(
     example={"data": {"host_path": "/var/lib/app"}},
     what="a non-empty mapping of volume names to volumes",
 )
-VOLUME = member(VOLUMES)
+VOLUME = one_of(member(VOLUMES), VOLUME_KEYS, only=True)  # parse_volumes' E104 / E102
 DOCKER, EFS = VOLUME.keys["docker"], VOLUME.keys["efs"]
 MOUNTS = strings(
     "volumes of the service mounted in this container",
