@@ -10,8 +10,7 @@ deploy, so `status` shows what it would show against AWS.
   (with their scheduled actions), scaling policies and CloudWatch alarms are made through
   RegisterScalableTarget, PutScheduledAction, PutScalingPolicy and PutMetricAlarm — each an
   upsert, so a second local deploy updates them — from the template's own properties, its
-  Refs and GetAtts resolved against the stack's resources; a service's desired count is put
-  inside its target's range, as RegisterScalableTarget does to an active resource. `destroy` deletes the stack, not
+  Refs and GetAtts resolved against the stack's resources. `destroy` deletes the stack, not
   these (AWS deletes them with it; the emulator keeps them until `local stop`).
 - The Tags of ECS services and task definitions (moto 5.2's CloudFormation registers both
   untagged: ecs/models.py TaskDefinition/Service.create_from_cloudformation_json pass no
@@ -79,22 +78,6 @@ def _resolve(value: Any, ids: dict[str, str]) -> Any:
 _TARGET = ("ServiceNamespace", "ResourceId", "ScalableDimension")
 
 
-def _clamp_service(session: Any, resource_id: str, low: int, high: int) -> None:
-    """What RegisterScalableTarget does to an active resource and moto's does not: "it
-    changes the resource's current capacity to a value that is inside of this range"
-    (Application Auto Scaling API reference, RegisterScalableTarget). A scaled service's
-    template leaves DesiredCount out, which moto takes as 0 (AWS::ECS::Service: "if a desired
-    count is not specified, a default value of 1 is used"): clamped, it shows its minimum."""
-    _, cluster, service = resource_id.split("/", 2)
-    ecs = session.client("ecs")
-    [found] = ecs.describe_services(cluster=cluster, services=[service])["services"] or [{}]
-    desired = found.get("desiredCount")
-    if isinstance(desired, int) and not low <= desired <= high:
-        ecs.update_service(
-            cluster=cluster, service=service, desiredCount=min(max(desired, low), high)
-        )
-
-
 def create_scaling(session: Any, fleet: Fleet) -> list[str]:
     """Make the template's scalable targets, scheduled actions, scaling policies and alarms
     through their own APIs; one line per service (and per resource that could not be made)."""
@@ -115,7 +98,6 @@ def create_scaling(session: Any, fleet: Fleet) -> list[str]:
             aas.register_scalable_target(
                 **target, MinCapacity=p["MinCapacity"], MaxCapacity=p["MaxCapacity"]
             )
-            _clamp_service(session, target["ResourceId"], p["MinCapacity"], p["MaxCapacity"])
             targets[logical] = target
             line = made.setdefault(
                 target["ResourceId"], [f"{p['MinCapacity']}..{p['MaxCapacity']}"]
