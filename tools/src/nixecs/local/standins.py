@@ -40,7 +40,8 @@ LIMITS = (
     "an instance refresh (`roll`) is emulated: it steps to Successful (or rolls back on a "
     "--rollback-alarm in ALARM) without replacing, draining or health-checking an instance",
     "no task runs and no target registers (nothing boots NixOS or the ECS agent): a task "
-    "`run` starts stays PROVISIONING, as on AWS while no instance can take it",
+    "`run` starts stays PROVISIONING, as on AWS while no instance can take it; a service that "
+    "scales shows desired 0 (AWS starts it at 1, then within its scaling range)",
     "an EventBridge Scheduler schedule is kept as the stack says (its CloudFormation type is "
     "added here) but never fires",
     "CloudWatch records no metrics (nothing runs): `scaling replay` reads a recorded trace "
