@@ -327,15 +327,12 @@ def refused(issues: list[Issue], path: Path) -> bool:
 
 
 def refused_below(issues: list[Issue], path: Path, names: tuple[str, ...]) -> bool:
-    """Whether a key named one of `names` at or below `path` was written null and refused: a
-    rule on what such keys say together (a service's ports) stays quiet about it."""
+    """Whether a key named one of `names` below `path` was refused (as `refused` says: null,
+    or a value its own rule refused): a rule on what such keys say together (a service's
+    ports) stays quiet about it."""
     depth = len(path)
     return any(
-        i.path[:depth] == path
-        and len(i.path) > depth
-        and i.path[-1] in names
-        and i.message.endswith(NULL_ADVICE)
-        for i in issues
+        len(i.path) > depth and i.path[:depth] == path and i.path[-1] in names for i in issues
     )
 
 
